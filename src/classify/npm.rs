@@ -1,0 +1,564 @@
+//! npm, npx, yarn, pnpm, pnpx, bun, bunx.
+
+use std::path::{Path, PathBuf};
+
+use super::npmrc;
+use super::source::{Origin, Source, SourceKind};
+use super::{first_positional, Request, Verb};
+
+/// npm's install aliases (from npm's own command list, including its typo aliases).
+const NPM_INSTALL: &[&str] = &[
+    "install",
+    "i",
+    "in",
+    "ins",
+    "inst",
+    "insta",
+    "instal",
+    "isnt",
+    "isnta",
+    "isntal",
+    "isntall",
+    "add",
+    "ci",
+    "clean-install",
+    "ic",
+    "install-clean",
+    "isntall-clean",
+    "update",
+    "up",
+    "upgrade",
+    "udpate",
+    "rebuild",
+    "rb",
+    "install-test",
+    "it",
+    "install-ci-test",
+    "cit",
+    "uninstall",
+    "un",
+    "unlink",
+    "remove",
+    "rm",
+    "r",
+    "dedupe",
+    "ddp",
+    "link",
+    "ln",
+];
+
+pub(super) fn verb(tool: &str, args: &[String]) -> Verb {
+    let first = first_positional(args);
+    match tool {
+        "npx" | "pnpx" | "bunx" => Verb::Execute,
+        "npm" => match first {
+            Some(c) if NPM_INSTALL.contains(&c) => Verb::Install,
+            Some("exec" | "x") => Verb::Execute,
+            Some("publish") => Verb::Publish,
+            _ => Verb::Other,
+        },
+        // `yarn` alone installs.
+        "yarn" => match first {
+            None | Some("install" | "add" | "upgrade" | "up" | "remove" | "import") => {
+                Verb::Install
+            }
+            Some("dlx") => Verb::Execute,
+            Some("publish" | "npm") => Verb::Publish,
+            _ => Verb::Other,
+        },
+        "pnpm" => match first {
+            Some(
+                "install" | "i" | "add" | "update" | "up" | "upgrade" | "remove" | "rm"
+                | "uninstall" | "un" | "rebuild" | "rb" | "import" | "fetch" | "install-test"
+                | "it" | "dedupe",
+            ) => Verb::Install,
+            Some("dlx" | "exec" | "create") => Verb::Execute,
+            Some("publish") => Verb::Publish,
+            _ => Verb::Other,
+        },
+        "bun" => match first {
+            Some("install" | "i" | "add" | "a" | "update" | "remove" | "rm" | "link") => {
+                Verb::Install
+            }
+            Some("x") => Verb::Execute,
+            Some("publish") => Verb::Publish,
+            _ => Verb::Other,
+        },
+        _ => Verb::Other,
+    }
+}
+
+/// npm config keys that take a value (so the next argument is not a spec).
+const VALUE_FLAGS: &[&str] = &[
+    "registry",
+    "userconfig",
+    "globalconfig",
+    "prefix",
+    "cache",
+    "tag",
+    "omit",
+    "include",
+    "workspace",
+    "w",
+    "loglevel",
+    "cafile",
+    "ca",
+    "cert",
+    "key",
+    "otp",
+    "scope",
+    "access",
+    "before",
+    "proxy",
+    "https-proxy",
+    "noproxy",
+    "install-strategy",
+    "script-shell",
+    "save-prefix",
+    "location",
+    "node-gyp",
+    "package",
+    "p",
+    "call",
+    "c",
+    "userconfig",
+    "auth-type",
+    "fetch-retries",
+    "fetch-timeout",
+    "replace-registry-host",
+];
+
+/// npm accepts any unambiguous abbreviation of a long option (`--reg` is
+/// `--registry`). `min` is the shortest unambiguous prefix among npm's keys.
+fn abbrev_of(name: &str, full: &str, min: usize) -> bool {
+    name.len() >= min && full.starts_with(name)
+}
+
+/// The config settings npm takes from one place, in npm's key spelling.
+#[derive(Default)]
+struct Layer {
+    registry: Option<(String, Origin)>,
+    scopes: Vec<(String, String, Origin)>,
+    userconfig: Option<String>,
+    globalconfig: Option<String>,
+    prefix: Option<String>,
+}
+
+impl Layer {
+    fn set(&mut self, key: &str, value: String, origin: Origin) {
+        let key = key.to_ascii_lowercase();
+        if key == "registry" {
+            self.registry = Some((value, origin));
+        } else if key.starts_with('@') && key.ends_with(":registry") {
+            let scope = key.trim_end_matches(":registry").to_string();
+            self.scopes.retain(|(s, _, _)| *s != scope);
+            self.scopes.push((scope, value, origin));
+        } else if key == "userconfig" {
+            self.userconfig = Some(value);
+        } else if key == "globalconfig" {
+            self.globalconfig = Some(value);
+        } else if key == "prefix" {
+            self.prefix = Some(value);
+        }
+    }
+}
+
+/// Where npm's own files are, from the real tool's resolved path
+/// (`…/lib/node_modules/npm/bin/npm-cli.js` on Unix).
+pub(super) struct Install {
+    /// npm's package directory (holds npm's builtin `npmrc`).
+    dir: Option<PathBuf>,
+    /// The global prefix (`/usr`, `/usr/local`, `%AppData%\npm`).
+    prefix: Option<PathBuf>,
+}
+
+fn install(real_tool: Option<&Path>) -> Install {
+    let dir = real_tool.and_then(|p| {
+        p.ancestors()
+            .find(|a| {
+                a.file_name().is_some_and(|n| n == "npm")
+                    && a.parent().is_some_and(|p| p.ends_with("node_modules"))
+            })
+            .map(Path::to_path_buf)
+    });
+    let prefix = dir.as_ref().and_then(|d| {
+        let nm = d.parent()?;
+        let up = nm.parent()?;
+        if cfg!(windows) {
+            Some(up.to_path_buf())
+        } else {
+            // <prefix>/lib/node_modules/npm
+            up.parent().map(Path::to_path_buf)
+        }
+    });
+    Install { dir, prefix }
+}
+
+fn flag_layer(args: &[String]) -> Layer {
+    let mut layer = Layer::default();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        if arg == "--" {
+            break;
+        }
+        let Some(body) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            continue;
+        };
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (body, None),
+        };
+        let lname = name.to_ascii_lowercase();
+        let key = if lname.starts_with('@') && lname.ends_with(":registry") {
+            lname.clone()
+        } else if abbrev_of(&lname, "registry", 3) {
+            "registry".into()
+        } else if abbrev_of(&lname, "userconfig", 5) {
+            "userconfig".into()
+        } else if abbrev_of(&lname, "globalconfig", 7) {
+            "globalconfig".into()
+        } else if lname == "prefix" || lname == "prefi" {
+            "prefix".into()
+        } else {
+            continue;
+        };
+        let value = match inline {
+            Some(v) => v,
+            None => match args.get(i) {
+                Some(v) if !v.starts_with('-') => {
+                    i += 1;
+                    v.clone()
+                }
+                _ => continue,
+            },
+        };
+        layer.set(&key, value, Origin::flag(format!("--{name}")));
+    }
+    layer
+}
+
+fn env_layer(req: &Request<'_>) -> Layer {
+    let mut layer = Layer::default();
+    let mut vars = req.env.vars();
+    vars.sort();
+    for (k, v) in vars {
+        let lk = k.to_ascii_lowercase();
+        let Some(rest) = lk.strip_prefix("npm_config_") else {
+            continue;
+        };
+        // npm: underscores after the first character become dashes.
+        let key: String = rest
+            .char_indices()
+            .map(|(i, c)| if c == '_' && i > 0 { '-' } else { c })
+            .collect();
+        layer.set(&key, v, Origin::env(k));
+    }
+    layer
+}
+
+fn file_layer(req: &Request<'_>, path: &Path) -> Layer {
+    let mut layer = Layer::default();
+    if let Some(text) = req.files.read(path) {
+        for e in npmrc::parse(&text, req.env) {
+            layer.set(&e.key, e.value, Origin::file(path, e.line));
+        }
+    }
+    layer
+}
+
+/// npm's "local prefix": the nearest directory holding package.json or
+/// node_modules, else the working directory.
+fn local_prefix(req: &Request<'_>) -> PathBuf {
+    req.cwd
+        .ancestors()
+        .find(|d| {
+            req.files.exists(&d.join("package.json")) || req.files.exists(&d.join("node_modules"))
+        })
+        .unwrap_or(req.cwd)
+        .to_path_buf()
+}
+
+fn expand_home(p: &str, home: Option<&Path>) -> PathBuf {
+    match (p.strip_prefix("~/"), home) {
+        (Some(rest), Some(h)) => h.join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+/// Every registry source an npm/npx invocation can use, with origins:
+/// the effective registry and scope registries (flags > env > project
+/// `.npmrc` > user > global > npm's builtin npmrc > default), direct specs on
+/// the command line, and the lockfile's resolved URLs for installs.
+pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
+    let flags = flag_layer(req.args);
+    let env = env_layer(req);
+    let prefix_dir = local_prefix(req);
+    let project = file_layer(req, &prefix_dir.join(".npmrc"));
+    let userconfig = flags
+        .userconfig
+        .clone()
+        .or_else(|| env.userconfig.clone())
+        .map(|p| expand_home(&p, req.home))
+        .or_else(|| req.home.map(|h| h.join(".npmrc")));
+    let user = userconfig.map(|p| file_layer(req, &p)).unwrap_or_default();
+    let inst = install(req.real_tool);
+    let global_prefix = flags
+        .prefix
+        .clone()
+        .or_else(|| env.prefix.clone())
+        .map(PathBuf::from)
+        .or(inst.prefix.clone());
+    let globalconfig = flags
+        .globalconfig
+        .clone()
+        .or_else(|| env.globalconfig.clone())
+        .map(PathBuf::from)
+        .or_else(|| global_prefix.map(|p| p.join("etc").join("npmrc")));
+    let global = globalconfig
+        .map(|p| file_layer(req, &p))
+        .unwrap_or_default();
+    let builtin = inst
+        .dir
+        .map(|d| file_layer(req, &d.join("npmrc")))
+        .unwrap_or_default();
+    let layers = [&flags, &env, &project, &user, &global, &builtin];
+
+    let mut out = Vec::new();
+    match layers.iter().find_map(|l| l.registry.clone()) {
+        Some((value, origin)) => {
+            out.push(Source::new(SourceKind::Registry, value, origin, "registry"))
+        }
+        None => out.push(Source::new(
+            SourceKind::Registry,
+            "builtin",
+            Origin::Builtin,
+            "registry",
+        )),
+    }
+    let mut seen_scopes: Vec<String> = Vec::new();
+    for layer in layers {
+        for (scope, value, origin) in &layer.scopes {
+            if seen_scopes.contains(scope) {
+                continue;
+            }
+            seen_scopes.push(scope.clone());
+            out.push(Source::new(
+                SourceKind::ScopeRegistry,
+                value.clone(),
+                origin.clone(),
+                format!("{scope}:registry"),
+            ));
+        }
+    }
+    if matches!(verb, Verb::Install | Verb::Execute) {
+        out.extend(spec_sources(req));
+    }
+    if verb == Verb::Install {
+        out.extend(lockfile_sources(req, &prefix_dir));
+    }
+    out
+}
+
+/// Positional specs of an install/exec command that name something other
+/// than a registry package.
+fn spec_sources(req: &Request<'_>) -> Vec<Source> {
+    let mut out = Vec::new();
+    let args = req.args;
+    let mut i = 0;
+    let mut seen_command = req.tool.name != "npm";
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        if arg == "--" {
+            // npx/exec: what follows is the command to run, not specs.
+            break;
+        }
+        if let Some(body) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) {
+            let (name, inline) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (body, None),
+            };
+            let is_package = name == "package" || name == "p";
+            if VALUE_FLAGS.contains(&name) && inline.is_none() {
+                // The value is the next argument.
+                if is_package {
+                    if let Some(v) = args.get(i) {
+                        out.extend(classify_spec(v, Origin::flag(format!("--{name}"))));
+                    }
+                }
+                i += 1;
+            } else if is_package {
+                if let Some(v) = inline {
+                    out.extend(classify_spec(v, Origin::flag(format!("--{name}"))));
+                }
+            }
+            continue;
+        }
+        if !seen_command {
+            // npm's command word itself.
+            seen_command = true;
+            continue;
+        }
+        out.extend(classify_spec(arg, Origin::arg(arg.as_str())));
+        if matches!(req.tool.name, "npx" | "pnpx" | "bunx")
+            || first_positional(args) == Some("exec")
+        {
+            // npx PKG ARGS…: only the first positional is a package.
+            break;
+        }
+    }
+    out
+}
+
+/// Classifies one npm package spec (`name@range`, a URL, git, a path).
+pub(crate) fn classify_spec(spec: &str, origin: Origin) -> Option<Source> {
+    // `alias@npm:real@1` and plain `name@range` are registry packages. For
+    // `name@<something>` look at what follows the name.
+    let target = match spec.strip_prefix('@') {
+        Some(rest) => rest.split_once('@').map(|(_, t)| t).unwrap_or(""),
+        None => spec.split_once('@').map(|(_, t)| t).unwrap_or(spec),
+    };
+    let target = if target.is_empty() { spec } else { target };
+    let lower = target.to_ascii_lowercase();
+    let kind = if lower.starts_with("http://") || lower.starts_with("https://") {
+        SourceKind::Direct
+    } else if lower.starts_with("git+")
+        || lower.starts_with("git://")
+        || lower.starts_with("git@")
+        || lower.starts_with("ssh://")
+        || ["github:", "gitlab:", "bitbucket:", "gist:"]
+            .iter()
+            .any(|p| lower.starts_with(p))
+    {
+        SourceKind::Git
+    } else if lower.starts_with("file:")
+        || lower.starts_with('.')
+        || lower.starts_with('/')
+        || lower.starts_with('~')
+        || lower.starts_with('\\')
+        || (lower.len() > 2
+            && lower.as_bytes()[1] == b':'
+            && lower.as_bytes()[0].is_ascii_alphabetic())
+        || lower.ends_with(".tgz")
+        || lower.ends_with(".tar.gz")
+    {
+        SourceKind::Path
+    } else if !spec.starts_with('@')
+        && target == spec
+        && spec.split('/').count() == 2
+        && !spec.contains(':')
+        && spec.split('/').all(|p| !p.is_empty())
+    {
+        // `user/repo` is GitHub shorthand.
+        SourceKind::Git
+    } else {
+        return None;
+    };
+    let name = if target == spec {
+        String::new()
+    } else {
+        spec[..spec.len() - target.len() - 1].to_string()
+    };
+    Some(Source::new(kind, target, origin, name))
+}
+
+/// The first line on which each `"resolved": "…"` value appears.
+fn resolved_lines(text: &str) -> std::collections::HashMap<&str, usize> {
+    let mut map = std::collections::HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let Some(pos) = line.find("\"resolved\"") else {
+            continue;
+        };
+        let rest = &line[pos + 10..];
+        let Some(start) = rest.find('"') else {
+            continue;
+        };
+        let value = &rest[start + 1..];
+        if let Some(end) = value.find('"') {
+            map.entry(&value[..end]).or_insert(i + 1);
+        }
+    }
+    map
+}
+
+/// The `resolved` URLs of package-lock.json / npm-shrinkwrap.json.
+fn lockfile_sources(req: &Request<'_>, dir: &Path) -> Vec<Source> {
+    for name in ["npm-shrinkwrap.json", "package-lock.json"] {
+        let path = dir.join(name);
+        let Some(text) = req.files.read(&path) else {
+            continue;
+        };
+        let mut out = Vec::new();
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return out;
+        };
+        let lines = resolved_lines(&text);
+        let mut push = |key: &str, resolved: &str| {
+            let line = lines.get(resolved).copied().unwrap_or(0);
+            let kind = match classify_spec(&format!("x@{resolved}"), Origin::Builtin) {
+                Some(s) if s.kind == SourceKind::Path => SourceKind::Path,
+                Some(s) if s.kind == SourceKind::Git => SourceKind::Git,
+                _ => SourceKind::Locked,
+            };
+            out.push(Source::new(kind, resolved, Origin::file(&path, line), key));
+        };
+        if let Some(pkgs) = v.get("packages").and_then(|p| p.as_object()) {
+            for (key, entry) in pkgs {
+                if entry.get("link").and_then(|l| l.as_bool()) == Some(true) {
+                    continue;
+                }
+                if let Some(r) = entry.get("resolved").and_then(|r| r.as_str()) {
+                    push(key, r);
+                }
+            }
+        } else if let Some(deps) = v.get("dependencies") {
+            // lockfileVersion 1: nested `dependencies`.
+            let mut stack = vec![deps];
+            while let Some(d) = stack.pop() {
+                let Some(map) = d.as_object() else { continue };
+                for (name, entry) in map {
+                    if let Some(r) = entry.get("resolved").and_then(|r| r.as_str()) {
+                        push(name, r);
+                    }
+                    if let Some(sub) = entry.get("dependencies") {
+                        stack.push(sub);
+                    }
+                }
+            }
+        }
+        return out;
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        let cases: &[(&str, &[&str], Verb)] = &[
+            ("npm", &["install"], Verb::Install),
+            ("npm", &["i", "left-pad"], Verb::Install),
+            ("npm", &["isntall"], Verb::Install),
+            ("npm", &["--silent", "ci"], Verb::Install),
+            ("npm", &["--version"], Verb::Other),
+            ("npm", &["run", "build"], Verb::Other),
+            ("npm", &["exec", "cowsay"], Verb::Execute),
+            ("npm", &["publish"], Verb::Publish),
+            ("npx", &["cowsay"], Verb::Execute),
+            ("yarn", &[], Verb::Install),
+            ("yarn", &["dlx", "x"], Verb::Execute),
+            ("pnpm", &["add", "x"], Verb::Install),
+            ("pnpm", &["dlx", "x"], Verb::Execute),
+            ("bun", &["add", "x"], Verb::Install),
+            ("bunx", &["x"], Verb::Execute),
+        ];
+        for (tool, args, want) in cases {
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            assert_eq!(verb(tool, &args), *want, "{tool} {args:?}");
+        }
+    }
+}

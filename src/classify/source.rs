@@ -1,0 +1,194 @@
+//! What a classifier finds: the registry sources an invocation can use, each
+//! with where it came from.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// Where a setting came from: a flag, an environment variable, a line of a
+/// file, or the tool's built-in default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Origin {
+    Flag {
+        flag: String,
+    },
+    /// A positional argument (a package spec).
+    Argument {
+        arg: String,
+    },
+    Env {
+        var: String,
+    },
+    File {
+        path: PathBuf,
+        line: usize,
+    },
+    Builtin,
+}
+
+impl Origin {
+    pub fn flag(f: impl Into<String>) -> Origin {
+        Origin::Flag { flag: f.into() }
+    }
+    pub fn arg(a: impl Into<String>) -> Origin {
+        Origin::Argument { arg: a.into() }
+    }
+    pub fn env(v: impl Into<String>) -> Origin {
+        Origin::Env { var: v.into() }
+    }
+    pub fn file(p: &Path, line: usize) -> Origin {
+        Origin::File {
+            path: p.to_path_buf(),
+            line,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag { flag } => write!(f, "the command-line flag {flag}"),
+            Origin::Argument { arg } => write!(f, "the command-line argument `{arg}`"),
+            Origin::Env { var } => write!(f, "the environment variable {var}"),
+            Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::Builtin => f.write_str("the tool's built-in default"),
+        }
+    }
+}
+
+/// The role a source plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// The primary registry/index.
+    Registry,
+    /// A registry for one scope (`@scope:registry`).
+    ScopeRegistry,
+    /// An additional index consulted besides the primary (dependency confusion).
+    ExtraIndex,
+    /// A page or directory of links to artifacts (`--find-links`).
+    FindLinks,
+    /// A direct artifact URL (tarball, wheel, crate) named on the command line or in a manifest.
+    Direct,
+    /// A git repository (`git+https://…`, `github:user/repo`).
+    Git,
+    /// A local path (`./pkg`, `file:…`): no registry involved; recorded.
+    Path,
+    /// A URL recorded in a lockfile that the tool will fetch from.
+    Locked,
+    /// A setting that weakens verification or transport (`--trusted-host`, `GOINSECURE`…).
+    Insecure,
+    /// A setting that makes the "tool" run other code (`yarnPath`).
+    Executable,
+}
+
+/// One place the invocation can fetch from (or a dangerous modifier).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Source {
+    pub kind: SourceKind,
+    /// The URL, spec or value as written (redact before display).
+    pub value: String,
+    pub origin: Origin,
+    /// What it is about: the setting name (`registry`, `@acme:registry`,
+    /// `index-url`), or the package a direct spec is for.
+    pub subject: String,
+}
+
+impl Source {
+    pub fn new(
+        kind: SourceKind,
+        value: impl Into<String>,
+        origin: Origin,
+        subject: impl Into<String>,
+    ) -> Source {
+        Source {
+            kind,
+            value: value.into(),
+            origin,
+            subject: subject.into(),
+        }
+    }
+
+    /// `(builtin)` sources stand for the tool's own default registry.
+    pub fn is_builtin(&self) -> bool {
+        self.origin == Origin::Builtin && self.value == "builtin"
+    }
+}
+
+/// Read access to the environment, injected so classifiers stay pure.
+pub trait Env {
+    fn get(&self, key: &str) -> Option<String>;
+    /// Every variable (for case-insensitive families such as `npm_config_*`).
+    fn vars(&self) -> Vec<(String, String)>;
+}
+
+/// Read access to files, injected so classifiers stay pure.
+pub trait Files {
+    fn read(&self, path: &Path) -> Option<String>;
+    fn exists(&self, path: &Path) -> bool;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok()
+    }
+    fn vars(&self) -> Vec<(String, String)> {
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect()
+    }
+}
+
+/// The real file system. Reads are capped so a hostile file cannot make the
+/// shim slow or exhaust memory.
+pub struct RealFiles;
+
+/// Files larger than this are not read by classifiers (lockfiles included).
+pub const MAX_FILE: u64 = 64 * 1024 * 1024;
+
+impl Files for RealFiles {
+    fn read(&self, path: &Path) -> Option<String> {
+        let meta = std::fs::metadata(path).ok()?;
+        if !meta.is_file() || meta.len() > MAX_FILE {
+            return None;
+        }
+        std::fs::read_to_string(path).ok()
+    }
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+}
+
+/// In-memory environment and files for table tests.
+#[cfg(test)]
+pub mod fake {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Default)]
+    pub struct FakeEnv(pub BTreeMap<String, String>);
+    impl Env for FakeEnv {
+        fn get(&self, key: &str) -> Option<String> {
+            self.0.get(key).cloned()
+        }
+        fn vars(&self) -> Vec<(String, String)> {
+            self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        }
+    }
+
+    #[derive(Default)]
+    pub struct FakeFiles(pub BTreeMap<PathBuf, String>);
+    impl Files for FakeFiles {
+        fn read(&self, path: &Path) -> Option<String> {
+            self.0.get(path).cloned()
+        }
+        fn exists(&self, path: &Path) -> bool {
+            self.0.contains_key(path) || self.0.keys().any(|k| k.starts_with(path))
+        }
+    }
+}

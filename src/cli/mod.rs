@@ -1,0 +1,255 @@
+//! The management CLI: `pkgward shims|run|doctor|policy|log|completions|man`.
+//! This is the user interface, so it prints; the work is done by the library.
+
+mod doctor;
+mod log_cmd;
+mod policy_cmd;
+mod shims;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::error::{exit, Error};
+use crate::record::Via;
+use crate::tools::Tool;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pkgward",
+    version,
+    about = "A guard between people, CI jobs and their package managers",
+    long_about = "pkgward is installed as shims named after package managers (npm, pip, cargo, …) \
+                  placed first on PATH. Each shim checks the policy, records the invocation in the \
+                  audit log, then runs the real tool transparently.\n\n\
+                  Exit codes: the real tool's own when it ran (128+N if killed by signal N); \
+                  77 denied by policy; 78 policy or configuration error; 74 audit log cannot be \
+                  written; 127 real tool not found; 70 internal error; 2 bad usage.",
+    after_help = "Run a tool through pkgward explicitly with `pkgward run -- TOOL ARGS…`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Install, list or remove the shims.
+    #[command(subcommand)]
+    Shims(ShimsCmd),
+    /// Run a package manager through pkgward when it is not reached through
+    /// PATH (`./gradlew`, `./mvnw`, an absolute path).
+    Run {
+        /// The tool (a name looked up on PATH after the shims, or a path) and its arguments.
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "TOOL ARGS"
+        )]
+        command: Vec<OsString>,
+    },
+    /// Check the installation: PATH order, shadowing, real tools, policy, audit log.
+    Doctor {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check, show or create policy files.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// Show recent invocations from the audit log.
+    Log {
+        /// Only invocations of this tool.
+        #[arg(long, value_name = "TOOL")]
+        tool: Option<String>,
+        /// Only invocations that were denied (or would have been, in audit mode).
+        #[arg(long)]
+        denied: bool,
+        /// Only invocations newer than this (e.g. 30m, 2h, 7d).
+        #[arg(long, value_name = "DUR")]
+        since: Option<String>,
+        /// One JSON object per invocation (its invocation record with an `exit` field).
+        #[arg(long)]
+        json: bool,
+        /// Read this log instead of the policy's.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into DIR.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShimsCmd {
+    /// Create a shim per tool name (symlinks on Unix, .exe links or copies on Windows).
+    Install {
+        /// Shim directory (default: the per-user data directory's pkgward/shims).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Only these tools (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',', value_name = "TOOL")]
+        tools: Vec<String>,
+        /// Replace existing files of the same name that are not pkgward shims.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the shims and what each resolves to.
+    List {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Remove the shims (only files that are pkgward; others are left alone).
+    Remove {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[arg(long, value_delimiter = ',', value_name = "TOOL")]
+        tools: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCmd {
+    /// Validate a policy file (default: every layer in effect here).
+    Check { file: Option<PathBuf> },
+    /// Show the effective policy, each value with the file:line it came from.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a baseline policy approving the registries each installed tool is
+    /// configured with right now.
+    Init {
+        /// Where to write (default: the user layer, <config dir>/pkgward/policy.toml).
+        #[arg(long, value_name = "FILE")]
+        path: Option<PathBuf>,
+        /// Start in audit mode instead of enforce.
+        #[arg(long)]
+        audit: bool,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Runs the CLI with the arguments after argv[0]; returns the exit code.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let argv = std::iter::once(OsString::from("pkgward")).chain(args);
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { 0 };
+        }
+    };
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprint_error(&e);
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(cmd: Command) -> crate::error::Result<i32> {
+    match cmd {
+        Command::Shims(c) => shims::run(c),
+        Command::Run { command } => run_tool(command),
+        Command::Doctor { json } => doctor::run(json),
+        Command::Policy(c) => policy_cmd::run(c),
+        Command::Log {
+            tool,
+            denied,
+            since,
+            json,
+            file,
+        } => log_cmd::run(tool, denied, since, json, file),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "pkgward", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { output } => man(output),
+    }
+}
+
+fn run_tool(mut command: Vec<OsString>) -> crate::error::Result<i32> {
+    let invoked_as = command.remove(0);
+    let name = invoked_as.to_string_lossy().into_owned();
+    let tool = Tool::from_invocation_name(&name).ok_or_else(|| {
+        Error::Config(format!(
+            "`{name}` is not a package manager pkgward knows (see shims/tools.toml); \
+             known: {}",
+            crate::tools::TOOL_TABLE
+                .iter()
+                .map(|(n, _, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let call = crate::shim::Call {
+        tool,
+        invoked_as,
+        args: command,
+        via: Via::Run,
+    };
+    crate::shim::run(call, &mut |m| eprint_lines(&m))
+}
+
+fn man(output: Option<PathBuf>) -> crate::error::Result<i32> {
+    let cmd = Cli::command();
+    match output {
+        None => {
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(|e| Error::io("cannot write the man page", e))?;
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+            clap_mangen::generate_to(cmd, &dir).map_err(|e| {
+                Error::io(format!("cannot write man pages into {}", dir.display()), e)
+            })?;
+        }
+    }
+    Ok(0)
+}
+
+pub fn eprint_lines(message: &str) {
+    let mut err = std::io::stderr().lock();
+    for line in message.lines() {
+        let _ = writeln!(err, "pkgward: {line}");
+    }
+}
+
+pub fn eprint_error(e: &Error) {
+    let text = e.to_string();
+    let mut err = std::io::stderr().lock();
+    for (i, line) in text.lines().enumerate() {
+        let _ = if i == 0 && !matches!(e, Error::Denied { .. }) {
+            writeln!(err, "pkgward: error: {line}")
+        } else {
+            writeln!(err, "pkgward: {line}")
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

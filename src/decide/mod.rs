@@ -1,0 +1,59 @@
+//! Decision: turns the findings of the checks (each a policy violation with
+//! its origin) into allow / deny / would-deny according to the mode.
+
+pub mod registries;
+pub mod urls;
+
+use crate::policy::Mode;
+use crate::record::{Action, DecisionRef, Reason};
+
+/// The outcome of the policy checks for one invocation.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    pub action: Action,
+    pub reasons: Vec<Reason>,
+}
+
+impl Decision {
+    pub fn record(&self) -> DecisionRef {
+        DecisionRef {
+            action: self.action,
+            reasons: self.reasons.clone(),
+        }
+    }
+}
+
+/// Decides from the violations found: none → allow; otherwise deny in enforce
+/// mode, would-deny in audit mode, allow (with the reasons kept) when off.
+pub fn decide(mode: Mode, violations: Vec<Reason>) -> Decision {
+    let action = match (violations.is_empty(), mode) {
+        (true, _) | (false, Mode::Off) => Action::Allow,
+        (false, Mode::Audit) => Action::WouldDeny,
+        (false, Mode::Enforce) => Action::Deny,
+    };
+    Decision {
+        action,
+        reasons: violations,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v() -> Vec<Reason> {
+        vec![Reason {
+            code: "unapproved-registry".into(),
+            message: "x".into(),
+            origin: None,
+        }]
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(decide(Mode::Enforce, vec![]).action, Action::Allow);
+        assert_eq!(decide(Mode::Enforce, v()).action, Action::Deny);
+        assert_eq!(decide(Mode::Audit, v()).action, Action::WouldDeny);
+        assert_eq!(decide(Mode::Off, v()).action, Action::Allow);
+    }
+}

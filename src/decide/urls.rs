@@ -1,0 +1,272 @@
+//! Hardened matching of a registry URL a tool would use against the URL
+//! prefixes a policy approves.
+//!
+//! Both sides are parsed with the `url` crate (WHATWG rules) and compared
+//! component by component, never as strings:
+//! - scheme: equal (`http` never matches an `https` approval); cargo's
+//!   `sparse+` and `registry+` prefixes are set aside on both sides;
+//! - userinfo: a candidate carrying a user name or password never matches
+//!   (`https://approved.example.com@evil.test/` is a URL *of evil.test* with
+//!   userinfo — it fails on both counts);
+//! - host: lowercased, IDNA (punycode), one trailing dot removed; domains
+//!   match domains, IP literals match only the same address (the `url` crate
+//!   also normalises `0x7f.1` or `2130706433` to `127.0.0.1`, so those are the
+//!   same address — and nothing else);
+//! - port: explicit or the scheme's default, equal;
+//! - path: percent-encoding normalised (unreserved characters decoded, hex
+//!   upper-cased), dot segments resolved, then a prefix on a segment boundary:
+//!   `/npm` approves `/npm`, `/npm/` and `/npm/x`, never `/npm-evil`.
+//!   An encoded slash (`%2F`) is not a boundary.
+//!
+//! Query and fragment are ignored.
+
+use url::{Host, Url};
+
+/// A parsed, normalised URL prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefix {
+    scheme: String,
+    host: NormHost,
+    port: Option<u16>,
+    path: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum NormHost {
+    Domain(String),
+    Ip(std::net::IpAddr),
+    /// Schemes without a host (`file:`).
+    None,
+}
+
+/// Why a URL could not be used as a prefix or candidate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UrlError {
+    Invalid(String),
+    HasUserinfo,
+}
+
+impl std::fmt::Display for UrlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UrlError::Invalid(e) => write!(f, "not a valid URL ({e})"),
+            UrlError::HasUserinfo => f.write_str("carries a user name or password"),
+        }
+    }
+}
+
+fn strip_cargo_prefix(s: &str) -> &str {
+    s.strip_prefix("sparse+")
+        .or_else(|| s.strip_prefix("registry+"))
+        .unwrap_or(s)
+}
+
+impl Prefix {
+    pub fn parse(s: &str) -> Result<Prefix, UrlError> {
+        let url = Url::parse(strip_cargo_prefix(s.trim()))
+            .map_err(|e| UrlError::Invalid(e.to_string()))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(UrlError::HasUserinfo);
+        }
+        let host = match url.host() {
+            Some(Host::Domain(d)) => {
+                NormHost::Domain(d.strip_suffix('.').unwrap_or(d).to_ascii_lowercase())
+            }
+            Some(Host::Ipv4(ip)) => NormHost::Ip(ip.into()),
+            Some(Host::Ipv6(ip)) => NormHost::Ip(match ip.to_ipv4_mapped() {
+                Some(v4) => v4.into(),
+                None => ip.into(),
+            }),
+            None => NormHost::None,
+        };
+        Ok(Prefix {
+            scheme: url.scheme().to_string(),
+            host,
+            port: url.port_or_known_default(),
+            path: normalise_path(url.path()),
+        })
+    }
+
+    /// Does `candidate` fall under this prefix?
+    pub fn covers(&self, candidate: &Prefix) -> bool {
+        if self.scheme != candidate.scheme
+            || self.host != candidate.host
+            || self.port != candidate.port
+        {
+            return false;
+        }
+        path_covers(&self.path, &candidate.path)
+    }
+}
+
+/// Is `candidate` (a URL a tool would fetch from) approved by `approved`
+/// (a policy entry)? Unparseable input and userinfo never match.
+pub fn matches(approved: &str, candidate: &str) -> bool {
+    match (Prefix::parse(approved), Prefix::parse(candidate)) {
+        (Ok(a), Ok(c)) => a.covers(&c),
+        _ => false,
+    }
+}
+
+fn path_covers(approved: &str, candidate: &str) -> bool {
+    if approved.ends_with('/') {
+        return candidate.starts_with(approved) || candidate == &approved[..approved.len() - 1];
+    }
+    candidate == approved
+        || (candidate.starts_with(approved)
+            && candidate.as_bytes().get(approved.len()) == Some(&b'/'))
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Decodes percent-encoded unreserved characters and upper-cases the hex of
+/// the remaining escapes, so equivalent spellings compare equal.
+fn normalise_path(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < b.len() {
+        // `url` hands over an ASCII (percent-encoded) path.
+        if let (b'%', Some(hex)) = (b[i], path.get(i + 1..i + 3)) {
+            if let Ok(v) = u8::from_str_radix(hex, 16) {
+                if is_unreserved(v) {
+                    out.push(v as char);
+                } else {
+                    out.push('%');
+                    out.push_str(&hex.to_ascii_uppercase());
+                }
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i] as char);
+        i += 1;
+    }
+    // A decoded '.' can form new dot segments: resolve them once more.
+    if out.contains("/.") {
+        if let Ok(u) = Url::parse(&format!("http://x{out}")) {
+            return u.path().to_string();
+        }
+    }
+    out
+}
+
+/// Replaces the userinfo of a URL for logging (`https://***@host/`).
+pub fn redact(s: &str) -> String {
+    crate::record::redact::redact_urls(s).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        let approved = "https://registry.example.com/npm/";
+        let cases: &[(&str, &str, bool)] = &[
+            (approved, "https://registry.example.com/npm/", true),
+            (approved, "https://registry.example.com/npm", true),
+            (
+                approved,
+                "https://registry.example.com/npm/left-pad/-/left-pad-1.3.0.tgz",
+                true,
+            ),
+            (approved, "https://REGISTRY.Example.COM/npm/x", true),
+            (approved, "https://registry.example.com./npm/x", true),
+            (approved, "https://registry.example.com:443/npm/x", true),
+            (approved, "https://registry.example.com/%6Epm/x", true),
+            (approved, "https://registry.example.com/npm/a/../b", true),
+            (approved, "https://registry.example.com/npm/../evil", false),
+            (
+                approved,
+                "https://registry.example.com/npm/%2e%2e/evil",
+                false,
+            ),
+            (approved, "https://registry.example.com/npm-evil/", false),
+            (approved, "https://registry.example.com/npmx", false),
+            (approved, "https://registry.example.com/", false),
+            (approved, "http://registry.example.com/npm/", false),
+            (approved, "https://registry.example.com:8443/npm/", false),
+            (
+                approved,
+                "https://registry.example.com.evil.test/npm/",
+                false,
+            ),
+            (
+                approved,
+                "https://registry.example.com@evil.test/npm/",
+                false,
+            ),
+            (approved, "https://user:pw@registry.example.com/npm/", false),
+            (
+                approved,
+                "https://evil.test/registry.example.com/npm/",
+                false,
+            ),
+            (
+                approved,
+                "https://registry.example.com%2F@evil.test/npm/",
+                false,
+            ),
+            (approved, "not a url", false),
+            (approved, "", false),
+            // IDN look-alike (Cyrillic 'е') is a different punycode domain.
+            (approved, "https://registry.\u{0435}xample.com/npm/", false),
+            (
+                "https://b\u{00FC}cher.example/",
+                "https://xn--bcher-kva.example/x",
+                true,
+            ),
+            (
+                "https://npm.example.com/npm",
+                "https://npm.example.com/npm/x",
+                true,
+            ),
+            (
+                "https://npm.example.com/npm",
+                "https://npm.example.com/npm%2Fx",
+                false,
+            ),
+            ("http://127.0.0.1:4873/", "http://127.0.0.1:4873/pkg", true),
+            ("http://127.0.0.1:4873/", "http://2130706433:4873/pkg", true),
+            ("http://127.0.0.1:4873/", "http://localhost:4873/pkg", false),
+            ("http://localhost:4873/", "http://127.0.0.1:4873/pkg", false),
+            ("http://127.0.0.1:4873/", "http://127.0.0.2:4873/pkg", false),
+            ("http://[::1]:4873/", "http://[::1]:4873/x", true),
+            (
+                "http://127.0.0.1:4873/",
+                "http://[::ffff:127.0.0.1]:4873/x",
+                true,
+            ),
+            ("http://127.0.0.1:4873/", "https://127.0.0.1:4873/", false),
+            (
+                "sparse+http://127.0.0.1:8080/index/",
+                "sparse+http://127.0.0.1:8080/index/",
+                true,
+            ),
+            (
+                "http://127.0.0.1:8080/index/",
+                "sparse+http://127.0.0.1:8080/index/",
+                true,
+            ),
+            (
+                "https://npm.example.com/",
+                "https://npm.example.com/?x=/evil",
+                true,
+            ),
+        ];
+        for (a, c, want) in cases {
+            assert_eq!(matches(a, c), *want, "approved {a:?} candidate {c:?}");
+        }
+    }
+
+    #[test]
+    fn approvals_with_userinfo_are_rejected() {
+        assert_eq!(
+            Prefix::parse("https://u:p@example.com/"),
+            Err(UrlError::HasUserinfo)
+        );
+    }
+}

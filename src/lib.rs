@@ -1,0 +1,23 @@
+//! pkgward: a guard between people, CI jobs and their package managers.
+//!
+//! The modules follow the pipeline of one shim invocation:
+//!
+//! argv → [`classify`] (one adapter per ecosystem, pure) → [`decide`] (policy)
+//! → [`supervise`] (find the real tool, spawn, wait) → [`record`] (audit log).
+//!
+//! [`shim`] drives that pipeline; [`cli`] is the management CLI (`pkgward …`),
+//! the only module besides `main` that prints. Elsewhere errors are
+//! [`error::Error`] values that map to documented exit codes, and notices are
+//! handed back to the caller.
+
+pub mod builtin;
+pub mod classify;
+pub mod cli;
+pub mod decide;
+pub mod error;
+pub mod paths;
+pub mod policy;
+pub mod record;
+pub mod shim;
+pub mod supervise;
+pub mod tools;

@@ -1,0 +1,253 @@
+//! Layering: valid [`RawLayer`]s, least specific first → the effective
+//! [`Policy`], with the system layer's locks applied and refusals recorded.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::parse::{quoted, RawLayer};
+use super::{Layer, Mode, Origin, Policy, Refused, ScriptsDefault, Sourced, BUILTIN, LOCKABLE};
+use crate::tools::Ecosystem;
+
+/// Whether the approved registry entry `approved` covers `candidate`:
+/// `"builtin"` covers only `"builtin"`; a URL covers a URL with the same
+/// scheme, host and port whose path equals its path or extends it on a
+/// path-segment boundary (`https://h/team` and `https://h/team/` both cover
+/// `https://h/team/pkg`, neither covers `https://h/teamx`). The candidate's
+/// credentials, query and fragment are ignored; an approved entry carrying
+/// any of them covers nothing but itself.
+pub fn registry_covers(approved: &str, candidate: &str) -> bool {
+    if approved == BUILTIN || candidate == BUILTIN {
+        return approved == candidate;
+    }
+    if approved == candidate {
+        return true;
+    }
+    let (Ok(a), Ok(c)) = (url::Url::parse(approved), url::Url::parse(candidate)) else {
+        return false;
+    };
+    if !a.username().is_empty()
+        || a.password().is_some()
+        || a.query().is_some()
+        || a.fragment().is_some()
+        || a.cannot_be_a_base()
+        || c.cannot_be_a_base()
+    {
+        return false;
+    }
+    if a.scheme() != c.scheme()
+        || a.host_str() != c.host_str()
+        || a.port_or_known_default() != c.port_or_known_default()
+    {
+        return false;
+    }
+    let (ap, cp) = (a.path(), c.path());
+    if ap.ends_with('/') {
+        cp.starts_with(ap)
+    } else {
+        cp == ap || (cp.starts_with(ap) && cp.as_bytes().get(ap.len()) == Some(&b'/'))
+    }
+}
+
+/// The system layer's values, against which lower layers of a locked key are
+/// measured.
+struct Floor {
+    mode: Mode,
+    registries: BTreeMap<Ecosystem, Vec<String>>,
+    scripts_default: ScriptsDefault,
+    audit_log: Option<PathBuf>,
+}
+
+struct Merger {
+    policy: Policy,
+    floor: Option<Floor>,
+}
+
+/// Merges valid layers. `system_failed`: a system layer exists but could not
+/// be used, so every lockable key is locked at its built-in default.
+pub(crate) fn merge(layers: &[RawLayer], system_failed: bool) -> Policy {
+    let mut order: Vec<&RawLayer> = layers.iter().collect();
+    order.sort_by_key(|l| l.layer); // stable: keeps the given order within a layer
+    let mut m = Merger {
+        policy: Policy::default(),
+        floor: None,
+    };
+    let (system, lower): (Vec<&RawLayer>, Vec<&RawLayer>) =
+        order.into_iter().partition(|l| l.layer == Layer::System);
+
+    for raw in &system {
+        m.apply(raw);
+    }
+    if system_failed {
+        for key in LOCKABLE {
+            if !m.policy.is_locked(key) {
+                m.policy.locked.push(Sourced::builtin(key.to_string()));
+            }
+        }
+    } else {
+        for raw in &system {
+            for l in &raw.lock {
+                if !m.policy.is_locked(l.value) {
+                    m.policy
+                        .locked
+                        .push(Sourced::at(l.value.to_string(), l.origin.clone()));
+                }
+            }
+        }
+    }
+    m.floor = Some(Floor {
+        mode: m.policy.mode.value,
+        registries: m
+            .policy
+            .registries
+            .iter()
+            .map(|(e, s)| (*e, s.value.clone()))
+            .collect(),
+        scripts_default: m.policy.scripts_default.value,
+        audit_log: m.policy.audit_log.as_ref().map(|a| a.value.clone()),
+    });
+    for raw in &lower {
+        m.apply(raw);
+    }
+    m.policy
+}
+
+impl Merger {
+    /// `Some(" by the system policy (file:line:col)")` if `key` is locked.
+    fn lock(&self, key: &str) -> Option<String> {
+        self.floor.as_ref()?;
+        let l = self.policy.locked.iter().find(|l| l.value == key)?;
+        Some(match &l.origin {
+            Some(o) => format!(" by the system policy ({o})"),
+            None => " because the system policy is invalid or unreadable".to_string(),
+        })
+    }
+
+    fn refuse(&mut self, key: String, origin: &Origin, reason: String) {
+        self.policy.refused.push(Refused {
+            key,
+            origin: origin.clone(),
+            reason,
+        });
+    }
+
+    fn apply(&mut self, raw: &RawLayer) {
+        let layer = raw.layer;
+        if let Some(m) = &raw.mode {
+            match (self.lock("mode"), &self.floor) {
+                (Some(by), Some(floor)) if m.value < floor.mode => {
+                    let reason = format!(
+                        "`mode` is locked{by} at \"{}\": the {layer} layer may raise it but not lower it to \"{}\"",
+                        floor.mode, m.value
+                    );
+                    self.refuse("mode".into(), &m.origin, reason);
+                }
+                _ => self.policy.mode = Sourced::at(m.value, m.origin.clone()),
+            }
+        }
+
+        for reg in &raw.registries {
+            let key = format!("registries.{}", reg.eco);
+            let (Some(by), Some(floor)) = (self.lock("registries"), &self.floor) else {
+                let list = reg.entries.iter().map(|e| e.value.clone()).collect();
+                self.policy
+                    .registries
+                    .insert(reg.eco, Sourced::at(list, reg.origin.clone()));
+                continue;
+            };
+            let approved: Vec<String> = floor
+                .registries
+                .get(&reg.eco)
+                .cloned()
+                .unwrap_or_else(|| vec![BUILTIN.to_string()]);
+            let mut kept = Vec::with_capacity(reg.entries.len());
+            let mut refused = Vec::new();
+            for e in &reg.entries {
+                if approved.iter().any(|a| registry_covers(a, &e.value)) {
+                    kept.push(e.value.clone());
+                } else {
+                    refused.push(e);
+                }
+            }
+            let approved_list = approved
+                .iter()
+                .map(|a| quoted(a))
+                .collect::<Vec<_>>()
+                .join(", ");
+            for e in &refused {
+                let reason = format!(
+                    "{} is not covered by the registries the system policy approves for {} ([{approved_list}]); \
+                     `registries` is locked{by}: the {layer} layer may narrow them but not add any",
+                    quoted(&e.value),
+                    reg.eco
+                );
+                self.refuse(key.clone(), &e.origin, reason);
+            }
+            // Every entry refused: the setting is dropped as a whole (the
+            // previous value stays) rather than becoming "approve nothing".
+            if refused.is_empty() || !kept.is_empty() {
+                self.policy
+                    .registries
+                    .insert(reg.eco, Sourced::at(kept, reg.origin.clone()));
+            }
+        }
+
+        if let Some(s) = &raw.scripts_default {
+            match (self.lock("scripts.default"), &self.floor) {
+                (Some(by), Some(floor)) if s.value < floor.scripts_default => {
+                    let reason = format!(
+                        "`scripts.default` is locked{by} at \"{}\": the {layer} layer may make it stricter \
+                         (allow < sandbox < deny) but not loosen it to \"{}\"",
+                        floor.scripts_default, s.value
+                    );
+                    self.refuse("scripts.default".into(), &s.origin, reason);
+                }
+                _ => self.policy.scripts_default = Sourced::at(s.value, s.origin.clone()),
+            }
+        }
+
+        match self.lock("scripts.allow") {
+            Some(by) => {
+                for a in &raw.scripts_allow {
+                    let reason = format!(
+                        "approval {} refused: `scripts.allow` is locked{by}; only the system policy can approve install-time code",
+                        quoted(&a.value)
+                    );
+                    self.refuse("scripts.allow".into(), &a.origin, reason);
+                }
+            }
+            None => self.policy.scripts_allow.extend(
+                raw.scripts_allow
+                    .iter()
+                    .map(|a| Sourced::at(a.value.clone(), a.origin.clone())),
+            ),
+        }
+
+        if let Some(a) = &raw.audit_log {
+            if layer == Layer::Project {
+                self.refuse(
+                    "audit.log".into(),
+                    &a.origin,
+                    "a project's pkgward.toml cannot set `audit.log`: a repository must not be able to \
+                     redirect the audit record; set it in the user, system or PKGWARD_POLICY layer"
+                        .into(),
+                );
+            } else {
+                match (self.lock("audit"), &self.floor) {
+                    (Some(by), Some(floor)) if floor.audit_log.as_ref() != Some(&a.value) => {
+                        let current = match &floor.audit_log {
+                            Some(p) => format!("{}", p.display()),
+                            None => "the default".to_string(),
+                        };
+                        let reason = format!(
+                            "`audit` is locked{by}: the {layer} layer cannot change the audit log ({current})"
+                        );
+                        self.refuse("audit.log".into(), &a.origin, reason);
+                    }
+                    _ => {
+                        self.policy.audit_log = Some(Sourced::at(a.value.clone(), a.origin.clone()))
+                    }
+                }
+            }
+        }
+    }
+}

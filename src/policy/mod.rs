@@ -1,0 +1,358 @@
+//! Policy: TOML layers (system → user → project → `PKGWARD_POLICY`), parsed
+//! with spans and validated into a trusted [`Policy`] the rest of pkgward uses.
+//!
+//! # The file
+//!
+//! ```toml
+//! mode = "enforce"                  # enforce | audit | off
+//! lock = ["mode", "registries"]     # system layer only
+//! [registries]                      # approved URL prefixes per ecosystem
+//! npm = ["http://127.0.0.1:4873/"]  # "builtin" = the tool's own default
+//! pypi = ["builtin"]
+//! [scripts]
+//! default = "deny"                  # deny | sandbox | allow
+//! allow = ["npm:esbuild", "pypi:numpy", "npm:@scope/pkg@^1.2"]
+//! [audit]
+//! log = "/path/to/audit.jsonl"      # default: <state dir>/pkgward/audit.jsonl
+//! ```
+//!
+//! Unknown keys, wrong types and invalid values are [`PolicyError`]s that name
+//! the file, the 1-based line and column of the offending key or value, and
+//! the dotted key. A relative `audit.log` is resolved against the directory of
+//! the file that sets it.
+//!
+//! # Layers
+//!
+//! [`discover()`](fn@discover) finds up to four layers, least specific first:
+//!
+//! 1. [`Layer::System`]: `/etc/pkgward/policy.toml` (Unix) or
+//!    `%ProgramData%\pkgward\policy.toml` (Windows). `PKGWARD_SYSTEM_POLICY`
+//!    names a replacement **only when the real system file does not exist**,
+//!    so a deployed security-team policy cannot be swapped out from the
+//!    environment (the variable exists for tests and unmanaged machines).
+//! 2. [`Layer::User`]: `<config dir>/pkgward/policy.toml`.
+//! 3. [`Layer::Project`]: the nearest `pkgward.toml` in the working directory
+//!    or one of its parents.
+//! 4. [`Layer::Env`]: the file named by `PKGWARD_POLICY`; unlike the others,
+//!    naming a file that does not exist is an error.
+//!
+//! # Merging and locks
+//!
+//! Without locks a later layer overrides an earlier one key by key
+//! (`registries` per ecosystem; `scripts.allow` lists are concatenated). The
+//! system layer may `lock` keys; a locked key can then only be tightened by
+//! the lower layers, measured against the system layer's value:
+//!
+//! * `mode`: may be raised (off < audit < enforce), never lowered;
+//! * `registries`: an entry is kept only when an entry the system layer
+//!   approves for that ecosystem covers it (equal, or a prefix ending on a
+//!   path-segment boundary; the system default is `["builtin"]`);
+//! * `scripts.default`: may only become stricter (allow < sandbox < deny);
+//! * `scripts.allow`: lower layers cannot add approvals;
+//! * `audit`: lower layers cannot change `audit.log`.
+//!
+//! A project file can never set `audit.log`, locked or not. What a lock or
+//! that rule refuses is not an error: it is left out of the effective policy
+//! and listed in [`Policy::refused`].
+//!
+//! If the system layer exists but is unreadable or invalid, pkgward fails
+//! closed: every lockable key is treated as locked at its built-in default
+//! (the error is reported in [`Loaded::errors`] as well).
+
+mod baseline;
+mod discover;
+mod load;
+mod merge;
+mod parse;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::tools::Ecosystem;
+
+pub use baseline::baseline_policy_text;
+pub use discover::{discover, system_policy_path, Discovery, DiscoveryContext};
+pub use load::{check_file, check_str, load, Loaded};
+pub use merge::registry_covers;
+pub use parse::{validate_registry_entry, AllowEntry};
+
+/// The keys the system layer may `lock`.
+pub const LOCKABLE: [&str; 5] = [
+    "mode",
+    "registries",
+    "scripts.default",
+    "scripts.allow",
+    "audit",
+];
+
+/// The registry entry that stands for the tool's own default registry.
+pub const BUILTIN: &str = "builtin";
+
+/// The project layer's file name, looked for in the working directory and its parents.
+pub const PROJECT_FILE: &str = "pkgward.toml";
+
+/// Names the env layer's policy file.
+pub const POLICY_ENV: &str = "PKGWARD_POLICY";
+
+/// Names a system policy to use when the real system file does not exist.
+pub const SYSTEM_POLICY_ENV: &str = "PKGWARD_SYSTEM_POLICY";
+
+/// The digest of a policy built from no layer: sha256 of the empty sequence.
+pub const EMPTY_DIGEST: &str =
+    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Off,
+    Audit,
+    Enforce,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Enforce, Mode::Audit, Mode::Off];
+
+    /// The name used in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Audit => "audit",
+            Mode::Enforce => "enforce",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happens to install-time code (lifecycle scripts, build scripts) of a
+/// package that `scripts.allow` does not approve. Ordered by strictness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScriptsDefault {
+    Allow,
+    Sandbox,
+    Deny,
+}
+
+impl ScriptsDefault {
+    pub const ALL: [ScriptsDefault; 3] = [
+        ScriptsDefault::Deny,
+        ScriptsDefault::Sandbox,
+        ScriptsDefault::Allow,
+    ];
+
+    /// The name used in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScriptsDefault::Allow => "allow",
+            ScriptsDefault::Sandbox => "sandbox",
+            ScriptsDefault::Deny => "deny",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ScriptsDefault> {
+        ScriptsDefault::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+impl fmt::Display for ScriptsDefault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    System,
+    User,
+    Project,
+    Env,
+}
+
+impl Layer {
+    pub const ALL: [Layer; 4] = [Layer::System, Layer::User, Layer::Project, Layer::Env];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::System => "system",
+            Layer::User => "user",
+            Layer::Project => "project",
+            Layer::Env => "env",
+        }
+    }
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Origin {
+    pub path: PathBuf,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path.display(), self.line, self.col)
+    }
+}
+
+/// An effective value and where it was set (`origin: None`: built-in default).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub origin: Option<Origin>,
+}
+
+impl<T> Sourced<T> {
+    /// A built-in default.
+    pub fn builtin(value: T) -> Self {
+        Sourced {
+            value,
+            origin: None,
+        }
+    }
+
+    pub fn at(value: T, origin: Origin) -> Self {
+        Sourced {
+            value,
+            origin: Some(origin),
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LayerSource {
+    pub layer: Layer,
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+/// A setting a lower layer made that a lock (or the project rule for
+/// `audit.log`) refused: left out of the effective policy.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Refused {
+    /// The dotted key, e.g. `mode`, `registries.npm`, `scripts.allow`, `audit.log`.
+    pub key: String,
+    /// Where the refused value was set.
+    pub origin: Origin,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Policy {
+    pub mode: Sourced<Mode>,
+    /// Ecosystems some layer set; absent ones are `["builtin"]`
+    /// (see [`Policy::registries_for`]).
+    pub registries: BTreeMap<Ecosystem, Sourced<Vec<String>>>,
+    pub scripts_default: Sourced<ScriptsDefault>,
+    pub scripts_allow: Vec<Sourced<String>>,
+    /// `None`: the caller's default (`<state dir>/pkgward/audit.jsonl`).
+    pub audit_log: Option<Sourced<PathBuf>>,
+    /// The keys the system layer locked (origin `None`: locked because the
+    /// system layer is invalid, see the module docs).
+    pub locked: Vec<Sourced<String>>,
+    /// The layers that were read, in merge order (an invalid one included).
+    pub sources: Vec<LayerSource>,
+    /// `sha256:<hex>` over (layer, path, bytes) of every layer read.
+    pub digest: String,
+    pub refused: Vec<Refused>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            mode: Sourced::builtin(Mode::Enforce),
+            registries: BTreeMap::new(),
+            scripts_default: Sourced::builtin(ScriptsDefault::Deny),
+            scripts_allow: Vec::new(),
+            audit_log: None,
+            locked: Vec::new(),
+            sources: Vec::new(),
+            digest: EMPTY_DIGEST.to_string(),
+            refused: Vec::new(),
+        }
+    }
+}
+
+impl Policy {
+    /// The approved registry URL prefixes for an ecosystem (`["builtin"]`
+    /// unless a layer set them). An empty list approves nothing.
+    pub fn registries_for(&self, eco: Ecosystem) -> Vec<String> {
+        match self.registries.get(&eco) {
+            Some(s) => s.value.clone(),
+            None => vec![BUILTIN.to_string()],
+        }
+    }
+
+    /// Where the registries of an ecosystem were set (`None`: built-in default).
+    pub fn registries_origin(&self, eco: Ecosystem) -> Option<&Origin> {
+        self.registries.get(&eco).and_then(|s| s.origin.as_ref())
+    }
+
+    /// Whether `candidate` (a registry URL a tool is about to use, or
+    /// `"builtin"`) is covered by an approved entry for `eco`.
+    pub fn registry_approved(&self, eco: Ecosystem, candidate: &str) -> bool {
+        match self.registries.get(&eco) {
+            Some(s) => s.value.iter().any(|a| registry_covers(a, candidate)),
+            None => registry_covers(BUILTIN, candidate),
+        }
+    }
+
+    /// Whether the system layer locked `key` (one of [`LOCKABLE`]).
+    pub fn is_locked(&self, key: &str) -> bool {
+        self.locked.iter().any(|l| l.value == key)
+    }
+
+    /// The `scripts.allow` entries, parsed (entries are validated on load,
+    /// so none is skipped in practice).
+    pub fn allow_entries(&self) -> impl Iterator<Item = (AllowEntry<'_>, Option<&Origin>)> + '_ {
+        self.scripts_allow.iter().filter_map(|s| {
+            AllowEntry::parse(&s.value)
+                .ok()
+                .map(|e| (e, s.origin.as_ref()))
+        })
+    }
+}
+
+#[derive(Clone, Debug, thiserror::Error, serde::Serialize)]
+#[error("{}", self.render())]
+pub struct PolicyError {
+    pub path: PathBuf,
+    /// 1-based; 0 when the error has no position (e.g. an unreadable file).
+    pub line: usize,
+    pub col: usize,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl PolicyError {
+    fn render(&self) -> String {
+        let mut s = format!("{}", self.path.display());
+        if self.line > 0 {
+            s.push_str(&format!(":{}:{}", self.line, self.col));
+        }
+        if let Some(k) = &self.key {
+            s.push_str(&format!(": `{k}`"));
+        }
+        s.push_str(&format!(": {}", self.message));
+        s
+    }
+}

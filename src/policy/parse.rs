@@ -1,0 +1,661 @@
+//! One layer file → [`RawLayer`]: TOML parsed into a spanned document
+//! ([`toml::de::DeTable`]) and walked by hand, so every error and every value
+//! carries the position of the key or value it is about.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::de::{DeString, DeTable, DeValue};
+use toml::Spanned;
+
+use super::{Layer, Mode, Origin, PolicyError, ScriptsDefault, BUILTIN, LOCKABLE};
+use crate::tools::Ecosystem;
+
+/// A value as written in one layer, with its position.
+#[derive(Clone, Debug)]
+pub(crate) struct Located<T> {
+    pub value: T,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct RawRegistry {
+    pub eco: Ecosystem,
+    /// The position of the ecosystem key.
+    pub origin: Origin,
+    pub entries: Vec<Located<String>>,
+}
+
+/// One layer as written: only the keys it sets.
+#[derive(Clone, Debug)]
+pub(crate) struct RawLayer {
+    pub layer: Layer,
+    pub mode: Option<Located<Mode>>,
+    pub lock: Vec<Located<&'static str>>,
+    pub registries: Vec<RawRegistry>,
+    pub scripts_default: Option<Located<ScriptsDefault>>,
+    pub scripts_allow: Vec<Located<String>>,
+    pub audit_log: Option<Located<PathBuf>>,
+}
+
+/// Parses the bytes of one layer file. All errors found are returned, sorted
+/// by position.
+pub(crate) fn parse_bytes(
+    bytes: &[u8],
+    path: &Path,
+    layer: Layer,
+) -> Result<RawLayer, Vec<PolicyError>> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_layer(text, path, layer),
+        Err(e) => {
+            // Position of the first invalid byte, computed on the valid prefix.
+            let valid = &bytes[..e.valid_up_to()];
+            let prefix = std::str::from_utf8(valid).unwrap_or_default();
+            let lines = Lines::new(prefix);
+            let (line, col) = lines.pos(prefix.len());
+            Err(vec![PolicyError {
+                path: path.to_path_buf(),
+                line,
+                col,
+                key: None,
+                message: "the file is not valid UTF-8".to_string(),
+            }])
+        }
+    }
+}
+
+/// Parses the text of one layer file.
+pub(crate) fn parse_layer(
+    text: &str,
+    path: &Path,
+    layer: Layer,
+) -> Result<RawLayer, Vec<PolicyError>> {
+    let mut cx = Cx {
+        path,
+        lines: Lines::new(text),
+        layer,
+        errors: Vec::new(),
+    };
+    let (root, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        for e in syntax {
+            let (line, col) = match e.span() {
+                Some(span) => cx.lines.pos(span.start),
+                None => (0, 0),
+            };
+            cx.errors.push(PolicyError {
+                path: path.to_path_buf(),
+                line,
+                col,
+                key: None,
+                message: format!("invalid TOML: {}", e.message().trim_end()),
+            });
+        }
+        return Err(cx.finish_errors());
+    }
+    let raw = cx.document(root.get_ref());
+    if cx.errors.is_empty() {
+        Ok(raw)
+    } else {
+        Err(cx.finish_errors())
+    }
+}
+
+struct Cx<'a> {
+    path: &'a Path,
+    lines: Lines<'a>,
+    layer: Layer,
+    errors: Vec<PolicyError>,
+}
+
+const TOP_KEYS: [&str; 5] = ["mode", "lock", "registries", "scripts", "audit"];
+const SCRIPTS_KEYS: [&str; 2] = ["default", "allow"];
+const AUDIT_KEYS: [&str; 1] = ["log"];
+
+impl Cx<'_> {
+    fn finish_errors(&mut self) -> Vec<PolicyError> {
+        let mut errors = std::mem::take(&mut self.errors);
+        errors.sort_by_key(|e| (e.line, e.col));
+        errors
+    }
+
+    fn origin(&self, span: &Range<usize>) -> Origin {
+        let (line, col) = self.lines.pos(span.start);
+        Origin {
+            path: self.path.to_path_buf(),
+            line,
+            col,
+        }
+    }
+
+    fn error(&mut self, span: &Range<usize>, key: String, message: String) {
+        let (line, col) = self.lines.pos(span.start);
+        self.errors.push(PolicyError {
+            path: self.path.to_path_buf(),
+            line,
+            col,
+            key: Some(key),
+            message,
+        });
+    }
+
+    fn unknown_key(&mut self, span: &Range<usize>, table: &[&str], name: &str, expected: &[&str]) {
+        let mut key_path: Vec<&str> = table.to_vec();
+        key_path.push(name);
+        let place = if table.is_empty() {
+            "at the top level".to_string()
+        } else {
+            format!("in [{}]", dotted(table))
+        };
+        let mut message = format!("unknown key `{name}` {place}");
+        if let Some(s) = suggest(name, expected) {
+            message.push_str(&format!(" (did you mean `{s}`?)"));
+        }
+        message.push_str(&format!("; expected one of: {}", expected.join(", ")));
+        self.error(span, dotted(&key_path), message);
+    }
+
+    fn wrong_type(&mut self, v: &Spanned<DeValue<'_>>, key: &[&str], expected: &str) {
+        let found = v.get_ref().type_str();
+        self.error(
+            &v.span(),
+            dotted(key),
+            format!("expected {expected}, found {found}"),
+        );
+    }
+
+    fn document(&mut self, root: &DeTable<'_>) -> RawLayer {
+        let mut raw = RawLayer {
+            layer: self.layer,
+            mode: None,
+            lock: Vec::new(),
+            registries: Vec::new(),
+            scripts_default: None,
+            scripts_allow: Vec::new(),
+            audit_log: None,
+        };
+        for (k, v) in root.iter() {
+            let name: &str = k.get_ref();
+            match name {
+                "mode" => {
+                    raw.mode = self
+                        .enum_value(k, v, &["mode"], &Mode::ALL.map(Mode::as_str))
+                        .and_then(|l| l.map_opt(Mode::from_name));
+                }
+                "lock" => self.lock(k, v, &mut raw),
+                "registries" => self.registries(v, &mut raw),
+                "scripts" => self.scripts(v, &mut raw),
+                "audit" => self.audit(v, &mut raw),
+                _ => self.unknown_key(&k.span(), &[], name, &TOP_KEYS),
+            }
+        }
+        raw
+    }
+
+    /// A string that must be one of `allowed`; located at the key.
+    fn enum_value<'v>(
+        &mut self,
+        k: &Spanned<DeString<'_>>,
+        v: &'v Spanned<DeValue<'_>>,
+        key: &[&str],
+        allowed: &[&str],
+    ) -> Option<Located<&'v str>> {
+        let expected = one_of(allowed);
+        let Some(s) = v.get_ref().as_str() else {
+            self.wrong_type(v, key, &format!("a string ({expected})"));
+            return None;
+        };
+        if !allowed.contains(&s) {
+            let mut message = format!("invalid value {}: expected {expected}", quoted(s));
+            if let Some(hint) = suggest(s, allowed) {
+                message.push_str(&format!(" (did you mean \"{hint}\"?)"));
+            }
+            self.error(&v.span(), dotted(key), message);
+            return None;
+        }
+        // Effective values are located at their key: `mode = …` is on that line.
+        Some(Located {
+            value: s,
+            origin: self.origin(&k.span()),
+        })
+    }
+
+    /// The elements of an array of strings, each with its span; `None` (and
+    /// an error) if `v` is not an array or an element is not a string.
+    fn string_array<'v>(
+        &mut self,
+        v: &'v Spanned<DeValue<'_>>,
+        key: &[&str],
+    ) -> Option<Vec<(&'v str, Range<usize>)>> {
+        let Some(items) = v.get_ref().as_array() else {
+            self.wrong_type(v, key, "an array of strings");
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for item in items.iter() {
+            match item.get_ref().as_str() {
+                Some(s) => out.push((s, item.span())),
+                None => {
+                    self.wrong_type(item, key, "a string (in an array of strings)");
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn table<'v, 'i>(
+        &mut self,
+        v: &'v Spanned<DeValue<'i>>,
+        key: &[&str],
+    ) -> Option<&'v DeTable<'i>> {
+        match v.get_ref().as_table() {
+            Some(t) => Some(t),
+            None => {
+                self.wrong_type(v, key, "a table");
+                None
+            }
+        }
+    }
+
+    fn lock(&mut self, k: &Spanned<DeString<'_>>, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
+        if self.layer != Layer::System {
+            self.error(
+                &k.span(),
+                "lock".to_string(),
+                format!(
+                    "`lock` is only allowed in the system policy, not in the {} layer",
+                    self.layer
+                ),
+            );
+            return;
+        }
+        let Some(items) = self.string_array(v, &["lock"]) else {
+            return;
+        };
+        for (s, span) in items {
+            match LOCKABLE.iter().find(|l| **l == s) {
+                Some(l) => {
+                    if !raw.lock.iter().any(|x| x.value == *l) {
+                        raw.lock.push(Located {
+                            value: l,
+                            origin: self.origin(&span),
+                        });
+                    }
+                }
+                None => {
+                    let mut message = format!(
+                        "{} cannot be locked: expected {}",
+                        quoted(s),
+                        one_of(&LOCKABLE)
+                    );
+                    if let Some(hint) = suggest(s, &LOCKABLE) {
+                        message.push_str(&format!(" (did you mean \"{hint}\"?)"));
+                    }
+                    self.error(&span, "lock".to_string(), message);
+                }
+            }
+        }
+    }
+
+    fn registries(&mut self, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
+        let Some(table) = self.table(v, &["registries"]) else {
+            return;
+        };
+        for (k, v) in table.iter() {
+            let name: &str = k.get_ref();
+            let Some(eco) = Ecosystem::from_key(name) else {
+                let keys = Ecosystem::ALL.map(Ecosystem::key);
+                self.unknown_key(&k.span(), &["registries"], name, &keys);
+                continue;
+            };
+            let key = ["registries", name];
+            let Some(items) = self.string_array(v, &key) else {
+                continue;
+            };
+            let mut entries = Vec::with_capacity(items.len());
+            for (s, span) in items {
+                match validate_registry_entry(s) {
+                    Ok(()) => entries.push(Located {
+                        value: s.to_string(),
+                        origin: self.origin(&span),
+                    }),
+                    Err(why) => self.error(&span, dotted(&key), why),
+                }
+            }
+            raw.registries.push(RawRegistry {
+                eco,
+                origin: self.origin(&k.span()),
+                entries,
+            });
+        }
+    }
+
+    fn scripts(&mut self, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
+        let Some(table) = self.table(v, &["scripts"]) else {
+            return;
+        };
+        for (k, v) in table.iter() {
+            let name: &str = k.get_ref();
+            match name {
+                "default" => {
+                    raw.scripts_default = self
+                        .enum_value(
+                            k,
+                            v,
+                            &["scripts", "default"],
+                            &ScriptsDefault::ALL.map(ScriptsDefault::as_str),
+                        )
+                        .and_then(|l| l.map_opt(ScriptsDefault::from_name));
+                }
+                "allow" => {
+                    let Some(items) = self.string_array(v, &["scripts", "allow"]) else {
+                        continue;
+                    };
+                    for (s, span) in items {
+                        match AllowEntry::parse(s) {
+                            Ok(_) => raw.scripts_allow.push(Located {
+                                value: s.to_string(),
+                                origin: self.origin(&span),
+                            }),
+                            Err(why) => self.error(&span, "scripts.allow".to_string(), why),
+                        }
+                    }
+                }
+                _ => self.unknown_key(&k.span(), &["scripts"], name, &SCRIPTS_KEYS),
+            }
+        }
+    }
+
+    fn audit(&mut self, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
+        let Some(table) = self.table(v, &["audit"]) else {
+            return;
+        };
+        for (k, v) in table.iter() {
+            let name: &str = k.get_ref();
+            if name != "log" {
+                self.unknown_key(&k.span(), &["audit"], name, &AUDIT_KEYS);
+                continue;
+            }
+            let Some(s) = v.get_ref().as_str() else {
+                self.wrong_type(v, &["audit", "log"], "a string (a file path)");
+                continue;
+            };
+            if s.trim().is_empty() {
+                self.error(
+                    &v.span(),
+                    "audit.log".to_string(),
+                    "must not be empty: name the audit log file, or leave `log` out for the default"
+                        .to_string(),
+                );
+                continue;
+            }
+            if s.contains('\0') {
+                self.error(
+                    &v.span(),
+                    "audit.log".to_string(),
+                    "must not contain a NUL character".to_string(),
+                );
+                continue;
+            }
+            let mut log = PathBuf::from(s);
+            // Relative to this file's directory; a Windows root-relative path
+            // (`\logs\a.jsonl`) is kept as written.
+            if log.is_relative() && !log.has_root() {
+                if let Some(dir) = self.path.parent() {
+                    log = dir.join(log);
+                }
+            }
+            raw.audit_log = Some(Located {
+                value: log,
+                origin: self.origin(&k.span()),
+            });
+        }
+    }
+}
+
+impl Located<&str> {
+    fn map_opt<U>(self, f: impl FnOnce(&str) -> Option<U>) -> Option<Located<U>> {
+        f(self.value).map(|value| Located {
+            value,
+            origin: self.origin,
+        })
+    }
+}
+
+/// Checks one `[registries]` entry: `"builtin"` or an absolute http(s) URL
+/// without credentials, query or fragment. The error is a message for the user.
+pub fn validate_registry_entry(s: &str) -> Result<(), String> {
+    if s == BUILTIN {
+        return Ok(());
+    }
+    if s.trim() != s {
+        return Err(format!("{}: remove the surrounding whitespace", quoted(s)));
+    }
+    if s.eq_ignore_ascii_case(BUILTIN) {
+        return Err(format!("{}: write \"builtin\" in lowercase", quoted(s)));
+    }
+    let url = url::Url::parse(s).map_err(|e| {
+        format!(
+            "{} is not an absolute URL ({e}); expected \"builtin\" or an http(s) URL",
+            quoted(s)
+        )
+    })?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!(
+            "{}: unsupported scheme `{}`; expected \"builtin\" or an http(s) URL",
+            quoted(s),
+            url.scheme()
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{}: an approved registry URL must not contain credentials (user:password@); \
+             keep them in the tool's own configuration",
+            redact_userinfo(s)
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{}: the URL has no host", quoted(s)));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{}: an approved registry URL is a prefix and cannot have a query (?…) or fragment (#…)",
+            quoted(s)
+        ));
+    }
+    Ok(())
+}
+
+/// Replaces the userinfo of a URL-ish string so a password is never echoed.
+fn redact_userinfo(s: &str) -> String {
+    let Some(scheme_end) = s.find("://") else {
+        return quoted(s);
+    };
+    let rest = &s[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => quoted(&format!("{}://***@{}", &s[..scheme_end], &rest[at + 1..])),
+        None => quoted(s),
+    }
+}
+
+/// A `scripts.allow` entry: `ECOSYSTEM:NAME[@RANGE]`, e.g. `npm:esbuild`,
+/// `pypi:numpy`, `npm:@scope/pkg@^1.2`. A leading `@` belongs to the name (npm
+/// scopes); the version range is whatever follows the next `@`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllowEntry<'a> {
+    pub ecosystem: Ecosystem,
+    pub name: &'a str,
+    pub range: Option<&'a str>,
+}
+
+impl<'a> AllowEntry<'a> {
+    /// Parses an entry; the error is a message for the user.
+    pub fn parse(s: &'a str) -> Result<AllowEntry<'a>, String> {
+        let shape = "expected ECOSYSTEM:NAME or ECOSYSTEM:NAME@RANGE, e.g. \"npm:esbuild\"";
+        let Some((eco, rest)) = s.split_once(':') else {
+            return Err(format!("{}: {shape}", quoted(s)));
+        };
+        let Some(ecosystem) = Ecosystem::from_key(eco) else {
+            let keys = Ecosystem::ALL.map(Ecosystem::key);
+            let mut message = format!("{}: unknown ecosystem `{eco}`", quoted(s));
+            if let Some(hint) = suggest(eco, &keys) {
+                message.push_str(&format!(" (did you mean `{hint}`?)"));
+            }
+            message.push_str(&format!("; expected one of: {}", keys.join(", ")));
+            return Err(message);
+        };
+        // A scoped npm name starts with '@'; the range starts at the next '@'.
+        let search_from = usize::from(rest.starts_with('@'));
+        let (name, range) = match rest[search_from..].find('@') {
+            Some(i) => (&rest[..search_from + i], Some(&rest[search_from + i + 1..])),
+            None => (rest, None),
+        };
+        let bare = &name[search_from..];
+        if bare.is_empty() {
+            return Err(format!("{}: the package name is empty; {shape}", quoted(s)));
+        }
+        if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "{}: the package name must not contain whitespace",
+                quoted(s)
+            ));
+        }
+        if let Some(r) = range {
+            if r.is_empty() {
+                return Err(format!(
+                    "{}: the version range after `@` is empty; {shape}",
+                    quoted(s)
+                ));
+            }
+            if r.trim() != r || r.chars().any(char::is_control) {
+                return Err(format!(
+                    "{}: the version range must not start or end with whitespace or contain control characters",
+                    quoted(s)
+                ));
+            }
+        }
+        Ok(AllowEntry {
+            ecosystem,
+            name,
+            range,
+        })
+    }
+}
+
+/// Byte offsets → 1-based (line, column in characters).
+pub(crate) struct Lines<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        let mut starts = Vec::with_capacity(text.len() / 32 + 1);
+        starts.push(0);
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        Lines { text, starts }
+    }
+
+    pub(crate) fn pos(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.starts[line - 1];
+        let col = self.text[start..offset].chars().count() + 1;
+        (line, col)
+    }
+}
+
+/// A dotted key path, quoting the parts that are not bare keys.
+pub(crate) fn dotted(parts: &[&str]) -> String {
+    let mut out = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        let bare = !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if bare {
+            out.push_str(p);
+        } else {
+            out.push_str(&quoted(p));
+        }
+    }
+    out
+}
+
+/// A string in double quotes, escaped like a TOML basic string.
+pub(crate) fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn one_of(allowed: &[&str]) -> String {
+    let quoted: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
+    match quoted.len() {
+        0 => String::new(),
+        1 => quoted[0].clone(),
+        n => format!("{} or {}", quoted[..n - 1].join(", "), quoted[n - 1]),
+    }
+}
+
+/// The closest candidate within a small edit distance, for "did you mean".
+fn suggest<'c>(input: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    if input.chars().count() > 64 {
+        return None;
+    }
+    candidates
+        .iter()
+        .map(|c| (edit_distance(input, c), *c))
+        .filter(|&(d, c)| d > 0 && d <= (c.len() / 3).max(1))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// Optimal-string-alignment distance: edits plus adjacent transpositions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 0..a.len() {
+        cur[0] = i + 1;
+        for j in 0..b.len() {
+            let mut d = (prev[j] + usize::from(a[i] != b[j]))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+            if i > 0 && j > 0 && a[i] == b[j - 1] && a[i - 1] == b[j] {
+                d = d.min(before[j - 1] + 1);
+            }
+            cur[j + 1] = d;
+        }
+        std::mem::swap(&mut before, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}

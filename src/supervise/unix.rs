@@ -1,0 +1,78 @@
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+use super::{spawn_error, Ended};
+use crate::error::{Error, Result};
+
+/// The signals the shim handles itself while the child runs.
+const HANDLED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP];
+
+fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise and fill a plain sigset_t.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+pub(super) fn run(mut cmd: Command) -> Result<Ended> {
+    // Block the handled signals in this thread before spawning. The standard
+    // library gives the child an empty signal mask and default dispositions, so
+    // the child is unaffected; the watcher thread inherits the mask and takes
+    // the signals with sigwait.
+    let set = sigset(&HANDLED);
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to initialised sigsets.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+    if rc != 0 {
+        return Err(Error::io(
+            "cannot block signals",
+            std::io::Error::from_raw_os_error(rc),
+        ));
+    }
+    let spawned = cmd.spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            // SAFETY: restores the mask saved above.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+            return Err(spawn_error(std::path::Path::new(cmd.get_program()), e));
+        }
+    };
+    let pid = child.id();
+    // The watcher lives until the process exits; it only ever signals `pid`.
+    let watcher = std::thread::Builder::new()
+        .name("pkgward-signals".into())
+        .stack_size(64 * 1024)
+        .spawn(move || loop {
+            let mut sig: libc::c_int = 0;
+            // SAFETY: `set` is a valid sigset; `sig` receives the signal number.
+            if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                continue;
+            }
+            if sig == libc::SIGTERM || sig == libc::SIGHUP {
+                // SAFETY: plain kill(2) to our own child.
+                unsafe { libc::kill(pid as libc::pid_t, sig) };
+            }
+            // SIGINT/SIGQUIT: the terminal sent them to the child too; the
+            // shim outlives them to record the child's exit.
+        });
+    if let Err(e) = watcher {
+        // Without a watcher a SIGTERM would be held until we exit; the child
+        // still runs. Not fatal.
+        let _ = e;
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("waiting for the real tool", e))?;
+    let (code, signal) = match (status.code(), status.signal()) {
+        (Some(c), _) => (c, None),
+        (None, Some(s)) => (128 + s, Some(s)),
+        (None, None) => (1, None),
+    };
+    Ok(Ended { pid, code, signal })
+}
