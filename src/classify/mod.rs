@@ -2,10 +2,13 @@
 //! per ecosystem; every adapter is a pure function of (tool, argv, env, files)
 //! and is table-tested.
 
+mod ini;
 mod npm;
 mod npmrc;
 mod pypi;
 pub mod source;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 
@@ -74,7 +77,15 @@ pub fn classify(req: &Request<'_>) -> Classification {
             };
             (verb, sources)
         }
-        Ecosystem::Pypi => (pypi::verb(req.tool.name, req.args), Vec::new()),
+        Ecosystem::Pypi => {
+            let verb = pypi::verb(req.tool.name, req.args);
+            let sources = if matches!(req.tool.name, "pip" | "pip3") {
+                pypi::sources(req, verb)
+            } else {
+                Vec::new()
+            };
+            (verb, sources)
+        }
         _ => (generic_verb(req.args), Vec::new()),
     };
     Classification { verb, sources }

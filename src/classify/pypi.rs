@@ -1,6 +1,11 @@
 //! pip, pip3, uv, uvx, poetry, pipenv, pipx.
 
-use super::{first_positional, Verb};
+use std::path::{Path, PathBuf};
+
+use super::ini;
+use super::npmrc::expand;
+use super::source::{Origin, Source, SourceKind};
+use super::{first_positional, Request, Verb};
 
 pub(super) fn verb(tool: &str, args: &[String]) -> Verb {
     let first = first_positional(args);
@@ -44,6 +49,537 @@ pub(super) fn verb(tool: &str, args: &[String]) -> Verb {
         },
         _ => Verb::Other,
     }
+}
+
+/// pip options that take a value (so the next argument is not a requirement).
+const PIP_VALUE_OPTS: &[&str] = &[
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "--trusted-host",
+    "-r",
+    "--requirement",
+    "-c",
+    "--constraint",
+    "-e",
+    "--editable",
+    "-t",
+    "--target",
+    "--prefix",
+    "--root",
+    "--src",
+    "--upgrade-strategy",
+    "--python-version",
+    "--platform",
+    "--implementation",
+    "--abi",
+    "--progress-bar",
+    "--log",
+    "--proxy",
+    "--retries",
+    "--timeout",
+    "--exists-action",
+    "--cert",
+    "--client-cert",
+    "--cache-dir",
+    "-C",
+    "--config-settings",
+    "--global-option",
+    "--build-option",
+    "--no-binary",
+    "--only-binary",
+    "--python",
+    "--report",
+    "--root-user-action",
+    "--use-feature",
+    "--use-deprecated",
+    "-d",
+    "--dest",
+    "-w",
+    "--wheel-dir",
+    "--keyring-provider",
+    "--path",
+    "--format",
+    "--log-file",
+    "--local-log",
+];
+
+/// The pip options that name sources, by canonical long name.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Opt {
+    IndexUrl,
+    ExtraIndexUrl,
+    FindLinks,
+    TrustedHost,
+    Requirement,
+    Constraint,
+    Editable,
+    Isolated,
+}
+
+/// Maps an option as written to pip's option, honouring optparse's unique
+/// prefix abbreviations (`--extra` is `--extra-index-url`).
+fn pip_opt(name: &str) -> Option<Opt> {
+    const LONG: &[(&str, Opt)] = &[
+        ("--index-url", Opt::IndexUrl),
+        ("--extra-index-url", Opt::ExtraIndexUrl),
+        ("--find-links", Opt::FindLinks),
+        ("--trusted-host", Opt::TrustedHost),
+        ("--requirement", Opt::Requirement),
+        ("--constraint", Opt::Constraint),
+        ("--editable", Opt::Editable),
+        ("--isolated", Opt::Isolated),
+    ];
+    match name {
+        "-i" => return Some(Opt::IndexUrl),
+        "-f" => return Some(Opt::FindLinks),
+        "-r" => return Some(Opt::Requirement),
+        "-c" => return Some(Opt::Constraint),
+        "-e" => return Some(Opt::Editable),
+        _ => {}
+    }
+    if !name.starts_with("--") || name.len() < 4 {
+        return None;
+    }
+    // Exact, else an abbreviation that no other pip option shares. Other pip
+    // options beginning like these: --index (pip index), --ignore-*, --install-option,
+    // --extra? none; --find? none; --trusted? none; --isolated vs --ignore…;
+    // --editable vs --exists-action; --constraint vs --config-settings, --compile, --cert.
+    if let Some((_, o)) = LONG.iter().find(|(l, _)| *l == name) {
+        return Some(*o);
+    }
+    let min = |o: Opt| match o {
+        Opt::IndexUrl => "--ind".len(),
+        Opt::ExtraIndexUrl => "--ex".len() + 1,
+        Opt::FindLinks => "--fi".len(),
+        Opt::TrustedHost => "--tr".len(),
+        Opt::Requirement => "--req".len(),
+        Opt::Constraint => "--cons".len(),
+        Opt::Editable => "--ed".len(),
+        Opt::Isolated => "--is".len(),
+    };
+    LONG.iter()
+        .find(|(l, o)| l.starts_with(name) && name.len() >= min(*o))
+        .map(|(_, o)| *o)
+}
+
+/// Collects sources from pip-style option/value pairs (command line or a
+/// requirements file), following nested requirement files.
+struct Collector<'r, 'a> {
+    req: &'r Request<'a>,
+    out: Vec<Source>,
+    visited: Vec<PathBuf>,
+    isolated: bool,
+}
+
+impl Collector<'_, '_> {
+    fn option(&mut self, opt: Opt, value: &str, origin: Origin, base: &Path) {
+        match opt {
+            Opt::IndexUrl => self.out.push(Source::new(
+                SourceKind::Registry,
+                value,
+                origin,
+                "index-url",
+            )),
+            Opt::ExtraIndexUrl => {
+                for v in value.split_whitespace() {
+                    self.out.push(Source::new(
+                        SourceKind::ExtraIndex,
+                        v,
+                        origin.clone(),
+                        "extra-index-url",
+                    ));
+                }
+            }
+            Opt::FindLinks => {
+                for v in value.split_whitespace() {
+                    self.link(v, origin.clone(), base);
+                }
+            }
+            Opt::TrustedHost => {
+                for v in value.split_whitespace() {
+                    self.out.push(Source::new(
+                        SourceKind::Insecure,
+                        v,
+                        origin.clone(),
+                        "trusted-host",
+                    ));
+                }
+            }
+            Opt::Requirement | Opt::Constraint => self.file(&normalize(&base.join(value)), origin),
+            Opt::Editable => {
+                if let Some(s) = requirement_source(value, origin, base) {
+                    self.out.push(s);
+                } else {
+                    self.out.push(Source::new(
+                        SourceKind::Path,
+                        value,
+                        Origin::Builtin,
+                        "editable",
+                    ));
+                }
+            }
+            Opt::Isolated => self.isolated = true,
+        }
+    }
+
+    /// `--find-links` takes URLs or local directories.
+    fn link(&mut self, v: &str, origin: Origin, _base: &Path) {
+        let kind = if v.contains("://") {
+            SourceKind::FindLinks
+        } else {
+            SourceKind::Path
+        };
+        self.out.push(Source::new(kind, v, origin, "find-links"));
+    }
+
+    /// A requirements or constraints file: options, nested files, specs.
+    fn file(&mut self, path: &Path, via: Origin) {
+        if path.to_string_lossy().contains("://") {
+            // pip can read requirement files from URLs: that is a fetch too.
+            self.out.push(Source::new(
+                SourceKind::Direct,
+                path.to_string_lossy(),
+                via,
+                "requirement",
+            ));
+            return;
+        }
+        if self.visited.iter().any(|p| p == path) || self.visited.len() > 64 {
+            return;
+        }
+        self.visited.push(path.to_path_buf());
+        let Some(text) = self.req.files.read(path) else {
+            return;
+        };
+        let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        for (line_no, line) in logical_lines(&text) {
+            let line = expand(&line, self.req.env);
+            let origin = Origin::file(path, line_no);
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if words.is_empty() {
+                continue;
+            }
+            if words[0].starts_with('-') {
+                let (name, inline) = match words[0].split_once('=') {
+                    Some((n, v)) => (n, Some(v.to_string())),
+                    None if words[0].len() > 2 && !words[0].starts_with("--") => {
+                        (&words[0][..2], Some(words[0][2..].to_string()))
+                    }
+                    None => (words[0], words.get(1).map(|w| w.to_string())),
+                };
+                if let (Some(opt), Some(v)) = (pip_opt(name), inline) {
+                    self.option(opt, &v, origin, &base);
+                }
+                continue;
+            }
+            if let Some(s) = requirement_source(line.trim(), origin, &base) {
+                self.out.push(s);
+            }
+        }
+    }
+}
+
+/// Resolves `.` and `..` lexically (requirement paths are relative to the
+/// file that names them).
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Joins `\`-continued lines and strips comments, keeping the first line number.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut start = 0;
+    for (i, raw) in text.lines().enumerate() {
+        if cur.is_empty() {
+            start = i + 1;
+        }
+        let line = match raw.find(" #").or_else(|| raw.find("\t#")) {
+            Some(at) => &raw[..at],
+            None if raw.trim_start().starts_with('#') => "",
+            None => raw,
+        };
+        if let Some(body) = line.strip_suffix('\\') {
+            cur.push_str(body);
+            cur.push(' ');
+            continue;
+        }
+        cur.push_str(line);
+        if !cur.trim().is_empty() {
+            out.push((start, std::mem::take(&mut cur)));
+        }
+        cur.clear();
+    }
+    if !cur.trim().is_empty() {
+        out.push((start, cur));
+    }
+    out
+}
+
+/// A requirement that is not a plain index package: `name @ URL`, a URL, a
+/// VCS URL, or a local path/archive.
+fn requirement_source(spec: &str, origin: Origin, _base: &Path) -> Option<Source> {
+    let spec = spec.trim();
+    let (name, target) = match spec.split_once('@') {
+        Some((n, t)) if t.contains("://") || t.trim_start().starts_with("file:") => {
+            (n.trim(), t.trim())
+        }
+        _ => ("", spec),
+    };
+    // Environment markers follow `;`.
+    let target = target
+        .split(" ;")
+        .next()
+        .unwrap_or(target)
+        .split("; ")
+        .next()
+        .unwrap_or(target)
+        .trim();
+    let lower = target.to_ascii_lowercase();
+    let kind = if ["git+", "hg+", "svn+", "bzr+"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        SourceKind::Git
+    } else if lower.starts_with("file:") {
+        SourceKind::Path
+    } else if lower.contains("://") {
+        SourceKind::Direct
+    } else if lower.starts_with('.')
+        || lower.starts_with('/')
+        || lower.starts_with('~')
+        || lower.ends_with(".whl")
+        || lower.ends_with(".tar.gz")
+        || lower.ends_with(".zip")
+        || (lower.len() > 2
+            && lower.as_bytes()[1] == b':'
+            && lower.as_bytes()[0].is_ascii_alphabetic())
+    {
+        SourceKind::Path
+    } else {
+        return None;
+    };
+    Some(Source::new(kind, target, origin, name))
+}
+
+/// pip's config files in the order pip loads them (later wins): global,
+/// user, site; `PIP_CONFIG_FILE` adds one more (and `os.devnull` disables all).
+fn pip_config_files(req: &Request<'_>, isolated: bool) -> Vec<PathBuf> {
+    let env_file = req.env.get("PIP_CONFIG_FILE").filter(|v| !v.is_empty());
+    if env_file.as_deref() == Some("/dev/null")
+        || env_file
+            .as_deref()
+            .is_some_and(|f| f.eq_ignore_ascii_case("nul"))
+    {
+        return Vec::new();
+    }
+    let mut files = Vec::new();
+    if cfg!(windows) {
+        if let Some(pd) = req.env.get("ProgramData") {
+            files.push(PathBuf::from(pd).join("pip").join("pip.ini"));
+        }
+    } else {
+        let xdg_dirs = req
+            .env
+            .get("XDG_CONFIG_DIRS")
+            .unwrap_or_else(|| "/etc/xdg".into());
+        for d in xdg_dirs.split(':').filter(|d| !d.is_empty()) {
+            files.push(PathBuf::from(d).join("pip").join("pip.conf"));
+        }
+        files.push(PathBuf::from("/etc/pip.conf"));
+    }
+    if !isolated {
+        if let Some(home) = req.home {
+            if cfg!(windows) {
+                files.push(home.join("pip").join("pip.ini"));
+                if let Some(appdata) = req.env.get("APPDATA") {
+                    files.push(PathBuf::from(appdata).join("pip").join("pip.ini"));
+                }
+            } else {
+                files.push(home.join(".pip").join("pip.conf"));
+                let xdg = req
+                    .env
+                    .get("XDG_CONFIG_HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| home.join(".config"));
+                files.push(xdg.join("pip").join("pip.conf"));
+            }
+        }
+    }
+    // Site config: the environment pip runs in (a venv's pip.conf).
+    let site_name = if cfg!(windows) { "pip.ini" } else { "pip.conf" };
+    if let Some(venv) = req.env.get("VIRTUAL_ENV").filter(|v| !v.is_empty()) {
+        files.push(PathBuf::from(venv).join(site_name));
+    }
+    if let Some(prefix) = req
+        .real_tool
+        .and_then(|p| p.parent())
+        .and_then(|b| b.parent())
+    {
+        let site = prefix.join(site_name);
+        if !files.contains(&site) {
+            files.push(site);
+        }
+    }
+    if let Some(f) = env_file {
+        files.push(PathBuf::from(f));
+    }
+    files
+}
+
+/// pip / pip3: the effective index, extra indexes, find-links, trusted
+/// hosts (config files < `PIP_*` env < command line), requirement files
+/// (nested), and direct/VCS/path requirements.
+pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
+    let command = first_positional(req.args).unwrap_or("");
+    let mut c = Collector {
+        req,
+        out: Vec::new(),
+        visited: Vec::new(),
+        isolated: req.args.iter().any(|a| pip_opt(a) == Some(Opt::Isolated)),
+    };
+    let cwd = req.cwd.to_path_buf();
+
+    // 1. Config files (the command's own section overrides [global]).
+    let mut cfg_index: Option<Source> = None;
+    let mut cfg_rest: Vec<(Opt, String, Origin, PathBuf)> = Vec::new();
+    for file in pip_config_files(req, c.isolated) {
+        let Some(text) = req.files.read(&file) else {
+            continue;
+        };
+        let base = file.parent().unwrap_or(Path::new("")).to_path_buf();
+        for e in ini::parse(&text) {
+            if e.section != "global" && e.section != command {
+                continue;
+            }
+            let Some(opt) = pip_opt(&format!("--{}", e.key)) else {
+                continue;
+            };
+            let origin = Origin::file(&file, e.line);
+            if opt == Opt::IndexUrl {
+                cfg_index = Some(Source::new(
+                    SourceKind::Registry,
+                    e.value.trim(),
+                    origin,
+                    "index-url",
+                ));
+            } else {
+                cfg_rest.push((opt, e.value, origin, base.clone()));
+            }
+        }
+    }
+    // 2. Environment.
+    let mut env_index: Option<Source> = None;
+    if !c.isolated {
+        for (var, opt) in [
+            ("PIP_INDEX_URL", Opt::IndexUrl),
+            ("PIP_EXTRA_INDEX_URL", Opt::ExtraIndexUrl),
+            ("PIP_FIND_LINKS", Opt::FindLinks),
+            ("PIP_TRUSTED_HOST", Opt::TrustedHost),
+        ] {
+            if let Some(v) = req.env.get(var).filter(|v| !v.trim().is_empty()) {
+                if opt == Opt::IndexUrl {
+                    env_index = Some(Source::new(
+                        SourceKind::Registry,
+                        v.trim(),
+                        Origin::env(var),
+                        "index-url",
+                    ));
+                } else {
+                    // An env value replaces the config file's value of that option.
+                    cfg_rest.retain(|(o, ..)| *o != opt);
+                    cfg_rest.push((opt, v, Origin::env(var), cwd.clone()));
+                }
+            }
+        }
+    }
+    // 3. The command line.
+    let mut cli_index: Option<Source> = None;
+    let args = req.args;
+    let mut i = 0;
+    let mut positional_seen = false;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        if arg == "--" {
+            break;
+        }
+        if arg.starts_with('-') && arg.len() > 1 {
+            let (name, inline) = match arg.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None if !arg.starts_with("--") && arg.len() > 2 => {
+                    (arg[..2].to_string(), Some(arg[2..].to_string()))
+                }
+                None => (arg.clone(), None),
+            };
+            let opt = pip_opt(&name);
+            let takes_value =
+                opt.is_some_and(|o| o != Opt::Isolated) || PIP_VALUE_OPTS.contains(&name.as_str());
+            let value = match (inline, takes_value) {
+                (Some(v), _) => Some(v),
+                (None, true) => {
+                    i += 1;
+                    args.get(i - 1).cloned()
+                }
+                (None, false) => None,
+            };
+            if let (Some(opt), Some(v)) = (opt, value) {
+                let origin = Origin::flag(name.clone());
+                if opt == Opt::IndexUrl {
+                    cli_index = Some(Source::new(SourceKind::Registry, v, origin, "index-url"));
+                } else {
+                    c.option(opt, &v, origin, &cwd);
+                }
+            }
+            continue;
+        }
+        if !positional_seen {
+            positional_seen = true; // the pip command itself
+            continue;
+        }
+        if verb == Verb::Install {
+            if let Some(s) = requirement_source(arg, Origin::arg(arg.as_str()), &cwd) {
+                c.out.push(s);
+            }
+        }
+    }
+    for (opt, v, origin, base) in cfg_rest {
+        c.option(opt, &v, origin, &base);
+    }
+    // A requirements file's own --index-url replaces the index too; the
+    // command line, env and config decide the rest.
+    let file_index = c.out.iter().position(|s| s.kind == SourceKind::Registry);
+    let effective = cli_index.or(env_index).or(cfg_index);
+    match (effective, file_index) {
+        (Some(s), _) => c.out.insert(0, s),
+        (None, Some(_)) => {}
+        (None, None) => c.out.insert(
+            0,
+            Source::new(
+                SourceKind::Registry,
+                "builtin",
+                Origin::Builtin,
+                "index-url",
+            ),
+        ),
+    }
+    c.out
 }
 
 #[cfg(test)]

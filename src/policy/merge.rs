@@ -22,30 +22,8 @@ pub fn registry_covers(approved: &str, candidate: &str) -> bool {
     if approved == candidate {
         return true;
     }
-    let (Ok(a), Ok(c)) = (url::Url::parse(approved), url::Url::parse(candidate)) else {
-        return false;
-    };
-    if !a.username().is_empty()
-        || a.password().is_some()
-        || a.query().is_some()
-        || a.fragment().is_some()
-        || a.cannot_be_a_base()
-        || c.cannot_be_a_base()
-    {
-        return false;
-    }
-    if a.scheme() != c.scheme()
-        || a.host_str() != c.host_str()
-        || a.port_or_known_default() != c.port_or_known_default()
-    {
-        return false;
-    }
-    let (ap, cp) = (a.path(), c.path());
-    if ap.ends_with('/') {
-        cp.starts_with(ap)
-    } else {
-        cp == ap || (cp.starts_with(ap) && cp.as_bytes().get(ap.len()) == Some(&b'/'))
-    }
+    // The same hardened comparison the registry checks use.
+    crate::decide::urls::matches(approved, candidate)
 }
 
 /// The system layer's values, against which lower layers of a locked key are

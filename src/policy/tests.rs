@@ -468,10 +468,12 @@ fn policy_registry_coverage() {
             "https://npm.example.com/teamx",
             false,
         ),
+        // The directory itself, spelled without its trailing slash, is the
+        // same registry (tools append `/` before adding package paths).
         (
             "https://npm.example.com/team/",
             "https://npm.example.com/team",
-            false,
+            true,
         ),
         (
             "https://npm.example.com/team/",
