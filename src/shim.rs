@@ -97,9 +97,27 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
             Some(p) => crate::builtin::resolve(call.tool, p, builtin_cache.as_deref()),
             None => Vec::new(),
         };
-        let violations =
-            decide::registries::check(&classification.sources, &approved, &mut builtin);
-        decide::decide(mode, violations)
+        let mut forced = None;
+        let mut to_check = std::borrow::Cow::Borrowed(&classification.sources);
+        if let Some(mirror) = policy.mirror_for(call.tool.ecosystem) {
+            let mut approved_one = |src: &classify::Source| {
+                decide::registries::check(std::slice::from_ref(src), &approved, &mut builtin)
+                    .is_empty()
+            };
+            if let Some((f, rest)) = decide::mirror::force(
+                call.tool,
+                &mirror.value,
+                &classification.sources,
+                &mut approved_one,
+            ) {
+                forced = Some(f);
+                to_check = std::borrow::Cow::Owned(rest);
+            }
+        }
+        let violations = decide::registries::check(&to_check, &approved, &mut builtin);
+        let mut d = decide::decide(mode, violations);
+        d.forced = forced;
+        d
     };
 
     // Record the invocation before anything runs.

@@ -326,16 +326,17 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
     let layers = [&flags, &env, &project, &user, &global, &builtin];
 
     let mut out = Vec::new();
+    // Every layer but the command line is overridden by an npm_config_* variable.
+    let from_flag = |o: &Origin| matches!(o, Origin::Flag { .. });
     match layers.iter().find_map(|l| l.registry.clone()) {
         Some((value, origin)) => {
-            out.push(Source::new(SourceKind::Registry, value, origin, "registry"))
+            let flag = from_flag(&origin);
+            let s = Source::new(SourceKind::Registry, value, origin, "registry");
+            out.push(if flag { s } else { s.overridable() });
         }
-        None => out.push(Source::new(
-            SourceKind::Registry,
-            "builtin",
-            Origin::Builtin,
-            "registry",
-        )),
+        None => out.push(
+            Source::new(SourceKind::Registry, "builtin", Origin::Builtin, "registry").overridable(),
+        ),
     }
     let mut seen_scopes: Vec<String> = Vec::new();
     for layer in layers {
@@ -344,12 +345,17 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
                 continue;
             }
             seen_scopes.push(scope.clone());
-            out.push(Source::new(
+            let s = Source::new(
                 SourceKind::ScopeRegistry,
                 value.clone(),
                 origin.clone(),
                 format!("{scope}:registry"),
-            ));
+            );
+            out.push(if from_flag(origin) {
+                s
+            } else {
+                s.overridable()
+            });
         }
     }
     if matches!(verb, Verb::Install | Verb::Execute) {
@@ -502,7 +508,14 @@ fn lockfile_sources(req: &Request<'_>, dir: &Path) -> Vec<Source> {
                 Some(s) if s.kind == SourceKind::Git => SourceKind::Git,
                 _ => SourceKind::Locked,
             };
-            out.push(Source::new(kind, resolved, Origin::file(&path, line), key));
+            let s = Source::new(kind, resolved, Origin::file(&path, line), key);
+            // `replace-registry-host=always` makes npm fetch locked tarballs
+            // from the configured registry instead.
+            out.push(if kind == SourceKind::Locked {
+                s.overridable()
+            } else {
+                s
+            });
         };
         if let Some(pkgs) = v.get("packages").and_then(|p| p.as_object()) {
             for (key, entry) in pkgs {

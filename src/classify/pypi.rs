@@ -473,12 +473,10 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             };
             let origin = Origin::file(&file, e.line);
             if opt == Opt::IndexUrl {
-                cfg_index = Some(Source::new(
-                    SourceKind::Registry,
-                    e.value.trim(),
-                    origin,
-                    "index-url",
-                ));
+                cfg_index = Some(
+                    Source::new(SourceKind::Registry, e.value.trim(), origin, "index-url")
+                        .overridable(),
+                );
             } else {
                 cfg_rest.push((opt, e.value, origin, base.clone()));
             }
@@ -495,12 +493,15 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         ] {
             if let Some(v) = req.env.get(var).filter(|v| !v.trim().is_empty()) {
                 if opt == Opt::IndexUrl {
-                    env_index = Some(Source::new(
-                        SourceKind::Registry,
-                        v.trim(),
-                        Origin::env(var),
-                        "index-url",
-                    ));
+                    env_index = Some(
+                        Source::new(
+                            SourceKind::Registry,
+                            v.trim(),
+                            Origin::env(var),
+                            "index-url",
+                        )
+                        .overridable(),
+                    );
                 } else {
                     // An env value replaces the config file's value of that option.
                     cfg_rest.retain(|(o, ..)| *o != opt);
@@ -559,8 +560,14 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             }
         }
     }
+    // Config-file and environment values: a PIP_* variable set by pkgward
+    // replaces them.
     for (opt, v, origin, base) in cfg_rest {
+        let before = c.out.len();
         c.option(opt, &v, origin, &base);
+        for s in &mut c.out[before..] {
+            s.overridable = true;
+        }
     }
     // A requirements file's own --index-url replaces the index too; the
     // command line, env and config decide the rest.
@@ -576,7 +583,8 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
                 "builtin",
                 Origin::Builtin,
                 "index-url",
-            ),
+            )
+            .overridable(),
         ),
     }
     c.out

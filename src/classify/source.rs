@@ -94,6 +94,12 @@ pub struct Source {
     /// What it is about: the setting name (`registry`, `@acme:registry`,
     /// `index-url`), or the package a direct spec is for.
     pub subject: String,
+    /// Whether a value pkgward sets in the tool's environment takes
+    /// precedence over this one (config files, the environment, npm's
+    /// lockfile hosts) — so a `[mirrors]` entry can replace it. Command-line
+    /// flags, direct specs and requirement files cannot be overridden.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub overridable: bool,
 }
 
 impl Source {
@@ -108,7 +114,14 @@ impl Source {
             value: value.into(),
             origin,
             subject: subject.into(),
+            overridable: false,
         }
+    }
+
+    /// Marks the source as one an environment setting overrides.
+    pub fn overridable(mut self) -> Source {
+        self.overridable = true;
+        self
     }
 
     /// `(builtin)` sources stand for the tool's own default registry.

@@ -121,6 +121,12 @@ fn show(json: bool) -> Result<i32> {
                 ),
             }
         }
+        if !p.mirrors.is_empty() {
+            println!("[mirrors]");
+            for (eco, m) in &p.mirrors {
+                line(format!("{} = {:?}", eco.key(), m.value), origin(&m.origin));
+            }
+        }
         println!("[scripts]");
         line(
             format!(

@@ -1,6 +1,7 @@
 //! Decision: turns the findings of the checks (each a policy violation with
 //! its origin) into allow / deny / would-deny according to the mode.
 
+pub mod mirror;
 pub mod registries;
 pub mod urls;
 
@@ -12,6 +13,8 @@ use crate::record::{Action, DecisionRef, Reason};
 pub struct Decision {
     pub action: Action,
     pub reasons: Vec<Reason>,
+    /// The mirror pkgward forces, if the policy names one.
+    pub forced: Option<mirror::Forced>,
 }
 
 impl Decision {
@@ -19,6 +22,7 @@ impl Decision {
         DecisionRef {
             action: self.action,
             reasons: self.reasons.clone(),
+            forced: self.forced.clone(),
         }
     }
 }
@@ -34,6 +38,7 @@ pub fn decide(mode: Mode, violations: Vec<Reason>) -> Decision {
     Decision {
         action,
         reasons: violations,
+        forced: None,
     }
 }
 

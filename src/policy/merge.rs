@@ -86,6 +86,7 @@ pub(crate) fn merge(layers: &[RawLayer], system_failed: bool) -> Policy {
     for raw in &lower {
         m.apply(raw);
     }
+    m.check_mirrors();
     m.policy
 }
 
@@ -106,6 +107,25 @@ impl Merger {
             origin: origin.clone(),
             reason,
         });
+    }
+
+    /// A mirror redirects every fetch of its ecosystem, so it must itself be
+    /// an approved registry: otherwise it is refused (whichever layer set it).
+    fn check_mirrors(&mut self) {
+        let mirrors = std::mem::take(&mut self.policy.mirrors);
+        for (eco, m) in mirrors {
+            let approved = self.policy.registries_for(eco);
+            if approved.iter().any(|a| registry_covers(a, &m.value)) {
+                self.policy.mirrors.insert(eco, m);
+            } else if let Some(origin) = &m.origin {
+                let reason = format!(
+                    "the mirror {} is not among the approved {eco} registries ([{}]): a mirror must be an approved registry",
+                    quoted(&m.value),
+                    approved.iter().map(|a| quoted(a)).collect::<Vec<_>>().join(", ")
+                );
+                self.refuse(format!("mirrors.{eco}"), origin, reason);
+            }
+        }
     }
 
     fn apply(&mut self, raw: &RawLayer) {
@@ -167,6 +187,12 @@ impl Merger {
                     .registries
                     .insert(reg.eco, Sourced::at(kept, reg.origin.clone()));
             }
+        }
+
+        for (eco, m) in &raw.mirrors {
+            self.policy
+                .mirrors
+                .insert(*eco, Sourced::at(m.value.clone(), m.origin.clone()));
         }
 
         if let Some(s) = &raw.scripts_default {

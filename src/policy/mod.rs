@@ -262,6 +262,10 @@ pub struct Policy {
     /// Ecosystems some layer set; absent ones are `["builtin"]`
     /// (see [`Policy::registries_for`]).
     pub registries: BTreeMap<Ecosystem, Sourced<Vec<String>>>,
+    /// `[mirrors]`: per ecosystem, the approved registry pkgward forces the
+    /// tool to use (through its environment or arguments). A mirror that the
+    /// effective registries do not approve is refused.
+    pub mirrors: BTreeMap<Ecosystem, Sourced<String>>,
     pub scripts_default: Sourced<ScriptsDefault>,
     pub scripts_allow: Vec<Sourced<String>>,
     /// `None`: the caller's default (`<state dir>/pkgward/audit.jsonl`).
@@ -281,6 +285,7 @@ impl Default for Policy {
         Policy {
             mode: Sourced::builtin(Mode::Enforce),
             registries: BTreeMap::new(),
+            mirrors: BTreeMap::new(),
             scripts_default: Sourced::builtin(ScriptsDefault::Deny),
             scripts_allow: Vec::new(),
             audit_log: None,
@@ -314,6 +319,11 @@ impl Policy {
             Some(s) => s.value.iter().any(|a| registry_covers(a, candidate)),
             None => registry_covers(BUILTIN, candidate),
         }
+    }
+
+    /// The mirror forced for an ecosystem, if any.
+    pub fn mirror_for(&self, eco: Ecosystem) -> Option<&Sourced<String>> {
+        self.mirrors.get(&eco)
     }
 
     /// Whether the system layer locked `key` (one of [`LOCKABLE`]).

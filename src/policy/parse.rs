@@ -33,6 +33,8 @@ pub(crate) struct RawLayer {
     pub mode: Option<Located<Mode>>,
     pub lock: Vec<Located<&'static str>>,
     pub registries: Vec<RawRegistry>,
+    /// `[mirrors]`: the URL a tool is forced to use, per ecosystem.
+    pub mirrors: Vec<(Ecosystem, Located<String>)>,
     pub scripts_default: Option<Located<ScriptsDefault>>,
     pub scripts_allow: Vec<Located<String>>,
     pub audit_log: Option<Located<PathBuf>>,
@@ -108,7 +110,7 @@ struct Cx<'a> {
     errors: Vec<PolicyError>,
 }
 
-const TOP_KEYS: [&str; 5] = ["mode", "lock", "registries", "scripts", "audit"];
+const TOP_KEYS: [&str; 6] = ["mode", "lock", "registries", "mirrors", "scripts", "audit"];
 const SCRIPTS_KEYS: [&str; 2] = ["default", "allow"];
 const AUDIT_KEYS: [&str; 1] = ["log"];
 
@@ -170,6 +172,7 @@ impl Cx<'_> {
             mode: None,
             lock: Vec::new(),
             registries: Vec::new(),
+            mirrors: Vec::new(),
             scripts_default: None,
             scripts_allow: Vec::new(),
             audit_log: None,
@@ -184,6 +187,7 @@ impl Cx<'_> {
                 }
                 "lock" => self.lock(k, v, &mut raw),
                 "registries" => self.registries(v, &mut raw),
+                "mirrors" => self.mirrors(v, &mut raw),
                 "scripts" => self.scripts(v, &mut raw),
                 "audit" => self.audit(v, &mut raw),
                 _ => self.unknown_key(&k.span(), &[], name, &TOP_KEYS),
@@ -329,6 +333,43 @@ impl Cx<'_> {
                 origin: self.origin(&k.span()),
                 entries,
             });
+        }
+    }
+
+    fn mirrors(&mut self, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
+        let Some(table) = self.table(v, &["mirrors"]) else {
+            return;
+        };
+        for (k, v) in table.iter() {
+            let name: &str = k.get_ref();
+            let Some(eco) = Ecosystem::from_key(name) else {
+                let keys = Ecosystem::ALL.map(Ecosystem::key);
+                self.unknown_key(&k.span(), &["mirrors"], name, &keys);
+                continue;
+            };
+            let key = ["mirrors", name];
+            let Some(url) = v.get_ref().as_str() else {
+                self.wrong_type(v, &key, "a string (the mirror's URL)");
+                continue;
+            };
+            if url == BUILTIN {
+                self.error(
+                    &v.span(),
+                    dotted(&key),
+                    "a mirror must be a URL (`builtin` is the tool's own default, which needs no forcing)".into(),
+                );
+                continue;
+            }
+            match validate_registry_entry(url) {
+                Ok(()) => raw.mirrors.push((
+                    eco,
+                    Located {
+                        value: url.to_string(),
+                        origin: self.origin(&v.span()),
+                    },
+                )),
+                Err(why) => self.error(&v.span(), dotted(&key), why),
+            }
         }
     }
 

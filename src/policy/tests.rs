@@ -315,7 +315,7 @@ fn policy_error_display() {
     assert_eq!(
         errors[0].to_string(),
         format!(
-            "{P}:2:1: `foo`: unknown key `foo` at the top level; expected one of: mode, lock, registries, scripts, audit"
+            "{P}:2:1: `foo`: unknown key `foo` at the top level; expected one of: mode, lock, registries, mirrors, scripts, audit"
         )
     );
     let e = PolicyError {
@@ -1131,4 +1131,39 @@ fn policy_baseline_leaves_out_invalid_registries() {
         got,
         vec![(Ecosystem::Npm, vec!["http://127.0.0.1:4873/".to_string()])]
     );
+}
+
+#[test]
+fn policy_mirrors_must_be_approved_registries() {
+    let f = Files::new(&[
+        (
+            Layer::System,
+            "lock = [\"registries\"]\n[registries]\nnpm = [\"http://127.0.0.1:4873/\"]\npypi = [\"https://pypi.example.com/simple/\"]\n[mirrors]\nnpm = \"http://127.0.0.1:4873/\"\n",
+        ),
+        // A project tries to redirect pip to a mirror nobody approved.
+        (Layer::Project, "[mirrors]\npypi = \"https://evil.example.net/simple/\"\n"),
+    ]);
+    let p = loaded_ok(&f);
+    assert_eq!(
+        p.mirror_for(Ecosystem::Npm).map(|m| m.value.as_str()),
+        Some("http://127.0.0.1:4873/")
+    );
+    assert!(p.mirror_for(Ecosystem::Pypi).is_none());
+    let r = p.refused.iter().find(|r| r.key == "mirrors.pypi").unwrap();
+    assert_eq!(r.origin.line, 2);
+    assert!(r.reason.contains("not among the approved pypi registries"));
+}
+
+#[test]
+fn policy_bad_mirrors_are_errors() {
+    for (text, line, col) in [
+        ("[mirrors]\nnpm = \"builtin\"\n", 2, 7),
+        ("[mirrors]\nnpm = [\"http://127.0.0.1:1/\"]\n", 2, 7),
+        ("[mirrors]\nnpmm = \"http://127.0.0.1:1/\"\n", 2, 1),
+        ("[mirrors]\nnpm = \"http://u:p@127.0.0.1:1/\"\n", 2, 7),
+    ] {
+        let e = errors_of(text, Layer::User);
+        assert_eq!(e.len(), 1, "{text}: {e:?}");
+        assert_eq!((e[0].line, e[0].col), (line, col), "{text}: {e:?}");
+    }
 }

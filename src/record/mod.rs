@@ -78,6 +78,8 @@ pub struct Reason {
 pub struct DecisionRef {
     pub action: Action,
     pub reasons: Vec<Reason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forced: Option<crate::decide::mirror::Forced>,
 }
 
 /// How the shim was reached.
