@@ -349,7 +349,10 @@ fn secrets_are_redacted_in_the_log() {
     assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
     let text = std::fs::read_to_string(w.audit_path()).unwrap();
     for secret in ["hunter2", "alice", "pa55word", "npm_SECRET", "tok_SECRET"] {
-        assert!(!stderr(&out).contains(secret), "{secret} leaked into the message");
+        assert!(
+            !stderr(&out).contains(secret),
+            "{secret} leaked into the message"
+        );
         assert!(
             !text.contains(secret),
             "{secret} leaked into the log: {text}"
@@ -665,4 +668,16 @@ fn completions_and_man_page() {
     assert!(man.status.success() && stdout(&man).contains(".TH pkgward"));
     let bad = w.pkgward(&["no-such-command"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn cli_output_into_a_closed_pipe_ends_quietly() {
+    let w = World::new();
+    let script = format!(
+        "{} completions bash | head -1 >/dev/null",
+        pkgward_bin().display()
+    );
+    let out = w.command("sh").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success());
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }

@@ -144,6 +144,14 @@ pub enum PolicyCmd {
 
 /// Runs the CLI with the arguments after argv[0]; returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
+    // The management CLI writes to stdout: like other Unix tools it ends
+    // quietly when its reader goes away (`pkgward log | head`). Only this
+    // path does so; a shim never writes to stdout.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let argv = std::iter::once(OsString::from("pkgward")).chain(args);
     let cli = match Cli::try_parse_from(argv) {
         Ok(c) => c,

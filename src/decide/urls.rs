@@ -270,3 +270,82 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn host() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z]{1,8}(\\.[a-z]{1,8}){0,2}\\.(test|example)",
+            Just("127.0.0.1".to_string()),
+            Just("[::1]".to_string()),
+        ]
+    }
+
+    fn path() -> impl Strategy<Value = String> {
+        "(/[a-z0-9_~-][a-z0-9._~-]{0,5}){0,3}/?"
+    }
+
+    fn url() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![Just("http"), Just("https")],
+            host(),
+            proptest::option::of(1u16..65535),
+            path(),
+        )
+            .prop_map(|(s, h, p, path)| match p {
+                Some(p) => format!("{s}://{h}:{p}{path}"),
+                None => format!("{s}://{h}{path}"),
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn a_url_covers_itself_and_its_subpaths(a in url(), tail in "[a-z0-9]{1,6}") {
+            prop_assert!(matches(&a, &a));
+            let sub = if a.ends_with('/') { format!("{a}{tail}") } else { format!("{a}/{tail}") };
+            prop_assert!(matches(&a, &sub));
+        }
+
+        #[test]
+        fn userinfo_never_matches(a in url(), user in "[a-z]{1,5}", pw in proptest::option::of("[a-z]{1,5}")) {
+            let (scheme, rest) = a.split_once("://").unwrap();
+            let info = match pw { Some(p) => format!("{user}:{p}"), None => user };
+            let c = format!("{scheme}://{info}@{rest}");
+            prop_assert!(!matches(&a, &c));
+        }
+
+        #[test]
+        fn approved_host_as_userinfo_or_subdomain_never_matches(a in url(), evil in "[a-z]{1,8}\\.test") {
+            let (scheme, rest) = a.split_once("://").unwrap();
+            let host_port = rest.split('/').next().unwrap();
+            let as_userinfo = format!("{scheme}://{host_port}@{evil}/");
+            let as_subdomain = format!("{scheme}://{host_port}.{evil}/");
+            prop_assert!(!matches(&a, &as_userinfo));
+            prop_assert!(!matches(&a, &as_subdomain));
+        }
+
+        #[test]
+        fn http_never_matches_an_https_approval(a in url()) {
+            if let Some(rest) = a.strip_prefix("https://") {
+                let downgraded = format!("http://{rest}");
+                prop_assert!(!matches(&a, &downgraded));
+            }
+        }
+
+        #[test]
+        fn sibling_paths_never_match(a in url(), suffix in "[a-z0-9-]{1,5}") {
+            if !a.ends_with('/') && a.matches('/').count() > 2 {
+                let sibling = format!("{a}{suffix}");
+                prop_assert!(!matches(&a, &sibling));
+            }
+        }
+
+        #[test]
+        fn never_panics(a in ".{0,40}", c in ".{0,60}") {
+            let _ = matches(&a, &c);
+        }
+    }
+}
