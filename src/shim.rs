@@ -87,38 +87,14 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         home: home.as_deref(),
         real_tool: canonical.as_deref(),
     });
-    let decision: Decision = if mode == Mode::Off {
-        decide::decide(mode, Vec::new())
-    } else {
-        let approved = policy.registries_for(call.tool.ecosystem);
-        let real_path = real.as_ref().ok().cloned();
-        let builtin_cache = cache.as_ref().map(|c| c.join("builtin"));
-        let mut builtin = || match &real_path {
-            Some(p) => crate::builtin::resolve(call.tool, p, builtin_cache.as_deref()),
-            None => Vec::new(),
-        };
-        let mut forced = None;
-        let mut to_check = std::borrow::Cow::Borrowed(&classification.sources);
-        if let Some(mirror) = policy.mirror_for(call.tool.ecosystem) {
-            let mut approved_one = |src: &classify::Source| {
-                decide::registries::check(std::slice::from_ref(src), &approved, &mut builtin)
-                    .is_empty()
-            };
-            if let Some((f, rest)) = decide::mirror::force(
-                call.tool,
-                &mirror.value,
-                &classification.sources,
-                &mut approved_one,
-            ) {
-                forced = Some(f);
-                to_check = std::borrow::Cow::Owned(rest);
-            }
-        }
-        let violations = decide::registries::check(&to_check, &approved, &mut builtin);
-        let mut d = decide::decide(mode, violations);
-        d.forced = forced;
-        d
-    };
+    let decision = decide_sources(
+        call.tool,
+        mode,
+        &policy,
+        &classification,
+        real.as_ref().ok().map(PathBuf::as_path),
+        cache.as_deref(),
+    );
 
     // Record the invocation before anything runs.
     let invocation_id = record::new_invocation_id();
@@ -228,6 +204,47 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
             Err(err)
         }
     }
+}
+
+/// Checks the classified sources against the approved registries, forcing
+/// the policy's mirror first when it names one.
+fn decide_sources(
+    tool: Tool,
+    mode: Mode,
+    policy: &Policy,
+    classification: &Classification,
+    real: Option<&Path>,
+    cache: Option<&Path>,
+) -> Decision {
+    if mode == Mode::Off {
+        return decide::decide(mode, Vec::new());
+    }
+    let approved = policy.registries_for(tool.ecosystem);
+    let builtin_cache = cache.map(|c| c.join("builtin"));
+    let mut builtin = || match real {
+        Some(p) => crate::builtin::resolve(tool, p, builtin_cache.as_deref()),
+        None => Vec::new(),
+    };
+    let mut forced = None;
+    let mut to_check = std::borrow::Cow::Borrowed(&classification.sources);
+    if let Some(mirror) = policy.mirror_for(tool.ecosystem) {
+        let mut approved_one = |src: &classify::Source| {
+            decide::registries::check(std::slice::from_ref(src), &approved, &mut builtin).is_empty()
+        };
+        if let Some((f, rest)) = decide::mirror::force(
+            tool,
+            &mirror.value,
+            &classification.sources,
+            &mut approved_one,
+        ) {
+            forced = Some(f);
+            to_check = std::borrow::Cow::Owned(rest);
+        }
+    }
+    let violations = decide::registries::check(&to_check, &approved, &mut builtin);
+    let mut d = decide::decide(mode, violations);
+    d.forced = forced;
+    d
 }
 
 /// The one message a denied user sees: what, what is approved, how to fix it.

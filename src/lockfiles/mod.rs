@@ -1,0 +1,1 @@
+//! Lockfile readers (being written).
