@@ -190,7 +190,17 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
                 OsString::from(INVOCATION_VAR),
                 OsString::from(&invocation_id),
             ),
-        ],
+        ]
+        .into_iter()
+        // A forced mirror reaches the tool through its own environment.
+        .chain(
+            decision
+                .forced
+                .iter()
+                .flat_map(|f| f.env.iter())
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        )
+        .collect(),
     };
     match supervise::run(&launch) {
         Ok(ended) => {

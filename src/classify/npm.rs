@@ -137,28 +137,55 @@ fn abbrev_of(name: &str, full: &str, min: usize) -> bool {
 /// The config settings npm takes from one place, in npm's key spelling.
 #[derive(Default)]
 struct Layer {
-    registry: Option<(String, Origin)>,
+    /// The registry; more than one only when the environment sets it under
+    /// several spellings (`npm_config_registry` and `NPM_CONFIG_REGISTRY`),
+    /// where which one npm takes depends on the environment's order.
+    registry: Vec<(String, Origin)>,
     scopes: Vec<(String, String, Origin)>,
-    userconfig: Option<String>,
-    globalconfig: Option<String>,
-    prefix: Option<String>,
+    userconfig: Vec<String>,
+    globalconfig: Vec<String>,
+    prefix: Vec<String>,
+}
+
+/// Whether a new value replaces an earlier one of the same layer: a later
+/// line of a file or a later flag does; two spellings of an environment
+/// variable are both kept (conservatively, both are checked).
+fn replaces(old: &Origin, new: &Origin) -> bool {
+    match (old, new) {
+        (Origin::Env { var: a }, Origin::Env { var: b }) => a == b,
+        _ => true,
+    }
+}
+
+fn put<T>(list: &mut Vec<(T, Origin)>, value: T, origin: Origin) {
+    if list.last().is_some_and(|(_, o)| replaces(o, &origin)) {
+        list.clear();
+    }
+    list.push((value, origin));
 }
 
 impl Layer {
     fn set(&mut self, key: &str, value: String, origin: Origin) {
         let key = key.to_ascii_lowercase();
+        let plain = |list: &mut Vec<String>, value: String, origin: &Origin| {
+            if !matches!(origin, Origin::Env { .. }) {
+                list.clear();
+            }
+            list.push(value);
+        };
         if key == "registry" {
-            self.registry = Some((value, origin));
+            put(&mut self.registry, value, origin);
         } else if key.starts_with('@') && key.ends_with(":registry") {
             let scope = key.trim_end_matches(":registry").to_string();
-            self.scopes.retain(|(s, _, _)| *s != scope);
+            self.scopes
+                .retain(|(s, _, o)| *s != scope || !replaces(o, &origin));
             self.scopes.push((scope, value, origin));
         } else if key == "userconfig" {
-            self.userconfig = Some(value);
+            plain(&mut self.userconfig, value, &origin);
         } else if key == "globalconfig" {
-            self.globalconfig = Some(value);
+            plain(&mut self.globalconfig, value, &origin);
         } else if key == "prefix" {
-            self.prefix = Some(value);
+            plain(&mut self.prefix, value, &origin);
         }
     }
 }
@@ -258,6 +285,16 @@ fn env_layer(req: &Request<'_>) -> Layer {
     layer
 }
 
+/// Several candidate files of one level, read as one layer (all values kept).
+fn merged(layers: impl Iterator<Item = Layer>) -> Layer {
+    let mut out = Layer::default();
+    for l in layers {
+        out.registry.extend(l.registry);
+        out.scopes.extend(l.scopes);
+    }
+    out
+}
+
 fn file_layer(req: &Request<'_>, path: &Path) -> Layer {
     let mut layer = Layer::default();
     if let Some(text) = req.files.read(path) {
@@ -296,29 +333,39 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
     let env = env_layer(req);
     let prefix_dir = local_prefix(req);
     let project = file_layer(req, &prefix_dir.join(".npmrc"));
-    let userconfig = flags
-        .userconfig
-        .clone()
-        .or_else(|| env.userconfig.clone())
-        .map(|p| expand_home(&p, req.home))
-        .or_else(|| req.home.map(|h| h.join(".npmrc")));
-    let user = userconfig.map(|p| file_layer(req, &p)).unwrap_or_default();
+    // Where a setting is ambiguous (two spellings of a variable), every
+    // candidate file is read and every candidate value checked.
+    let pick = |a: &Vec<String>, b: &Vec<String>| -> Vec<String> {
+        if a.is_empty() {
+            b.clone()
+        } else {
+            a.clone()
+        }
+    };
+    let mut userconfigs: Vec<PathBuf> = pick(&flags.userconfig, &env.userconfig)
+        .iter()
+        .map(|p| expand_home(p, req.home))
+        .collect();
+    if userconfigs.is_empty() {
+        userconfigs.extend(req.home.map(|h| h.join(".npmrc")));
+    }
+    let user = merged(userconfigs.iter().map(|p| file_layer(req, p)));
     let inst = install(req.real_tool);
-    let global_prefix = flags
-        .prefix
-        .clone()
-        .or_else(|| env.prefix.clone())
+    let mut prefixes: Vec<PathBuf> = pick(&flags.prefix, &env.prefix)
+        .into_iter()
         .map(PathBuf::from)
-        .or(inst.prefix.clone());
-    let globalconfig = flags
-        .globalconfig
-        .clone()
-        .or_else(|| env.globalconfig.clone())
+        .collect();
+    if prefixes.is_empty() {
+        prefixes.extend(inst.prefix.clone());
+    }
+    let mut globalconfigs: Vec<PathBuf> = pick(&flags.globalconfig, &env.globalconfig)
+        .into_iter()
         .map(PathBuf::from)
-        .or_else(|| global_prefix.map(|p| p.join("etc").join("npmrc")));
-    let global = globalconfig
-        .map(|p| file_layer(req, &p))
-        .unwrap_or_default();
+        .collect();
+    if globalconfigs.is_empty() {
+        globalconfigs.extend(prefixes.iter().map(|p| p.join("etc").join("npmrc")));
+    }
+    let global = merged(globalconfigs.iter().map(|p| file_layer(req, p)));
     let builtin = inst
         .dir
         .map(|d| file_layer(req, &d.join("npmrc")))
@@ -328,23 +375,35 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
     let mut out = Vec::new();
     // Every layer but the command line is overridden by an npm_config_* variable.
     let from_flag = |o: &Origin| matches!(o, Origin::Flag { .. });
-    match layers.iter().find_map(|l| l.registry.clone()) {
-        Some((value, origin)) => {
-            let flag = from_flag(&origin);
-            let s = Source::new(SourceKind::Registry, value, origin, "registry");
-            out.push(if flag { s } else { s.overridable() });
+    match layers.iter().find(|l| !l.registry.is_empty()) {
+        Some(layer) => {
+            for (value, origin) in &layer.registry {
+                let s = Source::new(
+                    SourceKind::Registry,
+                    value.clone(),
+                    origin.clone(),
+                    "registry",
+                );
+                out.push(if from_flag(origin) {
+                    s
+                } else {
+                    s.overridable()
+                });
+            }
         }
         None => out.push(
             Source::new(SourceKind::Registry, "builtin", Origin::Builtin, "registry").overridable(),
         ),
     }
+    // Per scope: every value the most specific layer naming it holds.
     let mut seen_scopes: Vec<String> = Vec::new();
     for layer in layers {
+        let mut here: Vec<String> = Vec::new();
         for (scope, value, origin) in &layer.scopes {
             if seen_scopes.contains(scope) {
                 continue;
             }
-            seen_scopes.push(scope.clone());
+            here.push(scope.clone());
             let s = Source::new(
                 SourceKind::ScopeRegistry,
                 value.clone(),
@@ -357,6 +416,7 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
                 s.overridable()
             });
         }
+        seen_scopes.extend(here);
     }
     if matches!(verb, Verb::Install | Verb::Execute) {
         out.extend(spec_sources(req));

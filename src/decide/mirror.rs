@@ -8,6 +8,10 @@ use serde::Serialize;
 use crate::classify::{Source, SourceKind};
 use crate::tools::Tool;
 
+/// An empty list for a pip list option set through the environment (an
+/// empty string would be ignored; verified against pip 23).
+const PIP_EMPTY: &str = " ";
+
 /// What pkgward did to force a mirror, for the child and for the record.
 #[derive(Clone, Debug, Serialize)]
 pub struct Forced {
@@ -61,8 +65,10 @@ pub fn force(
         }
         "pip" | "pip3" => {
             env.push(("PIP_INDEX_URL".into(), mirror.into()));
-            // Extra indexes are cleared outright: with a mirror there is one index.
-            env.push(("PIP_EXTRA_INDEX_URL".into(), String::new()));
+            // Extra indexes are cleared outright: with a mirror there is one
+            // index. pip ignores an empty variable but splits a blank one
+            // into an empty list, which replaces the config files' value.
+            env.push(("PIP_EXTRA_INDEX_URL".into(), PIP_EMPTY.into()));
             let (mut clear_links, mut clear_trusted) = (false, false);
             for s in sources {
                 let take = s.overridable
@@ -83,7 +89,7 @@ pub fn force(
                 overridden.push(s.clone());
             }
             if clear_links {
-                env.push(("PIP_FIND_LINKS".into(), String::new()));
+                env.push(("PIP_FIND_LINKS".into(), PIP_EMPTY.into()));
                 // Local link directories from the same setting are gone too;
                 // they were only paths, so nothing needs checking.
                 remaining.retain(|s| {
@@ -91,7 +97,7 @@ pub fn force(
                 });
             }
             if clear_trusted {
-                env.push(("PIP_TRUSTED_HOST".into(), String::new()));
+                env.push(("PIP_TRUSTED_HOST".into(), PIP_EMPTY.into()));
             }
         }
         _ => return None,

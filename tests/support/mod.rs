@@ -1,0 +1,195 @@
+//! Test support: package registries served on 127.0.0.1 by the tests
+//! themselves, fixture packages built in memory (benign or deliberately
+//! malicious), and isolated environments to run the real npm, pip and
+//! cargo against them. Nothing here contacts a public registry.
+//!
+//! - [`registry`]: the HTTP server (routes, hit log) and a raw [`Listener`].
+//! - [`npm`], [`pypi`], [`cargo`]: package builders and registry layouts.
+//! - [`tools`]: [`Sandbox`], isolated HOME/caches/config for the real tools.
+//! - [`gomod`]: a Go module proxy layout (untested: no go toolchain here).
+//! - [`archive`], [`digest`]: tar/gzip/zip writers, sha1/sha2/base64.
+//! - [`Registries`]: one server hosting all three under `/npm/`, `/pypi/`,
+//!   `/cargo/`; [`shared`] gives one per test binary.
+//!
+//! Install-time fixture code writes a marker file; the `*_marker` helpers
+//! build that code. It writes to `$FIXTURE_MARKER_DIR` when set (else to
+//! npm's `INIT_CWD` / HOME), so tests can see whether it ran.
+
+// Each test binary uses only part of this module.
+#![allow(dead_code, unused_imports)]
+
+pub mod archive;
+pub mod cargo;
+pub mod digest;
+pub mod gomod;
+pub mod npm;
+pub mod pypi;
+pub mod registry;
+pub mod tools;
+
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use self::cargo::{CargoRegistry, Crate, CratePublished};
+pub use self::npm::{NpmPackage, NpmPublished, NpmRegistry};
+pub use self::pypi::{PyPublished, PypiIndex, Sdist, SdistBackend, Wheel};
+pub use self::registry::{Hit, HttpServer, Listener, Response, Route, ServerHandle};
+pub use self::tools::Sandbox;
+
+/// Environment variable naming where marker-writing fixture code writes.
+pub const MARKER_DIR_ENV: &str = "FIXTURE_MARKER_DIR";
+
+/// The publish/upload time fixtures get unless told otherwise:
+/// 2020-01-01T00:00:00Z, old enough for any release-age cooldown.
+pub fn default_published() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_577_836_800)
+}
+
+/// `now - days`, for "published yesterday" fixtures.
+pub fn days_ago(days: u64) -> SystemTime {
+    SystemTime::now() - Duration::from_secs(days * 86_400)
+}
+
+/// One server with an npm registry at `/npm/`, a simple index at
+/// `/pypi/simple/` and a sparse cargo registry at `/cargo/`.
+pub struct Registries {
+    pub npm: NpmRegistry,
+    pub pypi: PypiIndex,
+    pub cargo: CargoRegistry,
+    // Last, so the views are gone before the server stops.
+    pub server: HttpServer,
+}
+
+impl Registries {
+    pub fn start() -> Registries {
+        let server = HttpServer::start();
+        Registries {
+            npm: NpmRegistry::new(server.handle(), "/npm"),
+            pypi: PypiIndex::new(server.handle(), "/pypi"),
+            cargo: CargoRegistry::new(server.handle(), "/cargo"),
+            server,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// `http://127.0.0.1:PORT/npm/` (for `--registry`).
+    pub fn npm_url(&self) -> String {
+        self.npm.url()
+    }
+
+    /// `http://127.0.0.1:PORT/pypi/simple/` (for `--index-url`).
+    pub fn pypi_index_url(&self) -> String {
+        self.pypi.index_url()
+    }
+
+    /// `sparse+http://127.0.0.1:PORT/cargo/`
+    pub fn cargo_index_url(&self) -> String {
+        self.cargo.index_url()
+    }
+
+    pub fn publish_npm(&self, pkg: &NpmPackage) -> NpmPublished {
+        self.npm.publish(pkg)
+    }
+
+    pub fn publish_wheel(&self, w: &Wheel) -> PyPublished {
+        self.pypi.publish_wheel(w)
+    }
+
+    pub fn publish_sdist(&self, s: &Sdist) -> PyPublished {
+        self.pypi.publish_sdist(s)
+    }
+
+    pub fn publish_crate(&self, c: &Crate) -> CratePublished {
+        self.cargo.publish(c)
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.server.hits()
+    }
+}
+
+/// One [`Registries`] per test binary, started on first use. Tests that
+/// share it should use package names of their own and filter hits by path.
+pub fn shared() -> &'static Registries {
+    static SHARED: OnceLock<Registries> = OnceLock::new();
+    SHARED.get_or_init(Registries::start)
+}
+
+/// Node code that writes marker `name` (contents `ran`).
+pub fn js_marker(name: &str) -> String {
+    format!(
+        "const fs = require('fs'), path = require('path');\n\
+         const dir = process.env.{MARKER_DIR_ENV} || process.env.INIT_CWD || process.cwd();\n\
+         fs.writeFileSync(path.join(dir, {}), 'ran\\n');\n",
+        serde_json::json!(name)
+    )
+}
+
+/// Python code that writes marker `name` (contents `ran`).
+pub fn py_marker(name: &str) -> String {
+    format!(
+        "import os as _os\n\
+         _d = _os.environ.get({env}) or _os.path.expanduser('~')\n\
+         with open(_os.path.join(_d, {n}), 'w') as _f:\n    _f.write('ran\\n')\n",
+        env = serde_json::json!(MARKER_DIR_ENV),
+        n = serde_json::json!(name)
+    )
+}
+
+/// A complete `build.rs` that writes marker `name` (when
+/// `$FIXTURE_MARKER_DIR` is set) and sets `cfg` `fixture_build_ran`.
+pub fn rs_build_marker(name: &str) -> String {
+    format!(
+        "fn main() {{\n    \
+         println!(\"cargo:rerun-if-env-changed={MARKER_DIR_ENV}\");\n    \
+         println!(\"cargo:rustc-check-cfg=cfg(fixture_build_ran)\");\n    \
+         println!(\"cargo:rustc-cfg=fixture_build_ran\");\n    \
+         if let Ok(d) = std::env::var(\"{MARKER_DIR_ENV}\") {{\n        \
+         std::fs::write(std::path::Path::new(&d).join({}), \"ran\\n\").unwrap();\n    \
+         }}\n}}\n",
+        serde_json::json!(name)
+    )
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`
+pub fn rfc3339_secs(t: SystemTime) -> String {
+    let (date, secs, _) = split_time(t);
+    format!("{date}T{secs}Z")
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (npm's `time` map).
+pub fn rfc3339_millis(t: SystemTime) -> String {
+    let (date, secs, nanos) = split_time(t);
+    format!("{date}T{secs}.{:03}Z", nanos / 1_000_000)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (PEP 700 `upload-time`).
+pub fn rfc3339_micros(t: SystemTime) -> String {
+    let (date, secs, nanos) = split_time(t);
+    format!("{date}T{secs}.{:06}Z", nanos / 1_000)
+}
+
+fn split_time(t: SystemTime) -> (String, String, u32) {
+    let d = t.duration_since(UNIX_EPOCH).expect("time before 1970");
+    let s = d.as_secs();
+    let (days, rem) = ((s / 86_400) as i64, s % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        format!("{year:04}-{month:02}-{day:02}"),
+        format!("{:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60),
+        d.subsec_nanos(),
+    )
+}
