@@ -87,8 +87,9 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         home: home.as_deref(),
         real_tool: canonical.as_deref(),
     });
-    let decision = decide_sources(
+    let (decision, plan) = decide_sources(
         call.tool,
+        &args,
         mode,
         &policy,
         &classification,
@@ -177,7 +178,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         return Err(err);
     }
 
-    let launch = supervise::Launch {
+    let mut launch = supervise::Launch {
         arg0: child_arg0(&call.invoked_as),
         program,
         args: call.args,
@@ -190,19 +191,25 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
                 OsString::from(INVOCATION_VAR),
                 OsString::from(&invocation_id),
             ),
-        ]
-        .into_iter()
-        // A forced mirror reaches the tool through its own environment.
-        .chain(
-            decision
-                .forced
-                .iter()
-                .flat_map(|f| f.env.iter())
-                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
-        )
-        .collect(),
+        ],
     };
-    match supervise::run(&launch) {
+    // A forced mirror reaches the tool through its environment or arguments.
+    let plan_dir = match plan
+        .as_ref()
+        .map(|p| apply_plan(p, &mut launch, &invocation_id))
+    {
+        Some(Err(err)) => {
+            let _ = finish(false, err.exit_code(), None, None, Some(&err));
+            return Err(err);
+        }
+        Some(Ok(dir)) => dir,
+        None => None,
+    };
+    let result = supervise::run(&launch);
+    if let Some(dir) = plan_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    match result {
         Ok(ended) => {
             if let Err(e) = finish(true, ended.code, ended.signal, Some(ended.pid), None) {
                 notice(format!("warning: {e}"));
@@ -220,14 +227,15 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
 /// the policy's mirror first when it names one.
 fn decide_sources(
     tool: Tool,
+    args: &[String],
     mode: Mode,
     policy: &Policy,
     classification: &Classification,
     real: Option<&Path>,
     cache: Option<&Path>,
-) -> Decision {
+) -> (Decision, Option<classify::Plan>) {
     if mode == Mode::Off {
-        return decide::decide(mode, Vec::new());
+        return (decide::decide(mode, Vec::new()), None);
     }
     let approved = policy.registries_for(tool.ecosystem);
     let builtin_cache = cache.map(|c| c.join("builtin"));
@@ -236,25 +244,70 @@ fn decide_sources(
         None => Vec::new(),
     };
     let mut forced = None;
-    let mut to_check = std::borrow::Cow::Borrowed(&classification.sources);
+    let mut plan = None;
     if let Some(mirror) = policy.mirror_for(tool.ecosystem) {
         let mut approved_one = |src: &classify::Source| {
             decide::registries::check(std::slice::from_ref(src), &approved, &mut builtin).is_empty()
         };
-        if let Some((f, rest)) = decide::mirror::force(
+        if let Some((f, p)) = decide::mirror::force(
             tool,
+            args,
             &mirror.value,
             &classification.sources,
             &mut approved_one,
         ) {
             forced = Some(f);
-            to_check = std::borrow::Cow::Owned(rest);
+            plan = Some(p);
         }
     }
-    let violations = decide::registries::check(&to_check, &approved, &mut builtin);
+    let to_check = plan
+        .as_ref()
+        .map_or(&classification.sources, |p| &p.remaining);
+    let violations = decide::registries::check(to_check, &approved, &mut builtin);
     let mut d = decide::decide(mode, violations);
     d.forced = forced;
-    d
+    (d, plan)
+}
+
+/// Applies a mirror plan to the launch: generated files are written into a
+/// private directory (`{dir}`), variables set, arguments inserted.
+fn apply_plan(
+    plan: &classify::Plan,
+    launch: &mut supervise::Launch,
+    invocation_id: &str,
+) -> Result<Option<PathBuf>> {
+    let dir = if plan.files.is_empty() {
+        None
+    } else {
+        let base = paths::state_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("run")
+            .join(invocation_id);
+        for (rel, text) in &plan.files {
+            let p = base.join(rel);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::io(format!("cannot create {}", parent.display()), e))?;
+            }
+            std::fs::write(&p, text)
+                .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+        }
+        Some(base)
+    };
+    let fill = |s: &str| match &dir {
+        Some(d) => s.replace("{dir}", &d.to_string_lossy()),
+        None => s.to_string(),
+    };
+    for (k, v) in &plan.env {
+        launch
+            .env
+            .push((OsString::from(k), OsString::from(fill(v))));
+    }
+    let at = plan.insert_at.min(launch.args.len());
+    for (i, a) in plan.insert_args.iter().enumerate() {
+        launch.args.insert(at + i, OsString::from(fill(a)));
+    }
+    Ok(dir)
 }
 
 /// The one message a denied user sees: what, what is approved, how to fix it.

@@ -2,19 +2,33 @@
 //! per ecosystem; every adapter is a pure function of (tool, argv, env, files)
 //! and is table-tested.
 
+// One adapter per tool family. Each has `verb`, `sources` and `force`
+// (see the dispatch below); shared readers are `ini`, `npmrc`.
+mod apt;
+mod bun;
+mod cargo;
+mod choco;
+mod gem;
+mod go;
 mod ini;
+mod maven;
 mod npm;
 mod npmrc;
+mod nuget;
+mod pnpm;
+mod poetry;
 mod pypi;
 pub mod source;
 #[cfg(test)]
 mod tests;
+mod uv;
+mod yarn;
 
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::tools::{Ecosystem, Tool};
+use crate::tools::Tool;
 
 pub use source::{Env, Files, Origin, Source, SourceKind};
 
@@ -65,30 +79,116 @@ pub struct Classification {
 }
 
 pub fn classify(req: &Request<'_>) -> Classification {
-    let (verb, sources) = match req.tool.ecosystem {
-        Ecosystem::Npm => {
-            let verb = npm::verb(req.tool.name, req.args);
-            // yarn, pnpm and bun read other files: their adapters come later;
-            // npm and npx are covered.
-            let sources = if matches!(req.tool.name, "npm" | "npx") {
-                npm::sources(req, verb)
-            } else {
-                Vec::new()
-            };
-            (verb, sources)
+    let args = req.args;
+    let (verb, sources) = match req.tool.name {
+        "npm" | "npx" => {
+            let v = npm::verb(req.tool.name, args);
+            (v, npm::sources(req, v))
         }
-        Ecosystem::Pypi => {
-            let verb = pypi::verb(req.tool.name, req.args);
-            let sources = if matches!(req.tool.name, "pip" | "pip3") {
-                pypi::sources(req, verb)
-            } else {
-                Vec::new()
-            };
-            (verb, sources)
+        "yarn" => {
+            let v = yarn::verb(args);
+            (v, yarn::sources(req, v))
         }
-        _ => (generic_verb(req.args), Vec::new()),
+        "pnpm" | "pnpx" => {
+            let v = pnpm::verb(req.tool.name, args);
+            (v, pnpm::sources(req, v))
+        }
+        "bun" | "bunx" => {
+            let v = bun::verb(req.tool.name, args);
+            (v, bun::sources(req, v))
+        }
+        "pip" | "pip3" => {
+            let v = pypi::verb(req.tool.name, args);
+            (v, pypi::sources(req, v))
+        }
+        "uv" | "uvx" => {
+            let v = uv::verb(req.tool.name, args);
+            (v, uv::sources(req, v))
+        }
+        "poetry" | "pipenv" | "pipx" => {
+            let v = poetry::verb(req.tool.name, args);
+            (v, poetry::sources(req, v))
+        }
+        "cargo" => {
+            let v = cargo::verb(args);
+            (v, cargo::sources(req, v))
+        }
+        "go" => {
+            let v = go::verb(args);
+            (v, go::sources(req, v))
+        }
+        "gem" | "bundle" => {
+            let v = gem::verb(req.tool.name, args);
+            (v, gem::sources(req, v))
+        }
+        "nuget" | "dotnet" => {
+            let v = nuget::verb(req.tool.name, args);
+            (v, nuget::sources(req, v))
+        }
+        "mvn" | "gradle" | "mvnw" | "gradlew" => {
+            let v = maven::verb(req.tool.name, args);
+            (v, maven::sources(req, v))
+        }
+        "apt" | "apt-get" | "yum" | "dnf" => {
+            let v = apt::verb(req.tool.name, args);
+            (v, apt::sources(req, v))
+        }
+        "choco" | "winget" => {
+            let v = choco::verb(req.tool.name, args);
+            (v, choco::sources(req, v))
+        }
+        _ => (generic_verb(args), Vec::new()),
     };
     Classification { verb, sources }
+}
+
+/// How pkgward forces a `[mirrors]` entry on one invocation: variables for
+/// the tool's environment, arguments to insert, and which sources that
+/// replaces. Whatever is not replaced stays to be checked.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub env: Vec<(String, String)>,
+    /// Arguments inserted into the tool's argv at `insert_at` (an index into
+    /// the arguments after argv[0]).
+    pub insert_args: Vec<String>,
+    pub insert_at: usize,
+    /// Files pkgward generated for the tool (a settings file, an init script):
+    /// (path relative to a private directory pkgward creates, contents). The
+    /// token `{dir}` in `env` values and `insert_args` stands for that directory.
+    pub files: Vec<(String, String)>,
+    pub overridden: Vec<Source>,
+    pub remaining: Vec<Source>,
+}
+
+/// Builds the plan that forces `mirror` for this tool, or `None` when pkgward
+/// cannot force a mirror for it (its sources are then checked as they are).
+/// `approved` tells whether a source is already approved (left alone).
+pub fn force_mirror(
+    tool: Tool,
+    args: &[String],
+    mirror: &str,
+    sources: &[Source],
+    approved: &mut dyn FnMut(&Source) -> bool,
+) -> Option<Plan> {
+    match tool.name {
+        "npm" | "npx" => npm::force(mirror, sources, approved),
+        "yarn" => yarn::force(args, mirror, sources, approved),
+        "pnpm" | "pnpx" => pnpm::force(args, mirror, sources, approved),
+        "bun" | "bunx" => bun::force(args, mirror, sources, approved),
+        "pip" | "pip3" => pypi::force(mirror, sources, approved),
+        "uv" | "uvx" => uv::force(args, mirror, sources, approved),
+        "poetry" | "pipenv" | "pipx" => poetry::force(tool.name, args, mirror, sources, approved),
+        "cargo" => cargo::force(args, mirror, sources, approved),
+        "go" => go::force(args, mirror, sources, approved),
+        "gem" | "bundle" => gem::force(tool.name, args, mirror, sources, approved),
+        "nuget" | "dotnet" => nuget::force(tool.name, args, mirror, sources, approved),
+        "mvn" | "gradle" | "mvnw" | "gradlew" => {
+            maven::force(tool.name, args, mirror, sources, approved)
+        }
+        "apt" | "apt-get" | "yum" | "dnf" => apt::force(tool.name, args, mirror, sources, approved),
+        "choco" | "winget" => choco::force(tool.name, args, mirror, sources, approved),
+        _ => None,
+    }
 }
 
 /// The first argument that is not an option.
@@ -98,7 +198,7 @@ pub(crate) fn first_positional(args: &[String]) -> Option<&str> {
         .find(|a| !a.starts_with('-'))
 }
 
-fn generic_verb(args: &[String]) -> Verb {
+pub(super) fn generic_verb(args: &[String]) -> Verb {
     match first_positional(args) {
         Some(
             "install" | "add" | "update" | "upgrade" | "get" | "restore" | "remove" | "uninstall",

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::npmrc;
 use super::source::{Origin, Source, SourceKind};
-use super::{first_positional, Request, Verb};
+use super::{first_positional, Plan, Request, Verb};
 
 /// npm's install aliases (from npm's own command list, including its typo aliases).
 const NPM_INSTALL: &[&str] = &[
@@ -604,6 +604,52 @@ fn lockfile_sources(req: &Request<'_>, dir: &Path) -> Vec<Source> {
         return out;
     }
     Vec::new()
+}
+
+/// `[mirrors] npm`: `npm_config_registry` (which beats every `.npmrc`),
+/// `npm_config_@scope:registry` for unapproved scopes from config, and
+/// `replace-registry-host=always` so lockfile tarball hosts follow the mirror.
+/// Command-line flags and specs are not overridden (they stay checked).
+pub(super) fn force(
+    mirror: &str,
+    sources: &[Source],
+    approved: &mut dyn FnMut(&Source) -> bool,
+) -> Option<Plan> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut overridden = Vec::new();
+    let mut remaining = Vec::new();
+    env.push(("npm_config_registry".into(), mirror.into()));
+    let mut replace_hosts = false;
+    for s in sources {
+        let take = s.overridable
+            && match s.kind {
+                SourceKind::Registry => true,
+                SourceKind::ScopeRegistry => !approved(s),
+                SourceKind::Locked => !approved(s),
+                _ => false,
+            };
+        if !take {
+            remaining.push(s.clone());
+            continue;
+        }
+        match s.kind {
+            SourceKind::ScopeRegistry => {
+                env.push((format!("npm_config_{}", s.subject), mirror.into()))
+            }
+            SourceKind::Locked => replace_hosts = true,
+            _ => {}
+        }
+        overridden.push(s.clone());
+    }
+    if replace_hosts {
+        env.push(("npm_config_replace_registry_host".into(), "always".into()));
+    }
+    Some(Plan {
+        env,
+        overridden,
+        remaining,
+        ..Plan::default()
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::ini;
 use super::npmrc::expand;
 use super::source::{Origin, Source, SourceKind};
-use super::{first_positional, Request, Verb};
+use super::{first_positional, Plan, Request, Verb};
 
 pub(super) fn verb(tool: &str, args: &[String]) -> Verb {
     let first = first_positional(args);
@@ -588,6 +588,64 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         ),
     }
     c.out
+}
+
+/// An empty list for a pip list option set through the environment (an
+/// empty string would be ignored; verified against pip 23).
+const PIP_EMPTY: &str = " ";
+
+/// `[mirrors] pypi` for pip: `PIP_INDEX_URL` (beats pip.conf), extra
+/// indexes cleared, unapproved find-links / trusted hosts from config
+/// cleared. Command-line options and requirement files stay checked.
+pub(super) fn force(
+    mirror: &str,
+    sources: &[Source],
+    approved: &mut dyn FnMut(&Source) -> bool,
+) -> Option<Plan> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut overridden = Vec::new();
+    let mut remaining = Vec::new();
+    env.push(("PIP_INDEX_URL".into(), mirror.into()));
+    // Extra indexes are cleared outright: with a mirror there is one
+    // index. pip ignores an empty variable but splits a blank one
+    // into an empty list, which replaces the config files' value.
+    env.push(("PIP_EXTRA_INDEX_URL".into(), PIP_EMPTY.into()));
+    let (mut clear_links, mut clear_trusted) = (false, false);
+    for s in sources {
+        let take = s.overridable
+            && match s.kind {
+                SourceKind::Registry | SourceKind::ExtraIndex => true,
+                SourceKind::FindLinks | SourceKind::Insecure => !approved(s),
+                _ => false,
+            };
+        if !take {
+            remaining.push(s.clone());
+            continue;
+        }
+        match s.kind {
+            SourceKind::FindLinks => clear_links = true,
+            SourceKind::Insecure => clear_trusted = true,
+            _ => {}
+        }
+        overridden.push(s.clone());
+    }
+    if clear_links {
+        env.push(("PIP_FIND_LINKS".into(), PIP_EMPTY.into()));
+        // Local link directories from the same setting are gone too;
+        // they were only paths, so nothing needs checking.
+        remaining.retain(|s| {
+            !(s.kind == SourceKind::Path && s.subject == "find-links" && s.overridable)
+        });
+    }
+    if clear_trusted {
+        env.push(("PIP_TRUSTED_HOST".into(), PIP_EMPTY.into()));
+    }
+    Some(Plan {
+        env,
+        overridden,
+        remaining,
+        ..Plan::default()
+    })
 }
 
 #[cfg(test)]

@@ -5,12 +5,8 @@
 
 use serde::Serialize;
 
-use crate::classify::{Source, SourceKind};
+use crate::classify::{Plan, Source};
 use crate::tools::Tool;
-
-/// An empty list for a pip list option set through the environment (an
-/// empty string would be ignored; verified against pip 23).
-const PIP_EMPTY: &str = " ";
 
 /// What pkgward did to force a mirror, for the child and for the record.
 #[derive(Clone, Debug, Serialize)]
@@ -18,106 +14,48 @@ pub struct Forced {
     pub mirror: String,
     /// Variables set in the real tool's environment.
     pub env: Vec<(String, String)>,
+    /// Arguments inserted into the tool's command line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Files generated for the tool (settings, init scripts).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
     /// The sources those variables replace.
     pub overridden: Vec<Source>,
 }
 
 /// Forces `mirror` for `tool`, given what the classifier found. `approved`
 /// tells whether a source is already approved (those are left alone, e.g. an
-/// approved private scope). Returns `None` for tools pkgward cannot force yet.
+/// approved private scope). Returns `None` for tools pkgward cannot force
+/// yet; returns the plan and the sources that are still to be checked.
 pub fn force(
     tool: Tool,
+    args: &[String],
     mirror: &str,
     sources: &[Source],
     approved: &mut dyn FnMut(&Source) -> bool,
-) -> Option<(Forced, Vec<Source>)> {
-    let mut env: Vec<(String, String)> = Vec::new();
-    let mut overridden = Vec::new();
-    let mut remaining = Vec::new();
-    match tool.name {
-        "npm" | "npx" => {
-            env.push(("npm_config_registry".into(), mirror.into()));
-            let mut replace_hosts = false;
-            for s in sources {
-                let take = s.overridable
-                    && match s.kind {
-                        SourceKind::Registry => true,
-                        SourceKind::ScopeRegistry => !approved(s),
-                        SourceKind::Locked => !approved(s),
-                        _ => false,
-                    };
-                if !take {
-                    remaining.push(s.clone());
-                    continue;
-                }
-                match s.kind {
-                    SourceKind::ScopeRegistry => {
-                        env.push((format!("npm_config_{}", s.subject), mirror.into()))
-                    }
-                    SourceKind::Locked => replace_hosts = true,
-                    _ => {}
-                }
-                overridden.push(s.clone());
-            }
-            if replace_hosts {
-                env.push(("npm_config_replace_registry_host".into(), "always".into()));
-            }
-        }
-        "pip" | "pip3" => {
-            env.push(("PIP_INDEX_URL".into(), mirror.into()));
-            // Extra indexes are cleared outright: with a mirror there is one
-            // index. pip ignores an empty variable but splits a blank one
-            // into an empty list, which replaces the config files' value.
-            env.push(("PIP_EXTRA_INDEX_URL".into(), PIP_EMPTY.into()));
-            let (mut clear_links, mut clear_trusted) = (false, false);
-            for s in sources {
-                let take = s.overridable
-                    && match s.kind {
-                        SourceKind::Registry | SourceKind::ExtraIndex => true,
-                        SourceKind::FindLinks | SourceKind::Insecure => !approved(s),
-                        _ => false,
-                    };
-                if !take {
-                    remaining.push(s.clone());
-                    continue;
-                }
-                match s.kind {
-                    SourceKind::FindLinks => clear_links = true,
-                    SourceKind::Insecure => clear_trusted = true,
-                    _ => {}
-                }
-                overridden.push(s.clone());
-            }
-            if clear_links {
-                env.push(("PIP_FIND_LINKS".into(), PIP_EMPTY.into()));
-                // Local link directories from the same setting are gone too;
-                // they were only paths, so nothing needs checking.
-                remaining.retain(|s| {
-                    !(s.kind == SourceKind::Path && s.subject == "find-links" && s.overridable)
-                });
-            }
-            if clear_trusted {
-                env.push(("PIP_TRUSTED_HOST".into(), PIP_EMPTY.into()));
-            }
-        }
-        _ => return None,
-    }
+) -> Option<(Forced, Plan)> {
+    let plan = crate::classify::force_mirror(tool, args, mirror, sources, approved)?;
     // The mirror itself was checked against the approved registries when
     // the policy was merged (an unapproved mirror is refused there).
-    Some((
-        Forced {
-            mirror: mirror.to_string(),
-            env,
-            overridden,
-        },
-        remaining,
-    ))
+    let forced = Forced {
+        mirror: mirror.to_string(),
+        env: plan.env.clone(),
+        args: plan.insert_args.clone(),
+        files: plan.files.iter().map(|(p, _)| p.clone()).collect(),
+        overridden: plan.overridden.clone(),
+    };
+    Some((forced, plan))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::Origin;
+    use crate::classify::{Origin, SourceKind};
+
+    fn npm() -> Tool {
+        Tool::by_name("npm").unwrap()
+    }
 
     #[test]
     fn npm_forcing() {
@@ -157,12 +95,9 @@ mod tests {
             )
             .overridable(),
         ];
-        let (f, rest) = force(
-            Tool::by_name("npm").unwrap(),
-            "http://127.0.0.1:4873/",
-            &sources,
-            &mut |s| s.value.contains("ok.test"),
-        )
+        let (f, plan) = force(npm(), &[], "http://127.0.0.1:4873/", &sources, &mut |s| {
+            s.value.contains("ok.test")
+        })
         .unwrap();
         let env: Vec<(&str, &str)> = f
             .env
@@ -178,9 +113,12 @@ mod tests {
             ]
         );
         assert_eq!(f.overridden.len(), 3);
-        // The flag and the approved scope stay.
-        assert_eq!(rest.len(), 2);
-        assert!(rest.iter().any(|s| s.value == "http://flag.test/"));
+        // The flag and the approved scope stay to be checked.
+        assert_eq!(plan.remaining.len(), 2);
+        assert!(plan
+            .remaining
+            .iter()
+            .any(|s| s.value == "http://flag.test/"));
     }
 
     #[test]
@@ -207,27 +145,21 @@ mod tests {
                 "extra-index-url",
             ),
         ];
-        let (f, rest) = force(
-            Tool::by_name("pip").unwrap(),
-            "http://127.0.0.1:1/simple",
-            &sources,
-            &mut |_| false,
-        )
+        let pip = Tool::by_name("pip").unwrap();
+        let (f, plan) = force(pip, &[], "http://127.0.0.1:1/simple", &sources, &mut |_| {
+            false
+        })
         .unwrap();
         assert!(f
             .env
             .contains(&("PIP_INDEX_URL".into(), "http://127.0.0.1:1/simple".into())));
-        assert!(f
-            .env
-            .contains(&("PIP_EXTRA_INDEX_URL".into(), String::new())));
-        assert!(rest.iter().any(|s| s.value == "http://cli.test/simple"));
+        assert!(f.env.contains(&("PIP_EXTRA_INDEX_URL".into(), " ".into())));
+        assert!(plan
+            .remaining
+            .iter()
+            .any(|s| s.value == "http://cli.test/simple"));
         assert_eq!(f.overridden.len(), 2);
-        assert!(force(
-            Tool::by_name("gem").unwrap(),
-            "http://x.test/",
-            &[],
-            &mut |_| true
-        )
-        .is_none());
+        let apt = Tool::by_name("apt").unwrap();
+        assert!(force(apt, &[], "http://x.test/", &[], &mut |_| true).is_none());
     }
 }
