@@ -561,19 +561,81 @@ fn legit_corpus_has_no_denials() {
     let policy = format!(
         "mode = \"enforce\"\n[registries]\nnpm = [\"{reg}\", \"https://npm.example.com/private/\"]\npypi = [\"{idx}\", \"https://pypi.example.com/simple/\"]\n"
     );
-    let cases: Vec<(&str, Vec<&str>, Vec<(String, String)>, Vec<(&str, String)>)> = vec![
-        ("npm --version", vec!["--version"], vec![], vec![]),
-        ("approved scope in .npmrc", vec!["install", "@acme/x"], vec![], vec![("work/.npmrc", "@acme:registry=https://npm.example.com/private/acme/\n".into())]),
-        ("approved registry, no trailing slash", vec!["install", "x", &*Box::leak(format!("--registry={}", reg.trim_end_matches('/')).into_boxed_str())], vec![], vec![]),
-        ("lockfile from the approved registry", vec!["ci"], vec![], vec![("work/package-lock.json", format!("{{\"lockfileVersion\":3,\"packages\":{{\"\":{{}},\"node_modules/x\":{{\"resolved\":\"{reg}x/-/x-1.0.0.tgz\"}},\"node_modules/l\":{{\"link\":true,\"resolved\":\"../l\"}}}}}}"))]),
-        ("local path spec", vec!["install", "./local-pkg"], vec![], vec![]),
-        ("pip approved -i", vec!["install", "-i", &*Box::leak(idx.clone().into_boxed_str()), "six"], vec![], vec![]),
-        ("pip requirements with approved extra index", vec!["install", "-r", "req.txt"], vec![], vec![("work/req.txt", "--extra-index-url https://pypi.example.com/simple/\nsix==1.0\n./local\n".into())]),
-        ("pip local find-links dir", vec!["install", "--find-links", "/opt/wheels", "six"], vec![], vec![]),
-        ("pip uppercase host of the approved index", vec!["install", "-i", &*Box::leak(idx.replace("127.0.0.1", "127.0.0.1").into_boxed_str()), "six"], vec![("PIP_EXTRA_INDEX_URL".into(), "HTTPS://PYPI.EXAMPLE.COM/simple/".into())], vec![]),
+    struct Legit {
+        name: &'static str,
+        args: Vec<String>,
+        env: Vec<(&'static str, String)>,
+        files: Vec<(&'static str, String)>,
+    }
+    let l = |name,
+             args: &[&str],
+             env: &[(&'static str, &str)],
+             files: &[(&'static str, String)]| Legit {
+        name,
+        args: args.iter().map(|a| a.to_string()).collect(),
+        env: env.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        files: files.to_vec(),
+    };
+    let no_slash = format!("--registry={}", reg.trim_end_matches('/'));
+    let upper_idx = idx.replace("http://", "HTTP://");
+    let lock = format!(
+        "{{\"lockfileVersion\":3,\"packages\":{{\"\":{{}},\"node_modules/x\":{{\"resolved\":\"{reg}x/-/x-1.0.0.tgz\"}},\"node_modules/l\":{{\"link\":true,\"resolved\":\"../l\"}}}}}}"
+    );
+    let cases = vec![
+        l("npm --version", &["--version"], &[], &[]),
+        l(
+            "approved scope in .npmrc",
+            &["install", "@acme/x"],
+            &[],
+            &[(
+                "work/.npmrc",
+                "@acme:registry=https://npm.example.com/private/acme/\n".into(),
+            )],
+        ),
+        l(
+            "approved registry, no trailing slash",
+            &["install", "x", &no_slash],
+            &[],
+            &[],
+        ),
+        l(
+            "lockfile from the approved registry",
+            &["ci"],
+            &[],
+            &[("work/package-lock.json", lock)],
+        ),
+        l("local path spec", &["install", "./local-pkg"], &[], &[]),
+        l("pip approved -i", &["install", "-i", &idx, "six"], &[], &[]),
+        l(
+            "pip requirements with approved extra index",
+            &["install", "-r", "req.txt"],
+            &[],
+            &[(
+                "work/req.txt",
+                "--extra-index-url https://pypi.example.com/simple/\nsix==1.0\n./local\n".into(),
+            )],
+        ),
+        l(
+            "pip local find-links dir",
+            &["install", "--find-links", "/opt/wheels", "six"],
+            &[],
+            &[],
+        ),
+        l(
+            "pip scheme and host case",
+            &["install", "-i", &upper_idx, "six"],
+            &[("PIP_EXTRA_INDEX_URL", "HTTPS://PYPI.EXAMPLE.COM/simple/")],
+            &[],
+        ),
     ];
     let mut failures = Vec::new();
-    for (name, args, env, files) in &cases {
+    for Legit {
+        name,
+        args,
+        env,
+        files,
+    } in &cases
+    {
         let g = Guarded::new(&policy);
         for t in ["npm", "pip"] {
             let p = g.real.join(t);
@@ -587,11 +649,12 @@ fn legit_corpus_has_no_denials() {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
         }
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = if name.starts_with("pip") {
-            g.pip(args, &env)
+            g.pip(&args, &env)
         } else {
-            g.npm(args, &env)
+            g.npm(&args, &env)
         };
         if out.status.code() != Some(0) {
             failures.push(format!("{name}: {}", text(&out.stderr)));
