@@ -5,22 +5,12 @@
 mod support;
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::OnceLock;
 
-use support::tools::{real_python, EnvList};
-use support::{shared, Listener, NpmPackage, Sandbox, Wheel};
-
-fn pkgward_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_pkgward"))
-}
-
-/// A listener standing for an attacker's registry, shared by the tests.
-fn evil() -> &'static Listener {
-    static L: OnceLock<Listener> = OnceLock::new();
-    L.get_or_init(Listener::start)
-}
+use support::guard::{evil, text, to_env, tree, Guarded};
+use support::{shared, NpmPackage, Sandbox, Wheel};
 
 /// The fixtures every test can install.
 fn fixtures() {
@@ -39,113 +29,9 @@ fn fixtures() {
     });
 }
 
-/// The real tools behind pkgward shims, in an isolated sandbox.
-struct Guarded {
-    sb: Sandbox,
-    shims: PathBuf,
-    real: PathBuf,
-    state: PathBuf,
-    policy: PathBuf,
-}
-
-impl Guarded {
-    fn new(policy: &str) -> Guarded {
-        fixtures();
-        let sb = Sandbox::new();
-        let root = sb.root().to_path_buf();
-        let (shims, real, state) = (root.join("shims"), root.join("real"), root.join("state"));
-        for d in [&shims, &real, &state] {
-            std::fs::create_dir_all(d).unwrap();
-        }
-        for t in ["npm", "npx", "pip", "pip3"] {
-            std::os::unix::fs::symlink(pkgward_bin(), shims.join(t)).unwrap();
-        }
-        // pip as this machine's Python runs it (a pyenv shim would need the real HOME).
-        let pip = real.join("pip");
-        std::fs::write(
-            &pip,
-            format!(
-                "#!/bin/sh\nexec '{}' -m pip \"$@\"\n",
-                real_python().display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&pip, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-        let policy_path = root.join("policy.toml");
-        std::fs::write(&policy_path, policy).unwrap();
-        Guarded {
-            sb,
-            shims,
-            real,
-            state,
-            policy: policy_path,
-        }
-    }
-
-    fn pkgward_env(&self) -> EnvList {
-        let path = std::env::join_paths([self.shims.clone(), self.real.clone()].into_iter().chain(
-            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-        ))
-        .unwrap();
-        vec![
-            ("PATH".into(), path),
-            ("PKGWARD_STATE_DIR".into(), self.state.clone().into()),
-            ("PKGWARD_SHIM_DIR".into(), self.shims.clone().into()),
-            (
-                "PKGWARD_SYSTEM_POLICY".into(),
-                self.sb.root().join("no-system-policy").into(),
-            ),
-            ("PKGWARD_POLICY".into(), self.policy.clone().into()),
-        ]
-    }
-
-    /// npm through its shim, with the sandbox's npm settings (registry =
-    /// the fixture registry) plus `extra`.
-    fn npm(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
-        let reg = shared().npm_url();
-        let mut c = self.sb.command(
-            "npm",
-            &[self.sb.npm_env(&reg), self.pkgward_env(), to_env(extra)],
-        );
-        c.args(args).output().unwrap()
-    }
-
-    fn pip(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
-        let idx = shared().pypi_index_url();
-        let mut c = self.sb.command(
-            "pip",
-            &[self.sb.pip_env(&idx), self.pkgward_env(), to_env(extra)],
-        );
-        c.args(args).output().unwrap()
-    }
-
-    fn audit(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.state.join("audit.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn last_invocation(&self) -> serde_json::Value {
-        self.audit()
-            .into_iter()
-            .rev()
-            .find(|r| r["kind"] == "invocation")
-            .unwrap()
-    }
-}
-
-fn to_env(pairs: &[(&str, &str)]) -> EnvList {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), OsString::from(v)))
-        .collect()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+fn guarded(policy: &str) -> Guarded {
+    fixtures();
+    Guarded::new(policy)
 }
 
 fn npm_policy() -> String {
@@ -156,32 +42,9 @@ fn npm_policy() -> String {
     )
 }
 
-/// Every file under `dir` (relative path → bytes), for byte-for-byte comparisons.
-fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                // Byte code embeds the path it was compiled at.
-                if !p.ends_with("__pycache__") {
-                    stack.push(p);
-                }
-            } else {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn approved_npm_install_is_the_same_as_without_the_shim() {
-    let g = Guarded::new(&npm_policy());
+    let g = guarded(&npm_policy());
     g.sb.write("package.json", r#"{"name":"app","version":"1.0.0"}"#);
     let out = g.npm(&["install", "pw-reg-app"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -218,7 +81,7 @@ fn approved_npm_install_is_the_same_as_without_the_shim() {
 
 #[test]
 fn approved_pip_install_is_the_same_as_without_the_shim() {
-    let g = Guarded::new(&npm_policy());
+    let g = guarded(&npm_policy());
     let target = g.sb.root().join("site");
     let out = g.pip(
         &[
@@ -436,7 +299,7 @@ fn bypass_corpus_is_denied_in_enforce_mode_before_any_request() {
     let before = evil().connections().len();
     let mut failures = Vec::new();
     for b in &corpus {
-        let g = Guarded::new(&npm_policy());
+        let g = guarded(&npm_policy());
         let (args, env) = apply(&g, b);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -500,7 +363,7 @@ fn bypass_corpus_is_recorded_in_audit_mode() {
     let mut failures = Vec::new();
     let corpus = bypass_corpus();
     for b in &corpus {
-        let g = Guarded::new(&policy);
+        let g = guarded(&policy);
         for t in ["npm", "npx", "pip", "pip3"] {
             let p = g.real.join(t);
             let _ = std::fs::remove_file(&p);
@@ -636,7 +499,7 @@ fn legit_corpus_has_no_denials() {
         files,
     } in &cases
     {
-        let g = Guarded::new(&policy);
+        let g = guarded(&policy);
         for t in ["npm", "pip"] {
             let p = g.real.join(t);
             let _ = std::fs::remove_file(&p);
@@ -669,7 +532,7 @@ fn npm_mirror_is_forced_over_a_hostile_npmrc() {
     let policy = format!(
         "mode = \"enforce\"\n[registries]\nnpm = [\"{reg}\"]\n[mirrors]\nnpm = \"{reg}\"\n"
     );
-    let g = Guarded::new(&policy);
+    let g = guarded(&policy);
     let before = evil().connections().len();
     g.sb.write("package.json", r#"{"name":"app","version":"1.0.0"}"#);
     // A cloned repo's .npmrc points at the attacker.
@@ -713,7 +576,7 @@ fn pip_mirror_is_forced_over_a_hostile_config() {
     let policy = format!(
         "mode = \"enforce\"\n[registries]\npypi = [\"{idx}\"]\n[mirrors]\npypi = \"{idx}\"\n"
     );
-    let g = Guarded::new(&policy);
+    let g = guarded(&policy);
     let before = evil().connections().len();
     let conf = g.sb.root().join("evil-pip.conf");
     std::fs::write(
@@ -751,7 +614,7 @@ fn pip_mirror_is_forced_over_a_hostile_config() {
 
 #[test]
 fn denial_message_says_what_which_and_how() {
-    let g = Guarded::new(&npm_policy());
+    let g = guarded(&npm_policy());
     g.sb.write(
         ".npmrc",
         "# team settings\nregistry=http://registry.evil.test/\n",

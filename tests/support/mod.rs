@@ -22,6 +22,7 @@ pub mod archive;
 pub mod cargo;
 pub mod digest;
 pub mod gomod;
+pub mod guard;
 pub mod npm;
 pub mod pypi;
 pub mod registry;
