@@ -22,3 +22,4 @@ pub mod record;
 pub mod shim;
 pub mod supervise;
 pub mod tools;
+pub mod verify;

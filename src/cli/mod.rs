@@ -5,6 +5,7 @@ mod doctor;
 mod log_cmd;
 mod policy_cmd;
 mod shims;
+mod verify_cmd;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -77,6 +78,24 @@ pub enum Command {
         /// Read this log instead of the policy's.
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
+    },
+    /// Check lockfiles: every entry resolved outside the approved registries
+    /// or without an integrity hash (exit 1 when there are findings).
+    Verify {
+        /// A project directory or a lockfile (default: the current directory).
+        path: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: verify_cmd::Format,
+        /// Same as --format json.
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
+        /// Same as --format sarif.
+        #[arg(long, conflicts_with_all = ["format", "json"])]
+        sarif: bool,
+        /// Write the report to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Print shell completions.
     Completions {
@@ -182,6 +201,20 @@ fn dispatch(cmd: Command) -> crate::error::Result<i32> {
             json,
             file,
         } => log_cmd::run(tool, denied, since, json, file),
+        Command::Verify {
+            path,
+            format,
+            json,
+            sarif,
+            output,
+        } => {
+            let format = match (json, sarif) {
+                (true, _) => verify_cmd::Format::Json,
+                (_, true) => verify_cmd::Format::Sarif,
+                _ => format,
+            };
+            verify_cmd::run(path, format, output)
+        }
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "pkgward", &mut std::io::stdout());
