@@ -11,12 +11,14 @@
 //!   (and maybe an integrity) → Git; `resolved` = the spec after `name@`,
 //!   `version` = PIN (the commit, or bun's `owner-repo-shortsha` tag for
 //!   github), so a new pin reads as a new version.
-//! - `name@https://…tgz` → Url; `name@workspace:path` / `name@root:` →
+//! - `name@https://…tgz` → Url (Registry for a registry-shaped `…/-/…`
+//!   URL); `name@workspace:path` / `name@root:` →
 //!   Workspace; `name@file:…`, `name@link:…`, local tarball paths → Path.
 //! - Any element after the first that is an SRI string is a digest.
 //!
 //! The package name is taken from the first element (the real package, also
-//! for aliases), not from the map key (the install path).
+//! for aliases), not from the map key (the install path). Non-npm entries
+//! other than git have an empty `version` (bun records none).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -25,8 +27,8 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::jsonutil::{json_fail, key_offset, Item, Items, Ordered, Str};
 use super::{
-    entry, is_git_spec, is_http, is_path_spec, npm_kind, parse_sri, split_name_at, Cx, EntryKind, Fail,
-    LineCounter,
+    entry, is_git_spec, is_http, is_path_spec, npm_kind, parse_sri, split_name_at, Cx, EntryKind,
+    Fail, LineCounter,
 };
 use crate::tools::Ecosystem;
 
@@ -159,7 +161,10 @@ pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {
         let line = key_offset(&clean, key, &[]).map_or(0, |o| lines.line_at(o));
         let items: &[Item<'_>] = items.0.as_deref().unwrap_or(&[]);
         let Some(Item::Str(ident)) = items.first() else {
-            cx.warn(line, format_args!("{}: not a [\"name@version\", …] array", key.as_str()));
+            cx.warn(
+                line,
+                format_args!("{}: not a [\"name@version\", …] array", key.as_str()),
+            );
             continue;
         };
         let ident = ident.as_str();
@@ -183,32 +188,44 @@ pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {
                 integrity.append(&mut d);
             }
         }
-        let (kind, version, resolved): (EntryKind, &str, Option<String>) = if res.starts_with("workspace:")
-            || res.starts_with("root:")
-        {
-            (EntryKind::Workspace, "", Some(res.to_string()))
-        } else if is_git_spec(res) {
-            // The element after the info object pins the commit (bun writes
-            // the full commit for git, an `owner-repo-shortsha` tag for
-            // github): it is the version that changes when the pin does.
-            let pinned = match (items.get(1), items.get(2)) {
-                (Some(Item::Other), Some(Item::Str(c))) => c.as_str(),
-                _ => "",
+        let (kind, version, resolved): (EntryKind, &str, Option<String>) =
+            if res.starts_with("workspace:") || res.starts_with("root:") {
+                (EntryKind::Workspace, "", Some(res.to_string()))
+            } else if is_git_spec(res) {
+                // The element after the info object pins the commit (bun writes
+                // the full commit for git, an `owner-repo-shortsha` tag for
+                // github): it is the version that changes when the pin does.
+                let pinned = match (items.get(1), items.get(2)) {
+                    (Some(Item::Other), Some(Item::Str(c))) => c.as_str(),
+                    _ => "",
+                };
+                (EntryKind::Git, pinned, Some(res.to_string()))
+            } else if is_http(res) {
+                (npm_kind(res), "", Some(res.to_string()))
+            } else if res.contains("://") {
+                (EntryKind::Url, "", Some(res.to_string()))
+            } else if is_path_spec(res)
+                || (!res.contains("://") && (res.ends_with(".tgz") || res.ends_with(".tar.gz")))
+            {
+                (EntryKind::Path, "", Some(res.to_string()))
+            } else {
+                // npm: the second element is "" or the tarball URL.
+                let registry = match items.get(1) {
+                    Some(Item::Str(r)) if !r.as_str().is_empty() => Some(r.as_str().to_string()),
+                    _ => None,
+                };
+                (EntryKind::Registry, res, registry)
             };
-            (EntryKind::Git, pinned, Some(res.to_string()))
-        } else if is_http(res) {
-            (npm_kind(res), "", Some(res.to_string()))
-        } else if is_path_spec(res) || res.ends_with(".tgz") || res.ends_with(".tar.gz") {
-            (EntryKind::Path, "", Some(res.to_string()))
-        } else {
-            // npm: the second element is "" or the tarball URL.
-            let registry = match items.get(1) {
-                Some(Item::Str(r)) if !r.as_str().is_empty() => Some(r.as_str().to_string()),
-                _ => None,
-            };
-            (EntryKind::Registry, res, registry)
-        };
-        let e = entry(Ecosystem::Npm, name, version, resolved.as_deref(), None, integrity, kind, line);
+        let e = entry(
+            Ecosystem::Npm,
+            name,
+            version,
+            resolved.as_deref(),
+            None,
+            integrity,
+            kind,
+            line,
+        );
         cx.push(e);
     }
     Ok(())

@@ -69,10 +69,22 @@ pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {
                     value: c,
                 });
             } else {
-                cx.warn(line, format_args!("{}: checksum is not a sha256: {c:?}", p.name));
+                cx.warn(
+                    line,
+                    format_args!("{}: checksum is not a sha256: {c:?}", p.name),
+                );
             }
         }
-        let e = entry(Ecosystem::Cargo, &p.name, &p.version, resolved, source, integrity, kind, line);
+        let e = entry(
+            Ecosystem::Cargo,
+            &p.name,
+            &p.version,
+            resolved,
+            source,
+            integrity,
+            kind,
+            line,
+        );
         cx.push(e);
     }
     Ok(())

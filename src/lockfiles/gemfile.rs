@@ -11,7 +11,8 @@
 //!
 //! - `GEM` → Registry, `source` = `remote:`. Old lockfiles may list several
 //!   remotes in one `GEM` section, any of which Bundler may fetch a gem
-//!   from: each gem is then listed once per remote.
+//!   from: each gem is then listed once per remote (for the first 16
+//!   remotes; further remotes are listed once each, with a warning).
 //! - `GIT` → Git, `resolved` = `remote#revision`.
 //! - `PATH` → Path (`resolved` = `remote:`), Workspace when the remote is
 //!   `.` (the gem being developed).
@@ -100,7 +101,10 @@ pub(super) fn parse(cx: &mut Cx, text: &str) {
                         None => cx.warn(line, format_args!("{name}: unusable checksum {part:?}")),
                     }
                 }
-                checksums.entry((name, version)).or_default().extend(digests);
+                checksums
+                    .entry((name, version))
+                    .or_default()
+                    .extend(digests);
             }
             _ => match indent {
                 2 => {
@@ -147,6 +151,9 @@ fn name_version(body: &str) -> Option<(&str, &str, &str)> {
     Some((name, version, after[close + 1..].trim()))
 }
 
+/// Remotes per section whose gems are each listed (see [`finish`]).
+const MAX_REMOTES: usize = 16;
+
 fn finish(cx: &mut Cx, s: Section<'_>) {
     let (kind, base) = match s.kind {
         Kind::Gem => (EntryKind::Registry, None),
@@ -175,10 +182,46 @@ fn finish(cx: &mut Cx, s: Section<'_>) {
     if s.remotes.is_empty() && !s.specs.is_empty() {
         cx.warn(s.line, "source section without `remote:`");
     }
+    // Each gem once per remote, for the first MAX_REMOTES remotes; any
+    // further remote is listed once (with the section's first gem), so
+    // every URL is still seen without output growing as remotes × gems.
+    if kind == EntryKind::Registry && s.remotes.len() > MAX_REMOTES {
+        cx.warn(
+            s.line,
+            format_args!(
+                "{} remotes in one section; gems are listed for the first {MAX_REMOTES}",
+                s.remotes.len()
+            ),
+        );
+        if let Some(&(name, version, line)) = s.specs.first() {
+            for remote in &s.remotes[MAX_REMOTES..] {
+                let e = entry(
+                    Ecosystem::Rubygems,
+                    name,
+                    version,
+                    None,
+                    Some(remote),
+                    Vec::new(),
+                    kind,
+                    line,
+                );
+                cx.push(e);
+            }
+        }
+    }
     for &(name, version, line) in &s.specs {
         if kind == EntryKind::Registry && s.remotes.len() > 1 {
-            for remote in &s.remotes {
-                let e = entry(Ecosystem::Rubygems, name, version, None, Some(remote), Vec::new(), kind, line);
+            for remote in s.remotes.iter().take(MAX_REMOTES) {
+                let e = entry(
+                    Ecosystem::Rubygems,
+                    name,
+                    version,
+                    None,
+                    Some(remote),
+                    Vec::new(),
+                    kind,
+                    line,
+                );
                 cx.push(e);
             }
         } else {
@@ -187,7 +230,16 @@ fn finish(cx: &mut Cx, s: Section<'_>) {
             } else {
                 None
             };
-            let e = entry(Ecosystem::Rubygems, name, version, base.as_deref(), source, Vec::new(), kind, line);
+            let e = entry(
+                Ecosystem::Rubygems,
+                name,
+                version,
+                base.as_deref(),
+                source,
+                Vec::new(),
+                kind,
+                line,
+            );
             cx.push(e);
         }
     }

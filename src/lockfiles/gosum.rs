@@ -36,19 +36,34 @@ pub(super) fn parse(cx: &mut Cx, text: &str) {
             continue;
         }
         let Some(digest) = parse_prefixed(hash, ':') else {
-            cx.warn(line, format_args!("{module} {version}: unusable hash {hash:?}"));
+            cx.warn(
+                line,
+                format_args!("{module} {version}: unusable hash {hash:?}"),
+            );
             continue;
         };
         match index.get(&(module, version)) {
             Some(&at) => {
                 if !cx.entries[at].integrity.contains(&digest) {
-                    cx.warn(line, format_args!("{module} {version}: a second, different hash"));
+                    cx.warn(
+                        line,
+                        format_args!("{module} {version}: a second, different hash"),
+                    );
                     cx.entries[at].integrity.push(digest);
                 }
             }
             None => {
                 index.insert((module, version), cx.entries.len());
-                let e = entry(Ecosystem::Go, module, version, None, None, vec![digest], EntryKind::Registry, line);
+                let e = entry(
+                    Ecosystem::Go,
+                    module,
+                    version,
+                    None,
+                    None,
+                    vec![digest],
+                    EntryKind::Registry,
+                    line,
+                );
                 cx.push(e);
             }
         }

@@ -134,13 +134,20 @@ impl<'de: 'a, 'a> Deserialize<'de> for Item<'a> {
 
 /// A serde_json error as a [`Fail`].
 pub(crate) fn json_fail(e: serde_json::Error) -> Fail {
-    (e.line(), format!("not valid JSON for this lockfile format: {e}"))
+    (
+        e.line(),
+        format!("not valid JSON for this lockfile format: {e}"),
+    )
 }
 
 /// Where an entry keyed by `key` starts: the key itself when it was
 /// borrowed from `text`, else the first of `fallbacks` that was, else
 /// `None`.
-pub(crate) fn key_offset(text: &str, key: &Str<'_>, fallbacks: &[Option<&Str<'_>>]) -> Option<usize> {
+pub(crate) fn key_offset(
+    text: &str,
+    key: &Str<'_>,
+    fallbacks: &[Option<&Str<'_>>],
+) -> Option<usize> {
     if let Some(off) = key.borrowed().and_then(|k| super::offset_in(text, k)) {
         // The key's opening quote is one byte before its contents.
         return Some(off.saturating_sub(1));

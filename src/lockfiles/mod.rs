@@ -33,6 +33,9 @@
 //! - [`Entry::purl`] is `pkg:TYPE/NAMESPACE/NAME@VERSION` with components
 //!   percent-encoded as the purl spec asks; no qualifiers except
 //!   `platform=` for platform-specific gems.
+//! - [`EntryKind::Path`] and [`EntryKind::Workspace`] mean "nothing is
+//!   fetched from elsewhere": an entry a format calls local whose recorded
+//!   location is nonetheless an http(s) or git URL is reported as Url/Git.
 //! - The same package can appear more than once (npm nests copies, uv lists
 //!   one entry per artifact, Gemfile.lock sections with several remotes list
 //!   each); consumers that want one row per package should group by
@@ -53,6 +56,7 @@ mod gemfile;
 mod gosum;
 mod jsonutil;
 mod npm;
+mod npm_fast;
 mod nuget;
 mod pipfile;
 mod pnpm;
@@ -362,7 +366,8 @@ pub fn find_all(root: &Path) -> Vec<PathBuf> {
                 }
             } else if detect(name).is_some() {
                 // A symbolic link counts when it leads to a file.
-                let is_file = ft.is_file() || std::fs::metadata(item.path()).is_ok_and(|m| m.is_file());
+                let is_file =
+                    ft.is_file() || std::fs::metadata(item.path()).is_ok_and(|m| m.is_file());
                 if is_file {
                     found.push(item.path());
                     if found.len() >= FIND_MAX_FOUND {
@@ -413,6 +418,22 @@ impl Cx {
         } else {
             format!("line {line}: {message}")
         });
+    }
+
+    /// Where the entries and warnings end now, for [`Cx::reset`].
+    pub(crate) fn mark(&self) -> (usize, usize, usize) {
+        (
+            self.entries.len(),
+            self.warnings.len(),
+            self.dropped_warnings,
+        )
+    }
+
+    /// Forgets what was recorded since `mark`.
+    pub(crate) fn reset(&mut self, mark: (usize, usize, usize)) {
+        self.entries.truncate(mark.0);
+        self.warnings.truncate(mark.1);
+        self.dropped_warnings = mark.2;
     }
 
     pub(crate) fn push(&mut self, e: Entry) {
@@ -498,18 +519,17 @@ pub(crate) fn offset_in(whole: &str, part: &str) -> Option<usize> {
 /// Parses a Subresource Integrity string (`sha512-… sha1-…`). Unusable
 /// tokens are returned in `bad`.
 pub(crate) fn parse_sri<'t>(s: &'t str, out: &mut Vec<Digest>, bad: &mut Option<&'t str>) {
-    let mut push = |token: &'t str| match sri_token(token) {
-        Some(d) => out.push(d),
-        None => *bad = Some(token),
-    };
-    // Nearly always one token: skip the general splitter then.
-    let b = s.as_bytes();
-    if !b.is_empty() && !b.iter().fold(false, |ws, c| ws | c.is_ascii_whitespace()) {
-        push(s);
+    // Nearly always one token (a valid token has no whitespace).
+    if let Some(d) = sri_token(s) {
+        out.reserve_exact(1);
+        out.push(d);
         return;
     }
     for token in s.split_ascii_whitespace() {
-        push(token);
+        match sri_token(token) {
+            Some(d) => out.push(d),
+            None => *bad = Some(token),
+        }
     }
 }
 
@@ -525,14 +545,22 @@ fn is_base64ish(b: &[u8]) -> bool {
 fn sri_token(token: &str) -> Option<Digest> {
     let (algo, rest) = token.split_once('-')?;
     // `sha512-BASE64?opt` — options are not part of the digest.
-    let value = rest.split_once('?').map_or(rest, |(v, _)| v);
+    // Usually all base64; otherwise cut at `?` and look again.
+    let value = if is_base64ish(rest.as_bytes()) {
+        rest
+    } else {
+        rest.split_once('?').map_or(rest, |(v, _)| v)
+    };
     // SRI names hash algorithms `sha1`, `sha256`, `sha384`, `sha512` (and
     // npm once wrote `md5`); other `word-word` strings are not digests.
     let algorithm = match algo {
         "sha512" => "sha512".to_string(),
         _ => {
             let a = algo.to_ascii_lowercase();
-            let known = a == "md5" || (a.len() > 3 && a.starts_with("sha") && a.as_bytes()[3..].iter().all(u8::is_ascii_digit));
+            let known = a == "md5"
+                || (a.len() > 3
+                    && a.starts_with("sha")
+                    && a.as_bytes()[3..].iter().all(u8::is_ascii_digit));
             if !known {
                 return None;
             }
@@ -555,7 +583,9 @@ pub(crate) fn parse_prefixed(s: &str, sep: char) -> Option<Digest> {
     if algo.is_empty()
         || value.is_empty()
         || !algo.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        || value.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        || value
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
     {
         return None;
     }
@@ -579,10 +609,20 @@ pub(crate) fn split_name_at(spec: &str) -> Option<(&str, &str)> {
 
 /// Does an npm-style `resolved` spec point at git?
 pub(crate) fn is_git_spec(s: &str) -> bool {
-    let lower_start = |p: &str| s.len() >= p.len() && s.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes());
-    ["git+", "git:", "git@", "github:", "gitlab:", "bitbucket:", "gist:", "ssh://"]
-        .iter()
-        .any(|p| lower_start(p))
+    let lower_start =
+        |p: &str| s.len() >= p.len() && s.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    [
+        "git+",
+        "git:",
+        "git@",
+        "github:",
+        "gitlab:",
+        "bitbucket:",
+        "gist:",
+        "ssh://",
+    ]
+    .iter()
+    .any(|p| lower_start(p))
 }
 
 /// Is `s` an http(s) URL?
@@ -623,15 +663,27 @@ pub(crate) fn npm_kind(resolved: &str) -> EntryKind {
 
 /// Does the path of a URL contain a `/-/` segment (before any `?`/`#`)?
 fn has_registry_dash(s: &str) -> bool {
-    // `find(char)` runs on memchr, unlike a byte loop.
-    let end = match (s.find('?'), s.find('#')) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b).unwrap_or(s.len()),
-    };
-    let path = &s.as_bytes()[..end];
-    s[..end]
-        .match_indices('-')
-        .any(|(i, _)| i > 0 && path[i - 1] == b'/' && path.get(i + 1) == Some(&b'/'))
+    let b = s.as_bytes();
+    let dash_at = |i: usize| b[i] == b'-' && b[i - 1] == b'/' && b.get(i + 1) == Some(&b'/');
+    // A branch-free check that vectorises: no query or fragment?
+    if !b.iter().fold(false, |q, &c| q | (c == b'?') | (c == b'#')) {
+        // Usually `…/-/NAME-VERSION.tgz`: the segment before the last.
+        if let Some(last) = s.rfind('/') {
+            if last >= 2 && dash_at(last - 1) {
+                return true;
+            }
+        }
+        return (1..b.len()).any(dash_at);
+    }
+    for (i, &c) in b.iter().enumerate().skip(1) {
+        if c == b'?' || c == b'#' {
+            return false;
+        }
+        if dash_at(i) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Decodes `%XX` escapes (invalid escapes are kept as they are).
@@ -661,13 +713,22 @@ pub(crate) fn percent_decode(s: &str) -> Cow<'_, str> {
 // Package URLs.
 
 fn purl_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+    // `|` rather than `||`: no branches, so loops over it vectorise.
+    b.is_ascii_digit()
+        | b.is_ascii_uppercase()
+        | b.is_ascii_lowercase()
+        | (b == b'-')
+        | (b == b'.')
+        | (b == b'_')
+        | (b == b'~')
 }
 
 /// Appends `s` percent-encoded (purl: everything but unreserved characters,
 /// and `:` which the spec leaves as it is).
 fn purl_push(out: &mut String, s: &str) {
-    if s.bytes().all(|b| purl_unreserved(b) || b == b':') {
+    if s.bytes()
+        .fold(true, |ok, b| ok & (purl_unreserved(b) | (b == b':')))
+    {
         out.push_str(s);
         return;
     }
@@ -719,7 +780,13 @@ pub(crate) fn purl(eco: Ecosystem, name: &str, version: &str) -> String {
             // purl spec: lowercased, `_` replaced by `-`.
             let norm: String = name
                 .chars()
-                .map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() })
+                .map(|c| {
+                    if c == '_' {
+                        '-'
+                    } else {
+                        c.to_ascii_lowercase()
+                    }
+                })
                 .collect();
             purl_build("pypi", &norm, version, None)
         }
@@ -758,6 +825,14 @@ pub(crate) fn entry(
     kind: EntryKind,
     line: usize,
 ) -> Entry {
+    // Path and Workspace entries are exempt from URL checks: never give
+    // those kinds to an entry whose recorded location is remote, whatever
+    // the format claims it is.
+    let kind = match (kind, resolved) {
+        (EntryKind::Path | EntryKind::Workspace, Some(r)) if is_http(r) => EntryKind::Url,
+        (EntryKind::Path | EntryKind::Workspace, Some(r)) if is_git_spec(r) => EntryKind::Git,
+        (k, _) => k,
+    };
     Entry {
         ecosystem: eco,
         purl: purl(eco, name, version),
@@ -899,5 +974,8 @@ pub(crate) fn parse_flow_map(s: &str) -> Option<Vec<(Cow<'_, str>, Cow<'_, str>)
 pub(crate) fn toml_fail(text: &str, e: toml::de::Error) -> Fail {
     let line = e.span().map_or(0, |s| line_of(text, s.start));
     let msg = e.message().trim().to_string();
-    (line, format!("not valid TOML for this lockfile format: {msg}"))
+    (
+        line,
+        format!("not valid TOML for this lockfile format: {msg}"),
+    )
 }

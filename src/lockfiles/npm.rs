@@ -5,7 +5,8 @@
 //!   → `@s/b`), unless the entry has its own `name` (npm aliases: the real
 //!   package). `""` is the root project (Workspace); other keys without
 //!   `node_modules/` are workspace members or `file:` folders (Workspace,
-//!   or Path when outside the project: `../x`, absolute); `link: true`
+//!   or Path when outside the project: `../x`, absolute) — unless they name
+//!   a remote `resolved`, which then decides the kind as below; `link: true`
 //!   entries are Path with the link target in `resolved`.
 //! - lockfileVersion 1: the nested `dependencies` tree, depth first. Git,
 //!   path and alias dependencies keep their spec in `version` there
@@ -22,31 +23,38 @@
 //!   `resolved` → Registry (npm uses its configured registry).
 //! - Unusable `integrity` tokens are warnings (and are not digests).
 //!
-//! Fast path: the file is deserialized into borrowed strings (no tree of
-//! `serde_json::Value`s), unknown fields are skipped without allocating,
-//! and line numbers come from where each borrowed key sits in the text.
+//! Speed (this runs in the shim on every `npm ci`): the usual v2/v3 file is
+//! read by a strict one-pass scanner ([`super::npm_fast`]) that borrows
+//! strings, counts lines as it goes and calls the same [`v2_entry`]. It
+//! gives up on anything unusual (escapes in the strings it reads, type
+//! surprises, duplicate fields, `dependencies` before `packages`, invalid
+//! JSON) and the serde_json reader here — the reference — reads the file
+//! instead, so both accept and produce exactly the same (a property test
+//! checks it). The serde reader also borrows strings and skips unknown
+//! fields without building values; its lines come from where each
+//! borrowed key sits in the text.
 
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::jsonutil::{json_fail, key_offset, Ordered, Str};
-use super::{entry, npm_kind, parse_sri, Cx, EntryKind, Fail, LineCounter};
+use super::{entry, is_git_spec, is_http, npm_kind, parse_sri, Cx, EntryKind, Fail, LineCounter};
 use crate::tools::Ecosystem;
 
-#[derive(serde::Deserialize)]
-struct PkgV2<'a> {
+#[derive(serde::Deserialize, Default)]
+pub(super) struct PkgV2<'a> {
     #[serde(borrow)]
-    name: Option<Str<'a>>,
+    pub(super) name: Option<Str<'a>>,
     #[serde(borrow)]
-    version: Option<Str<'a>>,
+    pub(super) version: Option<Str<'a>>,
     #[serde(borrow)]
-    resolved: Option<Str<'a>>,
+    pub(super) resolved: Option<Str<'a>>,
     #[serde(borrow)]
-    integrity: Option<Str<'a>>,
-    link: Option<bool>,
+    pub(super) integrity: Option<Str<'a>>,
+    pub(super) link: Option<bool>,
     #[serde(rename = "inBundle")]
-    in_bundle: Option<bool>,
+    pub(super) in_bundle: Option<bool>,
 }
 
 #[derive(serde::Deserialize)]
@@ -146,19 +154,31 @@ impl<'de, 'c> Visitor<'de> for PackagesSeed<'c, 'de> {
         f.write_str("an object of packages")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        // serde_json gives no size hint; entries take 300-600 bytes of
-        // text each, so this is about right without a second pass.
-        let estimate = map.size_hint().unwrap_or(0);
-        self.cx.entries.reserve(estimate.min(100_000));
         while let Some(key) = map.next_key::<Str<'de>>()? {
             let p: PkgV2<'de> = map.next_value()?;
-            v2_entry(self.cx, self.text, self.lines, &key, &p);
+            let line = key_offset(self.text, &key, &[p.version.as_ref(), p.resolved.as_ref()])
+                .map_or(0, |off| self.lines.line_at(off));
+            v2_entry(self.cx, line, key.as_str(), &p);
         }
         Ok(())
     }
 }
 
 pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {
+    // The fast path reads the usual file in one pass; on anything it is not
+    // sure about it gives up, and the serde reader below (the reference)
+    // reads the file instead.
+    let mark = cx.mark();
+    if super::npm_fast::parse(cx, text).is_some() {
+        return Ok(());
+    }
+    cx.reset(mark);
+    parse_serde(cx, text)
+}
+
+/// The reference reader (serde_json), also used for lockfileVersion 1 and
+/// for whatever the fast path leaves.
+pub(super) fn parse_serde(cx: &mut Cx, text: &str) -> Result<(), Fail> {
     let mut lines = LineCounter::new(text);
     let mut de = serde_json::Deserializer::from_str(text);
     let top = TopSeed {
@@ -169,10 +189,7 @@ pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {
     .deserialize(&mut de)
     .and_then(|top| de.end().map(|()| top))
     .map_err(json_fail)?;
-    match top.version {
-        Some(1..=3) | None => {}
-        Some(v) => cx.warn(0, format_args!("unknown lockfileVersion {v}; read like version 3")),
-    }
+    version_warning(cx, top.version);
     if top.saw_packages {
         // Read as they came.
     } else if let Some(deps) = top.dependencies {
@@ -183,16 +200,22 @@ pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {
     Ok(())
 }
 
-fn v2_entry(cx: &mut Cx, text: &str, lines: &mut LineCounter<'_>, key: &Str<'_>, p: &PkgV2<'_>) {
-    if *EXP == 1 { return; }
-    let k = key.as_str();
+pub(super) fn version_warning(cx: &mut Cx, version: Option<u64>) {
+    match version {
+        Some(1..=3) | None => {}
+        Some(v) => cx.warn(
+            0,
+            format_args!("unknown lockfileVersion {v}; read like version 3"),
+        ),
+    }
+}
+
+/// One `packages` entry, keyed `k`, whose key is on `line`.
+pub(super) fn v2_entry(cx: &mut Cx, line: usize, k: &str, p: &PkgV2<'_>) {
     let resolved = p.resolved.as_ref().map(Str::as_str);
     if p.in_bundle == Some(true) && resolved.is_none() {
         return;
     }
-    let line = key_offset(text, key, &[p.version.as_ref(), p.resolved.as_ref()])
-        .map_or(0, |off| lines.line_at(off));
-    if *EXP == 2 { cx.entries.push(super::Entry{ecosystem: Ecosystem::Npm, name: String::new(), version: String::new(), resolved: None, source: None, integrity: Vec::new(), kind: EntryKind::Registry, line, purl: String::new()}); return; }
     let own_name = p.name.as_ref().map(Str::as_str).filter(|n| !n.is_empty());
     let (name, mut kind) = if k.is_empty() {
         (own_name.unwrap_or(""), EntryKind::Workspace)
@@ -213,8 +236,10 @@ fn v2_entry(cx: &mut Cx, text: &str, lines: &mut LineCounter<'_>, key: &Str<'_>,
     };
     if p.link == Some(true) {
         kind = EntryKind::Path;
-    } else if kind == EntryKind::Registry {
-        if let Some(r) = resolved {
+    } else if let Some(r) = resolved {
+        // A root/workspace key that names a remote `resolved` anyway is
+        // classified by that URL, so it is not exempt from URL checks.
+        if kind == EntryKind::Registry || is_http(r) || is_git_spec(r) {
             kind = npm_kind(r);
         }
     }
@@ -223,7 +248,16 @@ fn v2_entry(cx: &mut Cx, text: &str, lines: &mut LineCounter<'_>, key: &Str<'_>,
     }
     let integrity = digests(cx, line, p.integrity.as_ref());
     let version = p.version.as_ref().map_or("", Str::as_str);
-    let e = entry(Ecosystem::Npm, name, version, resolved, None, integrity, kind, line);
+    let e = entry(
+        Ecosystem::Npm,
+        name,
+        version,
+        resolved,
+        None,
+        integrity,
+        kind,
+        line,
+    );
     cx.push(e);
 }
 
@@ -231,7 +265,9 @@ const NODE_MODULES: &[u8] = b"node_modules/";
 
 /// Where the last `node_modules/` in `key` starts.
 fn last_node_modules(key: &str) -> Option<usize> {
-    key.as_bytes().windows(NODE_MODULES.len()).rposition(|w| w == NODE_MODULES)
+    key.as_bytes()
+        .windows(NODE_MODULES.len())
+        .rposition(|w| w == NODE_MODULES)
 }
 
 fn digests(cx: &mut Cx, line: usize, integrity: Option<&Str<'_>>) -> Vec<super::Digest> {
@@ -286,8 +322,15 @@ fn v1_entry(cx: &mut Cx, text: &str, lines: &mut LineCounter<'_>, key: &Str<'_>,
         None => EntryKind::Registry,
     };
     let integrity = digests(cx, line, d.integrity.as_ref());
-    let e = entry(Ecosystem::Npm, name, version, resolved, None, integrity, kind, line);
+    let e = entry(
+        Ecosystem::Npm,
+        name,
+        version,
+        resolved,
+        None,
+        integrity,
+        kind,
+        line,
+    );
     cx.push(e);
 }
-
-static EXP: std::sync::LazyLock<u8> = std::sync::LazyLock::new(|| std::env::var("EXP").ok().and_then(|v| v.parse().ok()).unwrap_or(0));

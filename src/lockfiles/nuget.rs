@@ -52,7 +52,8 @@ pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {
             if !seen.insert((name, version, hash)) {
                 continue;
             }
-            let line = key_offset(text, key, &[d.resolved.as_ref()]).map_or(0, |o| lines.line_at(o));
+            let line =
+                key_offset(text, key, &[d.resolved.as_ref()]).map_or(0, |o| lines.line_at(o));
             let kind = match d.type_.as_ref().map(Str::as_str) {
                 Some("Project") => EntryKind::Workspace,
                 _ => EntryKind::Registry,
@@ -64,7 +65,16 @@ pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {
                     value: hash.to_string(),
                 });
             }
-            let e = entry(Ecosystem::Nuget, name, version, None, None, integrity, kind, line);
+            let e = entry(
+                Ecosystem::Nuget,
+                name,
+                version,
+                None,
+                None,
+                integrity,
+                kind,
+                line,
+            );
             cx.push(e);
         }
     }

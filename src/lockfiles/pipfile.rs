@@ -11,6 +11,8 @@
 //! - `path` → Path, or Workspace for an editable `"."`;
 //! - `file` → Url for http(s), Path otherwise; `resolved` = the value.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 
 use super::jsonutil::{json_fail, key_offset, Ordered, Str};
@@ -63,7 +65,7 @@ struct Dep<'a> {
 pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {
     let lock: Lock<'_> = serde_json::from_str(text).map_err(json_fail)?;
     let mut lines = LineCounter::new(text);
-    let sources: Vec<(&str, &str)> = lock
+    let list: Vec<(&str, &str)> = lock
         .meta
         .as_ref()
         .and_then(|m| m.sources.as_ref())
@@ -78,13 +80,20 @@ pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {
                 .collect()
         })
         .unwrap_or_default();
+    // By name (the first of a name wins, as pipenv looks them up in order).
+    let mut sources: HashMap<&str, &str> = HashMap::with_capacity(list.len());
+    for (n, u) in &list {
+        sources.entry(n).or_insert(u);
+    }
     for group in [&lock.default, &lock.develop].into_iter().flatten() {
         for (key, d) in &group.0 {
             let line = key_offset(text, key, &[d.version.as_ref()]).map_or(0, |o| lines.line_at(o));
             let name = key.as_str();
             let version = d.version.as_ref().map_or("", |v| {
                 let v = v.as_str();
-                v.strip_prefix("===").or_else(|| v.strip_prefix("==")).unwrap_or(v)
+                v.strip_prefix("===")
+                    .or_else(|| v.strip_prefix("=="))
+                    .unwrap_or(v)
             });
             let mut integrity = Vec::new();
             for h in d.hashes.iter().flatten() {
@@ -117,15 +126,27 @@ pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {
                 }
             } else {
                 match &d.index {
-                    Some(ix) => match sources.iter().find(|(n, _)| *n == ix.as_str()) {
-                        Some((_, url)) => source = Some(*url).filter(|u| !u.is_empty()),
-                        None => cx.warn(line, format_args!("{name}: index {:?} is not in _meta.sources", ix.as_str())),
+                    Some(ix) => match sources.get(ix.as_str()) {
+                        Some(url) => source = Some(*url).filter(|u| !u.is_empty()),
+                        None => cx.warn(
+                            line,
+                            format_args!("{name}: index {:?} is not in _meta.sources", ix.as_str()),
+                        ),
                     },
-                    None => source = sources.first().map(|(_, u)| *u).filter(|u| !u.is_empty()),
+                    None => source = list.first().map(|(_, u)| *u).filter(|u| !u.is_empty()),
                 }
                 EntryKind::Registry
             };
-            let e = entry(Ecosystem::Pypi, name, version, resolved.as_deref(), source, integrity, kind, line);
+            let e = entry(
+                Ecosystem::Pypi,
+                name,
+                version,
+                resolved.as_deref(),
+                source,
+                integrity,
+                kind,
+                line,
+            );
             cx.push(e);
         }
     }

@@ -33,7 +33,8 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use super::{
-    entry, indent_of, parse_flow_map, parse_sri, split_name_at, split_yaml_key, unquote, Cx, EntryKind,
+    entry, indent_of, parse_flow_map, parse_sri, split_name_at, split_yaml_key, unquote, Cx,
+    EntryKind,
 };
 use crate::tools::Ecosystem;
 
@@ -147,7 +148,10 @@ pub(super) fn parse(cx: &mut Cx, text: &str) {
         finish(cx, p, &mut seen);
     }
     if !saw_packages && !text.trim().is_empty() && !text.contains("lockfileVersion") {
-        cx.warn(0, "no `lockfileVersion` and no `packages:`: not a pnpm lockfile?");
+        cx.warn(
+            0,
+            "no `lockfileVersion` and no `packages:`: not a pnpm lockfile?",
+        );
     }
 }
 
@@ -184,11 +188,20 @@ fn split_key(key: &str) -> (&str, &str) {
     split_name_at(k).unwrap_or((k, ""))
 }
 
-fn finish(cx: &mut Cx, p: Pkg<'_>, seen: &mut HashSet<(String, String, Option<String>, Vec<String>)>) {
+fn finish(
+    cx: &mut Cx,
+    p: Pkg<'_>,
+    seen: &mut HashSet<(String, String, Option<String>, Vec<String>)>,
+) {
     let (key_name, key_version) = split_key(&p.key);
     let name = p.name.as_deref().unwrap_or(key_name);
     let version = p.version.as_deref().unwrap_or(key_version);
-    let get = |k: &str| p.res.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.as_ref());
+    let get = |k: &str| {
+        p.res
+            .iter()
+            .find(|(kk, _)| kk == k)
+            .map(|(_, v)| v.as_ref())
+    };
     let integrity_s = get("integrity");
     let tarball = get("tarball");
     let ty = get("type");
@@ -200,40 +213,56 @@ fn finish(cx: &mut Cx, p: Pkg<'_>, seen: &mut HashSet<(String, String, Option<St
             cx.warn(p.line, format_args!("unusable integrity value {bad:?}"));
         }
     }
-    let (kind, resolved): (EntryKind, Option<String>) = if ty == Some("git") || get("repo").is_some() {
-        let repo = get("repo").unwrap_or("");
-        let resolved = match get("commit") {
-            Some(c) => format!("{repo}#{c}"),
-            None => repo.to_string(),
-        };
-        (EntryKind::Git, Some(resolved))
-    } else if ty == Some("directory") || get("directory").is_some() {
-        (EntryKind::Path, get("directory").map(str::to_string))
-    } else if let Some(t) = tarball {
-        let plain_version = key_version.as_bytes().first().is_some_and(u8::is_ascii_digit);
-        let kind = if t.starts_with("file:") {
-            EntryKind::Path
-        } else if integrity_s.is_some() && plain_version {
-            EntryKind::Registry
+    let (kind, resolved): (EntryKind, Option<String>) =
+        if ty == Some("git") || get("repo").is_some() {
+            let repo = get("repo").unwrap_or("");
+            let resolved = match get("commit") {
+                Some(c) => format!("{repo}#{c}"),
+                None => repo.to_string(),
+            };
+            (EntryKind::Git, Some(resolved))
+        } else if ty == Some("directory") || get("directory").is_some() {
+            (EntryKind::Path, get("directory").map(str::to_string))
+        } else if let Some(t) = tarball {
+            let plain_version = key_version
+                .as_bytes()
+                .first()
+                .is_some_and(u8::is_ascii_digit);
+            let kind = if t.starts_with("file:") {
+                EntryKind::Path
+            } else if integrity_s.is_some() && plain_version {
+                EntryKind::Registry
+            } else {
+                EntryKind::Url
+            };
+            (kind, Some(t.to_string()))
         } else {
-            EntryKind::Url
+            if p.res.is_empty() {
+                cx.warn(p.line, format_args!("{}: no resolution", p.key));
+            }
+            (EntryKind::Registry, None)
         };
-        (kind, Some(t.to_string()))
-    } else {
-        if p.res.is_empty() {
-            cx.warn(p.line, format_args!("{}: no resolution", p.key));
-        }
-        (EntryKind::Registry, None)
-    };
     let fingerprint = (
         name.to_string(),
         version.to_string(),
         resolved.clone(),
-        integrity.iter().map(|d| d.value.clone()).collect::<Vec<_>>(),
+        integrity
+            .iter()
+            .map(|d| d.value.clone())
+            .collect::<Vec<_>>(),
     );
     if !seen.insert(fingerprint) {
         return;
     }
-    let e = entry(Ecosystem::Npm, name, version, resolved.as_deref(), None, integrity, kind, p.line);
+    let e = entry(
+        Ecosystem::Npm,
+        name,
+        version,
+        resolved.as_deref(),
+        None,
+        integrity,
+        kind,
+        p.line,
+    );
     cx.push(e);
 }

@@ -120,7 +120,9 @@ pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {
                         (EntryKind::Git, r, None)
                     }
                     Some("url") => (EntryKind::Url, url.map(str::to_string), None),
-                    Some("file") | Some("directory") => (EntryKind::Path, url.map(str::to_string), None),
+                    Some("file") | Some("directory") => {
+                        (EntryKind::Path, url.map(str::to_string), None)
+                    }
                     other => {
                         cx.warn(line, format_args!("{name}: unknown source type {other:?}"));
                         (EntryKind::Url, url.map(str::to_string), None)

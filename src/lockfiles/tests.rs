@@ -78,7 +78,10 @@ fn check(format: Format, text: &str, want: &[Want<'_>]) -> Lockfile {
     let eco = format.ecosystem();
     for (i, w) in want.iter().enumerate() {
         let Some(e) = lock.entries.get(i) else {
-            panic!("{format:?}: entry {i} ({}) missing; got {:#?}", w.2, lock.entries);
+            panic!(
+                "{format:?}: entry {i} ({}) missing; got {:#?}",
+                w.2, lock.entries
+            );
         };
         let (line, kind, name, version, resolved, source, digests, purl) = *w;
         let ctx = format!("{format:?} entry {i} {e:#?}");
@@ -97,7 +100,12 @@ fn check(format: Format, text: &str, want: &[Want<'_>]) -> Lockfile {
             assert!(d.value.starts_with(prefix), "digest {w}: {ctx}");
         }
     }
-    assert_eq!(lock.entries.len(), want.len(), "{format:?}: {:#?}", lock.entries);
+    assert_eq!(
+        lock.entries.len(),
+        want.len(),
+        "{format:?}: {:#?}",
+        lock.entries
+    );
     lock
 }
 
@@ -481,8 +489,26 @@ fn pnpm_v9() {
                 &[],
                 "pkg:npm/gitdep@0.5.0",
             ),
-            (34, R, "left-pad", "1.3.0", None, None, &["sha512:XRcglhh3"], "pkg:npm/left-pad@1.3.0"),
-            (38, P, "local-lib", "0.0.1", Some("../local-lib"), None, &[], "pkg:npm/local-lib@0.0.1"),
+            (
+                34,
+                R,
+                "left-pad",
+                "1.3.0",
+                None,
+                None,
+                &["sha512:XRcglhh3"],
+                "pkg:npm/left-pad@1.3.0",
+            ),
+            (
+                38,
+                P,
+                "local-lib",
+                "0.0.1",
+                Some("../local-lib"),
+                None,
+                &[],
+                "pkg:npm/local-lib@0.0.1",
+            ),
             // Block-style resolution, a tarball without integrity.
             (
                 42,
@@ -494,8 +520,26 @@ fn pnpm_v9() {
                 &[],
                 "pkg:npm/nohash@0.0.1",
             ),
-            (46, R, "react-dom", "18.2.0", None, None, &["sha512:FnGjFmAy"], "pkg:npm/react-dom@18.2.0"),
-            (51, R, "react", "18.2.0", None, None, &["sha512:s6kDyH9u"], "pkg:npm/react@18.2.0"),
+            (
+                46,
+                R,
+                "react-dom",
+                "18.2.0",
+                None,
+                None,
+                &["sha512:FnGjFmAy"],
+                "pkg:npm/react-dom@18.2.0",
+            ),
+            (
+                51,
+                R,
+                "react",
+                "18.2.0",
+                None,
+                None,
+                &["sha512:s6kDyH9u"],
+                "pkg:npm/react@18.2.0",
+            ),
             // `snapshots:` is not read.
         ],
     );
@@ -518,7 +562,16 @@ fn pnpm_v6_dedupes_peer_variants() {
                 &["sha512:TYiAM+uW"],
                 "pkg:npm/%40babel/code-frame@7.22.13",
             ),
-            (19, R, "react-dom", "18.2.0", None, None, &["sha512:FnGjFmAy"], "pkg:npm/react-dom@18.2.0"),
+            (
+                19,
+                R,
+                "react-dom",
+                "18.2.0",
+                None,
+                None,
+                &["sha512:FnGjFmAy"],
+                "pkg:npm/react-dom@18.2.0",
+            ),
             // `name:`/`version:` fields win over the key.
             (
                 31,
@@ -541,8 +594,26 @@ fn pnpm_v5_keys() {
         Format::PnpmLock,
         PNPM_V5,
         &[
-            (11, R, "@emotion/react", "11.11.1", None, None, &["sha512:dNnFZfLx"], "pkg:npm/%40emotion/react@11.11.1"),
-            (15, R, "string_decoder", "1.3.0", None, None, &["sha512:/wvHOYuO"], "pkg:npm/string_decoder@1.3.0"),
+            (
+                11,
+                R,
+                "@emotion/react",
+                "11.11.1",
+                None,
+                None,
+                &["sha512:dNnFZfLx"],
+                "pkg:npm/%40emotion/react@11.11.1",
+            ),
+            (
+                15,
+                R,
+                "string_decoder",
+                "1.3.0",
+                None,
+                None,
+                &["sha512:/wvHOYuO"],
+                "pkg:npm/string_decoder@1.3.0",
+            ),
         ],
     );
     no_warnings(&l);
@@ -584,10 +655,37 @@ fn bun_lock() {
                 &[],
                 "pkg:npm/gitdep@acme-gitdep-0f1e2d3",
             ),
-            (24, R, "left-pad", "1.3.0", None, None, &["sha512:XRcglhh3"], "pkg:npm/left-pad@1.3.0"),
+            (
+                24,
+                R,
+                "left-pad",
+                "1.3.0",
+                None,
+                None,
+                &["sha512:XRcglhh3"],
+                "pkg:npm/left-pad@1.3.0",
+            ),
             // Keyed by install path `chalk/ms`; named by its ident.
-            (26, R, "ms", "2.1.3", None, None, &["sha512:/xdEsO0s"], "pkg:npm/ms@2.1.3"),
-            (28, P, "local", "", Some("file:../local"), None, &[], "pkg:npm/local"),
+            (
+                26,
+                R,
+                "ms",
+                "2.1.3",
+                None,
+                None,
+                &["sha512:/xdEsO0s"],
+                "pkg:npm/ms@2.1.3",
+            ),
+            (
+                28,
+                P,
+                "local",
+                "",
+                Some("file:../local"),
+                None,
+                &[],
+                "pkg:npm/local",
+            ),
             (
                 30,
                 U,
@@ -598,7 +696,16 @@ fn bun_lock() {
                 &[],
                 "pkg:npm/tarball",
             ),
-            (32, W, "ui", "", Some("workspace:packages/ui"), None, &[], "pkg:npm/ui"),
+            (
+                32,
+                W,
+                "ui",
+                "",
+                Some("workspace:packages/ui"),
+                None,
+                &[],
+                "pkg:npm/ui",
+            ),
         ],
     );
     no_warnings(&l);
@@ -701,12 +808,23 @@ fn poetry_lock() {
                 Git,
                 "flask",
                 "3.1.0.dev0",
-                Some("https://github.com/pallets/flask.git#9f1b2c3d4e5f60718293a4b5c6d7e8f901234567"),
+                Some(
+                    "https://github.com/pallets/flask.git#9f1b2c3d4e5f60718293a4b5c6d7e8f901234567",
+                ),
                 None,
                 &[],
                 "pkg:pypi/flask@3.1.0.dev0",
             ),
-            (42, P, "local-lib", "0.1.0", Some("../local-lib"), None, &[], "pkg:pypi/local-lib@0.1.0"),
+            (
+                42,
+                P,
+                "local-lib",
+                "0.1.0",
+                Some("../local-lib"),
+                None,
+                &[],
+                "pkg:pypi/local-lib@0.1.0",
+            ),
         ],
     );
     no_warnings(&l);
@@ -728,7 +846,16 @@ fn poetry_1_1_hashes_in_metadata_files() {
                 &["sha256:f5a5d73d", "sha256:4a6ff751"],
                 "pkg:pypi/jinja2@3.0.3",
             ),
-            (9, R, "six", "1.16.0", None, None, &[], "pkg:pypi/six@1.16.0"),
+            (
+                9,
+                R,
+                "six",
+                "1.16.0",
+                None,
+                None,
+                &[],
+                "pkg:pypi/six@1.16.0",
+            ),
         ],
     );
     no_warnings(&l);
@@ -765,7 +892,9 @@ fn pipfile_lock() {
                 Git,
                 "flask",
                 "",
-                Some("https://github.com/pallets/flask.git#9f1b2c3d4e5f60718293a4b5c6d7e8f901234567"),
+                Some(
+                    "https://github.com/pallets/flask.git#9f1b2c3d4e5f60718293a4b5c6d7e8f901234567",
+                ),
                 None,
                 &[],
                 "pkg:pypi/flask",
@@ -877,7 +1006,16 @@ fn go_sum() {
                 "pkg:golang/github.com/BurntSushi/toml@v1.3.2",
             ),
             // go-spew has only a go.mod hash: not an entry.
-            (4, R, "golang.org/x/sys", "v0.15.0", None, None, &["h1:UYtn5lJT"], "pkg:golang/golang.org/x/sys@v0.15.0"),
+            (
+                4,
+                R,
+                "golang.org/x/sys",
+                "v0.15.0",
+                None,
+                None,
+                &["h1:UYtn5lJT"],
+                "pkg:golang/golang.org/x/sys@v0.15.0",
+            ),
             (
                 6,
                 R,
@@ -920,8 +1058,26 @@ fn gemfile_lock() {
                 &[],
                 "pkg:gem/rails@7.2.0.alpha",
             ),
-            (12, W, "shop", "0.1.0", Some("."), None, &[], "pkg:gem/shop@0.1.0"),
-            (18, P, "local-gem", "0.0.1", Some("../local-gem"), None, &[], "pkg:gem/local-gem@0.0.1"),
+            (
+                12,
+                W,
+                "shop",
+                "0.1.0",
+                Some("."),
+                None,
+                &[],
+                "pkg:gem/shop@0.1.0",
+            ),
+            (
+                18,
+                P,
+                "local-gem",
+                "0.0.1",
+                Some("../local-gem"),
+                None,
+                &[],
+                "pkg:gem/local-gem@0.0.1",
+            ),
             (
                 23,
                 R,
@@ -932,10 +1088,37 @@ fn gemfile_lock() {
                 &["sha256:bf2e1acf"],
                 "pkg:gem/nokogiri@1.16.0?platform=x86_64-linux",
             ),
-            (25, R, "racc", "1.7.3", None, rubygems, &["sha256:fd805524"], "pkg:gem/racc@1.7.3"),
-            (26, R, "rake", "13.1.0", None, rubygems, &["sha256:a1b74cc9"], "pkg:gem/rake@13.1.0"),
+            (
+                25,
+                R,
+                "racc",
+                "1.7.3",
+                None,
+                rubygems,
+                &["sha256:fd805524"],
+                "pkg:gem/racc@1.7.3",
+            ),
+            (
+                26,
+                R,
+                "rake",
+                "13.1.0",
+                None,
+                rubygems,
+                &["sha256:a1b74cc9"],
+                "pkg:gem/rake@13.1.0",
+            ),
             // Listed in CHECKSUMS without a checksum.
-            (31, R, "corp-gem", "2.0.0", None, Some("https://gems.corp.example/"), &[], "pkg:gem/corp-gem@2.0.0"),
+            (
+                31,
+                R,
+                "corp-gem",
+                "2.0.0",
+                None,
+                Some("https://gems.corp.example/"),
+                &[],
+                "pkg:gem/corp-gem@2.0.0",
+            ),
         ],
     );
     no_warnings(&l);
@@ -945,9 +1128,97 @@ fn gemfile_lock() {
 fn gemfile_lock_with_several_remotes_lists_each() {
     let text = "GEM\n  remote: https://rubygems.org/\n  remote: https://gems.evil.example/\n  specs:\n    rake (13.1.0)\n\nDEPENDENCIES\n  rake\n";
     let l = run(Format::GemfileLock, text);
-    let sources: Vec<_> = l.entries.iter().map(|e| e.source.as_deref().unwrap()).collect();
-    assert_eq!(sources, ["https://rubygems.org/", "https://gems.evil.example/"]);
+    let sources: Vec<_> = l
+        .entries
+        .iter()
+        .map(|e| e.source.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        sources,
+        ["https://rubygems.org/", "https://gems.evil.example/"]
+    );
     assert!(l.entries.iter().all(|e| e.line == 5 && e.name == "rake"));
+}
+
+#[test]
+fn gemfile_lock_with_very_many_remotes_stays_bounded() {
+    let mut text = String::from("GEM\n");
+    for i in 0..40 {
+        text.push_str(&format!("  remote: https://gems{i}.example/\n"));
+    }
+    text.push_str("  specs:\n");
+    for i in 0..100 {
+        text.push_str(&format!("    gem{i} (1.0.{i})\n"));
+    }
+    let l = run(Format::GemfileLock, &text);
+    // 16 remotes × 100 gems, plus each further remote once.
+    assert_eq!(l.entries.len(), 16 * 100 + 24);
+    let mut remotes: Vec<_> = l
+        .entries
+        .iter()
+        .filter_map(|e| e.source.as_deref())
+        .collect();
+    remotes.sort();
+    remotes.dedup();
+    assert_eq!(remotes.len(), 40, "every remote is still listed");
+    assert!(l.warnings[0].contains("40 remotes"), "{:?}", l.warnings);
+}
+
+#[test]
+fn smaller_cases_per_format() {
+    // uv: a flat local index serves wheels by path.
+    let uv = "[[package]]\nname = \"a\"\nversion = \"1\"\nsource = { registry = \"../wheels\" }\nwheels = [{ path = \"a-1-py3-none-any.whl\", hash = \"sha256:ab\" }]\n\n[[package]]\nname = \"b\"\nversion = \"2\"\nsource = { weird = \"x\" }\n\n[[package]]\nname = \"c\"\nversion = \"3\"\n";
+    let l = run(Format::UvLock, uv);
+    let got: Vec<_> = l
+        .entries
+        .iter()
+        .map(|e| (e.kind, e.resolved.as_deref(), e.source.as_deref(), e.line))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (P, Some("a-1-py3-none-any.whl"), Some("../wheels"), 5),
+            (U, None, None, 7),
+            (R, None, None, 12)
+        ]
+    );
+    assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+
+    // poetry: unknown source type; bad hash.
+    let poetry = "[[package]]\nname = \"a\"\nversion = \"1\"\nfiles = [{file = \"a.whl\", hash = \"nocolon\"}]\n[package.source]\ntype = \"svn\"\nurl = \"svn://x\"\n";
+    let l = run(Format::PoetryLock, poetry);
+    assert_eq!(l.entries[0].kind, U);
+    assert_eq!(l.entries[0].resolved.as_deref(), Some("svn://x"));
+    assert!(l.entries[0].integrity.is_empty());
+    assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+
+    // Cargo: unknown source kind; a checksum that is not sha256 hex.
+    let cargo = "[[package]]\nname = \"a\"\nversion = \"1.0.0\"\nsource = \"path+file:///x\"\nchecksum = \"xyz\"\n";
+    let l = run(Format::CargoLock, cargo);
+    assert_eq!(
+        (l.entries[0].kind, l.entries[0].resolved.as_deref()),
+        (U, Some("path+file:///x"))
+    );
+    assert!(l.entries[0].integrity.is_empty());
+    assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+
+    // Pipfile.lock: an index that is not among the sources.
+    let pipfile = r#"{"_meta": {"sources": [{"name": "pypi", "url": "https://pypi.org/simple"}]}, "default": {"a": {"version": "==1", "index": "nowhere"}}}"#;
+    let l = run(Format::PipfileLock, pipfile);
+    assert_eq!(l.entries[0].source, None);
+    assert!(
+        l.warnings[0].contains("index \"nowhere\""),
+        "{:?}",
+        l.warnings
+    );
+
+    // NuGet: the same package at two versions in two frameworks is listed twice.
+    let nuget = r#"{"version": 1, "dependencies": {"net6.0": {"A": {"type": "Direct", "resolved": "1.0.0"}}, "net8.0": {"A": {"type": "Direct", "resolved": "2.0.0"}}}}"#;
+    let l = run(Format::NugetPackagesLock, nuget);
+    let versions: Vec<_> = l.entries.iter().map(|e| e.version.as_str()).collect();
+    assert_eq!(versions, ["1.0.0", "2.0.0"]);
+    let l = run(Format::NugetPackagesLock, "{\"version\": 1}");
+    assert!(l.warnings[0].contains("no `dependencies`"));
 }
 
 #[test]
@@ -956,11 +1227,47 @@ fn nuget_packages_lock() {
         Format::NugetPackagesLock,
         NUGET,
         &[
-            (5, R, "Newtonsoft.Json", "13.0.3", None, None, &["sha512:gNTwQWwU"], "pkg:nuget/Newtonsoft.Json@13.0.3"),
-            (11, W, "Shop.Core", "", None, None, &[], "pkg:nuget/Shop.Core"),
-            (17, R, "System.Text.Json", "8.0.0", None, None, &["sha512:xjjUCd9e"], "pkg:nuget/System.Text.Json@8.0.0"),
+            (
+                5,
+                R,
+                "Newtonsoft.Json",
+                "13.0.3",
+                None,
+                None,
+                &["sha512:gNTwQWwU"],
+                "pkg:nuget/Newtonsoft.Json@13.0.3",
+            ),
+            (
+                11,
+                W,
+                "Shop.Core",
+                "",
+                None,
+                None,
+                &[],
+                "pkg:nuget/Shop.Core",
+            ),
+            (
+                17,
+                R,
+                "System.Text.Json",
+                "8.0.0",
+                None,
+                None,
+                &["sha512:xjjUCd9e"],
+                "pkg:nuget/System.Text.Json@8.0.0",
+            ),
             // Newtonsoft.Json again for linux-x64: identical, not repeated.
-            (30, R, "runtime.linux-x64.Native", "1.0.0", None, None, &[], "pkg:nuget/runtime.linux-x64.Native@1.0.0"),
+            (
+                30,
+                R,
+                "runtime.linux-x64.Native",
+                "1.0.0",
+                None,
+                None,
+                &[],
+                "pkg:nuget/runtime.linux-x64.Native@1.0.0",
+            ),
         ],
     );
     no_warnings(&l);
@@ -973,7 +1280,11 @@ fn nuget_packages_lock() {
 fn npm_root_and_bom_and_crlf() {
     let text = "\u{feff}{\r\n  \"lockfileVersion\": 3,\r\n  \"packages\": {\r\n    \"\": {\"name\": \"x\"},\r\n    \"node_modules/a\": {\r\n      \"version\": \"1.0.0\"\r\n    }\r\n  }\r\n}\r\n";
     let l = run(Format::PackageLock, text);
-    let got: Vec<_> = l.entries.iter().map(|e| (e.line, e.kind, e.name.as_str())).collect();
+    let got: Vec<_> = l
+        .entries
+        .iter()
+        .map(|e| (e.line, e.kind, e.name.as_str()))
+        .collect();
     assert_eq!(got, [(4, W, "x"), (5, R, "a")]);
     // No `resolved`: npm uses its configured registry.
     assert_eq!(l.entries[1].resolved, None);
@@ -984,20 +1295,44 @@ fn npm_bad_integrity_is_a_warning() {
     let text = r#"{"lockfileVersion":3,"packages":{"node_modules/a":{"version":"1.0.0","integrity":"sha512- bogus md5-abc sha1-"}}}"#;
     let l = run(Format::PackageLock, text);
     assert_eq!(l.entries.len(), 1);
-    assert_eq!(l.entries[0].integrity, vec![Digest { algorithm: "md5".into(), value: "abc".into() }]);
+    assert_eq!(
+        l.entries[0].integrity,
+        vec![Digest {
+            algorithm: "md5".into(),
+            value: "abc".into()
+        }]
+    );
     assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
-    assert!(l.warnings[0].contains("line 1: unusable integrity value"), "{:?}", l.warnings);
+    assert!(
+        l.warnings[0].contains("line 1: unusable integrity value"),
+        "{:?}",
+        l.warnings
+    );
 }
 
 #[test]
 fn npm_unknown_version_and_empty_files_warn() {
-    let l = run(Format::PackageLock, r#"{"lockfileVersion": 7, "packages": {}}"#);
+    let l = run(
+        Format::PackageLock,
+        r#"{"lockfileVersion": 7, "packages": {}}"#,
+    );
     assert!(l.entries.is_empty());
-    assert!(l.warnings[0].contains("unknown lockfileVersion 7"), "{:?}", l.warnings);
+    assert!(
+        l.warnings[0].contains("unknown lockfileVersion 7"),
+        "{:?}",
+        l.warnings
+    );
     let l = run(Format::PackageLock, "{}");
     assert!(l.warnings[0].contains("neither"), "{:?}", l.warnings);
-    let l = run(Format::PackageLock, r#"{"packages": {"node_modules/": {"version": "1"}}}"#);
-    assert!(l.warnings[0].contains("no package name"), "{:?}", l.warnings);
+    let l = run(
+        Format::PackageLock,
+        r#"{"packages": {"node_modules/": {"version": "1"}}}"#,
+    );
+    assert!(
+        l.warnings[0].contains("no package name"),
+        "{:?}",
+        l.warnings
+    );
 }
 
 #[test]
@@ -1012,13 +1347,39 @@ fn npm_legacy_section_first_is_still_ignored_for_packages() {
 }
 
 #[test]
+fn npm_workspace_keys_with_remote_urls_are_not_exempt() {
+    let text = r#"{"packages": {"": {"resolved": "https://evil.example/root.tgz"},
+                                "packages/x": {"resolved": "git+https://evil.example/x.git"},
+                                "packages/y": {"resolved": "../y"}}}"#;
+    let l = run(Format::PackageLock, text);
+    let kinds: Vec<_> = l.entries.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [U, Git, W]);
+}
+
+#[test]
+fn local_kinds_never_carry_remote_locations() {
+    let poetry = "[[package]]\nname = \"a\"\nversion = \"1\"\n[package.source]\ntype = \"directory\"\nurl = \"https://evil.example/a\"\n";
+    assert_eq!(run(Format::PoetryLock, poetry).entries[0].kind, U);
+    let gem = "PATH\n  remote: git@evil.example:a.git\n  specs:\n    a (1.0)\n";
+    assert_eq!(run(Format::GemfileLock, gem).entries[0].kind, Git);
+    let bun = r#"{"packages": {"a": ["a@ftp://evil.example/a.tgz", {}]}}"#;
+    assert_eq!(run(Format::BunLock, bun).entries[0].kind, U);
+    let pipfile =
+        r#"{"default": {"a": {"path": "https://evil.example/a.tar.gz", "editable": true}}}"#;
+    assert_eq!(run(Format::PipfileLock, pipfile).entries[0].kind, U);
+}
+
+#[test]
 fn npm_duplicate_keys_are_all_listed() {
     // JSON.parse keeps the last; listing both cannot hide one from verify.
     let text = r#"{"packages": {"node_modules/a": {"resolved": "https://registry.npmjs.org/a/-/a-1.tgz"},
                                 "node_modules/a": {"resolved": "https://evil.example/a.tgz"}}}"#;
     let l = run(Format::PackageLock, text);
     assert_eq!(l.entries.len(), 2);
-    assert_eq!(l.entries[1].resolved.as_deref(), Some("https://evil.example/a.tgz"));
+    assert_eq!(
+        l.entries[1].resolved.as_deref(),
+        Some("https://evil.example/a.tgz")
+    );
     assert_eq!(l.entries[1].kind, U);
 }
 
@@ -1029,14 +1390,22 @@ fn yarn_berry_unknown_protocol_is_kept_as_url() {
     assert_eq!(l.entries.len(), 1);
     assert_eq!(l.entries[0].kind, U);
     assert_eq!(l.entries[0].resolved.as_deref(), Some("x@weird:thing"));
-    assert!(l.warnings[0].contains("line 4: unrecognized resolution"), "{:?}", l.warnings);
+    assert!(
+        l.warnings[0].contains("line 4: unrecognized resolution"),
+        "{:?}",
+        l.warnings
+    );
 }
 
 #[test]
 fn yarn_berry_portal_exec_and_github() {
     let text = "\"a@portal:../a::locator=x%40workspace%3A.\":\n  version: 0.0.0-use.local\n  resolution: \"a@portal:../a::locator=x%40workspace%3A.\"\n\n\"b@github:acme/b#main\":\n  version: 1.0.0\n  resolution: \"b@https://github.com/acme/b.git#commit=abc\"\n\n\"c@exec:./gen.js\":\n  version: 1.0.0\n  resolution: \"c@exec:./gen.js#./gen.js::hash=1\"\n";
     let l = run(Format::YarnLock, text);
-    let got: Vec<_> = l.entries.iter().map(|e| (e.kind, e.resolved.as_deref().unwrap_or(""))).collect();
+    let got: Vec<_> = l
+        .entries
+        .iter()
+        .map(|e| (e.kind, e.resolved.as_deref().unwrap_or("")))
+        .collect();
     assert_eq!(
         got,
         [
@@ -1055,11 +1424,25 @@ fn yarn_garbage_is_warnings() {
     assert_eq!(l.entries.len(), 2);
     assert_eq!(l.entries[0].name, "ok");
     assert_eq!(l.entries[1].version, "");
-    assert!(l.warnings.iter().any(|w| w.starts_with("line 1:")), "{:?}", l.warnings);
-    assert!(l.warnings.iter().any(|w| w.contains("noversion: no version")), "{:?}", l.warnings);
+    assert!(
+        l.warnings.iter().any(|w| w.starts_with("line 1:")),
+        "{:?}",
+        l.warnings
+    );
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.contains("noversion: no version")),
+        "{:?}",
+        l.warnings
+    );
     let l = run(Format::YarnLock, "random words\nmore words\n");
     assert!(l.entries.is_empty());
-    assert!(l.warnings.iter().any(|w| w.contains("no yarn.lock blocks")), "{:?}", l.warnings);
+    assert!(
+        l.warnings.iter().any(|w| w.contains("no yarn.lock blocks")),
+        "{:?}",
+        l.warnings
+    );
 }
 
 #[test]
@@ -1068,11 +1451,31 @@ fn pnpm_oddities_are_warnings() {
     let l = run(Format::PnpmLock, text);
     let names: Vec<_> = l.entries.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c"]);
-    assert!(l.warnings.iter().any(|w| w.contains("line 4: tab")), "{:?}", l.warnings);
-    assert!(l.warnings.iter().any(|w| w.contains("line 6: unreadable resolution")), "{:?}", l.warnings);
-    assert!(l.warnings.iter().any(|w| w.contains("c@3.0.0: no resolution")), "{:?}", l.warnings);
+    assert!(
+        l.warnings.iter().any(|w| w.contains("line 4: tab")),
+        "{:?}",
+        l.warnings
+    );
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.contains("line 6: unreadable resolution")),
+        "{:?}",
+        l.warnings
+    );
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.contains("c@3.0.0: no resolution")),
+        "{:?}",
+        l.warnings
+    );
     let l = run(Format::PnpmLock, "hello: world\n");
-    assert!(l.warnings.iter().any(|w| w.contains("not a pnpm lockfile")), "{:?}", l.warnings);
+    assert!(
+        l.warnings.iter().any(|w| w.contains("not a pnpm lockfile")),
+        "{:?}",
+        l.warnings
+    );
 }
 
 #[test]
@@ -1081,8 +1484,14 @@ fn pnpm_documents_and_quoted_keys() {
     let l = run(Format::PnpmLock, text);
     assert_eq!(l.entries.len(), 1);
     let e = &l.entries[0];
-    assert_eq!((e.name.as_str(), e.version.as_str(), e.kind, e.line), ("@s/b", "2.0.0", R, 7));
-    assert_eq!(e.resolved.as_deref(), Some("https://r.example/@s/b/-/b-2.0.0.tgz"));
+    assert_eq!(
+        (e.name.as_str(), e.version.as_str(), e.kind, e.line),
+        ("@s/b", "2.0.0", R, 7)
+    );
+    assert_eq!(
+        e.resolved.as_deref(),
+        Some("https://r.example/@s/b/-/b-2.0.0.tgz")
+    );
     no_warnings(&l);
 }
 
@@ -1103,7 +1512,10 @@ fn bun_strip_jsonc_keeps_offsets_and_strings() {
 
 #[test]
 fn bun_bad_shapes() {
-    let l = run(Format::BunLock, r#"{"packages": {"a": "nope", "b": [], "c": ["no-at-sign"], "d": ["d@1.0.0", "", {}, "sha512-AAAA",],}}"#);
+    let l = run(
+        Format::BunLock,
+        r#"{"packages": {"a": "nope", "b": [], "c": ["no-at-sign"], "d": ["d@1.0.0", "", {}, "sha512-AAAA",],}}"#,
+    );
     assert_eq!(l.entries.len(), 1);
     assert_eq!(l.warnings.len(), 3, "{:?}", l.warnings);
     let l = run(Format::BunLock, "{}");
@@ -1125,7 +1537,13 @@ fn gemfile_oddities_are_warnings() {
     let text = "  stray\nGEM\n  remote: https://rubygems.org/\n  specs:\n    rake 13.1.0\n    ok (1.0)\n\nCHECKSUMS\n  ok (1.0) sha256=abc,bogus\n";
     let l = run(Format::GemfileLock, text);
     assert_eq!(l.entries.len(), 1);
-    assert_eq!(l.entries[0].integrity, vec![Digest { algorithm: "sha256".into(), value: "abc".into() }]);
+    assert_eq!(
+        l.entries[0].integrity,
+        vec![Digest {
+            algorithm: "sha256".into(),
+            value: "abc".into()
+        }]
+    );
     assert_eq!(l.warnings.len(), 3, "{:?}", l.warnings);
 }
 
@@ -1143,20 +1561,48 @@ fn warnings_are_capped() {
 #[test]
 fn syntax_errors_are_lock_errors_with_lines() {
     let cases: &[(Format, &str, usize)] = &[
-        (Format::PackageLock, "{\n  \"packages\": {\n    \"node_modules/a\": {\n", 4),
+        (
+            Format::PackageLock,
+            "{\n  \"packages\": {\n    \"node_modules/a\": {\n",
+            4,
+        ),
         (Format::PackageLock, "{\"packages\": []}", 1),
         (Format::PackageLock, "[1, 2]", 1),
-        (Format::PackageLock, "{\"packages\": {\"node_modules/a\": {\n\"version\": 5}}}", 2),
-        (Format::PackageLock, "{\"packages\": {\"node_modules/a\": {\"link\": \"yes\"}}}", 1),
+        (
+            Format::PackageLock,
+            "{\"packages\": {\"node_modules/a\": {\n\"version\": 5}}}",
+            2,
+        ),
+        (
+            Format::PackageLock,
+            "{\"packages\": {\"node_modules/a\": {\"link\": \"yes\"}}}",
+            1,
+        ),
         (Format::PackageLock, "", 1),
         (Format::BunLock, "{\"packages\": {\"a\": [\"a@1\",, ]}}", 1),
-        (Format::PipfileLock, "{\"default\": {\"a\": {\"hashes\": \"sha256:x\"}}}", 1),
-        (Format::NugetPackagesLock, "{\"dependencies\": {\"net8.0\": []}}", 1),
+        (
+            Format::PipfileLock,
+            "{\"default\": {\"a\": {\"hashes\": \"sha256:x\"}}}",
+            1,
+        ),
+        (
+            Format::NugetPackagesLock,
+            "{\"dependencies\": {\"net8.0\": []}}",
+            1,
+        ),
         (Format::UvLock, "version = 1\n[[package]\nname = \"a\"\n", 2),
         (Format::UvLock, "[[package]]\nname = 5\n", 2),
-        (Format::PoetryLock, "[[package]]\nname = \"a\"\nversion = \"1\"\nfiles = \"nope\"\n", 4),
+        (
+            Format::PoetryLock,
+            "[[package]]\nname = \"a\"\nversion = \"1\"\nfiles = \"nope\"\n",
+            4,
+        ),
         (Format::CargoLock, "[[package]]\nname = \"a\"\n", 1),
-        (Format::CargoLock, "[[package]]\nname = \"a\"\nversion = \"1\"\nname = \"b\"\n", 4),
+        (
+            Format::CargoLock,
+            "[[package]]\nname = \"a\"\nversion = \"1\"\nname = \"b\"\n",
+            4,
+        ),
     ];
     for (format, text, line) in cases {
         match parse(*format, Path::new("x/lock"), text) {
@@ -1164,7 +1610,10 @@ fn syntax_errors_are_lock_errors_with_lines() {
             Err(e) => {
                 assert_eq!(e.line, *line, "{format:?} {text:?}: {e}");
                 assert_eq!(e.path, Path::new("x/lock"));
-                assert!(e.to_string().starts_with(&format!("x/lock:{line}: ")), "{e}");
+                assert!(
+                    e.to_string().starts_with(&format!("x/lock:{line}: ")),
+                    "{e}"
+                );
             }
         }
     }
@@ -1178,13 +1627,29 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         (Format::PipfileLock, "default"),
         (Format::NugetPackagesLock, "dependencies"),
     ] {
-        let deep = format!("{{\"{key}\": {{\"a\": {}{}}}}}", "[".repeat(100_000), "]".repeat(100_000));
+        let deep = format!(
+            "{{\"{key}\": {{\"a\": {}{}}}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         // bun skips what it does not read iteratively; the others refuse.
-        assert_eq!(parse(f, Path::new("x"), &deep).is_err(), f != Format::BunLock, "{f:?}");
-        let deep = format!("{{\"{key}\": {}{}}}", "{\"a\": ".repeat(100_000), "}".repeat(100_000));
+        assert_eq!(
+            parse(f, Path::new("x"), &deep).is_err(),
+            f != Format::BunLock,
+            "{f:?}"
+        );
+        let deep = format!(
+            "{{\"{key}\": {}{}}}",
+            "{\"a\": ".repeat(100_000),
+            "}".repeat(100_000)
+        );
         assert!(parse(f, Path::new("x"), &deep).is_err(), "{f:?}");
         // Skipped (unknown) keys are skipped without recursion.
-        let deep = format!("{{\"other\": {}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        let deep = format!(
+            "{{\"other\": {}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         assert!(parse(f, Path::new("x"), &deep).is_ok(), "{f:?}");
     }
     // npm v1 nests `dependencies` objects.
@@ -1269,7 +1734,12 @@ fn find_all_walks_and_skips() {
     touch("venv/poetry.lock");
     let got: Vec<String> = find_all(root)
         .iter()
-        .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"))
+        .map(|p| {
+            p.strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
         .collect();
     assert_eq!(
         got,
@@ -1282,7 +1752,10 @@ fn find_all_walks_and_skips() {
         ]
     );
     // A lockfile given directly; something else given directly; nothing.
-    assert_eq!(find_all(&root.join("web/yarn.lock")), [root.join("web/yarn.lock")]);
+    assert_eq!(
+        find_all(&root.join("web/yarn.lock")),
+        [root.join("web/yarn.lock")]
+    );
     assert!(find_all(&root.join("web/package.json")).is_empty());
     assert!(find_all(&root.join("missing")).is_empty());
 }
@@ -1304,17 +1777,52 @@ fn find_all_does_not_follow_directory_links() {
 #[test]
 fn purls() {
     let cases: &[(Ecosystem, &str, &str, &str)] = &[
-        (Ecosystem::Npm, "@babel/core", "7.0.0", "pkg:npm/%40babel/core@7.0.0"),
+        (
+            Ecosystem::Npm,
+            "@babel/core",
+            "7.0.0",
+            "pkg:npm/%40babel/core@7.0.0",
+        ),
         (Ecosystem::Npm, "left-pad", "", "pkg:npm/left-pad"),
-        (Ecosystem::Npm, "x", "1.0.0-rc.1+build.5", "pkg:npm/x@1.0.0-rc.1%2Bbuild.5"),
-        (Ecosystem::Pypi, "Django_REST.framework", "3.0", "pkg:pypi/django-rest.framework@3.0"),
+        (
+            Ecosystem::Npm,
+            "x",
+            "1.0.0-rc.1+build.5",
+            "pkg:npm/x@1.0.0-rc.1%2Bbuild.5",
+        ),
+        (
+            Ecosystem::Pypi,
+            "Django_REST.framework",
+            "3.0",
+            "pkg:pypi/django-rest.framework@3.0",
+        ),
         (Ecosystem::Pypi, "pkg", "1!2.0", "pkg:pypi/pkg@1%212.0"),
         (Ecosystem::Cargo, "serde", "1.0.0", "pkg:cargo/serde@1.0.0"),
-        (Ecosystem::Go, "github.com/Azure/go-autorest", "v14.2.0+incompatible", "pkg:golang/github.com/Azure/go-autorest@v14.2.0%2Bincompatible"),
-        (Ecosystem::Rubygems, "nokogiri", "1.16.0-arm64-darwin", "pkg:gem/nokogiri@1.16.0?platform=arm64-darwin"),
+        (
+            Ecosystem::Go,
+            "github.com/Azure/go-autorest",
+            "v14.2.0+incompatible",
+            "pkg:golang/github.com/Azure/go-autorest@v14.2.0%2Bincompatible",
+        ),
+        (
+            Ecosystem::Rubygems,
+            "nokogiri",
+            "1.16.0-arm64-darwin",
+            "pkg:gem/nokogiri@1.16.0?platform=arm64-darwin",
+        ),
         (Ecosystem::Rubygems, "rails", "7.1.0", "pkg:gem/rails@7.1.0"),
-        (Ecosystem::Rubygems, "odd", "1.0.0-beta", "pkg:gem/odd@1.0.0-beta"),
-        (Ecosystem::Nuget, "Newtonsoft.Json", "13.0.3", "pkg:nuget/Newtonsoft.Json@13.0.3"),
+        (
+            Ecosystem::Rubygems,
+            "odd",
+            "1.0.0-beta",
+            "pkg:gem/odd@1.0.0-beta",
+        ),
+        (
+            Ecosystem::Nuget,
+            "Newtonsoft.Json",
+            "13.0.3",
+            "pkg:nuget/Newtonsoft.Json@13.0.3",
+        ),
         (Ecosystem::Npm, "a b/é", "1", "pkg:npm/a%20b/%C3%A9@1"),
     ];
     for (eco, name, version, want) in cases {
@@ -1341,7 +1849,10 @@ fn helpers() {
     assert_eq!(line_of("a\nb\nc", 4), 3);
     assert_eq!(line_of("a", 99), 1);
     let mut lc = LineCounter::new("a\nb\nc\n");
-    assert_eq!((lc.line_at(2), lc.line_at(5), lc.line_at(0), lc.line_at(99)), (2, 3, 1, 4));
+    assert_eq!(
+        (lc.line_at(2), lc.line_at(5), lc.line_at(0), lc.line_at(99)),
+        (2, 3, 1, 4)
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1357,7 +1868,11 @@ fn big_package_lock(n: usize) -> String {
             format!("pkg-{i}")
         };
         let base = name.rsplit('/').next().unwrap();
-        let nested = if i % 9 == 0 { "node_modules/pkg-1/" } else { "" };
+        let nested = if i % 9 == 0 {
+            "node_modules/pkg-1/"
+        } else {
+            ""
+        };
         s.push_str(&format!(
             ",\n    \"{nested}node_modules/{name}\": {{\n      \"version\": \"{maj}.{min}.{i}\",\n      \"resolved\": \"https://registry.npmjs.org/{name}/-/{base}-{maj}.{min}.{i}.tgz\",\n      \"integrity\": \"sha512-{h}{h}{h}{h}AA==\",\n      \"dev\": true,\n      \"license\": \"MIT\",\n      \"dependencies\": {{\n        \"dep-a\": \"^{maj}.0.0\",\n        \"dep-b\": \"~2.{min}.0\"\n      }},\n      \"engines\": {{\n        \"node\": \">=14\"\n      }},\n      \"funding\": {{\n        \"url\": \"https://github.com/sponsors/someone\"\n      }}\n    }}",
             maj = i % 13,
@@ -1379,7 +1894,10 @@ fn big_package_lock_parses_with_right_lines() {
         let line = text.lines().nth(e.line - 1).unwrap();
         assert!(line.trim_start().starts_with('"'), "{e:?}: {line}");
         if e.kind == R {
-            assert!(line.contains(&format!("node_modules/{}\"", e.name)), "{e:?}: {line}");
+            assert!(
+                line.contains(&format!("node_modules/{}\"", e.name)),
+                "{e:?}: {line}"
+            );
             assert_eq!(e.integrity.len(), 1);
         }
     }
@@ -1504,6 +2022,30 @@ fn edit() -> impl Strategy<Value = Edit> {
     ]
 }
 
+/// Any JSON value (strings with quotes, escapes, control characters and
+/// non-ASCII; numbers of every shape; nesting).
+fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        "\\PC{0,8}".prop_map(Value::String),
+        "[\"\\\\/\\x00-\\x1f a-z]{0,8}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            proptest::collection::btree_map("[a-z\"\\\\]{0,6}", inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
 fn parse_all(text: &str) {
     for f in Format::ALL {
         if let Ok(l) = parse(f, Path::new("p"), text) {
@@ -1520,8 +2062,134 @@ fn parse_all(text: &str) {
     }
 }
 
+/// The npm fast path and the serde reader on the same text: when the fast
+/// path accepts, the serde reader accepts too, with the same result.
+fn npm_paths_agree(text: &str) -> bool {
+    let path = Path::new("package-lock.json");
+    let mut fast = Cx::new(Format::PackageLock, path);
+    let took = npm_fast::parse(&mut fast, text).is_some();
+    let mut slow = Cx::new(Format::PackageLock, path);
+    let reference = npm::parse_serde(&mut slow, text);
+    if took {
+        assert!(
+            reference.is_ok(),
+            "fast path accepted what serde rejects: {reference:?}\n{text}"
+        );
+        assert_eq!(fast.finish(), slow.finish(), "{text}");
+    }
+    took
+}
+
+/// npm fixtures the fast path takes (no escapes in keys).
+fn npm_fast_fixtures() -> Vec<String> {
+    vec![
+        NPM_V2.to_string(),
+        NPM_V3.replace("we\\u0069rd", "weird"),
+        big_package_lock(12),
+    ]
+}
+
+#[test]
+fn npm_fast_path_takes_the_usual_files_and_agrees() {
+    for text in npm_fast_fixtures() {
+        assert!(npm_paths_agree(&text), "fast path gave up on:\n{text}");
+    }
+    assert!(npm_paths_agree(&big_package_lock(1000)));
+    // Escaped keys, lockfileVersion 1, `{}`: the serde reader's job.
+    for text in [
+        NPM_V3,
+        NPM_V1,
+        "{}",
+        "{\"dependencies\": {}, \"packages\": {}}",
+    ] {
+        assert!(!npm_paths_agree(text), "{text}");
+    }
+    // What the fast path must refuse (and leave to serde, which refuses or
+    // reads it its own way).
+    let refused = [
+        r#"{"packages": {"a": {"version": "1", "version": "2"}}}"#,
+        r#"{"packages": {"a": {"version": 1}}}"#,
+        r#"{"packages": {"a": ["x", "1"]}}"#,
+        r#"{"packages": {"a": {"resolved": "x\/y"}}}"#,
+        r#"{"packages": {"a": {"link": "true"}}}"#,
+        r#"{"packages": {"a": {}}, "x": [1,]}"#,
+        r#"{"packages": {"a": {}}, "x": 01}"#,
+        r#"{"packages": {"a": {}}, "x": -}"#,
+        r#"{"packages": {"a": {}}, "x": 1.}"#,
+        r#"{"packages": {"a": {}}, "x": .5}"#,
+        r#"{"packages": {"a": {}}, "x": "\x"}"#,
+        r#"{"packages": {"a": {}}, "x": "\u12"}"#,
+        "{\"packages\": {\"a\": {}}, \"x\": \"tab\there\"}",
+        r#"{"packages": {"a": {}}, "x": tru}"#,
+        r#"{"packages": {"a": {}}, "x": {"k" 1}}"#,
+        r#"{"packages": {"a": {}}, "x": {1: 1}}"#,
+        r#"{"packages": {"a": {}}} x"#,
+        r#"{"packages": {"a": {}},}"#,
+        r#"{"packages": {"a": {},}}"#,
+        r#"{"packages": {"a": {}}"#,
+        r#"{"lockfileVersion": "3", "packages": {}}"#,
+        r#"{"lockfileVersion": -1, "packages": {}}"#,
+        r#"{"packages": {"a": {}}, "dependencies": {"x": 5}}"#,
+    ];
+    for text in refused {
+        let took = npm_paths_agree(text);
+        // The duplicate-`dependencies`-after-packages case is fine JSON
+        // that both read; everything else must be refused.
+        if text.contains("\"dependencies\": {\"x\": 5}") {
+            assert!(took, "{text}");
+        } else {
+            assert!(!took, "fast path took {text}");
+        }
+    }
+    // Numbers and escapes it skips correctly.
+    let ok = r#"{"lockfileVersion": 3, "x": [-0, 1.5e-3, 2E+10, 0.0, true, false, null, "a\"\\\/\b\f\n\r\t\u00e9", {}, [], {"a": [{}]}], "packages": {"node_modules/a": {"version": "1.0.0", "link": null, "inBundle": false, "x": {"y": [1, {"z": null}]}}}}"#;
+    assert!(npm_paths_agree(ok));
+    let l = run(
+        Format::PackageLock,
+        r#"{"lockfileVersion": 99999999999999999999, "packages": {}}"#,
+    );
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn npm_fast_path_agrees_with_serde_on_any_json_in_any_place(
+        value in arb_json(),
+        pretty in any::<bool>(),
+        field in prop_oneof![
+            Just("x"), Just("name"), Just("version"), Just("resolved"),
+            Just("integrity"), Just("link"), Just("inBundle"),
+        ],
+        top in prop_oneof![Just("x"), Just("lockfileVersion"), Just("dependencies"), Just("packages")],
+    ) {
+        let json = if pretty {
+            serde_json::to_string_pretty(&value).unwrap()
+        } else {
+            serde_json::to_string(&value).unwrap()
+        };
+        let in_entry = format!(
+            "{{\"packages\": {{\"node_modules/a\": {{\"version\": \"1.0.0\", \"{field}\": {json}}}}}}}"
+        );
+        npm_paths_agree(&in_entry);
+        let at_top = format!("{{\"packages\": {{\"node_modules/a\": {{}}}}, \"{top}\": {json}}}");
+        npm_paths_agree(&at_top);
+        let as_packages = format!("{{\"packages\": {json}}}");
+        npm_paths_agree(&as_packages);
+    }
+
+    #[test]
+    fn npm_fast_path_agrees_with_serde_on_near_valid_files(
+        which in 0..3usize,
+        edits in proptest::collection::vec(edit(), 1..4),
+    ) {
+        let mut text = npm_fast_fixtures().swap_remove(which);
+        for e in &edits {
+            text = apply(&text, e);
+        }
+        npm_paths_agree(&text);
+    }
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {

@@ -15,6 +15,11 @@
 //! - `{ path = … }` / `{ directory = … }` → Path; `{ editable = … }` /
 //!   `{ virtual = … }` → Workspace (the project and its members).
 //! - `hash = "sha256:…"` → a `sha256` digest (hex).
+//!
+//! Note for URL checks: an index and the host serving its files can differ
+//! (PyPI's index is `https://pypi.org/simple`, its files are on
+//! `https://files.pythonhosted.org/`); `resolved` is where the file comes
+//! from, `source` the index that listed it.
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -94,16 +99,36 @@ pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {
             let art = a.get_ref();
             let (kind, resolved) = match (&art.url, &art.path) {
                 (Some(u), _) => (kind, Some(u.as_str())),
-                (None, Some(path)) if kind == EntryKind::Registry => (EntryKind::Path, Some(path.as_str())),
+                (None, Some(path)) if kind == EntryKind::Registry => {
+                    (EntryKind::Path, Some(path.as_str()))
+                }
                 (None, Some(path)) => (kind, Some(path.as_str())),
                 (None, None) => (kind, source_resolved),
             };
             let integrity = hashes(cx, line, art.hash.as_deref());
-            let e = entry(Ecosystem::Pypi, name, version, resolved, source, integrity, kind, line);
+            let e = entry(
+                Ecosystem::Pypi,
+                name,
+                version,
+                resolved,
+                source,
+                integrity,
+                kind,
+                line,
+            );
             cx.push(e);
         }
         if !any {
-            let e = entry(Ecosystem::Pypi, name, version, source_resolved, source, Vec::new(), kind, pkg_line);
+            let e = entry(
+                Ecosystem::Pypi,
+                name,
+                version,
+                source_resolved,
+                source,
+                Vec::new(),
+                kind,
+                pkg_line,
+            );
             cx.push(e);
         }
     }

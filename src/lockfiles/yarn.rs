@@ -25,8 +25,8 @@
 use std::borrow::Cow;
 
 use super::{
-    entry, indent_of, is_git_spec, is_hex, is_http, npm_kind, parse_sri, percent_decode, split_name_at,
-    split_yaml_key, unquote, Cx, Digest, EntryKind,
+    entry, indent_of, is_git_spec, is_hex, is_http, npm_kind, parse_sri, percent_decode,
+    split_name_at, split_yaml_key, unquote, Cx, Digest, EntryKind,
 };
 use crate::tools::Ecosystem;
 
@@ -146,7 +146,7 @@ fn v1(cx: &mut Cx, b: &Block<'_>, spec: &str) {
                 if is_hex(frag, 40) {
                     integrity.push(Digest {
                         algorithm: "sha1".into(),
-                        value: frag.to_ascii_lowercase(),
+                        value: frag.to_string(),
                     });
                     resolved = Some(url);
                 }
@@ -174,13 +174,20 @@ fn v1(cx: &mut Cx, b: &Block<'_>, spec: &str) {
         }
         None => EntryKind::Registry,
     };
-    let Some(version) = b.version.as_deref() else {
+    let version = b.version.as_deref().unwrap_or_else(|| {
         cx.warn(b.line, format_args!("{name}: no version"));
-        let e = entry(Ecosystem::Npm, name, "", resolved, None, integrity, kind, b.line);
-        cx.push(e);
-        return;
-    };
-    let e = entry(Ecosystem::Npm, name, version, resolved, None, integrity, kind, b.line);
+        ""
+    });
+    let e = entry(
+        Ecosystem::Npm,
+        name,
+        version,
+        resolved,
+        None,
+        integrity,
+        kind,
+        b.line,
+    );
     cx.push(e);
 }
 
@@ -198,7 +205,13 @@ fn locator(s: &str, depth: u8) -> Option<Locator<'_>> {
         Some(i) => (&reference[..i], &reference[i + 2..]),
         None => (reference, ""),
     };
-    let loc = |kind, resolved: Option<String>| Some(Locator { name, kind, resolved });
+    let loc = |kind, resolved: Option<String>| {
+        Some(Locator {
+            name,
+            kind,
+            resolved,
+        })
+    };
     if reference.starts_with("npm:") {
         let archive = bindings
             .split('&')
@@ -239,7 +252,10 @@ fn berry(cx: &mut Cx, b: &Block<'_>, first_spec: &str, resolution: &str) {
     let (name, kind, resolved) = match locator(resolution, 0) {
         Some(l) => (l.name, l.kind, l.resolved),
         None => {
-            cx.warn(b.line, format_args!("unrecognized resolution {resolution:?}"));
+            cx.warn(
+                b.line,
+                format_args!("unrecognized resolution {resolution:?}"),
+            );
             let name = split_name_at(resolution).or_else(|| split_name_at(first_spec));
             (
                 name.map_or(first_spec, |(n, _)| n),
@@ -260,6 +276,15 @@ fn berry(cx: &mut Cx, b: &Block<'_>, first_spec: &str, resolution: &str) {
         parse_sri(i, &mut integrity, &mut bad);
     }
     let version = b.version.as_deref().unwrap_or("");
-    let e = entry(Ecosystem::Npm, name, version, resolved.as_deref(), None, integrity, kind, b.line);
+    let e = entry(
+        Ecosystem::Npm,
+        name,
+        version,
+        resolved.as_deref(),
+        None,
+        integrity,
+        kind,
+        b.line,
+    );
     cx.push(e);
 }
