@@ -124,11 +124,16 @@ fn check_lockfile(
             message,
         };
         // Where the entry is fetched from: its URL, else the registry it names.
-        let location = e
-            .resolved
-            .as_deref()
-            .filter(|r| r.contains("://"))
-            .or(e.source.as_deref());
+        // A git spec without a scheme (`github:user/repo`) is fetched from git
+        // all the same; it can never fall under an approved URL prefix.
+        let location = match (e.kind, e.resolved.as_deref()) {
+            (EntryKind::Git, Some(r)) => Some(r),
+            _ => e
+                .resolved
+                .as_deref()
+                .filter(|r| r.contains("://"))
+                .or(e.source.as_deref()),
+        };
         match (e.kind, location) {
             (EntryKind::Git, Some(loc)) if !covered(strip_git(loc)) => {
                 report.findings.push(finding(
