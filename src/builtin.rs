@@ -56,6 +56,8 @@ fn ask(tool: Tool, real: &Path) -> Vec<String> {
             npm_default(&npm).into_iter().collect()
         }
         "pip" | "pip3" => pip_default(real).into_iter().collect(),
+        "cargo" => cargo_default(real).into_iter().collect(),
+        "go" => go_default(real),
         _ => Vec::new(),
     }
 }
@@ -112,6 +114,53 @@ fn pip_default(pip: &Path) -> Option<String> {
         .args(["install", "--help"]);
     let out = run(cmd)?;
     parse_pip_help(&out)
+}
+
+/// crates-io's identity as cargo writes it: a throwaway package with one
+/// dependency, `cargo metadata --no-deps --offline` (no network).
+fn cargo_default(cargo: &Path) -> Option<String> {
+    let dir = std::env::temp_dir().join(format!("pkgward-cargo-builtin-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("src")).ok()?;
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"pkgward-probe\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[dependencies]\nprobe = \"1\"\n",
+    )
+    .ok()?;
+    std::fs::write(dir.join("src/lib.rs"), "").ok()?;
+    let mut cmd = isolated(cargo, &["cargo_"]);
+    cmd.current_dir(&dir)
+        .env("CARGO_HOME", dir.join("home"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ]);
+    let out = run(cmd);
+    let _ = std::fs::remove_dir_all(&dir);
+    let v: serde_json::Value = serde_json::from_str(&out?).ok()?;
+    let src = v["packages"][0]["dependencies"][0]["source"].as_str()?;
+    src.contains("://").then(|| src.to_string())
+}
+
+/// `go env GOPROXY` with no GOENV file and no GO* settings: the proxy URLs
+/// of the toolchain's default list.
+fn go_default(go: &Path) -> Vec<String> {
+    let mut cmd = isolated(go, &["go"]);
+    cmd.env("GOENV", "off")
+        .env("GOTOOLCHAIN", "local")
+        .args(["env", "GOPROXY"]);
+    run(cmd)
+        .map(|o| {
+            o.trim()
+                .split([',', '|'])
+                .map(str::trim)
+                .filter(|e| e.contains("://"))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub(crate) fn parse_pip_help(help: &str) -> Option<String> {
