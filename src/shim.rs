@@ -286,11 +286,9 @@ fn apply_plan(
         for (rel, text) in &plan.files {
             let p = base.join(rel);
             if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| Error::io(format!("cannot create {}", parent.display()), e))?;
+                private_dir(parent)?;
             }
-            std::fs::write(&p, text)
-                .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+            write_private(&p, text)?;
         }
         Some(base)
     };
@@ -308,6 +306,34 @@ fn apply_plan(
         launch.args.insert(at + i, OsString::from(fill(a)));
     }
     Ok(dir)
+}
+
+/// A directory only the user can enter: generated settings may carry the
+/// user's credentials (a copy of their Maven `<servers>`).
+fn private_dir(dir: &Path) -> Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
 
 /// The one message a denied user sees: what, what is approved, how to fix it.
