@@ -232,13 +232,14 @@ fn recursion_is_stopped_with_a_clear_error() {
 
 #[test]
 fn missing_real_tool_is_127_with_one_message() {
+    // winget exists only on Windows: never on this PATH.
     let w = World::new();
-    let out = w.run("yarn", &["install"]);
+    let out = w.run("winget", &["install", "x"]);
     assert_eq!(out.status.code(), Some(127));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("yarn: the real tool was not found on PATH"),
+        err.contains("winget: the real tool was not found on PATH"),
         "{err}"
     );
     assert!(out.stdout.is_empty());
