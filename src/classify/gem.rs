@@ -418,7 +418,7 @@ fn gem_sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
                 Some((n, v)) => (n.to_string(), Some(v.to_string())),
                 None => (a.clone(), None),
             }
-        } else if a.starts_with('-') && a.len() > 2 {
+        } else if a.starts_with('-') && a.len() > 2 && a.is_char_boundary(2) {
             (a[..2].to_string(), Some(a[2..].to_string()))
         } else {
             (a.clone(), None)

@@ -265,7 +265,10 @@ impl Collector<'_, '_> {
             if words[0].starts_with('-') {
                 let (name, inline) = match words[0].split_once('=') {
                     Some((n, v)) => (n, Some(v.to_string())),
-                    None if words[0].len() > 2 && !words[0].starts_with("--") => {
+                    None if words[0].len() > 2
+                        && words[0].is_char_boundary(2)
+                        && !words[0].starts_with("--") =>
+                    {
                         (&words[0][..2], Some(words[0][2..].to_string()))
                     }
                     None => (words[0], words.get(1).map(|w| w.to_string())),
@@ -524,7 +527,7 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         if arg.starts_with('-') && arg.len() > 1 {
             let (name, inline) = match arg.split_once('=') {
                 Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                None if !arg.starts_with("--") && arg.len() > 2 => {
+                None if !arg.starts_with("--") && arg.len() > 2 && arg.is_char_boundary(2) => {
                     (arg[..2].to_string(), Some(arg[2..].to_string()))
                 }
                 None => (arg.clone(), None),

@@ -286,3 +286,31 @@ fn pip_extra_index_in_config_is_dropped_when_env_sets_it() {
         "{got:?}"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+    /// Any argv, for every tool, classifies and plans without a panic:
+    /// short options glued to multibyte characters, stray `=`, lone dashes.
+    #[test]
+    fn every_adapter_takes_any_argv(
+        args in proptest::collection::vec("(-{0,2}[a-zA-Z]{0,3}[=\u{e9}\u{1F600} ./:@]{0,3}[a-z0-9]{0,4})", 0..6),
+        mirror in "(https?://[a-z.]{1,8}/[a-z/]{0,6}|x|)",
+    ) {
+        let env = FakeEnv(Default::default());
+        let files = FakeFiles(BTreeMap::new());
+        let tools = crate::tools::TOOL_TABLE.iter().filter_map(|(n, _, _)| Tool::by_name(n));
+        for tool in tools {
+            let req = Request {
+                tool,
+                args: &args,
+                env: &env,
+                files: &files,
+                cwd: Path::new("/w/proj"),
+                home: Some(Path::new("/home/u")),
+                real_tool: None,
+            };
+            let c = classify(&req);
+            let _ = force_mirror(tool, &args, &mirror, &c.sources, &mut |_| false);
+        }
+    }
+}

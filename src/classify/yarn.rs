@@ -2313,7 +2313,12 @@ pub(super) mod yaml {
                             }
                             b',' => self.i += 1,
                             _ => {
+                                let at = self.i;
                                 let v = self.value(depth + 1)?;
+                                if self.i == at {
+                                    // A stray closer (`[}`): malformed.
+                                    return None;
+                                }
                                 items.push((0, v));
                             }
                         }
@@ -2331,7 +2336,12 @@ pub(super) mod yaml {
                             }
                             b',' => self.i += 1,
                             _ => {
+                                let at = self.i;
                                 let k = self.atom(true)?;
+                                if self.i == at {
+                                    // A stray closer (`{]`): malformed.
+                                    return None;
+                                }
                                 self.ws();
                                 let v = if self.peek() == Some(b':') {
                                     self.i += 1;
@@ -3187,6 +3197,9 @@ mod tests {
             "a:\n    b: 1\n  c: 2\n d: 3",
             "- a: b\n  - c",
             "x@patch:x@patch:x@patch:",
+            "\u{e9}:\t[}",
+            "a: {]",
+            "a: [1, }, 2]",
         ];
         let deep: String = (0..5000)
             .map(|i| format!("{}k{i}:\n", " ".repeat(i % 200)))
