@@ -21,5 +21,6 @@ pub mod policy;
 pub mod record;
 pub mod shim;
 pub mod supervise;
+pub mod threats;
 pub mod tools;
 pub mod verify;

@@ -87,7 +87,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         home: home.as_deref(),
         real_tool: canonical.as_deref(),
     });
-    let (decision, plan) = decide_sources(
+    let (mut decision, plan) = decide_sources(
         call.tool,
         &args,
         mode,
@@ -96,6 +96,24 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         real.as_ref().ok().map(PathBuf::as_path),
         cache.as_deref(),
     );
+
+    // Known-malicious packages named on the command line or locked.
+    let mut threat_index = None;
+    let mut threat_error = None;
+    let verb = classification.verb;
+    if mode != Mode::Off && !policy.threat_feeds.is_empty() && verb != classify::Verb::Other {
+        match threats_before(&policy, call.tool, &args, verb, &cwd) {
+            Ok((ix, reasons)) => {
+                decide::add(&mut decision, mode, reasons);
+                threat_index = ix;
+            }
+            Err(e) if mode == Mode::Enforce => threat_error = Some(e),
+            Err(e) => notice(format!(
+                "warning: {e}; the tool runs anyway ({} mode)",
+                mode_name(mode)
+            )),
+        }
+    }
 
     // Record the invocation before anything runs.
     let invocation_id = record::new_invocation_id();
@@ -138,35 +156,44 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         }
     }
 
-    let mut finish =
-        |ran: bool, code: i32, signal: Option<i32>, pid: Option<u32>, err: Option<&Error>| {
-            if let Some(l) = log.as_mut() {
-                let rec = ExitRecord {
-                    kind: "exit",
-                    invocation_id: invocation_id.clone(),
-                    time: record::now_rfc3339(),
-                    ran,
-                    exit_code: code,
-                    signal,
-                    child_pid: pid,
-                    duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-                    error: err.map(|e| e.to_string()),
-                };
-                l.append(&rec)
-            } else {
-                Ok(())
-            }
-        };
+    let mut finish = |ran: bool,
+                      code: i32,
+                      signal: Option<i32>,
+                      pid: Option<u32>,
+                      err: Option<&Error>,
+                      findings: Vec<record::Reason>| {
+        if let Some(l) = log.as_mut() {
+            let rec = ExitRecord {
+                kind: "exit",
+                invocation_id: invocation_id.clone(),
+                time: record::now_rfc3339(),
+                ran,
+                exit_code: code,
+                signal,
+                child_pid: pid,
+                duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+                error: err.map(|e| e.to_string()),
+                findings,
+            };
+            l.append(&rec)
+        } else {
+            Ok(())
+        }
+    };
 
     if !policy_errors.is_empty() && mode == Mode::Enforce {
         let err = Error::PolicyInvalid(policy_errors);
-        let _ = finish(false, exit::CONFIG, None, None, Some(&err));
+        let _ = finish(false, exit::CONFIG, None, None, Some(&err), Vec::new());
+        return Err(err);
+    }
+    if let Some(err) = threat_error {
+        let _ = finish(false, err.exit_code(), None, None, Some(&err), Vec::new());
         return Err(err);
     }
     let program = match real {
         Ok(p) => p,
         Err(err) => {
-            let _ = finish(false, err.exit_code(), None, None, Some(&err));
+            let _ = finish(false, err.exit_code(), None, None, Some(&err), Vec::new());
             return Err(err);
         }
     };
@@ -174,7 +201,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         let err = Error::Denied {
             message: denial_message(&call, &args, &classification, &decision, &policy),
         };
-        let _ = finish(false, exit::DENIED, None, None, Some(&err));
+        let _ = finish(false, exit::DENIED, None, None, Some(&err), Vec::new());
         return Err(err);
     }
 
@@ -199,7 +226,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         .map(|p| apply_plan(p, &mut launch, &invocation_id))
     {
         Some(Err(err)) => {
-            let _ = finish(false, err.exit_code(), None, None, Some(&err));
+            let _ = finish(false, err.exit_code(), None, None, Some(&err), Vec::new());
             return Err(err);
         }
         Some(Ok(dir)) => dir,
@@ -211,16 +238,108 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
     }
     match result {
         Ok(ended) => {
-            if let Err(e) = finish(true, ended.code, ended.signal, Some(ended.pid), None) {
+            // What the install resolved: a listed package that only the
+            // resolution revealed.
+            let after = match threat_index.as_mut() {
+                Some(ix) if verb == classify::Verb::Install => {
+                    let entries = decide::threats::project_lock_entries(&cwd, call.tool.ecosystem);
+                    decide::threats::check_locked(ix, &entries).unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            let denied_after = !after.is_empty() && mode == Mode::Enforce;
+            let code = if denied_after {
+                exit::DENIED
+            } else {
+                ended.code
+            };
+            let err = (!after.is_empty()).then(|| Error::Denied {
+                message: threat_after_message(&after, mode, &cwd),
+            });
+            if let Err(e) = finish(
+                true,
+                code,
+                ended.signal,
+                Some(ended.pid),
+                err.as_ref(),
+                after,
+            ) {
                 notice(format!("warning: {e}"));
             }
-            Ok(ended.code)
+            match err {
+                Some(e) if denied_after => Err(e),
+                Some(e) => {
+                    notice(e.to_string());
+                    Ok(code)
+                }
+                None => Ok(code),
+            }
         }
         Err(err) => {
-            let _ = finish(false, err.exit_code(), None, None, Some(&err));
+            let _ = finish(false, err.exit_code(), None, None, Some(&err), Vec::new());
             Err(err)
         }
     }
+}
+
+type ThreatsBefore = (Option<crate::threats::Index>, Vec<record::Reason>);
+
+/// Opens (building when stale) the threat index of the policy's feeds and
+/// checks the packages the command line names and the project's lockfiles.
+fn threats_before(
+    policy: &Policy,
+    tool: Tool,
+    args: &[String],
+    verb: classify::Verb,
+    cwd: &Path,
+) -> Result<ThreatsBefore> {
+    let feeds: Vec<PathBuf> = policy
+        .threat_feeds
+        .iter()
+        .map(|f| f.value.clone())
+        .collect();
+    let state = paths::state_dir().ok_or_else(|| {
+        Error::Config(
+            "threat feeds need a state directory for their index (set PKGWARD_STATE_DIR)".into(),
+        )
+    })?;
+    let fail = |e: crate::threats::FeedError| {
+        Error::Config(format!(
+            "{e}\nthe policy names this threat feed, so in enforce mode the tool does not run without it; \
+             fix the feed or run `pkgward threats sync`"
+        ))
+    };
+    let Some(mut ix) = crate::threats::ensure_index(&feeds, &state).map_err(fail)? else {
+        return Ok((None, Vec::new()));
+    };
+    let named = classify::packages::named(tool, args, verb);
+    let mut reasons = decide::threats::check_named(&mut ix, &named).map_err(fail)?;
+    if verb == classify::Verb::Install {
+        let entries = decide::threats::project_lock_entries(cwd, tool.ecosystem);
+        reasons.extend(decide::threats::check_locked(&mut ix, &entries).map_err(fail)?);
+    }
+    Ok((Some(ix), reasons))
+}
+
+fn threat_after_message(found: &[record::Reason], mode: Mode, cwd: &Path) -> String {
+    let mut m = String::from(if mode == Mode::Enforce {
+        "denied: the install resolved packages listed as malicious:\n"
+    } else {
+        "warning: the install resolved packages listed as malicious (audit mode: exit code unchanged):\n"
+    });
+    for r in found {
+        m.push_str(&format!(
+            "  {} ({})\n",
+            r.message,
+            r.origin.as_deref().unwrap_or("")
+        ));
+    }
+    m.push_str(&format!(
+        "fix: they are installed in {} now, but install-time code stays subject to the scripts policy; \
+         remove them (and whatever depends on them) and re-run the install",
+        cwd.display()
+    ));
+    m
 }
 
 /// Checks the classified sources against the approved registries, forcing
@@ -348,12 +467,38 @@ fn denial_message(
     let command: Vec<String> = std::iter::once(call.tool.name.to_string())
         .chain(redact::redact_args(call.tool.name, args))
         .collect();
-    let mut m = format!(
+    let (threats, sources): (Vec<_>, Vec<_>) = decision
+        .reasons
+        .iter()
+        .partition(|r| r.code == decide::threats::CODE);
+    let mut m = String::new();
+    if !threats.is_empty() {
+        m.push_str(&format!(
+            "denied: `{}` ({}) names packages listed as malicious:\n",
+            command.join(" "),
+            classification.verb.as_str()
+        ));
+        for r in &threats {
+            m.push_str(&format!(
+                "  {} ({})\n",
+                r.message,
+                r.origin.as_deref().unwrap_or("")
+            ));
+        }
+        if sources.is_empty() {
+            m.push_str(
+                "fix: do not install these; if a listing is wrong, take it up with the team that \
+                 distributes the threat feed (`pkgward policy show` names the feeds)",
+            );
+            return m;
+        }
+    }
+    m.push_str(&format!(
         "denied: `{}` ({}) would use sources the policy does not approve:\n",
         command.join(" "),
         classification.verb.as_str()
-    );
-    for r in &decision.reasons {
+    ));
+    for r in &sources {
         m.push_str(&format!("  {}\n", r.message));
     }
     let approved = policy.registries_for(eco);

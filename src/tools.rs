@@ -6,7 +6,9 @@ use std::fmt;
 include!(concat!(env!("OUT_DIR"), "/tools.rs"));
 
 /// A package ecosystem: the unit the policy approves registries for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Ecosystem {
     Npm,

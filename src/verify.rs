@@ -17,6 +17,7 @@ use crate::tools::Ecosystem;
 pub const UNAPPROVED: &str = "unapproved-source";
 pub const NO_INTEGRITY: &str = "missing-integrity";
 pub const UNREADABLE: &str = "unreadable-lockfile";
+pub const MALICIOUS: &str = crate::decide::threats::CODE;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
@@ -43,6 +44,16 @@ pub type Builtin<'a> = dyn FnMut(Ecosystem) -> Vec<String> + 'a;
 
 /// Verifies every lockfile under `root` against `policy`.
 pub fn verify(root: &Path, policy: &Policy, builtin: &mut Builtin<'_>) -> Report {
+    verify_with(root, policy, builtin, None)
+}
+
+/// [`verify`], also reporting entries a threat feed lists as malicious.
+pub fn verify_with(
+    root: &Path,
+    policy: &Policy,
+    builtin: &mut Builtin<'_>,
+    mut threats: Option<&mut crate::threats::Index>,
+) -> Report {
     let mut report = Report::default();
     let mut builtin_cache: BTreeMap<Ecosystem, Vec<Prefix>> = BTreeMap::new();
     for path in lockfiles::find_all(root) {
@@ -59,7 +70,12 @@ pub fn verify(root: &Path, policy: &Policy, builtin: &mut Builtin<'_>) -> Report
             .and_then(|b| String::from_utf8(b).map_err(|_| (0, "not UTF-8".to_string())))
             .and_then(|t| lockfiles::parse(format, &path, &t).map_err(|e| (e.line, e.message)));
         match parsed {
-            Ok(lock) => check_lockfile(&lock, policy, builtin, &mut builtin_cache, &mut report),
+            Ok(lock) => {
+                if let Some(ix) = threats.as_deref_mut() {
+                    check_threats(&lock, ix, &mut report);
+                }
+                check_lockfile(&lock, policy, builtin, &mut builtin_cache, &mut report)
+            }
             Err((line, message)) => report.findings.push(Finding {
                 code: UNREADABLE,
                 path: path.clone(),
@@ -73,6 +89,41 @@ pub fn verify(root: &Path, policy: &Policy, builtin: &mut Builtin<'_>) -> Report
         }
     }
     report
+}
+
+fn check_threats(lock: &Lockfile, ix: &mut crate::threats::Index, report: &mut Report) {
+    for e in &lock.entries {
+        if matches!(e.kind, EntryKind::Workspace | EntryKind::Path) {
+            continue;
+        }
+        let message = match ix.check(e.ecosystem, &e.name, Some(&e.version)) {
+            Ok(hits) if hits.is_empty() => continue,
+            Ok(hits) => format!(
+                "{} {}@{} is listed as malicious by {}",
+                e.ecosystem,
+                e.name,
+                e.version,
+                hits.iter()
+                    .map(|h| h.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Err(err) => format!(
+                "cannot check {}@{} against the threat feed: {err}",
+                e.name, e.version
+            ),
+        };
+        report.findings.push(Finding {
+            code: MALICIOUS,
+            path: lock.path.clone(),
+            line: e.line,
+            ecosystem: e.ecosystem,
+            package: e.name.clone(),
+            version: e.version.clone(),
+            purl: e.purl.clone(),
+            message,
+        });
+    }
 }
 
 fn check_lockfile(
@@ -187,6 +238,10 @@ pub fn sarif(report: &Report, root: &Path) -> serde_json::Value {
             "A lockfile entry has no integrity hash, so a changed artifact would go unnoticed.",
         ),
         (UNREADABLE, "A lockfile could not be read."),
+        (
+            MALICIOUS,
+            "A lockfile entry is listed as malicious by a threat feed of the policy.",
+        ),
     ];
     let results: Vec<serde_json::Value> = report
         .findings

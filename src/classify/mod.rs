@@ -15,6 +15,7 @@ mod maven;
 mod npm;
 mod npmrc;
 mod nuget;
+pub mod packages;
 mod pnpm;
 mod poetry;
 mod pypi;

@@ -5,6 +5,7 @@ mod doctor;
 mod log_cmd;
 mod policy_cmd;
 mod shims;
+mod threats_cmd;
 mod verify_cmd;
 
 use std::ffi::OsString;
@@ -97,6 +98,10 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Threat feeds of known-malicious packages (OSV): rebuild the index, look
+    /// a package up.
+    #[command(subcommand)]
+    Threats(ThreatsCmd),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -134,6 +139,17 @@ pub enum ShimsCmd {
         dir: Option<PathBuf>,
         #[arg(long, value_delimiter = ',', value_name = "TOOL")]
         tools: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ThreatsCmd {
+    /// Read the policy's `[threats] feeds` and (re)build their index.
+    Sync,
+    /// Look packages up: `ECOSYSTEM:NAME[@VERSION]` (exit 1 when one is listed).
+    Check {
+        #[arg(required = true, value_name = "ECOSYSTEM:NAME[@VERSION]")]
+        packages: Vec<String>,
     },
 }
 
@@ -194,6 +210,7 @@ fn dispatch(cmd: Command) -> crate::error::Result<i32> {
         Command::Run { command } => run_tool(command),
         Command::Doctor { json } => doctor::run(json),
         Command::Policy(c) => policy_cmd::run(c),
+        Command::Threats(c) => threats_cmd::run(c),
         Command::Log {
             tool,
             denied,

@@ -150,6 +150,15 @@ fn show(json: bool) -> Result<i32> {
             ),
             (None, None) => line("log = (none)".into(), "no state directory".into()),
         }
+        if !p.threat_feeds.is_empty() {
+            println!("[threats]");
+            for f in &p.threat_feeds {
+                line(
+                    format!("feeds += {:?}", f.value.display().to_string()),
+                    origin(&f.origin),
+                );
+            }
+        }
         for r in &p.refused {
             println!(
                 "# refused by a lock: {}: `{}` {}",

@@ -34,7 +34,24 @@ pub fn run(path: Option<PathBuf>, format: Format, output: Option<PathBuf>) -> Re
         return Err(Error::PolicyInvalid(loaded.errors));
     }
     let mut builtin = |eco: Ecosystem| builtin_for(eco, &cwd);
-    let report = verify::verify(&root, &loaded.policy, &mut builtin);
+    let feeds: Vec<PathBuf> = loaded
+        .policy
+        .threat_feeds
+        .iter()
+        .map(|f| f.value.clone())
+        .collect();
+    let mut index = match crate::paths::state_dir() {
+        Some(state) => crate::threats::ensure_index(&feeds, &state)
+            .map_err(|e| Error::Config(e.to_string()))?,
+        None if feeds.is_empty() => None,
+        None => {
+            return Err(Error::Config(
+                "threat feeds need a state directory for their index (set PKGWARD_STATE_DIR)"
+                    .into(),
+            ))
+        }
+    };
+    let report = verify::verify_with(&root, &loaded.policy, &mut builtin, index.as_mut());
     let text = match format {
         Format::Human => human(&report, &root),
         Format::Json => {

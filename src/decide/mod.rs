@@ -3,6 +3,7 @@
 
 pub mod mirror;
 pub mod registries;
+pub mod threats;
 pub mod urls;
 
 use crate::policy::Mode;
@@ -40,6 +41,23 @@ pub fn decide(mode: Mode, violations: Vec<Reason>) -> Decision {
         reasons: violations,
         forced: None,
     }
+}
+
+/// Adds the violations of a later check to a decision.
+pub fn add(d: &mut Decision, mode: Mode, more: Vec<Reason>) {
+    if more.is_empty() {
+        return;
+    }
+    d.reasons.extend(more);
+    d.action = decide(
+        mode,
+        vec![Reason {
+            code: String::new(),
+            message: String::new(),
+            origin: None,
+        }],
+    )
+    .action;
 }
 
 #[cfg(test)]

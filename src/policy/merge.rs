@@ -226,6 +226,15 @@ impl Merger {
             ),
         }
 
+        // Feeds only add denials, so every layer may name one.
+        for f in &raw.threat_feeds {
+            if !self.policy.threat_feeds.iter().any(|g| g.value == f.value) {
+                self.policy
+                    .threat_feeds
+                    .push(Sourced::at(f.value.clone(), f.origin.clone()));
+            }
+        }
+
         if let Some(a) = &raw.audit_log {
             if layer == Layer::Project {
                 self.refuse(

@@ -270,6 +270,8 @@ pub struct Policy {
     pub scripts_allow: Vec<Sourced<String>>,
     /// `None`: the caller's default (`<state dir>/pkgward/audit.jsonl`).
     pub audit_log: Option<Sourced<PathBuf>>,
+    /// `[threats] feeds` of every layer (a layer adds feeds, never removes one).
+    pub threat_feeds: Vec<Sourced<PathBuf>>,
     /// The keys the system layer locked (origin `None`: locked because the
     /// system layer is invalid, see the module docs).
     pub locked: Vec<Sourced<String>>,
@@ -289,6 +291,7 @@ impl Default for Policy {
             scripts_default: Sourced::builtin(ScriptsDefault::Deny),
             scripts_allow: Vec::new(),
             audit_log: None,
+            threat_feeds: Vec::new(),
             locked: Vec::new(),
             sources: Vec::new(),
             digest: EMPTY_DIGEST.to_string(),

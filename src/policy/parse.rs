@@ -38,6 +38,8 @@ pub(crate) struct RawLayer {
     pub scripts_default: Option<Located<ScriptsDefault>>,
     pub scripts_allow: Vec<Located<String>>,
     pub audit_log: Option<Located<PathBuf>>,
+    /// `[threats] feeds`: OSV files or directories of known-malicious packages.
+    pub threat_feeds: Vec<Located<PathBuf>>,
 }
 
 /// Parses the bytes of one layer file. All errors found are returned, sorted
@@ -110,9 +112,18 @@ struct Cx<'a> {
     errors: Vec<PolicyError>,
 }
 
-const TOP_KEYS: [&str; 6] = ["mode", "lock", "registries", "mirrors", "scripts", "audit"];
+const TOP_KEYS: [&str; 7] = [
+    "mode",
+    "lock",
+    "registries",
+    "mirrors",
+    "scripts",
+    "audit",
+    "threats",
+];
 const SCRIPTS_KEYS: [&str; 2] = ["default", "allow"];
 const AUDIT_KEYS: [&str; 1] = ["log"];
+const THREATS_KEYS: [&str; 1] = ["feeds"];
 
 impl Cx<'_> {
     fn finish_errors(&mut self) -> Vec<PolicyError> {
@@ -176,6 +187,7 @@ impl Cx<'_> {
             scripts_default: None,
             scripts_allow: Vec::new(),
             audit_log: None,
+            threat_feeds: Vec::new(),
         };
         for (k, v) in root.iter() {
             let name: &str = k.get_ref();
@@ -190,6 +202,7 @@ impl Cx<'_> {
                 "mirrors" => self.mirrors(v, &mut raw),
                 "scripts" => self.scripts(v, &mut raw),
                 "audit" => self.audit(v, &mut raw),
+                "threats" => self.threats(v, &mut raw),
                 _ => self.unknown_key(&k.span(), &[], name, &TOP_KEYS),
             }
         }
@@ -452,6 +465,47 @@ impl Cx<'_> {
                 value: log,
                 origin: self.origin(&k.span()),
             });
+        }
+    }
+}
+
+impl Cx<'_> {
+    /// `[threats] feeds = ["PATH", …]`: OSV advisories (a `.json` file, a
+    /// `.jsonl` file, a `.zip` like the OSV exports, or a directory of
+    /// `.json` files), relative to this file's directory.
+    fn threats(&mut self, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
+        let Some(table) = self.table(v, &["threats"]) else {
+            return;
+        };
+        for (k, v) in table.iter() {
+            let name: &str = k.get_ref();
+            if name != "feeds" {
+                self.unknown_key(&k.span(), &["threats"], name, &THREATS_KEYS);
+                continue;
+            }
+            let Some(items) = self.string_array(v, &["threats", "feeds"]) else {
+                continue;
+            };
+            for (s, span) in items {
+                if s.trim().is_empty() || s.contains('\0') {
+                    self.error(
+                        &span,
+                        "threats.feeds".to_string(),
+                        "must name a file or directory of OSV advisories".to_string(),
+                    );
+                    continue;
+                }
+                let mut path = PathBuf::from(s);
+                if path.is_relative() && !path.has_root() {
+                    if let Some(dir) = self.path.parent() {
+                        path = dir.join(path);
+                    }
+                }
+                raw.threat_feeds.push(Located {
+                    value: path,
+                    origin: self.origin(&span),
+                });
+            }
         }
     }
 }

@@ -315,7 +315,7 @@ fn policy_error_display() {
     assert_eq!(
         errors[0].to_string(),
         format!(
-            "{P}:2:1: `foo`: unknown key `foo` at the top level; expected one of: mode, lock, registries, mirrors, scripts, audit"
+            "{P}:2:1: `foo`: unknown key `foo` at the top level; expected one of: mode, lock, registries, mirrors, scripts, audit, threats"
         )
     );
     let e = PolicyError {
@@ -1165,5 +1165,31 @@ fn policy_bad_mirrors_are_errors() {
         let e = errors_of(text, Layer::User);
         assert_eq!(e.len(), 1, "{text}: {e:?}");
         assert_eq!((e[0].line, e[0].col), (line, col), "{text}: {e:?}");
+    }
+}
+
+#[test]
+fn policy_threat_feeds_resolve_relative_paths_and_report_bad_values() {
+    let raw = parse_layer(
+        "[threats]\nfeeds = [\"osv\", \"/abs/feed.zip\"]\n",
+        Path::new(P),
+        Layer::Project,
+    )
+    .unwrap();
+    let feeds: Vec<PathBuf> = raw.threat_feeds.iter().map(|f| f.value.clone()).collect();
+    assert_eq!(
+        feeds,
+        [PathBuf::from("/policies/osv"), PathBuf::from("/abs/feed.zip")]
+    );
+    assert_eq!(raw.threat_feeds[0].origin.line, 2);
+    for (text, key) in [
+        ("[threats]\nfeeds = \"osv\"\n", "threats.feeds"),
+        ("[threats]\nfeeds = [\"\"]\n", "threats.feeds"),
+        ("[threats]\nfeed = [\"x\"]\n", "threats.feed"),
+        ("threats = 1\n", "threats"),
+    ] {
+        let e = errors_of(text, Layer::User);
+        assert_eq!(e.len(), 1, "{text}: {e:?}");
+        assert_eq!(e[0].key.as_deref(), Some(key), "{text}: {e:?}");
     }
 }

@@ -167,6 +167,10 @@ pub struct ExitRecord {
     pub duration_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What a check after the tool ran found (a listed package that the
+    /// install resolved).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Reason>,
 }
 
 pub fn layer_name(layer: Layer) -> &'static str {

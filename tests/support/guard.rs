@@ -91,6 +91,16 @@ impl Guarded {
         c.args(args).output().unwrap()
     }
 
+    /// Another npm-family shim (`npx`) with the sandbox's npm settings.
+    #[allow(dead_code)]
+    pub fn npm_tool(&self, tool: &str, args: &[&str]) -> Output {
+        let reg = shared().npm_url();
+        let mut c = self
+            .sb
+            .command(tool, &[self.sb.npm_env(&reg), self.pkgward_env()]);
+        c.args(args).output().unwrap()
+    }
+
     pub fn pip(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
         let idx = shared().pypi_index_url();
         let mut c = self.sb.command(
