@@ -50,7 +50,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
 
     // Policy.
     let discovery = policy::discover(&policy::DiscoveryContext::from_process(&cwd));
-    let loaded = policy::load(&discovery);
+    let (loaded, fleet_refresh) = load_policy(&discovery);
     let policy = loaded.policy;
     let policy_errors = loaded.errors;
     let mode = policy.mode.value;
@@ -174,6 +174,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
                 duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
                 error: err.map(|e| e.to_string()),
                 findings,
+                fleet_refresh: fleet_refresh.as_ref().and_then(|r| r.wait()),
             };
             l.append(&rec)
         } else {
@@ -340,6 +341,68 @@ fn threat_after_message(found: &[record::Reason], mode: Mode, cwd: &Path) -> Str
         cwd.display()
     ));
     m
+}
+
+/// A background refresh of the remote policy.
+struct Refresh {
+    rx: std::sync::mpsc::Receiver<String>,
+    deadline: Instant,
+}
+
+impl Refresh {
+    /// Its outcome, waiting at most until its deadline.
+    fn wait(&self) -> Option<String> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        Some(
+            self.rx.recv_timeout(left).unwrap_or_else(|_| {
+                "still running at exit; left to finish in the background".into()
+            }),
+        )
+    }
+}
+
+fn describe(r: &std::result::Result<crate::fleet::Fetched, String>) -> String {
+    match r {
+        Ok(crate::fleet::Fetched::Updated { sha256 }) => format!("updated (sha256 {sha256})"),
+        Ok(crate::fleet::Fetched::NotModified) => "not modified".into(),
+        Err(e) => format!("failed: {e}"),
+    }
+}
+
+/// Loads the policy. When the system layer names a remote policy with no
+/// usable copy (none, refused, or older than `max_age`), it is fetched first
+/// within its `timeout`; when the copy is only due for a refresh, that runs
+/// in the background while the tool runs.
+fn load_policy(discovery: &policy::Discovery) -> (policy::Loaded, Option<Refresh>) {
+    let mut loaded = policy::load(discovery);
+    let Some(f) = loaded.policy.fleet.clone() else {
+        return (loaded, None);
+    };
+    let Some(state) = paths::state_dir() else {
+        return (loaded, None);
+    };
+    match f.status {
+        policy::FleetStatus::Unavailable | policy::FleetStatus::Stale => {
+            let r = crate::fleet::fetch(&f.config, &state, f.config.timeout);
+            loaded = policy::load(discovery);
+            if let Some(fs) = loaded.policy.fleet.as_mut() {
+                fs.refresh = Some(describe(&r));
+            }
+            (loaded, None)
+        }
+        policy::FleetStatus::Due => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let cfg = f.config.clone();
+            // Two requests (policy and signature), each bounded by `timeout`.
+            let deadline = Instant::now() + cfg.timeout * 2;
+            std::thread::spawn(move || {
+                let r = crate::fleet::fetch(&cfg, &state, cfg.timeout);
+                let _ = tx.send(describe(&r));
+            });
+            (loaded, Some(Refresh { rx, deadline }))
+        }
+        policy::FleetStatus::Fresh => (loaded, None),
+    }
 }
 
 /// Checks the classified sources against the approved registries, forcing
@@ -534,6 +597,7 @@ fn policy_ref(policy: &Policy, errors: &[policy::PolicyError]) -> PolicyRef {
         sources: policy.sources.clone(),
         errors: errors.to_vec(),
         refused: policy.refused.clone(),
+        fleet: policy.fleet.clone(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! This is the user interface, so it prints; the work is done by the library.
 
 mod doctor;
+mod fleet_cmd;
 mod log_cmd;
 mod policy_cmd;
 mod shims;
@@ -98,6 +99,10 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// The remote policy the system layer names (`[fleet]`): fetch it now, or
+    /// show which copy is in force.
+    #[command(subcommand)]
+    Fleet(FleetCmd),
     /// Threat feeds of known-malicious packages (OSV): rebuild the index, look
     /// a package up.
     #[command(subcommand)]
@@ -139,6 +144,21 @@ pub enum ShimsCmd {
         dir: Option<PathBuf>,
         #[arg(long, value_delimiter = ',', value_name = "TOOL")]
         tools: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FleetCmd {
+    /// Fetch, verify and cache the remote policy (exit 78 when it cannot be).
+    Sync {
+        /// Give up after this long (default 30s).
+        #[arg(long, value_name = "DUR", default_value = "30s")]
+        timeout: String,
+    },
+    /// Show the remote policy's configuration and the copy in force.
+    Status {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -211,6 +231,7 @@ fn dispatch(cmd: Command) -> crate::error::Result<i32> {
         Command::Doctor { json } => doctor::run(json),
         Command::Policy(c) => policy_cmd::run(c),
         Command::Threats(c) => threats_cmd::run(c),
+        Command::Fleet(c) => fleet_cmd::run(c),
         Command::Log {
             tool,
             denied,

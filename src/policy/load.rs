@@ -7,7 +7,9 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::parse::{parse_bytes, parse_layer, RawLayer};
-use super::{merge, Discovery, Layer, LayerSource, Policy, PolicyError, POLICY_ENV};
+use super::{
+    merge, Discovery, FleetState, FleetStatus, Layer, LayerSource, Policy, PolicyError, POLICY_ENV,
+};
 
 /// A policy file larger than this is refused (it is certainly not a policy,
 /// and `PKGWARD_POLICY=/dev/zero` must not hang the shim).
@@ -26,6 +28,16 @@ pub struct Loaded {
 /// names a file that must exist). A system layer that exists but cannot be
 /// used locks every lockable key at its default (fail closed).
 pub fn load(d: &Discovery) -> Loaded {
+    load_in(
+        d,
+        crate::paths::state_dir().as_deref(),
+        std::time::SystemTime::now(),
+    )
+}
+
+/// [`load`] with the state directory (where the remote policy is cached)
+/// and the time given.
+pub fn load_in(d: &Discovery, state: Option<&Path>, now: std::time::SystemTime) -> Loaded {
     let mut order: Vec<&(Layer, std::path::PathBuf)> = d.layers.iter().collect();
     order.sort_by_key(|(layer, _)| *layer);
 
@@ -67,10 +79,142 @@ pub fn load(d: &Discovery) -> Loaded {
         }
     }
 
+    // The remote policy the system layer names: its verified cached copy
+    // is a second system layer.
+    let fleet_cfg = raws
+        .iter()
+        .find(|r| r.layer == Layer::System)
+        .and_then(|r| r.fleet.clone());
+    let mut fleet_state = None;
+    if let Some(cfg) = fleet_cfg {
+        let (state_rec, copy) = fleet_layer(&cfg.value, state, now);
+        let fleet_error = |message: String| PolicyError {
+            path: cfg.origin.path.clone(),
+            line: cfg.origin.line,
+            col: cfg.origin.col,
+            key: Some("fleet".into()),
+            message,
+        };
+        match copy {
+            Some(c) => {
+                if state_rec.status == FleetStatus::Stale
+                    && cfg.value.on_stale == crate::fleet::OnStale::Deny
+                {
+                    errors.push(fleet_error(format!(
+                        "the remote policy {} was last fetched {} ago, longer than max_age, and on_stale = \"deny\"; \
+                         run `pkgward fleet sync` when the policy server is reachable",
+                        cfg.value.policy_url,
+                        human_secs(c.age.as_secs())
+                    )));
+                    system_failed = true;
+                }
+                sources.push(LayerSource {
+                    layer: Layer::System,
+                    path: c.path.clone(),
+                    sha256: hex(&Sha256::digest(&c.bytes)),
+                });
+                digest.update(b"fleet\0");
+                digest.update((c.bytes.len() as u64).to_le_bytes());
+                digest.update(&c.bytes);
+                match parse_bytes(&c.bytes, &c.path, Layer::System) {
+                    Ok(raw) if raw.fleet.is_some() => {
+                        errors.push(fleet_error(format!(
+                            "the remote policy {} names another remote policy; that is not allowed",
+                            cfg.value.policy_url
+                        )));
+                        system_failed = true;
+                    }
+                    Ok(raw) => {
+                        let at = raws.iter().take_while(|r| r.layer == Layer::System).count();
+                        raws.insert(at, raw);
+                    }
+                    Err(es) => {
+                        errors.extend(es);
+                        system_failed = true;
+                    }
+                }
+            }
+            None => {
+                errors.push(fleet_error(format!(
+                    "the remote policy {} is not available: {}; run `pkgward fleet sync` when the policy \
+                     server is reachable",
+                    cfg.value.policy_url,
+                    state_rec.problem.as_deref().unwrap_or("no verified copy")
+                )));
+                system_failed = true;
+            }
+        }
+        fleet_state = Some(state_rec);
+    }
+
     let mut policy = merge::merge(&raws, system_failed);
+    policy.fleet = fleet_state;
     policy.sources = sources;
     policy.digest = format!("sha256:{}", hex(&digest.finalize()));
     Loaded { policy, errors }
+}
+
+/// The state of the remote policy and its verified cached copy, if any.
+fn fleet_layer(
+    cfg: &crate::fleet::FleetConfig,
+    state: Option<&Path>,
+    now: std::time::SystemTime,
+) -> (FleetState, Option<crate::fleet::Cached>) {
+    let mut st = FleetState {
+        config: cfg.clone(),
+        status: FleetStatus::Unavailable,
+        sha256: None,
+        fetched_at: None,
+        age_secs: None,
+        problem: None,
+        refresh: None,
+    };
+    let Some(state) = state else {
+        st.problem = Some("no state directory to cache it in (set PKGWARD_STATE_DIR)".into());
+        return (st, None);
+    };
+    match crate::fleet::cached(cfg, state, now) {
+        Ok(c) => {
+            st.status = if c.age > cfg.max_age {
+                FleetStatus::Stale
+            } else if c.age > cfg.refresh {
+                FleetStatus::Due
+            } else {
+                FleetStatus::Fresh
+            };
+            st.sha256 = Some(c.meta.sha256.clone());
+            st.fetched_at = Some(c.meta.fetched_at);
+            st.age_secs = Some(c.age.as_secs());
+            (st, Some(c))
+        }
+        Err(why) => {
+            st.problem = Some(why);
+            (st, None)
+        }
+    }
+}
+
+fn human_secs(s: u64) -> String {
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+/// Checks the bytes of a fetched remote policy: a valid system layer that
+/// names no further remote policy. The message is for the user.
+pub fn check_remote(bytes: &[u8], path: &Path) -> Result<(), String> {
+    match parse_bytes(bytes, path, Layer::System) {
+        Ok(raw) if raw.fleet.is_some() => Err("it names another remote policy ([fleet])".into()),
+        Ok(_) => Ok(()),
+        Err(es) => Err(es
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
 }
 
 /// Checks one policy file as the given layer would read it (`pkgward policy

@@ -76,7 +76,7 @@ use crate::tools::Ecosystem;
 
 pub use baseline::baseline_policy_text;
 pub use discover::{discover, system_policy_path, Discovery, DiscoveryContext};
-pub use load::{check_file, check_str, load, Loaded};
+pub use load::{check_file, check_remote, check_str, load, load_in, Loaded};
 pub use merge::registry_covers;
 pub use parse::{validate_registry_entry, AllowEntry};
 
@@ -272,6 +272,8 @@ pub struct Policy {
     pub audit_log: Option<Sourced<PathBuf>>,
     /// `[threats] feeds` of every layer (a layer adds feeds, never removes one).
     pub threat_feeds: Vec<Sourced<PathBuf>>,
+    /// The remote policy the system layer names, and how its copy stands.
+    pub fleet: Option<FleetState>,
     /// The keys the system layer locked (origin `None`: locked because the
     /// system layer is invalid, see the module docs).
     pub locked: Vec<Sourced<String>>,
@@ -280,6 +282,40 @@ pub struct Policy {
     /// `sha256:<hex>` over (layer, path, bytes) of every layer read.
     pub digest: String,
     pub refused: Vec<Refused>,
+}
+
+/// How the remote policy's cached copy stands at load time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FleetStatus {
+    /// Younger than `refresh`.
+    Fresh,
+    /// Older than `refresh`: in force, and refreshed in the background.
+    Due,
+    /// Older than `max_age`: `on_stale` decides.
+    Stale,
+    /// No verified copy (never fetched, or the cached one is refused).
+    Unavailable,
+}
+
+/// The remote policy: configuration, the copy in force, what went wrong.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FleetState {
+    pub config: crate::fleet::FleetConfig,
+    pub status: FleetStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Unix seconds of the last successful fetch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetched_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_secs: Option<u64>,
+    /// Why no copy is in force, or why the last fetch failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// The outcome of a fetch made by this invocation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<String>,
 }
 
 impl Default for Policy {
@@ -292,6 +328,7 @@ impl Default for Policy {
             scripts_allow: Vec::new(),
             audit_log: None,
             threat_feeds: Vec::new(),
+            fleet: None,
             locked: Vec::new(),
             sources: Vec::new(),
             digest: EMPTY_DIGEST.to_string(),

@@ -40,6 +40,8 @@ pub(crate) struct RawLayer {
     pub audit_log: Option<Located<PathBuf>>,
     /// `[threats] feeds`: OSV files or directories of known-malicious packages.
     pub threat_feeds: Vec<Located<PathBuf>>,
+    /// `[fleet]` (system layer only): the remote policy.
+    pub fleet: Option<Located<crate::fleet::FleetConfig>>,
 }
 
 /// Parses the bytes of one layer file. All errors found are returned, sorted
@@ -112,7 +114,7 @@ struct Cx<'a> {
     errors: Vec<PolicyError>,
 }
 
-const TOP_KEYS: [&str; 7] = [
+const TOP_KEYS: [&str; 8] = [
     "mode",
     "lock",
     "registries",
@@ -120,10 +122,22 @@ const TOP_KEYS: [&str; 7] = [
     "scripts",
     "audit",
     "threats",
+    "fleet",
 ];
 const SCRIPTS_KEYS: [&str; 2] = ["default", "allow"];
 const AUDIT_KEYS: [&str; 1] = ["log"];
 const THREATS_KEYS: [&str; 1] = ["feeds"];
+const FLEET_KEYS: [&str; 9] = [
+    "policy_url",
+    "sha256",
+    "public_key",
+    "signature_url",
+    "refresh",
+    "max_age",
+    "on_stale",
+    "timeout",
+    "ca_file",
+];
 
 impl Cx<'_> {
     fn finish_errors(&mut self) -> Vec<PolicyError> {
@@ -188,6 +202,7 @@ impl Cx<'_> {
             scripts_allow: Vec::new(),
             audit_log: None,
             threat_feeds: Vec::new(),
+            fleet: None,
         };
         for (k, v) in root.iter() {
             let name: &str = k.get_ref();
@@ -203,6 +218,7 @@ impl Cx<'_> {
                 "scripts" => self.scripts(v, &mut raw),
                 "audit" => self.audit(v, &mut raw),
                 "threats" => self.threats(v, &mut raw),
+                "fleet" => self.fleet(k, v, &mut raw),
                 _ => self.unknown_key(&k.span(), &[], name, &TOP_KEYS),
             }
         }
@@ -507,6 +523,152 @@ impl Cx<'_> {
                 });
             }
         }
+    }
+}
+
+impl Cx<'_> {
+    /// `[fleet]`: the remote policy (system layer only).
+    fn fleet(&mut self, k: &Spanned<DeString<'_>>, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
+        if self.layer != Layer::System {
+            self.error(
+                &k.span(),
+                "fleet".to_string(),
+                format!(
+                    "`[fleet]` is only allowed in the system policy, not in the {} layer: \
+                     only the machine's owner may name the remote policy",
+                    self.layer
+                ),
+            );
+            return;
+        }
+        let Some(table) = self.table(v, &["fleet"]) else {
+            return;
+        };
+        let mut cfg = crate::fleet::FleetConfig {
+            policy_url: String::new(),
+            sha256: None,
+            public_key: None,
+            signature_url: String::new(),
+            refresh: crate::fleet::DEFAULT_REFRESH,
+            max_age: crate::fleet::DEFAULT_MAX_AGE,
+            on_stale: crate::fleet::OnStale::EnforceCached,
+            timeout: crate::fleet::DEFAULT_TIMEOUT,
+            ca_file: None,
+        };
+        let errors_before = self.errors.len();
+        for (key, val) in table.iter() {
+            let name: &str = key.get_ref();
+            let dotted_key = format!("fleet.{name}");
+            if !FLEET_KEYS.contains(&name) {
+                self.unknown_key(&key.span(), &["fleet"], name, &FLEET_KEYS);
+                continue;
+            }
+            let Some(text) = val.get_ref().as_str() else {
+                self.wrong_type(val, &["fleet", name], "a string");
+                continue;
+            };
+            let result: Result<(), String> = match name {
+                "policy_url" => fleet_url(text).map(|u| cfg.policy_url = u),
+                "signature_url" => fleet_url(text).map(|u| cfg.signature_url = u),
+                "sha256" => {
+                    let t = text.trim().to_ascii_lowercase();
+                    if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        cfg.sha256 = Some(t);
+                        Ok(())
+                    } else {
+                        Err("expected 64 hexadecimal digits (the policy file's sha256)".into())
+                    }
+                }
+                "public_key" => minisign_verify::PublicKey::from_base64(text.trim())
+                    .map(|_| cfg.public_key = Some(text.trim().to_string()))
+                    .map_err(|e| {
+                        format!("not a minisign public key (the `RW…` line of a .pub file): {e}")
+                    }),
+                "refresh" | "max_age" | "timeout" => crate::record::query::parse_duration(text)
+                    .and_then(|d| {
+                        if d.is_zero() {
+                            return Err("must be more than zero".into());
+                        }
+                        match name {
+                            "refresh" => cfg.refresh = d,
+                            "max_age" => cfg.max_age = d,
+                            _ => cfg.timeout = d,
+                        }
+                        Ok(())
+                    }),
+                "on_stale" => match crate::fleet::OnStale::from_name(text) {
+                    Some(o) => {
+                        cfg.on_stale = o;
+                        Ok(())
+                    }
+                    None => Err(format!(
+                        "invalid value {}: expected {}",
+                        quoted(text),
+                        one_of(&crate::fleet::OnStale::NAMES)
+                    )),
+                },
+                _ => {
+                    let mut p = PathBuf::from(text);
+                    if p.is_relative() && !p.has_root() {
+                        if let Some(dir) = self.path.parent() {
+                            p = dir.join(p);
+                        }
+                    }
+                    cfg.ca_file = Some(p);
+                    Ok(())
+                }
+            };
+            if let Err(message) = result {
+                self.error(&val.span(), dotted_key, message);
+            }
+        }
+        if self.errors.len() > errors_before {
+            return;
+        }
+        if cfg.policy_url.is_empty() {
+            self.error(
+                &k.span(),
+                "fleet.policy_url".into(),
+                "`[fleet]` needs `policy_url`".into(),
+            );
+            return;
+        }
+        if cfg.sha256.is_none() && cfg.public_key.is_none() {
+            self.error(
+                &k.span(),
+                "fleet".into(),
+                "`[fleet]` needs `sha256` (a pin) or `public_key` (a minisign key): an unverified \
+                 remote policy is never used"
+                    .into(),
+            );
+            return;
+        }
+        if cfg.signature_url.is_empty() {
+            cfg.signature_url = format!("{}.minisig", cfg.policy_url);
+        }
+        raw.fleet = Some(Located {
+            value: cfg,
+            origin: self.origin(&k.span()),
+        });
+    }
+}
+
+/// A fleet URL: https, or http to a loopback address only.
+fn fleet_url(text: &str) -> Result<String, String> {
+    let u = url::Url::parse(text.trim()).map_err(|e| format!("not a URL: {e}"))?;
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("must not contain credentials".into());
+    }
+    let loopback = match u.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match u.scheme() {
+        "https" => Ok(u.to_string()),
+        "http" if loopback => Ok(u.to_string()),
+        _ => Err("must be an https URL (plain http only to a loopback address)".into()),
     }
 }
 

@@ -315,7 +315,7 @@ fn policy_error_display() {
     assert_eq!(
         errors[0].to_string(),
         format!(
-            "{P}:2:1: `foo`: unknown key `foo` at the top level; expected one of: mode, lock, registries, mirrors, scripts, audit, threats"
+            "{P}:2:1: `foo`: unknown key `foo` at the top level; expected one of: mode, lock, registries, mirrors, scripts, audit, threats, fleet"
         )
     );
     let e = PolicyError {
@@ -1179,7 +1179,10 @@ fn policy_threat_feeds_resolve_relative_paths_and_report_bad_values() {
     let feeds: Vec<PathBuf> = raw.threat_feeds.iter().map(|f| f.value.clone()).collect();
     assert_eq!(
         feeds,
-        [PathBuf::from("/policies/osv"), PathBuf::from("/abs/feed.zip")]
+        [
+            PathBuf::from("/policies/osv"),
+            PathBuf::from("/abs/feed.zip")
+        ]
     );
     assert_eq!(raw.threat_feeds[0].origin.line, 2);
     for (text, key) in [
@@ -1191,5 +1194,33 @@ fn policy_threat_feeds_resolve_relative_paths_and_report_bad_values() {
         let e = errors_of(text, Layer::User);
         assert_eq!(e.len(), 1, "{text}: {e:?}");
         assert_eq!(e[0].key.as_deref(), Some(key), "{text}: {e:?}");
+    }
+}
+
+#[test]
+fn policy_fleet_is_system_only_and_needs_a_verification() {
+    let ok = "[fleet]\npolicy_url = \"https://policy.example.com/p.toml\"\nsha256 = \"ABab000000000000000000000000000000000000000000000000000000000000\"\nrefresh = \"30m\"\nmax_age = \"2d\"\non_stale = \"deny\"\n";
+    let raw = parse_layer(ok, Path::new(P), Layer::System).unwrap();
+    let f = raw.fleet.unwrap().value;
+    assert_eq!(f.signature_url, "https://policy.example.com/p.toml.minisig");
+    assert_eq!(
+        f.sha256.as_deref(),
+        Some("abab000000000000000000000000000000000000000000000000000000000000")
+    );
+    assert_eq!(f.refresh, std::time::Duration::from_secs(1800));
+    assert_eq!(f.on_stale, crate::fleet::OnStale::Deny);
+    for (text, layer, needle) in [
+        (ok, Layer::User, "only allowed in the system policy"),
+        (ok, Layer::Project, "only allowed in the system policy"),
+        ("[fleet]\npolicy_url = \"https://p.example.com/p.toml\"\n", Layer::System, "needs `sha256`"),
+        ("[fleet]\nsha256 = \"00\"\n", Layer::System, "64 hexadecimal"),
+        ("[fleet]\npolicy_url = \"http://p.example.com/p.toml\"\npublic_key = \"x\"\n", Layer::System, "https"),
+        ("[fleet]\npolicy_url = \"https://u:p@p.example.com/p\"\n", Layer::System, "credentials"),
+        ("[fleet]\npolicy_url = \"https://p.example.com/p\"\npublic_key = \"not a key\"\n", Layer::System, "minisign"),
+        ("[fleet]\npolicy_url = \"https://p.example.com/p\"\nsha256 = \"00\"\nrefresh = \"0s\"\n", Layer::System, "more than zero"),
+        ("[fleet]\npolicy_url = \"https://p.example.com/p\"\non_stale = \"open\"\n", Layer::System, "enforce-cached"),
+    ] {
+        let e = errors_of(text, layer);
+        assert!(e.iter().any(|e| e.message.contains(needle)), "{text}: {e:?}");
     }
 }

@@ -51,6 +51,9 @@ pub struct PolicyRef {
     pub errors: Vec<PolicyError>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<Refused>,
+    /// The remote policy: which copy is in force, and why not when none is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::policy::FleetState>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
@@ -171,6 +174,9 @@ pub struct ExitRecord {
     /// install resolved).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Reason>,
+    /// The outcome of the remote policy's background refresh, when one ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet_refresh: Option<String>,
 }
 
 pub fn layer_name(layer: Layer) -> &'static str {
