@@ -71,9 +71,14 @@ pub enum Command {
         /// Only invocations that were denied (or would have been, in audit mode).
         #[arg(long)]
         denied: bool,
-        /// Only invocations newer than this (e.g. 30m, 2h, 7d).
-        #[arg(long, value_name = "DUR")]
+        /// Only invocations newer than this (e.g. 30m, 2h, 7d), or `job`: since
+        /// the CI job started (PKGWARD_JOB_START, set by the CI integrations,
+        /// or GitLab's CI_JOB_STARTED_AT).
+        #[arg(long, value_name = "DUR|job")]
         since: Option<String>,
+        /// A Markdown summary (for a CI step summary) instead of one line per invocation.
+        #[arg(long, conflicts_with = "json")]
+        summary: bool,
         /// One JSON object per invocation (its invocation record with an `exit` field).
         #[arg(long)]
         json: bool,
@@ -236,9 +241,10 @@ fn dispatch(cmd: Command) -> crate::error::Result<i32> {
             tool,
             denied,
             since,
+            summary,
             json,
             file,
-        } => log_cmd::run(tool, denied, since, json, file),
+        } => log_cmd::run(tool, denied, since, json, summary, file),
         Command::Verify {
             path,
             format,
