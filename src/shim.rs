@@ -115,6 +115,59 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         }
     }
 
+    // The release-age cooldown, through the tool's own filter.
+    let mut cooldown_plan = None;
+    if let (true, Some(age)) = (
+        mode != Mode::Off,
+        policy.release_age_for(call.tool.ecosystem),
+    ) {
+        let supports = |args: &[&str], flag: &str| {
+            real.as_ref().is_ok_and(|p| {
+                probe_help(
+                    p,
+                    real_tool.as_ref().and_then(|t| t.sha256.as_deref()),
+                    cache.as_deref(),
+                    args,
+                    flag,
+                )
+            })
+        };
+        match decide::cooldown::plan(
+            call.tool,
+            &args,
+            verb,
+            age.value,
+            jiff::Timestamp::now(),
+            &decide::cooldown::Ctx {
+                env: &|k| std::env::var(k).ok(),
+                cwd: &cwd,
+                supports: &supports,
+            },
+        ) {
+            Ok(Some((p, applied))) => {
+                decision.cooldown = Some(applied);
+                cooldown_plan = Some(p);
+            }
+            Ok(None) => {}
+            Err(why) => {
+                let origin = age.origin.as_ref().map(|o| o.to_string());
+                decide::add(
+                    &mut decision,
+                    mode,
+                    vec![record::Reason {
+                        code: decide::cooldown::CODE.into(),
+                        message: format!(
+                            "a release-age cooldown of {} is in force for {} but {why}",
+                            decide::cooldown::human(age.value),
+                            call.tool.ecosystem
+                        ),
+                        origin,
+                    }],
+                );
+            }
+        }
+    }
+
     // Record the invocation before anything runs.
     let invocation_id = record::new_invocation_id();
     let mut argv = vec![call.invoked_as.to_string_lossy().into_owned()];
@@ -233,6 +286,12 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         Some(Ok(dir)) => dir,
         None => None,
     };
+    if let Some(p) = &cooldown_plan {
+        if let Err(err) = apply_plan(p, &mut launch, &invocation_id) {
+            let _ = finish(false, err.exit_code(), None, None, Some(&err), Vec::new());
+            return Err(err);
+        }
+    }
     let result = supervise::run(&launch);
     if let Some(dir) = plan_dir {
         let _ = std::fs::remove_dir_all(dir);
@@ -266,6 +325,17 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
                 after,
             ) {
                 notice(format!("warning: {e}"));
+            }
+            if code != 0 {
+                if let Some(c) = &decision.cooldown {
+                    notice(format!(
+                        "note: a release-age cooldown of {} is in force (versions published after {} are \
+                         not installed, through {}); if the tool found no matching version, that is why",
+                        decide::cooldown::human(std::time::Duration::from_secs(c.min_release_age_secs)),
+                        c.before,
+                        c.via
+                    ));
+                }
             }
             match err {
                 Some(e) if denied_after => Err(e),
@@ -530,11 +600,35 @@ fn denial_message(
     let command: Vec<String> = std::iter::once(call.tool.name.to_string())
         .chain(redact::redact_args(call.tool.name, args))
         .collect();
-    let (threats, sources): (Vec<_>, Vec<_>) = decision
+    let (threats, rest): (Vec<_>, Vec<_>) = decision
         .reasons
         .iter()
         .partition(|r| r.code == decide::threats::CODE);
+    let (cooldown, sources): (Vec<_>, Vec<_>) = rest
+        .into_iter()
+        .partition(|r| r.code == decide::cooldown::CODE);
     let mut m = String::new();
+    if !cooldown.is_empty() {
+        m.push_str(&format!(
+            "denied: `{}` ({}) cannot be held to the release-age cooldown:\n",
+            command.join(" "),
+            classification.verb.as_str()
+        ));
+        for r in &cooldown {
+            m.push_str(&format!("  {}\n", r.message));
+            if let Some(o) = &r.origin {
+                m.push_str(&format!("  (min_release_age set at {o})\n"));
+            }
+        }
+        if threats.is_empty() && sources.is_empty() {
+            m.push_str(&format!(
+                "fix: use a tool that filters by publish time (npm, uv, bun, pip 25.3+), drop the exemption \
+                 named above, or set `[registries] min_release_age = {{ {eco} = \"0s\" }}` for this ecosystem \
+                 in the policy"
+            ));
+            return m;
+        }
+    }
     if !threats.is_empty() {
         m.push_str(&format!(
             "denied: `{}` ({}) names packages listed as malicious:\n",
@@ -580,6 +674,52 @@ fn denial_message(
          in the policy; `pkgward policy show` shows where each approval comes from"
     ));
     m
+}
+
+/// Whether the tool's `args` output (its help) mentions `flag`; cached per
+/// tool digest under the state directory.
+fn probe_help(
+    program: &Path,
+    sha256: Option<&str>,
+    cache: Option<&Path>,
+    args: &[&str],
+    flag: &str,
+) -> bool {
+    use sha2::Digest;
+    let key = sha256.map(|s| {
+        let mut h = sha2::Sha256::new();
+        h.update(s.as_bytes());
+        for a in args.iter().chain([&flag]) {
+            h.update([0]);
+            h.update(a.as_bytes());
+        }
+        h.finalize()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    });
+    let file = match (cache, &key) {
+        (Some(c), Some(k)) => Some(c.join("probe").join(k)),
+        _ => None,
+    };
+    if let Some(v) = file.as_ref().and_then(|f| std::fs::read(f).ok()) {
+        return v == b"1";
+    }
+    let out = std::process::Command::new(program)
+        .args(args)
+        .env(resolve::DEPTH_VAR, resolve::DEPTH_LIMIT.to_string())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    let yes = out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(flag));
+    if let Some(f) = file {
+        if let Some(dir) = f.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::write(f, if yes { "1" } else { "0" });
+    }
+    yes
 }
 
 fn mode_name(mode: Mode) -> &'static str {

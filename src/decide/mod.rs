@@ -1,6 +1,7 @@
 //! Decision: turns the findings of the checks (each a policy violation with
 //! its origin) into allow / deny / would-deny according to the mode.
 
+pub mod cooldown;
 pub mod mirror;
 pub mod registries;
 pub mod threats;
@@ -16,6 +17,8 @@ pub struct Decision {
     pub reasons: Vec<Reason>,
     /// The mirror pkgward forces, if the policy names one.
     pub forced: Option<mirror::Forced>,
+    /// The release-age cooldown the tool is made to apply.
+    pub cooldown: Option<cooldown::Applied>,
 }
 
 impl Decision {
@@ -24,6 +27,7 @@ impl Decision {
             action: self.action,
             reasons: self.reasons.clone(),
             forced: self.forced.clone(),
+            cooldown: self.cooldown.clone(),
         }
     }
 }
@@ -40,6 +44,7 @@ pub fn decide(mode: Mode, violations: Vec<Reason>) -> Decision {
         action,
         reasons: violations,
         forced: None,
+        cooldown: None,
     }
 }
 

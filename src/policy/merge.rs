@@ -33,6 +33,7 @@ struct Floor {
     registries: BTreeMap<Ecosystem, Vec<String>>,
     scripts_default: ScriptsDefault,
     audit_log: Option<PathBuf>,
+    release_age: BTreeMap<Option<Ecosystem>, std::time::Duration>,
 }
 
 struct Merger {
@@ -82,6 +83,12 @@ pub(crate) fn merge(layers: &[RawLayer], system_failed: bool) -> Policy {
             .collect(),
         scripts_default: m.policy.scripts_default.value,
         audit_log: m.policy.audit_log.as_ref().map(|a| a.value.clone()),
+        release_age: m
+            .policy
+            .min_release_age
+            .iter()
+            .map(|(e, s)| (*e, s.value))
+            .collect(),
     });
     for raw in &lower {
         m.apply(raw);
@@ -186,6 +193,33 @@ impl Merger {
                 self.policy
                     .registries
                     .insert(reg.eco, Sourced::at(kept, reg.origin.clone()));
+            }
+        }
+
+        for (eco, age) in &raw.min_release_age {
+            let floor = self
+                .floor
+                .as_ref()
+                .and_then(|f| f.release_age.get(eco).or_else(|| f.release_age.get(&None)))
+                .copied()
+                .unwrap_or_default();
+            match self.lock("registries") {
+                Some(by) if age.value < floor => {
+                    let which = eco.map_or("min_release_age".to_string(), |e| {
+                        format!("min_release_age.{}", e.key())
+                    });
+                    let reason = format!(
+                        "`registries` is locked{by}: the {layer} layer may lengthen the release-age cooldown \
+                         but not shorten it below {}s",
+                        floor.as_secs()
+                    );
+                    self.refuse(format!("registries.{which}"), &age.origin, reason);
+                }
+                _ => {
+                    self.policy
+                        .min_release_age
+                        .insert(*eco, Sourced::at(age.value, age.origin.clone()));
+                }
             }
         }
 

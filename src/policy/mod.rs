@@ -272,6 +272,10 @@ pub struct Policy {
     pub audit_log: Option<Sourced<PathBuf>>,
     /// `[threats] feeds` of every layer (a layer adds feeds, never removes one).
     pub threat_feeds: Vec<Sourced<PathBuf>>,
+    /// `[registries] min_release_age`: the default (`None` key) and
+    /// per-ecosystem cooldowns.
+    #[serde(serialize_with = "ser_release_age")]
+    pub min_release_age: BTreeMap<Option<Ecosystem>, Sourced<std::time::Duration>>,
     /// The remote policy the system layer names, and how its copy stands.
     pub fleet: Option<FleetState>,
     /// The keys the system layer locked (origin `None`: locked because the
@@ -318,6 +322,25 @@ pub struct FleetState {
     pub refresh: Option<String>,
 }
 
+/// `{"default": {"value": 172800, "origin": …}, "npm": …}` (seconds).
+fn ser_release_age<S: serde::Serializer>(
+    m: &BTreeMap<Option<Ecosystem>, Sourced<std::time::Duration>>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut out = s.serialize_map(Some(m.len()))?;
+    for (k, v) in m {
+        out.serialize_entry(
+            k.map_or("default", Ecosystem::key),
+            &Sourced {
+                value: v.value.as_secs(),
+                origin: v.origin.clone(),
+            },
+        )?;
+    }
+    out.end()
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {
@@ -328,6 +351,7 @@ impl Default for Policy {
             scripts_allow: Vec::new(),
             audit_log: None,
             threat_feeds: Vec::new(),
+            min_release_age: BTreeMap::new(),
             fleet: None,
             locked: Vec::new(),
             sources: Vec::new(),
@@ -345,6 +369,15 @@ impl Policy {
             Some(s) => s.value.clone(),
             None => vec![BUILTIN.to_string()],
         }
+    }
+
+    /// The release-age cooldown for an ecosystem (its own value, else the
+    /// default); `None` when none is set or it is zero.
+    pub fn release_age_for(&self, eco: Ecosystem) -> Option<&Sourced<std::time::Duration>> {
+        self.min_release_age
+            .get(&Some(eco))
+            .or_else(|| self.min_release_age.get(&None))
+            .filter(|s| !s.value.is_zero())
     }
 
     /// Where the registries of an ecosystem were set (`None`: built-in default).

@@ -40,6 +40,9 @@ pub(crate) struct RawLayer {
     pub audit_log: Option<Located<PathBuf>>,
     /// `[threats] feeds`: OSV files or directories of known-malicious packages.
     pub threat_feeds: Vec<Located<PathBuf>>,
+    /// `[registries] min_release_age`: (ecosystem or `None` for the
+    /// default, the age).
+    pub min_release_age: Vec<(Option<Ecosystem>, Located<std::time::Duration>)>,
     /// `[fleet]` (system layer only): the remote policy.
     pub fleet: Option<Located<crate::fleet::FleetConfig>>,
 }
@@ -202,6 +205,7 @@ impl Cx<'_> {
             scripts_allow: Vec::new(),
             audit_log: None,
             threat_feeds: Vec::new(),
+            min_release_age: Vec::new(),
             fleet: None,
         };
         for (k, v) in root.iter() {
@@ -338,8 +342,13 @@ impl Cx<'_> {
         };
         for (k, v) in table.iter() {
             let name: &str = k.get_ref();
+            if name == "min_release_age" {
+                self.min_release_age(k, v, raw);
+                continue;
+            }
             let Some(eco) = Ecosystem::from_key(name) else {
-                let keys = Ecosystem::ALL.map(Ecosystem::key);
+                let mut keys: Vec<&str> = Ecosystem::ALL.map(Ecosystem::key).to_vec();
+                keys.push("min_release_age");
                 self.unknown_key(&k.span(), &["registries"], name, &keys);
                 continue;
             };
@@ -362,6 +371,65 @@ impl Cx<'_> {
                 origin: self.origin(&k.span()),
                 entries,
             });
+        }
+    }
+
+    /// `min_release_age = "48h"`, or a table `{ default = "48h", npm = "7d",
+    /// cargo = "0s" }` (an ecosystem's own value over the default; `0s`
+    /// turns the cooldown off for it).
+    fn min_release_age(
+        &mut self,
+        k: &Spanned<DeString<'_>>,
+        v: &Spanned<DeValue<'_>>,
+        raw: &mut RawLayer,
+    ) {
+        let mut one = |cx: &mut Self,
+                       eco: Option<Ecosystem>,
+                       name: &str,
+                       v: &Spanned<DeValue<'_>>,
+                       at: &Range<usize>| {
+            let key = match eco {
+                Some(e) => format!("registries.min_release_age.{}", e.key()),
+                None if name == "default" => "registries.min_release_age.default".to_string(),
+                None => "registries.min_release_age".to_string(),
+            };
+            let Some(s) = v.get_ref().as_str() else {
+                cx.error(
+                    &v.span(),
+                    key,
+                    format!(
+                        "expected a duration such as \"48h\" or \"7d\", found {}",
+                        v.get_ref().type_str()
+                    ),
+                );
+                return;
+            };
+            match crate::record::query::parse_duration(s) {
+                Ok(d) => raw.min_release_age.push((
+                    eco,
+                    Located {
+                        value: d,
+                        origin: cx.origin(at),
+                    },
+                )),
+                Err(e) => cx.error(&v.span(), key, e),
+            }
+        };
+        if let Some(table) = v.get_ref().as_table() {
+            for (ek, ev) in table.iter() {
+                let name: &str = ek.get_ref();
+                if name == "default" {
+                    one(self, None, name, ev, &ek.span());
+                } else if let Some(eco) = Ecosystem::from_key(name) {
+                    one(self, Some(eco), name, ev, &ek.span());
+                } else {
+                    let mut keys: Vec<&str> = vec!["default"];
+                    keys.extend(Ecosystem::ALL.map(Ecosystem::key));
+                    self.unknown_key(&ek.span(), &["registries", "min_release_age"], name, &keys);
+                }
+            }
+        } else {
+            one(self, None, "", v, &k.span());
         }
     }
 

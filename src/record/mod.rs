@@ -83,6 +83,9 @@ pub struct DecisionRef {
     pub reasons: Vec<Reason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forced: Option<crate::decide::mirror::Forced>,
+    /// The release-age cooldown pkgward had the tool apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<crate::decide::cooldown::Applied>,
 }
 
 /// How the shim was reached.

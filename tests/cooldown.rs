@@ -1,0 +1,125 @@
+//! The release-age cooldown (`[registries] min_release_age`), end to end
+//! with the real npm and pip behind the shims against the loopback
+//! registries, whose metadata carries the publish times.
+
+mod support;
+
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use support::guard::{text, Guarded};
+use support::{days_ago, shared, NpmPackage, Wheel};
+
+fn fixtures() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let r = shared();
+        for (v, t) in [("1.0.0", days_ago(10)), ("1.1.0", SystemTime::now())] {
+            r.publish_npm(
+                &NpmPackage::new("pw-cool", v)
+                    .published_at(t)
+                    .file("index.js", format!("module.exports = '{v}';\n")),
+            );
+        }
+        r.publish_npm(
+            &NpmPackage::new("pw-cool-app", "1.0.0")
+                .published_at(days_ago(10))
+                .dep("pw-cool", "^1.0.0")
+                .file("index.js", "module.exports = require('pw-cool');\n"),
+        );
+        r.publish_wheel(&Wheel::new("pw-cool-py", "1.0.0").uploaded_at(days_ago(10)));
+    });
+}
+
+fn guarded(mode: &str, age: &str) -> Guarded {
+    fixtures();
+    let g = Guarded::new(&format!(
+        "mode = \"{mode}\"\n[registries]\nmin_release_age = {age}\nnpm = [\"{}\"]\npypi = [\"{}\"]\n",
+        shared().npm_url(),
+        shared().pypi_index_url()
+    ));
+    g.sb.write("package.json", r#"{"name":"app","version":"1.0.0"}"#);
+    g
+}
+
+fn installed_version(g: &Guarded, pkg: &str) -> String {
+    let p =
+        g.sb.work
+            .join("node_modules")
+            .join(pkg)
+            .join("package.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+    v["version"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn npm_installs_the_older_version_and_refuses_the_newer_one() {
+    let g = guarded("enforce", "\"48h\"");
+    // A range: npm picks the newest version old enough, directly and as a
+    // dependency of another package.
+    let out = g.npm(&["install", "pw-cool-app"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(installed_version(&g, "pw-cool"), "1.0.0");
+    let inv = g.last_invocation();
+    assert_eq!(inv["decision"]["cooldown"]["via"], "npm_config_before");
+    assert_eq!(inv["decision"]["cooldown"]["min_release_age_secs"], 172_800);
+
+    // The too-new version by name: npm finds no version old enough, and
+    // pkgward says why.
+    let out = g.npm(&["install", "pw-cool@1.1.0"], &[]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("release-age cooldown of 2d"), "{err}");
+    assert_eq!(installed_version(&g, "pw-cool"), "1.0.0");
+
+    // A project .npmrc moving the date does not win over pkgward's setting;
+    // the same on the command line is denied before npm runs.
+    g.sb.write(".npmrc", "before=2099-01-01T00:00:00Z\n");
+    let out = g.npm(&["install", "pw-cool@1.1.0"], &[]);
+    assert!(!out.status.success(), "{}", text(&out.stderr));
+    let out = g.npm(&["install", "--before=2099-01-01", "pw-cool@1.1.0"], &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(err.contains("--before=2099-01-01"), "{err}");
+
+    // Without the cooldown the new version installs.
+    let g2 = guarded("enforce", "{ npm = \"0s\" }");
+    let out = g2.npm(&["install", "pw-cool"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(installed_version(&g2, "pw-cool"), "1.1.0");
+    assert!(g2.last_invocation()["decision"].get("cooldown").is_none());
+}
+
+#[test]
+fn a_pip_without_a_publish_time_filter_fails_closed() {
+    let g = guarded("enforce", "{ default = \"2d\" }");
+    let target = g.sb.root().join("site");
+    let t = target.to_str().unwrap();
+    let out = g.pip(&["install", "--target", t, "pw-cool-py"], &[]);
+    let err = text(&out.stderr);
+    if out.status.success() {
+        // A pip with --uploaded-prior-to: the cooldown applies through it.
+        assert_eq!(
+            g.last_invocation()["decision"]["cooldown"]["via"],
+            "PIP_UPLOADED_PRIOR_TO"
+        );
+        return;
+    }
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(err.contains("--uploaded-prior-to"), "{err}");
+    assert!(err.contains("min_release_age set at"), "{err}");
+    assert!(!target.exists());
+    // Audit mode: recorded, and pip runs.
+    let g = guarded("audit", "\"2d\"");
+    let out = g.pip(&["install", "--target", t, "pw-cool-py"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let inv = g.last_invocation();
+    assert_eq!(inv["decision"]["action"], "would-deny");
+    assert_eq!(
+        inv["decision"]["reasons"][0]["code"],
+        "release-age-unenforceable"
+    );
+    // Commands that install nothing are not affected.
+    let out = g.pip(&["--version"], &[]);
+    assert!(out.status.success());
+}
