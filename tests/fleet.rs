@@ -30,6 +30,8 @@ fn fixtures() {
 struct Served {
     policy: Vec<u8>,
     signature: Vec<u8>,
+    feed: Vec<u8>,
+    feed_signature: Vec<u8>,
     etag: String,
     down: bool,
     requests: Vec<String>,
@@ -139,10 +141,11 @@ fn serve<S: std::io::Read + Write>(st: &Mutex<Served>, s: &mut S) {
             )
             .into_bytes()
         } else {
-            let body = if path.ends_with(".minisig") {
-                g.signature.clone()
-            } else {
-                g.policy.clone()
+            let body = match (path.contains("/feed"), path.ends_with(".minisig")) {
+                (true, true) => g.feed_signature.clone(),
+                (true, false) => g.feed.clone(),
+                (false, true) => g.signature.clone(),
+                (false, false) => g.policy.clone(),
             };
             let mut v = format!(
                 "HTTP/1.1 200 OK\r\ncontent-length: {}\r\netag: {}\r\nconnection: close\r\n\r\n",
@@ -477,4 +480,47 @@ fn only_the_system_layer_may_name_a_remote_policy() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(78), "{err}");
     assert!(err.contains("only allowed in the system policy"), "{err}");
+}
+
+#[test]
+fn a_signed_threat_feed_comes_with_the_policy() {
+    fixtures();
+    shared().publish_npm(
+        &NpmPackage::new("pw-fleet-mal", "1.0.0").file("index.js", "module.exports = 1;\n"),
+    );
+    let srv = PolicyServer::start(None);
+    let kp = keypair();
+    let body = remote_policy(&shared().npm_url());
+    srv.set(&body, &sign(&kp, &body));
+    let feed = r#"[{"id": "MAL-FLEET-1", "affected": [{"package": {"ecosystem": "npm", "name": "pw-fleet-mal"}}]}]"#;
+    {
+        let mut s = srv.state.lock().unwrap();
+        s.feed = feed.as_bytes().to_vec();
+        s.feed_signature = sign(&kp, feed).into_bytes();
+    }
+    let feed_url = srv.url().replace("policy.toml", "feed/mal.json");
+    let f = Fleet::new(&format!(
+        "[fleet]\npolicy_url = \"{}\"\npublic_key = \"{}\"\nfeed_url = \"{feed_url}\"\n",
+        srv.url(),
+        kp.pk.to_base64()
+    ));
+    let sync = f.pkgward(&["fleet", "sync"]);
+    assert!(sync.status.success(), "{}", text(&sync.stderr));
+    let out = f.npm(&["install", "pw-fleet-mal"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(err.contains("MAL-FLEET-1"), "{err}");
+    // A tampered feed is refused and the verified one stays in force.
+    srv.state.lock().unwrap().feed = b"[]".to_vec();
+    let sync = f.pkgward(&["fleet", "sync"]);
+    assert_eq!(sync.status.code(), Some(78), "{}", text(&sync.stderr));
+    assert!(
+        text(&sync.stderr).contains("threat feed"),
+        "{}",
+        text(&sync.stderr)
+    );
+    let out = f.npm(&["install", "pw-fleet-mal"]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out.stderr));
+    let ok = f.npm(&["install", "pw-fleet-pkg"]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
 }

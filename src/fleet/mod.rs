@@ -60,6 +60,10 @@ pub struct FleetConfig {
     /// Extra trust anchors (PEM) for the policy server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// A threat feed (OSV) served beside the policy, signed with the same
+    /// key (signature at `feed_url` + `.minisig`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed_url: Option<String>,
 }
 
 mod secs {
@@ -76,6 +80,8 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 86_400);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// A remote policy larger than this is refused.
 const MAX_BYTES: u64 = 1 << 20;
+/// A threat feed larger than this is refused.
+const MAX_FEED_BYTES: u64 = 512 << 20;
 
 /// The cache entry's metadata.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -86,6 +92,35 @@ pub struct Meta {
     pub etag: Option<String>,
     /// Unix seconds of the last successful fetch (a 304 counts).
     pub fetched_at: u64,
+    #[serde(default)]
+    pub feed: Option<FeedMeta>,
+}
+
+/// The cached threat feed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FeedMeta {
+    pub url: String,
+    /// The file name under the cache directory (`feed.zip`, `feed.json`…).
+    pub file: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub etag: Option<String>,
+    pub fetched_at: u64,
+}
+
+/// The verified threat feed fetched with the policy, if any (verified when
+/// fetched: re-hashing a large feed on every invocation would cost more
+/// than the check is worth, and the index is keyed by its size and time).
+pub fn cached_feed(cfg: &FleetConfig, state: &Path) -> Option<PathBuf> {
+    let url = cfg.feed_url.as_ref()?;
+    let dir = cache_dir(state, &cfg.policy_url);
+    let meta: Meta = serde_json::from_slice(&std::fs::read(dir.join("meta.json")).ok()?).ok()?;
+    let feed = meta.feed.filter(|f| &f.url == url)?;
+    if feed.file.contains(['/', '\\']) || feed.file.starts_with('.') {
+        return None;
+    }
+    let p = dir.join(&feed.file);
+    p.is_file().then_some(p)
 }
 
 /// A verified copy read from the cache.
@@ -201,6 +236,7 @@ pub fn fetch(cfg: &FleetConfig, state: &Path, timeout: Duration) -> Result<Fetch
         if let Some(mut c) = prev {
             c.meta.fetched_at = unix_now();
             write_meta(&dir, &c.meta)?;
+            fetch_feed(cfg, &client, &dir, &mut c.meta)?;
             return Ok(Fetched::NotModified);
         }
         return Err(format!("{}: 304 without a cached copy", cfg.policy_url));
@@ -241,26 +277,106 @@ pub fn fetch(cfg: &FleetConfig, state: &Path, timeout: Duration) -> Result<Fetch
         }
     }
     let sha256 = hex(&Sha256::digest(&bytes));
-    write_meta(
-        &dir,
-        &Meta {
-            url: cfg.policy_url.clone(),
-            sha256: sha256.clone(),
-            etag,
-            fetched_at: unix_now(),
-        },
-    )?;
+    let prev_feed = prev.as_ref().and_then(|c| c.meta.feed.clone());
+    let mut meta = Meta {
+        url: cfg.policy_url.clone(),
+        sha256: sha256.clone(),
+        etag,
+        fetched_at: unix_now(),
+        feed: prev_feed,
+    };
+    write_meta(&dir, &meta)?;
+    fetch_feed(cfg, &client, &dir, &mut meta)?;
     Ok(Fetched::Updated { sha256 })
 }
 
+/// Fetches the threat feed named by `feed_url` into the cache directory,
+/// verified with the policy's key; a refused feed leaves the previous one.
+fn fetch_feed(
+    cfg: &FleetConfig,
+    client: &reqwest::blocking::Client,
+    dir: &Path,
+    meta: &mut Meta,
+) -> Result<(), String> {
+    let Some(url) = &cfg.feed_url else {
+        return Ok(());
+    };
+    let mut req = client.get(url);
+    if let Some(etag) = meta
+        .feed
+        .as_ref()
+        .filter(|f| &f.url == url)
+        .and_then(|f| f.etag.clone())
+    {
+        req = req.header(reqwest::header::IF_NONE_MATCH, etag);
+    }
+    let resp = req
+        .send()
+        .map_err(|e| format!("cannot fetch {url}: {}", error_chain(&e)))?;
+    if resp.status() == reqwest::StatusCode::NOT_MODIFIED && meta.feed.is_some() {
+        if let Some(f) = meta.feed.as_mut() {
+            f.fetched_at = unix_now();
+        }
+        return write_meta(dir, meta);
+    }
+    if !resp.status().is_success() {
+        return Err(format!("{url}: HTTP {}", resp.status()));
+    }
+    let etag = resp
+        .headers()
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = body_capped(resp, url, MAX_FEED_BYTES)?;
+    let sig_url = format!("{url}.minisig");
+    let r = client
+        .get(&sig_url)
+        .send()
+        .map_err(|e| format!("cannot fetch {sig_url}: {}", error_chain(&e)))?;
+    if !r.status().is_success() {
+        return Err(format!("{sig_url}: HTTP {}", r.status()));
+    }
+    let sig = body(r, &sig_url)?;
+    let feed_cfg = FleetConfig {
+        sha256: None,
+        ..cfg.clone()
+    };
+    verify(&feed_cfg, &bytes, Some(&sig))
+        .map_err(|e| format!("the threat feed served at {url} is refused: {e}"))?;
+    let ext = url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            let p = u.path().to_ascii_lowercase();
+            [".zip", ".jsonl", ".ndjson", ".json"]
+                .into_iter()
+                .find(|e| p.ends_with(e))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| ".json".into());
+    let file = format!("feed{ext}");
+    write_atomic(dir, &file, &bytes)?;
+    meta.feed = Some(FeedMeta {
+        url: url.clone(),
+        file,
+        sha256: hex(&Sha256::digest(&bytes)),
+        etag,
+        fetched_at: unix_now(),
+    });
+    write_meta(dir, meta)
+}
+
 fn body(resp: reqwest::blocking::Response, url: &str) -> Result<Vec<u8>, String> {
+    body_capped(resp, url, MAX_BYTES)
+}
+
+fn body_capped(resp: reqwest::blocking::Response, url: &str, cap: u64) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let mut b = Vec::new();
-    resp.take(MAX_BYTES + 1)
+    resp.take(cap + 1)
         .read_to_end(&mut b)
         .map_err(|e| format!("{url}: {e}"))?;
-    if b.len() as u64 > MAX_BYTES {
-        return Err(format!("{url}: larger than 1 MiB"));
+    if b.len() as u64 > cap {
+        return Err(format!("{url}: larger than {} MiB", cap >> 20));
     }
     Ok(b)
 }

@@ -2,7 +2,7 @@
 //! the merged [`Policy`].
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -148,6 +148,30 @@ pub fn load_in(d: &Discovery, state: Option<&Path>, now: std::time::SystemTime) 
     }
 
     let mut policy = merge::merge(&raws, system_failed);
+    // The threat feed fetched with the remote policy.
+    if let (Some(f), Some(state)) = (&fleet_state, state) {
+        match crate::fleet::cached_feed(&f.config, state) {
+            Some(path) => policy.threat_feeds.push(super::Sourced {
+                value: path,
+                origin: None,
+            }),
+            None if f.copy_in_force() => {
+                if let Some(url) = &f.config.feed_url {
+                    errors.push(PolicyError {
+                        path: PathBuf::from(&f.config.policy_url),
+                        line: 0,
+                        col: 0,
+                        key: Some("fleet.feed_url".into()),
+                        message: format!(
+                            "the threat feed {url} has no verified copy yet; run `pkgward fleet sync` \
+                             when it is reachable"
+                        ),
+                    });
+                }
+            }
+            None => {}
+        }
+    }
     policy.fleet = fleet_state;
     policy.sources = sources;
     policy.digest = format!("sha256:{}", hex(&digest.finalize()));

@@ -341,6 +341,13 @@ fn ser_release_age<S: serde::Serializer>(
     out.end()
 }
 
+impl FleetState {
+    /// Whether a verified copy of the remote policy is in force.
+    pub fn copy_in_force(&self) -> bool {
+        self.status != FleetStatus::Unavailable
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {

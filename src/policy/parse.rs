@@ -130,8 +130,9 @@ const TOP_KEYS: [&str; 8] = [
 const SCRIPTS_KEYS: [&str; 2] = ["default", "allow"];
 const AUDIT_KEYS: [&str; 1] = ["log"];
 const THREATS_KEYS: [&str; 1] = ["feeds"];
-const FLEET_KEYS: [&str; 9] = [
+const FLEET_KEYS: [&str; 10] = [
     "policy_url",
+    "feed_url",
     "sha256",
     "public_key",
     "signature_url",
@@ -622,6 +623,7 @@ impl Cx<'_> {
             on_stale: crate::fleet::OnStale::EnforceCached,
             timeout: crate::fleet::DEFAULT_TIMEOUT,
             ca_file: None,
+            feed_url: None,
         };
         let errors_before = self.errors.len();
         for (key, val) in table.iter() {
@@ -638,6 +640,7 @@ impl Cx<'_> {
             let result: Result<(), String> = match name {
                 "policy_url" => fleet_url(text).map(|u| cfg.policy_url = u),
                 "signature_url" => fleet_url(text).map(|u| cfg.signature_url = u),
+                "feed_url" => fleet_url(text).map(|u| cfg.feed_url = Some(u)),
                 "sha256" => {
                     let t = text.trim().to_ascii_lowercase();
                     if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -707,6 +710,16 @@ impl Cx<'_> {
                 "fleet".into(),
                 "`[fleet]` needs `sha256` (a pin) or `public_key` (a minisign key): an unverified \
                  remote policy is never used"
+                    .into(),
+            );
+            return;
+        }
+        if cfg.feed_url.is_some() && cfg.public_key.is_none() {
+            self.error(
+                &k.span(),
+                "fleet.feed_url".into(),
+                "`feed_url` needs `public_key`: a threat feed changes too often to pin, so it is \
+                 accepted only with a minisign signature (at feed_url + \".minisig\")"
                     .into(),
             );
             return;
