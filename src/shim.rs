@@ -227,7 +227,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
                 duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
                 error: err.map(|e| e.to_string()),
                 findings,
-                fleet_refresh: fleet_refresh.as_ref().and_then(|r| r.wait()),
+                fleet_refresh: fleet_refresh.clone(),
             };
             l.append(&rec)
         } else {
@@ -413,21 +413,38 @@ fn threat_after_message(found: &[record::Reason], mode: Mode, cwd: &Path) -> Str
     m
 }
 
-/// A background refresh of the remote policy.
-struct Refresh {
-    rx: std::sync::mpsc::Receiver<String>,
-    deadline: Instant,
-}
-
-impl Refresh {
-    /// Its outcome, waiting at most until its deadline.
-    fn wait(&self) -> Option<String> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        Some(
-            self.rx.recv_timeout(left).unwrap_or_else(|_| {
-                "still running at exit; left to finish in the background".into()
-            }),
-        )
+/// Starts `pkgward fleet sync --background` detached from this process (at
+/// most one per `refresh_guard` period), and says what it did.
+fn refresh_in_background(cfg: &crate::fleet::FleetConfig, state: &Path) -> String {
+    if !crate::fleet::claim_refresh(cfg, state) {
+        return "a background refresh started recently; not started again".into();
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return "cannot start a background refresh: the running executable is unknown".into();
+    };
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["fleet", "sync", "--background"])
+        .env("PKGWARD_STATE_DIR", state)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // Out of the terminal's process group: a Ctrl-C meant for the tool
+        // does not reach it.
+        cmd.process_group(0);
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        const DETACHED_PROCESS: u32 = 0x0000_0008;
+        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+        cmd.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
+    }
+    match cmd.spawn() {
+        Ok(child) => format!("started in the background (pid {})", child.id()),
+        Err(e) => format!("cannot start a background refresh: {e}"),
     }
 }
 
@@ -441,9 +458,9 @@ fn describe(r: &std::result::Result<crate::fleet::Fetched, String>) -> String {
 
 /// Loads the policy. When the system layer names a remote policy with no
 /// usable copy (none, refused, or older than `max_age`), it is fetched first
-/// within its `timeout`; when the copy is only due for a refresh, that runs
-/// in the background while the tool runs.
-fn load_policy(discovery: &policy::Discovery) -> (policy::Loaded, Option<Refresh>) {
+/// within its `timeout`; when the copy is only due for a refresh, a detached
+/// `pkgward fleet sync --background` does it (the wrapped call does not wait).
+fn load_policy(discovery: &policy::Discovery) -> (policy::Loaded, Option<String>) {
     let mut loaded = policy::load(discovery);
     let Some(f) = loaded.policy.fleet.clone() else {
         return (loaded, None);
@@ -461,15 +478,10 @@ fn load_policy(discovery: &policy::Discovery) -> (policy::Loaded, Option<Refresh
             (loaded, None)
         }
         policy::FleetStatus::Due => {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let cfg = f.config.clone();
-            // Two requests (policy and signature), each bounded by `timeout`.
-            let deadline = Instant::now() + cfg.timeout * 2;
-            std::thread::spawn(move || {
-                let r = crate::fleet::fetch(&cfg, &state, cfg.timeout);
-                let _ = tx.send(describe(&r));
-            });
-            (loaded, Some(Refresh { rx, deadline }))
+            // A detached `pkgward fleet sync --background`: the wrapped call
+            // does not wait for the policy server at all.
+            let note = refresh_in_background(&f.config, &state);
+            (loaded, Some(note))
         }
         policy::FleetStatus::Fresh => (loaded, None),
     }

@@ -15,8 +15,32 @@ pub fn run(cmd: FleetCmd) -> Result<i32> {
         ));
     };
     match cmd {
-        FleetCmd::Sync { timeout } => {
+        FleetCmd::Sync {
+            timeout,
+            background,
+        } => {
             let timeout = crate::record::query::parse_duration(&timeout).map_err(Error::Config)?;
+            if background {
+                let Some(state) = crate::paths::state_dir() else {
+                    return Ok(crate::error::exit::CONFIG);
+                };
+                // Two requests (policy and signature) and the feed, each
+                // bounded by the policy's timeout.
+                let r = crate::fleet::fetch(&fleet.config, &state, fleet.config.timeout);
+                let outcome = match &r {
+                    Ok(crate::fleet::Fetched::Updated { sha256 }) => {
+                        format!("updated (sha256 {sha256})")
+                    }
+                    Ok(crate::fleet::Fetched::NotModified) => "not modified".into(),
+                    Err(e) => format!("failed: {e}"),
+                };
+                crate::fleet::record_refresh(&fleet.config, &state, &outcome);
+                return Ok(if r.is_ok() {
+                    0
+                } else {
+                    crate::error::exit::CONFIG
+                });
+            }
             let state = crate::paths::state_dir().ok_or_else(|| {
                 Error::Config(
                     "no state directory to cache the policy in (set PKGWARD_STATE_DIR)".into(),

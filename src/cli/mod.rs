@@ -159,6 +159,10 @@ pub enum FleetCmd {
         /// Give up after this long (default 30s).
         #[arg(long, value_name = "DUR", default_value = "30s")]
         timeout: String,
+        /// Started by a shim: print nothing, record the outcome for the next
+        /// invocation, bounded by the policy's `timeout`.
+        #[arg(long, hide = true)]
+        background: bool,
     },
     /// Show the remote policy's configuration and the copy in force.
     Status {

@@ -208,6 +208,46 @@ fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(b)
 }
 
+/// Claims the right to start a background refresh: false when one was
+/// started within the last minute (many shims starting at once start one).
+pub fn claim_refresh(cfg: &FleetConfig, state: &Path) -> bool {
+    let dir = cache_dir(state, &cfg.policy_url);
+    if std::fs::create_dir_all(&dir).is_err() {
+        return false;
+    }
+    let mark = dir.join("refresh.started");
+    let recent = std::fs::metadata(&mark)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < Duration::from_secs(60).max(cfg.timeout * 4));
+    if recent {
+        return false;
+    }
+    std::fs::write(&mark, unix_now().to_string()).is_ok()
+}
+
+/// Records the outcome of a background refresh where the next invocation
+/// reads it (`policy.fleet.refresh`).
+pub fn record_refresh(cfg: &FleetConfig, state: &Path, outcome: &str) {
+    let dir = cache_dir(state, &cfg.policy_url);
+    let _ = std::fs::create_dir_all(&dir);
+    let v = serde_json::json!({"time": unix_now(), "outcome": outcome});
+    let _ = write_atomic(&dir, "last-refresh.json", v.to_string().as_bytes());
+}
+
+/// The outcome of the last background refresh, if one was recorded.
+pub fn last_refresh(cfg: &FleetConfig, state: &Path) -> Option<String> {
+    let dir = cache_dir(state, &cfg.policy_url);
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("last-refresh.json")).ok()?).ok()?;
+    Some(format!(
+        "last background refresh (at {}): {}",
+        v.get("time")?.as_u64()?,
+        v.get("outcome")?.as_str()?
+    ))
+}
+
 /// The result of a fetch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

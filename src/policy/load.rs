@@ -207,6 +207,7 @@ fn fleet_layer(
                 FleetStatus::Fresh
             };
             st.sha256 = Some(c.meta.sha256.clone());
+            st.problem = crate::fleet::last_refresh(cfg, state).filter(|r| r.contains("failed"));
             st.fetched_at = Some(c.meta.fetched_at);
             st.age_secs = Some(c.age.as_secs());
             (st, Some(c))
