@@ -138,9 +138,17 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         }
     }
 
+    // Filled once the tool has run; written just before the exit record.
+    let tree: std::cell::Cell<Option<supervise::Tree>> = std::cell::Cell::new(None);
     let mut finish =
         |ran: bool, code: i32, signal: Option<i32>, pid: Option<u32>, err: Option<&Error>| {
             if let Some(l) = log.as_mut() {
+                // What ran under the tool and what it left in watched paths.
+                if let Some(t) = tree.take() {
+                    for rec in t.records(&invocation_id) {
+                        l.append(&rec)?;
+                    }
+                }
                 let rec = ExitRecord {
                     kind: "exit",
                     invocation_id: invocation_id.clone(),
@@ -205,12 +213,20 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         Some(Ok(dir)) => dir,
         None => None,
     };
+    let watched = supervise::watch::roots();
+    let before = supervise::watch::snapshot(&watched);
     let result = supervise::run(&launch);
     if let Some(dir) = plan_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
     match result {
         Ok(ended) => {
+            let after = supervise::watch::snapshot(&watched);
+            tree.set(Some(supervise::Tree {
+                written: supervise::watch::changes(&watched, &before, &after),
+                truncated: before.truncated || after.truncated,
+                processes: ended.processes.clone(),
+            }));
             if let Err(e) = finish(true, ended.code, ended.signal, Some(ended.pid), None) {
                 notice(format!("warning: {e}"));
             }

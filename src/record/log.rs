@@ -58,11 +58,70 @@ impl AuditLog {
             path: self.path.clone(),
             source,
         };
-        self.file.lock().map_err(fail)?;
+        lock::exclusive(&self.file).map_err(fail)?;
         let written = self.file.write_all(line);
-        let unlocked = self.file.unlock();
+        let unlocked = lock::unlock(&self.file);
         written.map_err(fail)?;
         unlocked.map_err(fail)?;
         Ok(())
+    }
+}
+
+#[cfg(not(windows))]
+mod lock {
+    use std::fs::File;
+    pub fn exclusive(f: &File) -> std::io::Result<()> {
+        f.lock()
+    }
+    pub fn unlock(f: &File) -> std::io::Result<()> {
+        f.unlock()
+    }
+}
+
+/// Windows: one exclusive byte-range lock over the whole file, released with
+/// exactly one `UnlockFileEx`. (The standard library's `File::unlock` unlocks
+/// twice in case a shared lock is also held, and treats anything but
+/// ERROR_NOT_LOCKED from the second call as failure; Wine answers
+/// ERROR_LOCK_VIOLATION there, so every second append failed under Wine.)
+#[cfg(windows)]
+mod lock {
+    use std::fs::File;
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Storage::FileSystem::{
+        LockFileEx, UnlockFileEx, LOCKFILE_EXCLUSIVE_LOCK,
+    };
+    use windows_sys::Win32::System::IO::OVERLAPPED;
+
+    pub fn exclusive(f: &File) -> std::io::Result<()> {
+        // SAFETY: a valid file handle and a zeroed OVERLAPPED (offset 0).
+        let ok = unsafe {
+            let mut ov: OVERLAPPED = std::mem::zeroed();
+            LockFileEx(
+                f.as_raw_handle() as _,
+                LOCKFILE_EXCLUSIVE_LOCK,
+                0,
+                u32::MAX,
+                u32::MAX,
+                &mut ov,
+            )
+        };
+        if ok == 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn unlock(f: &File) -> std::io::Result<()> {
+        // SAFETY: as above; the same range as the lock.
+        let ok = unsafe {
+            let mut ov: OVERLAPPED = std::mem::zeroed();
+            UnlockFileEx(f.as_raw_handle() as _, 0, u32::MAX, u32::MAX, &mut ov)
+        };
+        if ok == 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 }
