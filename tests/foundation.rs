@@ -211,8 +211,8 @@ fn the_child_sees_a_terminal() {
 fn recursion_is_stopped_with_a_clear_error() {
     // Two *modified copies* of pkgward named npm (other files with other
     // bytes and sizes, so neither the same-file nor the same-content guard
-    // sees them),
-    // each finding the other: only the depth counter can stop this.
+    // sees them), each finding the other: only the depth counter can stop
+    // this.
     let mut w = World::new();
     let (a, b) = (w.root().join("a"), w.root().join("b"));
     for (d, tail) in [(&a, &b"\0a"[..]), (&b, &b"\0bb"[..])] {
