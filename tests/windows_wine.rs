@@ -817,3 +817,21 @@ fn state_and_audit_default_to_local_appdata() {
         "the invocation is in %LocalAppData%\\pkgward\\audit.jsonl"
     );
 }
+
+#[test]
+fn no_process_of_the_tree_can_leave_the_job() {
+    // CREATE_BREAKAWAY_FROM_JOB would take a process (and everything it
+    // starts) out of the job: out of the process records and the
+    // kill-on-close. The job does not allow it.
+    let mut s = Sandbox::new();
+    let npm = s.shim("npm");
+    s.cmd("npm.cmd", &["@\"%~dp0argdump.exe\" %*"]);
+    s.set("ARGDUMP_BREAKAWAY", "1");
+    let out = s.run(&npm, &["install"]);
+    assert_eq!(
+        out.status.code(),
+        Some(99),
+        "98 = the breakaway was allowed; {}",
+        stderr(&out)
+    );
+}

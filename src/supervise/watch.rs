@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// Directory entries looked at per scan, over all roots.
-pub const ENTRY_BUDGET: usize = 50_000;
+pub const ENTRY_BUDGET: usize = 20_000;
 
 /// Extensions of files that run or are loaded as code on Windows.
 pub const EXECUTABLE_EXTENSIONS: [&str; 10] = [
@@ -46,8 +46,9 @@ pub fn default_roots(env: &dyn Fn(&str) -> Option<PathBuf>) -> Vec<Root> {
     add(under(".nuget\\packages"), 6);
     add(under(".gradle"), 6);
     add(under(".m2"), 8);
-    // Temp build directories: packages build native code under %TEMP%.
-    add(env("TEMP").or_else(|| env("TMP")), 3);
+    // Temp build directories: packages build native code under %TEMP%
+    // (last and shallow: it is often the largest).
+    add(env("TEMP").or_else(|| env("TMP")), 2);
     roots
 }
 

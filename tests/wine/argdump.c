@@ -48,6 +48,18 @@ int main(void) {
         put(f, arg, n);
     }
     if (out) fclose(f);
+    /* ARGDUMP_BREAKAWAY: try to start a process outside the job; exit 99
+       when that is refused, 98 when it was allowed. */
+    if (getenv("ARGDUMP_BREAKAWAY")) {
+        STARTUPINFOW si = { sizeof si };
+        PROCESS_INFORMATION pi;
+        wchar_t cmdline[] = L"cmd.exe /c exit 0";
+        if (!CreateProcessW(NULL, cmdline, NULL, NULL, FALSE, CREATE_BREAKAWAY_FROM_JOB,
+                            NULL, NULL, &si, &pi))
+            return GetLastError() == ERROR_ACCESS_DENIED ? 99 : 97;
+        WaitForSingleObject(pi.hProcess, INFINITE);
+        return 98;
+    }
     const char *code = getenv("ARGDUMP_EXIT");
     return code ? atoi(code) : 0;
 }
