@@ -835,3 +835,53 @@ fn no_process_of_the_tree_can_leave_the_job() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_system_policy_layer_is_read_from_programdata() {
+    // C:\ProgramData\pkgward\policy.toml of the (shared) prefix approves
+    // one loopback NuGet feed. Wine sets %ProgramData% itself, so the real
+    // location is used; only nuget is named, which no other scenario runs,
+    // and the file is removed before asserting.
+    let mut s = Sandbox::new();
+    let nuget = s.shim("nuget");
+    s.cmd("nuget.cmd", &["@\"%~dp0argdump.exe\" %*"]);
+    let dir = wine().prefix.join("drive_c/ProgramData/pkgward");
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[registries]\nnuget = [\"http://127.0.0.1:9/v3/index.json\"]\n",
+    )
+    .unwrap();
+    s.set("ARGDUMP_EXIT", "0");
+    let denied = s.run(
+        &nuget,
+        &["install", "x", "-Source", "http://evil.test/v3/index.json"],
+    );
+    let allowed = s.run(
+        &nuget,
+        &[
+            "install",
+            "x",
+            "-Source",
+            "http://127.0.0.1:9/v3/index.json",
+        ],
+    );
+    std::fs::remove_file(&policy).unwrap();
+    assert_eq!(denied.status.code(), Some(77), "{}", stderr(&denied));
+    let err = stderr(&denied);
+    assert!(
+        err.contains("C:\\ProgramData\\pkgward\\policy.toml"),
+        "the denial names the system policy: {err}"
+    );
+    assert_eq!(allowed.status.code(), Some(0), "{}", stderr(&allowed));
+    assert_eq!(
+        s.dumped_args(),
+        [
+            "install",
+            "x",
+            "-Source",
+            "http://127.0.0.1:9/v3/index.json"
+        ]
+    );
+}
