@@ -5,7 +5,14 @@
 
 .DESCRIPTION
     Builds pkgward from this source tree (cargo build --release --locked), or
-    takes an already-built pkgward.exe with -Binary, and installs it.
+    with -CargoInstall through `cargo install --locked --path <tree>` into a
+    private staging root, or takes an already-built pkgward.exe (a release
+    download, or %UserProfile%\.cargo\bin\pkgward.exe after your own
+    `cargo install`) with -Binary, and installs it.
+
+    Shims are hard links where the volume allows, else copies; either way
+    an upgrade refreshes them (`pkgward shims install` recognises a shim of
+    an older pkgward by content and replaces it).
 
     Per user (default):
       %LocalAppData%\pkgward\bin\pkgward.exe      the binary
@@ -28,6 +35,9 @@
 
 .PARAMETER Binary
     Install this pkgward.exe instead of building.
+.PARAMETER CargoInstall
+    Build with `cargo install --locked --path <this tree>` (into a staging
+    directory that is removed afterwards) instead of `cargo build --release`.
 .PARAMETER System
     Install for all users (machine-wide). Requires administrator rights.
 .PARAMETER Mode
@@ -51,6 +61,7 @@
 [CmdletBinding()]
 param(
     [string]$Binary,
+    [switch]$CargoInstall,
     [switch]$System,
     [ValidateSet('enforce', 'audit')]
     [string]$Mode = 'enforce',
@@ -216,6 +227,7 @@ if ($Uninstall) {
 }
 
 # ------------------------------------------------------------------ build
+$staging = $null
 if ($Binary) {
     if (-not (Test-Path -LiteralPath $Binary -PathType Leaf)) { Fail "-Binary $Binary is not a file" }
     $Binary = (Resolve-Path -LiteralPath $Binary).ProviderPath
@@ -226,16 +238,24 @@ if ($Binary) {
     if (-not (Get-Command cargo -ErrorAction SilentlyContinue)) {
         Fail 'cargo not found on PATH: install a Rust toolchain (1.89 or newer), or pass -Binary PATH'
     }
-    Say "building pkgward (cargo build --release --locked) in $repo"
-    Push-Location $repo
-    try {
-        Invoke-Native 'cargo build' 'cargo' @('build', '--release', '--locked')
-        $meta = (Invoke-Native 'cargo metadata' 'cargo' @('metadata', '--format-version', '1', '--no-deps') -Capture) -join "`n" | ConvertFrom-Json
-    } finally {
-        Pop-Location
+    if ($CargoInstall) {
+        $staging = Join-Path ([IO.Path]::GetTempPath()) ("pkgward-install-" + [Guid]::NewGuid())
+        Say "building pkgward (cargo install --locked --path $repo) into $staging"
+        Invoke-Native 'cargo install' 'cargo' @('install', '--locked', '--path', $repo, '--root', $staging)
+        $Binary = Join-Path (Join-Path $staging 'bin') 'pkgward.exe'
+        if (-not (Test-Path -LiteralPath $Binary)) { Fail "cargo install succeeded but $Binary is missing" }
+    } else {
+        Say "building pkgward (cargo build --release --locked) in $repo"
+        Push-Location $repo
+        try {
+            Invoke-Native 'cargo build' 'cargo' @('build', '--release', '--locked')
+            $meta = (Invoke-Native 'cargo metadata' 'cargo' @('metadata', '--format-version', '1', '--no-deps') -Capture) -join "`n" | ConvertFrom-Json
+        } finally {
+            Pop-Location
+        }
+        $Binary = Join-Path (Join-Path $meta.target_directory 'release') 'pkgward.exe'
+        if (-not (Test-Path -LiteralPath $Binary)) { Fail "cargo build succeeded but $Binary is missing" }
     }
-    $Binary = Join-Path (Join-Path $meta.target_directory 'release') 'pkgward.exe'
-    if (-not (Test-Path -LiteralPath $Binary)) { Fail "cargo build succeeded but $Binary is missing" }
 }
 try {
     $version = [string](& $Binary --version)
@@ -274,6 +294,8 @@ if ((Test-Path -LiteralPath $destBin) -and
     Say "wrote $destBin"
     $written++
 }
+
+if ($staging) { Remove-Item -LiteralPath $staging -Recurse -Force -ErrorAction SilentlyContinue }
 
 # ------------------------------------------------------------------ shims
 $shimArgs = @('shims', 'install', '--dir', $shims)

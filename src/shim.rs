@@ -209,6 +209,8 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         }
     }
 
+    // Filled once the tool has run; written just before the exit record.
+    let tree: std::cell::Cell<Option<supervise::Tree>> = std::cell::Cell::new(None);
     let mut finish = |ran: bool,
                       code: i32,
                       signal: Option<i32>,
@@ -216,6 +218,12 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
                       err: Option<&Error>,
                       findings: Vec<record::Reason>| {
         if let Some(l) = log.as_mut() {
+            // What ran under the tool and what it left in watched paths.
+            if let Some(t) = tree.take() {
+                for rec in t.records(&invocation_id) {
+                    l.append(&rec)?;
+                }
+            }
             let rec = ExitRecord {
                 kind: "exit",
                 invocation_id: invocation_id.clone(),
@@ -292,12 +300,20 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
             return Err(err);
         }
     }
+    let watched = supervise::watch::roots();
+    let before = supervise::watch::snapshot(&watched);
     let result = supervise::run(&launch);
     if let Some(dir) = plan_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
     match result {
         Ok(ended) => {
+            let watched_after = supervise::watch::snapshot(&watched);
+            tree.set(Some(supervise::Tree {
+                written: supervise::watch::changes(&watched, &before, &watched_after),
+                truncated: before.truncated || watched_after.truncated,
+                processes: ended.processes.clone(),
+            }));
             // What the install resolved: a listed package that only the
             // resolution revealed.
             let after = match threat_index.as_mut() {

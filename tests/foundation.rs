@@ -209,14 +209,19 @@ fn the_child_sees_a_terminal() {
 
 #[test]
 fn recursion_is_stopped_with_a_clear_error() {
-    // Two *copies* of pkgward named npm (different files, so the same-file
-    // guard cannot see them), each finding the other: only the depth counter
-    // can stop this.
+    // Two *modified copies* of pkgward named npm (other files with other
+    // bytes and sizes, so neither the same-file nor the same-content guard
+    // sees them), each finding the other: only the depth counter can stop
+    // this.
     let mut w = World::new();
     let (a, b) = (w.root().join("a"), w.root().join("b"));
-    for d in [&a, &b] {
+    for (d, tail) in [(&a, &b"\0a"[..]), (&b, &b"\0bb"[..])] {
         std::fs::create_dir(d).unwrap();
-        std::fs::copy(pkgward_bin(), d.join("npm")).unwrap();
+        let mut bytes = std::fs::read(pkgward_bin()).unwrap();
+        bytes.extend_from_slice(tail);
+        std::fs::write(d.join("npm"), &bytes).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d.join("npm"), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     w.prepend_path(b.clone());
     w.prepend_path(a.clone());

@@ -137,6 +137,15 @@ pub enum ShimsCmd {
         /// Replace existing files of the same name that are not pkgward shims.
         #[arg(long)]
         force: bool,
+        /// Copy the binary instead of linking it (Windows falls back to copies
+        /// by itself where hard links are impossible, e.g. across volumes).
+        #[arg(long)]
+        copy: bool,
+        /// Also put the shim directory first on the user's PATH (Windows: the
+        /// user environment in the registry; elsewhere the line to add is
+        /// printed, shell startup files are not edited).
+        #[arg(long)]
+        modify_path: bool,
     },
     /// List the shims and what each resolves to.
     List {

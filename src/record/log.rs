@@ -134,16 +134,16 @@ impl AuditLog {
         // A rotation moves the file at most a few times while we wait;
         // bounded so a pathological directory cannot spin us forever.
         for _ in 0..64 {
-            self.file.lock().map_err(fail)?;
+            lock::exclusive(&self.file).map_err(fail)?;
             match self.current() {
                 Ok(true) => {}
                 Ok(false) => {
-                    let _ = self.file.unlock();
+                    let _ = lock::unlock(&self.file);
                     self.reopen().map_err(fail)?;
                     continue;
                 }
                 Err(e) => {
-                    let _ = self.file.unlock();
+                    let _ = lock::unlock(&self.file);
                     return Err(fail(e));
                 }
             }
@@ -151,14 +151,14 @@ impl AuditLog {
                 let len = self.file.metadata().map(|m| m.len()).unwrap_or(0);
                 if len > 0 && len + line.len() as u64 > r.max_bytes {
                     let rotated = self.rotate(r.keep);
-                    let _ = self.file.unlock();
+                    let _ = lock::unlock(&self.file);
                     rotated.map_err(fail)?;
                     self.reopen().map_err(fail)?;
                     continue;
                 }
             }
             let written = self.file.write_all(line);
-            let unlocked = self.file.unlock();
+            let unlocked = lock::unlock(&self.file);
             written.map_err(fail)?;
             unlocked.map_err(fail)?;
             return Ok(());
@@ -205,7 +205,12 @@ mod tests {
             let p = e.unwrap().path();
             files += 1;
             let text = fs::read_to_string(&p).unwrap();
-            assert!(text.len() as u64 <= 4096 + 200, "{}: {}", p.display(), text.len());
+            assert!(
+                text.len() as u64 <= 4096 + 200,
+                "{}: {}",
+                p.display(),
+                text.len()
+            );
             for line in text.lines() {
                 let v: serde_json::Value = serde_json::from_str(line).unwrap();
                 assert!(seen.insert((v["w"].as_u64().unwrap(), v["i"].as_u64().unwrap())));
@@ -224,7 +229,8 @@ mod tests {
             keep: 3,
         }));
         for i in 0..50 {
-            log.append(&serde_json::json!({"i": i, "pad": "y".repeat(40)})).unwrap();
+            log.append(&serde_json::json!({"i": i, "pad": "y".repeat(40)}))
+                .unwrap();
         }
         let mut names: Vec<String> = fs::read_dir(dir.path())
             .unwrap()
@@ -235,5 +241,64 @@ mod tests {
         // The newest record is in the live file, the order is kept across files.
         let live = fs::read_to_string(&path).unwrap();
         assert!(live.contains("\"i\":49"));
+    }
+}
+
+#[cfg(not(windows))]
+mod lock {
+    use std::fs::File;
+    pub fn exclusive(f: &File) -> std::io::Result<()> {
+        f.lock()
+    }
+    pub fn unlock(f: &File) -> std::io::Result<()> {
+        f.unlock()
+    }
+}
+
+/// Windows: one exclusive byte-range lock over the whole file, released with
+/// exactly one `UnlockFileEx`. (The standard library's `File::unlock` unlocks
+/// twice in case a shared lock is also held, and treats anything but
+/// ERROR_NOT_LOCKED from the second call as failure; Wine answers
+/// ERROR_LOCK_VIOLATION there, so every second append failed under Wine.)
+#[cfg(windows)]
+mod lock {
+    use std::fs::File;
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Storage::FileSystem::{
+        LockFileEx, UnlockFileEx, LOCKFILE_EXCLUSIVE_LOCK,
+    };
+    use windows_sys::Win32::System::IO::OVERLAPPED;
+
+    pub fn exclusive(f: &File) -> std::io::Result<()> {
+        // SAFETY: a valid file handle and a zeroed OVERLAPPED (offset 0).
+        let ok = unsafe {
+            let mut ov: OVERLAPPED = std::mem::zeroed();
+            LockFileEx(
+                f.as_raw_handle() as _,
+                LOCKFILE_EXCLUSIVE_LOCK,
+                0,
+                u32::MAX,
+                u32::MAX,
+                &mut ov,
+            )
+        };
+        if ok == 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn unlock(f: &File) -> std::io::Result<()> {
+        // SAFETY: as above; the same range as the lock.
+        let ok = unsafe {
+            let mut ov: OVERLAPPED = std::mem::zeroed();
+            UnlockFileEx(f.as_raw_handle() as _, 0, u32::MAX, u32::MAX, &mut ov)
+        };
+        if ok == 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 }

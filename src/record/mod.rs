@@ -9,6 +9,7 @@
 pub mod context;
 pub mod hash;
 pub mod log;
+pub mod process;
 pub mod query;
 pub mod redact;
 

@@ -6,9 +6,11 @@
 //! to the whole foreground process group, so the shim just does not die of
 //! them); SIGTERM and SIGHUP sent to the shim are forwarded to the child.
 //! Windows: the child tree runs in a Job Object that is killed when the shim
-//! goes away; Ctrl-C/Ctrl-Break are left to the child.
+//! goes away; every process entering it is recorded (image, command line,
+//! parent); Ctrl-C/Ctrl-Break are left to the child.
 
 pub mod resolve;
+pub mod watch;
 
 #[cfg(unix)]
 mod unix;
@@ -32,18 +34,130 @@ pub struct Launch {
 }
 
 /// How the child ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ended {
     pub pid: u32,
     /// The exit code pkgward returns: the child's, or 128+N for signal N.
     pub code: i32,
     pub signal: Option<i32>,
+    /// The processes of the tool's tree, in the order they started (Windows:
+    /// from the Job Object; empty where the platform does not report them).
+    pub processes: Vec<ProcessSeen>,
+}
+
+/// What an invocation's tree did, for the audit log.
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub processes: Vec<ProcessSeen>,
+    pub written: Vec<watch::Written>,
+    /// The watched-path scan ran out of budget.
+    pub truncated: bool,
+}
+
+impl Tree {
+    /// The records to append, in order.
+    pub fn records<'a>(
+        &'a self,
+        invocation_id: &'a str,
+    ) -> Vec<crate::record::process::TreeRecord<'a>> {
+        use crate::record::process::{
+            FileWrittenRecord, ProcessRecord, TreeRecord, WatchTruncatedRecord,
+        };
+        let mut out = Vec::new();
+        for p in &self.processes {
+            out.push(TreeRecord::Process(ProcessRecord {
+                kind: "process",
+                invocation_id,
+                process: p,
+            }));
+        }
+        for f in &self.written {
+            out.push(TreeRecord::FileWritten(FileWrittenRecord {
+                kind: "file-written",
+                invocation_id,
+                file: f,
+            }));
+        }
+        if self.truncated {
+            out.push(TreeRecord::WatchTruncated(WatchTruncatedRecord {
+                kind: "watch-truncated",
+                invocation_id,
+                entry_budget: watch::ENTRY_BUDGET,
+            }));
+        }
+        out
+    }
+}
+
+/// At most this many processes are recorded per invocation (a note says how
+/// many more there were).
+pub const MAX_PROCESSES: usize = 4096;
+
+/// One process of the supervised tree.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ProcessSeen {
+    pub pid: u32,
+    pub parent_pid: Option<u32>,
+    pub image: Option<PathBuf>,
+    pub command_line: Option<String>,
+    pub exit_code: Option<i64>,
+    /// Why this process deserves a look (a shell or download/LOLBin tool
+    /// started by install-time code), if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flagged: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Programs that install-time code has no business starting quietly: shells
+/// and the Windows binaries attackers use to download or run payloads.
+pub const FLAGGED_PROGRAMS: [&str; 9] = [
+    "cmd.exe",
+    "powershell.exe",
+    "pwsh.exe",
+    "curl.exe",
+    "bitsadmin.exe",
+    "certutil.exe",
+    "mshta.exe",
+    "rundll32.exe",
+    "regsvr32.exe",
+];
+
+/// The flag for a process of the tree: set when its image is one of
+/// [`FLAGGED_PROGRAMS`] (by file name, case-insensitively) and it was started
+/// by install-time code — anything but pkgward itself (the real tool, which
+/// for a `.cmd` tool is cmd.exe, is not flagged for being started).
+pub fn flag_for(image: Option<&std::path::Path>, started_by_pkgward: bool) -> Option<String> {
+    if started_by_pkgward {
+        return None;
+    }
+    let name = image?
+        .to_string_lossy()
+        .rsplit(['\\', '/'])
+        .next()?
+        .to_ascii_lowercase();
+    FLAGGED_PROGRAMS
+        .contains(&name.as_str())
+        .then(|| format!("{name} started by install-time code"))
 }
 
 /// Starts the program and waits for it, forwarding signals as described above.
 pub fn run(launch: &Launch) -> Result<Ended> {
-    let mut cmd = Command::new(&launch.program);
-    cmd.args(&launch.args);
+    let mut cmd = match resolve::launcher(&launch.program) {
+        resolve::Launcher::PowerShell if cfg!(windows) => {
+            let (ps, args) =
+                resolve::powershell_command(&powershell()?, &launch.program, &launch.args);
+            let mut c = Command::new(ps);
+            c.args(args);
+            c
+        }
+        // `.cmd`/`.bat`: the standard library escapes batch arguments.
+        _ => {
+            let mut c = Command::new(&launch.program);
+            c.args(&launch.args);
+            c
+        }
+    };
     for (k, v) in &launch.env {
         cmd.env(k, v);
     }
@@ -69,8 +183,24 @@ pub fn run(launch: &Launch) -> Result<Ended> {
             pid: child.id(),
             code: status.code().unwrap_or(1),
             signal: None,
+            processes: Vec::new(),
         })
     }
+}
+
+#[cfg_attr(not(windows), allow(dead_code))]
+/// Windows PowerShell from the system directory (not from PATH, which a
+/// project could shadow), else `pwsh.exe` on PATH.
+fn powershell() -> Result<PathBuf> {
+    let root = std::env::var_os("SystemRoot").unwrap_or_else(|| OsString::from(r"C:\Windows"));
+    let system = PathBuf::from(root).join(r"System32\WindowsPowerShell\v1.0\powershell.exe");
+    if system.is_file() {
+        return Ok(system);
+    }
+    which::which("pwsh").map_err(|_| Error::NotFound {
+        tool: "powershell.exe".into(),
+        detail: " (the real tool is a PowerShell script and no PowerShell was found)".into(),
+    })
 }
 
 pub(crate) fn spawn_error(program: &std::path::Path, e: std::io::Error) -> Error {

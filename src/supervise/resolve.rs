@@ -51,6 +51,12 @@ pub struct Skip {
     pub dirs: Vec<FileId>,
     /// The running binary.
     pub exe: Option<FileId>,
+    /// The running binary's path, for the byte-for-byte check: a *copy* of
+    /// pkgward under a tool's name (Windows shims are copies when hard links
+    /// are impossible) has another identity but the same content.
+    exe_path: Option<PathBuf>,
+    exe_len: std::cell::OnceCell<Option<u64>>,
+    exe_digest: std::cell::OnceCell<Option<[u8; 32]>>,
 }
 
 impl Skip {
@@ -58,8 +64,41 @@ impl Skip {
         Skip {
             dirs: shim_dirs.iter().filter_map(|d| FileId::of(d)).collect(),
             exe: exe.and_then(FileId::of),
+            exe_path: exe.map(Path::to_path_buf),
+            exe_len: std::cell::OnceCell::new(),
+            exe_digest: std::cell::OnceCell::new(),
         }
     }
+
+    /// Whether `cand` has exactly the running binary's bytes. Only a file of
+    /// the same size is read (and the running binary hashed, once), so an
+    /// ordinary tool costs one `stat`.
+    fn is_copy_of_exe(&self, cand: &Path) -> bool {
+        let Some(exe) = &self.exe_path else {
+            return false;
+        };
+        let Some(len) = *self
+            .exe_len
+            .get_or_init(|| std::fs::metadata(exe).ok().map(|m| m.len()))
+        else {
+            return false;
+        };
+        if std::fs::metadata(cand).map_or(true, |m| m.len() != len) {
+            return false;
+        }
+        let Some(digest) = *self.exe_digest.get_or_init(|| sha256_file(exe)) else {
+            return false;
+        };
+        sha256_file(cand).is_some_and(|d| d == digest)
+    }
+}
+
+fn sha256_file(path: &Path) -> Option<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).ok()?;
+    Some(h.finalize().into())
 }
 
 /// A candidate passed over while looking for the real tool, and why.
@@ -79,10 +118,7 @@ pub fn find_real_tool(
 ) -> (Option<PathBuf>, Vec<Skipped>) {
     let mut skipped = Vec::new();
     let path_var: OsString = path_var.map(OsStr::to_os_string).unwrap_or_default();
-    let Ok(candidates) = which::which_in_all(name, Some(&path_var), cwd) else {
-        return (None, skipped);
-    };
-    for cand in candidates {
+    for cand in candidates(name, &path_var, cwd) {
         let dir = cand.parent().unwrap_or(Path::new(""));
         if !skip.dirs.is_empty() {
             if let Some(d) = FileId::of(dir) {
@@ -104,9 +140,144 @@ pub fn find_real_tool(
                 continue;
             }
         }
+        if skip.is_copy_of_exe(&cand) {
+            skipped.push(Skipped {
+                path: cand,
+                reason: "is a copy of pkgward",
+            });
+            continue;
+        }
         return (Some(cand), skipped);
     }
     (None, skipped)
+}
+
+#[cfg(not(windows))]
+fn candidates(name: &str, path_var: &OsStr, cwd: &Path) -> Vec<PathBuf> {
+    which::which_in_all(name, Some(path_var), cwd)
+        .map(Iterator::collect)
+        .unwrap_or_default()
+}
+
+#[cfg(windows)]
+fn candidates(name: &str, path_var: &OsStr, cwd: &Path) -> Vec<PathBuf> {
+    let pathext = std::env::var("PATHEXT").unwrap_or_default();
+    windows_candidates(name, path_var, &pathext, cwd, &|p| p.is_file())
+}
+
+/// The default PATHEXT when the variable is unset or empty.
+pub const DEFAULT_PATHEXT: &str = ".COM;.EXE;.BAT;.CMD";
+
+/// How Windows finds `name` on PATH, as cmd.exe does (but never in the current
+/// directory, which cmd.exe searches first: a repository must not be able to
+/// plant `npm.cmd` beside its package.json). PATH entries in order (quotes
+/// stripped, empty ones skipped, relative ones against `cwd`); in each, `name`
+/// with each PATHEXT extension in order (case-insensitively: the file system
+/// is). A name that already carries a listed extension is tried as is. Then
+/// a second walk for `name.ps1`, listed after all of those: tools that ship
+/// only a PowerShell script (started through PowerShell, see [`launcher`]).
+///
+/// Pure (the file test is passed in) so it is tested on every platform.
+pub fn windows_candidates(
+    name: &str,
+    path_var: &OsStr,
+    pathext: &str,
+    cwd: &Path,
+    is_file: &dyn Fn(&Path) -> bool,
+) -> Vec<PathBuf> {
+    let mut exts: Vec<String> = pathext
+        .split(';')
+        .map(str::trim)
+        .filter(|e| e.len() > 1 && e.starts_with('.') && !e.contains(['\\', '/']))
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if exts.is_empty() {
+        exts = DEFAULT_PATHEXT
+            .split(';')
+            .map(str::to_ascii_lowercase)
+            .collect();
+    }
+    let lower = name.to_ascii_lowercase();
+    let has_ext = |list: &[String]| list.iter().any(|e| lower.ends_with(e.as_str()));
+    let dirs: Vec<PathBuf> = path_var
+        .to_string_lossy()
+        .split(';')
+        .map(|d| d.trim().trim_matches('"'))
+        .filter(|d| !d.is_empty())
+        .map(|d| cwd.join(d))
+        .collect();
+    let walk = |names: &[String]| -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for dir in &dirs {
+            for n in names {
+                let p = dir.join(n);
+                if is_file(&p) && !found.contains(&p) {
+                    found.push(p);
+                }
+            }
+        }
+        found
+    };
+    let names: Vec<String> = if has_ext(&exts) {
+        vec![name.to_string()]
+    } else {
+        exts.iter().map(|e| format!("{name}{e}")).collect()
+    };
+    let mut found = walk(&names);
+    if !has_ext(&exts) {
+        // After every PATHEXT candidate (so used only when all of those are
+        // skipped or absent), the PowerShell scripts.
+        let ps1 = if lower.ends_with(".ps1") {
+            name.to_string()
+        } else {
+            format!("{name}.ps1")
+        };
+        found.extend(walk(&[ps1]));
+    }
+    found
+}
+
+/// How a real tool found on PATH is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Launcher {
+    /// An executable, started directly.
+    Direct,
+    /// A `.cmd`/`.bat` script: started by the standard library, which runs it
+    /// through `cmd.exe` with the batch-safe argument escaping it has had since
+    /// Rust 1.77 (and refuses arguments it cannot pass safely) — never a
+    /// `cmd /C` string pkgward builds.
+    Batch,
+    /// A `.ps1` script: started as `powershell.exe -NoProfile -File SCRIPT
+    /// ARG...`, each argument its own element (PowerShell binds them as
+    /// strings, nothing is re-parsed as script).
+    PowerShell,
+}
+
+/// The launcher for `program`, by its extension (case-insensitively).
+pub fn launcher(program: &Path) -> Launcher {
+    let ext = program
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("cmd" | "bat") => Launcher::Batch,
+        Some("ps1") => Launcher::PowerShell,
+        _ => Launcher::Direct,
+    }
+}
+
+/// The program and arguments that start a `.ps1` script through PowerShell.
+pub fn powershell_command(
+    powershell: &Path,
+    script: &Path,
+    args: &[OsString],
+) -> (PathBuf, Vec<OsString>) {
+    let mut a: Vec<OsString> = ["-NoLogo", "-NoProfile", "-File"]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    a.push(script.as_os_str().to_os_string());
+    a.extend(args.iter().cloned());
+    (powershell.to_path_buf(), a)
 }
 
 /// Reads the nesting depth from the environment (absent or garbage = 0).
@@ -115,6 +286,94 @@ pub fn current_depth(value: Option<&OsStr>) -> u32 {
         .and_then(|v| v.to_str())
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod portable_tests {
+    use super::*;
+
+    fn files<'a>(list: &'a [&'a str]) -> impl Fn(&Path) -> bool + 'a {
+        move |p: &Path| list.iter().any(|f| Path::new(f) == p)
+    }
+
+    #[test]
+    fn windows_walk_honours_path_order_and_pathext() {
+        let cwd = Path::new("/w");
+        let path = OsStr::new(r#"/a;"/b c";;rel;/d"#);
+        let have = files(&[
+            "/a/npm",
+            "/b c/npm.CMD",
+            "/b c/npm.ps1",
+            "/d/npm.exe",
+            "/w/rel/npm.bat",
+        ]);
+        // The bare `npm` (a sh script beside npm.cmd) is never a candidate;
+        // extension case follows PATHEXT, the file system being case-blind.
+        let got = windows_candidates("npm", path, ".EXE;.CMD;.BAT", cwd, &|p| {
+            have(p) || have(&PathBuf::from(p.to_string_lossy().replace(".cmd", ".CMD")))
+        });
+        assert_eq!(
+            got,
+            [
+                PathBuf::from("/b c/npm.cmd"),
+                PathBuf::from("/w/rel/npm.bat"),
+                PathBuf::from("/d/npm.exe"),
+                PathBuf::from("/b c/npm.ps1")
+            ]
+        );
+        // PATHEXT order decides within one directory.
+        let have = files(&["/a/yarn.cmd", "/a/yarn.exe"]);
+        let got = windows_candidates("yarn", OsStr::new("/a"), ".CMD;.EXE", cwd, &have);
+        assert_eq!(got[0], PathBuf::from("/a/yarn.cmd"));
+        // Unset PATHEXT: the default list.
+        let got = windows_candidates("yarn", OsStr::new("/a"), "", cwd, &have);
+        assert_eq!(got[0], PathBuf::from("/a/yarn.exe"));
+    }
+
+    #[test]
+    fn ps1_only_when_nothing_else() {
+        let cwd = Path::new("/w");
+        let have = files(&["/a/pnpm.ps1", "/b/pnpm.cmd"]);
+        let got = windows_candidates("pnpm", OsStr::new("/a;/b"), ".CMD", cwd, &have);
+        assert_eq!(
+            got,
+            [PathBuf::from("/b/pnpm.cmd"), PathBuf::from("/a/pnpm.ps1")]
+        );
+        let have = files(&["/a/pnpm.ps1"]);
+        let got = windows_candidates("pnpm", OsStr::new("/a;/b"), ".CMD", cwd, &have);
+        assert_eq!(got, [PathBuf::from("/a/pnpm.ps1")]);
+        // Never the current directory unless PATH names it.
+        let have = files(&["/w/pnpm.cmd"]);
+        assert!(windows_candidates("pnpm", OsStr::new("/a"), ".CMD", cwd, &have).is_empty());
+    }
+
+    #[test]
+    fn launchers_by_extension() {
+        assert_eq!(launcher(Path::new(r"C:\n\npm.CMD")), Launcher::Batch);
+        assert_eq!(launcher(Path::new("x/yarn.bat")), Launcher::Batch);
+        assert_eq!(launcher(Path::new("x/pnpm.Ps1")), Launcher::PowerShell);
+        assert_eq!(launcher(Path::new("x/npm.exe")), Launcher::Direct);
+        assert_eq!(launcher(Path::new("/usr/bin/npm")), Launcher::Direct);
+        let args = [
+            OsString::from("a b"),
+            OsString::from("-c"),
+            OsString::from("$(x)"),
+        ];
+        let (p, a) = powershell_command(Path::new("ps.exe"), Path::new("s.ps1"), &args);
+        assert_eq!(p, Path::new("ps.exe"));
+        assert_eq!(
+            a,
+            [
+                "-NoLogo",
+                "-NoProfile",
+                "-File",
+                "s.ps1",
+                "a b",
+                "-c",
+                "$(x)"
+            ]
+        );
+    }
 }
 
 #[cfg(all(test, unix))]
@@ -141,11 +400,13 @@ mod tests {
         }
         let me = t.path().join("pkgward");
         exe(&me);
+        std::fs::write(&me, "#!/bin/sh\n#pkgward\n").unwrap();
         symlink(&me, shims.join("npm")).unwrap();
         // A symlink to pkgward outside the shim dir: skipped by identity.
         symlink(&me, other.join("npm")).unwrap();
         std::fs::write(noexec.join("npm"), "x").unwrap();
         exe(&real.join("npm"));
+        std::fs::write(real.join("npm"), "#!/bin/sh\n#realnpm\n").unwrap();
         let path = std::env::join_paths([&shims, &other, &noexec, &real]).unwrap();
         let skip = Skip::new(std::slice::from_ref(&shims), Some(&me));
         let (found, skipped) = find_real_tool("npm", Some(&path), t.path(), &skip);
@@ -157,6 +418,16 @@ mod tests {
         assert!(find_real_tool("npm", Some(&path), t.path(), &skip)
             .0
             .is_none());
+
+        // A byte-for-byte copy of pkgward is skipped too; a same-sized
+        // different file is not.
+        let copies = t.path().join("copies");
+        std::fs::create_dir(&copies).unwrap();
+        std::fs::copy(&me, copies.join("npm")).unwrap();
+        let path = std::env::join_paths([&copies, &real]).unwrap();
+        let (found, skipped) = find_real_tool("npm", Some(&path), t.path(), &skip);
+        assert_eq!(found.unwrap(), real.join("npm"));
+        assert_eq!(skipped[0].reason, "is a copy of pkgward");
     }
 
     #[test]

@@ -74,5 +74,10 @@ pub(super) fn run(mut cmd: Command) -> Result<Ended> {
         (None, Some(s)) => (128 + s, Some(s)),
         (None, None) => (1, None),
     };
-    Ok(Ended { pid, code, signal })
+    Ok(Ended {
+        pid,
+        code,
+        signal,
+        processes: Vec::new(),
+    })
 }
