@@ -87,7 +87,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         home: home.as_deref(),
         real_tool: canonical.as_deref(),
     });
-    let (decision, plan) = decide_sources(
+    let (mut decision, plan) = decide_sources(
         call.tool,
         &args,
         mode,
@@ -96,6 +96,11 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         real.as_ref().ok().map(PathBuf::as_path),
         cache.as_deref(),
     );
+
+    let script_violations =
+        crate::scripts::violations(&policy, call.tool, classification.verb, &args, &cwd);
+    decision = decide::merge_violations(decision, mode, script_violations);
+    let scripts = crate::scripts::prepare(call.tool, classification.verb, &args, &cwd, &policy);
 
     // Record the invocation before anything runs.
     let invocation_id = record::new_invocation_id();
@@ -138,6 +143,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         }
     }
 
+    let log_path = log.as_ref().map(|l| l.path().to_path_buf());
     let mut finish =
         |ran: bool, code: i32, signal: Option<i32>, pid: Option<u32>, err: Option<&Error>| {
             if let Some(l) = log.as_mut() {
@@ -205,9 +211,28 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         Some(Ok(dir)) => dir,
         None => None,
     };
-    let result = supervise::run(&launch);
+    if let Some(s) = &scripts {
+        s.apply(&mut launch);
+    }
+    let mut result = supervise::run(&launch);
     if let Some(dir) = plan_dir {
         let _ = std::fs::remove_dir_all(dir);
+    }
+    if let (Ok(ended), Some(after)) = (&mut result, scripts.as_ref().and_then(|s| s.after.as_ref()))
+    {
+        if ended.code == 0 {
+            let cx = crate::scripts::Context {
+                policy: &policy,
+                mode,
+                invocation_id: &invocation_id,
+                program: &launch.program,
+                env: &launch.env,
+            };
+            let mut slog = log_path.and_then(|p| AuditLog::open(&p).ok());
+            if let Some(code) = crate::scripts::run_after(after, &cx, &mut slog, notice) {
+                ended.code = code;
+            }
+        }
     }
     match result {
         Ok(ended) => {
@@ -348,6 +373,20 @@ fn denial_message(
     let command: Vec<String> = std::iter::once(call.tool.name.to_string())
         .chain(redact::redact_args(call.tool.name, args))
         .collect();
+    if decision
+        .reasons
+        .iter()
+        .all(|r| r.code == crate::scripts::exec::CODE)
+    {
+        let reasons: Vec<String> = decision.reasons.iter().map(|r| r.message.clone()).collect();
+        return format!(
+            "denied: `{}` would run install-time code the policy does not approve:\n  {}\n\
+             fix: approve the package (`pkgward approve ECOSYSTEM:NAME`, which adds it to `[scripts] allow`), \
+             or change `[scripts]` in the policy (`pkgward policy show`)",
+            command.join(" "),
+            reasons.join("\n  ")
+        );
+    }
     let mut m = format!(
         "denied: `{}` ({}) would use sources the policy does not approve:\n",
         command.join(" "),

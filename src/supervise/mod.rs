@@ -8,6 +8,7 @@
 //! Windows: the child tree runs in a Job Object that is killed when the shim
 //! goes away; Ctrl-C/Ctrl-Break are left to the child.
 
+pub mod install_code;
 pub mod resolve;
 
 #[cfg(unix)]
@@ -42,8 +43,29 @@ pub struct Ended {
 
 /// Starts the program and waits for it, forwarding signals as described above.
 pub fn run(launch: &Launch) -> Result<Ended> {
+    run_in(launch, None)
+}
+
+/// A SIGTERM or SIGHUP sent to pkgward while it supervised a child: no
+/// further child (e.g. the next install script) should be started.
+pub fn terminated() -> Option<i32> {
+    #[cfg(unix)]
+    {
+        unix::terminated()
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// [`run`] in the working directory `cwd` (`None`: the current one).
+pub fn run_in(launch: &Launch, cwd: Option<&std::path::Path>) -> Result<Ended> {
     let mut cmd = Command::new(&launch.program);
     cmd.args(&launch.args);
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
     for (k, v) in &launch.env {
         cmd.env(k, v);
     }
