@@ -221,12 +221,19 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
     if let (Ok(ended), Some(after)) = (&mut result, scripts.as_ref().and_then(|s| s.after.as_ref()))
     {
         if ended.code == 0 {
+            let find_tool = |name: &str| {
+                let exe = std::env::current_exe().ok();
+                let skip = resolve::Skip::new(&shim_dirs(&call.invoked_as), exe.as_deref());
+                let path = std::env::var_os("PATH");
+                resolve::find_real_tool(name, path.as_deref(), &cwd, &skip).0
+            };
             let cx = crate::scripts::Context {
                 policy: &policy,
                 mode,
                 invocation_id: &invocation_id,
                 program: &launch.program,
                 env: &launch.env,
+                find_tool: &find_tool,
             };
             let mut slog = log_path.and_then(|p| AuditLog::open(&p).ok());
             if let Some(code) = crate::scripts::run_after(after, &cx, &mut slog, notice) {

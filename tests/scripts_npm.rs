@@ -406,3 +406,69 @@ fn control_the_real_npm_alone_runs_the_scripts() {
     let native = node(&g, "console.log(require('@pwscr/native'))");
     assert_eq!(text(&native.stdout).trim(), "native ok");
 }
+
+/// yarn 1, bun and pnpm: installs run with their own switches off; yarn 1
+/// and bun (npm's node_modules layout) run the approved scripts afterwards
+/// through the real npm.
+#[test]
+fn yarn_bun_and_pnpm_run_no_unapproved_scripts() {
+    use support::tools::find_in_path;
+    for tool in ["yarn", "bun", "pnpm"] {
+        let Some(real) = find_in_path(tool) else {
+            panic!("`{tool}` is not on PATH; install it with `npm install -g {tool}`");
+        };
+        for approved in [false, true] {
+            let extra = if approved {
+                "[scripts]\nallow = [\"npm:pw-scr-dep\"]\n"
+            } else {
+                ""
+            };
+            let g = setup(extra);
+            std::os::unix::fs::symlink(support::guard::pkgward_bin(), g.shims.join(tool)).unwrap();
+            let _ = real;
+            let root = g.sb.root().to_path_buf();
+            let reg = shared().npm_url();
+            std::fs::write(g.sb.home.join(".yarnrc"), format!("registry \"{reg}\"\n")).unwrap();
+            std::fs::write(g.sb.home.join(".npmrc"), format!("registry={reg}\n")).unwrap();
+            std::fs::create_dir_all(g.sb.home.join(".config")).unwrap();
+            std::fs::write(
+                g.sb.home.join(".config/.bunfig.toml"),
+                format!("[install]\nregistry = \"{reg}\"\n"),
+            )
+            .unwrap();
+            let cache = |n: &str| root.join(n).to_string_lossy().into_owned();
+            let env = [
+                ("YARN_CACHE_FOLDER", cache("yarn-cache")),
+                ("yarn_disable_self_update_check", "true".into()),
+                ("BUN_INSTALL_CACHE_DIR", cache("bun-cache")),
+                ("npm_config_store_dir", cache("pnpm-store")),
+                ("PNPM_CONFIG_UPDATE_NOTIFIER", "false".into()),
+                ("DO_NOT_TRACK", "1".into()),
+            ];
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let reg_env = g.sb.npm_env(&reg);
+            let o =
+                g.sb.command(
+                    tool,
+                    &[reg_env, g.pkgward_env(), support::guard::to_env(&env)],
+                )
+                .args(["add", "pw-scr-dep"])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{tool}: {}", text(&o.stderr));
+            let ran = g.sb.marker("dep-postinstall").is_some();
+            // pnpm's approved scripts are not run by pkgward yet.
+            let want = approved && tool != "pnpm";
+            assert_eq!(ran, want, "{tool} approved={approved}: {}", text(&o.stderr));
+            if !approved {
+                no_effects(&g);
+            }
+            if want {
+                let recs = scripts(&g);
+                let r = recs.iter().find(|r| r["package"] == "pw-scr-dep").unwrap();
+                assert_eq!(r["decision"], "approved");
+                assert_eq!(r["exit_code"], 0);
+            }
+        }
+    }
+}

@@ -130,6 +130,15 @@ pub enum Family {
     Npm,
 }
 
+/// Which program runs approved npm-family scripts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runner {
+    /// The real tool the shim ran (npm).
+    SameTool,
+    /// The real npm, found on PATH after the shims (for yarn and bun).
+    Npm,
+}
+
 /// What the shim changes in the real tool's launch, and what it does after.
 #[derive(Clone, Debug, Default)]
 pub struct Setup {
@@ -157,6 +166,8 @@ impl Setup {
 #[derive(Clone, Debug)]
 pub struct After {
     pub family: Family,
+    /// Which program runs the approved scripts.
+    pub runner: Runner,
     /// The project root (npm's local prefix).
     pub root: PathBuf,
     /// Whether the root project's own install scripts run (npm runs them
@@ -210,6 +221,7 @@ pub fn prepare(
                 ("YARN_IGNORE_SCRIPTS".into(), "true".into()),
                 ("npm_config_ignore_scripts".into(), "true".into()),
             ],
+            after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install"])),
             ..Setup::default()
         }),
         "bun" | "bunx" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
@@ -220,10 +232,32 @@ pub fn prepare(
                 Vec::new()
             },
             insert_at: dashdash(args),
-            after: None,
+            after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install", "i"])),
         }),
         _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args),
         _ => None,
+    }
+}
+
+/// yarn and bun: the installed `node_modules` (hoisted like npm's) is walked
+/// the same way and the approved scripts run through the real npm (`npm
+/// rebuild <path>`), as the runner the three share. A plain install (no
+/// package named) also runs the project's own scripts.
+fn other_after(args: &[String], cwd: &Path, plain: &[&str]) -> After {
+    let words: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let plain_install = words.is_empty() || (words.len() == 1 && plain.contains(&words[0]));
+    let root = npm::project_root(cwd);
+    After {
+        family: Family::Npm,
+        runner: Runner::Npm,
+        before: Some(npm::snapshot(&root)),
+        root,
+        with_root: plain_install,
+        only: Vec::new(),
     }
 }
 
@@ -276,6 +310,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
     );
     let after = (!global && !removes).then(|| After {
         family: Family::Npm,
+        runner: Runner::SameTool,
         // Only what this install adds or replaces runs (as with npm); an
         // explicit rebuild runs what it names, or everything.
         before: (!rebuild).then(|| npm::snapshot(&root)),
@@ -382,6 +417,8 @@ pub struct Context<'a> {
     pub program: &'a Path,
     /// Variables for the children (depth, invocation id).
     pub env: &'a [(OsString, OsString)],
+    /// Finds a real tool on PATH after the shims (the npm for yarn and bun).
+    pub find_tool: &'a dyn Fn(&str) -> Option<PathBuf>,
 }
 
 /// After the install: finds the install-time code, runs what the policy
@@ -395,6 +432,10 @@ pub fn run_after(
 ) -> Option<i32> {
     let Family::Npm = after.family;
     let eco = Ecosystem::Npm;
+    let program = match after.runner {
+        Runner::SameTool => Some(cx.program.to_path_buf()),
+        Runner::Npm => (cx.find_tool)("npm"),
+    };
     let mut found = npm::find(&after.root, after.with_root);
     if let Some(before) = &after.before {
         let now = npm::snapshot(&after.root);
@@ -445,6 +486,15 @@ pub fn run_after(
             // npm stops at the first failing script; so does pkgward.
             continue;
         }
+        let Some(program) = &program else {
+            notice(format!(
+                "cannot run the approved install-time code of npm:{}@{}: npm was not found on PATH \
+                 (pkgward runs it with `npm rebuild`)",
+                p.name, p.version
+            ));
+            failed = Some(crate::error::exit::NOT_FOUND);
+            continue;
+        };
         // The root's scripts run one by one (`npm run-script EVENT
         // --ignore-scripts` runs exactly that one); a dependency's together
         // through `npm rebuild <path>`, which runs its preinstall, install
@@ -483,7 +533,7 @@ pub fn run_after(
             let mut env = cx.env.to_vec();
             env.push(("npm_config_ignore_scripts".into(), "false".into()));
             let code = InstallCode {
-                program: cx.program.to_path_buf(),
+                program: program.clone(),
                 args: args.iter().map(OsString::from).collect(),
                 cwd: if p.root {
                     p.dir.clone()
