@@ -357,6 +357,14 @@ fn npx_of_an_unapproved_package_is_denied() {
     let inv = g.last_invocation();
     assert_eq!(inv["decision"]["action"], "deny");
     assert_eq!(inv["decision"]["reasons"][0]["code"], "exec-not-approved");
+    // `npm init NAME` fetches and runs create-NAME.
+    let o = g.npm(&["init", "--yes", "pw-scr-evil"], &[]);
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("npm:create-pw-scr-evil"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]

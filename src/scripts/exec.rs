@@ -19,6 +19,9 @@ pub const CODE: &str = "exec-not-approved";
 pub fn targets(tool: Tool, args: &[String], cwd: &Path) -> Vec<String> {
     let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
     let (opts, rest) = (&args[..at], &args[at..]);
+    if let Some(t) = initializer(tool, opts) {
+        return vec![t];
+    }
     let package_flags: &[&str];
     let value_flags: &[&str];
     let skip_words: usize;
@@ -146,6 +149,38 @@ pub fn targets(tool: Tool, args: &[String], cwd: &Path) -> Vec<String> {
         .map(|s| package_name(tool.ecosystem, &s))
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+/// `npm init NAME` / `npm create NAME` (and `yarn create`, `pnpm create`,
+/// `bun create`) fetch and run the package `create-NAME` (`@s` →
+/// `@s/create`, `@s/x` → `@s/create-x`).
+fn initializer(tool: Tool, opts: &[String]) -> Option<String> {
+    let words: Vec<&str> = opts
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let (verb, name) = (words.first()?, words.get(1)?);
+    let is_init = match tool.name {
+        "npm" => matches!(*verb, "init" | "create" | "innit"),
+        "yarn" | "pnpm" | "bun" => *verb == "create",
+        _ => false,
+    };
+    if !is_init {
+        return None;
+    }
+    if name.contains("://") || name.starts_with(['.', '/']) {
+        return Some(name.to_string());
+    }
+    let bare = package_name(Ecosystem::Npm, name);
+    Some(match bare.strip_prefix('@') {
+        Some(scoped) => match scoped.split_once('/') {
+            Some((scope, pkg)) => format!("@{scope}/create-{pkg}"),
+            None => format!("@{scoped}/create"),
+        },
+        None if bare.starts_with("create-") && tool.name == "bun" => bare,
+        None => format!("create-{bare}"),
+    })
 }
 
 fn first_word<'a>(args: &'a [String], value_flags: &[&str]) -> Option<&'a str> {
@@ -278,6 +313,15 @@ mod tests {
         );
         assert_eq!(t("pipx", &["run", "pycowsay"]), ["pycowsay"]);
         assert!(t("pipx", &["install", "pycowsay"]).is_empty());
+        assert_eq!(t("npm", &["init", "vite@5", "app"]), ["create-vite"]);
+        assert_eq!(t("npm", &["create", "@s"]), ["@s/create"]);
+        assert_eq!(t("npm", &["init", "@s/app"]), ["@s/create-app"]);
+        assert!(t("npm", &["init", "-y"]).is_empty());
+        assert_eq!(
+            t("yarn", &["create", "react-app", "x"]),
+            ["create-react-app"]
+        );
+        assert_eq!(t("pnpm", &["create", "vite"]), ["create-vite"]);
         assert_eq!(
             t("npx", &["http://127.0.0.1:1/x/-/x-1.0.0.tgz"]),
             ["http://127.0.0.1:1/x/-/x-1.0.0.tgz"]

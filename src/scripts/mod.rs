@@ -95,7 +95,7 @@ pub fn approve_command(eco: Ecosystem, name: &str, version: &str) -> String {
 pub fn violations(
     policy: &Policy,
     tool: Tool,
-    verb: Verb,
+    _verb: Verb,
     args: &[String],
     cwd: &Path,
 ) -> Vec<crate::record::Reason> {
@@ -103,9 +103,8 @@ pub fn violations(
     if policy.mode.value == Mode::Off {
         return out;
     }
-    if verb == Verb::Execute {
-        out.extend(exec::check(policy, tool, args, cwd));
-    }
+    // Every verb: `npm init NAME` (classified "other") fetches and runs create-NAME.
+    out.extend(exec::check(policy, tool, args, cwd));
     let wheels_only =
         policy.mode.value == Mode::Enforce && policy.scripts_default.value == ScriptsDefault::Deny;
     if wheels_only && matches!(tool.name, "uv" | "uvx") {

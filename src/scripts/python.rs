@@ -280,7 +280,13 @@ fn config_sets_no_binary(path: &Path) -> bool {
     if !text.contains("no-binary") {
         return false;
     }
+    let pyproject = path.file_name().is_some_and(|n| n == "pyproject.toml");
     match text.parse::<toml::Table>() {
+        // pyproject.toml: only uv's own table counts.
+        Ok(t) if pyproject => t
+            .get("tool")
+            .and_then(|t| t.get("uv"))
+            .is_some_and(any_no_binary),
         Ok(t) => any_no_binary(&toml::Value::Table(t)),
         // uv refuses an invalid file itself.
         Err(_) => false,
