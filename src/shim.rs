@@ -213,6 +213,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
     };
     if let Some(s) = &scripts {
         s.apply(&mut launch);
+        crate::scripts::record_disabled(call.tool, s, &invocation_id, log_path.as_deref());
     }
     let mut result = supervise::run(&launch);
     if let Some(dir) = plan_dir {

@@ -217,6 +217,20 @@ fn pip_builds_no_sdist_whatever_the_command_says() {
         );
         no_effects(&t, what);
     }
+    // Recorded: builds were switched off for these invocations.
+    let recs: Vec<serde_json::Value> =
+        t.g.audit()
+            .into_iter()
+            .filter(|r| r["kind"] == "script")
+            .collect();
+    assert!(!recs.is_empty());
+    let inv = t.g.last_invocation();
+    let last = recs.last().unwrap();
+    assert_eq!(last["invocation_id"], inv["invocation_id"]);
+    assert_eq!(last["ecosystem"], "pypi");
+    assert_eq!(last["decision"], "deny");
+    assert_eq!(last["ran"], false);
+    assert!(last["runner"].to_string().contains("--only-binary=:all:"));
     // Wheels still install.
     let o = pip(&t, &["install", "--target", &site, "pw-scr-wheel"], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));

@@ -147,6 +147,44 @@ pub struct Setup {
     pub insert_at: usize,
     /// After a successful run: find and decide the install-time code.
     pub after: Option<After>,
+    /// Whether this invocation resolves or installs Python packages with
+    /// sdist builds switched off (recorded by [`record_disabled`]).
+    pub disables_builds: bool,
+}
+
+/// Records, before the tool runs, install-time code pkgward switched off as
+/// a whole (sdist builds for pip/uv: which ones would have been built is not
+/// known in advance): one `script` record with package `*`, decision
+/// `deny`, and the switches pkgward applied as its `runner`.
+pub fn record_disabled(tool: Tool, setup: &Setup, invocation_id: &str, log: Option<&Path>) {
+    if tool.ecosystem != Ecosystem::Pypi || !setup.disables_builds {
+        return;
+    }
+    let Some(mut log) = log.and_then(|p| AuditLog::open(p).ok()) else {
+        return;
+    };
+    let mut runner: Vec<String> = setup.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    runner.extend(setup.insert_args.iter().cloned());
+    let rec = ScriptRecord {
+        kind: "script",
+        invocation_id: invocation_id.to_string(),
+        time: record::now_rfc3339(),
+        ecosystem: Ecosystem::Pypi,
+        package: "*".into(),
+        version: String::new(),
+        path: ".".into(),
+        script: "build".into(),
+        command: "building any sdist (setup.py, PEP 517 backends): wheels only".into(),
+        decision: ScriptDecision::Deny,
+        approved_by: None,
+        ran: false,
+        runner: Some(runner),
+        exit_code: None,
+        signal: None,
+        duration_ms: None,
+        error: None,
+    };
+    let _ = log.append(&rec);
 }
 
 impl Setup {
@@ -211,6 +249,7 @@ pub fn prepare(
             },
             insert_at: dashdash(args),
             after: None,
+            disables_builds: false,
         }),
         "yarn" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
             // yarn 1 reads YARN_IGNORE_SCRIPTS / npm_config_ignore_scripts;
@@ -232,6 +271,7 @@ pub fn prepare(
             },
             insert_at: dashdash(args),
             after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install", "i"])),
+            disables_builds: false,
         }),
         _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args),
         _ => None,
@@ -326,6 +366,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         insert_args: vec!["--ignore-scripts".into()],
         insert_at: at,
         after,
+        disables_builds: false,
     })
 }
 

@@ -56,6 +56,7 @@ pub(super) fn setup(tool: Tool, verb: Verb, args: &[String]) -> Option<Setup> {
                 insert_args,
                 insert_at: args.len(),
                 after: None,
+                disables_builds: true,
             })
         }
         "uv" => {
@@ -76,17 +77,20 @@ pub(super) fn setup(tool: Tool, verb: Verb, args: &[String]) -> Option<Setup> {
                     },
                     insert_at: args.iter().position(|a| a == "--").unwrap_or(args.len()),
                     after: None,
+                    disables_builds: true,
                 }),
                 // Building the user's own project is what they asked for.
                 ["build" | "publish", ..] => None,
                 _ => Some(Setup {
                     env,
+                    disables_builds: verb != Verb::Other,
                     ..Setup::default()
                 }),
             }
         }
         "uvx" => Some(Setup {
             env: vec![("UV_NO_BUILD".into(), "1".into())],
+            disables_builds: true,
             ..Setup::default()
         }),
         "poetry" | "pipenv" | "pipx" if verb != Verb::Other || tool.name == "pipx" => Some(Setup {
@@ -95,6 +99,7 @@ pub(super) fn setup(tool: Tool, verb: Verb, args: &[String]) -> Option<Setup> {
                 ("PIP_ONLY_BINARY".into(), ":all:".into()),
                 ("UV_NO_BUILD".into(), "1".into()),
             ],
+            disables_builds: verb != Verb::Other,
             ..Setup::default()
         }),
         _ => None,
