@@ -308,6 +308,44 @@ fn an_approved_package_does_all_it_does() {
 }
 
 #[test]
+fn a_hostile_npmrc_cannot_hijack_an_approved_script() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-dep\"]\n");
+    let shell = g.sb.root().join("evil-shell");
+    std::fs::write(
+        &shell,
+        format!(
+            "#!/bin/sh\necho hijacked > '{}/shell-hijack'\nexec /bin/sh \"$@\"\n",
+            g.sb.markers.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let evil_js = g.sb.root().join("evil-require.js");
+    std::fs::write(
+        &evil_js,
+        format!(
+            "require('fs').writeFileSync('{}/node-options-hijack', 'x');\n",
+            g.sb.markers.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        g.sb.work.join(".npmrc"),
+        format!(
+            "script-shell={}\nnode-options=--require {}\n",
+            shell.display(),
+            evil_js.display()
+        ),
+    )
+    .unwrap();
+    let o = g.npm(&["install", "pw-scr-dep"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(g.sb.marker("dep-postinstall").as_deref(), Some("ran\n"));
+    assert_eq!(g.sb.marker("shell-hijack"), None);
+    assert_eq!(g.sb.marker("node-options-hijack"), None);
+}
+
+#[test]
 fn a_range_that_does_not_cover_the_version_does_not_approve() {
     let g = setup("[scripts]\nallow = [\"npm:pw-scr-dep@^2\"]\n");
     let o = g.npm(&["install", "pw-scr-dep"], &[]);

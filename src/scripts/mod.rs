@@ -572,6 +572,15 @@ pub fn run_after(
             }
             let mut env = cx.env.to_vec();
             env.push(("npm_config_ignore_scripts".into(), "false".into()));
+            // A project's .npmrc must not turn an approved script into its
+            // own code: npm's default shell, and no `node-options` from
+            // config files (NODE_OPTIONS from the environment still applies).
+            env.push(("npm_config_script_shell".into(), default_shell()));
+            // (npm ignores an empty value, so the neutral one is V8's default.)
+            let node_options = std::env::var_os("NODE_OPTIONS")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| OsString::from("--stack-trace-limit=10"));
+            env.push(("npm_config_node_options".into(), node_options));
             let code = InstallCode {
                 program: program.clone(),
                 args: args.iter().map(OsString::from).collect(),
@@ -628,6 +637,15 @@ pub fn run_after(
         notice(denied_message(&denied));
     }
     failed
+}
+
+/// npm's default `script-shell`: `sh` on Unix, `%ComSpec%` (or `cmd.exe`) on Windows.
+fn default_shell() -> OsString {
+    if cfg!(windows) {
+        std::env::var_os("ComSpec").unwrap_or_else(|| OsString::from("cmd.exe"))
+    } else {
+        OsString::from("sh")
+    }
 }
 
 fn denied_message(denied: &[(&npm::Package, String)]) -> String {
