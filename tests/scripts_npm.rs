@@ -193,7 +193,11 @@ fn a_hostile_npmrc_or_flag_cannot_turn_scripts_back_on() {
     std::fs::write(g.sb.work.join(".npmrc"), "ignore-scripts=false\n").unwrap();
     let o = g.npm(
         &["install", "--ignore-scripts=false", "pw-scr-evil"],
-        &[("npm_config_ignore_scripts", "false")],
+        &[
+            ("npm_config_ignore_scripts", "false"),
+            ("NPM_CONFIG_IGNORE_SCRIPTS", "false"),
+            ("Npm_Config_Ignore_Scripts", "false"),
+        ],
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     no_effects(&g);

@@ -241,7 +241,7 @@ pub fn prepare(
     match tool.name {
         "npm" | "npx" => npm_setup(tool.name, verb, args, cwd),
         "pnpm" | "pnpx" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
-            env: vec![("npm_config_ignore_scripts".into(), "true".into())],
+            env: ignore_scripts_env("true"),
             insert_args: if verb == Verb::Install {
                 vec!["--ignore-scripts".into()]
             } else {
@@ -254,16 +254,17 @@ pub fn prepare(
         "yarn" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
             // yarn 1 reads YARN_IGNORE_SCRIPTS / npm_config_ignore_scripts;
             // yarn 2+ reads YARN_ENABLE_SCRIPTS.
-            env: vec![
-                ("YARN_ENABLE_SCRIPTS".into(), "false".into()),
-                ("YARN_IGNORE_SCRIPTS".into(), "true".into()),
-                ("npm_config_ignore_scripts".into(), "true".into()),
-            ],
+            env: {
+                let mut e = ignore_scripts_env("true");
+                e.push(("YARN_ENABLE_SCRIPTS".into(), "false".into()));
+                e.push(("YARN_IGNORE_SCRIPTS".into(), "true".into()));
+                e
+            },
             after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install"])),
             ..Setup::default()
         }),
         "bun" | "bunx" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
-            env: vec![("npm_config_ignore_scripts".into(), "true".into())],
+            env: ignore_scripts_env("true"),
             insert_args: if verb == Verb::Install {
                 vec!["--ignore-scripts".into()]
             } else {
@@ -300,13 +301,29 @@ fn other_after(args: &[String], cwd: &Path, plain: &[&str]) -> After {
     }
 }
 
+/// `npm_config_ignore_scripts=VALUE`, and the same for every other spelling
+/// of the variable in this environment: npm reads `npm_config_*` in any case,
+/// and which of two spellings wins is up to the order of the environment.
+fn ignore_scripts_env(value: &str) -> Vec<(String, String)> {
+    const KEY: &str = "npm_config_ignore_scripts";
+    let mut out = vec![(KEY.to_string(), value.to_string())];
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str() {
+            if k != KEY && k.eq_ignore_ascii_case(KEY) {
+                out.push((k.to_string(), value.to_string()));
+            }
+        }
+    }
+    out
+}
+
 /// Where to insert flags: before a `--` (after it, everything is positional).
 fn dashdash(args: &[String]) -> usize {
     args.iter().position(|a| a == "--").unwrap_or(args.len())
 }
 
 fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setup> {
-    let env = vec![("npm_config_ignore_scripts".to_string(), "true".to_string())];
+    let env = ignore_scripts_env("true");
     if tool == "npx" || verb == Verb::Execute {
         return Some(Setup {
             env,
@@ -571,7 +588,11 @@ pub fn run_after(
                 break;
             }
             let mut env = cx.env.to_vec();
-            env.push(("npm_config_ignore_scripts".into(), "false".into()));
+            env.extend(
+                ignore_scripts_env("false")
+                    .into_iter()
+                    .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+            );
             // A project's .npmrc must not turn an approved script into its
             // own code: npm's default shell, and no `node-options` from
             // config files (NODE_OPTIONS from the environment still applies).
