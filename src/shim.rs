@@ -219,28 +219,22 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
     if let Some(dir) = plan_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
-    if let (Ok(ended), Some(after)) = (&mut result, scripts.as_ref().and_then(|s| s.after.as_ref()))
-    {
-        if ended.code == 0 {
-            let find_tool = |name: &str| {
-                let exe = std::env::current_exe().ok();
-                let skip = resolve::Skip::new(&shim_dirs(&call.invoked_as), exe.as_deref());
-                let path = std::env::var_os("PATH");
-                resolve::find_real_tool(name, path.as_deref(), &cwd, &skip).0
-            };
-            let cx = crate::scripts::Context {
-                policy: &policy,
-                mode,
-                invocation_id: &invocation_id,
-                program: &launch.program,
-                env: &launch.env,
-                find_tool: &find_tool,
-            };
-            let mut slog = log_path.and_then(|p| AuditLog::open(&p).ok());
-            if let Some(code) = crate::scripts::run_after(after, &cx, &mut slog, notice) {
-                ended.code = code;
-            }
-        }
+    if let (Ok(ended), Some(s)) = (&mut result, &scripts) {
+        let skip = resolve::Skip::new(
+            &shim_dirs(&call.invoked_as),
+            std::env::current_exe().ok().as_deref(),
+        );
+        let cx = crate::scripts::Context {
+            policy: &policy,
+            mode,
+            invocation_id: &invocation_id,
+            program: &launch.program,
+            env: &launch.env,
+            find_tool: &|name: &str| {
+                resolve::find_real_tool(name, std::env::var_os("PATH").as_deref(), &cwd, &skip).0
+            },
+        };
+        crate::scripts::after_run(s, ended, &cx, log_path.as_deref(), notice);
     }
     match result {
         Ok(ended) => {
@@ -381,19 +375,8 @@ fn denial_message(
     let command: Vec<String> = std::iter::once(call.tool.name.to_string())
         .chain(redact::redact_args(call.tool.name, args))
         .collect();
-    if decision
-        .reasons
-        .iter()
-        .all(|r| r.code == crate::scripts::exec::CODE)
-    {
-        let reasons: Vec<String> = decision.reasons.iter().map(|r| r.message.clone()).collect();
-        return format!(
-            "denied: `{}` would run install-time code the policy does not approve:\n  {}\n\
-             fix: approve the package (`pkgward approve ECOSYSTEM:NAME`, which adds it to `[scripts] allow`), \
-             or change `[scripts]` in the policy (`pkgward policy show`)",
-            command.join(" "),
-            reasons.join("\n  ")
-        );
+    if crate::scripts::all_ours(&decision.reasons) {
+        return crate::scripts::denial_message(&command, &decision.reasons);
     }
     let mut m = format!(
         "denied: `{}` ({}) would use sources the policy does not approve:\n",

@@ -323,6 +323,11 @@ fn uv_builds_no_sdist() {
     assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
     let inv = t.g.last_invocation();
     assert_eq!(inv["decision"]["reasons"][0]["code"], "build-not-approved");
+    assert!(
+        text(&o.stderr).contains("would run install-time code the policy does not approve"),
+        "{}",
+        text(&o.stderr)
+    );
     no_effects(&t, "UV_NO_BINARY_PACKAGE");
 }
 

@@ -478,6 +478,40 @@ pub struct Context<'a> {
     pub find_tool: &'a dyn Fn(&str) -> Option<PathBuf>,
 }
 
+/// After the real tool ended: when it succeeded and the setup has an
+/// [`After`], runs [`run_after`] (with its own handle on the audit log) and
+/// replaces the exit code with a failing approved script's.
+pub fn after_run(
+    setup: &Setup,
+    ended: &mut crate::supervise::Ended,
+    cx: &Context<'_>,
+    log: Option<&Path>,
+    notice: &mut dyn FnMut(String),
+) {
+    let Some(after) = &setup.after else {
+        return;
+    };
+    if ended.code != 0 {
+        return;
+    }
+    let mut log = log.and_then(|p| AuditLog::open(p).ok());
+    if let Some(code) = run_after(after, cx, &mut log, notice) {
+        ended.code = code;
+    }
+}
+
+/// The message of an invocation denied only for install-time code.
+pub fn denial_message(command: &[String], reasons: &[crate::record::Reason]) -> String {
+    let reasons: Vec<String> = reasons.iter().map(|r| r.message.clone()).collect();
+    format!(
+        "denied: `{}` would run install-time code the policy does not approve:\n  {}\n\
+         fix: approve the package (`pkgward approve ECOSYSTEM:NAME`, which adds it to `[scripts] allow`), \
+         or change `[scripts]` in the policy (`pkgward policy show`)",
+        command.join(" "),
+        reasons.join("\n  ")
+    )
+}
+
 /// After the install: finds the install-time code, runs what the policy
 /// allows, records everything and returns `Some(code)` when approved code
 /// failed (the install fails with it, as it would have).
