@@ -20,6 +20,7 @@ pub mod lockfiles;
 pub mod paths;
 pub mod policy;
 pub mod record;
+pub mod scripts;
 pub mod shim;
 pub mod supervise;
 pub mod threats;

@@ -168,6 +168,12 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         }
     }
 
+    // Install-time code: switched off in the tool, run afterwards if approved.
+    let script_violations =
+        crate::scripts::violations(&policy, call.tool, classification.verb, &args, &cwd);
+    decide::add(&mut decision, mode, script_violations);
+    let scripts = crate::scripts::prepare(call.tool, classification.verb, &args, &cwd, &policy);
+
     // Record the invocation before anything runs.
     let invocation_id = record::new_invocation_id();
     let mut argv = vec![call.invoked_as.to_string_lossy().into_owned()];
@@ -209,6 +215,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         }
     }
 
+    let log_path = log.as_ref().map(|l| l.path().to_path_buf());
     // Filled once the tool has run; written just before the exit record.
     let tree: std::cell::Cell<Option<supervise::Tree>> = std::cell::Cell::new(None);
     let mut finish = |ran: bool,
@@ -300,11 +307,32 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
             return Err(err);
         }
     }
+    if let Some(s) = &scripts {
+        s.apply(&mut launch);
+        crate::scripts::record_disabled(call.tool, s, &invocation_id, log_path.as_deref());
+    }
     let watched = supervise::watch::roots();
     let before = supervise::watch::snapshot(&watched);
-    let result = supervise::run(&launch);
+    let mut result = supervise::run(&launch);
     if let Some(dir) = plan_dir {
         let _ = std::fs::remove_dir_all(dir);
+    }
+    if let (Ok(ended), Some(s)) = (&mut result, &scripts) {
+        let skip = resolve::Skip::new(
+            &shim_dirs(&call.invoked_as),
+            std::env::current_exe().ok().as_deref(),
+        );
+        let cx = crate::scripts::Context {
+            policy: &policy,
+            mode,
+            invocation_id: &invocation_id,
+            program: &launch.program,
+            env: &launch.env,
+            find_tool: &|name: &str| {
+                resolve::find_real_tool(name, std::env::var_os("PATH").as_deref(), &cwd, &skip).0
+            },
+        };
+        crate::scripts::after_run(s, ended, &cx, log_path.as_deref(), notice);
     }
     match result {
         Ok(ended) => {
@@ -632,10 +660,21 @@ fn denial_message(
         .reasons
         .iter()
         .partition(|r| r.code == decide::threats::CODE);
-    let (cooldown, sources): (Vec<_>, Vec<_>) = rest
+    let (cooldown, rest): (Vec<_>, Vec<_>) = rest
         .into_iter()
         .partition(|r| r.code == decide::cooldown::CODE);
+    let (script_reasons, sources): (Vec<_>, Vec<_>) = rest
+        .into_iter()
+        .partition(|r| crate::scripts::all_ours(std::slice::from_ref(*r)));
+    let script_reasons: Vec<record::Reason> = script_reasons.into_iter().cloned().collect();
     let mut m = String::new();
+    if !script_reasons.is_empty() {
+        m.push_str(&crate::scripts::denial_message(&command, &script_reasons));
+        if threats.is_empty() && cooldown.is_empty() && sources.is_empty() {
+            return m;
+        }
+        m.push('\n');
+    }
     if !cooldown.is_empty() {
         m.push_str(&format!(
             "denied: `{}` ({}) cannot be held to the release-age cooldown:\n",

@@ -1392,7 +1392,10 @@ fn legit_corpus_has_no_denials() {
     use Kind::*;
     let reg = approved();
     let private = "https://npm.example.com/private/";
-    let pol = format!("mode = \"enforce\"\n[registries]\nnpm = [\"{reg}\", \"{private}\"]\n");
+    // Fetch-and-execute is allowed here: this corpus is about registries.
+    let pol = format!(
+        "mode = \"enforce\"\n[registries]\nnpm = [\"{reg}\", \"{private}\"]\n[scripts]\nexec = \"allow\"\n"
+    );
     let r = |s: &str| s.replace("REG/", &reg).replace("PRIV/", private);
     let lock1 = r("# yarn lockfile v1\n\n\npw-fam-app@^1.2.0:\n  version \"1.2.0\"\n  resolved \"REG/pw-fam-app/-/pw-fam-app-1.2.0.tgz#0123456789abcdef0123456789abcdef01234567\"\n\nlocal@file:../local:\n  version \"1.0.0\"\n");
     let berry_lock = "__metadata:\n  version: 8\n  cacheKey: 10c0\n\n\"pw-fam-app@npm:^1.2.0\":\n  version: 1.2.0\n  resolution: \"pw-fam-app@npm:1.2.0\"\n  languageName: node\n  linkType: hard\n\n\"app@workspace:.\":\n  version: 0.0.0-use.local\n  resolution: \"app@workspace:.\"\n".to_string();

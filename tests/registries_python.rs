@@ -273,7 +273,10 @@ fn approved_uv_project_lock_and_sync_are_the_same_as_without_the_shim() {
 
 #[test]
 fn approved_uvx_runs_the_tool_like_bare_uvx() {
-    let g = guarded(&policy());
+    let g = guarded(&format!(
+        "{}[scripts]\nallow = [\"pypi:pw-py-tool\"]\n",
+        policy()
+    ));
     let out = run(&g, "uvx", &["pw-py-tool"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let bare = Sandbox::new();
@@ -528,8 +531,9 @@ fn bypass_corpus_is_recorded_in_audit_mode() {
 #[test]
 fn legit_corpus_has_no_denials() {
     let idx = idx();
+    // Fetch-and-execute is allowed here: this corpus is about registries.
     let policy = format!(
-        "mode = \"enforce\"\n[registries]\npypi = [\"builtin\", \"{idx}\", \"https://pypi.example.com/simple/\"]\n"
+        "mode = \"enforce\"\n[registries]\npypi = [\"builtin\", \"{idx}\", \"https://pypi.example.com/simple/\"]\n[scripts]\nexec = \"allow\"\n"
     );
     let upper = idx.replace("http://", "HTTP://");
     let lock = format!(

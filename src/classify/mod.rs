@@ -193,6 +193,11 @@ pub fn force_mirror(
 }
 
 /// The first argument that is not an option.
+/// Whether `word` is one of npm's `install` aliases (`i`, `isntall`, …).
+pub fn npm_install_alias(word: &str) -> bool {
+    npm::is_install_alias(word)
+}
+
 pub(crate) fn first_positional(args: &[String]) -> Option<&str> {
     args.iter()
         .map(String::as_str)

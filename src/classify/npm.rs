@@ -47,6 +47,11 @@ const NPM_INSTALL: &[&str] = &[
     "ln",
 ];
 
+/// `install` and its abbreviations/typos (not `add`, `ci`, `update`…).
+pub(super) fn is_install_alias(word: &str) -> bool {
+    NPM_INSTALL[..11].contains(&word)
+}
+
 pub(super) fn verb(tool: &str, args: &[String]) -> Verb {
     let first = first_positional(args);
     match tool {

@@ -5,6 +5,7 @@ mod doctor;
 mod fleet_cmd;
 mod log_cmd;
 mod policy_cmd;
+mod scripts_cmd;
 mod shims;
 mod threats_cmd;
 mod verify_cmd;
@@ -112,6 +113,26 @@ pub enum Command {
     /// a package up.
     #[command(subcommand)]
     Threats(ThreatsCmd),
+    /// Approve a package's install-time code: adds ECOSYSTEM:NAME[@RANGE]
+    /// (e.g. npm:esbuild, npm:@scope/pkg@^1.2, pypi:numpy@>=1.26) to
+    /// `[scripts] allow` in the project's pkgward.toml, keeping its comments.
+    Approve {
+        #[arg(value_name = "ECOSYSTEM:NAME[@RANGE]")]
+        entry: String,
+        /// Edit this policy file instead of the nearest pkgward.toml.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// List the install-time code a project would run (installed npm
+    /// packages with lifecycle scripts, the project's own) and what the
+    /// policy does with each.
+    Scripts {
+        /// The project directory (default: the current directory).
+        path: Option<PathBuf>,
+        /// One JSON object per script.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -272,6 +293,8 @@ fn dispatch(cmd: Command) -> crate::error::Result<i32> {
             };
             verify_cmd::run(path, format, output)
         }
+        Command::Approve { entry, file } => scripts_cmd::approve(entry, file),
+        Command::Scripts { path, json } => scripts_cmd::list(path, json),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "pkgward", &mut std::io::stdout());

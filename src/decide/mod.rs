@@ -65,6 +65,20 @@ pub fn add(d: &mut Decision, mode: Mode, more: Vec<Reason>) {
     .action;
 }
 
+/// Adds the violations of another check to a decision, re-deciding its
+/// action for the mode (a forced mirror is kept).
+pub fn merge_violations(d: Decision, mode: Mode, more: Vec<Reason>) -> Decision {
+    if more.is_empty() {
+        return d;
+    }
+    let mut reasons = d.reasons;
+    reasons.extend(more);
+    let mut merged = decide(mode, reasons);
+    merged.forced = d.forced;
+    merged.cooldown = d.cooldown;
+    merged
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

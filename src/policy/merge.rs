@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::parse::{quoted, RawLayer};
-use super::{Layer, Mode, Origin, Policy, Refused, ScriptsDefault, Sourced, BUILTIN, LOCKABLE};
+use super::{
+    Layer, Mode, Origin, Policy, Refused, ScriptsDefault, ScriptsExec, Sourced, BUILTIN, LOCKABLE,
+};
 use crate::tools::Ecosystem;
 
 /// Whether the approved registry entry `approved` covers `candidate`:
@@ -32,6 +34,7 @@ struct Floor {
     mode: Mode,
     registries: BTreeMap<Ecosystem, Vec<String>>,
     scripts_default: ScriptsDefault,
+    scripts_exec: ScriptsExec,
     audit_log: Option<PathBuf>,
     release_age: BTreeMap<Option<Ecosystem>, std::time::Duration>,
 }
@@ -82,6 +85,7 @@ pub(crate) fn merge(layers: &[RawLayer], system_failed: bool) -> Policy {
             .map(|(e, s)| (*e, s.value.clone()))
             .collect(),
         scripts_default: m.policy.scripts_default.value,
+        scripts_exec: m.policy.scripts_exec.value,
         audit_log: m.policy.audit_log.as_ref().map(|a| a.value.clone()),
         release_age: m
             .policy
@@ -243,7 +247,41 @@ impl Merger {
             }
         }
 
+        if let Some(s) = &raw.scripts_exec {
+            match (self.lock("scripts.exec"), &self.floor) {
+                (Some(by), Some(floor)) if s.value < floor.scripts_exec => {
+                    let reason = format!(
+                        "`scripts.exec` is locked{by} at \"{}\": the {layer} layer may make it stricter \
+                         (allow < deny) but not loosen it to \"{}\"",
+                        floor.scripts_exec, s.value
+                    );
+                    self.refuse("scripts.exec".into(), &s.origin, reason);
+                }
+                _ => self.policy.scripts_exec = Sourced::at(s.value, s.origin.clone()),
+            }
+        }
+        if let Some(p) = &raw.project_approvals {
+            // Parsing accepts the key only in the system layer.
+            self.policy.project_approvals = Sourced::at(p.value, p.origin.clone());
+        }
+
+        let project_refused = (layer == Layer::Project && !self.policy.project_approvals.value)
+            .then(|| match &self.policy.project_approvals.origin {
+                Some(o) => format!(" ({o})"),
+                None => String::new(),
+            });
         match self.lock("scripts.allow") {
+            _ if project_refused.is_some() => {
+                let at = project_refused.unwrap_or_default();
+                for a in &raw.scripts_allow {
+                    let reason = format!(
+                        "approval {} refused: the system policy sets `scripts.project_approvals = false`{at}; \
+                         a project's pkgward.toml cannot approve install-time code",
+                        quoted(&a.value)
+                    );
+                    self.refuse("scripts.allow".into(), &a.origin, reason);
+                }
+            }
             Some(by) => {
                 for a in &raw.scripts_allow {
                     let reason = format!(

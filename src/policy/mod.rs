@@ -12,6 +12,8 @@
 //! [scripts]
 //! default = "deny"                  # deny | sandbox | allow
 //! allow = ["npm:esbuild", "pypi:numpy", "npm:@scope/pkg@^1.2"]
+//! exec = "deny"                     # npx/uvx/pipx run/dlx of unapproved packages: deny | allow
+//! project_approvals = true          # system layer only: may pkgward.toml approve?
 //! [audit]
 //! log = "/path/to/audit.jsonl"      # default: <state dir>/pkgward/audit.jsonl
 //! ```
@@ -49,7 +51,13 @@
 //!   path-segment boundary; the system default is `["builtin"]`);
 //! * `scripts.default`: may only become stricter (allow < sandbox < deny);
 //! * `scripts.allow`: lower layers cannot add approvals;
+//! * `scripts.exec`: may only become stricter (allow < deny);
 //! * `audit`: lower layers cannot change `audit.log`.
+//!
+//! `scripts.project_approvals = false` (a system-layer-only key) refuses
+//! the approvals of the project layer alone, so a cloned repository cannot
+//! approve its own dependencies' install-time code while the user's own
+//! approvals still count.
 //!
 //! A project file can never set `audit.log`, locked or not. What a lock or
 //! that rule refuses is not an error: it is left out of the effective policy
@@ -64,6 +72,7 @@ mod discover;
 mod load;
 mod merge;
 mod parse;
+pub mod ranges;
 
 #[cfg(test)]
 mod tests;
@@ -81,11 +90,12 @@ pub use merge::registry_covers;
 pub use parse::{validate_registry_entry, AllowEntry};
 
 /// The keys the system layer may `lock`.
-pub const LOCKABLE: [&str; 5] = [
+pub const LOCKABLE: [&str; 6] = [
     "mode",
     "registries",
     "scripts.default",
     "scripts.allow",
+    "scripts.exec",
     "audit",
 ];
 
@@ -131,6 +141,38 @@ impl Mode {
 }
 
 impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happens to `npx`/`uvx`/`pipx run`/`yarn dlx`/… that fetch a package
+/// and execute it, when `scripts.allow` does not approve the package.
+/// Ordered by strictness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScriptsExec {
+    Allow,
+    Deny,
+}
+
+impl ScriptsExec {
+    pub const ALL: [ScriptsExec; 2] = [ScriptsExec::Deny, ScriptsExec::Allow];
+
+    /// The name used in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScriptsExec::Allow => "allow",
+            ScriptsExec::Deny => "deny",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ScriptsExec> {
+        ScriptsExec::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+impl fmt::Display for ScriptsExec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -268,6 +310,12 @@ pub struct Policy {
     pub mirrors: BTreeMap<Ecosystem, Sourced<String>>,
     pub scripts_default: Sourced<ScriptsDefault>,
     pub scripts_allow: Vec<Sourced<String>>,
+    /// `scripts.exec`: fetch-and-execute of a package `scripts.allow` does
+    /// not approve.
+    pub scripts_exec: Sourced<ScriptsExec>,
+    /// `scripts.project_approvals` (system layer only): whether a project's
+    /// `pkgward.toml` may approve install-time code.
+    pub project_approvals: Sourced<bool>,
     /// `None`: the caller's default (`<state dir>/pkgward/audit.jsonl`).
     pub audit_log: Option<Sourced<PathBuf>>,
     /// `[threats] feeds` of every layer (a layer adds feeds, never removes one).
@@ -356,6 +404,8 @@ impl Default for Policy {
             mirrors: BTreeMap::new(),
             scripts_default: Sourced::builtin(ScriptsDefault::Deny),
             scripts_allow: Vec::new(),
+            scripts_exec: Sourced::builtin(ScriptsExec::Deny),
+            project_approvals: Sourced::builtin(true),
             audit_log: None,
             threat_feeds: Vec::new(),
             min_release_age: BTreeMap::new(),
@@ -409,6 +459,35 @@ impl Policy {
     /// Whether the system layer locked `key` (one of [`LOCKABLE`]).
     pub fn is_locked(&self, key: &str) -> bool {
         self.locked.iter().any(|l| l.value == key)
+    }
+
+    /// The first `scripts.allow` entry approving the install-time code of
+    /// `name` at `version` in `eco` (a name without a range approves every
+    /// version), with where it was set.
+    pub fn approval_for(
+        &self,
+        eco: Ecosystem,
+        name: &str,
+        version: &str,
+    ) -> Option<&Sourced<String>> {
+        let want = ranges::normalize_name(eco, name);
+        self.scripts_allow.iter().find(|s| {
+            AllowEntry::parse(&s.value).is_ok_and(|e| {
+                e.ecosystem == eco
+                    && ranges::normalize_name(eco, e.name) == want
+                    && e.range.is_none_or(|r| ranges::satisfies(eco, r, version))
+            })
+        })
+    }
+
+    /// Whether some `scripts.allow` entry names `name` in `eco`, whatever
+    /// its range (for fetch-and-execute, where the version is not known yet).
+    pub fn approves_name(&self, eco: Ecosystem, name: &str) -> Option<&Sourced<String>> {
+        let want = ranges::normalize_name(eco, name);
+        self.scripts_allow.iter().find(|s| {
+            AllowEntry::parse(&s.value)
+                .is_ok_and(|e| e.ecosystem == eco && ranges::normalize_name(eco, e.name) == want)
+        })
     }
 
     /// The `scripts.allow` entries, parsed (entries are validated on load,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeString, DeTable, DeValue};
 use toml::Spanned;
 
-use super::{Layer, Mode, Origin, PolicyError, ScriptsDefault, BUILTIN, LOCKABLE};
+use super::{Layer, Mode, Origin, PolicyError, ScriptsDefault, ScriptsExec, BUILTIN, LOCKABLE};
 use crate::tools::Ecosystem;
 
 /// A value as written in one layer, with its position.
@@ -37,6 +37,9 @@ pub(crate) struct RawLayer {
     pub mirrors: Vec<(Ecosystem, Located<String>)>,
     pub scripts_default: Option<Located<ScriptsDefault>>,
     pub scripts_allow: Vec<Located<String>>,
+    pub scripts_exec: Option<Located<ScriptsExec>>,
+    /// System layer only.
+    pub project_approvals: Option<Located<bool>>,
     pub audit_log: Option<Located<PathBuf>>,
     /// `[threats] feeds`: OSV files or directories of known-malicious packages.
     pub threat_feeds: Vec<Located<PathBuf>>,
@@ -127,7 +130,7 @@ const TOP_KEYS: [&str; 8] = [
     "threats",
     "fleet",
 ];
-const SCRIPTS_KEYS: [&str; 2] = ["default", "allow"];
+const SCRIPTS_KEYS: [&str; 4] = ["default", "allow", "exec", "project_approvals"];
 const AUDIT_KEYS: [&str; 1] = ["log"];
 const THREATS_KEYS: [&str; 1] = ["feeds"];
 const FLEET_KEYS: [&str; 10] = [
@@ -204,6 +207,8 @@ impl Cx<'_> {
             mirrors: Vec::new(),
             scripts_default: None,
             scripts_allow: Vec::new(),
+            scripts_exec: None,
+            project_approvals: None,
             audit_log: None,
             threat_feeds: Vec::new(),
             min_release_age: Vec::new(),
@@ -500,6 +505,42 @@ impl Cx<'_> {
                             }),
                             Err(why) => self.error(&span, "scripts.allow".to_string(), why),
                         }
+                    }
+                }
+                "exec" => {
+                    raw.scripts_exec = self
+                        .enum_value(
+                            k,
+                            v,
+                            &["scripts", "exec"],
+                            &ScriptsExec::ALL.map(ScriptsExec::as_str),
+                        )
+                        .and_then(|l| l.map_opt(ScriptsExec::from_name));
+                }
+                "project_approvals" => {
+                    if self.layer != Layer::System {
+                        self.error(
+                            &k.span(),
+                            "scripts.project_approvals".to_string(),
+                            format!(
+                                "`scripts.project_approvals` is only allowed in the system policy, not in the {} layer",
+                                self.layer
+                            ),
+                        );
+                        continue;
+                    }
+                    match v.get_ref().as_bool() {
+                        Some(b) => {
+                            raw.project_approvals = Some(Located {
+                                value: b,
+                                origin: self.origin(&k.span()),
+                            })
+                        }
+                        None => self.wrong_type(
+                            v,
+                            &["scripts", "project_approvals"],
+                            "a boolean (true or false)",
+                        ),
                     }
                 }
                 _ => self.unknown_key(&k.span(), &["scripts"], name, &SCRIPTS_KEYS),
@@ -873,6 +914,9 @@ impl<'a> AllowEntry<'a> {
                     "{}: the version range must not start or end with whitespace or contain control characters",
                     quoted(s)
                 ));
+            }
+            if let Some(why) = super::ranges::range_error(ecosystem, r) {
+                return Err(format!("{}: {why}", quoted(s)));
             }
         }
         Ok(AllowEntry {

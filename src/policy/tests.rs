@@ -737,6 +737,13 @@ fn policy_locked_keys_can_only_be_tightened() {
             refused: &[("scripts.allow", 3), ("scripts.allow", 3)],
         },
         LockCase {
+            name: "scripts.exec cannot be loosened",
+            system: "lock = [\"scripts.exec\"]\n[scripts]\nexec = \"deny\"\n",
+            project: "[scripts]\nexec = \"allow\"\n",
+            check: |p| assert_eq!(p.scripts_exec.value, crate::policy::ScriptsExec::Deny),
+            refused: &[("scripts.exec", 2)],
+        },
+        LockCase {
             name: "a locked key the project does not touch is not refused",
             system: "lock = [\"mode\", \"registries\", \"scripts.default\", \"scripts.allow\", \"audit\"]\n",
             project: "\n",
@@ -1222,5 +1229,54 @@ fn policy_fleet_is_system_only_and_needs_a_verification() {
     ] {
         let e = errors_of(text, layer);
         assert!(e.iter().any(|e| e.message.contains(needle)), "{text}: {e:?}");
+    }
+}
+
+#[test]
+fn policy_project_approvals_switch() {
+    // Only the system layer may set it.
+    let e = errors_of("[scripts]\nproject_approvals = false\n", Layer::Project);
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].key.as_deref(), Some("scripts.project_approvals"));
+    let e = errors_of("[scripts]\nproject_approvals = \"no\"\n", Layer::System);
+    assert!(e[0].message.contains("boolean"), "{}", e[0].message);
+    // false: the project's approvals are refused, the user's still count.
+    let f = Files::new(&[
+        (Layer::System, "[scripts]\nproject_approvals = false\n"),
+        (Layer::User, "[scripts]\nallow = [\"npm:esbuild\"]\n"),
+        (Layer::Project, "[scripts]\nallow = [\"npm:evil\"]\n"),
+    ]);
+    let p = loaded_ok(&f);
+    let allow: Vec<&str> = p.scripts_allow.iter().map(|s| s.value.as_str()).collect();
+    assert_eq!(allow, ["npm:esbuild"]);
+    assert_eq!(p.refused.len(), 1);
+    assert_eq!(p.refused[0].key, "scripts.allow");
+    assert!(p.refused[0].reason.contains("project_approvals"));
+    // Default: projects may approve.
+    let f = Files::new(&[(Layer::Project, "[scripts]\nallow = [\"npm:evil@^1\"]\n")]);
+    let p = loaded_ok(&f);
+    assert!(p.approval_for(Ecosystem::Npm, "evil", "1.2.0").is_some());
+    assert!(p.approval_for(Ecosystem::Npm, "evil", "2.0.0").is_none());
+    assert!(p.approval_for(Ecosystem::Npm, "evi", "1.0.0").is_none());
+}
+
+#[test]
+fn policy_allow_ranges_use_each_ecosystems_syntax() {
+    for ok in [
+        "npm:a@^1.2 || 2.x",
+        "pypi:numpy@>=1.26,<2",
+        "cargo:ring@^0.17",
+        "rubygems:nokogiri@1.16.0",
+    ] {
+        assert!(
+            errors_of(&format!("[scripts]\nallow = [\"{ok}\"]\n"), Layer::Project).is_empty(),
+            "{ok}"
+        );
+    }
+    for bad in ["npm:a@^^1", "pypi:numpy@>>1", "cargo:ring@~>1"] {
+        let e = errors_of(&format!("[scripts]\nallow = [\"{bad}\"]\n"), Layer::Project);
+        assert_eq!(e.len(), 1, "{bad}");
+        assert_eq!(e[0].key.as_deref(), Some("scripts.allow"));
+        assert_eq!((e[0].line, e[0].col), (2, 10), "{bad}");
     }
 }

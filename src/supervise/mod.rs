@@ -9,6 +9,7 @@
 //! goes away; every process entering it is recorded (image, command line,
 //! parent); Ctrl-C/Ctrl-Break are left to the child.
 
+pub mod install_code;
 pub mod resolve;
 pub mod watch;
 
@@ -143,6 +144,24 @@ pub fn flag_for(image: Option<&std::path::Path>, started_by_pkgward: bool) -> Op
 
 /// Starts the program and waits for it, forwarding signals as described above.
 pub fn run(launch: &Launch) -> Result<Ended> {
+    run_in(launch, None)
+}
+
+/// A SIGTERM or SIGHUP sent to pkgward while it supervised a child: no
+/// further child (e.g. the next install script) should be started.
+pub fn terminated() -> Option<i32> {
+    #[cfg(unix)]
+    {
+        unix::terminated()
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// [`run`] in the working directory `cwd` (`None`: the current one).
+pub fn run_in(launch: &Launch, cwd: Option<&std::path::Path>) -> Result<Ended> {
     let mut cmd = match resolve::launcher(&launch.program) {
         resolve::Launcher::PowerShell if cfg!(windows) => {
             let (ps, args) =
@@ -158,6 +177,9 @@ pub fn run(launch: &Launch) -> Result<Ended> {
             c
         }
     };
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
     for (k, v) in &launch.env {
         cmd.env(k, v);
     }

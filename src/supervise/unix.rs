@@ -1,5 +1,7 @@
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::OnceLock;
 
 use super::{spawn_error, Ended};
 use crate::error::{Error, Result};
@@ -18,6 +20,13 @@ fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
         set
     }
 }
+
+/// The child the watcher forwards SIGTERM/SIGHUP to (0: none).
+static CURRENT: AtomicI32 = AtomicI32::new(0);
+/// SIGTERM/SIGHUP received so far (0: none): no further child is started.
+static TERMINATED: AtomicI32 = AtomicI32::new(0);
+/// Whether the watcher thread started.
+static WATCHER: OnceLock<bool> = OnceLock::new();
 
 pub(super) fn run(mut cmd: Command) -> Result<Ended> {
     // Block the handled signals in this thread before spawning. The standard
@@ -44,31 +53,36 @@ pub(super) fn run(mut cmd: Command) -> Result<Ended> {
         }
     };
     let pid = child.id();
-    // The watcher lives until the process exits; it only ever signals `pid`.
-    let watcher = std::thread::Builder::new()
-        .name("pkgward-signals".into())
-        .stack_size(64 * 1024)
-        .spawn(move || loop {
-            let mut sig: libc::c_int = 0;
-            // SAFETY: `set` is a valid sigset; `sig` receives the signal number.
-            if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
-                continue;
-            }
-            if sig == libc::SIGTERM || sig == libc::SIGHUP {
-                // SAFETY: plain kill(2) to our own child.
-                unsafe { libc::kill(pid as libc::pid_t, sig) };
-            }
-            // SIGINT/SIGQUIT: the terminal sent them to the child too; the
-            // shim outlives them to record the child's exit.
-        });
-    if let Err(e) = watcher {
-        // Without a watcher a SIGTERM would be held until we exit; the child
-        // still runs. Not fatal.
-        let _ = e;
-    }
-    let status = child
-        .wait()
-        .map_err(|e| Error::io("waiting for the real tool", e))?;
+    // One watcher for the process (install-time code runs several children
+    // one after the other): it forwards to whichever child runs now.
+    CURRENT.store(pid as i32, Ordering::SeqCst);
+    WATCHER.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("pkgward-signals".into())
+            .stack_size(64 * 1024)
+            .spawn(move || loop {
+                let mut sig: libc::c_int = 0;
+                // SAFETY: `set` is a valid sigset; `sig` receives the signal number.
+                if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                    continue;
+                }
+                let target = CURRENT.load(Ordering::SeqCst);
+                if sig == libc::SIGTERM || sig == libc::SIGHUP {
+                    TERMINATED.store(sig, Ordering::SeqCst);
+                }
+                if target > 0 && (sig == libc::SIGTERM || sig == libc::SIGHUP) {
+                    // SAFETY: plain kill(2) to our own running child.
+                    unsafe { libc::kill(target as libc::pid_t, sig) };
+                }
+                // SIGINT/SIGQUIT: the terminal sent them to the child too; the
+                // shim outlives them to record the child's exit.
+            })
+            .is_ok()
+    });
+    let status = child.wait();
+    // The child is reaped: its pid may be reused, never signal it again.
+    CURRENT.store(0, Ordering::SeqCst);
+    let status = status.map_err(|e| Error::io("waiting for the real tool", e))?;
     let (code, signal) = match (status.code(), status.signal()) {
         (Some(c), _) => (c, None),
         (None, Some(s)) => (128 + s, Some(s)),
@@ -80,4 +94,12 @@ pub(super) fn run(mut cmd: Command) -> Result<Ended> {
         signal,
         processes: Vec::new(),
     })
+}
+
+/// The SIGTERM/SIGHUP pkgward was sent while it supervised a child, if any.
+pub(super) fn terminated() -> Option<i32> {
+    match TERMINATED.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
 }

@@ -1,0 +1,752 @@
+//! Install-time code: lifecycle scripts, implicit `node-gyp` builds, sdist
+//! builds. Default-deny with approvals (`[scripts]` in the policy).
+//!
+//! The package manager itself is always started with its own switch that
+//! disables install-time code ([`prepare`]: `--ignore-scripts`,
+//! `npm_config_ignore_scripts=true`, `YARN_ENABLE_SCRIPTS=false`,
+//! `--only-binary=:all:`, `UV_NO_BUILD=1`, …). When it has finished, pkgward
+//! finds what the install would have run ([`npm::find`]), decides each one
+//! ([`decide`]), runs the allowed ones in dependency order with the tool's
+//! own mechanism (`npm rebuild <path>`, `npm run-script <event>` for the
+//! root project) through [`crate::supervise::install_code`], records every
+//! one, and lists the ones it did not run once, each with the command that
+//! approves it.
+//!
+//! Modes: `off` leaves the tool alone; `audit` runs everything (the ones
+//! the policy would deny are recorded as `would-deny`); `enforce` runs the
+//! approved ones, or all of them under `scripts.default = "allow"` /
+//! `"sandbox"`.
+
+pub mod approve;
+pub mod exec;
+pub mod npm;
+pub mod python;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::classify::Verb;
+use crate::policy::{Mode, Policy, ScriptsDefault};
+use crate::record::{self, AuditLog};
+use crate::supervise::install_code::{run_install_code, InstallCode};
+use crate::tools::{Ecosystem, Tool};
+
+/// What the policy does with one piece of install-time code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScriptDecision {
+    /// A `scripts.allow` entry approves it: it runs.
+    Approved,
+    /// `scripts.default = "allow"`: it runs.
+    Allow,
+    /// `scripts.default = "sandbox"`: it runs, supervised.
+    Sandbox,
+    /// Not approved: it does not run.
+    Deny,
+    /// Audit mode: the policy would deny it; it runs and is recorded.
+    WouldDeny,
+}
+
+impl ScriptDecision {
+    pub fn runs(self) -> bool {
+        self != ScriptDecision::Deny
+    }
+}
+
+/// Decides one package's install-time code; the approval is returned with
+/// where it was set.
+pub fn decide(
+    policy: &Policy,
+    mode: Mode,
+    eco: Ecosystem,
+    name: &str,
+    version: &str,
+) -> (ScriptDecision, Option<String>) {
+    if let Some(a) = policy.approval_for(eco, name, version) {
+        let at = match &a.origin {
+            Some(o) => format!("{} ({o})", a.value),
+            None => a.value.clone(),
+        };
+        return (ScriptDecision::Approved, Some(at));
+    }
+    let d = match policy.scripts_default.value {
+        ScriptsDefault::Allow => ScriptDecision::Allow,
+        ScriptsDefault::Sandbox => ScriptDecision::Sandbox,
+        ScriptsDefault::Deny if mode == Mode::Audit => ScriptDecision::WouldDeny,
+        ScriptsDefault::Deny => ScriptDecision::Deny,
+    };
+    (d, None)
+}
+
+/// The command that approves `name@version` in `eco`.
+pub fn approve_command(eco: Ecosystem, name: &str, version: &str) -> String {
+    if version.is_empty() {
+        format!("pkgward approve {eco}:{name}")
+    } else {
+        format!("pkgward approve {eco}:{name}@{version}")
+    }
+}
+
+/// The policy violations of an invocation about install-time code, before
+/// it runs: fetch-and-execute of unapproved packages, and uv asked to build
+/// from source while builds are not approved.
+pub fn violations(
+    policy: &Policy,
+    tool: Tool,
+    _verb: Verb,
+    args: &[String],
+    cwd: &Path,
+) -> Vec<crate::record::Reason> {
+    let mut out = Vec::new();
+    if policy.mode.value == Mode::Off {
+        return out;
+    }
+    // Every verb: `npm init NAME` (classified "other") fetches and runs create-NAME.
+    out.extend(exec::check(policy, tool, args, cwd));
+    let wheels_only =
+        policy.mode.value == Mode::Enforce && policy.scripts_default.value == ScriptsDefault::Deny;
+    if wheels_only && matches!(tool.name, "uv" | "uvx") {
+        let env = |k: &str| std::env::var(k).ok();
+        let home = dirs::home_dir();
+        out.extend(python::uv_violations(args, &env, cwd, home.as_deref()));
+    }
+    out
+}
+
+/// Whether every reason is one of this module's (the denial message is
+/// then about install-time code, not registries).
+pub fn all_ours(reasons: &[crate::record::Reason]) -> bool {
+    reasons
+        .iter()
+        .all(|r| r.code == exec::CODE || r.code == python::BUILD_CODE)
+}
+
+/// The package-manager family whose installed tree pkgward walks afterwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Npm,
+}
+
+/// Which program runs approved npm-family scripts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runner {
+    /// The real tool the shim ran (npm).
+    SameTool,
+    /// The real npm, found on PATH after the shims (for yarn and bun).
+    Npm,
+}
+
+/// What the shim changes in the real tool's launch, and what it does after.
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    pub env: Vec<(String, String)>,
+    /// Arguments inserted at `insert_at` (clamped to the argument count).
+    pub insert_args: Vec<String>,
+    pub insert_at: usize,
+    /// After a successful run: find and decide the install-time code.
+    pub after: Option<After>,
+    /// Whether this invocation resolves or installs Python packages with
+    /// sdist builds switched off (recorded by [`record_disabled`]).
+    pub disables_builds: bool,
+}
+
+/// Records, before the tool runs, install-time code pkgward switched off as
+/// a whole (sdist builds for pip/uv: which ones would have been built is not
+/// known in advance): one `script` record with package `*`, decision
+/// `deny`, and the switches pkgward applied as its `runner`.
+pub fn record_disabled(tool: Tool, setup: &Setup, invocation_id: &str, log: Option<&Path>) {
+    if tool.ecosystem != Ecosystem::Pypi || !setup.disables_builds {
+        return;
+    }
+    let Some(mut log) = log.and_then(|p| AuditLog::open(p).ok()) else {
+        return;
+    };
+    let mut runner: Vec<String> = setup.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    runner.extend(setup.insert_args.iter().cloned());
+    let rec = ScriptRecord {
+        kind: "script",
+        invocation_id: invocation_id.to_string(),
+        time: record::now_rfc3339(),
+        ecosystem: Ecosystem::Pypi,
+        package: "*".into(),
+        version: String::new(),
+        path: ".".into(),
+        script: "build".into(),
+        command: "building any sdist (setup.py, PEP 517 backends): wheels only".into(),
+        decision: ScriptDecision::Deny,
+        approved_by: None,
+        ran: false,
+        runner: Some(runner),
+        exit_code: None,
+        signal: None,
+        duration_ms: None,
+        error: None,
+    };
+    let _ = log.append(&rec);
+}
+
+impl Setup {
+    /// Applies the variables and arguments to the real tool's launch.
+    pub fn apply(&self, launch: &mut crate::supervise::Launch) {
+        for (k, v) in &self.env {
+            launch.env.push((OsString::from(k), OsString::from(v)));
+        }
+        let at = self.insert_at.min(launch.args.len());
+        for (i, a) in self.insert_args.iter().enumerate() {
+            launch.args.insert(at + i, OsString::from(a));
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct After {
+    pub family: Family,
+    /// Which program runs the approved scripts.
+    pub runner: Runner,
+    /// The project root (npm's local prefix).
+    pub root: PathBuf,
+    /// Whether the root project's own install scripts run (npm runs them
+    /// for `install`/`ci`/… in the project, not for `rebuild <pkg>`).
+    pub with_root: bool,
+    /// `rebuild NAMES…`: only these packages.
+    pub only: Vec<String>,
+    /// The installed packages before the install ([`npm::snapshot`]): only
+    /// the ones it added or replaced are considered. `None`: all.
+    pub before: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// How the real tool is started so that it runs no install-time code, and
+/// what to do after it. `None`: nothing to change (mode `off`, or a command
+/// that runs no install-time code).
+pub fn prepare(
+    tool: Tool,
+    verb: Verb,
+    args: &[String],
+    cwd: &Path,
+    policy: &Policy,
+) -> Option<Setup> {
+    let mode = policy.mode.value;
+    if mode == Mode::Off {
+        return None;
+    }
+    // A build from an sdist cannot be run afterwards like a lifecycle
+    // script: wheels only, unless the policy lets everything run.
+    if tool.ecosystem == Ecosystem::Pypi
+        && (mode != Mode::Enforce || policy.scripts_default.value != ScriptsDefault::Deny)
+    {
+        return None;
+    }
+    match tool.name {
+        "npm" | "npx" => npm_setup(tool.name, verb, args, cwd),
+        "pnpm" | "pnpx" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
+            env: ignore_scripts_env("true"),
+            insert_args: if verb == Verb::Install {
+                vec!["--ignore-scripts".into()]
+            } else {
+                Vec::new()
+            },
+            insert_at: dashdash(args),
+            after: None,
+            disables_builds: false,
+        }),
+        "yarn" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
+            // yarn 1 reads YARN_IGNORE_SCRIPTS / npm_config_ignore_scripts;
+            // yarn 2+ reads YARN_ENABLE_SCRIPTS.
+            env: {
+                let mut e = ignore_scripts_env("true");
+                e.push(("YARN_ENABLE_SCRIPTS".into(), "false".into()));
+                e.push(("YARN_IGNORE_SCRIPTS".into(), "true".into()));
+                e
+            },
+            after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install"])),
+            ..Setup::default()
+        }),
+        "bun" | "bunx" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
+            env: ignore_scripts_env("true"),
+            insert_args: if verb == Verb::Install {
+                vec!["--ignore-scripts".into()]
+            } else {
+                Vec::new()
+            },
+            insert_at: dashdash(args),
+            after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install", "i"])),
+            disables_builds: false,
+        }),
+        _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args),
+        _ => None,
+    }
+}
+
+/// yarn and bun: the installed `node_modules` (hoisted like npm's) is walked
+/// the same way and the approved scripts run through the real npm (`npm
+/// rebuild <path>`), as the runner the three share. A plain install (no
+/// package named) also runs the project's own scripts.
+fn other_after(args: &[String], cwd: &Path, plain: &[&str]) -> After {
+    let words: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let plain_install = words.is_empty() || (words.len() == 1 && plain.contains(&words[0]));
+    let root = npm::project_root(cwd);
+    After {
+        family: Family::Npm,
+        runner: Runner::Npm,
+        before: Some(npm::snapshot(&root)),
+        root,
+        with_root: plain_install,
+        only: Vec::new(),
+    }
+}
+
+/// `npm_config_ignore_scripts=VALUE`, and the same for every other spelling
+/// of the variable in this environment: npm reads `npm_config_*` in any case,
+/// and which of two spellings wins is up to the order of the environment.
+fn ignore_scripts_env(value: &str) -> Vec<(String, String)> {
+    const KEY: &str = "npm_config_ignore_scripts";
+    let mut out = vec![(KEY.to_string(), value.to_string())];
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str() {
+            if k != KEY && k.eq_ignore_ascii_case(KEY) {
+                out.push((k.to_string(), value.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Where to insert flags: before a `--` (after it, everything is positional).
+fn dashdash(args: &[String]) -> usize {
+    args.iter().position(|a| a == "--").unwrap_or(args.len())
+}
+
+fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setup> {
+    let env = ignore_scripts_env("true");
+    if tool == "npx" || verb == Verb::Execute {
+        return Some(Setup {
+            env,
+            ..Setup::default()
+        });
+    }
+    if verb != Verb::Install {
+        return None;
+    }
+    let at = dashdash(args);
+    let words = npm_words(&args[..at]);
+    let global = args[..at].iter().any(|a| {
+        matches!(
+            a.as_str(),
+            "-g" | "--global" | "--location=global" | "--global=true"
+        )
+    });
+    let sub = words.first().copied().unwrap_or("");
+    let root = prefix_flag(&args[..at])
+        .map(|p| cwd.join(p))
+        .unwrap_or_else(|| npm::project_root(cwd));
+    let removes = matches!(
+        sub,
+        "uninstall" | "un" | "unlink" | "remove" | "rm" | "r" | "link" | "ln"
+    );
+    let rebuild = matches!(sub, "rebuild" | "rb");
+    // npm runs the project's own install scripts for a plain `install` and
+    // for `ci` / `install-test`, not when adding packages or updating.
+    let plain_install = crate::classify::npm_install_alias(sub) && words.len() == 1;
+    let ci_like = matches!(
+        sub,
+        "ci" | "clean-install"
+            | "ic"
+            | "install-clean"
+            | "isntall-clean"
+            | "install-test"
+            | "it"
+            | "install-ci-test"
+            | "cit"
+    );
+    let after = (!global && !removes).then(|| After {
+        family: Family::Npm,
+        runner: Runner::SameTool,
+        // Only what this install adds or replaces runs (as with npm); an
+        // explicit rebuild runs what it names, or everything.
+        before: (!rebuild).then(|| npm::snapshot(&root)),
+        root,
+        with_root: !rebuild && (plain_install || ci_like),
+        only: if rebuild {
+            words[1..].iter().map(|w| w.to_string()).collect()
+        } else {
+            Vec::new()
+        },
+    });
+    Some(Setup {
+        env,
+        insert_args: vec!["--ignore-scripts".into()],
+        insert_at: at,
+        after,
+        disables_builds: false,
+    })
+}
+
+/// The positional words of an npm command line (the subcommand first),
+/// skipping the values of npm's options that take one.
+fn npm_words(args: &[String]) -> Vec<&str> {
+    const VALUE: [&str; 14] = [
+        "--prefix",
+        "-C",
+        "--registry",
+        "--cache",
+        "--userconfig",
+        "--globalconfig",
+        "--tag",
+        "--omit",
+        "--include",
+        "--workspace",
+        "-w",
+        "--loglevel",
+        "--install-strategy",
+        "--location",
+    ];
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if VALUE.contains(&a.as_str()) {
+            it.next();
+        } else if !a.starts_with('-') {
+            out.push(a.as_str());
+        }
+    }
+    out
+}
+
+/// npm's `--prefix DIR` / `--prefix=DIR` / `-C DIR`.
+fn prefix_flag(args: &[String]) -> Option<&str> {
+    let mut found = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some(v) = a.strip_prefix("--prefix=") {
+            found = Some(v);
+        } else if a == "--prefix" || a == "-C" {
+            found = it.next().map(String::as_str);
+        }
+    }
+    found
+}
+
+/// One `script` audit record: a piece of install-time code and what
+/// happened to it, linked to its invocation.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScriptRecord {
+    pub kind: &'static str,
+    pub invocation_id: String,
+    pub time: String,
+    pub ecosystem: Ecosystem,
+    pub package: String,
+    pub version: String,
+    /// The package directory relative to the project (`.` = the project).
+    pub path: String,
+    pub script: String,
+    pub command: String,
+    pub decision: ScriptDecision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    pub ran: bool,
+    /// How pkgward ran it (the package's scripts run together, so they share
+    /// one exit code and duration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runner: Option<Vec<String>>,
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    pub duration_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One run of the package manager: the scripts it covers and its arguments.
+type Run<'a> = (Vec<&'a (String, String)>, Vec<String>);
+
+/// What the shim passes to [`run_after`].
+pub struct Context<'a> {
+    pub policy: &'a Policy,
+    pub mode: Mode,
+    pub invocation_id: &'a str,
+    /// The real package manager (npm) to run the approved code with.
+    pub program: &'a Path,
+    /// Variables for the children (depth, invocation id).
+    pub env: &'a [(OsString, OsString)],
+    /// Finds a real tool on PATH after the shims (the npm for yarn and bun).
+    pub find_tool: &'a dyn Fn(&str) -> Option<PathBuf>,
+}
+
+/// After the real tool ended: when it succeeded and the setup has an
+/// [`After`], runs [`run_after`] (with its own handle on the audit log) and
+/// replaces the exit code with a failing approved script's.
+pub fn after_run(
+    setup: &Setup,
+    ended: &mut crate::supervise::Ended,
+    cx: &Context<'_>,
+    log: Option<&Path>,
+    notice: &mut dyn FnMut(String),
+) {
+    let Some(after) = &setup.after else {
+        return;
+    };
+    if ended.code != 0 {
+        return;
+    }
+    let mut log = log.and_then(|p| AuditLog::open(p).ok());
+    if let Some(code) = run_after(after, cx, &mut log, notice) {
+        ended.code = code;
+    }
+}
+
+/// The message of an invocation denied only for install-time code.
+pub fn denial_message(command: &[String], reasons: &[crate::record::Reason]) -> String {
+    let reasons: Vec<String> = reasons.iter().map(|r| r.message.clone()).collect();
+    format!(
+        "denied: `{}` would run install-time code the policy does not approve:\n  {}\n\
+         fix: approve the package (`pkgward approve ECOSYSTEM:NAME`, which adds it to `[scripts] allow`), \
+         or change `[scripts]` in the policy (`pkgward policy show`)",
+        command.join(" "),
+        reasons.join("\n  ")
+    )
+}
+
+/// After the install: finds the install-time code, runs what the policy
+/// allows, records everything and returns `Some(code)` when approved code
+/// failed (the install fails with it, as it would have).
+pub fn run_after(
+    after: &After,
+    cx: &Context<'_>,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> Option<i32> {
+    let Family::Npm = after.family;
+    let eco = Ecosystem::Npm;
+    let program = match after.runner {
+        Runner::SameTool => Some(cx.program.to_path_buf()),
+        Runner::Npm => (cx.find_tool)("npm"),
+    };
+    let mut found = npm::find(&after.root, after.with_root);
+    if let Some(before) = &after.before {
+        let now = npm::snapshot(&after.root);
+        found.retain(|p| p.root || before.get(&p.rel) != now.get(&p.rel));
+    }
+    if !after.only.is_empty() {
+        found.retain(|p| {
+            after.only.iter().any(|o| {
+                let o = o.trim_end_matches('/');
+                *o == p.name
+                    || *o == p.rel
+                    || o.strip_prefix(p.name.as_str())
+                        .is_some_and(|v| v.starts_with('@'))
+            })
+        });
+    }
+    let mut denied: Vec<(&npm::Package, String)> = Vec::new();
+    let mut failed = None;
+    for p in &found {
+        let (decision, approved_by) = decide(cx.policy, cx.mode, eco, &p.name, &p.version);
+        let rec = |script: &str, command: &str| ScriptRecord {
+            kind: "script",
+            invocation_id: cx.invocation_id.to_string(),
+            time: record::now_rfc3339(),
+            ecosystem: eco,
+            package: p.name.clone(),
+            version: p.version.clone(),
+            path: p.rel.clone(),
+            script: script.to_string(),
+            command: record::redact::redact_urls(command).into_owned(),
+            decision,
+            approved_by: approved_by.clone(),
+            ran: false,
+            runner: None,
+            exit_code: None,
+            signal: None,
+            duration_ms: None,
+            error: None,
+        };
+        if !decision.runs() {
+            for (event, command) in &p.scripts {
+                append(log, &rec(event, command), notice);
+            }
+            denied.push((p, approve_command(eco, &p.name, &p.version)));
+            continue;
+        }
+        if failed.is_some() {
+            // npm stops at the first failing script; so does pkgward.
+            continue;
+        }
+        let Some(program) = &program else {
+            notice(format!(
+                "cannot run the approved install-time code of npm:{}@{}: npm was not found on PATH \
+                 (pkgward runs it with `npm rebuild`)",
+                p.name, p.version
+            ));
+            failed = Some(crate::error::exit::NOT_FOUND);
+            continue;
+        };
+        // The root's scripts run one by one (`npm run-script EVENT
+        // --ignore-scripts` runs exactly that one); a dependency's together
+        // through `npm rebuild <path>`, which runs its preinstall, install
+        // and postinstall (or the implicit node-gyp build) and nothing else.
+        let runs: Vec<Run<'_>> = if p.root {
+            p.scripts
+                .iter()
+                .map(|s| {
+                    (
+                        vec![s],
+                        vec!["run-script".into(), s.0.clone(), "--ignore-scripts".into()],
+                    )
+                })
+                .collect()
+        } else {
+            vec![(
+                p.scripts.iter().collect(),
+                vec![
+                    "rebuild".into(),
+                    // `./`: a bare `node_modules/x` would be read as a
+                    // GitHub `user/repo` spec.
+                    format!("./{}", p.rel),
+                    "--ignore-scripts=false".into(),
+                    "--foreground-scripts".into(),
+                ],
+            )]
+        };
+        for (scripts, args) in runs {
+            if let Some(sig) = crate::supervise::terminated() {
+                notice(format!(
+                    "stopped by signal {sig}: the remaining install-time code was not run"
+                ));
+                failed = Some(128 + sig);
+                break;
+            }
+            let mut env = cx.env.to_vec();
+            env.extend(
+                ignore_scripts_env("false")
+                    .into_iter()
+                    .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+            );
+            // A project's .npmrc must not turn an approved script into its
+            // own code: npm's default shell, and no `node-options` from
+            // config files (NODE_OPTIONS from the environment still applies).
+            env.push(("npm_config_script_shell".into(), default_shell()));
+            // (npm ignores an empty value, so the neutral one is V8's default.)
+            let node_options = std::env::var_os("NODE_OPTIONS")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| OsString::from("--stack-trace-limit=10"));
+            env.push(("npm_config_node_options".into(), node_options));
+            let code = InstallCode {
+                program: program.clone(),
+                args: args.iter().map(OsString::from).collect(),
+                cwd: if p.root {
+                    p.dir.clone()
+                } else {
+                    after.root.clone()
+                },
+                env,
+                sandboxed: decision == ScriptDecision::Sandbox,
+            };
+            let mut runner = vec!["npm".to_string()];
+            runner.extend(args.iter().cloned());
+            let result = run_install_code(&code);
+            for (event, command) in &scripts {
+                let mut r = rec(event, command);
+                r.ran = result.is_ok();
+                r.runner = Some(runner.clone());
+                match &result {
+                    Ok(e) => {
+                        r.exit_code = Some(e.exit_code);
+                        r.signal = e.signal;
+                        r.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
+                    }
+                    Err(err) => r.error = Some(err.to_string()),
+                }
+                append(log, &r, notice);
+            }
+            match result {
+                Ok(e) if e.exit_code == 0 => {}
+                Ok(e) => {
+                    notice(format!(
+                        "install-time code of npm:{}@{} failed (exit code {}): `{}`",
+                        p.name,
+                        p.version,
+                        e.exit_code,
+                        runner.join(" ")
+                    ));
+                    failed = Some(e.exit_code);
+                    break;
+                }
+                Err(err) => {
+                    notice(format!(
+                        "cannot run the install-time code of npm:{}@{}: {err}",
+                        p.name, p.version
+                    ));
+                    failed = Some(err.exit_code());
+                    break;
+                }
+            }
+        }
+    }
+    if !denied.is_empty() {
+        notice(denied_message(&denied));
+    }
+    failed
+}
+
+/// npm's default `script-shell`: `sh` on Unix, `%ComSpec%` (or `cmd.exe`) on Windows.
+fn default_shell() -> OsString {
+    if cfg!(windows) {
+        std::env::var_os("ComSpec").unwrap_or_else(|| OsString::from("cmd.exe"))
+    } else {
+        OsString::from("sh")
+    }
+}
+
+fn denied_message(denied: &[(&npm::Package, String)]) -> String {
+    let mut m = format!(
+        "install-time code not run ({} package{} not approved by `[scripts]` in the policy):",
+        denied.len(),
+        if denied.len() == 1 { "" } else { "s" }
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for (p, approve) in denied {
+        let scripts: Vec<String> = p
+            .scripts
+            .iter()
+            .map(|(e, c)| format!("{e}: {}", shorten(c)))
+            .collect();
+        m.push_str(&format!(
+            "\n  npm:{}@{} ({}) {}",
+            p.name,
+            p.version,
+            p.rel,
+            scripts.join("; ")
+        ));
+        if seen.insert(approve.clone()) {
+            m.push_str(&format!("\n    approve: {approve}"));
+        }
+    }
+    m.push_str(
+        "\n(the install itself succeeded; a package that needs its script may not work until it is approved)",
+    );
+    m
+}
+
+fn shorten(s: &str) -> String {
+    let s = s.replace(['\n', '\r'], " ");
+    if s.chars().count() > 80 {
+        let cut: String = s.chars().take(77).collect();
+        format!("{cut}...")
+    } else {
+        s
+    }
+}
+
+fn append(log: &mut Option<AuditLog>, rec: &ScriptRecord, notice: &mut dyn FnMut(String)) {
+    if let Some(l) = log.as_mut() {
+        if let Err(e) = l.append(rec) {
+            notice(format!("warning: {e}"));
+        }
+    }
+}

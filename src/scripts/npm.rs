@@ -1,0 +1,470 @@
+//! The npm family's install-time code: which installed packages have
+//! lifecycle scripts (or an implicit `node-gyp rebuild`), in dependency
+//! order, found by walking `node_modules` without following symlinks.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// The events npm runs for an installed dependency, in order.
+pub const DEP_EVENTS: [&str; 3] = ["preinstall", "install", "postinstall"];
+
+/// The events npm runs for the root project on install, in order.
+pub const ROOT_EVENTS: [&str; 7] = [
+    "preinstall",
+    "install",
+    "postinstall",
+    "prepublish",
+    "preprepare",
+    "prepare",
+    "postprepare",
+];
+
+/// A walk stops after this many packages (a hostile tree must not hang the shim).
+const MAX_PACKAGES: usize = 100_000;
+/// `node_modules` nesting deeper than this is not followed.
+const MAX_DEPTH: usize = 64;
+/// A `package.json` larger than this is not read.
+const MAX_MANIFEST: u64 = 4 << 20;
+
+/// An installed package (or the root project) with install-time code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    /// The package directory.
+    pub dir: PathBuf,
+    /// The directory relative to the project root, `/`-separated (`.` for
+    /// the root): what `npm rebuild <path>` takes.
+    pub rel: String,
+    pub root: bool,
+    /// (event, command), in the order npm runs them.
+    pub scripts: Vec<(String, String)>,
+}
+
+struct Node {
+    name: String,
+    version: String,
+    dir: PathBuf,
+    rel: String,
+    deps: Vec<String>,
+    scripts: Vec<(String, String)>,
+}
+
+/// The project root npm works in: the nearest directory from `cwd` upwards
+/// with a `package.json` (npm's local prefix), else `cwd`.
+pub fn project_root(cwd: &Path) -> PathBuf {
+    let mut d = Some(cwd);
+    while let Some(dir) = d {
+        if dir.join("package.json").is_file() {
+            return dir.to_path_buf();
+        }
+        d = dir.parent();
+    }
+    cwd.to_path_buf()
+}
+
+/// Every package under `root/node_modules` with install-time code, plus the
+/// root project when it has install scripts (and `with_root`), in the order
+/// to run them: dependencies before their dependents, the root last.
+pub fn find(root: &Path, with_root: bool) -> Vec<Package> {
+    let git_deps = git_resolved(root);
+    let mut nodes: Vec<Node> = Vec::new();
+    walk_node_modules(&root.join("node_modules"), "node_modules", 0, &mut nodes);
+    for n in &mut nodes {
+        if git_deps.contains(&n.rel) {
+            if let Some(m) = read_manifest(&n.dir) {
+                if let Some(c) = script(&m, "prepare") {
+                    n.scripts.push(("prepare".into(), c));
+                }
+            }
+        }
+    }
+    let order = dependency_order(&nodes);
+    let mut out: Vec<Package> = order
+        .into_iter()
+        .map(|i| &nodes[i])
+        .filter(|n| !n.scripts.is_empty())
+        .map(|n| Package {
+            name: n.name.clone(),
+            version: n.version.clone(),
+            dir: n.dir.clone(),
+            rel: n.rel.clone(),
+            root: false,
+            scripts: n.scripts.clone(),
+        })
+        .collect();
+    if with_root {
+        if let Some(m) = read_manifest(root) {
+            let scripts: Vec<(String, String)> = ROOT_EVENTS
+                .iter()
+                .filter_map(|e| script(&m, e).map(|c| (e.to_string(), c)))
+                .collect();
+            if !scripts.is_empty() {
+                let name = m
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| {
+                        root.file_name()
+                            .map(|f| f.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| "root".into())
+                    });
+                out.push(Package {
+                    name,
+                    version: m
+                        .get("version")
+                        .and_then(Value::as_str)
+                        .unwrap_or("0.0.0")
+                        .to_string(),
+                    dir: root.to_path_buf(),
+                    rel: ".".into(),
+                    root: true,
+                    scripts,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Every installed package directory under `root/node_modules` (relative
+/// path → version and the identity of its `package.json`), to tell after an
+/// install which packages it added or replaced.
+pub fn snapshot(root: &Path) -> BTreeMap<String, String> {
+    let mut nodes = Vec::new();
+    walk_node_modules(&root.join("node_modules"), "node_modules", 0, &mut nodes);
+    nodes
+        .into_iter()
+        .map(|n| {
+            let id = std::fs::symlink_metadata(n.dir.join("package.json"))
+                .map(|m| file_identity(&m))
+                .unwrap_or_default();
+            (n.rel, format!("{}:{id}", n.version))
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+fn file_identity(m: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{}:{}:{}",
+        m.dev(),
+        m.ino(),
+        m.ctime_nsec() + m.ctime() * 1_000_000_000
+    )
+}
+
+#[cfg(not(unix))]
+fn file_identity(m: &std::fs::Metadata) -> String {
+    let t = |r: std::io::Result<std::time::SystemTime>| {
+        r.ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    };
+    format!("{}:{}", t(m.created()), t(m.modified()))
+}
+
+fn walk_node_modules(dir: &Path, rel: &str, depth: usize, out: &mut Vec<Node>) {
+    if depth > MAX_DEPTH || out.len() >= MAX_PACKAGES {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut names: Vec<(String, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+        .collect();
+    names.sort();
+    for (name, path) in names {
+        if name.starts_with('.') || !is_real_dir(&path) {
+            continue;
+        }
+        if name.starts_with('@') {
+            let Ok(scoped) = std::fs::read_dir(&path) else {
+                continue;
+            };
+            let mut inner: Vec<(String, PathBuf)> = scoped
+                .filter_map(|e| e.ok())
+                .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+                .collect();
+            inner.sort();
+            for (n, p) in inner {
+                if n.starts_with('.') || !is_real_dir(&p) {
+                    continue;
+                }
+                visit(&p, &format!("{rel}/{name}/{n}"), depth, out);
+            }
+        } else {
+            visit(&path, &format!("{rel}/{name}"), depth, out);
+        }
+    }
+}
+
+fn visit(dir: &Path, rel: &str, depth: usize, out: &mut Vec<Node>) {
+    if out.len() >= MAX_PACKAGES {
+        return;
+    }
+    if let Some(m) = read_manifest(dir) {
+        let name = m
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let version = m
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let mut deps = Vec::new();
+        for key in ["dependencies", "optionalDependencies"] {
+            if let Some(o) = m.get(key).and_then(Value::as_object) {
+                deps.extend(o.keys().cloned());
+            }
+        }
+        if !name.is_empty() {
+            out.push(Node {
+                name,
+                version,
+                dir: dir.to_path_buf(),
+                rel: rel.to_string(),
+                deps,
+                scripts: dep_scripts(&m, dir),
+            });
+        }
+    }
+    walk_node_modules(
+        &dir.join("node_modules"),
+        &format!("{rel}/node_modules"),
+        depth + 1,
+        out,
+    );
+}
+
+/// A directory that is not a symlink (and not reached through one).
+fn is_real_dir(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir())
+}
+
+fn read_manifest(dir: &Path) -> Option<Value> {
+    let p = dir.join("package.json");
+    let meta = std::fs::symlink_metadata(&p).ok()?;
+    if !meta.is_file() || meta.len() > MAX_MANIFEST {
+        return None;
+    }
+    serde_json::from_slice(&std::fs::read(p).ok()?).ok()
+}
+
+fn script(m: &Value, event: &str) -> Option<String> {
+    m.get("scripts")?
+        .get(event)?
+        .as_str()
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_string)
+}
+
+/// A dependency's install-time scripts: preinstall/install/postinstall, and
+/// npm's implicit `install: node-gyp rebuild` for a `binding.gyp` without
+/// an install or preinstall script (unless `"gypfile": false`).
+fn dep_scripts(m: &Value, dir: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for e in DEP_EVENTS {
+        if let Some(c) = script(m, e) {
+            out.push((e.to_string(), c));
+        }
+    }
+    let has = |e: &str| out.iter().any(|(x, _)| x == e);
+    let gyp_off = m.get("gypfile").and_then(Value::as_bool) == Some(false);
+    if !has("install")
+        && !has("preinstall")
+        && !gyp_off
+        && std::fs::symlink_metadata(dir.join("binding.gyp")).is_ok_and(|m| m.is_file())
+    {
+        let pos = out
+            .iter()
+            .position(|(e, _)| e == "postinstall")
+            .unwrap_or(out.len());
+        out.insert(pos, ("install".into(), "node-gyp rebuild".into()));
+    }
+    out
+}
+
+/// The `node_modules/…` paths the hidden lockfile says were fetched from
+/// git (their `prepare` runs on install).
+fn git_resolved(root: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for lock in [
+        root.join("node_modules/.package-lock.json"),
+        root.join("package-lock.json"),
+    ] {
+        let Ok(meta) = std::fs::symlink_metadata(&lock) else {
+            continue;
+        };
+        if !meta.is_file() || meta.len() > 256 << 20 {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&lock) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
+        if let Some(pkgs) = v.get("packages").and_then(Value::as_object) {
+            for (path, p) in pkgs {
+                let resolved = p.get("resolved").and_then(Value::as_str).unwrap_or("");
+                if resolved.starts_with("git") || resolved.starts_with("github:") {
+                    out.insert(path.clone());
+                }
+            }
+        }
+        break;
+    }
+    out
+}
+
+/// Indices of `nodes` so that each comes after the packages it depends on
+/// (resolved like Node does: the nearest `node_modules` upwards). Cycles are
+/// broken where they are met.
+fn dependency_order(nodes: &[Node]) -> Vec<usize> {
+    let by_rel: BTreeMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.rel.as_str(), i))
+        .collect();
+    let resolve = |from: &str, dep: &str| -> Option<usize> {
+        let mut base = from.to_string();
+        loop {
+            let candidate = format!("{base}/node_modules/{dep}");
+            if let Some(&i) = by_rel.get(candidate.as_str()) {
+                return Some(i);
+            }
+            // Up to the enclosing package's directory.
+            match base.rfind("/node_modules/") {
+                Some(at) => base.truncate(at),
+                None => {
+                    return by_rel.get(format!("node_modules/{dep}").as_str()).copied();
+                }
+            }
+        }
+    };
+    let mut state = vec![0u8; nodes.len()]; // 0 new, 1 on stack, 2 done
+    let mut order = Vec::with_capacity(nodes.len());
+    for start in 0..nodes.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        // Iterative DFS, post-order.
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        state[start] = 1;
+        while let Some(&mut (i, ref mut next)) = stack.last_mut() {
+            if *next < nodes[i].deps.len() {
+                let dep = &nodes[i].deps[*next];
+                *next += 1;
+                if let Some(j) = resolve(&nodes[i].rel, dep) {
+                    if state[j] == 0 {
+                        state[j] = 1;
+                        stack.push((j, 0));
+                    }
+                }
+            } else {
+                state[i] = 2;
+                order.push(i);
+                stack.pop();
+            }
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkg(dir: &Path, json: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("package.json"), json).unwrap();
+    }
+
+    #[test]
+    fn finds_nested_scoped_and_gyp_in_dependency_order() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        pkg(
+            r,
+            r#"{"name":"app","version":"1.0.0","scripts":{"postinstall":"node setup.js","test":"x"}}"#,
+        );
+        pkg(
+            &r.join("node_modules/a"),
+            r#"{"name":"a","version":"1.0.0","dependencies":{"b":"*"},"scripts":{"postinstall":"echo a"}}"#,
+        );
+        pkg(
+            &r.join("node_modules/b"),
+            r#"{"name":"b","version":"1.0.0","dependencies":{"@s/c":"*"},"scripts":{"install":"echo b"}}"#,
+        );
+        pkg(
+            &r.join("node_modules/@s/c"),
+            r#"{"name":"@s/c","version":"2.0.0"}"#,
+        );
+        std::fs::write(r.join("node_modules/@s/c/binding.gyp"), "{}").unwrap();
+        pkg(
+            &r.join("node_modules/a/node_modules/b"),
+            r#"{"name":"b","version":"0.5.0","scripts":{"preinstall":"echo old b"}}"#,
+        );
+        pkg(
+            &r.join("node_modules/plain"),
+            r#"{"name":"plain","version":"1.0.0"}"#,
+        );
+        let found = find(r, true);
+        let rels: Vec<&str> = found.iter().map(|p| p.rel.as_str()).collect();
+        // a resolves b to its own nested copy; the top-level b needs @s/c first.
+        let pos = |r: &str| rels.iter().position(|x| *x == r).unwrap();
+        assert!(pos("node_modules/a/node_modules/b") < pos("node_modules/a"));
+        assert!(pos("node_modules/@s/c") < pos("node_modules/b"));
+        assert_eq!(*rels.last().unwrap(), ".");
+        assert!(!rels.contains(&"node_modules/plain"));
+        let c = &found[pos("node_modules/@s/c")];
+        assert_eq!(
+            c.scripts,
+            vec![("install".into(), "node-gyp rebuild".into())]
+        );
+        let root = found.last().unwrap();
+        assert!(root.root);
+        assert_eq!(
+            root.scripts,
+            vec![("postinstall".into(), "node setup.js".into())]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn does_not_follow_symlinks_out_of_the_project() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = t.path().join("outside");
+        pkg(
+            &outside,
+            r#"{"name":"x","version":"1.0.0","scripts":{"install":"echo x"}}"#,
+        );
+        let r = t.path().join("proj");
+        std::fs::create_dir_all(r.join("node_modules")).unwrap();
+        std::os::unix::fs::symlink(&outside, r.join("node_modules/x")).unwrap();
+        std::os::unix::fs::symlink(t.path(), r.join("node_modules/@loop")).unwrap();
+        assert!(find(&r, true).is_empty());
+    }
+
+    #[test]
+    fn bad_manifests_are_skipped() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        pkg(&r.join("node_modules/a"), "{not json");
+        pkg(
+            &r.join("node_modules/b"),
+            r#"{"name":"b","scripts":{"install":3}}"#,
+        );
+        assert!(find(r, true).is_empty());
+    }
+}

