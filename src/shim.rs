@@ -205,7 +205,38 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         Some(Ok(dir)) => dir,
         None => None,
     };
+    // Verbs that fetch go through the egress proxy (connections are recorded).
+    let proxy = supervise::proxy::for_invocation(&supervise::proxy::Invocation {
+        tool: call.tool,
+        verb: classification.verb,
+        mode,
+        policy: &policy,
+        real: &launch.program,
+        cache: cache.as_deref(),
+        invocation_id: &invocation_id,
+        log: audit_log_path(&policy),
+    });
+    let proxy = match proxy {
+        Ok(p) => p,
+        Err(err) if mode == Mode::Enforce => {
+            if let Some(dir) = &plan_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            let _ = finish(false, err.exit_code(), None, None, Some(&err));
+            return Err(err);
+        }
+        Err(err) => {
+            notice(format!("warning: {err}; the tool runs without it ({} mode)", mode_name(mode)));
+            None
+        }
+    };
+    if let Some(p) = &proxy {
+        launch.env.extend(p.env.iter().cloned());
+    }
     let result = supervise::run(&launch);
+    if let Some(p) = proxy {
+        p.proxy.stop();
+    }
     if let Some(dir) = plan_dir {
         let _ = std::fs::remove_dir_all(dir);
     }

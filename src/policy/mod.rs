@@ -14,6 +14,8 @@
 //! allow = ["npm:esbuild", "pypi:numpy", "npm:@scope/pkg@^1.2"]
 //! [audit]
 //! log = "/path/to/audit.jsonl"      # default: <state dir>/pkgward/audit.jsonl
+//! [network]
+//! allow = ["files.example.com", "*.cdn.example.com:8443"]  # egress besides the registries
 //! ```
 //!
 //! Unknown keys, wrong types and invalid values are [`PolicyError`]s that name
@@ -39,7 +41,8 @@
 //! # Merging and locks
 //!
 //! Without locks a later layer overrides an earlier one key by key
-//! (`registries` per ecosystem; `scripts.allow` lists are concatenated). The
+//! (`registries` per ecosystem; `scripts.allow` and `network.allow` lists are
+//! concatenated). The
 //! system layer may `lock` keys; a locked key can then only be tightened by
 //! the lower layers, measured against the system layer's value:
 //!
@@ -49,7 +52,8 @@
 //!   path-segment boundary; the system default is `["builtin"]`);
 //! * `scripts.default`: may only become stricter (allow < sandbox < deny);
 //! * `scripts.allow`: lower layers cannot add approvals;
-//! * `audit`: lower layers cannot change `audit.log`.
+//! * `audit`: lower layers cannot change `audit.log`;
+//! * `network`: lower layers cannot add `network.allow` entries.
 //!
 //! A project file can never set `audit.log`, locked or not. What a lock or
 //! that rule refuses is not an error: it is left out of the effective policy
@@ -81,12 +85,13 @@ pub use merge::registry_covers;
 pub use parse::{validate_registry_entry, AllowEntry};
 
 /// The keys the system layer may `lock`.
-pub const LOCKABLE: [&str; 5] = [
+pub const LOCKABLE: [&str; 6] = [
     "mode",
     "registries",
     "scripts.default",
     "scripts.allow",
     "audit",
+    "network",
 ];
 
 /// The registry entry that stands for the tool's own default registry.
@@ -270,6 +275,9 @@ pub struct Policy {
     pub scripts_allow: Vec<Sourced<String>>,
     /// `None`: the caller's default (`<state dir>/pkgward/audit.jsonl`).
     pub audit_log: Option<Sourced<PathBuf>>,
+    /// `[network] allow`: destinations (`host`, `host:port`, `*.domain`)
+    /// the egress proxy lets through besides the approved registries.
+    pub network_allow: Vec<Sourced<String>>,
     /// The keys the system layer locked (origin `None`: locked because the
     /// system layer is invalid, see the module docs).
     pub locked: Vec<Sourced<String>>,
@@ -289,6 +297,7 @@ impl Default for Policy {
             scripts_default: Sourced::builtin(ScriptsDefault::Deny),
             scripts_allow: Vec::new(),
             audit_log: None,
+            network_allow: Vec::new(),
             locked: Vec::new(),
             sources: Vec::new(),
             digest: EMPTY_DIGEST.to_string(),

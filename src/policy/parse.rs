@@ -38,6 +38,8 @@ pub(crate) struct RawLayer {
     pub scripts_default: Option<Located<ScriptsDefault>>,
     pub scripts_allow: Vec<Located<String>>,
     pub audit_log: Option<Located<PathBuf>>,
+    /// `[network] allow`: destinations the egress proxy lets through.
+    pub network_allow: Vec<Located<String>>,
 }
 
 /// Parses the bytes of one layer file. All errors found are returned, sorted
@@ -110,9 +112,18 @@ struct Cx<'a> {
     errors: Vec<PolicyError>,
 }
 
-const TOP_KEYS: [&str; 6] = ["mode", "lock", "registries", "mirrors", "scripts", "audit"];
+const TOP_KEYS: [&str; 7] = [
+    "mode",
+    "lock",
+    "registries",
+    "mirrors",
+    "scripts",
+    "audit",
+    "network",
+];
 const SCRIPTS_KEYS: [&str; 2] = ["default", "allow"];
 const AUDIT_KEYS: [&str; 1] = ["log"];
+const NETWORK_KEYS: [&str; 1] = ["allow"];
 
 impl Cx<'_> {
     fn finish_errors(&mut self) -> Vec<PolicyError> {
@@ -176,6 +187,7 @@ impl Cx<'_> {
             scripts_default: None,
             scripts_allow: Vec::new(),
             audit_log: None,
+            network_allow: Vec::new(),
         };
         for (k, v) in root.iter() {
             let name: &str = k.get_ref();
@@ -190,6 +202,7 @@ impl Cx<'_> {
                 "mirrors" => self.mirrors(v, &mut raw),
                 "scripts" => self.scripts(v, &mut raw),
                 "audit" => self.audit(v, &mut raw),
+                "network" => self.network(v, &mut raw),
                 _ => self.unknown_key(&k.span(), &[], name, &TOP_KEYS),
             }
         }
@@ -405,6 +418,31 @@ impl Cx<'_> {
                     }
                 }
                 _ => self.unknown_key(&k.span(), &["scripts"], name, &SCRIPTS_KEYS),
+            }
+        }
+    }
+
+    fn network(&mut self, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
+        let Some(table) = self.table(v, &["network"]) else {
+            return;
+        };
+        for (k, v) in table.iter() {
+            let name: &str = k.get_ref();
+            if name != "allow" {
+                self.unknown_key(&k.span(), &["network"], name, &NETWORK_KEYS);
+                continue;
+            }
+            let Some(items) = self.string_array(v, &["network", "allow"]) else {
+                continue;
+            };
+            for (s, span) in items {
+                match crate::supervise::proxy::Rule::parse_allow(s, "network.allow") {
+                    Ok(_) => raw.network_allow.push(Located {
+                        value: s.to_string(),
+                        origin: self.origin(&span),
+                    }),
+                    Err(why) => self.error(&span, "network.allow".to_string(), why),
+                }
             }
         }
     }

@@ -8,6 +8,7 @@
 //! Windows: the child tree runs in a Job Object that is killed when the shim
 //! goes away; Ctrl-C/Ctrl-Break are left to the child.
 
+pub mod proxy;
 pub mod resolve;
 
 #[cfg(unix)]
