@@ -226,7 +226,10 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
             return Err(err);
         }
         Err(err) => {
-            notice(format!("warning: {err}; the tool runs without it ({} mode)", mode_name(mode)));
+            notice(format!(
+                "warning: {err}; the tool runs without it ({} mode)",
+                mode_name(mode)
+            ));
             None
         }
     };

@@ -202,7 +202,8 @@ mod tests {
 
     #[test]
     fn jvm_options_are_appended() {
-        let get = |k: &str| (k == "MAVEN_OPTS").then(|| OsString::from("-Xmx1g -Dhttp.proxyHost=x"));
+        let get =
+            |k: &str| (k == "MAVEN_OPTS").then(|| OsString::from("-Xmx1g -Dhttp.proxyHost=x"));
         let v = vars("mvn", 7, &get, &[]);
         let opts = find(&v, "MAVEN_OPTS")[0];
         assert!(opts.starts_with("-Xmx1g -Dhttp.proxyHost=x -Dhttp.proxyHost=127.0.0.1"));

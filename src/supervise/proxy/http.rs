@@ -149,10 +149,7 @@ pub fn parse_head(bytes: &[u8]) -> Result<Head, HeadError> {
         if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
             return Err(bad("invalid header name (or a folded header line)"));
         }
-        if value
-            .iter()
-            .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
-        {
+        if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
             return Err(bad("control character in a header value"));
         }
         let value = String::from_utf8_lossy(value)
@@ -211,7 +208,10 @@ mod tests {
 
     #[test]
     fn read_limits() {
-        let big = format!("GET http://a/{} HTTP/1.1\r\n\r\n", "x".repeat(MAX_LINE + 10));
+        let big = format!(
+            "GET http://a/{} HTTP/1.1\r\n\r\n",
+            "x".repeat(MAX_LINE + 10)
+        );
         assert!(matches!(
             read_head(&mut big.as_bytes()),
             Err(HeadError::TooLarge)

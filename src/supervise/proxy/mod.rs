@@ -71,7 +71,10 @@ pub fn rules_for(tool: Tool, policy: &Policy, builtin: &mut dyn FnMut() -> Vec<S
     for entry in policy.registries_for(eco) {
         if entry == crate::policy::BUILTIN {
             for url in builtin() {
-                rules.extend(Rule::from_registry_url(&url, &format!("{source} (builtin)")));
+                rules.extend(Rule::from_registry_url(
+                    &url,
+                    &format!("{source} (builtin)"),
+                ));
             }
         } else {
             rules.extend(Rule::from_registry_url(&entry, &source));
@@ -97,7 +100,13 @@ pub struct Running {
 
 /// Starts the proxy for one invocation of `tool` and computes the child's
 /// proxy variables from the current environment.
-pub fn start_for(tool: Tool, mode: Mode, rules: Rules, invocation_id: &str, sink: Sink) -> io::Result<Running> {
+pub fn start_for(
+    tool: Tool,
+    mode: Mode,
+    rules: Rules,
+    invocation_id: &str,
+    sink: Sink,
+) -> io::Result<Running> {
     let proxy = Proxy::start(Config {
         rules,
         enforce: mode == Mode::Enforce,
@@ -106,7 +115,12 @@ pub fn start_for(tool: Tool, mode: Mode, rules: Rules, invocation_id: &str, sink
         sink,
     })?;
     let keys: Vec<OsString> = std::env::vars_os().map(|(k, _)| k).collect();
-    let env = env::vars(tool.name, proxy.addr().port(), &|k| std::env::var_os(k), &keys);
+    let env = env::vars(
+        tool.name,
+        proxy.addr().port(),
+        &|k| std::env::var_os(k),
+        &keys,
+    );
     Ok(Running { proxy, env })
 }
 
@@ -402,12 +416,7 @@ fn bad(reason: impl Into<String>) -> Refusal {
     }
 }
 
-fn handle(
-    shared: &Shared,
-    id: u64,
-    mut client: TcpStream,
-    time: String,
-) -> ConnectionRecord {
+fn handle(shared: &Shared, id: u64, mut client: TcpStream, time: String) -> ConnectionRecord {
     let mut rec = shared.record(time);
     shared.register(id, &client);
     if shared.stop.load(Ordering::SeqCst) {
@@ -724,7 +733,9 @@ fn tunnel(
         });
         let r1 = pump(client, upstream, up);
         let _ = upstream.shutdown(Shutdown::Write);
-        let r2 = back.join().unwrap_or_else(|_| Err(io::Error::other("panic")));
+        let r2 = back
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("panic")));
         // A reset after the other side is done is how many clients hang up.
         match (r1, r2) {
             (Err(e), _) | (_, Err(e)) if !is_hangup(&e) => Err(e),
@@ -812,3 +823,6 @@ fn denial_body(cfg: &Config, t: &Target) -> String {
         cfg.ecosystem
     )
 }
+
+#[cfg(test)]
+mod tests;
