@@ -234,7 +234,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         }
     };
     if let Some(p) = &proxy {
-        launch.env.extend(p.env.iter().cloned());
+        p.apply(&mut launch);
     }
     let result = supervise::run(&launch);
     if let Some(p) = proxy {

@@ -16,6 +16,7 @@
 //! | cargo | `CARGO_HTTP_PROXY` (also used for git dependencies through libgit2) |
 //! | mvn, mvnw | `MAVEN_OPTS` += JVM proxy properties |
 //! | gradle, gradlew | `GRADLE_OPTS` += JVM proxy properties |
+//! | gem | also `--http-proxy URL` on the command line (a `.gemrc` `http_proxy:` — even `:no_proxy` — wins over the environment, the flag wins over both) |
 //!
 //! JVM properties are appended to the user's value, so they win over an
 //! earlier `-D` of the same name and keep everything else. npm reads its
@@ -162,6 +163,22 @@ pub fn vars(
     out
 }
 
+/// Arguments to add to the command line, and where: gem's `--http-proxy`
+/// (before a `--`, if any). `None` when the tool needs none.
+pub fn args(tool: &str, port: u16, args: &[OsString]) -> Option<(usize, Vec<OsString>)> {
+    if tool != "gem" || args.is_empty() {
+        return None;
+    }
+    let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    Some((
+        at,
+        vec![
+            "--http-proxy".into(),
+            format!("http://127.0.0.1:{port}").into(),
+        ],
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +215,22 @@ mod tests {
         let v = vars("uv", 1, &|_| None, &[]);
         assert_eq!(find(&v, "https_proxy"), ["http://127.0.0.1:1"]);
         assert!(find(&v, "PIP_PROXY").is_empty());
+    }
+
+    #[test]
+    fn gem_gets_the_flag_before_a_double_dash() {
+        let a: Vec<OsString> = ["install", "rake", "--", "--x"]
+            .map(OsString::from)
+            .to_vec();
+        let (at, add) = args("gem", 9, &a).unwrap();
+        assert_eq!(at, 2);
+        assert_eq!(
+            add,
+            [OsString::from("--http-proxy"), "http://127.0.0.1:9".into()]
+        );
+        let (at, _) = args("gem", 9, &a[..2]).unwrap();
+        assert_eq!(at, 2);
+        assert!(args("npm", 9, &a).is_none());
     }
 
     #[test]

@@ -96,6 +96,20 @@ pub fn rules_for(tool: Tool, policy: &Policy, builtin: &mut dyn FnMut() -> Vec<S
 pub struct Running {
     pub proxy: Proxy,
     pub env: Vec<(OsString, OsString)>,
+    /// The tool's canonical name.
+    pub tool: &'static str,
+}
+
+impl Running {
+    /// Points the launch at the proxy: its variables (set last, so they win)
+    /// and the arguments a tool needs ([`env::args`]).
+    pub fn apply(&self, launch: &mut super::Launch) {
+        launch.env.extend(self.env.iter().cloned());
+        if let Some((at, add)) = env::args(self.tool, self.proxy.addr().port(), &launch.args) {
+            let at = at.min(launch.args.len());
+            launch.args.splice(at..at, add);
+        }
+    }
 }
 
 /// Starts the proxy for one invocation of `tool` and computes the child's
@@ -121,7 +135,11 @@ pub fn start_for(
         &|k| std::env::var_os(k),
         &keys,
     );
-    Ok(Running { proxy, env })
+    Ok(Running {
+        proxy,
+        env,
+        tool: tool.name,
+    })
 }
 
 /// What the shim knows about an invocation when it starts the proxy.
