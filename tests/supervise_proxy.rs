@@ -154,6 +154,35 @@ fn npm_tarball_on_an_unapproved_host_is_stopped_by_the_proxy() {
     assert!(!g.sb.work.join("node_modules/pw-px-evil").exists());
 }
 
+/// Proxy settings in the project's `.npmrc` (no proxy, every host exempt)
+/// and in the environment the tool starts with do not take the tool off the
+/// proxy.
+#[test]
+fn hostile_proxy_settings_do_not_bypass_the_proxy() {
+    let r = shared();
+    r.publish_npm(&NpmPackage::new("pw-px-evil2", "1.0.0"));
+    let mut doc = r.npm.packument("pw-px-evil2").unwrap();
+    doc["versions"]["1.0.0"]["dist"]["tarball"] =
+        format!("{}/pw-px-evil2-1.0.0.tgz", evil().base_url()).into();
+    r.server
+        .handle()
+        .respond(&r.npm.packument_path("pw-px-evil2"), Response::json(&doc));
+    let before = evil().connections().len();
+    let g = Guarded::new(&policy("enforce", ""));
+    g.sb.write("package.json", r#"{"name":"app","version":"1.0.0"}"#);
+    g.sb.write(".npmrc", "noproxy=*\nproxy=\nhttps-proxy=\n");
+    let out = g.npm(
+        &["install", "pw-px-evil2", "--fetch-retries=0"],
+        &[
+            ("NO_PROXY", "*"),
+            ("no_proxy", "127.0.0.1,localhost"),
+            ("NPM_CONFIG_NOPROXY", "*"),
+            ("npm_config_proxy", "http://127.0.0.1:9/"),
+        ],
+    );
+    assert_denied_by_proxy(&g, &out, before);
+}
+
 /// `[network] allow` lets the same destination through (and says which rule).
 #[test]
 fn network_allow_lets_a_destination_through() {
@@ -199,10 +228,12 @@ fn network_allow_lets_a_destination_through() {
 #[test]
 fn audit_mode_records_would_deny_connections() {
     let r = shared();
+    // A listener of its own: the other tests count what reaches `evil()`.
+    let elsewhere = support::Listener::start();
     r.publish_npm(&NpmPackage::new("pw-px-audit", "1.0.0"));
     let mut doc = r.npm.packument("pw-px-audit").unwrap();
     doc["versions"]["1.0.0"]["dist"]["tarball"] =
-        format!("{}/pw-px-audit-1.0.0.tgz", evil().base_url()).into();
+        format!("{}/pw-px-audit-1.0.0.tgz", elsewhere.base_url()).into();
     r.server
         .handle()
         .respond(&r.npm.packument_path("pw-px-audit"), Response::json(&doc));
@@ -213,8 +244,12 @@ fn audit_mode_records_would_deny_connections() {
     assert!(
         conns
             .iter()
-            .any(|c| c["action"] == "would-deny" && c["port"] == evil().port()),
+            .any(|c| c["action"] == "would-deny" && c["port"] == elsewhere.port()),
         "{conns:#?}"
+    );
+    assert!(
+        !elsewhere.connections().is_empty(),
+        "audit mode did not let it through"
     );
 }
 
@@ -335,7 +370,11 @@ fn cargo_fetch_goes_through_the_proxy() {
 #[test]
 fn cargo_download_on_an_unapproved_host_is_stopped_by_the_proxy() {
     let reg = evil_cargo();
-    let g = cargo_guarded(&reg.config_replacing_crates_io());
+    // A config that turns cargo's proxy off does not help.
+    let g = cargo_guarded(&format!(
+        "{}\n[http]\nproxy = \"\"\n",
+        reg.config_replacing_crates_io()
+    ));
     g.sb.write(
         "Cargo.toml",
         "[package]\nname = \"px-evil\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\npw-px-evil-crate = \"1\"\n",
