@@ -8,6 +8,8 @@
 //! Windows: the child tree runs in a Job Object that is killed when the shim
 //! goes away; Ctrl-C/Ctrl-Break are left to the child.
 
+#[cfg(target_os = "linux")]
+pub mod linux;
 pub mod proxy;
 pub mod resolve;
 
