@@ -192,6 +192,8 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
                 OsString::from(&invocation_id),
             ),
         ],
+        #[cfg(target_os = "linux")]
+        trace: None,
     };
     // A forced mirror reaches the tool through its environment or arguments.
     let plan_dir = match plan

@@ -38,7 +38,7 @@ fn connections(g: &Guarded) -> Vec<Value> {
         .collect()
 }
 
-/// Every connection record of the last invocation.
+/// Every proxy connection record of the last invocation.
 fn last_connections(g: &Guarded) -> (String, Vec<Value>) {
     let id = g.last_invocation()["invocation_id"]
         .as_str()
@@ -46,7 +46,7 @@ fn last_connections(g: &Guarded) -> (String, Vec<Value>) {
         .to_string();
     let c = connections(g)
         .into_iter()
-        .filter(|c| c["invocation_id"] == id.as_str())
+        .filter(|c| c["invocation_id"] == id.as_str() && c["via"] == "proxy")
         .collect();
     (id, c)
 }

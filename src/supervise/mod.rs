@@ -32,6 +32,10 @@ pub struct Launch {
     pub args: Vec<OsString>,
     /// Variables to set in the child's environment (the rest is inherited).
     pub env: Vec<(OsString, OsString)>,
+    /// Linux: trace the child's process tree (exec, connect) — set by the
+    /// egress proxy for the invocations it serves.
+    #[cfg(target_os = "linux")]
+    pub trace: Option<linux::trace::Tracing>,
 }
 
 /// How the child ended.
@@ -56,7 +60,11 @@ pub fn run(launch: &Launch) -> Result<Ended> {
         if let Some(a0) = &launch.arg0 {
             cmd.arg0(a0);
         }
-        unix::run(cmd)
+        #[cfg(target_os = "linux")]
+        let trace = launch.trace.as_ref();
+        #[cfg(not(target_os = "linux"))]
+        let trace = None::<&()>;
+        unix::run(cmd, trace)
     }
     #[cfg(windows)]
     {

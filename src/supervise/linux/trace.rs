@@ -15,6 +15,10 @@
 //!   allowed, any other IPv4/IPv6 destination is refused with `EACCES` in
 //!   enforce mode (recorded as `would-deny` in audit mode).
 //!
+//! Under an outer tracer (a pkgward shim started by install-time code of
+//! another one) the kernel allows no second listener (`EBUSY`): the nested
+//! launch is left to the outer tracer, which sees its whole subtree.
+//!
 //! A `CONTINUE` answer is racy (the process may change its memory after the
 //! check), so allow decisions are records; deny decisions are enforcement.
 
@@ -45,13 +49,37 @@ pub enum Event {
     },
 }
 
+/// Where events go (called from the supervisor thread).
+pub type Sink = std::sync::Arc<dyn Fn(Event) + Send + Sync>;
+
+/// Tracing settings for one launch.
+#[derive(Clone)]
+pub struct Tracing {
+    /// Refuse non-loopback IP destinations (else only record).
+    pub enforce: bool,
+    pub sink: Sink,
+}
+
 /// Starts `cmd` under the tracer. `enforce`: refuse non-loopback IP
 /// destinations (else only record). Events go to `sink` from the
-/// supervisor thread, which ends when the last traced process is gone.
+/// supervisor thread; the returned receiver gets a message (or is
+/// disconnected) when the last traced process is gone.
 pub fn spawn(
     cmd: &mut Command,
     enforce: bool,
+    sink: Sink,
+) -> io::Result<(Child, std::sync::mpsc::Receiver<()>)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (child, sup) = spawn_with(cmd, enforce, move |e| sink(e), tx)?;
+    drop(sup);
+    Ok((child, rx))
+}
+
+fn spawn_with(
+    cmd: &mut Command,
+    enforce: bool,
     mut sink: impl FnMut(Event) + Send + 'static,
+    done: std::sync::mpsc::Sender<()>,
 ) -> io::Result<(Child, JoinHandle<()>)> {
     let (ready_r, ready_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
@@ -74,7 +102,16 @@ pub fn spawn(
                 &fprog as *const libc::sock_fprog,
             );
             if fd < 0 {
-                return Err(io::Error::last_os_error());
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EBUSY) {
+                    // A tracer above us already has the one listener a
+                    // filter chain may have (a nested pkgward): it sees
+                    // this subtree; this one stands down.
+                    let msg: [u32; 2] = [libc::getpid() as u32, u32::MAX];
+                    libc::write(rw, msg.as_ptr().cast(), 8);
+                    return Ok(());
+                }
+                return Err(e);
             }
             let msg: [u32; 2] = [libc::getpid() as u32, fd as u32];
             if libc::write(rw, msg.as_ptr().cast(), 8) != 8 {
@@ -93,8 +130,10 @@ pub fn spawn(
             let mut msg = [0u32; 2];
             // SAFETY: reading 8 bytes into a local array.
             let n = unsafe { libc::read(ready_r.as_raw_fd(), msg.as_mut_ptr().cast(), 8) };
-            if n != 8 {
-                return; // the child failed before installing the filter
+            if n != 8 || msg[1] == u32::MAX {
+                // The child failed before installing the filter, or an
+                // outer tracer has the tree.
+                return;
             }
             let listener = match take_fd(msg[0], msg[1] as RawFd) {
                 Ok(l) => l,
@@ -106,6 +145,7 @@ pub fn spawn(
             let _ = write_byte(&go_w, 1);
             drop(go_w);
             serve(&listener, enforce, &mut sink);
+            let _ = done.send(());
         })?;
     let child = cmd.spawn();
     drop(ready_w);
@@ -479,6 +519,15 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
+    fn test_spawn(
+        cmd: &mut Command,
+        enforce: bool,
+        sink: impl FnMut(Event) + Send + 'static,
+    ) -> (Child, JoinHandle<()>) {
+        let (tx, _rx) = std::sync::mpsc::channel();
+        spawn_with(cmd, enforce, sink, tx).unwrap()
+    }
+
     fn traced(script: &str, enforce: bool) -> (std::process::Output, Vec<Event>) {
         let events: Arc<Mutex<Vec<Event>>> = Arc::default();
         let e = events.clone();
@@ -486,7 +535,7 @@ mod tests {
         cmd.args(["-c", script])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        let (child, sup) = spawn(&mut cmd, enforce, move |ev| e.lock().unwrap().push(ev)).unwrap();
+        let (child, sup) = test_spawn(&mut cmd, enforce, move |ev| e.lock().unwrap().push(ev));
         let out = child.wait_with_output().unwrap();
         sup.join().unwrap();
         let ev = events.lock().unwrap().clone();
@@ -551,7 +600,7 @@ mod tests {
         let e = events.clone();
         let mut cmd = Command::new(py);
         cmd.args(["-c", &code]).stdout(std::process::Stdio::piped());
-        let (child, sup) = spawn(&mut cmd, true, move |ev| e.lock().unwrap().push(ev)).unwrap();
+        let (child, sup) = test_spawn(&mut cmd, true, move |ev| e.lock().unwrap().push(ev));
         let out = child.wait_with_output().unwrap();
         sup.join().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -595,7 +644,7 @@ mod tests {
         let e = events.clone();
         let mut cmd = Command::new(py);
         cmd.args(["-c", code]).stdout(std::process::Stdio::piped());
-        let (child, sup) = spawn(&mut cmd, false, move |ev| e.lock().unwrap().push(ev)).unwrap();
+        let (child, sup) = test_spawn(&mut cmd, false, move |ev| e.lock().unwrap().push(ev));
         let out = child.wait_with_output().unwrap();
         sup.join().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -98,6 +98,10 @@ pub struct Running {
     pub env: Vec<(OsString, OsString)>,
     /// The tool's canonical name.
     pub tool: &'static str,
+    /// Linux: the process tracer that backs the proxy up (a connection that
+    /// ignores the proxy variables is refused unless it is to loopback).
+    #[cfg(target_os = "linux")]
+    pub trace: Option<super::linux::trace::Tracing>,
 }
 
 impl Running {
@@ -105,6 +109,10 @@ impl Running {
     /// and the arguments a tool needs ([`env::args`]).
     pub fn apply(&self, launch: &mut super::Launch) {
         launch.env.extend(self.env.iter().cloned());
+        #[cfg(target_os = "linux")]
+        {
+            launch.trace = self.trace.clone();
+        }
         if let Some((at, add)) = env::args(self.tool, self.proxy.addr().port(), &launch.args) {
             let at = at.min(launch.args.len());
             launch.args.splice(at..at, add);
@@ -139,6 +147,8 @@ pub fn start_for(
         proxy,
         env,
         tool: tool.name,
+        #[cfg(target_os = "linux")]
+        trace: None,
     })
 }
 
@@ -169,19 +179,135 @@ pub fn for_invocation(inv: &Invocation<'_>) -> crate::error::Result<Option<Runni
         Some(p) => Some(crate::record::AuditLog::open(p)?),
         None => None,
     };
-    let log = Mutex::new(log);
-    let sink: Sink = Arc::new(move |rec: &ConnectionRecord| {
-        if let Ok(mut l) = log.lock() {
-            if let Some(l) = l.as_mut() {
-                // A record that cannot be written has no one to tell from
-                // this thread; the invocation's own records report the log.
-                let _ = l.append(rec);
-            }
+    let log = Arc::new(Mutex::new(log));
+    let l = log.clone();
+    let sink: Sink = Arc::new(move |rec: &ConnectionRecord| append(&l, rec));
+    #[allow(unused_mut)]
+    let mut running = start_for(inv.tool, inv.mode, rules, inv.invocation_id, sink)
+        .map_err(|e| crate::error::Error::io("cannot start the egress proxy", e))?;
+    #[cfg(target_os = "linux")]
+    {
+        running.trace = Some(trace_records::tracing(
+            inv.mode == Mode::Enforce,
+            inv.invocation_id,
+            log,
+        ));
+    }
+    Ok(Some(running))
+}
+
+/// Appends one record; a record that cannot be written has no one to tell
+/// from this thread (the invocation's own records report the log).
+fn append<T: Serialize>(log: &Mutex<Option<crate::record::AuditLog>>, rec: &T) {
+    if let Ok(mut l) = log.lock() {
+        if let Some(l) = l.as_mut() {
+            let _ = l.append(rec);
         }
-    });
-    start_for(inv.tool, inv.mode, rules, inv.invocation_id, sink)
-        .map(Some)
-        .map_err(|e| crate::error::Error::io("cannot start the egress proxy", e))
+    }
+}
+
+/// The tracer's events as audit records: `process` (every exec in the tree)
+/// and `connection` with `via: "trace"`.
+#[cfg(target_os = "linux")]
+mod trace_records {
+    use std::sync::{Arc, Mutex};
+
+    use serde::Serialize;
+
+    use super::super::linux::trace::{Event, Tracing};
+    use crate::record::{redact, Action, AuditLog};
+
+    #[derive(Serialize)]
+    struct ProcessRecord<'a> {
+        kind: &'static str,
+        invocation_id: &'a str,
+        time: String,
+        pid: u32,
+        ppid: Option<u32>,
+        exe: &'a str,
+        argv: Vec<String>,
+        cwd: Option<&'a str>,
+    }
+
+    #[derive(Serialize)]
+    struct TracedConnection<'a> {
+        kind: &'static str,
+        invocation_id: &'a str,
+        time: String,
+        via: &'static str,
+        pid: u32,
+        call: &'static str,
+        host: String,
+        port: u16,
+        action: Action,
+    }
+
+    pub(super) fn tracing(
+        enforce: bool,
+        invocation_id: &str,
+        log: Arc<Mutex<Option<AuditLog>>>,
+    ) -> Tracing {
+        let id = invocation_id.to_string();
+        Tracing {
+            enforce,
+            sink: Arc::new(move |e: Event| match e {
+                Event::Exec {
+                    pid,
+                    ppid,
+                    path,
+                    argv,
+                    cwd,
+                } => {
+                    let tool = std::path::Path::new(&path)
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let mut red = argv.first().cloned().into_iter().collect::<Vec<_>>();
+                    red.extend(redact::redact_args(&tool, argv.get(1..).unwrap_or(&[])));
+                    let red: Vec<String> = red
+                        .iter()
+                        .map(|a| redact::redact_urls(a).into_owned())
+                        .collect();
+                    super::append(
+                        &log,
+                        &ProcessRecord {
+                            kind: "process",
+                            invocation_id: &id,
+                            time: crate::record::now_rfc3339(),
+                            pid,
+                            ppid,
+                            exe: &path,
+                            argv: red,
+                            cwd: cwd.as_deref(),
+                        },
+                    );
+                }
+                Event::Connect {
+                    pid,
+                    call,
+                    addr,
+                    allowed,
+                } => super::append(
+                    &log,
+                    &TracedConnection {
+                        kind: "connection",
+                        invocation_id: &id,
+                        time: crate::record::now_rfc3339(),
+                        via: "trace",
+                        pid,
+                        call,
+                        host: addr.ip().to_string(),
+                        port: addr.port(),
+                        action: match (allowed, enforce) {
+                            (true, _) => Action::Allow,
+                            (false, true) => Action::Deny,
+                            (false, false) => Action::WouldDeny,
+                        },
+                    },
+                ),
+            }),
+        }
+    }
 }
 
 /// One connection through (or refused by) the proxy, as recorded.
