@@ -103,10 +103,12 @@ fn spawn_with(
             );
             if fd < 0 {
                 let e = io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::EBUSY) {
-                    // A tracer above us already has the one listener a
-                    // filter chain may have (a nested pkgward): it sees
-                    // this subtree; this one stands down.
+                // EBUSY: a tracer above us already has the one listener a
+                // filter chain may have (a nested pkgward): it sees this
+                // subtree, this one stands down. Any other failure (no
+                // user notification in this kernel): audit mode runs the
+                // tool untraced, enforce mode refuses to start it.
+                if e.raw_os_error() == Some(libc::EBUSY) || !enforce {
                     let msg: [u32; 2] = [libc::getpid() as u32, u32::MAX];
                     libc::write(rw, msg.as_ptr().cast(), 8);
                     return Ok(());
