@@ -288,6 +288,8 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
                 OsString::from(&invocation_id),
             ),
         ],
+        #[cfg(target_os = "linux")]
+        trace: None,
     };
     // A forced mirror reaches the tool through its environment or arguments.
     let plan_dir = match plan
@@ -313,7 +315,41 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
     }
     let watched = supervise::watch::roots();
     let before = supervise::watch::snapshot(&watched);
+    // Verbs that fetch go through the egress proxy (connections are recorded).
+    let proxy = supervise::proxy::for_invocation(&supervise::proxy::Invocation {
+        tool: call.tool,
+        verb: classification.verb,
+        mode,
+        policy: &policy,
+        real: &launch.program,
+        cache: cache.as_deref(),
+        invocation_id: &invocation_id,
+        log: audit_log_path(&policy),
+    });
+    let proxy = match proxy {
+        Ok(p) => p,
+        Err(err) if mode == Mode::Enforce => {
+            if let Some(dir) = &plan_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            let _ = finish(false, err.exit_code(), None, None, Some(&err), Vec::new());
+            return Err(err);
+        }
+        Err(err) => {
+            notice(format!(
+                "warning: {err}; the tool runs without it ({} mode)",
+                mode_name(mode)
+            ));
+            None
+        }
+    };
+    if let Some(p) = &proxy {
+        p.apply(&mut launch);
+    }
     let mut result = supervise::run(&launch);
+    if let Some(p) = proxy {
+        p.proxy.stop();
+    }
     if let Some(dir) = plan_dir {
         let _ = std::fs::remove_dir_all(dir);
     }

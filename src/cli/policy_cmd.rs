@@ -138,6 +138,12 @@ fn show(json: bool) -> Result<i32> {
         for a in &p.scripts_allow {
             line(format!("allow += {:?}", a.value), origin(&a.origin));
         }
+        if !p.network_allow.is_empty() {
+            println!("[network]");
+            for a in &p.network_allow {
+                line(format!("allow += {:?}", a.value), origin(&a.origin));
+            }
+        }
         println!("[audit]");
         match (&p.audit_log, &log) {
             (Some(s), _) => line(

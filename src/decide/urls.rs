@@ -31,12 +31,62 @@ pub struct Prefix {
     path: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum NormHost {
+/// A host as pkgward compares it: a lowercased IDNA domain without its
+/// trailing dot, or an IP address (IPv4-mapped IPv6 as IPv4).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum NormHost {
     Domain(String),
     Ip(std::net::IpAddr),
     /// Schemes without a host (`file:`).
     None,
+}
+
+impl NormHost {
+    /// Normalises a host parsed by the `url` crate (which already applied
+    /// IDNA, lowercasing, percent-decoding and IPv4 number forms).
+    pub fn from_host(host: Host<&str>) -> NormHost {
+        match host {
+            Host::Domain(d) => {
+                NormHost::Domain(d.strip_suffix('.').unwrap_or(d).to_ascii_lowercase())
+            }
+            Host::Ipv4(ip) => NormHost::Ip(ip.into()),
+            Host::Ipv6(ip) => NormHost::Ip(match ip.to_ipv4_mapped() {
+                Some(v4) => v4.into(),
+                None => ip.into(),
+            }),
+        }
+    }
+
+    /// Parses a bare host (`example.com`, `127.0.0.1`, `[::1]`) with the
+    /// same rules as a URL's host.
+    pub fn parse(s: &str) -> Result<NormHost, UrlError> {
+        if s.is_empty() {
+            return Err(UrlError::Invalid("empty host".into()));
+        }
+        let h = Host::parse(s).map_err(|e| UrlError::Invalid(e.to_string()))?;
+        let n = match h {
+            Host::Domain(d) => NormHost::from_host(Host::Domain(d.as_str())),
+            Host::Ipv4(ip) => NormHost::Ip(ip.into()),
+            Host::Ipv6(ip) => NormHost::from_host(Host::Ipv6(ip)),
+        };
+        match &n {
+            NormHost::Domain(d) if d.is_empty() || d.starts_with('.') || d.contains("..") => {
+                Err(UrlError::Invalid(format!("invalid host name `{d}`")))
+            }
+            _ => Ok(n),
+        }
+    }
+}
+
+impl std::fmt::Display for NormHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NormHost::Domain(d) => f.write_str(d),
+            NormHost::Ip(std::net::IpAddr::V6(ip)) => write!(f, "[{ip}]"),
+            NormHost::Ip(ip) => write!(f, "{ip}"),
+            NormHost::None => Ok(()),
+        }
+    }
 }
 
 /// Why a URL could not be used as a prefix or candidate.
@@ -68,23 +118,26 @@ impl Prefix {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(UrlError::HasUserinfo);
         }
-        let host = match url.host() {
-            Some(Host::Domain(d)) => {
-                NormHost::Domain(d.strip_suffix('.').unwrap_or(d).to_ascii_lowercase())
-            }
-            Some(Host::Ipv4(ip)) => NormHost::Ip(ip.into()),
-            Some(Host::Ipv6(ip)) => NormHost::Ip(match ip.to_ipv4_mapped() {
-                Some(v4) => v4.into(),
-                None => ip.into(),
-            }),
-            None => NormHost::None,
-        };
+        let host = url.host().map_or(NormHost::None, NormHost::from_host);
         Ok(Prefix {
             scheme: url.scheme().to_string(),
             host,
             port: url.port_or_known_default(),
             path: normalise_path(url.path()),
         })
+    }
+
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    pub fn host(&self) -> &NormHost {
+        &self.host
+    }
+
+    /// The explicit port, or the scheme's default.
+    pub fn port(&self) -> Option<u16> {
+        self.port
     }
 
     /// Does `candidate` fall under this prefix?

@@ -307,6 +307,23 @@ impl Merger {
             }
         }
 
+        match self.lock("network") {
+            Some(by) => {
+                for a in &raw.network_allow {
+                    let reason = format!(
+                        "`network.allow` entry {} refused: `network` is locked{by}; only the system policy can allow destinations",
+                        quoted(&a.value)
+                    );
+                    self.refuse("network.allow".into(), &a.origin, reason);
+                }
+            }
+            None => self.policy.network_allow.extend(
+                raw.network_allow
+                    .iter()
+                    .map(|a| Sourced::at(a.value.clone(), a.origin.clone())),
+            ),
+        }
+
         if let Some(a) = &raw.audit_log {
             if layer == Layer::Project {
                 self.refuse(

@@ -16,6 +16,8 @@
 //! project_approvals = true          # system layer only: may pkgward.toml approve?
 //! [audit]
 //! log = "/path/to/audit.jsonl"      # default: <state dir>/pkgward/audit.jsonl
+//! [network]
+//! allow = ["files.example.com", "*.cdn.example.com:8443"]  # egress besides the registries
 //! ```
 //!
 //! Unknown keys, wrong types and invalid values are [`PolicyError`]s that name
@@ -41,7 +43,8 @@
 //! # Merging and locks
 //!
 //! Without locks a later layer overrides an earlier one key by key
-//! (`registries` per ecosystem; `scripts.allow` lists are concatenated). The
+//! (`registries` per ecosystem; `scripts.allow` and `network.allow` lists are
+//! concatenated). The
 //! system layer may `lock` keys; a locked key can then only be tightened by
 //! the lower layers, measured against the system layer's value:
 //!
@@ -52,7 +55,8 @@
 //! * `scripts.default`: may only become stricter (allow < sandbox < deny);
 //! * `scripts.allow`: lower layers cannot add approvals;
 //! * `scripts.exec`: may only become stricter (allow < deny);
-//! * `audit`: lower layers cannot change `audit.log`.
+//! * `audit`: lower layers cannot change `audit.log`;
+//! * `network`: lower layers cannot add `network.allow` entries.
 //!
 //! `scripts.project_approvals = false` (a system-layer-only key) refuses
 //! the approvals of the project layer alone, so a cloned repository cannot
@@ -90,13 +94,14 @@ pub use merge::registry_covers;
 pub use parse::{validate_registry_entry, AllowEntry};
 
 /// The keys the system layer may `lock`.
-pub const LOCKABLE: [&str; 6] = [
+pub const LOCKABLE: [&str; 7] = [
     "mode",
     "registries",
     "scripts.default",
     "scripts.allow",
     "scripts.exec",
     "audit",
+    "network",
 ];
 
 /// The registry entry that stands for the tool's own default registry.
@@ -326,6 +331,9 @@ pub struct Policy {
     pub min_release_age: BTreeMap<Option<Ecosystem>, Sourced<std::time::Duration>>,
     /// The remote policy the system layer names, and how its copy stands.
     pub fleet: Option<FleetState>,
+    /// `[network] allow`: destinations (`host`, `host:port`, `*.domain`)
+    /// the egress proxy lets through besides the approved registries.
+    pub network_allow: Vec<Sourced<String>>,
     /// The keys the system layer locked (origin `None`: locked because the
     /// system layer is invalid, see the module docs).
     pub locked: Vec<Sourced<String>>,
@@ -410,6 +418,7 @@ impl Default for Policy {
             threat_feeds: Vec::new(),
             min_release_age: BTreeMap::new(),
             fleet: None,
+            network_allow: Vec::new(),
             locked: Vec::new(),
             sources: Vec::new(),
             digest: EMPTY_DIGEST.to_string(),

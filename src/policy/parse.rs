@@ -48,6 +48,8 @@ pub(crate) struct RawLayer {
     pub min_release_age: Vec<(Option<Ecosystem>, Located<std::time::Duration>)>,
     /// `[fleet]` (system layer only): the remote policy.
     pub fleet: Option<Located<crate::fleet::FleetConfig>>,
+    /// `[network] allow`: destinations the egress proxy lets through.
+    pub network_allow: Vec<Located<String>>,
 }
 
 /// Parses the bytes of one layer file. All errors found are returned, sorted
@@ -120,7 +122,7 @@ struct Cx<'a> {
     errors: Vec<PolicyError>,
 }
 
-const TOP_KEYS: [&str; 8] = [
+const TOP_KEYS: [&str; 9] = [
     "mode",
     "lock",
     "registries",
@@ -129,9 +131,11 @@ const TOP_KEYS: [&str; 8] = [
     "audit",
     "threats",
     "fleet",
+    "network",
 ];
 const SCRIPTS_KEYS: [&str; 4] = ["default", "allow", "exec", "project_approvals"];
 const AUDIT_KEYS: [&str; 1] = ["log"];
+const NETWORK_KEYS: [&str; 1] = ["allow"];
 const THREATS_KEYS: [&str; 1] = ["feeds"];
 const FLEET_KEYS: [&str; 10] = [
     "policy_url",
@@ -213,6 +217,7 @@ impl Cx<'_> {
             threat_feeds: Vec::new(),
             min_release_age: Vec::new(),
             fleet: None,
+            network_allow: Vec::new(),
         };
         for (k, v) in root.iter() {
             let name: &str = k.get_ref();
@@ -229,6 +234,7 @@ impl Cx<'_> {
                 "audit" => self.audit(v, &mut raw),
                 "threats" => self.threats(v, &mut raw),
                 "fleet" => self.fleet(k, v, &mut raw),
+                "network" => self.network(v, &mut raw),
                 _ => self.unknown_key(&k.span(), &[], name, &TOP_KEYS),
             }
         }
@@ -544,6 +550,31 @@ impl Cx<'_> {
                     }
                 }
                 _ => self.unknown_key(&k.span(), &["scripts"], name, &SCRIPTS_KEYS),
+            }
+        }
+    }
+
+    fn network(&mut self, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
+        let Some(table) = self.table(v, &["network"]) else {
+            return;
+        };
+        for (k, v) in table.iter() {
+            let name: &str = k.get_ref();
+            if name != "allow" {
+                self.unknown_key(&k.span(), &["network"], name, &NETWORK_KEYS);
+                continue;
+            }
+            let Some(items) = self.string_array(v, &["network", "allow"]) else {
+                continue;
+            };
+            for (s, span) in items {
+                match crate::supervise::proxy::Rule::parse_allow(s, "network.allow") {
+                    Ok(_) => raw.network_allow.push(Located {
+                        value: s.to_string(),
+                        origin: self.origin(&span),
+                    }),
+                    Err(why) => self.error(&span, "network.allow".to_string(), why),
+                }
             }
         }
     }

@@ -202,6 +202,33 @@ fn policy_malformed_files_name_file_line_col_and_key() {
             message: "the version range after `@` is empty",
         },
         Bad {
+            name: "bad network.allow entry: a URL",
+            layer: User,
+            text: "[network]\nallow = [\"files.example.com\", \"https://x.example.com/\"]\n",
+            line: 2,
+            col: 31,
+            key: Some("network.allow"),
+            message: "without a scheme or path",
+        },
+        Bad {
+            name: "bad network.allow entry: a wildcard too broad",
+            layer: User,
+            text: "[network]\nallow = [\"*.com\"]\n",
+            line: 2,
+            col: 10,
+            key: Some("network.allow"),
+            message: "too broad",
+        },
+        Bad {
+            name: "unknown key in [network]",
+            layer: User,
+            text: "[network]\nalow = []\n",
+            line: 2,
+            col: 1,
+            key: Some("network.alow"),
+            message: "unknown key `alow` in [network] (did you mean `allow`?)",
+        },
+        Bad {
             name: "lock outside the system layer",
             layer: Project,
             text: "mode = \"enforce\"\nlock = [\"mode\"]\n",
@@ -315,7 +342,7 @@ fn policy_error_display() {
     assert_eq!(
         errors[0].to_string(),
         format!(
-            "{P}:2:1: `foo`: unknown key `foo` at the top level; expected one of: mode, lock, registries, mirrors, scripts, audit, threats, fleet"
+            "{P}:2:1: `foo`: unknown key `foo` at the top level; expected one of: mode, lock, registries, mirrors, scripts, audit, threats, fleet, network"
         )
     );
     let e = PolicyError {
@@ -742,6 +769,26 @@ fn policy_locked_keys_can_only_be_tightened() {
             project: "[scripts]\nexec = \"allow\"\n",
             check: |p| assert_eq!(p.scripts_exec.value, crate::policy::ScriptsExec::Deny),
             refused: &[("scripts.exec", 2)],
+        },
+        LockCase {
+            name: "network: no destinations from lower layers",
+            system: "lock = [\"network\"]\n[network]\nallow = [\"files.example.com\"]\n",
+            project: "[network]\nallow = [\"evil.test:443\"]\n",
+            check: |p| {
+                let allow: Vec<&str> = p.network_allow.iter().map(|s| s.value.as_str()).collect();
+                assert_eq!(allow, ["files.example.com"]);
+            },
+            refused: &[("network.allow", 2)],
+        },
+        LockCase {
+            name: "network.allow lists add up without a lock",
+            system: "[network]\nallow = [\"files.example.com\"]\n",
+            project: "[network]\nallow = [\"*.cdn.example.com:8443\"]\n",
+            check: |p| {
+                let allow: Vec<&str> = p.network_allow.iter().map(|s| s.value.as_str()).collect();
+                assert_eq!(allow, ["files.example.com", "*.cdn.example.com:8443"]);
+            },
+            refused: &[],
         },
         LockCase {
             name: "a locked key the project does not touch is not refused",

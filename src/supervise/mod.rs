@@ -10,6 +10,9 @@
 //! parent); Ctrl-C/Ctrl-Break are left to the child.
 
 pub mod install_code;
+#[cfg(target_os = "linux")]
+pub mod linux;
+pub mod proxy;
 pub mod resolve;
 pub mod watch;
 
@@ -32,6 +35,10 @@ pub struct Launch {
     pub args: Vec<OsString>,
     /// Variables to set in the child's environment (the rest is inherited).
     pub env: Vec<(OsString, OsString)>,
+    /// Linux: trace the child's process tree (exec, connect) — set by the
+    /// egress proxy for the invocations it serves.
+    #[cfg(target_os = "linux")]
+    pub trace: Option<linux::trace::Tracing>,
 }
 
 /// How the child ended.
@@ -189,7 +196,11 @@ pub fn run_in(launch: &Launch, cwd: Option<&std::path::Path>) -> Result<Ended> {
         if let Some(a0) = &launch.arg0 {
             cmd.arg0(a0);
         }
-        unix::run(cmd)
+        #[cfg(target_os = "linux")]
+        let trace = launch.trace.as_ref();
+        #[cfg(not(target_os = "linux"))]
+        let trace = None::<&()>;
+        unix::run(cmd, trace)
     }
     #[cfg(windows)]
     {

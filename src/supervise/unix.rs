@@ -28,7 +28,12 @@ static TERMINATED: AtomicI32 = AtomicI32::new(0);
 /// Whether the watcher thread started.
 static WATCHER: OnceLock<bool> = OnceLock::new();
 
-pub(super) fn run(mut cmd: Command) -> Result<Ended> {
+#[cfg(target_os = "linux")]
+type Trace<'a> = Option<&'a super::linux::trace::Tracing>;
+#[cfg(not(target_os = "linux"))]
+type Trace<'a> = Option<&'a ()>;
+
+pub(super) fn run(mut cmd: Command, trace: Trace<'_>) -> Result<Ended> {
     // Block the handled signals in this thread before spawning. The standard
     // library gives the child an empty signal mask and default dispositions, so
     // the child is unaffected; the watcher thread inherits the mask and takes
@@ -43,7 +48,19 @@ pub(super) fn run(mut cmd: Command) -> Result<Ended> {
             std::io::Error::from_raw_os_error(rc),
         ));
     }
-    let spawned = cmd.spawn();
+    #[cfg(target_os = "linux")]
+    let (spawned, supervisor) = match trace {
+        Some(t) => match super::linux::trace::spawn(&mut cmd, t.enforce, t.sink.clone()) {
+            Ok((c, done)) => (Ok(c), Some(done)),
+            Err(e) => (Err(e), None),
+        },
+        None => (cmd.spawn(), None),
+    };
+    #[cfg(not(target_os = "linux"))]
+    let spawned = {
+        let _ = trace;
+        cmd.spawn()
+    };
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -83,6 +100,12 @@ pub(super) fn run(mut cmd: Command) -> Result<Ended> {
     // The child is reaped: its pid may be reused, never signal it again.
     CURRENT.store(0, Ordering::SeqCst);
     let status = status.map_err(|e| Error::io("waiting for the real tool", e))?;
+    // The tracer ends when the last traced process is gone; a daemon left
+    // behind keeps it alive, so wait only briefly for the last records.
+    #[cfg(target_os = "linux")]
+    if let Some(done) = supervisor {
+        let _ = done.recv_timeout(std::time::Duration::from_millis(500));
+    }
     let (code, signal) = match (status.code(), status.signal()) {
         (Some(c), _) => (c, None),
         (None, Some(s)) => (128 + s, Some(s)),
