@@ -84,6 +84,9 @@ pub enum SourceKind {
     Executable,
 }
 
+/// The subject of a [`Source::unreadable`] source.
+pub const UNREADABLE: &str = "(unreadable file)";
+
 /// One place the invocation can fetch from (or a dangerous modifier).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Source {
@@ -122,6 +125,17 @@ impl Source {
     pub fn overridable(mut self) -> Source {
         self.overridable = true;
         self
+    }
+
+    /// A config file the tool reads but pkgward cannot parse: it may set
+    /// anything, so it is denied like a weakening setting.
+    pub fn unreadable(path: &Path, line: usize, why: &str) -> Source {
+        Source::new(
+            SourceKind::Insecure,
+            why.chars().take(200).collect::<String>(),
+            Origin::file(path, line),
+            UNREADABLE,
+        )
     }
 
     /// `(builtin)` sources stand for the tool's own default registry.

@@ -51,6 +51,13 @@ pub fn check(
         let shown = redact_urls(&s.value);
         let problem: Option<(&str, String)> = match s.kind {
             SourceKind::Path => None,
+            SourceKind::Insecure if s.subject == crate::classify::source::UNREADABLE => Some((
+                "unreadable-config",
+                format!(
+                    "{}: pkgward cannot parse this file ({shown}), so it cannot tell which registries it sets; fix or remove it",
+                    s.origin
+                ),
+            )),
             SourceKind::Insecure => Some((
                 "insecure-setting",
                 format!("{} sets {} = {shown}, which weakens verification", s.origin, s.subject),
