@@ -802,7 +802,8 @@ pub(crate) fn parse_pip_help(help: &str) -> Option<String> {
 /// `--default-index <…>  The default package index (by default: <URL>)`.
 pub(crate) fn parse_uv_help(help: &str) -> Option<String> {
     let at = help.find("--default-index")?;
-    let rest = &help[at..];
+    // Help text wraps anywhere: compare with single spaces.
+    let rest: String = help[at..].split_whitespace().collect::<Vec<_>>().join(" ");
     let d = rest.find("by default:")?;
     let rest = &rest[d + "by default:".len()..];
     let end = rest.find([')', ']'])?;

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// Where a setting came from: a flag, an environment variable, a line of a
 /// file, or the tool's built-in default.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Origin {
     Flag {
@@ -59,7 +59,7 @@ impl fmt::Display for Origin {
 }
 
 /// The role a source plays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceKind {
     /// The primary registry/index.

@@ -3,7 +3,7 @@
 
 use crate::builtin::Resolved;
 use crate::classify::{Source, SourceKind};
-use crate::decide::urls::{Prefix, UrlError};
+use crate::decide::urls::{literal_covers, Prefix, UrlError};
 use crate::record::redact::redact_urls;
 use crate::record::Reason;
 
@@ -26,7 +26,19 @@ pub fn check(
         .collect();
     let mut builtin_prefixes: Option<Vec<Prefix>> = None;
     let builtin_problem: std::cell::RefCell<Option<String>> = Default::default();
+    let literals: Vec<String> = prefixes.iter().filter_map(Prefix::literal).collect();
+    let mut builtin_literals: Option<Vec<String>> = None;
     let mut covered = |value: &str| -> Result<bool, UrlError> {
+        if literals.iter().any(|l| literal_covers(l, value)) {
+            return Ok(true);
+        }
+        if builtin_approved {
+            if let Some(bl) = &builtin_literals {
+                if bl.iter().any(|l| literal_covers(l, value)) {
+                    return Ok(true);
+                }
+            }
+        }
         let candidate = Prefix::parse(value)?;
         if prefixes.iter().any(|p| p.covers(&candidate)) {
             return Ok(true);
@@ -40,6 +52,9 @@ pub fn check(
                     .filter_map(|u| Prefix::parse(u).ok())
                     .collect()
             });
+            if builtin_literals.is_none() {
+                builtin_literals = Some(b.iter().filter_map(Prefix::literal).collect());
+            }
             return Ok(b.iter().any(|p| p.covers(&candidate)));
         }
         Ok(false)
@@ -48,23 +63,24 @@ pub fn check(
     let mut reasons = Vec::new();
     let mut locked_over = 0usize;
     for s in sources {
-        let shown = redact_urls(&s.value);
+        let shown = || redact_urls(&s.value);
         let problem: Option<(&str, String)> = match s.kind {
             SourceKind::Path => None,
             SourceKind::Insecure if s.subject == crate::classify::source::UNREADABLE => Some((
                 "unreadable-config",
                 format!(
-                    "{}: pkgward cannot parse this file ({shown}), so it cannot tell which registries it sets; fix or remove it",
-                    s.origin
+                    "{}: pkgward cannot parse this file ({}), so it cannot tell which registries it sets; fix or remove it",
+                    s.origin,
+                    shown()
                 ),
             )),
             SourceKind::Insecure => Some((
                 "insecure-setting",
-                format!("{} sets {} = {shown}, which weakens verification", s.origin, s.subject),
+                format!("{} sets {} = {}, which weakens verification", s.origin, s.subject, shown()),
             )),
             SourceKind::Executable => Some((
                 "tool-override",
-                format!("{} sets {} = {shown}, which runs other code in place of the tool", s.origin, s.subject),
+                format!("{} sets {} = {}, which runs other code in place of the tool", s.origin, s.subject, shown()),
             )),
             _ if s.is_builtin() => (!builtin_approved).then(|| {
                 (
@@ -83,6 +99,7 @@ pub fn check(
                     Err(UrlError::Invalid(_)) => Some(" (not a URL pkgward can verify)".into()),
                 };
                 why.map(|why| {
+                    let shown = shown();
                     let (code, what) = match kind {
                         SourceKind::Registry => ("unapproved-registry", format!("sets {} = {shown}", s.subject)),
                         SourceKind::ScopeRegistry => ("unapproved-registry", format!("sets {} = {shown}", s.subject)),
