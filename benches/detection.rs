@@ -296,7 +296,8 @@ fn go_case() -> Case {
             ),
         ],
         real: None,
-        approved: s(&["https://goproxy.example.com/"]),
+        // GOPRIVATE's modules are fetched from their own host: approved.
+        approved: s(&["https://goproxy.example.com/", "https://corp.example.com/"]),
     }
 }
 

@@ -1639,8 +1639,14 @@ impl Out {
     /// thousands of sources: a linear scan per push is quadratic).
     fn push(&mut self, s: Source) {
         use std::hash::{Hash, Hasher};
+        // The origin's path is left out of the hash (hashing a path walks
+        // its components); equal hashes are compared in full.
+        let line = match &s.origin {
+            Origin::File { line, .. } => *line,
+            _ => usize::MAX,
+        };
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        (s.kind, &s.value, &s.origin, &s.subject).hash(&mut h);
+        (s.kind, &s.value, line, &s.subject).hash(&mut h);
         let key = h.finish();
         if self.1.insert(key)
             || !self.0.iter().any(|o| {

@@ -173,10 +173,7 @@ pub fn literal_covers(literal: &str, candidate: &str) -> bool {
     if !literal.ends_with('/') && !rest.is_empty() && !rest.starts_with('/') {
         return false;
     }
-    rest.bytes().all(plain_path_byte)
-        && !rest.starts_with('.')
-        && !rest.contains("/.")
-        && !(rest.is_empty() && literal.ends_with('.'))
+    rest.bytes().all(plain_path_byte) && !rest.starts_with('.') && !rest.contains("/.")
 }
 
 fn path_covers(approved: &str, candidate: &str) -> bool {
