@@ -397,7 +397,8 @@ fn isolated(program: &Path, prefixes: &[&str], dir: &ProbeDir) -> Command {
             cmd.env_remove(&k);
         }
     }
-    cmd.current_dir(dir.work());
+    // Marks the run as a probe (wrappers and test stand-ins can tell).
+    cmd.current_dir(dir.work()).env("PKGWARD_PROBE", "builtin");
     cmd
 }
 

@@ -21,11 +21,15 @@ use pkgward::decide::registries::check;
 use pkgward::tools::Tool;
 
 fn real(name: &str) -> PathBuf {
-    which::which(name).unwrap_or_else(|_| {
-        panic!(
+    // Debian's python3-pip installs only `pip3` on some releases.
+    let alt = if name == "pip" { "pip3" } else { name };
+    which::which(name)
+        .or_else(|_| which::which(alt))
+        .unwrap_or_else(|_| {
+            panic!(
             "{name} is not installed; .ci/run installs it (see its `tools the tests need` section)"
         )
-    })
+        })
 }
 
 fn berry() -> PathBuf {
