@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the release binary and runs the shim-overhead benchmark
-# (benches/overhead.rs), writing its results into docs/PERFORMANCE.md between
-# the <!-- overhead:begin --> / <!-- overhead:end --> markers.
+# (benches/overhead.rs) and the registry-detection benchmark
+# (benches/detection.rs), writing their results into docs/PERFORMANCE.md
+# between the <!-- overhead:… --> and <!-- detection:… --> markers.
 #
 #   benches/run.sh               # build, measure, rewrite the doc
 #   benches/run.sh --check       # … and exit 1 when a goal is missed
@@ -36,6 +37,8 @@ doc=(--write-doc)
 [ -n "${NO_DOC:-}" ] && doc=()
 status=0
 cargo bench --bench overhead -- "${doc[@]}" "$@" || status=$?
+# Registry detection (in process): docs/PERFORMANCE.md, <!-- detection:… -->.
+cargo bench --bench detection -- "${doc[@]}" "$@" || status=$?
 # Put the release build back at target/release/pkgward (a relink, no rebuild).
 cargo build --release --bin pkgward --quiet
 exit "$status"

@@ -585,7 +585,7 @@ fn decide_sources(
     let builtin_cache = cache.map(|c| c.join("builtin"));
     let mut builtin = || match real {
         Some(p) => crate::builtin::resolve(tool, p, builtin_cache.as_deref()),
-        None => Vec::new(),
+        None => crate::builtin::Resolved::failed(format!("the real {} was not found", tool.name)),
     };
     let mut forced = None;
     let mut plan = None;

@@ -181,6 +181,7 @@ fn fake_tools(g: &Guarded, tools: &[&str]) {
         std::fs::write(
             &p,
             "#!/bin/sh\n\
+             [ -n \"$PKGWARD_PROBE\" ] && exit 0 # pkgward asking for its default registry\n\
              out=\"$FIXTURE_MARKER_DIR/ran\"\n\
              : > \"$out\"\n\
              for a in \"$@\"; do printf '%s\\n' \"$a\" >> \"$out\"; done\n\

@@ -554,6 +554,19 @@ fn resolved_lines(text: &str) -> std::collections::HashMap<&str, usize> {
     map
 }
 
+#[derive(serde::Deserialize)]
+struct Fast<'a> {
+    #[serde(borrow)]
+    packages: Option<std::collections::BTreeMap<std::borrow::Cow<'a, str>, FastEntry<'a>>>,
+}
+
+#[derive(serde::Deserialize)]
+struct FastEntry<'a> {
+    #[serde(borrow)]
+    resolved: Option<std::borrow::Cow<'a, str>>,
+    link: Option<bool>,
+}
+
 /// The `resolved` URLs of package-lock.json / npm-shrinkwrap.json.
 fn lockfile_sources(req: &Request<'_>, dir: &Path) -> Vec<Source> {
     for name in ["npm-shrinkwrap.json", "package-lock.json"] {
@@ -562,16 +575,21 @@ fn lockfile_sources(req: &Request<'_>, dir: &Path) -> Vec<Source> {
             continue;
         };
         let mut out = Vec::new();
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-            return out;
-        };
         let lines = resolved_lines(&text);
         let mut push = |key: &str, resolved: &str| {
             let line = lines.get(resolved).copied().unwrap_or(0);
-            let kind = match classify_spec(&format!("x@{resolved}"), Origin::Builtin) {
-                Some(s) if s.kind == SourceKind::Path => SourceKind::Path,
-                Some(s) if s.kind == SourceKind::Git => SourceKind::Git,
-                _ => SourceKind::Locked,
+            let web = resolved.get(..8).is_some_and(|p| {
+                p.eq_ignore_ascii_case("https://") || p[..7].eq_ignore_ascii_case("http://")
+            });
+            let kind = if web {
+                // What `classify_spec` says of any http(s) URL, without its cost.
+                SourceKind::Locked
+            } else {
+                match classify_spec(&format!("x@{resolved}"), Origin::Builtin) {
+                    Some(s) if s.kind == SourceKind::Path => SourceKind::Path,
+                    Some(s) if s.kind == SourceKind::Git => SourceKind::Git,
+                    _ => SourceKind::Locked,
+                }
             };
             let s = Source::new(kind, resolved, Origin::file(&path, line), key);
             // `replace-registry-host=always` makes npm fetch locked tarballs
@@ -581,6 +599,26 @@ fn lockfile_sources(req: &Request<'_>, dir: &Path) -> Vec<Source> {
             } else {
                 s
             });
+        };
+        // The usual v2/v3 lockfile, read without building a JSON tree; any
+        // surprise (a field of another type, no `packages`) takes the
+        // general path below.
+        if let Ok(Fast {
+            packages: Some(pkgs),
+        }) = serde_json::from_str::<Fast<'_>>(&text)
+        {
+            for (key, entry) in &pkgs {
+                if entry.link == Some(true) {
+                    continue;
+                }
+                if let Some(r) = &entry.resolved {
+                    push(key, r);
+                }
+            }
+            return out;
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return out;
         };
         if let Some(pkgs) = v.get("packages").and_then(|p| p.as_object()) {
             for (key, entry) in pkgs {

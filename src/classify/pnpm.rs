@@ -292,6 +292,9 @@ fn yaml_conf(
         return c;
     };
     let doc = yaml::parse(&text);
+    if let Some((line, why)) = yaml::error(&doc) {
+        c.insecure.push(Source::unreadable(path, line, why));
+    }
     read_yaml(
         req,
         path,
@@ -476,6 +479,9 @@ fn read_yaml(
                     continue;
                 };
                 let inner = yaml::parse(&text);
+                if let Some((line, why)) = yaml::error(&inner) {
+                    c.insecure.push(Source::unreadable(&file, line, why));
+                }
                 read_yaml(
                     req,
                     &file,
@@ -1063,6 +1069,54 @@ mod tests {
             env,
             files,
             real: PNPM10_BIN,
+        }
+    }
+
+    /// Exotic YAML in pnpm-workspace.yaml: the registry must be found or
+    /// the file reported as unreadable (denied either way).
+    #[test]
+    fn hostile_workspace_yaml_forms_are_detected() {
+        let cases: &[(&str, &str)] = &[
+            ("alias", "x: &r https://evil.test/\nregistry: *r\n"),
+            (
+                "merge key",
+                "d: &d {registry: https://evil.test/}\n<<: *d\n",
+            ),
+            (
+                "flow map over lines",
+                "{packages: [\".\"],\n registry:\n  https://evil.test/}\n",
+            ),
+            ("tag", "registry: !!str https://evil.test/\n"),
+            (
+                "quoted escaped key",
+                "\"re\\x67istry\": https://evil.test/\n",
+            ),
+            (
+                "duplicate key",
+                "registry: https://ok.test/\nregistry: https://evil.test/\n",
+            ),
+            ("block scalar", "registry: >-\n  https://evil.test/\n"),
+            (
+                "scoped, explicit key",
+                "registries:\n  ? \"@s\"\n  : https://evil.test/\n",
+            ),
+            (
+                "syntax error",
+                "packages: [\nregistry: https://evil.test/\n",
+            ),
+        ];
+        for (name, text) in cases {
+            let files = [
+                PNPM12,
+                ("/w/proj/package.json", "{}"),
+                ("/w/proj/pnpm-workspace.yaml", *text),
+            ];
+            let got = run(&p12(&["add", "x"], &[], &files));
+            let found = got.iter().any(|s| {
+                (matches!(s.kind, Registry | ScopeRegistry) && s.value == "https://evil.test/")
+                    || (s.kind == Insecure && s.subject == crate::classify::source::UNREADABLE)
+            });
+            assert!(found, "{name}: {text:?} not detected: {got:#?}");
         }
     }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// Where a setting came from: a flag, an environment variable, a line of a
 /// file, or the tool's built-in default.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Origin {
     Flag {
@@ -59,7 +59,7 @@ impl fmt::Display for Origin {
 }
 
 /// The role a source plays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceKind {
     /// The primary registry/index.
@@ -83,6 +83,9 @@ pub enum SourceKind {
     /// A setting that makes the "tool" run other code (`yarnPath`).
     Executable,
 }
+
+/// The subject of a [`Source::unreadable`] source.
+pub const UNREADABLE: &str = "(unreadable file)";
 
 /// One place the invocation can fetch from (or a dangerous modifier).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -122,6 +125,17 @@ impl Source {
     pub fn overridable(mut self) -> Source {
         self.overridable = true;
         self
+    }
+
+    /// A config file the tool reads but pkgward cannot parse: it may set
+    /// anything, so it is denied like a weakening setting.
+    pub fn unreadable(path: &Path, line: usize, why: &str) -> Source {
+        Source::new(
+            SourceKind::Insecure,
+            why.chars().take(200).collect::<String>(),
+            Origin::file(path, line),
+            UNREADABLE,
+        )
     }
 
     /// `(builtin)` sources stand for the tool's own default registry.

@@ -159,6 +159,29 @@ fn npm_sources() {
             ],
             want: &[(Locked, "http://o.test/a/-/a-1.0.0.tgz", "/w/proj/package-lock.json:6")],
         },
+        // A field of an unexpected type does not hide the other entries
+        // (the fast typed reader gives way to the general one).
+        Case {
+            tool: "npm",
+            args: &["ci"],
+            env: &[],
+            files: &[
+                ("/w/proj/package.json", "{}"),
+                ("/w/proj/package-lock.json", "{\n  \"lockfileVersion\": 3,\n  \"packages\": {\n    \"\": {},\n    \"node_modules/b\": {\"resolved\": 42, \"link\": \"yes\"},\n    \"node_modules/a\": {\n      \"resolved\": \"http://evil.test/a/-/a-1.0.0.tgz\"\n    }\n  }\n}\n"),
+            ],
+            want: &[(Locked, "http://evil.test/a/-/a-1.0.0.tgz", "/w/proj/package-lock.json:7")],
+        },
+        // Upper-case schemes are URLs too.
+        Case {
+            tool: "npm",
+            args: &["ci"],
+            env: &[],
+            files: &[
+                ("/w/proj/package.json", "{}"),
+                ("/w/proj/package-lock.json", "{\"packages\": {\"node_modules/a\": {\"resolved\": \"HTTP://evil.test/a.tgz\"},\n\"node_modules/g\": {\"resolved\": \"git+ssh://git@evil.test/g.git#abc\"}}}"),
+            ],
+            want: &[(Locked, "HTTP://evil.test/a.tgz", "/w/proj/package-lock.json:1"), (Git, "git+ssh://git@evil.test/g.git#abc", "/w/proj/package-lock.json:2")],
+        },
     ]);
 }
 

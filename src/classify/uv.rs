@@ -1632,13 +1632,30 @@ pub(super) fn verb(tool: &str, args: &[String]) -> Verb {
 /// Collects sources, dropping exact duplicates (the same file can be both
 /// the discovered config and the project manifest).
 #[derive(Default)]
-struct Out(Vec<Source>);
+struct Out(Vec<Source>, std::collections::HashSet<u64>);
 
 impl Out {
+    /// Exact duplicates are found by hash first (a lockfile brings
+    /// thousands of sources: a linear scan per push is quadratic).
     fn push(&mut self, s: Source) {
-        if !self.0.iter().any(|o| {
-            o.kind == s.kind && o.value == s.value && o.origin == s.origin && o.subject == s.subject
-        }) {
+        use std::hash::{Hash, Hasher};
+        // The origin's path is left out of the hash (hashing a path walks
+        // its components); equal hashes are compared in full.
+        let line = match &s.origin {
+            Origin::File { line, .. } => *line,
+            _ => usize::MAX,
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (s.kind, &s.value, line, &s.subject).hash(&mut h);
+        let key = h.finish();
+        if self.1.insert(key)
+            || !self.0.iter().any(|o| {
+                o.kind == s.kind
+                    && o.value == s.value
+                    && o.origin == s.origin
+                    && o.subject == s.subject
+            })
+        {
             self.0.push(s);
         }
     }

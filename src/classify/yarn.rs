@@ -824,6 +824,11 @@ fn is_loopback_host(h: &str) -> bool {
 fn berry_sources(req: &Request<'_>, cwd: &Path, verb: Verb, out: &mut Vec<Source>) {
     let env = berry_env(req);
     let rcs = berry_rc_files(req, cwd);
+    for (p, doc) in &rcs {
+        if let Some((line, why)) = yaml::error(doc) {
+            out.push(Source::unreadable(p, line, why));
+        }
+    }
     let env_get = |name: &str| env.iter().filter(|(k, _, _)| k == name).collect::<Vec<_>>();
     // The closest rc file setting a scalar.
     let rc_scalar = |name: &str| -> Vec<(String, Origin)> {
@@ -1870,15 +1875,23 @@ pub(super) fn publish_config(req: &Request<'_>, root: &Path) -> Vec<Source> {
 }
 
 // ---------------------------------------------------------------------------
-// YAML subset
+// YAML
 
-/// A YAML subset reader for the rc files of the npm family (`.yarnrc.yml`,
-/// `pnpm-workspace.yaml`, pnpm's `config.yaml`): block maps and sequences
-/// by indentation, one-line flow maps and sequences, plain and quoted
-/// scalars, comments, block scalars. Anchors, aliases and tags are kept as
-/// text (an alias is then no URL, which is checked as such). Every node
-/// keeps its line. Never panics; nesting is bounded.
 pub(super) mod yaml {
+    //! YAML for `.yarnrc.yml`, `pnpm-workspace.yaml` and pnpm's
+    //! `config.yaml`, read with a YAML 1.2 parser (`saphyr-parser`) into a
+    //! tree that keeps what a reader of registry settings needs and what a
+    //! hostile file could hide behind: every duplicate key (all are
+    //! reported), the line of every key and item, aliases expanded, merge
+    //! keys (`<<: *base`) spliced into their map, tags dropped (`!!str x` is
+    //! `x`). A file the parser rejects (or one nested or aliased beyond the
+    //! limits) keeps what was read before the error and carries the error
+    //! ([`error`]): callers report it, so a file pkgward cannot read never
+    //! passes for one that sets nothing.
+    use std::collections::HashMap;
+
+    use saphyr_parser::{Event, Parser, ScalarStyle};
+
     /// A parsed node. Maps keep duplicate keys (all are reported).
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub enum Node {
@@ -1888,7 +1901,12 @@ pub(super) mod yaml {
         Seq(Vec<(usize, Node)>),
     }
 
+    /// Collections nested deeper than this make the file unreadable.
     const MAX_DEPTH: usize = 64;
+    /// At most this many nodes, aliases expanded (no "billion laughs").
+    const MAX_NODES: usize = 1 << 20;
+    /// The root key that carries a parse error (a key no reader asks for).
+    const ERROR_KEY: &str = "\u{0}pkgward-yaml-error";
 
     impl Node {
         /// Every value of `key` (berry's `{onConflict, value}` wrapper is
@@ -1910,7 +1928,9 @@ pub(super) mod yaml {
                 Node::Map(m) => m,
                 _ => &[],
             };
-            m.iter().map(|(k, l, n)| (k, l, unwrap(n)))
+            m.iter()
+                .filter(|(k, _, _)| k != ERROR_KEY)
+                .map(|(k, l, n)| (k, l, unwrap(n)))
         }
 
         /// The items of a sequence (empty for anything else).
@@ -1920,6 +1940,14 @@ pub(super) mod yaml {
                 _ => &[],
             };
             s.iter().map(|(l, n)| (unwrap(n), *l))
+        }
+
+        fn size(&self) -> usize {
+            match self {
+                Node::Null | Node::Scalar(_) => 1,
+                Node::Map(m) => 1 + m.iter().map(|(_, _, n)| n.size()).sum::<usize>(),
+                Node::Seq(s) => 1 + s.iter().map(|(_, n)| n.size()).sum::<usize>(),
+            }
         }
     }
 
@@ -1954,258 +1982,213 @@ pub(super) mod yaml {
         }
     }
 
-    #[derive(Clone)]
-    struct Ln {
-        indent: usize,
-        no: usize,
-        text: String,
+    /// Why the document could not be read to its end: (line, message).
+    pub fn error(doc: &Node) -> Option<(usize, &str)> {
+        match doc {
+            Node::Map(m) => {
+                m.iter()
+                    .find(|(k, _, _)| k == ERROR_KEY)
+                    .and_then(|(_, l, n)| match n {
+                        Node::Scalar(s) => Some((*l, s.as_str())),
+                        _ => None,
+                    })
+            }
+            _ => None,
+        }
     }
 
+    enum Frame {
+        Map {
+            entries: Vec<(String, usize, Node)>,
+            key: Option<(String, usize)>,
+            anchor: usize,
+            line: usize,
+        },
+        Seq {
+            items: Vec<(usize, Node)>,
+            anchor: usize,
+            line: usize,
+        },
+    }
+
+    struct Builder {
+        stack: Vec<Frame>,
+        root: Vec<(String, usize, Node)>,
+        anchors: HashMap<usize, (Node, usize)>,
+        nodes: usize,
+    }
+
+    impl Builder {
+        /// Puts a finished value into the open collection (or the root).
+        fn value(&mut self, node: Node, line: usize) {
+            match self.stack.last_mut() {
+                Some(Frame::Map { entries, key, .. }) => match key.take() {
+                    None => {
+                        let k = match &node {
+                            Node::Scalar(s) => s.clone(),
+                            Node::Null => String::new(),
+                            // A complex key (`? [a, b]`): kept, unnamed.
+                            _ => "?".to_string(),
+                        };
+                        *key = Some((k, line));
+                    }
+                    Some((k, kl)) => {
+                        if k == "<<" {
+                            // A merge key: its map(s) join this one.
+                            match &node {
+                                Node::Map(m) => entries.extend(m.iter().cloned()),
+                                Node::Seq(s) => {
+                                    for (_, n) in s {
+                                        if let Node::Map(m) = n {
+                                            entries.extend(m.iter().cloned());
+                                        }
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                        entries.push((k, kl, node));
+                    }
+                },
+                Some(Frame::Seq { items, .. }) => items.push((line, node)),
+                None => {
+                    // Several documents: their top-level maps are merged.
+                    if let Node::Map(m) = node {
+                        self.root.extend(m);
+                    }
+                }
+            }
+        }
+
+        fn anchor(&mut self, id: usize, node: &Node) {
+            if id != 0 {
+                self.anchors.insert(id, (node.clone(), node.size()));
+            }
+        }
+
+        /// Closes the innermost collection.
+        fn close(&mut self) {
+            let (node, anchor, line) = match self.stack.pop() {
+                Some(Frame::Map {
+                    mut entries,
+                    key,
+                    anchor,
+                    line,
+                }) => {
+                    if let Some((k, kl)) = key {
+                        entries.push((k, kl, Node::Null));
+                    }
+                    (Node::Map(entries), anchor, line)
+                }
+                Some(Frame::Seq {
+                    items,
+                    anchor,
+                    line,
+                }) => (Node::Seq(items), anchor, line),
+                None => return,
+            };
+            self.anchor(anchor, &node);
+            self.value(node, line);
+        }
+
+        fn event(&mut self, ev: Event<'_>, line: usize) -> Result<(), String> {
+            match ev {
+                Event::Scalar(v, style, anchor, _tag) => {
+                    let null = style == ScalarStyle::Plain
+                        && matches!(v.as_ref(), "" | "~" | "null" | "Null" | "NULL");
+                    let node = if null {
+                        Node::Null
+                    } else {
+                        Node::Scalar(v.into_owned())
+                    };
+                    self.count(1)?;
+                    self.anchor(anchor, &node);
+                    self.value(node, line);
+                }
+                Event::Alias(id) => {
+                    let (node, size) = self
+                        .anchors
+                        .get(&id)
+                        .cloned()
+                        .ok_or("an alias names no anchor")?;
+                    self.count(size)?;
+                    self.value(node, line);
+                }
+                Event::SequenceStart(anchor, _) => {
+                    self.open()?;
+                    self.stack.push(Frame::Seq {
+                        items: Vec::new(),
+                        anchor,
+                        line,
+                    });
+                }
+                Event::MappingStart(anchor, _) => {
+                    self.open()?;
+                    self.stack.push(Frame::Map {
+                        entries: Vec::new(),
+                        key: None,
+                        anchor,
+                        line,
+                    });
+                }
+                Event::SequenceEnd | Event::MappingEnd => self.close(),
+                _ => {}
+            }
+            Ok(())
+        }
+
+        fn open(&mut self) -> Result<(), String> {
+            self.count(1)?;
+            if self.stack.len() >= MAX_DEPTH {
+                return Err(format!("collections nested deeper than {MAX_DEPTH}"));
+            }
+            Ok(())
+        }
+
+        fn count(&mut self, n: usize) -> Result<(), String> {
+            self.nodes = self.nodes.saturating_add(n);
+            if self.nodes > MAX_NODES {
+                return Err("aliases expand beyond pkgward's limit".into());
+            }
+            Ok(())
+        }
+    }
+
+    /// Parses a document (or several: their top-level maps are merged) into
+    /// a map; see the module comment for errors.
     pub fn parse(text: &str) -> Node {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut lines: Vec<Ln> = Vec::new();
-        for (i, raw) in text.lines().enumerate() {
-            let stripped = strip_comment(raw);
-            let t = stripped.trim_end();
-            if t.trim().is_empty() {
-                continue;
-            }
-            let body = t.trim_start();
-            if body == "---" || body == "..." || body.starts_with("%") {
-                continue;
-            }
-            let indent = t.len() - body.len();
-            lines.push(Ln {
-                indent,
-                no: i + 1,
-                text: body.to_string(),
-            });
-        }
-        let mut pos = 0;
-        let mut out = Vec::new();
-        // Several top-level blocks (e.g. after a stray line) are merged.
-        while pos < lines.len() {
-            let before = pos;
-            if let Node::Map(m) = block(&mut lines, &mut pos, 0) {
-                out.extend(m);
-            }
-            if pos == before {
-                pos += 1;
-            }
-        }
-        Node::Map(out)
-    }
-
-    fn is_seq_item(t: &str) -> bool {
-        t == "-" || t.starts_with("- ")
-    }
-
-    fn block(lines: &mut [Ln], pos: &mut usize, depth: usize) -> Node {
-        if *pos >= lines.len() || depth > MAX_DEPTH {
-            return Node::Null;
-        }
-        let indent = lines[*pos].indent;
-        if is_seq_item(&lines[*pos].text) {
-            seq(lines, pos, indent, depth)
-        } else {
-            map(lines, pos, indent, depth)
-        }
-    }
-
-    fn seq(lines: &mut [Ln], pos: &mut usize, indent: usize, depth: usize) -> Node {
-        let mut items = Vec::new();
-        while *pos < lines.len() && lines[*pos].indent == indent && is_seq_item(&lines[*pos].text) {
-            let no = lines[*pos].no;
-            let rest = lines[*pos].text[1..].trim_start().to_string();
-            if rest.is_empty() {
-                *pos += 1;
-                let v = if *pos < lines.len() && lines[*pos].indent > indent {
-                    block(lines, pos, depth + 1)
-                } else {
-                    Node::Null
-                };
-                items.push((no, v));
-                continue;
-            }
-            if split_key(&rest).is_some() && !rest.starts_with('[') && !rest.starts_with('{') {
-                // `- key: value` starts a map whose keys are indented like `key`.
-                let offset = lines[*pos].text.len() - rest.len();
-                lines[*pos].indent = indent + offset;
-                lines[*pos].text = rest;
-                let v = block(lines, pos, depth + 1);
-                items.push((no, v));
-                continue;
-            }
-            *pos += 1;
-            let v = scalar_with_continuation(lines, pos, indent, no, &rest, depth);
-            items.push((no, v));
-        }
-        Node::Seq(items)
-    }
-
-    fn map(lines: &mut [Ln], pos: &mut usize, indent: usize, depth: usize) -> Node {
-        let mut entries = Vec::new();
-        while *pos < lines.len() && lines[*pos].indent == indent {
-            if is_seq_item(&lines[*pos].text) {
-                break;
-            }
-            let no = lines[*pos].no;
-            let text = lines[*pos].text.clone();
-            *pos += 1;
-            let Some((key, rest)) = split_key(&text) else {
-                // Not a `key: value` line: skip it and anything under it.
-                while *pos < lines.len() && lines[*pos].indent > indent {
-                    *pos += 1;
-                }
-                continue;
-            };
-            let rest = rest.trim();
-            let value = if rest.is_empty() || is_anchor_only(rest) {
-                if *pos < lines.len()
-                    && (lines[*pos].indent > indent
-                        || (lines[*pos].indent == indent && is_seq_item(&lines[*pos].text)))
-                {
-                    block(lines, pos, depth + 1)
-                } else {
-                    Node::Null
-                }
-            } else {
-                scalar_with_continuation(lines, pos, indent, no, rest, depth)
-            };
-            entries.push((key, no, value));
-        }
-        Node::Map(entries)
-    }
-
-    fn is_anchor_only(s: &str) -> bool {
-        (s.starts_with('&') || s.starts_with('!')) && !s.contains(char::is_whitespace)
-    }
-
-    /// An inline value; block scalars (`|`, `>`) and plain scalars continued
-    /// on more-indented lines take those lines.
-    fn scalar_with_continuation(
-        lines: &mut [Ln],
-        pos: &mut usize,
-        indent: usize,
-        no: usize,
-        rest: &str,
-        depth: usize,
-    ) -> Node {
-        let rest = strip_props(rest);
-        if rest.starts_with('|') || rest.starts_with('>') {
-            let mut parts = Vec::new();
-            while *pos < lines.len() && lines[*pos].indent > indent {
-                parts.push(lines[*pos].text.clone());
-                *pos += 1;
-            }
-            let sep = if rest.starts_with('|') { "\n" } else { " " };
-            return Node::Scalar(parts.join(sep));
-        }
-        let mut node = inline(rest, depth);
-        set_lines(&mut node, no, 0);
-        if let Node::Scalar(s) = &mut node {
-            if !rest.starts_with('"') && !rest.starts_with('\'') {
-                while *pos < lines.len()
-                    && lines[*pos].indent > indent
-                    && split_key(&lines[*pos].text).is_none()
-                {
-                    s.push(' ');
-                    s.push_str(&lines[*pos].text);
-                    *pos += 1;
-                }
-            }
-        } else {
-            // A flow collection spanning lines: join them.
-            let open = rest.starts_with('[') || rest.starts_with('{');
-            if open && matches!(node, Node::Null) {
-                let mut joined = rest.to_string();
-                while *pos < lines.len() && lines[*pos].indent > indent {
-                    joined.push(' ');
-                    joined.push_str(&lines[*pos].text);
-                    *pos += 1;
-                    let mut n = inline(&joined, depth);
-                    if !matches!(n, Node::Null) {
-                        set_lines(&mut n, no, 0);
-                        return n;
+        let mut b = Builder {
+            stack: Vec::new(),
+            root: Vec::new(),
+            anchors: HashMap::new(),
+            nodes: 0,
+        };
+        let mut error: Option<(usize, String)> = None;
+        for ev in Parser::new_from_str(text) {
+            match ev {
+                Ok((ev, span)) => {
+                    let line = span.start.line();
+                    if let Err(e) = b.event(ev, line) {
+                        error = Some((line, e));
+                        break;
                     }
                 }
-            }
-        }
-        node
-    }
-
-    /// Flow collections carry no lines of their own: they get the line of
-    /// the entry they are on.
-    fn set_lines(n: &mut Node, no: usize, depth: usize) {
-        if depth > MAX_DEPTH {
-            return;
-        }
-        match n {
-            Node::Map(m) => {
-                for (_, l, v) in m {
-                    if *l == 0 {
-                        *l = no;
-                    }
-                    set_lines(v, no, depth + 1);
+                Err(e) => {
+                    error = Some((e.marker().line(), e.info().to_string()));
+                    break;
                 }
             }
-            Node::Seq(items) => {
-                for (l, v) in items {
-                    if *l == 0 {
-                        *l = no;
-                    }
-                    set_lines(v, no, depth + 1);
-                }
-            }
-            _ => {}
         }
-    }
-
-    /// Drops a leading tag (`!!str`) or anchor (`&a`).
-    fn strip_props(s: &str) -> &str {
-        let mut s = s.trim();
-        for _ in 0..2 {
-            if s.starts_with('!') || s.starts_with('&') {
-                s = s
-                    .split_once(char::is_whitespace)
-                    .map(|(_, r)| r.trim())
-                    .unwrap_or("");
-            }
+        // Keep what was read before an error.
+        while !b.stack.is_empty() {
+            b.close();
         }
-        s
-    }
-
-    /// Splits `key: value` (the key plain or quoted). A plain key ends at the
-    /// first `:` followed by a space or the end of the line, so URL keys
-    /// (`https://x.test/:`) work.
-    pub fn split_key(t: &str) -> Option<(String, &str)> {
-        if t.starts_with('"') || t.starts_with('\'') {
-            let (k, used) = quoted(t)?;
-            let rest = t[used..].trim_start();
-            let rest = rest.strip_prefix(':')?;
-            if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
-                return None;
-            }
-            return Some((k, rest));
+        let mut root = b.root;
+        if let Some((line, e)) = error {
+            root.push((ERROR_KEY.to_string(), line, Node::Scalar(e)));
         }
-        if t.starts_with(['[', '{', '-', '#', '|', '>']) && !t.starts_with("--") {
-            if t.starts_with('-') && !t.starts_with("- ") && t != "-" {
-                // A plain key starting with a dash (`--registry: x`).
-            } else {
-                return None;
-            }
-        }
-        let b = t.as_bytes();
-        for i in 0..b.len() {
-            if b[i] == b':' && (i + 1 == b.len() || b[i + 1] == b' ' || b[i + 1] == b'\t') {
-                let k = t[..i].trim();
-                if k.is_empty() {
-                    return None;
-                }
-                return Some((k.to_string(), &t[i + 1..]));
-            }
-        }
-        None
+        Node::Map(root)
     }
 
     /// A quoted scalar at the start of `s`: (value, bytes used).
@@ -2253,181 +2236,6 @@ pub(super) mod yaml {
             out.push(c);
         }
         None
-    }
-
-    /// A one-line value: flow sequence/map, quoted or plain scalar. An
-    /// unterminated flow collection is `Null` (the caller may join lines).
-    fn inline(s: &str, depth: usize) -> Node {
-        let s = strip_props(s);
-        if depth > MAX_DEPTH {
-            return Node::Null;
-        }
-        if s.starts_with('[') || s.starts_with('{') {
-            let mut p = Flow { s, i: 0 };
-            return match p.value(depth) {
-                Some(n) => n,
-                None => Node::Null,
-            };
-        }
-        if s.starts_with('"') || s.starts_with('\'') {
-            return match quoted(s) {
-                Some((v, _)) => Node::Scalar(v),
-                None => Node::Scalar(s.to_string()),
-            };
-        }
-        if s == "~" || s == "null" {
-            return Node::Null;
-        }
-        Node::Scalar(s.to_string())
-    }
-
-    struct Flow<'a> {
-        s: &'a str,
-        i: usize,
-    }
-
-    impl Flow<'_> {
-        fn ws(&mut self) {
-            while self.i < self.s.len() && self.s.as_bytes()[self.i].is_ascii_whitespace() {
-                self.i += 1;
-            }
-        }
-        fn peek(&self) -> Option<u8> {
-            self.s.as_bytes().get(self.i).copied()
-        }
-        fn value(&mut self, depth: usize) -> Option<Node> {
-            if depth > MAX_DEPTH {
-                return None;
-            }
-            self.ws();
-            match self.peek()? {
-                b'[' => {
-                    self.i += 1;
-                    let mut items = Vec::new();
-                    loop {
-                        self.ws();
-                        match self.peek()? {
-                            b']' => {
-                                self.i += 1;
-                                return Some(Node::Seq(items));
-                            }
-                            b',' => self.i += 1,
-                            _ => {
-                                let at = self.i;
-                                let v = self.value(depth + 1)?;
-                                if self.i == at {
-                                    // A stray closer (`[}`): malformed.
-                                    return None;
-                                }
-                                items.push((0, v));
-                            }
-                        }
-                    }
-                }
-                b'{' => {
-                    self.i += 1;
-                    let mut entries = Vec::new();
-                    loop {
-                        self.ws();
-                        match self.peek()? {
-                            b'}' => {
-                                self.i += 1;
-                                return Some(Node::Map(entries));
-                            }
-                            b',' => self.i += 1,
-                            _ => {
-                                let at = self.i;
-                                let k = self.atom(true)?;
-                                if self.i == at {
-                                    // A stray closer (`{]`): malformed.
-                                    return None;
-                                }
-                                self.ws();
-                                let v = if self.peek() == Some(b':') {
-                                    self.i += 1;
-                                    self.value(depth + 1)?
-                                } else {
-                                    Node::Null
-                                };
-                                entries.push((k, 0, v));
-                            }
-                        }
-                    }
-                }
-                _ => self.atom(false).map(Node::Scalar),
-            }
-        }
-        /// A scalar inside a flow collection.
-        fn atom(&mut self, key: bool) -> Option<String> {
-            self.ws();
-            let rest = &self.s[self.i..];
-            if rest.starts_with('"') || rest.starts_with('\'') {
-                let (v, used) = quoted(rest)?;
-                self.i += used;
-                return Some(v);
-            }
-            let b = rest.as_bytes();
-            let mut end = 0;
-            while end < b.len() {
-                let c = b[end];
-                if c == b',' || c == b']' || c == b'}' {
-                    break;
-                }
-                if key
-                    && c == b':'
-                    && (end + 1 == b.len() || matches!(b[end + 1], b' ' | b',' | b'}'))
-                {
-                    break;
-                }
-                if !key && c == b':' {
-                    // `a: b` inside a sequence is a one-entry map; keep as text.
-                }
-                end += 1;
-            }
-            // Stay on a char boundary.
-            while end < rest.len() && !rest.is_char_boundary(end) {
-                end += 1;
-            }
-            self.i += end;
-            Some(rest[..end].trim().to_string())
-        }
-    }
-
-    /// Cuts a `#` comment that starts a line or follows whitespace, outside
-    /// quotes.
-    fn strip_comment(line: &str) -> &str {
-        let mut q: Option<char> = None;
-        let mut prev_ws = true;
-        for (i, c) in line.char_indices() {
-            match q {
-                Some(open) => {
-                    if c == open {
-                        q = None;
-                    }
-                }
-                None => {
-                    if c == '#' && prev_ws {
-                        return &line[..i];
-                    }
-                    if (c == '"' || c == '\'') && prev_ws_or_sep(line, i) {
-                        q = Some(c);
-                    }
-                }
-            }
-            prev_ws = c.is_whitespace();
-        }
-        line
-    }
-
-    /// A quote opens a quoted scalar only at the start of a value.
-    fn prev_ws_or_sep(line: &str, i: usize) -> bool {
-        let before = line[..i].trim_end();
-        before.is_empty()
-            || before.ends_with(':')
-            || before.ends_with('-')
-            || before.ends_with('[')
-            || before.ends_with('{')
-            || before.ends_with(',')
     }
 }
 
@@ -2848,6 +2656,111 @@ mod tests {
         }
     }
 
+    /// Exotic YAML a hostile `.yarnrc.yml` could use to set the registry
+    /// unseen by a naive reader: each must be found (or the file reported
+    /// as unreadable, which is denied too).
+    #[test]
+    fn hostile_yarnrc_yml_forms_are_detected() {
+        const EVIL: &str = "https://evil.test/";
+        let cases: &[(&str, &str)] = &[
+            ("plain", "npmRegistryServer: https://evil.test/\n"),
+            ("alias of a scalar anchor", "base: &r https://evil.test/\nnpmRegistryServer: *r\n"),
+            ("anchor on the value itself", "npmRegistryServer: &r https://evil.test/\n"),
+            ("core tag", "npmRegistryServer: !!str https://evil.test/\n"),
+            ("local tag", "npmRegistryServer: !x https://evil.test/\n"),
+            ("tag and anchor", "npmRegistryServer: !!str &a https://evil.test/\n"),
+            ("top-level flow map over lines", "{nodeLinker: pnp,\n  npmRegistryServer:\n    \"https://evil.test/\"}\n"),
+            ("folded block scalar", "npmRegistryServer: >-\n  https://evil.test/\n"),
+            ("literal block scalar, stripped", "npmRegistryServer: |-\n  https://evil.test/\n"),
+            ("value on the next line", "npmRegistryServer:\n  https://evil.test/\n"),
+            ("double-quoted key", "\"npmRegistryServer\": https://evil.test/\n"),
+            ("single-quoted key", "'npmRegistryServer': https://evil.test/\n"),
+            ("escaped key", "\"npm\\x52egistryServer\": https://evil.test/\n"),
+            ("unicode-escaped key", "\"\\u006epmRegistryServer\": https://evil.test/\n"),
+            ("escaped value", "npmRegistryServer: \"https://\\x65vil.test/\"\n"),
+            ("quoted value split over lines", "npmRegistryServer: \"https://evil\\\n  .test/\"\n"),
+            ("duplicate key, evil second", "npmRegistryServer: https://ok.test/\nnpmRegistryServer: https://evil.test/\n"),
+            ("duplicate key, evil first", "npmRegistryServer: https://evil.test/\nnpmRegistryServer: https://ok.test/\n"),
+            ("merge key, flow map", "<<: {npmRegistryServer: https://evil.test/}\n"),
+            ("merge key, alias", "defaults: &d\n  npmRegistryServer: https://evil.test/\n<<: *d\n"),
+            ("merge key, list of aliases", "a: &a {x: 1}\nb: &b {npmRegistryServer: https://evil.test/}\n<<: [*a, *b]\n"),
+            ("explicit key", "? npmRegistryServer\n: https://evil.test/\n"),
+            ("second document", "nodeLinker: pnp\n---\nnpmRegistryServer: https://evil.test/\n"),
+            ("document markers and directive", "%YAML 1.2\n---\nnpmRegistryServer: https://evil.test/\n...\n"),
+            ("byte order mark", "\u{feff}npmRegistryServer: https://evil.test/\n"),
+            ("hash inside a plain scalar", "npmRegistryServer: https://evil.test/#x\n"),
+            ("berry onConflict wrapper", "npmRegistryServer:\n  onConflict: reset\n  value: https://evil.test/\n"),
+            ("crlf line ends", "nodeLinker: pnp\r\nnpmRegistryServer: https://evil.test/\r\n"),
+            ("tab after the colon", "npmRegistryServer:\thttps://evil.test/\n"),
+            ("flow map value, then garbage", "npmRegistryServer: https://evil.test/\nx: [\n"),
+            ("syntax error before the key", "x: [\nnpmRegistryServer: https://evil.test/\n"),
+            ("bad indentation", "nodeLinker: pnp\n  npmRegistryServer: https://evil.test/\n"),
+            ("undefined alias", "npmRegistryServer: *nowhere\n"),
+            ("nested too deep", &format!("x: {}{}\nnpmRegistryServer: https://evil.test/\n", "[".repeat(100), "]".repeat(100))),
+            ("alias bomb", "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\nnpmRegistryServer: https://evil.test/\n"),
+        ];
+        for (name, text) in cases {
+            let files = [BERRY, ("/w/proj/.yarnrc.yml", *text)];
+            let got = run(&berry(&["add", "x"], &[], &files));
+            let found = got.iter().any(|s| {
+                (s.kind == Registry && s.value.starts_with(EVIL))
+                    || (s.kind == Insecure && s.subject == crate::classify::source::UNREADABLE)
+            });
+            assert!(found, "{name}: {text:?} not detected: {got:#?}");
+            // And the decision layer denies it.
+            let r = crate::decide::registries::check(
+                &got,
+                &["https://ok.test/".to_string()],
+                &mut crate::builtin::Resolved::default,
+            );
+            assert!(!r.is_empty(), "{name}: not denied");
+        }
+        // An unreadable file names its line and the parser's reason.
+        let got = run(&berry(
+            &["add", "x"],
+            &[],
+            &[BERRY, ("/w/proj/.yarnrc.yml", "a: 1\nb: [\n")],
+        ));
+        let u = got
+            .iter()
+            .find(|s| s.subject == crate::classify::source::UNREADABLE)
+            .unwrap();
+        assert!(
+            u.origin.to_string().starts_with("/w/proj/.yarnrc.yml:"),
+            "{u:?}"
+        );
+        // A well-formed file with no registry: nothing reported as unreadable.
+        let got = run(&berry(
+            &["add", "x"],
+            &[],
+            &[
+                BERRY,
+                (
+                    "/w/proj/.yarnrc.yml",
+                    "nodeLinker: node-modules\n# c\nenableTelemetry: false\n",
+                ),
+            ],
+        ));
+        assert!(!got.iter().any(|s| s.kind == Insecure), "{got:#?}");
+    }
+
+    #[test]
+    fn yaml_lines_follow_keys() {
+        let doc = yaml::parse("a: 1\n\n? b\n: 2\n{c: 3,\n d: 4}\n");
+        assert_eq!(doc.get_all("a")[0].1, 1);
+        assert_eq!(doc.get_all("b")[0].1, 3);
+        let doc = yaml::parse("x:\n  - p\n  -   q\ny: [r,\n  s]\n");
+        assert_eq!(
+            yaml::scalars(doc.get_all("x")[0].0, 0),
+            vec![("p".to_string(), 2), ("q".to_string(), 3)]
+        );
+        assert_eq!(
+            yaml::scalars(doc.get_all("y")[0].0, 0),
+            vec![("r".to_string(), 4), ("s".to_string(), 5)]
+        );
+        assert!(yaml::error(&doc).is_none());
+    }
+
     #[test]
     fn berry_settings() {
         let got = check(
@@ -3154,7 +3067,7 @@ mod tests {
         assert_eq!(f.get_all("url")[0].1, 8);
         let k = doc.get_all("http://k.test/")[0].0;
         assert_eq!(yaml::scalars(k.get_all("scopes")[0].0, 0)[0].0, "@");
-        assert_eq!(s("g").as_deref(), Some("line1\nline2"));
+        assert_eq!(s("g").as_deref(), Some("line1\nline2\n"));
         assert_eq!(yaml::scalars(doc.get_all("h")[0].0, 0).len(), 2);
         assert_eq!(s("i").as_deref(), Some("plain continued"));
         assert_eq!(s("j").as_deref(), Some("val"));

@@ -264,7 +264,8 @@ fn npm_registries(npm: &Path, cwd: &Path) -> Vec<String> {
             .args(["config", "get", "registry"])
             .current_dir(cwd),
     );
-    let builtin = crate::builtin::resolve(Tool::by_name("npm").expect("npm is a tool"), npm, None);
+    let builtin =
+        crate::builtin::resolve(Tool::by_name("npm").expect("npm is a tool"), npm, None).urls;
     match configured {
         Some(c) if !c.is_empty() && !builtin.contains(&c) => vec![c],
         _ => vec!["builtin".into()],

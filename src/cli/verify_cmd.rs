@@ -100,23 +100,26 @@ fn human(r: &verify::Report, root: &Path) -> String {
     s
 }
 
-/// The tool's own default registry for an ecosystem, asked of the real tool
-/// found on PATH after the shims.
+/// The default registries of an ecosystem's tools (each asked of the real
+/// tool found on PATH after the shims), together: a lockfile may have been
+/// written by any of them (yarn's default differs from npm's).
 fn builtin_for(eco: Ecosystem, cwd: &Path) -> Vec<String> {
     let exe = std::env::current_exe().ok();
     let shim_dirs: Vec<PathBuf> = crate::paths::default_shim_dir().into_iter().collect();
     let skip = crate::supervise::resolve::Skip::new(&shim_dirs, exe.as_deref());
     let path = std::env::var_os("PATH");
     let cache = crate::paths::state_dir().map(|d| d.join("cache").join("builtin"));
+    let mut urls = Vec::new();
     for tool in Tool::shims().filter(|t| t.ecosystem == eco) {
         if let (Some(real), _) =
             crate::supervise::resolve::find_real_tool(tool.name, path.as_deref(), cwd, &skip)
         {
-            let urls = crate::builtin::resolve(tool, &real, cache.as_deref());
-            if !urls.is_empty() {
-                return urls;
+            for u in crate::builtin::resolve(tool, &real, cache.as_deref()).urls {
+                if !urls.contains(&u) {
+                    urls.push(u);
+                }
             }
         }
     }
-    Vec::new()
+    urls
 }

@@ -1,8 +1,9 @@
 //! Approved registries: every source a classifier found must fall under a
 //! registry the policy approves for the ecosystem.
 
+use crate::builtin::Resolved;
 use crate::classify::{Source, SourceKind};
-use crate::decide::urls::{Prefix, UrlError};
+use crate::decide::urls::{literal_covers, Prefix, UrlError};
 use crate::record::redact::redact_urls;
 use crate::record::Reason;
 
@@ -15,7 +16,7 @@ const MAX_LOCKED_LISTED: usize = 5;
 pub fn check(
     sources: &[Source],
     approved: &[String],
-    builtin: &mut dyn FnMut() -> Vec<String>,
+    builtin: &mut dyn FnMut() -> Resolved,
 ) -> Vec<Reason> {
     let builtin_approved = approved.iter().any(|a| a == "builtin");
     let prefixes: Vec<Prefix> = approved
@@ -24,18 +25,36 @@ pub fn check(
         .filter_map(|a| Prefix::parse(a).ok())
         .collect();
     let mut builtin_prefixes: Option<Vec<Prefix>> = None;
+    let builtin_problem: std::cell::RefCell<Option<String>> = Default::default();
+    let literals: Vec<String> = prefixes.iter().filter_map(Prefix::literal).collect();
+    let mut builtin_literals: Option<Vec<String>> = None;
     let mut covered = |value: &str| -> Result<bool, UrlError> {
+        if literals.iter().any(|l| literal_covers(l, value)) {
+            return Ok(true);
+        }
+        if builtin_approved {
+            if let Some(bl) = &builtin_literals {
+                if bl.iter().any(|l| literal_covers(l, value)) {
+                    return Ok(true);
+                }
+            }
+        }
         let candidate = Prefix::parse(value)?;
         if prefixes.iter().any(|p| p.covers(&candidate)) {
             return Ok(true);
         }
         if builtin_approved {
             let b = builtin_prefixes.get_or_insert_with(|| {
-                builtin()
+                let r = builtin();
+                *builtin_problem.borrow_mut() = r.problem;
+                r.urls
                     .iter()
                     .filter_map(|u| Prefix::parse(u).ok())
                     .collect()
             });
+            if builtin_literals.is_none() {
+                builtin_literals = Some(b.iter().filter_map(Prefix::literal).collect());
+            }
             return Ok(b.iter().any(|p| p.covers(&candidate)));
         }
         Ok(false)
@@ -44,16 +63,24 @@ pub fn check(
     let mut reasons = Vec::new();
     let mut locked_over = 0usize;
     for s in sources {
-        let shown = redact_urls(&s.value);
+        let shown = || redact_urls(&s.value);
         let problem: Option<(&str, String)> = match s.kind {
             SourceKind::Path => None,
+            SourceKind::Insecure if s.subject == crate::classify::source::UNREADABLE => Some((
+                "unreadable-config",
+                format!(
+                    "{}: pkgward cannot parse this file ({}), so it cannot tell which registries it sets; fix or remove it",
+                    s.origin,
+                    shown()
+                ),
+            )),
             SourceKind::Insecure => Some((
                 "insecure-setting",
-                format!("{} sets {} = {shown}, which weakens verification", s.origin, s.subject),
+                format!("{} sets {} = {}, which weakens verification", s.origin, s.subject, shown()),
             )),
             SourceKind::Executable => Some((
                 "tool-override",
-                format!("{} sets {} = {shown}, which runs other code in place of the tool", s.origin, s.subject),
+                format!("{} sets {} = {}, which runs other code in place of the tool", s.origin, s.subject, shown()),
             )),
             _ if s.is_builtin() => (!builtin_approved).then(|| {
                 (
@@ -64,11 +91,15 @@ pub fn check(
             kind => {
                 let why = match covered(&s.value) {
                     Ok(true) => None,
-                    Ok(false) => Some(String::new()),
+                    Ok(false) => Some(match builtin_problem.borrow().as_deref() {
+                        Some(p) => format!(" (`builtin` is approved, but {p})"),
+                        None => String::new(),
+                    }),
                     Err(UrlError::HasUserinfo) => Some(" (a URL with a user name or password never matches)".into()),
                     Err(UrlError::Invalid(_)) => Some(" (not a URL pkgward can verify)".into()),
                 };
                 why.map(|why| {
+                    let shown = shown();
                     let (code, what) = match kind {
                         SourceKind::Registry => ("unapproved-registry", format!("sets {} = {shown}", s.subject)),
                         SourceKind::ScopeRegistry => ("unapproved-registry", format!("sets {} = {shown}", s.subject)),
@@ -122,7 +153,10 @@ mod tests {
     #[test]
     fn table() {
         let approved = vec!["builtin".to_string(), "http://127.0.0.1:4873/".to_string()];
-        let mut builtin = || vec!["https://registry.example.com/".to_string()];
+        let mut builtin = || Resolved {
+            urls: vec!["https://registry.example.com/".to_string()],
+            problem: None,
+        };
         let cases: Vec<(Source, bool)> = vec![
             (
                 Source::new(SourceKind::Registry, "builtin", Origin::Builtin, "registry"),
@@ -191,9 +225,37 @@ mod tests {
                 )
             })
             .collect();
-        let r = check(&sources, &["builtin".into()], &mut Vec::new);
+        let r = check(&sources, &["builtin".into()], &mut Resolved::default);
         assert_eq!(r.len(), MAX_LOCKED_LISTED + 1);
         assert!(r.last().unwrap().message.contains("15 more"));
+    }
+
+    #[test]
+    fn an_unresolved_builtin_denies_and_says_why() {
+        let mut b = || Resolved::failed("yarn did not answer within 30 s");
+        let r = check(
+            &[src(SourceKind::Registry, "https://registry.example.com/")],
+            &["builtin".into()],
+            &mut b,
+        );
+        assert_eq!(r.len(), 1);
+        assert!(
+            r[0].message
+                .contains("`builtin` is approved, but yarn did not answer"),
+            "{r:?}"
+        );
+        // The tool's untouched default needs no resolution.
+        let r = check(
+            &[Source::new(
+                SourceKind::Registry,
+                "builtin",
+                Origin::Builtin,
+                "registry",
+            )],
+            &["builtin".into()],
+            &mut b,
+        );
+        assert!(r.is_empty());
     }
 
     #[test]
@@ -201,7 +263,7 @@ mod tests {
         let mut calls = 0;
         let mut b = || {
             calls += 1;
-            vec![]
+            Resolved::default()
         };
         check(
             &[src(SourceKind::Registry, "http://127.0.0.1:4873/")],

@@ -140,6 +140,33 @@ impl Prefix {
         self.port
     }
 
+    /// The prefix as text a candidate can be compared with literally
+    /// ([`literal_covers`]): `scheme://host[:port]/path`, for http(s)
+    /// prefixes with a domain host and a path of plain characters only.
+    pub fn literal(&self) -> Option<String> {
+        let host = match &self.host {
+            NormHost::Domain(d) => d.clone(),
+            NormHost::Ip(std::net::IpAddr::V4(ip)) => ip.to_string(),
+            _ => return None,
+        };
+        if !matches!(self.scheme.as_str(), "http" | "https")
+            || !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            || !self.path.starts_with('/')
+            || !self.path.bytes().all(plain_path_byte)
+            || self.path.contains("/.")
+        {
+            return None;
+        }
+        let default = if self.scheme == "https" { 443 } else { 80 };
+        let port = match self.port {
+            Some(p) if p != default => format!(":{p}"),
+            _ => String::new(),
+        };
+        Some(format!("{}://{host}{port}{}", self.scheme, self.path))
+    }
+
     /// Does `candidate` fall under this prefix?
     pub fn covers(&self, candidate: &Prefix) -> bool {
         if self.scheme != candidate.scheme
@@ -159,6 +186,47 @@ pub fn matches(approved: &str, candidate: &str) -> bool {
         (Ok(a), Ok(c)) => a.covers(&c),
         _ => false,
     }
+}
+
+/// Bytes that mean the same to every URL parser in a path: no `%`
+/// (decoding), `\\` (a separator in http URLs), `@` (userinfo), `?`/`#`,
+/// whitespace or controls (which parsers drop).
+fn plain_path_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'/' | b'-'
+                | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+        )
+}
+
+/// A fast path for lockfiles (thousands of URLs under one prefix): does
+/// `candidate` start with `literal` (from [`Prefix::literal`]) and continue
+/// with plain path characters only, no dot segment? Then it parses to a URL
+/// `literal`'s prefix covers. `false` means "not decided here": parse it.
+pub fn literal_covers(literal: &str, candidate: &str) -> bool {
+    let candidate = strip_cargo_prefix(candidate);
+    let Some(rest) = candidate.strip_prefix(literal) else {
+        return false;
+    };
+    if !literal.ends_with('/') && !rest.is_empty() && !rest.starts_with('/') {
+        return false;
+    }
+    rest.bytes().all(plain_path_byte) && !rest.starts_with('.') && !rest.contains("/.")
 }
 
 fn path_covers(approved: &str, candidate: &str) -> bool {
@@ -213,6 +281,51 @@ pub fn redact(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn literal_fast_path() {
+        use super::{literal_covers, Prefix};
+        let l = Prefix::parse("https://R.example.com:443/npm/")
+            .unwrap()
+            .literal()
+            .unwrap();
+        assert_eq!(l, "https://r.example.com/npm/");
+        assert!(literal_covers(&l, "https://r.example.com/npm/a/-/a-1.tgz"));
+        for no in [
+            "https://r.example.com/npm/../evil/a.tgz",
+            "https://r.example.com/npm/%2e%2e/evil",
+            "https://r.example.com/npm/..\\evil",
+            "https://r.example.com/npm/\t../evil",
+            "https://r.example.com/npm-evil/",
+            "https://r.example.com/npm",
+            "https://r.example.com/npm/a?x",
+            "https://r.example.com/npm/./a",
+        ] {
+            assert!(!literal_covers(&l, no), "{no}");
+        }
+        let l = Prefix::parse("https://r.example.com/simple")
+            .unwrap()
+            .literal()
+            .unwrap();
+        assert!(literal_covers(&l, "https://r.example.com/simple"));
+        assert!(literal_covers(&l, "https://r.example.com/simple/six/"));
+        assert!(!literal_covers(&l, "https://r.example.com/simple-evil/"));
+        let ip = Prefix::parse("http://127.0.0.1:4873/")
+            .unwrap()
+            .literal()
+            .unwrap();
+        assert!(literal_covers(&ip, "http://127.0.0.1:4873/a/-/a-1.tgz"));
+        assert!(!literal_covers(&ip, "http://127.0.0.1:48731/a"));
+        assert!(Prefix::parse("http://[::1]:4873/")
+            .unwrap()
+            .literal()
+            .is_none());
+        let c = Prefix::parse("sparse+https://index.example.com/")
+            .unwrap()
+            .literal()
+            .unwrap();
+        assert!(literal_covers(&c, "sparse+https://index.example.com/"));
+    }
+
     use super::*;
 
     #[test]
@@ -355,6 +468,21 @@ mod props {
     }
 
     proptest! {
+        /// The literal fast path never approves what the parsing path refuses,
+        /// whatever follows the prefix (dot segments, escapes, separators…).
+        #[test]
+        fn literal_fast_path_agrees_with_parsing(a in url(), tail in "[a-zA-Z0-9./%@\\\\?#:;=&+ \t\n_~-]{0,12}") {
+            let p = Prefix::parse(&a).unwrap();
+            if let Some(l) = p.literal() {
+                let c = format!("{l}{tail}");
+                if literal_covers(&l, &c) {
+                    prop_assert!(matches(&a, &c), "{a} {c}");
+                }
+                let sub = if l.ends_with('/') { format!("{l}x/y.tgz") } else { format!("{l}/x/y.tgz") };
+                prop_assert!(literal_covers(&l, &sub));
+            }
+        }
+
         #[test]
         fn a_url_covers_itself_and_its_subpaths(a in url(), tail in "[a-z0-9]{1,6}") {
             prop_assert!(matches(&a, &a));

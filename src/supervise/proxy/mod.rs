@@ -173,7 +173,7 @@ pub fn for_invocation(inv: &Invocation<'_>) -> crate::error::Result<Option<Runni
         return Ok(None);
     }
     let builtin_cache = inv.cache.map(|c| c.join("builtin"));
-    let mut builtin = || crate::builtin::resolve(inv.tool, inv.real, builtin_cache.as_deref());
+    let mut builtin = || crate::builtin::resolve(inv.tool, inv.real, builtin_cache.as_deref()).urls;
     let rules = rules_for(inv.tool, inv.policy, &mut builtin);
     let log = match &inv.log {
         Some(p) => Some(crate::record::AuditLog::open(p)?),
