@@ -339,7 +339,11 @@ fn exe_shim_copies_dispatch_on_argv0_and_a_cmd_tool_gets_its_arguments_byte_exac
     s.set("ARGDUMP_EXIT", "42");
     let out = s.run(&npm, HOSTILE);
     assert_eq!(out.status.code(), Some(42), "{}", stderr(&out));
-    assert_eq!(s.dumped_args(), HOSTILE);
+    // pkgward switches npm's own install scripts off (`[scripts]`): the one
+    // argument it adds, after the user's, byte-exact.
+    let mut want: Vec<&str> = HOSTILE.to_vec();
+    want.push("--ignore-scripts");
+    assert_eq!(s.dumped_args(), want);
 
     let audit = s.audit();
     let inv = of_kind(&audit, "invocation")[0];
@@ -501,7 +505,7 @@ fn the_process_tree_is_recorded_with_parents_and_shells_are_flagged() {
         grandchild["command_line"]
             .as_str()
             .unwrap()
-            .ends_with("grandchild install left-pad"),
+            .ends_with("grandchild install left-pad --ignore-scripts"),
         "{grandchild}"
     );
     // The shell install-time code started: flagged.
@@ -617,7 +621,10 @@ fn pathext_order_and_ps1_only_tools() {
     s.cmd("pnpm.cmd", &["@\"%~dp0argdump.exe\" from-cmd %*"]);
     let out = s.run(&pnpm, &["add", "x y"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(s.dumped_args(), ["from-cmd", "add", "x y"]);
+    assert_eq!(
+        s.dumped_args(),
+        ["from-cmd", "add", "x y", "--ignore-scripts"]
+    );
 
     // Only the .ps1: started through PowerShell, the script and each argument
     // its own element. Wine's powershell.exe is a stub that runs nothing, so
@@ -728,7 +735,7 @@ fn shims_install_lays_down_exe_files_refreshes_old_copies_and_sets_the_user_path
     s.cmd("npm.cmd", &["@\"%~dp0argdump.exe\" %*"]);
     let out = s.run(&dir.join("npm.exe"), &["ci"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(s.dumped_args(), ["ci"]);
+    assert_eq!(s.dumped_args(), ["ci", "--ignore-scripts"]);
 
     // --modify-path: the shim directory first in HKCU\Environment\Path,
     // once, other entries kept. (The prefix is shared: restore it after.)
