@@ -67,6 +67,25 @@ impl fmt::Display for Ecosystem {
     }
 }
 
+/// A PyPI project name as PyPI compares names (PEP 503): lowercase, every
+/// run of `-`, `_` and `.` one `-`.
+pub fn pep503(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+        } else {
+            if sep && !out.is_empty() {
+                out.push('-');
+            }
+            sep = false;
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
 /// A tool pkgward knows: its canonical (lowercase) name and ecosystem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tool {

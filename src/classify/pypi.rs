@@ -287,7 +287,7 @@ impl Collector<'_, '_> {
 
 /// Resolves `.` and `..` lexically (requirement paths are relative to the
 /// file that names them).
-fn normalize(p: &Path) -> PathBuf {
+pub(super) fn normalize(p: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -305,7 +305,7 @@ fn normalize(p: &Path) -> PathBuf {
 }
 
 /// Joins `\`-continued lines and strips comments, keeping the first line number.
-fn logical_lines(text: &str) -> Vec<(usize, String)> {
+pub(super) fn logical_lines(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut start = 0;

@@ -761,54 +761,7 @@ pub(super) fn index_kind(value: &str, url_kind: SourceKind) -> SourceKind {
     }
 }
 
-/// Resolves `.` and `..` lexically.
-pub(super) fn normalize(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// Joins `\`-continued lines and strips comments, keeping the first line number.
-fn logical_lines(text: &str) -> Vec<(usize, String)> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut start = 0;
-    for (i, raw) in text.lines().enumerate() {
-        if cur.is_empty() {
-            start = i + 1;
-        }
-        let line = match raw.find(" #").or_else(|| raw.find("\t#")) {
-            Some(at) => &raw[..at],
-            None if raw.trim_start().starts_with('#') => "",
-            None => raw,
-        };
-        if let Some(body) = line.strip_suffix('\\') {
-            cur.push_str(body);
-            cur.push(' ');
-            continue;
-        }
-        cur.push_str(line);
-        if !cur.trim().is_empty() {
-            out.push((start, std::mem::take(&mut cur)));
-        }
-        cur.clear();
-    }
-    if !cur.trim().is_empty() {
-        out.push((start, cur));
-    }
-    out
-}
+pub(super) use super::pypi::{logical_lines, normalize};
 
 /// Reads requirement files (pip's format as pip and uv accept it): index
 /// options, nested `-r`/`-c`, `${VAR}` references, and specs.

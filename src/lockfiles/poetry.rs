@@ -59,20 +59,7 @@ struct Source {
 
 /// PEP 503 name normalisation, for matching `[metadata.files]` keys.
 fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
+    crate::tools::pep503(name)
 }
 
 pub(super) fn parse(cx: &mut Cx, text: &str) -> Result<(), Fail> {

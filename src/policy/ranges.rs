@@ -72,22 +72,7 @@ pub fn satisfies(eco: Ecosystem, range: &str, version: &str) -> bool {
 /// fold `_` to `-` and case; npm names are compared as written.
 pub fn normalize_name(eco: Ecosystem, name: &str) -> String {
     match eco {
-        Ecosystem::Pypi => {
-            let mut out = String::with_capacity(name.len());
-            let mut sep = false;
-            for c in name.chars() {
-                if matches!(c, '-' | '_' | '.') {
-                    sep = true;
-                } else {
-                    if sep && !out.is_empty() {
-                        out.push('-');
-                    }
-                    sep = false;
-                    out.extend(c.to_lowercase());
-                }
-            }
-            out
-        }
+        Ecosystem::Pypi => crate::tools::pep503(name),
         Ecosystem::Cargo => name.to_ascii_lowercase().replace('_', "-"),
         _ => name.to_string(),
     }

@@ -104,22 +104,7 @@ pub fn ecosystem(osv: &str) -> Option<Ecosystem> {
 pub fn normalize_name(eco: Ecosystem, name: &str) -> String {
     let name = name.trim();
     match eco {
-        Ecosystem::Pypi => {
-            let mut out = String::with_capacity(name.len());
-            let mut sep = false;
-            for c in name.chars() {
-                if matches!(c, '-' | '_' | '.') {
-                    sep = true;
-                } else {
-                    if sep && !out.is_empty() {
-                        out.push('-');
-                    }
-                    sep = false;
-                    out.extend(c.to_lowercase());
-                }
-            }
-            out
-        }
+        Ecosystem::Pypi => crate::tools::pep503(name),
         Ecosystem::Cargo => name.to_ascii_lowercase().replace('_', "-"),
         Ecosystem::Nuget | Ecosystem::Npm => name.to_lowercase(),
         _ => name.to_string(),
