@@ -347,12 +347,6 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         p.apply(&mut launch);
     }
     let mut result = supervise::run(&launch);
-    if let Some(p) = proxy {
-        p.proxy.stop();
-    }
-    if let Some(dir) = plan_dir {
-        let _ = std::fs::remove_dir_all(dir);
-    }
     if let (Ok(ended), Some(s)) = (&mut result, &scripts) {
         let skip = resolve::Skip::new(
             &shim_dirs(&call.invoked_as),
@@ -369,6 +363,14 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
             },
         };
         crate::scripts::after_run(s, ended, &cx, log_path.as_deref(), notice);
+    }
+    // Approved install code ran above with the tool's environment: through
+    // the same proxy and mirror settings, which end only now.
+    if let Some(p) = proxy {
+        p.proxy.stop();
+    }
+    if let Some(dir) = plan_dir {
+        let _ = std::fs::remove_dir_all(dir);
     }
     match result {
         Ok(ended) => {

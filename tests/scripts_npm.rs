@@ -83,14 +83,22 @@ impl std::ops::Deref for T {
 
 fn setup(policy_extra: &str) -> T {
     fixtures();
+    let exfil = Listener::start();
+    // The egress proxy lets the listener through, so that whatever install
+    // code runs reaches it whichever way it connects: these tests are about
+    // which code runs (the proxy and tracer have tests of their own).
+    let host = exfil
+        .base_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
     let policy = format!(
-        "mode = \"enforce\"\n[registries]\nnpm = [\"{}\"]\n{policy_extra}",
+        "mode = \"enforce\"\n[registries]\nnpm = [\"{}\"]\n[network]\nallow = [\"{host}\"]\n{policy_extra}",
         shared().npm_url()
     );
     let g = Guarded::new(&policy);
     std::fs::write(g.sb.home.join(".fake-token"), "tok-s3cret\n").unwrap();
     std::fs::write(g.sb.home.join(".bashrc"), "# rc\n").unwrap();
-    let exfil = Listener::start();
     std::fs::write(g.sb.home.join(".exfil-url"), exfil.base_url()).unwrap();
     std::fs::write(
         g.sb.work.join("package.json"),
