@@ -361,6 +361,8 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
             find_tool: &|name: &str| {
                 resolve::find_real_tool(name, std::env::var_os("PATH").as_deref(), &cwd, &skip).0
             },
+            #[cfg(target_os = "linux")]
+            trace: launch.trace.clone(),
         };
         crate::scripts::after_run(s, ended, &cx, log_path.as_deref(), notice);
     }

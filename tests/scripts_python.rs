@@ -73,8 +73,16 @@ struct T {
 
 fn setup(policy_extra: &str) -> T {
     fixtures();
+    let exfil = Listener::start();
+    // The egress proxy lets the listener through: these tests are about
+    // which code runs, whichever way it connects.
+    let host = exfil
+        .base_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
     let policy = format!(
-        "mode = \"enforce\"\n[registries]\npypi = [\"{}\"]\n{policy_extra}",
+        "mode = \"enforce\"\n[registries]\npypi = [\"{}\"]\n[network]\nallow = [\"{host}\"]\n{policy_extra}",
         shared().pypi_index_url()
     );
     let g = Guarded::new(&policy);
@@ -89,7 +97,6 @@ fn setup(policy_extra: &str) -> T {
     let h = &g.sb.home;
     std::fs::write(h.join(".fake-token"), "tok-s3cret\n").unwrap();
     std::fs::write(h.join(".bashrc"), "# rc\n").unwrap();
-    let exfil = Listener::start();
     std::fs::write(h.join(".exfil-url"), exfil.base_url()).unwrap();
     T { g, exfil }
 }

@@ -657,7 +657,7 @@ fn pathext_order_and_ps1_only_tools() {
     );
     assert!(
         cl.ends_with(&format!(
-            "-NoLogo -NoProfile -File {}\\pnpm.ps1 add \"a b\" $(calc)",
+            "-NoLogo -NoProfile -File {}\\pnpm.ps1 add \"a b\" $(calc) --ignore-scripts",
             win(&first)
         )),
         "{cl}"

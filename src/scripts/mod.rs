@@ -476,6 +476,9 @@ pub struct Context<'a> {
     pub env: &'a [(OsString, OsString)],
     /// Finds a real tool on PATH after the shims (the npm for yarn and bun).
     pub find_tool: &'a dyn Fn(&str) -> Option<PathBuf>,
+    /// Linux: the tracer the tool ran under; approved code runs under it too.
+    #[cfg(target_os = "linux")]
+    pub trace: Option<crate::supervise::linux::trace::Tracing>,
 }
 
 /// After the real tool ended: when it succeeded and the setup has an
@@ -646,6 +649,8 @@ pub fn run_after(
                 },
                 env,
                 sandboxed: decision == ScriptDecision::Sandbox,
+                #[cfg(target_os = "linux")]
+                trace: cx.trace.clone(),
             };
             let mut runner = vec!["npm".to_string()];
             runner.extend(args.iter().cloned());

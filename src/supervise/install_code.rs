@@ -22,6 +22,10 @@ pub struct InstallCode {
     /// Whether the code runs under the policy's sandbox (`scripts.default =
     /// "sandbox"`); confinement itself is the supervision issue's work.
     pub sandboxed: bool,
+    /// Linux: the invocation's tracer (exec and connect records, non-loopback
+    /// connects refused in enforce mode), when the tool itself ran under it.
+    #[cfg(target_os = "linux")]
+    pub trace: Option<super::linux::trace::Tracing>,
 }
 
 /// How it ended.
@@ -42,9 +46,8 @@ pub fn run_install_code(code: &InstallCode) -> Result<CodeEnded> {
         arg0: None,
         args: code.args.clone(),
         env: code.env.clone(),
-        // Approved install code is not traced yet (the supervision issue).
         #[cfg(target_os = "linux")]
-        trace: None,
+        trace: code.trace.clone(),
     };
     let ended = super::run_in(&launch, Some(&code.cwd))?;
     Ok(CodeEnded {

@@ -60,6 +60,14 @@ pub struct Tracing {
     pub sink: Sink,
 }
 
+impl std::fmt::Debug for Tracing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracing")
+            .field("enforce", &self.enforce)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Starts `cmd` under the tracer. `enforce`: refuse non-loopback IP
 /// destinations (else only record). Events go to `sink` from the
 /// supervisor thread; the returned receiver gets a message (or is
