@@ -1,8 +1,9 @@
 //! The one place approved install-time code is started: lifecycle scripts
 //! (through the package manager's own mechanism, e.g. `npm rebuild <path>`),
 //! sdist builds, build scripts. Everything pkgward decided to run goes
-//! through [`run_install_code`], so supervision (process and network
-//! confinement) can be added here for all of it at once.
+//! through [`run_install_code`]: it runs with the invocation's egress-proxy
+//! environment and (Linux) its tracer; file-system confinement (Landlock,
+//! namespaces) is still to come, here, for all of it at once.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
