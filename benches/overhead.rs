@@ -600,6 +600,9 @@ mod unix {
                             .push(format!("line {}: exit without invocation", i + 1)),
                     }
                 }
+                // What ran under the tool (npm starts a shell and node), the
+                // connections and scripts of an invocation: part of it.
+                Some("process" | "connection" | "script" | "file-written" | "watch-truncated") => {}
                 other => c
                     .problems
                     .push(format!("line {}: unknown kind {other:?}", i + 1)),

@@ -563,3 +563,38 @@ fn a_signed_threat_feed_comes_with_the_policy() {
     let ok = f.npm(&["install", "pw-fleet-pkg"]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
 }
+
+#[test]
+fn a_pinned_threat_feed_is_used_and_a_changed_one_refused() {
+    fixtures();
+    shared().publish_npm(
+        &NpmPackage::new("pw-fleet-pinmal", "1.0.0").file("index.js", "module.exports = 1;\n"),
+    );
+    let srv = PolicyServer::start(None);
+    let body = remote_policy(&shared().npm_url());
+    srv.set(&body, "");
+    let feed = r#"[{"id": "MAL-FLEET-PIN", "affected": [{"package": {"ecosystem": "npm", "name": "pw-fleet-pinmal"}}]}]"#;
+    srv.state.lock().unwrap().feed = feed.as_bytes().to_vec();
+    let feed_url = srv.url().replace("policy.toml", "feed/mal.json");
+    let f = Fleet::new(&pinned_system(
+        &srv.url(),
+        &body,
+        &format!(
+            "feed_url = \"{feed_url}\"\nfeed_sha256 = \"{}\"\n",
+            hex(&Sha256::digest(feed.as_bytes()))
+        ),
+    ));
+    let sync = f.pkgward(&["fleet", "sync"]);
+    assert!(sync.status.success(), "{}", text(&sync.stderr));
+    let out = f.npm(&["install", "pw-fleet-pinmal"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(err.contains("MAL-FLEET-PIN"), "{err}");
+    srv.state.lock().unwrap().feed = b"[]".to_vec();
+    let sync = f.pkgward(&["fleet", "sync"]);
+    let err = text(&sync.stderr);
+    assert_eq!(sync.status.code(), Some(78), "{err}");
+    assert!(err.contains("not the pinned"), "{err}");
+    let out = f.npm(&["install", "pw-fleet-pinmal"]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out.stderr));
+}

@@ -64,6 +64,9 @@ pub struct FleetConfig {
     /// key (signature at `feed_url` + `.minisig`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feed_url: Option<String>,
+    /// A pin of the feed file (instead of, or besides, its signature).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed_sha256: Option<String>,
 }
 
 mod secs {
@@ -368,20 +371,25 @@ fn fetch_feed(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let bytes = body_capped(resp, url, MAX_FEED_BYTES)?;
-    let sig_url = format!("{url}.minisig");
-    let r = client
-        .get(&sig_url)
-        .send()
-        .map_err(|e| format!("cannot fetch {sig_url}: {}", error_chain(&e)))?;
-    if !r.status().is_success() {
-        return Err(format!("{sig_url}: HTTP {}", r.status()));
-    }
-    let sig = body(r, &sig_url)?;
+    // The feed's own pin and/or the policy's key (its signature beside it).
+    let sig = if cfg.public_key.is_some() {
+        let sig_url = format!("{url}.minisig");
+        let r = client
+            .get(&sig_url)
+            .send()
+            .map_err(|e| format!("cannot fetch {sig_url}: {}", error_chain(&e)))?;
+        if !r.status().is_success() {
+            return Err(format!("{sig_url}: HTTP {}", r.status()));
+        }
+        Some(body(r, &sig_url)?)
+    } else {
+        None
+    };
     let feed_cfg = FleetConfig {
-        sha256: None,
+        sha256: cfg.feed_sha256.clone(),
         ..cfg.clone()
     };
-    verify(&feed_cfg, &bytes, Some(&sig))
+    verify(&feed_cfg, &bytes, sig.as_deref())
         .map_err(|e| format!("the threat feed served at {url} is refused: {e}"))?;
     let ext = url::Url::parse(url)
         .ok()

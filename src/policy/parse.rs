@@ -137,9 +137,10 @@ const SCRIPTS_KEYS: [&str; 4] = ["default", "allow", "exec", "project_approvals"
 const AUDIT_KEYS: [&str; 1] = ["log"];
 const NETWORK_KEYS: [&str; 1] = ["allow"];
 const THREATS_KEYS: [&str; 1] = ["feeds"];
-const FLEET_KEYS: [&str; 10] = [
+const FLEET_KEYS: [&str; 11] = [
     "policy_url",
     "feed_url",
+    "feed_sha256",
     "sha256",
     "public_key",
     "signature_url",
@@ -696,6 +697,7 @@ impl Cx<'_> {
             timeout: crate::fleet::DEFAULT_TIMEOUT,
             ca_file: None,
             feed_url: None,
+            feed_sha256: None,
         };
         let errors_before = self.errors.len();
         for (key, val) in table.iter() {
@@ -713,6 +715,15 @@ impl Cx<'_> {
                 "policy_url" => fleet_url(text).map(|u| cfg.policy_url = u),
                 "signature_url" => fleet_url(text).map(|u| cfg.signature_url = u),
                 "feed_url" => fleet_url(text).map(|u| cfg.feed_url = Some(u)),
+                "feed_sha256" => {
+                    let t = text.trim().to_ascii_lowercase();
+                    if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        cfg.feed_sha256 = Some(t);
+                        Ok(())
+                    } else {
+                        Err("expected 64 hexadecimal digits (the feed file's sha256)".into())
+                    }
+                }
                 "sha256" => {
                     let t = text.trim().to_ascii_lowercase();
                     if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -786,12 +797,12 @@ impl Cx<'_> {
             );
             return;
         }
-        if cfg.feed_url.is_some() && cfg.public_key.is_none() {
+        if cfg.feed_url.is_some() && cfg.public_key.is_none() && cfg.feed_sha256.is_none() {
             self.error(
                 &k.span(),
                 "fleet.feed_url".into(),
-                "`feed_url` needs `public_key`: a threat feed changes too often to pin, so it is \
-                 accepted only with a minisign signature (at feed_url + \".minisig\")"
+                "`feed_url` needs `public_key` (the feed is then signed at feed_url + \".minisig\") or \
+                 `feed_sha256` (a pin of the feed file): an unverified feed is never used"
                     .into(),
             );
             return;
