@@ -716,23 +716,9 @@ impl Cx<'_> {
                 "signature_url" => fleet_url(text).map(|u| cfg.signature_url = u),
                 "feed_url" => fleet_url(text).map(|u| cfg.feed_url = Some(u)),
                 "feed_sha256" => {
-                    let t = text.trim().to_ascii_lowercase();
-                    if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        cfg.feed_sha256 = Some(t);
-                        Ok(())
-                    } else {
-                        Err("expected 64 hexadecimal digits (the feed file's sha256)".into())
-                    }
+                    sha256_hex(text, "the feed file's").map(|t| cfg.feed_sha256 = Some(t))
                 }
-                "sha256" => {
-                    let t = text.trim().to_ascii_lowercase();
-                    if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        cfg.sha256 = Some(t);
-                        Ok(())
-                    } else {
-                        Err("expected 64 hexadecimal digits (the policy file's sha256)".into())
-                    }
-                }
+                "sha256" => sha256_hex(text, "the policy file's").map(|t| cfg.sha256 = Some(t)),
                 "public_key" => minisign_verify::PublicKey::from_base64(text.trim())
                     .map(|_| cfg.public_key = Some(text.trim().to_string()))
                     .map_err(|e| {
@@ -814,6 +800,16 @@ impl Cx<'_> {
             value: cfg,
             origin: self.origin(&k.span()),
         });
+    }
+}
+
+/// A sha256 written as 64 hexadecimal digits (any case), lowercased.
+fn sha256_hex(text: &str, whose: &str) -> Result<String, String> {
+    let t = text.trim().to_ascii_lowercase();
+    if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(t)
+    } else {
+        Err(format!("expected 64 hexadecimal digits ({whose} sha256)"))
     }
 }
 
