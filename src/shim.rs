@@ -215,7 +215,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         }
     }
 
-    let log_path = log.as_ref().map(|l| l.path().to_path_buf());
+    let log_target = log.as_ref().and(audit_target(&policy));
     // Filled once the tool has run; written just before the exit record.
     let tree: std::cell::Cell<Option<supervise::Tree>> = std::cell::Cell::new(None);
     let mut finish = |ran: bool,
@@ -311,7 +311,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
     }
     if let Some(s) = &scripts {
         s.apply(&mut launch);
-        crate::scripts::record_disabled(call.tool, s, &invocation_id, log_path.as_deref());
+        crate::scripts::record_disabled(call.tool, s, &invocation_id, log_target.as_ref());
     }
     let watched = supervise::watch::roots();
     let before = supervise::watch::snapshot(&watched);
@@ -324,7 +324,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         real: &launch.program,
         cache: cache.as_deref(),
         invocation_id: &invocation_id,
-        log: audit_log_path(&policy),
+        log: log_target.clone(),
     });
     let proxy = match proxy {
         Ok(p) => p,
@@ -364,7 +364,7 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
             #[cfg(target_os = "linux")]
             trace: launch.trace.clone(),
         };
-        crate::scripts::after_run(s, ended, &cx, log_path.as_deref(), notice);
+        crate::scripts::after_run(s, ended, &cx, log_target.as_ref(), notice);
     }
     // Approved install code ran above with the tool's environment: through
     // the same proxy and mirror settings, which end only now.
@@ -858,13 +858,19 @@ pub fn audit_log_path(policy: &Policy) -> Option<PathBuf> {
         .or_else(paths::default_audit_log)
 }
 
+/// Where this invocation's records go: the audit log with its rotation and
+/// the spools of the policy's sinks.
+pub fn audit_target(policy: &Policy) -> Option<record::LogTarget> {
+    audit_log_path(policy).map(record::LogTarget::new)
+}
+
 fn open_log(
     policy: &Policy,
     mode: Mode,
     notice: &mut dyn FnMut(String),
 ) -> Result<Option<AuditLog>> {
-    let opened = match audit_log_path(policy) {
-        Some(p) => AuditLog::open(&p),
+    let opened = match audit_target(policy) {
+        Some(t) => t.open(),
         None => Err(Error::Audit {
             path: PathBuf::from("<state dir>/audit.jsonl"),
             source: std::io::Error::new(

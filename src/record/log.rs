@@ -18,6 +18,42 @@ pub struct AuditLog {
     path: PathBuf,
     file: File,
     rotation: Option<Rotation>,
+    /// Spools of the configured sinks: every line appended to the log is
+    /// appended to each of these too (after the log itself).
+    tees: Vec<AuditLog>,
+}
+
+/// Where an invocation's records go: the log (with its rotation) and the
+/// spool files its sinks ship from. Cheap to clone; each writer (the shim,
+/// the proxy, the tracer, script runs) opens its own handle with [`open`].
+///
+/// [`open`]: Target::open
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub path: PathBuf,
+    pub rotation: Option<Rotation>,
+    /// Spool files (one per sink), appended to after the log.
+    pub tees: Vec<PathBuf>,
+}
+
+impl Target {
+    /// A log at `path` with the default rotation and no sinks.
+    pub fn new(path: PathBuf) -> Target {
+        Target {
+            path,
+            rotation: Some(Rotation::default()),
+            tees: Vec::new(),
+        }
+    }
+
+    /// Opens the log and the sinks' spools.
+    pub fn open(&self) -> Result<AuditLog> {
+        let mut log = AuditLog::open(&self.path)?.with_rotation(self.rotation);
+        for t in &self.tees {
+            log.tees.push(AuditLog::open(t)?.with_rotation(None));
+        }
+        Ok(log)
+    }
 }
 
 /// When to rotate, and how many rotated files to keep.
@@ -61,6 +97,7 @@ impl AuditLog {
             path: path.to_path_buf(),
             file,
             rotation: Some(Rotation::default()),
+            tees: Vec::new(),
         })
     }
 
@@ -122,7 +159,19 @@ impl AuditLog {
         let mut line = serde_json::to_vec(record)
             .map_err(|e| Error::Internal(format!("cannot serialise an audit record: {e}")))?;
         line.push(b'\n');
-        self.append_line(&line)
+        self.append_line(&line)?;
+        // The log holds the record; a spool that cannot take it is reported
+        // (the sink would otherwise silently miss it) but the record is kept.
+        let mut failed = None;
+        for t in &mut self.tees {
+            if let Err(e) = t.append_line(&line) {
+                failed.get_or_insert(e);
+            }
+        }
+        match failed {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
     }
 
     fn append_line(&mut self, line: &[u8]) -> Result<()> {

@@ -9,6 +9,7 @@
 pub mod context;
 pub mod hash;
 pub mod log;
+pub mod package;
 pub mod process;
 pub mod query;
 pub mod redact;
@@ -20,7 +21,7 @@ use serde::Serialize;
 use crate::policy::{Layer, LayerSource, Mode, PolicyError, Refused};
 
 pub use context::Ci;
-pub use log::AuditLog;
+pub use log::{AuditLog, Target as LogTarget};
 
 /// Version of the record layout; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -156,11 +156,16 @@ pub struct Setup {
 /// a whole (sdist builds for pip/uv: which ones would have been built is not
 /// known in advance): one `script` record with package `*`, decision
 /// `deny`, and the switches pkgward applied as its `runner`.
-pub fn record_disabled(tool: Tool, setup: &Setup, invocation_id: &str, log: Option<&Path>) {
+pub fn record_disabled(
+    tool: Tool,
+    setup: &Setup,
+    invocation_id: &str,
+    log: Option<&record::LogTarget>,
+) {
     if tool.ecosystem != Ecosystem::Pypi || !setup.disables_builds {
         return;
     }
-    let Some(mut log) = log.and_then(|p| AuditLog::open(p).ok()) else {
+    let Some(mut log) = log.and_then(|t| t.open().ok()) else {
         return;
     };
     let mut runner: Vec<String> = setup.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -488,7 +493,7 @@ pub fn after_run(
     setup: &Setup,
     ended: &mut crate::supervise::Ended,
     cx: &Context<'_>,
-    log: Option<&Path>,
+    log: Option<&record::LogTarget>,
     notice: &mut dyn FnMut(String),
 ) {
     let Some(after) = &setup.after else {
@@ -497,7 +502,7 @@ pub fn after_run(
     if ended.code != 0 {
         return;
     }
-    let mut log = log.and_then(|p| AuditLog::open(p).ok());
+    let mut log = log.and_then(|t| t.open().ok());
     if let Some(code) = run_after(after, cx, &mut log, notice) {
         ended.code = code;
     }

@@ -163,7 +163,7 @@ pub struct Invocation<'a> {
     pub cache: Option<&'a std::path::Path>,
     pub invocation_id: &'a str,
     /// Where connection records go.
-    pub log: Option<std::path::PathBuf>,
+    pub log: Option<crate::record::LogTarget>,
 }
 
 /// Starts the proxy when the invocation needs one ([`wanted`]); connection
@@ -176,7 +176,7 @@ pub fn for_invocation(inv: &Invocation<'_>) -> crate::error::Result<Option<Runni
     let mut builtin = || crate::builtin::resolve(inv.tool, inv.real, builtin_cache.as_deref()).urls;
     let rules = rules_for(inv.tool, inv.policy, &mut builtin);
     let log = match &inv.log {
-        Some(p) => Some(crate::record::AuditLog::open(p)?),
+        Some(t) => Some(t.open()?),
         None => None,
     };
     let log = Arc::new(Mutex::new(log));
