@@ -15,11 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --bin pkgward
-
-target="${CARGO_TARGET_DIR:-target}"
-case "$target" in /*) ;; *) target="$PWD/$target" ;; esac
-bin="$target/release/pkgward"
+# The binary as it ships (statically linked on Linux/glibc).
+bin="$(sh installers/build-release.sh)"
 [ -x "$bin" ] || { echo "run.sh: no $bin after the build" >&2; exit 2; }
 
 # Measure exactly the release-profile binary, on a copy: `cargo bench` builds

@@ -358,12 +358,8 @@ else
     [ -f "$repo/Cargo.toml" ] || die "no Cargo.toml in $repo: run the script from a pkgward source tree, or pass --binary PATH"
     command -v cargo >/dev/null 2>&1 ||
         die "cargo not found on PATH: install a Rust toolchain (1.89 or newer), or pass --binary PATH"
-    say "building pkgward (cargo build --release --locked) in $repo"
-    (cd "$repo" && cargo build --release --locked) || die "cargo build failed"
-    target_dir=$(cd "$repo" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
-        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p') || target_dir=''
-    [ -n "$target_dir" ] || target_dir=$repo/target
-    binary=$target_dir/release/pkgward
+    say "building pkgward (installers/build-release.sh: cargo build --release --locked) in $repo"
+    binary=$(sh "$repo/installers/build-release.sh") || die "cargo build failed"
     [ -x "$binary" ] || die "cargo build succeeded but $binary is missing"
 fi
 version=$("$binary" --version 2>/dev/null) || die "$binary --version failed: is it a pkgward binary for this machine?"

@@ -42,7 +42,10 @@ if [ -n "$binary" ]; then
 elif [ -n "$source_dir" ]; then
     [ -f "$source_dir/Cargo.toml" ] || die "--source $source_dir has no Cargo.toml"
     note "building pkgward from $source_dir"
-    cargo install --quiet --locked --path "$source_dir" --root "$prefix" >&2
+    [ -f "$source_dir/installers/build-release.sh" ] || die "--source $source_dir has no installers/build-release.sh"
+    built=$(sh "$source_dir/installers/build-release.sh" --quiet) ||
+        die "building pkgward from $source_dir failed"
+    cp "$built" "$exe.tmp" && mv "$exe.tmp" "$exe"
 elif command -v pkgward >/dev/null 2>&1; then
     cp "$(command -v pkgward)" "$exe.tmp" && mv "$exe.tmp" "$exe"
 else

@@ -313,9 +313,10 @@ struct Resp {
     flags: u32,
 }
 
-const IOCTL_RECV: libc::c_ulong = 0xC050_2100;
-const IOCTL_SEND: libc::c_ulong = 0xC018_2101;
-const IOCTL_ID_VALID: libc::c_ulong = 0x4008_2102;
+// `libc::Ioctl` is c_ulong on glibc, c_int on musl: the request bits are the same.
+const IOCTL_RECV: libc::Ioctl = 0xC050_2100_u32 as libc::Ioctl;
+const IOCTL_SEND: libc::Ioctl = 0xC018_2101_u32 as libc::Ioctl;
+const IOCTL_ID_VALID: libc::Ioctl = 0x4008_2102_u32 as libc::Ioctl;
 const FLAG_CONTINUE: u32 = 1;
 
 fn serve(listener: &OwnedFd, enforce: bool, sink: &mut dyn FnMut(Event)) {

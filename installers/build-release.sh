@@ -1,0 +1,50 @@
+#!/bin/sh
+# Builds pkgward's release binary the way it ships, and prints its path.
+#
+#   installers/build-release.sh            # from anywhere; builds the tree it lives in
+#   CARGO_TARGET_DIR=/tmp/t installers/build-release.sh
+#
+# On Linux with glibc the binary is linked statically (static-pie: `-C
+# target-feature=+crt-static`). A shim is a process started in front of every
+# package-manager call, and most of what it costs is starting a process: a
+# static binary skips the dynamic loader (opening and mapping libc and
+# libgcc_s, relocating against them), which docs/PERFORMANCE.md measures at
+# roughly a third of the shim's overhead. Names (users, hosts) are still
+# looked up through glibc's built-in `files` and `dns` sources; NSS modules
+# beyond those (sssd, LDAP) are loaded at run time from the glibc the binary
+# was built against, so build on the machine (or image) that runs it, as the
+# installer and the Dockerfile do.
+#
+# Elsewhere (macOS, musl, Windows) it is a plain `cargo build --release`.
+# `PKGWARD_DYNAMIC=1` turns the static link off. Extra cargo arguments are
+# passed through. Progress goes to stderr; stdout is only the path.
+set -eu
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+host=$(rustc -vV | sed -n 's/^host: //p')
+[ -n "$host" ] || { echo "build-release.sh: cannot tell rustc's host target" >&2; exit 2; }
+
+target_dir=${CARGO_TARGET_DIR:-}
+if [ -z "$target_dir" ]; then
+    target_dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p') || target_dir=''
+    [ -n "$target_dir" ] || target_dir=$repo/target
+fi
+
+case "$host:${PKGWARD_DYNAMIC:-}" in
+*-linux-gnu:)
+    # An explicit --target keeps the flag off build scripts and proc macros
+    # (they are loaded by the compiler and cannot be static).
+    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+        cargo build --release --locked --bin pkgward --target "$host" "$@" >&2
+    bin=$target_dir/$host/release/pkgward
+    ;;
+*)
+    cargo build --release --locked --bin pkgward "$@" >&2
+    bin=$target_dir/release/pkgward
+    ;;
+esac
+[ -x "$bin" ] || { echo "build-release.sh: the build succeeded but $bin is missing" >&2; exit 2; }
+printf '%s\n' "$bin"
