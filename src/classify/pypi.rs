@@ -338,47 +338,9 @@ pub(super) fn logical_lines(text: &str) -> Vec<(usize, String)> {
 /// A requirement that is not a plain index package: `name @ URL`, a URL, a
 /// VCS URL, or a local path/archive.
 fn requirement_source(spec: &str, origin: Origin, _base: &Path) -> Option<Source> {
-    let spec = spec.trim();
-    let (name, target) = match spec.split_once('@') {
-        Some((n, t)) if t.contains("://") || t.trim_start().starts_with("file:") => {
-            (n.trim(), t.trim())
-        }
-        _ => ("", spec),
-    };
-    // Environment markers follow `;`.
-    let target = target
-        .split(" ;")
-        .next()
-        .unwrap_or(target)
-        .split("; ")
-        .next()
-        .unwrap_or(target)
-        .trim();
-    let lower = target.to_ascii_lowercase();
-    let kind = if ["git+", "hg+", "svn+", "bzr+"]
-        .iter()
-        .any(|p| lower.starts_with(p))
-    {
-        SourceKind::Git
-    } else if lower.starts_with("file:") {
-        SourceKind::Path
-    } else if lower.contains("://") {
-        SourceKind::Direct
-    } else if lower.starts_with('.')
-        || lower.starts_with('/')
-        || lower.starts_with('~')
-        || lower.ends_with(".whl")
-        || lower.ends_with(".tar.gz")
-        || lower.ends_with(".zip")
-        || (lower.len() > 2
-            && lower.as_bytes()[1] == b':'
-            && lower.as_bytes()[0].is_ascii_alphabetic())
-    {
-        SourceKind::Path
-    } else {
-        return None;
-    };
-    Some(Source::new(kind, target, origin, name))
+    // One reading of a requirement for every Python adapter (pip, uv,
+    // poetry, pipenv): what pip would fetch from where.
+    super::uv::spec_source(spec, origin)
 }
 
 /// pip's config files in the order pip loads them (later wins): global,
@@ -672,6 +634,62 @@ mod tests {
         for (tool, args, want) in cases {
             let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
             assert_eq!(verb(tool, &args), *want, "{tool} {args:?}");
+        }
+    }
+
+    /// pip reads a requirement the way uv, poetry and pipenv do (one
+    /// function): the kind of place it is fetched from, and the part that is
+    /// checked against the policy.
+    #[test]
+    fn requirement_sources() {
+        use SourceKind::*;
+        let cases: &[(&str, Option<(SourceKind, &str)>)] = &[
+            ("six", None),
+            ("six==1.16", None),
+            (
+                "six @ https://example.com/six.whl",
+                Some((Direct, "https://example.com/six.whl")),
+            ),
+            // Options and markers after the URL are not part of it.
+            (
+                "six @ https://example.com/six.whl --hash=sha256:00",
+                Some((Direct, "https://example.com/six.whl")),
+            ),
+            (
+                "six @ https://example.com/six.whl ; python_version > '3'",
+                Some((Direct, "https://example.com/six.whl")),
+            ),
+            (
+                "git+https://example.com/r.git@v1",
+                Some((Git, "git+https://example.com/r.git@v1")),
+            ),
+            (
+                "git+ssh://git@example.com/r.git",
+                Some((Git, "git+ssh://git@example.com/r.git")),
+            ),
+            (
+                "git://example.com/r.git",
+                Some((Git, "git://example.com/r.git")),
+            ),
+            // A local repository is local.
+            (
+                "git+file:///srv/r.git",
+                Some((Path, "git+file:///srv/r.git")),
+            ),
+            ("./dist/six.tgz", Some((Path, "./dist/six.tgz"))),
+            ("six.tgz", Some((Path, "six.tgz"))),
+            ("C:\\w\\six.whl", Some((Path, "C:\\w\\six.whl"))),
+            // Credentials in a URL are not a `name @`.
+            (
+                "https://user@example.com/six.whl",
+                Some((Direct, "https://user@example.com/six.whl")),
+            ),
+        ];
+        for (spec, want) in cases {
+            let got = requirement_source(spec, Origin::arg(*spec), std::path::Path::new("."))
+                .map(|s| (s.kind, s.value.clone()));
+            let want = want.map(|(k, v)| (k, v.to_string()));
+            assert_eq!(got, want, "{spec}");
         }
     }
 }
