@@ -28,16 +28,16 @@ impl Client {
             },
             None => None,
         };
-        let mut b = reqwest::blocking::Client::builder()
+        let b = reqwest::blocking::Client::builder()
             .no_proxy()
             .connect_timeout(cfg.timeout)
             .timeout(cfg.timeout)
             // A redirect could carry the token elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("pkgward/", env!("CARGO_PKG_VERSION")));
-        if cfg.url.starts_with("https:") {
-            b = b.tls_backend_preconfigured(tls(cfg)?);
-        }
+        // reqwest needs a TLS configuration even for plain http (loopback):
+        // one without trust anchors then, which skips reading the system's.
+        let b = b.tls_backend_preconfigured(tls(cfg, cfg.url.starts_with("https:"))?);
         let inner = b.build().map_err(|e| chain(&e))?;
         Ok(Client {
             inner,
@@ -72,9 +72,10 @@ impl Client {
 
 /// The collector's trust anchors: `ca_file` when set (only those), else
 /// the system's.
-fn tls(cfg: &HttpConfig) -> Result<rustls::ClientConfig, String> {
+fn tls(cfg: &HttpConfig, https: bool) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     match &cfg.ca_file {
+        _ if !https => {}
         Some(ca) => {
             let pem = std::fs::read(ca)
                 .map_err(|e| format!("cannot read ca_file {}: {e}", ca.display()))?;

@@ -448,16 +448,28 @@ fn flush_locked(
     report: &mut FlushReport,
 ) -> Result<(), String> {
     let io = |what: &str, e: std::io::Error| format!("{what} in {}: {e}", dir.display());
-    seal(dir).map_err(|e| io("cannot seal the spool", e))?;
-    report.dropped = enforce_bound(dir, sink.spool_max, st).map_err(|e| io("cannot trim the spool", e))?;
-    if !opts.ignore_backoff {
-        if let Some(next) = st.next_attempt_ms {
-            if now_ms() < next {
-                report.skipped = Some("backing off after a failure");
-                return Ok(());
-            }
+    let backing_off = !opts.ignore_backoff && st.next_attempt_ms.is_some_and(|n| now_ms() < n);
+    if backing_off {
+        // Nothing is shipped; the live file keeps growing (one segment for
+        // the whole outage, shipped in full batches later) unless the spool
+        // is over its bound.
+        let live = fs::metadata(dir.join("live.jsonl")).map_or(0, |m| m.len());
+        let sealed: u64 = segments(dir)
+            .map_err(|e| io("cannot list the spool", e))?
+            .iter()
+            .map(|(n, l)| l - start_of(st, n, *l))
+            .sum();
+        if sealed + live > sink.spool_max {
+            seal(dir).map_err(|e| io("cannot seal the spool", e))?;
+            report.dropped = enforce_bound(dir, sink.spool_max, st)
+                .map_err(|e| io("cannot trim the spool", e))?;
         }
+        report.skipped = Some("backing off after a failure");
+        return Ok(());
     }
+    seal(dir).map_err(|e| io("cannot seal the spool", e))?;
+    report.dropped =
+        enforce_bound(dir, sink.spool_max, st).map_err(|e| io("cannot trim the spool", e))?;
     let segs = segments(dir).map_err(|e| io("cannot list the spool", e))?;
     if segs.is_empty() && st.dropped_pending == 0 {
         st.failures = 0;
