@@ -190,7 +190,13 @@ fn rsyslog_receives_every_record_once_over_udp_tcp_and_unix() {
     let out = w.run("npm", &["--version"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = w.pkgward(&["audit", "flush"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 
     let local = all_records(&w);
     assert_eq!(kinds(&local, "invocation").len(), 6);
@@ -210,17 +216,18 @@ fn rsyslog_receives_every_record_once_over_udp_tcp_and_unix() {
     for (input, facility) in [("imudp", 10), ("imtcp", 20), ("imuxsock", 10)] {
         let msgs = got.get(input).cloned().unwrap_or_default();
         let values: Vec<serde_json::Value> = msgs.iter().map(|(_, v)| v.clone()).collect();
-        assert_eq!(sorted(values), want, "{input}: not every record exactly once");
+        assert_eq!(
+            sorted(values),
+            want,
+            "{input}: not every record exactly once"
+        );
         for (f, v) in &msgs {
             assert_eq!(f[0], "1", "{input}: not parsed as RFC 5424: {f:?}");
             assert_eq!(f[4], v["kind"].as_str().unwrap(), "MSGID is the kind");
             let pri: u32 = f[1].parse().unwrap();
             assert_eq!(pri / 8, facility, "{input}: {f:?}");
             match v["invocation_id"].as_str() {
-                Some(id) => assert_eq!(
-                    f[5],
-                    format!("[pkgward@32473 invocation_id=\"{id}\"]")
-                ),
+                Some(id) => assert_eq!(f[5], format!("[pkgward@32473 invocation_id=\"{id}\"]")),
                 None => assert_eq!(f[5], "[pkgward@32473]"),
             }
         }
@@ -276,7 +283,8 @@ fn collector(listener: TcpListener) -> Arc<Mutex<Vec<Req>>> {
                 body: String::from_utf8(body).unwrap(),
             });
             let mut c = r.into_inner();
-            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ =
+                c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         }
     });
     got
@@ -360,7 +368,10 @@ fn http_collector_down_then_up_ends_with_every_record_once() {
     for r in &got {
         assert_eq!(r.headers["content-type"], "application/x-ndjson");
         assert_eq!(r.headers["authorization"], "Bearer s3cret-token");
-        assert!(keys.insert(r.headers["idempotency-key"].clone()), "a key reused");
+        assert!(
+            keys.insert(r.headers["idempotency-key"].clone()),
+            "a key reused"
+        );
     }
     // The token is nowhere in the record.
     for rec in &local {
@@ -387,7 +398,10 @@ fn spool_is_bounded_and_says_what_it_dropped() {
         .map(|r| r.to_string().len() as u64 + 1)
         .sum();
     assert!(spooled <= 8192 + last_two, "{spooled}");
-    assert!(st["sinks"][0]["dropped_total"].as_u64().unwrap() > 0, "{st}");
+    assert!(
+        st["sinks"][0]["dropped_total"].as_u64().unwrap() > 0,
+        "{st}"
+    );
 
     let got = collector(TcpListener::bind(("127.0.0.1", port)).unwrap());
     let out = w.pkgward(&["audit", "flush", "--json"]);
@@ -430,7 +444,11 @@ fn sixteen_concurrent_processes_rotate_and_spool_without_loss() {
     let mut files = 0;
     for e in std::fs::read_dir(&w.state).unwrap() {
         let p = e.unwrap().path();
-        if p.file_name().unwrap().to_string_lossy().starts_with("audit.jsonl") {
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("audit.jsonl")
+        {
             files += 1;
             assert!(std::fs::metadata(&p).unwrap().len() <= 4096 + 2048);
         }

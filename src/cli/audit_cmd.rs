@@ -13,7 +13,12 @@ pub fn run(cmd: AuditCmd) -> Result<i32> {
         std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?;
     let discovery = policy::discover(&policy::DiscoveryContext::from_process(&cwd));
     let loaded = policy::load(&discovery);
-    let all: Vec<SinkConfig> = loaded.policy.sinks.iter().map(|s| s.value.clone()).collect();
+    let all: Vec<SinkConfig> = loaded
+        .policy
+        .sinks
+        .iter()
+        .map(|s| s.value.clone())
+        .collect();
     let state = crate::paths::state_dir().ok_or_else(|| {
         Error::Config("no state directory holds the spools (set PKGWARD_STATE_DIR)".into())
     })?;
@@ -23,8 +28,7 @@ pub fn run(cmd: AuditCmd) -> Result<i32> {
             timeout,
             json,
         } => {
-            let timeout =
-                crate::record::query::parse_duration(&timeout).map_err(Error::Config)?;
+            let timeout = crate::record::query::parse_duration(&timeout).map_err(Error::Config)?;
             let chosen: Vec<SinkConfig> = match &sink {
                 Some(n) => match all.iter().find(|s| &s.name == n) {
                     Some(s) => vec![s.clone()],
@@ -74,7 +78,10 @@ pub fn run(cmd: AuditCmd) -> Result<i32> {
                 reports.push(r);
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&reports).unwrap_or_default()
+                );
             }
             Ok(if pending { exit::SINK_PENDING } else { 0 })
         }
@@ -112,7 +119,12 @@ pub fn run(cmd: AuditCmd) -> Result<i32> {
                 println!("no sinks in the policy ([[audit.sinks]])");
             }
             for r in &rows {
-                println!("{} ({} {})", r["name"].as_str().unwrap_or(""), r["type"].as_str().unwrap_or(""), r["url"].as_str().unwrap_or(""));
+                println!(
+                    "{} ({} {})",
+                    r["name"].as_str().unwrap_or(""),
+                    r["type"].as_str().unwrap_or(""),
+                    r["url"].as_str().unwrap_or("")
+                );
                 println!(
                     "  spooled: {} records, {} bytes (bound {})",
                     r["spooled_records"], r["spooled_bytes"], r["spool_max"]
@@ -122,10 +134,7 @@ pub fn run(cmd: AuditCmd) -> Result<i32> {
                     r["sent_total"], r["dropped_total"]
                 );
                 if let Some(e) = r["last_error"].as_str() {
-                    println!(
-                        "  last error ({} failure(s) in a row): {e}",
-                        r["failures"]
-                    );
+                    println!("  last error ({} failure(s) in a row): {e}", r["failures"]);
                 }
                 match r["next_attempt_ms"].as_u64() {
                     Some(n) => println!(
@@ -150,7 +159,10 @@ fn names(all: &[SinkConfig]) -> String {
     if all.is_empty() {
         return "none".into();
     }
-    all.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+    all.iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn sinks_now_ms() -> u64 {

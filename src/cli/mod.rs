@@ -31,7 +31,8 @@ use crate::tools::Tool;
                   audit log, then runs the real tool transparently.\n\n\
                   Exit codes: the real tool's own when it ran (128+N if killed by signal N); \
                   77 denied by policy; 78 policy or configuration error; 74 audit log cannot be \
-                  written; 127 real tool not found; 70 internal error; 2 bad usage.",
+                  written; 127 real tool not found; 70 internal error; 2 bad usage; \
+                  75 `audit flush` left records spooled.",
     after_help = "Run a tool through pkgward explicitly with `pkgward run -- TOOL ARGS…`."
 )]
 pub struct Cli {

@@ -374,10 +374,15 @@ impl Merger {
         if let Some(m) = &raw.audit_max_size {
             let floor = self.floor.as_ref().and_then(|f| f.audit_max_size);
             if layer == Layer::Project {
-                self.refuse("audit.max_size".into(), &m.origin, project("audit.max_size"));
+                self.refuse(
+                    "audit.max_size".into(),
+                    &m.origin,
+                    project("audit.max_size"),
+                );
             } else if let (Some(by), true) = (self.lock("audit"), floor != Some(m.value)) {
-                let reason =
-                    format!("`audit` is locked{by}: the {layer} layer cannot change the log's rotation");
+                let reason = format!(
+                    "`audit` is locked{by}: the {layer} layer cannot change the log's rotation"
+                );
                 self.refuse("audit.max_size".into(), &m.origin, reason);
             } else {
                 self.policy.audit_max_size = Some(Sourced::at(m.value, m.origin.clone()));
@@ -388,8 +393,9 @@ impl Merger {
             if layer == Layer::Project {
                 self.refuse("audit.keep".into(), &k.origin, project("audit.keep"));
             } else if let (Some(by), true) = (self.lock("audit"), floor != Some(k.value)) {
-                let reason =
-                    format!("`audit` is locked{by}: the {layer} layer cannot change the log's rotation");
+                let reason = format!(
+                    "`audit` is locked{by}: the {layer} layer cannot change the log's rotation"
+                );
                 self.refuse("audit.keep".into(), &k.origin, reason);
             } else {
                 self.policy.audit_keep = Some(Sourced::at(k.value, k.origin.clone()));

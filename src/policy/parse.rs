@@ -688,7 +688,11 @@ impl Cx<'_> {
             }
         } else {
             let parts: Vec<&str> = key.split('.').collect();
-            self.wrong_type(v, &parts, "a size (bytes as an integer, or a string such as \"64MiB\")");
+            self.wrong_type(
+                v,
+                &parts,
+                "a size (bytes as an integer, or a string such as \"64MiB\")",
+            );
             return None;
         };
         match n {
@@ -697,7 +701,10 @@ impl Cx<'_> {
                 self.error(
                     &v.span(),
                     key.to_string(),
-                    format!("must be at least {} bytes (4KiB)", crate::sinks::config::MIN_SIZE),
+                    format!(
+                        "must be at least {} bytes (4KiB)",
+                        crate::sinks::config::MIN_SIZE
+                    ),
                 );
                 None
             }
@@ -712,7 +719,11 @@ impl Cx<'_> {
     fn sinks(&mut self, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
         use crate::sinks::config::{self as sc, SinkConfig, SinkKind};
         let Some(items) = v.get_ref().as_array() else {
-            self.wrong_type(v, &["audit", "sinks"], "an array of tables ([[audit.sinks]])");
+            self.wrong_type(
+                v,
+                &["audit", "sinks"],
+                "an array of tables ([[audit.sinks]])",
+            );
             return;
         };
         for item in items.iter() {
@@ -732,10 +743,12 @@ impl Cx<'_> {
                     );
                     continue;
                 }
-                Some((k, tv)) => match self.enum_value(k, tv, &["audit", "sinks", "type"], &sc::TYPES) {
-                    Some(l) => l.value,
-                    None => continue,
-                },
+                Some((k, tv)) => {
+                    match self.enum_value(k, tv, &["audit", "sinks", "type"], &sc::TYPES) {
+                        Some(l) => l.value,
+                        None => continue,
+                    }
+                }
             };
             let mut name = kind_name.to_string();
             let mut url: Option<(String, Range<usize>)> = None;
@@ -788,9 +801,7 @@ impl Cx<'_> {
                         };
                         checked.map(|u| url = Some((u, val.span())))
                     }
-                    "flush_timeout" => {
-                        sc::parse_short_duration(text).map(|d| flush_timeout = d)
-                    }
+                    "flush_timeout" => sc::parse_short_duration(text).map(|d| flush_timeout = d),
                     "timeout" => sc::parse_short_duration(text).map(|d| timeout = d),
                     "facility" => match sc::Facility::from_name(text) {
                         Some(f) => {
@@ -810,7 +821,9 @@ impl Cx<'_> {
                         }
                     },
                     "app_name" => sc::check_app_name(text).map(|()| app_name = text.to_string()),
-                    "token_env" => sc::check_env_name(text).map(|()| token_env = Some(text.to_string())),
+                    "token_env" => {
+                        sc::check_env_name(text).map(|()| token_env = Some(text.to_string()))
+                    }
                     _ => {
                         // ca_file
                         if text.trim().is_empty() || text.contains('\0') {

@@ -1482,7 +1482,10 @@ fn policy_sinks_merge_by_name_and_lock() {
         .collect();
     assert_eq!(
         names,
-        [("soc", "udp://127.0.0.1:9"), ("mine", "http://127.0.0.1:8080/")]
+        [
+            ("soc", "udp://127.0.0.1:9"),
+            ("mine", "http://127.0.0.1:8080/")
+        ]
     );
     // Locked: the system's sinks and rotation stand.
     let locked = format!("lock = [\"audit\"]\n[audit]\nkeep = 5\n{sys}");

@@ -117,9 +117,30 @@ pub struct HttpConfig {
 pub struct Facility(pub u8);
 
 const FACILITIES: [&str; 24] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
-    "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3",
-    "local4", "local5", "local6", "local7",
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
 ];
 
 impl Facility {
@@ -159,9 +180,7 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// "4096". KiB/MiB/GiB are powers of 1024, KB/MB/GB of 1000.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     if num.is_empty() {
         return Err(format!(
@@ -183,7 +202,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             ))
         }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("`{s}`: too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}`: too large"))
 }
 
 /// A short duration: "250ms", "2s", "1.5s", "1m". At most one hour.
@@ -243,9 +263,10 @@ pub fn parse_syslog_url(s: &str) -> Result<Transport, String> {
     if !u.username().is_empty() || u.password().is_some() {
         return Err(format!("`{s}`: must not contain credentials"));
     }
-    if !(u.path().is_empty() || u.path() == "/") || u.query().is_some() || u.fragment().is_some()
-    {
-        return Err(format!("`{s}`: a syslog URL has no path, query or fragment"));
+    if !(u.path().is_empty() || u.path() == "/") || u.query().is_some() || u.fragment().is_some() {
+        return Err(format!(
+            "`{s}`: a syslog URL has no path, query or fragment"
+        ));
     }
     let port = u.port().unwrap_or(514);
     let addr = format!("{host}:{port}");

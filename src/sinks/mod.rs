@@ -318,11 +318,10 @@ impl Shipper {
     fn send(&self, lines: &[&[u8]], key: &str, deadline: Instant) -> Result<(), String> {
         match self {
             Shipper::Syslog { cfg, host } => {
-                let msgs: Vec<Vec<u8>> = lines
-                    .iter()
-                    .map(|l| syslog::format(cfg, host, l))
-                    .collect();
-                syslog::send(&cfg.transport, &msgs, deadline).map_err(|e| format!("{}: {e}", cfg.url))
+                let msgs: Vec<Vec<u8>> =
+                    lines.iter().map(|l| syslog::format(cfg, host, l)).collect();
+                syslog::send(&cfg.transport, &msgs, deadline)
+                    .map_err(|e| format!("{}: {e}", cfg.url))
             }
             Shipper::Http(c, timeout) => {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -434,7 +433,9 @@ pub fn flush(sink: &SinkConfig, state: &Path, opts: FlushOpts) -> FlushReport {
         }
     }
     if let Err(e) = write_state(&dir, &st) {
-        report.error.get_or_insert(format!("cannot write the spool state: {e}"));
+        report
+            .error
+            .get_or_insert(format!("cannot write the spool state: {e}"));
     }
     drop(lock);
     report
@@ -477,7 +478,8 @@ fn flush_locked(
         return Ok(());
     }
     let shipper = Shipper::new(sink)?;
-    let mut pending_marker = (st.dropped_pending > 0).then(|| marker(&sink.name, st.dropped_pending));
+    let mut pending_marker =
+        (st.dropped_pending > 0).then(|| marker(&sink.name, st.dropped_pending));
     for (name, len) in segs {
         let path = dir.join(&name);
         let mut bytes = Vec::new();

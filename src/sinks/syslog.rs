@@ -174,10 +174,7 @@ fn remaining(deadline: Instant) -> std::io::Result<Duration> {
 
 fn resolve(addr: &str) -> std::io::Result<std::net::SocketAddr> {
     addr.to_socket_addrs()?.next().ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{addr}: no address"),
-        )
+        std::io::Error::new(std::io::ErrorKind::NotFound, format!("{addr}: no address"))
     })
 }
 
@@ -248,6 +245,9 @@ mod tests {
         // Not JSON: still a valid message, with nil fields.
         let s = String::from_utf8(format(&cfg(), "", b"garbage")).unwrap();
         assert!(s.starts_with("<86>1 "), "{s}");
-        assert!(s.contains(" - pkgward - - [pkgward@32473] \u{feff}garbage"), "{s}");
+        assert!(
+            s.contains(" - pkgward - - [pkgward@32473] \u{feff}garbage"),
+            "{s}"
+        );
     }
 }

@@ -55,12 +55,14 @@ fn spooled_records_ship_once() {
     };
     let mut log = target.open().unwrap();
     for i in 0..20 {
-        log.append(&serde_json::json!({"kind": "t", "i": i})).unwrap();
+        log.append(&serde_json::json!({"kind": "t", "i": i}))
+            .unwrap();
     }
     let r = flush(&sink, state, opts());
     assert_eq!((r.sent, r.error.clone()), (20, None), "{r:?}");
     // The same handle keeps appending: into a new live file.
-    log.append(&serde_json::json!({"kind": "t", "i": 20})).unwrap();
+    log.append(&serde_json::json!({"kind": "t", "i": 20}))
+        .unwrap();
     let r = flush(&sink, state, opts());
     assert_eq!(r.sent, 1, "{r:?}");
     let got = receive(&rx);
@@ -105,7 +107,11 @@ fn spool_bound_drops_oldest_with_a_marker() {
     // The newest ones, in order, fitting the bound.
     assert_eq!(is, ((100 - is.len() as u64)..100).collect::<Vec<_>>());
     assert_eq!(dropped + is.len() as u64, 100);
-    assert!(is.len() as u64 * 100 <= 4096 && is.len() >= 40, "{}", is.len());
+    assert!(
+        is.len() as u64 * 100 <= 4096 && is.len() >= 40,
+        "{}",
+        is.len()
+    );
     assert_eq!(read_state(&spool_dir(state, "s1")).dropped_pending, 0);
 }
 
@@ -134,7 +140,8 @@ fn failure_keeps_the_spool_and_backs_off() {
     };
     let mut log = target.open().unwrap();
     for i in 0..5 {
-        log.append(&serde_json::json!({"kind": "t", "i": i})).unwrap();
+        log.append(&serde_json::json!({"kind": "t", "i": i}))
+            .unwrap();
     }
     let r = flush(&sink, state, opts());
     assert!(r.error.is_some(), "{r:?}");
