@@ -64,7 +64,11 @@ mod unix {
             .env_clear()
             .env(
                 "PATH",
-                format!("{}:{}:/usr/bin:/bin", r.join("shims").display(), r.join("real").display()),
+                format!(
+                    "{}:{}:/usr/bin:/bin",
+                    r.join("shims").display(),
+                    r.join("real").display()
+                ),
             )
             .env("HOME", r.join("home"))
             .env("PKGWARD_STATE_DIR", r.join("state"))
