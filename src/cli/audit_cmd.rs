@@ -58,6 +58,7 @@ pub fn run(cmd: AuditCmd) -> Result<i32> {
                         deadline,
                         ignore_backoff: true,
                         wait_lock: true,
+                        attempts: 4,
                     },
                 );
                 r.remaining = sinks::pending(&state, &s.name).0;

@@ -53,8 +53,8 @@ pub use config::{SinkConfig, SinkKind};
 const BATCH_RECORDS: usize = 500;
 /// Bytes per batch (a batch always holds at least one record).
 const BATCH_BYTES: usize = 1 << 20;
-/// Attempts per batch within one flush.
-const MAX_ATTEMPTS: u32 = 4;
+/// Attempts per batch in the shim's flush at exit.
+const EXIT_ATTEMPTS: u32 = 2;
 const BACKOFF_BASE: Duration = Duration::from_secs(10);
 const BACKOFF_CAP: Duration = Duration::from_secs(600);
 
@@ -115,6 +115,8 @@ pub struct FlushOpts {
     pub ignore_backoff: bool,
     /// Wait for the flush lock instead of skipping.
     pub wait_lock: bool,
+    /// Attempts per batch (the shim: 2, `pkgward audit flush`: 4).
+    pub attempts: u32,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -149,11 +151,11 @@ pub fn read_state(dir: &Path) -> SinkState {
 fn write_state(dir: &Path, st: &SinkState) -> std::io::Result<()> {
     let tmp = dir.join(format!(".state.{}.tmp", std::process::id()));
     let bytes = serde_json::to_vec(st).map_err(std::io::Error::other)?;
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_data()?;
-    }
+    // Write-then-rename: a crash of any process leaves the old or the new
+    // state, whole. Not synced to disk (that would cost every invocation a
+    // disk flush): after a power loss an older position means a batch sent
+    // twice, with the same Idempotency-Key.
+    fs::write(&tmp, bytes)?;
     fs::rename(&tmp, dir.join("state.json"))
 }
 
@@ -347,6 +349,7 @@ fn send_with_retries(
     lines: &[&[u8]],
     key: &str,
     deadline: Instant,
+    max_attempts: u32,
 ) -> Result<(), String> {
     let mut pause = Duration::from_millis(25);
     let mut attempts = 0;
@@ -356,7 +359,7 @@ fn send_with_retries(
             Ok(()) => return Ok(()),
             Err(e) => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if left <= pause || attempts >= MAX_ATTEMPTS {
+                if left <= pause || attempts >= max_attempts {
                     return Err(e);
                 }
                 std::thread::sleep(pause);
@@ -418,6 +421,7 @@ pub fn flush(sink: &SinkConfig, state: &Path, opts: FlushOpts) -> FlushReport {
         return report;
     }
     let mut st = read_state(&dir);
+    let before = st.clone();
     let outcome = flush_locked(sink, &dir, &mut st, opts, &mut report);
     match outcome {
         Ok(()) => {}
@@ -432,10 +436,12 @@ pub fn flush(sink: &SinkConfig, state: &Path, opts: FlushOpts) -> FlushReport {
             report.error = Some(e);
         }
     }
-    if let Err(e) = write_state(&dir, &st) {
-        report
-            .error
-            .get_or_insert(format!("cannot write the spool state: {e}"));
+    if st != before {
+        if let Err(e) = write_state(&dir, &st) {
+            report
+                .error
+                .get_or_insert(format!("cannot write the spool state: {e}"));
+        }
     }
     drop(lock);
     report
@@ -517,7 +523,7 @@ fn flush_locked(
                 pos = nl;
             }
             let key = batch_key(&sink.name, &name, start as u64, pos as u64, marker_count);
-            send_with_retries(&shipper, &lines, &key, opts.deadline)?;
+            send_with_retries(&shipper, &lines, &key, opts.deadline, opts.attempts)?;
             report.sent += lines.len() as u64;
             st.sent_total += lines.len() as u64;
             if pending_marker.take().is_some() {
@@ -538,7 +544,7 @@ fn flush_locked(
     if let Some(m) = pending_marker {
         // Nothing else to send: the marker goes alone.
         let key = batch_key(&sink.name, "", 0, 0, st.dropped_pending);
-        send_with_retries(&shipper, &[&m], &key, opts.deadline)?;
+        send_with_retries(&shipper, &[&m], &key, opts.deadline, opts.attempts)?;
         report.sent += 1;
         st.sent_total += 1;
         st.dropped_pending = 0;
@@ -567,6 +573,7 @@ pub fn flush_at_exit(sinks: &[SinkConfig], state: &Path) -> Vec<FlushReport> {
             deadline: start + sinks[0].flush_timeout,
             ignore_backoff: false,
             wait_lock: false,
+            attempts: EXIT_ATTEMPTS,
         };
         return vec![flush(&sinks[0], state, opts)];
     }
@@ -579,6 +586,7 @@ pub fn flush_at_exit(sinks: &[SinkConfig], state: &Path) -> Vec<FlushReport> {
             deadline: start + s.flush_timeout,
             ignore_backoff: false,
             wait_lock: false,
+            attempts: EXIT_ATTEMPTS,
         };
         std::thread::spawn(move || {
             let _ = tx.send(flush(&s, &state, opts));

@@ -24,6 +24,7 @@ fn opts() -> FlushOpts {
         deadline: Instant::now() + Duration::from_secs(5),
         ignore_backoff: true,
         wait_lock: true,
+        attempts: 4,
     }
 }
 
