@@ -16,6 +16,9 @@ pub mod exit {
     pub const NOT_FOUND: i32 = 127;
     /// An internal error (a bug, or the OS refused something unexpected).
     pub const INTERNAL: i32 = 70;
+    /// `pkgward audit flush`: records remain spooled (a collector could not
+    /// take them, or time ran out); try again later (EX_TEMPFAIL).
+    pub const SINK_PENDING: i32 = 75;
     /// Bad command-line usage of `pkgward` itself (clap's convention).
     pub const USAGE: i32 = 2;
 }

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod record;
 pub mod scripts;
 pub mod shim;
+pub mod sinks;
 pub mod supervise;
 pub mod threats;
 pub mod tools;

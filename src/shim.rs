@@ -30,7 +30,24 @@ pub struct Call {
 
 /// Runs the call and returns the exit code to exit with. `notice` receives the
 /// messages meant for the user's stderr (without the `pkgward:` prefix).
+///
+/// After the last record (the `exit` record) is written, the policy's sinks
+/// get one flush bounded by their `flush_timeout`; what it does not ship
+/// stays in their spools for a later invocation.
 pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
+    let mut sinks: Vec<crate::sinks::SinkConfig> = Vec::new();
+    let result = run_inner(call, notice, &mut sinks);
+    if let (false, Some(state)) = (sinks.is_empty(), paths::state_dir()) {
+        crate::sinks::flush_at_exit(&sinks, &state);
+    }
+    result
+}
+
+fn run_inner(
+    call: Call,
+    notice: &mut dyn FnMut(String),
+    ship: &mut Vec<crate::sinks::SinkConfig>,
+) -> Result<i32> {
     let started = Instant::now();
     let env = |k: &str| std::env::var_os(k);
 
@@ -213,6 +230,14 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
             ));
             log = None;
         }
+    }
+    if let Some(l) = log.as_mut() {
+        for e in l.take_tee_errors() {
+            notice(format!(
+                "warning: {e}; the audit log has the record but the sink will miss it"
+            ));
+        }
+        ship.extend(policy.sinks.iter().map(|s| s.value.clone()));
     }
 
     let log_target = log.as_ref().and(audit_target(&policy));
@@ -861,7 +886,23 @@ pub fn audit_log_path(policy: &Policy) -> Option<PathBuf> {
 /// Where this invocation's records go: the audit log with its rotation and
 /// the spools of the policy's sinks.
 pub fn audit_target(policy: &Policy) -> Option<record::LogTarget> {
-    audit_log_path(policy).map(record::LogTarget::new)
+    let mut t = record::LogTarget::new(audit_log_path(policy)?);
+    let mut rotation = record::log::Rotation::default();
+    if let Some(m) = &policy.audit_max_size {
+        rotation.max_bytes = m.value;
+    }
+    if let Some(k) = &policy.audit_keep {
+        rotation.keep = k.value;
+    }
+    t.rotation = Some(rotation);
+    if let Some(state) = paths::state_dir() {
+        t.tees = policy
+            .sinks
+            .iter()
+            .map(|s| crate::sinks::live_path(&state, &s.value.name))
+            .collect();
+    }
+    Some(t)
 }
 
 fn open_log(

@@ -173,6 +173,25 @@ fn bad_documents_fail_the_schema_and_the_parser() {
         ("unknown lockable key", "lock = [\"scripts\"]\n"),
         ("empty audit log", "[audit]\nlog = \"\"\n"),
         ("scripts as an array", "scripts = [\"npm:esbuild\"]\n"),
+        ("sink without a type", "[[audit.sinks]]\nurl = \"udp://127.0.0.1\"\n"),
+        (
+            "sink of an unknown type",
+            "[[audit.sinks]]\ntype = \"kafka\"\nurl = \"udp://127.0.0.1\"\n",
+        ),
+        (
+            "http sink over plain http to another host",
+            "[[audit.sinks]]\ntype = \"http\"\nurl = \"http://siem.example.com/\"\n",
+        ),
+        (
+            "syslog key on an http sink",
+            "[[audit.sinks]]\ntype = \"http\"\nurl = \"https://siem.example.com/\"\nfacility = \"auth\"\n",
+        ),
+        (
+            "a token instead of its variable",
+            "[[audit.sinks]]\ntype = \"http\"\nurl = \"https://siem.example.com/\"\ntoken_env = \"Bearer x\"\n",
+        ),
+        ("tiny rotation", "[audit]\nmax_size = 10\n"),
+        ("keep zero", "[audit]\nkeep = 0\n"),
     ];
     for (name, text) in bad {
         assert!(
@@ -191,6 +210,7 @@ fn bad_documents_fail_the_schema_and_the_parser() {
         "[registries]\npypi = [\"http://[::1]:8080/simple/\"]\n",
         "[scripts]\nallow = [\"npm:@scope/pkg@^1.2\", \"npm:x@>=1.2 <2\", \"maven:org.example:lib@[1.0,2.0)\"]\n",
         "lock = [\"mode\", \"audit\"]\n[audit]\nlog = \"audit.jsonl\"\n",
+        "[audit]\nmax_size = \"16MiB\"\nkeep = 4\n[[audit.sinks]]\ntype = \"syslog\"\nurl = \"tcp://127.0.0.1:5514\"\nfacility = \"local4\"\n[[audit.sinks]]\ntype = \"http\"\nname = \"siem\"\nurl = \"https://siem.example.com/ingest\"\ntoken_env = \"SIEM_TOKEN\"\nspool_max = 1048576\nflush_timeout = \"250ms\"\n",
     ];
     for text in good {
         assert_eq!(

@@ -20,7 +20,23 @@ struct Report {
     tools: Vec<ToolReport>,
     policy: PolicyReport,
     audit: AuditReport,
+    /// `[audit] sinks` and their spools.
+    sinks: Vec<SinkReport>,
     problems: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct SinkReport {
+    name: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: String,
+    spooled_records: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    /// Unix milliseconds before which a shim does not try again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_attempt_ms: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -237,6 +253,31 @@ pub fn run(json: bool) -> Result<i32> {
         ));
     }
 
+    let state = crate::paths::state_dir();
+    let sinks = loaded
+        .policy
+        .sinks
+        .iter()
+        .map(|s| {
+            let s = &s.value;
+            let (spooled, st) = match &state {
+                Some(d) => (
+                    crate::sinks::pending(d, &s.name).0,
+                    crate::sinks::read_state(&crate::sinks::spool_dir(d, &s.name)),
+                ),
+                None => (0, Default::default()),
+            };
+            SinkReport {
+                name: s.name.clone(),
+                kind: s.kind.type_name(),
+                url: s.kind.url().to_string(),
+                spooled_records: spooled,
+                last_error: st.last_error.filter(|_| st.failures > 0),
+                next_attempt_ms: st.next_attempt_ms,
+            }
+        })
+        .collect();
+
     let report = Report {
         version: env!("CARGO_PKG_VERSION"),
         binary: exe,
@@ -244,6 +285,7 @@ pub fn run(json: bool) -> Result<i32> {
         tools,
         policy: pol,
         audit,
+        sinks,
         problems,
     };
     if json {
@@ -312,6 +354,19 @@ fn print_human(r: &Report) {
             r.audit.error.as_deref().unwrap_or("")
         ),
         (None, _) => println!("\naudit log: none (no state directory)"),
+    }
+    for s in &r.sinks {
+        println!(
+            "  sink {} ({} {}): {} record(s) spooled{}",
+            s.name,
+            s.kind,
+            s.url,
+            s.spooled_records,
+            match &s.last_error {
+                Some(e) => format!("; last flush failed: {e} (`pkgward audit status`)"),
+                None => String::new(),
+            }
+        );
     }
     if r.problems.is_empty() {
         println!("\nno problems found");

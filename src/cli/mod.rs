@@ -1,6 +1,7 @@
 //! The management CLI: `pkgward shims|run|doctor|policy|log|completions|man`.
 //! This is the user interface, so it prints; the work is done by the library.
 
+mod audit_cmd;
 mod doctor;
 mod fleet_cmd;
 mod log_cmd;
@@ -30,7 +31,8 @@ use crate::tools::Tool;
                   audit log, then runs the real tool transparently.\n\n\
                   Exit codes: the real tool's own when it ran (128+N if killed by signal N); \
                   77 denied by policy; 78 policy or configuration error; 74 audit log cannot be \
-                  written; 127 real tool not found; 70 internal error; 2 bad usage.",
+                  written; 127 real tool not found; 70 internal error; 2 bad usage; \
+                  75 `audit flush` left records spooled.",
     after_help = "Run a tool through pkgward explicitly with `pkgward run -- TOOL ARGS…`."
 )]
 pub struct Cli {
@@ -113,6 +115,10 @@ pub enum Command {
     /// a package up.
     #[command(subcommand)]
     Threats(ThreatsCmd),
+    /// The sinks of `[audit] sinks`: ship what is spooled now, or show the
+    /// spools.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Approve a package's install-time code: adds ECOSYSTEM:NAME[@RANGE]
     /// (e.g. npm:esbuild, npm:@scope/pkg@^1.2, pypi:numpy@>=1.26) to
     /// `[scripts] allow` in the project's pkgward.toml, keeping its comments.
@@ -202,6 +208,30 @@ pub enum FleetCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Ship everything spooled now, ignoring any back-off; waits for a
+    /// flush in progress. Exit 0 when every spool is empty afterwards, 75
+    /// when records remain (a collector failed or time ran out), 78 on a
+    /// configuration error.
+    Flush {
+        /// Only this sink (its `name`; default: the type).
+        #[arg(long, value_name = "NAME")]
+        sink: Option<String>,
+        /// Give up after this long (e.g. 30s, 5m).
+        #[arg(long, value_name = "DUR", default_value = "5m")]
+        timeout: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per sink: what is spooled, what was sent and dropped, the last error
+    /// and when a shim tries again.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum ThreatsCmd {
     /// Read the policy's `[threats] feeds` and (re)build their index.
     Sync,
@@ -271,6 +301,7 @@ fn dispatch(cmd: Command) -> crate::error::Result<i32> {
         Command::Policy(c) => policy_cmd::run(c),
         Command::Threats(c) => threats_cmd::run(c),
         Command::Fleet(c) => fleet_cmd::run(c),
+        Command::Audit(c) => audit_cmd::run(c),
         Command::Log {
             tool,
             denied,

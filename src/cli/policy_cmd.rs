@@ -156,6 +156,25 @@ fn show(json: bool) -> Result<i32> {
             ),
             (None, None) => line("log = (none)".into(), "no state directory".into()),
         }
+        match &p.audit_max_size {
+            Some(m) => line(format!("max_size = {}", m.value), origin(&m.origin)),
+            None => line("max_size = 67108864".into(), "built-in default".into()),
+        }
+        match &p.audit_keep {
+            Some(k) => line(format!("keep = {}", k.value), origin(&k.origin)),
+            None => line("keep = 9".into(), "built-in default".into()),
+        }
+        for s in &p.sinks {
+            line(
+                format!(
+                    "sinks += {{ name = {:?}, type = {:?}, url = {:?} }}",
+                    s.value.name,
+                    s.value.kind.type_name(),
+                    s.value.kind.url()
+                ),
+                origin(&s.origin),
+            );
+        }
         if !p.threat_feeds.is_empty() {
             println!("[threats]");
             for f in &p.threat_feeds {

@@ -36,6 +36,8 @@ struct Floor {
     scripts_default: ScriptsDefault,
     scripts_exec: ScriptsExec,
     audit_log: Option<PathBuf>,
+    audit_max_size: Option<u64>,
+    audit_keep: Option<u32>,
     release_age: BTreeMap<Option<Ecosystem>, std::time::Duration>,
 }
 
@@ -87,6 +89,8 @@ pub(crate) fn merge(layers: &[RawLayer], system_failed: bool) -> Policy {
         scripts_default: m.policy.scripts_default.value,
         scripts_exec: m.policy.scripts_exec.value,
         audit_log: m.policy.audit_log.as_ref().map(|a| a.value.clone()),
+        audit_max_size: m.policy.audit_max_size.as_ref().map(|a| a.value),
+        audit_keep: m.policy.audit_keep.as_ref().map(|a| a.value),
         release_age: m
             .policy
             .min_release_age
@@ -349,6 +353,81 @@ impl Merger {
                         self.policy.audit_log = Some(Sourced::at(a.value.clone(), a.origin.clone()))
                     }
                 }
+            }
+        }
+        self.audit_rest(raw);
+    }
+}
+
+impl Merger {
+    /// `[audit] max_size`, `keep` and `sinks`: never from a project file;
+    /// under a lock on `audit`, not from any lower layer (for the size and
+    /// count: unless equal to the system's value).
+    fn audit_rest(&mut self, raw: &RawLayer) {
+        let layer = raw.layer;
+        let project = |key: &str| {
+            format!(
+                "a project's pkgward.toml cannot set `{key}`: a repository must not be able to shrink, \
+                 redirect or ship elsewhere the audit record; set it in the user, system or PKGWARD_POLICY layer"
+            )
+        };
+        if let Some(m) = &raw.audit_max_size {
+            let floor = self.floor.as_ref().and_then(|f| f.audit_max_size);
+            if layer == Layer::Project {
+                self.refuse(
+                    "audit.max_size".into(),
+                    &m.origin,
+                    project("audit.max_size"),
+                );
+            } else if let (Some(by), true) = (self.lock("audit"), floor != Some(m.value)) {
+                let reason = format!(
+                    "`audit` is locked{by}: the {layer} layer cannot change the log's rotation"
+                );
+                self.refuse("audit.max_size".into(), &m.origin, reason);
+            } else {
+                self.policy.audit_max_size = Some(Sourced::at(m.value, m.origin.clone()));
+            }
+        }
+        if let Some(k) = &raw.audit_keep {
+            let floor = self.floor.as_ref().and_then(|f| f.audit_keep);
+            if layer == Layer::Project {
+                self.refuse("audit.keep".into(), &k.origin, project("audit.keep"));
+            } else if let (Some(by), true) = (self.lock("audit"), floor != Some(k.value)) {
+                let reason = format!(
+                    "`audit` is locked{by}: the {layer} layer cannot change the log's rotation"
+                );
+                self.refuse("audit.keep".into(), &k.origin, reason);
+            } else {
+                self.policy.audit_keep = Some(Sourced::at(k.value, k.origin.clone()));
+            }
+        }
+        for s in &raw.sinks {
+            if layer == Layer::Project {
+                let reason = format!(
+                    "sink `{}` refused: {}",
+                    s.value.name,
+                    project("audit.sinks")
+                );
+                self.refuse("audit.sinks".into(), &s.origin, reason);
+                continue;
+            }
+            if let Some(by) = self.lock("audit") {
+                let reason = format!(
+                    "sink `{}` refused: `audit` is locked{by}; only the system policy names the sinks",
+                    s.value.name
+                );
+                self.refuse("audit.sinks".into(), &s.origin, reason);
+                continue;
+            }
+            let entry = Sourced::at(s.value.clone(), s.origin.clone());
+            match self
+                .policy
+                .sinks
+                .iter_mut()
+                .find(|x| x.value.name == s.value.name)
+            {
+                Some(x) => *x = entry,
+                None => self.policy.sinks.push(entry),
             }
         }
     }

@@ -16,6 +16,10 @@
 //! project_approvals = true          # system layer only: may pkgward.toml approve?
 //! [audit]
 //! log = "/path/to/audit.jsonl"      # default: <state dir>/pkgward/audit.jsonl
+//! max_size = "64MiB"                # rotate past this size; keep = 9 rotated files
+//! [[audit.sinks]]                   # ship every record (syslog or http), see crate::sinks
+//! type = "syslog"
+//! url = "tcp://127.0.0.1:514"
 //! [network]
 //! allow = ["files.example.com", "*.cdn.example.com:8443"]  # egress besides the registries
 //! ```
@@ -55,7 +59,8 @@
 //! * `scripts.default`: may only become stricter (allow < sandbox < deny);
 //! * `scripts.allow`: lower layers cannot add approvals;
 //! * `scripts.exec`: may only become stricter (allow < deny);
-//! * `audit`: lower layers cannot change `audit.log`;
+//! * `audit`: lower layers cannot change `audit.log`, `max_size`, `keep`
+//!   or the sinks;
 //! * `network`: lower layers cannot add `network.allow` entries.
 //!
 //! `scripts.project_approvals = false` (a system-layer-only key) refuses
@@ -63,7 +68,9 @@
 //! approve its own dependencies' install-time code while the user's own
 //! approvals still count.
 //!
-//! A project file can never set `audit.log`, locked or not. What a lock or
+//! A project file can never set any `[audit]` key (`log`, `max_size`,
+//! `keep`, `sinks`), locked or not: a cloned repository must not be able to
+//! redirect, shrink or ship elsewhere the record of what it runs. What a lock or
 //! that rule refuses is not an error: it is left out of the effective policy
 //! and listed in [`Policy::refused`].
 //!
@@ -323,6 +330,14 @@ pub struct Policy {
     pub project_approvals: Sourced<bool>,
     /// `None`: the caller's default (`<state dir>/pkgward/audit.jsonl`).
     pub audit_log: Option<Sourced<PathBuf>>,
+    /// `[audit] max_size`: the log is rotated past this many bytes
+    /// (`None`: 64 MiB).
+    pub audit_max_size: Option<Sourced<u64>>,
+    /// `[audit] keep`: rotated files kept (`None`: 9).
+    pub audit_keep: Option<Sourced<u32>>,
+    /// `[[audit.sinks]]`: collectors the records are shipped to (by name: a
+    /// later layer's sink of the same name replaces an earlier one).
+    pub sinks: Vec<Sourced<crate::sinks::SinkConfig>>,
     /// `[threats] feeds` of every layer (a layer adds feeds, never removes one).
     pub threat_feeds: Vec<Sourced<PathBuf>>,
     /// `[registries] min_release_age`: the default (`None` key) and
@@ -415,6 +430,9 @@ impl Default for Policy {
             scripts_exec: Sourced::builtin(ScriptsExec::Deny),
             project_approvals: Sourced::builtin(true),
             audit_log: None,
+            audit_max_size: None,
+            audit_keep: None,
+            sinks: Vec::new(),
             threat_feeds: Vec::new(),
             min_release_age: BTreeMap::new(),
             fleet: None,

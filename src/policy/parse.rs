@@ -41,6 +41,12 @@ pub(crate) struct RawLayer {
     /// System layer only.
     pub project_approvals: Option<Located<bool>>,
     pub audit_log: Option<Located<PathBuf>>,
+    /// `[audit] max_size`: rotate the log past this many bytes.
+    pub audit_max_size: Option<Located<u64>>,
+    /// `[audit] keep`: rotated files kept.
+    pub audit_keep: Option<Located<u32>>,
+    /// `[[audit.sinks]]`: where records are shipped.
+    pub sinks: Vec<Located<crate::sinks::SinkConfig>>,
     /// `[threats] feeds`: OSV files or directories of known-malicious packages.
     pub threat_feeds: Vec<Located<PathBuf>>,
     /// `[registries] min_release_age`: (ecosystem or `None` for the
@@ -134,7 +140,7 @@ const TOP_KEYS: [&str; 9] = [
     "network",
 ];
 const SCRIPTS_KEYS: [&str; 4] = ["default", "allow", "exec", "project_approvals"];
-const AUDIT_KEYS: [&str; 1] = ["log"];
+const AUDIT_KEYS: [&str; 4] = ["log", "max_size", "keep", "sinks"];
 const NETWORK_KEYS: [&str; 1] = ["allow"];
 const THREATS_KEYS: [&str; 1] = ["feeds"];
 const FLEET_KEYS: [&str; 11] = [
@@ -215,6 +221,9 @@ impl Cx<'_> {
             scripts_exec: None,
             project_approvals: None,
             audit_log: None,
+            audit_max_size: None,
+            audit_keep: None,
+            sinks: Vec::new(),
             threat_feeds: Vec::new(),
             min_release_age: Vec::new(),
             fleet: None,
@@ -586,9 +595,42 @@ impl Cx<'_> {
         };
         for (k, v) in table.iter() {
             let name: &str = k.get_ref();
-            if name != "log" {
-                self.unknown_key(&k.span(), &["audit"], name, &AUDIT_KEYS);
-                continue;
+            match name {
+                "log" => {}
+                "max_size" => {
+                    if let Some(n) = self.size(v, "audit.max_size") {
+                        raw.audit_max_size = Some(Located {
+                            value: n,
+                            origin: self.origin(&k.span()),
+                        });
+                    }
+                    continue;
+                }
+                "keep" => {
+                    match int_value(v) {
+                        Some(n) if (1..=100_000).contains(&n) => {
+                            raw.audit_keep = Some(Located {
+                                value: n as u32,
+                                origin: self.origin(&k.span()),
+                            })
+                        }
+                        Some(_) => self.error(
+                            &v.span(),
+                            "audit.keep".into(),
+                            "must be between 1 and 100000 (rotated files kept)".into(),
+                        ),
+                        None => self.wrong_type(v, &["audit", "keep"], "an integer"),
+                    }
+                    continue;
+                }
+                "sinks" => {
+                    self.sinks(v, raw);
+                    continue;
+                }
+                _ => {
+                    self.unknown_key(&k.span(), &["audit"], name, &AUDIT_KEYS);
+                    continue;
+                }
             }
             let Some(s) = v.get_ref().as_str() else {
                 self.wrong_type(v, &["audit", "log"], "a string (a file path)");
@@ -622,6 +664,233 @@ impl Cx<'_> {
             raw.audit_log = Some(Located {
                 value: log,
                 origin: self.origin(&k.span()),
+            });
+        }
+    }
+}
+
+/// An integer value (any radix TOML allows, underscores removed).
+fn int_value(v: &Spanned<DeValue<'_>>) -> Option<i64> {
+    let i = v.get_ref().as_integer()?;
+    i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()
+}
+
+impl Cx<'_> {
+    /// A size in bytes: an integer, or a string such as "64MiB"; at least
+    /// [`crate::sinks::config::MIN_SIZE`].
+    fn size(&mut self, v: &Spanned<DeValue<'_>>, key: &str) -> Option<u64> {
+        let n = if let Some(s) = v.get_ref().as_str() {
+            crate::sinks::config::parse_size(s)
+        } else if v.get_ref().as_integer().is_some() {
+            match int_value(v) {
+                Some(n) if n >= 0 => Ok(n as u64),
+                _ => Err("expected a positive number of bytes".to_string()),
+            }
+        } else {
+            let parts: Vec<&str> = key.split('.').collect();
+            self.wrong_type(
+                v,
+                &parts,
+                "a size (bytes as an integer, or a string such as \"64MiB\")",
+            );
+            return None;
+        };
+        match n {
+            Ok(n) if n >= crate::sinks::config::MIN_SIZE => Some(n),
+            Ok(_) => {
+                self.error(
+                    &v.span(),
+                    key.to_string(),
+                    format!(
+                        "must be at least {} bytes (4KiB)",
+                        crate::sinks::config::MIN_SIZE
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.error(&v.span(), key.to_string(), e);
+                None
+            }
+        }
+    }
+
+    /// `[[audit.sinks]]`: an array of tables, each one sink.
+    fn sinks(&mut self, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
+        use crate::sinks::config::{self as sc, SinkConfig, SinkKind};
+        let Some(items) = v.get_ref().as_array() else {
+            self.wrong_type(
+                v,
+                &["audit", "sinks"],
+                "an array of tables ([[audit.sinks]])",
+            );
+            return;
+        };
+        for item in items.iter() {
+            let Some(table) = item.get_ref().as_table() else {
+                self.wrong_type(item, &["audit", "sinks"], "a table (one sink)");
+                continue;
+            };
+            let errors_before = self.errors.len();
+            // The type first: it decides which keys belong.
+            let kind = table.iter().find(|(k, _)| k.get_ref() == "type");
+            let kind_name = match kind {
+                None => {
+                    self.error(
+                        &item.span(),
+                        "audit.sinks".into(),
+                        format!("a sink needs `type`: {}", one_of(&sc::TYPES)),
+                    );
+                    continue;
+                }
+                Some((k, tv)) => {
+                    match self.enum_value(k, tv, &["audit", "sinks", "type"], &sc::TYPES) {
+                        Some(l) => l.value,
+                        None => continue,
+                    }
+                }
+            };
+            let mut name = kind_name.to_string();
+            let mut url: Option<(String, Range<usize>)> = None;
+            let mut spool_max = sc::DEFAULT_SPOOL_MAX;
+            let mut flush_timeout = sc::DEFAULT_FLUSH_TIMEOUT;
+            let mut facility = sc::DEFAULT_FACILITY;
+            let mut app_name = sc::DEFAULT_APP_NAME.to_string();
+            let mut token_env = None;
+            let mut ca_file = None;
+            let mut timeout = sc::DEFAULT_HTTP_TIMEOUT;
+            for (k, val) in table.iter() {
+                let key: &str = k.get_ref();
+                let dotted_key = format!("audit.sinks.{key}");
+                if !sc::SINK_KEYS.contains(&key) {
+                    self.unknown_key(&k.span(), &["audit", "sinks"], key, &sc::SINK_KEYS);
+                    continue;
+                }
+                let wrong_kind = match kind_name {
+                    "syslog" => sc::HTTP_ONLY.contains(&key),
+                    _ => sc::SYSLOG_ONLY.contains(&key),
+                };
+                if wrong_kind {
+                    self.error(
+                        &k.span(),
+                        dotted_key,
+                        format!("`{key}` does not apply to a {kind_name} sink"),
+                    );
+                    continue;
+                }
+                if key == "type" {
+                    continue;
+                }
+                if key == "spool_max" {
+                    if let Some(n) = self.size(val, "audit.sinks.spool_max") {
+                        spool_max = n;
+                    }
+                    continue;
+                }
+                let Some(text) = val.get_ref().as_str() else {
+                    self.wrong_type(val, &["audit", "sinks", key], "a string");
+                    continue;
+                };
+                let result: Result<(), String> = match key {
+                    "name" => sc::check_name(text).map(|()| name = text.to_string()),
+                    "url" => {
+                        let checked = if kind_name == "syslog" {
+                            sc::parse_syslog_url(text).map(|_| text.trim().to_string())
+                        } else {
+                            fleet_url(text)
+                        };
+                        checked.map(|u| url = Some((u, val.span())))
+                    }
+                    "flush_timeout" => sc::parse_short_duration(text).map(|d| flush_timeout = d),
+                    "timeout" => sc::parse_short_duration(text).map(|d| timeout = d),
+                    "facility" => match sc::Facility::from_name(text) {
+                        Some(f) => {
+                            facility = f;
+                            Ok(())
+                        }
+                        None => {
+                            let mut m = format!(
+                                "invalid value {}: expected one of {}",
+                                quoted(text),
+                                sc::Facility::NAMES.join(", ")
+                            );
+                            if let Some(h) = suggest(text, &sc::Facility::NAMES) {
+                                m.push_str(&format!(" (did you mean \"{h}\"?)"));
+                            }
+                            Err(m)
+                        }
+                    },
+                    "app_name" => sc::check_app_name(text).map(|()| app_name = text.to_string()),
+                    "token_env" => {
+                        sc::check_env_name(text).map(|()| token_env = Some(text.to_string()))
+                    }
+                    _ => {
+                        // ca_file
+                        if text.trim().is_empty() || text.contains('\0') {
+                            Err("must name a PEM file".to_string())
+                        } else {
+                            let mut p = PathBuf::from(text);
+                            if p.is_relative() && !p.has_root() {
+                                if let Some(dir) = self.path.parent() {
+                                    p = dir.join(p);
+                                }
+                            }
+                            ca_file = Some(p);
+                            Ok(())
+                        }
+                    }
+                };
+                if let Err(message) = result {
+                    self.error(&val.span(), dotted_key, message);
+                }
+            }
+            if self.errors.len() > errors_before {
+                continue;
+            }
+            let Some((url, _)) = url else {
+                self.error(
+                    &item.span(),
+                    "audit.sinks.url".into(),
+                    format!("a {kind_name} sink needs `url`"),
+                );
+                continue;
+            };
+            let kind = if kind_name == "syslog" {
+                let Ok(transport) = sc::parse_syslog_url(&url) else {
+                    continue;
+                };
+                SinkKind::Syslog(sc::SyslogConfig {
+                    url,
+                    transport,
+                    facility,
+                    app_name,
+                })
+            } else {
+                SinkKind::Http(sc::HttpConfig {
+                    url,
+                    token_env,
+                    ca_file,
+                    timeout,
+                })
+            };
+            if raw.sinks.iter().any(|s| s.value.name == name) {
+                self.error(
+                    &item.span(),
+                    "audit.sinks.name".into(),
+                    format!(
+                        "two sinks are named `{name}` in this file: give each its own `name` (it names its spool)"
+                    ),
+                );
+                continue;
+            }
+            raw.sinks.push(Located {
+                value: SinkConfig {
+                    name,
+                    kind,
+                    spool_max,
+                    flush_timeout,
+                },
+                origin: self.origin(&item.span()),
             });
         }
     }

@@ -1327,3 +1327,177 @@ fn policy_allow_ranges_use_each_ecosystems_syntax() {
         assert_eq!((e[0].line, e[0].col), (2, 10), "{bad}");
     }
 }
+
+#[test]
+fn policy_audit_sinks_parse_with_defaults() {
+    let text = "[audit]\nmax_size = \"1MiB\"\nkeep = 3\n\
+        [[audit.sinks]]\ntype = \"syslog\"\nurl = \"tcp://127.0.0.1:5514\"\nfacility = \"local3\"\n\
+        [[audit.sinks]]\ntype = \"http\"\nname = \"siem\"\nurl = \"https://siem.example.com/ingest\"\n\
+        token_env = \"SIEM_TOKEN\"\nspool_max = 65536\nflush_timeout = \"250ms\"\nca_file = \"ca.pem\"\n";
+    let raw = parse_layer(text, Path::new("/etc/pkgward/policy.toml"), Layer::System).unwrap();
+    assert_eq!(raw.audit_max_size.unwrap().value, 1 << 20);
+    assert_eq!(raw.audit_keep.unwrap().value, 3);
+    assert_eq!(raw.sinks.len(), 2);
+    let s = &raw.sinks[0].value;
+    assert_eq!(s.name, "syslog");
+    assert_eq!(s.spool_max, crate::sinks::config::DEFAULT_SPOOL_MAX);
+    match &s.kind {
+        crate::sinks::SinkKind::Syslog(c) => {
+            assert_eq!(c.facility.name(), "local3");
+            assert_eq!(c.app_name, "pkgward");
+        }
+        k => panic!("{k:?}"),
+    }
+    assert_eq!(raw.sinks[0].origin.line, 4);
+    let h = &raw.sinks[1].value;
+    assert_eq!(h.name, "siem");
+    assert_eq!(h.spool_max, 65536);
+    assert_eq!(h.flush_timeout, std::time::Duration::from_millis(250));
+    match &h.kind {
+        crate::sinks::SinkKind::Http(c) => {
+            assert_eq!(c.token_env.as_deref(), Some("SIEM_TOKEN"));
+            assert_eq!(c.ca_file.as_deref(), Some(Path::new("/etc/pkgward/ca.pem")));
+        }
+        k => panic!("{k:?}"),
+    }
+}
+
+#[test]
+fn policy_audit_sink_errors_are_located() {
+    let cases: &[(&str, (usize, usize), &str, &str)] = &[
+        ("[[audit.sinks]]\nurl = \"udp://127.0.0.1\"\n", (1, 1), "audit.sinks", "needs `type`"),
+        ("[[audit.sinks]]\ntype = \"kafka\"\n", (2, 8), "audit.sinks.type", "expected"),
+        ("[[audit.sinks]]\ntype = \"syslog\"\n", (1, 1), "audit.sinks.url", "needs `url`"),
+        (
+            "[[audit.sinks]]\ntype = \"syslog\"\nurl = \"http://127.0.0.1\"\n",
+            (3, 7),
+            "audit.sinks.url",
+            "unsupported scheme",
+        ),
+        (
+            "[[audit.sinks]]\ntype = \"http\"\nurl = \"http://collector.example.com/\"\n",
+            (3, 7),
+            "audit.sinks.url",
+            "https",
+        ),
+        (
+            "[[audit.sinks]]\ntype = \"http\"\nurl = \"https://a.example.com/\"\nfacility = \"auth\"\n",
+            (4, 1),
+            "audit.sinks.facility",
+            "does not apply",
+        ),
+        (
+            "[[audit.sinks]]\ntype = \"http\"\nurl = \"https://a.example.com/\"\ntoken_env = \"Bearer abc\"\n",
+            (4, 13),
+            "audit.sinks.token_env",
+            "environment variable",
+        ),
+        (
+            "[[audit.sinks]]\ntype = \"syslog\"\nurl = \"udp://127.0.0.1\"\nfacility = \"authpriv2\"\n",
+            (4, 12),
+            "audit.sinks.facility",
+            "did you mean \"authpriv\"",
+        ),
+        (
+            "[[audit.sinks]]\ntype = \"syslog\"\nurl = \"udp://127.0.0.1\"\nspool_max = 10\n",
+            (4, 13),
+            "audit.sinks.spool_max",
+            "at least",
+        ),
+        (
+            "[[audit.sinks]]\ntype = \"syslog\"\nurl = \"udp://127.0.0.1\"\nflush_timeout = \"5\"\n",
+            (4, 17),
+            "audit.sinks.flush_timeout",
+            "duration",
+        ),
+        (
+            "[[audit.sinks]]\ntype = \"syslog\"\nurl = \"udp://127.0.0.1\"\nname = \"../x\"\n",
+            (4, 8),
+            "audit.sinks.name",
+            "sink name",
+        ),
+        (
+            "[[audit.sinks]]\ntype = \"syslog\"\nurl = \"udp://127.0.0.1\"\nurll = 1\n",
+            (4, 1),
+            "audit.sinks.urll",
+            "did you mean `url`",
+        ),
+        (
+            "[[audit.sinks]]\ntype = \"syslog\"\nurl = \"udp://127.0.0.1\"\n[[audit.sinks]]\ntype = \"syslog\"\nurl = \"tcp://127.0.0.1\"\n",
+            (4, 1),
+            "audit.sinks.name",
+            "two sinks",
+        ),
+        ("[audit]\nsinks = \"syslog\"\n", (2, 9), "audit.sinks", "array"),
+        ("[audit]\nmax_size = \"12 parsecs\"\n", (2, 12), "audit.max_size", "unknown unit"),
+        ("[audit]\nmax_size = true\n", (2, 12), "audit.max_size", "size"),
+        ("[audit]\nkeep = 0\n", (2, 8), "audit.keep", "between"),
+    ];
+    for (text, (line, col), key, needle) in cases {
+        let errors = errors_of(text, Layer::System);
+        assert_eq!(errors.len(), 1, "{text}: {errors:?}");
+        let e = &errors[0];
+        assert_eq!(
+            (e.line, e.col, e.key.as_deref()),
+            (*line, *col, Some(*key)),
+            "{text}: {e}"
+        );
+        assert!(e.message.contains(needle), "{text}: {}", e.message);
+    }
+}
+
+#[test]
+fn policy_project_can_never_add_sinks_or_change_rotation() {
+    let sink = "[[audit.sinks]]\ntype = \"http\"\nurl = \"https://evil.example.com/\"\n";
+    let f = Files::new(&[
+        (Layer::User, "[audit]\nmax_size = \"1MiB\"\n"),
+        (
+            Layer::Project,
+            &format!("mode = \"audit\"\n[audit]\nmax_size = 4096\nkeep = 1\n{sink}"),
+        ),
+    ]);
+    let p = loaded_ok(&f);
+    assert!(p.sinks.is_empty());
+    assert_eq!(p.audit_max_size.as_ref().unwrap().value, 1 << 20);
+    assert!(p.audit_keep.is_none());
+    assert_eq!(p.mode.value, Mode::Audit);
+    let keys: Vec<&str> = p.refused.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["audit.max_size", "audit.keep", "audit.sinks"]);
+    assert!(p.refused.iter().all(|r| r.reason.contains("project")));
+    assert_eq!(p.refused[2].origin.line, 5);
+}
+
+#[test]
+fn policy_sinks_merge_by_name_and_lock() {
+    let sys = "[[audit.sinks]]\ntype = \"syslog\"\nname = \"soc\"\nurl = \"tcp://127.0.0.1:514\"\n";
+    let user = "[[audit.sinks]]\ntype = \"syslog\"\nname = \"soc\"\nurl = \"udp://127.0.0.1:9\"\n\
+                [[audit.sinks]]\ntype = \"http\"\nname = \"mine\"\nurl = \"http://127.0.0.1:8080/\"\n";
+    // Unlocked: a later layer replaces a sink of the same name and adds others.
+    let f = Files::new(&[(Layer::System, sys), (Layer::User, user)]);
+    let p = loaded_ok(&f);
+    let names: Vec<(&str, &str)> = p
+        .sinks
+        .iter()
+        .map(|s| (s.value.name.as_str(), s.value.kind.url()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("soc", "udp://127.0.0.1:9"),
+            ("mine", "http://127.0.0.1:8080/")
+        ]
+    );
+    // Locked: the system's sinks and rotation stand.
+    let locked = format!("lock = [\"audit\"]\n[audit]\nkeep = 5\n{sys}");
+    let f = Files::new(&[
+        (Layer::System, &locked),
+        (Layer::User, &format!("[audit]\nkeep = 1\n{user}")),
+        (Layer::Env, "[audit]\nkeep = 5\n"),
+    ]);
+    let p = loaded_ok(&f);
+    assert_eq!(p.sinks.len(), 1);
+    assert_eq!(p.sinks[0].value.kind.url(), "tcp://127.0.0.1:514");
+    assert_eq!(p.audit_keep.as_ref().unwrap().value, 5);
+    let keys: Vec<&str> = p.refused.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["audit.keep", "audit.sinks", "audit.sinks"]);
+}

@@ -21,6 +21,9 @@ pub struct AuditLog {
     /// Spools of the configured sinks: every line appended to the log is
     /// appended to each of these too (after the log itself).
     tees: Vec<AuditLog>,
+    /// Spools that could not be opened, with why.
+    dead_tees: Vec<(PathBuf, String)>,
+    tee_errors: Vec<Error>,
 }
 
 /// Where an invocation's records go: the log (with its rotation) and the
@@ -50,7 +53,12 @@ impl Target {
     pub fn open(&self) -> Result<AuditLog> {
         let mut log = AuditLog::open(&self.path)?.with_rotation(self.rotation);
         for t in &self.tees {
-            log.tees.push(AuditLog::open(t)?.with_rotation(None));
+            match AuditLog::open(t) {
+                Ok(l) => log.tees.push(l.with_rotation(None)),
+                // A spool that cannot be opened misses every record this
+                // handle appends; each miss is recorded (see `append`).
+                Err(e) => log.dead_tees.push((t.clone(), e.to_string())),
+            }
         }
         Ok(log)
     }
@@ -98,6 +106,8 @@ impl AuditLog {
             file,
             rotation: Some(Rotation::default()),
             tees: Vec::new(),
+            dead_tees: Vec::new(),
+            tee_errors: Vec::new(),
         })
     }
 
@@ -160,18 +170,48 @@ impl AuditLog {
             .map_err(|e| Error::Internal(format!("cannot serialise an audit record: {e}")))?;
         line.push(b'\n');
         self.append_line(&line)?;
-        // The log holds the record; a spool that cannot take it is reported
-        // (the sink would otherwise silently miss it) but the record is kept.
-        let mut failed = None;
+        // The log holds the record, so the append succeeds: a spool that
+        // cannot take it does not stop the tool (the log is what enforce
+        // mode guarantees). The miss is written to the log as a
+        // `spool-error` record and kept for the caller to report.
+        let mut missed_by: Vec<(PathBuf, String)> = self.dead_tees.clone();
         for t in &mut self.tees {
             if let Err(e) = t.append_line(&line) {
-                failed.get_or_insert(e);
+                missed_by.push((t.path.clone(), e.to_string()));
+                self.tee_errors.push(e);
             }
         }
-        match failed {
-            None => Ok(()),
-            Some(e) => Err(e),
+        if !missed_by.is_empty() {
+            let missed: serde_json::Value =
+                serde_json::from_slice(&line).unwrap_or(serde_json::Value::Null);
+            for (spool, error) in missed_by {
+                let mut gap = serde_json::to_vec(&serde_json::json!({
+                    "kind": "spool-error",
+                    "invocation_id": missed.get("invocation_id"),
+                    "time": super::now_rfc3339(),
+                    "spool": spool,
+                    "missed_kind": missed.get("kind"),
+                    "error": error,
+                }))
+                .unwrap_or_default();
+                gap.push(b'\n');
+                let _ = self.append_line(&gap);
+            }
         }
+        Ok(())
+    }
+
+    /// The spool failures since the last call (see [`AuditLog::append`]),
+    /// spools that could not be opened included.
+    pub fn take_tee_errors(&mut self) -> Vec<Error> {
+        let mut out = std::mem::take(&mut self.tee_errors);
+        for (p, e) in &self.dead_tees {
+            out.push(Error::Audit {
+                path: p.clone(),
+                source: std::io::Error::other(e.clone()),
+            });
+        }
+        out
     }
 
     fn append_line(&mut self, line: &[u8]) -> Result<()> {
@@ -294,7 +334,7 @@ mod tests {
 }
 
 #[cfg(not(windows))]
-mod lock {
+pub(crate) mod lock {
     use std::fs::File;
     pub fn exclusive(f: &File) -> std::io::Result<()> {
         f.lock()
@@ -310,7 +350,7 @@ mod lock {
 /// ERROR_NOT_LOCKED from the second call as failure; Wine answers
 /// ERROR_LOCK_VIOLATION there, so every second append failed under Wine.)
 #[cfg(windows)]
-mod lock {
+pub(crate) mod lock {
     use std::fs::File;
     use std::os::windows::io::AsRawHandle;
     use windows_sys::Win32::Storage::FileSystem::{
