@@ -2,7 +2,8 @@
 //! with where it came from.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -22,7 +23,9 @@ pub enum Origin {
         var: String,
     },
     File {
-        path: PathBuf,
+        /// Shared: a lockfile yields thousands of origins in one file.
+        #[serde(serialize_with = "path_str")]
+        path: Arc<Path>,
         line: usize,
     },
     Builtin,
@@ -38,12 +41,29 @@ impl Origin {
     pub fn env(v: impl Into<String>) -> Origin {
         Origin::Env { var: v.into() }
     }
+    /// A line of a file. Consecutive origins in the same file share one
+    /// copy of its path.
     pub fn file(p: &Path, line: usize) -> Origin {
-        Origin::File {
-            path: p.to_path_buf(),
-            line,
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<Arc<Path>>> = const { std::cell::RefCell::new(None) };
         }
+        let path = LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            match last.as_ref() {
+                Some(a) if **a == *p => a.clone(),
+                _ => {
+                    let a: Arc<Path> = Arc::from(p);
+                    *last = Some(a.clone());
+                    a
+                }
+            }
+        });
+        Origin::File { path, line }
     }
+}
+
+fn path_str<S: serde::Serializer>(p: &Arc<Path>, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&**p, s)
 }
 
 impl fmt::Display for Origin {

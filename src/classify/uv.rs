@@ -161,7 +161,7 @@ struct Scanner<'a, 'f> {
     s: &'a [u8],
     i: usize,
     path: Vec<Seg<'a>>,
-    aot: HashMap<String, usize>,
+    aot: HashMap<String, usize, foldhash::fast::RandomState>,
     id: String,
     visit: &'f mut dyn FnMut(&[Seg<'a>], Scalar<'a>, usize),
 }
@@ -612,7 +612,7 @@ pub(super) fn scan_toml<'a>(text: &'a str, visit: &mut dyn FnMut(&[Seg<'a>], Sca
         s: text.as_bytes(),
         i: 0,
         path: Vec::new(),
-        aot: HashMap::new(),
+        aot: HashMap::default(),
         id: String::new(),
         visit,
     };
@@ -1585,22 +1585,21 @@ pub(super) fn verb(tool: &str, args: &[String]) -> Verb {
 /// Collects sources, dropping exact duplicates (the same file can be both
 /// the discovered config and the project manifest).
 #[derive(Default)]
-struct Out(Vec<Source>, std::collections::HashSet<u64>);
+struct Out(Vec<Source>, std::collections::HashSet<u64, foldhash::fast::RandomState>);
 
 impl Out {
     /// Exact duplicates are found by hash first (a lockfile brings
     /// thousands of sources: a linear scan per push is quadratic).
     fn push(&mut self, s: Source) {
-        use std::hash::{Hash, Hasher};
         // The origin's path is left out of the hash (hashing a path walks
         // its components); equal hashes are compared in full.
         let line = match &s.origin {
             Origin::File { line, .. } => *line,
             _ => usize::MAX,
         };
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (s.kind, &s.value, line, &s.subject).hash(&mut h);
-        let key = h.finish();
+        // The set's own (per-process random) hasher: fast, and a crafted
+        // lockfile cannot aim for collisions.
+        let key = std::hash::BuildHasher::hash_one(self.1.hasher(), (s.kind, &s.value, line, &s.subject));
         if self.1.insert(key)
             || !self.0.iter().any(|o| {
                 o.kind == s.kind
