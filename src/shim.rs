@@ -319,7 +319,10 @@ pub fn run(call: Call, notice: &mut dyn FnMut(String)) -> Result<i32> {
         crate::scripts::record_disabled(call.tool, s, &invocation_id, log_target.as_ref());
     }
     // Provenance: what the install changes, taken before it runs.
-    let provenance_on = provenance_wanted(mode, verb);
+    let provenance_on = provenance_wanted(
+        mode,
+        verb == classify::Verb::Install || crate::provenance::removes(call.tool, &args),
+    );
     let prov_cx = crate::provenance::Ctx {
         tool: call.tool,
         args: &args,
@@ -858,12 +861,12 @@ fn probe_help(
 /// `off`): for benchmarks that compare an install with and without it.
 pub const PROVENANCE_VAR: &str = "PKGWARD_PROVENANCE";
 
-/// Whether provenance is collected: verbs that install, update or remove,
-/// under a policy that is not off.
-fn provenance_wanted(mode: Mode, verb: classify::Verb) -> bool {
+/// Whether provenance is collected: commands that install, update or
+/// remove packages, under a policy that is not off.
+fn provenance_wanted(mode: Mode, changes_packages: bool) -> bool {
     let off =
         std::env::var(PROVENANCE_VAR).is_ok_and(|v| v == "0" || v.eq_ignore_ascii_case("off"));
-    mode != Mode::Off && verb == classify::Verb::Install && !off
+    mode != Mode::Off && changes_packages && !off
 }
 
 fn mode_name(mode: Mode) -> &'static str {

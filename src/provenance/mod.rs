@@ -285,6 +285,13 @@ pub fn bin_roots(cx: &Ctx<'_>) -> Vec<Root> {
     roots
 }
 
+/// Commands that only remove packages and that the classifier does not
+/// count as installs (nothing is fetched): `cargo uninstall`.
+pub fn removes(tool: Tool, args: &[String]) -> bool {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    tool.name == "cargo" && cargo_sub(&args) == Some("uninstall")
+}
+
 fn npm_global(args: &[&str]) -> bool {
     args.iter().any(|a| {
         matches!(
