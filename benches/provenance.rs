@@ -24,7 +24,6 @@
 
 #[cfg(unix)]
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod support;
 
 #[cfg(unix)]
@@ -117,7 +116,10 @@ fn run() {
             let v = (k + round) % 3;
             clean(&g);
             let d = match v {
-                0 => time(g.sb.command(&npm, &[npm_env.clone()]).args(args)),
+                0 => time(
+                    g.sb.command(&npm, std::slice::from_ref(&npm_env))
+                        .args(args),
+                ),
                 1 => time(
                     g.sb.command("npm", &[npm_env.clone(), g.pkgward_env()])
                         .args(args),
@@ -216,7 +218,7 @@ fn snapshot_cost(
     let before = provenance::before(&cx);
     let t_before = t.elapsed();
     let out =
-        g.sb.command(npm, &[npm_env.clone()])
+        g.sb.command(npm, std::slice::from_ref(npm_env))
             .args(args)
             .output()
             .unwrap();
