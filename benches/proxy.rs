@@ -63,6 +63,7 @@ fn main() {
         invocation_id: "bench".into(),
         ecosystem: "npm".into(),
         sink: Arc::new(|_| {}),
+        artifacts: None,
     };
 
     // Start-up.

@@ -19,6 +19,7 @@ pub mod fleet;
 pub mod lockfiles;
 pub mod paths;
 pub mod policy;
+pub mod provenance;
 pub mod record;
 pub mod scripts;
 pub mod shim;

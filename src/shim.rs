@@ -243,6 +243,7 @@ fn run_inner(
     let log_target = log.as_ref().and(audit_target(&policy));
     // Filled once the tool has run; written just before the exit record.
     let tree: std::cell::Cell<Option<supervise::Tree>> = std::cell::Cell::new(None);
+    let packages: std::cell::Cell<Vec<record::package::PackageRecord>> = Default::default();
     let mut finish = |ran: bool,
                       code: i32,
                       signal: Option<i32>,
@@ -255,6 +256,10 @@ fn run_inner(
                 for rec in t.records(&invocation_id) {
                     l.append(&rec)?;
                 }
+            }
+            // What the install added, changed or removed.
+            for rec in packages.take() {
+                l.append(&rec)?;
             }
             let rec = ExitRecord {
                 kind: "exit",
@@ -338,7 +343,28 @@ fn run_inner(
         s.apply(&mut launch);
         crate::scripts::record_disabled(call.tool, s, &invocation_id, log_target.as_ref());
     }
-    let watched = supervise::watch::roots();
+    // Provenance: what the install changes, taken before it runs.
+    let provenance_on = provenance_wanted(
+        mode,
+        verb == classify::Verb::Install || crate::provenance::removes(call.tool, &args),
+    );
+    let prov_cx = crate::provenance::Ctx {
+        tool: call.tool,
+        args: &args,
+        cwd: &cwd,
+        real: &launch.program,
+        home: home.as_deref(),
+        env: &env,
+    };
+    let mut watched = supervise::watch::roots();
+    let prov_before = provenance_on.then(|| {
+        for r in crate::provenance::bin_roots(&prov_cx) {
+            if !watched.iter().any(|w| w.path == r.path) {
+                watched.push(r);
+            }
+        }
+        crate::provenance::before(&prov_cx)
+    });
     let before = supervise::watch::snapshot(&watched);
     // Verbs that fetch go through the egress proxy (connections are recorded).
     let proxy = supervise::proxy::for_invocation(&supervise::proxy::Invocation {
@@ -350,6 +376,7 @@ fn run_inner(
         cache: cache.as_deref(),
         invocation_id: &invocation_id,
         log: log_target.clone(),
+        artifacts: provenance_on,
     });
     let proxy = match proxy {
         Ok(p) => p,
@@ -393,9 +420,7 @@ fn run_inner(
     }
     // Approved install code ran above with the tool's environment: through
     // the same proxy and mirror settings, which end only now.
-    if let Some(p) = proxy {
-        p.proxy.stop();
-    }
+    let artifacts = proxy.map(|p| p.proxy.stop()).unwrap_or_default();
     if let Some(dir) = plan_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -407,6 +432,9 @@ fn run_inner(
                 truncated: before.truncated || watched_after.truncated,
                 processes: ended.processes.clone(),
             }));
+            if let Some(b) = &prov_before {
+                packages.set(crate::provenance::after(b, &invocation_id, &artifacts));
+            }
             // What the install resolved: a listed package that only the
             // resolution revealed.
             let after = match threat_index.as_mut() {
@@ -852,6 +880,18 @@ fn probe_help(
         let _ = std::fs::write(f, if yes { "1" } else { "0" });
     }
     yes
+}
+
+/// Environment variable that switches provenance collection off (`0` or
+/// `off`): for benchmarks that compare an install with and without it.
+pub const PROVENANCE_VAR: &str = "PKGWARD_PROVENANCE";
+
+/// Whether provenance is collected: commands that install, update or
+/// remove packages, under a policy that is not off.
+fn provenance_wanted(mode: Mode, changes_packages: bool) -> bool {
+    let off =
+        std::env::var(PROVENANCE_VAR).is_ok_and(|v| v == "0" || v.eq_ignore_ascii_case("off"));
+    mode != Mode::Off && changes_packages && !off
 }
 
 fn mode_name(mode: Mode) -> &'static str {

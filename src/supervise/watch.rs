@@ -5,6 +5,13 @@
 //! executables and DLLs it created or changed there; each is recorded with
 //! its sha256.
 //!
+//! On Unix the watched roots are the directories programs run from — PATH
+//! and the package managers' bin directories (see
+//! [`crate::provenance::bin_roots`]) — and what is recorded is an executable
+//! file (any execute bit) or a script (`#!`); a symbolic link (npm's
+//! `node_modules/.bin`) is recorded with the file it leads to and that
+//! file's sha256.
+//!
 //! Bounded: each root has a depth limit and the whole scan stops after
 //! [`ENTRY_BUDGET`] directory entries (the record then says the scan was
 //! cut short), so a huge Maven repository costs at most that many `stat`s.
@@ -62,10 +69,13 @@ pub fn roots() -> Vec<Root> {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Stamp {
     len: u64,
     modified: Option<SystemTime>,
+    /// Unix: device, inode, mtime, ctime and size (a ctime cannot be set
+    /// back); of the link itself too for a symbolic link.
+    fingerprint: String,
 }
 
 /// What the watched roots held.
@@ -86,6 +96,9 @@ pub struct Written {
     /// null when the file could not be read (gone again, locked).
     pub sha256: Option<String>,
     pub root: PathBuf,
+    /// A symbolic link: where it leads (size and sha256 are that file's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_target: Option<PathBuf>,
 }
 
 fn is_watched_file(path: &Path) -> bool {
@@ -121,6 +134,29 @@ fn scan(dir: &Path, depth: usize, budget: &mut usize, snap: &mut Snapshot) {
             if depth > 1 {
                 scan(&path, depth - 1, budget, snap);
             }
+        } else if cfg!(unix) && (ft.is_file() || ft.is_symlink()) {
+            // What it leads to must be a file (not a directory).
+            let Ok(m) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if !m.is_file() {
+                continue;
+            }
+            let mut fingerprint = crate::record::hash::fingerprint(&m);
+            if ft.is_symlink() {
+                if let Ok(l) = e.metadata() {
+                    fingerprint.push_str(" link ");
+                    fingerprint.push_str(&crate::record::hash::fingerprint(&l));
+                }
+            }
+            snap.files.insert(
+                path,
+                Stamp {
+                    len: m.len(),
+                    modified: m.modified().ok(),
+                    fingerprint,
+                },
+            );
         } else if ft.is_file() && is_watched_file(&path) {
             if let Ok(m) = e.metadata() {
                 snap.files.insert(
@@ -128,6 +164,7 @@ fn scan(dir: &Path, depth: usize, budget: &mut usize, snap: &mut Snapshot) {
                     Stamp {
                         len: m.len(),
                         modified: m.modified().ok(),
+                        fingerprint: String::new(),
                     },
                 );
             }
@@ -146,6 +183,13 @@ pub fn changes(roots: &[Root], before: &Snapshot, after: &Snapshot) -> Vec<Writt
                 Some(old) if old != stamp => "modified",
                 Some(_) => return None,
             };
+            if cfg!(unix) && !runnable(path) {
+                return None;
+            }
+            let link_target = std::fs::symlink_metadata(path)
+                .ok()
+                .filter(|m| m.file_type().is_symlink())
+                .and_then(|_| std::fs::read_link(path).ok());
             let root = roots
                 .iter()
                 .filter(|r| path.starts_with(&r.path))
@@ -158,11 +202,29 @@ pub fn changes(roots: &[Root], before: &Snapshot, after: &Snapshot) -> Vec<Writt
                 size: stamp.len,
                 sha256: crate::record::hash::sha256_file(path).ok(),
                 root,
+                link_target,
             })
         })
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
+}
+
+/// Unix: an executable file (any execute bit) or a script (`#!`), after
+/// symbolic links.
+fn runnable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0) {
+            return true;
+        }
+    }
+    let mut head = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && &head == b"#!"
 }
 
 #[cfg(test)]
@@ -201,6 +263,11 @@ mod tests {
         std::fs::write(root.join("old.exe"), "changed!").unwrap();
         std::fs::write(root.join("node_modules/x/evil.DLL"), "evil").unwrap();
         std::fs::write(root.join("readme.txt"), "text").unwrap();
+        #[cfg(unix)]
+        for f in ["old.exe", "node_modules/x/evil.DLL"] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(root.join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let after = snapshot(&roots);
         let got = changes(&roots, &before, &after);
         assert_eq!(got.len(), 2, "{got:?}");
@@ -233,5 +300,50 @@ mod tests {
             depth: 3,
         }];
         assert_eq!(snapshot(&deep).files.len(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unix_programs_scripts_and_links() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let t = tempfile::tempdir().unwrap();
+        let bin = t.path().join("node_modules/.bin");
+        let pkg = t.path().join("node_modules/tool");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(bin.join("kept"), "#!/bin/sh\n").unwrap();
+        let roots = [Root {
+            path: bin.clone(),
+            depth: 1,
+        }];
+        let before = snapshot(&roots);
+        std::fs::write(pkg.join("cli.js"), "#!/usr/bin/env node\nrun()\n").unwrap();
+        symlink("../tool/cli.js", bin.join("tool")).unwrap();
+        std::fs::write(bin.join("data.txt"), "not a program").unwrap();
+        std::fs::write(bin.join("elf"), "\x7fELF").unwrap();
+        std::fs::set_permissions(bin.join("elf"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        symlink("../tool", bin.join("dirlink")).unwrap();
+        let after = snapshot(&roots);
+        let got = changes(&roots, &before, &after);
+        let names: Vec<_> = got
+            .iter()
+            .map(|w| w.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["elf", "tool"], "{got:?}");
+        assert_eq!(
+            got[1].link_target.as_deref(),
+            Some(Path::new("../tool/cli.js"))
+        );
+        assert_eq!(
+            got[1].sha256.as_deref(),
+            Some(crate::record::hash::sha256_bytes(b"#!/usr/bin/env node\nrun()\n").as_str())
+        );
+        // The file behind an unchanged link changes: the link is recorded again.
+        let before = after;
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::write(pkg.join("cli.js"), "#!/usr/bin/env node\nevil()\n").unwrap();
+        let got = changes(&roots, &before, &snapshot(&roots));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].change, "modified");
     }
 }

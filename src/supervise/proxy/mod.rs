@@ -4,8 +4,9 @@
 //! - `CONNECT host:port` (HTTPS, any TLS) is tunnelled byte for byte — no TLS
 //!   interception, the tool's trust store is untouched;
 //! - absolute-form plain HTTP (`GET http://host:port/path HTTP/1.1`) is
-//!   forwarded in origin form with `Connection: close`, one request per
-//!   client connection.
+//!   forwarded in origin form with `Connection: close`; when asked
+//!   ([`Config::artifacts`]), every response body relayed back is hashed as
+//!   it streams through ([`body`]) and becomes an `artifact` record.
 //!
 //! Only destinations the invocation's [`rules::Rules`] allow get through
 //! (the approved registries of the tool's ecosystem with `builtin` resolved,
@@ -21,6 +22,7 @@
 //! ([`http::MAX_HEAD`]), concurrent connections ([`MAX_CONNECTIONS`]),
 //! header reading time ([`HEAD_TIMEOUT`]).
 
+pub mod body;
 pub mod env;
 pub mod http;
 pub mod rules;
@@ -40,6 +42,7 @@ use std::ffi::OsString;
 use crate::classify::Verb;
 use crate::decide::urls::NormHost;
 use crate::policy::{Mode, Policy};
+use crate::record::package::ArtifactRecord;
 use crate::record::Action;
 use crate::tools::Tool;
 
@@ -128,6 +131,7 @@ pub fn start_for(
     rules: Rules,
     invocation_id: &str,
     sink: Sink,
+    artifacts: Option<ArtifactSink>,
 ) -> io::Result<Running> {
     let proxy = Proxy::start(Config {
         rules,
@@ -135,6 +139,7 @@ pub fn start_for(
         invocation_id: invocation_id.to_string(),
         ecosystem: tool.ecosystem.key().to_string(),
         sink,
+        artifacts,
     })?;
     let keys: Vec<OsString> = std::env::vars_os().map(|(k, _)| k).collect();
     let env = env::vars(
@@ -164,6 +169,8 @@ pub struct Invocation<'a> {
     pub invocation_id: &'a str,
     /// Where connection records go.
     pub log: Option<crate::record::LogTarget>,
+    /// Hash plain-HTTP response bodies into `artifact` records (provenance).
+    pub artifacts: bool,
 }
 
 /// Starts the proxy when the invocation needs one ([`wanted`]); connection
@@ -182,9 +189,20 @@ pub fn for_invocation(inv: &Invocation<'_>) -> crate::error::Result<Option<Runni
     let log = Arc::new(Mutex::new(log));
     let l = log.clone();
     let sink: Sink = Arc::new(move |rec: &ConnectionRecord| append(&l, rec));
+    let artifacts = inv.artifacts.then(|| {
+        let l = log.clone();
+        Arc::new(move |rec: &ArtifactRecord| append(&l, rec)) as ArtifactSink
+    });
     #[allow(unused_mut)]
-    let mut running = start_for(inv.tool, inv.mode, rules, inv.invocation_id, sink)
-        .map_err(|e| crate::error::Error::io("cannot start the egress proxy", e))?;
+    let mut running = start_for(
+        inv.tool,
+        inv.mode,
+        rules,
+        inv.invocation_id,
+        sink,
+        artifacts,
+    )
+    .map_err(|e| crate::error::Error::io("cannot start the egress proxy", e))?;
     #[cfg(target_os = "linux")]
     {
         running.trace = Some(trace_records::tracing(
@@ -353,7 +371,17 @@ pub struct Config {
     /// For messages: the ecosystem key whose registries were approved.
     pub ecosystem: String,
     pub sink: Sink,
+    /// Plain HTTP: hash each response body relayed and hand it here as an
+    /// `artifact` record (`None`: bodies are relayed untouched).
+    pub artifacts: Option<ArtifactSink>,
 }
+
+/// Where `artifact` records go.
+pub type ArtifactSink = Arc<dyn Fn(&ArtifactRecord) + Send + Sync>;
+
+/// At most this many artifact records are kept for [`Proxy::stop`] to
+/// return (all are handed to the sink).
+pub const MAX_KEPT_ARTIFACTS: usize = 20_000;
 
 struct Shared {
     cfg: Config,
@@ -365,6 +393,7 @@ struct Shared {
     active: Mutex<usize>,
     idle: Condvar,
     count: AtomicUsize,
+    artifacts: Mutex<Vec<ArtifactRecord>>,
 }
 
 /// A running proxy. Dropping it without [`Proxy::stop`] leaves the threads
@@ -388,6 +417,7 @@ impl Proxy {
             active: Mutex::new(0),
             idle: Condvar::new(),
             count: AtomicUsize::new(0),
+            artifacts: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
         let accept = std::thread::Builder::new()
@@ -415,8 +445,18 @@ impl Proxy {
     }
 
     /// Stops accepting, closes open connections (the tool has exited) and
-    /// waits briefly for their records.
-    pub fn stop(mut self) {
+    /// waits briefly for their records. Returns the artifacts relayed (the
+    /// first [`MAX_KEPT_ARTIFACTS`]).
+    pub fn stop(mut self) -> Vec<ArtifactRecord> {
+        self.wind_down();
+        self.shared
+            .artifacts
+            .lock()
+            .map(|mut a| std::mem::take(&mut *a))
+            .unwrap_or_default()
+    }
+
+    fn wind_down(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         // Wake the blocking accept.
         let _ = TcpStream::connect_timeout(&self.shared.addr, Duration::from_millis(200));
@@ -429,9 +469,8 @@ impl Proxy {
             }
         }
         let deadline = Instant::now() + STOP_GRACE;
-        let mut active = match self.shared.active.lock() {
-            Ok(a) => a,
-            Err(_) => return,
+        let Ok(mut active) = self.shared.active.lock() else {
+            return;
         };
         while *active > 0 {
             let now = Instant::now();
@@ -529,6 +568,32 @@ impl Shared {
             bytes_up: 0,
             bytes_down: 0,
             duration_ms: 0.0,
+        }
+    }
+
+    /// One response body relayed: recorded, and kept for [`Proxy::stop`].
+    fn artifact(&self, r: body::Relayed, host: &str, port: u16) {
+        let Some(sink) = &self.cfg.artifacts else {
+            return;
+        };
+        let rec = ArtifactRecord {
+            kind: "artifact",
+            invocation_id: self.cfg.invocation_id.clone(),
+            time: crate::record::now_rfc3339(),
+            url: crate::record::redact::redact_urls(&r.url).into_owned(),
+            host: host.to_string(),
+            port,
+            method: r.method,
+            status: r.status,
+            content_type: r.content_type,
+            size: r.size,
+            sha256: r.sha256,
+        };
+        sink(&rec);
+        if let Ok(mut kept) = self.artifacts.lock() {
+            if kept.len() < MAX_KEPT_ARTIFACTS {
+                kept.push(rec);
+            }
         }
     }
 
@@ -684,17 +749,41 @@ fn handle(shared: &Shared, id: u64, mut client: TcpStream, time: String) -> Conn
         None => {
             rec.status = 200;
             match client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n") {
-                Ok(()) => tunnel(&client, &upstream, &rest, &up, &down, false),
+                Ok(()) => tunnel(&client, &upstream, &rest, &up, &down, false, None),
                 Err(e) => Err(e),
             }
         }
-        Some((origin_form, _)) => {
+        Some((origin_form, shown)) => {
             rec.status = 200;
             let mut head_out = forwarded_head(&head, origin_form);
             head_out.extend_from_slice(&rest);
             up.store(head_out.len() as u64, Ordering::Relaxed);
+            let track = shared.cfg.artifacts.as_ref().map(|_| {
+                let pending = body::Pending::default();
+                let mut reqs = body::Requests::new(shown.clone(), pending.clone());
+                reqs.feed(&head_bytes);
+                reqs.feed(&rest);
+                (reqs, body::Responses::new(pending))
+            });
+            let (host, port) = (target.host.to_string(), target.port);
+            let emit = |r: body::Relayed| shared.artifact(r, &host, port);
             match (&upstream).write_all(&head_out) {
-                Ok(()) => tunnel(&client, &upstream, &[], &up, &down, true),
+                Ok(()) => match track {
+                    Some((reqs, resps)) => tunnel(
+                        &client,
+                        &upstream,
+                        &[],
+                        &up,
+                        &down,
+                        true,
+                        Some(Tracking {
+                            reqs,
+                            resps,
+                            emit: &emit,
+                        }),
+                    ),
+                    None => tunnel(&client, &upstream, &[], &up, &down, true, None),
+                },
                 Err(e) => Err(e),
             }
         }
@@ -847,6 +936,14 @@ fn connect(host: &NormHost, port: u16) -> io::Result<TcpStream> {
     Err(last)
 }
 
+/// The trackers of a relayed plain-HTTP connection and where finished
+/// bodies go.
+struct Tracking<'a> {
+    reqs: body::Requests,
+    resps: body::Responses,
+    emit: &'a (dyn Fn(body::Relayed) + Sync),
+}
+
 /// Copies both ways until both directions end. `first` is sent upstream
 /// before anything else (bytes the client sent right after its head).
 /// `close_after_response`: plain HTTP — when the upstream is done, the
@@ -858,15 +955,30 @@ fn tunnel(
     up: &AtomicU64,
     down: &AtomicU64,
     close_after_response: bool,
+    track: Option<Tracking<'_>>,
 ) -> io::Result<()> {
     if !first.is_empty() {
         let mut u = upstream;
         u.write_all(first)?;
         up.fetch_add(first.len() as u64, Ordering::Relaxed);
     }
+    let (mut reqs, mut resps, emit) = match track {
+        Some(t) => (Some(t.reqs), Some(t.resps), Some(t.emit)),
+        None => (None, None, None),
+    };
     std::thread::scope(|scope| {
-        let back = scope.spawn(|| {
-            let r = pump(upstream, client, down);
+        let back = scope.spawn(move || {
+            let mut seen = |b: &[u8]| {
+                if let (Some(r), Some(emit)) = (resps.as_mut(), emit) {
+                    r.feed(b);
+                    r.done.drain(..).for_each(emit);
+                }
+            };
+            let r = pump(upstream, client, down, &mut seen);
+            if let (Some(r), Some(emit)) = (resps.as_mut(), emit) {
+                r.eof();
+                r.done.drain(..).for_each(emit);
+            }
             if close_after_response {
                 let _ = client.shutdown(Shutdown::Both);
                 let _ = upstream.shutdown(Shutdown::Both);
@@ -875,7 +987,11 @@ fn tunnel(
             }
             r
         });
-        let r1 = pump(client, upstream, up);
+        let r1 = pump(client, upstream, up, &mut |b: &[u8]| {
+            if let Some(r) = reqs.as_mut() {
+                r.feed(b);
+            }
+        });
         let _ = upstream.shutdown(Shutdown::Write);
         let r2 = back
             .join()
@@ -900,7 +1016,12 @@ fn is_hangup(e: &io::Error) -> bool {
 
 /// Copies `from` → `to` until EOF. (`splice(2)` was tried on Linux: no
 /// faster on loopback here, see docs/PERFORMANCE.md.)
-fn pump(from: &TcpStream, to: &TcpStream, count: &AtomicU64) -> io::Result<()> {
+fn pump(
+    from: &TcpStream,
+    to: &TcpStream,
+    count: &AtomicU64,
+    seen: &mut dyn FnMut(&[u8]),
+) -> io::Result<()> {
     let mut buf = vec![0u8; BUF];
     let (mut from, mut to) = (from, to);
     loop {
@@ -910,6 +1031,7 @@ fn pump(from: &TcpStream, to: &TcpStream, count: &AtomicU64) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        seen(&buf[..n]);
         to.write_all(&buf[..n])?;
         count.fetch_add(n as u64, Ordering::Relaxed);
     }

@@ -61,6 +61,7 @@ fn start(allow: &[&str], enforce: bool) -> Started {
         invocation_id: "inv-1".into(),
         ecosystem: "npm".into(),
         sink: Arc::new(move |rec| r.lock().unwrap().push(rec.clone())),
+        artifacts: None,
     })
     .unwrap();
     Started { proxy, records }
