@@ -11,7 +11,7 @@
 //! fixture packages, a project depending on all of them); each round runs,
 //! in rotating order, (a) the bare npm, (b) npm through the pkgward shim
 //! with provenance, (c) the same with provenance switched off
-//! (`PKGWARD_PROVENANCE=0`, the switch only benchmarks use). Every sample
+//! (`[audit] provenance = false`). Every sample
 //! starts from no `node_modules`, no lockfile and an empty npm cache, so
 //! each install fetches all 100 tarballs (through the proxy for b and c)
 //! and provenance records 100 added packages and ~200 artifacts. The cost
@@ -83,6 +83,9 @@ fn run() {
         reg.npm_url()
     );
     let g = Guarded::new(&policy);
+    // The same policy with provenance switched off.
+    let no_prov = g.sb.root().join("policy-no-provenance.toml");
+    std::fs::write(&no_prov, format!("{policy}[audit]\nprovenance = false\n")).unwrap();
     let manifest =
         serde_json::json!({"name": "bench-app", "version": "1.0.0", "dependencies": deps});
     g.sb.write("package.json", manifest.to_string());
@@ -130,7 +133,7 @@ fn run() {
                         &[
                             npm_env.clone(),
                             g.pkgward_env(),
-                            vec![("PKGWARD_PROVENANCE".into(), "0".into())],
+                            vec![("PKGWARD_POLICY".into(), no_prov.clone().into())],
                         ],
                     )
                     .args(args),

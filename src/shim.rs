@@ -346,6 +346,7 @@ fn run_inner(
     // Provenance: what the install changes, taken before it runs.
     let provenance_on = provenance_wanted(
         mode,
+        policy.audit_provenance.value,
         verb == classify::Verb::Install || crate::provenance::removes(call.tool, &args),
     );
     let prov_cx = crate::provenance::Ctx {
@@ -882,16 +883,13 @@ fn probe_help(
     yes
 }
 
-/// Environment variable that switches provenance collection off (`0` or
-/// `off`): for benchmarks that compare an install with and without it.
-pub const PROVENANCE_VAR: &str = "PKGWARD_PROVENANCE";
-
 /// Whether provenance is collected: commands that install, update or
-/// remove packages, under a policy that is not off.
-fn provenance_wanted(mode: Mode, changes_packages: bool) -> bool {
-    let off =
-        std::env::var(PROVENANCE_VAR).is_ok_and(|v| v == "0" || v.eq_ignore_ascii_case("off"));
-    mode != Mode::Off && changes_packages && !off
+/// remove packages, under a policy that is not off and has not switched it
+/// off (`[audit] provenance = false`, which a project file cannot set: the
+/// environment cannot either, so install code cannot hide what a nested
+/// install does).
+fn provenance_wanted(mode: Mode, enabled: bool, changes_packages: bool) -> bool {
+    mode != Mode::Off && changes_packages && enabled
 }
 
 fn mode_name(mode: Mode) -> &'static str {

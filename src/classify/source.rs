@@ -216,6 +216,7 @@ impl Files for RealFiles {
 pub mod fake {
     use super::*;
     use std::collections::BTreeMap;
+    use std::path::PathBuf;
 
     #[derive(Default)]
     pub struct FakeEnv(pub BTreeMap<String, String>);

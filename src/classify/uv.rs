@@ -1585,7 +1585,10 @@ pub(super) fn verb(tool: &str, args: &[String]) -> Verb {
 /// Collects sources, dropping exact duplicates (the same file can be both
 /// the discovered config and the project manifest).
 #[derive(Default)]
-struct Out(Vec<Source>, std::collections::HashSet<u64, foldhash::fast::RandomState>);
+struct Out(
+    Vec<Source>,
+    std::collections::HashSet<u64, foldhash::fast::RandomState>,
+);
 
 impl Out {
     /// Exact duplicates are found by hash first (a lockfile brings
@@ -1599,7 +1602,8 @@ impl Out {
         };
         // The set's own (per-process random) hasher: fast, and a crafted
         // lockfile cannot aim for collisions.
-        let key = std::hash::BuildHasher::hash_one(self.1.hasher(), (s.kind, &s.value, line, &s.subject));
+        let key =
+            std::hash::BuildHasher::hash_one(self.1.hasher(), (s.kind, &s.value, line, &s.subject));
         if self.1.insert(key)
             || !self.0.iter().any(|o| {
                 o.kind == s.kind

@@ -38,6 +38,7 @@ struct Floor {
     audit_log: Option<PathBuf>,
     audit_max_size: Option<u64>,
     audit_keep: Option<u32>,
+    audit_provenance: bool,
     release_age: BTreeMap<Option<Ecosystem>, std::time::Duration>,
 }
 
@@ -91,6 +92,7 @@ pub(crate) fn merge(layers: &[RawLayer], system_failed: bool) -> Policy {
         audit_log: m.policy.audit_log.as_ref().map(|a| a.value.clone()),
         audit_max_size: m.policy.audit_max_size.as_ref().map(|a| a.value),
         audit_keep: m.policy.audit_keep.as_ref().map(|a| a.value),
+        audit_provenance: m.policy.audit_provenance.value,
         release_age: m
             .policy
             .min_release_age
@@ -399,6 +401,23 @@ impl Merger {
                 self.refuse("audit.keep".into(), &k.origin, reason);
             } else {
                 self.policy.audit_keep = Some(Sourced::at(k.value, k.origin.clone()));
+            }
+        }
+        if let Some(p) = &raw.audit_provenance {
+            let floor = self.floor.as_ref().map(|f| f.audit_provenance);
+            if layer == Layer::Project {
+                self.refuse(
+                    "audit.provenance".into(),
+                    &p.origin,
+                    project("audit.provenance"),
+                );
+            } else if let (Some(by), true) = (self.lock("audit"), floor != Some(p.value)) {
+                let reason = format!(
+                    "`audit` is locked{by}: the {layer} layer cannot change what is recorded"
+                );
+                self.refuse("audit.provenance".into(), &p.origin, reason);
+            } else {
+                self.policy.audit_provenance = Sourced::at(p.value, p.origin.clone());
             }
         }
         for s in &raw.sinks {

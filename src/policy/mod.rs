@@ -335,6 +335,9 @@ pub struct Policy {
     pub audit_max_size: Option<Sourced<u64>>,
     /// `[audit] keep`: rotated files kept (`None`: 9).
     pub audit_keep: Option<Sourced<u32>>,
+    /// `[audit] provenance`: record the packages, artifacts and bin files an
+    /// install changes (default true).
+    pub audit_provenance: Sourced<bool>,
     /// `[[audit.sinks]]`: collectors the records are shipped to (by name: a
     /// later layer's sink of the same name replaces an earlier one).
     pub sinks: Vec<Sourced<crate::sinks::SinkConfig>>,
@@ -432,6 +435,7 @@ impl Default for Policy {
             audit_log: None,
             audit_max_size: None,
             audit_keep: None,
+            audit_provenance: Sourced::builtin(true),
             sinks: Vec::new(),
             threat_feeds: Vec::new(),
             min_release_age: BTreeMap::new(),

@@ -45,6 +45,8 @@ pub(crate) struct RawLayer {
     pub audit_max_size: Option<Located<u64>>,
     /// `[audit] keep`: rotated files kept.
     pub audit_keep: Option<Located<u32>>,
+    /// `[audit] provenance`: package, artifact and bin-file records.
+    pub audit_provenance: Option<Located<bool>>,
     /// `[[audit.sinks]]`: where records are shipped.
     pub sinks: Vec<Located<crate::sinks::SinkConfig>>,
     /// `[threats] feeds`: OSV files or directories of known-malicious packages.
@@ -140,7 +142,7 @@ const TOP_KEYS: [&str; 9] = [
     "network",
 ];
 const SCRIPTS_KEYS: [&str; 4] = ["default", "allow", "exec", "project_approvals"];
-const AUDIT_KEYS: [&str; 4] = ["log", "max_size", "keep", "sinks"];
+const AUDIT_KEYS: [&str; 5] = ["log", "max_size", "keep", "sinks", "provenance"];
 const NETWORK_KEYS: [&str; 1] = ["allow"];
 const THREATS_KEYS: [&str; 1] = ["feeds"];
 const FLEET_KEYS: [&str; 11] = [
@@ -223,6 +225,7 @@ impl Cx<'_> {
             audit_log: None,
             audit_max_size: None,
             audit_keep: None,
+            audit_provenance: None,
             sinks: Vec::new(),
             threat_feeds: Vec::new(),
             min_release_age: Vec::new(),
@@ -625,6 +628,22 @@ impl Cx<'_> {
                 }
                 "sinks" => {
                     self.sinks(v, raw);
+                    continue;
+                }
+                "provenance" => {
+                    match v.get_ref().as_bool() {
+                        Some(b) => {
+                            raw.audit_provenance = Some(Located {
+                                value: b,
+                                origin: self.origin(&k.span()),
+                            })
+                        }
+                        None => self.wrong_type(
+                            v,
+                            &["audit", "provenance"],
+                            "a boolean (true or false)",
+                        ),
+                    }
                     continue;
                 }
                 _ => {

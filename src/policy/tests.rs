@@ -1501,3 +1501,33 @@ fn policy_sinks_merge_by_name_and_lock() {
     let keys: Vec<&str> = p.refused.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys, ["audit.keep", "audit.sinks", "audit.sinks"]);
 }
+
+#[test]
+fn policy_provenance_switch_is_not_a_projects_or_a_locked_lower_layers() {
+    // On by default.
+    let p = loaded_ok(&Files::new(&[]));
+    assert!(p.audit_provenance.value);
+    // A user may switch it off; a project may not, either way.
+    let f = Files::new(&[
+        (Layer::User, "[audit]\nprovenance = false\n"),
+        (Layer::Project, "[audit]\nprovenance = true\n"),
+    ]);
+    let p = loaded_ok(&f);
+    assert!(!p.audit_provenance.value);
+    let f = Files::new(&[(Layer::Project, "[audit]\nprovenance = false\n")]);
+    let p = loaded_ok(&f);
+    assert!(p.audit_provenance.value);
+    assert_eq!(p.refused[0].key, "audit.provenance");
+    // Under a lock on `audit`, a lower layer cannot switch it off.
+    let f = Files::new(&[
+        (Layer::System, "lock = [\"audit\"]\n"),
+        (Layer::User, "[audit]\nprovenance = false\n"),
+    ]);
+    let p = loaded_ok(&f);
+    assert!(p.audit_provenance.value);
+    assert_eq!(p.refused[0].key, "audit.provenance");
+    // A wrong type is an error at the value.
+    let f = Files::new(&[(Layer::User, "[audit]\nprovenance = \"no\"\n")]);
+    let errs = f.load().errors;
+    assert_eq!(errs[0].key.as_deref(), Some("audit.provenance"), "{errs:?}");
+}
