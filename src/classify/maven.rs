@@ -137,7 +137,16 @@ pub(super) mod xml {
     }
 
     fn local(name: &str) -> String {
-        name.rsplit(':').next().unwrap_or(name).to_string()
+        local_str(name).to_string()
+    }
+
+    /// The local part of a name: after the last `:` (a byte scan: names
+    /// are short, and this runs for every tag).
+    fn local_str(name: &str) -> &str {
+        match name.bytes().rposition(|b| b == b':') {
+            Some(at) => &name[at + 1..],
+            None => name,
+        }
     }
 
     fn parse_attrs(s: &str) -> Vec<(String, String)> {
@@ -261,8 +270,7 @@ pub(super) mod xml {
                 let tag = &rest[..e];
                 let inner = tag.trim_start_matches('<').trim_end_matches('>').trim_end();
                 if let Some(name) = inner.strip_prefix('/') {
-                    let name = name.trim();
-                    let name = name.rsplit(':').next().unwrap_or(name);
+                    let name = local_str(name.trim());
                     // Close up to the matching open element, if there is one.
                     if let Some(at) = stack.iter().rposition(|el| el.name == name) {
                         if at > 0 {

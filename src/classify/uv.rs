@@ -720,34 +720,35 @@ pub(super) fn spec_source(spec: &str, origin: Origin) -> Option<Source> {
 
 /// What a URL or path names, or `None` for a plain name/version.
 pub(super) fn target_kind(target: &str) -> Option<SourceKind> {
-    let lower = target.trim().to_ascii_lowercase();
-    Some(
-        if lower.starts_with("git+file:") || lower.starts_with("file:") {
-            SourceKind::Path
-        } else if ["git+", "hg+", "svn+", "bzr+", "git@", "git://"]
-            .iter()
-            .any(|p| lower.starts_with(p))
-        {
-            SourceKind::Git
-        } else if lower.contains("://") {
-            SourceKind::Direct
-        } else if lower.starts_with('.')
-            || lower.starts_with('/')
-            || lower.starts_with('~')
-            || lower.starts_with('\\')
-            || lower.ends_with(".whl")
-            || lower.ends_with(".tar.gz")
-            || lower.ends_with(".zip")
-            || lower.ends_with(".tgz")
-            || (lower.len() > 2
-                && lower.as_bytes()[1] == b':'
-                && lower.as_bytes()[0].is_ascii_alphabetic())
-        {
-            SourceKind::Path
-        } else {
-            return None;
-        },
-    )
+    // Case-insensitive without a lowercased copy (called once per lockfile
+    // artifact).
+    let t = target.trim().as_bytes();
+    let starts = |p: &str| t.len() >= p.len() && t[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    let ends =
+        |p: &str| t.len() >= p.len() && t[t.len() - p.len()..].eq_ignore_ascii_case(p.as_bytes());
+    Some(if starts("git+file:") || starts("file:") {
+        SourceKind::Path
+    } else if ["git+", "hg+", "svn+", "bzr+", "git@", "git://"]
+        .iter()
+        .any(|p| starts(p))
+    {
+        SourceKind::Git
+    } else if t.windows(3).any(|w| w == b"://") {
+        SourceKind::Direct
+    } else if starts(".")
+        || starts("/")
+        || starts("~")
+        || starts("\\")
+        || ends(".whl")
+        || ends(".tar.gz")
+        || ends(".zip")
+        || ends(".tgz")
+        || (t.len() > 2 && t[1] == b':' && t[0].is_ascii_alphabetic())
+    {
+        SourceKind::Path
+    } else {
+        return None;
+    })
 }
 
 /// An index location: a URL, or a local directory (`Path`).
@@ -984,9 +985,6 @@ pub(super) fn index_home(index: &str) -> Option<String> {
 /// Whether `url` is served from under `home` (see [`index_home`]), with no
 /// dot segments or backslashes that could climb out of it.
 pub(super) fn under_home(url: &str, home: &str) -> bool {
-    if climbs(url) {
-        return false;
-    }
     let Some(head) = url.get(..home.len()) else {
         return false;
     };
@@ -1000,12 +998,14 @@ pub(super) fn under_home(url: &str, home: &str) -> bool {
     else {
         return false;
     };
-    match (head.get(..path_start), head.get(path_start..)) {
+    let prefixed = match (head.get(..path_start), head.get(path_start..)) {
         (Some(host), Some(path)) => {
             host.eq_ignore_ascii_case(&home[..path_start]) && path == &home[path_start..]
         }
         _ => false,
-    }
+    };
+    // The prefix first (cheap, and false for most URLs outside the home).
+    prefixed && !climbs(url)
 }
 
 /// Whether a URL has a dot segment (`/./`, `/..`), an encoded dot or a
