@@ -81,7 +81,11 @@ pub fn run(
                             write_err = Some(e);
                         }
                     }
-                    None => *skipped.entry(export::record_kind(&v).to_string()).or_default() += 1,
+                    None => {
+                        *skipped
+                            .entry(export::record_kind(&v).to_string())
+                            .or_default() += 1
+                    }
                 }
             })?;
         }
@@ -160,7 +164,9 @@ enum Sink {
 impl Sink {
     fn open(output: Option<PathBuf>) -> Result<Sink> {
         let Some(dest) = output.filter(|p| p.as_os_str() != "-") else {
-            return Ok(Sink::Stdout(std::io::BufWriter::new(std::io::stdout().lock())));
+            return Ok(Sink::Stdout(std::io::BufWriter::new(
+                std::io::stdout().lock(),
+            )));
         };
         let dir = match dest.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

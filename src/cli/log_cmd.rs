@@ -26,7 +26,8 @@ pub fn since_timestamp(s: &str) -> Result<jiff::Timestamp> {
         return job_start(&|k| std::env::var(k).ok());
     }
     let d = query::parse_duration(s).map_err(|e| Error::Config(format!("--since: {e}")))?;
-    let d = jiff::SignedDuration::try_from(d).map_err(|e| Error::Config(format!("--since: {e}")))?;
+    let d =
+        jiff::SignedDuration::try_from(d).map_err(|e| Error::Config(format!("--since: {e}")))?;
     jiff::Timestamp::now()
         .checked_sub(d)
         .map_err(|e| Error::Config(format!("--since: {e}")))
@@ -173,7 +174,11 @@ fn describe(r: &Value) -> String {
             } else {
                 argv.join(" ")
             };
-            let exe = if s("exe").is_empty() { s("image") } else { s("exe") };
+            let exe = if s("exe").is_empty() {
+                s("image")
+            } else {
+                s("exe")
+            };
             let mut l = format!(
                 "process     pid {} {exe}  {cmd}",
                 n("pid").map(|p| p.to_string()).unwrap_or_default()
@@ -189,7 +194,11 @@ fn describe(r: &Value) -> String {
                 (h, Some(p)) => format!("{h}:{p}"),
                 (h, None) => h.to_string(),
             };
-            let how = if s("method").is_empty() { s("call") } else { s("method") };
+            let how = if s("method").is_empty() {
+                s("call")
+            } else {
+                s("method")
+            };
             let mut l = format!("connection  {:<10} {how} {dest}", s("action"));
             if !s("url").is_empty() {
                 l.push_str(&format!(" {}", s("url")));
@@ -214,7 +223,11 @@ fn describe(r: &Value) -> String {
             }
             if !s("sha256").is_empty() {
                 l.push_str(&format!("  sha256:{}…", short(s("sha256"))));
-            } else if let Some(d) = r.get("integrity").and_then(Value::as_array).and_then(|a| a.first()) {
+            } else if let Some(d) = r
+                .get("integrity")
+                .and_then(Value::as_array)
+                .and_then(|a| a.first())
+            {
                 let alg = d.get("algorithm").and_then(Value::as_str).unwrap_or("");
                 let val = d.get("value").and_then(Value::as_str).unwrap_or("");
                 l.push_str(&format!("  {alg}:{}…", short(val)));

@@ -204,8 +204,18 @@ fn invocation(rec: &Value) -> Doc {
         &mut d,
         rec,
         &[
-            "kind", "time", "argv", "cwd", "user", "uid", "host", "pid", "tool", "real_tool",
-            "parent_id", "ecosystem",
+            "kind",
+            "time",
+            "argv",
+            "cwd",
+            "user",
+            "uid",
+            "host",
+            "pid",
+            "tool",
+            "real_tool",
+            "parent_id",
+            "ecosystem",
         ],
     );
     d
@@ -242,7 +252,14 @@ fn exit(rec: &Value, idx: &Index) -> Doc {
     unmapped(
         &mut d,
         rec,
-        &["kind", "time", "exit_code", "duration_ms", "child_pid", "error"],
+        &[
+            "kind",
+            "time",
+            "exit_code",
+            "duration_ms",
+            "child_pid",
+            "error",
+        ],
     );
     d
 }
@@ -321,8 +338,12 @@ fn connection(rec: &Value) -> Doc {
     let mut d = Doc::new();
     let action = str_of(rec, "action").unwrap_or("");
     let status = u64_of(rec, "status");
-    let ok = action != "deny" && !status.is_some_and(|s| s >= 400);
-    let verdict = if action == "deny" { "denied" } else { "allowed" };
+    let ok = action != "deny" && status.is_none_or(|s| s < 400);
+    let verdict = if action == "deny" {
+        "denied"
+    } else {
+        "allowed"
+    };
     d.event(&["network"], &["connection", verdict], outcome(ok));
     destination(&mut d, str_of(rec, "host"), u64_of(rec, "port"));
     if let Some(url) = str_of(rec, "url") {
@@ -431,7 +452,11 @@ fn script(rec: &Value) -> Doc {
     let ran = rec.get("ran").and_then(Value::as_bool).unwrap_or(false);
     let code = i64_of(rec, "exit_code");
     if ran {
-        d.event(&["process", "package"], &["start"], outcome(code == Some(0)));
+        d.event(
+            &["process", "package"],
+            &["start"],
+            outcome(code == Some(0)),
+        );
     } else {
         d.event(
             &["process", "intrusion_detection"],

@@ -100,7 +100,9 @@ pub fn statement(
                 let mut rd = json!({"uri": url});
                 if let Some(h) = str_of(rec, "sha256") {
                     let d = digest_map(
-                        super::hex_digest("sha256", h).into_iter().collect::<Vec<_>>(),
+                        super::hex_digest("sha256", h)
+                            .into_iter()
+                            .collect::<Vec<_>>(),
                     );
                     if !d.is_empty() {
                         rd["digest"] = Value::Object(d);
@@ -271,7 +273,9 @@ pub fn statement(
 }
 
 fn digest_map(d: Vec<(&'static str, String)>) -> Map<String, Value> {
-    d.into_iter().map(|(a, h)| (a.to_string(), json!(h))).collect()
+    d.into_iter()
+        .map(|(a, h)| (a.to_string(), json!(h)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -320,6 +324,9 @@ mod tests {
             p["runDetails"]["metadata"]["finishedOn"],
             "2026-01-01T00:00:01.500Z"
         );
-        assert_eq!(p["runDetails"]["byproducts"][0]["name"], "/p/node_modules/.bin/z");
+        assert_eq!(
+            p["runDetails"]["byproducts"][0]["name"],
+            "/p/node_modules/.bin/z"
+        );
     }
 }

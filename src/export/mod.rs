@@ -55,10 +55,8 @@ impl Index {
     pub fn add(&mut self, rec: &Value) {
         let id = str_of(rec, "invocation_id").unwrap_or("").to_string();
         match str_of(rec, "kind") {
-            Some("invocation") => {
-                if self.invocations.insert(id.clone(), rec.clone()).is_none() {
-                    self.order.push(id);
-                }
+            Some("invocation") if self.invocations.insert(id.clone(), rec.clone()).is_none() => {
+                self.order.push(id);
             }
             Some("exit") => {
                 self.exits.insert(id, rec.clone());
@@ -177,7 +175,7 @@ impl Selection {
                 Some(inv) => str_of(inv, "time").and_then(parse_time),
                 None => idx.time_of(rec),
             };
-            if !t.is_some_and(|t| t >= since) {
+            if t.is_none_or(|t| t < since) {
                 return false;
             }
         }

@@ -168,10 +168,7 @@ impl Event {
 fn common(e: &mut Event, rec: &Value, idx: &Index, p: &Producer) {
     let inv = idx.invocation_of(rec).unwrap_or(&Value::Null);
     let time = idx.time_of(rec);
-    e.set(
-        "time",
-        json!(time.map(|t| t.as_millisecond()).unwrap_or(0)),
-    );
+    e.set("time", json!(time.map(|t| t.as_millisecond()).unwrap_or(0)));
     let mut metadata = json!({
         "product": {"name": p.name, "vendor_name": p.name, "version": p.version},
         "version": VERSION,
@@ -318,7 +315,16 @@ fn invocation(rec: &Value) -> Event {
     e.unmapped = rest(
         rec,
         &[
-            "kind", "time", "argv", "cwd", "user", "uid", "host", "pid", "tool", "real_tool",
+            "kind",
+            "time",
+            "argv",
+            "cwd",
+            "user",
+            "uid",
+            "host",
+            "pid",
+            "tool",
+            "real_tool",
         ],
     );
     e
@@ -596,7 +602,8 @@ fn artifact(rec: &Value) -> Event {
         e.set("status_code", json!(s.to_string()));
     }
     e.status = Some(
-        if status.is_some_and(|s| (200..400).contains(&s)) && rec.get("sha256").is_some_and(|v| !v.is_null())
+        if status.is_some_and(|s| (200..400).contains(&s))
+            && rec.get("sha256").is_some_and(|v| !v.is_null())
         {
             Status::Success
         } else {
@@ -736,10 +743,7 @@ fn package(rec: &Value) -> Event {
     e.status = Some(Status::Success);
     e.set(
         "message",
-        json!(format!(
-            "{change} {}",
-            str_of(rec, "purl").unwrap_or(name)
-        )),
+        json!(format!("{change} {}", str_of(rec, "purl").unwrap_or(name))),
     );
     e.unmapped = rest(rec, &["kind", "time", "resolved"]);
     e
@@ -754,11 +758,27 @@ mod tests {
         let idx = Index::default();
         let p = Producer::this();
         for (rec, class, activity) in [
-            (json!({"kind": "connection", "action": "deny", "host": "evil.test", "port": 443}), 4001, 5),
-            (json!({"kind": "connection", "action": "allow", "host": "127.0.0.1", "port": 80}), 4001, 1),
+            (
+                json!({"kind": "connection", "action": "deny", "host": "evil.test", "port": 443}),
+                4001,
+                5,
+            ),
+            (
+                json!({"kind": "connection", "action": "allow", "host": "127.0.0.1", "port": 80}),
+                4001,
+                1,
+            ),
             (json!({"kind": "exit", "exit_code": 0}), 1007, 2),
-            (json!({"kind": "package", "change": "removed", "name": "x", "version": "1"}), 1001, 4),
-            (json!({"kind": "artifact", "method": "GET", "url": "http://127.0.0.1/x.tgz", "status": 200}), 4002, 3),
+            (
+                json!({"kind": "package", "change": "removed", "name": "x", "version": "1"}),
+                1001,
+                4,
+            ),
+            (
+                json!({"kind": "artifact", "method": "GET", "url": "http://127.0.0.1/x.tgz", "status": 200}),
+                4002,
+                3,
+            ),
         ] {
             let e = event(&rec, &idx, &p).unwrap();
             assert_eq!(e["class_uid"], class);

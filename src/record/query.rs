@@ -147,9 +147,7 @@ pub fn same_host(host: &str, port: Option<u64>, wanted: &str) -> bool {
     };
     let whost = whost.trim_start_matches('[').trim_end_matches(']');
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    !whost.is_empty()
-        && host.eq_ignore_ascii_case(whost)
-        && (wport.is_none() || wport == port)
+    !whost.is_empty() && host.eq_ignore_ascii_case(whost) && (wport.is_none() || wport == port)
 }
 
 /// The files of the log, oldest first: the rotated ones (`<log>.N` …
@@ -177,7 +175,7 @@ pub fn log_files(path: &Path) -> Vec<PathBuf> {
             }
         }
     }
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut out: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
     if path.exists() {
         out.push(path.to_path_buf());
@@ -292,10 +290,10 @@ pub fn tree(path: &Path, id: &str) -> Result<(Option<Vec<Value>>, usize)> {
     for_each_record(path, &mut |v| {
         if kind(&v) == "invocation" {
             let i = invocation_id(&v);
-            if i == id || (id.len() >= 8 && i.starts_with(id)) {
-                if !candidates.iter().any(|c| c == i) {
-                    candidates.push(i.to_string());
-                }
+            if (i == id || (id.len() >= 8 && i.starts_with(id)))
+                && !candidates.iter().any(|c| c == i)
+            {
+                candidates.push(i.to_string());
             }
         }
     })?;
