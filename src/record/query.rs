@@ -378,6 +378,85 @@ mod tests {
     }
 
     #[test]
+    fn package_names_and_hosts() {
+        for (arg, name, hit) in [
+            ("left-pad", "left-pad", true),
+            ("left-pad@1.3.0", "left-pad", true),
+            ("@scope/pkg@^2", "@scope/pkg", true),
+            ("@scope/pkg", "pkg", false),
+            ("requests==2.31", "requests", true),
+            ("Django>=4", "django", true),
+            ("zope.interface[test]", "zope-interface", true),
+            ("left", "left-pad", false),
+            ("--left-pad", "left-pad", false),
+            ("install", "left-pad", false),
+        ] {
+            assert_eq!(names_package(arg, name), hit, "{arg} {name}");
+        }
+        assert!(same_package("Foo_Bar", "foo.bar"));
+        assert!(!same_package("x", ""));
+        for (host, port, wanted, hit) in [
+            ("127.0.0.1", Some(4873), "127.0.0.1", true),
+            ("127.0.0.1", Some(4873), "127.0.0.1:4873", true),
+            ("127.0.0.1", Some(4873), "127.0.0.1:80", false),
+            (
+                "Registry.Example.COM",
+                Some(443),
+                "registry.example.com",
+                true,
+            ),
+            ("::1", Some(9), "::1", true),
+            ("::1", Some(9), "[::1]:9", true),
+            ("::1", Some(9), "[::1]:10", false),
+            ("", None, "", false),
+        ] {
+            assert_eq!(same_host(host, port, wanted), hit, "{host} {wanted}");
+        }
+    }
+
+    #[test]
+    fn rotated_files_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("audit.jsonl");
+        for name in [
+            "audit.jsonl",
+            "audit.jsonl.1",
+            "audit.jsonl.2",
+            "audit.jsonl.10",
+            "audit.jsonl.spool",
+            "audit.jsonl.1.tmp",
+            "other.jsonl.3",
+        ] {
+            std::fs::write(dir.path().join(name), format!("{{\"f\":\"{name}\"}}\n")).unwrap();
+        }
+        let names: Vec<String> = log_files(&p)
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "audit.jsonl.10",
+                "audit.jsonl.2",
+                "audit.jsonl.1",
+                "audit.jsonl"
+            ]
+        );
+        let mut seen = Vec::new();
+        for_each_record(&p, &mut |v| seen.push(v["f"].as_str().unwrap().to_string())).unwrap();
+        assert_eq!(seen, names);
+        // Only rotated files (the log itself just rotated away): still read.
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(log_files(&p).len(), 3);
+        // No log at all: nothing, no error.
+        assert!(log_files(&dir.path().join("none.jsonl")).is_empty());
+        assert_eq!(
+            for_each_record(&dir.path().join("none.jsonl"), &mut |_| {}).unwrap(),
+            0
+        );
+    }
+
+    #[test]
     fn pairs_exit_lines_and_skips_garbage() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.jsonl");
