@@ -414,4 +414,159 @@ mod tests {
         assert!(sel.accepts(&idx, &fw));
         assert!(!sel.accepts(&idx, &json!({"invocation_id": "0193cccc-4"})));
     }
+
+    /// Records with any shape (wrong types, missing fields, odd strings)
+    /// never make a converter panic.
+    mod odd_records {
+        use super::super::*;
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>()
+                    .prop_filter("finite", |f| f.is_finite())
+                    .prop_map(Value::from),
+                ".{0,12}".prop_map(Value::from),
+                Just(json!("2026-01-01T00:00:00Z")),
+                Just(json!("sha512-ERERERE=")),
+                Just(json!("::1")),
+                Just(json!("http://[::1]:9/a/b.tgz?x#y")),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            leaf().prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    prop::collection::btree_map(
+                        prop_oneof![
+                            Just("algorithm".to_string()),
+                            Just("value".to_string()),
+                            Just("message".to_string()),
+                            Just("path".to_string()),
+                            Just("action".to_string()),
+                            "[a-z]{1,6}"
+                        ],
+                        inner,
+                        0..4
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        const KEYS: &[&str] = &[
+            "invocation_id",
+            "parent_id",
+            "time",
+            "tool",
+            "argv",
+            "cwd",
+            "user",
+            "uid",
+            "host",
+            "pid",
+            "ppid",
+            "parent_pid",
+            "exe",
+            "image",
+            "command_line",
+            "real_tool",
+            "decision",
+            "policy",
+            "exit_code",
+            "child_pid",
+            "duration_ms",
+            "ran",
+            "findings",
+            "error",
+            "method",
+            "port",
+            "url",
+            "status",
+            "bytes_up",
+            "bytes_down",
+            "reason",
+            "rule",
+            "call",
+            "size",
+            "sha256",
+            "content_type",
+            "package",
+            "version",
+            "script",
+            "command",
+            "runner",
+            "change",
+            "name",
+            "purl",
+            "resolved",
+            "integrity",
+            "previous_version",
+            "flagged",
+            "ecosystem",
+        ];
+
+        fn record() -> impl Strategy<Value = Value> {
+            let kinds = prop_oneof![
+                Just("invocation"),
+                Just("exit"),
+                Just("process"),
+                Just("connection"),
+                Just("artifact"),
+                Just("script"),
+                Just("file-written"),
+                Just("package"),
+                Just("watch-truncated"),
+                Just("unknown"),
+            ];
+            (
+                kinds,
+                prop::collection::vec((prop::sample::select(KEYS), value()), 0..20),
+            )
+                .prop_map(|(kind, fields)| {
+                    let mut m = serde_json::Map::new();
+                    m.insert("kind".into(), json!(kind));
+                    for (k, v) in fields {
+                        m.insert(k.to_string(), v);
+                    }
+                    Value::Object(m)
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+            #[test]
+            fn converters_do_not_panic(recs in prop::collection::vec(record(), 1..6)) {
+                let mut idx = Index::default();
+                for r in &recs {
+                    idx.add(r);
+                }
+                let p = Producer::this();
+                for r in &recs {
+                    if let Some(e) = ocsf::event(r, &idx, &p) {
+                        let class = e["class_uid"].as_u64().unwrap();
+                        let activity = e["activity_id"].as_u64().unwrap();
+                        prop_assert_eq!(e["type_uid"].as_u64(), Some(class * 100 + activity));
+                        prop_assert!(e["time"].is_i64());
+                        prop_assert!(e["device"]["hostname"].is_string());
+                    }
+                    if let Some(d) = ecs::document(r, &idx, &p) {
+                        prop_assert!(d["@timestamp"].is_string());
+                    }
+                }
+                let inv = &recs[0];
+                let _ = intoto::statement(inv, recs.get(1), &recs, &p);
+                let sel = Selection { since: Some(jiff::Timestamp::UNIX_EPOCH), invocations: None };
+                for r in &recs {
+                    let _ = sel.accepts(&idx, r);
+                }
+            }
+        }
+    }
 }
