@@ -90,29 +90,40 @@ pub fn run(
             })?;
         }
         Format::InToto => {
-            // Pass 2: the records a statement is made of, by invocation.
+            // Pass 2: the records a statement is made of (the full
+            // invocation and exit records among them), by invocation.
             let mut related: HashMap<String, Vec<Value>> = HashMap::new();
+            let mut full: HashMap<String, Value> = HashMap::new();
+            let mut exits: HashMap<String, Value> = HashMap::new();
             query::for_each_record(&path, &mut |v| {
+                let kind = export::record_kind(&v);
                 if !matches!(
-                    export::record_kind(&v),
-                    "package" | "artifact" | "file-written" | "script"
+                    kind,
+                    "invocation" | "exit" | "package" | "artifact" | "file-written" | "script"
                 ) || !selection.accepts(&idx, &v)
                 {
                     return;
                 }
-                if let Some(id) = v.get("invocation_id").and_then(Value::as_str) {
-                    related.entry(id.to_string()).or_default().push(v);
+                let Some(id) = v.get("invocation_id").and_then(Value::as_str) else {
+                    return;
+                };
+                let id = id.to_string();
+                match kind {
+                    "invocation" => {
+                        full.entry(id).or_insert(v);
+                    }
+                    "exit" => {
+                        exits.insert(id, v);
+                    }
+                    _ => related.entry(id).or_default().push(v),
                 }
             })?;
             for id in idx.ids() {
-                let Some(inv) = idx.invocation(id) else {
+                let Some(inv) = full.get(id) else {
                     continue;
                 };
-                if !selection.accepts(&idx, inv) {
-                    continue;
-                }
                 let recs = related.remove(id).unwrap_or_default();
-                match export::intoto::statement(inv, idx.exit(id), &recs, &producer) {
+                match export::intoto::statement(inv, exits.get(id), &recs, &producer) {
                     Some(s) => {
                         if let Err(e) = sink.line(&s) {
                             write_err = Some(e);

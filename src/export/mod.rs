@@ -51,15 +51,21 @@ pub struct Index {
 }
 
 impl Index {
-    /// Takes note of `rec` if it is an `invocation` or `exit` record.
+    /// Takes note of `rec` if it is an `invocation` or `exit` record: of
+    /// the fields the other records' events borrow (a log of many
+    /// invocations stays small in memory; the full records are converted
+    /// as they are read).
     pub fn add(&mut self, rec: &Value) {
         let id = str_of(rec, "invocation_id").unwrap_or("").to_string();
         match str_of(rec, "kind") {
-            Some("invocation") if self.invocations.insert(id.clone(), rec.clone()).is_none() => {
-                self.order.push(id);
+            Some("invocation") => {
+                let slim = keep(rec, INVOCATION_KEYS);
+                if self.invocations.insert(id.clone(), slim).is_none() {
+                    self.order.push(id);
+                }
             }
             Some("exit") => {
-                self.exits.insert(id, rec.clone());
+                self.exits.insert(id, keep(rec, EXIT_KEYS));
             }
             _ => {}
         }
@@ -150,6 +156,34 @@ impl Index {
             )),
         }
     }
+}
+
+/// What [`Index`] keeps of an invocation record.
+const INVOCATION_KEYS: &[&str] = &[
+    "kind",
+    "invocation_id",
+    "parent_id",
+    "time",
+    "tool",
+    "ecosystem",
+    "argv",
+    "user",
+    "uid",
+    "host",
+    "pid",
+];
+
+/// What [`Index`] keeps of an exit record.
+const EXIT_KEYS: &[&str] = &["kind", "invocation_id", "time", "child_pid"];
+
+fn keep(rec: &Value, keys: &[&str]) -> Value {
+    let mut m = Map::new();
+    for k in keys {
+        if let Some(v) = rec.get(*k) {
+            m.insert((*k).to_string(), v.clone());
+        }
+    }
+    Value::Object(m)
 }
 
 /// Which records to export.

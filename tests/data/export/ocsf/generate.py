@@ -1,3 +1,11 @@
+# Regenerates ocsf-1.5.0-host.schemas.json: the JSON Schemas (draft 2020-12)
+# of the OCSF classes pkgward emits, with the `host` profile, and of every
+# object they reference, as a map from each schema's $id to the schema.
+# Uses the generator and the OCSF export (schema.ocsf.io /1.5.0/export/schema)
+# shipped in the PyPI package ocsf-json-schema 1.2.0, unzipped into ./ojs:
+#   pip download --no-deps ocsf-json-schema==1.2.0
+#   unzip ocsf_json_schema-1.2.0-py3-none-any.whl -d ojs
+#   python3 generate.py 1.5.0 host && mv bundle-1.5.0.json ocsf-1.5.0-host.schemas.json
 import json, sys
 sys.path.insert(0, 'ojs')
 from ocsf_json_schema.schema import OcsfJsonSchema
