@@ -1046,3 +1046,177 @@ fn log_reads_rotated_files_and_queries_the_fixture() {
     let out = log_query(&log, &["--invocation", "x", "--tool", "npm"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+// ---------------------------------------------------------------- any shape
+
+mod any_shape {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn validators() -> &'static BTreeMap<u64, jsonschema::Validator> {
+        static V: OnceLock<BTreeMap<u64, jsonschema::Validator>> = OnceLock::new();
+        V.get_or_init(ocsf_validators)
+    }
+
+    fn fields() -> &'static Value {
+        static F: OnceLock<Value> = OnceLock::new();
+        F.get_or_init(|| load("ecs/ecs_flat.json"))
+    }
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (0u64..70000).prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            ".{0,10}".prop_map(Value::from),
+            Just(json!("2026-01-01T00:00:00.250Z")),
+            Just(json!("::1")),
+            Just(json!("10.0.0.1")),
+            Just(json!("registry.example.com")),
+            Just(json!("http://127.0.0.1:9/a/b.tgz?q#f")),
+            Just(json!(SHA256)),
+            Just(json!(SRI512)),
+            Just(json!("deny")),
+            Just(json!("would-deny")),
+            Just(json!("added")),
+            Just(json!("modified")),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(2, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                prop::collection::btree_map(
+                    prop::sample::select(vec![
+                        "algorithm",
+                        "value",
+                        "message",
+                        "code",
+                        "path",
+                        "sha256",
+                        "action",
+                        "x",
+                    ]),
+                    inner,
+                    0..3
+                )
+                .prop_map(|m| Value::Object(
+                    m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    const KEYS: &[&str] = &[
+        "parent_id",
+        "time",
+        "tool",
+        "argv",
+        "cwd",
+        "user",
+        "uid",
+        "host",
+        "pid",
+        "ppid",
+        "parent_pid",
+        "exe",
+        "image",
+        "command_line",
+        "real_tool",
+        "decision",
+        "policy",
+        "exit_code",
+        "child_pid",
+        "duration_ms",
+        "ran",
+        "findings",
+        "error",
+        "method",
+        "port",
+        "url",
+        "status",
+        "bytes_up",
+        "bytes_down",
+        "reason",
+        "rule",
+        "call",
+        "size",
+        "sha256",
+        "content_type",
+        "package",
+        "version",
+        "script",
+        "command",
+        "runner",
+        "change",
+        "name",
+        "purl",
+        "resolved",
+        "integrity",
+        "previous_version",
+        "flagged",
+        "ecosystem",
+        "action",
+    ];
+
+    fn record() -> impl Strategy<Value = Value> {
+        (
+            prop::sample::select(vec![
+                "invocation",
+                "exit",
+                "process",
+                "connection",
+                "artifact",
+                "script",
+                "file-written",
+                "package",
+            ]),
+            prop::sample::select(vec!["i1", "i2"]),
+            prop::collection::vec((prop::sample::select(KEYS), value()), 0..24),
+        )
+            .prop_map(|(kind, id, fields)| {
+                let mut m = serde_json::Map::new();
+                for (k, v) in fields {
+                    m.insert(k.to_string(), v);
+                }
+                m.insert("kind".into(), json!(kind));
+                m.insert("invocation_id".into(), json!(id));
+                Value::Object(m)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Whatever shape a record has (a newer or older pkgward, a damaged
+        /// line that still parses), its OCSF event validates and its ECS
+        /// document uses ECS fields correctly.
+        #[test]
+        fn events_of_odd_records_still_validate(recs in prop::collection::vec(record(), 1..5)) {
+            let t = tempfile::tempdir().unwrap();
+            let log = t.path().join("audit.jsonl");
+            let body: String = recs.iter().map(|r| format!("{r}\n")).collect();
+            std::fs::write(&log, body).unwrap();
+            let f = log.to_str().unwrap();
+            for e in lines(&pkgward(&["export", "--format", "ocsf", "--file", f])) {
+                let errs = ocsf_errors(validators(), &e);
+                prop_assert!(errs.is_empty(), "{:#}\n{:#?}\n{:#}", e, errs, json!(recs));
+            }
+            for d in lines(&pkgward(&["export", "--format", "ecs", "--file", f])) {
+                let p = ecs_problems(fields(), &d);
+                prop_assert!(p.is_empty(), "{:#}\n{:#?}\n{:#}", d, p, json!(recs));
+            }
+            let v = intoto_validator();
+            for s in lines(&pkgward(&["export", "--format", "in-toto", "--file", f])) {
+                let errs: Vec<String> = v.iter_errors(&s).map(|e| e.to_string()).collect();
+                prop_assert!(errs.is_empty(), "{:#}\n{:#?}\n{:#}", s, errs, json!(recs));
+            }
+        }
+    }
+}

@@ -130,6 +130,11 @@ fn common(d: &mut Doc, kind: &str, rec: &Value, idx: &Index, p: &Producer) {
     }
 }
 
+/// A record's `time` as an ECS date, when it is one.
+fn time_of(v: &Value) -> Option<String> {
+    str_of(v, "time").and_then(super::parse_time).map(rfc3339)
+}
+
 fn outcome(ok: bool) -> &'static str {
     if ok {
         "success"
@@ -186,7 +191,7 @@ fn invocation(rec: &Value) -> Doc {
         d.set("process.command_line", json!(command_line(&argv)));
     }
     d.set_opt("process.working_directory", str_of(rec, "cwd"));
-    d.set_opt("process.start", str_of(rec, "time"));
+    d.set_opt("process.start", time_of(rec));
     if let Some(real) = rec.get("real_tool") {
         d.set_opt("process.executable", str_of(real, "path"));
         if let Some(h) = str_of(real, "sha256") {
@@ -239,8 +244,8 @@ fn exit(rec: &Value, idx: &Index) -> Doc {
     d.set_opt("process.name", str_of(inv, "tool"));
     d.set_opt("process.entity_id", str_of(rec, "invocation_id"));
     d.set_opt("process.exit_code", code);
-    d.set_opt("process.start", str_of(inv, "time"));
-    d.set_opt("process.end", str_of(rec, "time"));
+    d.set_opt("process.start", time_of(inv));
+    d.set_opt("process.end", time_of(rec));
     if let Some(ms) = rec.get("duration_ms").and_then(Value::as_f64) {
         d.set("event.duration", json!((ms.max(0.0) * 1e6).round() as u64));
     }

@@ -241,10 +241,16 @@ fn sha256_file(path: &str, sha256: Option<&str>, size: Option<u64>) -> Value {
     if let Some(s) = size {
         f["size"] = json!(s);
     }
-    if let Some(h) = sha256 {
-        f["hashes"] = json!([fingerprint("sha256", h)]);
+    if let Some(h) = sha256.and_then(sha256_hex) {
+        f["hashes"] = json!([fingerprint("sha256", &h)]);
     }
     f
+}
+
+/// A recorded sha256 as OCSF wants a fingerprint: hex (anything else is
+/// left out rather than passed on as a hash).
+fn sha256_hex(h: &str) -> Option<String> {
+    super::hex_digest("sha256", h).map(|(_, hex)| hex)
 }
 
 fn fingerprint(alg: &str, hex: &str) -> Value {
@@ -572,7 +578,9 @@ fn artifact(rec: &Value) -> Event {
     let mut e = Event::new(HTTP_ACTIVITY, activity);
     let url = str_of(rec, "url").unwrap_or("");
     let mut request = json!({"url": {"url_string": url}});
-    if !method.is_empty() {
+    // OCSF enumerates the methods; another one stays in `unmapped`.
+    let known = activity.0 != 99;
+    if known {
         request["http_method"] = json!(method);
     }
     e.set("http_request", request);
@@ -594,8 +602,8 @@ fn artifact(rec: &Value) -> Event {
     if let Some(size) = u64_of(rec, "size") {
         file["size"] = json!(size);
     }
-    if let Some(h) = str_of(rec, "sha256") {
-        file["hashes"] = json!([fingerprint("sha256", h)]);
+    if let Some(h) = str_of(rec, "sha256").and_then(sha256_hex) {
+        file["hashes"] = json!([fingerprint("sha256", &h)]);
     }
     e.set("file", file);
     if let Some(s) = status {
@@ -619,7 +627,7 @@ fn artifact(rec: &Value) -> Event {
             "url",
             "host",
             "port",
-            "method",
+            if known { "method" } else { "" },
             "status",
             "content_type",
             "size",
