@@ -762,6 +762,22 @@ fn export_selects_by_invocation_and_since_and_writes_a_file() {
     assert!(out.status.success() && out.stdout.is_empty());
     let written = std::fs::read_to_string(&dest).unwrap();
     assert_eq!(written.lines().count(), 24);
+    // Event ids are stable across exports (a SIEM can drop duplicates) and
+    // distinct between records.
+    let again = lines(&pkgward(&["export", "--format", "ecs", "--file", f]));
+    let ids: Vec<&Value> = again.iter().map(|d| &d["event"]["id"]).collect();
+    let first: Vec<Value> = written
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"]["id"].clone())
+        .collect();
+    assert_eq!(ids, first.iter().collect::<Vec<_>>());
+    assert_eq!(
+        ids.iter()
+            .filter_map(|v| v.as_str())
+            .collect::<BTreeSet<_>>()
+            .len(),
+        24
+    );
     // An empty or missing log exports nothing, successfully.
     let out = pkgward(&[
         "export",

@@ -104,6 +104,7 @@ fn common(d: &mut Doc, kind: &str, rec: &Value, idx: &Index, p: &Producer) {
     d.set("ecs.version", json!(VERSION));
     d.set("event.kind", json!("event"));
     d.set("event.action", json!(kind));
+    d.set("event.id", json!(super::record_uid(rec)));
     d.set("event.module", json!("pkgward"));
     d.set("event.dataset", json!("pkgward.audit"));
     d.set("event.provider", json!("pkgward"));

@@ -349,6 +349,16 @@ pub fn package_digests(rec: &Value) -> Vec<(&'static str, String)> {
     out
 }
 
+/// A stable id for a record: the first 128 bits of the sha256 of its JSON,
+/// as hex. Exporting the same log twice gives the same ids, so a SIEM can
+/// drop the events it already has (OCSF `metadata.uid`, ECS `event.id`).
+pub fn record_uid(rec: &Value) -> String {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(rec).unwrap_or_default();
+    let d = sha2::Sha256::digest(&bytes);
+    d[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The record kinds each format maps, for the caller's report of what it
 /// skipped.
 pub fn record_kind(rec: &Value) -> &str {

@@ -175,6 +175,7 @@ fn common(e: &mut Event, rec: &Value, idx: &Index, p: &Producer) {
         "profiles": ["host"],
         "log_name": "audit",
         "event_code": str_of(rec, "kind").unwrap_or(""),
+        "uid": super::record_uid(rec),
     });
     if let Some(id) = str_of(rec, "invocation_id") {
         metadata["correlation_uid"] = json!(id);
