@@ -15,6 +15,7 @@ pub mod classify;
 pub mod cli;
 pub mod decide;
 pub mod error;
+pub mod export;
 pub mod fleet;
 pub mod lockfiles;
 pub mod paths;

@@ -7,55 +7,82 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::record::query::{self, Entry, Filter};
 
-pub fn run(
-    tool: Option<String>,
-    denied: bool,
-    since: Option<String>,
-    json: bool,
-    summary: bool,
-    file: Option<PathBuf>,
-) -> Result<i32> {
-    let since = match since {
-        None => None,
-        Some(s) if s == "job" => Some(job_start(&|k| std::env::var(k).ok())?),
-        Some(s) => {
-            let d =
-                query::parse_duration(&s).map_err(|e| Error::Config(format!("--since: {e}")))?;
-            let d = jiff::SignedDuration::try_from(d)
-                .map_err(|e| Error::Config(format!("--since: {e}")))?;
-            Some(
-                jiff::Timestamp::now()
-                    .checked_sub(d)
-                    .map_err(|e| Error::Config(format!("--since: {e}")))?,
-            )
+/// What `pkgward log` was asked for.
+pub struct Args {
+    pub tool: Option<String>,
+    pub denied: bool,
+    pub since: Option<String>,
+    pub package: Option<String>,
+    pub host: Option<String>,
+    pub invocation: Option<String>,
+    pub json: bool,
+    pub summary: bool,
+    pub file: Option<PathBuf>,
+}
+
+/// `--since`: a duration back from now, or `job`.
+pub fn since_timestamp(s: &str) -> Result<jiff::Timestamp> {
+    if s == "job" {
+        return job_start(&|k| std::env::var(k).ok());
+    }
+    let d = query::parse_duration(s).map_err(|e| Error::Config(format!("--since: {e}")))?;
+    let d =
+        jiff::SignedDuration::try_from(d).map_err(|e| Error::Config(format!("--since: {e}")))?;
+    jiff::Timestamp::now()
+        .checked_sub(d)
+        .map_err(|e| Error::Config(format!("--since: {e}")))
+}
+
+/// The log to read: `--file`, else the one the policy in effect here names.
+pub fn log_path(file: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(f) = file {
+        return Ok(f);
+    }
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?;
+    let loaded = crate::policy::load(&crate::policy::discover(
+        &crate::policy::DiscoveryContext::from_process(&cwd),
+    ));
+    crate::shim::audit_log_path(&loaded.policy)
+        .ok_or_else(|| Error::Config("no audit log configured and no state directory".into()))
+}
+
+pub fn run(a: Args) -> Result<i32> {
+    let since = a.since.as_deref().map(since_timestamp).transpose()?;
+    let path = log_path(a.file)?;
+    use std::io::Write;
+    if let Some(id) = a.invocation {
+        let (records, bad) = query::tree(&path, &id)?;
+        let Some(records) = records else {
+            return Err(Error::Config(format!(
+                "--invocation: no invocation {id} in the audit log"
+            )));
+        };
+        let mut out = std::io::stdout().lock();
+        if a.json {
+            for r in &records {
+                let _ = writeln!(out, "{r}");
+            }
+        } else {
+            let _ = write!(out, "{}", human_tree(&records));
         }
-    };
-    let path = match file {
-        Some(f) => f,
-        None => {
-            let cwd = std::env::current_dir()
-                .map_err(|e| Error::io("cannot read the current directory", e))?;
-            let loaded = crate::policy::load(&crate::policy::discover(
-                &crate::policy::DiscoveryContext::from_process(&cwd),
-            ));
-            crate::shim::audit_log_path(&loaded.policy).ok_or_else(|| {
-                Error::Config("no audit log configured and no state directory".into())
-            })?
-        }
-    };
+        report_bad(bad, &path);
+        return Ok(0);
+    }
     let filter = Filter {
-        tool,
-        denied,
+        tool: a.tool,
+        denied: a.denied,
         since,
+        package: a.package,
+        host: a.host,
     };
     let (entries, bad) = query::read(&path, &filter)?;
     let mut out = std::io::stdout().lock();
-    use std::io::Write;
-    if summary {
+    if a.summary {
         let _ = write!(out, "{}", markdown_summary(&entries));
     }
-    for e in entries.iter().filter(|_| !summary) {
-        let _ = if json {
+    for e in entries.iter().filter(|_| !a.summary) {
+        let _ = if a.json {
             let mut v = e.invocation.clone();
             if let Value::Object(m) = &mut v {
                 m.insert("exit".into(), e.exit.clone().unwrap_or(Value::Null));
@@ -65,13 +92,191 @@ pub fn run(
             writeln!(out, "{}", human(e))
         };
     }
+    report_bad(bad, &path);
+    Ok(0)
+}
+
+fn report_bad(bad: usize, path: &std::path::Path) {
     if bad > 0 {
         eprintln!(
-            "pkgward: {bad} line(s) of {} are not valid JSON and were skipped",
+            "pkgward: {bad} line(s) of {} (or its rotated files) are not valid JSON and were skipped",
             path.display()
         );
     }
-    Ok(0)
+}
+
+/// An invocation tree for people: each invocation's line as in the list,
+/// then what happened under it, children indented under their parent.
+pub fn human_tree(records: &[Value]) -> String {
+    use std::collections::HashMap;
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut order: Vec<String> = Vec::new();
+    let mut entries: HashMap<String, Entry> = HashMap::new();
+    let mut detail: HashMap<String, Vec<String>> = HashMap::new();
+    let mut depth: HashMap<String, usize> = HashMap::new();
+    for r in records {
+        let id = s(r, "invocation_id");
+        match s(r, "kind").as_str() {
+            "invocation" => {
+                let d = depth.get(&s(r, "parent_id")).map_or(0, |d| d + 1);
+                depth.insert(id.clone(), d);
+                order.push(id.clone());
+                entries.insert(
+                    id,
+                    Entry {
+                        invocation: r.clone(),
+                        exit: None,
+                    },
+                );
+            }
+            "exit" => {
+                if let Some(e) = entries.get_mut(&id) {
+                    e.exit = Some(r.clone());
+                }
+            }
+            _ => detail.entry(id).or_default().push(describe(r)),
+        }
+    }
+    let mut out = String::new();
+    for id in &order {
+        let pad = "    ".repeat(depth.get(id).copied().unwrap_or(0));
+        if let Some(e) = entries.get(id) {
+            for line in human(e).lines() {
+                out.push_str(&pad);
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        for d in detail.get(id).into_iter().flatten() {
+            out.push_str(&pad);
+            out.push_str("  ");
+            out.push_str(d);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// One line for a record of an invocation's tree.
+fn describe(r: &Value) -> String {
+    let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
+    let n = |k: &str| r.get(k).and_then(Value::as_i64);
+    let short = |h: &str| h.get(..16).unwrap_or(h).to_string();
+    match s("kind") {
+        "process" => {
+            let argv: Vec<&str> = r
+                .get("argv")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let cmd = if argv.is_empty() {
+                s("command_line").to_string()
+            } else {
+                argv.join(" ")
+            };
+            let exe = if s("exe").is_empty() {
+                s("image")
+            } else {
+                s("exe")
+            };
+            let mut l = format!(
+                "process     pid {} {exe}  {cmd}",
+                n("pid").map(|p| p.to_string()).unwrap_or_default()
+            );
+            if !s("flagged").is_empty() {
+                l.push_str(&format!("  [flagged: {}]", s("flagged")));
+            }
+            l
+        }
+        "connection" => {
+            let dest = match (s("host"), n("port")) {
+                ("", _) => "(no destination)".to_string(),
+                (h, Some(p)) => format!("{h}:{p}"),
+                (h, None) => h.to_string(),
+            };
+            let how = if s("method").is_empty() {
+                s("call")
+            } else {
+                s("method")
+            };
+            let mut l = format!("connection  {:<10} {how} {dest}", s("action"));
+            if !s("url").is_empty() {
+                l.push_str(&format!(" {}", s("url")));
+            }
+            if !s("rule").is_empty() {
+                l.push_str(&format!("  ({})", s("rule")));
+            }
+            if !s("reason").is_empty() {
+                l.push_str(&format!("  reason: {}", s("reason")));
+            }
+            l
+        }
+        "package" => {
+            let mut l = format!(
+                "package     {:<10} {} {}",
+                s("change"),
+                s("name"),
+                s("version")
+            );
+            if !s("previous_version").is_empty() {
+                l.push_str(&format!(" (was {})", s("previous_version")));
+            }
+            if !s("sha256").is_empty() {
+                l.push_str(&format!("  sha256:{}…", short(s("sha256"))));
+            } else if let Some(d) = r
+                .get("integrity")
+                .and_then(Value::as_array)
+                .and_then(|a| a.first())
+            {
+                let alg = d.get("algorithm").and_then(Value::as_str).unwrap_or("");
+                let val = d.get("value").and_then(Value::as_str).unwrap_or("");
+                l.push_str(&format!("  {alg}:{}…", short(val)));
+            }
+            if !s("resolved").is_empty() {
+                l.push_str(&format!("  {}", s("resolved")));
+            }
+            l
+        }
+        "artifact" => format!(
+            "artifact    {} {} {} {} bytes{}",
+            s("method"),
+            s("url"),
+            n("status").unwrap_or(0),
+            n("size").unwrap_or(0),
+            if s("sha256").is_empty() {
+                "  (incomplete)".to_string()
+            } else {
+                format!("  sha256:{}…", short(s("sha256")))
+            }
+        ),
+        "script" => format!(
+            "script      {:<10} {}@{} {}: {}{}",
+            s("decision"),
+            s("package"),
+            s("version"),
+            s("script"),
+            s("command"),
+            match (r.get("ran").and_then(Value::as_bool), n("exit_code")) {
+                (Some(true), Some(c)) => format!("  (exit {c})"),
+                (Some(true), None) => "  (ran)".into(),
+                _ => "  (did not run)".into(),
+            }
+        ),
+        "file-written" => format!(
+            "file        {:<10} {}{}",
+            s("change"),
+            s("path"),
+            if s("sha256").is_empty() {
+                String::new()
+            } else {
+                format!("  sha256:{}…", short(s("sha256")))
+            }
+        ),
+        "watch-truncated" => {
+            "watch       truncated: the list of files written may be incomplete".into()
+        }
+        other => format!("{other:<11} {}", r),
+    }
 }
 
 fn human(e: &Entry) -> String {
@@ -100,12 +305,13 @@ fn human(e: &Entry) -> String {
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     let mut line = format!(
-        "{time}  {:<7} {:<10} {:<9} {:>7}  {}",
+        "{time}  {:<7} {:<10} {:<9} {:>7}  {}  id={}",
         e.str_field("tool"),
         e.action(),
         exit,
         dur,
-        argv.join(" ")
+        argv.join(" "),
+        e.str_field("invocation_id")
     );
     if e.denied() {
         if let Some(reasons) = e

@@ -3,6 +3,7 @@
 
 mod audit_cmd;
 mod doctor;
+mod export_cmd;
 mod fleet_cmd;
 mod log_cmd;
 mod policy_cmd;
@@ -85,6 +86,40 @@ pub enum Command {
         /// One JSON object per invocation (its invocation record with an `exit` field).
         #[arg(long)]
         json: bool,
+        /// Only invocations that added, changed or removed this package, ran
+        /// its install-time code, or named it on their command line.
+        #[arg(long, value_name = "NAME")]
+        package: Option<String>,
+        /// Only invocations that connected to (or fetched from) this host
+        /// (HOST or HOST:PORT).
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
+        /// Show one invocation (its id, or a unique prefix of 8 or more
+        /// characters) with everything under it: processes, connections,
+        /// scripts, packages, files written, its exit, and the invocations it
+        /// started. With --json: every record of that tree, one per line.
+        #[arg(long, value_name = "ID", conflicts_with_all = ["summary", "tool", "denied", "since", "package", "host"])]
+        invocation: Option<String>,
+        /// Read this log instead of the policy's.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Export the audit log for a SIEM or an attestation store: OCSF 1.5.0
+    /// events or ECS documents (NDJSON, one event per line), or in-toto
+    /// Statements v1 with a SLSA Provenance v1 predicate (JSON Lines, one
+    /// statement per invocation that installed something with a digest).
+    Export {
+        #[arg(long, value_enum)]
+        format: export_cmd::Format,
+        /// Only invocations newer than this (e.g. 30m, 2h, 7d), or `job`.
+        #[arg(long, value_name = "DUR|job")]
+        since: Option<String>,
+        /// Only this invocation (id or unique prefix) and the invocations it started.
+        #[arg(long, value_name = "ID")]
+        invocation: Option<String>,
+        /// Write to FILE (replaced once complete) instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
         /// Read this log instead of the policy's.
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
@@ -308,8 +343,28 @@ fn dispatch(cmd: Command) -> crate::error::Result<i32> {
             since,
             summary,
             json,
+            package,
+            host,
+            invocation,
             file,
-        } => log_cmd::run(tool, denied, since, json, summary, file),
+        } => log_cmd::run(log_cmd::Args {
+            tool,
+            denied,
+            since,
+            package,
+            host,
+            invocation,
+            json,
+            summary,
+            file,
+        }),
+        Command::Export {
+            format,
+            since,
+            invocation,
+            output,
+            file,
+        } => export_cmd::run(format, since, invocation, output, file),
         Command::Verify {
             path,
             format,
