@@ -1668,15 +1668,75 @@ fn berry_locator(loc: &str, depth: usize) -> Option<(SourceKind, String)> {
 }
 
 /// pnpm-lock.yaml: `tarball:` and `repo:` under `packages:`.
+/// `pnpm-lock.yaml`: the `tarball` and `repo` of every package's
+/// `resolution`.
+///
+/// A line scan reads the layout pnpm writes. pnpm itself reads the file as
+/// YAML, so any other spelling of the same data (a flow-style or quoted
+/// `packages` key, a quoted or escaped `"tarball"`, anchors and aliases,
+/// merge keys, tags, a value on the next line or in a block scalar) makes
+/// the scan hand the file to the YAML reader instead: a resolution cannot
+/// hide behind a form the scan does not follow.
 fn scan_pnpm_lock(path: &Path, text: &str, out: &mut Vec<Source>) {
+    let start = out.len();
+    if !scan_pnpm_lock_lines(path, text, out) {
+        out.truncate(start);
+        pnpm_lock_yaml(path, text, out);
+    }
+}
+
+/// Anything in a line that YAML could read differently from the line scan:
+/// an anchor, alias, tag or merge key, a block scalar, an explicit key, an
+/// escape.
+fn yaml_risky(line: &str) -> bool {
+    let b = line.as_bytes();
+    if line.contains("<<") || line.contains('\\') {
+        return true;
+    }
+    // An indicator counts where a node starts: at the start of the line, or
+    // after `:`, `-`, `{`, `[`, `,` and any spaces (inside a plain scalar,
+    // `a || b`, it is text).
+    let mut prev: Option<u8> = None;
+    for &c in b {
+        if matches!(
+            c,
+            b'&' | b'*' | b'!' | b'|' | b'>' | b'?' | b'%' | b'@' | b'`'
+        ) && matches!(prev, None | Some(b':' | b'-' | b'{' | b'[' | b','))
+        {
+            return true;
+        }
+        if c != b' ' && c != b'\t' {
+            prev = Some(c);
+        }
+    }
+    false
+}
+
+/// The line scan; false when the file is in a form it does not follow.
+fn scan_pnpm_lock_lines(path: &Path, text: &str, out: &mut Vec<Source>) -> bool {
     let mut in_packages = false;
     let mut key: (&str, usize) = ("", 0);
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
+        if yaml_risky(line) {
+            return false;
+        }
         if !line.starts_with([' ', '\t']) {
-            in_packages = line.trim_end() == "packages:";
+            let top = line.trim_end();
+            // The only top-level forms read: `key:` and `key: scalar` with
+            // a plain key, and document markers.
+            let plain_key = top.split_once(':').is_some_and(|(k, _)| {
+                !k.is_empty() && k.bytes().all(|c| c.is_ascii_alphanumeric())
+            });
+            if !(plain_key || top == "---" || top == "...") {
+                return false;
+            }
+            if top.starts_with("packages") && top != "packages:" {
+                return false;
+            }
+            in_packages = top == "packages:";
             continue;
         }
         if !in_packages {
@@ -1685,6 +1745,9 @@ fn scan_pnpm_lock(path: &Path, text: &str, out: &mut Vec<Source>) {
         if line.starts_with("  ") && !line[2..].starts_with([' ', '\t']) {
             key = (line.trim().trim_end_matches(':'), i + 1);
         }
+        // Every mention of the fields must be one the scan reads.
+        let mentions = line.matches("tarball").count() + line.matches("repo:").count();
+        let mut read = 0;
         for (field, git) in [("tarball:", false), ("repo:", true)] {
             let Some(at) = line.find(field) else { continue };
             let before = line[..at].chars().last();
@@ -1702,8 +1765,10 @@ fn scan_pnpm_lock(path: &Path, text: &str, out: &mut Vec<Source>) {
                     .to_string()
             };
             if v.is_empty() {
-                continue;
+                // The value is on a later line (or in a block scalar).
+                return false;
             }
+            read += 1;
             let kind = if git {
                 SourceKind::Git
             } else {
@@ -1715,6 +1780,50 @@ fn scan_pnpm_lock(path: &Path, text: &str, out: &mut Vec<Source>) {
                 .trim_start_matches('/');
             out.push(Source::new(kind, v, Origin::file(path, key.1), name));
         }
+        if read != mentions {
+            // `"tarball": …`, a field the scan did not take, a second one on
+            // the line, the word inside a value: the YAML reader decides.
+            return false;
+        }
+    }
+    true
+}
+
+/// The YAML reader's view of `pnpm-lock.yaml` (every document):
+/// `packages.<key>.resolution.{tarball, repo}`.
+fn pnpm_lock_yaml(path: &Path, text: &str, out: &mut Vec<Source>) {
+    let doc = yaml::parse(text);
+    for (pkgs, _) in doc.get_all("packages") {
+        for (key, kline, pkg) in pkgs.map_entries() {
+            let name = key.trim_start_matches('/');
+            for (res, rline) in pkg.get_all("resolution") {
+                for (field, fline, v) in res.map_entries() {
+                    let Some(v) = yaml::scalar(v).filter(|v| !v.is_empty()) else {
+                        continue;
+                    };
+                    let kind = match field.as_str() {
+                        "tarball" => locked_kind(v),
+                        "repo" => SourceKind::Git,
+                        _ => continue,
+                    };
+                    let line = [*fline, rline, *kline]
+                        .into_iter()
+                        .find(|l| *l > 0)
+                        .unwrap_or(0);
+                    out.push(Source::new(kind, v, Origin::file(path, line), name));
+                }
+            }
+        }
+    }
+    if let Some((line, why)) = yaml::error(&doc) {
+        // pnpm cannot read it either; what was read stands, and the file is
+        // named so that an install from it is not taken as clean.
+        out.push(Source::new(
+            SourceKind::Locked,
+            format!("unreadable pnpm-lock.yaml: {why}"),
+            Origin::file(path, line),
+            "",
+        ));
     }
 }
 
@@ -3044,6 +3153,59 @@ mod tests {
             .iter()
             .any(|s| s.value == "https://q.test/x.tgz"));
         assert!(p.remaining.iter().any(|s| s.value == "http://p.test/x.tgz"));
+    }
+
+    /// pnpm reads its lockfile as YAML: a resolution in any spelling YAML
+    /// allows is found, not only in the layout pnpm writes.
+    #[test]
+    fn pnpm_lock_resolutions_in_any_yaml_form() {
+        let canonical = "lockfileVersion: '9.0'\n\npackages:\n\n  x@1.0.0:\n    resolution: {integrity: sha512-AA==, tarball: http://evil.test/x.tgz}\n\n  '@s/g@1.0.0':\n    resolution:\n      type: git\n      repo: https://evil.test/g.git\n      commit: abc\n";
+        let hidden: &[&str] = &[
+            canonical,
+            "lockfileVersion: '9.0'\npackages: {'x@1.0.0': {resolution: {tarball: http://evil.test/x.tgz}}}\n",
+            "lockfileVersion: '9.0'\n\"packages\":\n  x@1.0.0:\n    resolution: {tarball: http://evil.test/x.tgz}\n",
+            "packages:   # the packages\n  x@1.0.0:\n    resolution: {tarball: http://evil.test/x.tgz}\n",
+            "packages:\n  x@1.0.0:\n    resolution: {\"tarball\": http://evil.test/x.tgz}\n",
+            "packages:\n  x@1.0.0:\n    resolution: {\"tar\\x62all\": http://evil.test/x.tgz}\n",
+            "settings:\n  r: &r {tarball: http://evil.test/x.tgz}\npackages:\n  x@1.0.0:\n    resolution: *r\n",
+            "settings:\n  r: &r {tarball: http://evil.test/x.tgz}\npackages:\n  x@1.0.0:\n    resolution: {<<: *r}\n",
+            "packages:\n  x@1.0.0:\n    resolution:\n      tarball:\n        http://evil.test/x.tgz\n",
+            "packages:\n  x@1.0.0:\n    resolution:\n      tarball: |-\n        http://evil.test/x.tgz\n",
+            "packages:\n  x@1.0.0:\n    resolution:\n      tarball: !!str http://evil.test/x.tgz\n",
+            "packages:\n  x@1.0.0:\n    resolution:\n      ? tarball\n      : http://evil.test/x.tgz\n",
+            "importers: {}\n---\npackages:\n  x@1.0.0:\n    resolution: {tarball: http://evil.test/x.tgz}\n",
+        ];
+        for text in hidden {
+            let mut out = Vec::new();
+            scan_pnpm_lock(std::path::Path::new("/w/pnpm-lock.yaml"), text, &mut out);
+            assert!(
+                out.iter()
+                    .any(|s| s.value == "http://evil.test/x.tgz" && s.kind == SourceKind::Locked),
+                "{text}: {out:?}"
+            );
+        }
+        // The layout pnpm writes stays on the line scan, with its lines.
+        let mut out = Vec::new();
+        assert!(scan_pnpm_lock_lines(
+            std::path::Path::new("/w/pnpm-lock.yaml"),
+            canonical,
+            &mut out
+        ));
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[1].kind, SourceKind::Git);
+        assert_eq!(out[1].origin.to_string(), "/w/pnpm-lock.yaml:8");
+        // A file YAML cannot read is not a clean one.
+        let mut out = Vec::new();
+        scan_pnpm_lock(
+            std::path::Path::new("/w/pnpm-lock.yaml"),
+            "packages: {x: [\n",
+            &mut out,
+        );
+        assert!(
+            out.iter()
+                .any(|s| s.value.starts_with("unreadable pnpm-lock.yaml")),
+            "{out:?}"
+        );
     }
 
     #[test]
