@@ -1690,6 +1690,13 @@ fn scan_pnpm_lock(path: &Path, text: &str, out: &mut Vec<Source>) {
 /// escape.
 fn yaml_risky(line: &str) -> bool {
     let b = line.as_bytes();
+    // Most lines have none of the characters at all.
+    if !b
+        .iter()
+        .any(|c| matches!(c, b'&' | b'*' | b'!' | b'|' | b'>' | b'?' | b'<' | b'\\'))
+    {
+        return false;
+    }
     if line.contains("<<") || line.contains('\\') {
         return true;
     }
@@ -1698,10 +1705,10 @@ fn yaml_risky(line: &str) -> bool {
     // `a || b`, it is text).
     let mut prev: Option<u8> = None;
     for &c in b {
-        if matches!(
-            c,
-            b'&' | b'*' | b'!' | b'|' | b'>' | b'?' | b'%' | b'@' | b'`'
-        ) && matches!(prev, None | Some(b':' | b'-' | b'{' | b'[' | b','))
+        // (`@`, `` ` `` and `%` cannot start a node either: YAML, and so
+        // pnpm, rejects the file.)
+        if matches!(c, b'&' | b'*' | b'!' | b'|' | b'>' | b'?')
+            && matches!(prev, None | Some(b':' | b'-' | b'{' | b'[' | b','))
         {
             return true;
         }
@@ -1720,9 +1727,6 @@ fn scan_pnpm_lock_lines(path: &Path, text: &str, out: &mut Vec<Source>) -> bool 
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
-        if yaml_risky(line) {
-            return false;
-        }
         if !line.starts_with([' ', '\t']) {
             let top = line.trim_end();
             // The only top-level forms read: `key:` and `key: scalar` with
@@ -1740,7 +1744,12 @@ fn scan_pnpm_lock_lines(path: &Path, text: &str, out: &mut Vec<Source>) -> bool 
             continue;
         }
         if !in_packages {
+            // Elsewhere an anchor or tag matters only where an alias uses
+            // it, and aliases inside `packages` are caught below.
             continue;
+        }
+        if yaml_risky(line) {
+            return false;
         }
         if line.starts_with("  ") && !line[2..].starts_with([' ', '\t']) {
             key = (line.trim().trim_end_matches(':'), i + 1);

@@ -209,20 +209,7 @@ fn invocation(rec: &Value) -> Doc {
     unmapped(
         &mut d,
         rec,
-        &[
-            "kind",
-            "time",
-            "argv",
-            "cwd",
-            "user",
-            "uid",
-            "host",
-            "pid",
-            "tool",
-            "real_tool",
-            "parent_id",
-            "ecosystem",
-        ],
+        &[super::INVOCATION_MAPPED, &["parent_id", "ecosystem"]].concat(),
     );
     d
 }
@@ -293,24 +280,7 @@ fn process(rec: &Value) -> Doc {
     d.set_opt("process.working_directory", str_of(rec, "cwd"));
     d.set_opt("process.exit_code", i64_of(rec, "exit_code"));
     d.set_opt("event.reason", str_of(rec, "flagged"));
-    unmapped(
-        &mut d,
-        rec,
-        &[
-            "kind",
-            "time",
-            "pid",
-            "ppid",
-            "parent_pid",
-            "exe",
-            "image",
-            "argv",
-            "command_line",
-            "cwd",
-            "exit_code",
-            "flagged",
-        ],
-    );
+    unmapped(&mut d, rec, &[super::PROCESS_MAPPED, &["flagged"]].concat());
     d
 }
 

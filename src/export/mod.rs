@@ -285,6 +285,36 @@ pub(crate) fn command_line(argv: &[String]) -> String {
 
 /// The record without the keys an event mapped elsewhere: what goes to
 /// `unmapped` (OCSF) or `pkgward.*` (ECS) so that nothing is lost.
+/// The fields of an `invocation` record both event formats map to their
+/// own process/actor fields (the rest goes to `unmapped` / `pkgward.*`).
+pub(crate) const INVOCATION_MAPPED: &[&str] = &[
+    "kind",
+    "time",
+    "argv",
+    "cwd",
+    "user",
+    "uid",
+    "host",
+    "pid",
+    "tool",
+    "real_tool",
+];
+
+/// The same for a `process` record (Linux tracer and Windows shapes).
+pub(crate) const PROCESS_MAPPED: &[&str] = &[
+    "kind",
+    "time",
+    "pid",
+    "ppid",
+    "parent_pid",
+    "exe",
+    "image",
+    "argv",
+    "command_line",
+    "cwd",
+    "exit_code",
+];
+
 pub(crate) fn rest(rec: &Value, mapped: &[&str]) -> Map<String, Value> {
     let mut m = rec.as_object().cloned().unwrap_or_default();
     for k in mapped {

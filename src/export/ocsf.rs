@@ -319,21 +319,7 @@ fn invocation(rec: &Value) -> Event {
         "message",
         json!(format!("{}: {action}", command_line(&argv))),
     );
-    e.unmapped = rest(
-        rec,
-        &[
-            "kind",
-            "time",
-            "argv",
-            "cwd",
-            "user",
-            "uid",
-            "host",
-            "pid",
-            "tool",
-            "real_tool",
-        ],
-    );
+    e.unmapped = rest(rec, super::INVOCATION_MAPPED);
     e
 }
 
@@ -448,22 +434,7 @@ fn process(rec: &Value) -> Event {
         e.severity = Severity::Medium;
         e.set("message", json!(format!("flagged: {f}")));
     }
-    e.unmapped = rest(
-        rec,
-        &[
-            "kind",
-            "time",
-            "pid",
-            "ppid",
-            "parent_pid",
-            "exe",
-            "image",
-            "argv",
-            "command_line",
-            "cwd",
-            "exit_code",
-        ],
-    );
+    e.unmapped = rest(rec, super::PROCESS_MAPPED);
     e
 }
 
