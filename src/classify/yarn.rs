@@ -1754,6 +1754,9 @@ fn scan_pnpm_lock_lines(path: &Path, text: &str, out: &mut Vec<Source>) -> bool 
         if line.starts_with("  ") && !line[2..].starts_with([' ', '\t']) {
             key = (line.trim().trim_end_matches(':'), i + 1);
         }
+        if !line.contains("tarball") && !line.contains("repo:") {
+            continue;
+        }
         // Every mention of the fields must be one the scan reads.
         let mentions = line.matches("tarball").count() + line.matches("repo:").count();
         let mut read = 0;
