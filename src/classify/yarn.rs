@@ -1573,11 +1573,113 @@ fn header_name(h: &str) -> String {
 }
 
 /// yarn.lock, classic (`resolved "URL#sha1"`) and berry (`resolution:`).
+/// `yarn.lock`, v1 and berry. Yarn 1 reads its own line format; berry reads
+/// YAML (its own fast parser for the layout it writes, else a YAML
+/// parser), so a berry lockfile in any other YAML spelling (flow style,
+/// anchors and aliases, quoted or escaped field names, a value on a later
+/// line) goes to the YAML reader instead of the line scan, as for pnpm.
 fn scan_yarn_lock(path: &Path, text: &str, out: &mut Vec<Source>) {
+    let start = out.len();
+    if !scan_yarn_lock_lines(path, text, out) {
+        out.truncate(start);
+        if !berry_lock_yaml(path, text, out) {
+            // Not YAML either: yarn 1 reads it with its own parser (it
+            // falls back to YAML only when that fails), and so does the
+            // line scan.
+            out.truncate(start);
+            scan_yarn_lock_unguarded(path, text, out);
+        }
+    }
+}
+
+/// Whether the file carries yarn 1's header (berry's files do not).
+fn yarn_v1(text: &str) -> bool {
+    text.lines()
+        .take_while(|l| l.starts_with('#') || l.trim().is_empty())
+        .any(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("yarn lockfile v1")
+        })
+}
+
+/// The YAML reader's view of a `yarn.lock`: every entry's `resolution`
+/// (berry) and `resolved` (yarn 1). False when it is not YAML and yarn 1
+/// would read it with its own parser.
+fn berry_lock_yaml(path: &Path, text: &str, out: &mut Vec<Source>) -> bool {
+    let doc = yaml::parse(text);
+    let error = yaml::error(&doc).map(|(l, w)| (l, w.to_string()));
+    if error.is_some() && yarn_v1(text) {
+        return false;
+    }
+    for (key, kline, entry) in doc.map_entries() {
+        if key == "__metadata" {
+            continue;
+        }
+        for (res, rline) in entry.get_all("resolution") {
+            let Some(v) = yaml::scalar(res) else { continue };
+            if let Some((kind, value)) = berry_locator(v, 0) {
+                let line = if rline > 0 { rline } else { *kline };
+                out.push(Source::new(
+                    kind,
+                    value,
+                    Origin::file(path, line),
+                    header_name(key),
+                ));
+            }
+        }
+        for (res, rline) in entry.get_all("resolved") {
+            let Some(v) = yaml::scalar(res).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let line = if rline > 0 { rline } else { *kline };
+            out.push(Source::new(
+                locked_kind(v),
+                v,
+                Origin::file(path, line),
+                header_name(key),
+            ));
+        }
+    }
+    if let Some((line, why)) = error {
+        out.push(Source::new(
+            SourceKind::Locked,
+            format!("unreadable yarn.lock: {why}"),
+            Origin::file(path, line),
+            "",
+        ));
+    }
+    true
+}
+
+fn scan_yarn_lock_unguarded(path: &Path, text: &str, out: &mut Vec<Source>) {
+    scan_yarn_lock_with(path, text, out, false);
+}
+
+/// The line scan; false for a lockfile in a form it does not follow.
+fn scan_yarn_lock_lines(path: &Path, text: &str, out: &mut Vec<Source>) -> bool {
+    scan_yarn_lock_with(path, text, out, true)
+}
+
+fn scan_yarn_lock_with(path: &Path, text: &str, out: &mut Vec<Source>, guard: bool) -> bool {
+    let berry = guard && !yarn_v1(text);
     let mut header: (&str, usize) = ("", 0);
     for (i, line) in text.lines().enumerate() {
         if line.is_empty() || line.starts_with('#') {
             continue;
+        }
+        if guard && (yaml_risky(line) || line.starts_with(['{', '[', '?', '-'])) {
+            return false;
+        }
+        if berry {
+            let t = line.trim_start();
+            // A field the scan does not take where berry would.
+            if t.contains("resolution")
+                && !(line.starts_with("  ")
+                    && !line[2..].starts_with([' ', '\t'])
+                    && field_value(&line[2..], "resolution").is_some_and(|v| !v.is_empty()))
+            {
+                return false;
+            }
         }
         if !line.starts_with([' ', '\t']) {
             header = (line, i + 1);
@@ -1617,6 +1719,7 @@ fn scan_yarn_lock(path: &Path, text: &str, out: &mut Vec<Source>) {
             }
         }
     }
+    true
 }
 
 /// Where a berry locator (`name@npm:1.0.0::__archiveUrl=…`, `name@https://…`,
@@ -1702,19 +1805,44 @@ fn yaml_risky(line: &str) -> bool {
     }
     // An indicator counts where a node starts: at the start of the line, or
     // after `:`, `-`, `{`, `[`, `,` and any spaces (inside a plain scalar,
-    // `a || b`, it is text).
+    // `a || b`, it is text; inside a quoted one, `'>=18'`, too).
+    let starts_node =
+        |prev: Option<u8>| matches!(prev, None | Some(b':' | b'-' | b'{' | b'[' | b','));
     let mut prev: Option<u8> = None;
-    for &c in b {
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if starts_node(prev) && (c == b'"' || c == b'\'') {
+            // A quoted scalar: to its closing quote (`''` is a quote inside
+            // single quotes; a line with a backslash was taken above).
+            i += 1;
+            loop {
+                match b.get(i) {
+                    // Continued on the next line: not a form the scan reads.
+                    None => return true,
+                    Some(&q) if q == c => {
+                        if c == b'\'' && b.get(i + 1) == Some(&b'\'') {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    Some(_) => i += 1,
+                }
+            }
+            prev = Some(c);
+            i += 1;
+            continue;
+        }
         // (`@`, `` ` `` and `%` cannot start a node either: YAML, and so
-        // pnpm, rejects the file.)
-        if matches!(c, b'&' | b'*' | b'!' | b'|' | b'>' | b'?')
-            && matches!(prev, None | Some(b':' | b'-' | b'{' | b'[' | b','))
-        {
+        // pnpm and yarn, reject the file.)
+        if starts_node(prev) && matches!(c, b'&' | b'*' | b'!' | b'|' | b'>' | b'?') {
             return true;
         }
         if c != b' ' && c != b'\t' {
             prev = Some(c);
         }
+        i += 1;
     }
     false
 }
@@ -3218,6 +3346,41 @@ mod tests {
                 .any(|s| s.value.starts_with("unreadable pnpm-lock.yaml")),
             "{out:?}"
         );
+    }
+
+    /// Berry reads yarn.lock as YAML too: a URL resolution in any YAML
+    /// spelling is found.
+    #[test]
+    fn berry_lock_resolutions_in_any_yaml_form() {
+        let meta = "__metadata:\n  version: 8\n  cacheKey: 10c0\n\n";
+        let canonical = format!("{meta}\"left-pad@npm:>=1.0.0, left-pad@https://evil.test/lp.tgz\":\n  version: 1.3.0\n  resolution: \"left-pad@https://evil.test/lp.tgz\"\n  languageName: node\n  linkType: hard\n");
+        let hidden = [
+            canonical.clone(),
+            format!("{meta}\"lp@https://evil.test/lp.tgz\": {{version: 1.0.0, resolution: \"lp@https://evil.test/lp.tgz\"}}\n"),
+            format!("{meta}\"lp@x\":\n  \"resolution\": \"lp@https://evil.test/lp.tgz\"\n"),
+            format!("{meta}\"lp@x\":\n  resolution:\n    \"lp@https://evil.test/lp.tgz\"\n"),
+            format!("{meta}\"a@x\": &a\n  resolution: \"lp@https://evil.test/lp.tgz\"\n\"lp@x\": *a\n"),
+            format!("{meta}\"lp@x\":\n  resolution: !!str lp@https://evil.test/lp.tgz\n"),
+            "{__metadata: {version: 8}, \"lp@x\": {resolution: \"lp@https://evil.test/lp.tgz\"}}\n".to_string(),
+        ];
+        for text in &hidden {
+            let mut out = Vec::new();
+            scan_yarn_lock(std::path::Path::new("/w/yarn.lock"), text, &mut out);
+            assert!(
+                out.iter().any(|s| s.value.contains("evil.test/lp.tgz")),
+                "{text}: {out:?}"
+            );
+        }
+        // The layout berry writes (a `>=` range in a quoted key included)
+        // stays on the line scan.
+        let mut out = Vec::new();
+        assert!(scan_yarn_lock_lines(
+            std::path::Path::new("/w/yarn.lock"),
+            &canonical,
+            &mut out
+        ));
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].origin.to_string(), "/w/yarn.lock:5");
     }
 
     #[test]
