@@ -168,3 +168,39 @@ fn verify_reports_unreadable_lockfiles_and_bad_paths() {
     let out = w.pkgward(&["verify", "no-such-dir"]);
     assert_eq!(out.status.code(), Some(78));
 }
+
+/// A pnpm or yarn lockfile in a YAML spelling the reader does not follow
+/// (here an alias carrying the tarball URL) is not vouched for; the layout
+/// the tools write is read as before.
+#[test]
+fn verify_refuses_lockfiles_in_yaml_forms_it_does_not_follow() {
+    let w = World::new();
+    w.write(
+        "work/p/pnpm-lock.yaml",
+        "lockfileVersion: '9.0'\nsettings:\n  r: &r {tarball: https://evil.test/x.tgz}\npackages:\n  x@1.0.0:\n    resolution: *r\n",
+    );
+    w.write(
+        "work/y/yarn.lock",
+        "__metadata:\n  version: 8\n\n\"x@https://evil.test/x.tgz\": {resolution: \"x@https://evil.test/x.tgz\"}\n",
+    );
+    w.write(
+        "work/ok/pnpm-lock.yaml",
+        "lockfileVersion: '9.0'\n\npackages:\n\n  x@1.0.0:\n    resolution: {integrity: sha512-AA==}\n    engines: {node: '>=18'}\n",
+    );
+    for dir in ["p", "y"] {
+        let out = w.pkgward(&["verify", dir]);
+        assert_eq!(out.status.code(), Some(1), "{dir}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains("[unreadable-lockfile]"),
+            "{dir}: {}",
+            stdout(&out)
+        );
+        assert!(
+            stdout(&out).contains("YAML form"),
+            "{dir}: {}",
+            stdout(&out)
+        );
+    }
+    let out = w.pkgward(&["verify", "ok"]);
+    assert!(!stdout(&out).contains("unreadable"), "{}", stdout(&out));
+}

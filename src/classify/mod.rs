@@ -25,6 +25,8 @@ mod tests;
 mod uv;
 mod yarn;
 
+pub(crate) use yarn::lockfile_in_yaml_form;
+
 use std::path::Path;
 
 use serde::Serialize;

@@ -1592,6 +1592,23 @@ fn scan_yarn_lock(path: &Path, text: &str, out: &mut Vec<Source>) {
     }
 }
 
+/// Whether a `pnpm-lock.yaml` or `yarn.lock` is in a YAML form the line
+/// readers do not follow, one the tool would still read (through its YAML
+/// parser): classification reads such a file with the YAML reader; the
+/// lockfile readers (`verify`, provenance) cannot vouch for it.
+pub(crate) fn lockfile_in_yaml_form(format: lockfiles::Format, text: &str) -> bool {
+    let path = Path::new("lockfile");
+    let mut out = Vec::new();
+    match format {
+        lockfiles::Format::PnpmLock => !scan_pnpm_lock_lines(path, text, &mut out),
+        lockfiles::Format::YarnLock => {
+            !scan_yarn_lock_lines(path, text, &mut out)
+                && (!yarn_v1(text) || yaml::error(&yaml::parse(text)).is_none())
+        }
+        _ => false,
+    }
+}
+
 /// Whether the file carries yarn 1's header (berry's files do not).
 fn yarn_v1(text: &str) -> bool {
     text.lines()
