@@ -427,6 +427,8 @@ fn sixteen_concurrent_processes_rotate_and_spool_without_loss() {
         port,
         "flush_timeout = \"50ms\"\n[audit]\nmax_size = 4096\nkeep = 100000\n",
     ));
+    // The shim exists before the writers start (they race only on the log).
+    w.shim("gem");
     let workers: Vec<_> = (0..16)
         .map(|n| {
             let w = w.clone();

@@ -59,7 +59,11 @@ impl World {
         let p = self.shims.join(tool);
         if fs::symlink_metadata(&p).is_err() {
             #[cfg(unix)]
-            std::os::unix::fs::symlink(pkgward_bin(), &p).unwrap();
+            match std::os::unix::fs::symlink(pkgward_bin(), &p) {
+                // Another thread of the same test made it first.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                r => r.unwrap(),
+            }
         }
         p
     }
