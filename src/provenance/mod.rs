@@ -220,7 +220,7 @@ fn names_package(url: &str, p: &Pkg) -> bool {
                 return false;
             };
             let version = rest.split('-').next().unwrap_or("");
-            sources::normalize_pypi(name) == sources::normalize_pypi(&p.name)
+            crate::tools::pep503(name) == crate::tools::pep503(&p.name)
                 && (version == p.version
                     || matches!(
                         (

@@ -167,30 +167,13 @@ fn read_bounded(path: &Path) -> Option<Vec<u8>> {
     std::fs::read(path).ok()
 }
 
-/// PEP 503 normalisation: lowercase, runs of `-_.` as one `-`.
-pub fn normalize_pypi(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
 /// `NAME-VERSION.dist-info` → (name, version). Wheel names escape `-` in
 /// both parts, so the first `-` separates them.
 pub fn parse_dist_info(dir_name: &str) -> Option<(String, String)> {
     let stem = dir_name.strip_suffix(".dist-info")?;
     let (name, version) = stem.split_once('-')?;
-    (!name.is_empty() && !version.is_empty()).then(|| (normalize_pypi(name), version.to_string()))
+    (!name.is_empty() && !version.is_empty())
+        .then(|| (crate::tools::pep503(name), version.to_string()))
 }
 
 /// The distributions installed in a `site-packages` directory (from the
@@ -483,7 +466,7 @@ mod tests {
         );
         assert_eq!(parse_dist_info("foo.dist-info"), None);
         assert_eq!(parse_dist_info("foo-1.0.egg-info"), None);
-        assert_eq!(normalize_pypi("A.b__C"), "a-b-c");
+        assert_eq!(crate::tools::pep503("A.b__C"), "a-b-c");
     }
 
     #[test]

@@ -98,22 +98,7 @@ impl Filter {
 /// case and treating `-`, `_` and `.` alike (PyPI's normalisation; npm and
 /// Cargo names are lowercase anyway).
 pub fn same_package(name: &str, wanted: &str) -> bool {
-    fn norm(s: &str) -> String {
-        let mut out = String::with_capacity(s.len());
-        let mut sep = false;
-        for c in s.trim().chars() {
-            if matches!(c, '-' | '_' | '.') {
-                sep = true;
-                continue;
-            }
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.extend(c.to_lowercase());
-        }
-        out
-    }
+    let norm = |s: &str| crate::tools::pep503(s.trim());
     !wanted.trim().is_empty() && norm(name) == norm(wanted)
 }
 
