@@ -68,33 +68,22 @@ pub fn verify_with(
         let parsed = std::fs::read(&path)
             .map_err(|e| (0, e.to_string()))
             .and_then(|b| String::from_utf8(b).map_err(|_| (0, "not UTF-8".to_string())))
-            .and_then(|t| lockfiles::parse(format, &path, &t).map_err(|e| (e.line, e.message)));
-        let parsed = parsed.and_then(|lock| {
-            // A pnpm or yarn lockfile in a YAML spelling the reader does not
-            // follow (anchors, flow style, quoted fields…) could hide an
-            // entry from it: not vouched for.
-            let yaml = matches!(
-                format,
-                lockfiles::Format::PnpmLock | lockfiles::Format::YarnLock
-            );
-            let text = if yaml {
-                std::fs::read_to_string(&path).unwrap_or_default()
-            } else {
-                String::new()
-            };
-            if yaml && crate::classify::lockfile_in_yaml_form(format, &text) {
-                Err((
-                    1,
-                    "it is written in a YAML form pkgward's reader does not follow (anchors, \
-                     aliases, flow style, quoted or escaped fields, values on later lines); the \
-                     tool would read it, so entries could be hidden from this check: regenerate \
-                     it with the tool"
-                        .to_string(),
-                ))
-            } else {
-                Ok(lock)
-            }
-        });
+            .and_then(|t| {
+                // A pnpm or yarn lockfile in a YAML spelling the reader does
+                // not follow (anchors, flow style, quoted fields…) could hide
+                // an entry from it: not vouched for.
+                if crate::classify::lockfile_in_yaml_form(format, &t) {
+                    return Err((
+                        1,
+                        "it is written in a YAML form pkgward's reader does not follow (anchors, \
+                         aliases, flow style, quoted or escaped fields, values on later lines); \
+                         the tool would read it, so entries could be hidden from this check: \
+                         regenerate it with the tool"
+                            .to_string(),
+                    ));
+                }
+                lockfiles::parse(format, &path, &t).map_err(|e| (e.line, e.message))
+            });
         match parsed {
             Ok(lock) => {
                 if let Some(ix) = threats.as_deref_mut() {
