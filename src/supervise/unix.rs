@@ -9,24 +9,63 @@ use crate::error::{Error, Result};
 /// The signals the shim handles itself while the child runs.
 const HANDLED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP];
 
-fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
-    // SAFETY: sigemptyset/sigaddset initialise and fill a plain sigset_t.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for &s in signals {
-            libc::sigaddset(&mut set, s);
-        }
-        set
-    }
-}
-
-/// The child the watcher forwards SIGTERM/SIGHUP to (0: none).
+/// The child SIGTERM/SIGHUP are forwarded to (0: none).
 static CURRENT: AtomicI32 = AtomicI32::new(0);
 /// SIGTERM/SIGHUP received so far (0: none): no further child is started.
 static TERMINATED: AtomicI32 = AtomicI32::new(0);
-/// Whether the watcher thread started.
-static WATCHER: OnceLock<bool> = OnceLock::new();
+/// A SIGTERM/SIGHUP not yet forwarded: whoever takes it (the handler, or
+/// [`run`] right after it learnt the child's pid) forwards it, exactly once.
+static PENDING: AtomicI32 = AtomicI32::new(0);
+/// Whether the handlers are installed (once per process).
+static HANDLERS: OnceLock<()> = OnceLock::new();
+
+/// The handler for [`HANDLED`]: it runs on whichever thread the kernel picks
+/// (the proxy's and the tracer's threads included), so the shim never dies
+/// of these signals while it supervises. Only async-signal-safe work:
+/// atomics and `kill(2)`.
+extern "C" fn on_signal(sig: libc::c_int) {
+    if sig != libc::SIGTERM && sig != libc::SIGHUP {
+        // SIGINT/SIGQUIT: the terminal sent them to the child too (the whole
+        // foreground process group); the shim outlives them to record the
+        // child's exit.
+        return;
+    }
+    TERMINATED.store(sig, Ordering::SeqCst);
+    PENDING.store(sig, Ordering::SeqCst);
+    let target = CURRENT.load(Ordering::SeqCst);
+    if target > 0 && PENDING.swap(0, Ordering::SeqCst) != 0 {
+        // SAFETY: plain kill(2) to our own running child.
+        unsafe { libc::kill(target, sig) };
+    }
+}
+
+/// Installs [`on_signal`] for [`HANDLED`], except for a signal pkgward was
+/// started with ignored (`nohup`, a background job): that one stays ignored,
+/// so the child inherits it ignored, as it would without the shim. A caught
+/// signal is reset to its default action by `exec`, so the child starts with
+/// the dispositions it would have had. No thread: the handlers cost one
+/// system call each, once.
+fn install_handlers() {
+    HANDLERS.get_or_init(|| {
+        for sig in HANDLED {
+            // SAFETY: sigaction with a zeroed (then filled) struct; reading the
+            // old action first, installing a plain handler second.
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut old) != 0
+                    || old.sa_sigaction == libc::SIG_IGN
+                {
+                    continue;
+                }
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                sa.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut sa.sa_mask);
+                libc::sigaction(sig, &sa, std::ptr::null_mut());
+            }
+        }
+    });
+}
 
 #[cfg(target_os = "linux")]
 type Trace<'a> = Option<&'a super::linux::trace::Tracing>;
@@ -34,20 +73,7 @@ type Trace<'a> = Option<&'a super::linux::trace::Tracing>;
 type Trace<'a> = Option<&'a ()>;
 
 pub(super) fn run(mut cmd: Command, trace: Trace<'_>) -> Result<Ended> {
-    // Block the handled signals in this thread before spawning. The standard
-    // library gives the child an empty signal mask and default dispositions, so
-    // the child is unaffected; the watcher thread inherits the mask and takes
-    // the signals with sigwait.
-    let set = sigset(&HANDLED);
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointers to initialised sigsets.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
-    if rc != 0 {
-        return Err(Error::io(
-            "cannot block signals",
-            std::io::Error::from_raw_os_error(rc),
-        ));
-    }
+    install_handlers();
     #[cfg(target_os = "linux")]
     let (spawned, supervisor) = match trace {
         Some(t) => match super::linux::trace::spawn(&mut cmd, t.enforce, t.sink.clone()) {
@@ -63,42 +89,37 @@ pub(super) fn run(mut cmd: Command, trace: Trace<'_>) -> Result<Ended> {
     };
     let mut child = match spawned {
         Ok(c) => c,
-        Err(e) => {
-            // SAFETY: restores the mask saved above.
-            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-            return Err(spawn_error(std::path::Path::new(cmd.get_program()), e));
-        }
+        Err(e) => return Err(spawn_error(std::path::Path::new(cmd.get_program()), e)),
     };
     let pid = child.id();
-    // One watcher for the process (install-time code runs several children
-    // one after the other): it forwards to whichever child runs now.
     CURRENT.store(pid as i32, Ordering::SeqCst);
-    WATCHER.get_or_init(|| {
-        std::thread::Builder::new()
-            .name("pkgward-signals".into())
-            .stack_size(64 * 1024)
-            .spawn(move || loop {
-                let mut sig: libc::c_int = 0;
-                // SAFETY: `set` is a valid sigset; `sig` receives the signal number.
-                if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
-                    continue;
-                }
-                let target = CURRENT.load(Ordering::SeqCst);
-                if sig == libc::SIGTERM || sig == libc::SIGHUP {
-                    TERMINATED.store(sig, Ordering::SeqCst);
-                }
-                if target > 0 && (sig == libc::SIGTERM || sig == libc::SIGHUP) {
-                    // SAFETY: plain kill(2) to our own running child.
-                    unsafe { libc::kill(target as libc::pid_t, sig) };
-                }
-                // SIGINT/SIGQUIT: the terminal sent them to the child too; the
-                // shim outlives them to record the child's exit.
-            })
-            .is_ok()
-    });
-    let status = child.wait();
-    // The child is reaped: its pid may be reused, never signal it again.
+    // A SIGTERM/SIGHUP that arrived while the child was being started (the
+    // handler saw no child yet) is forwarded now.
+    let missed = PENDING.swap(0, Ordering::SeqCst);
+    if missed != 0 {
+        // SAFETY: plain kill(2) to the child just started.
+        unsafe { libc::kill(pid as libc::pid_t, missed) };
+    }
+    // Wait for the child to end without reaping it: while it is a zombie its
+    // pid cannot be reused, so a handler that read CURRENT just before the
+    // store below still signals the right (dead) process, never a stranger.
+    loop {
+        // SAFETY: waitid with a zeroed siginfo_t for our own child.
+        let rc = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if rc == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            break;
+        }
+    }
     CURRENT.store(0, Ordering::SeqCst);
+    let status = child.wait();
     let status = status.map_err(|e| Error::io("waiting for the real tool", e))?;
     // The tracer ends when the last traced process is gone; a daemon left
     // behind keeps it alive, so wait only briefly for the last records.
