@@ -477,6 +477,20 @@ fn the_process_tree_is_recorded_with_parents_and_shells_are_flagged() {
     let pkgward_pid = inv["pid"].as_i64().unwrap();
     let procs = of_kind(&audit, "process");
     assert_eq!(procs.len(), 3, "{procs:#?}");
+    // Streamed: each process is written when it is learned (with its time),
+    // its exit code in a `process-exit` record later; all before the
+    // invocation's exit record.
+    let exits = of_kind(&audit, "process-exit");
+    assert_eq!(exits.len(), 3, "{exits:#?}");
+    let exit_code = |p: &Value| {
+        let at = |k: &str, v: &Value| audit.iter().position(|r| r["kind"] == k && r["pid"] == *v);
+        let (start, end) = (at("process", &p["pid"]), at("process-exit", &p["pid"]));
+        assert!(start < end, "the start is written before the exit: {p}");
+        assert!(p["time"].is_string(), "{p}");
+        assert!(p.get("exit_code").is_none(), "{p}");
+        exits.iter().find(|e| e["pid"] == p["pid"]).unwrap()["exit_code"].clone()
+    };
+    assert_eq!(audit.last().unwrap()["kind"], "exit");
     let name = |p: &Value| {
         p["image"]
             .as_str()
@@ -492,6 +506,7 @@ fn the_process_tree_is_recorded_with_parents_and_shells_are_flagged() {
     assert_eq!(tool["parent_pid"].as_i64(), Some(pkgward_pid));
     assert_eq!(of_kind(&audit, "exit")[0]["child_pid"], tool["pid"]);
     assert!(tool.get("flagged").is_none());
+    assert_eq!(exit_code(tool), 0);
     assert!(
         tool["command_line"].as_str().unwrap().contains("npm.cmd"),
         "{tool}"
@@ -500,7 +515,7 @@ fn the_process_tree_is_recorded_with_parents_and_shells_are_flagged() {
     let grandchild = procs[1];
     assert_eq!(name(grandchild), "argdump.exe");
     assert_eq!(grandchild["parent_pid"], tool["pid"]);
-    assert_eq!(grandchild["exit_code"], 0);
+    assert_eq!(exit_code(grandchild), 0);
     assert!(
         grandchild["command_line"]
             .as_str()
@@ -512,9 +527,56 @@ fn the_process_tree_is_recorded_with_parents_and_shells_are_flagged() {
     let shell = procs[2];
     assert_eq!(name(shell), "cmd.exe");
     assert_eq!(shell["parent_pid"], tool["pid"]);
-    assert_eq!(shell["exit_code"], 3);
+    assert_eq!(exit_code(shell), 3);
     assert_eq!(shell["flagged"], "cmd.exe started by install-time code");
     assert_eq!(shell["command_line"], "cmd /c exit 3");
+}
+
+#[test]
+fn a_shim_killed_mid_run_leaves_the_process_records_so_far_and_the_tree_dies_with_it() {
+    // The grandchild waits until its own `process` record is in the audit
+    // log (which only a streamed record can satisfy while pkgward runs),
+    // then kills pkgward outright (TerminateProcess: no clean-up runs).
+    let mut s = Sandbox::new();
+    let npm = s.shim("npm");
+    s.cmd(
+        "npm.cmd",
+        &["@echo off", "\"%~dp0argdump.exe\" %*", "exit /b 0"],
+    );
+    let audit_path = win(&s.state.join("audit.jsonl"));
+    s.set("ARGDUMP_KILL_SUPERVISOR", &audit_path);
+    let out = s.run(&npm, &["install", "--token", "s3cret"]);
+    assert_eq!(
+        out.status.code(),
+        Some(9),
+        "pkgward was killed with 9 (5: the kill failed; 6: argdump outlived it): {}",
+        stderr(&out)
+    );
+    // Every line is one complete JSON record (`audit()` parses each).
+    let audit = s.audit();
+    let inv = of_kind(&audit, "invocation")[0];
+    let procs = of_kind(&audit, "process");
+    assert_eq!(procs.len(), 2, "the tool and its child: {procs:#?}");
+    assert_eq!(procs[0]["parent_pid"], inv["pid"]);
+    assert_eq!(procs[1]["parent_pid"], procs[0]["pid"]);
+    assert!(procs[1]["image"]
+        .as_str()
+        .unwrap()
+        .to_ascii_lowercase()
+        .ends_with("\\argdump.exe"));
+    // Command lines are redacted like argv.
+    let cl = procs[1]["command_line"].as_str().unwrap();
+    assert!(cl.ends_with("install --token *** --ignore-scripts"), "{cl}");
+    assert!(!audit.iter().any(|r| r.to_string().contains("s3cret")));
+    assert!(
+        of_kind(&audit, "exit").is_empty(),
+        "pkgward never got to it"
+    );
+    // The job (kill-on-close) took the tree down with pkgward.
+    assert!(
+        !s.root().join("args.bin.survived").exists(),
+        "the tool's child outlived the killed pkgward"
+    );
 }
 
 #[test]

@@ -2,10 +2,16 @@
    it parses its command line with the rules of the Microsoft C runtime (and
    of Rust's std::env::args) and writes, to the file named by ARGDUMP_OUT,
    the raw command line and then each argument, each followed by a NUL byte,
-   in UTF-8. Exits with ARGDUMP_EXIT (default 0). */
+   in UTF-8. Exits with ARGDUMP_EXIT (default 0).
+   ARGDUMP_KILL_SUPERVISOR=<audit log>: waits until the log holds this
+   process's own `process` record, then kills its parent's parent (the
+   pkgward that supervises the .cmd tool) as a hard kill would, and then
+   writes ARGDUMP_OUT.survived if it is still alive 20 s later. */
 #include <windows.h>
+#include <tlhelp32.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void put(FILE *f, const wchar_t *w, int n) {
     char buf[32768];
@@ -59,6 +65,46 @@ int main(void) {
             return GetLastError() == ERROR_ACCESS_DENIED ? 99 : 97;
         WaitForSingleObject(pi.hProcess, INFINITE);
         return 98;
+    }
+    const char *audit = getenv("ARGDUMP_KILL_SUPERVISOR");
+    if (audit) {
+        char want[64], buf[1 << 16];
+        snprintf(want, sizeof want, "\",\"pid\":%lu,", GetCurrentProcessId());
+        int seen = 0;
+        for (int i = 0; i < 1200 && !seen; i++) { /* up to 60 s */
+            FILE *a = fopen(audit, "rb");
+            if (a) {
+                size_t n = fread(buf, 1, sizeof buf - 1, a);
+                buf[n] = 0;
+                fclose(a);
+                seen = strstr(buf, want) != NULL;
+            }
+            if (!seen) Sleep(50);
+        }
+        DWORD me = GetCurrentProcessId(), parent = 0, grand = 0;
+        HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+        PROCESSENTRY32W pe = { sizeof pe };
+        for (int pass = 0; pass < 2; pass++) {
+            DWORD of = pass == 0 ? me : parent;
+            pe.dwSize = sizeof pe;
+            if (Process32FirstW(snap, &pe)) do {
+                if (pe.th32ProcessID == of) {
+                    if (pass == 0) parent = pe.th32ParentProcessID;
+                    else grand = pe.th32ParentProcessID;
+                }
+            } while (Process32NextW(snap, &pe));
+        }
+        CloseHandle(snap);
+        HANDLE h = OpenProcess(PROCESS_TERMINATE, FALSE, grand);
+        if (!h || !TerminateProcess(h, 9)) return 5;
+        Sleep(20000);
+        if (out) {
+            char marker[MAX_PATH + 16];
+            snprintf(marker, sizeof marker, "%s.survived", out);
+            FILE *m = fopen(marker, "wb");
+            if (m) fclose(m);
+        }
+        return 6;
     }
     const char *code = getenv("ARGDUMP_EXIT");
     return code ? atoi(code) : 0;
