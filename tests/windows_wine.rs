@@ -262,12 +262,17 @@ impl Sandbox {
 
     /// Runs a Windows program under Wine with this sandbox's PATH and env.
     fn run(&self, program: &Path, args: &[&str]) -> Output {
+        self.run_in(self.root(), program, args)
+    }
+
+    /// [`Sandbox::run`] in the directory `cwd`.
+    fn run_in(&self, cwd: &Path, program: &Path, args: &[&str]) -> Output {
         let w = wine();
         let path: Vec<String> = self.path.iter().map(|p| win(p)).collect();
         let mut c = Command::new(&w.wine);
         c.arg(program)
             .args(args)
-            .current_dir(self.root())
+            .current_dir(cwd)
             .env("WINEPREFIX", &w.prefix)
             .env("WINEDEBUG", "-all")
             // Wine puts WINEPATH in front of the prefix's own PATH.
@@ -296,6 +301,51 @@ impl Sandbox {
         text.lines()
             .map(|l| serde_json::from_str(l).expect("every audit line is JSON"))
             .collect()
+    }
+}
+
+/// Tests that write into the shared Wine prefix's own NuGet locations
+/// (`%AppData%\NuGet`, `%ProgramData%\pkgward`) take turns: Wine sets
+/// %AppData% and %ProgramData% itself, so no per-test copy is possible.
+static NUGET_PREFIX_FILES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A file in the shared prefix, written now and removed when dropped (also
+/// when the test fails), so no later run sees it.
+struct PrefixFile(PathBuf);
+
+impl PrefixFile {
+    fn write(path: PathBuf, text: &str) -> PrefixFile {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        PrefixFile(path)
+    }
+}
+
+impl Drop for PrefixFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Runs a tool through its shim; `Ok(args the fake real tool received)` or
+/// `Err(stderr)` for a denial, which must exit 77 with pkgward's message on
+/// stderr and without starting the real tool.
+fn delegated(s: &Sandbox, cwd: &Path, shim: &Path, args: &[&str]) -> Result<Vec<String>, String> {
+    let _ = std::fs::remove_file(s.root().join("args.bin"));
+    let out = s.run_in(cwd, shim, args);
+    let err = stderr(&out);
+    match out.status.code() {
+        Some(0) => Ok(s.dumped_args()),
+        Some(77) => {
+            assert!(err.starts_with("pkgward: "), "{args:?}: {err}");
+            assert!(err.contains("denied"), "{args:?}: {err}");
+            assert!(
+                !s.root().join("args.bin").exists(),
+                "{args:?}: denied, yet the real tool ran"
+            );
+            Err(err)
+        }
+        other => panic!("{args:?}: exit {other:?}: {err}"),
     }
 }
 
@@ -911,6 +961,7 @@ fn the_system_policy_layer_is_read_from_programdata() {
     // one loopback NuGet feed. Wine sets %ProgramData% itself, so the real
     // location is used; only nuget is named, which no other scenario runs,
     // and the file is removed before asserting.
+    let _turn = NUGET_PREFIX_FILES.lock().unwrap_or_else(|e| e.into_inner());
     let mut s = Sandbox::new();
     let nuget = s.shim("nuget");
     s.cmd("nuget.cmd", &["@\"%~dp0argdump.exe\" %*"]);
@@ -953,4 +1004,256 @@ fn the_system_policy_layer_is_read_from_programdata() {
             "http://127.0.0.1:9/v3/index.json"
         ]
     );
+}
+
+/// The NuGet.Config files NuGet reads on Windows, found the way pkgward's
+/// Windows build finds them: the project's walked up from the working
+/// directory (any spelling of the name: Windows file names ignore case),
+/// then `%AppData%\NuGet\NuGet.Config`; `<clear/>`, disabled sources and
+/// package source mapping; UNC paths as network feeds. Allowed commands
+/// reach the fake real tool byte-exact; denied ones exit 77.
+#[test]
+fn nuget_and_dotnet_on_windows_paths_and_nuget_config_files() {
+    let _turn = NUGET_PREFIX_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Sandbox::new();
+    let nuget = s.shim("nuget");
+    let dotnet = s.shim("dotnet");
+    s.cmd("nuget.cmd", &["@\"%~dp0argdump.exe\" %*"]);
+    s.cmd("dotnet.cmd", &["@\"%~dp0argdump.exe\" %*"]);
+    std::fs::write(
+        s.root().join("policy.toml"),
+        "mode = \"enforce\"\n[registries]\nnuget = [\"http://127.0.0.1:9/approved/\", \"file://corp-share/feed/\"]\n",
+    )
+    .unwrap();
+    let user = PrefixFile::write(
+        wine().appdata.join("NuGet").join("NuGet.Config"),
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<configuration>\r\n  <packageSources>\r\n    <add key=\"user-feed\" value=\"http://evil.test/user/v3/index.json\" />\r\n  </packageSources>\r\n</configuration>\r\n",
+    );
+    let proj = s.root().join("proj");
+    let app = proj.join("src").join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let project_config = |clear: &str| {
+        format!(
+            "<configuration>\r\n<packageSources>\r\n{clear}\
+             <add key=\"ok\" value=\"http://127.0.0.1:9/approved/v3/index.json\" />\r\n\
+             <add key=\"off\" value=\"http://evil.test/off/v3/index.json\" />\r\n\
+             </packageSources>\r\n\
+             <disabledPackageSources><add key=\"off\" value=\"true\" /></disabledPackageSources>\r\n\
+             <packageSourceMapping><packageSource key=\"evil-mapped\"><package pattern=\"*\" /></packageSource></packageSourceMapping>\r\n\
+             </configuration>\r\n"
+        )
+    };
+    // An upper-case name: found all the same, as NuGet on Windows finds it.
+    std::fs::write(proj.join("NUGET.CONFIG"), project_config("<clear />\r\n")).unwrap();
+
+    // The project's file clears the user's feed and disables its own evil
+    // one; the mapping names a source that does not exist and adds nothing.
+    assert_eq!(
+        delegated(&s, &app, &nuget, &["restore"]),
+        Ok(vec!["restore".to_string()])
+    );
+    assert_eq!(
+        delegated(&s, &app, &dotnet, &["restore", "--verbosity", "q"]),
+        Ok(vec!["restore".into(), "--verbosity".into(), "q".into()])
+    );
+    // Without <clear/>, %AppData%\NuGet\NuGet.Config's feed is used too.
+    std::fs::write(proj.join("NUGET.CONFIG"), project_config("")).unwrap();
+    let err = delegated(&s, &app, &nuget, &["restore"]).unwrap_err();
+    assert!(err.contains("http://evil.test/user/"), "{err}");
+    assert!(
+        err.to_ascii_lowercase()
+            .contains("\\appdata\\roaming\\nuget\\nuget.config"),
+        "the denial names %AppData%'s file: {err}"
+    );
+    assert!(!err.contains("evil.test/off"), "disabled: {err}");
+    drop(user);
+    // The user file gone: the project's approved feed alone.
+    assert_eq!(
+        delegated(&s, &app, &dotnet, &["build"]),
+        Ok(vec!["build".to_string()])
+    );
+
+    // Feeds on the command line: a UNC share is a network feed, approved
+    // only by its file://host/share/ prefix; a drive folder is local.
+    let err = delegated(
+        &s,
+        s.root(),
+        &nuget,
+        &["install", "x", "-Source", r"\\evil.test\share\feed"],
+    )
+    .unwrap_err();
+    assert!(err.contains("file://evil.test/share/feed"), "{err}");
+    let err = delegated(
+        &s,
+        s.root(),
+        &dotnet,
+        &["add", "package", "X", "--source", r"\\?\UNC\evil.test\s"],
+    )
+    .unwrap_err();
+    assert!(err.contains("evil.test"), "{err}");
+    for args in [
+        &[
+            "install",
+            "x",
+            "-Source",
+            r"\\corp-share\feed\v3",
+            "-OutputDirectory",
+            r"C:\Program Files\a b",
+        ][..],
+        &[
+            "install",
+            "x",
+            "/source",
+            r"C:\local feeds\nuget;http://127.0.0.1:9/approved/v3/index.json",
+        ],
+    ] {
+        let want: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        assert_eq!(delegated(&s, s.root(), &nuget, args), Ok(want));
+    }
+    let args = [
+        "restore",
+        r"C:\src\my app\app.csproj",
+        "-s",
+        "http://127.0.0.1:9/approved/v3/index.json",
+        "-p:Configuration=\"Release\"",
+    ];
+    let want: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    assert_eq!(delegated(&s, s.root(), &dotnet, &args), Ok(want));
+    let err = delegated(
+        &s,
+        s.root(),
+        &dotnet,
+        &[
+            "restore",
+            "-p:RestoreSources=http://evil.test/v3/index.json",
+        ],
+    )
+    .unwrap_err();
+    assert!(err.contains("http://evil.test/v3/index.json"), "{err}");
+}
+
+/// choco: its sources from `%ProgramData%\chocolatey\config\chocolatey.config`
+/// (ChocolateyInstall unset), `-s`/`--source` naming URLs, UNC shares or
+/// configured source ids.
+#[test]
+fn choco_sources_from_programdata_and_the_command_line() {
+    let s = Sandbox::new();
+    let choco = s.shim("choco");
+    s.cmd("choco.cmd", &["@\"%~dp0argdump.exe\" %*"]);
+    std::fs::write(
+        s.root().join("policy.toml"),
+        "mode = \"enforce\"\n[registries]\nchoco = [\"http://127.0.0.1:9/approved/\", \"file://corp-share/choco/\"]\n",
+    )
+    .unwrap();
+    let config = |evil_disabled: bool| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<chocolatey>\r\n  <sources>\r\n\
+             <source id=\"corp\" value=\"\\\\corp-share\\choco\\feed\" disabled=\"false\" priority=\"0\" />\r\n\
+             <source id=\"evil\" value=\"http://evil.test/api/v2/\" disabled=\"{evil_disabled}\" priority=\"1\" />\r\n\
+             </sources>\r\n  <features>\r\n    <feature name=\"checksumFiles\" enabled=\"true\" />\r\n  </features>\r\n</chocolatey>\r\n"
+        )
+    };
+    let file = wine()
+        .prefix
+        .join("drive_c/ProgramData/chocolatey/config/chocolatey.config");
+    let cfg = PrefixFile::write(file, &config(true));
+    for args in [
+        &["install", "git", "-y"][..],
+        &[
+            "install",
+            "git",
+            "-s",
+            "corp",
+            "--params",
+            "\"/GitOnlyOnPath /NoAutoCrlf\"",
+        ],
+        &[
+            "upgrade",
+            "all",
+            "--source=http://127.0.0.1:9/approved/api/v2/",
+            "-y",
+        ],
+        &["install", "pkg", "-s", r"\\corp-share\choco\other"],
+    ] {
+        let want: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        assert_eq!(delegated(&s, s.root(), &choco, args), Ok(want));
+    }
+    let err = delegated(
+        &s,
+        s.root(),
+        &choco,
+        &["install", "git", "-s", r"\\evil.test\pkgs"],
+    )
+    .unwrap_err();
+    assert!(err.contains("file://evil.test/pkgs"), "{err}");
+    let err = delegated(
+        &s,
+        s.root(),
+        &choco,
+        &["install", "git", "--source='http://evil.test/api/v2/'"],
+    )
+    .unwrap_err();
+    assert!(err.contains("http://evil.test/api/v2/"), "{err}");
+    // The configured evil source, once enabled, is used by a plain install.
+    std::fs::write(&cfg.0, config(false)).unwrap();
+    let err = delegated(&s, s.root(), &choco, &["install", "git"]).unwrap_err();
+    assert!(
+        err.contains("C:\\ProgramData\\chocolatey\\config\\chocolatey.config"),
+        "the denial names the config file: {err}"
+    );
+    assert!(err.contains("http://evil.test/api/v2/"), "{err}");
+}
+
+/// winget: sources are names (`winget`/`msstore` are its built-in ones; any
+/// other name cannot be approved by URL), `source add` URLs, and the
+/// settings and flags that switch its hash and malware checks off.
+#[test]
+fn winget_sources_and_settings() {
+    let s = Sandbox::new();
+    let winget = s.shim("winget");
+    s.cmd("winget.cmd", &["@\"%~dp0argdump.exe\" %*"]);
+    std::fs::write(
+        s.root().join("policy.toml"),
+        "mode = \"enforce\"\n[registries]\nwinget = [\"builtin\", \"http://127.0.0.1:9/approved/\"]\n",
+    )
+    .unwrap();
+    for args in [
+        &[
+            "install",
+            "--id",
+            "Git.Git",
+            "-s",
+            "winget",
+            "--override",
+            "/VERYSILENT /DIR=\"C:\\a b\"",
+        ][..],
+        &["source", "add", "corp", "http://127.0.0.1:9/approved/cache"],
+        &["search", "7zip"],
+    ] {
+        let want: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        assert_eq!(delegated(&s, s.root(), &winget, args), Ok(want));
+    }
+    let denied: &[(&[&str], &str)] = &[
+        (&["install", "x", "--source", "corp"], "corp"),
+        (
+            &["source", "add", "evil", "https://evil.test/cache"],
+            "https://evil.test/cache",
+        ),
+        (
+            &["source", "add", "-n", "evil", "-a", "https://evil.test/c2"],
+            "https://evil.test/c2",
+        ),
+        (
+            &["settings", "--enable", "InstallerHashOverride"],
+            "InstallerHashOverride",
+        ),
+        (
+            &["install", "x", "--ignore-security-hash"],
+            "ignore-security-hash",
+        ),
+    ];
+    for (args, names) in denied {
+        let err = delegated(&s, s.root(), &winget, args).unwrap_err();
+        assert!(err.contains(names), "{args:?}: {err}");
+    }
 }

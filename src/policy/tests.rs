@@ -436,6 +436,7 @@ fn policy_registry_entries() {
         "http://127.0.0.1:4873/",
         "https://npm.example.com/team",
         "http://[::1]:8080/simple/",
+        "file://corp-share/nuget/",
     ] {
         assert!(validate_registry_entry(ok).is_ok(), "{ok}");
     }
