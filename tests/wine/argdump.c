@@ -6,12 +6,26 @@
    ARGDUMP_KILL_SUPERVISOR=<audit log>: waits until the log holds this
    process's own `process` record, then kills its parent's parent (the
    pkgward that supervises the .cmd tool) as a hard kill would, and then
-   writes ARGDUMP_OUT.survived if it is still alive 20 s later. */
+   writes ARGDUMP_OUT.survived if it is still alive 20 s later.
+   ARGDUMP_CTRL=c|break: as a user's Ctrl-C or Ctrl-Break would, sends the
+   console control event to every process on the console (pkgward
+   included), handles it (writing ARGDUMP_OUT.ctrl: "got N", or
+   "generate-failed ERR" when the console cannot send it) and exits 130. */
 #include <windows.h>
 #include <tlhelp32.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static volatile LONG ctrl_got = -1;
+static BOOL WINAPI on_ctrl(DWORD e) { ctrl_got = (LONG)e; return TRUE; }
+
+static void note(const char *out, const char *suffix, const char *text) {
+    char path[MAX_PATH + 16];
+    snprintf(path, sizeof path, "%s%s", out ? out : "argdump", suffix);
+    FILE *m = fopen(path, "wb");
+    if (m) { fputs(text, m); fclose(m); }
+}
 
 static void put(FILE *f, const wchar_t *w, int n) {
     char buf[32768];
@@ -105,6 +119,21 @@ int main(void) {
             if (m) fclose(m);
         }
         return 6;
+    }
+    const char *ctrl = getenv("ARGDUMP_CTRL");
+    if (ctrl) {
+        DWORD ev = ctrl[0] == 'b' ? CTRL_BREAK_EVENT : CTRL_C_EVENT;
+        char text[64];
+        SetConsoleCtrlHandler(on_ctrl, TRUE);
+        if (!GenerateConsoleCtrlEvent(ev, 0)) {
+            snprintf(text, sizeof text, "generate-failed %lu", GetLastError());
+            note(out, ".ctrl", text);
+            return 70;
+        }
+        for (int i = 0; i < 400 && ctrl_got < 0; i++) Sleep(50); /* up to 20 s */
+        snprintf(text, sizeof text, "got %ld", ctrl_got);
+        note(out, ".ctrl", text);
+        return ctrl_got == (LONG)ev ? 130 : 71;
     }
     const char *code = getenv("ARGDUMP_EXIT");
     return code ? atoi(code) : 0;
