@@ -628,6 +628,10 @@ fn the_process_tree_is_recorded_with_parents_and_shells_are_flagged() {
             "\"%~dp0argdump.exe\" grandchild %*",
             // What an install script would do.
             "cmd /c exit 3",
+            // Binaries attackers use to fetch or run payloads (Wine ships
+            // these two as harmless stubs).
+            "rundll32.exe",
+            "certutil.exe -hashfile nothing",
             "exit /b 0",
         ],
     );
@@ -637,12 +641,12 @@ fn the_process_tree_is_recorded_with_parents_and_shells_are_flagged() {
     let inv = of_kind(&audit, "invocation")[0];
     let pkgward_pid = inv["pid"].as_i64().unwrap();
     let procs = of_kind(&audit, "process");
-    assert_eq!(procs.len(), 3, "{procs:#?}");
+    assert_eq!(procs.len(), 5, "{procs:#?}");
     // Streamed: each process is written when it is learned (with its time),
     // its exit code in a `process-exit` record later; all before the
     // invocation's exit record.
     let exits = of_kind(&audit, "process-exit");
-    assert_eq!(exits.len(), 3, "{exits:#?}");
+    assert_eq!(exits.len(), 5, "{exits:#?}");
     let exit_code = |p: &Value| {
         let at = |k: &str, v: &Value| audit.iter().position(|r| r["kind"] == k && r["pid"] == *v);
         let (start, end) = (at("process", &p["pid"]), at("process-exit", &p["pid"]));
@@ -691,6 +695,15 @@ fn the_process_tree_is_recorded_with_parents_and_shells_are_flagged() {
     assert_eq!(exit_code(shell), 3);
     assert_eq!(shell["flagged"], "cmd.exe started by install-time code");
     assert_eq!(shell["command_line"], "cmd /c exit 3");
+    for (p, program) in procs[3..].iter().zip(["rundll32.exe", "certutil.exe"]) {
+        assert_eq!(name(p), program);
+        assert_eq!(p["parent_pid"], tool["pid"]);
+        assert_eq!(
+            p["flagged"],
+            format!("{program} started by install-time code").as_str()
+        );
+        assert_eq!(exit_code(p), 0);
+    }
 }
 
 #[test]

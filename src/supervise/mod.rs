@@ -286,3 +286,31 @@ pub(crate) fn spawn_error(program: &std::path::Path, e: std::io::Error) -> Error
         Error::io(format!("cannot start {}", program.display()), e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn flags_for_shells_and_download_tools_started_by_install_time_code() {
+        for program in FLAGGED_PROGRAMS {
+            let image = format!(r"C:\Windows\System32\{}", program.to_ascii_uppercase());
+            assert_eq!(
+                flag_for(Some(Path::new(&image)), false).as_deref(),
+                Some(format!("{program} started by install-time code").as_str())
+            );
+            // The real tool itself (cmd.exe for a .cmd tool) is not flagged.
+            assert_eq!(flag_for(Some(Path::new(&image)), true), None);
+        }
+        for other in [
+            r"C:\node\node.exe",
+            r"C:\x\cmd.exe.bak",
+            "/usr/bin/sh",
+            r"C:\x\notcmd.exe",
+        ] {
+            assert_eq!(flag_for(Some(Path::new(other)), false), None, "{other}");
+        }
+        assert_eq!(flag_for(None, false), None);
+    }
+}
