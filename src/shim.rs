@@ -241,6 +241,12 @@ fn run_inner(
     }
 
     let log_target = log.as_ref().and(audit_target(&policy));
+    // The supervised tree's processes go to the log as they are learned.
+    supervise::stream_processes(
+        log_target
+            .clone()
+            .map(|t| process_record_sink(t, &invocation_id)),
+    );
     // Filled once the tool has run; written just before the exit record.
     let tree: std::cell::Cell<Option<supervise::Tree>> = std::cell::Cell::new(None);
     let packages: std::cell::Cell<Vec<record::package::PackageRecord>> = Default::default();
@@ -431,7 +437,7 @@ fn run_inner(
             tree.set(Some(supervise::Tree {
                 written: supervise::watch::changes(&watched, &before, &watched_after),
                 truncated: before.truncated || watched_after.truncated,
-                processes: ended.processes.clone(),
+                processes: ended.processes.iter().map(redacted_process).collect(),
             }));
             if let Some(b) = &prov_before {
                 packages.set(crate::provenance::after(b, &invocation_id, &artifacts));
@@ -923,6 +929,56 @@ pub fn audit_log_path(policy: &Policy) -> Option<PathBuf> {
 
 /// Where this invocation's records go: the audit log with its rotation and
 /// the spools of the policy's sinks.
+/// A process record's command line, redacted like argv.
+fn redacted_process(p: &supervise::ProcessSeen) -> supervise::ProcessSeen {
+    let mut p = p.clone();
+    p.command_line = p.command_line.as_deref().map(redact::redact_command_line);
+    p
+}
+
+/// Writes the supervised tree's processes to the audit log as the
+/// supervisor learns them (Windows: the Job Object's messages), one complete
+/// line each through the log's own handle (teed to the sinks' spools), so a
+/// pkgward killed mid-run still leaves the records so far. A record that
+/// cannot be written has no one to tell from the watcher thread; the
+/// invocation's own records report the log.
+fn process_record_sink(target: record::LogTarget, invocation_id: &str) -> supervise::ProcessSink {
+    use record::process::{ProcessExitRecord, ProcessStartRecord};
+    let id = invocation_id.to_string();
+    let log: std::sync::Mutex<Option<AuditLog>> = std::sync::Mutex::new(None);
+    std::sync::Arc::new(move |e: supervise::TreeEvent<'_>| {
+        let Ok(mut guard) = log.lock() else {
+            return;
+        };
+        if guard.is_none() {
+            *guard = target.open().ok();
+        }
+        let Some(l) = guard.as_mut() else {
+            return;
+        };
+        let _ = match e {
+            supervise::TreeEvent::Started(p) => l.append(&ProcessStartRecord {
+                kind: "process",
+                invocation_id: &id,
+                time: record::now_rfc3339(),
+                process: &redacted_process(p),
+            }),
+            supervise::TreeEvent::Exited {
+                pid,
+                exit_code,
+                note,
+            } => l.append(&ProcessExitRecord {
+                kind: "process-exit",
+                invocation_id: &id,
+                time: record::now_rfc3339(),
+                pid,
+                exit_code,
+                note,
+            }),
+        };
+    })
+}
+
 pub fn audit_target(policy: &Policy) -> Option<record::LogTarget> {
     let mut t = record::LogTarget::new(audit_log_path(policy)?);
     let mut rotation = record::log::Rotation::default();

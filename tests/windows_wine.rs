@@ -12,16 +12,18 @@
 //!
 //! What Wine cannot show, stated here and in each test concerned, and covered
 //! by code review and the `x86_64-pc-windows-gnu` compile check instead:
-//! - `%` in arguments to a `.cmd` tool: Wine's cmd.exe expands variables a
-//!   second time inside a batch file's `%*`, which Windows' cmd.exe does not;
-//!   the standard library's `%%cd:~,%` escaping is right for Windows and the
-//!   test asserts the Wine difference explicitly (so a fixed Wine is noticed).
-//! - PowerShell: Wine ships a stub `powershell.exe` that runs nothing. The
-//!   test proves pkgward starts it with the script and each argument as its
-//!   own element (from the process record); the script itself cannot run.
-//! - Ctrl-C/Ctrl-Break: Wine under a test harness has no console to deliver
-//!   console control events; the handler (a routine, so the child does not
-//!   inherit "ignore Ctrl-C") is reviewed in `src/supervise/windows.rs`.
+//! - `%` through a batch file's `%*`: Wine's cmd.exe expands the arguments a
+//!   second time, which Windows' cmd.exe does not. The test proves the
+//!   rest: the command line pkgward gives cmd.exe (from the process record)
+//!   comes out of cmd.exe's own pass byte-exact, and asserts the Wine
+//!   difference explicitly (so a fixed Wine is noticed).
+//! - PowerShell: Wine ships a stub `powershell.exe` that runs nothing, and no
+//!   PowerShell can be installed here (Debian has none; npm's `pwsh` package
+//!   downloads it from outside the registries at install time). The test
+//!   proves pkgward starts it with the script and each argument as its own
+//!   element (from the process record); the script itself cannot run.
+//! - Ctrl-Break: Wine's console does not send it to a whole console (process
+//!   group 0); asserted as such. Ctrl-C is proven on a pseudo-terminal.
 #![cfg(target_os = "linux")]
 
 use std::path::{Path, PathBuf};
@@ -41,6 +43,8 @@ struct Wine {
     /// A stand-in for the program a `.cmd` tool starts (node for npm.cmd):
     /// records its arguments as the Microsoft C runtime parses them.
     argdump: PathBuf,
+    /// Starts a process with an exact command line read from a file.
+    rawexec: PathBuf,
     /// %APPDATA% of the prefix's user, as a Linux path.
     appdata: PathBuf,
 }
@@ -123,6 +127,8 @@ fn wine() -> &'static Wine {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wine");
         let argdump = tools.join("argdump.exe");
         gcc(&src.join("argdump.c"), &argdump, &[], false);
+        let rawexec = tools.join("rawexec.exe");
+        gcc(&src.join("rawexec.c"), &rawexec, &["-municode"], false);
         let dll = tools.join("bcryptprimitives.dll");
         gcc(&src.join("bcryptprimitives.c"), &dll, &["-ladvapi32"], true);
 
@@ -191,6 +197,7 @@ fn wine() -> &'static Wine {
             prefix,
             exe,
             argdump,
+            rawexec,
             appdata,
         }
     })
@@ -262,12 +269,17 @@ impl Sandbox {
 
     /// Runs a Windows program under Wine with this sandbox's PATH and env.
     fn run(&self, program: &Path, args: &[&str]) -> Output {
+        self.run_in(self.root(), program, args)
+    }
+
+    /// [`Sandbox::run`] in the directory `cwd`.
+    fn run_in(&self, cwd: &Path, program: &Path, args: &[&str]) -> Output {
         let w = wine();
         let path: Vec<String> = self.path.iter().map(|p| win(p)).collect();
         let mut c = Command::new(&w.wine);
         c.arg(program)
             .args(args)
-            .current_dir(self.root())
+            .current_dir(cwd)
             .env("WINEPREFIX", &w.prefix)
             .env("WINEDEBUG", "-all")
             // Wine puts WINEPATH in front of the prefix's own PATH.
@@ -276,6 +288,33 @@ impl Sandbox {
             c.env(k, v);
         }
         c.output().expect("running wine")
+    }
+
+    /// [`Sandbox::run`] on a terminal: under `script` (util-linux), which
+    /// gives Wine a pseudo-terminal, so the program and everything it starts
+    /// share a Windows console (console control events need one). stdout
+    /// and stderr are the terminal's, mixed and full of escape sequences.
+    fn run_tty(&self, program: &Path, args: &[&str]) -> Output {
+        let w = wine();
+        let quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
+        let mut line = vec![
+            quote(&w.wine.to_string_lossy()),
+            quote(&program.to_string_lossy()),
+        ];
+        line.extend(args.iter().map(|a| quote(a)));
+        let path: Vec<String> = self.path.iter().map(|p| win(p)).collect();
+        let mut c = Command::new("script");
+        c.args(["-qec", &line.join(" "), "/dev/null"])
+            .current_dir(self.root())
+            .env("WINEPREFIX", &w.prefix)
+            .env("WINEDEBUG", "-all")
+            .env("WINEPATH", path.join(";"));
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c.output().unwrap_or_else(|e| {
+            panic!("`script` (util-linux, Debian's bsdutils) is needed for the console tests: {e}")
+        })
     }
 
     /// The arguments the stand-in program received, in order.
@@ -296,6 +335,51 @@ impl Sandbox {
         text.lines()
             .map(|l| serde_json::from_str(l).expect("every audit line is JSON"))
             .collect()
+    }
+}
+
+/// Tests that write into the shared Wine prefix's own NuGet locations
+/// (`%AppData%\NuGet`, `%ProgramData%\pkgward`) take turns: Wine sets
+/// %AppData% and %ProgramData% itself, so no per-test copy is possible.
+static NUGET_PREFIX_FILES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A file in the shared prefix, written now and removed when dropped (also
+/// when the test fails), so no later run sees it.
+struct PrefixFile(PathBuf);
+
+impl PrefixFile {
+    fn write(path: PathBuf, text: &str) -> PrefixFile {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        PrefixFile(path)
+    }
+}
+
+impl Drop for PrefixFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Runs a tool through its shim; `Ok(args the fake real tool received)` or
+/// `Err(stderr)` for a denial, which must exit 77 with pkgward's message on
+/// stderr and without starting the real tool.
+fn delegated(s: &Sandbox, cwd: &Path, shim: &Path, args: &[&str]) -> Result<Vec<String>, String> {
+    let _ = std::fs::remove_file(s.root().join("args.bin"));
+    let out = s.run_in(cwd, shim, args);
+    let err = stderr(&out);
+    match out.status.code() {
+        Some(0) => Ok(s.dumped_args()),
+        Some(77) => {
+            assert!(err.starts_with("pkgward: "), "{args:?}: {err}");
+            assert!(err.contains("denied"), "{args:?}: {err}");
+            assert!(
+                !s.root().join("args.bin").exists(),
+                "{args:?}: denied, yet the real tool ran"
+            );
+            Err(err)
+        }
+        other => panic!("{args:?}: exit {other:?}: {err}"),
     }
 }
 
@@ -370,36 +454,113 @@ fn exe_shim_copies_dispatch_on_argv0_and_a_cmd_tool_gets_its_arguments_byte_exac
     );
 }
 
+/// `%` is where batch files are treacherous: cmd.exe expands `%VAR%` in a
+/// batch file's arguments, so the standard library writes each `%` as
+/// `%%cd:~,%`, which cmd.exe's own command-line pass turns back into one
+/// `%`. Under Wine that pass is proven here, on the very command line
+/// pkgward started cmd.exe with (from the process record), with the batch
+/// file swapped for argdump.exe. What Wine cannot show is the last step:
+/// Windows' cmd.exe puts `%*` into the batch file's line without expanding
+/// it again, Wine's cmd.exe expands it a second time (a Wine bug: `%*` in
+/// an argument even crashes it). That difference is asserted, so a fixed
+/// Wine is noticed and the `%` cases can join HOSTILE.
 #[test]
-fn percent_signs_reach_an_exe_tool_exactly_and_wine_cmd_differs_for_cmd_tools() {
+fn percent_signs_reach_the_real_tool_exactly() {
+    const PCT: &[&str] = &[
+        "%PATH%", "100%", "%%", "%cd%", "a%b%c", "%~dp0", "%1", "50% off", "\"%\"", "^%x^%",
+        "!x!%", "%PATH",
+    ];
     let mut s = Sandbox::new();
     let npm = s.shim("npm");
-    let args = ["%PATH%", "100%", "%%", "%cd%", "a%b%c"];
     // An .exe real tool: no cmd.exe in between, byte-exact.
     std::fs::copy(&wine().argdump, s.real.join("npm.exe")).unwrap();
-    let out = s.run(&npm, &args);
+    let out = s.run(&npm, PCT);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(s.dumped_args(), args);
-    // A .cmd real tool: the standard library escapes `%` as `%%cd:~,%`,
-    // which Windows' cmd.exe turns back into `%` once. Wine's cmd.exe
-    // expands `%*` a second time inside the batch file, so `%PATH%` arrives
-    // expanded under Wine only. Stated and asserted: when this assertion
-    // fails, Wine has been fixed and `%` belongs in HOSTILE above.
+    assert_eq!(s.dumped_args(), PCT);
+
+    // A .cmd real tool: the command line pkgward started cmd.exe with.
     std::fs::remove_file(s.real.join("npm.exe")).unwrap();
     s.cmd("npm.cmd", &["@\"%~dp0argdump.exe\" %*"]);
     s.set("ARGDUMP_EXIT", "0");
-    let out = s.run(&npm, &["%PATH%"]);
+    let out = s.run(&npm, PCT);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let got = s.dumped_args();
+    let through_wine_batch = s.dumped_args();
+    let audit = s.audit();
+    let id = &of_kind(&audit, "invocation").last().unwrap()["invocation_id"];
+    let cmd_line = of_kind(&audit, "process")
+        .into_iter()
+        .find(|p| {
+            p["invocation_id"] == *id
+                && p["image"]
+                    .as_str()
+                    .unwrap()
+                    .to_ascii_lowercase()
+                    .ends_with("\\cmd.exe")
+        })
+        .unwrap()["command_line"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let batch = format!("{}\\npm.cmd\"", win(&s.real));
+    assert!(cmd_line.contains(&batch), "{cmd_line}");
+    // cmd.exe's pass over it, the batch file swapped for a program.
+    let exe = format!("{}\\argdump.exe\"", win(&s.real));
+    std::fs::write(
+        s.root().join("cmdline.txt"),
+        cmd_line.replacen(&batch, &exe, 1),
+    )
+    .unwrap();
+    std::fs::remove_file(s.root().join("args.bin")).unwrap();
+    let out = s.run(&wine().rawexec, &[&win(&s.root().join("cmdline.txt"))]);
+    assert_eq!(out.status.code(), Some(0), "{cmd_line}: {}", stderr(&out));
+    assert_eq!(s.dumped_args(), PCT, "cmd.exe's pass over {cmd_line}");
+
+    // The batch file's own `%*` under Wine: expanded again.
     eprintln!(
-        "NOTE (Wine, not Windows): a .cmd tool received {got:?} for \"%PATH%\": \
-         Wine's cmd.exe re-expands variables in %*"
+        "NOTE (Wine, not Windows): through npm.cmd's %* the tool received {through_wine_batch:?}: \
+         Wine's cmd.exe expands the arguments a second time"
     );
     assert_ne!(
-        got,
-        ["%PATH%"],
-        "Wine's cmd.exe now passes % through: move the % cases into HOSTILE"
+        through_wine_batch, PCT,
+        "Wine's cmd.exe now passes % through a batch file: move the % cases into HOSTILE"
     );
+}
+
+/// Ctrl-C: the console sends it to every process on it, pkgward included;
+/// pkgward's handler swallows it, the tool decides, and its exit code comes
+/// back through pkgward (a parent without the handler dies of it). Proven
+/// under Wine on a pseudo-terminal. Ctrl-Break to the whole console
+/// (process group 0) is not implemented by Wine's console (ERROR_INVALID_HANDLE):
+/// asserted as such; pkgward's handler treats both events alike (code review
+/// of `on_ctrl` in src/supervise/windows.rs and the cross-build).
+#[test]
+fn ctrl_c_is_left_to_the_tool_and_pkgward_outlives_it() {
+    let mut s = Sandbox::new();
+    let npm = s.shim("npm");
+    std::fs::copy(&wine().argdump, s.real.join("npm.exe")).unwrap();
+    s.set("ARGDUMP_CTRL", "c");
+    let out = s.run_tty(&npm, &["view", "x"]);
+    let ctrl = std::fs::read_to_string(s.root().join("args.bin.ctrl")).unwrap_or_default();
+    assert_eq!(ctrl, "got 0", "the tool saw Ctrl-C (CTRL_C_EVENT = 0)");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "the tool's exit code, through a pkgward that outlived Ctrl-C: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let audit = s.audit();
+    assert_eq!(of_kind(&audit, "exit")[0]["exit_code"], 130);
+    assert_eq!(of_kind(&audit, "process-exit")[0]["exit_code"], 130);
+
+    s.set("ARGDUMP_CTRL", "break");
+    let out = s.run_tty(&npm, &["view", "y"]);
+    let ctrl = std::fs::read_to_string(s.root().join("args.bin.ctrl")).unwrap_or_default();
+    eprintln!("NOTE (Wine, not Windows): Ctrl-Break to the console: {ctrl}");
+    assert_eq!(
+        ctrl, "generate-failed 6",
+        "Wine's console now sends Ctrl-Break to process group 0: assert it like Ctrl-C above"
+    );
+    assert_eq!(out.status.code(), Some(70), "the tool's own exit code");
 }
 
 #[test]
@@ -467,6 +628,10 @@ fn the_process_tree_is_recorded_with_parents_and_shells_are_flagged() {
             "\"%~dp0argdump.exe\" grandchild %*",
             // What an install script would do.
             "cmd /c exit 3",
+            // Binaries attackers use to fetch or run payloads (Wine ships
+            // these two as harmless stubs).
+            "rundll32.exe",
+            "certutil.exe -hashfile nothing",
             "exit /b 0",
         ],
     );
@@ -476,7 +641,21 @@ fn the_process_tree_is_recorded_with_parents_and_shells_are_flagged() {
     let inv = of_kind(&audit, "invocation")[0];
     let pkgward_pid = inv["pid"].as_i64().unwrap();
     let procs = of_kind(&audit, "process");
-    assert_eq!(procs.len(), 3, "{procs:#?}");
+    assert_eq!(procs.len(), 5, "{procs:#?}");
+    // Streamed: each process is written when it is learned (with its time),
+    // its exit code in a `process-exit` record later; all before the
+    // invocation's exit record.
+    let exits = of_kind(&audit, "process-exit");
+    assert_eq!(exits.len(), 5, "{exits:#?}");
+    let exit_code = |p: &Value| {
+        let at = |k: &str, v: &Value| audit.iter().position(|r| r["kind"] == k && r["pid"] == *v);
+        let (start, end) = (at("process", &p["pid"]), at("process-exit", &p["pid"]));
+        assert!(start < end, "the start is written before the exit: {p}");
+        assert!(p["time"].is_string(), "{p}");
+        assert!(p.get("exit_code").is_none(), "{p}");
+        exits.iter().find(|e| e["pid"] == p["pid"]).unwrap()["exit_code"].clone()
+    };
+    assert_eq!(audit.last().unwrap()["kind"], "exit");
     let name = |p: &Value| {
         p["image"]
             .as_str()
@@ -492,6 +671,7 @@ fn the_process_tree_is_recorded_with_parents_and_shells_are_flagged() {
     assert_eq!(tool["parent_pid"].as_i64(), Some(pkgward_pid));
     assert_eq!(of_kind(&audit, "exit")[0]["child_pid"], tool["pid"]);
     assert!(tool.get("flagged").is_none());
+    assert_eq!(exit_code(tool), 0);
     assert!(
         tool["command_line"].as_str().unwrap().contains("npm.cmd"),
         "{tool}"
@@ -500,7 +680,7 @@ fn the_process_tree_is_recorded_with_parents_and_shells_are_flagged() {
     let grandchild = procs[1];
     assert_eq!(name(grandchild), "argdump.exe");
     assert_eq!(grandchild["parent_pid"], tool["pid"]);
-    assert_eq!(grandchild["exit_code"], 0);
+    assert_eq!(exit_code(grandchild), 0);
     assert!(
         grandchild["command_line"]
             .as_str()
@@ -512,9 +692,65 @@ fn the_process_tree_is_recorded_with_parents_and_shells_are_flagged() {
     let shell = procs[2];
     assert_eq!(name(shell), "cmd.exe");
     assert_eq!(shell["parent_pid"], tool["pid"]);
-    assert_eq!(shell["exit_code"], 3);
+    assert_eq!(exit_code(shell), 3);
     assert_eq!(shell["flagged"], "cmd.exe started by install-time code");
     assert_eq!(shell["command_line"], "cmd /c exit 3");
+    for (p, program) in procs[3..].iter().zip(["rundll32.exe", "certutil.exe"]) {
+        assert_eq!(name(p), program);
+        assert_eq!(p["parent_pid"], tool["pid"]);
+        assert_eq!(
+            p["flagged"],
+            format!("{program} started by install-time code").as_str()
+        );
+        assert_eq!(exit_code(p), 0);
+    }
+}
+
+#[test]
+fn a_shim_killed_mid_run_leaves_the_process_records_so_far_and_the_tree_dies_with_it() {
+    // The grandchild waits until its own `process` record is in the audit
+    // log (which only a streamed record can satisfy while pkgward runs),
+    // then kills pkgward outright (TerminateProcess: no clean-up runs).
+    let mut s = Sandbox::new();
+    let npm = s.shim("npm");
+    s.cmd(
+        "npm.cmd",
+        &["@echo off", "\"%~dp0argdump.exe\" %*", "exit /b 0"],
+    );
+    let audit_path = win(&s.state.join("audit.jsonl"));
+    s.set("ARGDUMP_KILL_SUPERVISOR", &audit_path);
+    let out = s.run(&npm, &["install", "--token", "s3cret"]);
+    assert_eq!(
+        out.status.code(),
+        Some(9),
+        "pkgward was killed with 9 (5: the kill failed; 6: argdump outlived it): {}",
+        stderr(&out)
+    );
+    // Every line is one complete JSON record (`audit()` parses each).
+    let audit = s.audit();
+    let inv = of_kind(&audit, "invocation")[0];
+    let procs = of_kind(&audit, "process");
+    assert_eq!(procs.len(), 2, "the tool and its child: {procs:#?}");
+    assert_eq!(procs[0]["parent_pid"], inv["pid"]);
+    assert_eq!(procs[1]["parent_pid"], procs[0]["pid"]);
+    assert!(procs[1]["image"]
+        .as_str()
+        .unwrap()
+        .to_ascii_lowercase()
+        .ends_with("\\argdump.exe"));
+    // Command lines are redacted like argv.
+    let cl = procs[1]["command_line"].as_str().unwrap();
+    assert!(cl.ends_with("install --token *** --ignore-scripts"), "{cl}");
+    assert!(!audit.iter().any(|r| r.to_string().contains("s3cret")));
+    assert!(
+        of_kind(&audit, "exit").is_empty(),
+        "pkgward never got to it"
+    );
+    // The job (kill-on-close) took the tree down with pkgward.
+    assert!(
+        !s.root().join("args.bin.survived").exists(),
+        "the tool's child outlived the killed pkgward"
+    );
 }
 
 #[test]
@@ -849,6 +1085,7 @@ fn the_system_policy_layer_is_read_from_programdata() {
     // one loopback NuGet feed. Wine sets %ProgramData% itself, so the real
     // location is used; only nuget is named, which no other scenario runs,
     // and the file is removed before asserting.
+    let _turn = NUGET_PREFIX_FILES.lock().unwrap_or_else(|e| e.into_inner());
     let mut s = Sandbox::new();
     let nuget = s.shim("nuget");
     s.cmd("nuget.cmd", &["@\"%~dp0argdump.exe\" %*"]);
@@ -891,4 +1128,256 @@ fn the_system_policy_layer_is_read_from_programdata() {
             "http://127.0.0.1:9/v3/index.json"
         ]
     );
+}
+
+/// The NuGet.Config files NuGet reads on Windows, found the way pkgward's
+/// Windows build finds them: the project's walked up from the working
+/// directory (any spelling of the name: Windows file names ignore case),
+/// then `%AppData%\NuGet\NuGet.Config`; `<clear/>`, disabled sources and
+/// package source mapping; UNC paths as network feeds. Allowed commands
+/// reach the fake real tool byte-exact; denied ones exit 77.
+#[test]
+fn nuget_and_dotnet_on_windows_paths_and_nuget_config_files() {
+    let _turn = NUGET_PREFIX_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Sandbox::new();
+    let nuget = s.shim("nuget");
+    let dotnet = s.shim("dotnet");
+    s.cmd("nuget.cmd", &["@\"%~dp0argdump.exe\" %*"]);
+    s.cmd("dotnet.cmd", &["@\"%~dp0argdump.exe\" %*"]);
+    std::fs::write(
+        s.root().join("policy.toml"),
+        "mode = \"enforce\"\n[registries]\nnuget = [\"http://127.0.0.1:9/approved/\", \"file://corp-share/feed/\"]\n",
+    )
+    .unwrap();
+    let user = PrefixFile::write(
+        wine().appdata.join("NuGet").join("NuGet.Config"),
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<configuration>\r\n  <packageSources>\r\n    <add key=\"user-feed\" value=\"http://evil.test/user/v3/index.json\" />\r\n  </packageSources>\r\n</configuration>\r\n",
+    );
+    let proj = s.root().join("proj");
+    let app = proj.join("src").join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let project_config = |clear: &str| {
+        format!(
+            "<configuration>\r\n<packageSources>\r\n{clear}\
+             <add key=\"ok\" value=\"http://127.0.0.1:9/approved/v3/index.json\" />\r\n\
+             <add key=\"off\" value=\"http://evil.test/off/v3/index.json\" />\r\n\
+             </packageSources>\r\n\
+             <disabledPackageSources><add key=\"off\" value=\"true\" /></disabledPackageSources>\r\n\
+             <packageSourceMapping><packageSource key=\"evil-mapped\"><package pattern=\"*\" /></packageSource></packageSourceMapping>\r\n\
+             </configuration>\r\n"
+        )
+    };
+    // An upper-case name: found all the same, as NuGet on Windows finds it.
+    std::fs::write(proj.join("NUGET.CONFIG"), project_config("<clear />\r\n")).unwrap();
+
+    // The project's file clears the user's feed and disables its own evil
+    // one; the mapping names a source that does not exist and adds nothing.
+    assert_eq!(
+        delegated(&s, &app, &nuget, &["restore"]),
+        Ok(vec!["restore".to_string()])
+    );
+    assert_eq!(
+        delegated(&s, &app, &dotnet, &["restore", "--verbosity", "q"]),
+        Ok(vec!["restore".into(), "--verbosity".into(), "q".into()])
+    );
+    // Without <clear/>, %AppData%\NuGet\NuGet.Config's feed is used too.
+    std::fs::write(proj.join("NUGET.CONFIG"), project_config("")).unwrap();
+    let err = delegated(&s, &app, &nuget, &["restore"]).unwrap_err();
+    assert!(err.contains("http://evil.test/user/"), "{err}");
+    assert!(
+        err.to_ascii_lowercase()
+            .contains("\\appdata\\roaming\\nuget\\nuget.config"),
+        "the denial names %AppData%'s file: {err}"
+    );
+    assert!(!err.contains("evil.test/off"), "disabled: {err}");
+    drop(user);
+    // The user file gone: the project's approved feed alone.
+    assert_eq!(
+        delegated(&s, &app, &dotnet, &["build"]),
+        Ok(vec!["build".to_string()])
+    );
+
+    // Feeds on the command line: a UNC share is a network feed, approved
+    // only by its file://host/share/ prefix; a drive folder is local.
+    let err = delegated(
+        &s,
+        s.root(),
+        &nuget,
+        &["install", "x", "-Source", r"\\evil.test\share\feed"],
+    )
+    .unwrap_err();
+    assert!(err.contains("file://evil.test/share/feed"), "{err}");
+    let err = delegated(
+        &s,
+        s.root(),
+        &dotnet,
+        &["add", "package", "X", "--source", r"\\?\UNC\evil.test\s"],
+    )
+    .unwrap_err();
+    assert!(err.contains("evil.test"), "{err}");
+    for args in [
+        &[
+            "install",
+            "x",
+            "-Source",
+            r"\\corp-share\feed\v3",
+            "-OutputDirectory",
+            r"C:\Program Files\a b",
+        ][..],
+        &[
+            "install",
+            "x",
+            "/source",
+            r"C:\local feeds\nuget;http://127.0.0.1:9/approved/v3/index.json",
+        ],
+    ] {
+        let want: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        assert_eq!(delegated(&s, s.root(), &nuget, args), Ok(want));
+    }
+    let args = [
+        "restore",
+        r"C:\src\my app\app.csproj",
+        "-s",
+        "http://127.0.0.1:9/approved/v3/index.json",
+        "-p:Configuration=\"Release\"",
+    ];
+    let want: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    assert_eq!(delegated(&s, s.root(), &dotnet, &args), Ok(want));
+    let err = delegated(
+        &s,
+        s.root(),
+        &dotnet,
+        &[
+            "restore",
+            "-p:RestoreSources=http://evil.test/v3/index.json",
+        ],
+    )
+    .unwrap_err();
+    assert!(err.contains("http://evil.test/v3/index.json"), "{err}");
+}
+
+/// choco: its sources from `%ProgramData%\chocolatey\config\chocolatey.config`
+/// (ChocolateyInstall unset), `-s`/`--source` naming URLs, UNC shares or
+/// configured source ids.
+#[test]
+fn choco_sources_from_programdata_and_the_command_line() {
+    let s = Sandbox::new();
+    let choco = s.shim("choco");
+    s.cmd("choco.cmd", &["@\"%~dp0argdump.exe\" %*"]);
+    std::fs::write(
+        s.root().join("policy.toml"),
+        "mode = \"enforce\"\n[registries]\nchoco = [\"http://127.0.0.1:9/approved/\", \"file://corp-share/choco/\"]\n",
+    )
+    .unwrap();
+    let config = |evil_disabled: bool| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<chocolatey>\r\n  <sources>\r\n\
+             <source id=\"corp\" value=\"\\\\corp-share\\choco\\feed\" disabled=\"false\" priority=\"0\" />\r\n\
+             <source id=\"evil\" value=\"http://evil.test/api/v2/\" disabled=\"{evil_disabled}\" priority=\"1\" />\r\n\
+             </sources>\r\n  <features>\r\n    <feature name=\"checksumFiles\" enabled=\"true\" />\r\n  </features>\r\n</chocolatey>\r\n"
+        )
+    };
+    let file = wine()
+        .prefix
+        .join("drive_c/ProgramData/chocolatey/config/chocolatey.config");
+    let cfg = PrefixFile::write(file, &config(true));
+    for args in [
+        &["install", "git", "-y"][..],
+        &[
+            "install",
+            "git",
+            "-s",
+            "corp",
+            "--params",
+            "\"/GitOnlyOnPath /NoAutoCrlf\"",
+        ],
+        &[
+            "upgrade",
+            "all",
+            "--source=http://127.0.0.1:9/approved/api/v2/",
+            "-y",
+        ],
+        &["install", "pkg", "-s", r"\\corp-share\choco\other"],
+    ] {
+        let want: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        assert_eq!(delegated(&s, s.root(), &choco, args), Ok(want));
+    }
+    let err = delegated(
+        &s,
+        s.root(),
+        &choco,
+        &["install", "git", "-s", r"\\evil.test\pkgs"],
+    )
+    .unwrap_err();
+    assert!(err.contains("file://evil.test/pkgs"), "{err}");
+    let err = delegated(
+        &s,
+        s.root(),
+        &choco,
+        &["install", "git", "--source='http://evil.test/api/v2/'"],
+    )
+    .unwrap_err();
+    assert!(err.contains("http://evil.test/api/v2/"), "{err}");
+    // The configured evil source, once enabled, is used by a plain install.
+    std::fs::write(&cfg.0, config(false)).unwrap();
+    let err = delegated(&s, s.root(), &choco, &["install", "git"]).unwrap_err();
+    assert!(
+        err.contains("C:\\ProgramData\\chocolatey\\config\\chocolatey.config"),
+        "the denial names the config file: {err}"
+    );
+    assert!(err.contains("http://evil.test/api/v2/"), "{err}");
+}
+
+/// winget: sources are names (`winget`/`msstore` are its built-in ones; any
+/// other name cannot be approved by URL), `source add` URLs, and the
+/// settings and flags that switch its hash and malware checks off.
+#[test]
+fn winget_sources_and_settings() {
+    let s = Sandbox::new();
+    let winget = s.shim("winget");
+    s.cmd("winget.cmd", &["@\"%~dp0argdump.exe\" %*"]);
+    std::fs::write(
+        s.root().join("policy.toml"),
+        "mode = \"enforce\"\n[registries]\nwinget = [\"builtin\", \"http://127.0.0.1:9/approved/\"]\n",
+    )
+    .unwrap();
+    for args in [
+        &[
+            "install",
+            "--id",
+            "Git.Git",
+            "-s",
+            "winget",
+            "--override",
+            "/VERYSILENT /DIR=\"C:\\a b\"",
+        ][..],
+        &["source", "add", "corp", "http://127.0.0.1:9/approved/cache"],
+        &["search", "7zip"],
+    ] {
+        let want: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        assert_eq!(delegated(&s, s.root(), &winget, args), Ok(want));
+    }
+    let denied: &[(&[&str], &str)] = &[
+        (&["install", "x", "--source", "corp"], "corp"),
+        (
+            &["source", "add", "evil", "https://evil.test/cache"],
+            "https://evil.test/cache",
+        ),
+        (
+            &["source", "add", "-n", "evil", "-a", "https://evil.test/c2"],
+            "https://evil.test/c2",
+        ),
+        (
+            &["settings", "--enable", "InstallerHashOverride"],
+            "InstallerHashOverride",
+        ),
+        (
+            &["install", "x", "--ignore-security-hash"],
+            "ignore-security-hash",
+        ),
+    ];
+    for (args, names) in denied {
+        let err = delegated(&s, s.root(), &winget, args).unwrap_err();
+        assert!(err.contains(names), "{args:?}: {err}");
+    }
 }

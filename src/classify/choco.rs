@@ -107,19 +107,20 @@ const CHOCO_VALUE: &[&str] = &[
     "log-file",
 ];
 
-fn choco_config_path(req: &Request<'_>) -> PathBuf {
-    let base = req
-        .env
-        .get("ChocolateyInstall")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(if cfg!(windows) {
-                "C:\\ProgramData\\chocolatey"
-            } else {
-                "/opt/chocolatey"
-            })
-        });
+/// `$ChocolateyInstall\config\chocolatey.config`; without the variable,
+/// where the installer puts choco: `%ProgramData%\chocolatey` on Windows.
+fn choco_config_path(req: &Request<'_>, windows: bool) -> PathBuf {
+    let set = |k: &str| req.env.get(k).filter(|v| !v.trim().is_empty());
+    let base = match set("ChocolateyInstall") {
+        Some(v) => PathBuf::from(v),
+        None if windows => {
+            let data = set("ProgramData")
+                .or_else(|| set("ALLUSERSPROFILE"))
+                .unwrap_or_else(|| "C:\\ProgramData".to_string());
+            PathBuf::from(data).join("chocolatey")
+        }
+        None => PathBuf::from("/opt/chocolatey"),
+    };
     base.join("config").join("chocolatey.config")
 }
 
@@ -141,9 +142,16 @@ fn kind_of(v: &str) -> SourceKind {
 }
 
 pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
-    if req.tool.name == "winget" {
-        return winget_sources(req, verb);
-    }
+    let mut out = if req.tool.name == "winget" {
+        winget_sources(req, verb)
+    } else {
+        choco_sources(req, verb, cfg!(windows))
+    };
+    super::source::network_paths(&mut out, cfg!(windows));
+    out
+}
+
+fn choco_sources(req: &Request<'_>, verb: Verb, windows: bool) -> Vec<Source> {
     let args = req.args;
     let cmd = command(args).map(|(_, c)| c).unwrap_or_default();
     let mut out = Vec::new();
@@ -172,7 +180,7 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
                     // The last --source given wins.
                     given = v
                         .split([';', ','])
-                        .map(|s| s.trim().trim_matches('"').to_string())
+                        .map(|s| s.trim().trim_matches(['"', '\'']).to_string())
                         .filter(|s| !s.is_empty())
                         .map(|s| (s, Origin::flag(a.split(['=', ':']).next().unwrap_or(a))))
                         .collect();
@@ -193,7 +201,7 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         }
     }
     // The config file: sources and features.
-    let cfg = choco_config_path(req);
+    let cfg = choco_config_path(req, windows);
     let mut configured: Vec<(String, String, Origin)> = Vec::new();
     if let Some(root) = req.files.read(&cfg).and_then(|t| xml::parse(&t)) {
         for s in root.path(&["sources", "source"]) {
@@ -702,6 +710,107 @@ mod tests {
             (1, vec!["--source=https://m.test/".to_string()])
         );
         assert_eq!(p.overridden.len(), 2);
+    }
+
+    #[test]
+    fn choco_on_windows() {
+        let run_windows = |args: &[&str], env: &[(&str, &str)], files: &[(&str, &str)]| {
+            let env = FakeEnv(
+                env.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            );
+            let files = FakeFiles(
+                files
+                    .iter()
+                    .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+                    .collect::<BTreeMap<_, _>>(),
+            );
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            let req = Request {
+                tool: Tool::by_name("choco").unwrap(),
+                args: &args,
+                env: &env,
+                files: &files,
+                cwd: Path::new("/w"),
+                home: None,
+                real_tool: None,
+            };
+            let mut out = choco_sources(&req, verb("choco", &args), true);
+            crate::classify::source::network_paths(&mut out, true);
+            out
+        };
+        // Without ChocolateyInstall: %ProgramData%\chocolatey\config.
+        let cfg = "/pd/chocolatey/config/chocolatey.config";
+        let text = CFG.replace(
+            "<source id=\"corp\" value=\"https://corp.test/nuget/\" />",
+            "<source id=\"corp\" value=\"\\\\corp-share\\choco\" />",
+        );
+        let got = run_windows(
+            &["install", "git"],
+            &[("ProgramData", "/pd")],
+            &[(cfg, &text)],
+        );
+        assert!(
+            has(
+                &got,
+                SourceKind::Registry,
+                "file://corp-share/choco",
+                &format!("{cfg}:5")
+            ),
+            "{got:#?}"
+        );
+        assert!(got.iter().all(|s| s.kind != SourceKind::Path), "{got:#?}");
+        // Named on the command line: resolved through the same file.
+        let got = run_windows(
+            &["install", "git", "--source='corp;C:\\pkgs'"],
+            &[("ProgramData", "/pd")],
+            &[(cfg, &text)],
+        );
+        assert!(
+            has(
+                &got,
+                SourceKind::Registry,
+                "file://corp-share/choco",
+                "the command-line flag --source"
+            ),
+            "{got:#?}"
+        );
+        assert!(got
+            .iter()
+            .any(|s| s.kind == SourceKind::Path && s.value == "C:\\pkgs"));
+        // A UNC source typed on the command line.
+        let got = run_windows(&["install", "git", "-s", "\\\\evil.test\\pkgs"], &[], &[]);
+        assert!(
+            has(
+                &got,
+                SourceKind::Registry,
+                "file://evil.test/pkgs",
+                "the command-line flag -s"
+            ),
+            "{got:#?}"
+        );
+        // Without either variable: C:\ProgramData.
+        let got = run_windows(&["install", "git"], &[], &[]);
+        assert!(got.iter().any(|s| s.is_builtin()));
+        let req_env = FakeEnv(Default::default());
+        let files = FakeFiles(Default::default());
+        let req = Request {
+            tool: Tool::by_name("choco").unwrap(),
+            args: &[],
+            env: &req_env,
+            files: &files,
+            cwd: Path::new("/w"),
+            home: None,
+            real_tool: None,
+        };
+        assert_eq!(
+            choco_config_path(&req, true),
+            Path::new("C:\\ProgramData")
+                .join("chocolatey")
+                .join("config")
+                .join("chocolatey.config")
+        );
     }
 
     #[test]

@@ -275,7 +275,12 @@ fn read_config(req: &Request<'_>, path: &Path) -> Option<ConfigFile> {
 const CONFIG_NAMES: &[&str] = &["nuget.config", "NuGet.config", "NuGet.Config"];
 
 /// The NuGet.Config files of a restore, most specific first.
-fn config_files(req: &Request<'_>, start: &Path, explicit: Option<PathBuf>) -> Vec<PathBuf> {
+fn config_files(
+    req: &Request<'_>,
+    start: &Path,
+    explicit: Option<PathBuf>,
+    windows: bool,
+) -> Vec<PathBuf> {
     let mut files = Vec::new();
     match explicit {
         Some(f) => files.push(f),
@@ -290,7 +295,7 @@ fn config_files(req: &Request<'_>, start: &Path, explicit: Option<PathBuf>) -> V
                 }
             }
             // User-wide.
-            if cfg!(windows) {
+            if windows {
                 if let Some(a) = req.env.get("APPDATA") {
                     let d = PathBuf::from(a).join("NuGet");
                     files.push(d.join("NuGet.Config"));
@@ -304,7 +309,7 @@ fn config_files(req: &Request<'_>, start: &Path, explicit: Option<PathBuf>) -> V
         }
     }
     // Machine-wide.
-    let machine = if cfg!(windows) {
+    let machine = if windows {
         req.env
             .get("ProgramFiles(x86)")
             .or_else(|| req.env.get("ProgramFiles"))
@@ -555,6 +560,7 @@ fn looks_like_project(w: &str) -> bool {
     .iter()
     .any(|e| l.ends_with(e))
         || l.ends_with('/')
+        || l.ends_with('\\')
         || l == "."
 }
 
@@ -605,6 +611,14 @@ fn nearest(req: &Request<'_>, start: &Path, name: &str) -> Option<PathBuf> {
 }
 
 pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
+    let mut out = sources_of(req, verb, cfg!(windows));
+    super::source::network_paths(&mut out, cfg!(windows));
+    out
+}
+
+/// [`sources`] for a tool running on Windows (`windows`) or not: where the
+/// user-wide and machine-wide NuGet.Config files are.
+fn sources_of(req: &Request<'_>, verb: Verb, windows: bool) -> Vec<Source> {
     let nuget_exe = req.tool.name == "nuget";
     let args = req.args;
     let (command, cmd_end): (Vec<String>, usize) = if nuget_exe {
@@ -667,7 +681,7 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         Some(p) => {
             let p = req.cwd.join(p);
             if looks_like_project(&p.to_string_lossy())
-                && !p.to_string_lossy().ends_with('/')
+                && !p.to_string_lossy().ends_with(['/', '\\'])
                 && p.extension().is_some()
             {
                 p.parent().unwrap_or(req.cwd).to_path_buf()
@@ -756,7 +770,7 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
     let mut feeds: Vec<Feed> = Vec::new();
     let mut disabled: Vec<String> = Vec::new();
     let mut push: Option<(String, Origin)> = None;
-    for f in config_files(req, &start, explicit) {
+    for f in config_files(req, &start, explicit, windows) {
         let Some(c) = read_config(req, &f) else {
             continue;
         };
@@ -779,7 +793,12 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
     let feed_source = |f: &Feed| -> Source {
         let v = f.value.clone();
         let kind = kind_of(&v);
-        let value = if kind == SourceKind::Path {
+        // A relative folder is next to the file (a URL or a UNC path is not
+        // a folder name to join).
+        let value = if kind == SourceKind::Path
+            && !v.contains("://")
+            && super::source::network_path(&v, windows).is_none()
+        {
             f.base.join(&v).display().to_string()
         } else {
             v
@@ -1308,6 +1327,150 @@ mod tests {
             &mut |_| false
         )
         .is_none());
+    }
+
+    /// As the Windows build classifies: `%APPDATA%\NuGet\NuGet.Config`
+    /// instead of the home directory's; network paths are registries.
+    fn run_windows(args: &[&str], env: &[(&str, &str)], files: &[(&str, &str)]) -> Vec<Source> {
+        let env = FakeEnv(
+            env.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        let files = FakeFiles(
+            files
+                .iter()
+                .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        );
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let req = Request {
+            tool: Tool::by_name("nuget").unwrap(),
+            args: &args,
+            env: &env,
+            files: &files,
+            cwd: Path::new("/c/src/app"),
+            home: Some(Path::new("/c/Users/u")),
+            real_tool: None,
+        };
+        let mut out = sources_of(&req, verb("nuget", &args), true);
+        crate::classify::source::network_paths(&mut out, true);
+        out
+    }
+
+    #[test]
+    fn windows_locations_and_network_paths() {
+        let env = [
+            ("APPDATA", "/c/Users/u/AppData/Roaming"),
+            ("ProgramFiles(x86)", "/c/pf86"),
+        ];
+        let user = "/c/Users/u/AppData/Roaming/NuGet/NuGet.Config";
+        let home = "/c/Users/u/.nuget/NuGet/NuGet.Config";
+        let cfg = |sources: &str| {
+            format!(
+                "<configuration>\n<packageSources>\n{sources}\n</packageSources>\n</configuration>"
+            )
+        };
+        let user_cfg = cfg(r#"<add key="share" value="\\evil.test\share\feed" />"#);
+        let home_cfg = cfg(r#"<add key="home" value="https://home.test/" />"#);
+        let files = [(user, user_cfg.as_str()), (home, home_cfg.as_str())];
+        let got = run_windows(&["restore"], &env, &files);
+        // The UNC feed of %APPDATA%'s file is a registry at file://host/.
+        assert!(
+            has(
+                &got,
+                SourceKind::Registry,
+                "file://evil.test/share/feed",
+                &format!("{user}:3")
+            ),
+            "{got:#?}"
+        );
+        // The home directory's file is not NuGet's on Windows.
+        assert!(
+            !got.iter().any(|s| s.value.contains("home.test")),
+            "{got:#?}"
+        );
+
+        // A project file found walking up from the cwd, any spelling NuGet
+        // looks for, with <clear/>, a disabled feed, a file:// share and a
+        // package source mapping (which adds no feed).
+        let proj = cfg(concat!(
+            "<clear />\n",
+            r#"<add key="local" value="..\feeds" />"#,
+            "\n",
+            r#"<add key="off" value="https://off.test/" />"#,
+            "\n",
+            r#"<add key="dav" value="file://evil.test/dav/feed" />"#,
+        ))
+        .replace(
+            "</configuration>",
+            concat!(
+                r#"<disabledPackageSources><add key="OFF" value="true" /></disabledPackageSources>"#,
+                r#"<packageSourceMapping><packageSource key="mapped"><package pattern="*" /></packageSource></packageSourceMapping>"#,
+                "</configuration>"
+            ),
+        );
+        let files2 = [
+            (user, user_cfg.as_str()),
+            ("/c/src/NuGet.config", proj.as_str()),
+        ];
+        let got = run_windows(&["restore", "x.sln"], &env, &files2);
+        assert!(
+            !got.iter().any(|s| s.value.contains("share")),
+            "cleared: {got:#?}"
+        );
+        assert!(
+            !got.iter().any(|s| s.value.contains("off.test")),
+            "disabled: {got:#?}"
+        );
+        assert!(
+            !got.iter().any(|s| s.subject.contains("mapped")),
+            "{got:#?}"
+        );
+        assert!(
+            has(
+                &got,
+                SourceKind::Registry,
+                "file://evil.test/dav/feed",
+                "/c/src/NuGet.config:6"
+            ),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter()
+                .any(|s| s.kind == SourceKind::Path && s.value.ends_with("feeds")),
+            "{got:#?}"
+        );
+
+        // The command line: a UNC -Source is a registry, a drive folder a path;
+        // `/Source` (nuget.exe's other spelling) too.
+        let got = run_windows(&["install", "x", "-Source", r"\\evil.test\pkgs"], &env, &[]);
+        assert!(
+            has(
+                &got,
+                SourceKind::Registry,
+                "file://evil.test/pkgs",
+                "the command-line flag -Source"
+            ),
+            "{got:#?}"
+        );
+        let got = run_windows(
+            &["install", "x", "/source", r"//evil.test/pkgs;C:\feeds"],
+            &env,
+            &[],
+        );
+        assert!(
+            has(
+                &got,
+                SourceKind::Registry,
+                "file://evil.test/pkgs",
+                "the command-line flag /source"
+            ),
+            "{got:#?}"
+        );
+        assert!(got
+            .iter()
+            .any(|s| s.kind == SourceKind::Path && s.value == r"C:\feeds"));
     }
 
     #[test]

@@ -212,6 +212,80 @@ impl Files for RealFiles {
 }
 
 /// In-memory environment and files for table tests.
+/// A location that names a folder on another machine, as the URL the tool
+/// fetches it from: a UNC path (`\\host\share\feed`, `\\?\UNC\host\…`,
+/// `\\.\UNC\host\…`; on Windows also `//host/share`) or a `file://host/…`
+/// URL becomes `file://host/share/feed`. Windows reads such a "folder"
+/// over the network (SMB, or WebDAV over HTTPS for `host@SSL@443`), so it is
+/// a registry to approve, not a local path: an approval names it as
+/// `file://host/share/`. A device path that is neither a drive nor UNC
+/// (`\\?\GLOBALROOT\…`) comes back as written, which no approval matches.
+/// `None` for local paths (`C:\feed`, `\\?\C:\feed`, `file:///C:/feed`,
+/// `file://localhost/…`, relative folders). `windows`: whether `/` separates
+/// like `\` (the tool runs on Windows).
+pub fn network_path(v: &str, windows: bool) -> Option<String> {
+    let t = v.trim().trim_matches('"');
+    let lower = t.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("file://") {
+        let rest = &t[t.len() - rest.len()..];
+        let host = rest.split(['/', '\\']).next().unwrap_or("");
+        if host.is_empty() || host.eq_ignore_ascii_case("localhost") {
+            return None;
+        }
+        return Some(format!("file://{}", rest.replace('\\', "/")));
+    }
+    let sep = |c: u8| c == b'\\' || (windows && c == b'/');
+    let b = t.as_bytes();
+    if b.len() < 3 || !sep(b[0]) || !sep(b[1]) {
+        return None;
+    }
+    let rest = &t[2..];
+    let unc = if rest.starts_with(['?', '.']) && rest.as_bytes().get(1).copied().is_some_and(sep) {
+        // A Win32 device path: a drive, `UNC\host\…`, or something else.
+        let dev = &rest[2..];
+        let d = dev.as_bytes();
+        if d.len() >= 2 && d[0].is_ascii_alphabetic() && d[1] == b':' {
+            return None;
+        }
+        if d.len() > 4 && dev[..3].eq_ignore_ascii_case("unc") && sep(d[3]) {
+            &dev[4..]
+        } else {
+            return Some(t.to_string());
+        }
+    } else {
+        rest
+    };
+    let path: String = unc
+        .chars()
+        .map(|c| if c == '\\' { '/' } else { c })
+        .collect();
+    if path.is_empty() || path.starts_with('/') {
+        // `\\\\\\x`: no host; not a local path either.
+        return Some(t.to_string());
+    }
+    Some(format!("file://{path}"))
+}
+
+/// Turns every source that is a folder on another machine (see
+/// [`network_path`]) into the registry it is, with the URL it is checked as.
+pub fn network_paths(sources: &mut [Source], windows: bool) {
+    for s in sources.iter_mut() {
+        if !matches!(
+            s.kind,
+            SourceKind::Path | SourceKind::Registry | SourceKind::ExtraIndex
+        ) {
+            continue;
+        }
+        if let Some(url) = network_path(&s.value, windows) {
+            if s.kind == SourceKind::Path {
+                s.kind = SourceKind::Registry;
+            }
+            s.subject = format!("{} (the network path {})", s.subject, s.value);
+            s.value = url;
+        }
+    }
+}
+
 #[cfg(test)]
 pub mod fake {
     use super::*;
@@ -237,6 +311,72 @@ pub mod fake {
         }
         fn exists(&self, path: &Path) -> bool {
             self.0.contains_key(path) || self.0.keys().any(|k| k.starts_with(path))
+        }
+    }
+}
+
+#[cfg(test)]
+mod network_path_tests {
+    use super::network_path;
+
+    #[test]
+    fn table() {
+        let cases: &[(&str, bool, Option<&str>)] = &[
+            (
+                r"\\evil.test\share\feed",
+                false,
+                Some("file://evil.test/share/feed"),
+            ),
+            (
+                r"\\evil.test\share\feed",
+                true,
+                Some("file://evil.test/share/feed"),
+            ),
+            (r"\\10.0.0.5\nuget", true, Some("file://10.0.0.5/nuget")),
+            (
+                r"\\evil.test@SSL@443\DavWWWRoot\f",
+                true,
+                Some("file://evil.test@SSL@443/DavWWWRoot/f"),
+            ),
+            ("//evil.test/share", true, Some("file://evil.test/share")),
+            (r"/\evil.test\share", true, Some("file://evil.test/share")),
+            ("//srv/share", false, None),
+            (r"\\?\UNC\evil.test\s\f", true, Some("file://evil.test/s/f")),
+            (r"\\.\unc\evil.test\s", true, Some("file://evil.test/s")),
+            (r"\\?\C:\feeds", true, None),
+            (r"\\.\C:\feeds", true, None),
+            (
+                r"\\?\GLOBALROOT\Device\Mup\evil.test\s",
+                true,
+                Some(r"\\?\GLOBALROOT\Device\Mup\evil.test\s"),
+            ),
+            (
+                "file://evil.test/share/feed",
+                false,
+                Some("file://evil.test/share/feed"),
+            ),
+            (
+                r"FILE://evil.test\share",
+                true,
+                Some("file://evil.test/share"),
+            ),
+            ("file:///C:/feeds", true, None),
+            ("file://localhost/C:/feeds", true, None),
+            (r"C:\feeds", true, None),
+            (r"..\feeds", true, None),
+            ("/srv/feeds", false, None),
+            ("https://evil.test/v3/index.json", true, None),
+            (r"\\", true, None),
+            (r"\\\x", true, Some(r"\\\x")),
+            ("", true, None),
+            ("\"\\\\evil.test\\s\"", true, Some("file://evil.test/s")),
+        ];
+        for (v, windows, want) in cases {
+            assert_eq!(
+                network_path(v, *windows).as_deref(),
+                *want,
+                "{v} (windows: {windows})"
+            );
         }
     }
 }

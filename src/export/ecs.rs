@@ -26,6 +26,7 @@ pub fn document(rec: &Value, idx: &Index, p: &Producer) -> Option<Value> {
         "invocation" => invocation(rec),
         "exit" => exit(rec, idx),
         "process" => process(rec),
+        "process-exit" => process_exit(rec),
         "connection" => connection(rec),
         "artifact" => artifact(rec),
         "script" => script(rec),
@@ -254,6 +255,17 @@ fn exit(rec: &Value, idx: &Index) -> Doc {
             "error",
         ],
     );
+    d
+}
+
+/// How a process of the tree ended (Windows `process-exit`).
+fn process_exit(rec: &Value) -> Doc {
+    let mut d = Doc::new();
+    d.event(&["process"], &["end"], "success");
+    d.set_opt("process.pid", u64_of(rec, "pid"));
+    d.set_opt("process.exit_code", i64_of(rec, "exit_code"));
+    d.set_opt("message", str_of(rec, "note"));
+    unmapped(&mut d, rec, &["kind", "time", "pid", "exit_code", "note"]);
     d
 }
 

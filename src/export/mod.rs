@@ -591,6 +591,7 @@ mod tests {
                 Just("invocation"),
                 Just("exit"),
                 Just("process"),
+                Just("process-exit"),
                 Just("connection"),
                 Just("artifact"),
                 Just("script"),

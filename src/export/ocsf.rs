@@ -92,6 +92,7 @@ pub fn event(rec: &Value, idx: &Index, p: &Producer) -> Option<Value> {
         "invocation" => invocation(rec),
         "exit" => exit(rec, idx),
         "process" => process(rec),
+        "process-exit" => process_exit(rec),
         "connection" => connection(rec),
         "artifact" => artifact(rec),
         "script" => script(rec),
@@ -384,6 +385,28 @@ fn exit(rec: &Value, idx: &Index) -> Event {
         rec,
         &["kind", "time", "exit_code", "duration_ms", "child_pid"],
     );
+    e
+}
+
+/// How a process of the tree ended (Windows `process-exit`).
+fn process_exit(rec: &Value) -> Event {
+    let mut e = Event::new(PROCESS_ACTIVITY, (2, "Terminate"));
+    let mut process = Map::new();
+    match u64_of(rec, "pid") {
+        Some(pid) => process.insert("pid".into(), json!(pid)),
+        None => process.insert(
+            "uid".into(),
+            json!(str_of(rec, "invocation_id").unwrap_or("")),
+        ),
+    };
+    e.set("process", Value::Object(process));
+    if let Some(c) = i64_of(rec, "exit_code") {
+        e.set("exit_code", json!(c));
+    }
+    if let Some(n) = str_of(rec, "note") {
+        e.set("message", json!(n));
+    }
+    e.unmapped = rest(rec, &["kind", "time", "pid", "exit_code", "note"]);
     e
 }
 
@@ -749,6 +772,11 @@ mod tests {
                 1,
             ),
             (json!({"kind": "exit", "exit_code": 0}), 1007, 2),
+            (
+                json!({"kind": "process-exit", "pid": 7, "exit_code": 3}),
+                1007,
+                2,
+            ),
             (
                 json!({"kind": "package", "change": "removed", "name": "x", "version": "1"}),
                 1001,

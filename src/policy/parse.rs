@@ -482,6 +482,15 @@ impl Cx<'_> {
                 );
                 continue;
             }
+            if url.to_ascii_lowercase().starts_with("file:") {
+                self.error(
+                    &v.span(),
+                    dotted(&key),
+                    "a mirror must be an http(s) URL (a network share can be approved, not forced)"
+                        .into(),
+                );
+                continue;
+            }
             match validate_registry_entry(url) {
                 Ok(()) => raw.mirrors.push((
                     eco,
@@ -1147,9 +1156,12 @@ pub fn validate_registry_entry(s: &str) -> Result<(), String> {
             quoted(s)
         )
     })?;
-    if url.scheme() != "http" && url.scheme() != "https" {
+    // `file://host/share/`: a network share (UNC path) a Windows tool can
+    // read packages from (NuGet and choco feeds); it needs a host (below).
+    if url.scheme() != "http" && url.scheme() != "https" && url.scheme() != "file" {
         return Err(format!(
-            "{}: unsupported scheme `{}`; expected \"builtin\" or an http(s) URL",
+            "{}: unsupported scheme `{}`; expected \"builtin\", an http(s) URL or a \
+             network share as file://host/share/",
             quoted(s),
             url.scheme()
         ));

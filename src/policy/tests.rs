@@ -436,6 +436,7 @@ fn policy_registry_entries() {
         "http://127.0.0.1:4873/",
         "https://npm.example.com/team",
         "http://[::1]:8080/simple/",
+        "file://corp-share/nuget/",
     ] {
         assert!(validate_registry_entry(ok).is_ok(), "{ok}");
     }
@@ -1215,6 +1216,8 @@ fn policy_bad_mirrors_are_errors() {
         ("[mirrors]\nnpm = [\"http://127.0.0.1:1/\"]\n", 2, 7),
         ("[mirrors]\nnpmm = \"http://127.0.0.1:1/\"\n", 2, 1),
         ("[mirrors]\nnpm = \"http://u:p@127.0.0.1:1/\"\n", 2, 7),
+        // A network share can be approved, not forced.
+        ("[mirrors]\nnuget = \"file://corp-share/nuget/\"\n", 2, 9),
     ] {
         let e = errors_of(text, Layer::User);
         assert_eq!(e.len(), 1, "{text}: {e:?}");

@@ -42,3 +42,28 @@ pub enum TreeRecord<'a> {
     FileWritten(FileWrittenRecord<'a>),
     WatchTruncated(WatchTruncatedRecord<'a>),
 }
+
+/// A process of the supervised tree written as soon as it is learned
+/// (`kind: "process"`, Windows: from the Job Object's messages), its exit in
+/// a later [`ProcessExitRecord`].
+#[derive(Clone, Debug, Serialize)]
+pub struct ProcessStartRecord<'a> {
+    pub kind: &'static str,
+    pub invocation_id: &'a str,
+    pub time: String,
+    #[serde(flatten)]
+    pub process: &'a ProcessSeen,
+}
+
+/// How a process of the tree ended (`kind: "process-exit"`): its exit code,
+/// or none with a note when it was still running as the real tool ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProcessExitRecord<'a> {
+    pub kind: &'static str,
+    pub invocation_id: &'a str,
+    pub time: String,
+    pub pid: u32,
+    pub exit_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'a str>,
+}

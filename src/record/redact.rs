@@ -108,7 +108,10 @@ fn redact_one(arg: &str, short_secrets: bool, mask_next: &mut usize) -> String {
         let long = flag.strip_prefix('-').unwrap_or(flag);
         // `--name=value`
         if let Some((name, _)) = long.split_once('=') {
-            if is_secret_name(name) {
+            // `-k=KEY`, `-p=PASS` (choco takes `=` after short options too).
+            let short_secret =
+                short_secrets && !flag.starts_with('-') && (name == "p" || name == "k");
+            if short_secret || is_secret_name(name) {
                 return format!("{}={MASK}", &arg[..arg.len() - long.len() + name.len()]);
             }
             return arg.into_owned();
@@ -143,6 +146,83 @@ fn redact_one(arg: &str, short_secrets: bool, mask_next: &mut usize) -> String {
         *mask_next = 1;
     }
     arg.into_owned()
+}
+
+/// Redacts a command line given as one string (a Windows process's, read
+/// from the process): URLs' userinfo anywhere, and each argument as
+/// [`redact_args`] would, the rest of the text kept as it was. Arguments are
+/// the whitespace-separated words with their quotes taken off, which is
+/// also right for the standard library's batch-file form (`cmd.exe /c
+/// ""C:\x\npm.cmd" "-k" "KEY""`); a masked value that opens a quote is
+/// masked up to where the quote closes. The short `-p`/`-k` secret forms
+/// apply when a word names one of the tools that use them.
+pub fn redact_command_line(line: &str) -> String {
+    let line = redact_urls(line);
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut start = None;
+    for (i, c) in line.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(a)) => {
+                spans.push((a, i));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(a) = start {
+        spans.push((a, line.len()));
+    }
+    let words: Vec<String> = spans
+        .iter()
+        .map(|&(a, b)| line[a..b].trim_matches('"').to_string())
+        .collect();
+    let tool = words
+        .iter()
+        .find_map(|w| {
+            let name = w.rsplit(['\\', '/']).next().unwrap_or(w);
+            let stem = name.split('.').next().unwrap_or(name).to_ascii_lowercase();
+            SHORT_SECRET_TOOLS
+                .iter()
+                .find(|t| **t == stem)
+                .map(|t| t.to_string())
+        })
+        .unwrap_or_default();
+    let red = redact_args(&tool, &words);
+    let mut out = String::with_capacity(line.len());
+    let mut last = 0;
+    let mut i = 0;
+    while i < spans.len() {
+        let (a, mut b) = spans[i];
+        let first = i;
+        i += 1;
+        if red[first] == words[first] {
+            continue;
+        }
+        let raw = &line[a..b];
+        let opens = raw.starts_with('"') && !(raw.len() > 1 && raw.ends_with('"'));
+        if red[first] == MASK && opens {
+            // `--password "a b c"`: every word up to the closing quote.
+            while i < spans.len() && !line[a..b].ends_with('"') {
+                b = spans[i].1;
+                i += 1;
+            }
+        }
+        let raw = &line[a..b];
+        let lead = raw.len() - raw.trim_start_matches('"').len();
+        let trail = if lead == raw.len() {
+            0
+        } else {
+            raw.len() - raw.trim_end_matches('"').len()
+        };
+        out.push_str(&line[last..a]);
+        out.push_str(&raw[..lead]);
+        out.push_str(&red[first]);
+        out.push_str(&raw[raw.len() - trail..]);
+        last = b;
+    }
+    out.push_str(&line[last..]);
+    out
 }
 
 #[cfg(test)]
@@ -239,6 +319,33 @@ mod tests {
         ];
         for (tool, args, want) in cases {
             assert_eq!(r(tool, args), *want, "{tool} {args:?}");
+        }
+    }
+
+    #[test]
+    fn command_lines() {
+        let cases: &[(&str, &str)] = &[
+            ("cmd /c exit 3", "cmd /c exit 3"),
+            (
+                r#"C:\windows\system32\cmd.exe /e:ON /v:OFF /d /c ""Z:\r\nuget.cmd" "push" "x.nupkg" "-ApiKey" "KEY1" "-k" "KEY2"""#,
+                r#"C:\windows\system32\cmd.exe /e:ON /v:OFF /d /c ""Z:\r\nuget.cmd" "push" "x.nupkg" "-ApiKey" "***" "-k" "***"""#,
+            ),
+            (
+                r#"node.exe npm-cli.js login --password "two words" --otp 123 --registry https://u:p@r.test/"#,
+                r#"node.exe npm-cli.js login --password "***" --otp *** --registry https://***@r.test/"#,
+            ),
+            (
+                "choco.exe push -k=abc --token=x -p pw",
+                "choco.exe push -k=*** --token=*** -p ***",
+            ),
+            // -p is not a secret for tools that do not use it so.
+            ("cargo.exe build -p crate", "cargo.exe build -p crate"),
+            ("  spaced   out  ", "  spaced   out  "),
+            (r#"x --password ""#, r#"x --password "***"#),
+            ("", ""),
+        ];
+        for (line, want) in cases {
+            assert_eq!(redact_command_line(line), *want, "{line}");
         }
     }
 

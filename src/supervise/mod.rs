@@ -101,6 +101,45 @@ impl Tree {
 /// many more there were).
 pub const MAX_PROCESSES: usize = 4096;
 
+/// What the supervisor learns about the tree while it runs (Windows: from
+/// the Job Object's completion port, as the messages arrive).
+#[derive(Debug)]
+pub enum TreeEvent<'a> {
+    /// A process entered the tree: identified (image, command line,
+    /// parent), or as much of it as could be read. Its `exit_code` is unset.
+    Started(&'a ProcessSeen),
+    /// A process of the tree ended (`exit_code` from the handle opened when
+    /// it started), or was still running when the real tool ended (`None`,
+    /// with a note).
+    Exited {
+        pid: u32,
+        exit_code: Option<i64>,
+        note: Option<&'a str>,
+    },
+}
+
+/// Where [`TreeEvent`]s go, called from the supervisor's watcher thread.
+pub type ProcessSink = std::sync::Arc<dyn Fn(TreeEvent<'_>) + Send + Sync>;
+
+static PROCESS_SINK: std::sync::Mutex<Option<ProcessSink>> = std::sync::Mutex::new(None);
+
+/// Streams the process records of every tree started from now on to `sink`
+/// (the shim sets it once per invocation, so the tool's tree and approved
+/// install-time code it runs afterwards are recorded the same way): each
+/// process is written as it is learned, so a pkgward killed mid-run still
+/// leaves the records so far. Where no sink is set the processes come back
+/// in [`Ended::processes`] instead.
+pub fn stream_processes(sink: Option<ProcessSink>) {
+    if let Ok(mut s) = PROCESS_SINK.lock() {
+        *s = sink;
+    }
+}
+
+#[cfg_attr(not(windows), allow(dead_code))]
+fn process_sink() -> Option<ProcessSink> {
+    PROCESS_SINK.lock().ok().and_then(|s| s.clone())
+}
+
 /// One process of the supervised tree.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ProcessSeen {
@@ -108,6 +147,7 @@ pub struct ProcessSeen {
     pub parent_pid: Option<u32>,
     pub image: Option<PathBuf>,
     pub command_line: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
     /// Why this process deserves a look (a shell or download/LOLBin tool
     /// started by install-time code), if it does.
@@ -204,7 +244,7 @@ pub fn run_in(launch: &Launch, cwd: Option<&std::path::Path>) -> Result<Ended> {
     }
     #[cfg(windows)]
     {
-        windows::run(cmd)
+        windows::run(cmd, process_sink())
     }
     #[cfg(not(any(unix, windows)))]
     {
@@ -244,5 +284,33 @@ pub(crate) fn spawn_error(program: &std::path::Path, e: std::io::Error) -> Error
         }
     } else {
         Error::io(format!("cannot start {}", program.display()), e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn flags_for_shells_and_download_tools_started_by_install_time_code() {
+        for program in FLAGGED_PROGRAMS {
+            let image = format!(r"C:\Windows\System32\{}", program.to_ascii_uppercase());
+            assert_eq!(
+                flag_for(Some(Path::new(&image)), false).as_deref(),
+                Some(format!("{program} started by install-time code").as_str())
+            );
+            // The real tool itself (cmd.exe for a .cmd tool) is not flagged.
+            assert_eq!(flag_for(Some(Path::new(&image)), true), None);
+        }
+        for other in [
+            r"C:\node\node.exe",
+            r"C:\x\cmd.exe.bak",
+            "/usr/bin/sh",
+            r"C:\x\notcmd.exe",
+        ] {
+            assert_eq!(flag_for(Some(Path::new(other)), false), None, "{other}");
+        }
+        assert_eq!(flag_for(None, false), None);
     }
 }

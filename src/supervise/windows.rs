@@ -22,7 +22,7 @@ use std::process::Command;
 use windows_sys::Wdk::System::Threading::{
     NtQueryInformationProcess, ProcessBasicInformation, ProcessCommandLineInformation,
 };
-use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, INVALID_HANDLE_VALUE};
+use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, INVALID_HANDLE_VALUE, WAIT_OBJECT_0};
 use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
 use windows_sys::Win32::System::Diagnostics::Debug::ReadProcessMemory;
 use windows_sys::Win32::System::JobObjects::{
@@ -33,13 +33,13 @@ use windows_sys::Win32::System::JobObjects::{
 };
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, GetExitCodeProcess, OpenProcess, QueryFullProcessImageNameW,
-    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_VM_READ,
+    WaitForSingleObject, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE, PROCESS_VM_READ,
 };
 use windows_sys::Win32::System::IO::{
     CreateIoCompletionPort, GetQueuedCompletionStatus, PostQueuedCompletionStatus, OVERLAPPED,
 };
 
-use super::{flag_for, spawn_error, Ended, ProcessSeen, MAX_PROCESSES};
+use super::{flag_for, spawn_error, Ended, ProcessSeen, ProcessSink, TreeEvent, MAX_PROCESSES};
 use crate::error::{Error, Result};
 
 // Job notification messages (winnt.h).
@@ -120,14 +120,14 @@ unsafe extern "system" fn on_ctrl(event: u32) -> windows_sys::core::BOOL {
     (event <= 1) as windows_sys::core::BOOL
 }
 
-pub(super) fn run(mut cmd: Command) -> Result<Ended> {
+pub(super) fn run(mut cmd: Command, sink: Option<ProcessSink>) -> Result<Ended> {
     let me = std::process::id();
     let job = Job::new();
     // The watcher starts before anyone joins the job so no message is missed.
     let watcher = job
         .as_ref()
         .and_then(|j| j.port.as_ref())
-        .map(|p| Watcher::start(p.0, me));
+        .map(|p| Watcher::start(p.0, me, sink));
     if let Some(job) = &job {
         // pkgward joins the job itself before spawning, so the child is in it
         // from its first instruction (no window in which it could escape).
@@ -136,21 +136,27 @@ pub(super) fn run(mut cmd: Command) -> Result<Ended> {
     }
     // SAFETY: registers a handler routine that lives for the whole program.
     unsafe { SetConsoleCtrlHandler(Some(on_ctrl), 1) };
-    let mut child = cmd
+    let spawned = cmd
         .spawn()
-        .map_err(|e| spawn_error(std::path::Path::new(cmd.get_program()), e))?;
-    let pid = child.id();
-    let status = child
-        .wait()
-        .map_err(|e| Error::io("waiting for the real tool", e))?;
+        .map_err(|e| spawn_error(std::path::Path::new(cmd.get_program()), e));
+    let status = spawned.and_then(|mut child| {
+        let status = child
+            .wait()
+            .map_err(|e| Error::io("waiting for the real tool", e))?;
+        Ok((child.id(), status))
+    });
+    // Stopped whether or not the tool could be started (the thread would
+    // otherwise wait on the port for ever).
     let processes = match (watcher, job.as_ref().and_then(|j| j.port.as_ref())) {
         (Some(w), Some(port)) => w.finish(port.0),
         _ => Vec::new(),
     };
     // Keep the job open until pkgward exits: pkgward is in it too, and closing
-    // the last handle would end pkgward before it records the exit. Processes
-    // the tool left running die with pkgward.
+    // the last handle would end pkgward before it records the exit (or, when
+    // the tool could not be started, reports why). Processes the tool left
+    // running die with pkgward.
     std::mem::forget(job);
+    let (pid, status) = status?;
     Ok(Ended {
         pid,
         // The exit code is a DWORD; `process::exit` hands the same bits back.
@@ -164,6 +170,10 @@ pub(super) fn run(mut cmd: Command) -> Result<Ended> {
 struct Tracked {
     seen: ProcessSeen,
     handle: Option<Owned>,
+    /// Its `Started` event went out.
+    reported: bool,
+    /// Its `Exited` event went out.
+    ended: bool,
 }
 
 struct Watcher {
@@ -171,17 +181,17 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(port: HANDLE, me: u32) -> Watcher {
+    fn start(port: HANDLE, me: u32, sink: Option<ProcessSink>) -> Watcher {
         let port = port as usize;
         let thread = std::thread::Builder::new()
             .name("pkgward-job".into())
-            .spawn(move || watch(port as HANDLE, me))
+            .spawn(move || Tree::new(me, sink).watch(port as HANDLE))
             .expect("spawning the job watcher thread");
         Watcher { thread }
     }
 
     /// Stops the watcher after the messages already queued and returns what
-    /// it saw. Processes still running are reported without an exit code.
+    /// it saw (nothing when a sink took the records as they came).
     fn finish(self, port: HANDLE) -> Vec<ProcessSeen> {
         // SAFETY: posting a packet to a port this process owns.
         unsafe { PostQueuedCompletionStatus(port, 0, STOP_KEY, std::ptr::null()) };
@@ -194,100 +204,214 @@ impl Watcher {
 const RETRIES: u32 = 2000;
 const RETRY_MS: u32 = 1;
 
-fn watch(port: HANDLE, me: u32) -> Vec<ProcessSeen> {
-    let mut order: Vec<u32> = Vec::new();
-    let mut by_pid: HashMap<u32, Tracked> = HashMap::new();
-    // Processes announced before their details were readable: (pid, tries).
-    let mut pending: Vec<(u32, u32)> = Vec::new();
-    let mut dropped = 0usize;
-    loop {
-        let (mut msg, mut key, mut ov) = (0u32, 0usize, std::ptr::null_mut::<OVERLAPPED>());
-        let wait = if pending.is_empty() {
-            u32::MAX
-        } else {
-            RETRY_MS
-        };
-        // SAFETY: valid out-pointers; a wait on our own port.
-        let ok = unsafe { GetQueuedCompletionStatus(port, &mut msg, &mut key, &mut ov, wait) };
-        if ok == 0 && ov.is_null() && !pending.is_empty() {
-            // Timed out: look again at what was not readable yet.
-            pending.retain_mut(|(pid, tries)| {
-                *tries += 1;
-                let Some(t) = by_pid.get_mut(pid) else {
-                    return false;
-                };
-                let Some(h) = &t.handle else { return false };
-                fill(&mut t.seen, h);
-                !complete(&t.seen) && *tries < RETRIES
-            });
-            continue;
-        }
-        if ok == 0 || key == STOP_KEY {
-            break;
-        }
-        if key != JOB_KEY {
-            continue;
-        }
-        // For job messages the "overlapped" pointer carries the process id.
-        let pid = ov as usize as u32;
-        match msg {
-            JOB_OBJECT_MSG_NEW_PROCESS if pid != me => {
-                if by_pid.contains_key(&pid) {
-                    continue;
-                }
-                if order.len() >= MAX_PROCESSES {
-                    dropped += 1;
-                    continue;
-                }
-                order.push(pid);
-                let t = inspect(pid);
-                if t.handle.is_some() && !complete(&t.seen) {
-                    pending.push((pid, 0));
-                }
-                by_pid.insert(pid, t);
-            }
-            JOB_OBJECT_MSG_EXIT_PROCESS | JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS => {
-                if let Some(t) = by_pid.get_mut(&pid) {
-                    if let Some(h) = t.handle.take() {
-                        fill(&mut t.seen, &h);
-                        t.seen.exit_code = exit_code(&h);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out: Vec<ProcessSeen> = order
-        .iter()
-        .filter_map(|pid| by_pid.remove(pid))
-        .map(|mut t| {
-            if let Some(h) = t.handle.take() {
-                fill(&mut t.seen, &h);
-                t.seen.exit_code = exit_code(&h);
-            }
-            t.seen
-        })
-        .collect();
-    // Parents: pkgward's own pid marks the real tool; flags need to know it.
-    for p in &mut out {
-        p.flagged = flag_for(p.image.as_deref(), p.parent_pid == Some(me));
-    }
-    if dropped > 0 {
-        out.push(ProcessSeen {
-            note: Some(format!(
-                "{dropped} more process(es) not recorded (limit {MAX_PROCESSES})"
-            )),
-            ..ProcessSeen::default()
-        });
-    }
-    out
+const STILL_RUNNING: &str =
+    "still running when the real tool ended (the job ends it when pkgward exits)";
+
+/// The processes of one job, reported to the sink as they are learned.
+struct Tree {
+    me: u32,
+    sink: Option<ProcessSink>,
+    order: Vec<u32>,
+    by_pid: HashMap<u32, Tracked>,
+    /// Processes announced before their details were readable: (pid, tries).
+    pending: Vec<(u32, u32)>,
+    dropped: usize,
 }
 
+impl Tree {
+    fn new(me: u32, sink: Option<ProcessSink>) -> Tree {
+        Tree {
+            me,
+            sink,
+            order: Vec::new(),
+            by_pid: HashMap::new(),
+            pending: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Sends a process's `Started` event once (flagged by then: the parent
+    /// is known, or unknown and so not pkgward).
+    fn report(&mut self, pid: u32) {
+        let me = self.me;
+        let Some(t) = self.by_pid.get_mut(&pid) else {
+            return;
+        };
+        if t.reported {
+            return;
+        }
+        t.reported = true;
+        t.seen.flagged = flag_for(t.seen.image.as_deref(), t.seen.parent_pid == Some(me));
+        if let Some(sink) = &self.sink {
+            sink(TreeEvent::Started(&t.seen));
+        }
+    }
+
+    fn exited(&mut self, pid: u32) {
+        let Some(t) = self.by_pid.get_mut(&pid) else {
+            return;
+        };
+        if let Some(h) = t.handle.take() {
+            fill(&mut t.seen, &h);
+            t.seen.exit_code = exit_code(&h);
+        }
+        self.report(pid);
+        let Some(t) = self.by_pid.get_mut(&pid) else {
+            return;
+        };
+        if !t.ended {
+            t.ended = true;
+            if let Some(sink) = &self.sink {
+                sink(TreeEvent::Exited {
+                    pid,
+                    exit_code: t.seen.exit_code,
+                    note: None,
+                });
+            }
+        }
+    }
+
+    fn watch(mut self, port: HANDLE) -> Vec<ProcessSeen> {
+        loop {
+            let (mut msg, mut key, mut ov) = (0u32, 0usize, std::ptr::null_mut::<OVERLAPPED>());
+            let wait = if self.pending.is_empty() {
+                u32::MAX
+            } else {
+                RETRY_MS
+            };
+            // SAFETY: valid out-pointers; a wait on our own port.
+            let ok = unsafe { GetQueuedCompletionStatus(port, &mut msg, &mut key, &mut ov, wait) };
+            if ok == 0 && ov.is_null() && !self.pending.is_empty() {
+                // Timed out: look again at what was not readable yet; report
+                // what is complete now or will not become so.
+                let mut ready = Vec::new();
+                let by_pid = &mut self.by_pid;
+                self.pending.retain_mut(|(pid, tries)| {
+                    *tries += 1;
+                    let Some(t) = by_pid.get_mut(pid) else {
+                        return false;
+                    };
+                    let Some(h) = &t.handle else {
+                        ready.push(*pid);
+                        return false;
+                    };
+                    fill(&mut t.seen, h);
+                    let again = !complete(&t.seen) && *tries < RETRIES;
+                    if !again {
+                        ready.push(*pid);
+                    }
+                    again
+                });
+                for pid in ready {
+                    self.report(pid);
+                }
+                continue;
+            }
+            if ok == 0 || key == STOP_KEY {
+                break;
+            }
+            if key != JOB_KEY {
+                continue;
+            }
+            // For job messages the "overlapped" pointer carries the process id.
+            let pid = ov as usize as u32;
+            match msg {
+                JOB_OBJECT_MSG_NEW_PROCESS if pid != self.me => {
+                    if self.by_pid.contains_key(&pid) {
+                        continue;
+                    }
+                    if self.order.len() >= MAX_PROCESSES {
+                        self.dropped += 1;
+                        continue;
+                    }
+                    self.order.push(pid);
+                    let t = inspect(pid);
+                    let wait = t.handle.is_some() && !complete(&t.seen);
+                    self.by_pid.insert(pid, t);
+                    if wait {
+                        self.pending.push((pid, 0));
+                    } else {
+                        self.report(pid);
+                    }
+                }
+                JOB_OBJECT_MSG_EXIT_PROCESS | JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS => {
+                    self.pending.retain(|(p, _)| *p != pid);
+                    self.exited(pid);
+                }
+                _ => {}
+            }
+        }
+        // The tool ended: what is still unreported goes out now, and what is
+        // still running is said to be.
+        let order = std::mem::take(&mut self.order);
+        for &pid in &order {
+            if let Some(t) = self.by_pid.get_mut(&pid) {
+                if let Some(h) = &t.handle {
+                    fill(&mut t.seen, h);
+                    t.seen.exit_code = exit_code(h);
+                }
+            }
+            self.report(pid);
+            let Some(t) = self.by_pid.get_mut(&pid) else {
+                continue;
+            };
+            if t.ended {
+                continue;
+            }
+            if t.seen.exit_code.is_some() || t.handle.is_none() {
+                // Ended (or not inspectable), its exit message not read yet.
+                self.exited(pid);
+            } else if let Some(sink) = &self.sink {
+                t.ended = true;
+                sink(TreeEvent::Exited {
+                    pid,
+                    exit_code: None,
+                    note: Some(STILL_RUNNING),
+                });
+            }
+        }
+        let mut out: Vec<ProcessSeen> = Vec::new();
+        if self.dropped > 0 {
+            let note = ProcessSeen {
+                note: Some(format!(
+                    "{} more process(es) not recorded (limit {MAX_PROCESSES})",
+                    self.dropped
+                )),
+                ..ProcessSeen::default()
+            };
+            match &self.sink {
+                Some(sink) => sink(TreeEvent::Started(&note)),
+                None => out.push(note),
+            }
+        }
+        if self.sink.is_some() {
+            return out;
+        }
+        let mut all: Vec<ProcessSeen> = order
+            .iter()
+            .filter_map(|pid| self.by_pid.remove(pid))
+            .map(|t| t.seen)
+            .collect();
+        all.append(&mut out);
+        all
+    }
+}
+
+/// The exit code of an ended process; `None` while it runs. (259 is also
+/// STILL_ACTIVE: a process that really exited with it is told apart by
+/// waiting on its handle.)
 fn exit_code(h: &Owned) -> Option<i64> {
     let mut code = 0u32;
     // SAFETY: a process handle opened with PROCESS_QUERY_LIMITED_INFORMATION.
     let ok = unsafe { GetExitCodeProcess(h.0, &mut code) };
-    (ok != 0 && code != STILL_ACTIVE).then_some(code as i64)
+    if ok == 0 {
+        return None;
+    }
+    // SAFETY: a zero-timeout wait on a handle opened with SYNCHRONIZE.
+    if code == STILL_ACTIVE && unsafe { WaitForSingleObject(h.0, 0) } != WAIT_OBJECT_0 {
+        return None;
+    }
+    Some(code as i64)
 }
 
 fn complete(p: &ProcessSeen) -> bool {
@@ -305,9 +429,17 @@ fn inspect(pid: u32) -> Tracked {
     // command line on systems without ProcessCommandLineInformation; the
     // user's own processes allow it without administrator rights.
     let h = unsafe {
-        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_VM_READ, 0, pid);
+        let h = OpenProcess(
+            PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_VM_READ | PROCESS_SYNCHRONIZE,
+            0,
+            pid,
+        );
         if h.is_null() {
-            OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid)
+            OpenProcess(
+                PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_SYNCHRONIZE,
+                0,
+                pid,
+            )
         } else {
             h
         }
@@ -317,13 +449,20 @@ fn inspect(pid: u32) -> Tracked {
             "ended before it could be inspected ({})",
             std::io::Error::last_os_error()
         ));
-        return Tracked { seen, handle: None };
+        return Tracked {
+            seen,
+            handle: None,
+            reported: false,
+            ended: false,
+        };
     }
     let h = Owned(h);
     fill(&mut seen, &h);
     Tracked {
         seen,
         handle: Some(h),
+        reported: false,
+        ended: false,
     }
 }
 
