@@ -82,15 +82,13 @@ fn fixtures() {
                 .file("evil.js", evil_js()),
         );
         // A legitimate download through the proxy (curl follows HTTP_PROXY).
-        r.publish_npm(
-            &NpmPackage::new("pw-sb-native", "1.0.0").script(
-                "postinstall",
-                &format!(
-                    "curl -s -f -m 30 -o fetched.json {}pw-sb-native",
-                    r.npm_url()
-                ),
+        r.publish_npm(&NpmPackage::new("pw-sb-native", "1.0.0").script(
+            "postinstall",
+            &format!(
+                "curl -s -f -m 30 -o fetched.json {}pw-sb-native",
+                r.npm_url()
             ),
-        );
+        ));
     });
 }
 
@@ -140,10 +138,9 @@ fn npm_install(t: &T, packages: &[&str], docker_like: bool) -> std::process::Out
         .iter()
         .map(|(k, v)| ((*k).into(), (*v).into()))
         .collect();
-    let mut c = t.g.sb.command(
-        "npm",
-        &[t.g.sb.npm_env(&reg), t.g.pkgward_env(), secrets],
-    );
+    let mut c =
+        t.g.sb
+            .command("npm", &[t.g.sb.npm_env(&reg), t.g.pkgward_env(), secrets]);
     c.arg("install").args(packages);
     if docker_like {
         let prog = docker_like_filter();
@@ -216,7 +213,12 @@ fn netns_works_here() -> bool {
 }
 
 fn report(t: &T, pkg: &str) -> Value {
-    let p = t.g.sb.work.join("node_modules").join(pkg).join("report.json");
+    let p =
+        t.g.sb
+            .work
+            .join("node_modules")
+            .join(pkg)
+            .join("report.json");
     let s = std::fs::read_to_string(&p)
         .unwrap_or_else(|e| panic!("{}: {e} (the postinstall did not finish)", p.display()));
     serde_json::from_str(&s).unwrap()
@@ -291,19 +293,22 @@ fn approved_install_code_runs_confined_and_the_record_says_how() {
     let r = report(&t, "pw-sb-evil");
     confined(&t, &r);
     // The legitimate download through the proxy worked.
-    let fetched = std::fs::read_to_string(
-        t.g.sb
-            .work
-            .join("node_modules/pw-sb-native/fetched.json"),
-    )
-    .expect("the download through the proxy");
+    let fetched =
+        std::fs::read_to_string(t.g.sb.work.join("node_modules/pw-sb-native/fetched.json"))
+            .expect("the download through the proxy");
     assert!(fetched.contains("pw-sb-native"), "{fetched}");
 
     let rec = script_record(&t, "pw-sb-evil");
     assert_eq!(rec["decision"], "approved");
     assert_eq!(rec["exit_code"], 0);
     let l = layers(&rec);
-    for want in ["env-scrub", "private-tmp", "landlock-fs", "landlock-net", "seccomp"] {
+    for want in [
+        "env-scrub",
+        "private-tmp",
+        "landlock-fs",
+        "landlock-net",
+        "seccomp",
+    ] {
         assert!(l.iter().any(|x| x == want), "{want} not in {l:?}");
     }
     let scrubbed: Vec<&str> = rec["sandbox"]["scrubbed_env"]
@@ -327,7 +332,10 @@ fn approved_install_code_runs_confined_and_the_record_says_how() {
     } else {
         while let Ok((n, _)) = t.udp.recv_from(&mut buf) {
             let got = String::from_utf8_lossy(&buf[..n]);
-            assert!(!got.contains("s3cret") && !got.contains("FAKE KEY"), "{got}");
+            assert!(
+                !got.contains("s3cret") && !got.contains("FAKE KEY"),
+                "{got}"
+            );
         }
     }
 }
@@ -344,7 +352,10 @@ fn where_namespaces_are_refused_the_code_is_still_traced_and_confined() {
     let mut buf = [0u8; 2048];
     while let Ok((n, _)) = t.udp.recv_from(&mut buf) {
         let got = String::from_utf8_lossy(&buf[..n]);
-        assert!(!got.contains("s3cret") && !got.contains("FAKE KEY"), "{got}");
+        assert!(
+            !got.contains("s3cret") && !got.contains("FAKE KEY"),
+            "{got}"
+        );
     }
     let rec = script_record(&t, "pw-sb-evil");
     let l = layers(&rec);
@@ -353,15 +364,17 @@ fn where_namespaces_are_refused_the_code_is_still_traced_and_confined() {
         assert!(l.iter().any(|x| x == want), "{want} not in {l:?}");
     }
     let missing = rec["sandbox"]["missing"].to_string();
-    assert!(missing.contains("netns") && missing.contains("EPERM"), "{missing}");
+    assert!(
+        missing.contains("netns") && missing.contains("EPERM"),
+        "{missing}"
+    );
     // Still traced: the script's processes are recorded with the invocation.
     let inv = t.g.last_invocation()["invocation_id"].clone();
-    let traced: Vec<Value> = t
-        .g
-        .audit()
-        .into_iter()
-        .filter(|r| r["kind"] == "process" && r["invocation_id"] == inv)
-        .collect();
+    let traced: Vec<Value> =
+        t.g.audit()
+            .into_iter()
+            .filter(|r| r["kind"] == "process" && r["invocation_id"] == inv)
+            .collect();
     assert!(
         traced.iter().any(|p| p.to_string().contains("evil.js")),
         "{traced:#?}"
@@ -384,5 +397,8 @@ fn require_refuses_to_run_where_a_layer_is_missing() {
         .exists());
     let rec = script_record(&t, "pw-sb-evil");
     assert_eq!(rec["ran"], false);
-    assert!(rec["error"].as_str().unwrap().contains("requires the sandbox"));
+    assert!(rec["error"]
+        .as_str()
+        .unwrap()
+        .contains("requires the sandbox"));
 }

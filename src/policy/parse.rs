@@ -785,7 +785,9 @@ fn validate_sandbox_path(s: &str) -> Result<(), String> {
 /// A `[sandbox] scrub_env` pattern: a variable name, `*` matching any run.
 fn validate_env_pattern(s: &str) -> Result<(), String> {
     if s.is_empty() || s.chars().all(|c| c == '*') {
-        return Err("must name variables (a pattern of only `*` would remove PATH and HOME too)".into());
+        return Err(
+            "must name variables (a pattern of only `*` would remove PATH and HOME too)".into(),
+        );
     }
     if s.contains(['=', '\0']) || s.chars().any(char::is_whitespace) {
         return Err(format!(

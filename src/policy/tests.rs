@@ -1554,12 +1554,48 @@ fn policy_sandbox_section_parses_with_positions() {
     assert!(d.sandbox.confine_approved.value);
 
     let cases: [(&str, usize, usize, &str, &str); 6] = [
-        ("[sandbox]\nrequire = 1\n", 2, 11, "sandbox.require", "boolean"),
-        ("[sandbox]\nrequired = true\n", 2, 1, "sandbox.required", "did you mean `require`"),
-        ("[sandbox]\ndeny_read = [\".ssh\"]\n", 2, 14, "sandbox.deny_read", "neither absolute"),
-        ("[sandbox]\nallow_write = [\"/a/../b\"]\n", 2, 16, "sandbox.allow_write", "`..`"),
-        ("[sandbox]\nscrub_env = [\"A B\"]\n", 2, 14, "sandbox.scrub_env", "variable name"),
-        ("[sandbox]\nscrub_env = [\"**\"]\n", 2, 14, "sandbox.scrub_env", "PATH and HOME"),
+        (
+            "[sandbox]\nrequire = 1\n",
+            2,
+            11,
+            "sandbox.require",
+            "boolean",
+        ),
+        (
+            "[sandbox]\nrequired = true\n",
+            2,
+            1,
+            "sandbox.required",
+            "did you mean `require`",
+        ),
+        (
+            "[sandbox]\ndeny_read = [\".ssh\"]\n",
+            2,
+            14,
+            "sandbox.deny_read",
+            "neither absolute",
+        ),
+        (
+            "[sandbox]\nallow_write = [\"/a/../b\"]\n",
+            2,
+            16,
+            "sandbox.allow_write",
+            "`..`",
+        ),
+        (
+            "[sandbox]\nscrub_env = [\"A B\"]\n",
+            2,
+            14,
+            "sandbox.scrub_env",
+            "variable name",
+        ),
+        (
+            "[sandbox]\nscrub_env = [\"**\"]\n",
+            2,
+            14,
+            "sandbox.scrub_env",
+            "PATH and HOME",
+        ),
     ];
     for (text, line, col, key, msg) in cases {
         let e = errors_of(text, Layer::User);
@@ -1601,12 +1637,19 @@ fn policy_sandbox_is_tighten_only_for_projects_and_under_a_lock() {
     let keys: Vec<&str> = p.refused.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(
         keys,
-        ["sandbox.require", "sandbox.confine_approved", "sandbox.allow_write"]
+        [
+            "sandbox.require",
+            "sandbox.confine_approved",
+            "sandbox.allow_write"
+        ]
     );
     // The user layer may loosen what it set itself (no lock)...
     let p = loaded_ok(&Files::new(&[
         (Layer::User, "[sandbox]\nrequire = true\n"),
-        (Layer::Env, "[sandbox]\nrequire = false\nallow_write = [\"/srv\"]\n"),
+        (
+            Layer::Env,
+            "[sandbox]\nrequire = false\nallow_write = [\"/srv\"]\n",
+        ),
     ]));
     assert!(!p.sandbox.require.value);
     assert_eq!(p.sandbox.allow_write_values(), ["/srv"]);

@@ -31,7 +31,7 @@ pub(crate) mod linux;
 pub mod seatbelt;
 
 use std::collections::BTreeSet;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -327,9 +327,11 @@ pub fn scrub_npmrc(text: &str) -> String {
             .to_ascii_lowercase();
         // `//host/path/:_authToken` → `_authtoken`
         let last = key.rsplit(':').next().unwrap_or("");
-        let secret = ["_auth", "password", "username", "email", "certfile", "keyfile"]
-            .iter()
-            .any(|s| last.contains(s))
+        let secret = [
+            "_auth", "password", "username", "email", "certfile", "keyfile",
+        ]
+        .iter()
+        .any(|s| last.contains(s))
             || last.contains("token");
         if !secret {
             out.push_str(line);
@@ -387,7 +389,7 @@ fn passwd_home() -> Option<PathBuf> {
             return None;
         }
         let dir = std::ffi::CStr::from_ptr(pwd.pw_dir);
-        Some(PathBuf::from(OsStr::from_bytes(dir.to_bytes())))
+        Some(PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes())))
     }
 }
 
@@ -524,15 +526,10 @@ pub fn cache_dirs(
     let mut out = Vec::new();
     let family = |names: &[&str]| names.iter().any(|n| name.starts_with(n));
     if family(&["npm", "npx", "node", "yarn", "pnpm", "bun"]) {
-        out.extend(
-            any_case("npm_config_cache")
-                .or_else(|| home.map(|h| h.join(".npm")))
-                .into_iter(),
-        );
+        out.extend(any_case("npm_config_cache").or_else(|| home.map(|h| h.join(".npm"))));
         out.extend(
             any_case("npm_config_devdir")
-                .or_else(|| xdg_cache.as_ref().map(|c| c.join("node-gyp")))
-                .into_iter(),
+                .or_else(|| xdg_cache.as_ref().map(|c| c.join("node-gyp"))),
         );
         out.extend(home.map(|h| h.join(".node-gyp")));
     }
@@ -614,17 +611,19 @@ pub fn plan(
         .collect();
 
     let mut roots: Vec<PathBuf> = vec![cwd.to_path_buf(), tmp.to_path_buf()];
-    for tool in [
-        cx.tool.to_string(),
-        program.to_string_lossy().into_owned(),
-    ] {
+    for tool in [cx.tool.to_string(), program.to_string_lossy().into_owned()] {
         for c in cache_dirs(&tool, &env, vars, home.as_deref()) {
             // A cache the tool would create: made now, so it can be granted.
             let _ = std::fs::create_dir_all(&c);
             roots.push(c);
         }
     }
-    roots.extend(cx.policy.allow_write_values().into_iter().map(PathBuf::from));
+    roots.extend(
+        cx.policy
+            .allow_write_values()
+            .into_iter()
+            .map(PathBuf::from),
+    );
     let mut write = Vec::new();
     for r in &roots {
         cover(r, &deny_write, &mut write);
@@ -635,8 +634,7 @@ pub fn plan(
     deny_for_read.push(PathBuf::from("/dev"));
     cover(Path::new("/"), &deny_for_read, &mut read);
 
-    let (env_remove, mut env_set, scrubbed_env) =
-        scrub_env(vars, &cx.policy.scrub_env_values());
+    let (env_remove, mut env_set, scrubbed_env) = scrub_env(vars, &cx.policy.scrub_env_values());
     for k in ["TMPDIR", "TEMP", "TMP"] {
         env_set.push((k.into(), tmp.as_os_str().to_owned()));
     }
@@ -666,7 +664,11 @@ pub fn npm_userconfig(
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    let npmish = |n: &str| ["npm", "npx", "yarn", "bun", "pnpm"].iter().any(|p| n.starts_with(p));
+    let npmish = |n: &str| {
+        ["npm", "npx", "yarn", "bun", "pnpm"]
+            .iter()
+            .any(|p| n.starts_with(p))
+    };
     if !npmish(&name) && !npmish(tool) {
         return None;
     }
@@ -780,7 +782,9 @@ pub fn run(
     let mut plan = plan(cx, &code.program, &code.cwd, tmp.path(), &vars);
     if let Some((k, v)) = npm_userconfig(&code.program, cx.tool, tmp.path(), &vars) {
         for (n, _) in &vars {
-            if n.to_str().is_some_and(|n| n.eq_ignore_ascii_case("npm_config_userconfig")) {
+            if n.to_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case("npm_config_userconfig"))
+            {
                 plan.env_remove.push(n.clone());
             }
         }
@@ -799,7 +803,9 @@ pub fn run(
             cmd.env(k, v);
         }
         for k in &plan.env_remove {
-            let referenced = k.to_str().is_some_and(|k| refs.contains(&format!("${{{k}}}")));
+            let referenced = k
+                .to_str()
+                .is_some_and(|k| refs.contains(&format!("${{{k}}}")));
             if referenced {
                 cmd.env(k, "");
             } else {
@@ -895,7 +901,9 @@ pub fn run(
     }
     #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
-        let missing = vec!["file-system and network confinement (not available on this platform)".to_string()];
+        let missing = vec![
+            "file-system and network confinement (not available on this platform)".to_string(),
+        ];
         if require {
             return Err(refusal(&missing));
         }

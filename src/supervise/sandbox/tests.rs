@@ -5,7 +5,10 @@ fn env_patterns() {
     assert!(env_pattern_matches("AWS_*", "aws_secret_access_key"));
     assert!(env_pattern_matches("*_TOKEN", "GITHUB_TOKEN"));
     assert!(!env_pattern_matches("*_TOKEN", "TOKENIZER"));
-    assert!(env_pattern_matches("NPM_CONFIG_*AUTH*", "npm_config_//127.0.0.1:4873/:_authToken"));
+    assert!(env_pattern_matches(
+        "NPM_CONFIG_*AUTH*",
+        "npm_config_//127.0.0.1:4873/:_authToken"
+    ));
     assert!(env_pattern_matches("a*b*c", "aXXbYYc"));
     assert!(!env_pattern_matches("a*b*c", "aXXbYY"));
 }
@@ -82,7 +85,10 @@ fn userinfo_is_stripped_from_urls() {
 fn scrub_env_reports_names_only() {
     let vars: Vec<(OsString, OsString)> = vec![
         ("NPM_TOKEN".into(), "s3cret".into()),
-        ("PIP_INDEX_URL".into(), "https://u:p@example.com/simple".into()),
+        (
+            "PIP_INDEX_URL".into(),
+            "https://u:p@example.com/simple".into(),
+        ),
         ("PATH".into(), "/usr/bin".into()),
     ];
     let (remove, set, names) = scrub_env(&vars, &[]);
@@ -154,7 +160,11 @@ fn cover_leaves_out_denied_paths_and_links_to_them() {
         home.join(".bashrc"),
         home.join(".cargo/registry"),
     ] {
-        assert!(out.contains(&want), "{} missing from {out:?}", want.display());
+        assert!(
+            out.contains(&want),
+            "{} missing from {out:?}",
+            want.display()
+        );
     }
     // proj holds a link back to home: proj is an ancestor of nothing
     // denied by its real path, so it is granted whole; the link inside it
@@ -181,15 +191,14 @@ fn caches_follow_the_tools_settings() {
         ("CARGO_HOME".into(), "/c/cargo".into()),
         ("CARGO_TARGET_DIR".into(), "/c/target".into()),
     ];
-    let env = |k: &str| {
-        vars.iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    };
+    let env = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let home = Path::new("/home/u");
     let npm = cache_dirs("/usr/bin/npm", &env, &vars, Some(home));
     assert!(npm.contains(&PathBuf::from("/c/npm")), "{npm:?}");
-    assert!(npm.contains(&PathBuf::from("/home/u/.cache/node-gyp")), "{npm:?}");
+    assert!(
+        npm.contains(&PathBuf::from("/home/u/.cache/node-gyp")),
+        "{npm:?}"
+    );
     let cargo = cache_dirs("cargo", &env, &vars, Some(home));
     assert_eq!(
         cargo,
@@ -200,7 +209,10 @@ fn caches_follow_the_tools_settings() {
         ]
     );
     let pip = cache_dirs("pip3", &env, &vars, Some(home));
-    assert!(pip.contains(&PathBuf::from("/home/u/.cache/pip")), "{pip:?}");
+    assert!(
+        pip.contains(&PathBuf::from("/home/u/.cache/pip")),
+        "{pip:?}"
+    );
     assert!(cache_dirs("unknown", &env, &vars, Some(home)).is_empty());
 }
 
@@ -208,14 +220,23 @@ fn caches_follow_the_tools_settings() {
 fn seatbelt_profile_confines_network_writes_and_credentials() {
     let plan = Plan {
         write: vec![PathBuf::from("/work/proj"), PathBuf::from("/tmp/pkgward-x")],
-        deny_read: vec![PathBuf::from("/Users/u/.ssh"), PathBuf::from("/Users/u/.npm\"rc")],
+        deny_read: vec![
+            PathBuf::from("/Users/u/.ssh"),
+            PathBuf::from("/Users/u/.npm\"rc"),
+        ],
         deny_write: vec![PathBuf::from("/Users/u/.zshrc")],
         proxy_port: Some(4242),
         ..Plan::default()
     };
     let p = seatbelt::profile(&plan);
-    assert!(p.starts_with("(version 1)\n(allow default)\n(deny network*)\n"), "{p}");
-    assert!(p.contains("(allow network-outbound (remote ip \"localhost:4242\"))"), "{p}");
+    assert!(
+        p.starts_with("(version 1)\n(allow default)\n(deny network*)\n"),
+        "{p}"
+    );
+    assert!(
+        p.contains("(allow network-outbound (remote ip \"localhost:4242\"))"),
+        "{p}"
+    );
     let deny_w = p.find("(deny file-write*)").unwrap();
     let allow_w = p.find("(allow file-write*").unwrap();
     assert!(deny_w < allow_w, "{p}");
