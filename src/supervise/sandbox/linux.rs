@@ -200,6 +200,76 @@ pub fn landlock_layers(abi: u32) -> Vec<&'static str> {
     out
 }
 
+// ---- the socket filter -----------------------------------------------------
+
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xC000_003E;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xC000_00B7;
+
+/// A seccomp filter (no listener) for sandboxed code: `socket(2)` may make
+/// only TCP sockets (and netlink, for interface queries); UDP, raw and
+/// UNIX-domain sockets fail with `EACCES`. Landlock has no UDP rules and
+/// (before ABI 9) no rules for connecting to a UNIX socket by path, so this
+/// closes DNS (a resolver on loopback, `nss-resolve`'s varlink socket) and
+/// local services (a Docker socket, an SSH agent) as ways out, also where
+/// there is no network namespace. Socket pairs (pipes between processes)
+/// are untouched. Foreign syscall ABIs fail with `ENOSYS`.
+pub fn socket_filter() -> Vec<libc::sock_filter> {
+    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+    let st = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    const ALLOW: u32 = 0x7fff_0000;
+    const ERRNO: u32 = 0x0005_0000;
+    let deny = ERRNO | libc::EACCES as u32;
+    let mut p = vec![
+        st(ld, 4),
+        jeq(AUDIT_ARCH, 1, 0),
+        st(ret, ERRNO | libc::ENOSYS as u32),
+        st(ld, 0),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    {
+        p.push(libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: 0x4000_0000,
+        });
+        p.push(st(ret, ERRNO | libc::ENOSYS as u32));
+    }
+    p.extend([
+        // Not socket(2): allow.
+        jeq(libc::SYS_socket as u32, 1, 0),
+        st(ret, ALLOW),
+        // args[0]: the family.
+        st(ld, 16),
+        jeq(libc::AF_NETLINK as u32, 0, 1),
+        st(ret, ALLOW),
+        jeq(libc::AF_INET as u32, 2, 0),
+        jeq(libc::AF_INET6 as u32, 1, 0),
+        st(ret, deny),
+        // args[1]: the type, without SOCK_NONBLOCK / SOCK_CLOEXEC.
+        st(ld, 24),
+        st((libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16, 0xf),
+        jeq(libc::SOCK_STREAM as u32, 0, 1),
+        st(ret, ALLOW),
+        st(ret, deny),
+    ]);
+    p
+}
+
 // ---- the child's side ------------------------------------------------------
 
 /// What the child reports over the socketpair (8 bytes: kind, stage, errno).
@@ -522,7 +592,7 @@ impl Armed {
 }
 
 /// Registers the child's confinement on `cmd`: the network namespace (when
-/// `netns`), then Landlock (when `ruleset`). The namespace's listener is
+/// `netns`), then Landlock (when `ruleset`), then the [`socket_filter`]. The namespace's listener is
 /// served by `proxy` as soon as the child passes it.
 pub fn arm(
     cmd: &mut Command,
@@ -564,6 +634,7 @@ pub fn arm(
         None
     };
     let ruleset_fd = ruleset.map(|r| r.as_raw_fd());
+    let sockets = socket_filter();
     // SAFETY: the closure makes only async-signal-safe system calls on
     // data prepared above (copied into the closure).
     unsafe {
@@ -581,6 +652,22 @@ pub fn arm(
                 if libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) != 0 {
                     return Err(io::Error::last_os_error());
                 }
+            }
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let prog = libc::sock_fprog {
+                len: sockets.len() as u16,
+                filter: sockets.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0u32,
+                &prog as *const libc::sock_fprog,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
             }
             Ok(())
         });

@@ -13,6 +13,7 @@
 //! | `landlock-scope` | Landlock (ABI ≥ 6): no signals to, no abstract UNIX sockets of, processes outside the sandbox |
 //! | `netns` | a new user + network namespace with only `lo`: the proxy is reachable through a listener pkgward accepts on from inside it; nothing else is (UDP and DNS included) |
 //! | `seccomp` | the invocation's seccomp tracer (exec and connect records, non-loopback destinations refused) |
+//! | `socket-filter` | a seccomp filter: `socket(2)` makes only TCP (and netlink) sockets, so no UDP (DNS), raw or UNIX-domain sockets (an agent, a Docker or resolver socket) |
 //! | `seatbelt` | macOS: `sandbox-exec` with the profile of [`seatbelt::profile`] |
 //!
 //! Credential reads are denied by construction, not by a path check at open
@@ -874,6 +875,7 @@ pub fn run(
                 }
                 linux::NetnsOutcome::Unknown => missing.push("netns".to_string()),
             }
+            report.layers.push("socket-filter");
             if code.trace.is_some() {
                 report.layers.push("seccomp");
             }
