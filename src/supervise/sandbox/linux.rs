@@ -214,7 +214,10 @@ const AUDIT_ARCH: u32 = 0xC000_00B7;
 /// closes DNS (a resolver on loopback, `nss-resolve`'s varlink socket) and
 /// local services (a Docker socket, an SSH agent) as ways out, also where
 /// there is no network namespace. Socket pairs (pipes between processes)
-/// are untouched. Foreign syscall ABIs fail with `ENOSYS`.
+/// are untouched. Also refused: TCP Fast Open (`MSG_FASTOPEN` connects
+/// from `sendto`/`sendmsg`, past Landlock's connect rule) and
+/// `io_uring_setup` (its operations bypass system-call filters); foreign
+/// syscall ABIs fail with `ENOSYS`.
 pub fn socket_filter() -> Vec<libc::sock_filter> {
     let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     let ret = (libc::BPF_RET | libc::BPF_K) as u16;
@@ -248,6 +251,32 @@ pub fn socket_filter() -> Vec<libc::sock_filter> {
             k: 0x4000_0000,
         });
         p.push(st(ret, ERRNO | libc::ENOSYS as u32));
+    }
+    // io_uring makes sockets and connections without these system calls.
+    p.push(jeq(libc::SYS_io_uring_setup as u32, 0, 1));
+    p.push(st(ret, ERRNO | libc::ENOSYS as u32));
+    // TCP Fast Open (MSG_FASTOPEN) connects from sendto/sendmsg, where
+    // Landlock's connect rule does not apply: refused. (flags: sendto
+    // args[3], sendmsg args[2], sendmmsg args[3].)
+    let fastopen = libc::MSG_FASTOPEN as u32;
+    let jset = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    for (nr, arg) in [
+        (libc::SYS_sendto, 3u32),
+        (libc::SYS_sendmsg, 2),
+        (libc::SYS_sendmmsg, 3),
+    ] {
+        p.extend([
+            jeq(nr as u32, 0, 4),
+            st(ld, 16 + 8 * arg),
+            jset(fastopen, 0, 1),
+            st(ret, deny),
+            st(ret, ALLOW),
+        ]);
     }
     p.extend([
         // Not socket(2): allow.

@@ -470,3 +470,60 @@ mod linux_tests {
         assert!(out.is_err(), "{out:?}");
     }
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn socket_filter_allows_tcp_and_refuses_udp_unix_and_fast_open() {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let Some(py) = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        return;
+    };
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let code = format!(
+        "import socket\n\
+         def t(name, f):\n    try:\n        f(); print(name, 'ok')\n    except OSError as e: print(name, 'err', e.errno)\n\
+         t('tcp', lambda: socket.create_connection(('127.0.0.1', {port})).close())\n\
+         t('udp', lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))\n\
+         t('udp6', lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC))\n\
+         t('raw', lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, 1))\n\
+         t('unix', lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))\n\
+         t('pair', lambda: socket.socketpair())\n\
+         s = socket.socket()\n\
+         t('tfo', lambda: s.sendto(b'x', 0x20000000, ('127.0.0.1', {port})))\n"
+    );
+    let prog = linux::socket_filter();
+    let mut cmd = Command::new(py);
+    cmd.args(["-c", &code]).stdout(Stdio::piped());
+    // SAFETY: prctl and seccomp on a program built before fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            let f = libc::sock_fprog {
+                len: prog.len() as u16,
+                filter: prog.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &f) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "tcp ok",
+        "udp err 13",
+        "udp6 err 13",
+        "raw err 13",
+        "unix err 13",
+        "pair ok",
+        "tfo err 13",
+    ] {
+        assert!(s.contains(want), "{want}: {s}");
+    }
+}
