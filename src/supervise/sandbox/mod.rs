@@ -501,7 +501,7 @@ fn cover_in(
 /// |---|---|
 /// | npm, npx, node, yarn, pnpm, bun | `npm_config_cache` (any case) or `~/.npm`; node-gyp's `npm_config_devdir` or `$XDG_CACHE_HOME/node-gyp` (`~/.cache/node-gyp`), `~/.node-gyp` |
 /// | pip, python, uv, poetry, pipenv, pipx | `PIP_CACHE_DIR` or `$XDG_CACHE_HOME/pip`; `UV_CACHE_DIR` or `$XDG_CACHE_HOME/uv` |
-/// | cargo, rustc | `$CARGO_HOME` (or `~/.cargo`) `registry/` and `git/`; `CARGO_TARGET_DIR` |
+/// | cargo, rustc | `$CARGO_HOME` (or `~/.cargo`) `registry/` and `git/`; `CARGO_TARGET_DIR`; the lock files of [`cache_files`] |
 pub fn cache_dirs(
     tool: &str,
     env: &dyn Fn(&str) -> Option<OsString>,
@@ -558,6 +558,30 @@ pub fn cache_dirs(
     }
     out.retain(|p| p.is_absolute());
     out
+}
+
+/// Lock files a tool takes in its home (cargo: `$CARGO_HOME/.package-cache`
+/// and `.package-cache-mutate`), made before the run so that they can be
+/// granted without granting the directory (whose `bin/` is on PATH).
+pub fn cache_files(
+    tool: &str,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    home: Option<&Path>,
+) -> Vec<PathBuf> {
+    let name = tool
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(tool)
+        .to_ascii_lowercase();
+    if !(name.starts_with("cargo") || name.starts_with("rustc")) {
+        return Vec::new();
+    }
+    env("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.map(|h| h.join(".cargo")))
+        .filter(|c| c.is_absolute() && c.is_dir())
+        .map(|c| vec![c.join(".package-cache"), c.join(".package-cache-mutate")])
+        .unwrap_or_default()
 }
 
 /// The devices sandboxed code may open (read and write); no other file
@@ -617,6 +641,13 @@ pub fn plan(
             // A cache the tool would create: made now, so it can be granted.
             let _ = std::fs::create_dir_all(&c);
             roots.push(c);
+        }
+        for f in cache_files(&tool, &env, home.as_deref()) {
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&f);
+            roots.push(f);
         }
     }
     roots.extend(
@@ -792,11 +823,16 @@ pub fn run(
         plan.env_set.push((k, v));
     }
     let refs = npmrc_refs(&code.cwd);
+    let referenced = |k: &OsString| {
+        k.to_str()
+            .is_some_and(|k| refs.contains(&format!("${{{k}}}")))
+    };
     let mut report = Report {
         layers: vec!["env-scrub", "private-tmp"],
         scrubbed_env: plan.scrubbed_env.clone(),
         ..Report::default()
     };
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
     let build = |program: &Path, args: &[OsString]| {
         let mut cmd = std::process::Command::new(program);
         cmd.args(args).current_dir(&code.cwd);
@@ -804,10 +840,7 @@ pub fn run(
             cmd.env(k, v);
         }
         for k in &plan.env_remove {
-            let referenced = k
-                .to_str()
-                .is_some_and(|k| refs.contains(&format!("${{{k}}}")));
-            if referenced {
+            if referenced(k) {
                 cmd.env(k, "");
             } else {
                 cmd.env_remove(k);
@@ -910,30 +943,25 @@ pub fn run(
             return Err(refusal(&missing));
         }
         report.missing = missing;
-        let cmd = build(&code.program, &code.args);
-        let mut child = cmd_spawn(cmd, &code.program)?;
-        let status = child
-            .wait()
-            .map_err(|e| Error::io("waiting for install-time code", e))?;
+        // Through the usual launch (Job Object, process records): a launch
+        // only sets variables, so the scrubbed ones are emptied (or, when a
+        // project .npmrc refers to them, likewise empty).
+        let mut env = code.env.clone();
+        for k in &plan.env_remove {
+            let _ = referenced(k);
+            env.push((k.clone(), OsString::new()));
+        }
+        env.extend(plan.env_set.iter().cloned());
+        let launch = super::Launch {
+            program: code.program.clone(),
+            arg0: None,
+            args: code.args.clone(),
+            env,
+        };
+        let ended = super::run_in(&launch, Some(&code.cwd))?;
         drop(tmp);
-        Ok((
-            super::Ended {
-                pid: child.id(),
-                code: status.code().unwrap_or(1),
-                signal: None,
-                processes: Vec::new(),
-            },
-            report,
-        ))
+        Ok((ended, report))
     }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
-fn cmd_spawn(
-    mut cmd: std::process::Command,
-    program: &Path,
-) -> crate::error::Result<std::process::Child> {
-    cmd.spawn().map_err(|e| super::spawn_error(program, e))
 }
 
 #[cfg(test)]
