@@ -527,3 +527,60 @@ fn socket_filter_allows_tcp_and_refuses_udp_unix_and_fast_open() {
         assert!(s.contains(want), "{want}: {s}");
     }
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn run_install_code_confines_in_enforce_mode_and_only_records_in_audit_mode() {
+    use crate::supervise::install_code::{run_install_code, InstallCode};
+    if linux::landlock_abi() < 4 {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().canonicalize().unwrap();
+    let proj = root.join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    let outside = root.join("outside");
+    let code = |sandboxed: bool| InstallCode {
+        program: PathBuf::from("/bin/sh"),
+        args: vec![
+            "-c".into(),
+            format!(
+                "echo x > '{}'; echo y > inside; test -z \"$GITHUB_TOKEN\"",
+                outside.display()
+            )
+            .into(),
+        ],
+        cwd: proj.clone(),
+        env: vec![("GITHUB_TOKEN".into(), "ghs_s3cret".into())],
+        sandboxed,
+        trace: None,
+    };
+    // No context entered: the built-in defaults, enforce.
+    let e = run_install_code(&code(true)).unwrap();
+    let r = e.sandbox.unwrap();
+    assert!(r.layers.contains(&"landlock-fs"), "{r:?}");
+    assert!(r.layers.contains(&"socket-filter"), "{r:?}");
+    assert!(r.missing.iter().any(|m| m.starts_with("seccomp")), "{r:?}");
+    assert!(
+        r.scrubbed_env.contains(&"GITHUB_TOKEN".to_string()),
+        "{r:?}"
+    );
+    assert_eq!(e.exit_code, 0, "the token was visible");
+    assert!(!outside.exists());
+    assert!(proj.join("inside").exists());
+    // Audit mode: runs unconfined, and says so.
+    let guard = enter(Context {
+        mode: Mode::Audit,
+        policy: SandboxPolicy::default(),
+        tool: "npm",
+        proxy: None,
+    });
+    let e = run_install_code(&code(true)).unwrap();
+    drop(guard);
+    let r = e.sandbox.unwrap();
+    assert!(r.layers.is_empty(), "{r:?}");
+    assert!(r.note.unwrap().contains("audit mode"));
+    assert!(outside.exists());
+    // Not to be sandboxed: no report.
+    assert!(run_install_code(&code(false)).unwrap().sandbox.is_none());
+}
