@@ -392,7 +392,13 @@ fn where_namespaces_are_refused_the_code_is_still_traced_and_confined() {
     let rec = script_record(&t, "pw-sb-evil");
     let l = layers(&rec);
     assert!(!l.iter().any(|x| x == "netns"), "{l:?}");
-    for want in ["landlock-fs", "landlock-net", "seccomp", "env-scrub"] {
+    for want in [
+        "landlock-fs",
+        "landlock-net",
+        "seccomp",
+        "env-scrub",
+        "no-capabilities",
+    ] {
         assert!(l.iter().any(|x| x == want), "{want} not in {l:?}");
     }
     let missing = rec["sandbox"]["missing"].to_string();

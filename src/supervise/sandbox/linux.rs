@@ -299,6 +299,56 @@ pub fn socket_filter() -> Vec<libc::sock_filter> {
     p
 }
 
+/// Async-signal-safe: no capabilities now or after `exec`, even for root
+/// (the bounding and ambient sets emptied, then the process's own sets).
+/// Without it, sandboxed code run by root keeps `CAP_SYS_MODULE`,
+/// `CAP_SYS_ADMIN`, `CAP_DAC_READ_SEARCH`… where there is no user namespace.
+unsafe fn drop_capabilities() -> io::Result<()> {
+    for cap in 0..64 {
+        // EINVAL past the last capability; EPERM without CAP_SETPCAP (then
+        // there was nothing to drop).
+        libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
+    }
+    libc::prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL,
+        0,
+        0,
+        0,
+    );
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let header = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let data = [
+        Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        },
+        Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        },
+    ];
+    if libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 // ---- the child's side ------------------------------------------------------
 
 /// What the child reports over the socketpair (8 bytes: kind, stage, errno).
@@ -621,7 +671,8 @@ impl Armed {
 }
 
 /// Registers the child's confinement on `cmd`: the network namespace (when
-/// `netns`), then Landlock (when `ruleset`), then the [`socket_filter`]. The namespace's listener is
+/// `netns`), then Landlock (when `ruleset`), then no capabilities, then the
+/// [`socket_filter`]. The namespace's listener is
 /// served by `proxy` as soon as the child passes it.
 pub fn arm(
     cmd: &mut Command,
@@ -685,6 +736,7 @@ pub fn arm(
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 return Err(io::Error::last_os_error());
             }
+            drop_capabilities()?;
             let prog = libc::sock_fprog {
                 len: sockets.len() as u16,
                 filter: sockets.as_ptr() as *mut libc::sock_filter,

@@ -13,6 +13,7 @@
 //! | `landlock-scope` | Landlock (ABI ≥ 6): no signals to, no abstract UNIX sockets of, processes outside the sandbox |
 //! | `netns` | a new user + network namespace with only `lo`: the proxy is reachable through a listener pkgward accepts on from inside it; nothing else is (UDP and DNS included) |
 //! | `seccomp` | the invocation's seccomp tracer (exec and connect records, non-loopback destinations refused) |
+//! | `no-capabilities` | Linux: the bounding, ambient, permitted and effective capability sets emptied (root's code keeps its uid, not its privileges) |
 //! | `socket-filter` | a seccomp filter: `socket(2)` makes only TCP (and netlink) sockets, so no UDP (DNS), raw or UNIX-domain sockets (an agent, a Docker or resolver socket) |
 //! | `seatbelt` | macOS: `sandbox-exec` with the profile of [`seatbelt::profile`] |
 //!
@@ -909,6 +910,7 @@ pub fn run(
                 linux::NetnsOutcome::Unknown => missing.push("netns".to_string()),
             }
             report.layers.push("socket-filter");
+            report.layers.push("no-capabilities");
             if code.trace.is_some() {
                 report.layers.push("seccomp");
             }

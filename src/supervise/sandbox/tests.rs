@@ -540,12 +540,13 @@ fn run_install_code_confines_in_enforce_mode_and_only_records_in_audit_mode() {
     let proj = root.join("proj");
     std::fs::create_dir_all(&proj).unwrap();
     let outside = root.join("outside");
-    let code = |sandboxed: bool| InstallCode {
+    let code = |sandboxed: bool| {
+        InstallCode {
         program: PathBuf::from("/bin/sh"),
         args: vec![
             "-c".into(),
             format!(
-                "echo x > '{}'; echo y > inside; test -z \"$GITHUB_TOKEN\"",
+                "echo x > '{}'; echo y > inside; grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status > caps; test -z \"$GITHUB_TOKEN\"",
                 outside.display()
             )
             .into(),
@@ -554,6 +555,7 @@ fn run_install_code_confines_in_enforce_mode_and_only_records_in_audit_mode() {
         env: vec![("GITHUB_TOKEN".into(), "ghs_s3cret".into())],
         sandboxed,
         trace: None,
+    }
     };
     // No context entered: the built-in defaults, enforce.
     let e = run_install_code(&code(true)).unwrap();
@@ -568,6 +570,9 @@ fn run_install_code_confines_in_enforce_mode_and_only_records_in_audit_mode() {
     assert_eq!(e.exit_code, 0, "the token was visible");
     assert!(!outside.exists());
     assert!(proj.join("inside").exists());
+    let caps = std::fs::read_to_string(proj.join("caps")).unwrap();
+    assert_eq!(caps.matches("\t0000000000000000").count(), 3, "{caps}");
+    assert!(r.layers.contains(&"no-capabilities"), "{r:?}");
     // Audit mode: runs unconfined, and says so.
     let guard = enter(Context {
         mode: Mode::Audit,
