@@ -405,6 +405,14 @@ fn run_inner(
     if let Some(p) = &proxy {
         p.apply(&mut launch);
     }
+    // The install-time code of this invocation runs confined (see
+    // supervise::sandbox) with these settings, until the proxy stops.
+    let sandbox = supervise::sandbox::enter(supervise::sandbox::Context {
+        mode,
+        policy: policy.sandbox.clone(),
+        tool: call.tool.name,
+        proxy: proxy.as_ref().map(|p| p.proxy.handle()),
+    });
     let mut result = supervise::run(&launch);
     if let (Ok(ended), Some(s)) = (&mut result, &scripts) {
         let skip = resolve::Skip::new(
@@ -427,6 +435,7 @@ fn run_inner(
     }
     // Approved install code ran above with the tool's environment: through
     // the same proxy and mirror settings, which end only now.
+    drop(sandbox);
     let artifacts = proxy.map(|p| p.proxy.stop()).unwrap_or_default();
     if let Some(dir) = plan_dir {
         let _ = std::fs::remove_dir_all(dir);

@@ -192,6 +192,17 @@ fn bad_documents_fail_the_schema_and_the_parser() {
         ),
         ("tiny rotation", "[audit]\nmax_size = 10\n"),
         ("keep zero", "[audit]\nkeep = 0\n"),
+        ("sandbox.require as a string", "[sandbox]\nrequire = \"yes\"\n"),
+        ("unknown key in [sandbox]", "[sandbox]\nrequired = true\n"),
+        (
+            "relative sandbox.deny_read path",
+            "[sandbox]\ndeny_read = [\".ssh\"]\n",
+        ),
+        (
+            "sandbox.scrub_env pattern with `=`",
+            "[sandbox]\nscrub_env = [\"A=B\"]\n",
+        ),
+        ("sandbox.scrub_env of only `*`", "[sandbox]\nscrub_env = [\"*\"]\n"),
     ];
     for (name, text) in bad {
         assert!(

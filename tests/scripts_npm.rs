@@ -48,16 +48,20 @@ fn fixtures() {
                 .file("index.js", "module.exports = 'evil works without its script';\n"),
         );
         // Like esbuild: the postinstall downloads what the package needs
-        // (here from the loopback registry) and the package fails without it.
+        // (here from the loopback registry, through the proxy it is given,
+        // as a proxy-aware downloader does) and the package fails without it.
         let native = format!(
             "const http = require('http'), fs = require('fs');\n\
-             http.get('{}pw-scr-dep', res => {{\n\
+             const target = '{}pw-scr-dep', proxy = process.env.HTTP_PROXY;\n\
+             const p = proxy ? new URL(proxy) : null;\n\
+             const opts = p ? {{ host: p.hostname, port: p.port, path: target, headers: {{ host: new URL(target).host }} }} : target;\n\
+             http.get(opts, res => {{\n\
                let body = ''; res.on('data', d => body += d);\n\
                res.on('end', () => {{\n\
-                 if (res.statusCode !== 200) process.exit(1);\n\
+                 if (res.statusCode !== 200) {{ console.error('download:', res.statusCode, body); process.exit(1); }}\n\
                  fs.writeFileSync(__dirname + '/native.js', 'module.exports = \"native ok\";\\n');\n\
                }});\n\
-             }}).on('error', () => process.exit(1));\n",
+             }}).on('error', e => {{ console.error('download:', e.message); process.exit(1); }});\n",
             r.npm_url()
         );
         r.publish_npm(
@@ -299,7 +303,10 @@ fn no_effects_of_evil(g: &T) {
 
 #[test]
 fn an_approved_package_does_all_it_does() {
-    let g = setup("[scripts]\nallow = [\"npm:pw-scr-evil@1.0.0\"]\n");
+    // Confinement of approved code switched off: the tracer and proxy only.
+    let g = setup(
+        "[scripts]\nallow = [\"npm:pw-scr-evil@1.0.0\"]\n[sandbox]\nconfine_approved = false\n",
+    );
     let o = g.npm(&["install", "pw-scr-evil"], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(g.sb.marker("evil-postinstall").as_deref(), Some("ran\n"));

@@ -22,6 +22,8 @@ struct Report {
     audit: AuditReport,
     /// `[audit] sinks` and their spools.
     sinks: Vec<SinkReport>,
+    /// The sandbox layers this machine offers install-time code.
+    sandbox: crate::supervise::sandbox::Offered,
     problems: Vec<String>,
 }
 
@@ -278,6 +280,28 @@ pub fn run(json: bool) -> Result<i32> {
         })
         .collect();
 
+    let sandbox = crate::supervise::sandbox::offered();
+    if loaded.policy.sandbox.require.value {
+        let wanted: &[&str] = if cfg!(target_os = "linux") {
+            &["landlock-fs", "landlock-net", "netns", "seccomp"]
+        } else if cfg!(target_os = "macos") {
+            &["seatbelt"]
+        } else {
+            &["landlock-fs"]
+        };
+        let lacking: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|l| !sandbox.layers.contains(l))
+            .collect();
+        if !lacking.is_empty() {
+            problems.push(format!(
+                "`[sandbox] require = true` but this machine lacks {}: install-time code will be refused",
+                lacking.join(", ")
+            ));
+        }
+    }
+
     let report = Report {
         version: env!("CARGO_PKG_VERSION"),
         binary: exe,
@@ -286,6 +310,7 @@ pub fn run(json: bool) -> Result<i32> {
         policy: pol,
         audit,
         sinks,
+        sandbox,
         problems,
     };
     if json {
@@ -366,6 +391,35 @@ fn print_human(r: &Report) {
                 Some(e) => format!("; last flush failed: {e} (`pkgward audit status`)"),
                 None => String::new(),
             }
+        );
+    }
+    let sb = &r.sandbox;
+    println!("\nsandbox for install-time code: {}", sb.layers.join(", "));
+    if cfg!(target_os = "linux") {
+        println!(
+            "  Landlock: {}",
+            match sb.landlock_abi {
+                0 => "not available".to_string(),
+                n => format!("ABI {n}"),
+            }
+        );
+        println!(
+            "  user + network namespaces: {}",
+            match (&sb.user_netns, &sb.user_netns_error) {
+                (true, _) => "yes".to_string(),
+                (false, Some(e)) => format!("refused ({e}): degrades to Landlock + seccomp"),
+                (false, None) => "no".to_string(),
+            }
+        );
+        println!(
+            "  seccomp user notification: {}",
+            if sb.seccomp_notify { "yes" } else { "no" }
+        );
+    }
+    if cfg!(target_os = "macos") {
+        println!(
+            "  sandbox-exec: {}",
+            if sb.seatbelt { "yes" } else { "not found" }
         );
     }
     if r.problems.is_empty() {

@@ -358,6 +358,79 @@ impl Merger {
             }
         }
         self.audit_rest(raw);
+        self.sandbox(raw);
+    }
+}
+
+impl Merger {
+    /// `[sandbox]`: tightening (`require = true`, `confine_approved =
+    /// true`, more `deny_read` / `scrub_env`) from any layer; loosening
+    /// never from a project file, and not from lower layers when the system
+    /// layer locks `sandbox`.
+    fn sandbox(&mut self, raw: &RawLayer) {
+        let layer = raw.layer;
+        let barred = |m: &Merger| -> Option<String> {
+            if layer == Layer::Project {
+                return Some(
+                    ": a project's pkgward.toml may tighten the sandbox, never loosen it".into(),
+                );
+            }
+            m.lock("sandbox")
+                .map(|by| format!(": `sandbox` is locked{by}; lower layers may only tighten it"))
+        };
+        for (key, value, current) in [
+            (
+                "sandbox.require",
+                &raw.sandbox_require,
+                self.policy.sandbox.require.value,
+            ),
+            (
+                "sandbox.confine_approved",
+                &raw.sandbox_confine_approved,
+                self.policy.sandbox.confine_approved.value,
+            ),
+        ] {
+            let Some(v) = value else { continue };
+            if !v.value && current {
+                if let Some(why) = barred(self) {
+                    let reason = format!("`{key} = false` refused{why}");
+                    self.refuse(key.into(), &v.origin, reason);
+                    continue;
+                }
+            }
+            let s = Sourced::at(v.value, v.origin.clone());
+            if key == "sandbox.require" {
+                self.policy.sandbox.require = s;
+            } else {
+                self.policy.sandbox.confine_approved = s;
+            }
+        }
+        for d in &raw.sandbox_deny_read {
+            self.policy
+                .sandbox
+                .deny_read
+                .push(Sourced::at(d.value.clone(), d.origin.clone()));
+        }
+        for d in &raw.sandbox_scrub_env {
+            self.policy
+                .sandbox
+                .scrub_env
+                .push(Sourced::at(d.value.clone(), d.origin.clone()));
+        }
+        for d in &raw.sandbox_allow_write {
+            if let Some(why) = barred(self) {
+                let reason = format!(
+                    "`sandbox.allow_write` entry {} refused{why}",
+                    quoted(&d.value)
+                );
+                self.refuse("sandbox.allow_write".into(), &d.origin, reason);
+                continue;
+            }
+            self.policy
+                .sandbox
+                .allow_write
+                .push(Sourced::at(d.value.clone(), d.origin.clone()));
+        }
     }
 }
 

@@ -22,6 +22,12 @@
 //! url = "tcp://127.0.0.1:514"
 //! [network]
 //! allow = ["files.example.com", "*.cdn.example.com:8443"]  # egress besides the registries
+//! [sandbox]                         # confinement of install-time code
+//! require = false                   # true: refuse to run it when a layer is missing
+//! confine_approved = true           # approved code is confined too
+//! deny_read = ["~/.config/secret"]  # credential paths besides the built-in list
+//! scrub_env = ["MY_*_KEY"]          # variables removed besides the built-in list
+//! allow_write = ["/srv/cache"]      # writable besides project, caches, temp (not in a project file)
 //! ```
 //!
 //! Unknown keys, wrong types and invalid values are [`PolicyError`]s that name
@@ -61,7 +67,10 @@
 //! * `scripts.exec`: may only become stricter (allow < deny);
 //! * `audit`: lower layers cannot change `audit.log`, `max_size`, `keep`
 //!   or the sinks;
-//! * `network`: lower layers cannot add `network.allow` entries.
+//! * `network`: lower layers cannot add `network.allow` entries;
+//! * `sandbox`: lower layers may set `require = true` and add `deny_read`
+//!   and `scrub_env` entries, nothing else (a project file never loosens
+//!   the sandbox, locked or not).
 //!
 //! `scripts.project_approvals = false` (a system-layer-only key) refuses
 //! the approvals of the project layer alone, so a cloned repository cannot
@@ -101,7 +110,7 @@ pub use merge::registry_covers;
 pub use parse::{validate_registry_entry, AllowEntry};
 
 /// The keys the system layer may `lock`.
-pub const LOCKABLE: [&str; 7] = [
+pub const LOCKABLE: [&str; 8] = [
     "mode",
     "registries",
     "scripts.default",
@@ -109,6 +118,7 @@ pub const LOCKABLE: [&str; 7] = [
     "scripts.exec",
     "audit",
     "network",
+    "sandbox",
 ];
 
 /// The registry entry that stands for the tool's own default registry.
@@ -352,6 +362,8 @@ pub struct Policy {
     /// `[network] allow`: destinations (`host`, `host:port`, `*.domain`)
     /// the egress proxy lets through besides the approved registries.
     pub network_allow: Vec<Sourced<String>>,
+    /// `[sandbox]`: how install-time code is confined.
+    pub sandbox: SandboxPolicy,
     /// The keys the system layer locked (origin `None`: locked because the
     /// system layer is invalid, see the module docs).
     pub locked: Vec<Sourced<String>>,
@@ -360,6 +372,53 @@ pub struct Policy {
     /// `sha256:<hex>` over (layer, path, bytes) of every layer read.
     pub digest: String,
     pub refused: Vec<Refused>,
+}
+
+/// `[sandbox]`: the confinement of install-time code
+/// (`crate::supervise::sandbox`). Every layer may tighten it (`require =
+/// true`, more `deny_read` and `scrub_env` entries); loosening (`require =
+/// false` over `true`, `confine_approved = false`, `allow_write`) is refused
+/// from a project's `pkgward.toml` and, when the system layer locks
+/// `sandbox`, from every lower layer.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SandboxPolicy {
+    /// Refuse to run install-time code when a layer is missing here.
+    pub require: Sourced<bool>,
+    /// Confine approved code too (default true; `false` runs approved code
+    /// with the tracer and proxy only).
+    pub confine_approved: Sourced<bool>,
+    /// Credential paths denied besides the built-in list (`~/…` or absolute).
+    pub deny_read: Vec<Sourced<String>>,
+    /// Environment variable name patterns scrubbed besides the built-in list.
+    pub scrub_env: Vec<Sourced<String>>,
+    /// Directories writable besides the project, caches and temp dir.
+    pub allow_write: Vec<Sourced<String>>,
+}
+
+impl Default for SandboxPolicy {
+    fn default() -> Self {
+        SandboxPolicy {
+            require: Sourced::builtin(false),
+            confine_approved: Sourced::builtin(true),
+            deny_read: Vec::new(),
+            scrub_env: Vec::new(),
+            allow_write: Vec::new(),
+        }
+    }
+}
+
+impl SandboxPolicy {
+    pub fn deny_read_values(&self) -> Vec<String> {
+        self.deny_read.iter().map(|s| s.value.clone()).collect()
+    }
+
+    pub fn scrub_env_values(&self) -> Vec<String> {
+        self.scrub_env.iter().map(|s| s.value.clone()).collect()
+    }
+
+    pub fn allow_write_values(&self) -> Vec<String> {
+        self.allow_write.iter().map(|s| s.value.clone()).collect()
+    }
 }
 
 /// How the remote policy's cached copy stands at load time.
@@ -441,6 +500,7 @@ impl Default for Policy {
             min_release_age: BTreeMap::new(),
             fleet: None,
             network_allow: Vec::new(),
+            sandbox: SandboxPolicy::default(),
             locked: Vec::new(),
             sources: Vec::new(),
             digest: EMPTY_DIGEST.to_string(),

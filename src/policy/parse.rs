@@ -58,6 +58,11 @@ pub(crate) struct RawLayer {
     pub fleet: Option<Located<crate::fleet::FleetConfig>>,
     /// `[network] allow`: destinations the egress proxy lets through.
     pub network_allow: Vec<Located<String>>,
+    pub sandbox_require: Option<Located<bool>>,
+    pub sandbox_confine_approved: Option<Located<bool>>,
+    pub sandbox_deny_read: Vec<Located<String>>,
+    pub sandbox_scrub_env: Vec<Located<String>>,
+    pub sandbox_allow_write: Vec<Located<String>>,
 }
 
 /// Parses the bytes of one layer file. All errors found are returned, sorted
@@ -130,7 +135,7 @@ struct Cx<'a> {
     errors: Vec<PolicyError>,
 }
 
-const TOP_KEYS: [&str; 9] = [
+const TOP_KEYS: [&str; 10] = [
     "mode",
     "lock",
     "registries",
@@ -140,6 +145,14 @@ const TOP_KEYS: [&str; 9] = [
     "threats",
     "fleet",
     "network",
+    "sandbox",
+];
+const SANDBOX_KEYS: [&str; 5] = [
+    "require",
+    "confine_approved",
+    "deny_read",
+    "scrub_env",
+    "allow_write",
 ];
 const SCRIPTS_KEYS: [&str; 4] = ["default", "allow", "exec", "project_approvals"];
 const AUDIT_KEYS: [&str; 5] = ["log", "max_size", "keep", "sinks", "provenance"];
@@ -231,6 +244,11 @@ impl Cx<'_> {
             min_release_age: Vec::new(),
             fleet: None,
             network_allow: Vec::new(),
+            sandbox_require: None,
+            sandbox_confine_approved: None,
+            sandbox_deny_read: Vec::new(),
+            sandbox_scrub_env: Vec::new(),
+            sandbox_allow_write: Vec::new(),
         };
         for (k, v) in root.iter() {
             let name: &str = k.get_ref();
@@ -248,6 +266,7 @@ impl Cx<'_> {
                 "threats" => self.threats(v, &mut raw),
                 "fleet" => self.fleet(k, v, &mut raw),
                 "network" => self.network(v, &mut raw),
+                "sandbox" => self.sandbox(v, &mut raw),
                 _ => self.unknown_key(&k.span(), &[], name, &TOP_KEYS),
             }
         }
@@ -601,6 +620,58 @@ impl Cx<'_> {
         }
     }
 
+    fn sandbox(&mut self, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
+        let Some(table) = self.table(v, &["sandbox"]) else {
+            return;
+        };
+        for (k, v) in table.iter() {
+            let name: &str = k.get_ref();
+            match name {
+                "require" | "confine_approved" => match v.get_ref().as_bool() {
+                    Some(b) => {
+                        let l = Some(Located {
+                            value: b,
+                            origin: self.origin(&k.span()),
+                        });
+                        if name == "require" {
+                            raw.sandbox_require = l;
+                        } else {
+                            raw.sandbox_confine_approved = l;
+                        }
+                    }
+                    None => self.wrong_type(v, &["sandbox", name], "a boolean (true or false)"),
+                },
+                "deny_read" | "allow_write" | "scrub_env" => {
+                    let Some(items) = self.string_array(v, &["sandbox", name]) else {
+                        continue;
+                    };
+                    for (s, span) in items {
+                        let check = if name == "scrub_env" {
+                            validate_env_pattern(s)
+                        } else {
+                            validate_sandbox_path(s)
+                        };
+                        match check {
+                            Ok(()) => {
+                                let l = Located {
+                                    value: s.to_string(),
+                                    origin: self.origin(&span),
+                                };
+                                match name {
+                                    "deny_read" => raw.sandbox_deny_read.push(l),
+                                    "allow_write" => raw.sandbox_allow_write.push(l),
+                                    _ => raw.sandbox_scrub_env.push(l),
+                                }
+                            }
+                            Err(why) => self.error(&span, format!("sandbox.{name}"), why),
+                        }
+                    }
+                }
+                _ => self.unknown_key(&k.span(), &["sandbox"], name, &SANDBOX_KEYS),
+            }
+        }
+    }
+
     fn audit(&mut self, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
         let Some(table) = self.table(v, &["audit"]) else {
             return;
@@ -695,6 +766,45 @@ impl Cx<'_> {
             });
         }
     }
+}
+
+/// A `[sandbox]` path: `~/…` (in every home directory) or absolute, without
+/// `..`.
+fn validate_sandbox_path(s: &str) -> Result<(), String> {
+    if s.contains('\0') {
+        return Err("must not contain a NUL character".into());
+    }
+    let rel = s.strip_prefix("~/");
+    let absolute = s.starts_with('/') || Path::new(s).is_absolute();
+    if rel.is_none() && !absolute {
+        return Err(format!(
+            "{} is neither absolute nor `~/…` (a path in the home directory)",
+            quoted(s)
+        ));
+    }
+    if rel.is_some_and(|r| r.is_empty()) || s == "/" {
+        return Err(format!("{} names a whole tree, not a location", quoted(s)));
+    }
+    if s.split(['/', '\\']).any(|c| c == "..") {
+        return Err(format!("{} must not contain `..`", quoted(s)));
+    }
+    Ok(())
+}
+
+/// A `[sandbox] scrub_env` pattern: a variable name, `*` matching any run.
+fn validate_env_pattern(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.chars().all(|c| c == '*') {
+        return Err(
+            "must name variables (a pattern of only `*` would remove PATH and HOME too)".into(),
+        );
+    }
+    if s.contains(['=', '\0']) || s.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "{} is not a variable name pattern (no `=`, spaces or NUL)",
+            quoted(s)
+        ));
+    }
+    Ok(())
 }
 
 /// An integer value (any radix TOML allows, underscores removed).

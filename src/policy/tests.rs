@@ -342,7 +342,7 @@ fn policy_error_display() {
     assert_eq!(
         errors[0].to_string(),
         format!(
-            "{P}:2:1: `foo`: unknown key `foo` at the top level; expected one of: mode, lock, registries, mirrors, scripts, audit, threats, fleet, network"
+            "{P}:2:1: `foo`: unknown key `foo` at the top level; expected one of: mode, lock, registries, mirrors, scripts, audit, threats, fleet, network, sandbox"
         )
     );
     let e = PolicyError {
@@ -1533,4 +1533,144 @@ fn policy_provenance_switch_is_not_a_projects_or_a_locked_lower_layers() {
     let f = Files::new(&[(Layer::User, "[audit]\nprovenance = \"no\"\n")]);
     let errs = f.load().errors;
     assert_eq!(errs[0].key.as_deref(), Some("audit.provenance"), "{errs:?}");
+}
+
+// ---------------------------------------------------------------- sandbox
+
+#[test]
+fn policy_sandbox_section_parses_with_positions() {
+    let text = "[sandbox]\nrequire = true\nconfine_approved = false\n\
+                deny_read = [\"~/.config/secret\", \"/etc/app/key\"]\n\
+                scrub_env = [\"MY_*_KEY\"]\nallow_write = [\"/srv/cache\"]\n";
+    let f = Files::new(&[(Layer::User, text)]);
+    let p = loaded_ok(&f);
+    let s = &p.sandbox;
+    assert!(s.require.value);
+    assert_eq!(origin_of(&s.require), Some((f.path(0).to_path_buf(), 2)));
+    assert!(!s.confine_approved.value);
+    assert_eq!(s.deny_read_values(), ["~/.config/secret", "/etc/app/key"]);
+    assert_eq!(s.scrub_env_values(), ["MY_*_KEY"]);
+    assert_eq!(s.allow_write_values(), ["/srv/cache"]);
+    // Defaults.
+    let d = loaded_ok(&Files::new(&[]));
+    assert!(!d.sandbox.require.value);
+    assert!(d.sandbox.confine_approved.value);
+
+    let cases: [(&str, usize, usize, &str, &str); 6] = [
+        (
+            "[sandbox]\nrequire = 1\n",
+            2,
+            11,
+            "sandbox.require",
+            "boolean",
+        ),
+        (
+            "[sandbox]\nrequired = true\n",
+            2,
+            1,
+            "sandbox.required",
+            "did you mean `require`",
+        ),
+        (
+            "[sandbox]\ndeny_read = [\".ssh\"]\n",
+            2,
+            14,
+            "sandbox.deny_read",
+            "neither absolute",
+        ),
+        (
+            "[sandbox]\nallow_write = [\"/a/../b\"]\n",
+            2,
+            16,
+            "sandbox.allow_write",
+            "`..`",
+        ),
+        (
+            "[sandbox]\nscrub_env = [\"A B\"]\n",
+            2,
+            14,
+            "sandbox.scrub_env",
+            "variable name",
+        ),
+        (
+            "[sandbox]\nscrub_env = [\"**\"]\n",
+            2,
+            14,
+            "sandbox.scrub_env",
+            "PATH and HOME",
+        ),
+    ];
+    for (text, line, col, key, msg) in cases {
+        let e = errors_of(text, Layer::User);
+        assert_eq!(e.len(), 1, "{text}: {e:?}");
+        assert_eq!((e[0].line, e[0].col), (line, col), "{text}: {e:?}");
+        assert_eq!(e[0].key.as_deref(), Some(key), "{text}");
+        assert!(e[0].message.contains(msg), "{text}: {}", e[0].message);
+    }
+}
+
+#[test]
+fn policy_sandbox_is_tighten_only_for_projects_and_under_a_lock() {
+    // A project may tighten, never loosen.
+    let f = Files::new(&[
+        (Layer::User, "[sandbox]\nrequire = true\n"),
+        (
+            Layer::Project,
+            "[sandbox]\nrequire = false\nconfine_approved = false\nallow_write = [\"/\"]\n\
+             deny_read = [\"~/.extra\"]\nscrub_env = [\"X_*\"]\n",
+        ),
+    ]);
+    let l = f.load();
+    // "/" is an error (a whole tree), so use a valid path for the refusal case.
+    assert!(!l.errors.is_empty());
+    let f = Files::new(&[
+        (Layer::User, "[sandbox]\nrequire = true\n"),
+        (
+            Layer::Project,
+            "[sandbox]\nrequire = false\nconfine_approved = false\nallow_write = [\"/srv\"]\n\
+             deny_read = [\"~/.extra\"]\nscrub_env = [\"X_*\"]\n",
+        ),
+    ]);
+    let p = loaded_ok(&f);
+    assert!(p.sandbox.require.value);
+    assert!(p.sandbox.confine_approved.value);
+    assert!(p.sandbox.allow_write.is_empty());
+    assert_eq!(p.sandbox.deny_read_values(), ["~/.extra"]);
+    assert_eq!(p.sandbox.scrub_env_values(), ["X_*"]);
+    let keys: Vec<&str> = p.refused.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "sandbox.require",
+            "sandbox.confine_approved",
+            "sandbox.allow_write"
+        ]
+    );
+    // The user layer may loosen what it set itself (no lock)...
+    let p = loaded_ok(&Files::new(&[
+        (Layer::User, "[sandbox]\nrequire = true\n"),
+        (
+            Layer::Env,
+            "[sandbox]\nrequire = false\nallow_write = [\"/srv\"]\n",
+        ),
+    ]));
+    assert!(!p.sandbox.require.value);
+    assert_eq!(p.sandbox.allow_write_values(), ["/srv"]);
+    // ...but not what a locked system layer set.
+    let p = loaded_ok(&Files::new(&[
+        (
+            Layer::System,
+            "lock = [\"sandbox\"]\n[sandbox]\nrequire = true\n",
+        ),
+        (
+            Layer::User,
+            "[sandbox]\nrequire = false\nconfine_approved = false\nallow_write = [\"/srv\"]\nscrub_env = [\"Y\"]\n",
+        ),
+    ]));
+    assert!(p.sandbox.require.value);
+    assert!(p.sandbox.confine_approved.value);
+    assert!(p.sandbox.allow_write.is_empty());
+    assert_eq!(p.sandbox.scrub_env_values(), ["Y"]);
+    assert_eq!(p.refused.len(), 3, "{:?}", p.refused);
+    assert!(p.refused[0].reason.contains("locked"), "{:?}", p.refused);
 }

@@ -188,6 +188,7 @@ pub fn record_disabled(
         signal: None,
         duration_ms: None,
         error: None,
+        sandbox: None,
     };
     let _ = log.append(&rec);
 }
@@ -465,6 +466,10 @@ pub struct ScriptRecord {
     pub duration_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Which sandbox layers were in force when it ran (absent: not
+    /// sandboxed, e.g. `scripts.default = "allow"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<crate::supervise::sandbox::Report>,
 }
 
 /// One run of the package manager: the scripts it covers and its arguments.
@@ -573,6 +578,7 @@ pub fn run_after(
             signal: None,
             duration_ms: None,
             error: None,
+            sandbox: None,
         };
         if !decision.runs() {
             for (event, command) in &p.scripts {
@@ -653,7 +659,11 @@ pub fn run_after(
                     after.root.clone()
                 },
                 env,
-                sandboxed: decision == ScriptDecision::Sandbox,
+                // Approval means "may run", not "may do anything": approved
+                // code is confined too unless the policy says otherwise.
+                sandboxed: decision == ScriptDecision::Sandbox
+                    || (decision == ScriptDecision::Approved
+                        && cx.policy.sandbox.confine_approved.value),
                 #[cfg(target_os = "linux")]
                 trace: cx.trace.clone(),
             };
@@ -669,6 +679,7 @@ pub fn run_after(
                         r.exit_code = Some(e.exit_code);
                         r.signal = e.signal;
                         r.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
+                        r.sandbox = e.sandbox.clone();
                     }
                     Err(err) => r.error = Some(err.to_string()),
                 }

@@ -2,14 +2,16 @@
 //! (through the package manager's own mechanism, e.g. `npm rebuild <path>`),
 //! sdist builds, build scripts. Everything pkgward decided to run goes
 //! through [`run_install_code`]: it runs with the invocation's egress-proxy
-//! environment and (Linux) its tracer; file-system confinement (Landlock,
-//! namespaces) is still to come, here, for all of it at once.
+//! environment and (Linux) its tracer, and — when `sandboxed` and the mode
+//! is enforce — confined by [`super::sandbox`] (Landlock, a network
+//! namespace, a scrubbed environment; Seatbelt on macOS).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
+use crate::policy::Mode;
 
 /// One piece of install-time code to run.
 #[derive(Clone, Debug)]
@@ -20,8 +22,11 @@ pub struct InstallCode {
     pub cwd: PathBuf,
     /// Variables set for the child (the rest is inherited).
     pub env: Vec<(OsString, OsString)>,
-    /// Whether the code runs under the policy's sandbox (`scripts.default =
-    /// "sandbox"`); confinement itself is the supervision issue's work.
+    /// Whether the code runs confined ([`super::sandbox`]): approved code
+    /// (unless `[sandbox] confine_approved = false`) and everything under
+    /// `scripts.default = "sandbox"`. The invocation's sandbox context
+    /// ([`super::sandbox::enter`]) gives the mode, the policy and the proxy;
+    /// without one, the built-in defaults apply (enforce, no proxy).
     pub sandboxed: bool,
     /// Linux: the invocation's tracer (exec and connect records, non-loopback
     /// connects refused in enforce mode), when the tool itself ran under it.
@@ -30,11 +35,13 @@ pub struct InstallCode {
 }
 
 /// How it ended.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct CodeEnded {
     pub exit_code: i32,
     pub signal: Option<i32>,
     pub duration: Duration,
+    /// What confined it (`None`: it was not to be sandboxed).
+    pub sandbox: Option<super::sandbox::Report>,
 }
 
 /// Runs one piece of approved install-time code, inheriting stdin, stdout
@@ -42,6 +49,48 @@ pub struct CodeEnded {
 /// for it. Signals and exit codes are handled like the real tool's.
 pub fn run_install_code(code: &InstallCode) -> Result<CodeEnded> {
     let started = Instant::now();
+    if code.sandboxed {
+        let cx = super::sandbox::current().unwrap_or_else(|| {
+            std::sync::Arc::new(super::sandbox::Context {
+                mode: Mode::Enforce,
+                policy: crate::policy::SandboxPolicy::default(),
+                tool: "",
+                proxy: None,
+            })
+        });
+        if cx.mode == Mode::Enforce {
+            let (ended, report) = super::sandbox::run(code, &cx)?;
+            return Ok(CodeEnded {
+                exit_code: ended.code,
+                signal: ended.signal,
+                duration: started.elapsed(),
+                sandbox: Some(report),
+            });
+        }
+        let ended = plain(code)?;
+        return Ok(CodeEnded {
+            exit_code: ended.code,
+            signal: ended.signal,
+            duration: started.elapsed(),
+            sandbox: Some(super::sandbox::Report {
+                note: Some(format!(
+                    "{} mode: recorded, not confined (the sandbox is enforcement)",
+                    cx.mode
+                )),
+                ..Default::default()
+            }),
+        });
+    }
+    let ended = plain(code)?;
+    Ok(CodeEnded {
+        exit_code: ended.code,
+        signal: ended.signal,
+        duration: started.elapsed(),
+        sandbox: None,
+    })
+}
+
+fn plain(code: &InstallCode) -> Result<super::Ended> {
     let launch = super::Launch {
         program: code.program.clone(),
         arg0: None,
@@ -50,10 +99,5 @@ pub fn run_install_code(code: &InstallCode) -> Result<CodeEnded> {
         #[cfg(target_os = "linux")]
         trace: code.trace.clone(),
     };
-    let ended = super::run_in(&launch, Some(&code.cwd))?;
-    Ok(CodeEnded {
-        exit_code: ended.code,
-        signal: ended.signal,
-        duration: started.elapsed(),
-    })
+    super::run_in(&launch, Some(&code.cwd))
 }

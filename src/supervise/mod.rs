@@ -14,6 +14,7 @@ pub mod install_code;
 pub mod linux;
 pub mod proxy;
 pub mod resolve;
+pub mod sandbox;
 pub mod watch;
 
 #[cfg(unix)]

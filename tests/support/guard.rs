@@ -53,6 +53,17 @@ impl Guarded {
         std::fs::set_permissions(&pip, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
         let policy_path = root.join("policy.toml");
+        // The fixtures' markers are the tests' own observation channel:
+        // sandboxed install-time code may write them (a test that sets
+        // `[sandbox]` itself says what it wants).
+        let policy = if policy.contains("[sandbox]") {
+            policy.to_string()
+        } else {
+            format!(
+                "{policy}\n[sandbox]\nallow_write = [{:?}]\n",
+                sb.markers.display().to_string()
+            )
+        };
         std::fs::write(&policy_path, policy).unwrap();
         Guarded {
             sb,

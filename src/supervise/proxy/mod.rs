@@ -423,7 +423,7 @@ impl Proxy {
         let accept = std::thread::Builder::new()
             .name("pkgward-proxy".into())
             .stack_size(128 * 1024)
-            .spawn(move || accept_loop(listener, s))?;
+            .spawn(move || accept_loop(&listener, s, None))?;
         Ok(Proxy {
             shared,
             accept: Some(accept),
@@ -442,6 +442,14 @@ impl Proxy {
     /// How many connections were handled so far.
     pub fn connections(&self) -> usize {
         self.shared.count.load(Ordering::Relaxed)
+    }
+
+    /// A handle for the install-code sandbox: the port, and more listeners
+    /// to accept on ([`Handle::serve_extra`]).
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Stops accepting, closes open connections (the tool has exited) and
@@ -485,9 +493,77 @@ impl Proxy {
     }
 }
 
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+/// A running proxy's handle for the install-code sandbox.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("addr", &self.shared.addr)
+            .finish()
+    }
+}
+
+impl Handle {
+    /// The proxy's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.shared.addr.port()
+    }
+
+    /// Serves the proxy on another listening socket too, e.g. one bound to
+    /// 127.0.0.1 and the same port inside a sandbox's network namespace (a
+    /// socket keeps its namespace, so pkgward accepts the sandbox's
+    /// connections from outside it). Same rules, records and limits.
+    #[cfg(unix)]
+    pub fn serve_extra(&self, listener: TcpListener) -> io::Result<Extra> {
+        let own = Arc::new(AtomicBool::new(false));
+        let listener = Arc::new(listener);
+        let (s, o, l) = (self.shared.clone(), own.clone(), listener.clone());
+        let thread = std::thread::Builder::new()
+            .name("pkgward-proxy-extra".into())
+            .stack_size(128 * 1024)
+            .spawn(move || accept_loop(&l, s, Some(o)))?;
+        Ok(Extra {
+            own,
+            listener,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// An extra listener being served ([`Handle::serve_extra`]).
+#[cfg(unix)]
+pub struct Extra {
+    own: Arc<AtomicBool>,
+    listener: Arc<TcpListener>,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[cfg(unix)]
+impl Extra {
+    /// Stops accepting on it and closes it (connections already accepted
+    /// go on until the proxy stops).
+    pub fn stop(mut self) {
+        self.own.store(true, Ordering::SeqCst);
+        // shutdown(2) on a listening socket wakes a blocked accept(2) (EINVAL).
+        use std::os::fd::AsRawFd;
+        // SAFETY: shutdown on a socket this handle keeps open.
+        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn accept_loop(listener: &TcpListener, shared: Arc<Shared>, own: Option<Arc<AtomicBool>>) {
+    let stopped = |own: &Option<Arc<AtomicBool>>| {
+        shared.stop.load(Ordering::SeqCst) || own.as_ref().is_some_and(|o| o.load(Ordering::SeqCst))
+    };
     for conn in listener.incoming() {
-        if shared.stop.load(Ordering::SeqCst) {
+        if stopped(&own) {
             break;
         }
         let Ok(stream) = conn else {
