@@ -58,6 +58,8 @@ pub(crate) struct RawLayer {
     pub fleet: Option<Located<crate::fleet::FleetConfig>>,
     /// `[network] allow`: destinations the egress proxy lets through.
     pub network_allow: Vec<Located<String>>,
+    /// `[supervise] tracer`.
+    pub supervise_tracer: Option<Located<super::Tracer>>,
 }
 
 /// Parses the bytes of one layer file. All errors found are returned, sorted
@@ -130,7 +132,7 @@ struct Cx<'a> {
     errors: Vec<PolicyError>,
 }
 
-const TOP_KEYS: [&str; 9] = [
+const TOP_KEYS: [&str; 10] = [
     "mode",
     "lock",
     "registries",
@@ -140,7 +142,9 @@ const TOP_KEYS: [&str; 9] = [
     "threats",
     "fleet",
     "network",
+    "supervise",
 ];
+const SUPERVISE_KEYS: [&str; 1] = ["tracer"];
 const SCRIPTS_KEYS: [&str; 4] = ["default", "allow", "exec", "project_approvals"];
 const AUDIT_KEYS: [&str; 5] = ["log", "max_size", "keep", "sinks", "provenance"];
 const NETWORK_KEYS: [&str; 1] = ["allow"];
@@ -231,6 +235,7 @@ impl Cx<'_> {
             min_release_age: Vec::new(),
             fleet: None,
             network_allow: Vec::new(),
+            supervise_tracer: None,
         };
         for (k, v) in root.iter() {
             let name: &str = k.get_ref();
@@ -248,6 +253,7 @@ impl Cx<'_> {
                 "threats" => self.threats(v, &mut raw),
                 "fleet" => self.fleet(k, v, &mut raw),
                 "network" => self.network(v, &mut raw),
+                "supervise" => self.supervise(v, &mut raw),
                 _ => self.unknown_key(&k.span(), &[], name, &TOP_KEYS),
             }
         }
@@ -564,6 +570,27 @@ impl Cx<'_> {
                 }
                 _ => self.unknown_key(&k.span(), &["scripts"], name, &SCRIPTS_KEYS),
             }
+        }
+    }
+
+    fn supervise(&mut self, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
+        let Some(table) = self.table(v, &["supervise"]) else {
+            return;
+        };
+        for (k, v) in table.iter() {
+            let name: &str = k.get_ref();
+            if name != "tracer" {
+                self.unknown_key(&k.span(), &["supervise"], name, &SUPERVISE_KEYS);
+                continue;
+            }
+            raw.supervise_tracer = self
+                .enum_value(
+                    k,
+                    v,
+                    &["supervise", "tracer"],
+                    &super::Tracer::ALL.map(super::Tracer::as_str),
+                )
+                .and_then(|l| l.map_opt(super::Tracer::from_name));
         }
     }
 

@@ -49,9 +49,9 @@ pub(super) fn run(mut cmd: Command, trace: Trace<'_>) -> Result<Ended> {
         ));
     }
     #[cfg(target_os = "linux")]
-    let (spawned, supervisor) = match trace {
-        Some(t) => match super::linux::trace::spawn(&mut cmd, t.enforce, t.sink.clone()) {
-            Ok((c, done)) => (Ok(c), Some(done)),
+    let (spawned, mut supervisor) = match trace {
+        Some(t) => match super::linux::trace::spawn(&mut cmd, t) {
+            Ok(s) => (Ok(s.child), Some((s.done, s.status))),
             Err(e) => (Err(e), None),
         },
         None => (cmd.spawn(), None),
@@ -96,6 +96,16 @@ pub(super) fn run(mut cmd: Command, trace: Trace<'_>) -> Result<Ended> {
             })
             .is_ok()
     });
+    // Under ptrace the tracer thread reaps the child and hands its status
+    // over (a wait here would take the tracer's stops).
+    #[cfg(target_os = "linux")]
+    let status = match supervisor.as_mut().and_then(|s| s.1.take()) {
+        Some(rx) => rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the tracer ended without the exit status")),
+        None => child.wait(),
+    };
+    #[cfg(not(target_os = "linux"))]
     let status = child.wait();
     // The child is reaped: its pid may be reused, never signal it again.
     CURRENT.store(0, Ordering::SeqCst);
@@ -103,7 +113,7 @@ pub(super) fn run(mut cmd: Command, trace: Trace<'_>) -> Result<Ended> {
     // The tracer ends when the last traced process is gone; a daemon left
     // behind keeps it alive, so wait only briefly for the last records.
     #[cfg(target_os = "linux")]
-    if let Some(done) = supervisor {
+    if let Some((done, _)) = supervisor {
         let _ = done.recv_timeout(std::time::Duration::from_millis(500));
     }
     let (code, signal) = match (status.code(), status.signal()) {
