@@ -63,22 +63,19 @@ pub fn written(path: &Path, shown: &str, since: SystemTime) -> Option<String> {
     if shown.starts_with("/memfd:") || shown.ends_with(" (deleted)") {
         return Some(format!("binary {shown} has no file on disk"));
     }
-    for t in temp_dirs() {
-        if Path::new(shown).starts_with(&t) {
-            return Some(format!(
-                "binary under the temporary directory {}",
-                t.display()
-            ));
-        }
-    }
-    let m = std::fs::metadata(path).ok()?;
-    let changed = {
+    let changed = std::fs::metadata(path).ok().and_then(|m| {
         use std::os::unix::fs::MetadataExt;
         let ctime = std::time::UNIX_EPOCH
             + std::time::Duration::new(m.ctime().max(0) as u64, m.ctime_nsec() as u32);
-        m.modified().ok().into_iter().chain([ctime]).max()?
-    };
-    (changed >= since).then(|| format!("binary {shown} written during the invocation"))
+        m.modified().ok().into_iter().chain([ctime]).max()
+    });
+    if changed.is_some_and(|c| c >= since) {
+        return Some(format!("binary {shown} written during the invocation"));
+    }
+    temp_dirs()
+        .into_iter()
+        .find(|t| Path::new(shown).starts_with(t))
+        .map(|t| format!("binary under the temporary directory {}", t.display()))
 }
 
 fn temp_dirs() -> Vec<std::path::PathBuf> {
