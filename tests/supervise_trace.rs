@@ -403,6 +403,26 @@ fn proves_the_tree_is_stopped_and_recorded(tracer: &str) {
     let fpid = forked["pid"].as_u64().unwrap();
     t.lineage(fpid);
     assert_eq!(t.exit_code(fpid), Some(7));
+    // `pkgward log --invocation` shows the tree with parents, exits and DNS.
+    let id = t.recs[0]["invocation_id"].as_str().unwrap().to_string();
+    let out = std::process::Command::new(support::guard::pkgward_bin())
+        .args(["log", "--file"])
+        .arg(t.g.state.join("audit.jsonl"))
+        .args(["--invocation", &id])
+        .output()
+        .unwrap();
+    let human = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let curl_line = format!("pid {} ", curl["pid"]);
+    assert!(
+        human
+            .lines()
+            .any(|l| l.contains(&curl_line) && l.contains(&format!("(parent {})", curl["ppid"]))),
+        "{human}"
+    );
+    assert!(human.contains(&format!("exit        pid {} code 7", curl["pid"])), "{human}");
+    assert!(human.contains("dns         deny       exfil.evil.test"), "{human}");
+    assert!(human.contains(&format!("tracer      {tracer}")), "{human}");
 }
 
 #[test]
