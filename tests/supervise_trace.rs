@@ -420,8 +420,14 @@ fn proves_the_tree_is_stopped_and_recorded(tracer: &str) {
             .any(|l| l.contains(&curl_line) && l.contains(&format!("(parent {})", curl["ppid"]))),
         "{human}"
     );
-    assert!(human.contains(&format!("exit        pid {} code 7", curl["pid"])), "{human}");
-    assert!(human.contains("dns         deny       exfil.evil.test"), "{human}");
+    assert!(
+        human.contains(&format!("exit        pid {} code 7", curl["pid"])),
+        "{human}"
+    );
+    assert!(
+        human.contains("dns         deny       exfil.evil.test"),
+        "{human}"
+    );
     assert!(human.contains(&format!("tracer      {tracer}")), "{human}");
 }
 

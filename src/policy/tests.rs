@@ -1538,7 +1538,10 @@ fn policy_tracer_choice_cannot_be_weakened_below_the_system_layer() {
     let p = loaded_ok(&Files::new(&[]));
     assert_eq!(p.supervise_tracer.value, Tracer::Auto);
     // A user (or PKGWARD_POLICY) layer may force one tracer or the other.
-    let p = loaded_ok(&Files::new(&[(Layer::User, "[supervise]\ntracer = \"ptrace\"\n")]));
+    let p = loaded_ok(&Files::new(&[(
+        Layer::User,
+        "[supervise]\ntracer = \"ptrace\"\n",
+    )]));
     assert_eq!(p.supervise_tracer.value, Tracer::Ptrace);
     // Only the system layer may turn tracing off.
     let f = Files::new(&[(Layer::User, "[supervise]\ntracer = \"proxy-only\"\n")]);
@@ -1557,7 +1560,10 @@ fn policy_tracer_choice_cannot_be_weakened_below_the_system_layer() {
     assert_eq!(p.refused[0].key, "supervise.tracer");
     // A lock keeps the system's choice.
     let f = Files::new(&[
-        (Layer::System, "lock = [\"supervise\"]\n[supervise]\ntracer = \"seccomp\"\n"),
+        (
+            Layer::System,
+            "lock = [\"supervise\"]\n[supervise]\ntracer = \"seccomp\"\n",
+        ),
         (Layer::User, "[supervise]\ntracer = \"ptrace\"\n"),
     ]);
     let p = loaded_ok(&f);

@@ -353,8 +353,9 @@ impl State {
             }
             libc::SYS_sendmmsg => {
                 let mut verdict = Ok(());
-                // struct mmsghdr = msghdr (56) + unsigned int + padding = 64
-                for i in 0..a[2].min(64) {
+                // struct mmsghdr = msghdr (56) + unsigned int + padding = 64;
+                // the kernel sends at most UIO_MAXIOV (1024) of them.
+                for i in 0..a[2].min(1024) {
                     let Some((name, namelen, iov, iovlen)) = mem::read_msghdr(tid, a[1] + i * 64)
                     else {
                         break;
@@ -471,7 +472,7 @@ impl State {
             }
             if port == 53 && (loopback || self.net.resolvers.contains(&ip)) {
                 return match (dns_names, transport, call) {
-                    (Some(_), _, _) => (true, None),
+                    (Some(_), "udp", _) => (true, None),
                     (None, "udp", "connect") => (
                         true,
                         Some("the system resolver (queries are read from the datagrams)".into()),

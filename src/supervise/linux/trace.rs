@@ -340,8 +340,8 @@ fn spawn_with(
 ) -> io::Result<(Child, JoinHandle<()>)> {
     let (ready_r, ready_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
-    let notify = filter(RET_USER_NOTIF, true);
-    let trace = filter(RET_TRACE, false);
+    let notify = filter(RET_USER_NOTIF, true, enforce);
+    let trace = filter(RET_TRACE, false, enforce);
     let try_seccomp = matches!(tracer, Tracer::Auto | Tracer::Seccomp);
     let try_ptrace = matches!(tracer, Tracer::Auto | Tracer::Ptrace);
     let (rw, gr) = (ready_w.as_raw_fd(), go_r.as_raw_fd());
@@ -513,8 +513,9 @@ fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
 }
 
 /// The BPF program (offsets into `struct seccomp_data`: nr 0, arch 4):
-/// `action` on the supervised syscalls (`exit_group` too when asked).
-pub fn filter(action: u32, exit_group: bool) -> Vec<libc::sock_filter> {
+/// `action` on the supervised syscalls (`exit_group` too when asked);
+/// `enforce`: packet sockets (`AF_PACKET`) refused as well.
+pub fn filter(action: u32, exit_group: bool, enforce: bool) -> Vec<libc::sock_filter> {
     let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     let ret = (libc::BPF_RET | libc::BPF_K) as u16;
     let nr = |n: libc::c_long| n as u32;
@@ -555,6 +556,13 @@ pub fn filter(action: u32, exit_group: bool) -> Vec<libc::sock_filter> {
     }
     p.push(jeq(nr(libc::SYS_io_uring_setup), 0, 1));
     p.push(stmt(ret, RET_ERRNO | libc::ENOSYS as u32));
+    if enforce {
+        // Packet sockets send frames no address check sees.
+        p.push(jeq(nr(libc::SYS_socket), 0, 3));
+        p.push(stmt(ld, 16)); // args[0] (low half): the family
+        p.push(jeq(libc::AF_PACKET as u32, 0, 1));
+        p.push(stmt(ret, RET_ERRNO | libc::EACCES as u32));
+    }
     p.push(stmt(ret, RET_ALLOW));
     p
 }
@@ -1118,13 +1126,24 @@ mod tests {
     }
 
     #[test]
-    fn io_uring_setup_is_refused() {
-        let code = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n\
+    fn io_uring_setup_and_packet_sockets_are_refused() {
+        let code = "import ctypes, socket\nlibc = ctypes.CDLL(None, use_errno=True)\n\
                     buf = ctypes.create_string_buffer(120)\n\
-                    r = libc.syscall(425, 4, buf)\nprint(r, ctypes.get_errno())\n";
+                    r = libc.syscall(425, 4, buf)\nprint(r, ctypes.get_errno())\n\
+                    try:\n  socket.socket(socket.AF_PACKET, socket.SOCK_RAW); print('packet ok')\n\
+                    except OSError as e: print('packet', e.errno)\n";
         for t in BOTH {
             let r = py(t, true, Net::default(), code);
-            assert_eq!(r.stdout.trim(), format!("-1 {}", libc::ENOSYS), "{t:?}");
+            assert!(
+                r.stdout.starts_with(&format!("-1 {}\n", libc::ENOSYS)),
+                "{t:?} {}",
+                r.stdout
+            );
+            assert!(
+                r.stdout.contains(&format!("packet {}", libc::EACCES)),
+                "{t:?} {}",
+                r.stdout
+            );
         }
     }
 
@@ -1138,9 +1157,10 @@ mod tests {
 
     #[test]
     fn filters_refuse_foreign_abis() {
-        let f = filter(RET_USER_NOTIF, true);
+        let f = filter(RET_USER_NOTIF, true, true);
         assert_eq!(f[1].k, ARCH);
-        let t = filter(RET_TRACE, false);
+        assert!(f.iter().any(|i| i.k == libc::AF_PACKET as u32));
+        let t = filter(RET_TRACE, false, false);
         assert!(t.iter().any(|i| i.k == RET_TRACE));
         assert!(!t.iter().any(|i| i.k == libc::SYS_exit_group as u32));
     }
