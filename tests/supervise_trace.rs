@@ -460,3 +460,77 @@ fn audit_mode_records_the_tree_under_both_tracers() {
     audit_mode_lets_the_tree_through("seccomp");
     audit_mode_lets_the_tree_through("ptrace");
 }
+
+/// Records are written as the tree runs: a shim killed mid-install leaves
+/// the process records of what had started.
+fn killed_shim_leaves_the_records_so_far(tracer: &str) {
+    let r = shared();
+    let pkg = format!("pw-tr-killed-{tracer}");
+    r.publish_npm(
+        &NpmPackage::new(&pkg, "1.0.0").script(
+            "postinstall",
+            "echo started > \"$FIXTURE_MARKER_DIR/started\"; exec sleep 29",
+        ),
+    );
+    let g = Guarded::new(&tree_policy("enforce", tracer));
+    g.sb.write("package.json", r#"{"name":"app","version":"1.0.0"}"#);
+    let mut shim = g
+        .sb
+        .command("npm", &[g.sb.npm_env(&r.npm_url()), g.pkgward_env()])
+        .args(["install", &pkg])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) for the hook to start; no timing is asserted.
+    for _ in 0..600 {
+        if g.sb.marker("started").is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(g.sb.marker("started").is_some(), "the hook never started");
+    // The hook's `sleep` has its record once its exec was seen; the marker
+    // was written just before it, so wait for the record, not for time.
+    let sleeping = || {
+        g.audit().into_iter().find(|r| {
+            r["kind"] == "process" && r["argv"] == serde_json::json!(["sleep", "29"])
+        })
+    };
+    let mut rec = None;
+    for _ in 0..600 {
+        rec = sleeping();
+        if rec.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SAFETY: SIGKILL to the shim this test started.
+    unsafe { libc::kill(shim.id() as i32, libc::SIGKILL) };
+    let _ = shim.wait();
+    let rec = rec.expect("no process record for the hook's sleep before the kill");
+    let recs: Vec<Value> = g
+        .audit()
+        .into_iter()
+        .filter(|r| r["invocation_id"] == rec["invocation_id"])
+        .collect();
+    // No exit record (the shim was killed), but the tree so far is there,
+    // each record a complete line, and the lineage of the sleep with it.
+    assert!(!recs.iter().any(|r| r["kind"] == "exit"));
+    assert!(recs.iter().any(|r| r["kind"] == "tracer" && r["tracer"] == tracer));
+    let ppid = rec["ppid"].as_u64().unwrap();
+    assert!(
+        recs.iter()
+            .any(|r| r["kind"] == "process" && r["pid"].as_u64() == Some(ppid)),
+        "{recs:#?}"
+    );
+    // Whatever is left of the tree goes (ptrace: EXITKILL did it already).
+    // SAFETY: SIGKILL to the sleep this test's hook started.
+    unsafe { libc::kill(rec["pid"].as_u64().unwrap() as i32, libc::SIGKILL) };
+}
+
+#[test]
+fn a_killed_shim_leaves_the_records_so_far() {
+    killed_shim_leaves_the_records_so_far("seccomp");
+    killed_shim_leaves_the_records_so_far("ptrace");
+}
