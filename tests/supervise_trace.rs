@@ -466,22 +466,19 @@ fn audit_mode_records_the_tree_under_both_tracers() {
 fn killed_shim_leaves_the_records_so_far(tracer: &str) {
     let r = shared();
     let pkg = format!("pw-tr-killed-{tracer}");
-    r.publish_npm(
-        &NpmPackage::new(&pkg, "1.0.0").script(
-            "postinstall",
-            "echo started > \"$FIXTURE_MARKER_DIR/started\"; exec sleep 29",
-        ),
-    );
+    r.publish_npm(&NpmPackage::new(&pkg, "1.0.0").script(
+        "postinstall",
+        "echo started > \"$FIXTURE_MARKER_DIR/started\"; exec sleep 29",
+    ));
     let g = Guarded::new(&tree_policy("enforce", tracer));
     g.sb.write("package.json", r#"{"name":"app","version":"1.0.0"}"#);
-    let mut shim = g
-        .sb
-        .command("npm", &[g.sb.npm_env(&r.npm_url()), g.pkgward_env()])
-        .args(["install", &pkg])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut shim =
+        g.sb.command("npm", &[g.sb.npm_env(&r.npm_url()), g.pkgward_env()])
+            .args(["install", &pkg])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
     // Wait (bounded) for the hook to start; no timing is asserted.
     for _ in 0..600 {
         if g.sb.marker("started").is_some() {
@@ -493,9 +490,9 @@ fn killed_shim_leaves_the_records_so_far(tracer: &str) {
     // The hook's `sleep` has its record once its exec was seen; the marker
     // was written just before it, so wait for the record, not for time.
     let sleeping = || {
-        g.audit().into_iter().find(|r| {
-            r["kind"] == "process" && r["argv"] == serde_json::json!(["sleep", "29"])
-        })
+        g.audit()
+            .into_iter()
+            .find(|r| r["kind"] == "process" && r["argv"] == serde_json::json!(["sleep", "29"]))
     };
     let mut rec = None;
     for _ in 0..600 {
@@ -517,7 +514,9 @@ fn killed_shim_leaves_the_records_so_far(tracer: &str) {
     // No exit record (the shim was killed), but the tree so far is there,
     // each record a complete line, and the lineage of the sleep with it.
     assert!(!recs.iter().any(|r| r["kind"] == "exit"));
-    assert!(recs.iter().any(|r| r["kind"] == "tracer" && r["tracer"] == tracer));
+    assert!(recs
+        .iter()
+        .any(|r| r["kind"] == "tracer" && r["tracer"] == tracer));
     let ppid = rec["ppid"].as_u64().unwrap();
     assert!(
         recs.iter()
@@ -533,4 +532,48 @@ fn killed_shim_leaves_the_records_so_far(tracer: &str) {
 fn a_killed_shim_leaves_the_records_so_far() {
     killed_shim_leaves_the_records_so_far("seccomp");
     killed_shim_leaves_the_records_so_far("ptrace");
+}
+
+/// Install code that runs the package manager again (through its pkgward
+/// shim, inside the traced tree): the nested shim's proxy is a listener of
+/// the tree, so its tool reaches it; the nested launch is left to the
+/// outer tracer and says so.
+#[test]
+fn a_nested_install_inside_the_traced_tree_works_in_enforce_mode() {
+    let r = shared();
+    r.publish_npm(&NpmPackage::new("pw-tr-nested-b", "1.0.0"));
+    r.publish_npm(&NpmPackage::new("pw-tr-nested-a", "1.0.0").script(
+        "postinstall",
+        "npm install pw-tr-nested-b --no-save --prefix \"$PWD/inner\" && echo ok > \"$FIXTURE_MARKER_DIR/nested\"",
+    ));
+    let g = Guarded::new(&tree_policy("enforce", "auto"));
+    g.sb.write("package.json", r#"{"name":"app","version":"1.0.0"}"#);
+    let out = g.npm(&["install", "pw-tr-nested-a"], &[]);
+    assert_eq!(
+        g.sb.marker("nested").as_deref().map(str::trim),
+        Some("ok"),
+        "{}",
+        text(&out.stderr)
+    );
+    let recs = g.audit();
+    let outer = recs
+        .iter()
+        .find(|r| r["kind"] == "invocation" && r["parent_id"].is_null())
+        .unwrap();
+    let inner = recs
+        .iter()
+        .find(|r| r["kind"] == "invocation" && r["parent_id"] == outer["invocation_id"])
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    assert!(recs.iter().any(|r| r["kind"] == "tracer"
+        && r["invocation_id"] == inner["invocation_id"]
+        && r["tracer"] == "outer"));
+    // The outer tracer saw the nested tool reach the nested proxy.
+    assert!(
+        recs.iter().any(|r| r["kind"] == "connection"
+            && r["via"] == "trace"
+            && r["invocation_id"] == outer["invocation_id"]
+            && r["action"] == "allow"
+            && r["reason"] == "a listener of the supervised tree"),
+        "{recs:#?}"
+    );
 }

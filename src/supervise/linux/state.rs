@@ -15,8 +15,9 @@ use crate::decide::urls::NormHost;
 
 /// At most this many `process` records per launch.
 const MAX_RECORDED: usize = crate::supervise::MAX_PROCESSES;
-/// At most this many processes watched for their exit (a descriptor each).
-const MAX_WATCHED: usize = 512;
+/// At most this many live processes watched for their exit at once (a
+/// descriptor each; beyond, a normal exit is still seen through `exit_group`).
+const MAX_WATCHED: usize = 256;
 /// Bytes of a datagram read to look for a DNS query.
 const DATAGRAM_PEEK: usize = 1024;
 
