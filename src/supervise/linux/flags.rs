@@ -139,20 +139,20 @@ mod tests {
 
     #[test]
     fn written_binaries() {
-        let d = std::env::current_dir().unwrap().join("target");
+        let d = tempfile::tempdir().unwrap();
         let since = SystemTime::now() - std::time::Duration::from_secs(1);
-        let f = d.join(format!("flag-written-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
+        let f = d.path().join("flag-written");
         std::fs::write(&f, "x").unwrap();
         let shown = f.to_string_lossy().into_owned();
         assert!(written(&f, &shown, since).is_some());
-        assert!(written(
-            &f,
-            &shown,
-            SystemTime::now() + std::time::Duration::from_secs(60)
-        )
-        .is_none());
-        std::fs::remove_file(&f).unwrap();
+        assert!(written(&f, &shown, since)
+            .unwrap()
+            .contains("during the invocation"));
+        // Older than the invocation, but under a temporary directory.
+        let later = SystemTime::now() + std::time::Duration::from_secs(60);
+        assert!(written(&f, &shown, later)
+            .unwrap()
+            .contains("temporary directory"));
         assert!(written(Path::new("/x"), "/tmp/evil", SystemTime::now()).is_some());
         assert!(written(Path::new("/x"), "/memfd:a (deleted)", SystemTime::now()).is_some());
         assert!(written(Path::new("/bin/sh"), "/bin/sh", SystemTime::now()).is_none());

@@ -1038,9 +1038,8 @@ mod tests {
         // fork → connect; posix_spawn (vfork) → exec; a thread that execs;
         // execveat(fd, "", AT_EMPTY_PATH) of a copy written now under the
         // working directory; exec of /proc/self/fd/N.
-        let dir = std::env::current_dir().unwrap().join("target");
-        std::fs::create_dir_all(&dir).unwrap();
-        let copy = dir.join(format!("trace-true-{}", std::process::id()));
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("written-true");
         let code = format!(
             "import os, socket, threading, ctypes, shutil, sys, time\n\
              pid = os.fork()\n\
@@ -1122,7 +1121,6 @@ mod tests {
                 exits(&r)
             );
         }
-        let _ = std::fs::remove_file(&copy);
     }
 
     #[test]
