@@ -221,6 +221,10 @@ pub fn spawn(cmd: &mut Command, t: &Tracing) -> io::Result<Spawned> {
             status: None,
         });
     }
+    // The traced tree runs as this user: keep it from attaching to the
+    // supervisor (ptrace, /proc/<pid>/mem) to answer its own stops.
+    // SAFETY: prctl with plain integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let sink = t.sink.clone();
     let mut state = State::new(t.enforce, t.net.clone(), sink, t.since);
     let kind = Arc::new(AtomicU8::new(KIND_UNSET));
@@ -362,6 +366,9 @@ fn spawn_with(
                 }
                 b
             };
+            // The supervisor made this process non-dumpable (so the tree
+            // cannot attach to it); the child must be open to it again.
+            libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -378,8 +385,9 @@ fn spawn_with(
                     &fprog as *const libc::sock_fprog,
                 );
                 if fd >= 0 {
-                    send(MSG_SECCOMP, fd as u32)?;
-                    if wait_go() != 1 {
+                    if send(MSG_SECCOMP, fd as u32).is_err() || wait_go() != 1 {
+                        // Without a listener our own exit is not stopped.
+                        libc::close(fd as libc::c_int);
                         return Err(io::Error::other("the supervisor did not start"));
                     }
                     return Ok(());
@@ -1142,6 +1150,31 @@ mod tests {
                 "{t:?} {}",
                 r.stdout
             );
+        }
+    }
+
+    #[test]
+    fn the_tree_cannot_attach_to_its_supervisor() {
+        let code = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n\
+                    r = libc.ptrace(16, os.getppid(), None, None)\nprint(r, ctypes.get_errno())\n\
+                    try:\n  open('/proc/%d/mem' % os.getppid(), 'rb'); print('mem ok')\n\
+                    except OSError as e: print('mem', e.errno)\n";
+        for t in BOTH {
+            // Root (CAP_SYS_PTRACE) may attach to anything: only the
+            // setting can be checked then.
+            // SAFETY: geteuid and prctl have no memory effects.
+            if unsafe { libc::geteuid() } == 0 {
+                let _ = sh(t, true, "true");
+                assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 0);
+                continue;
+            }
+            let r = py(t, true, Net::default(), code);
+            assert!(
+                r.stdout.starts_with(&format!("-1 {}\n", libc::EPERM)),
+                "{t:?} {}",
+                r.stdout
+            );
+            assert!(!r.stdout.contains("mem ok"), "{t:?} {}", r.stdout);
         }
     }
 
