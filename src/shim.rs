@@ -384,6 +384,7 @@ fn run_inner(
         invocation_id: &invocation_id,
         log: log_target.clone(),
         artifacts: provenance_on,
+        started: std::time::SystemTime::now() - started.elapsed(),
     });
     let proxy = match proxy {
         Ok(p) => p,

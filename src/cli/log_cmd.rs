@@ -183,13 +183,51 @@ fn describe(r: &Value) -> String {
                 "process     pid {} {exe}  {cmd}",
                 n("pid").map(|p| p.to_string()).unwrap_or_default()
             );
+            // Linux tracer: the parent, to follow the lineage back.
+            if let Some(pp) = n("ppid") {
+                l.push_str(&format!("  (parent {pp})"));
+            }
             if !s("flagged").is_empty() {
                 l.push_str(&format!("  [flagged: {}]", s("flagged")));
             }
             l
         }
+        "process-exit" => format!(
+            "exit        pid {} {}{}",
+            n("pid").map(|p| p.to_string()).unwrap_or_default(),
+            match (n("exit_code"), n("signal")) {
+                (Some(c), _) => format!("code {c}"),
+                (None, Some(sig)) => format!("killed by signal {sig}"),
+                (None, None) => "status unknown".to_string(),
+            },
+            if s("note").is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", s("note"))
+            }
+        ),
+        "tracer" => format!("tracer      {}  {}", s("tracer"), s("note")),
+        "dns" => {
+            let names: Vec<&str> = r
+                .get("names")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let mut l = format!(
+                "dns         {:<10} {} via {}:{}",
+                s("action"),
+                names.join(","),
+                s("host"),
+                n("port").unwrap_or(0)
+            );
+            if !s("reason").is_empty() {
+                l.push_str(&format!("  reason: {}", s("reason")));
+            }
+            l
+        }
         "connection" => {
             let dest = match (s("host"), n("port")) {
+                ("", _) if !s("path").is_empty() => s("path").to_string(),
                 ("", _) => "(no destination)".to_string(),
                 (h, Some(p)) => format!("{h}:{p}"),
                 (h, None) => h.to_string(),

@@ -493,6 +493,34 @@ impl Merger {
                 self.policy.audit_provenance = Sourced::at(p.value, p.origin.clone());
             }
         }
+        if let Some(t) = &raw.supervise_tracer {
+            let current = self.policy.supervise_tracer.value;
+            if layer == Layer::Project {
+                self.refuse(
+                    "supervise.tracer".into(),
+                    &t.origin,
+                    "a project's pkgward.toml cannot choose how install-time code is traced; \
+                     set it in the user, system or PKGWARD_POLICY layer"
+                        .into(),
+                );
+            } else if let (Some(by), true) = (self.lock("supervise"), t.value != current) {
+                let reason = format!(
+                    "`supervise` is locked{by}: the {layer} layer cannot change the tracer"
+                );
+                self.refuse("supervise.tracer".into(), &t.origin, reason);
+            } else if t.value == super::Tracer::ProxyOnly && layer != Layer::System {
+                self.refuse(
+                    "supervise.tracer".into(),
+                    &t.origin,
+                    format!(
+                        "the {layer} layer cannot turn the process tracer off (`proxy-only`): only the \
+                         system policy can"
+                    ),
+                );
+            } else {
+                self.policy.supervise_tracer = Sourced::at(t.value, t.origin.clone());
+            }
+        }
         for s in &raw.sinks {
             if layer == Layer::Project {
                 let reason = format!(

@@ -110,7 +110,7 @@ pub use merge::registry_covers;
 pub use parse::{validate_registry_entry, AllowEntry};
 
 /// The keys the system layer may `lock`.
-pub const LOCKABLE: [&str; 8] = [
+pub const LOCKABLE: [&str; 9] = [
     "mode",
     "registries",
     "scripts.default",
@@ -119,6 +119,7 @@ pub const LOCKABLE: [&str; 8] = [
     "audit",
     "network",
     "sandbox",
+    "supervise",
 ];
 
 /// The registry entry that stands for the tool's own default registry.
@@ -165,6 +166,41 @@ impl Mode {
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// `[supervise] tracer`: how the real tool's process tree is traced on
+/// Linux. `auto`: seccomp user notification, else ptrace; `seccomp` /
+/// `ptrace`: only that one; `proxy-only`: no tracer, the egress proxy alone
+/// (system layer only: a lower layer cannot weaken tracing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tracer {
+    Auto,
+    Seccomp,
+    Ptrace,
+    ProxyOnly,
+}
+
+impl Tracer {
+    pub const ALL: [Tracer; 4] = [
+        Tracer::Auto,
+        Tracer::Seccomp,
+        Tracer::Ptrace,
+        Tracer::ProxyOnly,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tracer::Auto => "auto",
+            Tracer::Seccomp => "seccomp",
+            Tracer::Ptrace => "ptrace",
+            Tracer::ProxyOnly => "proxy-only",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Tracer> {
+        Tracer::ALL.into_iter().find(|t| t.as_str() == name)
     }
 }
 
@@ -364,6 +400,8 @@ pub struct Policy {
     pub network_allow: Vec<Sourced<String>>,
     /// `[sandbox]`: how install-time code is confined.
     pub sandbox: SandboxPolicy,
+    /// `[supervise] tracer`.
+    pub supervise_tracer: Sourced<Tracer>,
     /// The keys the system layer locked (origin `None`: locked because the
     /// system layer is invalid, see the module docs).
     pub locked: Vec<Sourced<String>>,
@@ -501,6 +539,7 @@ impl Default for Policy {
             fleet: None,
             network_allow: Vec::new(),
             sandbox: SandboxPolicy::default(),
+            supervise_tracer: Sourced::builtin(Tracer::Auto),
             locked: Vec::new(),
             sources: Vec::new(),
             digest: EMPTY_DIGEST.to_string(),

@@ -63,6 +63,8 @@ pub(crate) struct RawLayer {
     pub sandbox_deny_read: Vec<Located<String>>,
     pub sandbox_scrub_env: Vec<Located<String>>,
     pub sandbox_allow_write: Vec<Located<String>>,
+    /// `[supervise] tracer`.
+    pub supervise_tracer: Option<Located<super::Tracer>>,
 }
 
 /// Parses the bytes of one layer file. All errors found are returned, sorted
@@ -135,7 +137,7 @@ struct Cx<'a> {
     errors: Vec<PolicyError>,
 }
 
-const TOP_KEYS: [&str; 10] = [
+const TOP_KEYS: [&str; 11] = [
     "mode",
     "lock",
     "registries",
@@ -146,6 +148,7 @@ const TOP_KEYS: [&str; 10] = [
     "fleet",
     "network",
     "sandbox",
+    "supervise",
 ];
 const SANDBOX_KEYS: [&str; 5] = [
     "require",
@@ -154,6 +157,7 @@ const SANDBOX_KEYS: [&str; 5] = [
     "scrub_env",
     "allow_write",
 ];
+const SUPERVISE_KEYS: [&str; 1] = ["tracer"];
 const SCRIPTS_KEYS: [&str; 4] = ["default", "allow", "exec", "project_approvals"];
 const AUDIT_KEYS: [&str; 5] = ["log", "max_size", "keep", "sinks", "provenance"];
 const NETWORK_KEYS: [&str; 1] = ["allow"];
@@ -249,6 +253,7 @@ impl Cx<'_> {
             sandbox_deny_read: Vec::new(),
             sandbox_scrub_env: Vec::new(),
             sandbox_allow_write: Vec::new(),
+            supervise_tracer: None,
         };
         for (k, v) in root.iter() {
             let name: &str = k.get_ref();
@@ -267,6 +272,7 @@ impl Cx<'_> {
                 "fleet" => self.fleet(k, v, &mut raw),
                 "network" => self.network(v, &mut raw),
                 "sandbox" => self.sandbox(v, &mut raw),
+                "supervise" => self.supervise(v, &mut raw),
                 _ => self.unknown_key(&k.span(), &[], name, &TOP_KEYS),
             }
         }
@@ -592,6 +598,27 @@ impl Cx<'_> {
                 }
                 _ => self.unknown_key(&k.span(), &["scripts"], name, &SCRIPTS_KEYS),
             }
+        }
+    }
+
+    fn supervise(&mut self, v: &Spanned<DeValue<'_>>, raw: &mut RawLayer) {
+        let Some(table) = self.table(v, &["supervise"]) else {
+            return;
+        };
+        for (k, v) in table.iter() {
+            let name: &str = k.get_ref();
+            if name != "tracer" {
+                self.unknown_key(&k.span(), &["supervise"], name, &SUPERVISE_KEYS);
+                continue;
+            }
+            raw.supervise_tracer = self
+                .enum_value(
+                    k,
+                    v,
+                    &["supervise", "tracer"],
+                    &super::Tracer::ALL.map(super::Tracer::as_str),
+                )
+                .and_then(|l| l.map_opt(super::Tracer::from_name));
         }
     }
 

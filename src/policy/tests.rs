@@ -342,7 +342,7 @@ fn policy_error_display() {
     assert_eq!(
         errors[0].to_string(),
         format!(
-            "{P}:2:1: `foo`: unknown key `foo` at the top level; expected one of: mode, lock, registries, mirrors, scripts, audit, threats, fleet, network, sandbox"
+            "{P}:2:1: `foo`: unknown key `foo` at the top level; expected one of: mode, lock, registries, mirrors, scripts, audit, threats, fleet, network, sandbox, supervise"
         )
     );
     let e = PolicyError {
@@ -1673,4 +1673,50 @@ fn policy_sandbox_is_tighten_only_for_projects_and_under_a_lock() {
     assert_eq!(p.sandbox.scrub_env_values(), ["Y"]);
     assert_eq!(p.refused.len(), 3, "{:?}", p.refused);
     assert!(p.refused[0].reason.contains("locked"), "{:?}", p.refused);
+#[test]
+fn policy_tracer_choice_cannot_be_weakened_below_the_system_layer() {
+    use crate::policy::Tracer;
+    let p = loaded_ok(&Files::new(&[]));
+    assert_eq!(p.supervise_tracer.value, Tracer::Auto);
+    // A user (or PKGWARD_POLICY) layer may force one tracer or the other.
+    let p = loaded_ok(&Files::new(&[(
+        Layer::User,
+        "[supervise]\ntracer = \"ptrace\"\n",
+    )]));
+    assert_eq!(p.supervise_tracer.value, Tracer::Ptrace);
+    // Only the system layer may turn tracing off.
+    let f = Files::new(&[(Layer::User, "[supervise]\ntracer = \"proxy-only\"\n")]);
+    let p = loaded_ok(&f);
+    assert_eq!(p.supervise_tracer.value, Tracer::Auto);
+    assert_eq!(p.refused[0].key, "supervise.tracer");
+    let p = loaded_ok(&Files::new(&[(
+        Layer::System,
+        "[supervise]\ntracer = \"proxy-only\"\n",
+    )]));
+    assert_eq!(p.supervise_tracer.value, Tracer::ProxyOnly);
+    // A project never chooses.
+    let f = Files::new(&[(Layer::Project, "[supervise]\ntracer = \"seccomp\"\n")]);
+    let p = loaded_ok(&f);
+    assert_eq!(p.supervise_tracer.value, Tracer::Auto);
+    assert_eq!(p.refused[0].key, "supervise.tracer");
+    // A lock keeps the system's choice.
+    let f = Files::new(&[
+        (
+            Layer::System,
+            "lock = [\"supervise\"]\n[supervise]\ntracer = \"seccomp\"\n",
+        ),
+        (Layer::User, "[supervise]\ntracer = \"ptrace\"\n"),
+    ]);
+    let p = loaded_ok(&f);
+    assert_eq!(p.supervise_tracer.value, Tracer::Seccomp);
+    assert_eq!(p.refused[0].key, "supervise.tracer");
+    // Bad values and keys are errors.
+    let errs = Files::new(&[(Layer::User, "[supervise]\ntracer = \"strace\"\n")])
+        .load()
+        .errors;
+    assert_eq!(errs[0].key.as_deref(), Some("supervise.tracer"), "{errs:?}");
+    let errs = Files::new(&[(Layer::User, "[supervise]\ntracr = \"auto\"\n")])
+        .load()
+        .errors;
+    assert_eq!(errs[0].key.as_deref(), Some("supervise.tracr"), "{errs:?}");
 }

@@ -75,9 +75,9 @@ type Trace<'a> = Option<&'a ()>;
 pub(super) fn run(mut cmd: Command, trace: Trace<'_>) -> Result<Ended> {
     install_handlers();
     #[cfg(target_os = "linux")]
-    let (spawned, supervisor) = match trace {
-        Some(t) => match super::linux::trace::spawn(&mut cmd, t.enforce, t.sink.clone()) {
-            Ok((c, done)) => (Ok(c), Some(done)),
+    let (spawned, mut supervisor) = match trace {
+        Some(t) => match super::linux::trace::spawn(&mut cmd, t) {
+            Ok(s) => (Ok(s.child), Some((s.done, s.status))),
             Err(e) => (Err(e), None),
         },
         None => (cmd.spawn(), None),
@@ -100,31 +100,51 @@ pub(super) fn run(mut cmd: Command, trace: Trace<'_>) -> Result<Ended> {
         // SAFETY: plain kill(2) to the child just started.
         unsafe { libc::kill(pid as libc::pid_t, missed) };
     }
-    // Wait for the child to end without reaping it: while it is a zombie its
-    // pid cannot be reused, so a handler that read CURRENT just before the
-    // store below still signals the right (dead) process, never a stranger.
-    loop {
-        // SAFETY: waitid with a zeroed siginfo_t for our own child.
-        let rc = unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
-        if rc == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            break;
+    // Under ptrace the tracer thread reaps the child and hands its status
+    // over (a wait here would take the tracer's stops).
+    #[cfg(target_os = "linux")]
+    let traced = supervisor.as_mut().and_then(|s| s.1.take());
+    #[cfg(not(target_os = "linux"))]
+    let traced: Option<std::sync::mpsc::Receiver<std::process::ExitStatus>> = None;
+    let status = match traced {
+        Some(rx) => {
+            let status = rx
+                .recv()
+                .map_err(|_| std::io::Error::other("the tracer ended without the exit status"));
+            CURRENT.store(0, Ordering::SeqCst);
+            status
         }
-    }
-    CURRENT.store(0, Ordering::SeqCst);
-    let status = child.wait();
+        None => {
+            // Wait for the child to end without reaping it: while it is a
+            // zombie its pid cannot be reused, so a handler that read CURRENT
+            // just before the store below still signals the right (dead)
+            // process, never a stranger.
+            loop {
+                // SAFETY: waitid with a zeroed siginfo_t for our own child.
+                let rc = unsafe {
+                    let mut info: libc::siginfo_t = std::mem::zeroed();
+                    libc::waitid(
+                        libc::P_PID,
+                        pid as libc::id_t,
+                        &mut info,
+                        libc::WEXITED | libc::WNOWAIT,
+                    )
+                };
+                if rc == 0
+                    || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+                {
+                    break;
+                }
+            }
+            CURRENT.store(0, Ordering::SeqCst);
+            child.wait()
+        }
+    };
     let status = status.map_err(|e| Error::io("waiting for the real tool", e))?;
     // The tracer ends when the last traced process is gone; a daemon left
     // behind keeps it alive, so wait only briefly for the last records.
     #[cfg(target_os = "linux")]
-    if let Some(done) = supervisor {
+    if let Some((done, _)) = supervisor {
         let _ = done.recv_timeout(std::time::Duration::from_millis(500));
     }
     let (code, signal) = match (status.code(), status.signal()) {

@@ -171,6 +171,8 @@ pub struct Invocation<'a> {
     pub log: Option<crate::record::LogTarget>,
     /// Hash plain-HTTP response bodies into `artifact` records (provenance).
     pub artifacts: bool,
+    /// When the invocation started (the tracer flags binaries written since).
+    pub started: std::time::SystemTime,
 }
 
 /// Starts the proxy when the invocation needs one ([`wanted`]); connection
@@ -182,6 +184,8 @@ pub fn for_invocation(inv: &Invocation<'_>) -> crate::error::Result<Option<Runni
     let builtin_cache = inv.cache.map(|c| c.join("builtin"));
     let mut builtin = || crate::builtin::resolve(inv.tool, inv.real, builtin_cache.as_deref()).urls;
     let rules = rules_for(inv.tool, inv.policy, &mut builtin);
+    #[cfg(target_os = "linux")]
+    let trace_rules = rules.clone();
     let log = match &inv.log {
         Some(t) => Some(t.open()?),
         None => None,
@@ -205,8 +209,16 @@ pub fn for_invocation(inv: &Invocation<'_>) -> crate::error::Result<Option<Runni
     .map_err(|e| crate::error::Error::io("cannot start the egress proxy", e))?;
     #[cfg(target_os = "linux")]
     {
-        running.trace = Some(trace_records::tracing(
+        let net = super::linux::trace::Net {
+            proxy_port: Some(running.proxy.addr().port()),
+            rules: trace_rules,
+            resolvers: super::linux::resolvers(),
+        };
+        running.trace = Some(super::linux::records::tracing(
             inv.mode == Mode::Enforce,
+            inv.policy.supervise_tracer.value,
+            net,
+            inv.started,
             inv.invocation_id,
             log,
         ));
@@ -220,110 +232,6 @@ fn append<T: Serialize>(log: &Mutex<Option<crate::record::AuditLog>>, rec: &T) {
     if let Ok(mut l) = log.lock() {
         if let Some(l) = l.as_mut() {
             let _ = l.append(rec);
-        }
-    }
-}
-
-/// The tracer's events as audit records: `process` (every exec in the tree)
-/// and `connection` with `via: "trace"`.
-#[cfg(target_os = "linux")]
-mod trace_records {
-    use std::sync::{Arc, Mutex};
-
-    use serde::Serialize;
-
-    use super::super::linux::trace::{Event, Tracing};
-    use crate::record::{redact, Action, AuditLog};
-
-    #[derive(Serialize)]
-    struct ProcessRecord<'a> {
-        kind: &'static str,
-        invocation_id: &'a str,
-        time: String,
-        pid: u32,
-        ppid: Option<u32>,
-        exe: &'a str,
-        argv: Vec<String>,
-        cwd: Option<&'a str>,
-    }
-
-    #[derive(Serialize)]
-    struct TracedConnection<'a> {
-        kind: &'static str,
-        invocation_id: &'a str,
-        time: String,
-        via: &'static str,
-        pid: u32,
-        call: &'static str,
-        host: String,
-        port: u16,
-        action: Action,
-    }
-
-    pub(super) fn tracing(
-        enforce: bool,
-        invocation_id: &str,
-        log: Arc<Mutex<Option<AuditLog>>>,
-    ) -> Tracing {
-        let id = invocation_id.to_string();
-        Tracing {
-            enforce,
-            sink: Arc::new(move |e: Event| match e {
-                Event::Exec {
-                    pid,
-                    ppid,
-                    path,
-                    argv,
-                    cwd,
-                } => {
-                    let tool = std::path::Path::new(&path)
-                        .file_name()
-                        .map(|f| f.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let mut red = argv.first().cloned().into_iter().collect::<Vec<_>>();
-                    red.extend(redact::redact_args(&tool, argv.get(1..).unwrap_or(&[])));
-                    let red: Vec<String> = red
-                        .iter()
-                        .map(|a| redact::redact_urls(a).into_owned())
-                        .collect();
-                    super::append(
-                        &log,
-                        &ProcessRecord {
-                            kind: "process",
-                            invocation_id: &id,
-                            time: crate::record::now_rfc3339(),
-                            pid,
-                            ppid,
-                            exe: &path,
-                            argv: red,
-                            cwd: cwd.as_deref(),
-                        },
-                    );
-                }
-                Event::Connect {
-                    pid,
-                    call,
-                    addr,
-                    allowed,
-                } => super::append(
-                    &log,
-                    &TracedConnection {
-                        kind: "connection",
-                        invocation_id: &id,
-                        time: crate::record::now_rfc3339(),
-                        via: "trace",
-                        pid,
-                        call,
-                        host: addr.ip().to_string(),
-                        port: addr.port(),
-                        action: match (allowed, enforce) {
-                            (true, _) => Action::Allow,
-                            (false, true) => Action::Deny,
-                            (false, false) => Action::WouldDeny,
-                        },
-                    },
-                ),
-            }),
         }
     }
 }

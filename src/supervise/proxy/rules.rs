@@ -108,6 +108,16 @@ impl Rule {
         })
     }
 
+    /// Whether this rule names `host` (any port): a DNS query for it is
+    /// approved.
+    pub fn matches_host(&self, host: &NormHost) -> bool {
+        match (&self.pattern, host) {
+            (Pattern::Exact(h), c) => h == c,
+            (Pattern::Suffix(s), NormHost::Domain(d)) => d.len() > s.len() && d.ends_with(s),
+            (Pattern::Suffix(_), _) => false,
+        }
+    }
+
     /// Whether this rule lets a connection to `host`:`port` through.
     pub fn allows(&self, host: &NormHost, port: u16) -> bool {
         let port_ok = match self.ports {
@@ -199,6 +209,11 @@ impl Rules {
     /// The first rule allowing `host`:`port`.
     pub fn find(&self, host: &NormHost, port: u16) -> Option<&Rule> {
         self.rules.iter().find(|r| r.allows(host, port))
+    }
+
+    /// The first rule naming `host` (any port).
+    pub fn find_host(&self, host: &NormHost) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.matches_host(host))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Rule> {
