@@ -1673,6 +1673,8 @@ fn policy_sandbox_is_tighten_only_for_projects_and_under_a_lock() {
     assert_eq!(p.sandbox.scrub_env_values(), ["Y"]);
     assert_eq!(p.refused.len(), 3, "{:?}", p.refused);
     assert!(p.refused[0].reason.contains("locked"), "{:?}", p.refused);
+}
+
 #[test]
 fn policy_tracer_choice_cannot_be_weakened_below_the_system_layer() {
     use crate::policy::Tracer;
