@@ -150,6 +150,9 @@ pub struct Setup {
     /// Whether this invocation resolves or installs Python packages with
     /// sdist builds switched off (recorded by [`record_disabled`]).
     pub disables_builds: bool,
+    /// pip / `uv pip install`: approved sdists built before the tool runs
+    /// ([`before_run`]), or a failure explained after it.
+    pub python: Option<python::Prebuild>,
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -255,6 +258,7 @@ pub fn prepare(
             insert_at: dashdash(args),
             after: None,
             disables_builds: false,
+            python: None,
         }),
         "yarn" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
             // yarn 1 reads YARN_IGNORE_SCRIPTS / npm_config_ignore_scripts;
@@ -278,8 +282,9 @@ pub fn prepare(
             insert_at: dashdash(args),
             after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install", "i"])),
             disables_builds: false,
+            python: None,
         }),
-        _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args),
+        _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args, policy),
         _ => None,
     }
 }
@@ -389,6 +394,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         insert_at: at,
         after,
         disables_builds: false,
+        python: None,
     })
 }
 
@@ -477,6 +483,8 @@ pub struct Context<'a> {
     pub invocation_id: &'a str,
     /// The real package manager (npm) to run the approved code with.
     pub program: &'a Path,
+    /// The real tool's arguments, as it was (or is about to be) started.
+    pub args: &'a [OsString],
     /// Variables for the children (depth, invocation id).
     pub env: &'a [(OsString, OsString)],
     /// Finds a real tool on PATH after the shims (the npm for yarn and bun).
@@ -496,16 +504,42 @@ pub fn after_run(
     log: Option<&record::LogTarget>,
     notice: &mut dyn FnMut(String),
 ) {
+    if ended.code != 0 {
+        if let Some(pre) = setup.python.as_ref().filter(|p| !p.approvals) {
+            let mut log = log.and_then(|t| t.open().ok());
+            let tool = cx.program.file_name().unwrap_or_default().to_string_lossy();
+            if let Some(code) = python::explain_failure(pre, &tool, cx, &mut log, notice) {
+                ended.code = code;
+            }
+        }
+        return;
+    }
     let Some(after) = &setup.after else {
         return;
     };
-    if ended.code != 0 {
-        return;
-    }
     let mut log = log.and_then(|t| t.open().ok());
     if let Some(code) = run_after(after, cx, &mut log, notice) {
         ended.code = code;
     }
+}
+
+/// Before the real tool runs: pip / `uv pip install` with PyPI approvals
+/// get the approved sdists they need built, supervised, into a private
+/// wheelhouse ([`python::prebuild`]); the returned value holds it and the
+/// arguments to add to the tool's launch. `Err`: the invocation is denied
+/// (an unapproved sdist-only package) or an approved build failed.
+pub fn before_run(
+    setup: &Setup,
+    cx: &Context<'_>,
+    log: Option<&record::LogTarget>,
+    notice: &mut dyn FnMut(String),
+) -> crate::error::Result<Option<python::Prebuilt>> {
+    let Some(pre) = setup.python.as_ref().filter(|p| p.approvals) else {
+        return Ok(None);
+    };
+    let mut log = log.and_then(|t| t.open().ok());
+    let tool = cx.program.file_name().unwrap_or_default().to_string_lossy();
+    python::prebuild(pre, &tool, cx, &mut log, notice)
 }
 
 /// The message of an invocation denied only for install-time code.
