@@ -441,7 +441,10 @@ fn assert_built(t: &T, what: &str) {
     assert_eq!(last["exit_code"], 0);
     assert!(last["approved_by"].as_str().unwrap().starts_with("pypi:"));
     let runner = last["runner"].to_string();
-    assert!(runner.contains("\"wheel\"") && runner.contains("--no-deps"), "{runner}");
+    assert!(
+        runner.contains("\"wheel\"") && runner.contains("--no-deps"),
+        "{runner}"
+    );
     assert_eq!(
         last["invocation_id"],
         t.g.last_invocation()["invocation_id"]
@@ -482,7 +485,9 @@ fn pip_download_wheel_and_requirement_files_use_approved_builds() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        names.iter().any(|n| n.starts_with("pw_scr_sdist-1.0.0-") && n.ends_with(".whl")),
+        names
+            .iter()
+            .any(|n| n.starts_with("pw_scr_sdist-1.0.0-") && n.ends_with(".whl")),
         "{names:?}"
     );
     let req = t.g.sb.write("req.txt", "pw-scr-app\n");
@@ -500,9 +505,11 @@ fn pip_download_wheel_and_requirement_files_use_approved_builds() {
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_built(&t, "pip wheel -r");
-    assert!(std::fs::read_dir(&wh)
+    assert!(std::fs::read_dir(&wh).unwrap().any(|e| e
         .unwrap()
-        .any(|e| e.unwrap().file_name().to_string_lossy().starts_with("pw_scr_sdist-")));
+        .file_name()
+        .to_string_lossy()
+        .starts_with("pw_scr_sdist-")));
 }
 
 /// uv: the approved sdist is built the same way (uv's index settings given

@@ -22,11 +22,24 @@
 //! Neither pip nor uv can say "wheels only, except that this package may
 //! also build its sdist": `--no-binary NAME` / `--no-binary-package NAME`
 //! mean "NAME from source", which breaks NAME wherever only a wheel exists.
-//! So a PyPI approval does not lift wheels-only yet (it approves
-//! fetch-and-execute, see [`super::exec`]); `scripts.default = "allow"` or
-//! `"sandbox"` lifts it for every package. Building approved sdists is left
-//! to pkgward itself (into a private wheelhouse, through
-//! [`crate::supervise::install_code`]).
+//! So the real tool always stays wheels-only, and pkgward builds approved
+//! sdists itself ([`prebuild`], pip `install`/`download`/`wheel` and `uv
+//! pip install`): a wheels-only resolution pass (the same command as a dry
+//! run, output captured, no package code runs) names the package only an
+//! sdist provides; pkgward picks its version (the one uv names, or the
+//! highest `pip index versions` lists that the requirement allows),
+//! decides it ([`super::decide`], approval ranges included), and builds
+//! just that version with `pip wheel --no-deps --no-binary NAME
+//! --only-binary=:all:` through [`crate::supervise::install_code`] into a
+//! private per-invocation wheelhouse; then resolves again, until nothing
+//! needs a build. The real tool runs wheels-only with `--find-links
+//! <wheelhouse>`. An unapproved sdist-only package denies the invocation
+//! (a `script` record with decision `deny`, and the `pkgward approve
+//! pypi:NAME@VERSION` command). Without any PyPI approval no pass runs
+//! before the tool; when it fails, the same pass explains why
+//! ([`explain_failure`]). poetry, pipenv, `uv sync`/`add`/`run`, uvx and
+//! pipx stay wheels-only; `scripts.default = "allow"` or `"sandbox"` lifts
+//! wheels-only for every package.
 
 use std::path::{Path, PathBuf};
 
@@ -419,7 +432,10 @@ pub fn pip_index_args(args: &[String], cwd: &Path) -> Vec<String> {
             if let Some(v) = it.next() {
                 files.push(cwd.join(v));
             }
-        } else if let Some(v) = a.strip_prefix("-r").filter(|v| !v.is_empty() && !a.starts_with("--")) {
+        } else if let Some(v) = a
+            .strip_prefix("-r")
+            .filter(|v| !v.is_empty() && !a.starts_with("--"))
+        {
             files.push(cwd.join(v));
         }
     }
@@ -528,12 +544,16 @@ pub fn parse_pip_missing(stderr: &str) -> Option<Missing> {
         .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
         .unwrap_or(req.len());
     let name = &req[..end];
-    if name.is_empty() {
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         return None;
     }
     let mut rest = req[end..].trim_start();
     if rest.starts_with('[') {
-        rest = rest.split_once(']').map(|(_, r)| r).unwrap_or("").trim_start();
+        rest = rest
+            .split_once(']')
+            .map(|(_, r)| r)
+            .unwrap_or("")
+            .trim_start();
     }
     // A direct reference (`NAME @ URL`) is not an index package.
     if rest.starts_with('@') {
@@ -541,7 +561,11 @@ pub fn parse_pip_missing(stderr: &str) -> Option<Missing> {
     }
     Some(Missing {
         name: name.to_string(),
-        spec: rest.trim_start_matches('(').trim_end_matches(')').trim().to_string(),
+        spec: rest
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim()
+            .to_string(),
         version: None,
     })
 }
@@ -552,7 +576,11 @@ pub fn parse_uv_missing(stderr: &str) -> Option<Missing> {
     const HINT: &str = "Wheels are required for `";
     let at = stderr.find(HINT)? + HINT.len();
     let name = stderr[at..].split('`').next()?.to_string();
-    if name.is_empty() {
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
         return None;
     }
     let want = crate::tools::pep503(&name);
@@ -680,7 +708,11 @@ fn resolution_round(
     missing.map(Round::Missing).unwrap_or(Round::Other)
 }
 
-fn captured(program: &Path, args: &[String], cx: &super::Context<'_>) -> Option<std::process::Output> {
+fn captured(
+    program: &Path,
+    args: &[String],
+    cx: &super::Context<'_>,
+) -> Option<std::process::Output> {
     let mut c = std::process::Command::new(program);
     c.args(args)
         .envs(cx.env.iter().map(|(k, v)| (k, v)))
@@ -691,7 +723,12 @@ fn captured(program: &Path, args: &[String], cx: &super::Context<'_>) -> Option<
 /// The version of `m` a build would produce: the one the resolver named,
 /// else the highest the index has that the requirement allows (`pip index
 /// versions`, which lists sdist-only versions and runs no package code).
-fn version_of(m: &Missing, cx: &super::Context<'_>, pip: Option<&Path>, index: &[String]) -> Option<String> {
+fn version_of(
+    m: &Missing,
+    cx: &super::Context<'_>,
+    pip: Option<&Path>,
+    index: &[String],
+) -> Option<String> {
     if let Some(v) = &m.version {
         return Some(v.clone());
     }
@@ -701,7 +738,11 @@ fn version_of(m: &Missing, cx: &super::Context<'_>, pip: Option<&Path>, index: &
     args.push(m.name.clone());
     let out = captured(pip, &args, cx)?;
     let pre = index.iter().any(|a| a == "--pre");
-    best_version(&parse_pip_versions(&String::from_utf8_lossy(&out.stdout)), &m.spec, pre)
+    best_version(
+        &parse_pip_versions(&String::from_utf8_lossy(&out.stdout)),
+        &m.spec,
+        pre,
+    )
 }
 
 /// uv's index settings as pip options and variables, for the pip that
@@ -842,7 +883,11 @@ pub fn prebuild(
         ),
         Resolver::UvPip => {
             let (a, e) = uv_index_as_pip(&args);
-            ((cx.find_tool)("pip").or_else(|| (cx.find_tool)("pip3")), a, e)
+            (
+                (cx.find_tool)("pip").or_else(|| (cx.find_tool)("pip3")),
+                a,
+                e,
+            )
         }
     };
     let mut built: Vec<String> = Vec::new();
@@ -864,8 +909,13 @@ pub fn prebuild(
             name: m.name.clone(),
             version: version.clone(),
         };
-        let (decision, approved_by) =
-            super::decide(cx.policy, cx.mode, crate::tools::Ecosystem::Pypi, &n.name, &version);
+        let (decision, approved_by) = super::decide(
+            cx.policy,
+            cx.mode,
+            crate::tools::Ecosystem::Pypi,
+            &n.name,
+            &version,
+        );
         if !decision.runs() {
             let rec = script_record(cx, &n.name, &version, decision, None);
             super::append(log, &rec, notice);
@@ -982,8 +1032,13 @@ pub fn explain_failure(
         Resolver::UvPip => (None, Vec::new()),
     };
     let version = version_of(&m, cx, pip.as_deref(), &index).unwrap_or_default();
-    let (decision, _) =
-        super::decide(cx.policy, cx.mode, crate::tools::Ecosystem::Pypi, &m.name, &version);
+    let (decision, _) = super::decide(
+        cx.policy,
+        cx.mode,
+        crate::tools::Ecosystem::Pypi,
+        &m.name,
+        &version,
+    );
     let rec = script_record(cx, &m.name, &version, decision, None);
     super::append(log, &rec, notice);
     notice(format!(
@@ -997,4 +1052,108 @@ pub fn explain_failure(
         )
     ));
     Some(crate::error::exit::DENIED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pip_and_uv_messages() {
+        let m = parse_pip_missing(
+            "ERROR: Could not find a version that satisfies the requirement foo-sd>=1.1 (from bar) (from versions: none)\n\
+             ERROR: No matching distribution found for Foo_Sd[x]>=1.1; python_version > \"3\"\n",
+        )
+        .unwrap();
+        assert_eq!((m.name.as_str(), m.spec.as_str()), ("Foo_Sd", ">=1.1"));
+        assert_eq!(
+            parse_pip_missing("ERROR: No matching distribution found for -x"),
+            None
+        );
+        assert_eq!(
+            parse_pip_missing("ERROR: No matching distribution found for a @ https://x"),
+            None
+        );
+        let u = parse_uv_missing(
+            "  cause: Because foo-sd==1.2.0 has no usable wheels and only ...\n\
+             hint: Wheels are required for `foo-sd` because building from source is disabled",
+        )
+        .unwrap();
+        assert_eq!(u.name, "foo-sd");
+        assert_eq!(u.version.as_deref(), Some("1.2.0"));
+        assert_eq!(
+            parse_uv_missing("hint: Wheels are required for `--x`"),
+            None
+        );
+    }
+
+    #[test]
+    fn versions_and_specifiers() {
+        let v: Vec<String> =
+            parse_pip_versions("foo (2.0)\nAvailable versions: 2.0, 1.5, 1.0, 3.0rc1\n");
+        assert_eq!(v.len(), 4);
+        assert_eq!(best_version(&v, "", false).as_deref(), Some("2.0"));
+        assert_eq!(best_version(&v, "<2", false).as_deref(), Some("1.5"));
+        assert_eq!(best_version(&v, ">2", false).as_deref(), Some("3.0rc1"));
+        assert_eq!(best_version(&v, "", true).as_deref(), Some("3.0rc1"));
+        assert_eq!(best_version(&v, ">5", false), None);
+    }
+
+    #[test]
+    fn resolution_args_and_index_options() {
+        let a: Vec<String> = [
+            "download",
+            "-d",
+            "out",
+            "--dest=o2",
+            "-dX",
+            "-i",
+            "http://127.0.0.1/s",
+            "foo",
+        ]
+        .map(String::from)
+        .to_vec();
+        let r = pip_resolution_args("download", &a, Path::new("/wh"), Path::new("/t"));
+        assert_eq!(
+            r,
+            [
+                "install",
+                "-i",
+                "http://127.0.0.1/s",
+                "foo",
+                "--dry-run",
+                "--quiet",
+                "--target",
+                "/t",
+                "--find-links",
+                "/wh"
+            ]
+            .map(String::from)
+            .to_vec()
+        );
+        assert_eq!(
+            pip_index_args(&a, Path::new(".")),
+            vec!["-i".to_string(), "http://127.0.0.1/s".into()]
+        );
+        let (args, _) = uv_index_as_pip(
+            &[
+                "pip",
+                "install",
+                "--index",
+                "x=http://127.0.0.1/a",
+                "--default-index=http://127.0.0.1/b",
+            ]
+            .map(String::from),
+        );
+        assert_eq!(
+            args,
+            [
+                "--extra-index-url",
+                "http://127.0.0.1/a",
+                "--index-url",
+                "http://127.0.0.1/b"
+            ]
+            .map(String::from)
+        );
+    }
 }
