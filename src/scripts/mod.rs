@@ -20,6 +20,7 @@
 pub mod approve;
 pub mod exec;
 pub mod npm;
+pub mod pnpm;
 pub mod python;
 
 use std::ffi::OsString;
@@ -127,6 +128,9 @@ pub fn all_ours(reasons: &[crate::record::Reason]) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
     Npm,
+    /// pnpm: its virtual store (`node_modules/.pnpm`) is walked, and the
+    /// approved packages run through one `pnpm rebuild NAME…`.
+    Pnpm,
 }
 
 /// Which program runs approved npm-family scripts.
@@ -223,6 +227,9 @@ pub struct After {
     /// The installed packages before the install ([`npm::snapshot`]): only
     /// the ones it added or replaced are considered. `None`: all.
     pub before: Option<std::collections::BTreeMap<String, String>>,
+    /// pnpm: the virtual store's packages before the install
+    /// ([`pnpm::snapshot`]).
+    pub before_store: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// How the real tool is started so that it runs no install-time code, and
@@ -256,7 +263,9 @@ pub fn prepare(
                 Vec::new()
             },
             insert_at: dashdash(args),
-            after: None,
+            after: (verb == Verb::Install && tool.name == "pnpm")
+                .then(|| pnpm_after(args, cwd))
+                .flatten(),
             disables_builds: false,
             python: None,
         }),
@@ -305,10 +314,69 @@ fn other_after(args: &[String], cwd: &Path, plain: &[&str]) -> After {
         family: Family::Npm,
         runner: Runner::Npm,
         before: Some(npm::snapshot(&root)),
+        before_store: None,
         root,
         with_root: plain_install,
         only: Vec::new(),
     }
+}
+
+/// pnpm: after `install`/`add`/`update`/`rebuild`… (not after removing,
+/// `store`, `env` or `fetch`), the approved packages of the virtual store
+/// run through `pnpm rebuild` ([`run_after_pnpm`]); a plain install also
+/// runs the project's own scripts.
+fn pnpm_after(args: &[String], cwd: &Path) -> Option<After> {
+    const VALUE: [&str; 8] = [
+        "-C",
+        "--dir",
+        "--filter",
+        "-F",
+        "--store-dir",
+        "--registry",
+        "--reporter",
+        "--loglevel",
+    ];
+    let at = dashdash(args);
+    let mut words: Vec<&str> = Vec::new();
+    let mut dir: Option<&str> = None;
+    let mut it = args[..at].iter();
+    while let Some(a) = it.next() {
+        if a == "-C" || a == "--dir" {
+            dir = it.next().map(String::as_str);
+        } else if let Some(d) = a.strip_prefix("--dir=") {
+            dir = Some(d);
+        } else if VALUE.contains(&a.as_str()) {
+            it.next();
+        } else if !a.starts_with('-') {
+            words.push(a);
+        }
+    }
+    let sub = words.first().copied().unwrap_or("install");
+    if matches!(
+        sub,
+        "remove" | "rm" | "uninstall" | "un" | "unlink" | "store" | "env" | "fetch" | "import"
+    ) {
+        return None;
+    }
+    let root = npm::project_root(
+        &dir.map(|d| cwd.join(d))
+            .unwrap_or_else(|| cwd.to_path_buf()),
+    );
+    let rebuild = matches!(sub, "rebuild" | "rb");
+    let plain = words.len() <= 1 && matches!(sub, "install" | "i" | "install-test" | "it");
+    Some(After {
+        family: Family::Pnpm,
+        runner: Runner::SameTool,
+        before: (!rebuild).then(|| npm::snapshot(&root)),
+        before_store: (!rebuild).then(|| pnpm::snapshot(&root)),
+        with_root: plain,
+        only: if rebuild {
+            words[1..].iter().map(|w| w.to_string()).collect()
+        } else {
+            Vec::new()
+        },
+        root,
+    })
 }
 
 /// `npm_config_ignore_scripts=VALUE`, and the same for every other spelling
@@ -380,6 +448,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         // Only what this install adds or replaces runs (as with npm); an
         // explicit rebuild runs what it names, or everything.
         before: (!rebuild).then(|| npm::snapshot(&root)),
+        before_store: None,
         root,
         with_root: !rebuild && (plain_install || ci_like),
         only: if rebuild {
@@ -563,7 +632,9 @@ pub fn run_after(
     log: &mut Option<AuditLog>,
     notice: &mut dyn FnMut(String),
 ) -> Option<i32> {
-    let Family::Npm = after.family;
+    if after.family == Family::Pnpm {
+        return run_after_pnpm(after, cx, log, notice);
+    }
     let eco = Ecosystem::Npm;
     let program = match after.runner {
         Runner::SameTool => Some(cx.program.to_path_buf()),
@@ -736,6 +807,171 @@ pub fn run_after(
         notice(denied_message(&denied));
     }
     failed
+}
+
+/// pnpm: the approved packages of the virtual store that the install
+/// added or replaced (or that `rebuild` names) run through one `pnpm
+/// rebuild NAME…` (pnpm orders them by their dependencies) with
+/// `PNPM_CONFIG_ALLOW_BUILDS` naming exactly the approved versions; then
+/// the project's own scripts (and a `node-linker=hoisted` tree's packages)
+/// the npm way ([`run_after`] with the real npm).
+fn run_after_pnpm(
+    after: &After,
+    cx: &Context<'_>,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> Option<i32> {
+    let eco = Ecosystem::Npm;
+    let mut found = pnpm::find(&after.root);
+    if let Some(before) = &after.before_store {
+        let now = pnpm::snapshot(&after.root);
+        found.retain(|p| before.get(&p.rel) != now.get(&p.rel));
+    }
+    if !after.only.is_empty() {
+        found.retain(|p| {
+            after.only.iter().any(|o| {
+                *o == p.name
+                    || o.strip_prefix(p.name.as_str())
+                        .is_some_and(|v| v.starts_with('@'))
+            })
+        });
+    }
+    let decided: Vec<(&npm::Package, ScriptDecision, Option<String>)> = found
+        .iter()
+        .map(|p| {
+            let (d, by) = decide(cx.policy, cx.mode, eco, &p.name, &p.version);
+            (p, d, by)
+        })
+        .collect();
+    let rec =
+        |p: &npm::Package, d: ScriptDecision, by: &Option<String>, event: &str, command: &str| {
+            ScriptRecord {
+                kind: "script",
+                invocation_id: cx.invocation_id.to_string(),
+                time: record::now_rfc3339(),
+                ecosystem: eco,
+                package: p.name.clone(),
+                version: p.version.clone(),
+                path: p.rel.clone(),
+                script: event.to_string(),
+                command: record::redact::redact_urls(command).into_owned(),
+                decision: d,
+                approved_by: by.clone(),
+                ran: false,
+                runner: None,
+                exit_code: None,
+                signal: None,
+                duration_ms: None,
+                error: None,
+            }
+        };
+    let mut denied: Vec<(&npm::Package, String)> = Vec::new();
+    let mut run: Vec<&npm::Package> = Vec::new();
+    for (p, d, by) in &decided {
+        if d.runs() {
+            run.push(p);
+        } else {
+            for (event, command) in &p.scripts {
+                append(log, &rec(p, *d, by, event, command), notice);
+            }
+            denied.push((p, approve_command(eco, &p.name, &p.version)));
+        }
+    }
+    let mut failed = None;
+    if !run.is_empty() {
+        let not_run: Vec<&npm::Package> = denied.iter().map(|(p, _)| *p).collect();
+        let mut names: Vec<String> = run.iter().map(|p| p.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        let mut args = vec!["rebuild".to_string()];
+        args.extend(names.iter().cloned());
+        let mut env = cx.env.to_vec();
+        for (k, v) in ignore_scripts_env("false") {
+            env.push((k.into(), v.into()));
+        }
+        env.push(("PNPM_CONFIG_IGNORE_SCRIPTS".into(), "false".into()));
+        env.push((
+            "PNPM_CONFIG_ALLOW_BUILDS".into(),
+            pnpm::allow_builds(&run, &not_run).into(),
+        ));
+        env.push((
+            "PNPM_CONFIG_DANGEROUSLY_ALLOW_ALL_BUILDS".into(),
+            "false".into(),
+        ));
+        // A project's config must not turn an approved script into its own code.
+        env.push(("PNPM_CONFIG_SCRIPT_SHELL".into(), default_shell()));
+        env.push(("npm_config_script_shell".into(), default_shell()));
+        let code = InstallCode {
+            program: cx.program.to_path_buf(),
+            args: args.iter().map(OsString::from).collect(),
+            cwd: after.root.clone(),
+            env,
+            sandboxed: decided
+                .iter()
+                .any(|(_, d, _)| *d == ScriptDecision::Sandbox),
+            #[cfg(target_os = "linux")]
+            trace: cx.trace.clone(),
+        };
+        let mut runner = vec!["pnpm".to_string()];
+        runner.extend(args.iter().cloned());
+        let result = if let Some(sig) = crate::supervise::terminated() {
+            notice(format!(
+                "stopped by signal {sig}: the remaining install-time code was not run"
+            ));
+            failed = Some(128 + sig);
+            None
+        } else {
+            Some(run_install_code(&code))
+        };
+        if let Some(result) = result {
+            for (p, d, by) in decided.iter().filter(|(_, d, _)| d.runs()) {
+                for (event, command) in &p.scripts {
+                    let mut r = rec(p, *d, by, event, command);
+                    r.ran = result.is_ok();
+                    r.runner = Some(runner.clone());
+                    match &result {
+                        Ok(e) => {
+                            r.exit_code = Some(e.exit_code);
+                            r.signal = e.signal;
+                            r.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
+                        }
+                        Err(err) => r.error = Some(err.to_string()),
+                    }
+                    append(log, &r, notice);
+                }
+            }
+            match result {
+                Ok(e) if e.exit_code == 0 => {}
+                Ok(e) => {
+                    notice(format!(
+                        "install-time code failed (exit code {}): `{}`",
+                        e.exit_code,
+                        runner.join(" ")
+                    ));
+                    failed = Some(e.exit_code);
+                }
+                Err(err) => {
+                    notice(format!("cannot run the approved install-time code: {err}"));
+                    failed = Some(err.exit_code());
+                }
+            }
+        }
+    }
+    if !denied.is_empty() {
+        notice(denied_message(&denied));
+    }
+    if failed.is_some() {
+        return failed;
+    }
+    // The project's own scripts, and a hoisted (`node-linker=hoisted`)
+    // tree's packages, the npm way.
+    let rest = After {
+        family: Family::Npm,
+        runner: Runner::Npm,
+        before_store: None,
+        ..after.clone()
+    };
+    run_after(&rest, cx, log, notice)
 }
 
 /// npm's default `script-shell`: `sh` on Unix, `%ComSpec%` (or `cmd.exe`) on Windows.

@@ -148,7 +148,7 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, String> {
 }
 
 #[cfg(unix)]
-fn file_identity(m: &std::fs::Metadata) -> String {
+pub(crate) fn file_identity(m: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
     format!(
         "{}:{}:{}",
@@ -159,7 +159,7 @@ fn file_identity(m: &std::fs::Metadata) -> String {
 }
 
 #[cfg(not(unix))]
-fn file_identity(m: &std::fs::Metadata) -> String {
+pub(crate) fn file_identity(m: &std::fs::Metadata) -> String {
     let t = |r: std::io::Result<std::time::SystemTime>| {
         r.ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -247,11 +247,11 @@ fn visit(dir: &Path, rel: &str, depth: usize, out: &mut Vec<Node>) {
 }
 
 /// A directory that is not a symlink (and not reached through one).
-fn is_real_dir(p: &Path) -> bool {
+pub(crate) fn is_real_dir(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir())
 }
 
-fn read_manifest(dir: &Path) -> Option<Value> {
+pub(crate) fn read_manifest(dir: &Path) -> Option<Value> {
     let p = dir.join("package.json");
     let meta = std::fs::symlink_metadata(&p).ok()?;
     if !meta.is_file() || meta.len() > MAX_MANIFEST {
@@ -271,7 +271,7 @@ fn script(m: &Value, event: &str) -> Option<String> {
 /// A dependency's install-time scripts: preinstall/install/postinstall, and
 /// npm's implicit `install: node-gyp rebuild` for a `binding.gyp` without
 /// an install or preinstall script (unless `"gypfile": false`).
-fn dep_scripts(m: &Value, dir: &Path) -> Vec<(String, String)> {
+pub(crate) fn dep_scripts(m: &Value, dir: &Path) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for e in DEP_EVENTS {
         if let Some(c) = script(m, e) {
