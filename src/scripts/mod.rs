@@ -31,7 +31,7 @@ use serde::Serialize;
 use crate::classify::Verb;
 use crate::policy::{Mode, Policy, ScriptsDefault};
 use crate::record::{self, AuditLog};
-use crate::supervise::install_code::{run_install_code, InstallCode};
+use crate::supervise::install_code::{run_install_code, CodeEnded, InstallCode};
 use crate::tools::{Ecosystem, Tool};
 
 /// What the policy does with one piece of install-time code.
@@ -542,9 +542,6 @@ pub struct ScriptRecord {
     pub error: Option<String>,
 }
 
-/// One run of the package manager: the scripts it covers and its arguments.
-type Run<'a> = (Vec<&'a (String, String)>, Vec<String>);
-
 /// What the shim passes to [`run_after`].
 pub struct Context<'a> {
     pub policy: &'a Policy,
@@ -656,77 +653,130 @@ pub fn run_after(
             })
         });
     }
-    let mut denied: Vec<(&npm::Package, String)> = Vec::new();
+    let decided: Vec<(&npm::Package, ScriptDecision, Option<String>)> = found
+        .iter()
+        .map(|p| {
+            let (d, by) = decide(cx.policy, cx.mode, eco, &p.name, &p.version);
+            (p, d, by)
+        })
+        .collect();
+    // (package rel, event) → how pkgward ran it and how it ended.
+    type Outcome = (Vec<String>, std::result::Result<CodeEnded, (String, i32)>);
+    let mut outcome: std::collections::BTreeMap<(String, String), Outcome> = Default::default();
     let mut failed = None;
-    for p in &found {
-        let (decision, approved_by) = decide(cx.policy, cx.mode, eco, &p.name, &p.version);
-        let rec = |script: &str, command: &str| ScriptRecord {
-            kind: "script",
-            invocation_id: cx.invocation_id.to_string(),
-            time: record::now_rfc3339(),
-            ecosystem: eco,
-            package: p.name.clone(),
-            version: p.version.clone(),
-            path: p.rel.clone(),
-            script: script.to_string(),
-            command: record::redact::redact_urls(command).into_owned(),
-            decision,
-            approved_by: approved_by.clone(),
-            ran: false,
-            runner: None,
-            exit_code: None,
-            signal: None,
-            duration_ms: None,
-            error: None,
+    let deps: Vec<&npm::Package> = decided
+        .iter()
+        .filter(|(p, d, _)| d.runs() && !p.root)
+        .map(|(p, _, _)| *p)
+        .collect();
+    let root = decided.iter().find(|(p, d, _)| d.runs() && p.root);
+    let sandboxed = |p: &npm::Package| {
+        decided
+            .iter()
+            .any(|(q, d, _)| q.rel == p.rel && *d == ScriptDecision::Sandbox)
+    };
+    let run = |args: Vec<String>, cwd: PathBuf, sandboxed: bool, program: &Path| -> Outcome {
+        let mut env = cx.env.to_vec();
+        env.extend(
+            ignore_scripts_env("false")
+                .into_iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        );
+        // A project's .npmrc must not turn an approved script into its
+        // own code: npm's default shell, and no `node-options` from
+        // config files (NODE_OPTIONS from the environment still applies).
+        env.push(("npm_config_script_shell".into(), default_shell()));
+        // (npm ignores an empty value, so the neutral one is V8's default.)
+        let node_options = std::env::var_os("NODE_OPTIONS")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| OsString::from("--stack-trace-limit=10"));
+        env.push(("npm_config_node_options".into(), node_options));
+        let code = InstallCode {
+            program: program.to_path_buf(),
+            args: args.iter().map(OsString::from).collect(),
+            cwd,
+            env,
+            sandboxed,
+            #[cfg(target_os = "linux")]
+            trace: cx.trace.clone(),
         };
-        if !decision.runs() {
-            for (event, command) in &p.scripts {
-                append(log, &rec(event, command), notice);
+        let mut runner = vec!["npm".to_string()];
+        runner.extend(args);
+        let result = run_install_code(&code).map_err(|e| (e.to_string(), e.exit_code()));
+        (runner, result)
+    };
+    if (!deps.is_empty() || root.is_some()) && program.is_none() {
+        notice(
+            "cannot run the approved install-time code: npm was not found on PATH \
+             (pkgward runs it with `npm rebuild`)"
+                .to_string(),
+        );
+        failed = Some(crate::error::exit::NOT_FOUND);
+    }
+    // The dependencies: one `npm rebuild <path>…` per batch of packages
+    // that do not depend on each other (npm runs each one's preinstall,
+    // install and postinstall, or the implicit node-gyp build, and nothing
+    // else), the batches in dependency order. `./`: a bare
+    // `node_modules/x` would be read as a GitHub `user/repo` spec.
+    'batches: for batch in npm::batches(&deps) {
+        for chunk in batch.chunks(100) {
+            let Some(program) = program.as_deref().filter(|_| failed.is_none()) else {
+                break 'batches;
+            };
+            if let Some(sig) = crate::supervise::terminated() {
+                notice(format!(
+                    "stopped by signal {sig}: the remaining install-time code was not run"
+                ));
+                failed = Some(128 + sig);
+                break 'batches;
             }
-            denied.push((p, approve_command(eco, &p.name, &p.version)));
-            continue;
-        }
-        if failed.is_some() {
-            // npm stops at the first failing script; so does pkgward.
-            continue;
-        }
-        let Some(program) = &program else {
-            notice(format!(
-                "cannot run the approved install-time code of npm:{}@{}: npm was not found on PATH \
-                 (pkgward runs it with `npm rebuild`)",
-                p.name, p.version
-            ));
-            failed = Some(crate::error::exit::NOT_FOUND);
-            continue;
-        };
-        // The root's scripts run one by one (`npm run-script EVENT
-        // --ignore-scripts` runs exactly that one); a dependency's together
-        // through `npm rebuild <path>`, which runs its preinstall, install
-        // and postinstall (or the implicit node-gyp build) and nothing else.
-        let runs: Vec<Run<'_>> = if p.root {
-            p.scripts
+            let mut args = vec!["rebuild".to_string()];
+            args.extend(chunk.iter().map(|p| format!("./{}", p.rel)));
+            args.push("--ignore-scripts=false".into());
+            args.push("--foreground-scripts".into());
+            let o = run(
+                args,
+                after.root.clone(),
+                chunk.iter().any(|p| sandboxed(p)),
+                program,
+            );
+            let names: Vec<String> = chunk
                 .iter()
-                .map(|s| {
-                    (
-                        vec![s],
-                        vec!["run-script".into(), s.0.clone(), "--ignore-scripts".into()],
-                    )
-                })
-                .collect()
-        } else {
-            vec![(
-                p.scripts.iter().collect(),
-                vec![
-                    "rebuild".into(),
-                    // `./`: a bare `node_modules/x` would be read as a
-                    // GitHub `user/repo` spec.
-                    format!("./{}", p.rel),
-                    "--ignore-scripts=false".into(),
-                    "--foreground-scripts".into(),
-                ],
-            )]
-        };
-        for (scripts, args) in runs {
+                .map(|p| format!("npm:{}@{}", p.name, p.version))
+                .collect();
+            match &o.1 {
+                Ok(e) if e.exit_code == 0 => {}
+                Ok(e) => {
+                    notice(format!(
+                        "install-time code of {} failed (exit code {}): `{}`",
+                        names.join(", "),
+                        e.exit_code,
+                        o.0.join(" ")
+                    ));
+                    failed = Some(e.exit_code);
+                }
+                Err((err, code)) => {
+                    notice(format!(
+                        "cannot run the install-time code of {}: {err}",
+                        names.join(", ")
+                    ));
+                    failed = Some(*code);
+                }
+            }
+            for p in chunk {
+                for (event, _) in &p.scripts {
+                    outcome.insert((p.rel.clone(), event.clone()), o.clone());
+                }
+            }
+        }
+    }
+    // The root's scripts one by one (`npm run-script EVENT
+    // --ignore-scripts` runs exactly that one), last.
+    if let (Some((p, _, _)), Some(program)) = (root, program.as_deref()) {
+        for (event, _) in &p.scripts {
+            if failed.is_some() {
+                break;
+            }
             if let Some(sig) = crate::supervise::terminated() {
                 notice(format!(
                     "stopped by signal {sig}: the remaining install-time code was not run"
@@ -734,52 +784,13 @@ pub fn run_after(
                 failed = Some(128 + sig);
                 break;
             }
-            let mut env = cx.env.to_vec();
-            env.extend(
-                ignore_scripts_env("false")
-                    .into_iter()
-                    .map(|(k, v)| (OsString::from(k), OsString::from(v))),
-            );
-            // A project's .npmrc must not turn an approved script into its
-            // own code: npm's default shell, and no `node-options` from
-            // config files (NODE_OPTIONS from the environment still applies).
-            env.push(("npm_config_script_shell".into(), default_shell()));
-            // (npm ignores an empty value, so the neutral one is V8's default.)
-            let node_options = std::env::var_os("NODE_OPTIONS")
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| OsString::from("--stack-trace-limit=10"));
-            env.push(("npm_config_node_options".into(), node_options));
-            let code = InstallCode {
-                program: program.clone(),
-                args: args.iter().map(OsString::from).collect(),
-                cwd: if p.root {
-                    p.dir.clone()
-                } else {
-                    after.root.clone()
-                },
-                env,
-                sandboxed: decision == ScriptDecision::Sandbox,
-                #[cfg(target_os = "linux")]
-                trace: cx.trace.clone(),
-            };
-            let mut runner = vec!["npm".to_string()];
-            runner.extend(args.iter().cloned());
-            let result = run_install_code(&code);
-            for (event, command) in &scripts {
-                let mut r = rec(event, command);
-                r.ran = result.is_ok();
-                r.runner = Some(runner.clone());
-                match &result {
-                    Ok(e) => {
-                        r.exit_code = Some(e.exit_code);
-                        r.signal = e.signal;
-                        r.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
-                    }
-                    Err(err) => r.error = Some(err.to_string()),
-                }
-                append(log, &r, notice);
-            }
-            match result {
+            let args = vec![
+                "run-script".into(),
+                event.clone(),
+                "--ignore-scripts".into(),
+            ];
+            let o = run(args, p.dir.clone(), sandboxed(p), program);
+            match &o.1 {
                 Ok(e) if e.exit_code == 0 => {}
                 Ok(e) => {
                     notice(format!(
@@ -787,20 +798,67 @@ pub fn run_after(
                         p.name,
                         p.version,
                         e.exit_code,
-                        runner.join(" ")
+                        o.0.join(" ")
                     ));
                     failed = Some(e.exit_code);
-                    break;
                 }
-                Err(err) => {
+                Err((err, code)) => {
                     notice(format!(
                         "cannot run the install-time code of npm:{}@{}: {err}",
                         p.name, p.version
                     ));
-                    failed = Some(err.exit_code());
-                    break;
+                    failed = Some(*code);
                 }
             }
+            outcome.insert((p.rel.clone(), event.clone()), o);
+        }
+    }
+    // The records, in dependency order.
+    let mut denied: Vec<(&npm::Package, String)> = Vec::new();
+    for (p, decision, approved_by) in &decided {
+        for (event, command) in &p.scripts {
+            let mut r = ScriptRecord {
+                kind: "script",
+                invocation_id: cx.invocation_id.to_string(),
+                time: record::now_rfc3339(),
+                ecosystem: eco,
+                package: p.name.clone(),
+                version: p.version.clone(),
+                path: p.rel.clone(),
+                script: event.to_string(),
+                command: record::redact::redact_urls(command).into_owned(),
+                decision: *decision,
+                approved_by: approved_by.clone(),
+                ran: false,
+                runner: None,
+                exit_code: None,
+                signal: None,
+                duration_ms: None,
+                error: None,
+            };
+            match outcome.get(&(p.rel.clone(), event.clone())) {
+                Some((runner, result)) => {
+                    r.runner = Some(runner.clone());
+                    match result {
+                        Ok(e) => {
+                            r.ran = true;
+                            r.exit_code = Some(e.exit_code);
+                            r.signal = e.signal;
+                            r.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
+                        }
+                        Err((err, _)) => r.error = Some(err.clone()),
+                    }
+                }
+                // npm stops at the first failing script; so does pkgward.
+                None if decision.runs() => {
+                    r.error = Some("not run: earlier install-time code failed".into());
+                }
+                None => {}
+            }
+            append(log, &r, notice);
+        }
+        if !decision.runs() {
+            denied.push((p, approve_command(eco, &p.name, &p.version)));
         }
     }
     if !denied.is_empty() {

@@ -82,6 +82,7 @@ pub fn find(root: &Path) -> Vec<Package> {
                 rel,
                 root: false,
                 scripts,
+                needs: Vec::new(),
             });
         }
     }
