@@ -592,9 +592,12 @@ pub fn parse_uv_missing(stderr: &str) -> Option<Missing> {
             .next()
             .unwrap_or("");
         if let Some((n, v)) = word.split_once("==") {
-            if crate::tools::pep503(n) == want && !v.is_empty() {
-                version = Some(v.to_string());
-                break;
+            // Only a PEP 440 version (normalised) is used.
+            if crate::tools::pep503(n) == want {
+                if let Ok(v) = <pep440_rs::Version as std::str::FromStr>::from_str(v) {
+                    version = Some(v.to_string());
+                    break;
+                }
             }
         }
     }
@@ -1085,6 +1088,11 @@ mod tests {
             parse_uv_missing("hint: Wheels are required for `--x`"),
             None
         );
+        let odd = parse_uv_missing(
+            "Because a==1.0;--x has no usable wheels\nhint: Wheels are required for `a`",
+        )
+        .unwrap();
+        assert_eq!(odd.version, None);
     }
 
     #[test]
