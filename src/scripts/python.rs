@@ -32,8 +32,9 @@
 //! just that version with `pip wheel --no-deps --no-binary NAME
 //! --only-binary=:all:` through [`crate::supervise::install_code`] into a
 //! private per-invocation wheelhouse; then resolves again, until nothing
-//! needs a build. The real tool runs wheels-only with `--find-links
-//! <wheelhouse>`. An unapproved sdist-only package denies the invocation
+//! needs a build (for uv the builder is the real pip on PATH, given uv's
+//! index settings from the command line and `UV_*` variables). The real
+//! tool runs wheels-only with `--find-links <wheelhouse>`. An unapproved sdist-only package denies the invocation
 //! (a `script` record with decision `deny`, and the `pkgward approve
 //! pypi:NAME@VERSION` command). Without any PyPI approval no pass runs
 //! before the tool; when it fails, the same pass explains why
