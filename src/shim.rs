@@ -414,6 +414,42 @@ fn run_inner(
         tool: call.tool.name,
         proxy: proxy.as_ref().map(|p| p.proxy.handle()),
     });
+    // pip / uv with PyPI approvals: the approved sdists are built first,
+    // supervised, into a wheelhouse the (wheels-only) tool then reads.
+    let mut _wheelhouse = None;
+    if let Some(s) = scripts.as_ref().filter(|s| s.python.is_some()) {
+        let skip = resolve::Skip::new(
+            &shim_dirs(&call.invoked_as),
+            std::env::current_exe().ok().as_deref(),
+        );
+        let cx = crate::scripts::Context {
+            policy: &policy,
+            mode,
+            invocation_id: &invocation_id,
+            program: &launch.program,
+            args: &launch.args,
+            env: &launch.env,
+            find_tool: &|name: &str| {
+                resolve::find_real_tool(name, std::env::var_os("PATH").as_deref(), &cwd, &skip).0
+            },
+            #[cfg(target_os = "linux")]
+            trace: launch.trace.clone(),
+        };
+        match crate::scripts::before_run(s, &cx, log_target.as_ref(), notice) {
+            Ok(built) => _wheelhouse = built,
+            Err(err) => {
+                let _ = proxy.map(|p| p.proxy.stop());
+                if let Some(dir) = &plan_dir {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+                let _ = finish(false, err.exit_code(), None, None, Some(&err), Vec::new());
+                return Err(err);
+            }
+        }
+        if let Some(b) = &_wheelhouse {
+            launch.args.extend(b.args.iter().cloned());
+        }
+    }
     let mut result = supervise::run(&launch);
     if let (Ok(ended), Some(s)) = (&mut result, &scripts) {
         let skip = resolve::Skip::new(
@@ -425,6 +461,7 @@ fn run_inner(
             mode,
             invocation_id: &invocation_id,
             program: &launch.program,
+            args: &launch.args,
             env: &launch.env,
             find_tool: &|name: &str| {
                 resolve::find_real_tool(name, std::env::var_os("PATH").as_deref(), &cwd, &skip).0

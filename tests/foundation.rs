@@ -121,6 +121,20 @@ exit 3"#,
     assert_eq!(out.status.code(), Some(5));
 }
 
+/// The dispositions a terminal's shell gives a foreground command: the
+/// test harness itself may run with SIGINT/SIGQUIT ignored (a background job
+/// of a non-interactive shell), which the shim would rightly pass on.
+fn as_from_a_terminal(cmd: &mut std::process::Command) {
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, || {
+            for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+}
+
 #[test]
 fn ctrl_c_to_the_process_group_reaches_the_child_and_is_recorded() {
     let w = World::new();
@@ -131,6 +145,7 @@ fn ctrl_c_to_the_process_group_reaches_the_child_and_is_recorded() {
     );
     w.shim("gem");
     let mut cmd = w.command("gem");
+    as_from_a_terminal(&mut cmd);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let child = cmd.spawn().unwrap();
     wait_for_file(&ready);
@@ -164,6 +179,7 @@ fn ctrl_c_while_the_proxy_runs_does_not_kill_the_shim() {
     w.shim("npm");
     let mut cmd = w.command("npm");
     cmd.args(["install", "--registry", "http://127.0.0.1:9/"]);
+    as_from_a_terminal(&mut cmd);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let child = cmd.spawn().unwrap();
     wait_for_file(&ready);
@@ -215,7 +231,9 @@ fn a_signal_ignored_by_the_caller_stays_ignored_in_the_child() {
         "SIGHUP not ignored: {line}"
     );
     // And not ignored where the caller did not ignore it.
-    let out = w.command("gem").output().unwrap();
+    let mut cmd = w.command("gem");
+    as_from_a_terminal(&mut cmd);
+    let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let line = std::fs::read_to_string(&out_file).unwrap();
     let mask = u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap();

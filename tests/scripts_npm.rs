@@ -474,7 +474,7 @@ fn control_the_real_npm_alone_runs_the_scripts() {
 
 /// yarn 1, bun and pnpm: installs run with their own switches off; yarn 1
 /// and bun (npm's node_modules layout) run the approved scripts afterwards
-/// through the real npm.
+/// through the real npm, pnpm through `pnpm rebuild`.
 #[test]
 fn yarn_bun_and_pnpm_run_no_unapproved_scripts() {
     use support::tools::find_in_path;
@@ -522,8 +522,7 @@ fn yarn_bun_and_pnpm_run_no_unapproved_scripts() {
                 .unwrap();
             assert!(o.status.success(), "{tool}: {}", text(&o.stderr));
             let ran = g.sb.marker("dep-postinstall").is_some();
-            // pnpm's approved scripts are not run by pkgward yet.
-            let want = approved && tool != "pnpm";
+            let want = approved;
             assert_eq!(ran, want, "{tool} approved={approved}: {}", text(&o.stderr));
             if !approved {
                 no_effects(&g);
@@ -536,4 +535,106 @@ fn yarn_bun_and_pnpm_run_no_unapproved_scripts() {
             }
         }
     }
+}
+
+fn pnpm(g: &T, args: &[&str]) -> std::process::Output {
+    let root = g.sb.root().to_path_buf();
+    let reg = shared().npm_url();
+    std::fs::write(g.sb.home.join(".npmrc"), format!("registry={reg}\n")).unwrap();
+    let store = root.join("pnpm-store").to_string_lossy().into_owned();
+    let env = [
+        ("npm_config_store_dir", store.as_str()),
+        ("PNPM_CONFIG_UPDATE_NOTIFIER", "false"),
+        ("DO_NOT_TRACK", "1"),
+    ];
+    g.sb.command(
+        "pnpm",
+        &[
+            g.sb.npm_env(&reg),
+            g.pkgward_env(),
+            support::guard::to_env(&env),
+        ],
+    )
+    .args(args)
+    .output()
+    .unwrap()
+}
+
+/// pnpm (10+ blocks dependency builds unless allowed): pkgward runs the
+/// approved packages of pnpm's virtual store with one `pnpm rebuild`, with
+/// pnpm's allow list naming exactly the approved versions — a project's
+/// own `allowBuilds` cannot add one — then the project's own scripts on a
+/// plain install; the unapproved ones are listed and recorded.
+#[test]
+fn pnpm_runs_approved_scripts_through_pnpm_rebuild() {
+    let g = setup(
+        "[scripts]\nallow = [\"npm:pw-scr-dep\", \"npm:@pwscr/native@^1.2\", \"npm:pw-app\"]\n",
+    );
+    std::os::unix::fs::symlink(support::guard::pkgward_bin(), g.shims.join("pnpm")).unwrap();
+    std::fs::write(
+        g.sb.work.join("package.json"),
+        r#"{"name":"pw-app","version":"0.1.0","private":true,"scripts":{"postinstall":"node -e \"require('fs').writeFileSync(process.env.FIXTURE_MARKER_DIR + '/root-postinstall', 'ran')\""}}"#,
+    )
+    .unwrap();
+    // The project tries to approve the evil package itself.
+    std::fs::write(
+        g.sb.work.join("pnpm-workspace.yaml"),
+        "allowBuilds:\n  pw-scr-evil: true\ndangerouslyAllowAllBuilds: true\n",
+    )
+    .unwrap();
+    let o = pnpm(&g, &["add", "pw-scr-evil", "@pwscr/native"]);
+    let err = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "pnpm failed: {err}");
+    assert_eq!(
+        g.sb.marker("dep-postinstall").as_deref(),
+        Some("ran\n"),
+        "{err}"
+    );
+    let native = node(&g, "console.log(require('@pwscr/native'))");
+    assert_eq!(
+        text(&native.stdout).trim(),
+        "native ok",
+        "{}",
+        text(&native.stderr)
+    );
+    no_effects_of_evil(&g);
+    assert!(
+        err.contains("pkgward approve npm:pw-scr-evil@1.0.0"),
+        "{err}"
+    );
+    let recs = scripts(&g);
+    let dep = recs.iter().find(|r| r["package"] == "pw-scr-dep").unwrap();
+    assert_eq!(dep["decision"], "approved");
+    assert_eq!(dep["ran"], true);
+    assert_eq!(dep["exit_code"], 0);
+    let runner = dep["runner"].to_string();
+    assert!(runner.contains("\"pnpm\",\"rebuild\""), "{runner}");
+    assert!(!runner.contains("pw-scr-evil"), "{runner}");
+    let evil = recs.iter().find(|r| r["package"] == "pw-scr-evil").unwrap();
+    assert_eq!(evil["decision"], "deny");
+    assert_eq!(evil["ran"], false);
+    assert_eq!(g.sb.marker("root-postinstall"), None);
+
+    // A plain install: the project's postinstall runs; nothing is rebuilt again.
+    let o = pnpm(&g, &["install"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(g.sb.marker("root-postinstall").as_deref(), Some("ran"));
+    let inv = g.last_invocation();
+    let second: Vec<serde_json::Value> = scripts(&g)
+        .into_iter()
+        .filter(|r| r["invocation_id"] == inv["invocation_id"])
+        .collect();
+    assert_eq!(second.len(), 1, "{second:#?}");
+    assert_eq!(second[0]["package"], "pw-app");
+    no_effects_of_evil(&g);
+}
+
+/// `pnpm dlx` of an unapproved package is decided by policy before it runs.
+#[test]
+fn pnpm_dlx_of_an_unapproved_package_is_denied() {
+    let g = setup("");
+    std::os::unix::fs::symlink(support::guard::pkgward_bin(), g.shims.join("pnpm")).unwrap();
+    let o = pnpm(&g, &["dlx", "pw-scr-evil"]);
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    no_effects_of_evil(&g);
 }

@@ -47,6 +47,12 @@ fn fixtures() {
                 .build_code(&evil_build()),
         );
         r.publish_wheel(&Wheel::new("pw-scr-wheel", "1.0.0").module("VALUE = 'wheel'\n"));
+        r.publish_wheel(
+            &Wheel::new("pw-scr-app", "1.0.0")
+                .module("VALUE = 'app'\n")
+                .dep("pw-scr-sdist>=1")
+                .dep("pw-scr-wheel"),
+        );
     });
 }
 
@@ -228,7 +234,7 @@ fn pip_builds_no_sdist_whatever_the_command_says() {
     let recs: Vec<serde_json::Value> =
         t.g.audit()
             .into_iter()
-            .filter(|r| r["kind"] == "script")
+            .filter(|r| r["kind"] == "script" && r["package"] == "*")
             .collect();
     assert!(!recs.is_empty());
     let inv = t.g.last_invocation();
@@ -351,22 +357,173 @@ fn control_builds_run_when_the_policy_allows_them() {
     assert!(!t.exfil.connections().is_empty());
 }
 
-/// A PyPI approval does not make pip or uv build the package: neither can
-/// say "wheels only, except that this package may also build" (only "this
-/// package from source", which would break it where only a wheel exists),
-/// so builds stay off until pkgward builds approved sdists itself.
+fn script_records(t: &T) -> Vec<serde_json::Value> {
+    t.g.audit()
+        .into_iter()
+        .filter(|r| r["kind"] == "script" && r["package"] != "*")
+        .collect()
+}
+
+/// Unapproved: pip and uv fail with pkgward's message naming the exact
+/// approve command, the denial is recorded, nothing of the build runs —
+/// with no PyPI approval at all (the failure is explained afterwards) and
+/// with another package approved (decided before the tool runs).
 #[test]
-fn an_approval_does_not_lift_wheels_only_yet() {
-    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n");
+fn an_unapproved_sdist_is_denied_with_the_approve_command() {
+    for extra in ["", "[scripts]\nallow = [\"pypi:someone-else\"]\n"] {
+        let t = setup(extra);
+        let site = target(&t);
+        let o = pip(&t, &["install", "--target", &site, "pw-scr-app"], &[]);
+        assert_eq!(o.status.code(), Some(77), "{extra}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("pkgward approve pypi:pw-scr-sdist@1.0.0"),
+            "{extra}: {}",
+            text(&o.stderr)
+        );
+        no_effects(&t, "unapproved pip");
+        let recs = script_records(&t);
+        let last = recs.last().expect("a script record");
+        assert_eq!(last["package"], "pw-scr-sdist");
+        assert_eq!(last["version"], "1.0.0");
+        assert_eq!(last["decision"], "deny");
+        assert_eq!(last["ran"], false);
+        assert_eq!(
+            last["invocation_id"],
+            t.g.last_invocation()["invocation_id"]
+        );
+        let o = uv(
+            &t,
+            &["pip", "install", "--target", &site, "pw-scr-app"],
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(77), "{extra}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("pkgward approve pypi:pw-scr-sdist@1.0.0"),
+            "{extra}: {}",
+            text(&o.stderr)
+        );
+        no_effects(&t, "unapproved uv");
+        // A dry run builds nothing either.
+        let o = pip(&t, &["install", "--dry-run", "pw-scr-app"], &[]);
+        assert!(!o.status.success());
+        no_effects(&t, "unapproved dry run");
+        // Wheel-only packages still install.
+        let o = pip(&t, &["install", "--target", &site, "pw-scr-wheel"], &[]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert!(t.g.sb.root().join("site/pw_scr_wheel").exists());
+    }
+}
+
+/// An approved version range that does not cover the version to build is
+/// no approval.
+#[test]
+fn an_approval_outside_its_range_builds_nothing() {
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-sdist@<1\"]\n");
     let site = target(&t);
     let o = pip(&t, &["install", "--target", &site, "pw-scr-sdist"], &[]);
-    assert!(!o.status.success());
-    no_effects(&t, "approved pip");
-    let o = uv(
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("pkgward approve pypi:pw-scr-sdist@1.0.0"));
+    no_effects(&t, "approval out of range");
+}
+
+fn assert_built(t: &T, what: &str) {
+    assert_eq!(
+        t.g.sb.marker("sdist-built").as_deref(),
+        Some("ran\n"),
+        "{what}: the approved build did not run"
+    );
+    let recs = script_records(t);
+    let last = recs.last().expect("a script record");
+    assert_eq!(last["package"], "pw-scr-sdist", "{what}");
+    assert_eq!(last["version"], "1.0.0");
+    assert_eq!(last["decision"], "approved");
+    assert_eq!(last["ran"], true);
+    assert_eq!(last["exit_code"], 0);
+    assert!(last["approved_by"].as_str().unwrap().starts_with("pypi:"));
+    let runner = last["runner"].to_string();
+    assert!(
+        runner.contains("\"wheel\"") && runner.contains("--no-deps"),
+        "{runner}"
+    );
+    assert_eq!(
+        last["invocation_id"],
+        t.g.last_invocation()["invocation_id"]
+    );
+}
+
+/// Approved: pkgward builds the approved sdist (and only it) through its
+/// supervised install-code runner into a private wheelhouse; pip then
+/// installs it, wheels-only, with the wheel-only packages around it.
+#[test]
+fn pip_builds_an_approved_sdist_supervised() {
+    let t = setup("[scripts]\nallow = [\"pypi:PW_scr.sdist@>=1,<2\"]\n");
+    let site = target(&t);
+    let o = pip(&t, &["install", "--target", &site, "pw-scr-app"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(t.g.sb.root().join("site/pw_scr_sdist").exists());
+    assert!(t.g.sb.root().join("site/pw_scr_app").exists());
+    assert!(t.g.sb.root().join("site/pw_scr_wheel").exists());
+    assert_built(&t, "pip install");
+    // The build ran as a child of the invocation, not inside pip.
+    let recs = script_records(&t);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+}
+
+#[test]
+fn pip_download_wheel_and_requirement_files_use_approved_builds() {
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n");
+    let dl = t.g.sb.root().join("dl");
+    let o = pip(
         &t,
-        &["pip", "install", "--target", &site, "pw-scr-sdist"],
+        &["download", "-d", dl.to_str().unwrap(), "pw-scr-app"],
         &[],
     );
-    assert!(!o.status.success());
-    no_effects(&t, "approved uv");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_built(&t, "pip download");
+    let names: Vec<String> = std::fs::read_dir(&dl)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("pw_scr_sdist-1.0.0-") && n.ends_with(".whl")),
+        "{names:?}"
+    );
+    let req = t.g.sb.write("req.txt", "pw-scr-app\n");
+    let wh = t.g.sb.root().join("wh");
+    let o = pip(
+        &t,
+        &[
+            "wheel",
+            "-w",
+            wh.to_str().unwrap(),
+            "-r",
+            req.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_built(&t, "pip wheel -r");
+    assert!(std::fs::read_dir(&wh).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with("pw_scr_sdist-")));
+}
+
+/// uv: the approved sdist is built the same way (uv's index settings given
+/// to the builder) and `uv pip install` picks the built wheel.
+#[test]
+fn uv_pip_install_uses_an_approved_build() {
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n");
+    let site = target(&t);
+    let o = uv(
+        &t,
+        &["pip", "install", "--target", &site, "pw-scr-app"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(t.g.sb.root().join("site/pw_scr_sdist").exists());
+    assert_built(&t, "uv pip install");
 }

@@ -20,6 +20,7 @@
 pub mod approve;
 pub mod exec;
 pub mod npm;
+pub mod pnpm;
 pub mod python;
 
 use std::ffi::OsString;
@@ -30,7 +31,7 @@ use serde::Serialize;
 use crate::classify::Verb;
 use crate::policy::{Mode, Policy, ScriptsDefault};
 use crate::record::{self, AuditLog};
-use crate::supervise::install_code::{run_install_code, InstallCode};
+use crate::supervise::install_code::{run_install_code, CodeEnded, InstallCode};
 use crate::tools::{Ecosystem, Tool};
 
 /// What the policy does with one piece of install-time code.
@@ -47,6 +48,14 @@ pub enum ScriptDecision {
     Deny,
     /// Audit mode: the policy would deny it; it runs and is recorded.
     WouldDeny,
+}
+
+/// Whether code with this decision runs confined: under `scripts.default =
+/// "sandbox"`, and approved code too unless the policy says otherwise
+/// (approval means "may run", not "may do anything").
+pub(crate) fn confines(policy: &Policy, d: ScriptDecision) -> bool {
+    d == ScriptDecision::Sandbox
+        || (d == ScriptDecision::Approved && policy.sandbox.confine_approved.value)
 }
 
 impl ScriptDecision {
@@ -127,6 +136,9 @@ pub fn all_ours(reasons: &[crate::record::Reason]) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
     Npm,
+    /// pnpm: its virtual store (`node_modules/.pnpm`) is walked, and the
+    /// approved packages run through one `pnpm rebuild NAME…`.
+    Pnpm,
 }
 
 /// Which program runs approved npm-family scripts.
@@ -150,6 +162,9 @@ pub struct Setup {
     /// Whether this invocation resolves or installs Python packages with
     /// sdist builds switched off (recorded by [`record_disabled`]).
     pub disables_builds: bool,
+    /// pip / `uv pip install`: approved sdists built before the tool runs
+    /// ([`before_run`]), or a failure explained after it.
+    pub python: Option<python::Prebuild>,
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -221,6 +236,9 @@ pub struct After {
     /// The installed packages before the install ([`npm::snapshot`]): only
     /// the ones it added or replaced are considered. `None`: all.
     pub before: Option<std::collections::BTreeMap<String, String>>,
+    /// pnpm: the virtual store's packages before the install
+    /// ([`pnpm::snapshot`]).
+    pub before_store: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// How the real tool is started so that it runs no install-time code, and
@@ -254,8 +272,11 @@ pub fn prepare(
                 Vec::new()
             },
             insert_at: dashdash(args),
-            after: None,
+            after: (verb == Verb::Install && tool.name == "pnpm")
+                .then(|| pnpm_after(args, cwd))
+                .flatten(),
             disables_builds: false,
+            python: None,
         }),
         "yarn" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
             // yarn 1 reads YARN_IGNORE_SCRIPTS / npm_config_ignore_scripts;
@@ -279,8 +300,9 @@ pub fn prepare(
             insert_at: dashdash(args),
             after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install", "i"])),
             disables_builds: false,
+            python: None,
         }),
-        _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args),
+        _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args, policy),
         _ => None,
     }
 }
@@ -301,10 +323,69 @@ fn other_after(args: &[String], cwd: &Path, plain: &[&str]) -> After {
         family: Family::Npm,
         runner: Runner::Npm,
         before: Some(npm::snapshot(&root)),
+        before_store: None,
         root,
         with_root: plain_install,
         only: Vec::new(),
     }
+}
+
+/// pnpm: after `install`/`add`/`update`/`rebuild`… (not after removing,
+/// `store`, `env` or `fetch`), the approved packages of the virtual store
+/// run through `pnpm rebuild` ([`run_after_pnpm`]); a plain install also
+/// runs the project's own scripts.
+fn pnpm_after(args: &[String], cwd: &Path) -> Option<After> {
+    const VALUE: [&str; 8] = [
+        "-C",
+        "--dir",
+        "--filter",
+        "-F",
+        "--store-dir",
+        "--registry",
+        "--reporter",
+        "--loglevel",
+    ];
+    let at = dashdash(args);
+    let mut words: Vec<&str> = Vec::new();
+    let mut dir: Option<&str> = None;
+    let mut it = args[..at].iter();
+    while let Some(a) = it.next() {
+        if a == "-C" || a == "--dir" {
+            dir = it.next().map(String::as_str);
+        } else if let Some(d) = a.strip_prefix("--dir=") {
+            dir = Some(d);
+        } else if VALUE.contains(&a.as_str()) {
+            it.next();
+        } else if !a.starts_with('-') {
+            words.push(a);
+        }
+    }
+    let sub = words.first().copied().unwrap_or("install");
+    if matches!(
+        sub,
+        "remove" | "rm" | "uninstall" | "un" | "unlink" | "store" | "env" | "fetch" | "import"
+    ) {
+        return None;
+    }
+    let root = npm::project_root(
+        &dir.map(|d| cwd.join(d))
+            .unwrap_or_else(|| cwd.to_path_buf()),
+    );
+    let rebuild = matches!(sub, "rebuild" | "rb");
+    let plain = words.len() <= 1 && matches!(sub, "install" | "i" | "install-test" | "it");
+    Some(After {
+        family: Family::Pnpm,
+        runner: Runner::SameTool,
+        before: (!rebuild).then(|| npm::snapshot(&root)),
+        before_store: (!rebuild).then(|| pnpm::snapshot(&root)),
+        with_root: plain,
+        only: if rebuild {
+            words[1..].iter().map(|w| w.to_string()).collect()
+        } else {
+            Vec::new()
+        },
+        root,
+    })
 }
 
 /// `npm_config_ignore_scripts=VALUE`, and the same for every other spelling
@@ -376,6 +457,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         // Only what this install adds or replaces runs (as with npm); an
         // explicit rebuild runs what it names, or everything.
         before: (!rebuild).then(|| npm::snapshot(&root)),
+        before_store: None,
         root,
         with_root: !rebuild && (plain_install || ci_like),
         only: if rebuild {
@@ -390,6 +472,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         insert_at: at,
         after,
         disables_builds: false,
+        python: None,
     })
 }
 
@@ -472,9 +555,6 @@ pub struct ScriptRecord {
     pub sandbox: Option<crate::supervise::sandbox::Report>,
 }
 
-/// One run of the package manager: the scripts it covers and its arguments.
-type Run<'a> = (Vec<&'a (String, String)>, Vec<String>);
-
 /// What the shim passes to [`run_after`].
 pub struct Context<'a> {
     pub policy: &'a Policy,
@@ -482,6 +562,8 @@ pub struct Context<'a> {
     pub invocation_id: &'a str,
     /// The real package manager (npm) to run the approved code with.
     pub program: &'a Path,
+    /// The real tool's arguments, as it was (or is about to be) started.
+    pub args: &'a [OsString],
     /// Variables for the children (depth, invocation id).
     pub env: &'a [(OsString, OsString)],
     /// Finds a real tool on PATH after the shims (the npm for yarn and bun).
@@ -501,16 +583,42 @@ pub fn after_run(
     log: Option<&record::LogTarget>,
     notice: &mut dyn FnMut(String),
 ) {
+    if ended.code != 0 {
+        if let Some(pre) = setup.python.as_ref().filter(|p| !p.approvals) {
+            let mut log = log.and_then(|t| t.open().ok());
+            let tool = cx.program.file_name().unwrap_or_default().to_string_lossy();
+            if let Some(code) = python::explain_failure(pre, &tool, cx, &mut log, notice) {
+                ended.code = code;
+            }
+        }
+        return;
+    }
     let Some(after) = &setup.after else {
         return;
     };
-    if ended.code != 0 {
-        return;
-    }
     let mut log = log.and_then(|t| t.open().ok());
     if let Some(code) = run_after(after, cx, &mut log, notice) {
         ended.code = code;
     }
+}
+
+/// Before the real tool runs: pip / `uv pip install` with PyPI approvals
+/// get the approved sdists they need built, supervised, into a private
+/// wheelhouse ([`python::prebuild`]); the returned value holds it and the
+/// arguments to add to the tool's launch. `Err`: the invocation is denied
+/// (an unapproved sdist-only package) or an approved build failed.
+pub fn before_run(
+    setup: &Setup,
+    cx: &Context<'_>,
+    log: Option<&record::LogTarget>,
+    notice: &mut dyn FnMut(String),
+) -> crate::error::Result<Option<python::Prebuilt>> {
+    let Some(pre) = setup.python.as_ref().filter(|p| p.approvals) else {
+        return Ok(None);
+    };
+    let mut log = log.and_then(|t| t.open().ok());
+    let tool = cx.program.file_name().unwrap_or_default().to_string_lossy();
+    python::prebuild(pre, &tool, cx, &mut log, notice)
 }
 
 /// The message of an invocation denied only for install-time code.
@@ -534,7 +642,9 @@ pub fn run_after(
     log: &mut Option<AuditLog>,
     notice: &mut dyn FnMut(String),
 ) -> Option<i32> {
-    let Family::Npm = after.family;
+    if after.family == Family::Pnpm {
+        return run_after_pnpm(after, cx, log, notice);
+    }
     let eco = Ecosystem::Npm;
     let program = match after.runner {
         Runner::SameTool => Some(cx.program.to_path_buf()),
@@ -556,78 +666,130 @@ pub fn run_after(
             })
         });
     }
-    let mut denied: Vec<(&npm::Package, String)> = Vec::new();
+    let decided: Vec<(&npm::Package, ScriptDecision, Option<String>)> = found
+        .iter()
+        .map(|p| {
+            let (d, by) = decide(cx.policy, cx.mode, eco, &p.name, &p.version);
+            (p, d, by)
+        })
+        .collect();
+    // (package rel, event) → how pkgward ran it and how it ended.
+    type Outcome = (Vec<String>, std::result::Result<CodeEnded, (String, i32)>);
+    let mut outcome: std::collections::BTreeMap<(String, String), Outcome> = Default::default();
     let mut failed = None;
-    for p in &found {
-        let (decision, approved_by) = decide(cx.policy, cx.mode, eco, &p.name, &p.version);
-        let rec = |script: &str, command: &str| ScriptRecord {
-            kind: "script",
-            invocation_id: cx.invocation_id.to_string(),
-            time: record::now_rfc3339(),
-            ecosystem: eco,
-            package: p.name.clone(),
-            version: p.version.clone(),
-            path: p.rel.clone(),
-            script: script.to_string(),
-            command: record::redact::redact_urls(command).into_owned(),
-            decision,
-            approved_by: approved_by.clone(),
-            ran: false,
-            runner: None,
-            exit_code: None,
-            signal: None,
-            duration_ms: None,
-            error: None,
-            sandbox: None,
+    let deps: Vec<&npm::Package> = decided
+        .iter()
+        .filter(|(p, d, _)| d.runs() && !p.root)
+        .map(|(p, _, _)| *p)
+        .collect();
+    let root = decided.iter().find(|(p, d, _)| d.runs() && p.root);
+    let sandboxed = |p: &npm::Package| {
+        decided
+            .iter()
+            .any(|(q, d, _)| q.rel == p.rel && confines(cx.policy, *d))
+    };
+    let run = |args: Vec<String>, cwd: PathBuf, sandboxed: bool, program: &Path| -> Outcome {
+        let mut env = cx.env.to_vec();
+        env.extend(
+            ignore_scripts_env("false")
+                .into_iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        );
+        // A project's .npmrc must not turn an approved script into its
+        // own code: npm's default shell, and no `node-options` from
+        // config files (NODE_OPTIONS from the environment still applies).
+        env.push(("npm_config_script_shell".into(), default_shell()));
+        // (npm ignores an empty value, so the neutral one is V8's default.)
+        let node_options = std::env::var_os("NODE_OPTIONS")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| OsString::from("--stack-trace-limit=10"));
+        env.push(("npm_config_node_options".into(), node_options));
+        let code = InstallCode {
+            program: program.to_path_buf(),
+            args: args.iter().map(OsString::from).collect(),
+            cwd,
+            env,
+            sandboxed,
+            #[cfg(target_os = "linux")]
+            trace: cx.trace.clone(),
         };
-        if !decision.runs() {
-            for (event, command) in &p.scripts {
-                append(log, &rec(event, command), notice);
+        let mut runner = vec!["npm".to_string()];
+        runner.extend(args);
+        let result = run_install_code(&code).map_err(|e| (e.to_string(), e.exit_code()));
+        (runner, result)
+    };
+    if (!deps.is_empty() || root.is_some()) && program.is_none() {
+        notice(
+            "cannot run the approved install-time code: npm was not found on PATH \
+             (pkgward runs it with `npm rebuild`)"
+                .to_string(),
+        );
+        failed = Some(crate::error::exit::NOT_FOUND);
+    }
+    // The dependencies: one `npm rebuild <path>…` per batch of packages
+    // that do not depend on each other (npm runs each one's preinstall,
+    // install and postinstall, or the implicit node-gyp build, and nothing
+    // else), the batches in dependency order. `./`: a bare
+    // `node_modules/x` would be read as a GitHub `user/repo` spec.
+    'batches: for batch in npm::batches(&deps) {
+        for chunk in batch.chunks(100) {
+            let Some(program) = program.as_deref().filter(|_| failed.is_none()) else {
+                break 'batches;
+            };
+            if let Some(sig) = crate::supervise::terminated() {
+                notice(format!(
+                    "stopped by signal {sig}: the remaining install-time code was not run"
+                ));
+                failed = Some(128 + sig);
+                break 'batches;
             }
-            denied.push((p, approve_command(eco, &p.name, &p.version)));
-            continue;
-        }
-        if failed.is_some() {
-            // npm stops at the first failing script; so does pkgward.
-            continue;
-        }
-        let Some(program) = &program else {
-            notice(format!(
-                "cannot run the approved install-time code of npm:{}@{}: npm was not found on PATH \
-                 (pkgward runs it with `npm rebuild`)",
-                p.name, p.version
-            ));
-            failed = Some(crate::error::exit::NOT_FOUND);
-            continue;
-        };
-        // The root's scripts run one by one (`npm run-script EVENT
-        // --ignore-scripts` runs exactly that one); a dependency's together
-        // through `npm rebuild <path>`, which runs its preinstall, install
-        // and postinstall (or the implicit node-gyp build) and nothing else.
-        let runs: Vec<Run<'_>> = if p.root {
-            p.scripts
+            let mut args = vec!["rebuild".to_string()];
+            args.extend(chunk.iter().map(|p| format!("./{}", p.rel)));
+            args.push("--ignore-scripts=false".into());
+            args.push("--foreground-scripts".into());
+            let o = run(
+                args,
+                after.root.clone(),
+                chunk.iter().any(|p| sandboxed(p)),
+                program,
+            );
+            let names: Vec<String> = chunk
                 .iter()
-                .map(|s| {
-                    (
-                        vec![s],
-                        vec!["run-script".into(), s.0.clone(), "--ignore-scripts".into()],
-                    )
-                })
-                .collect()
-        } else {
-            vec![(
-                p.scripts.iter().collect(),
-                vec![
-                    "rebuild".into(),
-                    // `./`: a bare `node_modules/x` would be read as a
-                    // GitHub `user/repo` spec.
-                    format!("./{}", p.rel),
-                    "--ignore-scripts=false".into(),
-                    "--foreground-scripts".into(),
-                ],
-            )]
-        };
-        for (scripts, args) in runs {
+                .map(|p| format!("npm:{}@{}", p.name, p.version))
+                .collect();
+            match &o.1 {
+                Ok(e) if e.exit_code == 0 => {}
+                Ok(e) => {
+                    notice(format!(
+                        "install-time code of {} failed (exit code {}): `{}`",
+                        names.join(", "),
+                        e.exit_code,
+                        o.0.join(" ")
+                    ));
+                    failed = Some(e.exit_code);
+                }
+                Err((err, code)) => {
+                    notice(format!(
+                        "cannot run the install-time code of {}: {err}",
+                        names.join(", ")
+                    ));
+                    failed = Some(*code);
+                }
+            }
+            for p in chunk {
+                for (event, _) in &p.scripts {
+                    outcome.insert((p.rel.clone(), event.clone()), o.clone());
+                }
+            }
+        }
+    }
+    // The root's scripts one by one (`npm run-script EVENT
+    // --ignore-scripts` runs exactly that one), last.
+    if let (Some((p, _, _)), Some(program)) = (root, program.as_deref()) {
+        for (event, _) in &p.scripts {
+            if failed.is_some() {
+                break;
+            }
             if let Some(sig) = crate::supervise::terminated() {
                 notice(format!(
                     "stopped by signal {sig}: the remaining install-time code was not run"
@@ -635,57 +797,13 @@ pub fn run_after(
                 failed = Some(128 + sig);
                 break;
             }
-            let mut env = cx.env.to_vec();
-            env.extend(
-                ignore_scripts_env("false")
-                    .into_iter()
-                    .map(|(k, v)| (OsString::from(k), OsString::from(v))),
-            );
-            // A project's .npmrc must not turn an approved script into its
-            // own code: npm's default shell, and no `node-options` from
-            // config files (NODE_OPTIONS from the environment still applies).
-            env.push(("npm_config_script_shell".into(), default_shell()));
-            // (npm ignores an empty value, so the neutral one is V8's default.)
-            let node_options = std::env::var_os("NODE_OPTIONS")
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| OsString::from("--stack-trace-limit=10"));
-            env.push(("npm_config_node_options".into(), node_options));
-            let code = InstallCode {
-                program: program.clone(),
-                args: args.iter().map(OsString::from).collect(),
-                cwd: if p.root {
-                    p.dir.clone()
-                } else {
-                    after.root.clone()
-                },
-                env,
-                // Approval means "may run", not "may do anything": approved
-                // code is confined too unless the policy says otherwise.
-                sandboxed: decision == ScriptDecision::Sandbox
-                    || (decision == ScriptDecision::Approved
-                        && cx.policy.sandbox.confine_approved.value),
-                #[cfg(target_os = "linux")]
-                trace: cx.trace.clone(),
-            };
-            let mut runner = vec!["npm".to_string()];
-            runner.extend(args.iter().cloned());
-            let result = run_install_code(&code);
-            for (event, command) in &scripts {
-                let mut r = rec(event, command);
-                r.ran = result.is_ok();
-                r.runner = Some(runner.clone());
-                match &result {
-                    Ok(e) => {
-                        r.exit_code = Some(e.exit_code);
-                        r.signal = e.signal;
-                        r.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
-                        r.sandbox = e.sandbox.clone();
-                    }
-                    Err(err) => r.error = Some(err.to_string()),
-                }
-                append(log, &r, notice);
-            }
-            match result {
+            let args = vec![
+                "run-script".into(),
+                event.clone(),
+                "--ignore-scripts".into(),
+            ];
+            let o = run(args, p.dir.clone(), sandboxed(p), program);
+            match &o.1 {
                 Ok(e) if e.exit_code == 0 => {}
                 Ok(e) => {
                     notice(format!(
@@ -693,18 +811,221 @@ pub fn run_after(
                         p.name,
                         p.version,
                         e.exit_code,
-                        runner.join(" ")
+                        o.0.join(" ")
                     ));
                     failed = Some(e.exit_code);
-                    break;
                 }
-                Err(err) => {
+                Err((err, code)) => {
                     notice(format!(
                         "cannot run the install-time code of npm:{}@{}: {err}",
                         p.name, p.version
                     ));
+                    failed = Some(*code);
+                }
+            }
+            outcome.insert((p.rel.clone(), event.clone()), o);
+        }
+    }
+    // The records, in dependency order.
+    let mut denied: Vec<(&npm::Package, String)> = Vec::new();
+    for (p, decision, approved_by) in &decided {
+        for (event, command) in &p.scripts {
+            let mut r = ScriptRecord {
+                kind: "script",
+                invocation_id: cx.invocation_id.to_string(),
+                time: record::now_rfc3339(),
+                ecosystem: eco,
+                package: p.name.clone(),
+                version: p.version.clone(),
+                path: p.rel.clone(),
+                script: event.to_string(),
+                command: record::redact::redact_urls(command).into_owned(),
+                decision: *decision,
+                approved_by: approved_by.clone(),
+                ran: false,
+                runner: None,
+                exit_code: None,
+                signal: None,
+                duration_ms: None,
+                error: None,
+                sandbox: None,
+            };
+            match outcome.get(&(p.rel.clone(), event.clone())) {
+                Some((runner, result)) => {
+                    r.runner = Some(runner.clone());
+                    match result {
+                        Ok(e) => {
+                            r.ran = true;
+                            r.exit_code = Some(e.exit_code);
+                            r.signal = e.signal;
+                            r.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
+                            r.sandbox = e.sandbox.clone();
+                        }
+                        Err((err, _)) => r.error = Some(err.clone()),
+                    }
+                }
+                // npm stops at the first failing script; so does pkgward.
+                None if decision.runs() => {
+                    r.error = Some("not run: earlier install-time code failed".into());
+                }
+                None => {}
+            }
+            append(log, &r, notice);
+        }
+        if !decision.runs() {
+            denied.push((p, approve_command(eco, &p.name, &p.version)));
+        }
+    }
+    if !denied.is_empty() {
+        notice(denied_message(&denied));
+    }
+    failed
+}
+
+/// pnpm: the approved packages of the virtual store that the install
+/// added or replaced (or that `rebuild` names) run through one `pnpm
+/// rebuild NAME…` (pnpm orders them by their dependencies) with
+/// `PNPM_CONFIG_ALLOW_BUILDS` naming exactly the approved versions; then
+/// the project's own scripts (and a `node-linker=hoisted` tree's packages)
+/// the npm way ([`run_after`] with the real npm).
+fn run_after_pnpm(
+    after: &After,
+    cx: &Context<'_>,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> Option<i32> {
+    let eco = Ecosystem::Npm;
+    let mut found = pnpm::find(&after.root);
+    if let Some(before) = &after.before_store {
+        let now = pnpm::snapshot(&after.root);
+        found.retain(|p| before.get(&p.rel) != now.get(&p.rel));
+    }
+    if !after.only.is_empty() {
+        found.retain(|p| {
+            after.only.iter().any(|o| {
+                *o == p.name
+                    || o.strip_prefix(p.name.as_str())
+                        .is_some_and(|v| v.starts_with('@'))
+            })
+        });
+    }
+    let decided: Vec<(&npm::Package, ScriptDecision, Option<String>)> = found
+        .iter()
+        .map(|p| {
+            let (d, by) = decide(cx.policy, cx.mode, eco, &p.name, &p.version);
+            (p, d, by)
+        })
+        .collect();
+    let rec =
+        |p: &npm::Package, d: ScriptDecision, by: &Option<String>, event: &str, command: &str| {
+            ScriptRecord {
+                kind: "script",
+                invocation_id: cx.invocation_id.to_string(),
+                time: record::now_rfc3339(),
+                ecosystem: eco,
+                package: p.name.clone(),
+                version: p.version.clone(),
+                path: p.rel.clone(),
+                script: event.to_string(),
+                command: record::redact::redact_urls(command).into_owned(),
+                decision: d,
+                approved_by: by.clone(),
+                ran: false,
+                runner: None,
+                exit_code: None,
+                signal: None,
+                duration_ms: None,
+                error: None,
+                sandbox: None,
+            }
+        };
+    let mut denied: Vec<(&npm::Package, String)> = Vec::new();
+    let mut run: Vec<&npm::Package> = Vec::new();
+    for (p, d, by) in &decided {
+        if d.runs() {
+            run.push(p);
+        } else {
+            for (event, command) in &p.scripts {
+                append(log, &rec(p, *d, by, event, command), notice);
+            }
+            denied.push((p, approve_command(eco, &p.name, &p.version)));
+        }
+    }
+    let mut failed = None;
+    if !run.is_empty() {
+        let not_run: Vec<&npm::Package> = denied.iter().map(|(p, _)| *p).collect();
+        let mut names: Vec<String> = run.iter().map(|p| p.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        let mut args = vec!["rebuild".to_string()];
+        args.extend(names.iter().cloned());
+        let mut env = cx.env.to_vec();
+        for (k, v) in ignore_scripts_env("false") {
+            env.push((k.into(), v.into()));
+        }
+        env.push(("PNPM_CONFIG_IGNORE_SCRIPTS".into(), "false".into()));
+        env.push((
+            "PNPM_CONFIG_ALLOW_BUILDS".into(),
+            pnpm::allow_builds(&run, &not_run).into(),
+        ));
+        env.push((
+            "PNPM_CONFIG_DANGEROUSLY_ALLOW_ALL_BUILDS".into(),
+            "false".into(),
+        ));
+        // A project's config must not turn an approved script into its own code.
+        env.push(("PNPM_CONFIG_SCRIPT_SHELL".into(), default_shell()));
+        env.push(("npm_config_script_shell".into(), default_shell()));
+        let code = InstallCode {
+            program: cx.program.to_path_buf(),
+            args: args.iter().map(OsString::from).collect(),
+            cwd: after.root.clone(),
+            env,
+            sandboxed: decided.iter().any(|(_, d, _)| confines(cx.policy, *d)),
+            #[cfg(target_os = "linux")]
+            trace: cx.trace.clone(),
+        };
+        let mut runner = vec!["pnpm".to_string()];
+        runner.extend(args.iter().cloned());
+        let result = if let Some(sig) = crate::supervise::terminated() {
+            notice(format!(
+                "stopped by signal {sig}: the remaining install-time code was not run"
+            ));
+            failed = Some(128 + sig);
+            None
+        } else {
+            Some(run_install_code(&code))
+        };
+        if let Some(result) = result {
+            for (p, d, by) in decided.iter().filter(|(_, d, _)| d.runs()) {
+                for (event, command) in &p.scripts {
+                    let mut r = rec(p, *d, by, event, command);
+                    r.ran = result.is_ok();
+                    r.runner = Some(runner.clone());
+                    match &result {
+                        Ok(e) => {
+                            r.exit_code = Some(e.exit_code);
+                            r.signal = e.signal;
+                            r.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
+                            r.sandbox = e.sandbox.clone();
+                        }
+                        Err(err) => r.error = Some(err.to_string()),
+                    }
+                    append(log, &r, notice);
+                }
+            }
+            match result {
+                Ok(e) if e.exit_code == 0 => {}
+                Ok(e) => {
+                    notice(format!(
+                        "install-time code failed (exit code {}): `{}`",
+                        e.exit_code,
+                        runner.join(" ")
+                    ));
+                    failed = Some(e.exit_code);
+                }
+                Err(err) => {
+                    notice(format!("cannot run the approved install-time code: {err}"));
                     failed = Some(err.exit_code());
-                    break;
                 }
             }
         }
@@ -712,7 +1033,18 @@ pub fn run_after(
     if !denied.is_empty() {
         notice(denied_message(&denied));
     }
-    failed
+    if failed.is_some() {
+        return failed;
+    }
+    // The project's own scripts, and a hoisted (`node-linker=hoisted`)
+    // tree's packages, the npm way.
+    let rest = After {
+        family: Family::Npm,
+        runner: Runner::Npm,
+        before_store: None,
+        ..after.clone()
+    };
+    run_after(&rest, cx, log, notice)
 }
 
 /// npm's default `script-shell`: `sh` on Unix, `%ComSpec%` (or `cmd.exe`) on Windows.

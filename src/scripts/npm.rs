@@ -41,6 +41,9 @@ pub struct Package {
     pub root: bool,
     /// (event, command), in the order npm runs them.
     pub scripts: Vec<(String, String)>,
+    /// The other packages with install-time code this one depends on,
+    /// directly or not (their `rel`s): what must run before it.
+    pub needs: Vec<String>,
 }
 
 struct Node {
@@ -81,18 +84,23 @@ pub fn find(root: &Path, with_root: bool) -> Vec<Package> {
             }
         }
     }
-    let order = dependency_order(&nodes);
+    let edges = resolved_edges(&nodes);
+    let order = dependency_order(&nodes, &edges);
+    let mut needs = script_needs(&nodes, &edges);
     let mut out: Vec<Package> = order
         .into_iter()
-        .map(|i| &nodes[i])
-        .filter(|n| !n.scripts.is_empty())
-        .map(|n| Package {
-            name: n.name.clone(),
-            version: n.version.clone(),
-            dir: n.dir.clone(),
-            rel: n.rel.clone(),
-            root: false,
-            scripts: n.scripts.clone(),
+        .filter(|&i| !nodes[i].scripts.is_empty())
+        .map(|i| {
+            let n = &nodes[i];
+            Package {
+                name: n.name.clone(),
+                version: n.version.clone(),
+                dir: n.dir.clone(),
+                rel: n.rel.clone(),
+                root: false,
+                scripts: n.scripts.clone(),
+                needs: std::mem::take(&mut needs[i]),
+            }
         })
         .collect();
     if with_root {
@@ -123,6 +131,7 @@ pub fn find(root: &Path, with_root: bool) -> Vec<Package> {
                     rel: ".".into(),
                     root: true,
                     scripts,
+                    needs: out.iter().map(|p| p.rel.clone()).collect(),
                 });
             }
         }
@@ -148,7 +157,7 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, String> {
 }
 
 #[cfg(unix)]
-fn file_identity(m: &std::fs::Metadata) -> String {
+pub(crate) fn file_identity(m: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
     format!(
         "{}:{}:{}",
@@ -159,7 +168,7 @@ fn file_identity(m: &std::fs::Metadata) -> String {
 }
 
 #[cfg(not(unix))]
-fn file_identity(m: &std::fs::Metadata) -> String {
+pub(crate) fn file_identity(m: &std::fs::Metadata) -> String {
     let t = |r: std::io::Result<std::time::SystemTime>| {
         r.ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -247,11 +256,11 @@ fn visit(dir: &Path, rel: &str, depth: usize, out: &mut Vec<Node>) {
 }
 
 /// A directory that is not a symlink (and not reached through one).
-fn is_real_dir(p: &Path) -> bool {
+pub(crate) fn is_real_dir(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir())
 }
 
-fn read_manifest(dir: &Path) -> Option<Value> {
+pub(crate) fn read_manifest(dir: &Path) -> Option<Value> {
     let p = dir.join("package.json");
     let meta = std::fs::symlink_metadata(&p).ok()?;
     if !meta.is_file() || meta.len() > MAX_MANIFEST {
@@ -271,7 +280,7 @@ fn script(m: &Value, event: &str) -> Option<String> {
 /// A dependency's install-time scripts: preinstall/install/postinstall, and
 /// npm's implicit `install: node-gyp rebuild` for a `binding.gyp` without
 /// an install or preinstall script (unless `"gypfile": false`).
-fn dep_scripts(m: &Value, dir: &Path) -> Vec<(String, String)> {
+pub(crate) fn dep_scripts(m: &Value, dir: &Path) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for e in DEP_EVENTS {
         if let Some(c) = script(m, e) {
@@ -327,10 +336,9 @@ fn git_resolved(root: &Path) -> BTreeSet<String> {
     out
 }
 
-/// Indices of `nodes` so that each comes after the packages it depends on
-/// (resolved like Node does: the nearest `node_modules` upwards). Cycles are
-/// broken where they are met.
-fn dependency_order(nodes: &[Node]) -> Vec<usize> {
+/// Each node's dependencies, resolved like Node does (the nearest
+/// `node_modules` upwards), as indices into `nodes`.
+fn resolved_edges(nodes: &[Node]) -> Vec<Vec<usize>> {
     let by_rel: BTreeMap<&str, usize> = nodes
         .iter()
         .enumerate()
@@ -352,6 +360,15 @@ fn dependency_order(nodes: &[Node]) -> Vec<usize> {
             }
         }
     };
+    nodes
+        .iter()
+        .map(|n| n.deps.iter().filter_map(|d| resolve(&n.rel, d)).collect())
+        .collect()
+}
+
+/// Indices of `nodes` so that each comes after the packages it depends on.
+/// Cycles are broken where they are met.
+fn dependency_order(nodes: &[Node], edges: &[Vec<usize>]) -> Vec<usize> {
     let mut state = vec![0u8; nodes.len()]; // 0 new, 1 on stack, 2 done
     let mut order = Vec::with_capacity(nodes.len());
     for start in 0..nodes.len() {
@@ -362,14 +379,12 @@ fn dependency_order(nodes: &[Node]) -> Vec<usize> {
         let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
         state[start] = 1;
         while let Some(&mut (i, ref mut next)) = stack.last_mut() {
-            if *next < nodes[i].deps.len() {
-                let dep = &nodes[i].deps[*next];
+            if *next < edges[i].len() {
+                let j = edges[i][*next];
                 *next += 1;
-                if let Some(j) = resolve(&nodes[i].rel, dep) {
-                    if state[j] == 0 {
-                        state[j] = 1;
-                        stack.push((j, 0));
-                    }
+                if state[j] == 0 {
+                    state[j] = 1;
+                    stack.push((j, 0));
                 }
             } else {
                 state[i] = 2;
@@ -379,6 +394,59 @@ fn dependency_order(nodes: &[Node]) -> Vec<usize> {
         }
     }
     order
+}
+
+/// For each node with install-time code: the other nodes with
+/// install-time code it depends on, directly or not (their `rel`s).
+fn script_needs(nodes: &[Node], edges: &[Vec<usize>]) -> Vec<Vec<String>> {
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(start, n)| {
+            if n.scripts.is_empty() {
+                return Vec::new();
+            }
+            let mut seen = vec![false; nodes.len()];
+            seen[start] = true;
+            let mut stack = vec![start];
+            let mut out = Vec::new();
+            while let Some(i) = stack.pop() {
+                for &j in &edges[i] {
+                    if !seen[j] {
+                        seen[j] = true;
+                        if !nodes[j].scripts.is_empty() {
+                            out.push(nodes[j].rel.clone());
+                        }
+                        stack.push(j);
+                    }
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// Splits `run` (in dependency order) into batches that can run together:
+/// no package in a batch needs (directly or not) another package of `run`
+/// in the same or a later batch.
+pub fn batches<'a>(run: &[&'a Package]) -> Vec<Vec<&'a Package>> {
+    let mut level: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut out: Vec<Vec<&Package>> = Vec::new();
+    for p in run {
+        let l = p
+            .needs
+            .iter()
+            .filter_map(|r| level.get(r.as_str()))
+            .map(|l| l + 1)
+            .max()
+            .unwrap_or(0);
+        level.insert(p.rel.as_str(), l);
+        if out.len() <= l {
+            out.resize_with(l + 1, Vec::new);
+        }
+        out[l].push(p);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -438,6 +506,42 @@ mod tests {
             root.scripts,
             vec![("postinstall".into(), "node setup.js".into())]
         );
+    }
+
+    #[test]
+    fn batches_keep_dependencies_first_and_group_the_rest() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let s = r#""scripts":{"postinstall":"x"}"#;
+        pkg(
+            &r.join("node_modules/a"),
+            &format!(r#"{{"name":"a","version":"1.0.0","dependencies":{{"m":"*"}},{s}}}"#),
+        );
+        // a needs c through m (which has no script).
+        pkg(
+            &r.join("node_modules/m"),
+            r#"{"name":"m","version":"1.0.0","dependencies":{"c":"*"}}"#,
+        );
+        pkg(
+            &r.join("node_modules/b"),
+            &format!(r#"{{"name":"b","version":"1.0.0",{s}}}"#),
+        );
+        pkg(
+            &r.join("node_modules/c"),
+            &format!(r#"{{"name":"c","version":"1.0.0",{s}}}"#),
+        );
+        let found = find(r, false);
+        let all: Vec<&Package> = found.iter().collect();
+        let names = |b: &Vec<&Package>| b.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        let mut got: Vec<Vec<String>> = batches(&all).iter().map(names).collect();
+        got[0].sort();
+        assert_eq!(
+            got,
+            vec![vec!["b".to_string(), "c".into()], vec!["a".into()]]
+        );
+        // Without c in the run, a and b go together.
+        let some: Vec<&Package> = found.iter().filter(|p| p.name != "c").collect();
+        assert_eq!(batches(&some).len(), 1);
     }
 
     #[cfg(unix)]

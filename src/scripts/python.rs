@@ -22,11 +22,25 @@
 //! Neither pip nor uv can say "wheels only, except that this package may
 //! also build its sdist": `--no-binary NAME` / `--no-binary-package NAME`
 //! mean "NAME from source", which breaks NAME wherever only a wheel exists.
-//! So a PyPI approval does not lift wheels-only yet (it approves
-//! fetch-and-execute, see [`super::exec`]); `scripts.default = "allow"` or
-//! `"sandbox"` lifts it for every package. Building approved sdists is left
-//! to pkgward itself (into a private wheelhouse, through
-//! [`crate::supervise::install_code`]).
+//! So the real tool always stays wheels-only, and pkgward builds approved
+//! sdists itself ([`prebuild`], pip `install`/`download`/`wheel` and `uv
+//! pip install`): a wheels-only resolution pass (the same command as a dry
+//! run, output captured, no package code runs) names the package only an
+//! sdist provides; pkgward picks its version (the one uv names, or the
+//! highest `pip index versions` lists that the requirement allows),
+//! decides it ([`super::decide`], approval ranges included), and builds
+//! just that version with `pip wheel --no-deps --no-binary NAME
+//! --only-binary=:all:` through [`crate::supervise::install_code`] into a
+//! private per-invocation wheelhouse; then resolves again, until nothing
+//! needs a build (for uv the builder is the real pip on PATH, given uv's
+//! index settings from the command line and `UV_*` variables). The real
+//! tool runs wheels-only with `--find-links <wheelhouse>`. An unapproved sdist-only package denies the invocation
+//! (a `script` record with decision `deny`, and the `pkgward approve
+//! pypi:NAME@VERSION` command). Without any PyPI approval no pass runs
+//! before the tool; when it fails, the same pass explains why
+//! ([`explain_failure`]). poetry, pipenv, `uv sync`/`add`/`run`, uvx and
+//! pipx stay wheels-only; `scripts.default = "allow"` or `"sandbox"` lifts
+//! wheels-only for every package.
 
 use std::path::{Path, PathBuf};
 
@@ -39,13 +53,19 @@ use super::Setup;
 /// pip's subcommands that resolve and may build.
 const PIP_BUILDING: [&str; 3] = ["install", "download", "wheel"];
 
-pub(super) fn setup(tool: Tool, verb: Verb, args: &[String]) -> Option<Setup> {
+pub(super) fn setup(
+    tool: Tool,
+    verb: Verb,
+    args: &[String],
+    policy: &crate::policy::Policy,
+) -> Option<Setup> {
+    let approvals = policy
+        .allow_entries()
+        .any(|(e, _)| e.ecosystem == crate::tools::Ecosystem::Pypi);
     match tool.name {
         "pip" | "pip3" => {
             let sub = args.iter().find(|a| !a.starts_with('-'))?;
-            if !PIP_BUILDING.contains(&sub.as_str()) {
-                return None;
-            }
+            let sub = *PIP_BUILDING.iter().find(|s| **s == sub.as_str())?;
             let mut insert_args = vec!["--only-binary=:all:".to_string()];
             if let Some(f) = only_binary_file() {
                 insert_args.push("-r".into());
@@ -57,6 +77,10 @@ pub(super) fn setup(tool: Tool, verb: Verb, args: &[String]) -> Option<Setup> {
                 insert_at: args.len(),
                 after: None,
                 disables_builds: true,
+                python: Some(Prebuild {
+                    resolver: Resolver::Pip(sub),
+                    approvals,
+                }),
             })
         }
         "uv" => {
@@ -78,6 +102,10 @@ pub(super) fn setup(tool: Tool, verb: Verb, args: &[String]) -> Option<Setup> {
                     insert_at: args.iter().position(|a| a == "--").unwrap_or(args.len()),
                     after: None,
                     disables_builds: true,
+                    python: (words.get(1) == Some(&"install")).then_some(Prebuild {
+                        resolver: Resolver::UvPip,
+                        approvals,
+                    }),
                 }),
                 // Building the user's own project is what they asked for.
                 ["build" | "publish", ..] => None,
@@ -311,5 +339,832 @@ fn any_no_binary(v: &toml::Value) -> bool {
         }),
         toml::Value::Array(a) => a.iter().any(any_no_binary),
         _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Approved sdist builds (pip, `uv pip install`).
+
+/// Which resolver pkgward asks which packages need a build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolver {
+    /// pip `install` / `download` / `wheel` (the subcommand).
+    Pip(&'static str),
+    /// `uv pip install`.
+    UvPip,
+}
+
+/// What pkgward does around a wheels-only pip or `uv pip install`:
+/// with PyPI approvals in the policy, it first builds the approved sdists the
+/// resolution needs into a private wheelhouse ([`prebuild`]); without any,
+/// it explains a failed run ([`explain_failure`]) when an sdist-only package
+/// was the cause.
+#[derive(Clone, Debug)]
+pub struct Prebuild {
+    pub resolver: Resolver,
+    /// Whether some `scripts.allow` entry is a PyPI one (else nothing can
+    /// be built and no resolution pass runs before the tool).
+    pub approvals: bool,
+}
+
+/// At most this many approved sdists are built for one invocation.
+const MAX_BUILDS: usize = 64;
+
+/// Options pip's index commands share with `install`/`download`/`wheel`
+/// (flag, takes a value).
+const PIP_INDEX_OPTS: [(&str, bool); 12] = [
+    ("-i", true),
+    ("--index-url", true),
+    ("--extra-index-url", true),
+    ("--no-index", false),
+    ("-f", true),
+    ("--find-links", true),
+    ("--trusted-host", true),
+    ("--cert", true),
+    ("--client-cert", true),
+    ("--proxy", true),
+    ("--pre", false),
+    ("--isolated", false),
+];
+
+/// Options of `pip download` / `pip wheel` that `pip install` does not take
+/// (flag, takes a value): dropped from the resolution pass.
+const PIP_OUTPUT_OPTS: [(&str, bool); 6] = [
+    ("-d", true),
+    ("--dest", true),
+    ("--destination-directory", true),
+    ("-w", true),
+    ("--wheel-dir", true),
+    ("--no-verify", false),
+];
+
+fn lossy(args: &[std::ffi::OsString]) -> Vec<String> {
+    args.iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The index options of a pip command line (and of the requirement files
+/// it names, one level of `-r` nesting deep): what `pip index` and `pip
+/// wheel` need to see the same packages.
+pub fn pip_index_args(args: &[String], cwd: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut files = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some((k, v)) = a.split_once('=') {
+            if PIP_INDEX_OPTS.iter().any(|(f, val)| *val && *f == k) {
+                out.push(k.to_string());
+                out.push(v.to_string());
+            }
+            if matches!(k, "-r" | "--requirement" | "-c" | "--constraint") {
+                files.push(cwd.join(v));
+            }
+            continue;
+        }
+        if let Some((f, val)) = PIP_INDEX_OPTS.iter().find(|(f, _)| *f == a) {
+            out.push(f.to_string());
+            if *val {
+                if let Some(v) = it.next() {
+                    out.push(v.clone());
+                }
+            }
+        } else if matches!(a.as_str(), "-r" | "--requirement" | "-c" | "--constraint") {
+            if let Some(v) = it.next() {
+                files.push(cwd.join(v));
+            }
+        } else if let Some(v) = a
+            .strip_prefix("-r")
+            .filter(|v| !v.is_empty() && !a.starts_with("--"))
+        {
+            files.push(cwd.join(v));
+        }
+    }
+    for f in files {
+        out.extend(requirement_file_index_args(&f, 0));
+    }
+    out
+}
+
+fn requirement_file_index_args(path: &Path, depth: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    if depth > 4 {
+        return out;
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        return out;
+    };
+    if !meta.is_file() || meta.len() > 16 << 20 {
+        return out;
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return out;
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    for line in text.lines() {
+        let l = line.split(" #").next().unwrap_or("").trim();
+        let (flag, rest) = match l.split_once(['=', ' ', '\t']) {
+            Some((f, r)) => (f, r.trim()),
+            None => (l, ""),
+        };
+        if let Some((f, val)) = PIP_INDEX_OPTS.iter().find(|(f, _)| *f == flag) {
+            if *val && !rest.is_empty() {
+                out.push(f.to_string());
+                out.push(rest.to_string());
+            } else if !*val {
+                out.push(f.to_string());
+            }
+        } else if matches!(flag, "-r" | "--requirement") && !rest.is_empty() {
+            out.extend(requirement_file_index_args(&base.join(rest), depth + 1));
+        }
+    }
+    out
+}
+
+/// The arguments of pip's resolution pass: the real command as a dry-run
+/// `install` (download/wheel: their output options dropped, into an empty
+/// `--target`), quiet, looking in the wheelhouse too.
+fn pip_resolution_args(
+    sub: &str,
+    args: &[String],
+    wheelhouse: &Path,
+    target: &Path,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    let mut sub_seen = false;
+    while let Some(a) = it.next() {
+        if !sub_seen && a == sub {
+            sub_seen = true;
+            out.push("install".into());
+            continue;
+        }
+        if sub != "install" {
+            if let Some((_, val)) = PIP_OUTPUT_OPTS.iter().find(|(f, _)| *f == a) {
+                if *val {
+                    it.next();
+                }
+                continue;
+            }
+            if PIP_OUTPUT_OPTS.iter().any(|(f, val)| {
+                *val && (a.starts_with(&format!("{f}=")) || (f.len() == 2 && a.starts_with(f)))
+            }) {
+                continue;
+            }
+        }
+        out.push(a.clone());
+    }
+    out.push("--dry-run".into());
+    out.push("--quiet".into());
+    if sub != "install" {
+        out.push("--target".into());
+        out.push(target.to_string_lossy().into_owned());
+    }
+    out.push("--find-links".into());
+    out.push(wheelhouse.to_string_lossy().into_owned());
+    out
+}
+
+/// What the wheels-only resolution said about a package it could not get.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Missing {
+    pub name: String,
+    /// The requirement's specifier (pip), e.g. `>=1.1`; empty: any.
+    pub spec: String,
+    /// The version the resolver named (uv), if it did.
+    pub version: Option<String>,
+}
+
+/// pip: `ERROR: No matching distribution found for NAME[extras]SPEC[; marker]`.
+pub fn parse_pip_missing(stderr: &str) -> Option<Missing> {
+    const NEEDLE: &str = "No matching distribution found for ";
+    let line = stderr.lines().find(|l| l.contains(NEEDLE))?;
+    let req = line[line.find(NEEDLE)? + NEEDLE.len()..].trim();
+    let req = req.split(';').next().unwrap_or("").trim();
+    let end = req
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .unwrap_or(req.len());
+    let name = &req[..end];
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let mut rest = req[end..].trim_start();
+    if rest.starts_with('[') {
+        rest = rest
+            .split_once(']')
+            .map(|(_, r)| r)
+            .unwrap_or("")
+            .trim_start();
+    }
+    // A direct reference (`NAME @ URL`) is not an index package.
+    if rest.starts_with('@') {
+        return None;
+    }
+    Some(Missing {
+        name: name.to_string(),
+        spec: rest
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim()
+            .to_string(),
+        version: None,
+    })
+}
+
+/// uv: ``hint: Wheels are required for `NAME` because building from source
+/// is disabled`` and, when it names one, `NAME==VERSION has no usable wheels`.
+pub fn parse_uv_missing(stderr: &str) -> Option<Missing> {
+    const HINT: &str = "Wheels are required for `";
+    let at = stderr.find(HINT)? + HINT.len();
+    let name = stderr[at..].split('`').next()?.to_string();
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return None;
+    }
+    let want = crate::tools::pep503(&name);
+    let mut version = None;
+    for (i, _) in stderr.match_indices(" has no usable wheels") {
+        let before = &stderr[..i];
+        let word = before
+            .rsplit(|c: char| c.is_whitespace())
+            .next()
+            .unwrap_or("");
+        if let Some((n, v)) = word.split_once("==") {
+            // Only a PEP 440 version (normalised) is used.
+            if crate::tools::pep503(n) == want {
+                if let Ok(v) = <pep440_rs::Version as std::str::FromStr>::from_str(v) {
+                    version = Some(v.to_string());
+                    break;
+                }
+            }
+        }
+    }
+    Some(Missing {
+        name,
+        spec: String::new(),
+        version,
+    })
+}
+
+/// `pip index versions`: `Available versions: 1.2.0, 1.0.0`.
+pub fn parse_pip_versions(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Available versions:"))
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The highest of `versions` that `spec` (PEP 440 specifiers; empty: any)
+/// allows: pre-releases only when `pre` or when nothing else fits.
+pub fn best_version(versions: &[String], spec: &str, pre: bool) -> Option<String> {
+    use std::str::FromStr;
+    let spec = if spec.is_empty() {
+        pep440_rs::VersionSpecifiers::empty()
+    } else {
+        pep440_rs::VersionSpecifiers::from_str(spec).ok()?
+    };
+    let mut ok: Vec<pep440_rs::Version> = versions
+        .iter()
+        .filter_map(|v| pep440_rs::Version::from_str(v).ok())
+        .filter(|v| spec.contains(v))
+        .collect();
+    ok.sort();
+    let finals: Vec<&pep440_rs::Version> = ok.iter().filter(|v| !v.any_prerelease()).collect();
+    let pick = if pre || finals.is_empty() {
+        ok.last()
+    } else {
+        finals.last().copied()
+    };
+    pick.map(|v| v.to_string())
+}
+
+/// What [`prebuild`] leaves for the real tool: the wheelhouse (removed when
+/// dropped) and the arguments that make the tool look in it.
+pub struct Prebuilt {
+    pub args: Vec<std::ffi::OsString>,
+    _dir: tempfile::TempDir,
+}
+
+/// How one resolution pass ended.
+enum Round {
+    /// It resolved: nothing (more) needs a build.
+    Resolved,
+    /// A package it could only get by building its sdist.
+    Missing(Missing),
+    /// Another failure: the real tool reports it itself.
+    Other,
+}
+
+/// An approved package's build, or a denial, as decided and recorded.
+struct Needed {
+    name: String,
+    version: String,
+}
+
+fn wheelhouse() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("pkgward-wheelhouse-")
+        .tempdir()
+}
+
+/// Runs the real tool as a wheels-only resolution pass, output captured:
+/// it runs no install-time code (builds are off in it exactly as in the
+/// real run), through the invocation's proxy environment.
+fn resolution_round(
+    resolver: Resolver,
+    cx: &super::Context<'_>,
+    wheelhouse: &Path,
+    target: &Path,
+) -> Round {
+    let args = lossy(cx.args);
+    let pass: Vec<String> = match resolver {
+        Resolver::Pip(sub) => pip_resolution_args(sub, &args, wheelhouse, target),
+        Resolver::UvPip => {
+            let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+            let mut a = args[..at].to_vec();
+            a.push("--dry-run".into());
+            a.push("--find-links".into());
+            a.push(wheelhouse.to_string_lossy().into_owned());
+            a.extend(args[at..].iter().cloned());
+            a
+        }
+    };
+    let Some(out) = captured(cx.program, &pass, cx) else {
+        return Round::Other;
+    };
+    if out.status.success() {
+        return Round::Resolved;
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let missing = match resolver {
+        Resolver::Pip(_) => parse_pip_missing(&err),
+        Resolver::UvPip => parse_uv_missing(&err),
+    };
+    missing.map(Round::Missing).unwrap_or(Round::Other)
+}
+
+fn captured(
+    program: &Path,
+    args: &[String],
+    cx: &super::Context<'_>,
+) -> Option<std::process::Output> {
+    let mut c = std::process::Command::new(program);
+    c.args(args)
+        .envs(cx.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null());
+    c.output().ok()
+}
+
+/// The version of `m` a build would produce: the one the resolver named,
+/// else the highest the index has that the requirement allows (`pip index
+/// versions`, which lists sdist-only versions and runs no package code).
+fn version_of(
+    m: &Missing,
+    cx: &super::Context<'_>,
+    pip: Option<&Path>,
+    index: &[String],
+) -> Option<String> {
+    if let Some(v) = &m.version {
+        return Some(v.clone());
+    }
+    let pip = pip?;
+    let mut args = vec!["index".to_string(), "versions".to_string()];
+    args.extend(index.iter().cloned());
+    args.push(m.name.clone());
+    let out = captured(pip, &args, cx)?;
+    let pre = index.iter().any(|a| a == "--pre");
+    best_version(
+        &parse_pip_versions(&String::from_utf8_lossy(&out.stdout)),
+        &m.spec,
+        pre,
+    )
+}
+
+/// uv's index settings as pip options and variables, for the pip that
+/// builds an approved sdist for uv.
+fn uv_index_as_pip(args: &[String]) -> (Vec<String>, Vec<(String, String)>) {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (k, v) = match a.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let pip_flag = match k {
+            "--default-index" | "--index-url" | "-i" => "--index-url",
+            "--index" | "--extra-index-url" => "--extra-index-url",
+            "--find-links" | "-f" => "--find-links",
+            "--no-index" => {
+                out.push("--no-index".into());
+                continue;
+            }
+            "--prerelease" => {
+                out.push("--pre".into());
+                if v.is_none() {
+                    it.next();
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        let Some(v) = v.or_else(|| it.next().cloned()) else {
+            continue;
+        };
+        // `--index name=URL`.
+        let v = match v.split_once('=') {
+            Some((n, u)) if !n.contains(':') && !n.contains('/') => u.to_string(),
+            _ => v,
+        };
+        out.push(pip_flag.into());
+        out.push(v);
+    }
+    let mut env = Vec::new();
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(u) = var("UV_DEFAULT_INDEX").or_else(|| var("UV_INDEX_URL")) {
+        env.push(("PIP_INDEX_URL".to_string(), u));
+    }
+    let extra: Vec<String> = [var("UV_INDEX"), var("UV_EXTRA_INDEX_URL")]
+        .into_iter()
+        .flatten()
+        .flat_map(|v| {
+            v.split_whitespace()
+                .map(|u| match u.split_once('=') {
+                    Some((n, u)) if !n.contains(':') && !n.contains('/') => u.to_string(),
+                    _ => u.to_string(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !extra.is_empty() {
+        env.push(("PIP_EXTRA_INDEX_URL".to_string(), extra.join(" ")));
+    }
+    (out, env)
+}
+
+fn script_record(
+    cx: &super::Context<'_>,
+    name: &str,
+    version: &str,
+    decision: super::ScriptDecision,
+    approved_by: Option<String>,
+) -> super::ScriptRecord {
+    super::ScriptRecord {
+        kind: "script",
+        invocation_id: cx.invocation_id.to_string(),
+        time: crate::record::now_rfc3339(),
+        ecosystem: crate::tools::Ecosystem::Pypi,
+        package: name.to_string(),
+        version: version.to_string(),
+        path: ".".into(),
+        script: "build".into(),
+        command: format!("build the sdist of {name} {version} (its PEP 517 backend / setup.py)"),
+        decision,
+        approved_by,
+        ran: false,
+        runner: None,
+        exit_code: None,
+        signal: None,
+        duration_ms: None,
+        error: None,
+        sandbox: None,
+    }
+}
+
+/// The denial of an sdist-only package the policy does not approve.
+fn denial(tool: &str, n: &Needed) -> String {
+    format!(
+        "`{tool}` needs to build {name} {version} from its sdist, which runs the package's build code \
+         (setup.py / its PEP 517 backend) at install time, and `[scripts]` does not approve it \
+         (wheels only under `scripts.default = \"deny\"`).\n  approve: {cmd}\n\
+         (pkgward then builds it, supervised, and the install uses the wheel it built)",
+        name = n.name,
+        version = n.version,
+        cmd = super::approve_command(crate::tools::Ecosystem::Pypi, &n.name, &n.version),
+    )
+}
+
+/// Before a wheels-only pip / `uv pip install` with PyPI approvals in the
+/// policy: resolves wheels-only (captured, no package code runs), and for
+/// each package only an sdist provides, if the policy approves that
+/// version, builds it — `pip wheel --no-deps` for just that package,
+/// through [`crate::supervise::install_code::run_install_code`] — into a
+/// private wheelhouse, then resolves again, until the resolution succeeds.
+/// An unapproved sdist-only package denies the invocation (recorded, with
+/// the command that approves it). The real tool then runs wheels-only with
+/// `--find-links <wheelhouse>`.
+pub fn prebuild(
+    pre: &Prebuild,
+    tool: &str,
+    cx: &super::Context<'_>,
+    log: &mut Option<crate::record::AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> crate::error::Result<Option<Prebuilt>> {
+    use crate::supervise::install_code::{run_install_code, InstallCode};
+    let io = |source| crate::error::Error::Io {
+        context: "cannot create a private wheelhouse for approved sdist builds".into(),
+        source,
+    };
+    let dir = wheelhouse().map_err(io)?;
+    let target = tempfile::Builder::new()
+        .prefix("pkgward-resolve-")
+        .tempdir()
+        .map_err(io)?;
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let args = lossy(cx.args);
+    let (pip, index, index_env) = match pre.resolver {
+        Resolver::Pip(_) => (
+            Some(cx.program.to_path_buf()),
+            pip_index_args(&args, &cwd),
+            Vec::new(),
+        ),
+        Resolver::UvPip => {
+            let (a, e) = uv_index_as_pip(&args);
+            (
+                (cx.find_tool)("pip").or_else(|| (cx.find_tool)("pip3")),
+                a,
+                e,
+            )
+        }
+    };
+    let mut built: Vec<String> = Vec::new();
+    loop {
+        let m = match resolution_round(pre.resolver, cx, dir.path(), target.path()) {
+            Round::Resolved => break,
+            Round::Other => break,
+            Round::Missing(m) => m,
+        };
+        let key = crate::tools::pep503(&m.name);
+        if built.contains(&key) || built.len() >= MAX_BUILDS {
+            // Built, yet still missing: the real tool says why.
+            break;
+        }
+        let Some(version) = version_of(&m, cx, pip.as_deref(), &index) else {
+            break;
+        };
+        let n = Needed {
+            name: m.name.clone(),
+            version: version.clone(),
+        };
+        let (decision, approved_by) = super::decide(
+            cx.policy,
+            cx.mode,
+            crate::tools::Ecosystem::Pypi,
+            &n.name,
+            &version,
+        );
+        if !decision.runs() {
+            let rec = script_record(cx, &n.name, &version, decision, None);
+            super::append(log, &rec, notice);
+            return Err(crate::error::Error::Denied {
+                message: denial(tool, &n),
+            });
+        }
+        let Some(pip) = pip.clone() else {
+            let mut rec = script_record(cx, &n.name, &version, decision, approved_by);
+            rec.error = Some("pip not found on PATH".into());
+            super::append(log, &rec, notice);
+            return Err(crate::error::Error::Denied {
+                message: format!(
+                    "`{tool}` needs to build the approved {} {} from its sdist; pkgward builds it with \
+                     `pip wheel` (supervised), and no pip was found on PATH",
+                    n.name, n.version
+                ),
+            });
+        };
+        let mut bargs: Vec<String> = vec![
+            "wheel".into(),
+            "--no-deps".into(),
+            "--only-binary=:all:".into(),
+            "--no-binary".into(),
+            m.name.clone(),
+            "--wheel-dir".into(),
+            dir.path().to_string_lossy().into_owned(),
+        ];
+        bargs.extend(index.iter().cloned());
+        bargs.push(format!("{}=={}", m.name, version));
+        let mut env = cx.env.to_vec();
+        env.extend(
+            index_env
+                .iter()
+                .map(|(k, v)| (std::ffi::OsString::from(k), std::ffi::OsString::from(v))),
+        );
+        let code = InstallCode {
+            program: pip.clone(),
+            args: bargs.iter().map(std::ffi::OsString::from).collect(),
+            cwd: cwd.clone(),
+            env,
+            sandboxed: true,
+            #[cfg(target_os = "linux")]
+            trace: cx.trace.clone(),
+        };
+        let result = run_install_code(&code);
+        let mut rec = script_record(cx, &n.name, &version, decision, approved_by);
+        let mut runner = vec!["pip".to_string()];
+        runner.extend(bargs.iter().cloned());
+        rec.runner = Some(runner);
+        rec.ran = result.is_ok();
+        match &result {
+            Ok(e) => {
+                rec.exit_code = Some(e.exit_code);
+                rec.signal = e.signal;
+                rec.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
+                rec.sandbox = e.sandbox.clone();
+            }
+            Err(err) => rec.error = Some(err.to_string()),
+        }
+        super::append(log, &rec, notice);
+        match result {
+            Ok(e) if e.exit_code == 0 => built.push(key),
+            Ok(e) => {
+                notice(format!(
+                    "the build of the approved pypi:{}@{} failed (exit code {})",
+                    n.name, n.version, e.exit_code
+                ));
+                return Err(crate::error::Error::Denied {
+                    message: format!(
+                        "`{tool}` was not run: the approved sdist build of {} {} failed",
+                        n.name, n.version
+                    ),
+                });
+            }
+            Err(err) => return Err(err),
+        }
+        if crate::supervise::terminated().is_some() {
+            break;
+        }
+    }
+    if built.is_empty() {
+        return Ok(None);
+    }
+    let wh = dir.path().as_os_str().to_owned();
+    Ok(Some(Prebuilt {
+        args: vec!["--find-links".into(), wh],
+        _dir: dir,
+    }))
+}
+
+/// After a wheels-only pip / `uv pip install` without PyPI approvals
+/// failed: when the cause is a package only an sdist provides, records the
+/// denial and says which command approves it (returns the exit code to
+/// use, [`crate::error::exit::DENIED`]).
+pub fn explain_failure(
+    pre: &Prebuild,
+    tool: &str,
+    cx: &super::Context<'_>,
+    log: &mut Option<crate::record::AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> Option<i32> {
+    let dir = wheelhouse().ok()?;
+    let target = tempfile::Builder::new()
+        .prefix("pkgward-resolve-")
+        .tempdir()
+        .ok()?;
+    let Round::Missing(m) = resolution_round(pre.resolver, cx, dir.path(), target.path()) else {
+        return None;
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let args = lossy(cx.args);
+    let (pip, index) = match pre.resolver {
+        Resolver::Pip(_) => (Some(cx.program.to_path_buf()), pip_index_args(&args, &cwd)),
+        Resolver::UvPip => (None, Vec::new()),
+    };
+    let version = version_of(&m, cx, pip.as_deref(), &index).unwrap_or_default();
+    let (decision, _) = super::decide(
+        cx.policy,
+        cx.mode,
+        crate::tools::Ecosystem::Pypi,
+        &m.name,
+        &version,
+    );
+    let rec = script_record(cx, &m.name, &version, decision, None);
+    super::append(log, &rec, notice);
+    notice(format!(
+        "denied: {}",
+        denial(
+            tool,
+            &Needed {
+                name: m.name.clone(),
+                version,
+            }
+        )
+    ));
+    Some(crate::error::exit::DENIED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pip_and_uv_messages() {
+        let m = parse_pip_missing(
+            "ERROR: Could not find a version that satisfies the requirement foo-sd>=1.1 (from bar) (from versions: none)\n\
+             ERROR: No matching distribution found for Foo_Sd[x]>=1.1; python_version > \"3\"\n",
+        )
+        .unwrap();
+        assert_eq!((m.name.as_str(), m.spec.as_str()), ("Foo_Sd", ">=1.1"));
+        assert_eq!(
+            parse_pip_missing("ERROR: No matching distribution found for -x"),
+            None
+        );
+        assert_eq!(
+            parse_pip_missing("ERROR: No matching distribution found for a @ https://x"),
+            None
+        );
+        let u = parse_uv_missing(
+            "  cause: Because foo-sd==1.2.0 has no usable wheels and only ...\n\
+             hint: Wheels are required for `foo-sd` because building from source is disabled",
+        )
+        .unwrap();
+        assert_eq!(u.name, "foo-sd");
+        assert_eq!(u.version.as_deref(), Some("1.2.0"));
+        assert_eq!(
+            parse_uv_missing("hint: Wheels are required for `--x`"),
+            None
+        );
+        let odd = parse_uv_missing(
+            "Because a==1.0;--x has no usable wheels\nhint: Wheels are required for `a`",
+        )
+        .unwrap();
+        assert_eq!(odd.version, None);
+    }
+
+    #[test]
+    fn versions_and_specifiers() {
+        let v: Vec<String> =
+            parse_pip_versions("foo (2.0)\nAvailable versions: 2.0, 1.5, 1.0, 3.0rc1\n");
+        assert_eq!(v.len(), 4);
+        assert_eq!(best_version(&v, "", false).as_deref(), Some("2.0"));
+        assert_eq!(best_version(&v, "<2", false).as_deref(), Some("1.5"));
+        assert_eq!(best_version(&v, ">2", false).as_deref(), Some("3.0rc1"));
+        assert_eq!(best_version(&v, "", true).as_deref(), Some("3.0rc1"));
+        assert_eq!(best_version(&v, ">5", false), None);
+    }
+
+    #[test]
+    fn resolution_args_and_index_options() {
+        let a: Vec<String> = [
+            "download",
+            "-d",
+            "out",
+            "--dest=o2",
+            "-dX",
+            "-i",
+            "http://127.0.0.1/s",
+            "foo",
+        ]
+        .map(String::from)
+        .to_vec();
+        let r = pip_resolution_args("download", &a, Path::new("/wh"), Path::new("/t"));
+        assert_eq!(
+            r,
+            [
+                "install",
+                "-i",
+                "http://127.0.0.1/s",
+                "foo",
+                "--dry-run",
+                "--quiet",
+                "--target",
+                "/t",
+                "--find-links",
+                "/wh"
+            ]
+            .map(String::from)
+            .to_vec()
+        );
+        assert_eq!(
+            pip_index_args(&a, Path::new(".")),
+            vec!["-i".to_string(), "http://127.0.0.1/s".into()]
+        );
+        let (args, _) = uv_index_as_pip(
+            &[
+                "pip",
+                "install",
+                "--index",
+                "x=http://127.0.0.1/a",
+                "--default-index=http://127.0.0.1/b",
+            ]
+            .map(String::from),
+        );
+        assert_eq!(
+            args,
+            [
+                "--extra-index-url",
+                "http://127.0.0.1/a",
+                "--index-url",
+                "http://127.0.0.1/b"
+            ]
+            .map(String::from)
+        );
     }
 }
