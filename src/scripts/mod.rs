@@ -18,6 +18,7 @@
 //! `"sandbox"`.
 
 pub mod approve;
+pub mod cargo;
 pub mod exec;
 pub mod npm;
 pub mod python;
@@ -47,6 +48,9 @@ pub enum ScriptDecision {
     Deny,
     /// Audit mode: the policy would deny it; it runs and is recorded.
     WouldDeny,
+    /// The project's own code (a cargo workspace member or path
+    /// dependency): it runs, sandboxed, without an approval.
+    Project,
 }
 
 impl ScriptDecision {
@@ -105,6 +109,15 @@ pub fn violations(
     }
     // Every verb: `npm init NAME` (classified "other") fetches and runs create-NAME.
     out.extend(exec::check(policy, tool, args, cwd));
+    if tool.name == "cargo" && policy.scripts_default.value == ScriptsDefault::Deny {
+        if let Some(why) = cargo::unsupported(args) {
+            out.push(crate::record::Reason {
+                code: cargo::UNCHECKED_CODE.into(),
+                message: why,
+                origin: None,
+            });
+        }
+    }
     let wheels_only =
         policy.mode.value == Mode::Enforce && policy.scripts_default.value == ScriptsDefault::Deny;
     if wheels_only && matches!(tool.name, "uv" | "uvx") {
@@ -120,7 +133,7 @@ pub fn violations(
 pub fn all_ours(reasons: &[crate::record::Reason]) -> bool {
     reasons
         .iter()
-        .all(|r| r.code == exec::CODE || r.code == python::BUILD_CODE)
+        .all(|r| r.code == exec::CODE || r.code == python::BUILD_CODE || r.code == cargo::UNCHECKED_CODE)
 }
 
 /// The package-manager family whose installed tree pkgward walks afterwards.
@@ -150,6 +163,9 @@ pub struct Setup {
     /// Whether this invocation resolves or installs Python packages with
     /// sdist builds switched off (recorded by [`record_disabled`]).
     pub disables_builds: bool,
+    /// cargo: the tool runs `cargo fetch`; the build runs afterwards
+    /// ([`cargo`]).
+    pub cargo: Option<cargo::Plan>,
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -195,6 +211,9 @@ pub fn record_disabled(
 impl Setup {
     /// Applies the variables and arguments to the real tool's launch.
     pub fn apply(&self, launch: &mut crate::supervise::Launch) {
+        if let Some(c) = &self.cargo {
+            c.apply(launch);
+        }
         for (k, v) in &self.env {
             launch.env.push((OsString::from(k), OsString::from(v)));
         }
@@ -255,6 +274,7 @@ pub fn prepare(
             insert_at: dashdash(args),
             after: None,
             disables_builds: false,
+            cargo: None,
         }),
         "yarn" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
             // yarn 1 reads YARN_IGNORE_SCRIPTS / npm_config_ignore_scripts;
@@ -278,8 +298,13 @@ pub fn prepare(
             insert_at: dashdash(args),
             after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install", "i"])),
             disables_builds: false,
+            cargo: None,
         }),
         _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args),
+        "cargo" if verb == Verb::Install => cargo::plan(args, cwd).map(|p| Setup {
+            cargo: Some(p),
+            ..Setup::default()
+        }),
         _ => None,
     }
 }
@@ -389,6 +414,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         insert_at: at,
         after,
         disables_builds: false,
+        cargo: None,
     })
 }
 
@@ -496,6 +522,11 @@ pub fn after_run(
     log: Option<&record::LogTarget>,
     notice: &mut dyn FnMut(String),
 ) {
+    if let (Some(plan), 0) = (&setup.cargo, ended.code) {
+        let mut log = log.and_then(|t| t.open().ok());
+        ended.code = cargo::after(plan, cx, &mut log, notice);
+        return;
+    }
     let Some(after) = &setup.after else {
         return;
     };
