@@ -399,6 +399,27 @@ fn run_inner(
     if let Some(p) = &proxy {
         p.apply(&mut launch);
     }
+    // Install-time code read from the packages before the tool runs (gem).
+    if let Some(s) = &scripts {
+        let checked = crate::scripts::before_run(
+            s,
+            &launch,
+            &policy,
+            &invocation_id,
+            log_target.as_ref(),
+            notice,
+        );
+        if let Err(err) = checked {
+            if let Some(p) = proxy {
+                let _ = p.proxy.stop();
+            }
+            if let Some(dir) = &plan_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            let _ = finish(false, err.exit_code(), None, None, Some(&err), Vec::new());
+            return Err(err);
+        }
+    }
     let mut result = supervise::run(&launch);
     if let (Ok(ended), Some(s)) = (&mut result, &scripts) {
         let skip = resolve::Skip::new(

@@ -20,6 +20,7 @@
 pub mod approve;
 pub mod cargo;
 pub mod exec;
+pub mod gem;
 pub mod npm;
 pub mod python;
 
@@ -163,9 +164,19 @@ pub struct Setup {
     /// Whether this invocation resolves or installs Python packages with
     /// sdist builds switched off (recorded by [`record_disabled`]).
     pub disables_builds: bool,
-    /// cargo: the tool runs `cargo fetch`; the build runs afterwards
-    /// ([`cargo`]).
-    pub cargo: Option<cargo::Plan>,
+    /// Install-time code that cannot be switched off in the tool and is
+    /// checked around its run instead (cargo, gem).
+    pub build: Option<Build>,
+}
+
+/// What is checked around the tool's run ([`before_run`], [`after_run`]).
+#[derive(Clone, Debug)]
+pub enum Build {
+    /// The tool runs `cargo fetch`; the build runs afterwards ([`cargo`]).
+    Cargo(cargo::Plan),
+    /// `gem install`, `bundle install`: native extensions and plugins are
+    /// read from the gems before the tool runs ([`gem`]).
+    Gem(gem::Plan),
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -211,7 +222,7 @@ pub fn record_disabled(
 impl Setup {
     /// Applies the variables and arguments to the real tool's launch.
     pub fn apply(&self, launch: &mut crate::supervise::Launch) {
-        if let Some(c) = &self.cargo {
+        if let Some(Build::Cargo(c)) = &self.build {
             c.apply(launch);
         }
         for (k, v) in &self.env {
@@ -274,7 +285,7 @@ pub fn prepare(
             insert_at: dashdash(args),
             after: None,
             disables_builds: false,
-            cargo: None,
+            build: None,
         }),
         "yarn" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
             // yarn 1 reads YARN_IGNORE_SCRIPTS / npm_config_ignore_scripts;
@@ -298,11 +309,15 @@ pub fn prepare(
             insert_at: dashdash(args),
             after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install", "i"])),
             disables_builds: false,
-            cargo: None,
+            build: None,
         }),
         _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args),
         "cargo" if verb == Verb::Install => cargo::plan(args, cwd).map(|p| Setup {
-            cargo: Some(p),
+            build: Some(Build::Cargo(p)),
+            ..Setup::default()
+        }),
+        "gem" | "bundle" if verb == Verb::Install => gem::plan(tool.name, args, cwd).map(|p| Setup {
+            build: Some(Build::Gem(p)),
             ..Setup::default()
         }),
         _ => None,
@@ -414,7 +429,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         insert_at: at,
         after,
         disables_builds: false,
-        cargo: None,
+        build: None,
     })
 }
 
@@ -522,10 +537,18 @@ pub fn after_run(
     log: Option<&record::LogTarget>,
     notice: &mut dyn FnMut(String),
 ) {
-    if let (Some(plan), 0) = (&setup.cargo, ended.code) {
-        let mut log = log.and_then(|t| t.open().ok());
-        ended.code = cargo::after(plan, cx, &mut log, notice);
-        return;
+    match (&setup.build, ended.code) {
+        (Some(Build::Cargo(plan)), 0) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            ended.code = cargo::after(plan, cx, &mut log, notice);
+            return;
+        }
+        (Some(Build::Gem(plan)), code) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            gem::after(plan, cx, code, &mut log, notice);
+            return;
+        }
+        _ => {}
     }
     let Some(after) = &setup.after else {
         return;
@@ -536,6 +559,27 @@ pub fn after_run(
     let mut log = log.and_then(|t| t.open().ok());
     if let Some(code) = run_after(after, cx, &mut log, notice) {
         ended.code = code;
+    }
+}
+
+/// Before the real tool runs, with its launch final (mirror, proxy and
+/// flags applied): the checks that need the tool's network (`gem`: the gems
+/// an install would add are fetched and read). `Err(Denied)`: the tool must
+/// not run (what was found is recorded).
+pub fn before_run(
+    setup: &Setup,
+    launch: &crate::supervise::Launch,
+    policy: &Policy,
+    invocation_id: &str,
+    log: Option<&record::LogTarget>,
+    notice: &mut dyn FnMut(String),
+) -> crate::error::Result<()> {
+    match &setup.build {
+        Some(Build::Gem(plan)) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            gem::before(plan, launch, policy, invocation_id, &mut log, notice)
+        }
+        _ => Ok(()),
     }
 }
 

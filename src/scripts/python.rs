@@ -57,7 +57,7 @@ pub(super) fn setup(tool: Tool, verb: Verb, args: &[String]) -> Option<Setup> {
                 insert_at: args.len(),
                 after: None,
                 disables_builds: true,
-                cargo: None,
+                build: None,
             })
         }
         "uv" => {
@@ -79,7 +79,7 @@ pub(super) fn setup(tool: Tool, verb: Verb, args: &[String]) -> Option<Setup> {
                     insert_at: args.iter().position(|a| a == "--").unwrap_or(args.len()),
                     after: None,
                     disables_builds: true,
-                    cargo: None,
+                    build: None,
                 }),
                 // Building the user's own project is what they asked for.
                 ["build" | "publish", ..] => None,
