@@ -349,6 +349,10 @@ pub fn parse_lock(lock: &str) -> (Vec<Gem>, Vec<Gem>) {
 // ---- before the tool runs -------------------------------------------------------
 
 fn cache_path(g: &Gem) -> Option<PathBuf> {
+    cache_path_in(&crate::paths::state_dir()?, g)
+}
+
+fn cache_path_in(base: &Path, g: &Gem) -> Option<PathBuf> {
     let safe = |s: &str| {
         s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
@@ -359,8 +363,7 @@ fn cache_path(g: &Gem) -> Option<PathBuf> {
         return None;
     }
     Some(
-        crate::paths::state_dir()?
-            .join("scripts")
+        base.join("scripts")
             .join("gem")
             .join(format!("{full}.json")),
     )
