@@ -21,6 +21,7 @@ pub mod approve;
 pub mod cargo;
 pub mod exec;
 pub mod gem;
+pub mod maven;
 pub mod npm;
 pub mod python;
 
@@ -177,6 +178,9 @@ pub enum Build {
     /// `gem install`, `bundle install`: native extensions and plugins are
     /// read from the gems before the tool runs ([`gem`]).
     Gem(gem::Plan),
+    /// `mvn`: extensions and plugins read from the project's files
+    /// before Maven runs ([`maven`]).
+    Maven(maven::Plan),
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -318,6 +322,10 @@ pub fn prepare(
         }),
         "gem" | "bundle" if verb == Verb::Install => gem::plan(tool.name, args, cwd).map(|p| Setup {
             build: Some(Build::Gem(p)),
+            ..Setup::default()
+        }),
+        "mvn" => maven::plan(args, cwd).map(|p| Setup {
+            build: Some(Build::Maven(p)),
             ..Setup::default()
         }),
         _ => None,
@@ -548,6 +556,11 @@ pub fn after_run(
             gem::after(plan, cx, code, &mut log, notice);
             return;
         }
+        (Some(Build::Maven(plan)), code) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            maven::after(plan, cx, code, &mut log, notice);
+            return;
+        }
         _ => {}
     }
     let Some(after) = &setup.after else {
@@ -578,6 +591,10 @@ pub fn before_run(
         Some(Build::Gem(plan)) => {
             let mut log = log.and_then(|t| t.open().ok());
             gem::before(plan, launch, policy, invocation_id, &mut log, notice)
+        }
+        Some(Build::Maven(plan)) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            maven::before(plan, policy, invocation_id, &mut log, notice)
         }
         _ => Ok(()),
     }
