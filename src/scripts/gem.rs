@@ -480,8 +480,23 @@ fn find(
                 lock_args.push("--update".into());
             }
             let out = capture(&launch.program, &lock_args, &launch.env, None)?;
-            let (gems, local) = parse_lock(&out);
+            let (mut gems, local) = parse_lock(&out);
             project = local;
+            // A mirror for every source (pkgward's forced one, or the
+            // user's) is where bundler fetches from: so does pkgward.
+            let mirror = launch
+                .env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "BUNDLE_MIRROR__ALL")
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+                .or_else(|| std::env::var("BUNDLE_MIRROR__ALL").ok())
+                .filter(|m| !m.is_empty());
+            if let Some(m) = mirror {
+                for g in &mut gems {
+                    g.remote = m.clone();
+                }
+            }
             // bundle's proxy is the environment's; gem fetch gets it as a flag.
             if let Some((_, v)) = launch
                 .env

@@ -129,8 +129,41 @@ pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
     })
 }
 
-fn coords(e: &xml::Element) -> (String, String, String) {
-    let t = |n: &str| e.text_of(n).unwrap_or("").to_string();
+/// `${name}` references replaced from the POM's `<properties>` (and
+/// `project.version`); what cannot be resolved here is left as written.
+fn resolve(s: &str, props: &[(String, String)]) -> String {
+    let mut out = s.to_string();
+    for _ in 0..8 {
+        let Some(start) = out.find("${") else {
+            break;
+        };
+        let Some(len) = out[start..].find('}') else {
+            break;
+        };
+        let key = &out[start + 2..start + len];
+        let Some((_, v)) = props.iter().find(|(k, _)| k == key) else {
+            break;
+        };
+        out = format!("{}{}{}", &out[..start], v, &out[start + len + 1..]);
+    }
+    out
+}
+
+fn properties(root: &xml::Element) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = root
+        .path(&["properties"])
+        .into_iter()
+        .flat_map(|p| p.children.iter())
+        .map(|c| (c.name.clone(), c.text.trim().to_string()))
+        .collect();
+    if let Some(v) = root.text_of("version") {
+        out.push(("project.version".into(), v.to_string()));
+    }
+    out
+}
+
+fn coords(e: &xml::Element, props: &[(String, String)]) -> (String, String, String) {
+    let t = |n: &str| resolve(e.text_of(n).unwrap_or(""), props);
     let mut group = t("groupId");
     if group.is_empty() && e.name == "plugin" {
         group = TOOL_GROUP.into();
@@ -144,11 +177,12 @@ pub fn from_pom(text: &str, file: &Path) -> (Vec<Found>, Vec<String>) {
     let Some(root) = xml::parse(text) else {
         return (out, Vec::new());
     };
+    let props = properties(&root);
     let mut builds: Vec<&xml::Element> = root.path(&["build"]);
     builds.extend(root.path(&["profiles", "profile", "build"]));
     for b in builds {
         for e in b.path(&["extensions", "extension"]) {
-            let (group, artifact, version) = coords(e);
+            let (group, artifact, version) = coords(e, &props);
             out.push(Found {
                 group,
                 artifact,
@@ -158,7 +192,7 @@ pub fn from_pom(text: &str, file: &Path) -> (Vec<Found>, Vec<String>) {
             });
         }
         for p in b.path(&["plugins", "plugin"]) {
-            let (group, artifact, version) = coords(p);
+            let (group, artifact, version) = coords(p, &props);
             let ext = p.text_of("extensions") == Some("true");
             if group == TOOL_GROUP && !ext {
                 continue;
@@ -193,7 +227,7 @@ pub fn from_extensions_xml(text: &str, file: &Path) -> Vec<Found> {
     root.path(&["extension"])
         .into_iter()
         .map(|e| {
-            let (group, artifact, version) = coords(e);
+            let (group, artifact, version) = coords(e, &[]);
             Found {
                 group,
                 artifact,
@@ -299,7 +333,12 @@ pub fn before(
     };
     let mut denied = Vec::new();
     let mut approved = Vec::new();
-    for f in found {
+    for mut f in found {
+        // A version from a property pkgward cannot resolve (a parent's):
+        // decided by name only.
+        if f.version.contains("${") {
+            f.version.clear();
+        }
         let (d, by) = super::decide(policy, mode, Ecosystem::Maven, &f.name(), &f.version);
         if d.runs() {
             approved.push((f, d, by));
@@ -433,6 +472,18 @@ mod tests {
         );
         assert_eq!(ext.len(), 1);
         assert_eq!(ext[0].name(), "g:a");
+    }
+
+    #[test]
+    fn versions_from_properties() {
+        let pom = "<project><version>3.1</version><properties><x.v>1.2</x.v></properties><build><extensions>\
+                   <extension><groupId>g</groupId><artifactId>a</artifactId><version>${x.v}</version></extension>\
+                   <extension><groupId>g</groupId><artifactId>b</artifactId><version>${project.version}</version></extension>\
+                   <extension><groupId>g</groupId><artifactId>c</artifactId><version>${from.parent}</version></extension>\
+                   </extensions></build></project>";
+        let (found, _) = from_pom(pom, Path::new("pom.xml"));
+        let v: Vec<&str> = found.iter().map(|f| f.version.as_str()).collect();
+        assert_eq!(v, ["1.2", "3.1", "${from.parent}"]);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 pub mod approve;
 pub mod cargo;
+pub mod dotnet;
 pub mod exec;
 pub mod gem;
 pub mod maven;
@@ -181,6 +182,9 @@ pub enum Build {
     /// `mvn`: extensions and plugins read from the project's files
     /// before Maven runs ([`maven`]).
     Maven(maven::Plan),
+    /// `dotnet build`…: the tool runs `dotnet restore`; the build runs
+    /// afterwards with `--no-restore` ([`dotnet`]).
+    Dotnet(dotnet::Plan),
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -226,8 +230,10 @@ pub fn record_disabled(
 impl Setup {
     /// Applies the variables and arguments to the real tool's launch.
     pub fn apply(&self, launch: &mut crate::supervise::Launch) {
-        if let Some(Build::Cargo(c)) = &self.build {
-            c.apply(launch);
+        match &self.build {
+            Some(Build::Cargo(c)) => c.apply(launch),
+            Some(Build::Dotnet(d)) => d.apply(launch),
+            _ => {}
         }
         for (k, v) in &self.env {
             launch.env.push((OsString::from(k), OsString::from(v)));
@@ -322,6 +328,10 @@ pub fn prepare(
         }),
         "gem" | "bundle" if verb == Verb::Install => gem::plan(tool.name, args, cwd).map(|p| Setup {
             build: Some(Build::Gem(p)),
+            ..Setup::default()
+        }),
+        "dotnet" => dotnet::plan(args, cwd).map(|p| Setup {
+            build: Some(Build::Dotnet(p)),
             ..Setup::default()
         }),
         "mvn" => maven::plan(args, cwd).map(|p| Setup {
@@ -556,6 +566,11 @@ pub fn after_run(
             gem::after(plan, cx, code, &mut log, notice);
             return;
         }
+        (Some(Build::Dotnet(plan)), code) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            ended.code = dotnet::after(plan, cx, code, &mut log, notice);
+            return;
+        }
         (Some(Build::Maven(plan)), code) => {
             let mut log = log.and_then(|t| t.open().ok());
             maven::after(plan, cx, code, &mut log, notice);
@@ -595,6 +610,10 @@ pub fn before_run(
         Some(Build::Maven(plan)) => {
             let mut log = log.and_then(|t| t.open().ok());
             maven::before(plan, policy, invocation_id, &mut log, notice)
+        }
+        Some(Build::Dotnet(plan)) if plan.no_restore => {
+            let mut log = log.and_then(|t| t.open().ok());
+            dotnet::before(plan, policy, invocation_id, &mut log, notice)
         }
         _ => Ok(()),
     }
