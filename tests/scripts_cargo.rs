@@ -330,3 +330,43 @@ fn cargo_install_from_the_registry_is_checked_before_it_builds() {
         "{recs:#?}"
     );
 }
+
+#[test]
+fn the_graph_cache_sees_new_dependencies_and_members() {
+    let g = guarded(&policy("enforce", &[]));
+    g.sb.write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"crates/*\"]\nresolver = \"2\"\n",
+    );
+    let member = |name: &str, deps: &str| {
+        g.sb.write(
+            &format!("crates/{name}/Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n{deps}"
+            ),
+        );
+        g.sb.write(&format!("crates/{name}/src/lib.rs"), "pub fn f() {}\n");
+    };
+    member("cs-a", "");
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The same build again: answered from the cache.
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let cache = g.state.join("scripts/cargo");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    // A dependency added to a member's manifest.
+    member("cs-a", "pw-cs-plain = \"1\"\n");
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out.stderr));
+    member("cs-a", "");
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A new member found by the workspace's glob.
+    member("cs-b", "pw-cs-plain = \"1\"\n");
+    let out = cargo(&g, &["build"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(err.contains("cargo:pw-cs-evil@=1.0.0"), "{err}");
+    assert!(g.sb.marker("evil-build-rs").is_none());
+}

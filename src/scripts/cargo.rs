@@ -43,7 +43,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::policy::{Mode, ScriptsDefault};
 use crate::record::{self, AuditLog};
@@ -154,6 +154,8 @@ pub struct Plan {
     pub features: Vec<String>,
     /// `cargo install NAME…`: the probe project fetched and inspected.
     pub probe: Option<Arc<tempfile::TempDir>>,
+    /// The user's own arguments (the graph cache's key).
+    pub user_args: Vec<String>,
     /// The user's arguments as the real tool would have got them (after
     /// pkgward's mirror settings), set by [`Plan::apply`].
     real_args: OnceLock<Vec<OsString>>,
@@ -287,6 +289,7 @@ pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
         cross,
         features,
         probe,
+        user_args: args.to_vec(),
         real_args: OnceLock::new(),
         global: OnceLock::new(),
     })
@@ -509,7 +512,7 @@ struct DepKind {
 }
 
 /// A crate of the graph with install-time code.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Found {
     pub name: String,
     pub version: String,
@@ -970,10 +973,22 @@ pub fn after(
     log: &mut Option<AuditLog>,
     notice: &mut dyn FnMut(String),
 ) -> i32 {
-    let found = metadata(plan, cx).and_then(|m| {
-        let platform = (!plan.cross).then(Platform::host);
-        find(&m, plan.include_dev, platform.as_ref())
-    });
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let cache = (plan.probe.is_none())
+        .then(|| graph_cache_path(plan, &cwd, cx.program))
+        .flatten();
+    let hit = cache.as_deref().and_then(cached_graph);
+    let found = match hit {
+        Some(found) => Ok(found),
+        None => metadata(plan, cx).and_then(|m| {
+            let platform = (!plan.cross).then(Platform::host);
+            let found = find(&m, plan.include_dev, platform.as_ref())?;
+            if let Some(c) = &cache {
+                store_graph(c, &inputs_of(&m, &cwd), &found);
+            }
+            Ok(found)
+        }),
+    };
     let found = match found {
         Ok(f) => f,
         Err(e) if cx.mode == Mode::Enforce => {
@@ -1061,7 +1076,6 @@ pub fn after(
         .collect();
     let mut env = cx.env.to_vec();
     env.push(("CARGO_NET_OFFLINE".into(), "true".into()));
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let code_for = |args: Vec<OsString>, sandboxed: bool| InstallCode {
         program: cx.program.to_path_buf(),
         args,
@@ -1138,6 +1152,144 @@ pub fn after(
 /// Cargo requirement means `^version`, so the approval says `=version`.
 pub fn approve_command(name: &str, version: &str) -> String {
     format!("pkgward approve cargo:{name}@={version}")
+}
+
+// ---- the graph cache -----------------------------------------------------------
+//
+// `cargo metadata` costs about as much as an up-to-date build. What it says
+// depends only on the manifests, the lockfile, cargo's configuration, the
+// environment and the command line, so its result (the crates with
+// install-time code) is kept per project and command line with the files it
+// was computed from (size and modification time of each, and of the
+// directories holding the project's own packages, so that a new workspace
+// member shows), and reused while none of them changed. The fetch still
+// runs every time (it may update the lockfile, which is then a miss).
+
+#[derive(Serialize, Deserialize)]
+struct CachedGraph {
+    key: String,
+    inputs: Vec<PathBuf>,
+    found: Vec<Found>,
+}
+
+fn graph_cache_path(plan: &Plan, cwd: &Path, program: &Path) -> Option<PathBuf> {
+    let mut id = format!(
+        "{}\0{}\0{}\0{}\0{}",
+        cwd.display(),
+        program.display(),
+        plan.include_dev,
+        plan.cross,
+        plan.features.join("\u{1}")
+    );
+    for a in &plan.user_args {
+        id.push('\0');
+        id.push_str(a);
+    }
+    let name = crate::record::hash::sha256_bytes(id.as_bytes());
+    Some(
+        crate::paths::state_dir()?
+            .join("scripts")
+            .join("cargo")
+            .join(format!("{}.json", &name[..32.min(name.len())])),
+    )
+}
+
+/// The key of a set of input files: each one's size and modification time
+/// (or its absence), plus cargo's environment.
+fn inputs_key(inputs: &[PathBuf]) -> String {
+    let mut s = String::new();
+    for p in inputs {
+        s.push_str(&p.to_string_lossy());
+        match std::fs::metadata(p) {
+            Ok(m) => {
+                let mtime = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                s.push_str(&format!("\0{}\0{mtime}\n", m.len()));
+            }
+            Err(_) => s.push_str("\0-\n"),
+        }
+    }
+    let mut vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+        .filter(|(k, _)| k.starts_with("CARGO") || k.starts_with("RUSTUP") || k == "RUSTC")
+        .collect();
+    vars.sort();
+    for (k, v) in vars {
+        s.push_str(&format!("{k}={v}\n"));
+    }
+    crate::record::hash::sha256_bytes(s.as_bytes())
+}
+
+/// What `cargo metadata`'s answer was computed from.
+fn inputs_of(metadata: &str, cwd: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    if let Ok(meta) = serde_json::from_str::<Meta>(metadata) {
+        if let Some(root) = &meta.workspace_root {
+            out.push(root.join("Cargo.lock"));
+            out.extend(config_files(root));
+        }
+        for p in meta.packages.iter().filter(|p| p.source.is_none()) {
+            out.push(p.manifest_path.clone());
+            if let Some(dir) = p.manifest_path.parent() {
+                out.push(dir.to_path_buf());
+                if let Some(up) = dir.parent() {
+                    out.push(up.to_path_buf());
+                }
+            }
+        }
+    }
+    out.extend(config_files(cwd));
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".cargo")));
+    if let Some(h) = home {
+        out.push(h.join("config.toml"));
+        out.push(h.join("config"));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn config_files(dir: &Path) -> Vec<PathBuf> {
+    dir.ancestors()
+        .flat_map(|d| {
+            [
+                d.join("Cargo.toml"),
+                d.join(".cargo").join("config.toml"),
+                d.join(".cargo").join("config"),
+            ]
+        })
+        .collect()
+}
+
+fn cached_graph(path: &Path) -> Option<Vec<Found>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let c: CachedGraph = serde_json::from_str(&text).ok()?;
+    (c.key == inputs_key(&c.inputs)).then_some(c.found)
+}
+
+fn store_graph(path: &Path, inputs: &[PathBuf], found: &[Found]) {
+    let c = CachedGraph {
+        key: inputs_key(inputs),
+        inputs: inputs.to_vec(),
+        found: found.to_vec(),
+    };
+    let Some(dir) = path.parent() else {
+        return;
+    };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    if let (Ok(text), Ok(mut tmp)) = (serde_json::to_string(&c), tempfile::NamedTempFile::new_in(dir)) {
+        if std::io::Write::write_all(&mut tmp, text.as_bytes()).is_ok() {
+            let _ = tmp.persist(path);
+        }
+    }
 }
 
 fn denied_message(denied: &[&(&Found, ScriptDecision, Option<String>)]) -> String {
