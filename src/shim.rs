@@ -399,7 +399,10 @@ fn run_inner(
     if let Some(p) = &proxy {
         p.apply(&mut launch);
     }
-    // Install-time code read from the packages before the tool runs (gem).
+    // Install-time code read from the packages before the tool runs (gem,
+    // mvn); cargo's fetch is not run when its graph cache says it has
+    // nothing to do.
+    let mut skip_tool = false;
     if let Some(s) = &scripts {
         let checked = crate::scripts::before_run(
             s,
@@ -409,18 +412,30 @@ fn run_inner(
             log_target.as_ref(),
             notice,
         );
-        if let Err(err) = checked {
-            if let Some(p) = proxy {
-                let _ = p.proxy.stop();
+        match checked {
+            Ok(skip) => skip_tool = skip,
+            Err(err) => {
+                if let Some(p) = proxy {
+                    let _ = p.proxy.stop();
+                }
+                if let Some(dir) = &plan_dir {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+                let _ = finish(false, err.exit_code(), None, None, Some(&err), Vec::new());
+                return Err(err);
             }
-            if let Some(dir) = &plan_dir {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            let _ = finish(false, err.exit_code(), None, None, Some(&err), Vec::new());
-            return Err(err);
         }
     }
-    let mut result = supervise::run(&launch);
+    let mut result = if skip_tool {
+        Ok(supervise::Ended {
+            pid: 0,
+            code: 0,
+            signal: None,
+            processes: Vec::new(),
+        })
+    } else {
+        supervise::run(&launch)
+    };
     if let (Ok(ended), Some(s)) = (&mut result, &scripts) {
         let skip = resolve::Skip::new(
             &shim_dirs(&call.invoked_as),

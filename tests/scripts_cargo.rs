@@ -58,7 +58,11 @@ fn fixtures() {
                 )
                 .lib("pub fn built() -> bool {\n    cfg!(fixture_build_ran)\n}\n"),
         );
-        r.publish_crate(&Crate::new("pw-cs-macro", "0.3.1").proc_macro().lib(EVIL_MACRO));
+        r.publish_crate(
+            &Crate::new("pw-cs-macro", "0.3.1")
+                .proc_macro()
+                .lib(EVIL_MACRO),
+        );
         r.publish_crate(&Crate::new("pw-cs-plain", "1.0.0").dep("pw-cs-evil", "1"));
         // A tool installed with `cargo install`.
         r.publish_crate(
@@ -108,7 +112,10 @@ fn guarded(policy: &str) -> Guarded {
 /// The fake token of this sandbox (unique: the tests run in parallel).
 fn token(g: &Guarded) -> String {
     let name = g.sb.root().file_name().unwrap().to_string_lossy();
-    format!("tok-cargo-{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), ""))
+    format!(
+        "tok-cargo-{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    )
 }
 
 fn cargo(g: &Guarded, args: &[&str]) -> Output {
@@ -149,8 +156,14 @@ fn unapproved_build_script_denies_the_build_before_it_runs() {
     let out = cargo(&g, &["build"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(77), "{err}");
-    assert!(err.contains("pkgward approve cargo:pw-cs-evil@=1.0.0"), "{err}");
-    assert!(g.sb.marker("evil-build-rs").is_none(), "the build script ran");
+    assert!(
+        err.contains("pkgward approve cargo:pw-cs-evil@=1.0.0"),
+        "{err}"
+    );
+    assert!(
+        g.sb.marker("evil-build-rs").is_none(),
+        "the build script ran"
+    );
     assert!(!token_sent(&g), "the token reached the listener");
     assert!(
         !g.sb.root().join("cargo-target/debug/cs-app").exists(),
@@ -166,7 +179,12 @@ fn unapproved_build_script_denies_the_build_before_it_runs() {
     assert_eq!(evil_rec["ecosystem"], "cargo");
     assert_eq!(evil_rec["version"], "1.0.0");
     assert_eq!(evil_rec["script"], "build-script");
-    let exit = g.audit().into_iter().rev().find(|r| r["kind"] == "exit").unwrap();
+    let exit = g
+        .audit()
+        .into_iter()
+        .rev()
+        .find(|r| r["kind"] == "exit")
+        .unwrap();
     assert_eq!(exit["exit_code"], 77);
     // The crate was fetched (the fetch step ran), only the build did not.
     let inv = g.last_invocation();
@@ -184,12 +202,16 @@ fn unapproved_proc_macro_denies_the_build() {
     let out = cargo(&g, &["check"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(77), "{err}");
-    assert!(err.contains("pkgward approve cargo:pw-cs-macro@=0.3.1"), "{err}");
+    assert!(
+        err.contains("pkgward approve cargo:pw-cs-macro@=0.3.1"),
+        "{err}"
+    );
     assert!(g.sb.marker("evil-macro").is_none());
     let recs = scripts(&g);
     assert!(
-        recs.iter()
-            .any(|r| r["package"] == "pw-cs-macro" && r["script"] == "proc-macro" && r["decision"] == "deny"),
+        recs.iter().any(|r| r["package"] == "pw-cs-macro"
+            && r["script"] == "proc-macro"
+            && r["decision"] == "deny"),
         "{recs:#?}"
     );
 }
@@ -210,7 +232,10 @@ fn approved_build_script_and_proc_macro_run_and_are_recorded() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(text(&out.stdout), "built=true answer=42\n", "{err}");
     let recs = scripts(&g);
-    for (pkg, script) in [("pw-cs-good", "build-script"), ("pw-cs-macro", "proc-macro")] {
+    for (pkg, script) in [
+        ("pw-cs-good", "build-script"),
+        ("pw-cs-macro", "proc-macro"),
+    ] {
         let r = recs
             .iter()
             .find(|r| r["package"] == pkg && r["script"] == script)
@@ -218,7 +243,10 @@ fn approved_build_script_and_proc_macro_run_and_are_recorded() {
         assert_eq!(r["decision"], "approved", "{r}");
         assert_eq!(r["ran"], true, "{r}");
         assert_eq!(r["exit_code"], 0, "{r}");
-        assert!(r["approved_by"].as_str().unwrap().starts_with("cargo:"), "{r}");
+        assert!(
+            r["approved_by"].as_str().unwrap().starts_with("cargo:"),
+            "{r}"
+        );
         let runner: Vec<String> = serde_json::from_value(r["runner"].clone()).unwrap();
         assert!(runner.contains(&"--offline".to_string()), "{runner:?}");
         assert!(runner.contains(&"build".to_string()), "{runner:?}");
@@ -227,7 +255,10 @@ fn approved_build_script_and_proc_macro_run_and_are_recorded() {
     let out = cargo(&g, &["build", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // The program's own failure is the user's exit code.
-    g.sb.write("src/main.rs", "fn main() {\n    std::process::exit(3);\n}\n");
+    g.sb.write(
+        "src/main.rs",
+        "fn main() {\n    std::process::exit(3);\n}\n",
+    );
     let out = cargo(&g, &["run", "-q"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
 }
@@ -276,7 +307,11 @@ fn dev_and_other_platform_dependencies_count_only_where_they_build() {
 #[test]
 fn audit_mode_builds_and_records_would_deny() {
     let g = guarded(&policy("audit", &[]));
-    project(&g, "pw-cs-good = \"1\"\n", "fn main() {\n    println!(\"{}\", pw_cs_good::built());\n}\n");
+    project(
+        &g,
+        "pw-cs-good = \"1\"\n",
+        "fn main() {\n    println!(\"{}\", pw_cs_good::built());\n}\n",
+    );
     let out = cargo(&g, &["run", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "true\n");
@@ -312,7 +347,10 @@ fn cargo_install_from_the_registry_is_checked_before_it_builds() {
     let out = cargo(&g, &["install", "pw-cs-evil-tool"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(77), "{err}");
-    assert!(err.contains("pkgward approve cargo:pw-cs-evil@=1.0.0"), "{err}");
+    assert!(
+        err.contains("pkgward approve cargo:pw-cs-evil@=1.0.0"),
+        "{err}"
+    );
     assert!(g.sb.marker("evil-build-rs").is_none());
     assert!(!token_sent(&g));
     assert!(!g.sb.cargo_home().join("bin/pw-cs-evil-tool").exists());
@@ -325,8 +363,9 @@ fn cargo_install_from_the_registry_is_checked_before_it_builds() {
     assert_eq!(text(&run.stdout), "tool built=true\n");
     let recs = scripts(&g);
     assert!(
-        recs.iter()
-            .any(|r| r["package"] == "pw-cs-good" && r["decision"] == "approved" && r["ran"] == true),
+        recs.iter().any(|r| r["package"] == "pw-cs-good"
+            && r["decision"] == "approved"
+            && r["ran"] == true),
         "{recs:#?}"
     );
 }

@@ -40,7 +40,10 @@ fn guarded(mode: &str, allow: &[&str]) -> Guarded {
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    g.sb.write("app.csproj", "<Project Sdk=\"Microsoft.NET.Sdk\"></Project>\n");
+    g.sb.write(
+        "app.csproj",
+        "<Project Sdk=\"Microsoft.NET.Sdk\"></Project>\n",
+    );
     g
 }
 
@@ -64,7 +67,10 @@ fn unapproved_build_targets_deny_the_build_after_the_restore() {
     let out = dotnet(&g, &["build", "-c", "Release"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(77), "{err}");
-    assert!(err.contains("pkgward approve nuget:Evil.Build@1.0.0"), "{err}");
+    assert!(
+        err.contains("pkgward approve nuget:Evil.Build@1.0.0"),
+        "{err}"
+    );
     assert!(g.sb.marker("built").is_none(), "the build ran");
     assert_eq!(g.sb.marker("argv").unwrap(), "restore\n");
     let recs = scripts(&g);

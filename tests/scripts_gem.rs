@@ -14,8 +14,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use support::guard::{evil, pkgward_bin, text, Guarded};
-use support::tools::find_in_path;
 use support::shared;
+use support::tools::find_in_path;
 
 fn ruby() -> bool {
     find_in_path("gem").is_some()
@@ -134,7 +134,10 @@ fn guarded(src: &str, mode: &str, allow: &[&str]) -> Guarded {
 
 fn token(g: &Guarded) -> String {
     let name = g.sb.root().file_name().unwrap().to_string_lossy();
-    format!("tok-gem-{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), ""))
+    format!(
+        "tok-gem-{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    )
 }
 
 fn token_sent(g: &Guarded) -> bool {
@@ -145,8 +148,7 @@ fn token_sent(g: &Guarded) -> bool {
 fn gem_install(g: &Guarded, src: &str, name: &str) -> Output {
     let dir = g.sb.root().join("gemhome");
     let extra: Vec<(String, OsString)> = vec![("GEM_HOME".into(), dir.clone().into())];
-    g.sb
-        .command("gem", &[g.pkgward_env(), extra])
+    g.sb.command("gem", &[g.pkgward_env(), extra])
         .args([
             "install",
             "--no-document",
@@ -179,12 +181,25 @@ fn unapproved_native_extension_denies_the_install_before_it_runs() {
     let out = gem_install(&g, &src, "pw-scr-app");
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(77), "{err}");
-    assert!(err.contains("pkgward approve rubygems:pw-scr-ext@1.0.0"), "{err}");
+    assert!(
+        err.contains("pkgward approve rubygems:pw-scr-ext@1.0.0"),
+        "{err}"
+    );
     assert!(err.contains("ext/pwx/extconf.rb"), "{err}");
     assert!(g.sb.marker("gem-ext-ran").is_none(), "the extension ran");
     assert!(!token_sent(&g), "the token reached the listener");
-    assert!(!g.sb.root().join("gemhome/gems").join("pw-scr-ext-1.0.0").exists());
-    assert!(!g.sb.root().join("gemhome/gems").join("pw-scr-app-1.0.0").exists());
+    assert!(!g
+        .sb
+        .root()
+        .join("gemhome/gems")
+        .join("pw-scr-ext-1.0.0")
+        .exists());
+    assert!(!g
+        .sb
+        .root()
+        .join("gemhome/gems")
+        .join("pw-scr-app-1.0.0")
+        .exists());
     let recs = scripts(&g);
     let r = recs
         .iter()
@@ -210,7 +225,10 @@ fn approved_native_extension_installs_and_is_recorded() {
     let g = guarded(&src, "enforce", &["rubygems:pw-scr-ext@1.0.0"]);
     let out = gem_install(&g, &src, "pw-scr-app");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(g.sb.marker("gem-ext-ran").is_some(), "the approved extension did not build");
+    assert!(
+        g.sb.marker("gem-ext-ran").is_some(),
+        "the approved extension did not build"
+    );
     assert!(g
         .sb
         .root()
@@ -229,7 +247,10 @@ fn approved_native_extension_installs_and_is_recorded() {
         "{r}"
     );
     // A plain gem is not recorded as install-time code.
-    assert!(!recs.iter().any(|r| r["package"] == "pw-scr-dep"), "{recs:#?}");
+    assert!(
+        !recs.iter().any(|r| r["package"] == "pw-scr-dep"),
+        "{recs:#?}"
+    );
 }
 
 #[test]

@@ -48,7 +48,12 @@ fn mvn(g: &Guarded) -> Output {
     let repo = g.sb.root().join("m2repo");
     g.sb.command("mvn", &[g.pkgward_env()])
         .env("MAVEN_OPTS", format!("-Duser.home={}", g.sb.home.display()))
-        .args(["-B", "-o", &format!("-Dmaven.repo.local={}", repo.display()), "validate"])
+        .args([
+            "-B",
+            "-o",
+            &format!("-Dmaven.repo.local={}", repo.display()),
+            "validate",
+        ])
         .output()
         .unwrap()
 }
@@ -69,15 +74,27 @@ fn unapproved_extension_and_plugin_deny_the_build_before_maven_starts() {
     let out = mvn(&g);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(77), "{err}");
-    assert!(err.contains("pkgward approve maven:io.example:core-ext@1.0"), "{err}");
-    assert!(!err.contains("approve maven:io.example:gen-plugin"), "{err}");
+    assert!(
+        err.contains("pkgward approve maven:io.example:core-ext@1.0"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("approve maven:io.example:gen-plugin"),
+        "{err}"
+    );
     assert!(g.sb.marker("mvn-started").is_none(), "Maven started");
     let recs = scripts(&g);
-    let ext = recs.iter().find(|r| r["package"] == "io.example:core-ext").unwrap();
+    let ext = recs
+        .iter()
+        .find(|r| r["package"] == "io.example:core-ext")
+        .unwrap();
     assert_eq!(ext["decision"], "deny");
     assert_eq!(ext["script"], "extension");
     assert_eq!(ext["ecosystem"], "maven");
-    let plugin = recs.iter().find(|r| r["package"] == "io.example:gen-plugin").unwrap();
+    let plugin = recs
+        .iter()
+        .find(|r| r["package"] == "io.example:gen-plugin")
+        .unwrap();
     assert_eq!(plugin["decision"], "approved");
     assert_eq!(plugin["ran"], false);
 }
@@ -86,7 +103,10 @@ fn unapproved_extension_and_plugin_deny_the_build_before_maven_starts() {
 fn approved_ones_let_maven_run_with_its_own_exit_code() {
     let Some(g) = guarded(
         "enforce",
-        &["maven:io.example:gen-plugin@2.0", "maven:io.example:core-ext"],
+        &[
+            "maven:io.example:gen-plugin@2.0",
+            "maven:io.example:core-ext",
+        ],
     ) else {
         eprintln!("skipped: mvn is not installed");
         return;
@@ -94,11 +114,18 @@ fn approved_ones_let_maven_run_with_its_own_exit_code() {
     let out = mvn(&g);
     // Offline, the extension is not in the local repository: Maven fails
     // on its own, and that is the exit code the user gets.
-    assert!(g.sb.marker("mvn-started").is_some(), "{}", text(&out.stderr));
+    assert!(
+        g.sb.marker("mvn-started").is_some(),
+        "{}",
+        text(&out.stderr)
+    );
     let code = out.status.code().unwrap();
     assert_ne!(code, 77);
     let recs = scripts(&g);
-    let ext = recs.iter().find(|r| r["package"] == "io.example:core-ext").unwrap();
+    let ext = recs
+        .iter()
+        .find(|r| r["package"] == "io.example:core-ext")
+        .unwrap();
     assert_eq!(ext["decision"], "approved");
     assert_eq!(ext["ran"], true);
     assert_eq!(ext["exit_code"], code);

@@ -156,6 +156,10 @@ pub struct Plan {
     pub probe: Option<Arc<tempfile::TempDir>>,
     /// The user's own arguments (the graph cache's key).
     pub user_args: Vec<String>,
+    /// The graph cache answers for this project as it is now: the last
+    /// fetch for the same lockfile and manifests succeeded, so nothing is
+    /// missing and the fetch is skipped.
+    pub skip_fetch: bool,
     /// The user's arguments as the real tool would have got them (after
     /// pkgward's mirror settings), set by [`Plan::apply`].
     real_args: OnceLock<Vec<OsString>>,
@@ -282,7 +286,7 @@ pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
             features.clear();
         }
     }
-    Some(Plan {
+    let mut plan = Plan {
         sub: sub.to_string(),
         builtin,
         include_dev: include_dev && sub != "install",
@@ -290,9 +294,16 @@ pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
         features,
         probe,
         user_args: args.to_vec(),
+        skip_fetch: false,
         real_args: OnceLock::new(),
         global: OnceLock::new(),
-    })
+    };
+    plan.skip_fetch = plan.probe.is_none()
+        && graph_cache_path(&plan, cwd)
+            .as_deref()
+            .and_then(cached_graph)
+            .is_some();
+    Some(plan)
 }
 
 /// `cargo install` forms that pkgward cannot check ahead (an `--index`
@@ -414,9 +425,16 @@ impl Plan {
             return;
         };
         let _ = self.global.set(launch.args[..at].to_vec());
+        if self.skip_fetch {
+            return;
+        }
         let mut fetch: Vec<OsString> = launch.args[..at].to_vec();
         fetch.push("fetch".into());
-        fetch.extend(self.passed_on(&args[at + 1..]).into_iter().map(OsString::from));
+        fetch.extend(
+            self.passed_on(&args[at + 1..])
+                .into_iter()
+                .map(OsString::from),
+        );
         launch.args = fetch;
     }
 
@@ -587,10 +605,7 @@ impl Tri {
 /// the platform `p`: `false` only when it certainly is not.
 pub fn platform_may_match(spec: &str, p: &Platform) -> bool {
     let spec = spec.trim();
-    if let Some(inner) = spec
-        .strip_prefix("cfg(")
-        .and_then(|s| s.strip_suffix(')'))
-    {
+    if let Some(inner) = spec.strip_prefix("cfg(").and_then(|s| s.strip_suffix(')')) {
         let mut cur = CfgParser {
             s: inner.as_bytes(),
             i: 0,
@@ -815,7 +830,9 @@ pub fn find(
                     }
                 }
             }
-            seen.iter().filter_map(|id| by_id.get(id).copied()).collect()
+            seen.iter()
+                .filter_map(|id| by_id.get(id).copied())
+                .collect()
         }
     };
     let root = meta.workspace_root.clone().unwrap_or_default();
@@ -975,7 +992,7 @@ pub fn after(
 ) -> i32 {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let cache = (plan.probe.is_none())
-        .then(|| graph_cache_path(plan, &cwd, cx.program))
+        .then(|| graph_cache_path(plan, &cwd))
         .flatten();
     let hit = cache.as_deref().and_then(cached_graph);
     let found = match hit {
@@ -1049,10 +1066,8 @@ pub fn after(
         }
         v
     };
-    let denied: Vec<&(&Found, ScriptDecision, Option<String>)> = decided
-        .iter()
-        .filter(|(_, d, _)| !d.runs())
-        .collect();
+    let denied: Vec<&(&Found, ScriptDecision, Option<String>)> =
+        decided.iter().filter(|(_, d, _)| !d.runs()).collect();
     if !denied.is_empty() {
         for (f, d, by) in &decided {
             for s in scripts_of(f) {
@@ -1163,7 +1178,9 @@ pub fn approve_command(name: &str, version: &str) -> String {
 // was computed from (size and modification time of each, and of the
 // directories holding the project's own packages, so that a new workspace
 // member shows), and reused while none of them changed. The fetch still
-// runs every time (it may update the lockfile, which is then a miss).
+// runs unless the cache answers before it: then the lockfile and manifests
+// are those of the last successful fetch, so nothing is missing, and the
+// tool is not started at all (the build step follows directly).
 
 #[derive(Serialize, Deserialize)]
 struct CachedGraph {
@@ -1172,11 +1189,10 @@ struct CachedGraph {
     found: Vec<Found>,
 }
 
-fn graph_cache_path(plan: &Plan, cwd: &Path, program: &Path) -> Option<PathBuf> {
+fn graph_cache_path(plan: &Plan, cwd: &Path) -> Option<PathBuf> {
     let mut id = format!(
-        "{}\0{}\0{}\0{}\0{}",
+        "{}\0{}\0{}\0{}",
         cwd.display(),
-        program.display(),
         plan.include_dev,
         plan.cross,
         plan.features.join("\u{1}")
@@ -1285,7 +1301,10 @@ fn store_graph(path: &Path, inputs: &[PathBuf], found: &[Found]) {
     if std::fs::create_dir_all(dir).is_err() {
         return;
     }
-    if let (Ok(text), Ok(mut tmp)) = (serde_json::to_string(&c), tempfile::NamedTempFile::new_in(dir)) {
+    if let (Ok(text), Ok(mut tmp)) = (
+        serde_json::to_string(&c),
+        tempfile::NamedTempFile::new_in(dir),
+    ) {
         if std::io::Write::write_all(&mut tmp, text.as_bytes()).is_ok() {
             let _ = tmp.persist(path);
         }

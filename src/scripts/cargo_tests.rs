@@ -51,7 +51,12 @@ fn which_commands_are_split() {
         (&["install", "--path", "."], true, true, false),
         (&["install", "--list"], true, false, false),
         (&["install"], true, false, false),
-        (&["install", "--index", "https://r.test/i", "x"], true, false, false),
+        (
+            &["install", "--index", "https://r.test/i", "x"],
+            true,
+            false,
+            false,
+        ),
         (&["build", "--help"], true, false, false),
         (&["fetch"], true, false, false),
         (&["update"], true, false, false),
@@ -93,7 +98,13 @@ fn features_and_targets_reach_metadata() {
     .unwrap();
     assert_eq!(
         got.features,
-        s(&["--features", "a b", "--features", "c", "--no-default-features"])
+        s(&[
+            "--features",
+            "a b",
+            "--features",
+            "c",
+            "--no-default-features"
+        ])
     );
     assert!(got.cross);
     let got = plan(&s(&["build", "--all-features"]), p.path()).unwrap();
@@ -191,18 +202,25 @@ fn install_probe_names_the_crates() {
     assert_eq!(deps["dep1"]["features"][0].as_str(), Some("pcre2"));
     // A hostile name stays a TOML string.
     let plan2 = super::plan(&s(&["install", "x\"\n[evil]"]), p.path()).unwrap();
-    let m = std::fs::read_to_string(plan2.probe.as_ref().unwrap().path().join("Cargo.toml"))
-        .unwrap();
+    let m =
+        std::fs::read_to_string(plan2.probe.as_ref().unwrap().path().join("Cargo.toml")).unwrap();
     let v: toml::Table = m.parse().unwrap();
     assert!(!v.contains_key("evil"));
     // git
     let plan3 = super::plan(
-        &s(&["install", "--git", "https://git.example.com/t.git", "--tag", "v1", "t"]),
+        &s(&[
+            "install",
+            "--git",
+            "https://git.example.com/t.git",
+            "--tag",
+            "v1",
+            "t",
+        ]),
         p.path(),
     )
     .unwrap();
-    let m = std::fs::read_to_string(plan3.probe.as_ref().unwrap().path().join("Cargo.toml"))
-        .unwrap();
+    let m =
+        std::fs::read_to_string(plan3.probe.as_ref().unwrap().path().join("Cargo.toml")).unwrap();
     let v: toml::Table = m.parse().unwrap();
     assert_eq!(
         v["dependencies"]["dep0"]["git"].as_str(),
@@ -218,12 +236,27 @@ fn install_probe_names_the_crates() {
 fn compile_only_commands() {
     let cases: &[(&[&str], Option<&[&str]>)] = &[
         (&["run"], Some(&["build"])),
-        (&["r", "--release", "--bin", "x", "a", "b"], Some(&["build", "--release", "--bin", "x"])),
-        (&["run", "-p", "app", "--", "--release"], Some(&["build", "-p", "app"])),
-        (&["+n", "run", "--features=f"], Some(&["+n", "build", "--features=f"])),
-        (&["test", "name", "--", "--nocapture"], Some(&["test", "--no-run", "name"])),
+        (
+            &["r", "--release", "--bin", "x", "a", "b"],
+            Some(&["build", "--release", "--bin", "x"]),
+        ),
+        (
+            &["run", "-p", "app", "--", "--release"],
+            Some(&["build", "-p", "app"]),
+        ),
+        (
+            &["+n", "run", "--features=f"],
+            Some(&["+n", "build", "--features=f"]),
+        ),
+        (
+            &["test", "name", "--", "--nocapture"],
+            Some(&["test", "--no-run", "name"]),
+        ),
         (&["t"], Some(&["t", "--no-run"])),
-        (&["bench", "--bench", "b"], Some(&["bench", "--no-run", "--bench", "b"])),
+        (
+            &["bench", "--bench", "b"],
+            Some(&["bench", "--no-run", "--bench", "b"]),
+        ),
         (&["build"], None),
         (&["check"], None),
     ];

@@ -241,11 +241,20 @@ pub fn from_assets(json: &str) -> std::result::Result<Vec<Found>, String> {
 /// Whether a package file is imported into builds or run by tooling.
 pub fn runs(file: &str) -> bool {
     let f = file.replace('\\', "/").to_ascii_lowercase();
-    let build = ["build/", "buildtransitive/", "buildmultitargeting/", "buildcrossTargeting/"]
-        .iter()
-        .any(|d| f.starts_with(&d.to_ascii_lowercase()))
+    let build = [
+        "build/",
+        "buildtransitive/",
+        "buildmultitargeting/",
+        "buildcrossTargeting/",
+    ]
+    .iter()
+    .any(|d| f.starts_with(&d.to_ascii_lowercase()))
         && (f.ends_with(".props") || f.ends_with(".targets"));
-    let ps = f.starts_with("tools/") && (f.ends_with("/init.ps1") || f.ends_with("/install.ps1") || f == "tools/init.ps1" || f == "tools/install.ps1");
+    let ps = f.starts_with("tools/")
+        && (f.ends_with("/init.ps1")
+            || f.ends_with("/install.ps1")
+            || f == "tools/init.ps1"
+            || f == "tools/install.ps1");
     build || ps
 }
 
@@ -296,7 +305,13 @@ fn find(dir: &Path) -> std::result::Result<Vec<Found>, String> {
     Ok(out)
 }
 
-fn rec(invocation_id: &str, f: &Found, file: &str, d: ScriptDecision, by: &Option<String>) -> ScriptRecord {
+fn rec(
+    invocation_id: &str,
+    f: &Found,
+    file: &str,
+    d: ScriptDecision,
+    by: &Option<String>,
+) -> ScriptRecord {
     ScriptRecord {
         kind: "script",
         invocation_id: invocation_id.to_string(),
@@ -417,9 +432,16 @@ pub fn before(
     if !plan.no_restore {
         return Ok(());
     }
-    check(&plan.dir, policy, policy.mode.value, invocation_id, log, notice)
-        .map(|_| ())
-        .map_err(|message| Error::Denied { message })
+    check(
+        &plan.dir,
+        policy,
+        policy.mode.value,
+        invocation_id,
+        log,
+        notice,
+    )
+    .map(|_| ())
+    .map_err(|message| Error::Denied { message })
 }
 
 /// After the restore: decide, then build with `--no-restore`.
@@ -521,7 +543,9 @@ mod tests {
         assert_eq!(got[0].files, ["build/Evil.Build.targets"]);
         assert!(from_assets("{").is_err());
         assert!(from_assets("{}").is_err());
-        assert!(from_assets(r#"{"libraries": {"x": 1}}"#).unwrap().is_empty());
+        assert!(from_assets(r#"{"libraries": {"x": 1}}"#)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -537,7 +561,11 @@ mod tests {
         assert!(!p.no_restore);
         let p = plan(&s(&["run", "--project", "app", "--", "x"]), d.path()).unwrap();
         assert_eq!(p.dir, d.path().join("app"));
-        assert!(plan(&s(&["test", "--no-restore"]), d.path()).unwrap().no_restore);
+        assert!(
+            plan(&s(&["test", "--no-restore"]), d.path())
+                .unwrap()
+                .no_restore
+        );
         let args = s(&[
             "build",
             "app/app.csproj",

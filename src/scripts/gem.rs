@@ -48,8 +48,14 @@ pub struct Plan {
     /// Local `.gem` files named on the command line.
     pub local: Vec<PathBuf>,
     /// The approved gems with code, recorded after the tool ran.
-    approved: Arc<Mutex<Vec<(Gem, GemCode, ScriptDecision, Option<String>)>>>,
+    approved: Arc<Mutex<Approved>>,
 }
+
+/// The approved gems with code and their decisions.
+type Approved = Vec<(Gem, GemCode, ScriptDecision, Option<String>)>;
+
+/// The gems with their code, and the project's own (git/path) gems.
+type FoundGems = (Vec<(Gem, GemCode)>, Vec<Gem>);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tool {
@@ -155,7 +161,10 @@ fn words(args: &[String]) -> Option<(usize, Vec<String>)> {
 /// The plan for a `gem`/`bundle` command line, or `None` when it installs
 /// no gems.
 pub fn plan(tool: &str, args: &[String], cwd: &Path) -> Option<Plan> {
-    if args.iter().any(|a| a == "-h" || a == "--help" || a == "--explain") {
+    if args
+        .iter()
+        .any(|a| a == "-h" || a == "--help" || a == "--explain")
+    {
         return None;
     }
     let (tool, sub_at, update, local) = if tool == "bundle" {
@@ -250,9 +259,7 @@ pub fn code_of_spec(yaml: &str) -> GemCode {
         let item = unquote(item);
         match key {
             "extensions" if !item.is_empty() => out.extensions.push(item),
-            "files"
-                if item == "rubygems_plugin.rb" || item.ends_with("/rubygems_plugin.rb") =>
-            {
+            "files" if item == "rubygems_plugin.rb" || item.ends_with("/rubygems_plugin.rb") => {
                 out.plugins.push(item)
             }
             _ => {}
@@ -460,10 +467,7 @@ fn gem_program(launch: &crate::supervise::Launch, tool: Tool) -> PathBuf {
 }
 
 /// The gems the command would install, each with its code.
-fn find(
-    plan: &Plan,
-    launch: &crate::supervise::Launch,
-) -> std::result::Result<(Vec<(Gem, GemCode)>, Vec<Gem>), String> {
+fn find(plan: &Plan, launch: &crate::supervise::Launch) -> std::result::Result<FoundGems, String> {
     let args = &launch.args;
     let mut sources = source_options(args);
     let mut project = Vec::new();
@@ -546,7 +550,10 @@ fn find(
         }
         for (remote, gems) in by_remote {
             let mut a: Vec<OsString> = vec!["fetch".into()];
-            a.extend(gems.iter().map(|g| OsString::from(format!("{}:{}", g.name, g.version))));
+            a.extend(
+                gems.iter()
+                    .map(|g| OsString::from(format!("{}:{}", g.name, g.version))),
+            );
             if !remote.is_empty() {
                 a.push("--clear-sources".into());
                 a.push("--source".into());
@@ -600,13 +607,26 @@ fn record_for(
     }
 }
 
-fn records(invocation_id: &str, g: &Gem, c: &GemCode, d: ScriptDecision, by: &Option<String>) -> Vec<ScriptRecord> {
+fn records(
+    invocation_id: &str,
+    g: &Gem,
+    c: &GemCode,
+    d: ScriptDecision,
+    by: &Option<String>,
+) -> Vec<ScriptRecord> {
     let mut out = Vec::new();
     for e in &c.extensions {
         out.push(record_for(invocation_id, g, "extension", e, d, by.clone()));
     }
     for p in &c.plugins {
-        out.push(record_for(invocation_id, g, "rubygems-plugin", p, d, by.clone()));
+        out.push(record_for(
+            invocation_id,
+            g,
+            "rubygems-plugin",
+            p,
+            d,
+            by.clone(),
+        ));
     }
     out
 }
@@ -694,11 +714,7 @@ pub fn after(
     log: &mut Option<AuditLog>,
     notice: &mut dyn FnMut(String),
 ) {
-    let approved = plan
-        .approved
-        .lock()
-        .map(|a| a.clone())
-        .unwrap_or_default();
+    let approved = plan.approved.lock().map(|a| a.clone()).unwrap_or_default();
     let runner = vec![match plan.tool {
         Tool::Gem => "gem".to_string(),
         Tool::Bundle => "bundle".to_string(),

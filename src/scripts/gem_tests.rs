@@ -76,14 +76,18 @@ fn reading_a_gem() {
 
 #[test]
 fn gem_names() {
-    let cases: &[(&str, Option<(&str, &str, &str)>)] = &[
+    type Case<'a> = (&'a str, Option<(&'a str, &'a str, &'a str)>);
+    let cases: &[Case<'_>] = &[
         ("rake-13.0.6", Some(("rake", "13.0.6", ""))),
         ("pw-scr-ext-1.0.0", Some(("pw-scr-ext", "1.0.0", ""))),
         (
             "nokogiri-1.16.0-x86_64-linux",
             Some(("nokogiri", "1.16.0", "x86_64-linux")),
         ),
-        ("google-protobuf-3.25.1-x86_64-linux-gnu", Some(("google-protobuf", "3.25.1", "x86_64-linux-gnu"))),
+        (
+            "google-protobuf-3.25.1-x86_64-linux-gnu",
+            Some(("google-protobuf", "3.25.1", "x86_64-linux-gnu")),
+        ),
         ("rails-7.1.0.rc1", Some(("rails", "7.1.0.rc1", ""))),
         ("nope", None),
         ("", None),
@@ -122,7 +126,12 @@ fn gemfile_lock() {
     assert_eq!(
         names,
         [
-            ("nokogiri", "1.16.0", "x86_64-linux", "https://gems.example.com/"),
+            (
+                "nokogiri",
+                "1.16.0",
+                "x86_64-linux",
+                "https://gems.example.com/"
+            ),
             ("racc", "1.7.3", "", "https://gems.example.com/"),
             ("other", "2.0", "", "http://127.0.0.1:9/"),
         ]
@@ -139,7 +148,11 @@ fn which_commands_are_checked() {
     let cases: &[(&str, &[&str], bool)] = &[
         ("gem", &["install", "x"], true),
         ("gem", &["i", "x", "-v", "1.0"], true),
-        ("gem", &["install", "--source", "https://s.test/", "x"], true),
+        (
+            "gem",
+            &["install", "--source", "https://s.test/", "x"],
+            true,
+        ),
         ("gem", &["install", "x", "--explain"], false),
         ("gem", &["install", "-g", "gem.deps.rb"], false),
         ("gem", &["list"], false),
@@ -152,7 +165,11 @@ fn which_commands_are_checked() {
         ("bundle", &["lock"], false),
     ];
     for (tool, args, want) in cases {
-        assert_eq!(plan(tool, &s(args), cwd.path()).is_some(), *want, "{tool} {args:?}");
+        assert_eq!(
+            plan(tool, &s(args), cwd.path()).is_some(),
+            *want,
+            "{tool} {args:?}"
+        );
     }
     let p = plan("gem", &s(&["install", "./local-1.0.0.gem"]), cwd.path()).unwrap();
     assert_eq!(p.local.len(), 1);

@@ -41,8 +41,10 @@ const TOOL_GROUP: &str = "org.apache.maven.plugins";
 pub struct Plan {
     /// The POM Maven reads.
     pub pom: PathBuf,
-    approved: Arc<Mutex<Vec<(Found, ScriptDecision, Option<String>)>>>,
+    approved: Arc<Mutex<Approved>>,
 }
+
+type Approved = Vec<(Found, ScriptDecision, Option<String>)>;
 
 /// One declared extension or plugin.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -322,8 +324,8 @@ pub fn before(
         Err(e) if mode == Mode::Enforce => {
             return Err(Error::Denied {
                 message: format!(
-                    "denied: cannot tell which Maven extensions and plugins the build would run: {e}"
-                ),
+                "denied: cannot tell which Maven extensions and plugins the build would run: {e}"
+            ),
             })
         }
         Err(e) => {
@@ -383,11 +385,7 @@ pub fn after(
     log: &mut Option<AuditLog>,
     notice: &mut dyn FnMut(String),
 ) {
-    let approved = plan
-        .approved
-        .lock()
-        .map(|a| a.clone())
-        .unwrap_or_default();
+    let approved = plan.approved.lock().map(|a| a.clone()).unwrap_or_default();
     for (f, d, by) in &approved {
         let mut r = rec(cx.invocation_id, f, *d, by);
         r.ran = true;
@@ -408,7 +406,10 @@ mod tests {
     #[test]
     fn which_commands_are_checked() {
         let cwd = Path::new("/p");
-        assert_eq!(plan(&s(&["package"]), cwd).unwrap().pom, Path::new("/p/pom.xml"));
+        assert_eq!(
+            plan(&s(&["package"]), cwd).unwrap().pom,
+            Path::new("/p/pom.xml")
+        );
         assert_eq!(
             plan(&s(&["-f", "sub/pom.xml", "-DskipTests", "verify"]), cwd)
                 .unwrap()
@@ -458,8 +459,16 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("kr.motd.maven:os-maven-plugin".to_string(), "1.7.1", "extension"),
-                ("org.codehaus.mojo:exec-maven-plugin".to_string(), "3.1.0", "plugin"),
+                (
+                    "kr.motd.maven:os-maven-plugin".to_string(),
+                    "1.7.1",
+                    "extension"
+                ),
+                (
+                    "org.codehaus.mojo:exec-maven-plugin".to_string(),
+                    "3.1.0",
+                    "plugin"
+                ),
                 ("io.example:ext-plugin".to_string(), "1", "extension"),
                 ("io.example:in-profile".to_string(), "2", "plugin"),
             ]

@@ -134,9 +134,9 @@ pub fn violations(
 /// Whether every reason is one of this module's (the denial message is
 /// then about install-time code, not registries).
 pub fn all_ours(reasons: &[crate::record::Reason]) -> bool {
-    reasons
-        .iter()
-        .all(|r| r.code == exec::CODE || r.code == python::BUILD_CODE || r.code == cargo::UNCHECKED_CODE)
+    reasons.iter().all(|r| {
+        r.code == exec::CODE || r.code == python::BUILD_CODE || r.code == cargo::UNCHECKED_CODE
+    })
 }
 
 /// The package-manager family whose installed tree pkgward walks afterwards.
@@ -326,10 +326,12 @@ pub fn prepare(
             build: Some(Build::Cargo(p)),
             ..Setup::default()
         }),
-        "gem" | "bundle" if verb == Verb::Install => gem::plan(tool.name, args, cwd).map(|p| Setup {
-            build: Some(Build::Gem(p)),
-            ..Setup::default()
-        }),
+        "gem" | "bundle" if verb == Verb::Install => {
+            gem::plan(tool.name, args, cwd).map(|p| Setup {
+                build: Some(Build::Gem(p)),
+                ..Setup::default()
+            })
+        }
         "dotnet" => dotnet::plan(args, cwd).map(|p| Setup {
             build: Some(Build::Dotnet(p)),
             ..Setup::default()
@@ -593,7 +595,8 @@ pub fn after_run(
 /// Before the real tool runs, with its launch final (mirror, proxy and
 /// flags applied): the checks that need the tool's network (`gem`: the gems
 /// an install would add are fetched and read). `Err(Denied)`: the tool must
-/// not run (what was found is recorded).
+/// not run (what was found is recorded). `Ok(true)`: the tool's own run is
+/// not needed (cargo: the fetch is known to have nothing to do).
 pub fn before_run(
     setup: &Setup,
     launch: &crate::supervise::Launch,
@@ -601,21 +604,22 @@ pub fn before_run(
     invocation_id: &str,
     log: Option<&record::LogTarget>,
     notice: &mut dyn FnMut(String),
-) -> crate::error::Result<()> {
+) -> crate::error::Result<bool> {
     match &setup.build {
+        Some(Build::Cargo(plan)) => Ok(plan.skip_fetch),
         Some(Build::Gem(plan)) => {
             let mut log = log.and_then(|t| t.open().ok());
-            gem::before(plan, launch, policy, invocation_id, &mut log, notice)
+            gem::before(plan, launch, policy, invocation_id, &mut log, notice).map(|_| false)
         }
         Some(Build::Maven(plan)) => {
             let mut log = log.and_then(|t| t.open().ok());
-            maven::before(plan, policy, invocation_id, &mut log, notice)
+            maven::before(plan, policy, invocation_id, &mut log, notice).map(|_| false)
         }
         Some(Build::Dotnet(plan)) if plan.no_restore => {
             let mut log = log.and_then(|t| t.open().ok());
-            dotnet::before(plan, policy, invocation_id, &mut log, notice)
+            dotnet::before(plan, policy, invocation_id, &mut log, notice).map(|_| false)
         }
-        _ => Ok(()),
+        _ => Ok(false),
     }
 }
 
