@@ -435,7 +435,7 @@ fn run_inner(
             #[cfg(target_os = "linux")]
             trace: launch.trace.clone(),
         };
-        match crate::scripts::before_run(s, &cx, log_target.as_ref(), notice) {
+        match crate::scripts::before_run_python(s, &cx, log_target.as_ref(), notice) {
             Ok(built) => _wheelhouse = built,
             Err(err) => {
                 let _ = proxy.map(|p| p.proxy.stop());
@@ -450,7 +450,43 @@ fn run_inner(
             launch.args.extend(b.args.iter().cloned());
         }
     }
-    let mut result = supervise::run(&launch);
+    // Install-time code read from the packages before the tool runs (gem,
+    // mvn); cargo's fetch is not run when its graph cache says it has
+    // nothing to do.
+    let mut skip_tool = false;
+    if let Some(s) = &scripts {
+        let checked = crate::scripts::before_run(
+            s,
+            &launch,
+            &policy,
+            &invocation_id,
+            log_target.as_ref(),
+            notice,
+        );
+        match checked {
+            Ok(skip) => skip_tool = skip,
+            Err(err) => {
+                if let Some(p) = proxy {
+                    let _ = p.proxy.stop();
+                }
+                if let Some(dir) = &plan_dir {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+                let _ = finish(false, err.exit_code(), None, None, Some(&err), Vec::new());
+                return Err(err);
+            }
+        }
+    }
+    let mut result = if skip_tool {
+        Ok(supervise::Ended {
+            pid: 0,
+            code: 0,
+            signal: None,
+            processes: Vec::new(),
+        })
+    } else {
+        supervise::run(&launch)
+    };
     if let (Ok(ended), Some(s)) = (&mut result, &scripts) {
         let skip = resolve::Skip::new(
             &shim_dirs(&call.invoked_as),

@@ -107,11 +107,13 @@ fn guarded(policy: &str) -> Guarded {
     g
 }
 
-/// A stand-in for `tool` that only records that it ran.
+/// A stand-in for `tool` that only records that it ran (and, as cargo,
+/// answers pkgward's `cargo metadata` with an empty graph).
 fn fake_tool(g: &Guarded, tool: &str) {
     write_exec(
         &g.real.join(tool),
-        "#!/bin/sh\necho \"$0 $*\" > \"$FIXTURE_MARKER_DIR/ran\"\n",
+        "#!/bin/sh\ncase \" $* \" in *\" metadata --format-version 1 --offline \"*) echo '{\"packages\":[],\"workspace_members\":[],\"resolve\":null}'; exit 0;; esac\n\
+         echo \"$0 $*\" > \"$FIXTURE_MARKER_DIR/ran\"\n",
     );
 }
 

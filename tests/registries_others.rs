@@ -154,6 +154,9 @@ fn policy(mode: &str, mirrors: &[(&str, &str)]) -> String {
          choco = [\"builtin\", \"{b}/choco/\"]\n\
          winget = [\"builtin\"]\n"
     );
+    // The fixture POMs' build extension (install-time code, decided by
+    // `[scripts]`: see tests/scripts_maven.rs).
+    p.push_str("[scripts]\nallow = [\"maven:pw:pw-ext\"]\n");
     if !mirrors.is_empty() {
         p.push_str("[mirrors]\n");
         for (eco, url) in mirrors {

@@ -36,7 +36,7 @@ use super::{Plan, Request, Verb};
 /// A small, forgiving XML reader for configuration files (settings.xml,
 /// pom.xml, NuGet.Config, chocolatey.config): elements, attributes, text,
 /// line numbers. No DTDs or external entities are ever processed.
-pub(super) mod xml {
+pub(crate) mod xml {
     /// One element. Names are local names (a `prefix:` is dropped).
     #[derive(Clone, Debug, Default)]
     pub struct Element {

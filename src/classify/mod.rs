@@ -11,7 +11,7 @@ mod choco;
 mod gem;
 mod go;
 mod ini;
-mod maven;
+pub(crate) mod maven;
 mod npm;
 mod npmrc;
 mod nuget;

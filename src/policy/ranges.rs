@@ -1,5 +1,6 @@
 //! `scripts.allow` version ranges, each in its ecosystem's own syntax, and
-//! package-name comparison with each ecosystem's own folding.
+//! package-name comparison with each ecosystem's own folding (PyPI's
+//! PEP 503, cargo's `_`/`-` and case, NuGet's case).
 //!
 //! * npm: node-semver ranges (`^1.2`, `1.x`, `>=1.2.0 <2 || 3.0.0`);
 //! * pypi: PEP 440 specifiers (`>=1.26,<2`, `==1.2.*`, `~=2.1`);
@@ -74,6 +75,8 @@ pub fn normalize_name(eco: Ecosystem, name: &str) -> String {
     match eco {
         Ecosystem::Pypi => crate::tools::pep503(name),
         Ecosystem::Cargo => name.to_ascii_lowercase().replace('_', "-"),
+        // NuGet package ids are case-insensitive.
+        Ecosystem::Nuget => name.to_ascii_lowercase(),
         _ => name.to_string(),
     }
 }
@@ -120,5 +123,6 @@ mod tests {
         );
         assert_eq!(normalize_name(Ecosystem::Cargo, "Ring_X"), "ring-x");
         assert_eq!(normalize_name(Ecosystem::Npm, "@Scope/Pkg"), "@Scope/Pkg");
+        assert_eq!(normalize_name(Ecosystem::Nuget, "Evil.Build"), "evil.build");
     }
 }

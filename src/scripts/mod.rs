@@ -18,7 +18,11 @@
 //! `"sandbox"`.
 
 pub mod approve;
+pub mod cargo;
+pub mod dotnet;
 pub mod exec;
+pub mod gem;
+pub mod maven;
 pub mod npm;
 pub mod pnpm;
 pub mod python;
@@ -48,6 +52,9 @@ pub enum ScriptDecision {
     Deny,
     /// Audit mode: the policy would deny it; it runs and is recorded.
     WouldDeny,
+    /// The project's own code (a cargo workspace member or path
+    /// dependency): it runs, sandboxed, without an approval.
+    Project,
 }
 
 /// Whether code with this decision runs confined: under `scripts.default =
@@ -114,6 +121,15 @@ pub fn violations(
     }
     // Every verb: `npm init NAME` (classified "other") fetches and runs create-NAME.
     out.extend(exec::check(policy, tool, args, cwd));
+    if tool.name == "cargo" && policy.scripts_default.value == ScriptsDefault::Deny {
+        if let Some(why) = cargo::unsupported(args) {
+            out.push(crate::record::Reason {
+                code: cargo::UNCHECKED_CODE.into(),
+                message: why,
+                origin: None,
+            });
+        }
+    }
     let wheels_only =
         policy.mode.value == Mode::Enforce && policy.scripts_default.value == ScriptsDefault::Deny;
     if wheels_only && matches!(tool.name, "uv" | "uvx") {
@@ -127,9 +143,9 @@ pub fn violations(
 /// Whether every reason is one of this module's (the denial message is
 /// then about install-time code, not registries).
 pub fn all_ours(reasons: &[crate::record::Reason]) -> bool {
-    reasons
-        .iter()
-        .all(|r| r.code == exec::CODE || r.code == python::BUILD_CODE)
+    reasons.iter().all(|r| {
+        r.code == exec::CODE || r.code == python::BUILD_CODE || r.code == cargo::UNCHECKED_CODE
+    })
 }
 
 /// The package-manager family whose installed tree pkgward walks afterwards.
@@ -165,6 +181,25 @@ pub struct Setup {
     /// pip / `uv pip install`: approved sdists built before the tool runs
     /// ([`before_run`]), or a failure explained after it.
     pub python: Option<python::Prebuild>,
+    /// Install-time code that cannot be switched off in the tool and is
+    /// checked around its run instead (cargo, gem).
+    pub build: Option<Build>,
+}
+
+/// What is checked around the tool's run ([`before_run`], [`after_run`]).
+#[derive(Clone, Debug)]
+pub enum Build {
+    /// The tool runs `cargo fetch`; the build runs afterwards ([`cargo`]).
+    Cargo(cargo::Plan),
+    /// `gem install`, `bundle install`: native extensions and plugins are
+    /// read from the gems before the tool runs ([`gem`]).
+    Gem(gem::Plan),
+    /// `mvn`: extensions and plugins read from the project's files
+    /// before Maven runs ([`maven`]).
+    Maven(maven::Plan),
+    /// `dotnet build`…: the tool runs `dotnet restore`; the build runs
+    /// afterwards with `--no-restore` ([`dotnet`]).
+    Dotnet(dotnet::Plan),
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -211,6 +246,11 @@ pub fn record_disabled(
 impl Setup {
     /// Applies the variables and arguments to the real tool's launch.
     pub fn apply(&self, launch: &mut crate::supervise::Launch) {
+        match &self.build {
+            Some(Build::Cargo(c)) => c.apply(launch),
+            Some(Build::Dotnet(d)) => d.apply(launch),
+            _ => {}
+        }
         for (k, v) in &self.env {
             launch.env.push((OsString::from(k), OsString::from(v)));
         }
@@ -277,6 +317,7 @@ pub fn prepare(
                 .flatten(),
             disables_builds: false,
             python: None,
+            build: None,
         }),
         "yarn" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
             // yarn 1 reads YARN_IGNORE_SCRIPTS / npm_config_ignore_scripts;
@@ -301,8 +342,27 @@ pub fn prepare(
             after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install", "i"])),
             disables_builds: false,
             python: None,
+            build: None,
         }),
         _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args, policy),
+        "cargo" if verb == Verb::Install => cargo::plan(args, cwd).map(|p| Setup {
+            build: Some(Build::Cargo(p)),
+            ..Setup::default()
+        }),
+        "gem" | "bundle" if verb == Verb::Install => {
+            gem::plan(tool.name, args, cwd).map(|p| Setup {
+                build: Some(Build::Gem(p)),
+                ..Setup::default()
+            })
+        }
+        "dotnet" => dotnet::plan(args, cwd).map(|p| Setup {
+            build: Some(Build::Dotnet(p)),
+            ..Setup::default()
+        }),
+        "mvn" => maven::plan(args, cwd).map(|p| Setup {
+            build: Some(Build::Maven(p)),
+            ..Setup::default()
+        }),
         _ => None,
     }
 }
@@ -473,6 +533,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         after,
         disables_builds: false,
         python: None,
+        build: None,
     })
 }
 
@@ -583,6 +644,29 @@ pub fn after_run(
     log: Option<&record::LogTarget>,
     notice: &mut dyn FnMut(String),
 ) {
+    match (&setup.build, ended.code) {
+        (Some(Build::Cargo(plan)), 0) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            ended.code = cargo::after(plan, cx, &mut log, notice);
+            return;
+        }
+        (Some(Build::Gem(plan)), code) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            gem::after(plan, cx, code, &mut log, notice);
+            return;
+        }
+        (Some(Build::Dotnet(plan)), code) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            ended.code = dotnet::after(plan, cx, code, &mut log, notice);
+            return;
+        }
+        (Some(Build::Maven(plan)), code) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            maven::after(plan, cx, code, &mut log, notice);
+            return;
+        }
+        _ => {}
+    }
     if ended.code != 0 {
         if let Some(pre) = setup.python.as_ref().filter(|p| !p.approvals) {
             let mut log = log.and_then(|t| t.open().ok());
@@ -607,7 +691,7 @@ pub fn after_run(
 /// wheelhouse ([`python::prebuild`]); the returned value holds it and the
 /// arguments to add to the tool's launch. `Err`: the invocation is denied
 /// (an unapproved sdist-only package) or an approved build failed.
-pub fn before_run(
+pub fn before_run_python(
     setup: &Setup,
     cx: &Context<'_>,
     log: Option<&record::LogTarget>,
@@ -619,6 +703,37 @@ pub fn before_run(
     let mut log = log.and_then(|t| t.open().ok());
     let tool = cx.program.file_name().unwrap_or_default().to_string_lossy();
     python::prebuild(pre, &tool, cx, &mut log, notice)
+}
+
+/// Before the real tool runs, with its launch final (mirror, proxy and
+/// flags applied): the checks that need the tool's network (`gem`: the gems
+/// an install would add are fetched and read). `Err(Denied)`: the tool must
+/// not run (what was found is recorded). `Ok(true)`: the tool's own run is
+/// not needed (cargo: the fetch is known to have nothing to do).
+pub fn before_run(
+    setup: &Setup,
+    launch: &crate::supervise::Launch,
+    policy: &Policy,
+    invocation_id: &str,
+    log: Option<&record::LogTarget>,
+    notice: &mut dyn FnMut(String),
+) -> crate::error::Result<bool> {
+    match &setup.build {
+        Some(Build::Cargo(plan)) => Ok(plan.skip_fetch),
+        Some(Build::Gem(plan)) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            gem::before(plan, launch, policy, invocation_id, &mut log, notice).map(|_| false)
+        }
+        Some(Build::Maven(plan)) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            maven::before(plan, policy, invocation_id, &mut log, notice).map(|_| false)
+        }
+        Some(Build::Dotnet(plan)) if plan.no_restore => {
+            let mut log = log.and_then(|t| t.open().ok());
+            dotnet::before(plan, policy, invocation_id, &mut log, notice).map(|_| false)
+        }
+        _ => Ok(false),
+    }
 }
 
 /// The message of an invocation denied only for install-time code.

@@ -81,6 +81,7 @@ pub(super) fn setup(
                     resolver: Resolver::Pip(sub),
                     approvals,
                 }),
+                build: None,
             })
         }
         "uv" => {
@@ -106,6 +107,7 @@ pub(super) fn setup(
                         resolver: Resolver::UvPip,
                         approvals,
                     }),
+                    build: None,
                 }),
                 // Building the user's own project is what they asked for.
                 ["build" | "publish", ..] => None,

@@ -43,6 +43,7 @@ pub struct Crate {
     links: Option<String>,
     yanked: bool,
     published: SystemTime,
+    proc_macro: bool,
 }
 
 impl Crate {
@@ -61,7 +62,14 @@ impl Crate {
             links: None,
             yanked: false,
             published: default_published(),
+            proc_macro: false,
         }
+    }
+
+    /// Makes the library a proc-macro crate (`[lib] proc-macro = true`).
+    pub fn proc_macro(mut self) -> Self {
+        self.proc_macro = true;
+        self
     }
 
     /// Replaces `src/lib.rs`.
@@ -143,6 +151,9 @@ impl Crate {
             m.push_str(&format!("links = {}\n", q(l)));
         }
         m.push_str("\n[lib]\npath = \"src/lib.rs\"\n");
+        if self.proc_macro {
+            m.push_str("proc-macro = true\n");
+        }
         for d in &self.deps {
             let table = match d.kind.as_str() {
                 "build" => "build-dependencies",

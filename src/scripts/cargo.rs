@@ -1,0 +1,1347 @@
+//! cargo: build scripts (`build.rs`, target kind `custom-build`) and
+//! proc-macros run during every build, and cargo has no switch to turn them
+//! off. So a building command is split in two:
+//!
+//! 1. **fetch** — the shim runs `cargo fetch` instead of the user's command,
+//!    with the user's global options (`+toolchain`, `--config`, `-Z`, `-C`)
+//!    and manifest/lockfile options (`--manifest-path`, `--locked`,
+//!    `--frozen`, `--offline`, `--lockfile-path`): the network step,
+//!    supervised like any fetch (approved registries only — the checks of
+//!    [`crate::classify`] and [`crate::decide`] have already run on the
+//!    user's command — through the egress proxy). It runs no crate code.
+//! 2. **decide** — `cargo metadata --offline --format-version 1` (with the
+//!    user's feature flags) lists the graph; every crate that the command
+//!    can build ([`find`]: normal and build dependencies, dev-dependencies
+//!    of workspace members only for commands that build tests, examples or
+//!    benches, dependencies for other platforms left out) with a build
+//!    script or a proc-macro is decided with [`super::decide`] against
+//!    `[scripts] allow` (`cargo:NAME[@REQ]`, a Cargo version requirement).
+//!    In enforce mode one unapproved crate denies the build (exit 77),
+//!    before any build script ran, with the list and the `pkgward approve
+//!    cargo:NAME@VERSION` commands; every crate is a `script` record.
+//! 3. **build** — the user's command with `--offline` (and
+//!    `CARGO_NET_OFFLINE=true`) through
+//!    [`crate::supervise::install_code::run_install_code`], `sandboxed`
+//!    (no network; writes confined to the target directory and cargo's
+//!    own cache, once the sandbox lands there). `cargo run` / `test` /
+//!    `bench` first compile with the same options (`build`, `test
+//!    --no-run`, `bench --no-run`) under the sandbox, then run the
+//!    user's command offline unsandboxed (it finds everything built, so no
+//!    build script runs again; the program or tests are the user's own
+//!    code, which runs as it would without pkgward).
+//!
+//! The project's own packages (workspace members, and path dependencies:
+//! packages without a `source`) are the project's code: their build
+//! scripts and proc-macros run — sandboxed — without an approval and are
+//! recorded with decision `project`.
+//!
+//! `cargo install NAME[@VER]` (a registry or `--git` crate): the fetch runs
+//! on a private probe project that depends on the crate(s) with the same
+//! version, features and source, then `cargo install … --offline`.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::{Mode, ScriptsDefault};
+use crate::record::{self, AuditLog};
+use crate::supervise::install_code::{run_install_code, InstallCode};
+use crate::tools::Ecosystem;
+
+use super::{ScriptDecision, ScriptRecord};
+
+/// The reason code of a `cargo install` whose crate cannot be checked
+/// before it builds.
+pub const UNCHECKED_CODE: &str = "cargo-install-unchecked";
+
+/// Subcommands that compile (and so run build scripts and proc-macros).
+const BUILDING: &[&str] = &[
+    "build", "b", "check", "c", "clippy", "doc", "d", "fix", "rustc", "rustdoc", "test", "t",
+    "bench", "run", "r", "install", "package",
+];
+
+/// Subcommands that never compile: left alone.
+const NOT_BUILDING: &[&str] = &[
+    "fetch",
+    "generate-lockfile",
+    "update",
+    "tree",
+    "vendor",
+    "metadata",
+    "add",
+    "remove",
+    "rm",
+    "publish",
+    "owner",
+    "yank",
+    "login",
+    "logout",
+    "search",
+    "new",
+    "init",
+    "clean",
+    "fmt",
+    "help",
+    "locate-project",
+    "pkgid",
+    "read-manifest",
+    "verify-project",
+    "version",
+    "uninstall",
+    "info",
+    "report",
+    "config",
+    "miri",
+];
+
+/// Global options that take a value.
+const GLOBAL_VALUE: &[&str] = &["--config", "-Z", "--color", "-C", "--explain"];
+
+/// Options of the building subcommands that take a value (so their value is
+/// not a positional).
+const SUB_VALUE: &[&str] = &[
+    "--bin",
+    "--example",
+    "--test",
+    "--bench",
+    "-p",
+    "--package",
+    "--exclude",
+    "-F",
+    "--features",
+    "-j",
+    "--jobs",
+    "--profile",
+    "--target",
+    "--target-dir",
+    "--manifest-path",
+    "--lockfile-path",
+    "--message-format",
+    "--color",
+    "--config",
+    "-Z",
+    "--version",
+    "--vers",
+    "--git",
+    "--branch",
+    "--tag",
+    "--rev",
+    "--path",
+    "--root",
+    "--index",
+    "--registry",
+    "--artifact-dir",
+    "--out-dir",
+    "--crate-type",
+    "--open-result",
+];
+
+/// What the shim does for one building cargo command.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The subcommand as written (`b`, `test`, an alias…).
+    pub sub: String,
+    /// A builtin building subcommand (the others are aliases or external
+    /// subcommands: run offline, unsandboxed, after the same checks).
+    pub builtin: bool,
+    /// Dev-dependencies of workspace members are built.
+    pub include_dev: bool,
+    /// `--target` given: dependencies of every platform are considered.
+    pub cross: bool,
+    /// The user's feature flags, for `cargo metadata`.
+    pub features: Vec<String>,
+    /// `cargo install NAME…`: the probe project fetched and inspected.
+    pub probe: Option<Arc<tempfile::TempDir>>,
+    /// The user's own arguments (the graph cache's key).
+    pub user_args: Vec<String>,
+    /// The graph cache answers for this project as it is now: the last
+    /// fetch for the same lockfile and manifests succeeded, so nothing is
+    /// missing and the fetch is skipped.
+    pub skip_fetch: bool,
+    /// The user's arguments as the real tool would have got them (after
+    /// pkgward's mirror settings), set by [`Plan::apply`].
+    real_args: OnceLock<Vec<OsString>>,
+    /// The global part of those arguments (up to the subcommand).
+    global: OnceLock<Vec<OsString>>,
+}
+
+fn split_opt(a: &str) -> (&str, Option<&str>) {
+    match a.split_once('=') {
+        Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+        _ => (a, None),
+    }
+}
+
+/// Index of the subcommand: after `+toolchain` and the global options.
+pub fn sub_at(args: &[String]) -> Option<usize> {
+    let mut i = usize::from(args.first().is_some_and(|a| a.starts_with('+')));
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "--" {
+            return None;
+        }
+        if !a.starts_with('-') || a == "-" {
+            return Some(i);
+        }
+        i += 1;
+        let (name, inline) = split_opt(a);
+        if GLOBAL_VALUE.contains(&name) && inline.is_none() {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// The options after the subcommand up to `--`, as (name, value) pairs
+/// (value `None` for flags) plus the positionals.
+fn sub_options(rest: &[String]) -> (Vec<(String, Option<String>)>, Vec<String>) {
+    let mut opts = Vec::new();
+    let mut pos = Vec::new();
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if !a.starts_with('-') || a == "-" {
+            pos.push(a.clone());
+            continue;
+        }
+        let (name, inline) = split_opt(a);
+        if let Some(v) = inline {
+            opts.push((name.to_string(), Some(v.to_string())));
+        } else if SUB_VALUE.contains(&name) {
+            opts.push((name.to_string(), it.next().cloned()));
+        } else if let Some(v) = name.strip_prefix("-F").filter(|v| !v.is_empty()) {
+            opts.push(("-F".into(), Some(v.to_string())));
+        } else if let Some(v) = name.strip_prefix("-Z").filter(|v| !v.is_empty()) {
+            opts.push(("-Z".into(), Some(v.to_string())));
+        } else {
+            opts.push((name.to_string(), None));
+        }
+    }
+    (opts, pos)
+}
+
+/// Whether `dir` or one of its ancestors has a `Cargo.toml`.
+fn in_project(dir: &Path) -> bool {
+    dir.ancestors().any(|d| d.join("Cargo.toml").is_file())
+}
+
+/// The plan for a cargo command line, or `None` when it builds nothing
+/// (or mode `off`, decided by the caller).
+pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
+    let at = sub_at(args)?;
+    let sub = args[at].as_str();
+    if NOT_BUILDING.contains(&sub) {
+        return None;
+    }
+    let builtin = BUILDING.contains(&sub);
+    let rest = &args[at + 1..];
+    let (opts, pos) = sub_options(rest);
+    let has = |n: &str| opts.iter().any(|(k, _)| k == n);
+    if rest.iter().any(|a| a == "-h" || a == "--help") || has("--list") {
+        return None;
+    }
+    let global_chdir = args[..at].iter().any(|a| a == "-C" || a.starts_with("-C"));
+    if !builtin && !has("--manifest-path") && !global_chdir && !in_project(cwd) {
+        // An external subcommand outside a project (`cargo audit`, …).
+        return None;
+    }
+    let include_dev = !builtin
+        || matches!(sub, "test" | "t" | "bench" | "fix")
+        || [
+            "--all-targets",
+            "--tests",
+            "--test",
+            "--benches",
+            "--bench",
+            "--examples",
+            "--example",
+        ]
+        .iter()
+        .any(|f| has(f));
+    let cross = has("--target") || args[..at].iter().any(|a| a.contains("build.target"));
+    let mut features = Vec::new();
+    for (k, v) in &opts {
+        match (k.as_str(), v) {
+            ("--features" | "-F", Some(v)) => {
+                features.push("--features".into());
+                features.push(v.clone());
+            }
+            ("--all-features" | "--no-default-features", None) => features.push(k.clone()),
+            _ => {}
+        }
+    }
+    let mut probe = None;
+    if sub == "install" {
+        if has("--path") {
+            // Local sources: fetched through their manifest.
+        } else if pos.is_empty() || has("--index") {
+            // Nothing named, or an index URL: see [`unsupported`].
+            return None;
+        } else {
+            probe = Some(Arc::new(install_probe(&opts, &pos).ok()?));
+            features.clear();
+        }
+    }
+    let mut plan = Plan {
+        sub: sub.to_string(),
+        builtin,
+        include_dev: include_dev && sub != "install",
+        cross,
+        features,
+        probe,
+        user_args: args.to_vec(),
+        skip_fetch: false,
+        real_args: OnceLock::new(),
+        global: OnceLock::new(),
+    };
+    plan.skip_fetch = plan.probe.is_none()
+        && graph_cache_path(&plan, cwd)
+            .as_deref()
+            .and_then(cached_graph)
+            .is_some();
+    Some(plan)
+}
+
+/// `cargo install` forms that pkgward cannot check ahead (an `--index`
+/// URL: a probe manifest cannot name one on stable cargo).
+pub fn unsupported(args: &[String]) -> Option<String> {
+    let at = sub_at(args)?;
+    if args[at] != "install" {
+        return None;
+    }
+    let (opts, pos) = sub_options(&args[at + 1..]);
+    if pos.is_empty() || opts.iter().any(|(k, _)| k == "--path") {
+        return None;
+    }
+    opts.iter().any(|(k, _)| k == "--index").then(|| {
+        "`cargo install --index URL`: pkgward cannot check the build scripts and proc-macros \
+         of the crate before it builds; name the registry instead (`--registry NAME` with \
+         `[registries.NAME] index = \"URL\"` in cargo's config)"
+            .to_string()
+    })
+}
+
+/// A TOML basic string.
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// The probe project of `cargo install`: one dependency per crate named,
+/// with the version, source and features the install uses.
+fn install_probe(
+    opts: &[(String, Option<String>)],
+    crates: &[String],
+) -> std::io::Result<tempfile::TempDir> {
+    let get = |n: &[&str]| {
+        opts.iter()
+            .rev()
+            .find(|(k, _)| n.contains(&k.as_str()))
+            .and_then(|(_, v)| v.clone())
+    };
+    let version = get(&["--version", "--vers"]);
+    let mut features: Vec<String> = Vec::new();
+    for (k, v) in opts {
+        if let ("--features" | "-F", Some(v)) = (k.as_str(), v) {
+            features.extend(
+                v.split([' ', ','])
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_string),
+            );
+        }
+    }
+    let has = |n: &str| opts.iter().any(|(k, _)| k == n);
+    let mut deps = String::new();
+    for (i, spec) in crates.iter().enumerate() {
+        let (name, ver) = match spec.split_once('@') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (spec.as_str(), version.clone()),
+        };
+        let mut fields = vec![format!("package = {}", toml_str(name))];
+        if let Some(git) = get(&["--git"]) {
+            fields.push(format!("git = {}", toml_str(&git)));
+            for (flag, key) in [("--branch", "branch"), ("--tag", "tag"), ("--rev", "rev")] {
+                if let Some(v) = get(&[flag]) {
+                    fields.push(format!("{key} = {}", toml_str(&v)));
+                }
+            }
+            if let Some(v) = ver {
+                fields.push(format!("version = {}", toml_str(&v)));
+            }
+        } else {
+            // `cargo install x --version 1.2.3` means `^1.2.3`'s newest
+            // unless it is an exact version: `=` keeps it exact.
+            let req = match ver {
+                Some(v) if semver::Version::parse(&v).is_ok() => format!("={v}"),
+                Some(v) => v,
+                None => "*".into(),
+            };
+            fields.push(format!("version = {}", toml_str(&req)));
+            if let Some(r) = get(&["--registry"]) {
+                fields.push(format!("registry = {}", toml_str(&r)));
+            }
+        }
+        if has("--all-features") {
+            // Every feature of the crate: approximated by the union the
+            // resolver sees with `--all-features` on the probe's metadata.
+        }
+        if !features.is_empty() {
+            let list: Vec<String> = features.iter().map(|f| toml_str(f)).collect();
+            fields.push(format!("features = [{}]", list.join(", ")));
+        }
+        if has("--no-default-features") {
+            fields.push("default-features = false".into());
+        }
+        deps.push_str(&format!("dep{i} = {{ {} }}\n", fields.join(", ")));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("pkgward-cargo-install-")
+        .tempdir()?;
+    std::fs::create_dir_all(dir.path().join("src"))?;
+    std::fs::write(dir.path().join("src/lib.rs"), "")?;
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"pkgward-install-probe\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[workspace]\n\n[dependencies]\n{deps}"
+        ),
+    )?;
+    Ok(dir)
+}
+
+impl Plan {
+    /// Replaces the real tool's arguments with the fetch, keeping the
+    /// user's (mirror-adjusted) arguments for the build.
+    pub fn apply(&self, launch: &mut crate::supervise::Launch) {
+        let args: Vec<String> = launch
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let _ = self.real_args.set(launch.args.clone());
+        let Some(at) = sub_at(&args) else {
+            return;
+        };
+        let _ = self.global.set(launch.args[..at].to_vec());
+        if self.skip_fetch {
+            return;
+        }
+        let mut fetch: Vec<OsString> = launch.args[..at].to_vec();
+        fetch.push("fetch".into());
+        fetch.extend(
+            self.passed_on(&args[at + 1..])
+                .into_iter()
+                .map(OsString::from),
+        );
+        launch.args = fetch;
+    }
+
+    /// The options of the user's command that `cargo fetch` and `cargo
+    /// metadata` take too (manifest, lockfile, config, verbosity).
+    fn passed_on(&self, rest: &[String]) -> Vec<String> {
+        let (opts, _) = sub_options(rest);
+        let mut out = Vec::new();
+        for (k, v) in opts {
+            let keep = match k.as_str() {
+                "--manifest-path" | "--lockfile-path" => self.probe.is_none(),
+                "--config" | "-Z" | "--locked" | "--frozen" | "--offline" | "--color" => true,
+                "-q" | "--quiet" | "-v" | "-vv" | "--verbose" => true,
+                _ => false,
+            };
+            if !keep {
+                continue;
+            }
+            match v {
+                Some(v) if k == "-Z" => out.push(format!("-Z{v}")),
+                Some(v) => out.push(format!("{k}={v}")),
+                None => out.push(k),
+            }
+        }
+        if let Some(p) = &self.probe {
+            out.push(format!(
+                "--manifest-path={}",
+                p.path().join("Cargo.toml").display()
+            ));
+        }
+        out
+    }
+
+    fn real_args(&self) -> Vec<OsString> {
+        self.real_args.get().cloned().unwrap_or_default()
+    }
+}
+
+// ---- what the graph holds ---------------------------------------------------
+
+#[derive(Deserialize)]
+struct Meta {
+    packages: Vec<Package>,
+    #[serde(default)]
+    workspace_members: Vec<String>,
+    resolve: Option<Resolve>,
+    #[serde(default)]
+    workspace_root: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct Package {
+    id: String,
+    name: String,
+    version: String,
+    source: Option<String>,
+    manifest_path: PathBuf,
+    #[serde(default)]
+    targets: Vec<Target>,
+}
+
+#[derive(Deserialize)]
+struct Target {
+    #[serde(default)]
+    kind: Vec<String>,
+    #[serde(default)]
+    src_path: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct Resolve {
+    nodes: Vec<Node>,
+}
+
+#[derive(Deserialize)]
+struct Node {
+    id: String,
+    #[serde(default)]
+    deps: Vec<NodeDep>,
+}
+
+#[derive(Deserialize)]
+struct NodeDep {
+    pkg: String,
+    #[serde(default)]
+    dep_kinds: Vec<DepKind>,
+}
+
+#[derive(Deserialize)]
+struct DepKind {
+    kind: Option<String>,
+    target: Option<String>,
+}
+
+/// A crate of the graph with install-time code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Found {
+    pub name: String,
+    pub version: String,
+    /// `None`: the project's own code (a workspace member or a path
+    /// dependency).
+    pub source: Option<String>,
+    /// The crate's directory (relative to the workspace root when inside).
+    pub path: String,
+    /// The build script, relative to the crate's directory.
+    pub build_script: Option<String>,
+    pub proc_macro: bool,
+}
+
+impl Found {
+    pub fn local(&self) -> bool {
+        self.source.is_none()
+    }
+}
+
+/// The platform dependencies are evaluated for (the host's, without
+/// `--target`).
+#[derive(Clone, Debug)]
+pub struct Platform {
+    pub os: &'static str,
+    pub family: &'static str,
+    pub arch: &'static str,
+    pub pointer_width: &'static str,
+    pub endian: &'static str,
+}
+
+impl Platform {
+    pub fn host() -> Platform {
+        Platform {
+            os: std::env::consts::OS,
+            family: std::env::consts::FAMILY,
+            arch: std::env::consts::ARCH,
+            pointer_width: if cfg!(target_pointer_width = "64") {
+                "64"
+            } else if cfg!(target_pointer_width = "32") {
+                "32"
+            } else {
+                "16"
+            },
+            endian: if cfg!(target_endian = "big") {
+                "big"
+            } else {
+                "little"
+            },
+        }
+    }
+}
+
+/// Three-valued: a predicate pkgward does not know stays possible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tri {
+    Yes,
+    No,
+    Maybe,
+}
+
+impl Tri {
+    fn not(self) -> Tri {
+        match self {
+            Tri::Yes => Tri::No,
+            Tri::No => Tri::Yes,
+            Tri::Maybe => Tri::Maybe,
+        }
+    }
+}
+
+/// Whether a dependency's platform (`cfg(...)` or a target triple) may be
+/// the platform `p`: `false` only when it certainly is not.
+pub fn platform_may_match(spec: &str, p: &Platform) -> bool {
+    let spec = spec.trim();
+    if let Some(inner) = spec.strip_prefix("cfg(").and_then(|s| s.strip_suffix(')')) {
+        let mut cur = CfgParser {
+            s: inner.as_bytes(),
+            i: 0,
+        };
+        return match cur.pred(p, 0) {
+            Some(t) if cur.done() => t != Tri::No,
+            _ => true,
+        };
+    }
+    // A triple: arch-vendor-os[-env]. Compare what is certain.
+    let parts: Vec<&str> = spec.split('-').collect();
+    let arch = parts.first().copied().unwrap_or("");
+    let arch_norm = match arch {
+        "i386" | "i586" | "i686" => "x86",
+        a if a.starts_with("armv7") || a.starts_with("thumbv7") => "arm",
+        a => a,
+    };
+    let os = if spec.contains("windows") {
+        "windows"
+    } else if spec.contains("linux") {
+        "linux"
+    } else if spec.contains("apple-darwin") {
+        "macos"
+    } else if spec.contains("freebsd") {
+        "freebsd"
+    } else {
+        ""
+    };
+    let os_ok = os.is_empty() || os == p.os;
+    let arch_ok = arch_norm.is_empty()
+        || arch_norm == p.arch
+        || !["x86_64", "x86", "aarch64", "arm", "riscv64gc", "wasm32"].contains(&arch_norm);
+    os_ok && arch_ok
+}
+
+struct CfgParser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl CfgParser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+    fn done(&mut self) -> bool {
+        self.ws();
+        self.i == self.s.len()
+    }
+    fn eat(&mut self, c: u8) -> bool {
+        self.ws();
+        if self.s.get(self.i) == Some(&c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn ident(&mut self) -> Option<String> {
+        self.ws();
+        let start = self.i;
+        while self.i < self.s.len()
+            && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_')
+        {
+            self.i += 1;
+        }
+        (self.i > start).then(|| String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
+    }
+    fn string(&mut self) -> Option<String> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let start = self.i;
+        while self.i < self.s.len() && self.s[self.i] != b'"' {
+            self.i += 1;
+        }
+        let v = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+        self.eat(b'"').then_some(v)
+    }
+    fn list(&mut self, p: &Platform, depth: usize) -> Option<Vec<Tri>> {
+        if !self.eat(b'(') {
+            return None;
+        }
+        let mut out = Vec::new();
+        loop {
+            if self.eat(b')') {
+                return Some(out);
+            }
+            out.push(self.pred(p, depth + 1)?);
+            if !self.eat(b',') {
+                return self.eat(b')').then_some(out);
+            }
+        }
+    }
+    fn pred(&mut self, p: &Platform, depth: usize) -> Option<Tri> {
+        if depth > 32 {
+            return None;
+        }
+        let id = self.ident()?;
+        match id.as_str() {
+            "all" => {
+                let l = self.list(p, depth)?;
+                Some(if l.contains(&Tri::No) {
+                    Tri::No
+                } else if l.contains(&Tri::Maybe) {
+                    Tri::Maybe
+                } else {
+                    Tri::Yes
+                })
+            }
+            "any" => {
+                let l = self.list(p, depth)?;
+                Some(if l.contains(&Tri::Yes) {
+                    Tri::Yes
+                } else if l.contains(&Tri::Maybe) {
+                    Tri::Maybe
+                } else {
+                    Tri::No
+                })
+            }
+            "not" => {
+                let l = self.list(p, depth)?;
+                (l.len() == 1).then(|| l[0].not())
+            }
+            _ => {
+                let value = if self.eat(b'=') {
+                    Some(self.string()?)
+                } else {
+                    None
+                };
+                let known = |want: &str| match &value {
+                    Some(v) if v == want => Tri::Yes,
+                    Some(_) => Tri::No,
+                    None => Tri::Maybe,
+                };
+                Some(match (id.as_str(), &value) {
+                    ("unix", None) => {
+                        if p.family == "unix" {
+                            Tri::Yes
+                        } else {
+                            Tri::No
+                        }
+                    }
+                    ("windows", None) => {
+                        if p.family == "windows" {
+                            Tri::Yes
+                        } else {
+                            Tri::No
+                        }
+                    }
+                    ("target_os", Some(_)) => known(p.os),
+                    ("target_family", Some(v)) => {
+                        // wasm targets have family "wasm"; unix and windows are exclusive.
+                        if v == p.family {
+                            Tri::Yes
+                        } else if v == "unix" || v == "windows" || v == "wasm" {
+                            Tri::No
+                        } else {
+                            Tri::Maybe
+                        }
+                    }
+                    ("target_arch", Some(_)) => known(p.arch),
+                    ("target_pointer_width", Some(_)) => known(p.pointer_width),
+                    ("target_endian", Some(_)) => known(p.endian),
+                    _ => Tri::Maybe,
+                })
+            }
+        }
+    }
+}
+
+/// The crates of `cargo metadata`'s output that the command may build and
+/// that have a build script or a proc-macro. `include_dev`: members'
+/// dev-dependencies too; `platform`: leave out dependencies only for other
+/// platforms (`None`: keep all). Without a `resolve` (or with a node
+/// missing), every package counts.
+pub fn find(
+    metadata: &str,
+    include_dev: bool,
+    platform: Option<&Platform>,
+) -> Result<Vec<Found>, String> {
+    let meta: Meta = serde_json::from_str(metadata)
+        .map_err(|e| format!("cannot read `cargo metadata` output: {e}"))?;
+    let by_id: std::collections::HashMap<&str, &Package> =
+        meta.packages.iter().map(|p| (p.id.as_str(), p)).collect();
+    let members: std::collections::HashSet<&str> =
+        meta.workspace_members.iter().map(String::as_str).collect();
+    let reachable: Vec<&Package> = match &meta.resolve {
+        None => meta.packages.iter().collect(),
+        Some(r) => {
+            let nodes: std::collections::HashMap<&str, &Node> =
+                r.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+            let mut seen: std::collections::BTreeSet<&str> = Default::default();
+            let mut stack: Vec<&str> = meta.workspace_members.iter().map(String::as_str).collect();
+            if stack.is_empty() {
+                stack = meta.packages.iter().map(|p| p.id.as_str()).collect();
+            }
+            while let Some(id) = stack.pop() {
+                if !seen.insert(id) {
+                    continue;
+                }
+                let Some(node) = nodes.get(id) else {
+                    continue;
+                };
+                let member = members.contains(id);
+                for d in &node.deps {
+                    let used = d.dep_kinds.is_empty()
+                        || d.dep_kinds.iter().any(|k| {
+                            let kind_ok = match k.kind.as_deref() {
+                                Some("dev") => include_dev && member,
+                                _ => true,
+                            };
+                            let plat_ok = match (&k.target, platform) {
+                                (Some(t), Some(p)) => platform_may_match(t, p),
+                                _ => true,
+                            };
+                            kind_ok && plat_ok
+                        });
+                    if used {
+                        stack.push(d.pkg.as_str());
+                    }
+                }
+            }
+            seen.iter()
+                .filter_map(|id| by_id.get(id).copied())
+                .collect()
+        }
+    };
+    let root = meta.workspace_root.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    for p in reachable {
+        let dir = p
+            .manifest_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let build_script = p
+            .targets
+            .iter()
+            .find(|t| t.kind.iter().any(|k| k == "custom-build"))
+            .map(|t| {
+                t.src_path
+                    .strip_prefix(&dir)
+                    .unwrap_or(&t.src_path)
+                    .to_string_lossy()
+                    .into_owned()
+            });
+        let proc_macro = p
+            .targets
+            .iter()
+            .any(|t| t.kind.iter().any(|k| k == "proc-macro"));
+        if build_script.is_none() && !proc_macro {
+            continue;
+        }
+        let path = match (&p.source, dir.strip_prefix(&root)) {
+            (None, Ok(rel)) if rel.as_os_str().is_empty() => ".".to_string(),
+            (None, Ok(rel)) => rel.to_string_lossy().into_owned(),
+            (None, Err(_)) => dir.to_string_lossy().into_owned(),
+            (Some(s), _) => record::redact::redact_urls(s).into_owned(),
+        };
+        out.push(Found {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            source: p.source.clone(),
+            path,
+            build_script,
+            proc_macro,
+        });
+    }
+    out.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+    out.dedup();
+    Ok(out)
+}
+
+// ---- after the fetch ---------------------------------------------------------
+
+/// The decision for one crate: the project's own code runs (sandboxed).
+fn decide_crate(cx: &super::Context<'_>, f: &Found) -> (ScriptDecision, Option<String>) {
+    if f.local() {
+        return (ScriptDecision::Project, None);
+    }
+    super::decide(cx.policy, cx.mode, Ecosystem::Cargo, &f.name, &f.version)
+}
+
+/// `cargo metadata` on what the fetch left, through the real cargo, offline.
+fn metadata(plan: &Plan, cx: &super::Context<'_>) -> Result<String, String> {
+    let real: Vec<String> = plan
+        .real_args()
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut args: Vec<OsString> = plan.global.get().cloned().unwrap_or_default();
+    args.extend(
+        ["metadata", "--format-version", "1", "--offline"]
+            .iter()
+            .map(OsString::from),
+    );
+    if let Some(at) = sub_at(&real) {
+        args.extend(
+            plan.passed_on(&real[at + 1..])
+                .into_iter()
+                .filter(|a| a != "--offline" && !a.starts_with("-v") && a != "--verbose")
+                .map(OsString::from),
+        );
+    }
+    if plan.probe.is_some() {
+        args.push("--all-features".into());
+    } else {
+        args.extend(plan.features.iter().map(OsString::from));
+    }
+    let mut cmd = std::process::Command::new(cx.program);
+    cmd.args(&args)
+        .envs(cx.env.iter().map(|(k, v)| (k, v)))
+        .env("CARGO_NET_OFFLINE", "true")
+        .stdin(std::process::Stdio::null());
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run `cargo metadata`: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "`cargo metadata --offline` failed after the fetch: {}",
+            err.trim()
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|_| "`cargo metadata` printed non-UTF-8".to_string())
+}
+
+/// `args` with `--offline` as a global option (after `+toolchain`).
+fn offline(mut args: Vec<OsString>) -> Vec<OsString> {
+    let at = usize::from(
+        args.first()
+            .is_some_and(|a| a.to_string_lossy().starts_with('+')),
+    );
+    args.insert(at, "--offline".into());
+    args
+}
+
+/// For `run` / `test` / `bench`: the compile-only command with the same
+/// options (`build`, `test --no-run`, `bench --no-run`), or `None`.
+pub fn compile_only(args: &[String]) -> Option<Vec<String>> {
+    let at = sub_at(args)?;
+    let sub = args[at].as_str();
+    let mut out: Vec<String> = args[..at].to_vec();
+    match sub {
+        "run" | "r" => {
+            out.push("build".into());
+            // Everything from the first positional or `--` on is the
+            // program's arguments.
+            let mut it = args[at + 1..].iter();
+            while let Some(a) = it.next() {
+                if a == "--" || !a.starts_with('-') || a == "-" {
+                    break;
+                }
+                out.push(a.clone());
+                let (name, inline) = split_opt(a);
+                if inline.is_none() && SUB_VALUE.contains(&name) {
+                    if let Some(v) = it.next() {
+                        out.push(v.clone());
+                    }
+                }
+            }
+        }
+        "test" | "t" | "bench" => {
+            out.push(sub.to_string());
+            out.push("--no-run".into());
+            let rest = &args[at + 1..];
+            let end = rest.iter().position(|a| a == "--").unwrap_or(rest.len());
+            out.extend(rest[..end].iter().cloned());
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
+/// After the fetch succeeded: inspect, decide, record, and build (or deny).
+/// Returns the exit code that replaces the fetch's.
+pub fn after(
+    plan: &Plan,
+    cx: &super::Context<'_>,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> i32 {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let cache = (plan.probe.is_none())
+        .then(|| graph_cache_path(plan, &cwd))
+        .flatten();
+    let hit = cache.as_deref().and_then(cached_graph);
+    let found = match hit {
+        Some(found) => Ok(found),
+        None => metadata(plan, cx).and_then(|m| {
+            let platform = (!plan.cross).then(Platform::host);
+            let found = find(&m, plan.include_dev, platform.as_ref())?;
+            if let Some(c) = &cache {
+                store_graph(c, &inputs_of(&m, &cwd), &found);
+            }
+            Ok(found)
+        }),
+    };
+    let found = match found {
+        Ok(f) => f,
+        Err(e) if cx.mode == Mode::Enforce => {
+            notice(format!(
+                "denied: cannot tell which build scripts and proc-macros this build would run, \
+                 so it does not run: {e}"
+            ));
+            return crate::error::exit::DENIED;
+        }
+        Err(e) => {
+            notice(format!(
+                "warning: {e}; the build runs anyway ({} mode)",
+                if cx.mode == Mode::Audit {
+                    "audit"
+                } else {
+                    "off"
+                }
+            ));
+            Vec::new()
+        }
+    };
+    let decided: Vec<(&Found, ScriptDecision, Option<String>)> = found
+        .iter()
+        .map(|f| {
+            let (d, by) = decide_crate(cx, f);
+            (f, d, by)
+        })
+        .collect();
+    let rec = |f: &Found, d: ScriptDecision, by: &Option<String>, script: &str| ScriptRecord {
+        kind: "script",
+        invocation_id: cx.invocation_id.to_string(),
+        time: record::now_rfc3339(),
+        ecosystem: Ecosystem::Cargo,
+        package: f.name.clone(),
+        version: f.version.clone(),
+        path: f.path.clone(),
+        script: script.to_string(),
+        command: match script {
+            "build-script" => f.build_script.clone().unwrap_or_default(),
+            _ => "proc-macro (runs inside rustc)".into(),
+        },
+        decision: d,
+        approved_by: by.clone(),
+        ran: false,
+        runner: None,
+        exit_code: None,
+        signal: None,
+        duration_ms: None,
+        error: None,
+        sandbox: None,
+    };
+    let scripts_of = |f: &Found| -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if f.build_script.is_some() {
+            v.push("build-script");
+        }
+        if f.proc_macro {
+            v.push("proc-macro");
+        }
+        v
+    };
+    let denied: Vec<&(&Found, ScriptDecision, Option<String>)> =
+        decided.iter().filter(|(_, d, _)| !d.runs()).collect();
+    if !denied.is_empty() {
+        for (f, d, by) in &decided {
+            for s in scripts_of(f) {
+                let mut r = rec(f, *d, by, s);
+                if d.runs() {
+                    r.error = Some("not run: the build was denied".into());
+                }
+                super::append(log, &r, notice);
+            }
+        }
+        notice(denied_message(&denied));
+        return crate::error::exit::DENIED;
+    }
+    // Build: the sandbox unless the policy lets everything run as is.
+    let sandboxed =
+        cx.mode == Mode::Enforce && cx.policy.scripts_default.value != ScriptsDefault::Allow;
+    let real = plan.real_args();
+    let real_s: Vec<String> = real
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut env = cx.env.to_vec();
+    env.push(("CARGO_NET_OFFLINE".into(), "true".into()));
+    let code_for = |args: Vec<OsString>, sandboxed: bool| InstallCode {
+        program: cx.program.to_path_buf(),
+        args,
+        cwd: cwd.clone(),
+        env: env.clone(),
+        sandboxed,
+        #[cfg(target_os = "linux")]
+        trace: cx.trace.clone(),
+    };
+    let compile = if plan.builtin {
+        compile_only(&real_s)
+    } else {
+        None
+    };
+    let (first, then): (Vec<OsString>, Option<Vec<OsString>>) = match compile {
+        Some(c) => (
+            offline(c.into_iter().map(OsString::from).collect()),
+            Some(offline(real.clone())),
+        ),
+        None if plan.builtin => (offline(real.clone()), None),
+        // An alias or external subcommand: offline through the environment
+        // (it may not take `--offline` before its name), unsandboxed: what
+        // it runs besides the build is not known.
+        None => (real.clone(), None),
+    };
+    let first_sandboxed = sandboxed && plan.builtin;
+    let runner: Vec<String> = std::iter::once("cargo".to_string())
+        .chain(first.iter().map(|a| a.to_string_lossy().into_owned()))
+        .collect();
+    let result = run_install_code(&code_for(first, first_sandboxed));
+    for (f, d, by) in &decided {
+        for s in scripts_of(f) {
+            let mut r = rec(f, *d, by, s);
+            r.runner = Some(runner.clone());
+            match &result {
+                Ok(e) => {
+                    // Cargo runs what it needs: an up-to-date crate's build
+                    // script does not run again.
+                    r.ran = true;
+                    r.exit_code = Some(e.exit_code);
+                    r.signal = e.signal;
+                    r.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
+                    r.sandbox = e.sandbox.clone();
+                }
+                Err(err) => r.error = Some(err.to_string()),
+            }
+            super::append(log, &r, notice);
+        }
+    }
+    let code = match result {
+        Ok(e) => e.exit_code,
+        Err(err) => {
+            notice(format!("cannot run the build: {err}"));
+            return err.exit_code();
+        }
+    };
+    match then {
+        Some(args) if code == 0 => {
+            if crate::supervise::terminated().is_some() {
+                return code;
+            }
+            match run_install_code(&code_for(args, false)) {
+                Ok(e) => e.exit_code,
+                Err(err) => {
+                    notice(format!("cannot run cargo: {err}"));
+                    err.exit_code()
+                }
+            }
+        }
+        _ => code,
+    }
+}
+
+/// The command that approves exactly `name@version`: a bare version in a
+/// Cargo requirement means `^version`, so the approval says `=version`.
+pub fn approve_command(name: &str, version: &str) -> String {
+    format!("pkgward approve cargo:{name}@={version}")
+}
+
+// ---- the graph cache -----------------------------------------------------------
+//
+// `cargo metadata` costs about as much as an up-to-date build. What it says
+// depends only on the manifests, the lockfile, cargo's configuration, the
+// environment and the command line, so its result (the crates with
+// install-time code) is kept per project and command line with the files it
+// was computed from (size and modification time of each, and of the
+// directories holding the project's own packages, so that a new workspace
+// member shows), and reused while none of them changed. The fetch still
+// runs unless the cache answers before it: then the lockfile and manifests
+// are those of the last successful fetch, so nothing is missing, and the
+// tool is not started at all (the build step follows directly).
+
+#[derive(Serialize, Deserialize)]
+struct CachedGraph {
+    key: String,
+    inputs: Vec<PathBuf>,
+    found: Vec<Found>,
+}
+
+fn graph_cache_path(plan: &Plan, cwd: &Path) -> Option<PathBuf> {
+    let mut id = format!(
+        "{}\0{}\0{}\0{}",
+        cwd.display(),
+        plan.include_dev,
+        plan.cross,
+        plan.features.join("\u{1}")
+    );
+    for a in &plan.user_args {
+        id.push('\0');
+        id.push_str(a);
+    }
+    let name = crate::record::hash::sha256_bytes(id.as_bytes());
+    Some(
+        crate::paths::state_dir()?
+            .join("scripts")
+            .join("cargo")
+            .join(format!("{}.json", &name[..32.min(name.len())])),
+    )
+}
+
+/// The key of a set of input files: each one's size and modification time
+/// (or its absence), plus cargo's environment.
+fn inputs_key(inputs: &[PathBuf]) -> String {
+    let mut s = String::new();
+    for p in inputs {
+        s.push_str(&p.to_string_lossy());
+        match std::fs::metadata(p) {
+            Ok(m) => {
+                let mtime = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                s.push_str(&format!("\0{}\0{mtime}\n", m.len()));
+            }
+            Err(_) => s.push_str("\0-\n"),
+        }
+    }
+    let mut vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+        .filter(|(k, _)| k.starts_with("CARGO") || k.starts_with("RUSTUP") || k == "RUSTC")
+        .collect();
+    vars.sort();
+    for (k, v) in vars {
+        s.push_str(&format!("{k}={v}\n"));
+    }
+    crate::record::hash::sha256_bytes(s.as_bytes())
+}
+
+/// What `cargo metadata`'s answer was computed from.
+fn inputs_of(metadata: &str, cwd: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    if let Ok(meta) = serde_json::from_str::<Meta>(metadata) {
+        if let Some(root) = &meta.workspace_root {
+            out.push(root.join("Cargo.lock"));
+            out.extend(config_files(root));
+        }
+        for p in meta.packages.iter().filter(|p| p.source.is_none()) {
+            out.push(p.manifest_path.clone());
+            if let Some(dir) = p.manifest_path.parent() {
+                out.push(dir.to_path_buf());
+                if let Some(up) = dir.parent() {
+                    out.push(up.to_path_buf());
+                }
+            }
+        }
+    }
+    out.extend(config_files(cwd));
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".cargo")));
+    if let Some(h) = home {
+        out.push(h.join("config.toml"));
+        out.push(h.join("config"));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn config_files(dir: &Path) -> Vec<PathBuf> {
+    dir.ancestors()
+        .flat_map(|d| {
+            [
+                d.join("Cargo.toml"),
+                d.join(".cargo").join("config.toml"),
+                d.join(".cargo").join("config"),
+            ]
+        })
+        .collect()
+}
+
+fn cached_graph(path: &Path) -> Option<Vec<Found>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let c: CachedGraph = serde_json::from_str(&text).ok()?;
+    (c.key == inputs_key(&c.inputs)).then_some(c.found)
+}
+
+fn store_graph(path: &Path, inputs: &[PathBuf], found: &[Found]) {
+    let c = CachedGraph {
+        key: inputs_key(inputs),
+        inputs: inputs.to_vec(),
+        found: found.to_vec(),
+    };
+    let Some(dir) = path.parent() else {
+        return;
+    };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    if let (Ok(text), Ok(mut tmp)) = (
+        serde_json::to_string(&c),
+        tempfile::NamedTempFile::new_in(dir),
+    ) {
+        if std::io::Write::write_all(&mut tmp, text.as_bytes()).is_ok() {
+            let _ = tmp.persist(path);
+        }
+    }
+}
+
+fn denied_message(denied: &[&(&Found, ScriptDecision, Option<String>)]) -> String {
+    let mut m = format!(
+        "denied: the build would run install-time code of {} crate{} not approved by `[scripts]` in the policy \
+         (nothing was built):",
+        denied.len(),
+        if denied.len() == 1 { "" } else { "s" }
+    );
+    for (f, _, _) in denied {
+        let mut what = Vec::new();
+        if let Some(b) = &f.build_script {
+            what.push(format!("build script {b}"));
+        }
+        if f.proc_macro {
+            what.push("proc-macro".to_string());
+        }
+        m.push_str(&format!(
+            "\n  cargo:{}@{} ({})\n    approve: {}",
+            f.name,
+            f.version,
+            what.join(", "),
+            approve_command(&f.name, &f.version)
+        ));
+    }
+    m.push_str(
+        "\n(an approved crate's build script runs sandboxed: no network, writes only to the target directory)",
+    );
+    m
+}
+
+#[cfg(test)]
+#[path = "cargo_tests.rs"]
+mod tests;

@@ -1,0 +1,735 @@
+//! gem and bundle: a gem's native extensions (`extconf.rb`, `Rakefile`,
+//! `CMakeLists.txt`, `Cargo.toml` listed in its gemspec's `extensions`)
+//! are built by `gem install` / `bundle install` with no switch to turn
+//! them off, and a `rubygems_plugin.rb` among its files is loaded by every
+//! later `gem` command. pkgward reads them from the gems **before** the
+//! tool runs ([`before`]):
+//!
+//! * `gem install`: `gem install --explain` (the user's arguments, through
+//!   the egress proxy and any mirror) lists the gems the install would add;
+//!   each is fetched with `gem fetch NAME:VERSION` into a private directory
+//!   (same sources, same proxy) and its `metadata.gz` read ([`inspect`]);
+//!   a local `.gem` named on the command line is read where it is;
+//! * `bundle install` / `update` / `add`: `bundle lock --print` (with
+//!   `--update` for `bundle update`) gives the resolution without writing
+//!   it; every locked rubygems gem is fetched from its `remote:` and read.
+//!
+//! What a gem version holds is cached in pkgward's state directory
+//! (`scripts/gem/NAME-VERSION[-PLATFORM].json`), so a gem is fetched once.
+//! Each gem with code is decided ([`super::decide`], `rubygems:NAME[@VER]`,
+//! an exact version); in enforce mode an unapproved one denies the whole
+//! command before it runs (exit 77, with the approve commands). Approved
+//! ones are built by the tool itself (gem has no sandbox hook) and
+//! recorded after it with its exit code. Git and path gems of a Gemfile
+//! are the project's code: not fetched and not decided. A platform gem is
+//! fetched as the tool picks it for this machine (`gem fetch NAME:VERSION`).
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::policy::{Mode, Policy};
+use crate::record::{self, AuditLog};
+use crate::tools::Ecosystem;
+
+use super::{ScriptDecision, ScriptRecord};
+
+/// What the shim does for one `gem`/`bundle` command that installs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub tool: Tool,
+    /// Index of the subcommand in the arguments.
+    pub sub_at: usize,
+    pub update: bool,
+    /// Local `.gem` files named on the command line.
+    pub local: Vec<PathBuf>,
+    /// The approved gems with code, recorded after the tool ran.
+    approved: Arc<Mutex<Approved>>,
+}
+
+/// The approved gems with code and their decisions.
+type Approved = Vec<(Gem, GemCode, ScriptDecision, Option<String>)>;
+
+/// The gems with their code, and the project's own (git/path) gems.
+type FoundGems = (Vec<(Gem, GemCode)>, Vec<Gem>);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    Gem,
+    Bundle,
+}
+
+/// Options of `gem install` that take a value.
+const GEM_VALUE: &[&str] = &[
+    "-v",
+    "--version",
+    "--platform",
+    "-i",
+    "--install-dir",
+    "-n",
+    "--bindir",
+    "--build-root",
+    "-P",
+    "--trust-policy",
+    "-g",
+    "--file",
+    "--without",
+    "-B",
+    "--bulk-threshold",
+    "-s",
+    "--source",
+    "-p",
+    "--http-proxy",
+    "--config-file",
+    "--document",
+];
+
+/// A gem's name, version and platform (`ruby` when empty).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gem {
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub platform: String,
+    /// Where it comes from (a remote URL; empty: the tool's sources).
+    #[serde(default)]
+    pub remote: String,
+}
+
+impl Gem {
+    fn full(&self) -> String {
+        if self.platform.is_empty() || self.platform == "ruby" {
+            format!("{}-{}", self.name, self.version)
+        } else {
+            format!("{}-{}-{}", self.name, self.version, self.platform)
+        }
+    }
+}
+
+/// The install-time code of one gem.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GemCode {
+    /// The gemspec's `extensions` (`ext/x/extconf.rb`, …).
+    pub extensions: Vec<String>,
+    /// `rubygems_plugin.rb` files among its `files` (loaded by every gem
+    /// command once installed).
+    pub plugins: Vec<String>,
+}
+
+impl GemCode {
+    pub fn is_empty(&self) -> bool {
+        self.extensions.is_empty() && self.plugins.is_empty()
+    }
+}
+
+fn split_opt(a: &str) -> (&str, Option<&str>) {
+    match a.split_once('=') {
+        Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+        _ => (a, None),
+    }
+}
+
+/// The subcommand's index and the positionals after it.
+fn words(args: &[String]) -> Option<(usize, Vec<String>)> {
+    let mut sub = None;
+    let mut pos = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "--" {
+            break;
+        }
+        if a.starts_with('-') && a != "-" {
+            let (name, inline) = split_opt(a);
+            if inline.is_none() && GEM_VALUE.contains(&name) {
+                i += 1;
+            }
+        } else if sub.is_none() {
+            sub = Some(i);
+        } else {
+            pos.push(a.to_string());
+        }
+        i += 1;
+    }
+    sub.map(|s| (s, pos))
+}
+
+/// The plan for a `gem`/`bundle` command line, or `None` when it installs
+/// no gems.
+pub fn plan(tool: &str, args: &[String], cwd: &Path) -> Option<Plan> {
+    if args
+        .iter()
+        .any(|a| a == "-h" || a == "--help" || a == "--explain")
+    {
+        return None;
+    }
+    let (tool, sub_at, update, local) = if tool == "bundle" {
+        let (at, sub) = match words(args) {
+            Some((at, _)) => (at, args[at].as_str()),
+            // A bare `bundle` is `bundle install`.
+            None => (args.len(), "install"),
+        };
+        if !matches!(sub, "install" | "i" | "update" | "add") {
+            return None;
+        }
+        (Tool::Bundle, at, sub == "update", Vec::new())
+    } else {
+        let (at, pos) = words(args)?;
+        if !matches!(args[at].as_str(), "install" | "i" | "in" | "ins" | "inst") {
+            return None;
+        }
+        if args.iter().any(|a| a == "-g" || a.starts_with("--file")) {
+            // A gem dependencies file: not read ahead (left to the tool).
+            return None;
+        }
+        let local = pos
+            .iter()
+            .filter(|p| p.ends_with(".gem"))
+            .map(|p| cwd.join(p))
+            .filter(|p| p.is_file())
+            .collect();
+        (Tool::Gem, at, false, local)
+    };
+    Some(Plan {
+        tool,
+        sub_at,
+        update,
+        local,
+        approved: Arc::default(),
+    })
+}
+
+// ---- reading a .gem -----------------------------------------------------------
+
+/// The install-time code a `.gem` (a tar with `metadata.gz`) declares.
+pub fn inspect(gem: &[u8]) -> std::result::Result<GemCode, String> {
+    let mut ar = tar::Archive::new(gem);
+    let entries = ar.entries().map_err(|e| format!("not a gem: {e}"))?;
+    for e in entries {
+        let mut e = e.map_err(|e| format!("not a gem: {e}"))?;
+        let path = e.path().map(|p| p.into_owned()).unwrap_or_default();
+        if path != Path::new("metadata.gz") {
+            continue;
+        }
+        let mut yaml = String::new();
+        flate2::read::GzDecoder::new(&mut e)
+            .take(16 << 20)
+            .read_to_string(&mut yaml)
+            .map_err(|e| format!("cannot read the gem's metadata.gz: {e}"))?;
+        return Ok(code_of_spec(&yaml));
+    }
+    Err("not a gem: no metadata.gz".into())
+}
+
+/// The `extensions` and plugin files of a gemspec in YAML (a
+/// `Gem::Specification`: top-level keys at column 0, list items `- x`).
+pub fn code_of_spec(yaml: &str) -> GemCode {
+    let mut out = GemCode::default();
+    let mut key = "";
+    for line in yaml.lines() {
+        let line = line.trim_end_matches('\r');
+        if !line.starts_with(' ') && !line.starts_with('-') {
+            key = line.split(':').next().unwrap_or("");
+            // `extensions: []` or an inline flow list.
+            if let Some(rest) = line.strip_prefix("extensions:") {
+                let rest = rest.trim();
+                if rest.starts_with('[') && rest.len() > 2 {
+                    out.extensions.extend(
+                        rest.trim_matches(|c| c == '[' || c == ']')
+                            .split(',')
+                            .map(unquote)
+                            .filter(|s| !s.is_empty()),
+                    );
+                }
+            }
+            continue;
+        }
+        let Some(item) = line.trim_start().strip_prefix("- ") else {
+            continue;
+        };
+        // Only list items directly under the key (column 0 or 2).
+        let indent = line.len() - line.trim_start().len();
+        if indent > 2 {
+            continue;
+        }
+        let item = unquote(item);
+        match key {
+            "extensions" if !item.is_empty() => out.extensions.push(item),
+            "files" if item == "rubygems_plugin.rb" || item.ends_with("/rubygems_plugin.rb") => {
+                out.plugins.push(item)
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn unquote(s: &str) -> String {
+    let s = s.trim();
+    let s = s
+        .strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .or_else(|| s.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+        .unwrap_or(s);
+    s.to_string()
+}
+
+/// `name-version[-platform]` as `gem install --explain` prints it.
+pub fn parse_full_name(s: &str) -> Option<Gem> {
+    let parts: Vec<&str> = s.trim().split('-').collect();
+    let at = (1..parts.len()).find(|&i| {
+        parts[i].starts_with(|c: char| c.is_ascii_digit())
+            && parts[i]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.')
+    })?;
+    Some(Gem {
+        name: parts[..at].join("-"),
+        version: parts[at].to_string(),
+        platform: parts[at + 1..].join("-"),
+        remote: String::new(),
+    })
+}
+
+/// The gems `gem install --explain` lists.
+pub fn parse_explain(out: &str) -> Vec<Gem> {
+    out.lines()
+        .skip_while(|l| !l.starts_with("Gems to install"))
+        .skip(1)
+        .filter(|l| l.starts_with("  "))
+        .filter_map(parse_full_name)
+        .collect()
+}
+
+/// The rubygems gems of a `Gemfile.lock`: each `GEM` section's `remote:`
+/// and its `specs:` (`    name (version[-platform])` at four spaces), plus
+/// the `GIT`/`PATH` sections' gems as the project's code.
+pub fn parse_lock(lock: &str) -> (Vec<Gem>, Vec<Gem>) {
+    let mut gems = Vec::new();
+    let mut local = Vec::new();
+    let mut section = "";
+    let mut remote = String::new();
+    for line in lock.lines() {
+        let line = line.trim_end_matches('\r');
+        if !line.starts_with(' ') {
+            section = line.trim();
+            remote.clear();
+            continue;
+        }
+        if let Some(r) = line.strip_prefix("  remote: ") {
+            remote = r.trim().to_string();
+            continue;
+        }
+        let Some(spec) = line.strip_prefix("    ") else {
+            continue;
+        };
+        if spec.starts_with(' ') {
+            continue;
+        }
+        let Some((name, rest)) = spec.split_once(" (") else {
+            continue;
+        };
+        let ver = rest.trim_end_matches(')');
+        let (version, platform) = match ver.split_once('-') {
+            Some((v, p)) => (v.to_string(), p.to_string()),
+            None => (ver.to_string(), String::new()),
+        };
+        let g = Gem {
+            name: name.to_string(),
+            version,
+            platform,
+            remote: remote.clone(),
+        };
+        match section {
+            "GEM" => gems.push(g),
+            "GIT" | "PATH" => local.push(g),
+            _ => {}
+        }
+    }
+    (gems, local)
+}
+
+// ---- before the tool runs -------------------------------------------------------
+
+fn cache_path(g: &Gem) -> Option<PathBuf> {
+    cache_path_in(&crate::paths::state_dir()?, g)
+}
+
+fn cache_path_in(base: &Path, g: &Gem) -> Option<PathBuf> {
+    let safe = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !s.starts_with('.')
+    };
+    let full = g.full();
+    if !safe(&full) {
+        return None;
+    }
+    Some(
+        base.join("scripts")
+            .join("gem")
+            .join(format!("{full}.json")),
+    )
+}
+
+fn cached(g: &Gem) -> Option<GemCode> {
+    let text = std::fs::read_to_string(cache_path(g)?).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn store(g: &Gem, code: &GemCode) {
+    if let Some(p) = cache_path(g) {
+        if let Some(dir) = p.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Ok(text) = serde_json::to_string(code) {
+            let tmp = p.with_extension("tmp");
+            if std::fs::write(&tmp, text).is_ok() {
+                let _ = std::fs::rename(&tmp, &p);
+            }
+        }
+    }
+}
+
+/// The options of the user's `gem` command that say where gems come from.
+fn source_options(args: &[OsString]) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        if s == "--" {
+            break;
+        }
+        let (name, inline) = split_opt(&s);
+        match name {
+            "-s" | "--source" | "-p" | "--http-proxy" | "--config-file" | "--platform" => {
+                out.push(OsString::from(name));
+                match inline {
+                    Some(v) => out.push(OsString::from(v)),
+                    None => out.extend(it.next().cloned()),
+                }
+            }
+            "--clear-sources" | "--norc" | "--prerelease" | "--no-http-proxy" => {
+                out.push(a.clone())
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn capture(
+    program: &Path,
+    args: &[OsString],
+    env: &[(OsString, OsString)],
+    cwd: Option<&Path>,
+) -> std::result::Result<String, String> {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null());
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let shown = record::redact::redact_urls(&shown.join(" ")).into_owned();
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run `{} {shown}`: {e}", program.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{} {shown}` failed: {}",
+            program.file_name().unwrap_or_default().to_string_lossy(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The real `gem` next to the real `bundle` (bundle's fetch uses gem).
+fn gem_program(launch: &crate::supervise::Launch, tool: Tool) -> PathBuf {
+    match tool {
+        Tool::Gem => launch.program.clone(),
+        Tool::Bundle => launch
+            .program
+            .parent()
+            .map(|d| d.join("gem"))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("gem")),
+    }
+}
+
+/// The gems the command would install, each with its code.
+fn find(plan: &Plan, launch: &crate::supervise::Launch) -> std::result::Result<FoundGems, String> {
+    let args = &launch.args;
+    let mut sources = source_options(args);
+    let mut project = Vec::new();
+    let wanted: Vec<Gem> = match plan.tool {
+        Tool::Gem => {
+            let mut explain = args.clone();
+            explain.insert((plan.sub_at + 1).min(explain.len()), "--explain".into());
+            let out = capture(&launch.program, &explain, &launch.env, None)?;
+            parse_explain(&out)
+        }
+        Tool::Bundle => {
+            let mut lock_args: Vec<OsString> = vec!["lock".into(), "--print".into()];
+            if plan.update {
+                lock_args.push("--update".into());
+            }
+            let out = capture(&launch.program, &lock_args, &launch.env, None)?;
+            let (mut gems, local) = parse_lock(&out);
+            project = local;
+            // A mirror for every source (pkgward's forced one, or the
+            // user's) is where bundler fetches from: so does pkgward.
+            let mirror = launch
+                .env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "BUNDLE_MIRROR__ALL")
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+                .or_else(|| std::env::var("BUNDLE_MIRROR__ALL").ok())
+                .filter(|m| !m.is_empty());
+            if let Some(m) = mirror {
+                for g in &mut gems {
+                    g.remote = m.clone();
+                }
+            }
+            // bundle's proxy is the environment's; gem fetch gets it as a flag.
+            if let Some((_, v)) = launch
+                .env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "HTTP_PROXY" || k == "http_proxy")
+            {
+                sources = vec!["--http-proxy".into(), v.clone()];
+            } else {
+                sources.clear();
+            }
+            gems
+        }
+    };
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for g in wanted {
+        match cached(&g) {
+            Some(c) => found.push((g, c)),
+            None => missing.push(g),
+        }
+    }
+    // Local .gem files named on the command line.
+    for p in &plan.local {
+        let bytes = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        let code = inspect(&bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+        let stem = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(g) = parse_full_name(&stem) {
+            missing.retain(|m| m.name != g.name || m.version != g.version);
+            found.retain(|(m, _)| m.name != g.name || m.version != g.version);
+            found.push((g, code));
+        }
+    }
+    if !missing.is_empty() {
+        let dir = tempfile::Builder::new()
+            .prefix("pkgward-gem-fetch-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a directory for the gems: {e}"))?;
+        let gem = gem_program(launch, plan.tool);
+        // One fetch per remote (bundle) or one for all (gem).
+        let mut by_remote: std::collections::BTreeMap<String, Vec<&Gem>> = Default::default();
+        for g in &missing {
+            by_remote.entry(g.remote.clone()).or_default().push(g);
+        }
+        for (remote, gems) in by_remote {
+            let mut a: Vec<OsString> = vec!["fetch".into()];
+            a.extend(
+                gems.iter()
+                    .map(|g| OsString::from(format!("{}:{}", g.name, g.version))),
+            );
+            if !remote.is_empty() {
+                a.push("--clear-sources".into());
+                a.push("--source".into());
+                a.push(remote.clone().into());
+            }
+            a.extend(sources.iter().cloned());
+            capture(&gem, &a, &launch.env, Some(dir.path()))?;
+        }
+        for g in missing {
+            let path = dir.path().join(format!("{}.gem", g.full()));
+            let bytes = std::fs::read(&path)
+                .map_err(|e| format!("`gem fetch` left no {}.gem: {e}", g.full()))?;
+            let code = inspect(&bytes).map_err(|e| format!("{}: {e}", g.full()))?;
+            store(&g, &code);
+            found.push((g, code));
+        }
+    }
+    Ok((found, project))
+}
+
+fn record_for(
+    invocation_id: &str,
+    g: &Gem,
+    script: &str,
+    command: &str,
+    decision: ScriptDecision,
+    approved_by: Option<String>,
+) -> ScriptRecord {
+    ScriptRecord {
+        kind: "script",
+        invocation_id: invocation_id.to_string(),
+        time: record::now_rfc3339(),
+        ecosystem: Ecosystem::Rubygems,
+        package: g.name.clone(),
+        version: g.version.clone(),
+        path: if g.remote.is_empty() {
+            g.full()
+        } else {
+            record::redact::redact_urls(&g.remote).into_owned()
+        },
+        script: script.to_string(),
+        command: command.to_string(),
+        decision,
+        approved_by,
+        ran: false,
+        runner: None,
+        exit_code: None,
+        signal: None,
+        duration_ms: None,
+        error: None,
+        sandbox: None,
+    }
+}
+
+fn records(
+    invocation_id: &str,
+    g: &Gem,
+    c: &GemCode,
+    d: ScriptDecision,
+    by: &Option<String>,
+) -> Vec<ScriptRecord> {
+    let mut out = Vec::new();
+    for e in &c.extensions {
+        out.push(record_for(invocation_id, g, "extension", e, d, by.clone()));
+    }
+    for p in &c.plugins {
+        out.push(record_for(
+            invocation_id,
+            g,
+            "rubygems-plugin",
+            p,
+            d,
+            by.clone(),
+        ));
+    }
+    out
+}
+
+/// Before the tool runs: find, decide and record; `Err(Denied)` when an
+/// unapproved gem would build an extension or install a plugin.
+pub fn before(
+    plan: &Plan,
+    launch: &crate::supervise::Launch,
+    policy: &Policy,
+    invocation_id: &str,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> Result<()> {
+    let mode = policy.mode.value;
+    let (found, _project) = match find(plan, launch) {
+        Ok(f) => f,
+        Err(e) if mode == Mode::Enforce => {
+            return Err(Error::Denied {
+                message: format!(
+                    "denied: cannot tell which gems would build native extensions, so the install \
+                     does not run: {e}"
+                ),
+            })
+        }
+        Err(e) => {
+            notice(format!("warning: {e}; the tool runs anyway (audit mode)"));
+            return Ok(());
+        }
+    };
+    let mut denied = Vec::new();
+    let mut approved = Vec::new();
+    for (g, c) in found.into_iter().filter(|(_, c)| !c.is_empty()) {
+        let (d, by) = super::decide(policy, mode, Ecosystem::Rubygems, &g.name, &g.version);
+        if d.runs() {
+            approved.push((g, c, d, by));
+        } else {
+            denied.push((g, c, d, by));
+        }
+    }
+    if !denied.is_empty() {
+        for (g, c, d, by) in denied.iter().chain(approved.iter()) {
+            for mut r in records(invocation_id, g, c, *d, by) {
+                if d.runs() {
+                    r.error = Some("not run: the install was denied".into());
+                }
+                super::append(log, &r, notice);
+            }
+        }
+        let mut m = format!(
+            "denied: the install would run install-time code of {} gem{} not approved by `[scripts]` \
+             in the policy (nothing was installed):",
+            denied.len(),
+            if denied.len() == 1 { "" } else { "s" }
+        );
+        for (g, c, _, _) in &denied {
+            let mut what: Vec<String> = c
+                .extensions
+                .iter()
+                .map(|e| format!("native extension {e}"))
+                .collect();
+            what.extend(c.plugins.iter().map(|p| format!("rubygems plugin {p}")));
+            m.push_str(&format!(
+                "\n  rubygems:{}@{} ({})\n    approve: {}",
+                g.name,
+                g.version,
+                what.join(", "),
+                super::approve_command(Ecosystem::Rubygems, &g.name, &g.version)
+            ));
+        }
+        return Err(Error::Denied { message: m });
+    }
+    if let Ok(mut a) = plan.approved.lock() {
+        *a = approved;
+    }
+    Ok(())
+}
+
+/// After the tool ran: the approved gems' code ran inside it; recorded with
+/// its exit code.
+pub fn after(
+    plan: &Plan,
+    cx: &super::Context<'_>,
+    code: i32,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) {
+    let approved = plan.approved.lock().map(|a| a.clone()).unwrap_or_default();
+    let runner = vec![match plan.tool {
+        Tool::Gem => "gem".to_string(),
+        Tool::Bundle => "bundle".to_string(),
+    }];
+    for (g, c, d, by) in &approved {
+        for mut r in records(cx.invocation_id, g, c, *d, by) {
+            r.ran = true;
+            r.exit_code = Some(code);
+            r.runner = Some(runner.clone());
+            super::append(log, &r, notice);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "gem_tests.rs"]
+mod tests;

