@@ -455,8 +455,13 @@ fn assert_built(t: &T, what: &str) {
 /// supervised install-code runner into a private wheelhouse; pip then
 /// installs it, wheels-only, with the wheel-only packages around it.
 #[test]
+// The approved fixture drops a program into ~/bin, which confinement
+// (tests/sandbox.rs) forbids: these tests check the approval mechanism, so
+// they let approved code run unconfined.
 fn pip_builds_an_approved_sdist_supervised() {
-    let t = setup("[scripts]\nallow = [\"pypi:PW_scr.sdist@>=1,<2\"]\n");
+    let t = setup(
+        "[scripts]\nallow = [\"pypi:PW_scr.sdist@>=1,<2\"]\n[sandbox]\nconfine_approved = false\n",
+    );
     let site = target(&t);
     let o = pip(&t, &["install", "--target", &site, "pw-scr-app"], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -471,7 +476,8 @@ fn pip_builds_an_approved_sdist_supervised() {
 
 #[test]
 fn pip_download_wheel_and_requirement_files_use_approved_builds() {
-    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n");
+    let t =
+        setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n[sandbox]\nconfine_approved = false\n");
     let dl = t.g.sb.root().join("dl");
     let o = pip(
         &t,
@@ -516,7 +522,8 @@ fn pip_download_wheel_and_requirement_files_use_approved_builds() {
 /// to the builder) and `uv pip install` picks the built wheel.
 #[test]
 fn uv_pip_install_uses_an_approved_build() {
-    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n");
+    let t =
+        setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n[sandbox]\nconfine_approved = false\n");
     let site = target(&t);
     let o = uv(
         &t,

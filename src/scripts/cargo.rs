@@ -1098,6 +1098,7 @@ pub fn after(
         cwd: cwd.clone(),
         env: env.clone(),
         sandboxed,
+        extra_write: install_root(&real_s, cx.env),
         #[cfg(target_os = "linux")]
         trace: cx.trace.clone(),
     };
@@ -1345,3 +1346,42 @@ fn denied_message(denied: &[&(&Found, ScriptDecision, Option<String>)]) -> Strin
 #[cfg(test)]
 #[path = "cargo_tests.rs"]
 mod tests;
+
+/// `cargo install`: where it puts the binaries and its records (`--root`,
+/// else `CARGO_INSTALL_ROOT`, else `$CARGO_HOME`, else `~/.cargo`) — what the
+/// command writes by design, so the confined build may write there too.
+/// Empty for every other command.
+fn install_root(args: &[String], env: &[(OsString, OsString)]) -> Vec<PathBuf> {
+    if !args.iter().any(|a| a == "install") {
+        return Vec::new();
+    }
+    let var = |k: &str| {
+        env.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| PathBuf::from(v))
+            .or_else(|| std::env::var_os(k).map(PathBuf::from))
+    };
+    let mut root = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some(v) = a.strip_prefix("--root=") {
+            root = Some(PathBuf::from(v));
+        } else if a == "--root" {
+            root = it.next().map(PathBuf::from);
+        }
+    }
+    let Some(root) = root
+        .or_else(|| var("CARGO_INSTALL_ROOT"))
+        .or_else(|| var("CARGO_HOME"))
+        .or_else(|| dirs::home_dir().map(|h| h.join(".cargo")))
+        .filter(|r| r.is_absolute())
+    else {
+        return Vec::new();
+    };
+    vec![
+        root.join("bin"),
+        root.join(".crates.toml"),
+        root.join(".crates2.json"),
+    ]
+}

@@ -487,6 +487,7 @@ pub fn after(
         cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         env: cx.env.to_vec(),
         sandboxed,
+        extra_write: Vec::new(),
         #[cfg(target_os = "linux")]
         trace: cx.trace.clone(),
     });

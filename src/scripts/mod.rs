@@ -825,6 +825,7 @@ pub fn run_after(
             cwd,
             env,
             sandboxed,
+            extra_write: Vec::new(),
             #[cfg(target_os = "linux")]
             trace: cx.trace.clone(),
         };
@@ -1096,6 +1097,7 @@ fn run_after_pnpm(
             cwd: after.root.clone(),
             env,
             sandboxed: decided.iter().any(|(_, d, _)| confines(cx.policy, *d)),
+            extra_write: Vec::new(),
             #[cfg(target_os = "linux")]
             trace: cx.trace.clone(),
         };

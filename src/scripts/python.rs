@@ -964,7 +964,9 @@ pub fn prebuild(
             args: bargs.iter().map(std::ffi::OsString::from).collect(),
             cwd: cwd.clone(),
             env,
-            sandboxed: true,
+            sandboxed: super::confines(cx.policy, decision),
+            // The private wheelhouse the build writes its wheel into.
+            extra_write: vec![dir.path().to_path_buf()],
             #[cfg(target_os = "linux")]
             trace: cx.trace.clone(),
         };

@@ -28,6 +28,10 @@ pub struct InstallCode {
     /// ([`super::sandbox::enter`]) gives the mode, the policy and the proxy;
     /// without one, the built-in defaults apply (enforce, no proxy).
     pub sandboxed: bool,
+    /// Confined code: paths it may write besides the project, the tool's
+    /// caches and its temp dir — what the user's command itself asks for
+    /// (`cargo install`: the install root's `bin/` and its records).
+    pub extra_write: Vec<PathBuf>,
     /// Linux: the invocation's tracer (exec and connect records, non-loopback
     /// connects refused in enforce mode), when the tool itself ran under it.
     #[cfg(target_os = "linux")]

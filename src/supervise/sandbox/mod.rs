@@ -535,6 +535,27 @@ pub fn cache_dirs(
         );
         out.extend(home.map(|h| h.join(".node-gyp")));
     }
+    if family(&["pnpm"]) {
+        // pnpm's content-addressable store and the directory of its store
+        // locks (under the system temp dir, whatever TMPDIR says).
+        out.extend(
+            any_case("npm_config_store_dir")
+                .or_else(|| env("PNPM_HOME").map(|h| PathBuf::from(h).join("store")))
+                .or_else(|| {
+                    env("XDG_DATA_HOME")
+                        .map(PathBuf::from)
+                        .filter(|p| p.is_absolute())
+                        .or_else(|| home.map(|h| h.join(".local/share")))
+                        .map(|d| d.join("pnpm/store"))
+                }),
+        );
+        #[cfg(unix)]
+        // SAFETY: getuid cannot fail.
+        out.push(PathBuf::from(format!(
+            "/tmp/pnpm-store-operation-locks-{}",
+            unsafe { libc::getuid() }
+        )));
+    }
     if family(&["pip", "python", "uv", "poetry", "pipenv", "pipx"]) {
         out.extend(
             env("PIP_CACHE_DIR")
@@ -813,6 +834,23 @@ pub fn run(
         .map_err(|e| Error::io("cannot create the sandbox's temp directory", e))?;
     let vars = effective_env(&code.env);
     let mut plan = plan(cx, &code.program, &code.cwd, tmp.path(), &vars);
+    // What the command itself writes by design (created now so that they
+    // can be granted; never a credential path).
+    for p in &code.extra_write {
+        if p.extension().is_some() {
+            if let Some(d) = p.parent() {
+                let _ = std::fs::create_dir_all(d);
+            }
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p);
+        } else {
+            let _ = std::fs::create_dir_all(p);
+        }
+        let deny = plan.deny_write.clone();
+        cover(&resolved(p), &deny, &mut plan.write);
+    }
     if let Some((k, v)) = npm_userconfig(&code.program, cx.tool, tmp.path(), &vars) {
         for (n, _) in &vars {
             if n.to_str()
