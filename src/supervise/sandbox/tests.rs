@@ -554,6 +554,7 @@ fn run_install_code_confines_in_enforce_mode_and_only_records_in_audit_mode() {
         cwd: proj.clone(),
         env: vec![("GITHUB_TOKEN".into(), "ghs_s3cret".into())],
         sandboxed,
+        extra_write: Vec::new(),
         trace: None,
     }
     };
