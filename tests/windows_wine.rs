@@ -1193,10 +1193,12 @@ fn nuget_and_dotnet_on_windows_paths_and_nuget_config_files() {
     );
     assert!(!err.contains("evil.test/off"), "disabled: {err}");
     drop(user);
-    // The user file gone: the project's approved feed alone.
+    // The user file gone: the project's approved feed alone. (`dotnet
+    // build` runs as `dotnet restore`, a check of the restored packages'
+    // build files, then the build with `--no-restore`: src/scripts/dotnet.rs.)
     assert_eq!(
         delegated(&s, &app, &dotnet, &["build"]),
-        Ok(vec!["build".to_string()])
+        Ok(vec!["build".to_string(), "--no-restore".to_string()])
     );
 
     // Feeds on the command line: a UNC share is a network feed, approved
