@@ -10,6 +10,15 @@
 //! [`error::Error`] values that map to documented exit codes, and notices are
 //! handed back to the caller.
 
+/// musl builds (static, the cheapest to start) allocate through mimalloc:
+/// musl's own allocator makes the lockfile parsers 2–2.5× slower
+/// (docs/PERFORMANCE.md, "Shim overhead"). Built without its huge-page
+/// advice, it neither faults in huge pages at start-up nor changes the
+/// process's THP setting, which the real tool would inherit.
+#[cfg(all(target_os = "linux", target_env = "musl"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod builtin;
 pub mod classify;
 pub mod cli;
