@@ -22,6 +22,7 @@ pub mod cargo;
 pub mod dotnet;
 pub mod exec;
 pub mod gem;
+pub mod gradle;
 pub mod maven;
 pub mod npm;
 pub mod pnpm;
@@ -200,6 +201,9 @@ pub enum Build {
     /// `dotnet build`…: the tool runs `dotnet restore`; the build runs
     /// afterwards with `--no-restore` ([`dotnet`]).
     Dotnet(dotnet::Plan),
+    /// `gradle`: plugins, build-script classpaths, build logic and init
+    /// scripts read from the build's files before Gradle runs ([`gradle`]).
+    Gradle(gradle::Plan),
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -361,6 +365,10 @@ pub fn prepare(
         }),
         "mvn" => maven::plan(args, cwd).map(|p| Setup {
             build: Some(Build::Maven(p)),
+            ..Setup::default()
+        }),
+        "gradle" | "gradlew" => gradle::plan(args, cwd).map(|p| Setup {
+            build: Some(Build::Gradle(p)),
             ..Setup::default()
         }),
         _ => None,
@@ -665,6 +673,11 @@ pub fn after_run(
             maven::after(plan, cx, code, &mut log, notice);
             return;
         }
+        (Some(Build::Gradle(plan)), code) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            gradle::after(plan, cx, code, &mut log, notice);
+            return;
+        }
         _ => {}
     }
     if ended.code != 0 {
@@ -727,6 +740,10 @@ pub fn before_run(
         Some(Build::Maven(plan)) => {
             let mut log = log.and_then(|t| t.open().ok());
             maven::before(plan, policy, invocation_id, &mut log, notice).map(|_| false)
+        }
+        Some(Build::Gradle(plan)) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            gradle::before(plan, launch, policy, invocation_id, &mut log, notice).map(|_| false)
         }
         Some(Build::Dotnet(plan)) if plan.no_restore => {
             let mut log = log.and_then(|t| t.open().ok());
