@@ -25,6 +25,7 @@ pub mod gem;
 pub mod gradle;
 pub mod maven;
 pub mod npm;
+pub mod nuget;
 pub mod pnpm;
 pub mod python;
 
@@ -204,6 +205,9 @@ pub enum Build {
     /// `gradle`: plugins, build-script classpaths, build logic and init
     /// scripts read from the build's files before Gradle runs ([`gradle`]).
     Gradle(gradle::Plan),
+    /// `nuget install`/`restore`/`update`: the packages it extracted are
+    /// read after it ran; unapproved ones removed again ([`nuget`]).
+    Nuget(nuget::Plan),
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -365,6 +369,10 @@ pub fn prepare(
         }),
         "mvn" => maven::plan(args, cwd).map(|p| Setup {
             build: Some(Build::Maven(p)),
+            ..Setup::default()
+        }),
+        "nuget" => nuget::plan(args, cwd).map(|p| Setup {
+            build: Some(Build::Nuget(p)),
             ..Setup::default()
         }),
         "gradle" | "gradlew" => gradle::plan(args, cwd).map(|p| Setup {
@@ -673,6 +681,11 @@ pub fn after_run(
             maven::after(plan, cx, code, &mut log, notice);
             return;
         }
+        (Some(Build::Nuget(plan)), code) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            ended.code = nuget::after(plan, cx, code, &mut log, notice);
+            return;
+        }
         (Some(Build::Gradle(plan)), code) => {
             let mut log = log.and_then(|t| t.open().ok());
             gradle::after(plan, cx, code, &mut log, notice);
@@ -740,6 +753,10 @@ pub fn before_run(
         Some(Build::Maven(plan)) => {
             let mut log = log.and_then(|t| t.open().ok());
             maven::before(plan, policy, invocation_id, &mut log, notice).map(|_| false)
+        }
+        Some(Build::Nuget(plan)) => {
+            nuget::before(plan);
+            Ok(false)
         }
         Some(Build::Gradle(plan)) => {
             let mut log = log.and_then(|t| t.open().ok());
