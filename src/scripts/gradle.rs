@@ -14,8 +14,9 @@
 //! * `buildscript { dependencies { classpath "g:a:v" } }`, the same in
 //!   `initscript { }`, `pluginManagement { resolutionStrategy { …
 //!   useModule("g:a:v") } }`, and the dependencies of build logic
-//!   (`buildSrc`, and any build applying `java-gradle-plugin`,
-//!   `kotlin-dsl` or `groovy-gradle-plugin`): `maven:GROUP:ARTIFACT[@VER]`;
+//!   (`buildSrc`, builds included in `pluginManagement`, and any build
+//!   applying `java-gradle-plugin`, `kotlin-dsl` or
+//!   `groovy-gradle-plugin`): `maven:GROUP:ARTIFACT[@VER]`;
 //! * `apply from: "https://…"` (a script fetched and run): `maven:URL`;
 //!   a local `apply from:` file is read like the other scripts;
 //! * init scripts (`-I`/`--init-script`, `init.gradle(.kts)` and `init.d/`
@@ -26,8 +27,10 @@
 //! Which scripts: every `settings.gradle(.kts)` and `build.gradle(.kts)`
 //! below the root build (the directory of the settings file, searched
 //! upward from `-p`/the working directory), skipping `build/`, hidden and
-//! `node_modules` directories — whether or not the settings include them —
-//! plus `-b`, `--include-build` and `includeBuild("…")` builds outside it.
+//! `node_modules` directories (unless the settings `include` them) —
+//! whether or not the settings include them — plus `-b`, `--include-build`
+//! and `includeBuild("…")` builds outside it. The Gradle user home is `-g`,
+//! `-Dgradle.user.home`, `GRADLE_USER_HOME` or `~/.gradle`.
 //! Gradle's own plugins (an id without a dot, `org.gradle.NAME`, a backtick
 //! id) are part of the tool.
 //!
@@ -154,20 +157,35 @@ pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
         if !a.starts_with('-') {
             continue;
         }
+        // `-Dgradle.user.home=DIR` moves the user home (and its init scripts).
+        let prop = if let Some(d) = a.strip_prefix("-D").filter(|d| !d.is_empty()) {
+            Some(d.to_string())
+        } else if a == "-D" || a == "--system-prop" {
+            i += 1;
+            args.get(i - 1).cloned()
+        } else {
+            a.strip_prefix("--system-prop=").map(str::to_string)
+        };
+        if let Some(prop) = prop {
+            if let Some(h) = prop.strip_prefix("gradle.user.home=") {
+                p.user_home = Some(cwd.join(h));
+            }
+            continue;
+        }
         let (name, inline) = match a.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
             _ => (a, None),
         };
         // `-Ifile`, `-pdir`: short options with the value attached.
-        let (name, inline) = match (name, inline) {
-            (n, None)
-                if n.len() > 2
+        let (name, inline) = match (name, inline, name.get(..2), name.get(2..)) {
+            (n, None, Some(short), Some(rest))
+                if !rest.is_empty()
                     && !n.starts_with("--")
-                    && ["-I", "-p", "-g", "-b", "-c"].contains(&&n[..2]) =>
+                    && ["-I", "-p", "-g", "-b", "-c"].contains(&short) =>
             {
-                (&n[..2], Some(n[2..].to_string()))
+                (short, Some(rest.to_string()))
             }
-            x => x,
+            (n, inline, _, _) => (n, inline),
         };
         let value = match inline {
             Some(v) => Some(v),
@@ -325,8 +343,11 @@ pub struct Scan {
     pub refs: Vec<(&'static str, String, usize)>,
     /// Local scripts applied with `apply from:` (as written).
     pub apply_from: Vec<(String, usize)>,
-    /// `includeBuild("…")` directories (as written).
-    pub include_builds: Vec<String>,
+    /// `includeBuild("…")` directories (as written); `true` when included
+    /// in `pluginManagement` (a build of plugins: build logic).
+    pub include_builds: Vec<(String, bool)>,
+    /// `include(":a", ":b:c")` project paths, as directories (`a`, `b/c`).
+    pub includes: Vec<String>,
     /// The script makes build logic (`java-gradle-plugin`, `kotlin-dsl`,
     /// `groovy-gradle-plugin`): its dependencies are the build's code.
     pub build_logic: bool,
@@ -675,10 +696,44 @@ pub fn scan(text: &str) -> Scan {
                     i = k;
                     continue;
                 }
+                // include ':a', ':b:c' / include(":a", ":b")
+                if id == "include" && !after_dot {
+                    let mut j = if p.is_punct(i + 1, '(') { i + 2 } else { i + 1 };
+                    while let Some(Tok::Str(s, interp)) = p.tok(j) {
+                        let dir = s.trim_start_matches(':').replace(':', "/");
+                        if *interp {
+                            // Computed: the tree walk still finds it.
+                        } else if !dir.is_empty() {
+                            out.includes.push(dir);
+                        }
+                        j += 1;
+                        if p.is_punct(j, ',') {
+                            j += 1;
+                        }
+                        if out.includes.len() > 4096 {
+                            break;
+                        }
+                    }
+                    i = j.max(i + 1);
+                    continue;
+                }
+                // add("classpath", "g:a:v") in buildscript dependencies.
+                if id == "add"
+                    && top == "dependencies"
+                    && (in_block("buildscript") || in_block("initscript"))
+                    && p.is_punct(i + 1, '(')
+                    && matches!(p.tok(i + 2), Some(Tok::Str(c, false)) if c == "classpath")
+                    && p.is_punct(i + 3, ',')
+                {
+                    let (v, j) = p.value(i + 4);
+                    push_coords(&mut out, "classpath", v, line, "`add(\"classpath\", …)`");
+                    i = j;
+                    continue;
+                }
                 if id == "includeBuild" && !after_dot {
                     let (v, k) = p.value(i + 1);
                     match v {
-                        Val::Lit(s) => out.include_builds.push(s),
+                        Val::Lit(s) => out.include_builds.push((s, in_block("pluginManagement"))),
                         _ => out.unknown.push((
                             "build",
                             "an `includeBuild` of a computed path".into(),
@@ -809,6 +864,13 @@ fn apply(out: &mut Scan, key: &str, v: Val, line: usize) {
             .apply_from
             .push((s.trim_start_matches("file:").to_string(), line)),
         ("from", Val::Interp(s)) => out.apply_from.push((s, line)),
+        ("from", Val::Call(f, Some(a)))
+            if (f == "uri" || f.ends_with("file"))
+                && a.contains("://")
+                && !a.starts_with("file:") =>
+        {
+            out.decls.push(("script-plugin", a, String::new(), line))
+        }
         ("from", Val::Call(f, Some(a))) if f.ends_with("file") || f == "uri" => {
             let base = if f.starts_with("rootProject") {
                 "$rootDir/"
@@ -1050,6 +1112,10 @@ pub fn find(
     let mut builds: Vec<PathBuf> = vec![root.clone()];
     builds.extend(plan.include_builds.iter().cloned());
     let mut walked: Vec<PathBuf> = Vec::new();
+    // Each script's declarations, decided once every build-logic root is known.
+    let mut scanned: Vec<(PathBuf, Scan)> = Vec::new();
+    // Builds of plugins (`pluginManagement { includeBuild(…) }`): build logic.
+    let mut logic_roots: Vec<PathBuf> = vec![root.join("buildSrc")];
     let mut scripts: Vec<PathBuf> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut extra: Vec<PathBuf> = plan
@@ -1087,7 +1153,15 @@ pub fn find(
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         scripts.push(path.clone());
         let dir = path.parent().unwrap_or(&root).to_path_buf();
-        let s = scan(&text);
+        let mut s = scan(&text);
+        let later = Scan {
+            decls: std::mem::take(&mut s.decls),
+            refs: std::mem::take(&mut s.refs),
+            unknown: std::mem::take(&mut s.unknown),
+            build_logic: s.build_logic,
+            ..Scan::default()
+        };
+        scanned.push((path.clone(), later));
         if init {
             found.push(Found {
                 kind: "init-script",
@@ -1097,10 +1171,49 @@ pub fn find(
                 line: 1,
             });
         }
-        let logic = s.build_logic
-            || path
-                .strip_prefix(&root)
-                .is_ok_and(|r| r.starts_with("buildSrc"));
+        for (f, line) in s.apply_from {
+            if f.contains('$') && !f.contains("rootDir") && !f.contains("projectDir") {
+                unknown.push(Unknown {
+                    what: format!("`apply from: \"{f}\"` (a computed location)"),
+                    file: path.clone(),
+                    line,
+                });
+                continue;
+            }
+            let p = expand(&f, &dir, &root);
+            if p.to_string_lossy().contains('$') {
+                unknown.push(Unknown {
+                    what: format!("`apply from: \"{f}\"` (a computed location)"),
+                    file: path.clone(),
+                    line,
+                });
+                continue;
+            }
+            queue.push((p, init));
+        }
+        for (b, plugins) in s.include_builds {
+            let d = dir.join(b);
+            let d = d.canonicalize().unwrap_or(d);
+            if plugins {
+                logic_roots.push(d.clone());
+            }
+            builds.push(d);
+        }
+        // Projects the settings include, wherever they are (a directory the
+        // walk skips, such as one named `build`, included on purpose).
+        for inc in s.includes {
+            if inc.split('/').any(|c| c == "..") {
+                continue;
+            }
+            for stem in ["build", "settings"] {
+                if let Some(p) = script_in(&dir.join(&inc), stem) {
+                    queue.push((p, false));
+                }
+            }
+        }
+    }
+    for (path, s) in scanned {
+        let logic = s.build_logic || logic_roots.iter().any(|r| path.starts_with(r));
         let mut decls = s.decls.clone();
         for (kind, r, line) in &s.refs {
             let got = catalog.as_ref().and_then(|c| {
@@ -1151,29 +1264,6 @@ pub fn find(
                 file: path.clone(),
                 line,
             });
-        }
-        for (f, line) in s.apply_from {
-            if f.contains('$') && !f.contains("rootDir") && !f.contains("projectDir") {
-                unknown.push(Unknown {
-                    what: format!("`apply from: \"{f}\"` (a computed location)"),
-                    file: path.clone(),
-                    line,
-                });
-                continue;
-            }
-            let p = expand(&f, &dir, &root);
-            if p.to_string_lossy().contains('$') {
-                unknown.push(Unknown {
-                    what: format!("`apply from: \"{f}\"` (a computed location)"),
-                    file: path.clone(),
-                    line,
-                });
-                continue;
-            }
-            queue.push((p, init));
-        }
-        for b in s.include_builds {
-            builds.push(dir.join(b));
         }
     }
     // Version-less plugin uses take the version declared elsewhere.

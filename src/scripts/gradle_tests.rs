@@ -66,6 +66,12 @@ fn which_commands_are_checked() {
     assert_eq!(p.settings_file.as_deref(), Some(Path::new("/p/s.gradle")));
     assert_eq!(p.include_builds, [Path::new("/p/../lib")]);
     assert_eq!(p.user_home.as_deref(), Some(Path::new("/gh")));
+    let p = plan(&s(&["-Dgradle.user.home=/h2", "build"]), cwd).unwrap();
+    assert_eq!(p.user_home.as_deref(), Some(Path::new("/h2")));
+    let p = plan(&s(&["--system-prop", "gradle.user.home=/h3", "build"]), cwd).unwrap();
+    assert_eq!(p.user_home.as_deref(), Some(Path::new("/h3")));
+    // Bad input never panics.
+    assert!(plan(&s(&["-é", "-Ié", "--=", "-"]), cwd).is_some());
     // After `--`: not options.
     let p = plan(&s(&["run", "--", "-I", "x"]), cwd).unwrap();
     assert!(p.init_scripts.is_empty());
@@ -141,6 +147,8 @@ apply plugin: MyPlugin
 apply from: 'https://scripts.example.com/setup.gradle'
 apply from: "$rootDir/gradle/common.gradle"
 apply { plugin("io.example.block") }
+apply(from = uri("https://scripts.example.com/kts.gradle.kts"))
+buildscript { dependencies { add("classpath", "io.example:added:7") } }
 dependencies { implementation 'io.example:lib:1.0' }
 "#;
     assert_eq!(
@@ -160,6 +168,12 @@ dependencies { implementation 'io.example:lib:1.0' }
                 ""
             ),
             d("plugin", "io.example.block", ""),
+            d(
+                "script-plugin",
+                "https://scripts.example.com/kts.gradle.kts",
+                ""
+            ),
+            d("classpath", "io.example:added", "7"),
             // Recorded only where the script makes build logic.
             d("build-logic", "io.example:lib", "1.0"),
         ]
@@ -193,7 +207,17 @@ fn init_scripts_build_logic_and_includes() {
     );
     assert!(scan("plugins { id 'java-gradle-plugin' }").build_logic);
     let settings = "pluginManagement { includeBuild('build-logic') }\ninclude ':app'\nincludeBuild(\"../shared\")\n";
-    assert_eq!(scan(settings).include_builds, ["build-logic", "../shared"]);
+    let sc = scan(settings);
+    assert_eq!(
+        sc.include_builds,
+        [
+            ("build-logic".to_string(), true),
+            ("../shared".to_string(), false)
+        ]
+    );
+    assert_eq!(sc.includes, ["app"]);
+    let sc = scan("include ':a', ':b:c'\ninclude(\"d\")\nrootProject.name = 'x'\n");
+    assert_eq!(sc.includes, ["a", "b/c", "d"]);
 }
 
 #[test]
@@ -303,7 +327,7 @@ fn a_build_tree() {
     };
     w(
         "settings.gradle.kts",
-        "pluginManagement { includeBuild(\"build-logic\") }\nplugins { id(\"com.gradle.develocity\") version \"3.17\" }\ninclude(\":app\")\nincludeBuild(\"../outside\")\n",
+        "pluginManagement { includeBuild(\"build-logic\") }\nplugins { id(\"com.gradle.develocity\") version \"3.17\" }\ninclude(\":app\", \":build\")\nincludeBuild(\"../outside\")\n",
     );
     w(
         "gradle/libs.versions.toml",
@@ -323,7 +347,11 @@ fn a_build_tree() {
     );
     w(
         "build-logic/build.gradle.kts",
-        "plugins { `kotlin-dsl` }\ndependencies { implementation(\"io.example:conv-dep:2\") }\n",
+        "plugins { java }\ndependencies { implementation(\"io.example:conv-dep:2\") }\n",
+    );
+    w(
+        "build/build.gradle",
+        "plugins { id 'io.example.in-build-dir' version '6' }\n",
     );
     w(
         "buildSrc/build.gradle",
@@ -366,6 +394,7 @@ fn a_build_tree() {
             ),
             d("plugin", "com.github.johnrengelman.shadow", "8.1.1"),
             d("plugin", "com.gradle.develocity", "3.17"),
+            d("plugin", "io.example.in-build-dir", "6"),
         ]
     );
     // The app's own computed dependency is not build logic: not unknown.

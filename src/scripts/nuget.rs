@@ -43,18 +43,43 @@ pub struct Plan {
     pub sub: String,
     /// Where nuget extracts the packages.
     pub out_dir: PathBuf,
+    /// Other folders watched for new packages (the working directory,
+    /// `packages` beside the target), in case the options or a
+    /// configuration put them there after all.
+    pub also: Vec<PathBuf>,
     /// A `packages.config` named on the command line.
     pub config: Option<PathBuf>,
     /// Where PackageReference projects' `obj/` are (restore).
     pub project_dir: Option<PathBuf>,
-    /// The packages folder's entries before the command.
-    before: Arc<Mutex<Option<BTreeSet<String>>>>,
+    /// Each watched folder's entries before the command.
+    before: Arc<Mutex<Vec<BTreeSet<String>>>>,
 }
 
-/// nuget.exe options that take a value (lower case, without `-`/`/`).
+/// nuget.exe switches (lower case, without `-`/`/`): nuget accepts any
+/// unambiguous prefix of one.
+const FLAGS: &[&str] = &[
+    "excludeversion",
+    "x",
+    "prerelease",
+    "nocache",
+    "directdownload",
+    "disableparallelprocessing",
+    "noninteractive",
+    "requireconsent",
+    "force",
+    "recursive",
+    "safe",
+    "self",
+    "forceenglishoutput",
+    "noservicecheck",
+    "lockedmode",
+    "uselockfile",
+    "forceevaluate",
+];
+
+/// nuget.exe options that take a value.
 const VALUE: &[&str] = &[
     "outputdirectory",
-    "o",
     "packagesdirectory",
     "solutiondirectory",
     "repositorypath",
@@ -74,10 +99,22 @@ const VALUE: &[&str] = &[
     "apikey",
 ];
 
+/// The option an argument names (its full lower-case name when it is an
+/// unambiguous prefix of a known one, else as written).
 fn opt_name(a: &str) -> Option<String> {
     let n = a.strip_prefix('-').or_else(|| a.strip_prefix('/'))?;
-    let n = n.strip_prefix('-').unwrap_or(n);
-    Some(n.to_ascii_lowercase())
+    let n = n.strip_prefix('-').unwrap_or(n).to_ascii_lowercase();
+    if n.is_empty() || VALUE.contains(&n.as_str()) || FLAGS.contains(&n.as_str()) {
+        return Some(n);
+    }
+    let mut hits = VALUE
+        .iter()
+        .chain(FLAGS.iter())
+        .filter(|o| o.starts_with(n.as_str()));
+    match (hits.next(), hits.next()) {
+        (Some(one), None) => Some(one.to_string()),
+        _ => Some(n),
+    }
 }
 
 /// The plan for a `nuget` command that extracts packages.
@@ -109,6 +146,11 @@ pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
     if !matches!(sub.as_str(), "install" | "restore" | "update") {
         return None;
     }
+    let config_file = opts
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "configfile")
+        .map(|(_, v)| cwd.join(v));
     let opt = |n: &[&str]| {
         opts.iter()
             .rev()
@@ -134,12 +176,13 @@ pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
         })
         .unwrap_or_else(|| cwd.to_path_buf());
     let explicit = match sub.as_str() {
-        "install" => opt(&["outputdirectory", "o"]),
+        "install" => opt(&["outputdirectory"]),
         "restore" => opt(&["packagesdirectory"])
             .or_else(|| opt(&["solutiondirectory"]).map(|d| d.join("packages"))),
         _ => opt(&["repositorypath"]),
     };
     let out_dir = explicit
+        .or_else(|| config_file.as_deref().and_then(repository_path_in))
         .or_else(|| repository_path(&target_dir))
         .unwrap_or_else(|| match sub.as_str() {
             "install" => cwd.to_path_buf(),
@@ -154,7 +197,15 @@ pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
                     .unwrap_or_else(|| target_dir.join("packages"))
             }
         });
+    let mut also = vec![
+        cwd.to_path_buf(),
+        cwd.join("packages"),
+        target_dir.join("packages"),
+    ];
+    also.retain(|d| *d != out_dir);
+    also.dedup();
     Some(Plan {
+        also,
         project_dir: (sub == "restore").then(|| target_dir.clone()),
         sub,
         out_dir,
@@ -177,19 +228,24 @@ fn repository_path(dir: &Path) -> Option<PathBuf> {
         let Some(file) = file else {
             continue;
         };
-        let text = std::fs::read_to_string(&file).ok()?;
-        let root = xml::parse(&text)?;
-        return root
-            .path(&["config", "add"])
-            .into_iter()
-            .find(|a| {
-                a.attr("key")
-                    .is_some_and(|k| k.eq_ignore_ascii_case("repositoryPath"))
-            })
-            .and_then(|a| a.attr("value"))
-            .map(|v| d.join(v.replace('\\', "/")));
+        return repository_path_in(&file);
     }
     None
+}
+
+/// `repositoryPath` of one NuGet.Config, relative to its directory.
+fn repository_path_in(file: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let root = xml::parse(&text)?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    root.path(&["config", "add"])
+        .into_iter()
+        .find(|a| {
+            a.attr("key")
+                .is_some_and(|k| k.eq_ignore_ascii_case("repositoryPath"))
+        })
+        .and_then(|a| a.attr("value"))
+        .map(|v| dir.join(v.replace('\\', "/")))
 }
 
 /// The packages a `packages.config` lists: (id, version).
@@ -274,10 +330,16 @@ fn entries(dir: &Path) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Before nuget runs: the packages folder as it is.
+impl Plan {
+    fn watched(&self) -> impl Iterator<Item = &PathBuf> + '_ {
+        std::iter::once(&self.out_dir).chain(self.also.iter())
+    }
+}
+
+/// Before nuget runs: the packages folders as they are.
 pub fn before(plan: &Plan) {
     if let Ok(mut b) = plan.before.lock() {
-        *b = Some(entries(&plan.out_dir));
+        *b = plan.watched().map(|d| entries(d)).collect();
     }
 }
 
@@ -291,19 +353,19 @@ pub fn after(
     log: &mut Option<AuditLog>,
     notice: &mut dyn FnMut(String),
 ) -> i32 {
-    let before = plan
-        .before
-        .lock()
-        .ok()
-        .and_then(|b| b.clone())
-        .unwrap_or_default();
-    let now = entries(&plan.out_dir);
+    let before = plan.before.lock().map(|b| b.clone()).unwrap_or_default();
     // (folder, added by this command)
-    let mut dirs: Vec<(PathBuf, bool)> = now
-        .iter()
-        .filter(|n| !before.contains(*n))
-        .map(|n| (plan.out_dir.join(n), true))
-        .collect();
+    let mut dirs: Vec<(PathBuf, bool)> = Vec::new();
+    for (k, dir) in plan.watched().enumerate() {
+        let was = before.get(k).cloned().unwrap_or_default();
+        for n in entries(dir).iter().filter(|n| !was.contains(*n)) {
+            let p = dir.join(n);
+            if !dirs.iter().any(|(d, _)| *d == p) {
+                dirs.push((p, true));
+            }
+        }
+    }
+    let now = entries(&plan.out_dir);
     if let Some(cfg) = &plan.config {
         if let Ok(text) = std::fs::read_to_string(cfg) {
             for (id, v) in from_packages_config(&text) {
@@ -451,6 +513,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.config, Some(cwd.join("src/app/packages.config")));
+        // Unambiguous prefixes, as nuget accepts them.
+        assert_eq!(
+            plan(&s(&["install", "x", "-Out", "o2", "-Pre"]), cwd)
+                .unwrap()
+                .out_dir,
+            cwd.join("o2")
+        );
+        assert_eq!(opt_name("-pre").as_deref(), Some("prerelease"));
+        // Ambiguous: as written.
+        assert_eq!(opt_name("-p").as_deref(), Some("p"));
         for args in [&["list"][..], &["push", "x.nupkg"], &["install", "-?"], &[]] {
             assert!(plan(&s(args), cwd).is_none(), "{args:?}");
         }
@@ -466,6 +538,14 @@ mod tests {
                 .out_dir,
             cwd.join("lib/pkgs")
         );
+        std::fs::write(
+            cwd.join("other.config"),
+            "<configuration><config><add key=\"repositoryPath\" value=\"cfg-pkgs\" /></config></configuration>",
+        )
+        .unwrap();
+        let p = plan(&s(&["install", "x", "-ConfigFile", "other.config"]), cwd).unwrap();
+        assert_eq!(p.out_dir, cwd.join("cfg-pkgs"));
+        assert!(p.also.contains(&cwd.to_path_buf()));
     }
 
     #[test]
