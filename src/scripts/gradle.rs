@@ -27,8 +27,8 @@
 //! Which scripts: every `settings.gradle(.kts)` and `build.gradle(.kts)`
 //! below the root build (the directory of the settings file, searched
 //! upward from `-p`/the working directory), skipping `build/`, hidden and
-//! `node_modules` directories (unless the settings `include` them) —
-//! whether or not the settings include them — plus `-b`, `--include-build`
+//! `node_modules` directories (unless the settings `include` them), whether
+//! or not the settings include them, plus `-b`, `--include-build`
 //! and `includeBuild("…")` builds outside it. The Gradle user home is `-g`,
 //! `-Dgradle.user.home`, `GRADLE_USER_HOME` or `~/.gradle`.
 //! Gradle's own plugins (an id without a dot, `org.gradle.NAME`, a backtick
