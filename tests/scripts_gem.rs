@@ -268,3 +268,189 @@ fn audit_mode_installs_and_records_would_deny() {
     assert_eq!(r["decision"], "would-deny");
     assert_eq!(r["ran"], true);
 }
+
+// ---- bundle -------------------------------------------------------------------
+
+/// `bundle install` through the shim in a project whose Gemfile names the
+/// fixture source and `gems` (a vendor path inside the sandbox).
+fn bundle_install(g: &Guarded, src: &str, gems: &[&str]) -> Output {
+    if !g.shims.join("bundle").exists() {
+        std::os::unix::fs::symlink(pkgward_bin(), g.shims.join("bundle")).unwrap();
+    }
+    let mut gemfile = format!("source {src:?}\n");
+    for n in gems {
+        gemfile.push_str(&format!("gem {n:?}\n"));
+    }
+    g.sb.write("Gemfile", gemfile);
+    let _ = std::fs::remove_file(g.sb.work.join("Gemfile.lock"));
+    let root = g.sb.root();
+    let extra: Vec<(String, OsString)> = vec![
+        ("BUNDLE_PATH".into(), root.join("vendor").into()),
+        ("BUNDLE_USER_HOME".into(), root.join("bundle-home").into()),
+        (
+            "BUNDLE_APP_CONFIG".into(),
+            root.join("bundle-config").into(),
+        ),
+        ("GEM_HOME".into(), root.join("gemhome").into()),
+    ];
+    g.sb.command("bundle", &[g.pkgward_env(), extra])
+        .args(["install"])
+        .output()
+        .unwrap()
+}
+
+/// Where bundler put the gems (`vendor/ruby/X.Y.Z/gems/NAME-VERSION`).
+fn bundled(g: &Guarded, full: &str) -> bool {
+    std::fs::read_dir(g.sb.root().join("vendor/ruby"))
+        .map(|rd| {
+            rd.flatten()
+                .any(|e| e.path().join("gems").join(full).exists())
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn bundle_install_denies_an_unapproved_native_extension_before_it_builds() {
+    let Some(src) = gem_source() else {
+        eprintln!("skipped: ruby is not installed");
+        return;
+    };
+    if find_in_path("bundle").is_none() {
+        eprintln!("skipped: bundler is not installed");
+        return;
+    }
+    let g = guarded(&src, "enforce", &[]);
+    // The extension comes in through a dependency of the Gemfile's gem.
+    let out = bundle_install(&g, &src, &["pw-scr-app"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(
+        err.contains("pkgward approve rubygems:pw-scr-ext@1.0.0"),
+        "{err}"
+    );
+    assert!(err.contains("ext/pwx/extconf.rb"), "{err}");
+    assert!(g.sb.marker("gem-ext-ran").is_none(), "the extension ran");
+    assert!(!token_sent(&g), "the token reached the listener");
+    assert!(!bundled(&g, "pw-scr-ext-1.0.0"), "the gem was installed");
+    assert!(!bundled(&g, "pw-scr-app-1.0.0"), "the gem was installed");
+    assert!(
+        !g.sb.work.join("Gemfile.lock").exists(),
+        "bundle install ran"
+    );
+    let recs = scripts(&g);
+    let r = recs
+        .iter()
+        .find(|r| r["package"] == "pw-scr-ext")
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    assert_eq!(r["decision"], "deny");
+    assert_eq!(r["script"], "extension");
+    assert_eq!(r["command"], "ext/pwx/extconf.rb");
+    assert_eq!(r["ran"], false);
+    assert_eq!(r["ecosystem"], "rubygems");
+    assert!(
+        !recs.iter().any(|r| r["package"] == "pw-scr-dep"),
+        "{recs:#?}"
+    );
+    let inv = g.last_invocation();
+    assert_eq!(inv["tool"], "bundle", "{inv}");
+}
+
+#[test]
+fn bundle_install_builds_an_approved_native_extension_and_records_it() {
+    let Some(src) = gem_source() else {
+        eprintln!("skipped: ruby is not installed");
+        return;
+    };
+    if find_in_path("bundle").is_none() {
+        eprintln!("skipped: bundler is not installed");
+        return;
+    }
+    let g = guarded(&src, "enforce", &["rubygems:pw-scr-ext@1.0.0"]);
+    let out = bundle_install(&g, &src, &["pw-scr-app"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        g.sb.marker("gem-ext-ran").is_some(),
+        "the approved extension did not build"
+    );
+    assert!(bundled(&g, "pw-scr-app-1.0.0"));
+    assert!(bundled(&g, "pw-scr-ext-1.0.0"));
+    let recs = scripts(&g);
+    let r = recs
+        .iter()
+        .find(|r| r["package"] == "pw-scr-ext")
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    assert_eq!(r["decision"], "approved");
+    assert_eq!(r["ran"], true);
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["runner"][0], "bundle");
+    assert!(
+        r["approved_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("rubygems:pw-scr-ext@1.0.0 ("),
+        "{r}"
+    );
+    assert!(
+        !recs.iter().any(|r| r["package"] == "pw-scr-dep"),
+        "{recs:#?}"
+    );
+}
+
+#[test]
+fn bundle_add_reads_the_added_gem_before_bundler_changes_anything() {
+    let Some(src) = gem_source() else {
+        eprintln!("skipped: ruby is not installed");
+        return;
+    };
+    if find_in_path("bundle").is_none() {
+        eprintln!("skipped: bundler is not installed");
+        return;
+    }
+    let g = guarded(&src, "enforce", &[]);
+    // A project with a plain gem installed; then `bundle add` of the one
+    // with the extension.
+    let out = bundle_install(&g, &src, &["pw-scr-dep"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let gemfile = std::fs::read_to_string(g.sb.work.join("Gemfile")).unwrap();
+    let lock = std::fs::read_to_string(g.sb.work.join("Gemfile.lock")).unwrap();
+    let root = g.sb.root();
+    let extra: Vec<(String, OsString)> = vec![
+        ("BUNDLE_PATH".into(), root.join("vendor").into()),
+        ("BUNDLE_USER_HOME".into(), root.join("bundle-home").into()),
+        (
+            "BUNDLE_APP_CONFIG".into(),
+            root.join("bundle-config").into(),
+        ),
+        ("GEM_HOME".into(), root.join("gemhome").into()),
+    ];
+    let out =
+        g.sb.command("bundle", &[g.pkgward_env(), extra])
+            .args(["add", "pw-scr-ext", "--version", "1.0.0"])
+            .output()
+            .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(
+        err.contains("pkgward approve rubygems:pw-scr-ext@1.0.0"),
+        "{err}"
+    );
+    assert!(g.sb.marker("gem-ext-ran").is_none(), "the extension ran");
+    assert!(!token_sent(&g), "the token reached the listener");
+    assert!(!bundled(&g, "pw-scr-ext-1.0.0"));
+    // The project's files are as they were, and no temporary file is left.
+    assert_eq!(
+        std::fs::read_to_string(g.sb.work.join("Gemfile")).unwrap(),
+        gemfile
+    );
+    assert_eq!(
+        std::fs::read_to_string(g.sb.work.join("Gemfile.lock")).unwrap(),
+        lock
+    );
+    let left: Vec<String> = std::fs::read_dir(&g.sb.work)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".pkgward"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

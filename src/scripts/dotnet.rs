@@ -21,7 +21,7 @@
 //!
 //! A command that says `--no-restore` itself is checked the same way
 //! against what an earlier restore left, before it runs.
-//! The `nuget` CLI (`packages.config`, `install.ps1`) is not covered yet.
+//! The `nuget` CLI (`packages.config`) is checked by [`super::nuget`].
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -303,6 +303,23 @@ fn find(dir: &Path) -> std::result::Result<Vec<Found>, String> {
     out.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
     out.dedup();
     Ok(out)
+}
+
+/// The packages with install-time code that the `obj/project.assets.json`
+/// files below `dir` list (for the `nuget` CLI's restore).
+pub(crate) fn find_assets(dir: &Path) -> std::result::Result<Vec<Found>, String> {
+    find(dir)
+}
+
+/// The `script` record of one file of a package.
+pub(crate) fn record(
+    invocation_id: &str,
+    f: &Found,
+    file: &str,
+    d: ScriptDecision,
+    by: &Option<String>,
+) -> ScriptRecord {
+    rec(invocation_id, f, file, d, by)
 }
 
 fn rec(

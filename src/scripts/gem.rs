@@ -11,8 +11,12 @@
 //!   (same sources, same proxy) and its `metadata.gz` read ([`inspect`]);
 //!   a local `.gem` named on the command line is read where it is;
 //! * `bundle install` / `update` / `add`: `bundle lock --print` (with
-//!   `--update` for `bundle update`) gives the resolution without writing
-//!   it; every locked rubygems gem is fetched from its `remote:` and read.
+//!   `--update` for `bundle update`, and the user's `--gemfile`) gives the
+//!   resolution without writing it; every locked rubygems gem is fetched
+//!   from its `remote:` and read. For `bundle add NAME…` the resolution is
+//!   of a temporary Gemfile next to the project's that evaluates it and
+//!   adds the new gems ([`add_lines`]; the lockfile copied beside it), so
+//!   the added gems are read before bundler writes or installs anything.
 //!
 //! What a gem version holds is cached in pkgward's state directory
 //! (`scripts/gem/NAME-VERSION[-PLATFORM].json`), so a gem is fetched once.
@@ -45,6 +49,10 @@ pub struct Plan {
     /// Index of the subcommand in the arguments.
     pub sub_at: usize,
     pub update: bool,
+    /// `bundle add`: the Gemfile lines of the gems it adds.
+    pub add: Vec<String>,
+    /// `bundle --gemfile FILE`.
+    pub gemfile: Option<PathBuf>,
     /// Local `.gem` files named on the command line.
     pub local: Vec<PathBuf>,
     /// The approved gems with code, recorded after the tool ran.
@@ -86,6 +94,7 @@ const GEM_VALUE: &[&str] = &[
     "--http-proxy",
     "--config-file",
     "--document",
+    "--gemfile",
 ];
 
 /// A gem's name, version and platform (`ruby` when empty).
@@ -167,6 +176,8 @@ pub fn plan(tool: &str, args: &[String], cwd: &Path) -> Option<Plan> {
     {
         return None;
     }
+    let mut add = Vec::new();
+    let mut gemfile = None;
     let (tool, sub_at, update, local) = if tool == "bundle" {
         let (at, sub) = match words(args) {
             Some((at, _)) => (at, args[at].as_str()),
@@ -176,6 +187,10 @@ pub fn plan(tool: &str, args: &[String], cwd: &Path) -> Option<Plan> {
         if !matches!(sub, "install" | "i" | "update" | "add") {
             return None;
         }
+        if sub == "add" {
+            add = add_lines(&args[at + 1..])?;
+        }
+        gemfile = option_value(args, "--gemfile").map(|g| cwd.join(g));
         (Tool::Bundle, at, sub == "update", Vec::new())
     } else {
         let (at, pos) = words(args)?;
@@ -198,9 +213,184 @@ pub fn plan(tool: &str, args: &[String], cwd: &Path) -> Option<Plan> {
         tool,
         sub_at,
         update,
+        add,
+        gemfile,
         local,
         approved: Arc::default(),
     })
+}
+
+/// The value of `--name VALUE` / `--name=VALUE` (the last one).
+fn option_value(args: &[String], name: &str) -> Option<String> {
+    let mut out = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if a == name {
+            out = it.next().cloned();
+        } else if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+            out = Some(v.to_string());
+        }
+    }
+    out
+}
+
+/// A Ruby single-quoted string literal of `s`.
+fn ruby_str(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The Gemfile lines `bundle add ARGS…` (after the subcommand) adds:
+/// `gem 'NAME', 'REQ', source: 'URL'` for each name. `None` when nothing is
+/// installed (`--skip-install`) or the gems are the project's own (`--git`,
+/// `--github`, `--path`: not fetched from a gem source, as in a Gemfile).
+pub fn add_lines(args: &[String]) -> Option<Vec<String>> {
+    const VALUE: &[&str] = &[
+        "-v",
+        "--version",
+        "-g",
+        "--group",
+        "-s",
+        "--source",
+        "-r",
+        "--require",
+        "--path",
+        "--git",
+        "--github",
+        "-b",
+        "--branch",
+        "--ref",
+        "--glob",
+        "--gemfile",
+    ];
+    let mut names = Vec::new();
+    let mut versions = Vec::new();
+    let mut source = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        i += 1;
+        if a == "--" {
+            break;
+        }
+        if a == "--skip-install" {
+            return None;
+        }
+        if !a.starts_with('-') || a == "-" {
+            names.push(a.to_string());
+            continue;
+        }
+        let (name, inline) = split_opt(a);
+        let value = match inline {
+            Some(v) => Some(v.to_string()),
+            None if VALUE.contains(&name) => {
+                i += 1;
+                args.get(i - 1).cloned()
+            }
+            None => None,
+        };
+        match name {
+            "--git" | "--github" | "--path" => return None,
+            "-v" | "--version" => versions.extend(
+                value
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty()),
+            ),
+            "-s" | "--source" => source = value,
+            _ => {}
+        }
+    }
+    Some(
+        names
+            .iter()
+            .map(|n| {
+                let mut l = format!("gem {}", ruby_str(n));
+                for v in &versions {
+                    l.push_str(&format!(", {}", ruby_str(v)));
+                }
+                if let Some(s) = &source {
+                    l.push_str(&format!(", source: {}", ruby_str(s)));
+                }
+                l
+            })
+            .collect(),
+    )
+}
+
+/// The project's Gemfile as bundler finds it: `--gemfile`, `BUNDLE_GEMFILE`,
+/// else `Gemfile` or `gems.rb` in the directory or one above it.
+fn project_gemfile(plan: &Plan, env: &[(OsString, OsString)], cwd: &Path) -> Option<PathBuf> {
+    if let Some(g) = &plan.gemfile {
+        return Some(g.clone());
+    }
+    let from_env = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "BUNDLE_GEMFILE")
+        .map(|(_, v)| PathBuf::from(v))
+        .or_else(|| std::env::var_os("BUNDLE_GEMFILE").map(PathBuf::from))
+        .filter(|p| !p.as_os_str().is_empty());
+    if let Some(g) = from_env {
+        return Some(cwd.join(g));
+    }
+    cwd.ancestors().find_map(|d| {
+        ["Gemfile", "gems.rb"]
+            .iter()
+            .map(|n| d.join(n))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The lockfile bundler pairs with a Gemfile.
+fn lock_of(gemfile: &Path) -> PathBuf {
+    if gemfile.file_name().is_some_and(|n| n == "gems.rb") {
+        gemfile.with_file_name("gems.locked")
+    } else {
+        let mut s = gemfile.as_os_str().to_os_string();
+        s.push(".lock");
+        PathBuf::from(s)
+    }
+}
+
+/// For `bundle add`: a temporary Gemfile beside the project's that
+/// evaluates it and adds the new gems, with a copy of its lockfile (so the
+/// resolution is the one `bundle add` makes). Removed when dropped.
+struct AddGemfile {
+    file: tempfile::NamedTempFile,
+    lock: PathBuf,
+}
+
+impl Drop for AddGemfile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.lock);
+    }
+}
+
+fn add_gemfile(gemfile: &Path, lines: &[String]) -> std::result::Result<AddGemfile, String> {
+    let dir = gemfile.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::Builder::new()
+        .prefix(".pkgward-bundle-add-")
+        .suffix(".gemfile")
+        .tempfile_in(dir)
+        .map_err(|e| format!("cannot write a Gemfile in {}: {e}", dir.display()))?;
+    let text = format!(
+        "eval_gemfile {}\n{}\n",
+        ruby_str(&gemfile.to_string_lossy()),
+        lines.join("\n")
+    );
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", file.path().display()))?;
+    let lock = lock_of(file.path());
+    let real_lock = lock_of(gemfile);
+    if real_lock.is_file() {
+        std::fs::copy(&real_lock, &lock)
+            .map_err(|e| format!("cannot copy {}: {e}", real_lock.display()))?;
+    }
+    Ok(AddGemfile { file, lock })
 }
 
 // ---- reading a .gem -----------------------------------------------------------
@@ -483,7 +673,21 @@ fn find(plan: &Plan, launch: &crate::supervise::Launch) -> std::result::Result<F
             if plan.update {
                 lock_args.push("--update".into());
             }
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            let mut _added = None;
+            if !plan.add.is_empty() {
+                let g = project_gemfile(plan, &launch.env, &cwd)
+                    .ok_or("`bundle add` with no Gemfile")?;
+                let a = add_gemfile(&g, &plan.add)?;
+                lock_args.push("--gemfile".into());
+                lock_args.push(a.file.path().into());
+                _added = Some(a);
+            } else if let Some(g) = &plan.gemfile {
+                lock_args.push("--gemfile".into());
+                lock_args.push(g.into());
+            }
             let out = capture(&launch.program, &lock_args, &launch.env, None)?;
+            drop(_added);
             let (mut gems, local) = parse_lock(&out);
             project = local;
             // A mirror for every source (pkgward's forced one, or the

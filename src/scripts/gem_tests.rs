@@ -221,3 +221,75 @@ fn cache_names_are_safe() {
         Path::new("/state/scripts/gem/ok-1.0.json")
     );
 }
+
+fn s(a: &[&str]) -> Vec<String> {
+    a.iter().map(|x| x.to_string()).collect()
+}
+
+#[test]
+fn bundle_add_lines() {
+    let cases: &[(&[&str], Option<&[&str]>)] = &[
+        (&["rails"], Some(&["gem 'rails'"])),
+        (
+            &["nokogiri", "-v", "~> 1.16, < 2", "--group", "dev"],
+            Some(&["gem 'nokogiri', '~> 1.16', '< 2'"]),
+        ),
+        (
+            &["--version=1.0", "a", "b", "--source", "http://127.0.0.1:1/"],
+            Some(&[
+                "gem 'a', '1.0', source: 'http://127.0.0.1:1/'",
+                "gem 'b', '1.0', source: 'http://127.0.0.1:1/'",
+            ]),
+        ),
+        // Quotes cannot end the Ruby string.
+        (&["x'); system('id"], Some(&["gem 'x\\'); system(\\'id'"])),
+        (&["a", "--skip-install"], None),
+        (&["a", "--git", "https://g.test/a.git"], None),
+        (&["a", "--path=../a"], None),
+        (&["a", "--github", "o/a"], None),
+    ];
+    for (args, want) in cases {
+        let got = add_lines(&s(args));
+        let want: Option<Vec<String>> = want.map(|w| w.iter().map(|x| x.to_string()).collect());
+        assert_eq!(got, want, "{args:?}");
+    }
+    let cwd = tempfile::tempdir().unwrap();
+    let p = plan("bundle", &s(&["add", "x", "-v", "2"]), cwd.path()).unwrap();
+    assert_eq!(p.add, ["gem 'x', '2'"]);
+    assert!(plan("bundle", &s(&["add", "x", "--skip-install"]), cwd.path()).is_none());
+    let p = plan(
+        "bundle",
+        &s(&["install", "--gemfile", "sub/Gemfile"]),
+        cwd.path(),
+    )
+    .unwrap();
+    assert_eq!(p.gemfile, Some(cwd.path().join("sub/Gemfile")));
+    assert_eq!(
+        lock_of(Path::new("/p/Gemfile")),
+        Path::new("/p/Gemfile.lock")
+    );
+    assert_eq!(
+        lock_of(Path::new("/p/gems.rb")),
+        Path::new("/p/gems.locked")
+    );
+}
+
+#[test]
+fn the_add_gemfile_evaluates_the_project_s() {
+    let d = tempfile::tempdir().unwrap();
+    let g = d.path().join("Gemfile");
+    std::fs::write(&g, "source 'http://127.0.0.1:1/'\n").unwrap();
+    std::fs::write(d.path().join("Gemfile.lock"), "GEM\n").unwrap();
+    let lock;
+    {
+        let a = add_gemfile(&g, &["gem 'x'".to_string()]).unwrap();
+        let text = std::fs::read_to_string(a.file.path()).unwrap();
+        assert_eq!(text, format!("eval_gemfile '{}'\ngem 'x'\n", g.display()));
+        lock = a.lock.clone();
+        assert_eq!(std::fs::read_to_string(&lock).unwrap(), "GEM\n");
+    }
+    // Both gone once dropped.
+    assert!(!lock.exists());
+    let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().flatten().collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}

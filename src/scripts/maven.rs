@@ -18,7 +18,7 @@
 //! POM fetched from a repository, and the default lifecycle's plugins.
 //! In enforce mode one unapproved extension or plugin denies the command
 //! before Maven starts (exit 77); approved ones are recorded after Maven
-//! ran, with its exit code. Gradle plugins are not read yet.
+//! ran, with its exit code. Gradle's plugins are read by [`super::gradle`].
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -22,8 +22,10 @@ pub mod cargo;
 pub mod dotnet;
 pub mod exec;
 pub mod gem;
+pub mod gradle;
 pub mod maven;
 pub mod npm;
+pub mod nuget;
 pub mod pnpm;
 pub mod python;
 
@@ -200,6 +202,12 @@ pub enum Build {
     /// `dotnet build`…: the tool runs `dotnet restore`; the build runs
     /// afterwards with `--no-restore` ([`dotnet`]).
     Dotnet(dotnet::Plan),
+    /// `gradle`: plugins, build-script classpaths, build logic and init
+    /// scripts read from the build's files before Gradle runs ([`gradle`]).
+    Gradle(gradle::Plan),
+    /// `nuget install`/`restore`/`update`: the packages it extracted are
+    /// read after it ran; unapproved ones removed again ([`nuget`]).
+    Nuget(nuget::Plan),
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -361,6 +369,14 @@ pub fn prepare(
         }),
         "mvn" => maven::plan(args, cwd).map(|p| Setup {
             build: Some(Build::Maven(p)),
+            ..Setup::default()
+        }),
+        "nuget" => nuget::plan(args, cwd).map(|p| Setup {
+            build: Some(Build::Nuget(p)),
+            ..Setup::default()
+        }),
+        "gradle" | "gradlew" => gradle::plan(args, cwd).map(|p| Setup {
+            build: Some(Build::Gradle(p)),
             ..Setup::default()
         }),
         _ => None,
@@ -665,6 +681,16 @@ pub fn after_run(
             maven::after(plan, cx, code, &mut log, notice);
             return;
         }
+        (Some(Build::Nuget(plan)), code) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            ended.code = nuget::after(plan, cx, code, &mut log, notice);
+            return;
+        }
+        (Some(Build::Gradle(plan)), code) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            gradle::after(plan, cx, code, &mut log, notice);
+            return;
+        }
         _ => {}
     }
     if ended.code != 0 {
@@ -727,6 +753,14 @@ pub fn before_run(
         Some(Build::Maven(plan)) => {
             let mut log = log.and_then(|t| t.open().ok());
             maven::before(plan, policy, invocation_id, &mut log, notice).map(|_| false)
+        }
+        Some(Build::Nuget(plan)) => {
+            nuget::before(plan);
+            Ok(false)
+        }
+        Some(Build::Gradle(plan)) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            gradle::before(plan, launch, policy, invocation_id, &mut log, notice).map(|_| false)
         }
         Some(Build::Dotnet(plan)) if plan.no_restore => {
             let mut log = log.and_then(|t| t.open().ok());
