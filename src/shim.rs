@@ -507,6 +507,10 @@ fn run_inner(
         };
         crate::scripts::after_run(s, ended, &cx, log_target.as_ref(), notice);
     }
+    // uv projects: the approved sdists uv built in that run are recorded.
+    if let (Ok(ended), Some(b)) = (&result, &_wheelhouse) {
+        b.record_after(ended.code, ended.signal, log_target.as_ref(), notice);
+    }
     // Approved install code ran above with the tool's environment: through
     // the same proxy and mirror settings, which end only now.
     drop(sandbox);
