@@ -38,9 +38,25 @@
 //! (a `script` record with decision `deny`, and the `pkgward approve
 //! pypi:NAME@VERSION` command). Without any PyPI approval no pass runs
 //! before the tool; when it fails, the same pass explains why
-//! ([`explain_failure`]). poetry, pipenv, `uv sync`/`add`/`run`, uvx and
+//! ([`explain_failure`]). poetry, pipenv, `uv add`/`remove`/`run`, uvx and
 //! pipx stay wheels-only; `scripts.default = "allow"` or `"sandbox"` lifts
 //! wheels-only for every package.
+//!
+//! `uv sync` / `uv lock` ([`Resolver::UvProject`]): `uv.lock` pins artifact
+//! hashes, so uv builds the approved sdists itself. A wheels-only dry run
+//! (captured) names each sdist uv would build — installing from the lock
+//! (``Distribution `NAME==VERSION …` … marked as `--no-build` ``, the next
+//! pass skips it with `--no-install-package`) or resolving (`Wheels are
+//! required for NAME`). The real run keeps `UV_NO_BUILD=1` and gets
+//! `--no-binary-package NAME` for exactly the approved ones (a per-package
+//! setting beats `--no-build` for that package alone, uv's `BuildOptions`).
+//! Versions: from the lock, the locked version is decided and `uv sync`
+//! gets `--locked` (unless frozen), so uv resolves nothing and builds that
+//! version only; resolving, uv may build any version it considers, so only
+//! an approval without a range counts. The build runs inside uv's traced,
+//! proxied run, not confined (recorded in `sandbox.missing`); records are
+//! written after the run ([`Prebuilt::record_after`]). A resolution needing
+//! a second sdist shows it only in the real (wheels-only, failing) run.
 
 use std::path::{Path, PathBuf};
 
@@ -240,6 +256,17 @@ pub fn uv_violations(
     if let Some(f) = env("UV_CONFIG_FILE").filter(|v| !v.is_empty()) {
         configs.push(PathBuf::from(f));
     }
+    // `--config-file FILE` (replaces the discovered uv.toml files).
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some(v) = a.strip_prefix("--config-file=") {
+            configs.push(cwd.join(v));
+        } else if a == "--config-file" {
+            if let Some(v) = it.next() {
+                configs.push(cwd.join(v));
+            }
+        }
+    }
     let xdg = env("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -359,7 +386,7 @@ pub enum Resolver {
     /// `uv pip install`.
     UvPip,
     /// `uv sync` / `uv lock` (the subcommand): uv builds the approved
-    /// sdists itself, only those ([`uv_project`]).
+    /// sdists itself, only those (see the module docs).
     UvProject(&'static str),
 }
 
@@ -1554,6 +1581,24 @@ mod tests {
         );
         assert!(has_flag(&a(&["--locked=true"]), "--locked"));
         assert!(!has_flag(&a(&["--lockedx"]), "--locked"));
+    }
+
+    #[test]
+    fn a_config_file_on_the_command_line_is_read() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("c.toml"), "no-binary-package = [\"x\"]\n").unwrap();
+        let none = |_: &str| None;
+        for args in [
+            vec!["sync", "--config-file", "c.toml"],
+            vec!["--config-file=c.toml", "lock"],
+        ] {
+            let args: Vec<String> = args.into_iter().map(String::from).collect();
+            let v = uv_violations(&args, &none, d.path(), None);
+            assert_eq!(v.len(), 1, "{args:?}");
+            assert_eq!(v[0].code, BUILD_CODE);
+        }
+        let args: Vec<String> = vec!["sync".into()];
+        assert!(uv_violations(&args, &none, d.path(), None).is_empty());
     }
 
     #[test]
