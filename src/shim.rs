@@ -447,7 +447,7 @@ fn run_inner(
             }
         }
         if let Some(b) = &_wheelhouse {
-            launch.args.extend(b.args.iter().cloned());
+            b.apply(&mut launch.args);
         }
     }
     // Install-time code read from the packages before the tool runs (gem,

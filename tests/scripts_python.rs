@@ -744,3 +744,39 @@ fn uv_sync_follows_the_locked_version() {
     assert_eq!(last["decision"], "approved");
     assert_eq!(last["exit_code"], 0);
 }
+
+/// `uv run` syncs the project first: the same decisions, with pkgward's
+/// options placed before the command.
+#[test]
+fn uv_run_syncs_approved_sdists_only() {
+    let lock = approved_lock();
+    let run = [
+        "run",
+        "--frozen",
+        "python",
+        "-c",
+        "import sys, pw_scr_sdist; sys.exit(0 if pw_scr_sdist.VALUE == 'built' else 3)",
+    ];
+    let t = setup("");
+    project(&t, Some(&lock));
+    let o = uv(&t, &run, &[]);
+    assert_denied(&t, &o, "uv run", "pkgward approve pypi:pw-scr-sdist@1.0.0");
+    let t = setup("[scripts]\nallow = [\"pypi:someone-else\"]\n");
+    project(&t, Some(&lock));
+    let o = uv(&t, &run, &[]);
+    assert_denied(&t, &o, "uv run", "pkgward approve pypi:pw-scr-sdist@1.0.0");
+    let t = setup(
+        "[scripts]\nallow = [\"pypi:pw-scr-sdist@==1.0.0\"]\n[sandbox]\nconfine_approved = false\n",
+    );
+    project(&t, Some(&lock));
+    let o = uv(&t, &run, &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    let recs = script_records(&t);
+    let last = recs.last().unwrap();
+    assert_eq!(last["decision"], "approved");
+    assert_eq!(last["exit_code"], 0);
+    let runner: Vec<String> = serde_json::from_value(last["runner"].clone()).unwrap();
+    let at = |w: &str| runner.iter().position(|a| a == w).unwrap();
+    assert!(at("--no-binary-package") < at("python"), "{runner:?}");
+}

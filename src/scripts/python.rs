@@ -38,11 +38,13 @@
 //! (a `script` record with decision `deny`, and the `pkgward approve
 //! pypi:NAME@VERSION` command). Without any PyPI approval no pass runs
 //! before the tool; when it fails, the same pass explains why
-//! ([`explain_failure`]). poetry, pipenv, `uv add`/`remove`/`run`, uvx and
+//! ([`explain_failure`]). poetry, pipenv, `uv add`/`remove`, uvx and
 //! pipx stay wheels-only; `scripts.default = "allow"` or `"sandbox"` lifts
 //! wheels-only for every package.
 //!
-//! `uv sync` / `uv lock` ([`Resolver::UvProject`]): `uv.lock` pins artifact
+//! `uv sync` / `uv lock` / `uv run` (its sync: the pass is `uv sync` with
+//! the run's options, pkgward's go right after `run`;
+//! [`Resolver::UvProject`]): `uv.lock` pins artifact
 //! hashes, so uv builds the approved sdists itself. A wheels-only dry run
 //! (captured) names each sdist uv would build — installing from the lock
 //! (``Distribution `NAME==VERSION …` … marked as `--no-build` ``, the next
@@ -50,8 +52,8 @@
 //! required for NAME`). The real run keeps `UV_NO_BUILD=1` and gets
 //! `--no-binary-package NAME` for exactly the approved ones (a per-package
 //! setting beats `--no-build` for that package alone, uv's `BuildOptions`).
-//! Versions: from the lock, the locked version is decided and `uv sync`
-//! gets `--locked` (unless frozen), so uv resolves nothing and builds that
+//! Versions: from the lock, the locked version is decided and uv gets
+//! `--locked` (unless frozen), so uv resolves nothing and builds that
 //! version only; resolving, uv may build any version it considers, so only
 //! an approval without a range counts. The build runs inside uv's traced,
 //! proxied run, not confined (recorded in `sandbox.missing`); records are
@@ -687,6 +689,8 @@ pub fn best_version(versions: &[String], spec: &str, pre: bool) -> Option<String
 /// dropped) and the arguments that make the tool look in it.
 pub struct Prebuilt {
     pub args: Vec<std::ffi::OsString>,
+    /// Where in the tool's arguments they go (`None`: at the end).
+    at: Option<usize>,
     _dir: Option<tempfile::TempDir>,
     /// uv projects: the approved builds uv runs itself, recorded when the
     /// tool ends ([`Prebuilt::record_after`]).
@@ -1054,6 +1058,7 @@ pub fn prebuild(
     let wh = dir.path().as_os_str().to_owned();
     Ok(Some(Prebuilt {
         args: vec!["--find-links".into(), wh],
+        at: None,
         _dir: Some(dir),
         pending: Vec::new(),
         started: std::time::Instant::now(),
@@ -1137,7 +1142,7 @@ const UV_GLOBAL_VALUE: [&str; 8] = [
     "--allow-insecure-host",
 ];
 
-/// `sync` / `lock` when that is uv's subcommand.
+/// `sync` / `lock` / `run` when that is uv's subcommand.
 fn uv_project_sub(args: &[String]) -> Option<&'static str> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -1154,10 +1159,144 @@ fn uv_project_sub(args: &[String]) -> Option<&'static str> {
         return match a.as_str() {
             "sync" => Some("sync"),
             "lock" => Some("lock"),
+            "run" => Some("run"),
             _ => None,
         };
     }
     None
+}
+
+/// `uv run`'s options that take a value (the command starts at the first
+/// word that is neither an option nor such a value).
+const UV_RUN_VALUE: [&str; 47] = [
+    "--extra",
+    "--no-extra",
+    "--group",
+    "--no-group",
+    "--only-group",
+    "--no-editable-package",
+    "--env-file",
+    "-w",
+    "--with",
+    "--with-editable",
+    "--with-requirements",
+    "--package",
+    "--python-platform",
+    "--index",
+    "--default-index",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "--index-strategy",
+    "--keyring-provider",
+    "-P",
+    "--upgrade-package",
+    "--upgrade-group",
+    "--resolution",
+    "--prerelease",
+    "--prerelease-package",
+    "--fork-strategy",
+    "--exclude-newer",
+    "--exclude-newer-package",
+    "--no-sources-package",
+    "--reinstall-package",
+    "--link-mode",
+    "-C",
+    "--config-setting",
+    "--config-settings-package",
+    "--no-build-isolation-package",
+    "--no-build-package",
+    "--no-binary-package",
+    "--cache-dir",
+    "--refresh-package",
+    "-p",
+    "--python",
+    "--color",
+    "--allow-insecure-host",
+    "--directory",
+];
+
+/// `uv run`'s own options that `uv sync` does not take (dropped from the
+/// pass; with a value or not).
+const UV_RUN_ONLY: [(&str, bool); 9] = [
+    ("--env-file", true),
+    ("-w", true),
+    ("--with", true),
+    ("--with-editable", true),
+    ("--with-requirements", true),
+    ("--no-env-file", false),
+    ("--exact", false),
+    ("-m", false),
+    ("--module", false),
+];
+
+/// `uv run` options under which it does not sync the project environment
+/// from the lockfile (nothing is approved for them: wheels only).
+const UV_RUN_OWN_ENV: [&str; 6] = [
+    "--isolated",
+    "--no-project",
+    "--script",
+    "-s",
+    "--gui-script",
+    "--no-sync",
+];
+
+/// `uv run [OPTIONS] COMMAND…` as the `uv sync [OPTIONS]` it does first:
+/// (where pkgward's options go — right after `run` —, the sync's
+/// arguments). `None`: a run that does not sync the project.
+fn uv_run_as_sync(args: &[String]) -> Option<(usize, Vec<String>)> {
+    let mut r = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "--" {
+            return None;
+        }
+        if UV_GLOBAL_VALUE.contains(&a) {
+            i += 2;
+            continue;
+        }
+        if !a.starts_with('-') {
+            if a != "run" {
+                return None;
+            }
+            r = Some(i);
+            break;
+        }
+        i += 1;
+    }
+    let r = r?;
+    let mut out = args[..r].to_vec();
+    out.push("sync".into());
+    let mut i = r + 1;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" || !a.starts_with('-') {
+            break;
+        }
+        let (k, inline) = match a.split_once('=') {
+            Some((k, _)) if a.starts_with("--") => (k, true),
+            _ => (a.as_str(), false),
+        };
+        if UV_RUN_OWN_ENV.contains(&k) {
+            return None;
+        }
+        if let Some((_, val)) = UV_RUN_ONLY.iter().find(|(f, _)| *f == k) {
+            i += 1 + usize::from(*val && !inline);
+            continue;
+        }
+        out.push(a.clone());
+        if UV_RUN_VALUE.contains(&k) && !inline {
+            if let Some(v) = args.get(i + 1) {
+                out.push(v.clone());
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    Some((r + 1, out))
 }
 
 fn has_flag(args: &[String], flag: &str) -> bool {
@@ -1320,7 +1459,17 @@ fn uv_project(
     notice: &mut dyn FnMut(String),
 ) -> crate::error::Result<Option<Prebuilt>> {
     use super::ScriptDecision;
-    let args = lossy(cx.args);
+    let all = lossy(cx.args);
+    // `uv run`: the pass is the `uv sync` it starts with; pkgward's
+    // options go right after `run` (before the command).
+    let (at, args, sub) = if sub == "run" {
+        match uv_run_as_sync(&all) {
+            Some((at, sync)) => (Some(at), sync, "sync"),
+            None => return Ok(None),
+        }
+    } else {
+        (None, all.clone(), sub)
+    };
     let mut builds: Vec<(Needed, ScriptDecision, Option<String>)> = Vec::new();
     let mut resolves = false;
     while builds.len() < MAX_BUILDS {
@@ -1389,13 +1538,15 @@ fn uv_project(
         // uv must not resolve again: that could build another version.
         extra.push("--locked".into());
         notice(format!(
-            "`{tool} sync` runs with --locked so that only the locked versions of the approved \
-             sdists build (run `uv lock` first if the lockfile is out of date)"
+            "`{tool}` runs with --locked so that only the locked versions of the approved sdists \
+             build (run `uv lock` first if the lockfile is out of date)"
         ));
     }
+    let mut launched = all.clone();
+    let at = at.unwrap_or(launched.len()).min(launched.len());
+    launched.splice(at..at, extra.iter().cloned());
     let mut runner = vec!["uv".to_string()];
-    runner.extend(args.iter().cloned());
-    runner.extend(extra.iter().cloned());
+    runner.extend(launched);
     let pending = builds
         .into_iter()
         .map(|(n, decision, by)| {
@@ -1426,6 +1577,7 @@ fn uv_project(
         .collect();
     Ok(Some(Prebuilt {
         args: extra.into_iter().map(Into::into).collect(),
+        at: Some(at),
         _dir: None,
         pending,
         started: std::time::Instant::now(),
@@ -1442,7 +1594,12 @@ fn uv_project_explain(
     log: &mut Option<crate::record::AuditLog>,
     notice: &mut dyn FnMut(String),
 ) -> Option<i32> {
-    let args = lossy(cx.args);
+    let mut args = lossy(cx.args);
+    let mut sub = sub;
+    if sub == "run" {
+        args = uv_run_as_sync(&args)?.1;
+        sub = "sync";
+    }
     let out = captured(cx.program, &uv_project_pass(sub, &args, &[]), cx)?;
     let message = match uv_need(&out)? {
         UvNeed::Locked(n) => {
@@ -1468,6 +1625,12 @@ fn uv_project_explain(
 }
 
 impl Prebuilt {
+    /// Adds [`Prebuilt::args`] to the tool's arguments, where they go.
+    pub fn apply(&self, args: &mut Vec<std::ffi::OsString>) {
+        let at = self.at.unwrap_or(args.len()).min(args.len());
+        args.splice(at..at, self.args.iter().cloned());
+    }
+
     /// After the real tool ended: the `script` records of the approved
     /// builds uv ran itself (its exit code and duration are the run's).
     pub fn record_after(
@@ -1559,7 +1722,9 @@ mod tests {
             Some("sync")
         );
         assert_eq!(uv_project_sub(&a(&["pip", "sync"])), None);
-        assert_eq!(uv_project_sub(&a(&["run", "--", "sync"])), None);
+        assert_eq!(uv_project_sub(&a(&["run", "--", "sync"])), Some("run"));
+        assert_eq!(uv_project_sub(&a(&["tool", "run", "x"])), None);
+        assert_eq!(uv_project_sub(&a(&["--", "sync"])), None);
         let skip = [Needed {
             name: "x".into(),
             version: "1".into(),
@@ -1579,6 +1744,35 @@ mod tests {
             uv_project_pass("lock", &a(&["lock", "--check"]), &skip),
             a(&["lock", "--check"])
         );
+        assert_eq!(
+            uv_run_as_sync(&a(&[
+                "-q",
+                "run",
+                "--with",
+                "x",
+                "--extra=e",
+                "--group",
+                "g",
+                "-m",
+                "--env-file",
+                "f",
+                "--frozen",
+                "pytest",
+                "--extra",
+                "z"
+            ])),
+            Some((
+                2,
+                a(&["-q", "sync", "--extra=e", "--group", "g", "--frozen"])
+            ))
+        );
+        assert_eq!(
+            uv_run_as_sync(&a(&["--directory", "d", "run", "--", "python"])),
+            Some((3, a(&["--directory", "d", "sync"])))
+        );
+        assert_eq!(uv_run_as_sync(&a(&["run", "--no-sync", "x"])), None);
+        assert_eq!(uv_run_as_sync(&a(&["run", "--script", "x.py"])), None);
+        assert_eq!(uv_run_as_sync(&a(&["tool", "run", "x"])), None);
         assert!(has_flag(&a(&["--locked=true"]), "--locked"));
         assert!(!has_flag(&a(&["--lockedx"]), "--locked"));
     }
