@@ -47,6 +47,13 @@ fn fixtures() {
                 .build_code(&evil_build()),
         );
         r.publish_wheel(&Wheel::new("pw-scr-wheel", "1.0.0").module("VALUE = 'wheel'\n"));
+        for v in ["1.0.0", "2.0.0"] {
+            r.publish_sdist(
+                &Sdist::new("pw-scr-multi", v)
+                    .module(&format!("VALUE = '{v}'\n"))
+                    .build_code(&evil_build()),
+            );
+        }
         r.publish_wheel(
             &Wheel::new("pw-scr-app", "1.0.0")
                 .module("VALUE = 'app'\n")
@@ -779,4 +786,47 @@ fn uv_run_syncs_approved_sdists_only() {
     let runner: Vec<String> = serde_json::from_value(last["runner"].clone()).unwrap();
     let at = |w: &str| runner.iter().position(|a| a == w).unwrap();
     assert!(at("--no-binary-package") < at("python"), "{runner:?}");
+}
+
+/// Several versions, all sdists: resolving may build any of them, so `uv
+/// lock` needs every version approved (and records the version it locked);
+/// `uv sync` then needs the locked one approved.
+#[test]
+fn uv_lock_needs_every_version_approved() {
+    let multi = "[project]\nname = \"pw-scr-proj\"\nversion = \"0.1.0\"\n\
+                 requires-python = \">=3.8\"\ndependencies = [\"pw-scr-multi\"]\n";
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-multi@<2\"]\n");
+    t.g.sb.write("pyproject.toml", multi);
+    let o = uv(&t, &["lock"], &[]);
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("pkgward approve pypi:pw-scr-multi\n"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "uv lock, range approval");
+    assert!(!t.g.sb.work.join("uv.lock").exists());
+    let t =
+        setup("[scripts]\nallow = [\"pypi:pw-scr-multi\"]\n[sandbox]\nconfine_approved = false\n");
+    t.g.sb.write("pyproject.toml", multi);
+    let o = uv(&t, &["lock"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    let recs = script_records(&t);
+    let last = recs.last().unwrap();
+    assert_eq!(last["package"], "pw-scr-multi");
+    assert_eq!(last["version"], "2.0.0");
+    assert_eq!(last["decision"], "approved");
+    let lock = std::fs::read_to_string(t.g.sb.work.join("uv.lock")).unwrap();
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-multi@<2\"]\n");
+    t.g.sb.write("pyproject.toml", multi);
+    t.g.sb.write("uv.lock", &lock);
+    let o = uv(&t, &["sync"], &[]);
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("pkgward approve pypi:pw-scr-multi@2.0.0"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "uv sync, locked version outside the range");
 }

@@ -696,6 +696,9 @@ pub struct Prebuilt {
     /// tool ends ([`Prebuilt::record_after`]).
     pending: Vec<super::ScriptRecord>,
     started: std::time::Instant,
+    /// uv projects: where uv looks for the project (`--directory`,
+    /// `--project`), to read the version a resolution locked.
+    project: Option<PathBuf>,
 }
 
 /// How one resolution pass ended.
@@ -1062,6 +1065,7 @@ pub fn prebuild(
         _dir: Some(dir),
         pending: Vec::new(),
         started: std::time::Instant::now(),
+        project: None,
     }))
 }
 
@@ -1297,6 +1301,55 @@ fn uv_run_as_sync(args: &[String]) -> Option<(usize, Vec<String>)> {
         i += 1;
     }
     Some((r + 1, out))
+}
+
+/// The directory uv starts its project discovery in.
+fn uv_project_dir(args: &[String]) -> PathBuf {
+    let mut dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut project = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        let (k, v) = match a.split_once('=') {
+            Some((k, v)) if a.starts_with("--") => (k, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        if k == "--directory" || k == "--project" {
+            let Some(v) = v.or_else(|| it.next().cloned()) else {
+                break;
+            };
+            if k == "--directory" {
+                dir = dir.join(v);
+            } else {
+                project = Some(v);
+            }
+        }
+    }
+    match project {
+        Some(p) => dir.join(p),
+        None => dir,
+    }
+}
+
+/// The version `uv.lock` (in `dir` or above) pins for `name`.
+fn locked_version(dir: &Path, name: &str) -> Option<String> {
+    let lock = dir
+        .ancestors()
+        .map(|d| d.join("uv.lock"))
+        .find(|p| p.is_file())?;
+    if std::fs::metadata(&lock).ok()?.len() > 64 << 20 {
+        return None;
+    }
+    let t: toml::Table = std::fs::read_to_string(&lock).ok()?.parse().ok()?;
+    let want = crate::tools::pep503(name);
+    t.get("package")?.as_array()?.iter().find_map(|p| {
+        let n = p.get("name")?.as_str()?;
+        (crate::tools::pep503(n) == want)
+            .then(|| p.get("version")?.as_str().map(str::to_string))
+            .flatten()
+    })
 }
 
 fn has_flag(args: &[String], flag: &str) -> bool {
@@ -1581,6 +1634,7 @@ fn uv_project(
         _dir: None,
         pending,
         started: std::time::Instant::now(),
+        project: Some(uv_project_dir(&all)),
     }))
 }
 
@@ -1647,6 +1701,16 @@ impl Prebuilt {
         let ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
         for p in &self.pending {
             let mut rec = p.clone();
+            if rec.version.is_empty() {
+                // Resolved by uv: the version it locked.
+                if let Some(v) = self
+                    .project
+                    .as_deref()
+                    .and_then(|d| locked_version(d, &rec.package))
+                {
+                    rec.version = v;
+                }
+            }
             rec.time = crate::record::now_rfc3339();
             rec.ran = true;
             rec.exit_code = Some(code);
