@@ -447,7 +447,7 @@ fn run_inner(
             }
         }
         if let Some(b) = &_wheelhouse {
-            launch.args.extend(b.args.iter().cloned());
+            b.apply(&mut launch.args);
         }
     }
     // Install-time code read from the packages before the tool runs (gem,
@@ -506,6 +506,10 @@ fn run_inner(
             trace: launch.trace.clone(),
         };
         crate::scripts::after_run(s, ended, &cx, log_target.as_ref(), notice);
+    }
+    // uv projects: the approved sdists uv built in that run are recorded.
+    if let (Ok(ended), Some(b)) = (&result, &_wheelhouse) {
+        b.record_after(ended.code, ended.signal, log_target.as_ref(), notice);
     }
     // Approved install code ran above with the tool's environment: through
     // the same proxy and mirror settings, which end only now.

@@ -47,6 +47,13 @@ fn fixtures() {
                 .build_code(&evil_build()),
         );
         r.publish_wheel(&Wheel::new("pw-scr-wheel", "1.0.0").module("VALUE = 'wheel'\n"));
+        for v in ["1.0.0", "2.0.0"] {
+            r.publish_sdist(
+                &Sdist::new("pw-scr-multi", v)
+                    .module(&format!("VALUE = '{v}'\n"))
+                    .build_code(&evil_build()),
+            );
+        }
         r.publish_wheel(
             &Wheel::new("pw-scr-app", "1.0.0")
                 .module("VALUE = 'app'\n")
@@ -533,4 +540,293 @@ fn uv_pip_install_uses_an_approved_build() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(t.g.sb.root().join("site/pw_scr_sdist").exists());
     assert_built(&t, "uv pip install");
+}
+
+// ---------------------------------------------------------------------------
+// uv projects: `uv lock` and `uv sync` build only approved sdists, with uv
+// itself (a lockfile pins the artifacts' hashes).
+
+const PROJECT: &str = "[project]\nname = \"pw-scr-proj\"\nversion = \"0.1.0\"\n\
+                       requires-python = \">=3.8\"\n\
+                       dependencies = [\"pw-scr-sdist\", \"pw-scr-wheel\"]\n";
+
+fn project(t: &T, lock: Option<&str>) {
+    t.g.sb.write("pyproject.toml", PROJECT);
+    if let Some(l) = lock {
+        t.g.sb.write("uv.lock", l);
+    }
+}
+
+/// Whether the project environment has `module` installed.
+fn in_venv(t: &T, module: &str) -> bool {
+    let lib = t.g.sb.work.join(".venv/lib");
+    std::fs::read_dir(&lib).is_ok_and(|d| {
+        d.flatten()
+            .any(|py| py.path().join("site-packages").join(module).exists())
+    })
+}
+
+/// A `uv.lock` of [`PROJECT`], made through pkgward with the sdist approved
+/// (in a sandbox of its own).
+fn approved_lock() -> String {
+    static LOCK: OnceLock<String> = OnceLock::new();
+    LOCK.get_or_init(|| {
+        let t = setup(
+            "[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n[sandbox]\nconfine_approved = false\n",
+        );
+        project(&t, None);
+        let o = uv(&t, &["lock"], &[]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        std::fs::read_to_string(t.g.sb.work.join("uv.lock")).unwrap()
+    })
+    .clone()
+}
+
+fn assert_denied(t: &T, o: &Output, what: &str, approve: &str) {
+    assert_eq!(o.status.code(), Some(77), "{what}: {}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains(approve),
+        "{what}: no `{approve}` in {}",
+        text(&o.stderr)
+    );
+    no_effects(t, what);
+    let recs = script_records(t);
+    let last = recs.last().expect("a script record");
+    assert_eq!(last["package"], "pw-scr-sdist", "{what}");
+    assert_eq!(last["decision"], "deny", "{what}");
+    assert_eq!(last["ran"], false, "{what}");
+    assert_eq!(
+        last["invocation_id"],
+        t.g.last_invocation()["invocation_id"],
+        "{what}"
+    );
+    assert!(!in_venv(t, "pw_scr_sdist"), "{what}");
+}
+
+/// Unapproved: `uv lock` (resolving) and `uv sync` (from a lockfile, and
+/// resolving without one) build nothing — whatever the user's environment,
+/// flags or project settings say — and are denied with the approve command.
+#[test]
+fn uv_project_unapproved_sdist_is_denied() {
+    let lock = approved_lock();
+    for extra in ["", "[scripts]\nallow = [\"pypi:someone-else\"]\n"] {
+        let t = setup(extra);
+        project(&t, None);
+        let o = uv(&t, &["lock"], &[]);
+        assert_denied(&t, &o, "uv lock", "pkgward approve pypi:pw-scr-sdist");
+        let o = uv(&t, &["sync"], &[]);
+        assert_denied(
+            &t,
+            &o,
+            "uv sync without a lock",
+            "pkgward approve pypi:pw-scr-sdist",
+        );
+        project(&t, Some(&lock));
+        for (what, args, env) in [
+            ("uv sync", vec!["sync"], vec![]),
+            ("uv sync --dry-run", vec!["sync", "--dry-run"], vec![]),
+            ("uv sync --frozen", vec!["sync", "--frozen"], vec![]),
+            ("UV_NO_BUILD=0", vec!["sync"], vec![("UV_NO_BUILD", "0")]),
+        ] {
+            let o = uv(&t, &args, &env);
+            assert_denied(&t, &o, what, "pkgward approve pypi:pw-scr-sdist@1.0.0");
+        }
+        // `--build` against pkgward's UV_NO_BUILD: uv refuses the conflict.
+        let o = uv(&t, &["sync", "--build"], &[]);
+        assert!(!o.status.success(), "{}", text(&o.stderr));
+        no_effects(&t, "--build");
+        // The project's own uv settings cannot turn builds back on.
+        std::fs::write(
+            t.g.sb.work.join("pyproject.toml"),
+            format!("{PROJECT}\n[tool.uv]\nno-build = false\n"),
+        )
+        .unwrap();
+        let o = uv(&t, &["sync"], &[]);
+        assert_denied(
+            &t,
+            &o,
+            "[tool.uv] no-build = false",
+            "pypi:pw-scr-sdist@1.0.0",
+        );
+        std::fs::write(
+            t.g.sb.work.join("pyproject.toml"),
+            format!("{PROJECT}\n[tool.uv]\nno-binary-package = [\"pw-scr-sdist\"]\n"),
+        )
+        .unwrap();
+        let o = uv(&t, &["sync"], &[]);
+        assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+        no_effects(&t, "[tool.uv] no-binary-package");
+    }
+}
+
+/// Approved: `uv lock` builds the sdist (uv builds it, only it, during its
+/// traced run) and `uv sync` installs it from the lockfile, each leaving an
+/// approved `script` record with the run's exit code and duration.
+#[test]
+fn uv_lock_and_sync_build_an_approved_sdist() {
+    let t =
+        setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n[sandbox]\nconfine_approved = false\n");
+    project(&t, None);
+    let o = uv(&t, &["lock"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let lock = std::fs::read_to_string(t.g.sb.work.join("uv.lock")).unwrap();
+    assert!(
+        lock.contains("name = \"pw-scr-sdist\"\nversion = \"1.0.0\""),
+        "{lock}"
+    );
+    let check = |what: &str, flag: Option<&str>| {
+        assert_eq!(
+            t.g.sb.marker("sdist-built").as_deref(),
+            Some("ran\n"),
+            "{what}: the approved build did not run"
+        );
+        let recs = script_records(&t);
+        let last = recs.last().expect("a script record");
+        assert_eq!(last["package"], "pw-scr-sdist", "{what}");
+        assert_eq!(last["version"], "1.0.0", "{what}");
+        assert_eq!(last["decision"], "approved", "{what}");
+        assert_eq!(last["ran"], true, "{what}");
+        assert_eq!(last["exit_code"], 0, "{what}");
+        assert!(last["duration_ms"].as_f64().is_some(), "{what}");
+        assert!(
+            last["approved_by"]
+                .as_str()
+                .unwrap()
+                .starts_with("pypi:pw-scr-sdist"),
+            "{what}"
+        );
+        let runner = last["runner"].to_string();
+        assert!(runner.contains("--no-binary-package"), "{runner}");
+        if let Some(f) = flag {
+            assert!(runner.contains(f), "{runner}");
+        }
+        assert_eq!(
+            last["invocation_id"],
+            t.g.last_invocation()["invocation_id"],
+            "{what}"
+        );
+    };
+    check("uv lock", None);
+    let o = uv(&t, &["sync"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(in_venv(&t, "pw_scr_sdist"));
+    assert!(in_venv(&t, "pw_scr_wheel"));
+    check("uv sync", Some("--locked"));
+}
+
+/// A version-range approval counts for the version the lockfile pins: one
+/// that does not cover it builds nothing; one that does lets `uv sync`
+/// build it (with `--locked`, so no other version can be built), while
+/// resolving again (`uv lock --upgrade`), which could build any version,
+/// needs every version approved.
+#[test]
+fn uv_sync_follows_the_locked_version() {
+    let lock = approved_lock();
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-sdist@<1\"]\n");
+    project(&t, Some(&lock));
+    let o = uv(&t, &["sync"], &[]);
+    assert_denied(
+        &t,
+        &o,
+        "range not covering",
+        "pkgward approve pypi:pw-scr-sdist@1.0.0",
+    );
+    let t = setup(
+        "[scripts]\nallow = [\"pypi:pw-scr-sdist@>=1,<2\"]\n[sandbox]\nconfine_approved = false\n",
+    );
+    project(&t, Some(&lock));
+    let o = uv(&t, &["lock", "--upgrade"], &[]);
+    assert_denied(
+        &t,
+        &o,
+        "uv lock with a range",
+        "pkgward approve pypi:pw-scr-sdist\n",
+    );
+    let o = uv(&t, &["sync"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(in_venv(&t, "pw_scr_sdist"));
+    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    let recs = script_records(&t);
+    let last = recs.last().unwrap();
+    assert_eq!(last["decision"], "approved");
+    assert_eq!(last["exit_code"], 0);
+}
+
+/// `uv run` syncs the project first: the same decisions, with pkgward's
+/// options placed before the command.
+#[test]
+fn uv_run_syncs_approved_sdists_only() {
+    let lock = approved_lock();
+    let run = [
+        "run",
+        "--frozen",
+        "python",
+        "-c",
+        "import sys, pw_scr_sdist; sys.exit(0 if pw_scr_sdist.VALUE == 'built' else 3)",
+    ];
+    let t = setup("");
+    project(&t, Some(&lock));
+    let o = uv(&t, &run, &[]);
+    assert_denied(&t, &o, "uv run", "pkgward approve pypi:pw-scr-sdist@1.0.0");
+    let t = setup("[scripts]\nallow = [\"pypi:someone-else\"]\n");
+    project(&t, Some(&lock));
+    let o = uv(&t, &run, &[]);
+    assert_denied(&t, &o, "uv run", "pkgward approve pypi:pw-scr-sdist@1.0.0");
+    let t = setup(
+        "[scripts]\nallow = [\"pypi:pw-scr-sdist@==1.0.0\"]\n[sandbox]\nconfine_approved = false\n",
+    );
+    project(&t, Some(&lock));
+    let o = uv(&t, &run, &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    let recs = script_records(&t);
+    let last = recs.last().unwrap();
+    assert_eq!(last["decision"], "approved");
+    assert_eq!(last["exit_code"], 0);
+    let runner: Vec<String> = serde_json::from_value(last["runner"].clone()).unwrap();
+    let at = |w: &str| runner.iter().position(|a| a == w).unwrap();
+    assert!(at("--no-binary-package") < at("python"), "{runner:?}");
+}
+
+/// Several versions, all sdists: resolving may build any of them, so `uv
+/// lock` needs every version approved (and records the version it locked);
+/// `uv sync` then needs the locked one approved.
+#[test]
+fn uv_lock_needs_every_version_approved() {
+    let multi = "[project]\nname = \"pw-scr-proj\"\nversion = \"0.1.0\"\n\
+                 requires-python = \">=3.8\"\ndependencies = [\"pw-scr-multi\"]\n";
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-multi@<2\"]\n");
+    t.g.sb.write("pyproject.toml", multi);
+    let o = uv(&t, &["lock"], &[]);
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("pkgward approve pypi:pw-scr-multi\n"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "uv lock, range approval");
+    assert!(!t.g.sb.work.join("uv.lock").exists());
+    let t =
+        setup("[scripts]\nallow = [\"pypi:pw-scr-multi\"]\n[sandbox]\nconfine_approved = false\n");
+    t.g.sb.write("pyproject.toml", multi);
+    let o = uv(&t, &["lock"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    let recs = script_records(&t);
+    let last = recs.last().unwrap();
+    assert_eq!(last["package"], "pw-scr-multi");
+    assert_eq!(last["version"], "2.0.0");
+    assert_eq!(last["decision"], "approved");
+    let lock = std::fs::read_to_string(t.g.sb.work.join("uv.lock")).unwrap();
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-multi@<2\"]\n");
+    t.g.sb.write("pyproject.toml", multi);
+    t.g.sb.write("uv.lock", &lock);
+    let o = uv(&t, &["sync"], &[]);
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("pkgward approve pypi:pw-scr-multi@2.0.0"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "uv sync, locked version outside the range");
 }

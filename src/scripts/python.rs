@@ -38,9 +38,27 @@
 //! (a `script` record with decision `deny`, and the `pkgward approve
 //! pypi:NAME@VERSION` command). Without any PyPI approval no pass runs
 //! before the tool; when it fails, the same pass explains why
-//! ([`explain_failure`]). poetry, pipenv, `uv sync`/`add`/`run`, uvx and
+//! ([`explain_failure`]). poetry, pipenv, `uv add`/`remove`, uvx and
 //! pipx stay wheels-only; `scripts.default = "allow"` or `"sandbox"` lifts
 //! wheels-only for every package.
+//!
+//! `uv sync` / `uv lock` / `uv run` (its sync: the pass is `uv sync` with
+//! the run's options, pkgward's go right after `run`;
+//! [`Resolver::UvProject`]): `uv.lock` pins artifact
+//! hashes, so uv builds the approved sdists itself. A wheels-only dry run
+//! (captured) names each sdist uv would build — installing from the lock
+//! (``Distribution `NAME==VERSION …` … marked as `--no-build` ``, the next
+//! pass skips it with `--no-install-package`) or resolving (`Wheels are
+//! required for NAME`). The real run keeps `UV_NO_BUILD=1` and gets
+//! `--no-binary-package NAME` for exactly the approved ones (a per-package
+//! setting beats `--no-build` for that package alone, uv's `BuildOptions`).
+//! Versions: from the lock, the locked version is decided and uv gets
+//! `--locked` (unless frozen), so uv resolves nothing and builds that
+//! version only; resolving, uv may build any version it considers, so only
+//! an approval without a range counts. The build runs inside uv's traced,
+//! proxied run, not confined (recorded in `sandbox.missing`); records are
+//! written after the run ([`Prebuilt::record_after`]). A resolution needing
+//! a second sdist shows it only in the real (wheels-only, failing) run.
 
 use std::path::{Path, PathBuf};
 
@@ -114,6 +132,10 @@ pub(super) fn setup(
                 _ => Some(Setup {
                     env,
                     disables_builds: verb != Verb::Other,
+                    python: uv_project_sub(args).map(|sub| Prebuild {
+                        resolver: Resolver::UvProject(sub),
+                        approvals,
+                    }),
                     ..Setup::default()
                 }),
             }
@@ -236,6 +258,17 @@ pub fn uv_violations(
     if let Some(f) = env("UV_CONFIG_FILE").filter(|v| !v.is_empty()) {
         configs.push(PathBuf::from(f));
     }
+    // `--config-file FILE` (replaces the discovered uv.toml files).
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some(v) = a.strip_prefix("--config-file=") {
+            configs.push(cwd.join(v));
+        } else if a == "--config-file" {
+            if let Some(v) = it.next() {
+                configs.push(cwd.join(v));
+            }
+        }
+    }
     let xdg = env("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -354,6 +387,9 @@ pub enum Resolver {
     Pip(&'static str),
     /// `uv pip install`.
     UvPip,
+    /// `uv sync` / `uv lock` (the subcommand): uv builds the approved
+    /// sdists itself, only those (see the module docs).
+    UvProject(&'static str),
 }
 
 /// What pkgward does around a wheels-only pip or `uv pip install`:
@@ -653,7 +689,16 @@ pub fn best_version(versions: &[String], spec: &str, pre: bool) -> Option<String
 /// dropped) and the arguments that make the tool look in it.
 pub struct Prebuilt {
     pub args: Vec<std::ffi::OsString>,
-    _dir: tempfile::TempDir,
+    /// Where in the tool's arguments they go (`None`: at the end).
+    at: Option<usize>,
+    _dir: Option<tempfile::TempDir>,
+    /// uv projects: the approved builds uv runs itself, recorded when the
+    /// tool ends ([`Prebuilt::record_after`]).
+    pending: Vec<super::ScriptRecord>,
+    started: std::time::Instant,
+    /// uv projects: where uv looks for the project (`--directory`,
+    /// `--project`), to read the version a resolution locked.
+    project: Option<PathBuf>,
 }
 
 /// How one resolution pass ended.
@@ -667,6 +712,7 @@ enum Round {
 }
 
 /// An approved package's build, or a denial, as decided and recorded.
+#[derive(Clone, Debug)]
 struct Needed {
     name: String,
     version: String,
@@ -690,7 +736,7 @@ fn resolution_round(
     let args = lossy(cx.args);
     let pass: Vec<String> = match resolver {
         Resolver::Pip(sub) => pip_resolution_args(sub, &args, wheelhouse, target),
-        Resolver::UvPip => {
+        Resolver::UvPip | Resolver::UvProject(_) => {
             let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
             let mut a = args[..at].to_vec();
             a.push("--dry-run".into());
@@ -709,7 +755,7 @@ fn resolution_round(
     let err = String::from_utf8_lossy(&out.stderr);
     let missing = match resolver {
         Resolver::Pip(_) => parse_pip_missing(&err),
-        Resolver::UvPip => parse_uv_missing(&err),
+        Resolver::UvPip | Resolver::UvProject(_) => parse_uv_missing(&err),
     };
     missing.map(Round::Missing).unwrap_or(Round::Other)
 }
@@ -871,6 +917,9 @@ pub fn prebuild(
     notice: &mut dyn FnMut(String),
 ) -> crate::error::Result<Option<Prebuilt>> {
     use crate::supervise::install_code::{run_install_code, InstallCode};
+    if let Resolver::UvProject(sub) = pre.resolver {
+        return uv_project(sub, tool, cx, log, notice);
+    }
     let io = |source| crate::error::Error::Io {
         context: "cannot create a private wheelhouse for approved sdist builds".into(),
         source,
@@ -888,7 +937,7 @@ pub fn prebuild(
             pip_index_args(&args, &cwd),
             Vec::new(),
         ),
-        Resolver::UvPip => {
+        Resolver::UvPip | Resolver::UvProject(_) => {
             let (a, e) = uv_index_as_pip(&args);
             (
                 (cx.find_tool)("pip").or_else(|| (cx.find_tool)("pip3")),
@@ -1012,7 +1061,11 @@ pub fn prebuild(
     let wh = dir.path().as_os_str().to_owned();
     Ok(Some(Prebuilt {
         args: vec!["--find-links".into(), wh],
-        _dir: dir,
+        at: None,
+        _dir: Some(dir),
+        pending: Vec::new(),
+        started: std::time::Instant::now(),
+        project: None,
     }))
 }
 
@@ -1027,6 +1080,9 @@ pub fn explain_failure(
     log: &mut Option<crate::record::AuditLog>,
     notice: &mut dyn FnMut(String),
 ) -> Option<i32> {
+    if let Resolver::UvProject(sub) = pre.resolver {
+        return uv_project_explain(sub, tool, cx, log, notice);
+    }
     let dir = wheelhouse().ok()?;
     let target = tempfile::Builder::new()
         .prefix("pkgward-resolve-")
@@ -1039,7 +1095,7 @@ pub fn explain_failure(
     let args = lossy(cx.args);
     let (pip, index) = match pre.resolver {
         Resolver::Pip(_) => (Some(cx.program.to_path_buf()), pip_index_args(&args, &cwd)),
-        Resolver::UvPip => (None, Vec::new()),
+        Resolver::UvPip | Resolver::UvProject(_) => (None, Vec::new()),
     };
     let version = version_of(&m, cx, pip.as_deref(), &index).unwrap_or_default();
     let (decision, _) = super::decide(
@@ -1062,6 +1118,607 @@ pub fn explain_failure(
         )
     ));
     Some(crate::error::exit::DENIED)
+}
+
+// ---------------------------------------------------------------------------
+// uv projects: `uv sync`, `uv lock`.
+//
+// A lockfile pins each artifact's hash, so a wheel pkgward builds itself is
+// not one uv would accept. uv builds the approved sdists itself instead: the
+// real run keeps `UV_NO_BUILD=1` (wheels only for every package) and gets
+// `--no-binary-package NAME` for exactly the approved packages found — uv's
+// per-package setting beats the global `--no-build` for that package only
+// (which is why any *other* no-binary setting is refused, [`uv_violations`]).
+// `--no-binary-package` has no version: which version builds is held by the
+// lockfile (`uv sync` then runs with `--locked`, so uv resolves nothing and
+// builds the locked version only) or, when uv has to resolve, by requiring
+// an approval of every version of the package.
+
+/// uv's global options that take a value (skipped to find the subcommand).
+const UV_GLOBAL_VALUE: [&str; 8] = [
+    "--directory",
+    "--project",
+    "--config-file",
+    "--cache-dir",
+    "-p",
+    "--python",
+    "--color",
+    "--allow-insecure-host",
+];
+
+/// `sync` / `lock` / `run` when that is uv's subcommand.
+fn uv_project_sub(args: &[String]) -> Option<&'static str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            return None;
+        }
+        if UV_GLOBAL_VALUE.contains(&a.as_str()) {
+            it.next();
+            continue;
+        }
+        if a.starts_with('-') {
+            continue;
+        }
+        return match a.as_str() {
+            "sync" => Some("sync"),
+            "lock" => Some("lock"),
+            "run" => Some("run"),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// `uv run`'s options that take a value (the command starts at the first
+/// word that is neither an option nor such a value).
+const UV_RUN_VALUE: [&str; 47] = [
+    "--extra",
+    "--no-extra",
+    "--group",
+    "--no-group",
+    "--only-group",
+    "--no-editable-package",
+    "--env-file",
+    "-w",
+    "--with",
+    "--with-editable",
+    "--with-requirements",
+    "--package",
+    "--python-platform",
+    "--index",
+    "--default-index",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "--index-strategy",
+    "--keyring-provider",
+    "-P",
+    "--upgrade-package",
+    "--upgrade-group",
+    "--resolution",
+    "--prerelease",
+    "--prerelease-package",
+    "--fork-strategy",
+    "--exclude-newer",
+    "--exclude-newer-package",
+    "--no-sources-package",
+    "--reinstall-package",
+    "--link-mode",
+    "-C",
+    "--config-setting",
+    "--config-settings-package",
+    "--no-build-isolation-package",
+    "--no-build-package",
+    "--no-binary-package",
+    "--cache-dir",
+    "--refresh-package",
+    "-p",
+    "--python",
+    "--color",
+    "--allow-insecure-host",
+    "--directory",
+];
+
+/// `uv run`'s own options that `uv sync` does not take (dropped from the
+/// pass; with a value or not).
+const UV_RUN_ONLY: [(&str, bool); 9] = [
+    ("--env-file", true),
+    ("-w", true),
+    ("--with", true),
+    ("--with-editable", true),
+    ("--with-requirements", true),
+    ("--no-env-file", false),
+    ("--exact", false),
+    ("-m", false),
+    ("--module", false),
+];
+
+/// `uv run` options under which it does not sync the project environment
+/// from the lockfile (nothing is approved for them: wheels only).
+const UV_RUN_OWN_ENV: [&str; 6] = [
+    "--isolated",
+    "--no-project",
+    "--script",
+    "-s",
+    "--gui-script",
+    "--no-sync",
+];
+
+/// `uv run [OPTIONS] COMMAND…` as the `uv sync [OPTIONS]` it does first:
+/// (where pkgward's options go — right after `run` —, the sync's
+/// arguments). `None`: a run that does not sync the project.
+fn uv_run_as_sync(args: &[String]) -> Option<(usize, Vec<String>)> {
+    let mut r = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "--" {
+            return None;
+        }
+        if UV_GLOBAL_VALUE.contains(&a) {
+            i += 2;
+            continue;
+        }
+        if !a.starts_with('-') {
+            if a != "run" {
+                return None;
+            }
+            r = Some(i);
+            break;
+        }
+        i += 1;
+    }
+    let r = r?;
+    let mut out = args[..r].to_vec();
+    out.push("sync".into());
+    let mut i = r + 1;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" || !a.starts_with('-') {
+            break;
+        }
+        let (k, inline) = match a.split_once('=') {
+            Some((k, _)) if a.starts_with("--") => (k, true),
+            _ => (a.as_str(), false),
+        };
+        if UV_RUN_OWN_ENV.contains(&k) {
+            return None;
+        }
+        if let Some((_, val)) = UV_RUN_ONLY.iter().find(|(f, _)| *f == k) {
+            i += 1 + usize::from(*val && !inline);
+            continue;
+        }
+        out.push(a.clone());
+        if UV_RUN_VALUE.contains(&k) && !inline {
+            if let Some(v) = args.get(i + 1) {
+                out.push(v.clone());
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    Some((r + 1, out))
+}
+
+/// The directory uv starts its project discovery in.
+fn uv_project_dir(args: &[String]) -> PathBuf {
+    let mut dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut project = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        let (k, v) = match a.split_once('=') {
+            Some((k, v)) if a.starts_with("--") => (k, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        if k == "--directory" || k == "--project" {
+            let Some(v) = v.or_else(|| it.next().cloned()) else {
+                break;
+            };
+            if k == "--directory" {
+                dir = dir.join(v);
+            } else {
+                project = Some(v);
+            }
+        }
+    }
+    match project {
+        Some(p) => dir.join(p),
+        None => dir,
+    }
+}
+
+/// The version `uv.lock` (in `dir` or above) pins for `name`.
+fn locked_version(dir: &Path, name: &str) -> Option<String> {
+    let lock = dir
+        .ancestors()
+        .map(|d| d.join("uv.lock"))
+        .find(|p| p.is_file())?;
+    if std::fs::metadata(&lock).ok()?.len() > 64 << 20 {
+        return None;
+    }
+    let t: toml::Table = std::fs::read_to_string(&lock).ok()?.parse().ok()?;
+    let want = crate::tools::pep503(name);
+    t.get("package")?.as_array()?.iter().find_map(|p| {
+        let n = p.get("name")?.as_str()?;
+        (crate::tools::pep503(n) == want)
+            .then(|| p.get("version")?.as_str().map(str::to_string))
+            .flatten()
+    })
+}
+
+fn has_flag(args: &[String], flag: &str) -> bool {
+    args.iter()
+        .any(|a| a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('=')))
+}
+
+/// Whether a boolean uv variable is set to true in the tool's environment.
+fn env_true(cx: &super::Context<'_>, name: &str) -> bool {
+    let v = cx
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.to_string_lossy().into_owned())
+        .or_else(|| std::env::var(name).ok());
+    v.is_some_and(|v| {
+        let v = v.trim().to_ascii_lowercase();
+        !v.is_empty() && !matches!(v.as_str(), "0" | "false" | "no" | "off")
+    })
+}
+
+/// uv installing from its lockfile with builds off: ``Distribution
+/// `NAME==VERSION @ registry+URL` can't be installed because it is marked
+/// as `--no-build` but has no binary distribution``.
+pub fn parse_uv_no_build_dist(stderr: &str) -> Option<(String, String)> {
+    const HEAD: &str = "Distribution `";
+    for line in stderr
+        .lines()
+        .filter(|l| l.contains("marked as `--no-build`"))
+    {
+        let Some(at) = line.find(HEAD) else {
+            continue;
+        };
+        let spec = line[at + HEAD.len()..].split('`').next().unwrap_or("");
+        let spec = spec.split(" @ ").next().unwrap_or("").trim();
+        let Some((n, v)) = spec.split_once("==") else {
+            continue;
+        };
+        if !n.starts_with(|c: char| c.is_ascii_alphanumeric())
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            continue;
+        }
+        if let Ok(v) = <pep440_rs::Version as std::str::FromStr>::from_str(v) {
+            return Some((n.to_string(), v.to_string()));
+        }
+    }
+    None
+}
+
+/// The `scripts.allow` entry that approves every version of `name` (no
+/// range), as `approved_by` says it.
+fn approves_every_version(policy: &crate::policy::Policy, name: &str) -> Option<String> {
+    let want = crate::tools::pep503(name);
+    policy.allow_entries().find_map(|(e, origin)| {
+        (e.ecosystem == crate::tools::Ecosystem::Pypi
+            && e.range.is_none()
+            && crate::tools::pep503(e.name) == want)
+            .then(|| match origin {
+                Some(o) => format!("pypi:{} ({o})", e.name),
+                None => format!("pypi:{}", e.name),
+            })
+    })
+}
+
+/// The wheels-only dry run of `uv sync` / `uv lock` (captured; it builds
+/// nothing), skipping the packages already decided (`uv sync
+/// --no-install-package`).
+fn uv_project_pass(sub: &str, args: &[String], skip: &[Needed]) -> Vec<String> {
+    let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let mut a = args[..at].to_vec();
+    let dry = ["--dry-run", "--check", "--check-exists"]
+        .iter()
+        .any(|f| has_flag(&a, f));
+    if !dry {
+        a.push("--dry-run".into());
+    }
+    if sub == "sync" {
+        for n in skip {
+            a.push("--no-install-package".into());
+            a.push(n.name.clone());
+        }
+    }
+    a.extend(args[at..].iter().cloned());
+    a
+}
+
+/// What the wheels-only pass said uv would need to build.
+enum UvNeed {
+    /// Installing the locked `NAME==VERSION` (no resolution involved).
+    Locked(Needed),
+    /// Resolving: uv would build some version of the package to read its
+    /// metadata (the one it names, when it does).
+    Resolve(Needed),
+}
+
+fn uv_need(out: &std::process::Output) -> Option<UvNeed> {
+    if out.status.success() {
+        return None;
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    if let Some((name, version)) = parse_uv_no_build_dist(&err) {
+        return Some(UvNeed::Locked(Needed { name, version }));
+    }
+    parse_uv_missing(&err).map(|m| {
+        UvNeed::Resolve(Needed {
+            name: m.name,
+            version: m.version.unwrap_or_default(),
+        })
+    })
+}
+
+/// The denial of a package uv would build while resolving, which the
+/// policy does not approve for every version.
+fn resolution_denial(tool: &str, n: &Needed, ranged: Option<&str>) -> String {
+    let which = if n.version.is_empty() {
+        n.name.clone()
+    } else {
+        format!("{} (e.g. {})", n.name, n.version)
+    };
+    let approved = match ranged {
+        Some(a) => format!(
+            "`{a}` approves some versions only, and uv's resolver builds whichever versions of it \
+             it considers (pkgward cannot hold it to a range)"
+        ),
+        None => "`[scripts]` does not approve it (wheels only under `scripts.default = \"deny\"`)"
+            .to_string(),
+    };
+    format!(
+        "`{tool}` needs to build {which} from its sdist to resolve the project, which runs the \
+         package's build code (setup.py / its PEP 517 backend) at install time; {approved}.\n  \
+         approve: {cmd}\n(uv then builds it, supervised; once `uv.lock` pins a version, `uv sync` \
+         only needs that version approved: {exact})",
+        cmd = super::approve_command(crate::tools::Ecosystem::Pypi, &n.name, ""),
+        exact = super::approve_command(
+            crate::tools::Ecosystem::Pypi,
+            &n.name,
+            if n.version.is_empty() {
+                "VERSION"
+            } else {
+                &n.version
+            }
+        ),
+    )
+}
+
+/// `uv sync` / `uv lock` with PyPI approvals, before the real run: finds
+/// the sdists uv would build with a wheels-only dry run, decides each, and
+/// gives uv `--no-binary-package` for the approved ones only (see above);
+/// an unapproved one denies the invocation (recorded, with the approve
+/// command).
+fn uv_project(
+    sub: &'static str,
+    tool: &str,
+    cx: &super::Context<'_>,
+    log: &mut Option<crate::record::AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> crate::error::Result<Option<Prebuilt>> {
+    use super::ScriptDecision;
+    let all = lossy(cx.args);
+    // `uv run`: the pass is the `uv sync` it starts with; pkgward's
+    // options go right after `run` (before the command).
+    let (at, args, sub) = if sub == "run" {
+        match uv_run_as_sync(&all) {
+            Some((at, sync)) => (Some(at), sync, "sync"),
+            None => return Ok(None),
+        }
+    } else {
+        (None, all.clone(), sub)
+    };
+    let mut builds: Vec<(Needed, ScriptDecision, Option<String>)> = Vec::new();
+    let mut resolves = false;
+    while builds.len() < MAX_BUILDS {
+        let skip: Vec<Needed> = builds.iter().map(|(n, ..)| n.clone()).collect();
+        let Some(out) = captured(cx.program, &uv_project_pass(sub, &args, &skip), cx) else {
+            break;
+        };
+        match uv_need(&out) {
+            None => break,
+            Some(UvNeed::Locked(n)) => {
+                let key = crate::tools::pep503(&n.name);
+                if builds
+                    .iter()
+                    .any(|(b, ..)| crate::tools::pep503(&b.name) == key)
+                {
+                    break;
+                }
+                let (decision, by) = super::decide(
+                    cx.policy,
+                    cx.mode,
+                    crate::tools::Ecosystem::Pypi,
+                    &n.name,
+                    &n.version,
+                );
+                if !decision.runs() {
+                    let rec = script_record(cx, &n.name, &n.version, decision, None);
+                    super::append(log, &rec, notice);
+                    return Err(crate::error::Error::Denied {
+                        message: denial(tool, &n),
+                    });
+                }
+                builds.push((n, decision, by));
+            }
+            Some(UvNeed::Resolve(n)) => {
+                let Some(by) = approves_every_version(cx.policy, &n.name) else {
+                    let ranged = cx
+                        .policy
+                        .approves_name(crate::tools::Ecosystem::Pypi, &n.name)
+                        .map(|a| a.value.clone());
+                    let rec = script_record(cx, &n.name, &n.version, ScriptDecision::Deny, None);
+                    super::append(log, &rec, notice);
+                    return Err(crate::error::Error::Denied {
+                        message: resolution_denial(tool, &n, ranged.as_deref()),
+                    });
+                };
+                // uv may need more sdists past this one; the pass cannot see
+                // them without building this one, so the real run shows them
+                // (wheels only: it fails on an unapproved one).
+                builds.push((n, ScriptDecision::Approved, Some(by)));
+                resolves = true;
+                break;
+            }
+        }
+    }
+    if builds.is_empty() {
+        return Ok(None);
+    }
+    let mut extra: Vec<String> = Vec::new();
+    for (n, ..) in &builds {
+        extra.push("--no-binary-package".into());
+        extra.push(n.name.clone());
+    }
+    let frozen = has_flag(&args, "--frozen") || env_true(cx, "UV_FROZEN");
+    let locked = has_flag(&args, "--locked") || env_true(cx, "UV_LOCKED");
+    if sub == "sync" && !resolves && !frozen && !locked {
+        // uv must not resolve again: that could build another version.
+        extra.push("--locked".into());
+        notice(format!(
+            "`{tool}` runs with --locked so that only the locked versions of the approved sdists \
+             build (run `uv lock` first if the lockfile is out of date)"
+        ));
+    }
+    let mut launched = all.clone();
+    let at = at.unwrap_or(launched.len()).min(launched.len());
+    launched.splice(at..at, extra.iter().cloned());
+    let mut runner = vec!["uv".to_string()];
+    runner.extend(launched);
+    let pending = builds
+        .into_iter()
+        .map(|(n, decision, by)| {
+            let mut rec = script_record(cx, &n.name, &n.version, decision, by);
+            rec.command =
+                format!(
+                "build the sdist of {} {} (its PEP 517 backend / setup.py), by uv in its own run \
+                 (or taken from uv's cache of an earlier build)",
+                n.name,
+                if n.version.is_empty() { "(any version)" } else { &n.version }
+            );
+            rec.runner = Some(runner.clone());
+            if super::confines(cx.policy, decision) {
+                rec.sandbox = Some(crate::supervise::sandbox::Report {
+                    layers: Vec::new(),
+                    missing: vec![
+                        "uv builds the sdist inside its own run, which pkgward traces and sends \
+                         through its egress proxy but does not confine"
+                            .into(),
+                    ],
+                    landlock_abi: None,
+                    scrubbed_env: Vec::new(),
+                    note: None,
+                });
+            }
+            rec
+        })
+        .collect();
+    Ok(Some(Prebuilt {
+        args: extra.into_iter().map(Into::into).collect(),
+        at: Some(at),
+        _dir: None,
+        pending,
+        started: std::time::Instant::now(),
+        project: Some(uv_project_dir(&all)),
+    }))
+}
+
+/// After a wheels-only `uv sync` / `uv lock` without PyPI approvals failed:
+/// when an sdist was the cause, records the denial and says which command
+/// approves it.
+fn uv_project_explain(
+    sub: &'static str,
+    tool: &str,
+    cx: &super::Context<'_>,
+    log: &mut Option<crate::record::AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> Option<i32> {
+    let mut args = lossy(cx.args);
+    let mut sub = sub;
+    if sub == "run" {
+        args = uv_run_as_sync(&args)?.1;
+        sub = "sync";
+    }
+    let out = captured(cx.program, &uv_project_pass(sub, &args, &[]), cx)?;
+    let message = match uv_need(&out)? {
+        UvNeed::Locked(n) => {
+            let (decision, _) = super::decide(
+                cx.policy,
+                cx.mode,
+                crate::tools::Ecosystem::Pypi,
+                &n.name,
+                &n.version,
+            );
+            let rec = script_record(cx, &n.name, &n.version, decision, None);
+            super::append(log, &rec, notice);
+            denial(tool, &n)
+        }
+        UvNeed::Resolve(n) => {
+            let rec = script_record(cx, &n.name, &n.version, super::ScriptDecision::Deny, None);
+            super::append(log, &rec, notice);
+            resolution_denial(tool, &n, None)
+        }
+    };
+    notice(format!("denied: {message}"));
+    Some(crate::error::exit::DENIED)
+}
+
+impl Prebuilt {
+    /// Adds [`Prebuilt::args`] to the tool's arguments, where they go.
+    pub fn apply(&self, args: &mut Vec<std::ffi::OsString>) {
+        let at = self.at.unwrap_or(args.len()).min(args.len());
+        args.splice(at..at, self.args.iter().cloned());
+    }
+
+    /// After the real tool ended: the `script` records of the approved
+    /// builds uv ran itself (its exit code and duration are the run's).
+    pub fn record_after(
+        &self,
+        code: i32,
+        signal: Option<i32>,
+        log: Option<&crate::record::LogTarget>,
+        notice: &mut dyn FnMut(String),
+    ) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut log = log.and_then(|t| t.open().ok());
+        let ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+        for p in &self.pending {
+            let mut rec = p.clone();
+            if rec.version.is_empty() {
+                // Resolved by uv: the version it locked.
+                if let Some(v) = self
+                    .project
+                    .as_deref()
+                    .and_then(|d| locked_version(d, &rec.package))
+                {
+                    rec.version = v;
+                }
+            }
+            rec.time = crate::record::now_rfc3339();
+            rec.ran = true;
+            rec.exit_code = Some(code);
+            rec.signal = signal;
+            rec.duration_ms = Some(ms);
+            super::append(&mut log, &rec, notice);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1100,6 +1757,106 @@ mod tests {
         )
         .unwrap();
         assert_eq!(odd.version, None);
+    }
+
+    #[test]
+    fn uv_project_messages_and_passes() {
+        assert_eq!(
+            parse_uv_no_build_dist(
+                "Resolved 3 packages in 1ms\nerror: Distribution `Pw_X.sdist==1.1 @ registry+http://127.0.0.1/s` \
+                 can't be installed because it is marked as `--no-build` but has no binary distribution\n"
+            ),
+            Some(("Pw_X.sdist".to_string(), "1.1".to_string()))
+        );
+        assert_eq!(
+            parse_uv_no_build_dist("Distribution `-x==1 @ a` is marked as `--no-build`"),
+            None
+        );
+        assert_eq!(
+            parse_uv_no_build_dist("Distribution `x==1;y @ a` is marked as `--no-build`"),
+            None
+        );
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            uv_project_sub(&a(&["--directory", "sync", "lock"])),
+            Some("lock")
+        );
+        assert_eq!(
+            uv_project_sub(&a(&["-q", "sync", "--frozen"])),
+            Some("sync")
+        );
+        assert_eq!(uv_project_sub(&a(&["pip", "sync"])), None);
+        assert_eq!(uv_project_sub(&a(&["run", "--", "sync"])), Some("run"));
+        assert_eq!(uv_project_sub(&a(&["tool", "run", "x"])), None);
+        assert_eq!(uv_project_sub(&a(&["--", "sync"])), None);
+        let skip = [Needed {
+            name: "x".into(),
+            version: "1".into(),
+        }];
+        assert_eq!(
+            uv_project_pass("sync", &a(&["sync", "--extra", "e"]), &skip),
+            a(&[
+                "sync",
+                "--extra",
+                "e",
+                "--dry-run",
+                "--no-install-package",
+                "x"
+            ])
+        );
+        assert_eq!(
+            uv_project_pass("lock", &a(&["lock", "--check"]), &skip),
+            a(&["lock", "--check"])
+        );
+        assert_eq!(
+            uv_run_as_sync(&a(&[
+                "-q",
+                "run",
+                "--with",
+                "x",
+                "--extra=e",
+                "--group",
+                "g",
+                "-m",
+                "--env-file",
+                "f",
+                "--frozen",
+                "pytest",
+                "--extra",
+                "z"
+            ])),
+            Some((
+                2,
+                a(&["-q", "sync", "--extra=e", "--group", "g", "--frozen"])
+            ))
+        );
+        assert_eq!(
+            uv_run_as_sync(&a(&["--directory", "d", "run", "--", "python"])),
+            Some((3, a(&["--directory", "d", "sync"])))
+        );
+        assert_eq!(uv_run_as_sync(&a(&["run", "--no-sync", "x"])), None);
+        assert_eq!(uv_run_as_sync(&a(&["run", "--script", "x.py"])), None);
+        assert_eq!(uv_run_as_sync(&a(&["tool", "run", "x"])), None);
+        assert!(has_flag(&a(&["--locked=true"]), "--locked"));
+        assert!(!has_flag(&a(&["--lockedx"]), "--locked"));
+    }
+
+    #[test]
+    fn a_config_file_on_the_command_line_is_read() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("c.toml"), "no-binary-package = [\"x\"]\n").unwrap();
+        let none = |_: &str| None;
+        for args in [
+            vec!["sync", "--config-file", "c.toml"],
+            vec!["--config-file=c.toml", "lock"],
+        ] {
+            let args: Vec<String> = args.into_iter().map(String::from).collect();
+            let v = uv_violations(&args, &none, d.path(), None);
+            assert_eq!(v.len(), 1, "{args:?}");
+            assert_eq!(v[0].code, BUILD_CODE);
+        }
+        let args: Vec<String> = vec!["sync".into()];
+        assert!(uv_violations(&args, &none, d.path(), None).is_empty());
     }
 
     #[test]
