@@ -714,6 +714,46 @@ fn uv_lock_and_sync_build_an_approved_sdist() {
     check("uv sync", Some("--locked"));
 }
 
+/// uv builds an approved sdist inside its own run, which pkgward cannot
+/// confine: by default that is said and recorded; where the policy
+/// requires the sandbox, uv does not run at all.
+#[test]
+fn uv_sync_refuses_an_unconfinable_build_when_the_sandbox_is_required() {
+    let lock = approved_lock();
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n[sandbox]\nrequire = true\n");
+    project(&t, Some(&lock));
+    let o = uv(&t, &["sync"], &[]);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("cannot confine"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "sandbox required");
+    assert!(!in_venv(&t, "pw_scr_sdist"));
+
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n");
+    project(&t, Some(&lock));
+    let o = uv(&t, &["sync"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("not confined"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(in_venv(&t, "pw_scr_sdist"));
+    let recs = script_records(&t);
+    let last = recs.last().unwrap();
+    assert_eq!(last["decision"], "approved");
+    assert!(
+        last["sandbox"]["missing"][0]
+            .as_str()
+            .unwrap()
+            .contains("does not confine"),
+        "{last}"
+    );
+}
+
 /// A version-range approval counts for the version the lockfile pins: one
 /// that does not cover it builds nothing; one that does lets `uv sync`
 /// build it (with `--locked`, so no other version can be built), while

@@ -1595,6 +1595,31 @@ fn uv_project(
              build (run `uv lock` first if the lockfile is out of date)"
         ));
     }
+    // uv builds inside its own run, which pkgward cannot confine: where the
+    // policy requires the sandbox for approved code, that run does not happen.
+    if cx.policy.sandbox.require.value {
+        if let Some((n, ..)) = builds
+            .iter()
+            .find(|(_, decision, _)| super::confines(cx.policy, *decision))
+        {
+            return Err(crate::error::Error::Config(format!(
+                "`{tool} {sub}` would build the approved sdist of {} inside uv's own run, which \
+                 pkgward traces but cannot confine, and [sandbox] require = true; install it with \
+                 `uv pip install` (built confined by pkgward) or lift the requirement",
+                n.name
+            )));
+        }
+    }
+    for (n, ..) in builds
+        .iter()
+        .filter(|(_, decision, _)| super::confines(cx.policy, *decision))
+    {
+        notice(format!(
+            "uv builds the approved sdist of {} in its own run: traced and through the egress \
+             proxy, but not confined (`[sandbox] require = true` refuses this instead)",
+            n.name
+        ));
+    }
     let mut launched = all.clone();
     let at = at.unwrap_or(launched.len()).min(launched.len());
     launched.splice(at..at, extra.iter().cloned());
