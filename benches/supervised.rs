@@ -60,7 +60,7 @@ mod linux {
     use std::process::Command;
     use std::time::Duration;
 
-    use crate::common::{interleave, loadavg, machine, stats_ms, Variant};
+    use crate::common::{interleave, loadavg, machine, stats_ms, Sample, Variant};
     use crate::support::guard::{pkgward_bin, Guarded};
     use crate::support::tools::{find_in_path, real_cargo, real_python, run_ok, EnvList};
     use crate::support::{Crate, NpmPackage, Registries, Wheel};
@@ -76,7 +76,7 @@ mod linux {
     struct Outcome {
         workload: String,
         labels: Vec<String>,
-        samples: Vec<Vec<Duration>>,
+        samples: Vec<Vec<Sample>>,
         load_before: String,
         load_after: String,
         notes: Vec<String>,
@@ -601,12 +601,23 @@ mod linux {
             wall.as_secs_f64()
         );
         println!();
-        println!("| workload | variant | median | min–max | ratio to bare | ≤ 1.05× |");
-        println!("|---|---|--:|--:|--:|:-:|");
+        println!(
+            "| workload | variant | median | min–max | ratio to bare | vs proxy-only | CPU median | CPU ratio to bare | ≤ 1.05× |"
+        );
+        println!("|---|---|--:|--:|--:|--:|--:|--:|:-:|");
+        let walls = |s: &[Sample]| s.iter().map(|x| x.wall).collect::<Vec<_>>();
+        let cpus = |s: &[Sample]| s.iter().map(|x| x.cpu).collect::<Vec<_>>();
         for o in out {
-            let bare = stats_ms(&o.samples[0]).0;
+            let bare = stats_ms(&walls(&o.samples[0])).0;
+            let bare_cpu = stats_ms(&cpus(&o.samples[0])).0;
+            let proxy_only = o
+                .labels
+                .iter()
+                .position(|l| l.contains("proxy-only"))
+                .map(|i| stats_ms(&walls(&o.samples[i])).0);
             for (i, label) in o.labels.iter().enumerate() {
-                let (med, lo, hi) = stats_ms(&o.samples[i]);
+                let (med, lo, hi) = stats_ms(&walls(&o.samples[i]));
+                let cpu = stats_ms(&cpus(&o.samples[i])).0;
                 let ratio = med / bare;
                 let ok = if i == 0 {
                     "—"
@@ -615,9 +626,14 @@ mod linux {
                 } else {
                     "**no**"
                 };
+                let vs_po = match proxy_only {
+                    Some(p) if label.contains("full") => format!("{:.3}×", med / p),
+                    _ => "—".into(),
+                };
                 println!(
-                    "| {} | {label} | {med:.0} ms | {lo:.0}–{hi:.0} ms | {ratio:.3}× | {ok} |",
-                    o.workload
+                    "| {} | {label} | {med:.0} ms | {lo:.0}–{hi:.0} ms | {ratio:.3}× | {vs_po} | {cpu:.0} ms | {:.3}× | {ok} |",
+                    o.workload,
+                    cpu / bare_cpu
                 );
             }
         }
@@ -633,9 +649,15 @@ mod linux {
             for (i, label) in o.labels.iter().enumerate() {
                 let s: Vec<String> = o.samples[i]
                     .iter()
-                    .map(|d| format!("{:.0}", d.as_secs_f64() * 1e3))
+                    .map(|d| {
+                        format!(
+                            "{:.0} ({:.0})",
+                            d.wall.as_secs_f64() * 1e3,
+                            d.cpu.as_secs_f64() * 1e3
+                        )
+                    })
                     .collect();
-                println!("  - {label}: {} ms", s.join(" "));
+                println!("  - {label}: wall (CPU) {} ms", s.join(" "));
             }
         }
     }

@@ -17,23 +17,54 @@ pub struct Variant<'a> {
     pub cmd: Box<dyn Fn() -> Command + 'a>,
 }
 
+/// One timed run: wall time, and the CPU time (user + system) of the whole
+/// process tree that was waited for.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    pub wall: Duration,
+    pub cpu: Duration,
+}
+
 /// Runs every variant once per round, the order rotating each round (A B C,
 /// B C A, …) so drift hits them alike; round 0 is a warm-up and is not kept.
 /// A failing command panics with its output.
-pub fn interleave(variants: &[Variant<'_>], rounds: usize) -> Vec<Vec<Duration>> {
+pub fn interleave(variants: &[Variant<'_>], rounds: usize) -> Vec<Vec<Sample>> {
     let n = variants.len();
     let mut samples = vec![Vec::with_capacity(rounds); n];
     for round in 0..=rounds {
         for k in 0..n {
             let v = (k + round) % n;
             (variants[v].reset)();
-            let d = time(&mut (variants[v].cmd)());
+            let cpu0 = children_cpu();
+            let wall = time(&mut (variants[v].cmd)());
+            let cpu = children_cpu().saturating_sub(cpu0);
             if round > 0 {
-                samples[v].push(d);
+                samples[v].push(Sample { wall, cpu });
             }
         }
     }
     samples
+}
+
+/// User + system CPU time of this process's waited-for descendants
+/// (`getrusage(RUSAGE_CHILDREN)`): a run's share is the difference around
+/// it. Much less sensitive to other load on the machine than wall time.
+pub fn children_cpu() -> Duration {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage fills a zeroed struct.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid pointer to a rusage.
+        if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) } != 0 {
+            return Duration::ZERO;
+        }
+        let tv = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    }
+    #[cfg(not(unix))]
+    Duration::ZERO
 }
 
 /// Wall time of one complete run of `cmd` (spawn to exit), which must succeed.
