@@ -32,7 +32,7 @@
 pub(crate) mod linux;
 pub mod seatbelt;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -459,13 +459,18 @@ pub fn resolved(p: &Path) -> PathBuf {
 /// denied path (or to one of its ancestors) grants nothing more.
 pub fn cover(root: &Path, denied: &[PathBuf], out: &mut Vec<PathBuf>) {
     let mut seen = BTreeSet::new();
-    cover_in(root, denied, out, &mut seen, 0);
+    // What `out` holds, for the duplicate check: a directory with thousands
+    // of entries (a shared `/tmp` above a denied path) made a linear
+    // `contains` per entry quadratic — seconds per sandboxed run.
+    let mut have: HashSet<PathBuf> = out.iter().cloned().collect();
+    cover_in(root, denied, out, &mut have, &mut seen, 0);
 }
 
 fn cover_in(
     path: &Path,
     denied: &[PathBuf],
     out: &mut Vec<PathBuf>,
+    have: &mut HashSet<PathBuf>,
     seen: &mut BTreeSet<PathBuf>,
     depth: usize,
 ) {
@@ -477,7 +482,7 @@ fn cover_in(
     }
     let holds_denied = denied.iter().any(|d| d.starts_with(&c) && *d != c);
     if !holds_denied {
-        if !out.contains(&c) {
+        if have.insert(c.clone()) {
             out.push(c);
         }
         return;
@@ -489,7 +494,7 @@ fn cover_in(
     }
     if let Ok(rd) = std::fs::read_dir(&c) {
         for e in rd.flatten() {
-            cover_in(&e.path(), denied, out, seen, depth + 1);
+            cover_in(&e.path(), denied, out, have, seen, depth + 1);
         }
     }
 }
