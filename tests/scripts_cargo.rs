@@ -409,3 +409,59 @@ fn the_graph_cache_sees_new_dependencies_and_members() {
     assert!(err.contains("cargo:pw-cs-evil@=1.0.0"), "{err}");
     assert!(g.sb.marker("evil-build-rs").is_none());
 }
+
+/// `cargo clean` (the target directory removed from the project, which
+/// changes the project directory) changes nothing `cargo metadata` would
+/// say: the graph cache answers the next build (a miss writes it again).
+#[test]
+fn the_graph_cache_outlives_cargo_clean() {
+    let g = guarded(&policy("enforce", &[]));
+    g.sb.write(
+        "Cargo.toml",
+        "[package]\nname = \"cs-root\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    );
+    g.sb.write("src/lib.rs", "pub fn f() {}\n");
+    // (The first build writes Cargo.lock, a change: the second one fills
+    // the cache for the project as it then is.)
+    for _ in 0..2 {
+        let out = cargo(&g, &["build"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let cache = g.state.join("scripts/cargo");
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let written = std::fs::metadata(&entry).unwrap().modified().unwrap();
+    // The same build again: answered from the cache.
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::metadata(&entry).unwrap().modified().unwrap(),
+        written,
+        "the graph cache did not answer an unchanged project"
+    );
+    // (Wherever CARGO_TARGET_DIR points, the project directory changes.)
+    let target = g.sb.work.join("target");
+    if !target.exists() {
+        std::fs::create_dir(&target).unwrap();
+    }
+    std::fs::remove_dir_all(&target).unwrap();
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::metadata(&entry).unwrap().modified().unwrap(),
+        written,
+        "the graph cache did not answer after a clean"
+    );
+    // A new file in the project directory is a change (conservatively).
+    g.sb.write("build.rs", "fn main() {}\n");
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_ne!(
+        std::fs::metadata(&entry).unwrap().modified().unwrap(),
+        written
+    );
+}

@@ -1178,9 +1178,9 @@ pub fn approve_command(name: &str, version: &str) -> String {
 // depends only on the manifests, the lockfile, cargo's configuration, the
 // environment and the command line, so its result (the crates with
 // install-time code) is kept per project and command line with the files it
-// was computed from (size and modification time of each, and of the
-// directories holding the project's own packages, so that a new workspace
-// member shows), and reused while none of them changed. The fetch still
+// was computed from (size and modification time of each, and the entries
+// of the directories holding the project's own packages, so that a new
+// workspace member shows), and reused while none of them changed. The fetch still
 // runs unless the cache answers before it: then the lockfile and manifests
 // are those of the last successful fetch, so nothing is missing, and the
 // tool is not started at all (the build step follows directly).
@@ -1220,6 +1220,11 @@ fn inputs_key(inputs: &[PathBuf]) -> String {
     for p in inputs {
         s.push_str(&p.to_string_lossy());
         match std::fs::metadata(p) {
+            // A directory (one holding the project's own packages) counts by
+            // what it holds, not by its modification time, which every
+            // `cargo clean`, build and editor swap file changes: a new
+            // workspace member is a new entry.
+            Ok(m) if m.is_dir() => s.push_str(&format!("\0dir\0{}\n", dir_entries(p))),
             Ok(m) => {
                 let mtime = m
                     .modified()
@@ -1241,6 +1246,30 @@ fn inputs_key(inputs: &[PathBuf]) -> String {
         s.push_str(&format!("{k}={v}\n"));
     }
     crate::record::hash::sha256_bytes(s.as_bytes())
+}
+
+/// The sorted names of a directory's entries (with a `/` after
+/// directories), leaving out the `target` directory of a workspace root (one
+/// holding `Cargo.lock`), which builds and `cargo clean` create and remove.
+/// Hidden entries count: a member glob such as `crates/*` matches them.
+fn dir_entries(dir: &Path) -> String {
+    let root = dir.join("Cargo.lock").is_file();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if root && name == "target" {
+                        return None;
+                    }
+                    let dir = e.file_type().is_ok_and(|t| t.is_dir());
+                    Some(if dir { format!("{name}/") } else { name })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.join("\u{1}")
 }
 
 /// What `cargo metadata`'s answer was computed from.
