@@ -466,7 +466,8 @@ const MVN_VALUE_OPTS: &[&str] = &[
     "--color",
 ];
 
-const GRADLE_VALUE_OPTS: &[&str] = &[
+/// gradle options that take a value.
+pub const GRADLE_VALUE_OPTS: &[&str] = &[
     "-I",
     "--init-script",
     "-p",

@@ -97,38 +97,6 @@ pub struct Unknown {
     pub line: usize,
 }
 
-/// gradle options that take a value.
-const VALUE: &[&str] = &[
-    "-I",
-    "--init-script",
-    "-p",
-    "--project-dir",
-    "-g",
-    "--gradle-user-home",
-    "-b",
-    "--build-file",
-    "-c",
-    "--settings-file",
-    "-x",
-    "--exclude-task",
-    "-D",
-    "--system-prop",
-    "-P",
-    "--project-prop",
-    "--include-build",
-    "--console",
-    "--warning-mode",
-    "--max-workers",
-    "--priority",
-    "-M",
-    "--write-verification-metadata",
-    "-F",
-    "--dependency-verification",
-    "--project-cache-dir",
-    "--update-locks",
-    "--configuration-cache-problems",
-];
-
 /// The plan for a gradle command line (every one that configures a build:
 /// not `--version`, `--help`, `--stop`, `--status`).
 pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
@@ -189,7 +157,7 @@ pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
         };
         let value = match inline {
             Some(v) => Some(v),
-            None if VALUE.contains(&name) => {
+            None if crate::classify::maven::GRADLE_VALUE_OPTS.contains(&name) => {
                 i += 1;
                 args.get(i - 1).cloned()
             }
