@@ -1384,13 +1384,7 @@ fn install_root(args: &[String], env: &[(OsString, OsString)]) -> Vec<PathBuf> {
     if !args.iter().any(|a| a == "install") {
         return Vec::new();
     }
-    let var = |k: &str| {
-        env.iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| PathBuf::from(v))
-            .or_else(|| std::env::var_os(k).map(PathBuf::from))
-    };
+    let var = |k: &str| super::launch_var(env, k).map(PathBuf::from);
     let mut root = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {

@@ -327,12 +327,8 @@ fn project_gemfile(plan: &Plan, env: &[(OsString, OsString)], cwd: &Path) -> Opt
     if let Some(g) = &plan.gemfile {
         return Some(g.clone());
     }
-    let from_env = env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "BUNDLE_GEMFILE")
-        .map(|(_, v)| PathBuf::from(v))
-        .or_else(|| std::env::var_os("BUNDLE_GEMFILE").map(PathBuf::from))
+    let from_env = super::launch_var(env, "BUNDLE_GEMFILE")
+        .map(PathBuf::from)
         .filter(|p| !p.as_os_str().is_empty());
     if let Some(g) = from_env {
         return Some(cwd.join(g));
@@ -692,13 +688,8 @@ fn find(plan: &Plan, launch: &crate::supervise::Launch) -> std::result::Result<F
             project = local;
             // A mirror for every source (pkgward's forced one, or the
             // user's) is where bundler fetches from: so does pkgward.
-            let mirror = launch
-                .env
-                .iter()
-                .rev()
-                .find(|(k, _)| k == "BUNDLE_MIRROR__ALL")
-                .map(|(_, v)| v.to_string_lossy().into_owned())
-                .or_else(|| std::env::var("BUNDLE_MIRROR__ALL").ok())
+            let mirror = super::launch_var(&launch.env, "BUNDLE_MIRROR__ALL")
+                .map(|v| v.to_string_lossy().into_owned())
                 .filter(|m| !m.is_empty());
             if let Some(m) = mirror {
                 for g in &mut gems {
@@ -920,18 +911,14 @@ pub fn after(
     notice: &mut dyn FnMut(String),
 ) {
     let approved = plan.approved.lock().map(|a| a.clone()).unwrap_or_default();
-    let runner = vec![match plan.tool {
-        Tool::Gem => "gem".to_string(),
-        Tool::Bundle => "bundle".to_string(),
-    }];
-    for (g, c, d, by) in &approved {
-        for mut r in records(cx.invocation_id, g, c, *d, by) {
-            r.ran = true;
-            r.exit_code = Some(code);
-            r.runner = Some(runner.clone());
-            super::append(log, &r, notice);
-        }
-    }
+    let runner = match plan.tool {
+        Tool::Gem => "gem",
+        Tool::Bundle => "bundle",
+    };
+    let all = approved
+        .iter()
+        .flat_map(|(g, c, d, by)| records(cx.invocation_id, g, c, *d, by));
+    super::record_ran(all, code, runner, log, notice);
 }
 
 #[cfg(test)]

@@ -1286,13 +1286,8 @@ fn rec(invocation_id: &str, f: &Found, d: ScriptDecision, by: &Option<String>) -
 }
 
 fn env_var(launch: &crate::supervise::Launch, key: &str) -> Option<String> {
-    launch
-        .env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.to_string_lossy().into_owned())
-        .or_else(|| std::env::var(key).ok())
+    super::launch_var(&launch.env, key)
+        .map(|v| v.to_string_lossy().into_owned())
         .filter(|v| !v.is_empty())
 }
 
@@ -1431,13 +1426,10 @@ pub fn after(
     notice: &mut dyn FnMut(String),
 ) {
     let approved = plan.approved.lock().map(|a| a.clone()).unwrap_or_default();
-    for (f, d, by) in &approved {
-        let mut r = rec(cx.invocation_id, f, *d, by);
-        r.ran = true;
-        r.exit_code = Some(code);
-        r.runner = Some(vec!["gradle".into()]);
-        super::append(log, &r, notice);
-    }
+    let records = approved
+        .iter()
+        .map(|(f, d, by)| rec(cx.invocation_id, f, *d, by));
+    super::record_ran(records, code, "gradle", log, notice);
 }
 
 #[cfg(test)]

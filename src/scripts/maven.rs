@@ -387,13 +387,10 @@ pub fn after(
     notice: &mut dyn FnMut(String),
 ) {
     let approved = plan.approved.lock().map(|a| a.clone()).unwrap_or_default();
-    for (f, d, by) in &approved {
-        let mut r = rec(cx.invocation_id, f, *d, by);
-        r.ran = true;
-        r.exit_code = Some(code);
-        r.runner = Some(vec!["mvn".into()]);
-        super::append(log, &r, notice);
-    }
+    let records = approved
+        .iter()
+        .map(|(f, d, by)| rec(cx.invocation_id, f, *d, by));
+    super::record_ran(records, code, "mvn", log, notice);
 }
 
 #[cfg(test)]

@@ -660,38 +660,22 @@ pub fn after_run(
     log: Option<&record::LogTarget>,
     notice: &mut dyn FnMut(String),
 ) {
-    match (&setup.build, ended.code) {
-        (Some(Build::Cargo(plan)), 0) => {
+    if let Some(build) = &setup.build {
+        let code = ended.code;
+        // cargo's build step follows only a successful fetch.
+        if code == 0 || !matches!(build, Build::Cargo(_)) {
             let mut log = log.and_then(|t| t.open().ok());
-            ended.code = cargo::after(plan, cx, &mut log, notice);
+            let log = &mut log;
+            match build {
+                Build::Cargo(plan) => ended.code = cargo::after(plan, cx, log, notice),
+                Build::Gem(plan) => gem::after(plan, cx, code, log, notice),
+                Build::Dotnet(plan) => ended.code = dotnet::after(plan, cx, code, log, notice),
+                Build::Maven(plan) => maven::after(plan, cx, code, log, notice),
+                Build::Nuget(plan) => ended.code = nuget::after(plan, cx, code, log, notice),
+                Build::Gradle(plan) => gradle::after(plan, cx, code, log, notice),
+            }
             return;
         }
-        (Some(Build::Gem(plan)), code) => {
-            let mut log = log.and_then(|t| t.open().ok());
-            gem::after(plan, cx, code, &mut log, notice);
-            return;
-        }
-        (Some(Build::Dotnet(plan)), code) => {
-            let mut log = log.and_then(|t| t.open().ok());
-            ended.code = dotnet::after(plan, cx, code, &mut log, notice);
-            return;
-        }
-        (Some(Build::Maven(plan)), code) => {
-            let mut log = log.and_then(|t| t.open().ok());
-            maven::after(plan, cx, code, &mut log, notice);
-            return;
-        }
-        (Some(Build::Nuget(plan)), code) => {
-            let mut log = log.and_then(|t| t.open().ok());
-            ended.code = nuget::after(plan, cx, code, &mut log, notice);
-            return;
-        }
-        (Some(Build::Gradle(plan)), code) => {
-            let mut log = log.and_then(|t| t.open().ok());
-            gradle::after(plan, cx, code, &mut log, notice);
-            return;
-        }
-        _ => {}
     }
     if ended.code != 0 {
         if let Some(pre) = setup.python.as_ref().filter(|p| !p.approvals) {
@@ -1252,5 +1236,32 @@ fn append(log: &mut Option<AuditLog>, rec: &ScriptRecord, notice: &mut dyn FnMut
         if let Err(e) = l.append(rec) {
             notice(format!("warning: {e}"));
         }
+    }
+}
+
+/// A variable as the tool sees it: its launch environment (the last
+/// setting wins), else pkgward's own.
+fn launch_var(env: &[(OsString, OsString)], key: &str) -> Option<OsString> {
+    env.iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var_os(key))
+}
+
+/// Records approved install-time code that ran inside the tool's own run
+/// (gem, bundle, mvn, gradle): `ran`, the tool's exit code, the tool as runner.
+fn record_ran(
+    records: impl IntoIterator<Item = ScriptRecord>,
+    code: i32,
+    runner: &str,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) {
+    for mut r in records {
+        r.ran = true;
+        r.exit_code = Some(code);
+        r.runner = Some(vec![runner.to_string()]);
+        append(log, &r, notice);
     }
 }

@@ -1359,15 +1359,8 @@ fn has_flag(args: &[String], flag: &str) -> bool {
 
 /// Whether a boolean uv variable is set to true in the tool's environment.
 fn env_true(cx: &super::Context<'_>, name: &str) -> bool {
-    let v = cx
-        .env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.to_string_lossy().into_owned())
-        .or_else(|| std::env::var(name).ok());
-    v.is_some_and(|v| {
-        let v = v.trim().to_ascii_lowercase();
+    super::launch_var(cx.env, name).is_some_and(|v| {
+        let v = v.to_string_lossy().trim().to_ascii_lowercase();
         !v.is_empty() && !matches!(v.as_str(), "0" | "false" | "no" | "off")
     })
 }
