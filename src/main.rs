@@ -13,6 +13,11 @@ fn main() {
     let arg0 = args.next().unwrap_or_else(|| OsString::from("pkgward"));
     let rest: Vec<OsString> = args.collect();
     let stem = invocation_stem(&arg0.to_string_lossy());
+    #[cfg(target_os = "linux")]
+    if stem == "pkgward" && pkgward::scripts::npm_broker::invoked_as_script_shell(&rest) {
+        // npm starting an install script through the shim's broker.
+        std::process::exit(pkgward::scripts::npm_broker::client(&rest));
+    }
     let code = if stem == "pkgward" {
         cli::main(rest)
     } else if let Some(tool) = Tool::from_invocation_name(&stem) {

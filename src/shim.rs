@@ -189,7 +189,8 @@ fn run_inner(
     let script_violations =
         crate::scripts::violations(&policy, call.tool, classification.verb, &args, &cwd);
     decide::add(&mut decision, mode, script_violations);
-    let scripts = crate::scripts::prepare(call.tool, classification.verb, &args, &cwd, &policy);
+    #[allow(unused_mut)]
+    let mut scripts = crate::scripts::prepare(call.tool, classification.verb, &args, &cwd, &policy);
 
     // Record the invocation before anything runs.
     let invocation_id = record::new_invocation_id();
@@ -345,7 +346,7 @@ fn run_inner(
             return Err(err);
         }
     }
-    if let Some(s) = &scripts {
+    if let Some(s) = scripts.as_ref().filter(|s| !s.in_tool) {
         s.apply(&mut launch);
         crate::scripts::record_disabled(call.tool, s, &invocation_id, log_target.as_ref());
     }
@@ -414,6 +415,44 @@ fn run_inner(
         tool: call.tool.name,
         proxy: proxy.as_ref().map(|p| p.proxy.handle()),
     });
+    // npm: its scripts run inside its own install, each decided and run
+    // by the broker; without a broker, they are switched off and the
+    // approved ones run afterwards.
+    #[cfg(target_os = "linux")]
+    let npm_broker = match scripts.as_mut().filter(|s| s.in_tool) {
+        Some(s) => {
+            let started =
+                crate::scripts::npm_broker::Broker::start(crate::scripts::npm_broker::Config {
+                    policy: policy.clone(),
+                    mode,
+                    invocation_id: invocation_id.clone(),
+                    log: log_target.clone(),
+                    root: s
+                        .after
+                        .as_ref()
+                        .map(|a| a.root.clone())
+                        .unwrap_or_else(|| cwd.clone()),
+                    trace: launch.trace.clone(),
+                });
+            match started {
+                Ok(b) => {
+                    b.apply(&mut launch, s.insert_at);
+                    Some(b)
+                }
+                Err(_) => {
+                    s.in_tool = false;
+                    s.apply(&mut launch);
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    #[cfg(not(target_os = "linux"))]
+    if let Some(s) = scripts.as_mut().filter(|s| s.in_tool) {
+        s.in_tool = false;
+        s.apply(&mut launch);
+    }
     // pip / uv with PyPI approvals: the approved sdists are built first,
     // supervised, into a wheelhouse the (wheels-only) tool then reads.
     let mut _wheelhouse = None;
@@ -487,6 +526,12 @@ fn run_inner(
     } else {
         supervise::run(&launch)
     };
+    #[cfg(target_os = "linux")]
+    if let Some(b) = npm_broker {
+        if let Some(m) = crate::scripts::npm_broker::denied_message(&b.stop()) {
+            notice(m);
+        }
+    }
     if let (Ok(ended), Some(s)) = (&mut result, &scripts) {
         let skip = resolve::Skip::new(
             &shim_dirs(&call.invoked_as),

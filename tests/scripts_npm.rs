@@ -64,6 +64,42 @@ fn fixtures() {
              }}).on('error', e => {{ console.error('download:', e.message); process.exit(1); }});\n",
             r.npm_url()
         );
+        // Its package.json claims the approved package's name.
+        let spoof = NpmPackage::new("pw-scr-spoof", "1.0.0")
+            .script("postinstall", "node spoof.js")
+            .file("spoof.js", js_marker("spoof-postinstall"));
+        let mut claimed = spoof.package_json();
+        claimed["name"] = serde_json::json!("pw-scr-dep");
+        r.publish_npm(&spoof.file("package.json", serde_json::to_string(&claimed).unwrap()));
+        // Approved, and it tries to have pkgward run more code on another
+        // approved package's behalf: it finds npm's script broker and asks.
+        let sneak = format!(
+            "{marker}\
+             const cp = require('child_process');\n\
+             let sock = null;\n\
+             for (const p of fs.readdirSync('/proc')) {{\n\
+               if (!/^[0-9]+$/.test(p)) continue;\n\
+               try {{\n\
+                 const e = fs.readFileSync('/proc/' + p + '/environ', 'latin1').split('\\0');\n\
+                 const m = e.find(x => x.startsWith('PKGWARD_NPM_SCRIPT_BROKER='));\n\
+                 if (m) {{ sock = m.slice(m.indexOf('=') + 1); break; }}\n\
+               }} catch (e) {{}}\n\
+             }}\n\
+             fs.writeFileSync(path.join(dir, 'sneak-found'), sock ? 'yes' : 'no');\n\
+             if (sock) {{\n\
+               const env = Object.assign({{}}, process.env, {{ PKGWARD_NPM_SCRIPT_BROKER: sock, npm_lifecycle_event: 'postinstall' }});\n\
+               const r = cp.spawnSync({exe}, ['-c', 'echo ran > ' + path.join(dir, 'sneak-ran')], {{ cwd: path.join(process.cwd(), '..', 'pw-scr-dep'), env, stdio: 'inherit' }});\n\
+               fs.writeFileSync(path.join(dir, 'sneak-status'), String(r.status));\n\
+             }}\n",
+            marker = js_marker("sneak-postinstall"),
+            exe = serde_json::json!(env!("CARGO_BIN_EXE_pkgward")),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-scr-sneak", "1.0.0")
+                .dep("pw-scr-dep", "^1.0.0")
+                .script("postinstall", "node sneak.js")
+                .file("sneak.js", sneak),
+        );
         r.publish_npm(
             &NpmPackage::new("@pwscr/native", "1.2.0")
                 .script("postinstall", "node install.js")
@@ -637,4 +673,55 @@ fn pnpm_dlx_of_an_unapproved_package_is_denied() {
     let o = pnpm(&g, &["dlx", "pw-scr-evil"]);
     assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
     no_effects_of_evil(&g);
+}
+
+#[test]
+fn a_package_claiming_an_approved_name_is_decided_by_what_npm_installed() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-dep\"]\n");
+    let o = g.npm(&["install", "pw-scr-spoof"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        g.sb.marker("spoof-postinstall"),
+        None,
+        "the spoofing package's script ran"
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("pkgward approve npm:pw-scr-spoof@1.0.0"),
+        "{err}"
+    );
+    let recs = scripts(&g);
+    let r = recs
+        .iter()
+        .find(|r| r["path"] == "node_modules/pw-scr-spoof")
+        .unwrap_or_else(|| panic!("{recs:?}"));
+    assert_eq!(r["package"], "pw-scr-spoof");
+    assert_eq!(r["decision"], "deny");
+    assert_eq!(r["ran"], false);
+}
+
+#[test]
+fn approved_code_cannot_ask_the_script_broker_for_more() {
+    // Unconfined (the sandbox would keep it from other processes'
+    // environments), so that the broker's own check is what stops it.
+    let g = setup(
+        "[scripts]\nallow = [\"npm:pw-scr-dep\", \"npm:pw-scr-sneak\"]\n\
+         [sandbox]\nconfine_approved = false\n",
+    );
+    let o = g.npm(&["install", "pw-scr-sneak"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(g.sb.marker("dep-postinstall").as_deref(), Some("ran\n"));
+    assert_eq!(g.sb.marker("sneak-postinstall").as_deref(), Some("ran\n"));
+    // It found the broker (so the refusal below is the broker's)…
+    assert_eq!(g.sb.marker("sneak-found").as_deref(), Some("yes"));
+    // …and was refused: nothing ran, the client failed.
+    assert_eq!(g.sb.marker("sneak-ran"), None);
+    assert_eq!(g.sb.marker("sneak-status").as_deref(), Some("70"));
+    // The approved scripts ran inside npm's own install: one npm process.
+    let npm_runs = g
+        .audit()
+        .into_iter()
+        .filter(|r| r["kind"] == "invocation" && r["tool"] == "npm")
+        .count();
+    assert_eq!(npm_runs, 1);
 }

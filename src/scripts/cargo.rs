@@ -1099,6 +1099,7 @@ pub fn after(
         env: env.clone(),
         sandboxed,
         extra_write: install_root(&real_s, cx.env),
+        attached: None,
         #[cfg(target_os = "linux")]
         trace: cx.trace.clone(),
     };

@@ -505,6 +505,7 @@ pub fn after(
         env: cx.env.to_vec(),
         sandboxed,
         extra_write: Vec::new(),
+        attached: None,
         #[cfg(target_os = "linux")]
         trace: cx.trace.clone(),
     });

@@ -12,6 +12,10 @@
 //! one, and lists the ones it did not run once, each with the command that
 //! approves it.
 //!
+//! npm on Linux is the exception: it runs its scripts itself, each one
+//! through pkgward's script shell and decided and run by the shim's broker
+//! ([`npm_broker`]), which costs no second npm start.
+//!
 //! Modes: `off` leaves the tool alone; `audit` runs everything (the ones
 //! the policy would deny are recorded as `would-deny`); `enforce` runs the
 //! approved ones, or all of them under `scripts.default = "allow"` /
@@ -25,6 +29,8 @@ pub mod gem;
 pub mod gradle;
 pub mod maven;
 pub mod npm;
+#[cfg(target_os = "linux")]
+pub mod npm_broker;
 pub mod nuget;
 pub mod pnpm;
 pub mod python;
@@ -186,6 +192,12 @@ pub struct Setup {
     /// Install-time code that cannot be switched off in the tool and is
     /// checked around its run instead (cargo, gem).
     pub build: Option<Build>,
+    /// npm (Linux): npm runs its lifecycle scripts itself, each through
+    /// pkgward's script shell and the shim's broker ([`npm_broker`]), which
+    /// decides and runs them; `env`/`insert_args` (scripts off) and `after`
+    /// are the fallback when the broker cannot start. The shim applies
+    /// one or the other and clears this when it falls back.
+    pub in_tool: bool,
 }
 
 /// What is checked around the tool's run ([`before_run`], [`after_run`]).
@@ -326,6 +338,7 @@ pub fn prepare(
             disables_builds: false,
             python: None,
             build: None,
+            in_tool: false,
         }),
         "yarn" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
             // yarn 1 reads YARN_IGNORE_SCRIPTS / npm_config_ignore_scripts;
@@ -351,6 +364,7 @@ pub fn prepare(
             disables_builds: false,
             python: None,
             build: None,
+            in_tool: false,
         }),
         _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args, policy),
         "cargo" if verb == Verb::Install => cargo::plan(args, cwd).map(|p| Setup {
@@ -468,12 +482,42 @@ fn pnpm_after(args: &[String], cwd: &Path) -> Option<After> {
 /// of the variable in this environment: npm reads `npm_config_*` in any case,
 /// and which of two spellings wins is up to the order of the environment.
 fn ignore_scripts_env(value: &str) -> Vec<(String, String)> {
-    const KEY: &str = "npm_config_ignore_scripts";
-    let mut out = vec![(KEY.to_string(), value.to_string())];
+    npm_env_spellings("npm_config_ignore_scripts")
+        .into_iter()
+        .map(|k| (k, value.to_string()))
+        .collect()
+}
+
+/// The npm setting an environment variable names (`npm_config_` in any
+/// case, then `_` read as `-`, lower-cased: npm's own rule), if any.
+pub(crate) fn npm_config_key(var: &str) -> Option<String> {
+    const PREFIX: &str = "npm_config_";
+    let head = var.get(..PREFIX.len())?;
+    if !head.eq_ignore_ascii_case(PREFIX) || var.len() == PREFIX.len() {
+        return None;
+    }
+    let rest = &var[PREFIX.len()..];
+    let mut out = String::with_capacity(rest.len());
+    for (i, c) in rest.chars().enumerate() {
+        out.push(if c == '_' && i > 0 {
+            '-'
+        } else {
+            c.to_ascii_lowercase()
+        });
+    }
+    Some(out)
+}
+
+/// `canonical` (an `npm_config_*` variable) and every other variable in
+/// this environment npm reads as the same setting: setting them all to
+/// one value leaves npm no other to pick.
+pub(crate) fn npm_env_spellings(canonical: &str) -> Vec<String> {
+    let key = npm_config_key(canonical);
+    let mut out = vec![canonical.to_string()];
     for (k, _) in std::env::vars_os() {
         if let Some(k) = k.to_str() {
-            if k != KEY && k.eq_ignore_ascii_case(KEY) {
-                out.push((k.to_string(), value.to_string()));
+            if k != canonical && key.is_some() && npm_config_key(k) == key {
+                out.push(k.to_string());
             }
         }
     }
@@ -542,6 +586,8 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
             Vec::new()
         },
     });
+    // A global install has no project to decide its packages against.
+    let in_tool = cfg!(target_os = "linux") && !global && after.is_some();
     Some(Setup {
         env,
         insert_args: vec!["--ignore-scripts".into()],
@@ -550,6 +596,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         disables_builds: false,
         python: None,
         build: None,
+        in_tool,
     })
 }
 
@@ -690,6 +737,10 @@ pub fn after_run(
     let Some(after) = &setup.after else {
         return;
     };
+    if setup.in_tool {
+        // npm ran them, through the broker (which recorded each one).
+        return;
+    }
     let mut log = log.and_then(|t| t.open().ok());
     if let Some(code) = run_after(after, cx, &mut log, notice) {
         ended.code = code;
@@ -832,11 +883,7 @@ pub fn run_after(
         // own code: npm's default shell, and no `node-options` from
         // config files (NODE_OPTIONS from the environment still applies).
         env.push(("npm_config_script_shell".into(), default_shell()));
-        // (npm ignores an empty value, so the neutral one is V8's default.)
-        let node_options = std::env::var_os("NODE_OPTIONS")
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| OsString::from("--stack-trace-limit=10"));
-        env.push(("npm_config_node_options".into(), node_options));
+        env.push(("npm_config_node_options".into(), neutral_node_options()));
         let code = InstallCode {
             program: program.to_path_buf(),
             args: args.iter().map(OsString::from).collect(),
@@ -844,6 +891,7 @@ pub fn run_after(
             env,
             sandboxed,
             extra_write: Vec::new(),
+            attached: None,
             #[cfg(target_os = "linux")]
             trace: cx.trace.clone(),
         };
@@ -1116,6 +1164,7 @@ fn run_after_pnpm(
             env,
             sandboxed: decided.iter().any(|(_, d, _)| confines(cx.policy, *d)),
             extra_write: Vec::new(),
+            attached: None,
             #[cfg(target_os = "linux")]
             trace: cx.trace.clone(),
         };
@@ -1183,6 +1232,16 @@ fn run_after_pnpm(
 }
 
 /// npm's default `script-shell`: `sh` on Unix, `%ComSpec%` (or `cmd.exe`) on Windows.
+/// npm's `node-options` for the scripts it runs, so that a project's
+/// `.npmrc` cannot make an approved script load its code: the
+/// environment's NODE_OPTIONS (which applies anyway), else a neutral value
+/// (npm ignores an empty one, so V8's default).
+pub(crate) fn neutral_node_options() -> OsString {
+    std::env::var_os("NODE_OPTIONS")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| OsString::from("--stack-trace-limit=10"))
+}
+
 fn default_shell() -> OsString {
     if cfg!(windows) {
         std::env::var_os("ComSpec").unwrap_or_else(|| OsString::from("cmd.exe"))

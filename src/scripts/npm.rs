@@ -139,6 +139,103 @@ pub fn find(root: &Path, with_root: bool) -> Vec<Package> {
     out
 }
 
+/// Who a package directory npm runs a script in is: the name it is
+/// installed under (the path after the last `node_modules`), or — for a
+/// registry tarball npm resolved (`npm_package_resolved`, set by npm, not
+/// by the package) — the name and version in the tarball's URL, so an
+/// alias (`"x": "npm:y@1"`) is `y`. A package's own `package.json` name is
+/// not trusted: it could claim an approved package's name. Directories
+/// outside `node_modules` (the root project, workspaces, `file:` links)
+/// are the project's own code and go by their `package.json`.
+pub fn identity(root: &Path, dir: &Path, resolved: Option<&str>) -> Identity {
+    let manifest = read_manifest(dir);
+    let field = |k: &str| {
+        manifest
+            .as_ref()
+            .and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let rel_path = dir.strip_prefix(root).ok();
+    let rel = match rel_path {
+        Some(r) if r.as_os_str().is_empty() => ".".to_string(),
+        Some(r) => r
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/"),
+        None => dir.display().to_string(),
+    };
+    let parts: Vec<&str> = rel.split('/').collect();
+    let installed_as = parts
+        .iter()
+        .rposition(|c| *c == "node_modules")
+        .and_then(|i| match parts.get(i + 1) {
+            Some(s) if s.starts_with('@') => parts.get(i + 2).map(|n| format!("{s}/{n}")),
+            Some(n) => Some(n.to_string()),
+            None => None,
+        });
+    let Some(installed_as) = installed_as else {
+        let name = field("name").unwrap_or_else(|| {
+            dir.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "root".into())
+        });
+        return Identity {
+            name,
+            version: field("version").unwrap_or_else(|| "0.0.0".into()),
+            root: rel == ".",
+            rel,
+        };
+    };
+    let (name, version) = match resolved.and_then(tarball_identity) {
+        Some((n, v)) => (n, v),
+        None => (installed_as, field("version").unwrap_or_default()),
+    };
+    Identity {
+        name,
+        version,
+        rel,
+        root: false,
+    }
+}
+
+/// A package directory's identity ([`identity`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub version: String,
+    /// Relative to the project root, `/`-separated; `.` = the root.
+    pub rel: String,
+    pub root: bool,
+}
+
+/// The package name and version of a registry tarball URL
+/// (`…/NAME/-/BASENAME-VERSION.tgz`, NAME possibly `@scope/x` or
+/// `@scope%2fx`).
+pub fn tarball_identity(url: &str) -> Option<(String, String)> {
+    let path = url.split(['?', '#']).next()?;
+    let (before, file) = path.rsplit_once("/-/")?;
+    let file = file.strip_suffix(".tgz")?;
+    if file.contains('/') {
+        return None;
+    }
+    let segs: Vec<&str> = before.rsplit('/').take(2).collect();
+    let last = *segs.first()?;
+    let name = if let Some(prev) = segs.get(1).filter(|p| p.starts_with('@')) {
+        format!("{prev}/{last}")
+    } else {
+        last.replace("%2f", "/").replace("%2F", "/")
+    };
+    let base = name.rsplit('/').next()?;
+    let version = file.strip_prefix(base)?.strip_prefix('-')?;
+    if name.is_empty() || version.is_empty() || name.starts_with('.') {
+        return None;
+    }
+    Some((name, version.to_string()))
+}
+
 /// Every installed package directory under `root/node_modules` (relative
 /// path → version and the identity of its `package.json`), to tell after an
 /// install which packages it added or replaced.
@@ -451,6 +548,74 @@ pub fn batches<'a>(run: &[&'a Package]) -> Vec<Vec<&'a Package>> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn tarball_urls_name_the_package() {
+        let t = |u: &str| tarball_identity(u).map(|(n, v)| format!("{n}@{v}"));
+        assert_eq!(
+            t("http://127.0.0.1:1/r/a/-/a-1.0.0.tgz").as_deref(),
+            Some("a@1.0.0")
+        );
+        assert_eq!(
+            t("http://h/@s/a/-/a-1.2.3-rc.1.tgz").as_deref(),
+            Some("@s/a@1.2.3-rc.1")
+        );
+        assert_eq!(
+            t("http://h/@s%2fa/-/a-2.0.0.tgz?x=1").as_deref(),
+            Some("@s/a@2.0.0")
+        );
+        // Not a registry tarball, or a file that is not the package's.
+        assert_eq!(t("git+ssh://git@example.com/a.git#abc"), None);
+        assert_eq!(t("file:../a"), None);
+        assert_eq!(t("http://h/a/-/b-1.0.0.tgz"), None);
+        assert_eq!(t("http://h/a/-/a-.tgz"), None);
+    }
+
+    #[test]
+    fn a_directory_is_who_npm_installed_there() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        let write = |rel: &str, name: &str| {
+            std::fs::create_dir_all(root.join(rel)).unwrap();
+            std::fs::write(
+                root.join(rel).join("package.json"),
+                format!(r#"{{"name":"{name}","version":"9.9.9"}}"#),
+            )
+            .unwrap();
+        };
+        write(".", "app");
+        write("node_modules/evil", "esbuild");
+        write("node_modules/@s/x/node_modules/y", "y");
+        write("packages/ws", "ws-own");
+        let id = |rel: &str, resolved: Option<&str>| identity(root, &root.join(rel), resolved);
+        let r = id(".", None);
+        assert_eq!(
+            (r.name.as_str(), r.rel.as_str(), r.root),
+            ("app", ".", true)
+        );
+        // The manifest's claim is not the identity; the path (or the
+        // resolved tarball) is.
+        let e = id("node_modules/evil", None);
+        assert_eq!((e.name.as_str(), e.version.as_str()), ("evil", "9.9.9"));
+        let e = id("node_modules/evil", Some("http://h/evil/-/evil-1.0.0.tgz"));
+        assert_eq!((e.name.as_str(), e.version.as_str()), ("evil", "1.0.0"));
+        // An alias is what it resolved to.
+        let a = id(
+            "node_modules/evil",
+            Some("http://h/other/-/other-2.0.0.tgz"),
+        );
+        assert_eq!(a.name, "other");
+        let n = id("node_modules/@s/x/node_modules/y", None);
+        assert_eq!(
+            (n.name.as_str(), n.rel.as_str()),
+            ("y", "node_modules/@s/x/node_modules/y")
+        );
+        let s = id("node_modules/@s/x", None);
+        assert_eq!(s.name, "@s/x");
+        // A workspace is the project's own code.
+        let w = id("packages/ws", None);
+        assert_eq!((w.name.as_str(), w.root), ("ws-own", false));
+    }
     use super::*;
 
     fn pkg(dir: &Path, json: &str) {

@@ -100,6 +100,7 @@ pub(super) fn setup(
                     approvals,
                 }),
                 build: None,
+                in_tool: false,
             })
         }
         "uv" => {
@@ -126,6 +127,7 @@ pub(super) fn setup(
                         approvals,
                     }),
                     build: None,
+                    in_tool: false,
                 }),
                 // Building the user's own project is what they asked for.
                 ["build" | "publish", ..] => None,
@@ -1016,6 +1018,7 @@ pub fn prebuild(
             sandboxed: super::confines(cx.policy, decision),
             // The private wheelhouse the build writes its wheel into.
             extra_write: vec![dir.path().to_path_buf()],
+            attached: None,
             #[cfg(target_os = "linux")]
             trace: cx.trace.clone(),
         };

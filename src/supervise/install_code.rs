@@ -36,6 +36,35 @@ pub struct InstallCode {
     /// connects refused in enforce mode), when the tool itself ran under it.
     #[cfg(target_os = "linux")]
     pub trace: Option<super::linux::trace::Tracing>,
+    /// Started on another process's behalf while the real tool runs (npm
+    /// asking for one of its install scripts, [`crate::scripts::npm_broker`]):
+    /// its standard streams are that process's, and it is not the child
+    /// SIGTERM/SIGHUP are forwarded to (the tool is). `None`: pkgward's own
+    /// streams, in the foreground.
+    pub attached: Option<Attached>,
+}
+
+/// Another process's standard input, output and error, for
+/// [`InstallCode::attached`].
+#[derive(Clone, Debug)]
+pub struct Attached {
+    #[cfg(unix)]
+    pub stdio: std::sync::Arc<[std::os::fd::OwnedFd; 3]>,
+}
+
+impl Attached {
+    /// Gives `cmd` these streams.
+    pub fn apply(&self, cmd: &mut std::process::Command) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            cmd.stdin(self.stdio[0].try_clone()?)
+                .stdout(self.stdio[1].try_clone()?)
+                .stderr(self.stdio[2].try_clone()?);
+        }
+        #[cfg(not(unix))]
+        let _ = cmd;
+        Ok(())
+    }
 }
 
 /// How it ended.
@@ -95,6 +124,21 @@ pub fn run_install_code(code: &InstallCode) -> Result<CodeEnded> {
 }
 
 fn plain(code: &InstallCode) -> Result<super::Ended> {
+    #[cfg(unix)]
+    if let Some(a) = &code.attached {
+        let mut cmd = std::process::Command::new(&code.program);
+        cmd.args(&code.args).current_dir(&code.cwd);
+        for (k, v) in &code.env {
+            cmd.env(k, v);
+        }
+        a.apply(&mut cmd)
+            .map_err(|e| crate::error::Error::io("cannot pass the script its streams", e))?;
+        #[cfg(target_os = "linux")]
+        let trace = code.trace.as_ref();
+        #[cfg(not(target_os = "linux"))]
+        let trace = None::<&()>;
+        return super::unix::run_with(cmd, trace, false);
+    }
     let launch = super::Launch {
         program: code.program.clone(),
         arg0: None,

@@ -208,6 +208,18 @@ pub fn terminated() -> Option<i32> {
     }
 }
 
+/// The pid of the real tool while [`run`] waits for it (Unix), if any.
+pub fn foreground_pid() -> Option<i32> {
+    #[cfg(unix)]
+    {
+        unix::foreground()
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 /// [`run`] in the working directory `cwd` (`None`: the current one).
 pub fn run_in(launch: &Launch, cwd: Option<&std::path::Path>) -> Result<Ended> {
     let mut cmd = match resolve::launcher(&launch.program) {

@@ -72,7 +72,23 @@ type Trace<'a> = Option<&'a super::linux::trace::Tracing>;
 #[cfg(not(target_os = "linux"))]
 type Trace<'a> = Option<&'a ()>;
 
-pub(super) fn run(mut cmd: Command, trace: Trace<'_>) -> Result<Ended> {
+pub(super) fn run(cmd: Command, trace: Trace<'_>) -> Result<Ended> {
+    run_with(cmd, trace, true)
+}
+
+/// The pid of the child [`run`] is waiting for (the real tool while it
+/// runs), if any.
+pub(super) fn foreground() -> Option<i32> {
+    match CURRENT.load(Ordering::SeqCst) {
+        0 => None,
+        p => Some(p),
+    }
+}
+
+/// [`run`]; `foreground = false` for a child started while the real tool
+/// runs (an install script npm asked pkgward to run): SIGTERM/SIGHUP stay
+/// forwarded to the tool, which ends its own children.
+pub(super) fn run_with(mut cmd: Command, trace: Trace<'_>, foreground: bool) -> Result<Ended> {
     install_handlers();
     #[cfg(target_os = "linux")]
     let (spawned, mut supervisor) = match trace {
@@ -92,10 +108,16 @@ pub(super) fn run(mut cmd: Command, trace: Trace<'_>) -> Result<Ended> {
         Err(e) => return Err(spawn_error(std::path::Path::new(cmd.get_program()), e)),
     };
     let pid = child.id();
-    CURRENT.store(pid as i32, Ordering::SeqCst);
+    if foreground {
+        CURRENT.store(pid as i32, Ordering::SeqCst);
+    }
     // A SIGTERM/SIGHUP that arrived while the child was being started (the
     // handler saw no child yet) is forwarded now.
-    let missed = PENDING.swap(0, Ordering::SeqCst);
+    let missed = if foreground {
+        PENDING.swap(0, Ordering::SeqCst)
+    } else {
+        0
+    };
     if missed != 0 {
         // SAFETY: plain kill(2) to the child just started.
         unsafe { libc::kill(pid as libc::pid_t, missed) };
@@ -111,7 +133,9 @@ pub(super) fn run(mut cmd: Command, trace: Trace<'_>) -> Result<Ended> {
             let status = rx
                 .recv()
                 .map_err(|_| std::io::Error::other("the tracer ended without the exit status"));
-            CURRENT.store(0, Ordering::SeqCst);
+            if foreground {
+                CURRENT.store(0, Ordering::SeqCst);
+            }
             status
         }
         None => {
@@ -136,7 +160,9 @@ pub(super) fn run(mut cmd: Command, trace: Trace<'_>) -> Result<Ended> {
                     break;
                 }
             }
-            CURRENT.store(0, Ordering::SeqCst);
+            if foreground {
+                CURRENT.store(0, Ordering::SeqCst);
+            }
             child.wait()
         }
     };

@@ -893,6 +893,12 @@ pub fn run(
         for (k, v) in &plan.env_set {
             cmd.env(k, v);
         }
+        if let Some(a) = &code.attached {
+            // (A failure shows as the child's missing streams; the
+            // descriptors are ours and open, so dup cannot fail but for
+            // EMFILE.)
+            let _ = a.apply(&mut cmd);
+        }
         cmd
     };
     #[cfg(target_os = "linux")]
@@ -923,7 +929,7 @@ pub fn run(
             let mut cmd = build(&code.program, &code.args);
             let armed = linux::arm(&mut cmd, netns, require, rules.as_ref(), cx.proxy.clone())
                 .map_err(|e| Error::io("cannot prepare the sandbox", e))?;
-            let result = super::unix::run(cmd, code.trace.as_ref());
+            let result = super::unix::run_with(cmd, code.trace.as_ref(), code.attached.is_none());
             let outcome = if netns {
                 armed.finish()
             } else {
@@ -970,11 +976,19 @@ pub fn run(
                 return Err(refusal(&missing));
             }
             report.missing = missing;
-            let ended = super::unix::run(build(&code.program, &code.args), None)?;
+            let ended = super::unix::run_with(
+                build(&code.program, &code.args),
+                None,
+                code.attached.is_none(),
+            )?;
             return Ok((ended, report));
         }
         let args = seatbelt::command_args(&plan, &code.program, &code.args);
-        let ended = super::unix::run(build(Path::new(seatbelt::SANDBOX_EXEC), &args), None)?;
+        let ended = super::unix::run_with(
+            build(Path::new(seatbelt::SANDBOX_EXEC), &args),
+            None,
+            code.attached.is_none(),
+        )?;
         report.layers.push("seatbelt");
         drop(tmp);
         return Ok((ended, report));

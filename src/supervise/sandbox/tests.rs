@@ -555,6 +555,7 @@ fn run_install_code_confines_in_enforce_mode_and_only_records_in_audit_mode() {
         env: vec![("GITHUB_TOKEN".into(), "ghs_s3cret".into())],
         sandboxed,
         extra_write: Vec::new(),
+        attached: None,
         trace: None,
     }
     };

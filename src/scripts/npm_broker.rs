@@ -1,0 +1,710 @@
+//! npm runs the install scripts itself, each one through pkgward (Linux).
+//!
+//! For `npm install`/`ci`/`update`/`rebuild` pkgward does not switch npm's
+//! scripts off and run the approved ones afterwards with a second npm
+//! (`npm rebuild`, one npm start and one load of the installed tree per
+//! dependency level); it makes itself npm's `script-shell` instead. npm
+//! then starts `pkgward -c <script>` for every lifecycle script, in its own
+//! order and at its own time, exactly as it would start `sh -c <script>`.
+//! That process ([`client`]) only hands the request — the script, npm's
+//! working directory for it (the package), npm's environment for it, and
+//! its standard streams (`SCM_RIGHTS`) — to the shim over a private Unix
+//! socket, and waits. The shim ([`Broker`]) decides the package
+//! ([`super::npm::identity`], [`super::decide`]): a denied script does
+//! not run (the client exits 0, as npm's `--ignore-scripts` would skip
+//! it) and is listed at the end with the command that approves it; an
+//! approved one runs with `/bin/sh -c` through
+//! [`crate::supervise::install_code`] — traced, through the egress proxy,
+//! confined — attached to npm's streams, and its exit status goes back to
+//! npm, which fails the install when it fails, as it would have. Each one
+//! is recorded (`script` records) when it ends.
+//!
+//! Only requests from processes npm (the real tool the shim waits for)
+//! started are served: the peer's parent chain must reach the tool before
+//! it reaches the shim, so install code pkgward started (a child of the
+//! shim, never of npm) cannot ask for more.
+//!
+//! Scripts npm starts while pkgward's `script-shell` is in force cannot run
+//! anywhere but through the broker: when the socket is gone, the client
+//! fails (exit 70) and npm fails the install.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use super::{confines, decide, npm, ScriptDecision, ScriptRecord};
+use crate::policy::{Mode, Policy};
+use crate::record::{self, LogTarget};
+use crate::supervise::install_code::{run_install_code, Attached, InstallCode};
+use crate::tools::Ecosystem;
+
+/// The socket of the shim's broker, for the client.
+pub const SOCKET_VAR: &str = "PKGWARD_NPM_SCRIPT_BROKER";
+/// A request larger than this is refused.
+const MAX_REQUEST: usize = 8 << 20;
+/// The shell the approved scripts run with (npm's default on Unix).
+const SHELL: &str = "/bin/sh";
+
+/// Whether this process was started by npm as pkgward's script shell.
+pub fn invoked_as_script_shell(args: &[OsString]) -> bool {
+    args.first().is_some_and(|a| a == "-c") && std::env::var_os(SOCKET_VAR).is_some()
+}
+
+/// The client: `pkgward -c <script>` started by npm. Returns the exit code;
+/// a script killed by a signal ends this process with that signal.
+pub fn client(args: &[OsString]) -> i32 {
+    match ask(args) {
+        Ok((code, 0)) => code,
+        Ok((_, sig)) => {
+            // SAFETY: restoring the default action and raising a signal in
+            // our own process.
+            unsafe {
+                libc::signal(sig, libc::SIG_DFL);
+                libc::raise(sig);
+            }
+            128 + sig
+        }
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "pkgward: install script not run: {e} (npm runs its scripts through pkgward's shim; \
+                 run the install again through the `npm` shim)"
+            );
+            crate::error::exit::INTERNAL
+        }
+    }
+}
+
+fn ask(args: &[OsString]) -> std::io::Result<(i32, i32)> {
+    let path = std::env::var_os(SOCKET_VAR).unwrap_or_default();
+    let stream = UnixStream::connect(&path).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot reach the shim's broker: {e}"))
+    })?;
+    let cwd = std::env::current_dir()?;
+    let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let payload = encode(&cwd, args, &vars);
+    let mut head = [0u8; 8];
+    head[..4].copy_from_slice(b"PKWN");
+    head[4..].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    send_with_fds(&stream, &head, &[0, 1, 2])?;
+    (&stream).write_all(&payload)?;
+    let mut reply = [0u8; 8];
+    (&stream).read_exact(&mut reply)?;
+    let code = i32::from_le_bytes(reply[..4].try_into().unwrap_or_default());
+    let sig = i32::from_le_bytes(reply[4..].try_into().unwrap_or_default());
+    Ok((code, sig))
+}
+
+/// `cwd\0 argc\0 args…\0 K=V\0…` (none of them can hold a NUL).
+fn encode(cwd: &Path, args: &[OsString], vars: &[(OsString, OsString)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut put = |b: &[u8]| {
+        out.extend_from_slice(b);
+        out.push(0);
+    };
+    put(cwd.as_os_str().as_bytes());
+    put(args.len().to_string().as_bytes());
+    for a in args {
+        put(a.as_bytes());
+    }
+    for (k, v) in vars {
+        let mut kv = k.as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        put(&kv);
+    }
+    out
+}
+
+/// A decoded request.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Request {
+    pub cwd: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+}
+
+impl Request {
+    fn var(&self, k: &str) -> Option<&OsStr> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_os_str())
+    }
+}
+
+pub fn decode(bytes: &[u8]) -> Option<Request> {
+    let mut parts = bytes.split(|b| *b == 0);
+    let cwd = PathBuf::from(OsStr::from_bytes(parts.next()?));
+    let argc: usize = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+    let mut args = Vec::new();
+    for _ in 0..argc {
+        args.push(OsStr::from_bytes(parts.next()?).to_os_string());
+    }
+    let mut env = Vec::new();
+    for p in parts {
+        if p.is_empty() {
+            continue;
+        }
+        let at = p.iter().position(|b| *b == b'=')?;
+        env.push((
+            OsString::from_vec(p[..at].to_vec()),
+            OsString::from_vec(p[at + 1..].to_vec()),
+        ));
+    }
+    Some(Request { cwd, args, env })
+}
+
+#[repr(C, align(8))]
+struct CmsgBuf([u8; 128]);
+
+fn send_with_fds(stream: &UnixStream, data: &[u8], fds: &[RawFd]) -> std::io::Result<()> {
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let mut cbuf = CmsgBuf([0; 128]);
+    let size = std::mem::size_of_val(fds);
+    // SAFETY: a msghdr over local buffers large enough for three fds.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.0.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(size as u32) as _;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if c.is_null() {
+            return Err(std::io::Error::other("no room for the descriptors"));
+        }
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(size as u32) as _;
+        std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(c), size);
+        loop {
+            let n = libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL);
+            if n == data.len() as isize {
+                return Ok(());
+            }
+            let e = std::io::Error::last_os_error();
+            if n < 0 && e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(if n < 0 {
+                e
+            } else {
+                std::io::Error::other("short send")
+            });
+        }
+    }
+}
+
+/// Receives the 8-byte head and exactly three descriptors.
+fn recv_with_fds(stream: &UnixStream) -> std::io::Result<([u8; 8], [OwnedFd; 3])> {
+    let mut head = [0u8; 8];
+    let mut iov = libc::iovec {
+        iov_base: head.as_mut_ptr().cast(),
+        iov_len: 8,
+    };
+    let mut cbuf = CmsgBuf([0; 128]);
+    // SAFETY: a msghdr over local buffers; every received descriptor is
+    // taken into an OwnedFd (closed if the message is not as expected).
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.0.as_mut_ptr().cast();
+        msg.msg_controllen = cbuf.0.len() as _;
+        let n = loop {
+            let n = libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
+            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            break n;
+        };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let len = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let count = len / std::mem::size_of::<RawFd>();
+                for i in 0..count {
+                    let mut fd: RawFd = -1;
+                    std::ptr::copy_nonoverlapping(
+                        libc::CMSG_DATA(c).add(i * std::mem::size_of::<RawFd>()),
+                        (&mut fd as *mut RawFd).cast::<u8>(),
+                        std::mem::size_of::<RawFd>(),
+                    );
+                    if fd >= 0 {
+                        fds.push(OwnedFd::from_raw_fd(fd));
+                    }
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+        if n != 8 || &head[..4] != b"PKWN" || msg.msg_flags & libc::MSG_CTRUNC != 0 {
+            return Err(std::io::Error::other("malformed request"));
+        }
+        let three: [OwnedFd; 3] = fds
+            .try_into()
+            .map_err(|_| std::io::Error::other("a request needs three descriptors"))?;
+        Ok((head, three))
+    }
+}
+
+// ---- the shim's side -------------------------------------------------------
+
+/// What the broker needs from the invocation.
+pub struct Config {
+    pub policy: Policy,
+    pub mode: Mode,
+    pub invocation_id: String,
+    pub log: Option<LogTarget>,
+    /// npm's local prefix.
+    pub root: PathBuf,
+    pub trace: Option<crate::supervise::linux::trace::Tracing>,
+}
+
+/// One script npm asked for, and what became of it.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub package: npm::Identity,
+    pub event: String,
+    pub command: String,
+    pub decision: ScriptDecision,
+    pub approve: String,
+    pub ran: bool,
+    pub exit_code: Option<i32>,
+}
+
+struct Shared {
+    cfg: Config,
+    root: PathBuf,
+    shim: i32,
+    outcomes: Mutex<Vec<Outcome>>,
+    stop: AtomicBool,
+}
+
+/// The running broker.
+pub struct Broker {
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+    listener: Arc<UnixListener>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Broker {
+    /// Listens on a socket in a new private directory.
+    pub fn start(cfg: Config) -> std::io::Result<Broker> {
+        let dir = tempfile::Builder::new().prefix("pkgward-npm-").tempdir()?;
+        let socket = dir.path().join("broker");
+        let listener = Arc::new(UnixListener::bind(&socket)?);
+        let root = cfg.root.canonicalize().unwrap_or_else(|_| cfg.root.clone());
+        let shared = Arc::new(Shared {
+            cfg,
+            root,
+            shim: std::process::id() as i32,
+            outcomes: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        });
+        let (l, s) = (listener.clone(), shared.clone());
+        let thread = std::thread::Builder::new()
+            .name("pkgward-npm-broker".into())
+            .stack_size(256 * 1024)
+            .spawn(move || accept_loop(&l, &s))?;
+        Ok(Broker {
+            _dir: dir,
+            socket,
+            listener,
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// npm's settings: pkgward as its script shell, and the socket.
+    /// Returned as variables for every spelling npm reads (and the
+    /// command-line flag, which beats a project's `.npmrc` and any user
+    /// setting).
+    pub fn apply(&self, launch: &mut crate::supervise::Launch, insert_at: usize) {
+        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("pkgward"));
+        for k in super::npm_env_spellings("npm_config_script_shell") {
+            launch.env.push((k.into(), exe.clone().into_os_string()));
+        }
+        for k in super::npm_env_spellings("npm_config_node_options") {
+            launch.env.push((k.into(), super::neutral_node_options()));
+        }
+        launch
+            .env
+            .push((SOCKET_VAR.into(), self.socket.clone().into_os_string()));
+        let mut flag = OsString::from("--script-shell=");
+        flag.push(&exe);
+        let at = insert_at.min(launch.args.len());
+        launch.args.insert(at, flag);
+    }
+
+    /// Stops accepting and returns what was asked for so far.
+    pub fn stop(mut self) -> Vec<Outcome> {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // SAFETY: shutdown on a socket we keep open wakes a blocked accept.
+        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.shared
+            .outcomes
+            .lock()
+            .map(|o| o.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn accept_loop(listener: &UnixListener, shared: &Arc<Shared>) {
+    for conn in listener.incoming() {
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = conn else {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            continue;
+        };
+        let s = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("pkgward-npm-script".into())
+            .stack_size(512 * 1024)
+            .spawn(move || serve(stream, &s));
+        if spawned.is_err() {
+            // The client sees the connection closed and fails the script.
+            continue;
+        }
+    }
+}
+
+fn reply(stream: &UnixStream, code: i32, sig: i32) {
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&code.to_le_bytes());
+    out[4..].copy_from_slice(&sig.to_le_bytes());
+    let _ = (&*stream).write_all(&out);
+}
+
+/// The peer's pid and uid.
+fn peer(stream: &UnixStream) -> Option<(i32, u32)> {
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt into a local ucred of the right size.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some((cred.pid, cred.uid))
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether `pid` descends from the real tool (not from the shim by
+/// another way, e.g. install code pkgward started).
+fn started_by_tool(pid: i32, tool: Option<i32>, shim: i32) -> bool {
+    let Some(tool) = tool else {
+        return false;
+    };
+    let mut p = pid;
+    for _ in 0..256 {
+        if p == tool {
+            return true;
+        }
+        if p <= 1 || p == shim {
+            return false;
+        }
+        match parent_of(p) {
+            Some(q) => p = q,
+            None => return false,
+        }
+    }
+    false
+}
+
+fn serve(stream: UnixStream, shared: &Shared) {
+    let Some((pid, uid)) = peer(&stream) else {
+        return;
+    };
+    // SAFETY: getuid cannot fail.
+    if uid != unsafe { libc::getuid() }
+        || !started_by_tool(pid, crate::supervise::foreground_pid(), shared.shim)
+    {
+        // Not npm's: no answer (the client reports the closed socket).
+        return;
+    }
+    let Ok((head, stdio)) = recv_with_fds(&stream) else {
+        return;
+    };
+    let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+    if len > MAX_REQUEST {
+        return;
+    }
+    let mut payload = vec![0u8; len];
+    if (&stream).read_exact(&mut payload).is_err() {
+        return;
+    }
+    let Some(req) = decode(&payload) else {
+        return;
+    };
+    let err = |stdio: &[OwnedFd; 3], msg: String| {
+        if let Ok(fd) = stdio[2].try_clone() {
+            let mut f = std::fs::File::from(fd);
+            let _ = writeln!(f, "pkgward: {msg}");
+        }
+    };
+    let script = match req.args.as_slice() {
+        [c, s] if c == "-c" => s.clone(),
+        _ => {
+            err(
+                &stdio,
+                "npm's script shell was started without `-c SCRIPT`".into(),
+            );
+            reply(&stream, crate::error::exit::INTERNAL, 0);
+            return;
+        }
+    };
+    let (code, sig) = handle(shared, &req, &script, stdio);
+    reply(&stream, code, sig);
+}
+
+fn handle(shared: &Shared, req: &Request, script: &OsStr, stdio: [OwnedFd; 3]) -> (i32, i32) {
+    let cfg = &shared.cfg;
+    let cwd = req.cwd.canonicalize().unwrap_or_else(|_| req.cwd.clone());
+    let resolved = req
+        .var("npm_package_resolved")
+        .and_then(OsStr::to_str)
+        .filter(|v| !v.is_empty());
+    let id = npm::identity(&shared.root, &cwd, resolved);
+    let event = req
+        .var("npm_lifecycle_event")
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let command = script.to_string_lossy().into_owned();
+    let (decision, approved_by) =
+        decide(&cfg.policy, cfg.mode, Ecosystem::Npm, &id.name, &id.version);
+    let approve = super::approve_command(Ecosystem::Npm, &id.name, &id.version);
+    let mut rec = ScriptRecord {
+        kind: "script",
+        invocation_id: cfg.invocation_id.clone(),
+        time: record::now_rfc3339(),
+        ecosystem: Ecosystem::Npm,
+        package: id.name.clone(),
+        version: id.version.clone(),
+        path: id.rel.clone(),
+        script: event.clone(),
+        command: record::redact::redact_urls(&command).into_owned(),
+        decision,
+        approved_by,
+        ran: false,
+        runner: None,
+        exit_code: None,
+        signal: None,
+        duration_ms: None,
+        error: None,
+        sandbox: None,
+    };
+    let mut outcome = Outcome {
+        package: id.clone(),
+        event,
+        command,
+        decision,
+        approve,
+        ran: false,
+        exit_code: None,
+    };
+    let stderr = |msg: String| {
+        if let Ok(fd) = stdio[2].try_clone() {
+            let mut f = std::fs::File::from(fd);
+            let _ = writeln!(f, "pkgward: {msg}");
+        }
+    };
+    // The record is written whatever happens; in enforce mode a log that
+    // cannot be opened means the code does not run.
+    let mut log = match cfg.log.as_ref().map(|t| t.open()) {
+        Some(Ok(l)) => Some(l),
+        Some(Err(e)) if cfg.mode == Mode::Enforce && decision.runs() => {
+            stderr(format!(
+                "install script of npm:{}@{} not run: {e}",
+                id.name, id.version
+            ));
+            push(shared, outcome);
+            return (e.exit_code(), 0);
+        }
+        _ => None,
+    };
+    let result = if decision.runs() {
+        let mut env: Vec<(OsString, OsString)> = req
+            .env
+            .iter()
+            .filter(|(k, _)| k != SOCKET_VAR && !is_script_shell_var(k))
+            .cloned()
+            .collect();
+        // A script's own `npm run …` uses npm's default shell again.
+        for k in super::npm_env_spellings("npm_config_script_shell") {
+            env.push((k.into(), SHELL.into()));
+        }
+        let code = InstallCode {
+            program: PathBuf::from(SHELL),
+            args: vec!["-c".into(), script.to_os_string()],
+            cwd: cwd.clone(),
+            env,
+            sandboxed: confines(&cfg.policy, decision),
+            extra_write: Vec::new(),
+            attached: Some(Attached {
+                stdio: Arc::new(stdio),
+            }),
+            trace: cfg.trace.clone(),
+        };
+        rec.runner = Some(vec![SHELL.into(), "-c".into(), "(the script)".into()]);
+        match run_install_code(&code) {
+            Ok(e) => {
+                rec.ran = true;
+                rec.exit_code = Some(e.exit_code);
+                rec.signal = e.signal;
+                rec.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
+                rec.sandbox = e.sandbox.clone();
+                outcome.ran = true;
+                outcome.exit_code = Some(e.exit_code);
+                match e.signal {
+                    Some(s) => (128 + s, s),
+                    None => (e.exit_code, 0),
+                }
+            }
+            Err(e) => {
+                let code = e.exit_code();
+                rec.error = Some(e.to_string());
+                let msg = format!(
+                    "cannot run the install script of npm:{}@{}: {e}",
+                    id.name, id.version
+                );
+                // (stdio moved into the code; the record and npm's failure
+                // say it.)
+                eprint_to_tty(&msg);
+                (code, 0)
+            }
+        }
+    } else {
+        (0, 0)
+    };
+    if let Some(l) = log.as_mut() {
+        let _ = l.append(&rec);
+    }
+    push(shared, outcome);
+    result
+}
+
+/// The shim's own stderr (the script's streams went with its code).
+fn eprint_to_tty(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "pkgward: {msg}");
+}
+
+fn push(shared: &Shared, o: Outcome) {
+    if let Ok(mut v) = shared.outcomes.lock() {
+        v.push(o);
+    }
+}
+
+fn is_script_shell_var(k: &OsStr) -> bool {
+    k.to_str()
+        .is_some_and(|k| super::npm_config_key(k).as_deref() == Some("script-shell"))
+}
+
+/// The list of scripts not run, once, with the commands that approve
+/// them; `None` when every script npm asked for ran.
+pub fn denied_message(outcomes: &[Outcome]) -> Option<String> {
+    let mut denied: Vec<(npm::Package, String)> = Vec::new();
+    for o in outcomes
+        .iter()
+        .filter(|o| o.decision == ScriptDecision::Deny)
+    {
+        match denied.iter_mut().find(|(p, _)| p.rel == o.package.rel) {
+            Some((p, _)) => p.scripts.push((o.event.clone(), o.command.clone())),
+            None => denied.push((
+                npm::Package {
+                    name: o.package.name.clone(),
+                    version: o.package.version.clone(),
+                    dir: PathBuf::new(),
+                    rel: o.package.rel.clone(),
+                    root: o.package.root,
+                    scripts: vec![(o.event.clone(), o.command.clone())],
+                    needs: Vec::new(),
+                },
+                o.approve.clone(),
+            )),
+        }
+    }
+    if denied.is_empty() {
+        return None;
+    }
+    let refs: Vec<(&npm::Package, String)> = denied.iter().map(|(p, a)| (p, a.clone())).collect();
+    Some(super::denied_message(&refs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        let args: Vec<OsString> = vec!["-c".into(), "node install.js && echo 'a=b'".into()];
+        let env: Vec<(OsString, OsString)> = vec![
+            ("PATH".into(), "/a:/b".into()),
+            ("EQ".into(), "x=y=z".into()),
+            ("EMPTY".into(), "".into()),
+            (
+                OsString::from_vec(b"K\xff".to_vec()),
+                OsString::from_vec(b"\xfe".to_vec()),
+            ),
+        ];
+        let bytes = encode(Path::new("/p/node_modules/x"), &args, &env);
+        let req = decode(&bytes).unwrap();
+        assert_eq!(req.cwd, Path::new("/p/node_modules/x"));
+        assert_eq!(req.args, args);
+        assert_eq!(req.env, env);
+        assert_eq!(req.var("EQ"), Some(OsStr::new("x=y=z")));
+    }
+
+    #[test]
+    fn malformed_requests_are_refused() {
+        assert!(decode(b"").is_none());
+        assert!(decode(b"/p\0x\0").is_none());
+        assert!(decode(b"/p\x003\0-c\0").is_none());
+        assert!(decode(b"/p\x000\0NOEQUALS\0").is_none());
+        assert!(decode(b"/p\x000\0").is_some());
+    }
+
+    #[test]
+    fn a_process_not_under_the_tool_is_refused() {
+        let me = std::process::id() as i32;
+        let parent = parent_of(me).unwrap();
+        // This process descends from its parent…
+        assert!(started_by_tool(me, Some(parent), -1));
+        assert!(started_by_tool(me, Some(me), -1));
+        // …but not when the shim (here: the parent) comes first, nor
+        // without a tool, nor from an unrelated process.
+        assert!(!started_by_tool(me, Some(1234567), parent));
+        assert!(!started_by_tool(me, None, -1));
+        assert!(!started_by_tool(parent, Some(me), -1));
+    }
+}
