@@ -440,8 +440,7 @@ fn run_inner(
                     Some(b)
                 }
                 Err(_) => {
-                    s.in_tool = false;
-                    s.apply(&mut launch);
+                    s.fall_back(&mut launch);
                     None
                 }
             }
@@ -449,9 +448,8 @@ fn run_inner(
         None => None,
     };
     #[cfg(not(target_os = "linux"))]
-    if let Some(s) = scripts.as_mut().filter(|s| s.in_tool) {
-        s.in_tool = false;
-        s.apply(&mut launch);
+    if let Some(s) = scripts.as_mut() {
+        s.fall_back(&mut launch);
     }
     // pip / uv with PyPI approvals: the approved sdists are built first,
     // supervised, into a wheelhouse the (wheels-only) tool then reads.

@@ -725,3 +725,26 @@ fn approved_code_cannot_ask_the_script_broker_for_more() {
         .count();
     assert_eq!(npm_runs, 1);
 }
+
+#[test]
+fn without_the_broker_npm_runs_with_scripts_off_and_the_approved_ones_after() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-dep\"]\n");
+    // A temp directory whose path is too long for a Unix socket: the
+    // broker cannot listen, so the shim falls back.
+    let long = g.sb.root().join("t".repeat(120));
+    std::fs::create_dir_all(&long).unwrap();
+    let long = long.to_str().unwrap().to_string();
+    let o = g.npm(&["install", "pw-scr-evil"], &[("TMPDIR", long.as_str())]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(g.sb.marker("dep-postinstall").as_deref(), Some("ran\n"));
+    no_effects_of_evil(&g);
+    assert!(
+        err.contains("pkgward approve npm:pw-scr-evil@1.0.0"),
+        "{err}"
+    );
+    let recs = scripts(&g);
+    let dep = recs.iter().find(|r| r["package"] == "pw-scr-dep").unwrap();
+    assert_eq!(dep["ran"], true);
+    assert_eq!(dep["runner"][1], "rebuild", "{dep}");
+}

@@ -265,6 +265,22 @@ pub fn record_disabled(
 
 impl Setup {
     /// Applies the variables and arguments to the real tool's launch.
+    /// npm's scripts cannot run through the broker after all: they are
+    /// switched off in npm ([`Setup::apply`]) and the approved ones run
+    /// afterwards, the packages this install adds or replaces.
+    pub fn fall_back(&mut self, launch: &mut crate::supervise::Launch) {
+        if !self.in_tool {
+            return;
+        }
+        self.in_tool = false;
+        if let Some(a) = self.after.as_mut() {
+            if !a.rebuild {
+                a.before = Some(npm::snapshot(&a.root));
+            }
+        }
+        self.apply(launch);
+    }
+
     pub fn apply(&self, launch: &mut crate::supervise::Launch) {
         match &self.build {
             Some(Build::Cargo(c)) => c.apply(launch),
@@ -299,6 +315,9 @@ pub struct After {
     /// pnpm: the virtual store's packages before the install
     /// ([`pnpm::snapshot`]).
     pub before_store: Option<std::collections::BTreeMap<String, String>>,
+    /// `npm rebuild`: what it names runs, whether the install changed it
+    /// or not (no [`After::before`]).
+    pub rebuild: bool,
 }
 
 /// How the real tool is started so that it runs no install-time code, and
@@ -417,6 +436,7 @@ fn other_after(args: &[String], cwd: &Path, plain: &[&str]) -> After {
         root,
         with_root: plain_install,
         only: Vec::new(),
+        rebuild: false,
     }
 }
 
@@ -475,6 +495,7 @@ fn pnpm_after(args: &[String], cwd: &Path) -> Option<After> {
             Vec::new()
         },
         root,
+        rebuild,
     })
 }
 
@@ -575,8 +596,10 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         family: Family::Npm,
         runner: Runner::SameTool,
         // Only what this install adds or replaces runs (as with npm); an
-        // explicit rebuild runs what it names, or everything.
-        before: (!rebuild).then(|| npm::snapshot(&root)),
+        // explicit rebuild runs what it names, or everything. (Taken below,
+        // or in [`Setup::fall_back`] when the broker cannot start.)
+        before: None,
+        rebuild,
         before_store: None,
         root,
         with_root: !rebuild && (plain_install || ci_like),
@@ -588,6 +611,10 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
     });
     // A global install has no project to decide its packages against.
     let in_tool = cfg!(target_os = "linux") && !global && after.is_some();
+    let mut after = after;
+    if let Some(a) = after.as_mut().filter(|a| !in_tool && !a.rebuild) {
+        a.before = Some(npm::snapshot(&a.root));
+    }
     Some(Setup {
         env,
         insert_args: vec!["--ignore-scripts".into()],
@@ -1231,7 +1258,6 @@ fn run_after_pnpm(
     run_after(&rest, cx, log, notice)
 }
 
-/// npm's default `script-shell`: `sh` on Unix, `%ComSpec%` (or `cmd.exe`) on Windows.
 /// npm's `node-options` for the scripts it runs, so that a project's
 /// `.npmrc` cannot make an approved script load its code: the
 /// environment's NODE_OPTIONS (which applies anyway), else a neutral value
@@ -1242,6 +1268,7 @@ pub(crate) fn neutral_node_options() -> OsString {
         .unwrap_or_else(|| OsString::from("--stack-trace-limit=10"))
 }
 
+/// npm's default `script-shell`: `sh` on Unix, `%ComSpec%` (or `cmd.exe`) on Windows.
 fn default_shell() -> OsString {
     if cfg!(windows) {
         std::env::var_os("ComSpec").unwrap_or_else(|| OsString::from("cmd.exe"))
