@@ -64,6 +64,7 @@ fn fixtures() {
              }}).on('error', e => {{ console.error('download:', e.message); process.exit(1); }});\n",
             r.npm_url()
         );
+        r.publish_npm(&NpmPackage::new("pw-scr-fail", "1.0.0").script("postinstall", "echo failing >&2; exit 3"));
         // Its package.json claims the approved package's name.
         let spoof = NpmPackage::new("pw-scr-spoof", "1.0.0")
             .script("postinstall", "node spoof.js")
@@ -747,4 +748,25 @@ fn without_the_broker_npm_runs_with_scripts_off_and_the_approved_ones_after() {
     let dep = recs.iter().find(|r| r["package"] == "pw-scr-dep").unwrap();
     assert_eq!(dep["ran"], true);
     assert_eq!(dep["runner"][1], "rebuild", "{dep}");
+}
+
+#[test]
+fn an_approved_script_that_fails_fails_the_install_as_with_npm() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-fail\"]\n");
+    let o = g.npm(&["install", "pw-scr-fail"], &[]);
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    // npm's own report of the failed script, with the script's output.
+    assert!(err.contains("failing"), "{err}");
+    let recs = scripts(&g);
+    let r = recs.iter().find(|r| r["package"] == "pw-scr-fail").unwrap();
+    assert_eq!(r["ran"], true);
+    assert_eq!(r["exit_code"], 3);
+    // The shim returns npm's own exit code.
+    let exit = g
+        .audit()
+        .into_iter()
+        .rfind(|r| r["kind"] == "exit")
+        .unwrap();
+    assert_eq!(exit["exit_code"].as_i64(), o.status.code().map(i64::from));
 }

@@ -94,10 +94,21 @@ fn ask(args: &[OsString]) -> std::io::Result<(i32, i32)> {
     head[4..].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     send_with_fds(&stream, &head, &[0, 1, 2])?;
     (&stream).write_all(&payload)?;
-    let mut reply = [0u8; 8];
+    let mut reply = [0u8; 12];
     (&stream).read_exact(&mut reply)?;
-    let code = i32::from_le_bytes(reply[..4].try_into().unwrap_or_default());
-    let sig = i32::from_le_bytes(reply[4..].try_into().unwrap_or_default());
+    let word = |i: usize| [reply[i], reply[i + 1], reply[i + 2], reply[i + 3]];
+    let code = i32::from_le_bytes(word(0));
+    let sig = i32::from_le_bytes(word(4));
+    let len = (u32::from_le_bytes(word(8)) as usize).min(64 << 10);
+    if len > 0 {
+        let mut msg = vec![0u8; len];
+        (&stream).read_exact(&mut msg)?;
+        let _ = writeln!(
+            std::io::stderr(),
+            "pkgward: {}",
+            String::from_utf8_lossy(&msg)
+        );
+    }
     Ok((code, sig))
 }
 
@@ -389,11 +400,41 @@ fn accept_loop(listener: &UnixListener, shared: &Arc<Shared>) {
     }
 }
 
-fn reply(stream: &UnixStream, code: i32, sig: i32) {
-    let mut out = [0u8; 8];
-    out[..4].copy_from_slice(&code.to_le_bytes());
-    out[4..].copy_from_slice(&sig.to_le_bytes());
+/// The answer: exit code, signal (0: none), and a message for the client
+/// to print (the shim's messages reach the user through the process npm
+/// started, on npm's stderr).
+fn reply(stream: &UnixStream, a: &Answer) {
+    let msg = a.message.as_deref().unwrap_or("").as_bytes();
+    let mut out = Vec::with_capacity(12 + msg.len());
+    out.extend_from_slice(&a.code.to_le_bytes());
+    out.extend_from_slice(&a.signal.to_le_bytes());
+    out.extend_from_slice(&(msg.len() as u32).to_le_bytes());
+    out.extend_from_slice(msg);
     let _ = (&*stream).write_all(&out);
+}
+
+struct Answer {
+    code: i32,
+    signal: i32,
+    message: Option<String>,
+}
+
+impl Answer {
+    fn exit(code: i32) -> Answer {
+        Answer {
+            code,
+            signal: 0,
+            message: None,
+        }
+    }
+
+    fn fail(code: i32, message: String) -> Answer {
+        Answer {
+            code,
+            signal: 0,
+            message: Some(message),
+        }
+    }
 }
 
 /// The peer's pid and uid.
@@ -467,28 +508,17 @@ fn serve(stream: UnixStream, shared: &Shared) {
     let Some(req) = decode(&payload) else {
         return;
     };
-    let err = |stdio: &[OwnedFd; 3], msg: String| {
-        if let Ok(fd) = stdio[2].try_clone() {
-            let mut f = std::fs::File::from(fd);
-            let _ = writeln!(f, "pkgward: {msg}");
-        }
+    let answer = match req.args.as_slice() {
+        [c, script] if c == "-c" => handle(shared, &req, script, stdio),
+        _ => Answer::fail(
+            crate::error::exit::INTERNAL,
+            "npm's script shell was started without `-c SCRIPT`".into(),
+        ),
     };
-    let script = match req.args.as_slice() {
-        [c, s] if c == "-c" => s.clone(),
-        _ => {
-            err(
-                &stdio,
-                "npm's script shell was started without `-c SCRIPT`".into(),
-            );
-            reply(&stream, crate::error::exit::INTERNAL, 0);
-            return;
-        }
-    };
-    let (code, sig) = handle(shared, &req, &script, stdio);
-    reply(&stream, code, sig);
+    reply(&stream, &answer);
 }
 
-fn handle(shared: &Shared, req: &Request, script: &OsStr, stdio: [OwnedFd; 3]) -> (i32, i32) {
+fn handle(shared: &Shared, req: &Request, script: &OsStr, stdio: [OwnedFd; 3]) -> Answer {
     let cfg = &shared.cfg;
     let cwd = req.cwd.canonicalize().unwrap_or_else(|_| req.cwd.clone());
     let resolved = req
@@ -533,23 +563,19 @@ fn handle(shared: &Shared, req: &Request, script: &OsStr, stdio: [OwnedFd; 3]) -
         ran: false,
         exit_code: None,
     };
-    let stderr = |msg: String| {
-        if let Ok(fd) = stdio[2].try_clone() {
-            let mut f = std::fs::File::from(fd);
-            let _ = writeln!(f, "pkgward: {msg}");
-        }
-    };
     // The record is written whatever happens; in enforce mode a log that
     // cannot be opened means the code does not run.
     let mut log = match cfg.log.as_ref().map(|t| t.open()) {
         Some(Ok(l)) => Some(l),
         Some(Err(e)) if cfg.mode == Mode::Enforce && decision.runs() => {
-            stderr(format!(
-                "install script of npm:{}@{} not run: {e}",
-                id.name, id.version
-            ));
             push(shared, outcome);
-            return (e.exit_code(), 0);
+            return Answer::fail(
+                e.exit_code(),
+                format!(
+                    "install script of npm:{}@{} not run: {e}",
+                    id.name, id.version
+                ),
+            );
         }
         _ => None,
     };
@@ -587,36 +613,33 @@ fn handle(shared: &Shared, req: &Request, script: &OsStr, stdio: [OwnedFd; 3]) -
                 outcome.ran = true;
                 outcome.exit_code = Some(e.exit_code);
                 match e.signal {
-                    Some(s) => (128 + s, s),
-                    None => (e.exit_code, 0),
+                    Some(sig) => Answer {
+                        code: 128 + sig,
+                        signal: sig,
+                        message: None,
+                    },
+                    None => Answer::exit(e.exit_code),
                 }
             }
             Err(e) => {
-                let code = e.exit_code();
                 rec.error = Some(e.to_string());
-                let msg = format!(
-                    "cannot run the install script of npm:{}@{}: {e}",
-                    id.name, id.version
-                );
-                // (stdio moved into the code; the record and npm's failure
-                // say it.)
-                eprint_to_tty(&msg);
-                (code, 0)
+                Answer::fail(
+                    e.exit_code(),
+                    format!(
+                        "cannot run the install script of npm:{}@{}: {e}",
+                        id.name, id.version
+                    ),
+                )
             }
         }
     } else {
-        (0, 0)
+        Answer::exit(0)
     };
     if let Some(l) = log.as_mut() {
         let _ = l.append(&rec);
     }
     push(shared, outcome);
     result
-}
-
-/// The shim's own stderr (the script's streams went with its code).
-fn eprint_to_tty(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "pkgward: {msg}");
 }
 
 fn push(shared: &Shared, o: Outcome) {
