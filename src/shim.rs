@@ -413,6 +413,7 @@ fn run_inner(
         mode,
         policy: policy.sandbox.clone(),
         tool: call.tool.name,
+        prepared: Default::default(),
         proxy: proxy.as_ref().map(|p| p.proxy.handle()),
     });
     // npm: its scripts run inside its own install, each decided and run

@@ -1100,6 +1100,7 @@ pub fn after(
         sandboxed,
         extra_write: install_root(&real_s, cx.env),
         attached: None,
+        project: None,
         #[cfg(target_os = "linux")]
         trace: cx.trace.clone(),
     };

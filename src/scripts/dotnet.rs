@@ -506,6 +506,7 @@ pub fn after(
         sandboxed,
         extra_write: Vec::new(),
         attached: None,
+        project: None,
         #[cfg(target_os = "linux")]
         trace: cx.trace.clone(),
     });

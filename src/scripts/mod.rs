@@ -919,6 +919,7 @@ pub fn run_after(
             sandboxed,
             extra_write: Vec::new(),
             attached: None,
+            project: None,
             #[cfg(target_os = "linux")]
             trace: cx.trace.clone(),
         };
@@ -1192,6 +1193,7 @@ fn run_after_pnpm(
             sandboxed: decided.iter().any(|(_, d, _)| confines(cx.policy, *d)),
             extra_write: Vec::new(),
             attached: None,
+            project: None,
             #[cfg(target_os = "linux")]
             trace: cx.trace.clone(),
         };

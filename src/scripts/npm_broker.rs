@@ -600,6 +600,9 @@ fn handle(shared: &Shared, req: &Request, script: &OsStr, stdio: [OwnedFd; 3]) -
             attached: Some(Attached {
                 stdio: Arc::new(stdio),
             }),
+            // Writable as when npm runs it: the whole project (node_modules
+            // included), not only the package.
+            project: Some(shared.root.clone()),
             trace: cfg.trace.clone(),
         };
         rec.runner = Some(vec![SHELL.into(), "-c".into(), "(the script)".into()]);

@@ -1019,6 +1019,7 @@ pub fn prebuild(
             // The private wheelhouse the build writes its wheel into.
             extra_write: vec![dir.path().to_path_buf()],
             attached: None,
+            project: None,
             #[cfg(target_os = "linux")]
             trace: cx.trace.clone(),
         };

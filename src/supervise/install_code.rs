@@ -42,6 +42,10 @@ pub struct InstallCode {
     /// SIGTERM/SIGHUP are forwarded to (the tool is). `None`: pkgward's own
     /// streams, in the foreground.
     pub attached: Option<Attached>,
+    /// Confined code: the project directory (writable, with what is below
+    /// it), when it is not `cwd` (npm runs a dependency's script in the
+    /// package's own directory). `None`: `cwd`.
+    pub project: Option<PathBuf>,
 }
 
 /// Another process's standard input, output and error, for
@@ -88,6 +92,7 @@ pub fn run_install_code(code: &InstallCode) -> Result<CodeEnded> {
                 mode: Mode::Enforce,
                 policy: crate::policy::SandboxPolicy::default(),
                 tool: "",
+                prepared: Default::default(),
                 proxy: None,
             })
         });

@@ -213,6 +213,43 @@ pub struct Context {
     pub tool: &'static str,
     /// The egress proxy: its port is the one TCP destination allowed.
     pub proxy: Option<super::proxy::Handle>,
+    /// What confined runs of this invocation share ([`Prepared`]).
+    pub prepared: Prepared,
+}
+
+/// The part of a confined run that does not depend on the run itself —
+/// the private temp directory, the file-system plan and (Linux) the
+/// Landlock ruleset — made once per invocation for each program, working
+/// directory and set of writable roots, and shared by the runs that have
+/// the same: npm's scripts each run on their own (through the shim's
+/// broker), and listing the directories above the credential paths and
+/// opening a rule for each entry costs tens of milliseconds where a large
+/// `/tmp` holds the home. Gone (the temp directory removed) with the
+/// invocation's [`Context`].
+#[derive(Clone, Default)]
+pub struct Prepared(Arc<Mutex<Vec<Arc<Ready>>>>);
+
+/// One prepared confinement ([`Prepared`]).
+pub struct Ready {
+    key: Vec<PathBuf>,
+    tmp: tempfile::TempDir,
+    /// The plan without the run's environment.
+    plan: Plan,
+    #[cfg(target_os = "linux")]
+    rules: Option<std::os::fd::OwnedFd>,
+}
+
+impl Prepared {
+    fn get(&self, key: &[PathBuf]) -> Option<Arc<Ready>> {
+        let v = self.0.lock().ok()?;
+        v.iter().find(|r| r.key == key).cloned()
+    }
+
+    fn put(&self, r: Arc<Ready>) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(r);
+        }
+    }
 }
 
 static CURRENT: Mutex<Option<Arc<Context>>> = Mutex::new(None);
@@ -619,7 +656,7 @@ pub const DEVICES_R: &[&str] = &["/dev/random", "/dev/urandom", "/dev/fd", "/dev
 
 /// Everything a sandboxed run needs decided before it starts
 /// (platform-independent: Landlock and Seatbelt are built from it).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Plan {
     /// Readable (and executable) trees.
     pub read: Vec<PathBuf>,
@@ -645,14 +682,7 @@ pub fn plan(
     tmp: &Path,
     vars: &[(OsString, OsString)],
 ) -> Plan {
-    let env = |k: &str| {
-        vars.iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    };
     let homes = homes();
-    let home = env("HOME").map(PathBuf::from);
     let deny_read: Vec<PathBuf> = deny_read_paths(&cx.policy.deny_read_values(), &homes)
         .iter()
         .map(|p| resolved(p))
@@ -663,26 +693,7 @@ pub fn plan(
         .collect();
 
     let mut roots: Vec<PathBuf> = vec![cwd.to_path_buf(), tmp.to_path_buf()];
-    for tool in [cx.tool.to_string(), program.to_string_lossy().into_owned()] {
-        for c in cache_dirs(&tool, &env, vars, home.as_deref()) {
-            // A cache the tool would create: made now, so it can be granted.
-            let _ = std::fs::create_dir_all(&c);
-            roots.push(c);
-        }
-        for f in cache_files(&tool, &env, home.as_deref()) {
-            let _ = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&f);
-            roots.push(f);
-        }
-    }
-    roots.extend(
-        cx.policy
-            .allow_write_values()
-            .into_iter()
-            .map(PathBuf::from),
-    );
+    roots.extend(tool_roots(cx, program, vars));
     let mut write = Vec::new();
     for r in &roots {
         cover(r, &deny_write, &mut write);
@@ -707,6 +718,40 @@ pub fn plan(
         env_set,
         scrubbed_env,
     }
+}
+
+/// The tool's caches (created now, so that they can be granted) and the
+/// policy's `allow_write`: writable besides the project and the temp dir.
+fn tool_roots(cx: &Context, program: &Path, vars: &[(OsString, OsString)]) -> Vec<PathBuf> {
+    let env = |k: &str| {
+        vars.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    let home = env("HOME").map(PathBuf::from);
+    let mut roots = Vec::new();
+    for tool in [cx.tool.to_string(), program.to_string_lossy().into_owned()] {
+        for c in cache_dirs(&tool, &env, vars, home.as_deref()) {
+            // A cache the tool would create: made now, so it can be granted.
+            let _ = std::fs::create_dir_all(&c);
+            roots.push(c);
+        }
+        for f in cache_files(&tool, &env, home.as_deref()) {
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&f);
+            roots.push(f);
+        }
+    }
+    roots.extend(
+        cx.policy
+            .allow_write_values()
+            .into_iter()
+            .map(PathBuf::from),
+    );
+    roots
 }
 
 /// npm's user config for sandboxed code: a copy without credentials in the
@@ -833,30 +878,64 @@ pub fn run(
 ) -> crate::error::Result<(super::Ended, Report)> {
     use crate::error::Error;
     let require = cx.policy.require.value;
-    let tmp = tempfile::Builder::new()
-        .prefix("pkgward-sandbox-")
-        .tempdir()
-        .map_err(|e| Error::io("cannot create the sandbox's temp directory", e))?;
     let vars = effective_env(&code.env);
-    let mut plan = plan(cx, &code.program, &code.cwd, tmp.path(), &vars);
-    // What the command itself writes by design (created now so that they
-    // can be granted; never a credential path).
-    for p in &code.extra_write {
-        if p.extension().is_some() {
-            if let Some(d) = p.parent() {
-                let _ = std::fs::create_dir_all(d);
+    #[cfg(target_os = "linux")]
+    let abi = linux::landlock_abi();
+    // The part that does not depend on this run's environment, shared by
+    // the invocation's runs with the same program, directory and roots.
+    let project = code.project.as_ref().unwrap_or(&code.cwd);
+    let mut key = vec![code.program.clone(), project.clone()];
+    key.extend(code.extra_write.iter().cloned());
+    key.extend(tool_roots(cx, &code.program, &vars));
+    let ready = match cx.prepared.get(&key) {
+        Some(r) => r,
+        None => {
+            let tmp = tempfile::Builder::new()
+                .prefix("pkgward-sandbox-")
+                .tempdir()
+                .map_err(|e| Error::io("cannot create the sandbox's temp directory", e))?;
+            let mut plan = plan(cx, &code.program, project, tmp.path(), &vars);
+            // What the command itself writes by design (created now so that they
+            // can be granted; never a credential path).
+            for p in &code.extra_write {
+                if p.extension().is_some() {
+                    if let Some(d) = p.parent() {
+                        let _ = std::fs::create_dir_all(d);
+                    }
+                    let _ = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p);
+                } else {
+                    let _ = std::fs::create_dir_all(p);
+                }
+                let deny = plan.deny_write.clone();
+                cover(&resolved(p), &deny, &mut plan.write);
             }
-            let _ = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p);
-        } else {
-            let _ = std::fs::create_dir_all(p);
+            #[cfg(target_os = "linux")]
+            let rules = linux::ruleset(&plan, abi).map_err(Error::Config)?;
+            let r = Arc::new(Ready {
+                key,
+                tmp,
+                plan,
+                #[cfg(target_os = "linux")]
+                rules,
+            });
+            cx.prepared.put(r.clone());
+            r
         }
-        let deny = plan.deny_write.clone();
-        cover(&resolved(p), &deny, &mut plan.write);
+    };
+    let tmp = ready.tmp.path();
+    let mut plan = ready.plan.clone();
+    // This run's environment: scrubbed, its temp directory.
+    let (env_remove, mut env_set, scrubbed_env) = scrub_env(&vars, &cx.policy.scrub_env_values());
+    for k in ["TMPDIR", "TEMP", "TMP"] {
+        env_set.push((k.into(), tmp.as_os_str().to_owned()));
     }
-    if let Some((k, v)) = npm_userconfig(&code.program, cx.tool, tmp.path(), &vars) {
+    plan.env_remove = env_remove;
+    plan.env_set = env_set;
+    plan.scrubbed_env = scrubbed_env;
+    if let Some((k, v)) = npm_userconfig(&code.program, cx.tool, tmp, &vars) {
         for (n, _) in &vars {
             if n.to_str()
                 .is_some_and(|n| n.eq_ignore_ascii_case("npm_config_userconfig"))
@@ -866,7 +945,7 @@ pub fn run(
         }
         plan.env_set.push((k, v));
     }
-    let refs = npmrc_refs(&code.cwd);
+    let refs = npmrc_refs(project);
     let referenced = |k: &OsString| {
         k.to_str()
             .is_some_and(|k| refs.contains(&format!("${{{k}}}")))
@@ -903,7 +982,6 @@ pub fn run(
     };
     #[cfg(target_os = "linux")]
     {
-        let abi = linux::landlock_abi();
         report.landlock_abi = Some(abi);
         let mut missing = Vec::new();
         if abi < 1 {
@@ -920,14 +998,14 @@ pub fn run(
         if require && !missing.is_empty() {
             return Err(refusal(&missing));
         }
-        let rules = linux::ruleset(&plan, abi).map_err(Error::Config)?;
+        let rules = ready.rules.as_ref();
         if rules.is_some() {
             report.layers.extend(linux::landlock_layers(abi));
         }
         let mut netns = true;
         loop {
             let mut cmd = build(&code.program, &code.args);
-            let armed = linux::arm(&mut cmd, netns, require, rules.as_ref(), cx.proxy.clone())
+            let armed = linux::arm(&mut cmd, netns, require, rules, cx.proxy.clone())
                 .map_err(|e| Error::io("cannot prepare the sandbox", e))?;
             let result = super::unix::run_with(cmd, code.trace.as_ref(), code.attached.is_none());
             let outcome = if netns {
@@ -964,7 +1042,6 @@ pub fn run(
                 report.layers.push("seccomp");
             }
             report.missing = missing;
-            drop(tmp);
             return Ok((ended, report));
         }
     }
@@ -990,7 +1067,6 @@ pub fn run(
             code.attached.is_none(),
         )?;
         report.layers.push("seatbelt");
-        drop(tmp);
         return Ok((ended, report));
     }
     #[cfg(not(any(target_os = "linux", target_os = "macos")))]
@@ -1018,7 +1094,6 @@ pub fn run(
             env,
         };
         let ended = super::run_in(&launch, Some(&code.cwd))?;
-        drop(tmp);
         Ok((ended, report))
     }
 }

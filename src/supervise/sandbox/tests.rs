@@ -556,6 +556,7 @@ fn run_install_code_confines_in_enforce_mode_and_only_records_in_audit_mode() {
         sandboxed,
         extra_write: Vec::new(),
         attached: None,
+        project: None,
         trace: None,
     }
     };
@@ -581,6 +582,7 @@ fn run_install_code_confines_in_enforce_mode_and_only_records_in_audit_mode() {
         policy: SandboxPolicy::default(),
         tool: "npm",
         proxy: None,
+        prepared: Default::default(),
     });
     let e = run_install_code(&code(true)).unwrap();
     drop(guard);
