@@ -334,6 +334,32 @@ impl Mirror {
         out
     }
 
+    /// Whether `p` (in the copy) is reached without passing a link: what
+    /// is written there, or where uv looks for the project, stays in the
+    /// copy.
+    fn unlinked(&self, p: &Path) -> bool {
+        let root = self.dir.path();
+        let Ok(rel) = p.strip_prefix(root) else {
+            return false;
+        };
+        let mut cur = root.to_path_buf();
+        for c in rel.components() {
+            cur.push(c);
+            match std::fs::symlink_metadata(&cur) {
+                Ok(m) if m.file_type().is_symlink() => return false,
+                Ok(_) => {}
+                // The rest is created as plain directories.
+                Err(_) => return true,
+            }
+        }
+        true
+    }
+
+    /// Creates the directory `p` in the copy (never through a link).
+    fn dir(&self, p: &Path) -> bool {
+        self.unlinked(p) && std::fs::create_dir_all(p).is_ok()
+    }
+
     /// Copies the regular file `real` (at most 16 MiB) into the copy.
     fn copy(&self, real: &Path) -> bool {
         let Ok(meta) = std::fs::metadata(real) else {
@@ -346,23 +372,30 @@ impl Mirror {
         let Some(parent) = to.parent() else {
             return false;
         };
-        std::fs::create_dir_all(parent).is_ok()
+        self.dir(parent)
+            && self.unlinked(&to)
             && std::fs::read(real)
                 .and_then(|b| std::fs::write(&to, b))
                 .is_ok()
     }
 
-    /// Makes `real` (a file or directory outside what was copied) readable
-    /// at its place in the copy, through a link; nothing when that place is
-    /// taken.
-    fn link(&self, real: &Path) {
+    /// Makes `real`, outside the `workspace` (which is copied), readable at
+    /// its place in the copy through a link; a file inside it is copied;
+    /// nothing when that place is taken. uv writes nothing there (it writes
+    /// the project's and the workspace's files, which are copies, and
+    /// [`Mirror::unlinked`] is checked for them).
+    fn link(&self, real: &Path, workspace: Option<&Path>) {
         let real = lexical(real);
+        if workspace.is_some_and(|w| real.starts_with(w)) {
+            self.copy(&real);
+            return;
+        }
         let to = self.map(&real);
         if to.symlink_metadata().is_ok() || std::fs::symlink_metadata(&real).is_err() {
             return;
         }
-        if let Some(parent) = to.parent() {
-            let _ = std::fs::create_dir_all(parent);
+        if !to.parent().is_some_and(|p| self.dir(p)) {
+            return;
         }
         #[cfg(unix)]
         let _ = std::os::unix::fs::symlink(&real, &to);
@@ -526,13 +559,13 @@ fn needs(sub: &str, args: &[String], cx: &super::super::Context<'_>) -> Vec<UvNe
     let Ok(m) = Mirror::new() else {
         return Vec::new();
     };
+    // Every copy first, then the links (which never replace a copy).
     let root = roots(&start);
+    let mut sources = Vec::new();
     if let Some((project, root)) = &root {
         m.copy(&project.join("pyproject.toml"));
         for p in copy_workspace(&m, root) {
-            for s in path_sources(&p) {
-                m.link(&s);
-            }
+            sources.extend(path_sources(&p));
         }
     }
     let script = line.script.as_ref().map(|s| {
@@ -543,19 +576,28 @@ fn needs(sub: &str, args: &[String], cx: &super::super::Context<'_>) -> Vec<UvNe
         m.copy(Path::new(&lock));
         m.map(&real)
     });
+    let workspace = root.as_ref().map(|(_, r)| r.as_path());
+    for s in sources {
+        m.link(&s, workspace);
+    }
     for p in &line.paths {
         let p = p.strip_prefix("file://").unwrap_or(p);
         let real = cwd.join(p);
         if std::fs::symlink_metadata(&real).is_ok() {
-            m.link(&real);
+            m.link(&real, workspace);
         }
     }
     let here = m.map(&cwd);
-    if std::fs::create_dir_all(&here).is_err() {
+    let project = m.map(&start);
+    // uv must find the copy's project, and write the copy's files only.
+    if !m.dir(&here)
+        || !m.dir(&project)
+        || script
+            .as_deref()
+            .is_some_and(|s| !m.unlinked(s) || !s.is_file())
+    {
         return Vec::new();
     }
-    let project = m.map(&start);
-    let _ = std::fs::create_dir_all(&project);
     let no_sync = line.no_sync || super::env_true(cx, "UV_NO_SYNC");
     let frozen = line.frozen || super::env_true(cx, "UV_FROZEN");
     let pass = pass_args(args, &project, script.as_deref(), frozen);
@@ -570,10 +612,10 @@ fn needs(sub: &str, args: &[String], cx: &super::super::Context<'_>) -> Vec<UvNe
     }
     // The add's sync, against the real project environment (a dry run
     // changes nothing).
-    let workspace = root.map(|(_, r)| r).unwrap_or_else(|| start.clone());
+    let ws_root = root.map(|(_, r)| r).unwrap_or_else(|| start.clone());
     let venv = match super::super::launch_var(cx.env, "UV_PROJECT_ENVIRONMENT") {
-        Some(v) if !v.is_empty() => workspace.join(v),
-        _ => workspace.join(".venv"),
+        Some(v) if !v.is_empty() => ws_root.join(v),
+        _ => ws_root.join(".venv"),
     };
     let env = [("UV_PROJECT_ENVIRONMENT", venv)];
     let mut found: Vec<UvNeed> = Vec::new();
@@ -807,13 +849,25 @@ mod tests {
         assert!(!m.map(&w.join(".venv")).exists());
         for p in &copied {
             for s in path_sources(p) {
-                m.link(&s);
+                m.link(&s, Some(&root));
             }
         }
         let o = m.map(&d.path().join("outside"));
         assert!(o.symlink_metadata().unwrap().file_type().is_symlink());
+        // Nothing is written, and no project looked for, through a link.
+        std::fs::write(d.path().join("outside/s.py"), "x").unwrap();
+        assert!(!m.copy(&d.path().join("outside/s.py")));
+        assert!(!m.dir(&m.map(&d.path().join("outside/sub"))));
+        assert!(!d.path().join("outside/sub").exists());
+        // Inside the workspace: files are copied, directories never linked.
+        std::fs::write(w.join("req.txt"), "x\n").unwrap();
+        m.link(&w.join("req.txt"), Some(&root));
+        assert!(m.unlinked(&m.map(&w.join("req.txt"))));
+        assert!(m.map(&w.join("req.txt")).is_file());
+        m.link(&w.join("packages/a/src"), Some(&root));
+        assert!(!m.map(&w.join("packages/a/src")).exists());
         // A place already in the copy is never replaced by a link.
-        m.link(&w.join("packages/a"));
+        m.link(&w.join("packages/a"), None);
         assert!(m.map(&w.join("packages/a")).is_dir());
         assert!(!m
             .map(&w.join("packages/a"))
