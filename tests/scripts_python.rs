@@ -944,6 +944,14 @@ fn uv_add_unapproved_sdist_is_denied_before_uv_edits_the_project() {
                 "{extra} {what}: the project changed"
             );
         }
+        // A requirements file.
+        t.g.sb.write("req/sd.txt", "pw-scr-sdist\n");
+        let o = uv(&t, &["add", "-r", "req/sd.txt"], &[]);
+        assert_denied(&t, &o, "uv add -r", "pkgward approve pypi:pw-scr-sdist\n");
+        assert!(
+            project_state(&t) == before,
+            "{extra} -r: the project changed"
+        );
         // A script's inline metadata: uv resolves it, on a copy first.
         let script = t.g.sb.write("s.py", "print(1)\n");
         let o = uv(&t, &["add", "--script", "s.py", "pw-scr-sdist"], &[]);
@@ -1066,4 +1074,61 @@ fn uv_remove_builds_no_unapproved_sdist() {
     assert!(!in_venv(&t, "pw_scr_sdist"));
     let py = std::fs::read_to_string(t.g.sb.work.join("pyproject.toml")).unwrap();
     assert!(!py.contains("pw-scr-sdist"), "{py}");
+}
+
+/// A workspace: the member's and the root's files are copied; adding to a
+/// member (`--package`, or from its directory) is decided the same way.
+#[test]
+fn uv_add_to_a_workspace_member() {
+    let write_ws = |t: &T| {
+        t.g.sb.write(
+            "pyproject.toml",
+            "[project]\nname = \"pw-ws\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\n\
+             dependencies = [\"pw-scr-wheel\"]\n[tool.uv.workspace]\nmembers = [\"packages/*\"]\n",
+        );
+        t.g.sb.write(
+            "packages/app/pyproject.toml",
+            "[project]\nname = \"pw-app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\n\
+             dependencies = []\n",
+        );
+        let o = uv(t, &["lock"], &[]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    };
+    let files = ["pyproject.toml", "uv.lock", "packages/app/pyproject.toml"];
+    let state = |t: &T| -> Vec<Vec<u8>> {
+        files
+            .iter()
+            .map(|f| std::fs::read(t.g.sb.work.join(f)).unwrap())
+            .collect()
+    };
+    let t = setup("[scripts]\nallow = [\"pypi:someone-else\"]\n");
+    write_ws(&t);
+    let before = state(&t);
+    for (what, args) in [
+        (
+            "--package",
+            vec!["add", "--package", "pw-app", "pw-scr-sdist"],
+        ),
+        (
+            "--directory member",
+            vec!["--directory", "packages/app", "add", "pw-scr-sdist"],
+        ),
+    ] {
+        let o = uv(&t, &args, &[]);
+        assert_denied(&t, &o, what, "pkgward approve pypi:pw-scr-sdist\n");
+        assert!(state(&t) == before, "{what}: the workspace changed");
+    }
+    let t =
+        setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n[sandbox]\nconfine_approved = false\n");
+    write_ws(&t);
+    let o = uv(&t, &["add", "--package", "pw-app", "pw-scr-sdist"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    let member = std::fs::read_to_string(t.g.sb.work.join("packages/app/pyproject.toml")).unwrap();
+    assert!(member.contains("pw-scr-sdist"), "{member}");
+    let recs = script_records(&t);
+    let last = recs.last().expect("a script record");
+    assert_eq!(last["package"], "pw-scr-sdist");
+    assert_eq!(last["decision"], "approved");
+    assert_eq!(last["exit_code"], 0);
 }
