@@ -28,9 +28,11 @@ use std::path::{Component, Path, PathBuf};
 
 use super::{Needed, UvNeed};
 
-/// Options of `uv add` / `uv remove` (and uv's global ones) that take a
-/// value, so that the value is not read as a package.
-const VALUE_OPTS: [&str; 52] = [
+/// Options of `uv add` / `uv remove` that take a value, beside the ones
+/// `uv run` shares with them ([`super::UV_RUN_VALUE`]: index, resolver,
+/// build, cache and global options), so that a value is not read as a
+/// package.
+const ADD_VALUE: [&str; 15] = [
     "-r",
     "--requirements",
     "-c",
@@ -38,52 +40,19 @@ const VALUE_OPTS: [&str; 52] = [
     "-m",
     "--marker",
     "--optional",
-    "--group",
     "--bounds",
     "--rev",
     "--tag",
     "--branch",
-    "--extra",
-    "--package",
     "--script",
     "--no-install-package",
-    "--index",
-    "--default-index",
-    "-i",
-    "--index-url",
-    "--extra-index-url",
-    "-f",
-    "--find-links",
-    "--index-strategy",
-    "--keyring-provider",
-    "-P",
-    "--upgrade-package",
-    "--upgrade-group",
-    "--resolution",
-    "--prerelease",
-    "--prerelease-package",
-    "--fork-strategy",
-    "--exclude-newer",
-    "--exclude-newer-package",
-    "--no-sources-package",
-    "--reinstall-package",
-    "--link-mode",
-    "-C",
-    "--config-setting",
-    "--config-settings-package",
-    "--no-build-isolation-package",
-    "--no-build-package",
-    "--no-binary-package",
-    "--refresh-package",
-    "--cache-dir",
-    "--config-file",
-    "-p",
-    "--python",
-    "--color",
-    "--allow-insecure-host",
-    "--directory",
     "--project",
+    "--config-file",
 ];
+
+fn takes_value(a: &str) -> bool {
+    ADD_VALUE.contains(&a) || super::UV_RUN_VALUE.contains(&a)
+}
 
 /// Of those, the ones the add's sync uses too (given to the sync pass).
 const SYNC_VALUE: [&str; 22] = [
@@ -134,7 +103,7 @@ fn option_at(args: &[String], i: usize) -> (&str, Option<&str>, usize) {
     if let Some((k, v)) = a.split_once('=').filter(|_| a.starts_with("--")) {
         return (k, Some(v), 1);
     }
-    if VALUE_OPTS.contains(&a) {
+    if takes_value(a) {
         return match args.get(i + 1) {
             Some(v) => (a, Some(v.as_str()), 2),
             None => (a, None, 1),
