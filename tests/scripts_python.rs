@@ -944,6 +944,18 @@ fn uv_add_unapproved_sdist_is_denied_before_uv_edits_the_project() {
                 "{extra} {what}: the project changed"
             );
         }
+        // The sdist file itself, outside the project (a direct reference:
+        // uv reads its metadata, with builds off, on the copy).
+        let sd = Sdist::new("pw-scr-sdist", "1.0.0")
+            .module("VALUE = 'built'\n")
+            .build_code(&evil_build());
+        let dl = t.g.sb.root().join("dl");
+        std::fs::create_dir_all(&dl).unwrap();
+        std::fs::write(dl.join(sd.filename()), sd.bytes()).unwrap();
+        let file = format!("../dl/{}", sd.filename());
+        let o = uv(&t, &["add", &file], &[]);
+        assert_denied(&t, &o, "uv add FILE", "pkgward approve pypi:pw-scr-sdist\n");
+        assert!(project_state(&t) == before, "{extra} FILE: the project changed");
         // A requirements file.
         t.g.sb.write("req/sd.txt", "pw-scr-sdist\n");
         let o = uv(&t, &["add", "-r", "req/sd.txt"], &[]);

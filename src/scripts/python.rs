@@ -1457,12 +1457,36 @@ fn uv_need(out: &std::process::Output) -> Option<UvNeed> {
     if let Some((name, version)) = parse_uv_no_build_dist(&err) {
         return Some(UvNeed::Locked(Needed { name, version }));
     }
-    parse_uv_missing(&err).map(|m| {
-        UvNeed::Resolve(Needed {
-            name: m.name,
-            version: m.version.unwrap_or_default(),
+    parse_uv_missing(&err)
+        .map(|m| {
+            UvNeed::Resolve(Needed {
+                name: m.name,
+                version: m.version.unwrap_or_default(),
+            })
         })
-    })
+        .or_else(|| {
+            parse_uv_build_disabled(&err).map(|name| {
+                UvNeed::Resolve(Needed {
+                    name,
+                    version: String::new(),
+                })
+            })
+        })
+}
+
+/// uv reading a direct URL, git or path sdist's metadata with builds off:
+/// ``Building source distributions for `NAME` is disabled``.
+pub fn parse_uv_build_disabled(stderr: &str) -> Option<String> {
+    const HEAD: &str = "Building source distributions for `";
+    let at = stderr.find(HEAD)? + HEAD.len();
+    let rest = &stderr[at..];
+    let name = rest.split('`').next()?;
+    let ok = rest[name.len()..].starts_with("` is disabled")
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    ok.then(|| name.to_string())
 }
 
 /// The denial of a package uv would build while resolving, which the
@@ -1820,6 +1844,22 @@ mod tests {
         );
         assert_eq!(
             parse_uv_no_build_dist("Distribution `-x==1 @ a` is marked as `--no-build`"),
+            None
+        );
+        assert_eq!(
+            parse_uv_build_disabled(
+                "  cause: Failed to download and build `Sd_a @ http://127.0.0.1/a.tar.gz`\n  \
+                 cause: Building source distributions for `Sd_a` is disabled\n"
+            )
+            .as_deref(),
+            Some("Sd_a")
+        );
+        assert_eq!(
+            parse_uv_build_disabled("Building source distributions for `-x` is disabled"),
+            None
+        );
+        assert_eq!(
+            parse_uv_build_disabled("Building source distributions for `x` was fine"),
             None
         );
         assert_eq!(
