@@ -955,7 +955,10 @@ fn uv_add_unapproved_sdist_is_denied_before_uv_edits_the_project() {
         let file = format!("../dl/{}", sd.filename());
         let o = uv(&t, &["add", &file], &[]);
         assert_denied(&t, &o, "uv add FILE", "pkgward approve pypi:pw-scr-sdist\n");
-        assert!(project_state(&t) == before, "{extra} FILE: the project changed");
+        assert!(
+            project_state(&t) == before,
+            "{extra} FILE: the project changed"
+        );
         // A requirements file.
         t.g.sb.write("req/sd.txt", "pw-scr-sdist\n");
         let o = uv(&t, &["add", "-r", "req/sd.txt"], &[]);
