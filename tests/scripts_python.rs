@@ -870,3 +870,280 @@ fn uv_lock_needs_every_version_approved() {
     );
     no_effects(&t, "uv sync, locked version outside the range");
 }
+
+// ---------------------------------------------------------------------------
+// `uv add` / `uv remove`: what they would build is found on a private copy
+// of the project before uv edits it.
+
+const WHEEL_PROJECT: &str = "[project]\nname = \"pw-scr-proj\"\nversion = \"0.1.0\"\n\
+                             requires-python = \">=3.8\"\ndependencies = [\"pw-scr-wheel\"]\n";
+
+/// `pyproject.toml` and `uv.lock` as they are (bytes and modification time).
+fn project_state(t: &T) -> Vec<(Vec<u8>, std::time::SystemTime)> {
+    ["pyproject.toml", "uv.lock"]
+        .iter()
+        .map(|f| {
+            let p = t.g.sb.work.join(f);
+            (
+                std::fs::read(&p).unwrap(),
+                std::fs::metadata(&p).unwrap().modified().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A wheel-only project, locked (no build involved).
+fn wheel_project(t: &T) -> Vec<(Vec<u8>, std::time::SystemTime)> {
+    t.g.sb.write("pyproject.toml", WHEEL_PROJECT);
+    let o = uv(t, &["lock"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    project_state(t)
+}
+
+/// Unapproved (no PyPI approval, another package approved, a range): `uv
+/// add` of an sdist — directly, through a wheel's dependency, into a group
+/// or an extra, without syncing, from another directory — and of a local
+/// source tree is denied before uv runs: `pyproject.toml` and `uv.lock`
+/// untouched, nothing built, the denial recorded with the approve command.
+/// Wheels are still added.
+#[test]
+fn uv_add_unapproved_sdist_is_denied_before_uv_edits_the_project() {
+    for extra in [
+        "",
+        "[scripts]\nallow = [\"pypi:someone-else\"]\n",
+        "[scripts]\nallow = [\"pypi:pw-scr-sdist@>=1\"]\n",
+    ] {
+        let t = setup(extra);
+        let before = wheel_project(&t);
+        std::fs::create_dir_all(t.g.sb.work.join("sub")).unwrap();
+        for (what, args) in [
+            ("uv add", vec!["add", "pw-scr-sdist"]),
+            ("uv add (a dependency)", vec!["add", "pw-scr-app"]),
+            ("uv add --dev", vec!["add", "--dev", "pw-scr-sdist"]),
+            (
+                "uv add --optional",
+                vec!["add", "--optional", "e", "pw-scr-sdist"],
+            ),
+            ("uv add --no-sync", vec!["add", "--no-sync", "pw-scr-sdist"]),
+            (
+                "uv --directory sub add --project ..",
+                vec![
+                    "--directory",
+                    "sub",
+                    "add",
+                    "--project",
+                    "..",
+                    "pw-scr-sdist",
+                ],
+            ),
+        ] {
+            let o = uv(&t, &args, &[]);
+            assert_denied(&t, &o, what, "pkgward approve pypi:pw-scr-sdist\n");
+            assert!(
+                project_state(&t) == before,
+                "{extra} {what}: the project changed"
+            );
+        }
+        // The sdist file itself, outside the project (a direct reference:
+        // uv reads its metadata, with builds off, on the copy).
+        let sd = Sdist::new("pw-scr-sdist", "1.0.0")
+            .module("VALUE = 'built'\n")
+            .build_code(&evil_build());
+        let dl = t.g.sb.root().join("dl");
+        std::fs::create_dir_all(&dl).unwrap();
+        std::fs::write(dl.join(sd.filename()), sd.bytes()).unwrap();
+        let file = format!("../dl/{}", sd.filename());
+        let o = uv(&t, &["add", &file], &[]);
+        assert_denied(&t, &o, "uv add FILE", "pkgward approve pypi:pw-scr-sdist\n");
+        assert!(
+            project_state(&t) == before,
+            "{extra} FILE: the project changed"
+        );
+        // A requirements file.
+        t.g.sb.write("req/sd.txt", "pw-scr-sdist\n");
+        let o = uv(&t, &["add", "-r", "req/sd.txt"], &[]);
+        assert_denied(&t, &o, "uv add -r", "pkgward approve pypi:pw-scr-sdist\n");
+        assert!(
+            project_state(&t) == before,
+            "{extra} -r: the project changed"
+        );
+        // A script's inline metadata: uv resolves it, on a copy first.
+        let script = t.g.sb.write("s.py", "print(1)\n");
+        let o = uv(&t, &["add", "--script", "s.py", "pw-scr-sdist"], &[]);
+        assert_denied(
+            &t,
+            &o,
+            "uv add --script",
+            "pkgward approve pypi:pw-scr-sdist\n",
+        );
+        assert_eq!(std::fs::read_to_string(&script).unwrap(), "print(1)\n");
+        // A local source tree's build is install-time code as well: the
+        // add's sync would build it.
+        let local = t.g.sb.root().join("evil-local");
+        std::fs::create_dir_all(&local).unwrap();
+        std::fs::write(
+            local.join("pyproject.toml"),
+            "[project]\nname = \"pw-evil-local\"\nversion = \"0.1.0\"\n\
+             [build-system]\nrequires = []\nbuild-backend = \"be\"\nbackend-path = [\".\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            local.join("be.py"),
+            format!(
+                "{}\ndef get_requires_for_build_wheel(c=None):\n    return []\n\
+                 def build_wheel(d, c=None, m=None):\n    raise SystemExit(3)\n",
+                py_marker("local-built")
+            ),
+        )
+        .unwrap();
+        let o = uv(&t, &["add", "../evil-local"], &[]);
+        assert_eq!(o.status.code(), Some(77), "{extra}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("pkgward approve pypi:pw-evil-local"),
+            "{}",
+            text(&o.stderr)
+        );
+        assert_eq!(t.g.sb.marker("local-built"), None);
+        assert!(project_state(&t) == before, "{extra}: the project changed");
+        // `--frozen` neither locks nor syncs: nothing to build.
+        let o = uv(&t, &["add", "--frozen", "pw-scr-app"], &[]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        no_effects(&t, "uv add --frozen");
+        // A wheel is added as before.
+        t.g.sb.write("pyproject.toml", WHEEL_PROJECT);
+        let o = uv(&t, &["add", "pw-scr-wheel==1.0.0"], &[]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert!(in_venv(&t, "pw_scr_wheel"));
+        no_effects(&t, "wheel added");
+    }
+}
+
+/// Approved for every version: uv adds and builds the sdist itself (only
+/// it gets `--no-binary-package`), and the build is recorded with the
+/// version uv locked.
+#[test]
+fn uv_add_builds_an_approved_sdist() {
+    let t =
+        setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n[sandbox]\nconfine_approved = false\n");
+    wheel_project(&t);
+    let o = uv(&t, &["add", "pw-scr-app"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    assert!(in_venv(&t, "pw_scr_sdist"));
+    assert!(in_venv(&t, "pw_scr_app"));
+    let py = std::fs::read_to_string(t.g.sb.work.join("pyproject.toml")).unwrap();
+    assert!(py.contains("pw-scr-app"), "{py}");
+    let lock = std::fs::read_to_string(t.g.sb.work.join("uv.lock")).unwrap();
+    assert!(
+        lock.contains("name = \"pw-scr-sdist\"\nversion = \"1.0.0\""),
+        "{lock}"
+    );
+    let recs = script_records(&t);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let last = &recs[0];
+    assert_eq!(last["package"], "pw-scr-sdist");
+    assert_eq!(last["version"], "1.0.0");
+    assert_eq!(last["decision"], "approved");
+    assert_eq!(last["ran"], true);
+    assert_eq!(last["exit_code"], 0);
+    assert!(last["approved_by"]
+        .as_str()
+        .unwrap()
+        .starts_with("pypi:pw-scr-sdist ("));
+    let runner: Vec<String> = serde_json::from_value(last["runner"].clone()).unwrap();
+    let at = runner
+        .iter()
+        .position(|a| a == "--no-binary-package")
+        .unwrap();
+    assert_eq!(runner[at + 1], "pw-scr-sdist", "{runner:?}");
+    assert_eq!(
+        runner
+            .iter()
+            .filter(|a| *a == "--no-binary-package")
+            .count(),
+        1,
+        "{runner:?}"
+    );
+    assert_eq!(
+        last["invocation_id"],
+        t.g.last_invocation()["invocation_id"]
+    );
+}
+
+/// `uv remove` locks again: with an unapproved sdist left in the project it
+/// is denied before uv edits anything; removing the sdist itself builds
+/// nothing.
+#[test]
+fn uv_remove_builds_no_unapproved_sdist() {
+    let lock = approved_lock();
+    let t = setup("");
+    project(&t, Some(&lock));
+    let before = project_state(&t);
+    let o = uv(&t, &["remove", "pw-scr-wheel"], &[]);
+    assert_denied(&t, &o, "uv remove", "pkgward approve pypi:pw-scr-sdist\n");
+    assert!(project_state(&t) == before, "the project changed");
+    let o = uv(&t, &["remove", "pw-scr-sdist"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    no_effects(&t, "uv remove of the sdist");
+    assert!(in_venv(&t, "pw_scr_wheel"));
+    assert!(!in_venv(&t, "pw_scr_sdist"));
+    let py = std::fs::read_to_string(t.g.sb.work.join("pyproject.toml")).unwrap();
+    assert!(!py.contains("pw-scr-sdist"), "{py}");
+}
+
+/// A workspace: the member's and the root's files are copied; adding to a
+/// member (`--package`, or from its directory) is decided the same way.
+#[test]
+fn uv_add_to_a_workspace_member() {
+    let write_ws = |t: &T| {
+        t.g.sb.write(
+            "pyproject.toml",
+            "[project]\nname = \"pw-ws\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\n\
+             dependencies = [\"pw-scr-wheel\"]\n[tool.uv.workspace]\nmembers = [\"packages/*\"]\n",
+        );
+        t.g.sb.write(
+            "packages/app/pyproject.toml",
+            "[project]\nname = \"pw-app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\n\
+             dependencies = []\n",
+        );
+        let o = uv(t, &["lock"], &[]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    };
+    let files = ["pyproject.toml", "uv.lock", "packages/app/pyproject.toml"];
+    let state = |t: &T| -> Vec<Vec<u8>> {
+        files
+            .iter()
+            .map(|f| std::fs::read(t.g.sb.work.join(f)).unwrap())
+            .collect()
+    };
+    let t = setup("[scripts]\nallow = [\"pypi:someone-else\"]\n");
+    write_ws(&t);
+    let before = state(&t);
+    for (what, args) in [
+        (
+            "--package",
+            vec!["add", "--package", "pw-app", "pw-scr-sdist"],
+        ),
+        (
+            "--directory member",
+            vec!["--directory", "packages/app", "add", "pw-scr-sdist"],
+        ),
+    ] {
+        let o = uv(&t, &args, &[]);
+        assert_denied(&t, &o, what, "pkgward approve pypi:pw-scr-sdist\n");
+        assert!(state(&t) == before, "{what}: the workspace changed");
+    }
+    let t =
+        setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n[sandbox]\nconfine_approved = false\n");
+    write_ws(&t);
+    let o = uv(&t, &["add", "--package", "pw-app", "pw-scr-sdist"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    let member = std::fs::read_to_string(t.g.sb.work.join("packages/app/pyproject.toml")).unwrap();
+    assert!(member.contains("pw-scr-sdist"), "{member}");
+    let recs = script_records(&t);
+    let last = recs.last().expect("a script record");
+    assert_eq!(last["package"], "pw-scr-sdist");
+    assert_eq!(last["decision"], "approved");
+    assert_eq!(last["exit_code"], 0);
+}

@@ -38,8 +38,9 @@
 //! (a `script` record with decision `deny`, and the `pkgward approve
 //! pypi:NAME@VERSION` command). Without any PyPI approval no pass runs
 //! before the tool; when it fails, the same pass explains why
-//! ([`explain_failure`]). poetry, pipenv, `uv add`/`remove`, uvx and
-//! pipx stay wheels-only; `scripts.default = "allow"` or `"sandbox"` lifts
+//! ([`explain_failure`]). `uv add`/`remove` are checked on a private copy
+//! of the project before uv edits it (`uv_edit`, always, approvals or
+//! not); poetry, pipenv, uvx and pipx stay wheels-only; `scripts.default = "allow"` or `"sandbox"` lifts
 //! wheels-only for every package.
 //!
 //! `uv sync` / `uv lock` / `uv run` (its sync: the pass is `uv sync` with
@@ -67,6 +68,8 @@ use crate::record::Reason;
 use crate::tools::Tool;
 
 use super::Setup;
+
+mod uv_edit;
 
 /// pip's subcommands that resolve and may build.
 const PIP_BUILDING: [&str; 3] = ["install", "download", "wheel"];
@@ -136,7 +139,9 @@ pub(super) fn setup(
                     disables_builds: verb != Verb::Other,
                     python: uv_project_sub(args).map(|sub| Prebuild {
                         resolver: Resolver::UvProject(sub),
-                        approvals,
+                        // `uv add` / `uv remove` are checked before uv edits
+                        // the project, approvals or not (uv_edit).
+                        approvals: approvals || matches!(sub, "add" | "remove"),
                     }),
                     ..Setup::default()
                 }),
@@ -1168,6 +1173,8 @@ fn uv_project_sub(args: &[String]) -> Option<&'static str> {
             "sync" => Some("sync"),
             "lock" => Some("lock"),
             "run" => Some("run"),
+            "add" => Some("add"),
+            "remove" => Some("remove"),
             _ => None,
         };
     }
@@ -1454,12 +1461,36 @@ fn uv_need(out: &std::process::Output) -> Option<UvNeed> {
     if let Some((name, version)) = parse_uv_no_build_dist(&err) {
         return Some(UvNeed::Locked(Needed { name, version }));
     }
-    parse_uv_missing(&err).map(|m| {
-        UvNeed::Resolve(Needed {
-            name: m.name,
-            version: m.version.unwrap_or_default(),
+    parse_uv_missing(&err)
+        .map(|m| {
+            UvNeed::Resolve(Needed {
+                name: m.name,
+                version: m.version.unwrap_or_default(),
+            })
         })
-    })
+        .or_else(|| {
+            parse_uv_build_disabled(&err).map(|name| {
+                UvNeed::Resolve(Needed {
+                    name,
+                    version: String::new(),
+                })
+            })
+        })
+}
+
+/// uv reading a direct URL, git or path sdist's metadata with builds off:
+/// ``Building source distributions for `NAME` is disabled``.
+pub fn parse_uv_build_disabled(stderr: &str) -> Option<String> {
+    const HEAD: &str = "Building source distributions for `";
+    let at = stderr.find(HEAD)? + HEAD.len();
+    let rest = &stderr[at..];
+    let name = rest.split('`').next()?;
+    let ok = rest[name.len()..].starts_with("` is disabled")
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    ok.then(|| name.to_string())
 }
 
 /// The denial of a package uv would build while resolving, which the
@@ -1509,6 +1540,9 @@ fn uv_project(
     notice: &mut dyn FnMut(String),
 ) -> crate::error::Result<Option<Prebuilt>> {
     use super::ScriptDecision;
+    if matches!(sub, "add" | "remove") {
+        return uv_edit::check(sub, tool, cx, log, notice);
+    }
     let all = lossy(cx.args);
     // `uv run`: the pass is the `uv sync` it starts with; pkgward's
     // options go right after `run` (before the command).
@@ -1592,6 +1626,25 @@ fn uv_project(
              build (run `uv lock` first if the lockfile is out of date)"
         ));
     }
+    let at = at.unwrap_or(all.len()).min(all.len());
+    approved_run(tool, sub, builds, extra, at, &all, cx, notice)
+}
+
+/// The real run of a uv project command that builds `builds` (approved)
+/// itself with `extra` inserted at `at`: refused where the sandbox is
+/// required (uv's own run cannot be confined), said otherwise, and the
+/// builds' records kept for [`Prebuilt::record_after`].
+#[allow(clippy::too_many_arguments)]
+fn approved_run(
+    tool: &str,
+    sub: &str,
+    builds: Vec<(Needed, super::ScriptDecision, Option<String>)>,
+    extra: Vec<String>,
+    at: usize,
+    all: &[String],
+    cx: &super::Context<'_>,
+    notice: &mut dyn FnMut(String),
+) -> crate::error::Result<Option<Prebuilt>> {
     // uv builds inside its own run, which pkgward cannot confine: where the
     // policy requires the sandbox for approved code, that run does not happen.
     if cx.policy.sandbox.require.value {
@@ -1617,8 +1670,7 @@ fn uv_project(
             n.name
         ));
     }
-    let mut launched = all.clone();
-    let at = at.unwrap_or(launched.len()).min(launched.len());
+    let mut launched = all.to_vec();
     launched.splice(at..at, extra.iter().cloned());
     let mut runner = vec!["uv".to_string()];
     runner.extend(launched);
@@ -1656,7 +1708,7 @@ fn uv_project(
         _dir: None,
         pending,
         started: std::time::Instant::now(),
-        project: Some(uv_project_dir(&all)),
+        project: Some(uv_project_dir(all)),
     }))
 }
 
@@ -1670,6 +1722,10 @@ fn uv_project_explain(
     log: &mut Option<crate::record::AuditLog>,
     notice: &mut dyn FnMut(String),
 ) -> Option<i32> {
+    if matches!(sub, "add" | "remove") {
+        // Checked before the run (uv_edit).
+        return None;
+    }
     let mut args = lossy(cx.args);
     let mut sub = sub;
     if sub == "run" {
@@ -1792,6 +1848,22 @@ mod tests {
         );
         assert_eq!(
             parse_uv_no_build_dist("Distribution `-x==1 @ a` is marked as `--no-build`"),
+            None
+        );
+        assert_eq!(
+            parse_uv_build_disabled(
+                "  cause: Failed to download and build `Sd_a @ http://127.0.0.1/a.tar.gz`\n  \
+                 cause: Building source distributions for `Sd_a` is disabled\n"
+            )
+            .as_deref(),
+            Some("Sd_a")
+        );
+        assert_eq!(
+            parse_uv_build_disabled("Building source distributions for `-x` is disabled"),
+            None
+        );
+        assert_eq!(
+            parse_uv_build_disabled("Building source distributions for `x` was fine"),
             None
         );
         assert_eq!(
