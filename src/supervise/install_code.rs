@@ -57,13 +57,26 @@ pub struct Attached {
 }
 
 impl Attached {
-    /// Gives `cmd` these streams.
+    /// Gives `cmd` these streams; on Linux the child also gets SIGTERM
+    /// when the thread that started it goes (the shim exiting while npm's
+    /// script still runs, e.g. after npm was killed).
     pub fn apply(&self, cmd: &mut std::process::Command) -> std::io::Result<()> {
         #[cfg(unix)]
         {
             cmd.stdin(self.stdio[0].try_clone()?)
                 .stdout(self.stdio[1].try_clone()?)
                 .stderr(self.stdio[2].try_clone()?);
+        }
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe and touches no memory.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
+                    Ok(())
+                });
+            }
         }
         #[cfg(not(unix))]
         let _ = cmd;

@@ -1007,6 +1007,19 @@ pub fn run(
             let mut cmd = build(&code.program, &code.args);
             let armed = linux::arm(&mut cmd, netns, require, rules, cx.proxy.clone())
                 .map_err(|e| Error::io("cannot prepare the sandbox", e))?;
+            if code.attached.is_some() {
+                // Again after the namespace: entering a user namespace
+                // changes the credentials, which clears the parent-death
+                // signal `Attached::apply` set.
+                use std::os::unix::process::CommandExt;
+                // SAFETY: prctl is async-signal-safe and touches no memory.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
+                        Ok(())
+                    });
+                }
+            }
             let result = super::unix::run_with(cmd, code.trace.as_ref(), code.attached.is_none());
             let outcome = if netns {
                 armed.finish()
