@@ -735,11 +735,18 @@ fn without_the_broker_npm_runs_with_scripts_off_and_the_approved_ones_after() {
     let long = g.sb.root().join("t".repeat(120));
     std::fs::create_dir_all(&long).unwrap();
     let long = long.to_str().unwrap().to_string();
-    let o = g.npm(&["install", "pw-scr-evil"], &[("TMPDIR", long.as_str())]);
+    let o = g.npm(
+        &["install", "pw-scr-evil", "pw-scr-spoof"],
+        &[("TMPDIR", long.as_str())],
+    );
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert_eq!(g.sb.marker("dep-postinstall").as_deref(), Some("ran\n"));
     no_effects_of_evil(&g);
+    // The package claiming the approved name is decided by what was
+    // installed there here too.
+    assert_eq!(g.sb.marker("spoof-postinstall"), None);
+    assert!(err.contains("pkgward approve npm:pw-scr-spoof@1.0.0"), "{err}");
     assert!(
         err.contains("pkgward approve npm:pw-scr-evil@1.0.0"),
         "{err}"

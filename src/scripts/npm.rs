@@ -47,7 +47,6 @@ pub struct Package {
 }
 
 struct Node {
-    name: String,
     version: String,
     dir: PathBuf,
     rel: String,
@@ -72,7 +71,12 @@ pub fn project_root(cwd: &Path) -> PathBuf {
 /// root project when it has install scripts (and `with_root`), in the order
 /// to run them: dependencies before their dependents, the root last.
 pub fn find(root: &Path, with_root: bool) -> Vec<Package> {
-    let git_deps = git_resolved(root);
+    let resolved = lock_resolved(root);
+    let git_deps: BTreeSet<String> = resolved
+        .iter()
+        .filter(|(_, r)| r.starts_with("git") || r.starts_with("github:"))
+        .map(|(p, _)| p.clone())
+        .collect();
     let mut nodes: Vec<Node> = Vec::new();
     walk_node_modules(&root.join("node_modules"), "node_modules", 0, &mut nodes);
     for n in &mut nodes {
@@ -92,9 +96,16 @@ pub fn find(root: &Path, with_root: bool) -> Vec<Package> {
         .filter(|&i| !nodes[i].scripts.is_empty())
         .map(|i| {
             let n = &nodes[i];
+            // Decided by what was installed there, not by the name the
+            // package's own manifest claims ([`identity`]).
+            let id = identity(root, &n.dir, resolved.get(&n.rel).map(String::as_str));
             Package {
-                name: n.name.clone(),
-                version: n.version.clone(),
+                name: id.name,
+                version: if id.version.is_empty() {
+                    n.version.clone()
+                } else {
+                    id.version
+                },
                 dir: n.dir.clone(),
                 rel: n.rel.clone(),
                 root: false,
@@ -335,7 +346,6 @@ fn visit(dir: &Path, rel: &str, depth: usize, out: &mut Vec<Node>) {
         }
         if !name.is_empty() {
             out.push(Node {
-                name,
                 version,
                 dir: dir.to_path_buf(),
                 rel: rel.to_string(),
@@ -400,10 +410,10 @@ pub(crate) fn dep_scripts(m: &Value, dir: &Path) -> Vec<(String, String)> {
     out
 }
 
-/// The `node_modules/…` paths the hidden lockfile says were fetched from
-/// git (their `prepare` runs on install).
-fn git_resolved(root: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+/// npm's lockfile (the hidden one in `node_modules`, else
+/// `package-lock.json`): each package path's `resolved`.
+fn lock_resolved(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
     for lock in [
         root.join("node_modules/.package-lock.json"),
         root.join("package-lock.json"),
@@ -422,9 +432,8 @@ fn git_resolved(root: &Path) -> BTreeSet<String> {
         };
         if let Some(pkgs) = v.get("packages").and_then(Value::as_object) {
             for (path, p) in pkgs {
-                let resolved = p.get("resolved").and_then(Value::as_str).unwrap_or("");
-                if resolved.starts_with("git") || resolved.starts_with("github:") {
-                    out.insert(path.clone());
+                if let Some(r) = p.get("resolved").and_then(Value::as_str) {
+                    out.insert(path.clone(), r.to_string());
                 }
             }
         }
