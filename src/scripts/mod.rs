@@ -27,6 +27,7 @@ pub mod maven;
 pub mod npm;
 pub mod nuget;
 pub mod pnpm;
+pub mod poetry;
 pub mod python;
 
 use std::ffi::OsString;
@@ -208,6 +209,9 @@ pub enum Build {
     /// `nuget install`/`restore`/`update`: the packages it extracted are
     /// read after it ran; unapproved ones removed again ([`nuget`]).
     Nuget(nuget::Plan),
+    /// `poetry`: its builds decided by pkgward's guard in its run; the
+    /// lock checked before ([`poetry`]).
+    Poetry(poetry::Plan),
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -673,6 +677,7 @@ pub fn after_run(
                 Build::Maven(plan) => maven::after(plan, cx, code, log, notice),
                 Build::Nuget(plan) => ended.code = nuget::after(plan, cx, code, log, notice),
                 Build::Gradle(plan) => gradle::after(plan, cx, code, log, notice),
+                Build::Poetry(plan) => ended.code = poetry::after(plan, cx, code, log, notice),
             }
             return;
         }
@@ -745,6 +750,10 @@ pub fn before_run(
         Some(Build::Gradle(plan)) => {
             let mut log = log.and_then(|t| t.open().ok());
             gradle::before(plan, launch, policy, invocation_id, &mut log, notice).map(|_| false)
+        }
+        Some(Build::Poetry(plan)) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            poetry::before(plan, policy, invocation_id, &mut log, notice).map(|_| false)
         }
         Some(Build::Dotnet(plan)) if plan.no_restore => {
             let mut log = log.and_then(|t| t.open().ok());

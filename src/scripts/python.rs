@@ -145,7 +145,8 @@ pub(super) fn setup(
             disables_builds: true,
             ..Setup::default()
         }),
-        "poetry" | "pipenv" | "pipx" if verb != Verb::Other || tool.name == "pipx" => Some(Setup {
+        "poetry" => super::poetry::setup(verb, args, policy),
+        "pipenv" | "pipx" if verb != Verb::Other || tool.name == "pipx" => Some(Setup {
             env: vec![
                 ("POETRY_INSTALLER_ONLY_BINARY".into(), ":all:".into()),
                 ("PIP_ONLY_BINARY".into(), ":all:".into()),
