@@ -48,6 +48,16 @@ fn fixtures() {
                 .build_code(&evil_build()),
         );
         r.publish_wheel(&Wheel::new("pw-po-wheel", "1.0.0").module("VALUE = 'wheel'\n"));
+        // An sdist whose unpacked PKG-INFO claims to be the approved one.
+        r.publish_sdist(
+            &Sdist::new("pw-po-liar", "1.0.0")
+                .module("VALUE = 'liar'\n")
+                .file(
+                    "PKG-INFO",
+                    "Metadata-Version: 2.1\nName: pw-po-sdist\nVersion: 1.0.0\n",
+                )
+                .build_code(&evil_build()),
+        );
         // A wheel and an sdist: wheels only takes the wheel.
         r.publish_wheel(&Wheel::new("pw-po-both", "1.0.0").module("VALUE = 'wheel'\n"));
         r.publish_sdist(
@@ -347,4 +357,52 @@ fn an_approved_sdist_builds_and_is_recorded() {
         last["invocation_id"],
         t.g.last_invocation()["invocation_id"]
     );
+}
+
+/// The control: with `scripts.default = "allow"` the same resolution runs
+/// the sdist's build code (all of it), so the tests above prove pkgward
+/// stopped it.
+#[test]
+fn control_poetry_lock_runs_the_build_when_the_policy_allows_it() {
+    let t = setup("[scripts]\ndefault = \"allow\"\n");
+    project(&t, &["pw-po-sdist"], None);
+    let o = poetry(&t, &["lock"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    assert!(!t.exfil.connections().is_empty());
+}
+
+/// An approval names a package; an sdist that claims that name in its own
+/// metadata but is another package on the index is not approved by it.
+#[test]
+fn an_sdist_cannot_borrow_another_packages_approval() {
+    let t = setup(APPROVED);
+    project(&t, &["pw-po-liar"], None);
+    let o = poetry(&t, &["lock"], &[]);
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("pkgward approve pypi:pw_po_liar@1.0.0"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "impersonation");
+    let recs = script_records(&t);
+    assert_eq!(recs.last().unwrap()["decision"], "deny");
+}
+
+/// Approved builds run inside poetry's run, which pkgward cannot confine:
+/// where the policy requires the sandbox, poetry is stopped before the
+/// build (exit 78), and nothing of it runs.
+#[test]
+fn the_sandbox_requirement_refuses_an_unconfinable_build() {
+    let t = setup("[scripts]\nallow = [\"pypi:pw-po-sdist\"]\n[sandbox]\nrequire = true\n");
+    project(&t, &["pw-po-sdist"], None);
+    let o = poetry(&t, &["lock"], &[]);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("cannot confine"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "sandbox required");
 }

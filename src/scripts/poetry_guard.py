@@ -40,7 +40,7 @@ def _pkgward_poetry_guard():
         line = json.dumps(rec) + "\n"
         try:
             with lock:
-                fd = os.open(report, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+                fd = os.open(report, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
                 try:
                     os.write(fd, line.encode())
                 finally:

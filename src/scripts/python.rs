@@ -16,7 +16,7 @@
 //!   builds a package marked no-binary even then, so any no-binary setting
 //!   (command line, environment, requirement files, uv config) is refused
 //!   before uv runs ([`uv_violations`]);
-//! * poetry: `POETRY_INSTALLER_ONLY_BINARY=:all:`; pipenv and pipx run pip:
+//! * poetry: its builds decided in its own run ([`super::poetry`]); pipenv and pipx run pip:
 //!   `PIP_ONLY_BINARY=:all:` (and `UV_NO_BUILD=1`).
 //!
 //! Neither pip nor uv can say "wheels only, except that this package may
@@ -38,8 +38,8 @@
 //! (a `script` record with decision `deny`, and the `pkgward approve
 //! pypi:NAME@VERSION` command). Without any PyPI approval no pass runs
 //! before the tool; when it fails, the same pass explains why
-//! ([`explain_failure`]). poetry, pipenv, `uv add`/`remove`, uvx and
-//! pipx stay wheels-only; `scripts.default = "allow"` or `"sandbox"` lifts
+//! ([`explain_failure`]). pipenv, `uv add`/`remove`, uvx and
+//! pipx stay wheels-only (poetry: [`super::poetry`]); `scripts.default = "allow"` or `"sandbox"` lifts
 //! wheels-only for every package.
 //!
 //! `uv sync` / `uv lock` / `uv run` (its sync: the pass is `uv sync` with
