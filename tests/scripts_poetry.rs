@@ -357,6 +357,21 @@ fn an_approved_sdist_builds_and_is_recorded() {
         last["invocation_id"],
         t.g.last_invocation()["invocation_id"]
     );
+    // `poetry add` resolves and installs in one run: the installer is not
+    // held to wheels only there; the guard decides each build.
+    let t = setup(APPROVED);
+    project(&t, &["pw-po-wheel"], None);
+    let o = poetry(&t, &["add", "pw-po-sdist"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(in_venv(&t, "pw_po_sdist"));
+    let recs = script_records(&t);
+    assert!(!recs.is_empty());
+    assert!(recs.iter().all(|r| r["package"] == "pw-po-sdist"
+        && r["decision"] == "approved"
+        && r["exit_code"] == 0));
+    assert!(recs
+        .iter()
+        .any(|r| r["command"].as_str().unwrap().contains("build_wheel")));
 }
 
 /// The control: with `scripts.default = "allow"` the same resolution runs

@@ -542,6 +542,8 @@ pub fn before(
     let mut b = std::fs::DirBuilder::new();
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    #[cfg(not(unix))]
+    let _ = &mut b;
     b.create(&plan.dir).map_err(io)?;
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
@@ -596,6 +598,8 @@ pub struct Summary {
     pub built: Vec<Built>,
     pub denied: Vec<(String, String)>,
     pub unconfinable: Vec<(String, String)>,
+    /// A poetry older than 2 (the guard refused to run it).
+    pub unsupported: Option<String>,
 }
 
 pub fn summarize(events: &[Event]) -> Summary {
@@ -603,6 +607,7 @@ pub fn summarize(events: &[Event]) -> Summary {
     for e in events {
         match e.event.as_str() {
             "guard" => s.loaded = true,
+            "unsupported" => s.unsupported = Some(e.version.clone()),
             "deny" | "unconfinable" => {
                 let key = (e.name.clone(), e.version.clone());
                 let list = if e.event == "deny" {
@@ -732,6 +737,13 @@ pub fn after(
              which pkgward traces but cannot confine, and [sandbox] require = true; lift the \
              requirement, or install it with pip (built confined by pkgward)",
             plan.sub
+        ));
+        return crate::error::exit::CONFIG;
+    }
+    if let Some(v) = &s.unsupported {
+        notice(format!(
+            "error: poetry {v} is older than poetry 2, whose builds pkgward decides in its run; \
+             it was not run (upgrade poetry, or change `[scripts]` in the policy)"
         ));
         return crate::error::exit::CONFIG;
     }

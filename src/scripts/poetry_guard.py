@@ -165,6 +165,24 @@ def _pkgward_poetry_guard():
             by = by or b
         return (name, version, by)
 
+    # Only poetry 2's builds are known to go through pyproject_hooks (poetry
+    # 1 ran `setup.py egg_info` itself): an older poetry does not run.
+    try:
+        from importlib.metadata import version as dist_version
+
+        poetry_version = dist_version("poetry")
+        major = int(poetry_version.split(".")[0])
+    except Exception:
+        major = None
+    if major is not None and major < 2:
+        write({"event": "unsupported", "version": poetry_version})
+        sys.stderr.write(
+            "pkgward: poetry %s is older than the poetry 2 whose builds pkgward can decide; "
+            "it was not run\n" % poetry_version
+        )
+        sys.stderr.flush()
+        os._exit(78)
+
     try:
         import pyproject_hooks._impl as impl
 

@@ -174,6 +174,11 @@ fn the_guards_report() {
     assert_eq!(s.built[0].approved_by.as_deref(), Some("pypi:pw-x"));
     assert_eq!(s.denied, [("evil".to_string(), "0.1".to_string())]);
     assert!(s.unconfinable.is_empty());
+    assert_eq!(s.unsupported, None);
+    let s = summarize(&parse_report(
+        "{\"event\":\"unsupported\",\"version\":\"1.8.3\"}\n",
+    ));
+    assert_eq!(s.unsupported.as_deref(), Some("1.8.3"));
     let s = summarize(&parse_report(""));
     assert!(!s.loaded && s.built.is_empty() && s.denied.is_empty());
 }
