@@ -421,3 +421,32 @@ fn the_sandbox_requirement_refuses_an_unconfinable_build() {
     );
     no_effects(&t, "sandbox required");
 }
+
+/// A project's required plugins are code poetry installs and runs in its
+/// own process on every command: unapproved, no poetry command runs
+/// (exit 77, the approve command), except with `--no-plugins`.
+#[test]
+fn unapproved_project_plugins_are_refused() {
+    let t = setup("");
+    project(&t, &["pw-po-wheel"], None);
+    let text_ = std::fs::read_to_string(t.g.sb.work.join("pyproject.toml")).unwrap();
+    t.g.sb.write(
+        "pyproject.toml",
+        format!("{text_}\n[tool.poetry.requires-plugins]\npw-po-plugin = \">=1\"\n"),
+    );
+    for args in [vec!["lock"], vec!["run", "python", "-c", "print(1)"]] {
+        let o = poetry(&t, &args, &[]);
+        assert_eq!(o.status.code(), Some(77), "{args:?}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("pkgward approve pypi:pw-po-plugin"),
+            "{}",
+            text(&o.stderr)
+        );
+        assert!(!t.g.sb.work.join(".poetry").exists());
+    }
+    let inv = t.g.last_invocation();
+    assert_eq!(inv["decision"]["reasons"][0]["code"], "exec-not-approved");
+    let o = poetry(&t, &["lock", "--no-plugins"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!t.g.sb.work.join(".poetry").exists());
+}

@@ -133,6 +133,9 @@ pub fn violations(
             });
         }
     }
+    if tool.name == "poetry" {
+        out.extend(poetry::plugin_violations(policy, args, cwd));
+    }
     let wheels_only =
         policy.mode.value == Mode::Enforce && policy.scripts_default.value == ScriptsDefault::Deny;
     if wheels_only && matches!(tool.name, "uv" | "uvx") {

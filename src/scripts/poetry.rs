@@ -113,6 +113,65 @@ const VALUE_OPTS: &[&str] = &[
 /// (`build`).
 const ALSO_GUARDED: &[&str] = &["self", "show", "build"];
 
+/// The plugins a project requires (`[tool.poetry.requires-plugins]`):
+/// poetry installs them into the project's `.poetry/plugins` and loads them
+/// into its own process on every command.
+pub fn required_plugins(pyproject: &str) -> Vec<String> {
+    let Ok(t) = pyproject.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    t.get("tool")
+        .and_then(|t| t.get("poetry"))
+        .and_then(|t| t.get("requires-plugins"))
+        .and_then(|t| t.as_table())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Before any poetry command: the project's required plugins are code poetry
+/// fetches and runs in its own process (fetch-and-execute), so each must be
+/// approved by name (`pypi:NAME`), unless `scripts.exec = "allow"` or the
+/// command says `--no-plugins`.
+pub fn plugin_violations(
+    policy: &Policy,
+    args: &[String],
+    cwd: &Path,
+) -> Vec<crate::record::Reason> {
+    if policy.scripts_exec.value == crate::policy::ScriptsExec::Allow {
+        return Vec::new();
+    }
+    let own = args
+        .iter()
+        .position(|a| a == "--")
+        .map_or(args, |i| &args[..i]);
+    if own.iter().any(|a| a == "--no-plugins") {
+        return Vec::new();
+    }
+    let Some(dir) = project_dir(args, cwd, &|p: &Path| p.is_file()) else {
+        return Vec::new();
+    };
+    let path = dir.join("pyproject.toml");
+    if !std::fs::metadata(&path).is_ok_and(|m| m.len() < 16 << 20) {
+        return Vec::new();
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    required_plugins(&text)
+        .into_iter()
+        .filter(|n| policy.approves_name(Ecosystem::Pypi, n).is_none())
+        .map(|n| crate::record::Reason {
+            code: super::exec::CODE.to_string(),
+            message: format!(
+                "`poetry` installs the plugin pypi:{n} that {} requires \
+                 (`[tool.poetry.requires-plugins]`) and runs it inside poetry, which \
+                 `scripts.allow` does not approve (`scripts.exec = \"deny\"`); approve it with \
+                 `pkgward approve pypi:{n}`, or run poetry with `--no-plugins`",
+                path.display()
+            ),
+            origin: None,
+        })
+        .collect()
+}
+
 /// One package of `poetry.lock`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Locked {

@@ -200,3 +200,13 @@ fn the_guard_is_python_that_reads_its_config() {
     assert!(GUARD.contains("_call_hook"));
     assert!(GUARD.contains("os._exit(77)"));
 }
+
+#[test]
+fn required_plugins_are_read() {
+    let p = "[tool.poetry]\nname = \"x\"\n[tool.poetry.requires-plugins]\n\
+             poetry-plugin-x = \">=1\"\nother = { version = \"*\", extras = [\"a\"] }\n";
+    assert_eq!(required_plugins(p), ["other", "poetry-plugin-x"]);
+    assert!(required_plugins("[tool.poetry]\nname = \"x\"\n").is_empty());
+    assert!(required_plugins("[tool.poetry.requires-plugins]\nx = [").is_empty());
+    assert!(required_plugins("[tool.poetry]\nrequires-plugins = 3\n").is_empty());
+}
