@@ -450,3 +450,40 @@ fn unapproved_project_plugins_are_refused() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(!t.g.sb.work.join(".poetry").exists());
 }
+
+/// A path dependency (here a directory outside the project) is read by
+/// running its backend too: decided like any package, by its name.
+#[test]
+fn a_path_dependency_is_decided_like_a_package() {
+    let t = setup("");
+    let tgz = Sdist::new("pw-po-local", "1.0.0")
+        .module("VALUE = 'local'\n")
+        .build_code(&evil_build())
+        .bytes();
+    let dest = t.g.sb.root().join("deps");
+    std::fs::create_dir_all(&dest).unwrap();
+    let mut tar = std::process::Command::new("tar")
+        .args(["xzf", "-", "-C"])
+        .arg(&dest)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    tar.stdin.take().unwrap().write_all(&tgz).unwrap();
+    assert!(tar.wait().unwrap().success());
+    let dir = dest.join("pw_po_local-1.0.0");
+    assert!(dir.join("pyproject.toml").exists());
+    let dep = format!("pw-po-local @ file://{}", dir.display());
+    project(&t, &[&dep], None);
+    let o = poetry(&t, &["lock"], &[]);
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("pkgward approve pypi:pw-po-local@1.0.0"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "path dependency");
+    let recs = script_records(&t);
+    assert_eq!(recs.last().unwrap()["package"], "pw-po-local");
+    assert_eq!(recs.last().unwrap()["decision"], "deny");
+}

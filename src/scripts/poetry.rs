@@ -434,7 +434,8 @@ pub fn setup(verb: Verb, args: &[String], policy: &Policy) -> Option<Setup> {
         .allow_entries()
         .any(|(e, _)| e.ecosystem == Ecosystem::Pypi);
     // Installing from the lock (poetry does not resolve when it is current).
-    let locked = if matches!(sub.as_str(), "install" | "sync") {
+    let only_root = args.iter().any(|a| a == "--only-root");
+    let locked = if matches!(sub.as_str(), "install" | "sync") && !only_root {
         project
             .as_deref()
             .map(|p| p.join("poetry.lock"))

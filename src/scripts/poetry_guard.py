@@ -65,23 +65,47 @@ def _pkgward_poetry_guard():
                 return (name, version)
         return None
 
-    def archive_claim():
-        # The sdist file poetry is working on, from its own frames:
-        # PackageInfo._from_sdist_file(path) while resolving,
-        # Chef._prepare_sdist(archive) while installing.
+    def poetry_claims():
+        # What poetry itself is working on, from its own frames (this
+        # thread's): the sdist file (PackageInfo._from_sdist_file(path)
+        # while resolving, Chef._prepare_sdist(archive) while installing),
+        # the locked package an install operation is for, the direct
+        # (git/url/path) dependency being read.
+        out = []
         f = sys._getframe(2)
         while f is not None:
             code = f.f_code.co_name
+            loc = f.f_locals
+            v = None
             if code == "_from_sdist_file":
-                v = f.f_locals.get("path")
+                v = loc.get("path")
             elif code in ("_prepare_sdist", "prepare"):
-                v = f.f_locals.get("archive")
-            else:
-                v = None
+                v = loc.get("archive")
             if v is not None and os.path.isfile(str(v)):
-                return from_filename(v)
+                c = from_filename(v)
+                if c and c not in out:
+                    out.append(c)
+            try:
+                op = loc.get("operation")
+                pkg = getattr(op, "package", None) if op is not None else None
+                if pkg is not None:
+                    c = (str(pkg.name), str(pkg.version))
+                    if c not in out:
+                        out.append(c)
+                dep = loc.get("dependency")
+                if dep is not None and getattr(dep, "source_type", None) in (
+                    "git",
+                    "url",
+                    "file",
+                    "directory",
+                ):
+                    c = (str(dep.name), "")
+                    if c not in out:
+                        out.append(c)
+            except Exception:
+                pass
             f = f.f_back
-        return None
+        return out
 
     def metadata_claims(src):
         out = []
@@ -139,10 +163,7 @@ def _pkgward_poetry_guard():
         return None
 
     def decide(src):
-        claims = []
-        c = archive_claim()
-        if c:
-            claims.append(c)
+        claims = poetry_claims()
         claims.extend(metadata_claims(src))
         if not claims:
             return (os.path.basename(src.rstrip("/")), "", None)
