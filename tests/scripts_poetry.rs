@@ -357,6 +357,23 @@ fn an_approved_sdist_builds_and_is_recorded() {
         last["invocation_id"],
         t.g.last_invocation()["invocation_id"]
     );
+    // The installer ran wheels-only for every locked package but the
+    // approved one (an exact list: "wheels only, except"), no-binary off.
+    let switched =
+        t.g.audit()
+            .into_iter()
+            .rev()
+            .find(|r| r["kind"] == "script" && r["package"] == "*")
+            .unwrap();
+    let runner = switched["runner"].to_string();
+    assert!(
+        runner.contains("POETRY_INSTALLER_ONLY_BINARY=pw-po-wheel\""),
+        "{runner}"
+    );
+    assert!(
+        runner.contains("POETRY_INSTALLER_NO_BINARY=:none:"),
+        "{runner}"
+    );
     // `poetry add` resolves and installs in one run: the installer is not
     // held to wheels only there; the guard decides each build.
     let t = setup(APPROVED);

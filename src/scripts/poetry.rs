@@ -363,8 +363,8 @@ pub fn guard_config(
         })
         .collect();
     serde_json::json!({
-        "report": report,
-        "project": project,
+        "report": report.to_string_lossy(),
+        "project": project.map(|p| p.to_string_lossy()),
         "approvals": approvals,
         "require_sandbox": require_sandbox,
     })
