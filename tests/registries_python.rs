@@ -127,11 +127,13 @@ fn guarded(policy: &str) -> Guarded {
 fn fake(g: &Guarded, tool: &str) {
     let p = g.real.join(tool);
     let _ = std::fs::remove_file(&p);
-    std::fs::write(
-        &p,
-        format!("#!/bin/sh\necho \"$0 $*\" > \"$FIXTURE_MARKER_DIR/ran-{tool}\"\n"),
-    )
-    .unwrap();
+    let mut body = format!("#!/bin/sh\necho \"$0 $*\" > \"$FIXTURE_MARKER_DIR/ran-{tool}\"\n");
+    if tool == "poetry" {
+        // poetry is a Python program, and pkgward's build guard loads in its
+        // Python (a run without it is refused): the stand-in starts one too.
+        body.push_str(&format!("exec '{}' -c ''\n", real_python().display()));
+    }
+    std::fs::write(&p, body).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 

@@ -33,6 +33,7 @@ pub mod npm;
 pub mod npm_broker;
 pub mod nuget;
 pub mod pnpm;
+pub mod poetry;
 pub mod python;
 
 use std::ffi::OsString;
@@ -138,6 +139,9 @@ pub fn violations(
             });
         }
     }
+    if tool.name == "poetry" {
+        out.extend(poetry::plugin_violations(policy, args, cwd));
+    }
     let wheels_only =
         policy.mode.value == Mode::Enforce && policy.scripts_default.value == ScriptsDefault::Deny;
     if wheels_only && matches!(tool.name, "uv" | "uvx") {
@@ -220,6 +224,9 @@ pub enum Build {
     /// `nuget install`/`restore`/`update`: the packages it extracted are
     /// read after it ran; unapproved ones removed again ([`nuget`]).
     Nuget(nuget::Plan),
+    /// `poetry`: its builds decided by pkgward's guard in its run; the
+    /// lock checked before ([`poetry`]).
+    Poetry(poetry::Plan),
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -747,6 +754,7 @@ pub fn after_run(
                 Build::Maven(plan) => maven::after(plan, cx, code, log, notice),
                 Build::Nuget(plan) => ended.code = nuget::after(plan, cx, code, log, notice),
                 Build::Gradle(plan) => gradle::after(plan, cx, code, log, notice),
+                Build::Poetry(plan) => ended.code = poetry::after(plan, cx, code, log, notice),
             }
             return;
         }
@@ -823,6 +831,10 @@ pub fn before_run(
         Some(Build::Gradle(plan)) => {
             let mut log = log.and_then(|t| t.open().ok());
             gradle::before(plan, launch, policy, invocation_id, &mut log, notice).map(|_| false)
+        }
+        Some(Build::Poetry(plan)) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            poetry::before(plan, policy, invocation_id, &mut log, notice).map(|_| false)
         }
         Some(Build::Dotnet(plan)) if plan.no_restore => {
             let mut log = log.and_then(|t| t.open().ok());

