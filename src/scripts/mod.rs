@@ -26,6 +26,7 @@ pub mod gradle;
 pub mod maven;
 pub mod npm;
 pub mod nuget;
+pub mod pipenv;
 pub mod pnpm;
 pub mod python;
 
@@ -139,6 +140,13 @@ pub fn violations(
         let home = dirs::home_dir();
         out.extend(python::uv_violations(args, &env, cwd, home.as_deref()));
     }
+    if wheels_only && tool.name == "pipenv" {
+        let env = |k: &str| std::env::var(k).ok();
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+            .collect();
+        out.extend(pipenv::violations(args, cwd, policy, &env, &vars));
+    }
     out
 }
 
@@ -208,6 +216,9 @@ pub enum Build {
     /// `nuget install`/`restore`/`update`: the packages it extracted are
     /// read after it ran; unapproved ones removed again ([`nuget`]).
     Nuget(nuget::Plan),
+    /// pipenv: the sdists a lock or install needs are decided before it
+    /// runs; the approved ones build in its run ([`pipenv`]).
+    Pipenv(pipenv::Plan),
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -673,6 +684,7 @@ pub fn after_run(
                 Build::Maven(plan) => maven::after(plan, cx, code, log, notice),
                 Build::Nuget(plan) => ended.code = nuget::after(plan, cx, code, log, notice),
                 Build::Gradle(plan) => gradle::after(plan, cx, code, log, notice),
+                Build::Pipenv(plan) => pipenv::after(plan, cx, code, log, notice),
             }
             return;
         }
@@ -745,6 +757,10 @@ pub fn before_run(
         Some(Build::Gradle(plan)) => {
             let mut log = log.and_then(|t| t.open().ok());
             gradle::before(plan, launch, policy, invocation_id, &mut log, notice).map(|_| false)
+        }
+        Some(Build::Pipenv(plan)) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            pipenv::before(plan, launch, policy, invocation_id, &mut log, notice).map(|_| false)
         }
         Some(Build::Dotnet(plan)) if plan.no_restore => {
             let mut log = log.and_then(|t| t.open().ok());

@@ -145,6 +145,7 @@ pub(super) fn setup(
             disables_builds: true,
             ..Setup::default()
         }),
+        "pipenv" if verb != Verb::Other => super::pipenv::setup(args, policy),
         "poetry" | "pipenv" | "pipx" if verb != Verb::Other || tool.name == "pipx" => Some(Setup {
             env: vec![
                 ("POETRY_INSTALLER_ONLY_BINARY".into(), ":all:".into()),
