@@ -661,8 +661,9 @@ pub fn lock_problems(text: &str, approved: &dyn Fn(&str) -> bool) -> Vec<String>
     out
 }
 
-/// The Pipfile pipenv uses: `PIPENV_PIPFILE`, else the nearest one from
-/// `cwd` up `PIPENV_MAX_DEPTH` (3) levels.
+/// The Pipfile pipenv uses: `PIPENV_PIPFILE`, else the nearest one in
+/// `cwd` and its parents, `PIPENV_MAX_DEPTH` (3) directories counting `cwd`
+/// itself, the last one excluded (pipenv's `find_pipfile`: `i < max_depth`).
 pub fn pipfile_path(cwd: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     if let Some(p) = env("PIPENV_PIPFILE").filter(|v| !v.is_empty()) {
         return Some(cwd.join(p));
@@ -672,7 +673,7 @@ pub fn pipfile_path(cwd: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<
         .unwrap_or(3)
         .min(64);
     cwd.ancestors()
-        .take(depth + 1)
+        .take(depth.saturating_sub(1))
         .map(|d| d.join("Pipfile"))
         .find(|p| p.is_file())
 }
