@@ -206,6 +206,14 @@ fn installed(dir: &Path, module: &str) -> bool {
     })
 }
 
+/// (what, arguments, extra environment, extra Pipfile text)
+type Case<'a> = (
+    &'a str,
+    Vec<&'a str>,
+    Vec<(&'a str, &'a str)>,
+    Option<&'a str>,
+);
+
 #[test]
 fn pipenv_builds_no_unapproved_sdist() {
     let t = setup("");
@@ -232,7 +240,7 @@ fn pipenv_builds_no_unapproved_sdist() {
         t.g.last_invocation()["invocation_id"]
     );
     // Ways of turning builds back on are refused before pipenv runs.
-    let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, Option<&str>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "PIP_NO_BINARY",
             vec!["lock"],
