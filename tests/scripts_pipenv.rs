@@ -402,12 +402,21 @@ fn assert_approved_built(t: &T, what: &str) {
 fn pipenv_builds_an_approved_sdist_in_its_run() {
     let t = setup("[scripts]\nallow = [\"pypi:pw-pe-ok\"]\n");
     // Locking (pipenv's resolver builds it to read its metadata) and
-    // installing (pip builds it from the locked sdist, hash checked).
-    let p = project(&t, "p", "pw-pe-ok = \"*\"\npw-pe-wheel = \"*\"");
+    // installing (pip builds it from the locked sdist, hash checked). The
+    // others stay wheels only, whatever the user's pip config says.
+    let conf = t.g.sb.home.join(".config/pip/pip.conf");
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    std::fs::write(&conf, "[global]\nno-binary = :all:\n").unwrap();
+    let p = project(
+        &t,
+        "p",
+        "pw-pe-ok = \"*\"\npw-pe-wheel = \"*\"\npw-pe-both = \"*\"",
+    );
     let o = pipenv(&t, &p, &["install"], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(installed(&p, "pw_pe_ok"), "{}", text(&o.stderr));
     assert!(installed(&p, "pw_pe_wheel"));
+    assert!(installed(&p, "pw_pe_both"));
     assert_approved_built(&t, "pipenv install");
     no_effects(&t, "approved install");
     // From the lock, an approval's range is checked against the locked
