@@ -136,7 +136,6 @@ fn pipenv_env(t: &T) -> EnvList {
         ("PIPENV_NOSPIN".into(), "1".into()),
         ("PIPENV_YES".into(), "1".into()),
         ("PIPENV_HIDE_EMOJIS".into(), "1".into()),
-        ("PIPENV_DONT_LOAD_ENV".into(), "1".into()),
         ("PIPENV_VERBOSITY".into(), "-1".into()),
         ("PIPENV_PYTHON".into(), real_python().into()),
         ("PIPENV_CACHE_DIR".into(), r.join("pipenv-cache").into()),
@@ -271,6 +270,8 @@ fn pipenv_builds_no_unapproved_sdist() {
             vec![],
             None,
         ),
+        // pipenv loads the project's .env over its environment.
+        (".env", vec!["lock"], vec![], None),
         (
             "[pipenv] resolver",
             vec!["lock"],
@@ -296,6 +297,12 @@ fn pipenv_builds_no_unapproved_sdist() {
             "p2",
             &format!("pw-pe-wheel = \"*\"\n{}", pipfile_extra.unwrap_or("")),
         );
+        let dotenv = dir.join(".env");
+        if what == ".env" {
+            std::fs::write(&dotenv, "PIP_ONLY_BINARY=:none:\n").unwrap();
+        } else if dotenv.exists() {
+            std::fs::remove_file(&dotenv).unwrap();
+        }
         let o = pipenv(&t, &dir, &args, &env);
         assert_eq!(o.status.code(), Some(77), "{what}: {}", text(&o.stderr));
         assert_eq!(

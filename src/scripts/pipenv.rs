@@ -38,7 +38,9 @@
 //!
 //! Refused before pipenv runs ([`violations`]): any other spelling of
 //! `PIP_NO_BINARY`/`PIP_ONLY_BINARY` in the environment (pipenv also turns
-//! `PIP_NO_BINARY` into a `--no-binary` on pip's command line), format or
+//! `PIP_NO_BINARY` into a `--no-binary` on pip's command line), the same
+//! and pip's config file, uv's build switches or the resolver set in the
+//! project's `.env` (pipenv loads it over its environment), format or
 //! requirement-file options in `--extra-pip-args`/`PIPENV_EXTRA_PIP_ARGS`,
 //! a resolver other than pip, Pipfile/lock entries marked `no_binary` for
 //! packages the policy does not approve, values spanning lines and source
@@ -472,6 +474,35 @@ pub fn env_problems(vars: &[(String, String)]) -> Vec<String> {
         .collect()
 }
 
+/// The variables of a `.env` file (pipenv loads the project's into its own
+/// environment, over what is already set, before it starts pip) that would
+/// undo wheels-only: pip's format settings and config file (any value: an
+/// empty `PIP_CONFIG_FILE` drops pkgward's), uv's build switches, pipenv's
+/// resolver choice.
+pub fn dotenv_problems(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let l = line.trim_start();
+        let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
+        let Some((k, _)) = l.split_once('=') else {
+            continue;
+        };
+        let k = k.trim().trim_matches(['"', '\'']);
+        let upper = k.to_ascii_uppercase();
+        let pip = upper
+            .strip_prefix("PIP_")
+            .map(|r| r.replace('-', "_"))
+            .is_some_and(|r| matches!(r.as_str(), "NO_BINARY" | "ONLY_BINARY" | "CONFIG_FILE"));
+        let uv = upper.starts_with("UV_NO_BUILD")
+            || upper.starts_with("UV_NO_BINARY")
+            || upper == "UV_CONFIG_FILE";
+        if pip || uv || upper == "PIPENV_RESOLVER" {
+            out.push(k.to_string());
+        }
+    }
+    out
+}
+
 /// Every string (keys included) of a TOML or JSON document that spans lines.
 fn multiline_toml(v: &toml::Value, path: &str, out: &mut Vec<String>) {
     match v {
@@ -741,7 +772,32 @@ pub fn violations(
         }
     }
     let approved = |name: &str| policy.approves_name(Ecosystem::Pypi, name).is_some();
-    if let Some(pf) = pipfile_path(cwd, env) {
+    let pipfile = pipfile_path(cwd, env);
+    let load_env = env("PIPENV_DONT_LOAD_ENV").is_none_or(|v| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on" | "y"
+        )
+    });
+    if load_env {
+        let dotenv = match env("PIPENV_DOTENV_LOCATION").filter(|v| !v.is_empty()) {
+            Some(p) => cwd.join(p),
+            None => pipfile
+                .as_deref()
+                .and_then(Path::parent)
+                .unwrap_or(cwd)
+                .join(".env"),
+        };
+        if let Some(text) = read_small(&dotenv) {
+            for k in dotenv_problems(&text) {
+                found.push(format!(
+                    "{} sets {k}, and pipenv loads it over the environment pkgward gives it",
+                    dotenv.display()
+                ));
+            }
+        }
+    }
+    if let Some(pf) = pipfile {
         if let Some(text) = read_small(&pf) {
             found.extend(
                 pipfile_problems(&text, &approved, has_approvals(policy))

@@ -317,3 +317,21 @@ fn pipfile_discovery() {
         Some(deep.join("elsewhere/Pipfile"))
     );
 }
+
+#[test]
+fn dotenv_variables() {
+    let text = "# comment\nPIP_INDEX_URL=http://i.test/s\nexport PIP_ONLY_BINARY=:none:\n\
+                'PIP_no-binary'=x\nPIP_CONFIG_FILE=\nUV_NO_BUILD=0\nPIPENV_RESOLVER = pure-python\n\
+                SECRET=\"PIP_NO_BINARY=x\"\nnot a line\n";
+    assert_eq!(
+        dotenv_problems(text),
+        a(&[
+            "PIP_ONLY_BINARY",
+            "PIP_no-binary",
+            "PIP_CONFIG_FILE",
+            "UV_NO_BUILD",
+            "PIPENV_RESOLVER"
+        ])
+    );
+    assert!(dotenv_problems("PIP_TIMEOUT=5\nPIPENV_VENV_IN_PROJECT=1\n").is_empty());
+}
