@@ -426,17 +426,18 @@ fn pipenv_builds_an_approved_sdist_in_its_run() {
     assert!(installed(&p, "pw_pe_both"));
     assert_approved_built(&t, "pipenv install");
     no_effects(&t, "approved install");
-    // From the lock, an approval's range is checked against the locked
-    // version. (pip would take the wheel it built from its cache: the
-    // cache goes too, so that the build runs again.)
+    // From a current lock (pipenv installs from it), an approval's range
+    // is checked against the locked version. (pip would take the wheel it
+    // built from its cache: the cache goes too, so that the build runs
+    // again.)
     std::fs::remove_dir_all(p.join(".venv")).unwrap();
     std::fs::remove_dir_all(t.g.sb.root().join("pipenv-cache")).unwrap();
     std::fs::remove_file(t.g.sb.markers.join("pe-ok-built")).unwrap();
     set_policy(&t, "[scripts]\nallow = [\"pypi:pw-pe-ok@>=1,<2\"]\n");
-    let o = pipenv(&t, &p, &["sync"], &[]);
+    let o = pipenv(&t, &p, &["install"], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(installed(&p, "pw_pe_ok"));
-    assert_approved_built(&t, "pipenv sync");
+    assert_approved_built(&t, "pipenv install from the lock");
     std::fs::remove_dir_all(p.join(".venv")).unwrap();
     std::fs::remove_file(t.g.sb.markers.join("pe-ok-built")).unwrap();
     set_policy(&t, "[scripts]\nallow = [\"pypi:pw-pe-ok@>=2\"]\n");

@@ -51,13 +51,14 @@
 //!
 //! Before pipenv runs ([`before`]), a wheels-only `pip install --dry-run`
 //! (output captured, no package code runs) names the packages only an sdist
-//! provides: the locked pins (`sync`, `install --deploy|--ignore-pipfile`:
-//! the lock is what installs; plain `install` reads the lock too but may
-//! re-lock) or the Pipfile's requirements (resolving). Each is decided: a
-//! denial stops the invocation (exit 77, a `script` record, the `pkgward
-//! approve pypi:NAME@VERSION` command). Versions: a range approval counts
-//! only where the version that builds is fixed — the lock for `sync` /
-//! `--deploy` / `--ignore-pipfile`, or an exact `==` pin; pipenv's resolver
+//! provides: the locked pins where pipenv installs from the lock without
+//! locking again (`sync`; `install` without packages when the lock is
+//! current — pipenv's hash of the Pipfile, reproduced by [`pipfile_hash`] —
+//! or with `--deploy`/`--ignore-pipfile`/`--system`), else the Pipfile's
+//! requirements (resolving). Each is decided: a denial stops the invocation
+//! (exit 77, a `script` record, the `pkgward approve pypi:NAME@VERSION`
+//! command). Versions: a range approval counts only where the version that
+//! builds is fixed — the locked one, or an exact `==` pin; pipenv's resolver
 //! may otherwise build any version it considers, so only an approval of
 //! every version counts. The approved builds run inside pipenv's run,
 //! traced and through the egress proxy but not confined (recorded in
@@ -130,6 +131,8 @@ pub struct Cli {
     pub categories: Vec<String>,
     pub deploy: bool,
     pub ignore_pipfile: bool,
+    pub skip_lock: bool,
+    pub system: bool,
     pub pre: bool,
     /// The last `--extra-pip-args` value.
     pub extra_pip_args: Option<String>,
@@ -229,6 +232,8 @@ pub fn parse_cli(args: &[String]) -> Option<Cli> {
                 "--dev" => cli.dev = true,
                 "--deploy" => cli.deploy = true,
                 "--ignore-pipfile" => cli.ignore_pipfile = true,
+                "--skip-lock" => cli.skip_lock = true,
+                "--system" => cli.system = true,
                 "--pre" => cli.pre = true,
                 _ => {}
             }
@@ -260,6 +265,155 @@ fn record_value(cli: &mut Cli, opt: &str, v: String) {
         "--pypi-mirror" => cli.pypi_mirror = Some(v),
         _ => {}
     }
+}
+
+/// `packaging`'s `canonicalize_name`: runs of `-`, `_`, `.` as one `-`,
+/// lower case.
+fn canonicalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut run = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !run {
+                out.push('-');
+            }
+            run = true;
+        } else {
+            run = false;
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// Python's `json.dumps(v, sort_keys=True, separators=(",", ":"))` of a
+/// TOML value (ASCII only, as Python escapes); `None` for floats and dates,
+/// whose Python spelling is not reproduced.
+fn py_json(v: &toml::Value, out: &mut String) -> Option<()> {
+    match v {
+        toml::Value::String(s) => py_json_str(s, out),
+        toml::Value::Integer(i) => out.push_str(&i.to_string()),
+        toml::Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        toml::Value::Float(_) | toml::Value::Datetime(_) => return None,
+        toml::Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                py_json(x, out)?;
+            }
+            out.push(']');
+        }
+        toml::Value::Table(t) => {
+            let mut keys: Vec<&String> = t.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                py_json_str(k, out);
+                out.push(':');
+                py_json(&t[k.as_str()], out)?;
+            }
+            out.push('}');
+        }
+    }
+    Some(())
+}
+
+fn py_json_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut buf = [0u16; 2];
+                for u in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// The hash pipenv keeps in `Pipfile.lock` (`_meta.hash.sha256`) for this
+/// Pipfile (pipenv's `Pipfile.calculate_hash`); `None` where pkgward does
+/// not reproduce it (no `[[source]]`, floats, dates, names that collide).
+pub fn pipfile_hash(text: &str) -> Option<String> {
+    use sha2::Digest;
+    let doc: toml::Table = text.parse().ok()?;
+    let source = doc.get("source")?.clone();
+    let norm = |v: Option<&toml::Value>| -> Option<toml::Value> {
+        let Some(v) = v else {
+            return Some(toml::Value::Table(toml::Table::new()));
+        };
+        let t = v.as_table()?;
+        let mut out = toml::Table::new();
+        for (k, x) in t {
+            if out.insert(canonicalize(k), x.clone()).is_some() {
+                return None;
+            }
+        }
+        Some(toml::Value::Table(out))
+    };
+    let mut meta = toml::Table::new();
+    meta.insert("sources".into(), source);
+    meta.insert(
+        "requires".into(),
+        doc.get("requires")
+            .cloned()
+            .unwrap_or_else(|| toml::Value::Table(toml::Table::new())),
+    );
+    let mut data = toml::Table::new();
+    data.insert("_meta".into(), toml::Value::Table(meta));
+    data.insert("default".into(), norm(doc.get("packages"))?);
+    data.insert("develop".into(), norm(doc.get("dev-packages"))?);
+    const SKIP: [&str; 9] = [
+        "source",
+        "packages",
+        "dev-packages",
+        "requires",
+        "scripts",
+        "pipfile",
+        "pipenv",
+        "default",
+        "develop",
+    ];
+    for (k, v) in &doc {
+        if !SKIP.contains(&k.as_str()) {
+            data.insert(k.clone(), norm(Some(v))?);
+        }
+    }
+    let mut json = String::new();
+    py_json(&toml::Value::Table(data), &mut json)?;
+    let digest = sha2::Sha256::digest(json.as_bytes());
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Whether `Pipfile.lock` was made from this Pipfile as it is now (so
+/// `pipenv install` installs from it instead of locking again).
+pub fn lock_is_current(pipfile: &str, lock: &str) -> bool {
+    let Some(h) = pipfile_hash(pipfile) else {
+        return false;
+    };
+    serde_json::from_str::<serde_json::Value>(lock)
+        .ok()
+        .and_then(|l| {
+            l.pointer("/_meta/hash/sha256")
+                .and_then(|v| v.as_str())
+                .map(|v| v == h)
+        })
+        .unwrap_or(false)
 }
 
 /// What pkgward carries from [`setup`] to [`before`] and [`after`].
@@ -1124,10 +1278,19 @@ fn inputs(plan: &Plan, launch: &crate::supervise::Launch) -> (Vec<Req>, Vec<Stri
         return (reqs, idx, false, false);
     };
     let lock = read_small(&pf.with_file_name("Pipfile.lock"));
+    let text = read_small(&pf).unwrap_or_default();
     let cli = &plan.cli;
-    let exact_lock = cli.sub == "sync"
-        || (cli.sub == "install" && (cli.deploy || cli.ignore_pipfile) && cli.packages.is_empty());
-    let from_lock = exact_lock || (cli.sub == "install" && cli.packages.is_empty());
+    // pipenv installs from the lock (without locking again) for `sync`, and
+    // for a plain `install` when the lock is current or it is told not to
+    // lock (`routines/install.py`).
+    let from_lock = cli.sub == "sync"
+        || (cli.sub == "install"
+            && cli.packages.is_empty()
+            && !cli.skip_lock
+            && (cli.deploy
+                || cli.ignore_pipfile
+                || cli.system
+                || lock.as_deref().is_some_and(|l| lock_is_current(&text, l))));
     let mirror = cli
         .pypi_mirror
         .clone()
@@ -1140,7 +1303,7 @@ fn inputs(plan: &Plan, launch: &crate::supervise::Launch) -> (Vec<Req>, Vec<Stri
         }
         s
     };
-    if let (true, Some(text)) = (from_lock, lock) {
+    if let (true, Some(lock)) = (from_lock, lock) {
         let mut cats: Vec<String> = cli.categories.iter().map(|c| lock_category(c)).collect();
         if cats.is_empty() {
             cats.push("default".into());
@@ -1148,10 +1311,9 @@ fn inputs(plan: &Plan, launch: &crate::supervise::Launch) -> (Vec<Req>, Vec<Stri
                 cats.push("develop".into());
             }
         }
-        let (reqs, sources) = lock_reqs(&text, &cats);
-        return (reqs, index_args(&with_mirror(sources)), true, exact_lock);
+        let (reqs, sources) = lock_reqs(&lock, &cats);
+        return (reqs, index_args(&with_mirror(sources)), true, true);
     }
-    let text = read_small(&pf).unwrap_or_default();
     let (mut reqs, sources) = pipfile_reqs(&text);
     let named: Vec<Req> = cli.packages.iter().filter_map(|p| cli_req(p)).collect();
     if cli.sub == "uninstall" {

@@ -335,3 +335,59 @@ fn dotenv_variables() {
     );
     assert!(dotenv_problems("PIP_TIMEOUT=5\nPIPENV_VENV_IN_PROJECT=1\n").is_empty());
 }
+
+/// pipenv's own `calculate_hash` of these files (pipenv 2026.10.3).
+const HASHED: &str = r#"[[source]]
+url = "http://127.0.0.1:1/simple"
+verify_ssl = false
+name = "local"
+
+[packages]
+Requests_X = "*"
+"zope.interface" = {version = ">=1", extras = ["a", "b"], markers = "os_name == 'posix'"}
+caf = {version = "==1.0", index = "local"}
+
+[dev-packages]
+pytest = "*"
+
+[docs]
+Sphinx = "==7"
+
+[requires]
+python_version = "3.11"
+
+[scripts]
+t = "pytest"
+
+[pipenv]
+allow_prereleases = false
+"#;
+
+#[test]
+fn the_lock_hash_is_pipenvs() {
+    assert_eq!(
+        pipfile_hash(HASHED).as_deref(),
+        Some("a8c5702a8f7305eb094d203719c4e64fa9f5883071f08c9484a3f23f6f306201")
+    );
+    let odd = "[[source]]\nurl = \"x\"\nname = \"n\"\nverify_ssl = true\n[packages]\n\
+               name = \"\u{fc}n\u{ef}\\\"\\t\\u0001\u{1f600}~\"\n";
+    assert_eq!(
+        pipfile_hash(odd).as_deref(),
+        Some("4ee80ceec080e721d3b079a63f200c02ec8985154af68c1d325badb80a58a4ec")
+    );
+    // Not reproduced: no [[source]] (pipenv adds its default), floats.
+    assert_eq!(pipfile_hash("[packages]\nx = \"*\"\n"), None);
+    assert_eq!(
+        pipfile_hash("[[source]]\nurl = \"x\"\n[packages]\nx = {v = 1.5}\n"),
+        None
+    );
+    let lock = |h: &str| format!("{{\"_meta\": {{\"hash\": {{\"sha256\": \"{h}\"}}}}}}");
+    assert!(lock_is_current(
+        HASHED,
+        &lock("a8c5702a8f7305eb094d203719c4e64fa9f5883071f08c9484a3f23f6f306201")
+    ));
+    assert!(!lock_is_current(HASHED, &lock("00")));
+    assert!(!lock_is_current(HASHED, "not json"));
+    assert_eq!(canonicalize("Zope__.Interface"), "zope-interface");
+    assert_eq!(canonicalize("_x_"), "-x-");
+}
