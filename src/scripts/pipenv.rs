@@ -42,7 +42,10 @@
 //! and pip's config file, uv's build switches or the resolver set in the
 //! project's `.env` (pipenv loads it over its environment), format or
 //! requirement-file options in `--extra-pip-args`/`PIPENV_EXTRA_PIP_ARGS`,
-//! a resolver other than pip, Pipfile/lock entries marked `no_binary` for
+//! a resolver other than pip, what pip builds from source whatever it is
+//! told (VCS references and sdist archives by URL or path: pip's
+//! `--only-binary` covers index packages only) unless approved for every
+//! version, Pipfile/lock entries marked `no_binary` for
 //! packages the policy does not approve, values spanning lines and source
 //! URLs with whitespace (pipenv writes both into the resolver's requirement
 //! file, where they would become option lines), and — with approvals, when
@@ -142,6 +145,8 @@ pub struct Cli {
     pub indexes: Vec<String>,
     /// The last `--pypi-mirror` value.
     pub pypi_mirror: Option<String>,
+    /// `-e` / `--editable` values.
+    pub editables: Vec<String>,
 }
 
 /// The full name of a long option given as `a` (argparse's unique-prefix
@@ -263,6 +268,7 @@ fn record_value(cli: &mut Cli, opt: &str, v: String) {
         "--resolver" | "--backend" => cli.resolvers.push(v),
         "-i" | "--index" => cli.indexes.push(v),
         "--pypi-mirror" => cli.pypi_mirror = Some(v),
+        "-e" | "--editable" => cli.editables.push(v),
         _ => {}
     }
 }
@@ -798,6 +804,49 @@ pub fn pipfile_problems(
     out
 }
 
+/// The Pipfile's entries pip builds from source ([`built_from_source`]):
+/// (name, what).
+pub fn pipfile_entries(text: &str) -> Vec<(String, String)> {
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (cat, v) in &doc {
+        if NOT_CATEGORIES.contains(&cat.as_str()) {
+            continue;
+        }
+        let Some(t) = v.as_table() else { continue };
+        for (name, e) in t {
+            let Some(e) = e.as_table() else { continue };
+            let get = |k: &str| e.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            if let Some(what) = built_from_source(&get) {
+                out.push((name.clone(), what));
+            }
+        }
+    }
+    out
+}
+
+/// The same for a `Pipfile.lock`.
+pub fn lock_entries(text: &str) -> Vec<(String, String)> {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (cat, v) in doc.as_object().into_iter().flatten() {
+        if cat == "_meta" {
+            continue;
+        }
+        for (name, e) in v.as_object().into_iter().flatten() {
+            let get = |k: &str| e.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            if let Some(what) = built_from_source(&get) {
+                out.push((name.clone(), what));
+            }
+        }
+    }
+    out
+}
+
 /// What a `Pipfile.lock` does that would let an unapproved sdist build.
 pub fn lock_problems(text: &str, approved: &dyn Fn(&str) -> bool) -> Vec<String> {
     let Ok(doc) = serde_json::from_str::<serde_json::Value>(text) else {
@@ -844,6 +893,82 @@ pub fn lock_problems(text: &str, approved: &dyn Fn(&str) -> bool) -> Vec<String>
         }
     }
     out
+}
+
+/// Archive names pip builds from source (sdists).
+const SDIST_EXT: [&str; 7] = [
+    ".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tbz", ".tar.xz", ".tar",
+];
+
+fn is_sdist_name(s: &str) -> bool {
+    let l = s
+        .split(['#', '?'])
+        .next()
+        .unwrap_or(s)
+        .trim()
+        .to_ascii_lowercase();
+    SDIST_EXT.iter().any(|e| l.ends_with(e))
+}
+
+/// What pip builds from source whatever its format settings say (its
+/// `--only-binary` applies to index packages only): a VCS checkout, or an
+/// sdist archive named by URL or path. `get` reads a key of a Pipfile or
+/// lock entry. `None`: an index package, a wheel, or a local directory
+/// (the project's own code).
+pub fn built_from_source(get: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    for vcs in ["git", "hg", "svn", "bzr"] {
+        if let Some(u) = get(vcs) {
+            return Some(format!("a {vcs} checkout ({u})"));
+        }
+    }
+    if let Some(f) = get("file") {
+        if !f.trim().to_ascii_lowercase().ends_with(".whl") {
+            return Some(format!("the archive {f}"));
+        }
+    }
+    if let Some(p) = get("path") {
+        if is_sdist_name(&p) {
+            return Some(format!("the archive {p}"));
+        }
+    }
+    None
+}
+
+/// A package named on pipenv's command line (or `-e`) that pip would build
+/// from source: a URL (not a wheel), a VCS reference, an sdist archive.
+/// Returns (the name when given as `NAME @ URL` / `#egg=NAME`, what it is).
+pub fn cli_source_build(spec: &str) -> Option<(Option<String>, String)> {
+    let s = spec.trim();
+    let (name, target) = match s
+        .split_once(" @ ")
+        .or_else(|| s.split_once('@').filter(|(n, _)| valid_name(n.trim())))
+    {
+        Some((n, t)) if valid_name(n.trim().split('[').next().unwrap_or("")) => (
+            Some(n.trim().split('[').next().unwrap_or("").to_string()),
+            t.trim(),
+        ),
+        _ => (None, s),
+    };
+    let lower = target.to_ascii_lowercase();
+    let vcs = ["git+", "hg+", "svn+", "bzr+"]
+        .iter()
+        .any(|p| lower.starts_with(p));
+    let url = lower.contains("://");
+    let wheel = lower
+        .split(['#', '?'])
+        .next()
+        .unwrap_or("")
+        .ends_with(".whl");
+    if !(vcs || (url && !wheel) || is_sdist_name(target)) {
+        return None;
+    }
+    let name = name.or_else(|| {
+        target
+            .split_once("#egg=")
+            .map(|(_, e)| e.split('&').next().unwrap_or("").to_string())
+            .filter(|n| valid_name(n))
+    });
+    Some((name, target.to_string()))
 }
 
 /// The Pipfile pipenv uses: `PIPENV_PIPFILE`, else the nearest one in
@@ -948,6 +1073,55 @@ pub fn violations(
                     "{} sets {k}, and pipenv loads it over the environment pkgward gives it",
                     dotenv.display()
                 ));
+            }
+        }
+    }
+    // What pip builds from source whatever it is told: only with an
+    // approval of every version (which version it is, is not known).
+    let every = |name: &str| approves_every_version(policy, name).is_some();
+    let named = cli.packages.iter().chain(&cli.editables);
+    let adds = matches!(cli.sub, "install" | "upgrade" | "update");
+    for spec in named.filter(|_| adds) {
+        if let Some((name, what)) = cli_source_build(spec) {
+            if !name.as_deref().is_some_and(every) {
+                found.push(format!(
+                    "`{spec}` is built from source ({what}){}",
+                    match &name {
+                        Some(n) => format!(
+                            "; approve: {}",
+                            super::approve_command(Ecosystem::Pypi, n, "")
+                        ),
+                        None => " and names no package to approve (`NAME @ URL`)".into(),
+                    }
+                ));
+            }
+        }
+    }
+    if let Some(pf) = &pipfile {
+        let lock = read_small(&pf.with_file_name("Pipfile.lock"));
+        let pipfile_text = read_small(pf);
+        for (file, entries) in [
+            (
+                pf.clone(),
+                pipfile_text
+                    .as_deref()
+                    .map(pipfile_entries)
+                    .unwrap_or_default(),
+            ),
+            (
+                pf.with_file_name("Pipfile.lock"),
+                lock.as_deref().map(lock_entries).unwrap_or_default(),
+            ),
+        ] {
+            for (name, what) in entries {
+                if !every(&name) {
+                    found.push(format!(
+                        "{}: {name} is built from source ({what}), whatever pip's wheels-only \
+                         settings say; approve: {}",
+                        file.display(),
+                        super::approve_command(Ecosystem::Pypi, &name, "")
+                    ));
+                }
             }
         }
     }
@@ -1589,6 +1763,32 @@ fn before_inner(
             break;
         }
     }
+    // What pip builds from source whatever it is told (approved for every
+    // version, or refused before: [`violations`]).
+    let direct: Vec<(String, String)> = direct_sources(plan, launch)
+        .into_iter()
+        .filter(|(n, _)| {
+            !approved
+                .iter()
+                .any(|(f, ..)| crate::tools::pep503(&f.name) == crate::tools::pep503(n))
+        })
+        .collect();
+    for (name, what) in &direct {
+        if let Some(by) = approves_every_version(policy, name) {
+            approved.push((
+                Found {
+                    name: name.clone(),
+                    version: String::new(),
+                    fixed: false,
+                },
+                ScriptDecision::Approved,
+                Some(by),
+            ));
+            notice(format!(
+                "{name} is built from source ({what}) in pipenv's run, approved"
+            ));
+        }
+    }
     if approved.is_empty() {
         return Ok(());
     }
@@ -1668,6 +1868,36 @@ fn before_inner(
         s.started = Some(std::time::Instant::now());
     }
     Ok(())
+}
+
+/// The packages of this invocation that pip builds from source whatever
+/// it is told: the Pipfile's and lock's, and the ones named on the command
+/// line as `NAME @ URL`.
+fn direct_sources(plan: &Plan, launch: &crate::supervise::Launch) -> Vec<(String, String)> {
+    let env = |k: &str| var(launch, k).or_else(|| std::env::var(k).ok());
+    let mut out = Vec::new();
+    if let Some(pf) = pipfile_path(&plan.cwd, &env) {
+        out.extend(
+            read_small(&pf)
+                .as_deref()
+                .map(pipfile_entries)
+                .unwrap_or_default(),
+        );
+        out.extend(
+            read_small(&pf.with_file_name("Pipfile.lock"))
+                .as_deref()
+                .map(lock_entries)
+                .unwrap_or_default(),
+        );
+    }
+    for spec in plan.cli.packages.iter().chain(&plan.cli.editables) {
+        if let Some((Some(name), what)) = cli_source_build(spec) {
+            out.push((name, what));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|(n, _)| seen.insert(crate::tools::pep503(n)));
+    out
 }
 
 /// The version `Pipfile.lock` pins for `name` (any category).

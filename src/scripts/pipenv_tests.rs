@@ -391,3 +391,58 @@ fn the_lock_hash_is_pipenvs() {
     assert_eq!(canonicalize("Zope__.Interface"), "zope-interface");
     assert_eq!(canonicalize("_x_"), "-x-");
 }
+
+#[test]
+fn what_pip_builds_whatever_it_is_told() {
+    let entry = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(x, _)| *x == k)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    assert!(built_from_source(&entry(&[("git", "https://g.test/x.git")])).is_some());
+    assert!(built_from_source(&entry(&[("file", "https://h.test/x-1.0.tar.gz")])).is_some());
+    assert!(
+        built_from_source(&entry(&[("file", "https://h.test/x-1.0-py3-none-any.whl")])).is_none()
+    );
+    assert!(built_from_source(&entry(&[("path", "vendor/x-1.0.zip")])).is_some());
+    assert!(built_from_source(&entry(&[("path", "."), ("editable", "true")])).is_none());
+    assert!(built_from_source(&entry(&[("version", "==1")])).is_none());
+    assert_eq!(
+        pipfile_entries(
+            "[packages]\na = {git = \"https://g.test/a.git\"}\nb = \"*\"\nc = {path = \".\"}\n\
+             [tools]\nd = {file = \"http://h.test/d.tgz\"}\n"
+        )
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect::<Vec<_>>(),
+        ["a", "d"]
+    );
+    assert_eq!(
+        lock_entries(LOCK)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>(),
+        ["vcs"]
+    );
+    type Case<'a> = (&'a str, Option<Option<&'a str>>);
+    let cases: &[Case<'_>] = &[
+        ("requests", None),
+        ("requests>=2", None),
+        (".", None),
+        ("./libs/x", None),
+        ("https://h.test/x-1.0-py3-none-any.whl", None),
+        ("x @ https://h.test/x-1.0.tar.gz", Some(Some("x"))),
+        ("x@https://h.test/x-1.0.tar.gz", Some(Some("x"))),
+        ("https://h.test/x-1.0.tar.gz", Some(None)),
+        ("git+https://g.test/x.git#egg=xx", Some(Some("xx"))),
+        ("git+https://g.test/x.git", Some(None)),
+        ("./dist/x-1.0.tar.gz", Some(None)),
+    ];
+    for (spec, want) in cases {
+        let got = cli_source_build(spec).map(|(n, _)| n);
+        assert_eq!(got, want.map(|n| n.map(str::to_string)), "{spec}");
+    }
+}
