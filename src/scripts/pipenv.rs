@@ -663,32 +663,8 @@ pub fn dotenv_problems(text: &str) -> Vec<String> {
     out
 }
 
-/// Every string (keys included) of a TOML or JSON document that spans lines.
-fn multiline_toml(v: &toml::Value, path: &str, out: &mut Vec<String>) {
-    match v {
-        toml::Value::String(s) if s.contains(['\n', '\r']) => out.push(path.to_string()),
-        toml::Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                multiline_toml(x, &format!("{path}[{i}]"), out);
-            }
-        }
-        toml::Value::Table(t) => {
-            for (k, x) in t {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                if k.contains(['\n', '\r']) {
-                    out.push(p.clone());
-                }
-                multiline_toml(x, &p, out);
-            }
-        }
-        _ => {}
-    }
-}
-
+/// Every string (keys included) of a JSON document (or a TOML one,
+/// converted) that spans lines.
 fn multiline_json(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
     match v {
         serde_json::Value::String(s) if s.contains(['\n', '\r']) => out.push(path.to_string()),
@@ -738,7 +714,9 @@ pub fn pipfile_problems(
     };
     let mut out = Vec::new();
     let mut lines = Vec::new();
-    multiline_toml(&toml::Value::Table(doc.clone()), "", &mut lines);
+    if let Ok(v) = serde_json::to_value(&doc) {
+        multiline_json(&v, "", &mut lines);
+    }
     for p in lines {
         out.push(format!(
             "`{p}` spans lines: pipenv writes it into pip's requirement file, where a line \
@@ -1683,6 +1661,27 @@ fn before_inner(
             .iter()
             .find(|r| crate::tools::pep503(&r.name) == key)
             .cloned();
+        // The versions the index has (sdist-only ones included; no package
+        // code runs): a package it does not have, or an index pip cannot
+        // reach, is no build to decide — pipenv's own run says what it is.
+        let mut iargs = vec!["index".to_string(), "versions".to_string()];
+        iargs.extend(index.iter().cloned());
+        if plan.cli.pre {
+            iargs.push("--pre".into());
+        }
+        iargs.push(m.name.clone());
+        let versions = captured(&pip, &iargs, launch)
+            .map(|o| super::python::parse_pip_versions(&String::from_utf8_lossy(&o.stdout)))
+            .unwrap_or_default();
+        let listed = |v: &str| {
+            use std::str::FromStr;
+            let Ok(want) = pep440_rs::Version::from_str(v) else {
+                return false;
+            };
+            versions
+                .iter()
+                .any(|x| pep440_rs::Version::from_str(x).is_ok_and(|x| x == want))
+        };
         let f = if from_lock {
             let Some(r) = &req else { break };
             Found {
@@ -1697,27 +1696,19 @@ fn before_inner(
                 fixed: true,
             }
         } else {
-            let mut iargs = vec!["index".to_string(), "versions".to_string()];
-            iargs.extend(index.iter().cloned());
-            if plan.cli.pre {
-                iargs.push("--pre".into());
-            }
-            iargs.push(m.name.clone());
-            let version = captured(&pip, &iargs, launch)
-                .and_then(|o| {
-                    super::python::best_version(
-                        &super::python::parse_pip_versions(&String::from_utf8_lossy(&o.stdout)),
-                        &m.spec,
-                        plan.cli.pre,
-                    )
-                })
-                .unwrap_or_default();
+            let Some(version) = super::python::best_version(&versions, &m.spec, plan.cli.pre)
+            else {
+                break;
+            };
             Found {
                 name: m.name.clone(),
                 version,
                 fixed: false,
             }
         };
+        if !listed(&f.version) {
+            break;
+        }
         let (decision, by) = if f.fixed {
             super::decide(
                 policy,
