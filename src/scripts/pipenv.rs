@@ -503,6 +503,30 @@ fn files_dir() -> Option<PathBuf> {
         .find(|d| ok(d) && std::fs::create_dir_all(d).is_ok())
 }
 
+/// Removes per-invocation directories older than a day (left by an
+/// invocation that was denied before pipenv ran, or killed).
+fn sweep(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    let day = std::time::Duration::from_secs(24 * 3600);
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > day);
+        if old
+            && e.file_name()
+                .to_string_lossy()
+                .starts_with("pkgward-pipenv-")
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// The requirement file without approvals (written once, shared).
 fn static_requirements(dir: &Path) -> Option<PathBuf> {
     let text = requirements_text(&[]);
@@ -533,6 +557,7 @@ pub(super) fn setup(args: &[String], policy: &Policy) -> Option<Setup> {
     let mut dir = None;
     let file = match &base {
         Some(b) if has_approvals(policy) => {
+            sweep(b);
             let d = tempfile::Builder::new()
                 .prefix("pkgward-pipenv-")
                 .tempdir_in(b)
