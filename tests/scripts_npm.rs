@@ -746,7 +746,10 @@ fn without_the_broker_npm_runs_with_scripts_off_and_the_approved_ones_after() {
     // The package claiming the approved name is decided by what was
     // installed there here too.
     assert_eq!(g.sb.marker("spoof-postinstall"), None);
-    assert!(err.contains("pkgward approve npm:pw-scr-spoof@1.0.0"), "{err}");
+    assert!(
+        err.contains("pkgward approve npm:pw-scr-spoof@1.0.0"),
+        "{err}"
+    );
     assert!(
         err.contains("pkgward approve npm:pw-scr-evil@1.0.0"),
         "{err}"

@@ -32,6 +32,7 @@ pub mod npm;
 #[cfg(target_os = "linux")]
 pub mod npm_broker;
 pub mod nuget;
+pub mod pipenv;
 pub mod pnpm;
 pub mod poetry;
 pub mod python;
@@ -149,6 +150,13 @@ pub fn violations(
         let home = dirs::home_dir();
         out.extend(python::uv_violations(args, &env, cwd, home.as_deref()));
     }
+    if wheels_only && tool.name == "pipenv" {
+        let env = |k: &str| std::env::var(k).ok();
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+            .collect();
+        out.extend(pipenv::violations(args, cwd, policy, &env, &vars));
+    }
     out
 }
 
@@ -227,6 +235,9 @@ pub enum Build {
     /// `poetry`: its builds decided by pkgward's guard in its run; the
     /// lock checked before ([`poetry`]).
     Poetry(poetry::Plan),
+    /// pipenv: the sdists a lock or install needs are decided before it
+    /// runs; the approved ones build in its run ([`pipenv`]).
+    Pipenv(pipenv::Plan),
 }
 
 /// Records, before the tool runs, install-time code pkgward switched off as
@@ -755,6 +766,7 @@ pub fn after_run(
                 Build::Nuget(plan) => ended.code = nuget::after(plan, cx, code, log, notice),
                 Build::Gradle(plan) => gradle::after(plan, cx, code, log, notice),
                 Build::Poetry(plan) => ended.code = poetry::after(plan, cx, code, log, notice),
+                Build::Pipenv(plan) => pipenv::after(plan, cx, code, log, notice),
             }
             return;
         }
@@ -835,6 +847,10 @@ pub fn before_run(
         Some(Build::Poetry(plan)) => {
             let mut log = log.and_then(|t| t.open().ok());
             poetry::before(plan, policy, invocation_id, &mut log, notice).map(|_| false)
+        }
+        Some(Build::Pipenv(plan)) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            pipenv::before(plan, launch, policy, invocation_id, &mut log, notice).map(|_| false)
         }
         Some(Build::Dotnet(plan)) if plan.no_restore => {
             let mut log = log.and_then(|t| t.open().ok());

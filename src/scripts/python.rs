@@ -40,7 +40,8 @@
 //! before the tool; when it fails, the same pass explains why
 //! ([`explain_failure`]). `uv add`/`remove` are checked on a private copy
 //! of the project before uv edits it (`uv_edit`, always, approvals or
-//! not); pipenv, uvx and pipx stay wheels-only (poetry: [`super::poetry`]);
+//! not); uvx and pipx stay wheels-only (poetry: [`super::poetry`], pipenv:
+//! [`super::pipenv`]);
 //! `scripts.default = "allow"` or `"sandbox"` lifts
 //! wheels-only for every package.
 //!
@@ -154,7 +155,8 @@ pub(super) fn setup(
             ..Setup::default()
         }),
         "poetry" => super::poetry::setup(verb, args, policy),
-        "pipenv" | "pipx" if verb != Verb::Other || tool.name == "pipx" => Some(Setup {
+        "pipenv" if verb != Verb::Other => super::pipenv::setup(args, policy),
+        "pipx" => Some(Setup {
             env: vec![
                 ("POETRY_INSTALLER_ONLY_BINARY".into(), ":all:".into()),
                 ("PIP_ONLY_BINARY".into(), ":all:".into()),
