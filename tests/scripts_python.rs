@@ -1147,3 +1147,46 @@ fn uv_add_to_a_workspace_member() {
     assert_eq!(last["decision"], "approved");
     assert_eq!(last["exit_code"], 0);
 }
+
+/// pip builds a direct reference (an sdist archive by path or URL, a VCS
+/// checkout) whatever `--only-binary` says, and reading its metadata
+/// already runs its build code: each one needs an approval of every
+/// version, or the invocation is denied before pip runs.
+#[test]
+fn pip_direct_sdist_references_are_decided_before_pip_runs() {
+    let t = setup("");
+    let sd = Sdist::new("pw-scr-direct", "1.0.0")
+        .module("VALUE = 'direct'\n")
+        .build_code(&evil_build());
+    // On the approved index's host, so the registry policy lets it through.
+    let published = shared().publish_sdist(&sd);
+    let archive = t.g.sb.work.join(&published.filename);
+    std::fs::write(&archive, published.bytes.as_slice()).unwrap();
+    let archive = archive.to_string_lossy().into_owned();
+    let named = format!("pw-scr-direct @ {}", published.url);
+    let req =
+        t.g.sb
+            .write("req-direct.txt", format!("# direct\n{named}\n"));
+    let req = req.to_string_lossy().into_owned();
+    let site = target(&t);
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["install", "--target", &site, &archive],
+        vec!["install", "--dry-run", &named],
+        vec!["download", "-d", &site, &published.url],
+        vec!["install", "--target", &site, "-r", &req],
+        vec!["wheel", "-w", &site, "--requirement", &req],
+    ];
+    for args in &cases {
+        let o = pip(&t, args, &[]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(77), "{args:?}: {err}");
+        assert!(err.contains("from source"), "{args:?}: {err}");
+        no_effects(&t, &format!("{args:?}"));
+    }
+    // Named and approved for every version: pip builds it in its own run.
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-direct\"]\n");
+    let local = format!("pw-scr-direct @ file://{archive}");
+    let o = pip(&t, &["install", "--target", &target(&t), &local], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+}

@@ -19,6 +19,11 @@ pub mod packages;
 mod pnpm;
 mod poetry;
 mod pypi;
+
+/// pip's options that take a value.
+pub fn pypi_value_opts() -> &'static [&'static str] {
+    pypi::PIP_VALUE_OPTS
+}
 pub mod source;
 #[cfg(test)]
 mod tests;

@@ -52,7 +52,7 @@ pub(super) fn verb(tool: &str, args: &[String]) -> Verb {
 }
 
 /// pip options that take a value (so the next argument is not a requirement).
-const PIP_VALUE_OPTS: &[&str] = &[
+pub(crate) const PIP_VALUE_OPTS: &[&str] = &[
     "-i",
     "--index-url",
     "--extra-index-url",

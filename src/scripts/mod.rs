@@ -150,6 +150,9 @@ pub fn violations(
         let home = dirs::home_dir();
         out.extend(python::uv_violations(args, &env, cwd, home.as_deref()));
     }
+    if wheels_only && matches!(tool.name, "pip" | "pip3") {
+        out.extend(python::pip_direct_violations(policy, args, cwd));
+    }
     if wheels_only && tool.name == "pipenv" {
         let env = |k: &str| std::env::var(k).ok();
         let vars: Vec<(String, String)> = std::env::vars_os()

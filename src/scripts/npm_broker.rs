@@ -509,7 +509,7 @@ fn serve(stream: UnixStream, shared: &Shared) {
         return;
     };
     let answer = match req.args.as_slice() {
-        [c, script] if c == "-c" => handle(shared, &req, script, stdio),
+        [c, script] if c == "-c" => handle(shared, &req, script, stdio, pid),
         _ => Answer::fail(
             crate::error::exit::INTERNAL,
             "npm's script shell was started without `-c SCRIPT`".into(),
@@ -518,7 +518,13 @@ fn serve(stream: UnixStream, shared: &Shared) {
     reply(&stream, &answer);
 }
 
-fn handle(shared: &Shared, req: &Request, script: &OsStr, stdio: [OwnedFd; 3]) -> Answer {
+fn handle(
+    shared: &Shared,
+    req: &Request,
+    script: &OsStr,
+    stdio: [OwnedFd; 3],
+    client: i32,
+) -> Answer {
     let cfg = &shared.cfg;
     let cwd = req.cwd.canonicalize().unwrap_or_else(|_| req.cwd.clone());
     let resolved = req
@@ -603,7 +609,10 @@ fn handle(shared: &Shared, req: &Request, script: &OsStr, stdio: [OwnedFd; 3]) -
             // Writable as when npm runs it: the whole project (node_modules
             // included), not only the package.
             project: Some(shared.root.clone()),
-            trace: cfg.trace.clone(),
+            trace: cfg
+                .trace
+                .clone()
+                .map(|t| as_child_of(t, shared.shim, client)),
         };
         rec.runner = Some(vec![SHELL.into(), "-c".into(), "(the script)".into()]);
         match run_install_code(&code) {
@@ -643,6 +652,35 @@ fn handle(shared: &Shared, req: &Request, script: &OsStr, stdio: [OwnedFd; 3]) -
     }
     push(shared, outcome);
     result
+}
+
+/// The script is the shim's child, but npm asked for it: its process
+/// record names the client npm started (itself recorded as npm's child) as
+/// its parent, so the lineage leads back to npm. Only the script's own
+/// process has the shim as its real parent within its traced tree.
+fn as_child_of(
+    mut t: crate::supervise::linux::trace::Tracing,
+    shim: i32,
+    client: i32,
+) -> crate::supervise::linux::trace::Tracing {
+    use crate::supervise::linux::trace::Event;
+    let inner = t.sink.clone();
+    let (shim, client) = (shim as u32, client as u32);
+    t.sink = Arc::new(move |e| {
+        inner(match e {
+            Event::Process(mut p) if p.ppid == Some(shim) => {
+                p.ppid = Some(client);
+                p.note.get_or_insert_with(|| {
+                    format!(
+                        "npm's install script, started by pkgward for pid {client} (npm's script shell)"
+                    )
+                });
+                Event::Process(p)
+            }
+            e => e,
+        })
+    });
+    t
 }
 
 fn push(shared: &Shared, o: Outcome) {

@@ -190,6 +190,162 @@ fn only_binary_file() -> Option<PathBuf> {
 /// while builds are not approved.
 pub const BUILD_CODE: &str = "build-not-approved";
 
+/// pip builds a direct reference from source whatever its format settings
+/// say (`--only-binary` applies to index packages only): an sdist archive
+/// by URL or path, a VCS checkout — named on the command line (positional
+/// or `-e`) or in a requirement file (nested as pip reads them). Preparing
+/// its metadata already runs its build backend, also for `pip download`
+/// and `--dry-run`. So under wheels-only each one needs an approval of
+/// every version of the name it gives (`NAME @ URL`, `#egg=NAME`); anything
+/// else denies the invocation before pip runs. A local directory is the
+/// project's own code and is not decided.
+pub fn pip_direct_violations(
+    policy: &crate::policy::Policy,
+    args: &[String],
+    cwd: &Path,
+) -> Vec<Reason> {
+    let value_opts = crate::classify::pypi_value_opts();
+    let mut specs: Vec<String> = Vec::new();
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut sub: Option<&str> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            specs.extend(it.by_ref().cloned());
+            break;
+        }
+        if let Some(rest) = a.strip_prefix("--") {
+            let (k, v) = match rest.split_once('=') {
+                Some((k, v)) => (format!("--{k}"), Some(v.to_string())),
+                None => (a.clone(), None),
+            };
+            let takes = value_opts.contains(&k.as_str());
+            let v = if takes && v.is_none() {
+                it.next().cloned()
+            } else {
+                v
+            };
+            match (k.as_str(), v) {
+                ("--editable", Some(v)) => specs.push(v),
+                ("--requirement", Some(v)) => files.push(cwd.join(v)),
+                _ => {}
+            }
+            continue;
+        }
+        if a.starts_with('-') && a.len() > 1 {
+            let flag = &a[..2];
+            let attached = (a.len() > 2).then(|| a[2..].to_string());
+            let takes = value_opts.contains(&flag);
+            let v = if takes && attached.is_none() {
+                it.next().cloned()
+            } else {
+                attached.filter(|_| takes)
+            };
+            match (flag, v) {
+                ("-e", Some(v)) => specs.push(v),
+                ("-r", Some(v)) => files.push(cwd.join(v)),
+                _ => {}
+            }
+            continue;
+        }
+        match sub {
+            None => sub = Some(a.as_str()),
+            Some(_) => specs.push(a.clone()),
+        }
+    }
+    if !matches!(sub, Some("install" | "download" | "wheel")) {
+        return Vec::new();
+    }
+    let mut seen = Vec::new();
+    for f in files {
+        requirement_specs(&f, 0, &mut seen, &mut specs);
+    }
+    let mut out = Vec::new();
+    for spec in specs {
+        let Some((name, target)) = super::pipenv::cli_source_build(&spec) else {
+            continue;
+        };
+        if name
+            .as_deref()
+            .is_some_and(|n| approves_every_version(policy, n).is_some())
+        {
+            continue;
+        }
+        let approve = match &name {
+            Some(n) => format!("`pkgward approve pypi:{n}` (every version: the archive's own version is not known before it is built)"),
+            None => "name it (`NAME @ URL`) and approve that name for every version (`pkgward approve pypi:NAME`)".into(),
+        };
+        out.push(Reason {
+            code: BUILD_CODE.into(),
+            message: format!(
+                "pip would build {target} from source (its `--only-binary` covers index packages \
+                 only, and reading the metadata already runs the package's build code); \
+                 install it from the index, or {approve}"
+            ),
+            origin: None,
+        });
+    }
+    out
+}
+
+/// The requirement lines of a requirement file and the files it names
+/// (`-r`, at most 8 deep), `-e` values included.
+fn requirement_specs(path: &Path, depth: usize, seen: &mut Vec<PathBuf>, out: &mut Vec<String>) {
+    if depth > 8 || seen.iter().any(|p| p == path) {
+        return;
+    }
+    seen.push(path.to_path_buf());
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if !meta.is_file() || meta.len() > 16 << 20 {
+        return;
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    // Continuation lines are joined first, as pip does.
+    let joined = text.replace("\\\n", "");
+    for line in joined.lines() {
+        let line = match line
+            .find(" #")
+            .or_else(|| line.starts_with('#').then_some(0))
+        {
+            Some(i) => &line[..i],
+            None => line,
+        }
+        .trim();
+        if line.is_empty() {
+            continue;
+        }
+        let opt = |names: &[&str]| -> Option<String> {
+            for n in names {
+                if let Some(r) = line.strip_prefix(n) {
+                    if n.starts_with("--") {
+                        if let Some(v) = r.strip_prefix('=') {
+                            return Some(v.trim().to_string());
+                        }
+                        if r.starts_with([' ', '\t']) {
+                            return Some(r.trim().to_string());
+                        }
+                    } else if !r.is_empty() {
+                        return Some(r.trim_start_matches('=').trim().to_string());
+                    }
+                }
+            }
+            None
+        };
+        if let Some(f) = opt(&["--requirement", "-r"]) {
+            requirement_specs(&dir.join(f), depth + 1, seen, out);
+        } else if let Some(e) = opt(&["--editable", "-e"]) {
+            out.push(e);
+        } else if !line.starts_with('-') {
+            out.push(line.to_string());
+        }
+    }
+}
+
 /// uv builds a package marked "no binary" even under `--no-build` /
 /// `UV_NO_BUILD` (a per-package setting beats the global one), so under
 /// wheels-only any way of marking a package no-binary is refused: on the
