@@ -794,7 +794,19 @@ pub fn npm_userconfig(
         .and_then(|p| std::fs::read_to_string(p).ok())
         .unwrap_or_default();
     let copy = tmp.join("npmrc");
-    std::fs::write(&copy, scrub_npmrc(&text)).ok()?;
+    let scrubbed = scrub_npmrc(&text);
+    // The temp dir is shared by the invocation's runs ([`Prepared`]), which
+    // may be running: replaced whole (write, then rename), never truncated
+    // under a reader.
+    if std::fs::read_to_string(&copy).ok().as_deref() != Some(scrubbed.as_str()) {
+        let part = tmp.join(format!(
+            "npmrc.{}.{:?}.tmp",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::write(&part, scrubbed).ok()?;
+        std::fs::rename(&part, &copy).ok()?;
+    }
     Some(("npm_config_userconfig".into(), copy.into_os_string()))
 }
 
