@@ -285,7 +285,8 @@ pub struct Config {
     pub trace: Option<crate::supervise::linux::trace::Tracing>,
 }
 
-/// One script npm asked for, and what became of it.
+/// One script npm asked for and how it was decided (how it ended is in
+/// its `script` record).
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub package: npm::Identity,
@@ -293,8 +294,6 @@ pub struct Outcome {
     pub command: String,
     pub decision: ScriptDecision,
     pub approve: String,
-    pub ran: bool,
-    pub exit_code: Option<i32>,
 }
 
 struct Shared {
@@ -560,14 +559,12 @@ fn handle(
         error: None,
         sandbox: None,
     };
-    let mut outcome = Outcome {
+    let outcome = Outcome {
         package: id.clone(),
         event,
         command,
         decision,
         approve,
-        ran: false,
-        exit_code: None,
     };
     // The record is written whatever happens; in enforce mode a log that
     // cannot be opened means the code does not run.
@@ -622,8 +619,6 @@ fn handle(
                 rec.signal = e.signal;
                 rec.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
                 rec.sandbox = e.sandbox.clone();
-                outcome.ran = true;
-                outcome.exit_code = Some(e.exit_code);
                 match e.signal {
                     Some(sig) => Answer {
                         code: 128 + sig,
