@@ -500,20 +500,23 @@ pub fn cover(root: &Path, denied: &[PathBuf], out: &mut Vec<PathBuf>) {
     // of entries (a shared `/tmp` above a denied path) made a linear
     // `contains` per entry quadratic — seconds per sandboxed run.
     let mut have: HashSet<PathBuf> = out.iter().cloned().collect();
-    cover_in(root, denied, out, &mut have, &mut seen, 0);
+    if let Ok(c) = root.canonicalize() {
+        cover_in(c, denied, out, &mut have, &mut seen, 0);
+    }
 }
 
+/// `c` is canonical. The entries of a listed directory are canonical by
+/// construction unless they are symbolic links, so only links are resolved
+/// (`realpath` costs a `readlink` per component: with a crowded `/tmp` above
+/// the home, thousands of them for every confined invocation).
 fn cover_in(
-    path: &Path,
+    c: PathBuf,
     denied: &[PathBuf],
     out: &mut Vec<PathBuf>,
     have: &mut HashSet<PathBuf>,
     seen: &mut BTreeSet<PathBuf>,
     depth: usize,
 ) {
-    let Ok(c) = path.canonicalize() else {
-        return;
-    };
     if denied.iter().any(|d| c.starts_with(d)) {
         return;
     }
@@ -531,7 +534,17 @@ fn cover_in(
     }
     if let Ok(rd) = std::fs::read_dir(&c) {
         for e in rd.flatten() {
-            cover_in(&e.path(), denied, out, have, seen, depth + 1);
+            let link = e.file_type().map(|t| t.is_symlink()).unwrap_or(true);
+            let entry = if link {
+                match e.path().canonicalize() {
+                    Ok(target) => target,
+                    // A dangling link grants nothing.
+                    Err(_) => continue,
+                }
+            } else {
+                c.join(e.file_name())
+            };
+            cover_in(entry, denied, out, have, seen, depth + 1);
         }
     }
 }
