@@ -179,11 +179,11 @@ fn npm_install_upgrade_and_uninstall() {
 fn venv() -> &'static Path {
     static V: OnceLock<std::path::PathBuf> = OnceLock::new();
     V.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("pkgward-pv-venv")
-            .tempdir()
-            .unwrap()
-            .keep();
+        // In the target's temp directory, made afresh each run: a venv kept
+        // in the system temp directory was left behind by every run.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("provenance-venv");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
         run_ok(
             std::process::Command::new(real_python())
                 .args(["-m", "venv"])
