@@ -465,3 +465,67 @@ fn the_graph_cache_outlives_cargo_clean() {
         written
     );
 }
+
+/// Without a graph cache (a new checkout of the project, a CI job with a
+/// restored cargo cache) but with every package of the lockfile already on
+/// the machine, the build starts no `cargo fetch`: the offline, locked
+/// `cargo metadata` answers. A lockfile that needs a change still fetches
+/// (and is decided on what the fetch brought).
+#[test]
+fn a_build_with_everything_local_starts_no_fetch() {
+    let g = guarded(&policy("enforce", &["cargo:pw-cs-good@^1"]));
+    project(
+        &g,
+        "pw-cs-good = \"1\"\n",
+        "fn main() {\n    println!(\"built={}\", pw_cs_good::built());\n}\n",
+    );
+    let fetches = |g: &Guarded| -> usize {
+        let audit = g.audit();
+        let last = audit
+            .iter()
+            .rev()
+            .find(|r| r["kind"] == "invocation")
+            .map(|r| r["invocation_id"].clone())
+            .unwrap();
+        audit
+            .iter()
+            .filter(|r| r["kind"] == "process" && r["invocation_id"] == last)
+            .filter(|r| {
+                r["argv"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|w| w == "fetch"))
+            })
+            .count()
+    };
+    let out = cargo(&g, &["build"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(fetches(&g) > 0, "the first build fetches");
+    let clean = |g: &Guarded| {
+        let _ = std::fs::remove_dir_all(g.state.join("scripts/cargo"));
+        let _ = std::fs::remove_dir_all(g.sb.work.join("target"));
+    };
+    clean(&g);
+    let out = cargo(&g, &["run", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "built=true");
+    assert_eq!(fetches(&g), 0, "everything was local: no fetch");
+    let ran: Vec<_> = scripts(&g)
+        .into_iter()
+        .filter(|s| s["package"] == "pw-cs-good" && s["ran"] == true)
+        .collect();
+    assert_eq!(ran.len(), 2, "{ran:?}");
+    // A new dependency: the lockfile must change, so the fetch runs and
+    // the unapproved build script it brings denies the build.
+    clean(&g);
+    project(
+        &g,
+        "pw-cs-good = \"1\"\npw-cs-plain = \"1\"\n",
+        "fn main() {}\n",
+    );
+    let out = cargo(&g, &["build"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(err.contains("cargo:pw-cs-evil@=1.0.0"), "{err}");
+    assert!(fetches(&g) > 0);
+    assert!(g.sb.marker("evil-build-rs").is_none());
+}

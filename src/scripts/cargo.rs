@@ -9,6 +9,10 @@
 //!    supervised like any fetch (approved registries only — the checks of
 //!    [`crate::classify`] and [`crate::decide`] have already run on the
 //!    user's command — through the egress proxy). It runs no crate code.
+//!    It is skipped when it has nothing to do: the graph cache answers for
+//!    the project as it is, or an offline `cargo metadata --locked` shows
+//!    the lockfile needs no change and every package in it is already on
+//!    the machine ([`nothing_to_fetch`]).
 //! 2. **decide** — `cargo metadata --offline --format-version 1` (with the
 //!    user's feature flags) lists the graph; every crate that the command
 //!    can build ([`find`]: normal and build dependencies, dev-dependencies
@@ -893,6 +897,19 @@ fn decide_crate(cx: &super::Context<'_>, f: &Found) -> (ScriptDecision, Option<S
 
 /// `cargo metadata` on what the fetch left, through the real cargo, offline.
 fn metadata(plan: &Plan, cx: &super::Context<'_>) -> Result<String, String> {
+    metadata_with(plan, cx.program, cx.env, false)
+        .map_err(|e| format!("`cargo metadata --offline` failed after the fetch: {e}"))
+}
+
+/// `cargo metadata --offline` with the user's manifest, lockfile and
+/// configuration options; `locked`: also `--locked`, so that it fails
+/// rather than change the lockfile. `Err`: why it failed (its stderr).
+fn metadata_with(
+    plan: &Plan,
+    program: &Path,
+    env: &[(OsString, OsString)],
+    locked: bool,
+) -> Result<String, String> {
     let real: Vec<String> = plan
         .real_args()
         .iter()
@@ -909,17 +926,21 @@ fn metadata(plan: &Plan, cx: &super::Context<'_>) -> Result<String, String> {
             plan.passed_on(&real[at + 1..])
                 .into_iter()
                 .filter(|a| a != "--offline" && !a.starts_with("-v") && a != "--verbose")
+                .filter(|a| !locked || (a != "--locked" && a != "--frozen"))
                 .map(OsString::from),
         );
+    }
+    if locked {
+        args.push("--locked".into());
     }
     if plan.probe.is_some() {
         args.push("--all-features".into());
     } else {
         args.extend(plan.features.iter().map(OsString::from));
     }
-    let mut cmd = std::process::Command::new(cx.program);
+    let mut cmd = std::process::Command::new(program);
     cmd.args(&args)
-        .envs(cx.env.iter().map(|(k, v)| (k, v)))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("CARGO_NET_OFFLINE", "true")
         .stdin(std::process::Stdio::null());
     let out = cmd
@@ -927,12 +948,47 @@ fn metadata(plan: &Plan, cx: &super::Context<'_>) -> Result<String, String> {
         .map_err(|e| format!("cannot run `cargo metadata`: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "`cargo metadata --offline` failed after the fetch: {}",
-            err.trim()
-        ));
+        return Err(err.trim().to_string());
     }
     String::from_utf8(out.stdout).map_err(|_| "`cargo metadata` printed non-UTF-8".to_string())
+}
+
+/// Before the fetch, when the graph cache did not answer: whether the fetch
+/// has nothing to do. `cargo metadata --offline --locked` succeeds only when
+/// the lockfile needs no change and the source of every package in it is
+/// already on this machine (it reads each one's manifest) — which is
+/// everything `cargo fetch` would get, for every platform. Its answer is then
+/// kept in the graph cache, so the build step that follows uses it; the cost
+/// when something is missing is one failed offline `cargo metadata`. A
+/// rebuild after `cargo clean`, or a CI job with a restored cargo cache, so
+/// starts no `cargo fetch` and no second `cargo metadata`.
+pub fn nothing_to_fetch(plan: &Plan, launch: &crate::supervise::Launch) -> bool {
+    if plan.skip_fetch || plan.probe.is_some() {
+        return plan.skip_fetch;
+    }
+    let Ok(cwd) = std::env::current_dir() else {
+        return false;
+    };
+    // Without a lockfile there is nothing to check against (where the
+    // project is named some other way, the check itself tells).
+    let elsewhere = plan.user_args.iter().any(|a| {
+        a.starts_with("--manifest-path") || a.starts_with("--lockfile-path") || a.starts_with("-C")
+    });
+    if !elsewhere && !cwd.ancestors().any(|d| d.join("Cargo.lock").is_file()) {
+        return false;
+    }
+    let Some(cache) = graph_cache_path(plan, &cwd) else {
+        return false;
+    };
+    let Ok(m) = metadata_with(plan, &launch.program, &launch.env, true) else {
+        return false;
+    };
+    let platform = (!plan.cross).then(Platform::host);
+    let Ok(found) = find(&m, plan.include_dev, platform.as_ref()) else {
+        return false;
+    };
+    store_graph(&cache, &inputs_of(&m, &cwd), &found);
+    cached_graph(&cache).is_some()
 }
 
 /// `args` with `--offline` as a global option (after `+toolchain`).
