@@ -101,6 +101,21 @@ fn fixtures() {
                 .script("postinstall", "node sneak.js")
                 .file("sneak.js", sneak),
         );
+        // Runs until told to stop: says so when SIGTERM reaches it.
+        let term = format!(
+            "{marker}\
+             process.on('SIGTERM', () => {{\n\
+               fs.writeFileSync(path.join(dir, 'term-got'), 'SIGTERM');\n\
+               process.exit(7);\n\
+             }});\n\
+             setTimeout(() => process.exit(0), 120000);\n",
+            marker = js_marker("term-started"),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-scr-term", "1.0.0")
+                .script("postinstall", "exec node term.js")
+                .file("term.js", term),
+        );
         r.publish_npm(
             &NpmPackage::new("@pwscr/native", "1.2.0")
                 .script("postinstall", "node install.js")
@@ -779,4 +794,54 @@ fn an_approved_script_that_fails_fails_the_install_as_with_npm() {
         .rfind(|r| r["kind"] == "exit")
         .unwrap();
     assert_eq!(exit["exit_code"].as_i64(), o.status.code().map(i64::from));
+}
+
+/// A signal sent to the process npm started for a script (npm forwards
+/// SIGTERM and SIGINT to its scripts' shells this way) reaches the script
+/// pkgward runs for it, and the script's end is npm's to report.
+#[test]
+fn a_signal_to_the_script_shell_reaches_the_approved_script() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-term\"]\n");
+    let reg = shared().npm_url();
+    let child =
+        g.sb.command("npm", &[g.sb.npm_env(&reg), g.pkgward_env()])
+            .args(["install", "pw-scr-term"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let started = std::time::Instant::now();
+    while g.sb.marker("term-started").is_none() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the script never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The script shell npm started: `pkgward -c …` in this sandbox.
+    let client = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let words: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            words.get(1) == Some(&&b"-c"[..])
+                && words.get(2) == Some(&&b"exec node term.js"[..])
+                && env
+                    .windows(g.sb.root().as_os_str().len())
+                    .any(|w| w == g.sb.root().as_os_str().as_encoded_bytes())
+        })
+        .expect("npm's script shell");
+    // SAFETY: kill(2) to a process of this test's own tree.
+    unsafe { libc::kill(client, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(g.sb.marker("term-got").as_deref(), Some("SIGTERM"), "{err}");
+    assert!(!out.status.success(), "{err}");
+    let recs = scripts(&g);
+    let r = recs.iter().find(|r| r["package"] == "pw-scr-term").unwrap();
+    assert_eq!(r["ran"], true);
+    assert_eq!(r["exit_code"], 7, "{r}");
 }

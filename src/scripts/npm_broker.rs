@@ -24,6 +24,11 @@
 //! it reaches the shim, so install code pkgward started (a child of the
 //! shim, never of npm) cannot ask for more.
 //!
+//! The signals npm (or anyone) sends the client — SIGTERM, SIGHUP, SIGINT,
+//! SIGQUIT, as npm forwards them to its scripts — are passed on to the
+//! script ([`FORWARDED`]); a script ended by a signal ends the client with
+//! the same signal, as a shell would.
+//!
 //! Scripts npm starts while pkgward's `script-shell` is in force cannot run
 //! anywhere but through the broker: when the socket is gone, the client
 //! fails (exit 70) and npm fails the install.
@@ -41,7 +46,7 @@ use std::thread::JoinHandle;
 use super::{confines, decide, npm, ScriptDecision, ScriptRecord};
 use crate::policy::{Mode, Policy};
 use crate::record::{self, LogTarget};
-use crate::supervise::install_code::{run_install_code, Attached, InstallCode};
+use crate::supervise::install_code::{run_install_code, Attached, ChildSlot, InstallCode};
 use crate::tools::Ecosystem;
 
 /// The socket of the shim's broker, for the client.
@@ -50,6 +55,10 @@ pub const SOCKET_VAR: &str = "PKGWARD_NPM_SCRIPT_BROKER";
 const MAX_REQUEST: usize = 8 << 20;
 /// The shell the approved scripts run with (npm's default on Unix).
 const SHELL: &str = "/bin/sh";
+/// The signals the client passes on to the script it asked for.
+const FORWARDED: [i32; 4] = [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT];
+/// A forwarded signal on the socket: this, then the signal (i32, LE).
+const SIGNAL_FRAME: &[u8; 4] = b"PKSG";
 
 /// Whether this process was started by npm as pkgward's script shell.
 pub fn invoked_as_script_shell(args: &[OsString]) -> bool {
@@ -94,6 +103,7 @@ fn ask(args: &[OsString]) -> std::io::Result<(i32, i32)> {
     head[4..].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     send_with_fds(&stream, &head, &[0, 1, 2])?;
     (&stream).write_all(&payload)?;
+    forward_signals(&stream);
     let mut reply = [0u8; 12];
     (&stream).read_exact(&mut reply)?;
     let word = |i: usize| [reply[i], reply[i + 1], reply[i + 2], reply[i + 3]];
@@ -110,6 +120,69 @@ fn ask(args: &[OsString]) -> std::io::Result<(i32, i32)> {
         );
     }
     Ok((code, sig))
+}
+
+/// From now on the [`FORWARDED`] signals do not end the client: a thread
+/// takes them (`sigwait`) and sends each one to the broker, which signals
+/// the script. (Blocked before the thread starts, so every thread inherits
+/// the mask and none of them takes a signal the default way.)
+fn forward_signals(stream: &UnixStream) {
+    let Ok(out) = stream.try_clone() else {
+        return;
+    };
+    // SAFETY: a zeroed sigset_t filled by sigemptyset/sigaddset, then
+    // installed as this thread's mask.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    let spawned = std::thread::Builder::new()
+        .name("pkgward-signals".into())
+        .stack_size(64 << 10)
+        .spawn(move || loop {
+            let mut sig: libc::c_int = 0;
+            // SAFETY: sigwait on a valid set into a local.
+            if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                return;
+            }
+            let mut frame = [0u8; 8];
+            frame[..4].copy_from_slice(SIGNAL_FRAME);
+            frame[4..].copy_from_slice(&sig.to_le_bytes());
+            if (&out).write_all(&frame).is_err() {
+                return;
+            }
+        });
+    if spawned.is_err() {
+        // No thread to take them: the signals end the client as before.
+        // SAFETY: restoring the mask blocked above.
+        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+    }
+}
+
+/// The broker's side of [`forward_signals`]: until the answer is sent (the
+/// socket's reading side is then shut down) or the client goes, each signal
+/// frame reaches the script.
+fn pass_signals(stream: &UnixStream, child: Arc<ChildSlot>) -> Option<JoinHandle<()>> {
+    let input = stream.try_clone().ok()?;
+    std::thread::Builder::new()
+        .name("pkgward-npm-signals".into())
+        .stack_size(64 << 10)
+        .spawn(move || {
+            let mut frame = [0u8; 8];
+            while (&input).read_exact(&mut frame).is_ok() {
+                let sig = i32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
+                if &frame[..4] != SIGNAL_FRAME || !FORWARDED.contains(&sig) {
+                    return;
+                }
+                child.signal(sig);
+            }
+        })
+        .ok()
 }
 
 /// `cwd\0 argc\0 args…\0 K=V\0…` (none of them can hold a NUL).
@@ -507,14 +580,20 @@ fn serve(stream: UnixStream, shared: &Shared) {
     let Some(req) = decode(&payload) else {
         return;
     };
+    let child = Arc::new(ChildSlot::default());
+    let signals = pass_signals(&stream, child.clone());
     let answer = match req.args.as_slice() {
-        [c, script] if c == "-c" => handle(shared, &req, script, stdio, pid),
+        [c, script] if c == "-c" => handle(shared, &req, script, stdio, pid, child),
         _ => Answer::fail(
             crate::error::exit::INTERNAL,
             "npm's script shell was started without `-c SCRIPT`".into(),
         ),
     };
     reply(&stream, &answer);
+    let _ = stream.shutdown(std::net::Shutdown::Read);
+    if let Some(t) = signals {
+        let _ = t.join();
+    }
 }
 
 fn handle(
@@ -523,6 +602,7 @@ fn handle(
     script: &OsStr,
     stdio: [OwnedFd; 3],
     client: i32,
+    child: Arc<ChildSlot>,
 ) -> Answer {
     let cfg = &shared.cfg;
     let cwd = req.cwd.canonicalize().unwrap_or_else(|_| req.cwd.clone());
@@ -602,6 +682,7 @@ fn handle(
             extra_write: Vec::new(),
             attached: Some(Attached {
                 stdio: Arc::new(stdio),
+                child,
             }),
             // Writable as when npm runs it: the whole project (node_modules
             // included), not only the package.

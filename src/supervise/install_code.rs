@@ -54,6 +54,59 @@ pub struct InstallCode {
 pub struct Attached {
     #[cfg(unix)]
     pub stdio: std::sync::Arc<[std::os::fd::OwnedFd; 3]>,
+    /// The started child, for signals its requester forwards.
+    pub child: std::sync::Arc<ChildSlot>,
+}
+
+/// The pid of an attached child while it runs, and a signal that arrived
+/// before it started. A signal is delivered once: by [`ChildSlot::signal`]
+/// when the child is running, else by [`ChildSlot::started`].
+#[derive(Debug, Default)]
+pub struct ChildSlot {
+    pid: std::sync::atomic::AtomicI32,
+    pending: std::sync::atomic::AtomicI32,
+}
+
+impl ChildSlot {
+    /// Sends `sig` to the child (now, or as soon as it starts; nothing once
+    /// it has ended).
+    pub fn signal(&self, sig: i32) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.pending.store(sig, SeqCst);
+        let pid = self.pid.load(SeqCst);
+        if pid > 0 {
+            let sig = self.pending.swap(0, SeqCst);
+            if sig != 0 {
+                kill(pid, sig);
+            }
+        }
+    }
+
+    /// The child started.
+    pub fn started(&self, pid: i32) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.pid.store(pid, SeqCst);
+        let sig = self.pending.swap(0, SeqCst);
+        if sig != 0 {
+            kill(pid, sig);
+        }
+    }
+
+    /// The child ended (called before it is reaped, so that its pid cannot
+    /// have been reused by a stranger when a signal races this).
+    pub fn ended(&self) {
+        self.pid.store(-1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn kill(pid: i32, sig: i32) {
+    #[cfg(unix)]
+    // SAFETY: kill(2) with plain integers, to our own child.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+    #[cfg(not(unix))]
+    let _ = (pid, sig);
 }
 
 impl Attached {
@@ -155,7 +208,7 @@ fn plain(code: &InstallCode) -> Result<super::Ended> {
         let trace = code.trace.as_ref();
         #[cfg(not(target_os = "linux"))]
         let trace = None::<&()>;
-        return super::unix::run_with(cmd, trace, false);
+        return super::unix::run_with(cmd, trace, Some(a));
     }
     let launch = super::Launch {
         program: code.program.clone(),

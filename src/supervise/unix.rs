@@ -73,7 +73,7 @@ type Trace<'a> = Option<&'a super::linux::trace::Tracing>;
 type Trace<'a> = Option<&'a ()>;
 
 pub(super) fn run(cmd: Command, trace: Trace<'_>) -> Result<Ended> {
-    run_with(cmd, trace, true)
+    run_with(cmd, trace, None)
 }
 
 /// The pid of the child [`run`] is waiting for (the real tool while it
@@ -85,10 +85,16 @@ pub(super) fn foreground() -> Option<i32> {
     }
 }
 
-/// [`run`]; `foreground = false` for a child started while the real tool
-/// runs (an install script npm asked pkgward to run): SIGTERM/SIGHUP stay
-/// forwarded to the tool, which ends its own children.
-pub(super) fn run_with(mut cmd: Command, trace: Trace<'_>, foreground: bool) -> Result<Ended> {
+/// [`run`]; `attached` for a child started while the real tool runs (an
+/// install script npm asked pkgward to run): SIGTERM/SIGHUP stay forwarded
+/// to the tool, which ends its own children; the signals the script's
+/// requester forwards reach it through `attached.child`.
+pub(super) fn run_with(
+    mut cmd: Command,
+    trace: Trace<'_>,
+    attached: Option<&super::install_code::Attached>,
+) -> Result<Ended> {
+    let foreground = attached.is_none();
     install_handlers();
     #[cfg(target_os = "linux")]
     let (spawned, mut supervisor) = match trace {
@@ -110,6 +116,9 @@ pub(super) fn run_with(mut cmd: Command, trace: Trace<'_>, foreground: bool) -> 
     let pid = child.id();
     if foreground {
         CURRENT.store(pid as i32, Ordering::SeqCst);
+    }
+    if let Some(a) = attached {
+        a.child.started(pid as i32);
     }
     // A SIGTERM/SIGHUP that arrived while the child was being started (the
     // handler saw no child yet) is forwarded now.
@@ -135,6 +144,9 @@ pub(super) fn run_with(mut cmd: Command, trace: Trace<'_>, foreground: bool) -> 
                 .map_err(|_| std::io::Error::other("the tracer ended without the exit status"));
             if foreground {
                 CURRENT.store(0, Ordering::SeqCst);
+            }
+            if let Some(a) = attached {
+                a.child.ended();
             }
             status
         }
@@ -162,6 +174,9 @@ pub(super) fn run_with(mut cmd: Command, trace: Trace<'_>, foreground: bool) -> 
             }
             if foreground {
                 CURRENT.store(0, Ordering::SeqCst);
+            }
+            if let Some(a) = attached {
+                a.child.ended();
             }
             child.wait()
         }

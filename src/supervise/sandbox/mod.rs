@@ -1045,7 +1045,7 @@ pub fn run(
                     });
                 }
             }
-            let result = super::unix::run_with(cmd, code.trace.as_ref(), code.attached.is_none());
+            let result = super::unix::run_with(cmd, code.trace.as_ref(), code.attached.as_ref());
             let outcome = if netns {
                 armed.finish()
             } else {
@@ -1094,7 +1094,7 @@ pub fn run(
             let ended = super::unix::run_with(
                 build(&code.program, &code.args),
                 None,
-                code.attached.is_none(),
+                code.attached.as_ref(),
             )?;
             return Ok((ended, report));
         }
@@ -1102,7 +1102,7 @@ pub fn run(
         let ended = super::unix::run_with(
             build(Path::new(seatbelt::SANDBOX_EXEC), &args),
             None,
-            code.attached.is_none(),
+            code.attached.as_ref(),
         )?;
         report.layers.push("seatbelt");
         return Ok((ended, report));
