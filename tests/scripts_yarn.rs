@@ -366,3 +366,57 @@ fn an_approved_script_that_fails_fails_the_install() {
     assert_eq!(r["ran"], true, "{r:#}");
     assert_eq!(r["exit_code"], 3);
 }
+
+/// `yarn rebuild` and `yarn unplug` run an install (and so build
+/// scripts): they run with scripts off like the rest.
+#[test]
+fn rebuild_and_unplug_run_no_unapproved_scripts() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-yb-dep\"]\n", APP);
+    let o = yarn(&g, &["add", "pw-yb-evil"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    std::fs::remove_file(g.sb.markers.join("yb-dep")).unwrap();
+    for args in [
+        &["rebuild"][..],
+        &["rebuild", "pw-yb-evil"],
+        &["unplug", "pw-yb-evil"],
+    ] {
+        let o = yarn(&g, args);
+        let err = text(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {err}");
+        no_effects_of_evil(&g);
+        assert!(
+            err.contains("pkgward approve npm:pw-yb-evil@1.0.0"),
+            "{args:?}: {err}"
+        );
+    }
+    // The approved one ran again.
+    assert_eq!(g.sb.marker("yb-dep").as_deref(), Some("ran\n"));
+}
+
+/// Berry with `nodeLinker: node-modules`: the dependencies the npm way
+/// (`npm rebuild`), the project's own scripts through pkgward's plugin.
+#[test]
+fn the_node_modules_linker_runs_only_the_approved_scripts() {
+    let root = r#"{"name":"pw-yb-app","version":"0.1.0","private":true,"scripts":{"postinstall":"node -e \"require('fs').writeFileSync(process.env.FIXTURE_MARKER_DIR + '/yb-root', 'ran')\""}}"#;
+    let g = setup("[scripts]\nallow = [\"npm:pw-yb-dep\"]\n", root);
+    std::fs::write(
+        g.sb.work.join(".yarnrc.yml"),
+        format!(
+            "nodeLinker: node-modules\nnpmRegistryServer: \"{}\"\nunsafeHttpWhitelist:\n  - 127.0.0.1\n",
+            shared().npm_url()
+        ),
+    )
+    .unwrap();
+    let o = yarn(&g, &["add", "pw-yb-evil"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(g.sb.work.join("node_modules/pw-yb-evil").is_dir());
+    no_effects_of_evil(&g);
+    assert_eq!(g.sb.marker("yb-root"), None, "{err}");
+    assert_eq!(g.sb.marker("yb-dep").as_deref(), Some("ran\n"), "{err}");
+    assert!(
+        err.contains("pkgward approve npm:pw-yb-evil@1.0.0"),
+        "{err}"
+    );
+    assert!(err.contains("pkgward approve npm:pw-yb-app@0.1.0"), "{err}");
+}
