@@ -420,3 +420,37 @@ fn the_node_modules_linker_runs_only_the_approved_scripts() {
     );
     assert!(err.contains("pkgward approve npm:pw-yb-app@0.1.0"), "{err}");
 }
+
+/// Berry with `nodeLinker: pnpm`: what yarn did not build is read where
+/// yarn's linker put it; the approved ones run through `yarn rebuild`.
+#[test]
+fn the_pnpm_linker_runs_only_the_approved_scripts() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-yb-dep\"]\n", APP);
+    std::fs::write(
+        g.sb.work.join(".yarnrc.yml"),
+        format!(
+            "nodeLinker: pnpm\nnpmRegistryServer: \"{}\"\nunsafeHttpWhitelist:\n  - 127.0.0.1\n",
+            shared().npm_url()
+        ),
+    )
+    .unwrap();
+    let o = yarn(&g, &["add", "pw-yb-evil", "pw-yb-spoof"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(g.sb.work.join("node_modules/.store").is_dir(), "{err}");
+    no_effects_of_evil(&g);
+    assert_eq!(g.sb.marker("yb-spoof"), None, "{err}");
+    assert_eq!(g.sb.marker("yb-dep").as_deref(), Some("ran\n"), "{err}");
+    assert!(
+        err.contains("pkgward approve npm:pw-yb-evil@1.0.0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pkgward approve npm:pw-yb-spoof@1.0.0"),
+        "{err}"
+    );
+    let recs = scripts(&g);
+    let dep = recs.iter().find(|r| r["package"] == "pw-yb-dep").unwrap();
+    assert_eq!(dep["ran"], true, "{dep:#}");
+    assert_eq!(dep["exit_code"], 0);
+}

@@ -33,10 +33,21 @@
 //!   approved builds run again on each install (berry itself would skip an
 //!   unchanged one).
 //!
-//! Fail-safe cases (everything denied, listed with its approve command):
-//! the plugin did not load (a yarn without `YARN_PLUGINS`); `nodeLinker:
-//! pnpm` (its store layout is not read yet: listed from the plugin's
-//! report of skipped builds only — nothing runs).
+//! - `nodeLinker: pnpm`: the packages yarn did not build are the plugin's
+//!   report (yarn's `skippedBuilds`, each where yarn's own linker put it);
+//!   their manifests are read there and they are decided and run the same
+//!   way. `nodeLinker: node-modules`: the hoisted tree the npm way (the
+//!   project's own scripts still through the plugin).
+//!
+//! Fail-safe cases (everything denied and listed with its approve command,
+//! nothing run): the plugin did not load (a yarn without `YARN_PLUGINS`:
+//! nothing tells pkgward that yarn would build only the approved ones; the
+//! PnP data still lists what was not built).
+//!
+//! Limits: a confined approved script may write the plugin's report (the
+//! plugin runs in the same confinement), so its own record's exit code is
+//! only as trustworthy as the script; relative paths in `~/.yarnrc.yml`
+//! resolve against the private HOME in the confined run.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -354,6 +365,40 @@ pub fn find_pnp(root: &Path) -> Vec<Found> {
     out
 }
 
+/// The packages the plugin reported as not built (`skipped`), read where
+/// yarn's linker put them, less the ones already in `known`.
+fn from_skipped(events: &[Event], known: &[Found]) -> Vec<Found> {
+    let mut out: Vec<Found> = Vec::new();
+    for e in events.iter().filter(|e| e.event == "skipped") {
+        if e.location.is_empty() || known.iter().chain(out.iter()).any(|f| f.locator == e.id) {
+            continue;
+        }
+        let Some((manifest, gyp)) = read_package(Path::new("/"), &e.location) else {
+            continue;
+        };
+        let scripts = build_scripts(&manifest, gyp);
+        let Some(reference) =
+            e.id.strip_prefix(e.ident.as_str())
+                .and_then(|r| r.strip_prefix('@'))
+        else {
+            continue;
+        };
+        if scripts.is_empty() {
+            continue;
+        }
+        let (name, version) = identity(&e.ident, reference, &e.version);
+        out.push(Found {
+            locator: e.id.clone(),
+            ident: e.ident.clone(),
+            name,
+            version,
+            location: e.location.trim_end_matches('/').to_string(),
+            scripts,
+        });
+    }
+    out
+}
+
 /// yarn's build scripts of a manifest ([`find_pnp`]).
 pub fn build_scripts(m: &Value, binding_gyp: bool) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -412,6 +457,9 @@ fn read_package(root: &Path, location: &str) -> Option<(Value, bool)> {
 struct Event {
     event: String,
     id: String,
+    ident: String,
+    version: String,
+    location: String,
     key: String,
     cwd: String,
     script: String,
@@ -436,6 +484,9 @@ fn read_report(path: &Path, from: usize) -> Vec<Event> {
             Event {
                 event: s("event"),
                 id: s("id"),
+                ident: s("ident"),
+                version: s("version"),
+                location: s("location"),
                 key: s("key"),
                 cwd: s("cwd"),
                 script: s("script"),
@@ -552,12 +603,11 @@ pub fn run_after(
         }
         Linker::Pnpm => Vec::new(),
     };
-    if linker == Linker::Pnpm {
-        notice(
-            "install-time code of dependencies not run: pkgward does not read yarn's \
-             `nodeLinker: pnpm` layout yet (use `pnp` or `node-modules` to run approved scripts)"
-                .into(),
-        );
+    let mut found = found;
+    if linker != Linker::NodeModules {
+        // What yarn itself reports it did not build, where its linker put
+        // it (`nodeLinker: pnpm`; under PnP, anything the PnP data missed).
+        found.extend(from_skipped(&events, &found));
     }
     let decided: Vec<(&Found, ScriptDecision, Option<String>)> = found
         .iter()

@@ -26,7 +26,7 @@ const readList = file => {
 
 module.exports = {
   name: 'pkgward-scripts',
-  factory: () => {
+  factory: require => {
     const allow = readList(process.env.PKGWARD_YARN_ALLOW);
     const wsAllow = readList(process.env.PKGWARD_YARN_WS_ALLOW);
     const reportFile = process.env.PKGWARD_YARN_REPORT;
@@ -55,6 +55,25 @@ module.exports = {
             meta.built = allow.has(id) && meta.built !== false;
             return meta;
           };
+        },
+        // Where yarn's own linker put each package whose build it skipped
+        // (linker-agnostic: pkgward reads their manifests there).
+        async afterAllInstalled(project) {
+          let ThrowReport = null;
+          try {
+            ThrowReport = require('@yarnpkg/core').ThrowReport;
+          } catch (e) {}
+          const linkers = project.configuration.getLinkers();
+          for (const h of project.skippedBuilds) {
+            const pkg = project.storedPackages.get(h);
+            if (!pkg || project.tryWorkspaceByLocator(pkg)) continue;
+            let location = null;
+            try {
+              const linker = linkers.find(l => l.supportsPackage(pkg, { project }));
+              if (linker && ThrowReport) location = await linker.findPackageLocation(pkg, { project, report: new ThrowReport() });
+            } catch (e) {}
+            report({ event: 'skipped', id: ident(pkg) + '@' + devirtualize(pkg.reference), ident: ident(pkg), version: pkg.version, location });
+          }
         },
         setupScriptEnvironment(project, env) {
           // pkgward's confined run reads a scrubbed copy of the user's
