@@ -146,18 +146,26 @@ fn setup(policy_extra: &str, root_manifest: &str) -> T {
 const APP: &str = r#"{"name":"pw-yb-app","version":"0.1.0","private":true}"#;
 
 fn yarn(g: &T, args: &[&str]) -> std::process::Output {
+    yarn_with(g, args, false)
+}
+
+/// `home_cache`: berry's default cache (the global one under
+/// `~/.yarn/berry`), else one in the sandbox outside the home.
+fn yarn_with(g: &T, args: &[&str], home_cache: bool) -> std::process::Output {
     let root = g.sb.root().to_path_buf();
     let dir = |n: &str| root.join(n).to_string_lossy().into_owned();
-    let env = [
-        ("YARN_CACHE_FOLDER", dir("berry-cache")),
-        ("YARN_GLOBAL_FOLDER", dir("berry-global")),
-        ("YARN_ENABLE_GLOBAL_CACHE", "0".into()),
-        ("YARN_ENABLE_TELEMETRY", "0".into()),
+    let mut env = vec![
+        ("YARN_ENABLE_TELEMETRY", "0".to_string()),
         ("YARN_ENABLE_IMMUTABLE_INSTALLS", "0".into()),
         ("YARN_ENABLE_PROGRESS_BARS", "0".into()),
         ("YARN_ENABLE_COLORS", "0".into()),
         ("DO_NOT_TRACK", "1".into()),
     ];
+    if !home_cache {
+        env.push(("YARN_CACHE_FOLDER", dir("berry-cache")));
+        env.push(("YARN_GLOBAL_FOLDER", dir("berry-global")));
+        env.push(("YARN_ENABLE_GLOBAL_CACHE", "0".into()));
+    }
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     g.sb.command("yarn", &[g.pkgward_env(), to_env(&env)])
         .args(args)
@@ -453,4 +461,17 @@ fn the_pnpm_linker_runs_only_the_approved_scripts() {
     let dep = recs.iter().find(|r| r["package"] == "pw-yb-dep").unwrap();
     assert_eq!(dep["ran"], true, "{dep:#}");
     assert_eq!(dep["exit_code"], 0);
+}
+
+/// Berry's defaults: the global cache in `~/.yarn/berry` (read by the
+/// confined rebuild), the user's `~/.yarnrc.yml` (unreadable to it).
+#[test]
+fn approved_scripts_run_with_berrys_default_cache() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-yb-dep\"]\n", APP);
+    let o = yarn_with(&g, &["add", "pw-yb-evil"], true);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{}\n{err}", text(&o.stdout));
+    assert!(g.sb.home.join(".local/share/yarn/berry/cache").is_dir());
+    assert_eq!(g.sb.marker("yb-dep").as_deref(), Some("ran\n"), "{err}");
+    no_effects_of_evil(&g);
 }

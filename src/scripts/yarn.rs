@@ -696,7 +696,7 @@ pub fn run_after(
                         if env("YARN_GLOBAL_FOLDER").is_none() {
                             env_vars.push((
                                 "YARN_GLOBAL_FOLDER".into(),
-                                real_home.join(".yarn/berry").into_os_string(),
+                                global_folder(&real_home, &env).into_os_string(),
                             ));
                         }
                     }
@@ -815,6 +815,22 @@ pub fn run_after(
         notice(denied_message(&listed));
     }
     failed
+}
+
+/// berry's default global folder (its global cache is there): what it
+/// would use with the real HOME.
+pub fn global_folder(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    if cfg!(windows) {
+        return env("LOCALAPPDATA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join("AppData").join("Local"))
+            .join("Yarn")
+            .join("Berry");
+    }
+    match env("XDG_DATA_HOME").filter(|d| Path::new(d).is_absolute()) {
+        Some(d) => Path::new(&d).join("yarn/berry"),
+        None => home.join(".yarn/berry"),
+    }
 }
 
 /// A `.yarnrc.yml` without credentials: every line whose key names an
