@@ -543,6 +543,10 @@ pub fn run_after(
     if !is_berry(&root, loaded) {
         return super::run_after(&npm_after(after.with_root), cx, log, notice);
     }
+    if skips_builds(&after_args(cx), &root) {
+        // The user's own choice: yarn builds nothing, and neither does pkgward.
+        return None;
+    }
     let eco = Ecosystem::Npm;
     let env = |k: &str| {
         super::launch_var(cx.env, k)
@@ -815,6 +819,52 @@ pub fn run_after(
         notice(denied_message(&listed));
     }
     failed
+}
+
+fn after_args(cx: &Context<'_>) -> Vec<String> {
+    cx.args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Whether the user told berry to build nothing: `--mode=skip-build` /
+/// `update-lockfile`, their own `YARN_ENABLE_SCRIPTS=false` (pkgward's is
+/// only in the tool's launch), or `enableScripts: false` in the nearest
+/// `.yarnrc.yml` (from the project up, then the home's) that sets it.
+pub fn skips_builds(args: &[String], root: &Path) -> bool {
+    let mut it = args.iter().take_while(|a| *a != "--");
+    while let Some(a) = it.next() {
+        let mode = match a.strip_prefix("--mode=") {
+            Some(m) => Some(m.to_string()),
+            None if a == "--mode" => it.next().cloned(),
+            None => None,
+        };
+        if matches!(mode.as_deref(), Some("skip-build" | "update-lockfile")) {
+            return true;
+        }
+    }
+    let off = |v: &str| matches!(v.trim().trim_matches(['"', '\'']), "false" | "0");
+    if let Some((_, v)) =
+        std::env::vars().find(|(k, _)| k.eq_ignore_ascii_case("YARN_ENABLE_SCRIPTS"))
+    {
+        return off(&v);
+    }
+    let from_rc = |dir: &Path| -> Option<bool> {
+        let text = std::fs::read_to_string(dir.join(".yarnrc.yml")).ok()?;
+        text.lines()
+            .filter_map(|l| l.strip_prefix("enableScripts:"))
+            .map(off)
+            .next_back()
+    };
+    let mut d = Some(root);
+    while let Some(dir) = d {
+        if let Some(o) = from_rc(dir) {
+            return o;
+        }
+        d = dir.parent();
+    }
+    dirs::home_dir().and_then(|h| from_rc(&h)).unwrap_or(false)
 }
 
 /// berry's default global folder (its global cache is there): what it

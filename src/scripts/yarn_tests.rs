@@ -175,3 +175,24 @@ fn the_yarnrc_copy_has_no_credentials() {
     );
     assert!(s.contains("enableTelemetry: false"));
 }
+
+#[test]
+fn a_users_own_skip_build_is_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(skips_builds(
+        &a(&["install", "--mode=skip-build"]),
+        d.path()
+    ));
+    assert!(skips_builds(
+        &a(&["install", "--mode", "update-lockfile"]),
+        d.path()
+    ));
+    if std::env::vars().any(|(k, _)| k.eq_ignore_ascii_case("YARN_ENABLE_SCRIPTS")) {
+        return;
+    }
+    std::fs::write(d.path().join(".yarnrc.yml"), "enableScripts: false\n").unwrap();
+    assert!(skips_builds(&a(&["install"]), d.path()));
+    std::fs::write(d.path().join(".yarnrc.yml"), "enableScripts: true\n").unwrap();
+    assert!(!skips_builds(&a(&["install"]), d.path()));
+}
