@@ -427,6 +427,12 @@ fn the_node_modules_linker_runs_only_the_approved_scripts() {
         "{err}"
     );
     assert!(err.contains("pkgward approve npm:pw-yb-app@0.1.0"), "{err}");
+    // One list, and yarn's own mechanism ran the approved one.
+    assert_eq!(err.matches("install-time code not run").count(), 1, "{err}");
+    let recs = scripts(&g);
+    let dep = recs.iter().find(|r| r["package"] == "pw-yb-dep").unwrap();
+    assert_eq!(dep["runner"][0], "yarn", "{dep:#}");
+    assert_eq!(dep["exit_code"], 0);
 }
 
 /// Berry with `nodeLinker: pnpm`: what yarn did not build is read where

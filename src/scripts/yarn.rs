@@ -1,9 +1,8 @@
-//! yarn's install-time code. yarn 1, and yarn 2+ (berry) with
-//! `nodeLinker: node-modules`, leave a hoisted `node_modules` that the npm
-//! walk reads ([`super::run_after`], the approved scripts through `npm
-//! rebuild`). Under berry's default Plug'n'Play linker there is no
-//! `node_modules`: this module reads what yarn installed from yarn's own
-//! data and runs the approved builds with yarn's own mechanism.
+//! yarn's install-time code. yarn 1 leaves a hoisted `node_modules` that
+//! the npm walk reads ([`super::run_after`], the approved scripts through
+//! `npm rebuild`). yarn 2+ (berry) is read from yarn's own data and its
+//! approved builds run with yarn's own mechanism, whatever the linker:
+//! under its default Plug'n'Play linker there is no `node_modules` at all.
 //!
 //! How (checked with the real berry 4):
 //! - yarn runs with scripts off (`YARN_ENABLE_SCRIPTS=false`) and with
@@ -33,11 +32,11 @@
 //!   approved builds run again on each install (berry itself would skip an
 //!   unchanged one).
 //!
-//! - `nodeLinker: pnpm`: the packages yarn did not build are the plugin's
-//!   report (yarn's `skippedBuilds`, each where yarn's own linker put it);
-//!   their manifests are read there and they are decided and run the same
-//!   way. `nodeLinker: node-modules`: the hoisted tree the npm way (the
-//!   project's own scripts still through the plugin).
+//! - `nodeLinker: pnpm` and `node-modules`: the packages yarn did not
+//!   build are the plugin's report (yarn's `skippedBuilds`, each where
+//!   yarn's own linker put it); their manifests are read there and they
+//!   are decided and run the same way. (Without the plugin, a
+//!   `node-modules` tree is walked the npm way, [`super::run_after`].)
 //!
 //! Fail-safe cases (everything denied and listed with its approve command,
 //! nothing run): the plugin did not load (a yarn without `YARN_PLUGINS`:
@@ -423,9 +422,10 @@ pub fn build_scripts(m: &Value, binding_gyp: bool) -> Vec<(String, String)> {
 fn read_package(root: &Path, location: &str) -> Option<(Value, bool)> {
     let path = root.join(location);
     let s = path.to_string_lossy().into_owned();
-    if let Some(at) = s.find(".zip/") {
+    if let Some(at) = s.find(".zip/").or_else(|| s.find(".zip\\")) {
         let zip_path = PathBuf::from(&s[..at + 4]);
-        let inner = s[at + 5..].trim_end_matches('/');
+        let inner = s[at + 5..].replace('\\', "/");
+        let inner = inner.trim_end_matches('/');
         let m = std::fs::symlink_metadata(&zip_path).ok()?;
         if !m.is_file() {
             return None;
@@ -598,20 +598,16 @@ pub fn run_after(
         }
     }
     let mut failed = None;
-    let found = match linker {
+    let mut found = match linker {
         Linker::Pnp => find_pnp(&root),
-        Linker::NodeModules => {
-            // The dependencies the npm way (a hoisted node_modules).
-            failed = super::run_after(&npm_after(false), cx, log, notice);
-            Vec::new()
-        }
-        Linker::Pnpm => Vec::new(),
+        Linker::NodeModules | Linker::Pnpm => Vec::new(),
     };
-    let mut found = found;
-    if linker != Linker::NodeModules {
-        // What yarn itself reports it did not build, where its linker put
-        // it (`nodeLinker: pnpm`; under PnP, anything the PnP data missed).
-        found.extend(from_skipped(&events, &found));
+    // What yarn itself reports it did not build, where its linker put it
+    // (the other linkers; under PnP, anything the PnP data missed).
+    found.extend(from_skipped(&events, &found));
+    if linker == Linker::NodeModules && !loaded {
+        // No plugin, no report: the hoisted tree the npm way.
+        failed = super::run_after(&npm_after(false), cx, log, notice);
     }
     let decided: Vec<(&Found, ScriptDecision, Option<String>)> = found
         .iter()
