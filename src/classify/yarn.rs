@@ -68,6 +68,9 @@ const INSTALL_WORDS: &[&str] = &[
     "import",
     "upgrade-interactive",
     "dedupe",
+    // yarn 2+: both run an install, which runs build scripts.
+    "rebuild",
+    "unplug",
 ];
 
 pub(super) fn verb(args: &[String]) -> Verb {
@@ -2644,6 +2647,8 @@ mod tests {
             (&["workspace", "a", "build"], Verb::Other),
             (&["workspaces", "focus"], Verb::Install),
             (&["up"], Verb::Install),
+            (&["rebuild"], Verb::Install),
+            (&["unplug", "x"], Verb::Install),
             (&["dlx", "cowsay"], Verb::Execute),
             (&["create", "react-app"], Verb::Execute),
             (&["npm", "publish"], Verb::Publish),

@@ -36,6 +36,7 @@ pub mod pipenv;
 pub mod pnpm;
 pub mod poetry;
 pub mod python;
+pub mod yarn;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -178,6 +179,9 @@ pub enum Family {
     /// pnpm: its virtual store (`node_modules/.pnpm`) is walked, and the
     /// approved packages run through one `pnpm rebuild NAME…`.
     Pnpm,
+    /// yarn: yarn 1 as npm; yarn 2+ from its own install data, the
+    /// approved packages through `yarn rebuild` ([`yarn`]).
+    Yarn,
 }
 
 /// Which program runs approved npm-family scripts.
@@ -383,13 +387,20 @@ pub fn prepare(
         "yarn" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
             // yarn 1 reads YARN_IGNORE_SCRIPTS / npm_config_ignore_scripts;
             // yarn 2+ reads YARN_ENABLE_SCRIPTS.
+            // yarn 2+ also gets pkgward's plugin ([`yarn`]), which keeps
+            // the project's own workspace scripts (run with scripts off)
+            // to what the policy approves.
             env: {
                 let mut e = ignore_scripts_env("true");
                 e.push(("YARN_ENABLE_SCRIPTS".into(), "false".into()));
                 e.push(("YARN_IGNORE_SCRIPTS".into(), "true".into()));
+                e.extend(yarn::plugin_env());
                 e
             },
-            after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install"])),
+            after: (verb == Verb::Install).then(|| After {
+                family: Family::Yarn,
+                ..other_after(args, cwd, &["install"])
+            }),
             ..Setup::default()
         }),
         "bun" | "bunx" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
@@ -886,6 +897,9 @@ pub fn run_after(
 ) -> Option<i32> {
     if after.family == Family::Pnpm {
         return run_after_pnpm(after, cx, log, notice);
+    }
+    if after.family == Family::Yarn {
+        return yarn::run_after(after, cx, log, notice);
     }
     let eco = Ecosystem::Npm;
     let program = match after.runner {

@@ -1,0 +1,956 @@
+//! yarn's install-time code. yarn 1 leaves a hoisted `node_modules` that
+//! the npm walk reads ([`super::run_after`], the approved scripts through
+//! `npm rebuild`). yarn 2+ (berry) is read from yarn's own data and its
+//! approved builds run with yarn's own mechanism, whatever the linker:
+//! under its default Plug'n'Play linker there is no `node_modules` at all.
+//!
+//! How (checked with the real berry 4):
+//! - yarn runs with scripts off (`YARN_ENABLE_SCRIPTS=false`) and with
+//!   pkgward's plugin (`YARN_PLUGINS`, [`PLUGIN_JS`], written to a private
+//!   temp directory). With scripts off, berry neither builds nor unplugs a
+//!   dependency with build scripts, but it still runs the install scripts of
+//!   the project's own workspaces; the plugin keeps those from running
+//!   unless pkgward approved them (`name@version` of the workspace), and
+//!   reports each one.
+//! - Afterwards the packages with install-time code are read from the
+//!   PnP data (`.pnp.data.json`, else the `RAW_RUNTIME_STATE` in
+//!   `.pnp.cjs`): each `name@reference` yarn resolved (aliases are the
+//!   package they point to; a virtual reference is its base), its
+//!   `package.json` read from the cache zip (never extracted) or the
+//!   unplugged directory. A package is decided by yarn's locator (name and,
+//!   for `npm:` references, the version in it), never by the name its own
+//!   `package.json` claims.
+//! - The approved ones run through `yarn rebuild IDENT…`, supervised and
+//!   confined like npm's ([`run_install_code`]), scripts still off for
+//!   yarn as a whole: the plugin answers `dependenciesMeta[…].built = true`
+//!   (berry's own per-package switch, which it honours with scripts off)
+//!   for exactly the approved locators and `false` for every other package,
+//!   in memory only (no file of the user's is written). If the plugin does
+//!   not load, nothing is built: the switch is the plugin's.
+//! - `yarn rebuild` forgets the build state of what it names, and a run
+//!   with scripts off drops it for the packages it did not build, so the
+//!   approved builds run again on each install (berry itself would skip an
+//!   unchanged one).
+//!
+//! - `nodeLinker: pnpm` and `node-modules`: the packages yarn did not
+//!   build are the plugin's report (yarn's `skippedBuilds`, each where
+//!   yarn's own linker put it); their manifests are read there and they
+//!   are decided and run the same way. (Without the plugin, a
+//!   `node-modules` tree is walked the npm way, [`super::run_after`].)
+//!
+//! Fail-safe cases (everything denied and listed with its approve command,
+//! nothing run): the plugin did not load (a yarn without `YARN_PLUGINS`:
+//! nothing tells pkgward that yarn would build only the approved ones; the
+//! PnP data still lists what was not built).
+//!
+//! Limits: a confined approved script may write the plugin's report (the
+//! plugin runs in the same confinement), so its own record's exit code is
+//! only as trustworthy as the script; relative paths in `~/.yarnrc.yml`
+//! resolve against the private HOME in the confined run.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use super::{
+    append, approve_command, confines, decide, denied_message, npm, After, Context, Family, Runner,
+    ScriptDecision, ScriptRecord,
+};
+use crate::record::{self, AuditLog};
+use crate::supervise::install_code::{run_install_code, InstallCode};
+use crate::tools::Ecosystem;
+
+/// The plugin berry loads from `YARN_PLUGINS` (see the module docs).
+pub const PLUGIN_JS: &str = include_str!("yarn_plugin.cjs");
+
+/// A `package.json` in a zip larger than this is not read.
+const MAX_MANIFEST: u64 = 4 << 20;
+/// PnP data larger than this is not read.
+const MAX_PNP: u64 = 256 << 20;
+
+/// The invocation's plugin directory: the plugin, the report it writes,
+/// the allow lists it reads.
+struct Plugin {
+    dir: tempfile::TempDir,
+}
+
+impl Plugin {
+    fn js(&self) -> PathBuf {
+        self.dir.path().join("pkgward-yarn-plugin.cjs")
+    }
+    fn report(&self) -> PathBuf {
+        self.dir.path().join("report.jsonl")
+    }
+    fn allow(&self) -> PathBuf {
+        self.dir.path().join("allow.txt")
+    }
+    fn ws_allow(&self) -> PathBuf {
+        self.dir.path().join("workspaces.txt")
+    }
+}
+
+static PLUGIN: Mutex<Option<Plugin>> = Mutex::new(None);
+
+/// The variables that load pkgward's plugin into yarn (an empty list when
+/// the plugin cannot be written: berry then runs the project's own scripts
+/// as yarn does, and every dependency's stays off).
+pub fn plugin_env() -> Vec<(String, String)> {
+    let mut guard = PLUGIN.lock().unwrap_or_else(|e| e.into_inner());
+    if guard.is_none() {
+        let made = tempfile::Builder::new()
+            .prefix("pkgward-yarn-")
+            .tempdir()
+            .ok()
+            .map(|dir| Plugin { dir })
+            .filter(|p| {
+                std::fs::write(p.js(), PLUGIN_JS).is_ok()
+                    && std::fs::write(p.allow(), "").is_ok()
+                    && std::fs::write(p.ws_allow(), "").is_ok()
+                    && std::fs::write(p.report(), "").is_ok()
+            });
+        *guard = made;
+    }
+    let Some(p) = guard.as_ref() else {
+        return Vec::new();
+    };
+    let mut plugins = p.js().to_string_lossy().into_owned();
+    if let Some(theirs) = std::env::var("YARN_PLUGINS").ok().filter(|v| !v.is_empty()) {
+        plugins = format!("{theirs};{plugins}");
+    }
+    vec![
+        ("YARN_PLUGINS".into(), plugins),
+        (
+            "PKGWARD_YARN_REPORT".into(),
+            p.report().to_string_lossy().into_owned(),
+        ),
+        (
+            "PKGWARD_YARN_ALLOW".into(),
+            p.allow().to_string_lossy().into_owned(),
+        ),
+        (
+            "PKGWARD_YARN_WS_ALLOW".into(),
+            p.ws_allow().to_string_lossy().into_owned(),
+        ),
+    ]
+}
+
+/// The project root berry works in: the nearest directory from `cwd` up
+/// with a `yarn.lock` or `.pnp.cjs`, else npm's ([`npm::project_root`]).
+pub fn project_root(cwd: &Path) -> PathBuf {
+    let mut d = Some(cwd);
+    while let Some(dir) = d {
+        if dir.join("yarn.lock").is_file() || dir.join(".pnp.cjs").is_file() {
+            return dir.to_path_buf();
+        }
+        d = dir.parent();
+    }
+    npm::project_root(cwd)
+}
+
+/// Which linker berry uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Linker {
+    Pnp,
+    NodeModules,
+    Pnpm,
+}
+
+/// `nodeLinker`: `YARN_NODE_LINKER` (any case), else the nearest
+/// `.yarnrc.yml` from the project up that sets it, else `~/.yarnrc.yml`,
+/// else `pnp` (berry's default).
+pub fn linker(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Linker {
+    let parse = |v: &str| match v.trim().trim_matches(['"', '\'']) {
+        "node-modules" => Some(Linker::NodeModules),
+        "pnpm" => Some(Linker::Pnpm),
+        "pnp" => Some(Linker::Pnp),
+        _ => None,
+    };
+    if let Some(l) = env("YARN_NODE_LINKER").as_deref().and_then(parse) {
+        return l;
+    }
+    let from_rc = |p: &Path| -> Option<Linker> {
+        let text = std::fs::read_to_string(p.join(".yarnrc.yml")).ok()?;
+        text.lines()
+            .filter_map(|l| l.strip_prefix("nodeLinker:"))
+            .filter_map(parse)
+            .next_back()
+    };
+    let mut d = Some(root);
+    while let Some(dir) = d {
+        if let Some(l) = from_rc(dir) {
+            return l;
+        }
+        d = dir.parent();
+    }
+    if let Some(l) = dirs::home_dir().and_then(|h| from_rc(&h)) {
+        return l;
+    }
+    Linker::Pnp
+}
+
+/// A package yarn installed that has install-time code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// `name@reference` as yarn resolved it (virtual references stripped):
+    /// what the plugin is given.
+    pub locator: String,
+    /// The ident (the name yarn installed it under).
+    pub ident: String,
+    /// Who it is decided as ([`identity`]).
+    pub name: String,
+    pub version: String,
+    /// Where it is, relative to the project when inside it.
+    pub location: String,
+    /// (event, command), in yarn's order.
+    pub scripts: Vec<(String, String)>,
+}
+
+/// `virtual:HASH#REF` → `REF`.
+pub fn devirtualize(reference: &str) -> &str {
+    match reference.strip_prefix("virtual:") {
+        Some(r) => r.split_once('#').map(|(_, b)| b).unwrap_or(reference),
+        None => reference,
+    }
+}
+
+/// Who a locator is: `npm:1.2.3` is `ident@1.2.3`; an alias resolved as
+/// `npm:other@1.2.3` is `other@1.2.3`; a patch is the package it patches;
+/// anything else (file, git, …) is the ident with the version of its
+/// manifest (`manifest_version`).
+pub fn identity(ident: &str, reference: &str, manifest_version: &str) -> (String, String) {
+    let reference = devirtualize(reference);
+    if let Some(v) = reference.strip_prefix("npm:") {
+        // `npm:@scope/x@1.0.0` or `npm:x@1.0.0` (an alias), else a version.
+        if let Some(at) = v.get(1..).and_then(|s| s.rfind('@')).map(|i| i + 1) {
+            let (n, ver) = (&v[..at], &v[at + 1..]);
+            if !n.is_empty() && !ver.is_empty() {
+                return (n.to_string(), ver.to_string());
+            }
+        }
+        return (ident.to_string(), v.to_string());
+    }
+    if let Some(p) = reference.strip_prefix("patch:") {
+        // `patch:NAME@ENCODED-REF#PATCH…`
+        let inner = p.split('#').next().unwrap_or_default();
+        if let Some(at) = inner.get(1..).and_then(|s| s.find('@')).map(|i| i + 1) {
+            let r = percent_decode(&inner[at + 1..]);
+            return identity(ident, &r, manifest_version);
+        }
+    }
+    (ident.to_string(), manifest_version.to_string())
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The PnP data of the project: `.pnp.data.json`, else the JSON string in
+/// `.pnp.cjs`.
+pub fn pnp_data(root: &Path) -> Option<Value> {
+    let read = |p: PathBuf| -> Option<String> {
+        let m = std::fs::symlink_metadata(&p).ok()?;
+        if !m.is_file() || m.len() > MAX_PNP {
+            return None;
+        }
+        std::fs::read_to_string(p).ok()
+    };
+    if let Some(t) = read(root.join(".pnp.data.json")) {
+        return serde_json::from_str(&t).ok();
+    }
+    let js = read(root.join(".pnp.cjs"))?;
+    serde_json::from_str(&raw_runtime_state(&js)?).ok()
+}
+
+/// The JSON text of `const RAW_RUNTIME_STATE = '…';` (a JS single-quoted
+/// string with line continuations).
+pub fn raw_runtime_state(js: &str) -> Option<String> {
+    let start = js.find("RAW_RUNTIME_STATE")?;
+    let rest = &js[start..];
+    let q = rest.find('\'')?;
+    let mut out = String::new();
+    let mut chars = rest[q + 1..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => return Some(out),
+            '\\' => match chars.next()? {
+                '\n' => {}
+                '\r' => {}
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// Every package in the PnP data with install-time code (yarn's rule:
+/// preinstall, install, postinstall, and `node-gyp rebuild` for a
+/// `binding.gyp` without an install script), hard links only (yarn builds
+/// no soft link; workspaces are the plugin's).
+pub fn find_pnp(root: &Path) -> Vec<Found> {
+    let mut out = Vec::new();
+    let Some(data) = pnp_data(root) else {
+        return out;
+    };
+    let Some(reg) = data.get("packageRegistryData").and_then(Value::as_array) else {
+        return out;
+    };
+    let mut seen = BTreeSet::new();
+    for entry in reg {
+        let Some(ident) = entry.get(0).and_then(Value::as_str) else {
+            continue;
+        };
+        let Some(refs) = entry.get(1).and_then(Value::as_array) else {
+            continue;
+        };
+        for r in refs {
+            let (Some(reference), Some(info)) = (r.get(0).and_then(Value::as_str), r.get(1)) else {
+                continue;
+            };
+            if info.get("linkType").and_then(Value::as_str) != Some("HARD") {
+                continue;
+            }
+            let base = devirtualize(reference);
+            let locator = format!("{ident}@{base}");
+            if !seen.insert(locator.clone()) {
+                continue;
+            }
+            let Some(loc) = info.get("packageLocation").and_then(Value::as_str) else {
+                continue;
+            };
+            let Some((manifest, gyp)) = read_package(root, loc) else {
+                continue;
+            };
+            let scripts = build_scripts(&manifest, gyp);
+            if scripts.is_empty() {
+                continue;
+            }
+            let mv = manifest
+                .get("version")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let (name, version) = identity(ident, base, mv);
+            out.push(Found {
+                locator,
+                ident: ident.to_string(),
+                name,
+                version,
+                location: loc.trim_start_matches("./").trim_end_matches('/').into(),
+                scripts,
+            });
+        }
+    }
+    out
+}
+
+/// The packages the plugin reported as not built (`skipped`), read where
+/// yarn's linker put them, less the ones already in `known`.
+fn from_skipped(events: &[Event], known: &[Found]) -> Vec<Found> {
+    let mut out: Vec<Found> = Vec::new();
+    for e in events.iter().filter(|e| e.event == "skipped") {
+        if e.location.is_empty() || known.iter().chain(out.iter()).any(|f| f.locator == e.id) {
+            continue;
+        }
+        let Some((manifest, gyp)) = read_package(Path::new("/"), &e.location) else {
+            continue;
+        };
+        let scripts = build_scripts(&manifest, gyp);
+        let Some(reference) =
+            e.id.strip_prefix(e.ident.as_str())
+                .and_then(|r| r.strip_prefix('@'))
+        else {
+            continue;
+        };
+        if scripts.is_empty() {
+            continue;
+        }
+        let (name, version) = identity(&e.ident, reference, &e.version);
+        out.push(Found {
+            locator: e.id.clone(),
+            ident: e.ident.clone(),
+            name,
+            version,
+            location: e.location.trim_end_matches('/').to_string(),
+            scripts,
+        });
+    }
+    out
+}
+
+/// yarn's build scripts of a manifest ([`find_pnp`]).
+pub fn build_scripts(m: &Value, binding_gyp: bool) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for e in npm::DEP_EVENTS {
+        if let Some(c) = m
+            .get("scripts")
+            .and_then(|s| s.get(e))
+            .and_then(Value::as_str)
+        {
+            out.push((e.to_string(), c.to_string()));
+        }
+    }
+    if binding_gyp && !out.iter().any(|(e, _)| e == "install") {
+        out.push(("install".into(), "node-gyp rebuild".into()));
+    }
+    out
+}
+
+/// The manifest of the package at `location` (relative to the project, or
+/// absolute), and whether it has a `binding.gyp`: read from inside its
+/// zip when the location is in one, else from its directory.
+fn read_package(root: &Path, location: &str) -> Option<(Value, bool)> {
+    let path = root.join(location);
+    let s = path.to_string_lossy().into_owned();
+    if let Some(at) = s.find(".zip/").or_else(|| s.find(".zip\\")) {
+        let zip_path = PathBuf::from(&s[..at + 4]);
+        let inner = s[at + 5..].replace('\\', "/");
+        let inner = inner.trim_end_matches('/');
+        let m = std::fs::symlink_metadata(&zip_path).ok()?;
+        if !m.is_file() {
+            return None;
+        }
+        let f = std::fs::File::open(&zip_path).ok()?;
+        let mut z = zip::ZipArchive::new(f).ok()?;
+        let prefix = if inner.is_empty() {
+            String::new()
+        } else {
+            format!("{inner}/")
+        };
+        let gyp = z.by_name(&format!("{prefix}binding.gyp")).is_ok();
+        let mut e = z.by_name(&format!("{prefix}package.json")).ok()?;
+        if e.size() > MAX_MANIFEST {
+            return None;
+        }
+        let mut buf = Vec::new();
+        e.by_ref().take(MAX_MANIFEST).read_to_end(&mut buf).ok()?;
+        return Some((serde_json::from_slice(&buf).ok()?, gyp));
+    }
+    let dir = Path::new(&s);
+    let m = npm::read_manifest(dir)?;
+    let gyp = std::fs::symlink_metadata(dir.join("binding.gyp")).is_ok_and(|m| m.is_file());
+    Some((m, gyp))
+}
+
+/// One line of the plugin's report.
+#[derive(Clone, Debug, Default)]
+struct Event {
+    event: String,
+    id: String,
+    ident: String,
+    version: String,
+    location: String,
+    key: String,
+    cwd: String,
+    script: String,
+    command: String,
+    ran: bool,
+    code: Option<i32>,
+    ms: Option<f64>,
+}
+
+fn read_report(path: &Path, from: usize) -> Vec<Event> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .skip(from)
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| {
+            let s = |k: &str| {
+                v.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            Event {
+                event: s("event"),
+                id: s("id"),
+                ident: s("ident"),
+                version: s("version"),
+                location: s("location"),
+                key: s("key"),
+                cwd: s("cwd"),
+                script: s("script"),
+                command: s("command"),
+                ran: v.get("ran").and_then(Value::as_bool).unwrap_or(false),
+                code: v.get("code").and_then(Value::as_i64).map(|c| c as i32),
+                ms: v.get("ms").and_then(Value::as_f64),
+            }
+        })
+        .collect()
+}
+
+/// Whether yarn here is berry: its plugin reported in, or the project has
+/// berry's files (a `yarn.lock` with `__metadata`, PnP data).
+fn is_berry(root: &Path, loaded: bool) -> bool {
+    loaded
+        || root.join(".pnp.cjs").is_file()
+        || root.join(".yarn/install-state.gz").is_file()
+        || std::fs::read_to_string(root.join("yarn.lock"))
+            .is_ok_and(|t| t.lines().any(|l| l.starts_with("__metadata:")))
+}
+
+/// After yarn ran: yarn 1 → the npm walk; berry → see the module docs.
+pub fn run_after(
+    after: &After,
+    cx: &Context<'_>,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> Option<i32> {
+    let (report, ws_allow_path, allow_path, plugin_js) = {
+        let guard = PLUGIN.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(p) => (
+                Some(p.report()),
+                Some(p.ws_allow()),
+                Some(p.allow()),
+                Some(p.js()),
+            ),
+            None => (None, None, None, None),
+        }
+    };
+    let events = report
+        .as_deref()
+        .map(|r| read_report(r, 0))
+        .unwrap_or_default();
+    let loaded = events.iter().any(|e| e.event == "loaded");
+    let root = project_root(&after.root);
+    let npm_after = |with_root: bool| After {
+        family: Family::Npm,
+        runner: Runner::Npm,
+        with_root,
+        ..after.clone()
+    };
+    if !is_berry(&root, loaded) {
+        return super::run_after(&npm_after(after.with_root), cx, log, notice);
+    }
+    if skips_builds(&after_args(cx), &root) {
+        // The user's own choice: yarn builds nothing, and neither does pkgward.
+        return None;
+    }
+    let eco = Ecosystem::Npm;
+    let env = |k: &str| {
+        super::launch_var(cx.env, k)
+            .or_else(|| {
+                std::env::vars_os()
+                    .find(|(n, _)| n.to_str().is_some_and(|n| n.eq_ignore_ascii_case(k)))
+                    .map(|(_, v)| v)
+            })
+            .and_then(|v| v.into_string().ok())
+    };
+    let linker = linker(&root, &env);
+    // The project's own workspaces: what the plugin kept from running.
+    let mut denied_pkgs: Vec<npm::Package> = Vec::new();
+    let mut ws_run: Vec<(String, String, String, ScriptDecision, Option<String>)> = Vec::new();
+    let mut ws_seen = BTreeSet::new();
+    for e in events.iter().filter(|e| e.event == "workspace" && !e.ran) {
+        let (name, version) = e
+            .key
+            .rsplit_once('@')
+            .filter(|(n, _)| !n.is_empty())
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .unwrap_or_else(|| (e.key.clone(), String::new()));
+        let (d, by) = decide(cx.policy, cx.mode, eco, &name, &version);
+        let rel = Path::new(&e.cwd)
+            .strip_prefix(&root)
+            .map(|r| {
+                let s = r.to_string_lossy().replace('\\', "/");
+                if s.is_empty() {
+                    ".".to_string()
+                } else {
+                    s
+                }
+            })
+            .unwrap_or_else(|_| e.cwd.clone());
+        if !d.runs() || !loaded {
+            append(
+                log,
+                &record(cx, &name, &version, &rel, &e.script, &e.command, d, &by),
+                notice,
+            );
+            if ws_seen.insert(e.key.clone()) {
+                denied_pkgs.push(package(&name, &version, &rel, &[]));
+            }
+            if let Some(p) = denied_pkgs.iter_mut().find(|p| p.rel == rel) {
+                p.scripts.push((e.script.clone(), e.command.clone()));
+            }
+        } else {
+            ws_run.push((e.key.clone(), rel, e.script.clone(), d, by));
+        }
+    }
+    let mut failed = None;
+    let mut found = match linker {
+        Linker::Pnp => find_pnp(&root),
+        Linker::NodeModules | Linker::Pnpm => Vec::new(),
+    };
+    // What yarn itself reports it did not build, where its linker put it
+    // (the other linkers; under PnP, anything the PnP data missed).
+    found.extend(from_skipped(&events, &found));
+    if linker == Linker::NodeModules && !loaded {
+        // No plugin, no report: the hoisted tree the npm way.
+        failed = super::run_after(&npm_after(false), cx, log, notice);
+    }
+    let decided: Vec<(&Found, ScriptDecision, Option<String>)> = found
+        .iter()
+        .map(|f| {
+            let (d, by) = decide(cx.policy, cx.mode, eco, &f.name, &f.version);
+            (f, d, by)
+        })
+        .collect();
+    let mut run: Vec<&(&Found, ScriptDecision, Option<String>)> = Vec::new();
+    for item in &decided {
+        let (f, d, by) = item;
+        if d.runs() && loaded {
+            run.push(item);
+        } else {
+            for (event, command) in &f.scripts {
+                append(
+                    log,
+                    &record(cx, &f.name, &f.version, &f.location, event, command, *d, by),
+                    notice,
+                );
+            }
+            denied_pkgs.push(package(&f.name, &f.version, &f.location, &f.scripts));
+        }
+    }
+    if !loaded && (!run.is_empty() || !found.is_empty()) {
+        notice(
+            "pkgward's yarn plugin did not load (a yarn without YARN_PLUGINS support): \
+             no install-time code was run"
+                .into(),
+        );
+    }
+    if (!run.is_empty() || !ws_run.is_empty()) && loaded && failed.is_none() {
+        let (Some(allow_path), Some(ws_allow_path), Some(report), Some(plugin_js)) =
+            (allow_path, ws_allow_path, report, plugin_js)
+        else {
+            return failed;
+        };
+        let allow: Vec<&str> = run.iter().map(|(f, _, _)| f.locator.as_str()).collect();
+        let ws: Vec<&str> = ws_run.iter().map(|w| w.0.as_str()).collect();
+        let written = std::fs::write(&allow_path, allow.join("\n") + "\n").is_ok()
+            && std::fs::write(&ws_allow_path, ws.join("\n") + "\n").is_ok();
+        let from = read_report(&report, 0).len();
+        let mut idents: Vec<String> = run.iter().map(|(f, _, _)| f.ident.clone()).collect();
+        idents.extend(ws_run.iter().filter_map(|w| {
+            w.0.rsplit_once('@')
+                .map(|(n, _)| n.to_string())
+                .filter(|n| !n.is_empty())
+        }));
+        idents.sort();
+        idents.dedup();
+        let mut args = vec!["rebuild".to_string()];
+        args.extend(idents);
+        let mut env_vars = cx.env.to_vec();
+        for (k, v) in [
+            ("YARN_ENABLE_SCRIPTS", "false".to_string()),
+            ("YARN_PLUGINS", plugin_js.to_string_lossy().into_owned()),
+            ("PKGWARD_YARN_REPORT", report.to_string_lossy().into_owned()),
+            (
+                "PKGWARD_YARN_ALLOW",
+                allow_path.to_string_lossy().into_owned(),
+            ),
+            (
+                "PKGWARD_YARN_WS_ALLOW",
+                ws_allow_path.to_string_lossy().into_owned(),
+            ),
+        ] {
+            env_vars.push((OsString::from(k), OsString::from(v)));
+        }
+        let sandboxed = run.iter().any(|(_, d, _)| confines(cx.policy, *d))
+            || ws_run.iter().any(|w| confines(cx.policy, w.3));
+        if sandboxed {
+            // Confined code cannot read ~/.yarnrc.yml (it may hold registry
+            // tokens), and berry fails without it: berry reads a copy
+            // without credentials from a private HOME; the scripts get the
+            // real HOME back from the plugin.
+            let real_home = env("HOME").map(PathBuf::from).or_else(dirs::home_dir);
+            if let Some(real_home) = real_home {
+                let rc = std::fs::read_to_string(real_home.join(".yarnrc.yml"));
+                let fake = plugin_js.with_file_name("home");
+                if let Ok(rc) = rc {
+                    if std::fs::create_dir_all(&fake).is_ok()
+                        && std::fs::write(fake.join(".yarnrc.yml"), scrub_yarnrc(&rc)).is_ok()
+                    {
+                        env_vars.push(("HOME".into(), fake.into_os_string()));
+                        env_vars.push(("PKGWARD_YARN_HOME".into(), real_home.clone().into()));
+                        if env("YARN_GLOBAL_FOLDER").is_none() {
+                            env_vars.push((
+                                "YARN_GLOBAL_FOLDER".into(),
+                                global_folder(&real_home, &env).into_os_string(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let code = InstallCode {
+            program: cx.program.to_path_buf(),
+            args: args.iter().map(OsString::from).collect(),
+            cwd: root.clone(),
+            env: env_vars,
+            sandboxed,
+            // The plugin's report only (not its allow lists or code).
+            extra_write: vec![report.clone()],
+            attached: None,
+            project: None,
+            #[cfg(target_os = "linux")]
+            trace: cx.trace.clone(),
+        };
+        let mut runner = vec!["yarn".to_string()];
+        runner.extend(args.iter().cloned());
+        let result = if !written {
+            Err("cannot write the plugin's allow list".to_string())
+        } else if let Some(sig) = crate::supervise::terminated() {
+            failed = Some(128 + sig);
+            Err(format!("stopped by signal {sig}"))
+        } else {
+            run_install_code(&code).map_err(|e| {
+                failed = Some(e.exit_code());
+                e.to_string()
+            })
+        };
+        let ran = read_report(&report, from);
+        let ended = result.as_ref().ok();
+        let mut one = |name: &str,
+                       version: &str,
+                       rel: &str,
+                       id: &str,
+                       event: &str,
+                       command: &str,
+                       d: ScriptDecision,
+                       by: &Option<String>| {
+            let mut r = record(cx, name, version, rel, event, command, d, by);
+            r.runner = Some(runner.clone());
+            let hit = ran
+                .iter()
+                .find(|e| e.ran && e.id == id && e.script == event);
+            match (&result, hit) {
+                (Err(err), _) => r.error = Some(err.clone()),
+                (Ok(_), Some(h)) => {
+                    r.ran = true;
+                    r.exit_code = h.code;
+                    r.duration_ms = h.ms;
+                    r.sandbox = ended.and_then(|e| e.sandbox.clone());
+                }
+                // yarn's implicit `node-gyp rebuild` is no script: it ran
+                // as part of the rebuild, whose status it shares.
+                (Ok(e), None) if command == "node-gyp rebuild" => {
+                    r.ran = true;
+                    r.exit_code = Some(e.exit_code);
+                    r.sandbox = e.sandbox.clone();
+                }
+                (Ok(_), None) => r.error = Some("not run by yarn".into()),
+            }
+            append(log, &r, notice);
+        };
+        for (f, d, by) in &run {
+            for (event, command) in &f.scripts {
+                one(
+                    &f.name,
+                    &f.version,
+                    &f.location,
+                    &f.locator,
+                    event,
+                    command,
+                    *d,
+                    by,
+                );
+            }
+        }
+        for (key, rel, script, d, by) in &ws_run {
+            let (name, version) = key.rsplit_once('@').unwrap_or((key, ""));
+            let id = ran
+                .iter()
+                .find(|e| e.event == "workspace" && e.script == *script)
+                .map(|e| e.id.clone())
+                .unwrap_or_default();
+            let command = events
+                .iter()
+                .find(|e| e.key == *key && e.script == *script)
+                .map(|e| e.command.clone())
+                .unwrap_or_default();
+            one(name, version, rel, &id, script, &command, *d, by);
+        }
+        match &result {
+            Ok(e) if e.exit_code == 0 => {}
+            Ok(e) => {
+                notice(format!(
+                    "install-time code failed (exit code {}): `{}`",
+                    e.exit_code,
+                    runner.join(" ")
+                ));
+                failed = Some(e.exit_code);
+            }
+            Err(err) => {
+                notice(format!("cannot run the approved install-time code: {err}"));
+                failed.get_or_insert(crate::error::exit::INTERNAL);
+            }
+        }
+    }
+    if !denied_pkgs.is_empty() {
+        let listed: Vec<(&npm::Package, String)> = denied_pkgs
+            .iter()
+            .map(|p| (p, approve_command(eco, &p.name, &p.version)))
+            .collect();
+        notice(denied_message(&listed));
+    }
+    failed
+}
+
+fn after_args(cx: &Context<'_>) -> Vec<String> {
+    cx.args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Whether the user told berry to build nothing: `--mode=skip-build` /
+/// `update-lockfile`, their own `YARN_ENABLE_SCRIPTS=false` (pkgward's is
+/// only in the tool's launch), or `enableScripts: false` in the nearest
+/// `.yarnrc.yml` (from the project up, then the home's) that sets it.
+pub fn skips_builds(args: &[String], root: &Path) -> bool {
+    let mut it = args.iter().take_while(|a| *a != "--");
+    while let Some(a) = it.next() {
+        let mode = match a.strip_prefix("--mode=") {
+            Some(m) => Some(m.to_string()),
+            None if a == "--mode" => it.next().cloned(),
+            None => None,
+        };
+        if matches!(mode.as_deref(), Some("skip-build" | "update-lockfile")) {
+            return true;
+        }
+    }
+    let off = |v: &str| matches!(v.trim().trim_matches(['"', '\'']), "false" | "0");
+    if let Some((_, v)) =
+        std::env::vars().find(|(k, _)| k.eq_ignore_ascii_case("YARN_ENABLE_SCRIPTS"))
+    {
+        return off(&v);
+    }
+    let from_rc = |dir: &Path| -> Option<bool> {
+        let text = std::fs::read_to_string(dir.join(".yarnrc.yml")).ok()?;
+        text.lines()
+            .filter_map(|l| l.strip_prefix("enableScripts:"))
+            .map(off)
+            .next_back()
+    };
+    let mut d = Some(root);
+    while let Some(dir) = d {
+        if let Some(o) = from_rc(dir) {
+            return o;
+        }
+        d = dir.parent();
+    }
+    dirs::home_dir().and_then(|h| from_rc(&h)).unwrap_or(false)
+}
+
+/// berry's default global folder (its global cache is there): what it
+/// would use with the real HOME.
+pub fn global_folder(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    if cfg!(windows) {
+        return env("LOCALAPPDATA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join("AppData").join("Local"))
+            .join("Yarn")
+            .join("Berry");
+    }
+    match env("XDG_DATA_HOME").filter(|d| Path::new(d).is_absolute()) {
+        Some(d) => Path::new(&d).join("yarn/berry"),
+        None => home.join(".yarn/berry"),
+    }
+}
+
+/// A `.yarnrc.yml` without credentials: every line whose key names an
+/// auth setting, a token, a password or a secret (`npmAuthToken`,
+/// `npmAuthIdent`, … at any depth) is left out.
+pub fn scrub_yarnrc(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let key = line
+            .trim_start()
+            .trim_start_matches("- ")
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_matches(['"', '\''])
+            .to_ascii_lowercase();
+        if ["auth", "token", "password", "secret"]
+            .iter()
+            .any(|w| key.contains(w))
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn package(name: &str, version: &str, rel: &str, scripts: &[(String, String)]) -> npm::Package {
+    npm::Package {
+        name: name.to_string(),
+        version: version.to_string(),
+        dir: PathBuf::from(rel),
+        rel: rel.to_string(),
+        root: rel == ".",
+        scripts: scripts.to_vec(),
+        needs: Vec::new(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    cx: &Context<'_>,
+    name: &str,
+    version: &str,
+    rel: &str,
+    event: &str,
+    command: &str,
+    d: ScriptDecision,
+    by: &Option<String>,
+) -> ScriptRecord {
+    ScriptRecord {
+        kind: "script",
+        invocation_id: cx.invocation_id.to_string(),
+        time: record::now_rfc3339(),
+        ecosystem: Ecosystem::Npm,
+        package: name.to_string(),
+        version: version.to_string(),
+        path: rel.to_string(),
+        script: event.to_string(),
+        command: record::redact::redact_urls(command).into_owned(),
+        decision: d,
+        approved_by: by.clone(),
+        ran: false,
+        runner: None,
+        exit_code: None,
+        signal: None,
+        duration_ms: None,
+        error: None,
+        sandbox: None,
+    }
+}
+
+#[cfg(test)]
+#[path = "yarn_tests.rs"]
+mod tests;
