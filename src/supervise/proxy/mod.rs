@@ -735,6 +735,20 @@ impl Conn<'_> {
     fn close(&mut self) {
         self.drop_upstream();
         let _ = self.client.shutdown(Shutdown::Write);
+        // Requests the client sent that will not be served: read them away
+        // briefly so that closing does not reset the connection before the
+        // client has read its last response.
+        let _ = self
+            .client
+            .set_read_timeout(Some(Duration::from_millis(200)));
+        let mut sink = [0u8; 4096];
+        let mut drained = 0usize;
+        while drained < 1 << 20 {
+            match self.client.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
     }
 
     fn drop_upstream(&mut self) {
@@ -952,6 +966,35 @@ impl Conn<'_> {
         }
     }
 
+    /// After a request head with `Expect: 100-continue`, until one side
+    /// speaks: `Some(true)` the upstream (its answer is to be read),
+    /// `Some(false)` the client (the body comes), `None` neither within
+    /// [`HEAD_TIMEOUT`].
+    fn await_continue(&self) -> Option<bool> {
+        let k = self.upstream.as_ref()?;
+        let step = Duration::from_millis(20);
+        let deadline = Instant::now() + HEAD_TIMEOUT;
+        let mut b = [0u8; 1];
+        let mut ready = |s: &TcpStream| {
+            s.set_read_timeout(Some(step)).is_ok()
+                && !matches!(s.peek(&mut b), Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted))
+        };
+        let answer = loop {
+            if ready(&k.stream) {
+                break Some(true);
+            }
+            if ready(&self.client) {
+                break Some(false);
+            }
+            if Instant::now() >= deadline || self.shared.stop.load(Ordering::SeqCst) {
+                break None;
+            }
+        };
+        let _ = k.stream.set_read_timeout(None);
+        let _ = self.client.set_read_timeout(None);
+        answer
+    }
+
     /// Reads a response head from the upstream connection. The error says
     /// whether nothing at all came back (a kept connection the upstream
     /// had closed: the request may be sent again on a new one).
@@ -1061,7 +1104,20 @@ impl Conn<'_> {
         };
         rec.upstream_reused = Some(reused);
         let mut retried = false;
-        if !body_sent && !expect {
+        // `Expect: 100-continue`: the body once the upstream says so, or as
+        // soon as the client sends it anyway (an upstream that ignores the
+        // expectation waits for it).
+        let body_now = !body_sent
+            && (!expect
+                || match self.await_continue() {
+                    Some(upstream_first) => !upstream_first,
+                    None => {
+                        rec.reason = Some("neither side went on after Expect: 100-continue".into());
+                        self.drop_upstream();
+                        return Next::Close;
+                    }
+                });
+        if body_now {
             if let Err(why) = self.relay_request_body(&mut framer, rec, &mut track) {
                 rec.reason.get_or_insert(why);
                 return Next::Close;

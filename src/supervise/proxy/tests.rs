@@ -440,7 +440,8 @@ fn keep_alive_upstream(answer: Answer) -> KeepAlive {
                             .lines()
                             .find_map(|l| l.strip_prefix("content-length:"))
                             .map_or(0, |v| v.trim().parse().unwrap());
-                        if lower.contains("expect: 100-continue") {
+                        if lower.contains("expect: 100-continue") && !lower.contains("/no-continue")
+                        {
                             let _ = c.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
                         }
                         while buf.len() < len {
@@ -697,11 +698,21 @@ fn request_bodies_are_relayed_by_their_framing() {
     assert_eq!(read_one(&mut c), "HTTP/1.1 100 Continue\r\n\r\n");
     c.write_all(b"wxyz").unwrap();
     assert!(read_one(&mut c).ends_with("/ex"));
+    // An upstream that ignores the expectation: the body goes when the
+    // client sends it anyway.
+    let head = format!(
+        "PUT http://127.0.0.1:{p}/no-continue HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    c.write_all(b"nc").unwrap();
+    assert!(read_one(&mut c).ends_with("/no-continue"));
     c.write_all(get(p, "/last").as_bytes()).unwrap();
     assert!(read_one(&mut c).ends_with("/last"));
     drop(rest_of(c));
     let got = up.got.lock().unwrap().clone();
-    assert_eq!(got.len(), 3, "{got:#?}");
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert_eq!(got[2].body, b"nc");
     assert!(got.iter().all(|g| g.conn == 0), "{got:#?}");
     // The framing headers were not dropped as hop-by-hop.
     assert!(
@@ -711,7 +722,7 @@ fn request_bodies_are_relayed_by_their_framing() {
     assert_eq!(got[0].body, b"3;x=y\r\nabc\r\n0\r\nX-T: 1\r\n\r\n");
     assert_eq!(got[1].body, b"wxyz");
     let recs = records(s);
-    assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
 }
 
 /// Responses: HEAD, 204 and 304 have no body whatever they say; a response
