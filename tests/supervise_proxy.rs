@@ -2,7 +2,8 @@
 //! shims install from registries served on 127.0.0.1, and their traffic
 //! goes through the proxy pkgward starts for the invocation (each connection
 //! is in the audit log, linked to the invocation, and the registry saw the
-//! proxy's `Connection: close`). A package whose metadata sends the tool to
+//! proxy's own `Connection` header). pip's requests share kept-alive
+//! connections, each still decided and recorded. A package whose metadata sends the tool to
 //! an unapproved host is stopped by the proxy with a 403 naming pkgward and
 //! `[network] allow`; the unapproved listener receives nothing.
 
@@ -76,8 +77,9 @@ fn assert_through_proxy(conns: &[Value], needle: &str) {
     assert!(fetched["bytes_up"].as_u64().unwrap() > 0, "{fetched}");
 }
 
-/// The registry's view: the request for `path` came with the proxy's
-/// `Connection: close` (the tools themselves ask for keep-alive).
+/// The registry's view: the request for `path` came with the proxy's own
+/// `Connection` header (it keeps its upstream connections alive) and
+/// without the tool's proxy headers.
 fn assert_registry_saw_proxy(path: &str) {
     let hits: Vec<_> = shared()
         .hits()
@@ -86,7 +88,7 @@ fn assert_registry_saw_proxy(path: &str) {
         .collect();
     assert!(!hits.is_empty(), "{path} was not requested");
     for h in hits {
-        assert_eq!(h.header("connection"), Some("close"), "{path}: {h:?}");
+        assert_eq!(h.header("connection"), Some("keep-alive"), "{path}: {h:?}");
         assert!(h.header("proxy-connection").is_none(), "{h:?}");
     }
 }
@@ -220,7 +222,7 @@ fn network_allow_lets_a_destination_through() {
     assert!(other
         .hits()
         .iter()
-        .all(|h| h.header("connection") == Some("close")));
+        .all(|h| h.header("connection") == Some("keep-alive")));
 }
 
 /// In audit mode the same download goes through and is recorded as a
@@ -308,6 +310,25 @@ fn pip_file_on_an_unapproved_host_is_stopped_by_the_proxy() {
     );
     assert_denied_by_proxy(&g, &out, before);
     assert!(text(&out.stderr).contains("403"), "{}", text(&out.stderr));
+    // pip asked for the file on the connection it had fetched the project
+    // page on: a later request on a kept-alive connection is decided on
+    // its own (and the unapproved listener saw nothing, above).
+    let (_, conns) = last_connections(&g);
+    let page = conns
+        .iter()
+        .find(|c| {
+            c["action"] == "allow"
+                && c["url"]
+                    .as_str()
+                    .is_some_and(|u| u.contains("pw-px-evil-wheel"))
+        })
+        .unwrap_or_else(|| panic!("no record of the project page: {conns:#?}"));
+    assert!(
+        conns.iter().any(|c| c["action"] == "deny"
+            && c["conn"] == page["conn"]
+            && c["seq"].as_u64() > page["seq"].as_u64()),
+        "the denied request did not come on the page's kept connection: {conns:#?}"
+    );
 }
 
 // ---- cargo --------------------------------------------------------------
@@ -384,4 +405,80 @@ fn cargo_download_on_an_unapproved_host_is_stopped_by_the_proxy() {
     let out = cargo(&g, &["fetch"]);
     assert_denied_by_proxy(&g, &out, before);
     assert!(text(&out.stderr).contains("403"), "{}", text(&out.stderr));
+}
+
+/// pip fetches its index pages and wheels over kept-alive connections to
+/// the proxy, which reuses its connection to the registry: fewer client
+/// connections than requests, fewer registry connections than requests,
+/// and still one decided record per request.
+#[test]
+fn pip_reuses_connections_through_the_proxy_and_every_request_is_decided() {
+    let r = shared();
+    let names = ["pw-ka-one", "pw-ka-two", "pw-ka-three", "pw-ka-four"];
+    let wheels: Vec<_> = names
+        .iter()
+        .map(|n| r.publish_wheel(&Wheel::new(n, "1.0.0")))
+        .collect();
+    let g = Guarded::new(&policy("enforce", ""));
+    let target = g.sb.root().join("site");
+    let mut args = vec![
+        "install",
+        "--no-cache-dir",
+        "--target",
+        target.to_str().unwrap(),
+    ];
+    args.extend(names);
+    let out = g.pip(&args, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (_, conns) = last_connections(&g);
+    assert_through_proxy(&conns, &wheels[0].path);
+    let mut paths: Vec<String> = wheels.iter().map(|w| w.path.clone()).collect();
+    paths.extend(names.iter().map(|n| r.pypi.project_path(n)));
+    for p in &paths {
+        let c = conns
+            .iter()
+            .find(|c| c["url"].as_str().is_some_and(|u| u.ends_with(p.as_str())))
+            .unwrap_or_else(|| panic!("no record for {p}: {conns:#?}"));
+        assert_eq!(c["response_status"], 200, "{c}");
+        assert!(c["bytes_down"].as_u64().unwrap() > 0, "{c}");
+        assert!(c["duration_ms"].as_f64().is_some(), "{c}");
+    }
+    // Client connections: each record names its own (old proxy: none, and
+    // one connection per request).
+    let clients: std::collections::BTreeSet<u64> = conns
+        .iter()
+        .map(|c| c["conn"].as_u64().unwrap_or_else(|| panic!("no conn: {c}")))
+        .collect();
+    assert!(
+        clients.len() < conns.len(),
+        "{} client connections for {} requests",
+        clients.len(),
+        conns.len()
+    );
+    assert!(
+        conns.iter().any(|c| c["seq"].as_u64().unwrap() > 1),
+        "{conns:#?}"
+    );
+    assert!(
+        conns.iter().any(|c| c["upstream_reused"] == true),
+        "{conns:#?}"
+    );
+    // The registry's view: the proxy's requests asked for keep-alive and
+    // came over fewer connections than there were requests.
+    let hits: Vec<_> = r
+        .hits()
+        .into_iter()
+        .filter(|h| paths.contains(&h.path))
+        .collect();
+    assert!(hits.len() >= paths.len(), "{hits:?}");
+    let peers: std::collections::BTreeSet<_> = hits.iter().map(|h| h.peer).collect();
+    assert!(
+        peers.len() < hits.len(),
+        "{} connections for {} requests",
+        peers.len(),
+        hits.len()
+    );
+    for h in &hits {
+        assert_eq!(h.header("connection"), Some("keep-alive"), "{h:?}");
+    }
 }

@@ -81,6 +81,19 @@ fn body(
     data: &mut &[u8],
     sink: &mut dyn FnMut(&[u8]),
 ) -> Progress {
+    body_with(st, line, data, sink, false)
+}
+
+/// [`body`]; `strict`: chunk-size and trailer lines must end in CRLF and a
+/// chunk size carries no whitespace (what the proxy demands of requests it
+/// relays, so that it and the upstream cannot disagree on where one ends).
+fn body_with(
+    st: &mut St,
+    line: &mut Vec<u8>,
+    data: &mut &[u8],
+    sink: &mut dyn FnMut(&[u8]),
+    strict: bool,
+) -> Progress {
     loop {
         if data.is_empty() {
             return match st {
@@ -113,12 +126,18 @@ fn body(
                 };
             }
             St::ChunkSize | St::ChunkEnd | St::Trailer => {
-                let Some(l) = take_line(line, data) else {
+                let Some((l, crlf)) = take_line(line, data) else {
                     if line.len() > MAX_LINE {
                         return Progress::Broken;
                     }
                     continue;
                 };
+                if strict && (!crlf || l.len() > MAX_LINE) {
+                    return Progress::Broken;
+                }
+                if strict && *st == St::ChunkSize && (l.contains(&b' ') || l.contains(&b'\t')) {
+                    return Progress::Broken;
+                }
                 match *st {
                     St::ChunkEnd => {
                         if !l.is_empty() {
@@ -144,18 +163,20 @@ fn body(
 }
 
 /// Moves bytes from `data` into `line` up to and including a CRLF; returns
-/// the line without it once complete.
-fn take_line(line: &mut Vec<u8>, data: &mut &[u8]) -> Option<Vec<u8>> {
+/// the line without it once complete (and whether it ended in CRLF rather
+/// than a bare LF).
+fn take_line(line: &mut Vec<u8>, data: &mut &[u8]) -> Option<(Vec<u8>, bool)> {
     match memchr::memchr(b'\n', data) {
         Some(i) => {
             line.extend_from_slice(&data[..=i]);
             *data = &data[i + 1..];
             let mut l = std::mem::take(line);
             l.pop();
-            if l.last() == Some(&b'\r') {
+            let crlf = l.last() == Some(&b'\r');
+            if crlf {
                 l.pop();
             }
-            Some(l)
+            Some((l, crlf))
         }
         None => {
             line.extend_from_slice(data);
@@ -261,6 +282,176 @@ impl Head {
         }
         Some(len.map_or(close, St::Length))
     }
+}
+
+/// How a message body the proxy relays is delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (a request without length, a `HEAD` answer, 1xx/204/304).
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the connection closes (responses only).
+    Close,
+}
+
+/// The framing the headers of a message give its body (`response`: no
+/// length means read to close, else no body); `None` when they cannot be
+/// followed (conflicting or invalid `Content-Length`, a request whose
+/// `Transfer-Encoding` does not end in `chunked`). `headers`' names in any
+/// case.
+pub fn framing_of(headers: &[(String, String)], response: bool) -> Option<Framing> {
+    let head = Head {
+        first: String::new(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect(),
+    };
+    let st = head.framing(if response { St::Close } else { St::Length(0) })?;
+    Some(match st {
+        St::Length(0) if !response => Framing::Empty,
+        St::Length(n) => Framing::Length(n),
+        St::ChunkSize => Framing::Chunked,
+        _ => Framing::Close,
+    })
+}
+
+/// Finds where a body ends in the bytes relayed, with the trackers' state
+/// machine (nothing is buffered but a chunk-size line).
+pub struct Framer {
+    st: St,
+    line: Vec<u8>,
+    strict: bool,
+}
+
+/// What [`Framer::step`] made of some bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// All the bytes belong to the body, which goes on.
+    More,
+    /// The body ended after the first `n` bytes (the rest is not its).
+    Ended(usize),
+    /// The bytes are not a body in this framing (a bad chunk line).
+    Broken,
+}
+
+impl Framer {
+    /// `strict`: chunk lines must end in CRLF, chunk sizes carry no
+    /// whitespace (for requests).
+    pub fn new(f: Framing, strict: bool) -> Framer {
+        let st = match f {
+            Framing::Empty => St::Length(0),
+            Framing::Length(n) => St::Length(n),
+            Framing::Chunked => St::ChunkSize,
+            Framing::Close => St::Close,
+        };
+        Framer {
+            st,
+            line: Vec::new(),
+            strict,
+        }
+    }
+
+    /// Whether the body is complete (an empty one is from the start).
+    pub fn ended(&self) -> bool {
+        self.st == St::Head || self.st == St::Length(0)
+    }
+
+    /// Steps through the next bytes relayed.
+    pub fn step(&mut self, data: &[u8]) -> Step {
+        if self.ended() {
+            self.st = St::Head;
+            return Step::Ended(0);
+        }
+        let mut rest = data;
+        match body_with(
+            &mut self.st,
+            &mut self.line,
+            &mut rest,
+            &mut |_| {},
+            self.strict,
+        ) {
+            Progress::Ended => {
+                self.st = St::Head;
+                Step::Ended(data.len() - rest.len())
+            }
+            Progress::More => Step::More,
+            Progress::Broken => {
+                self.st = St::Broken;
+                Step::Broken
+            }
+        }
+    }
+}
+
+/// A response head the proxy relays.
+#[derive(Clone, Debug)]
+pub struct ResponseHead {
+    /// `HTTP/1.1` or `HTTP/1.0`.
+    pub version: String,
+    pub status: u16,
+    /// The status line without its CRLF.
+    pub line: String,
+    /// Names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The names as sent, in the same order.
+    pub names: Vec<String>,
+}
+
+impl ResponseHead {
+    /// The values of a header (`name` in lowercase).
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Gathers a response head from the bytes read: moves them from `data`
+/// into `buf` up to the blank line. `Some(true)` once complete, `None`
+/// when the head grows past the limit.
+pub fn gather_head(buf: &mut Vec<u8>, data: &mut &[u8]) -> Option<bool> {
+    let done = take_head(buf, data);
+    if !done && buf.len() > MAX_HEAD {
+        return None;
+    }
+    Some(done)
+}
+
+/// Parses a response head gathered by [`gather_head`]: `HTTP/1.x`, a
+/// three-digit status; `None` for anything else.
+pub fn parse_response(bytes: &[u8]) -> Option<ResponseHead> {
+    let head = Head::parse(bytes)?;
+    let mut parts = head.first.splitn(3, ' ');
+    let (version, code) = (parts.next()?, parts.next()?);
+    if !(version == "HTTP/1.1" || version == "HTTP/1.0") || code.len() != 3 {
+        return None;
+    }
+    let control = |t: &str| t.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f);
+    if !code.bytes().all(|b| b.is_ascii_digit())
+        || control(&head.first)
+        || head.headers.iter().any(|(k, v)| control(k) || control(v))
+    {
+        return None;
+    }
+    let names = std::str::from_utf8(bytes)
+        .ok()?
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string()))
+        .collect::<Vec<_>>();
+    if names.len() != head.headers.len() {
+        return None;
+    }
+    Some(ResponseHead {
+        version: version.to_string(),
+        status: code.parse().ok()?,
+        line: head.first.clone(),
+        headers: head.headers,
+        names,
+    })
 }
 
 /// The URL a request target names, for the record: query, fragment and

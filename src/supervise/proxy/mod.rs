@@ -4,23 +4,34 @@
 //! - `CONNECT host:port` (HTTPS, any TLS) is tunnelled byte for byte — no TLS
 //!   interception, the tool's trust store is untouched;
 //! - absolute-form plain HTTP (`GET http://host:port/path HTTP/1.1`) is
-//!   forwarded in origin form with `Connection: close`; when asked
-//!   ([`Config::artifacts`]), every response body relayed back is hashed as
-//!   it streams through ([`body`]) and becomes an `artifact` record.
+//!   forwarded in origin form, one request at a time, over a persistent
+//!   connection: the client connection stays open across requests (HTTP/1.1,
+//!   or HTTP/1.0 with `Connection: keep-alive`) and the upstream connection
+//!   is reused for the next request to the same host and port. Every
+//!   request is decided and recorded on its own, whatever came before it on
+//!   the connection; request bodies are framed strictly (one of
+//!   `Content-Length` or `Transfer-Encoding: chunked`, anything ambiguous is
+//!   a `400` and the end of the connection) and response bodies by
+//!   [`body::Framer`]; a response delimited by the end of the connection
+//!   ends the client connection too. When asked ([`Config::artifacts`]),
+//!   every response body relayed back is hashed as it streams through
+//!   ([`body`]) and becomes an `artifact` record.
 //!
 //! Only destinations the invocation's [`rules::Rules`] allow get through
 //! (the approved registries of the tool's ecosystem with `builtin` resolved,
 //! its mirror, and `[network] allow`); everything else gets a `403` whose body
 //! names pkgward and the policy key to change. In audit mode the connection
-//! goes through and is recorded as `would-deny`. Every connection — allowed,
+//! goes through and is recorded as `would-deny`. Every request — allowed,
 //! denied or malformed — is one `connection` record in the audit log, linked
-//! to the invocation.
+//! to the invocation (`conn` and `seq` tell the requests of one kept-alive
+//! client connection apart; a `CONNECT` tunnel is one record).
 //!
 //! The proxy uses plain threads (no async runtime): starting it is one
 //! `bind` and one thread (well under a millisecond), and it is only started
 //! for verbs that fetch packages. Hostile input is bounded: request heads
 //! ([`http::MAX_HEAD`]), concurrent connections ([`MAX_CONNECTIONS`]),
-//! header reading time ([`HEAD_TIMEOUT`]).
+//! header reading time ([`HEAD_TIMEOUT`]), idle kept-alive connections
+//! ([`IDLE_TIMEOUT`]).
 
 pub mod body;
 pub mod env;
@@ -52,6 +63,10 @@ pub use rules::{Rule, Rules};
 pub const MAX_CONNECTIONS: usize = 256;
 /// How long a client may take to send its request head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a kept-alive client connection may stay idle between requests.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests on one client connection, at most (then it is closed).
+pub const MAX_REQUESTS: u32 = 10_000;
 /// How long connecting to one upstream address may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long [`Proxy::stop`] waits for open connections to record themselves.
@@ -266,6 +281,20 @@ pub struct ConnectionRecord {
     /// Bytes from the destination to the tool.
     pub bytes_down: u64,
     pub duration_ms: f64,
+    /// The client connection the request came on (numbered per proxy from
+    /// 0): requests on one kept-alive connection share it, each with its
+    /// own record.
+    pub conn: u64,
+    /// The request's number on that connection (1 = the first).
+    pub seq: u32,
+    /// Plain HTTP: whether the request went over an upstream connection an
+    /// earlier request on the same client connection opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_reused: Option<bool>,
+    /// Plain HTTP: the status of the upstream's response (`status` stays
+    /// what the proxy answered: 200 for a response relayed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_status: Option<u16>,
 }
 
 /// Where connection records go (the audit log, in the shim).
@@ -489,6 +518,7 @@ fn accept_loop(listener: &TcpListener, shared: Arc<Shared>, own: Option<Arc<Atom
             if *active >= MAX_CONNECTIONS {
                 drop(active);
                 let mut rec = shared.record(time);
+                rec.conn = shared.next_id.fetch_add(1, Ordering::Relaxed);
                 rec.action = Action::Deny;
                 rec.status = 503;
                 rec.reason = Some(format!(
@@ -507,11 +537,10 @@ fn accept_loop(listener: &TcpListener, shared: Arc<Shared>, own: Option<Arc<Atom
             .stack_size(256 * 1024)
             .spawn(move || {
                 let id = s.next_id.fetch_add(1, Ordering::Relaxed);
-                let rec = handle(&s, id, stream, time);
+                handle(&s, id, stream, time, started);
                 if let Ok(mut open) = s.open.lock() {
                     open.remove(&id);
                 }
-                finish(&s, rec, started);
                 if let Ok(mut a) = s.active.lock() {
                     *a -= 1;
                     s.idle.notify_all();
@@ -552,6 +581,10 @@ impl Shared {
             bytes_up: 0,
             bytes_down: 0,
             duration_ms: 0.0,
+            conn: 0,
+            seq: 1,
+            upstream_reused: None,
+            response_status: None,
         }
     }
 
@@ -586,6 +619,19 @@ impl Shared {
             open.entry(id).or_default().push(c);
         }
     }
+
+    /// The upstream connection of client connection `id` (registered after
+    /// its client socket) is now `s`.
+    fn set_upstream(&self, id: u64, s: Option<&TcpStream>) {
+        if let Ok(mut open) = self.open.lock() {
+            if let Some(v) = open.get_mut(&id) {
+                v.truncate(1);
+                if let Some(c) = s.and_then(|s| s.try_clone().ok()) {
+                    v.push(c);
+                }
+            }
+        }
+    }
 }
 
 /// What a request asks for, once parsed and normalised.
@@ -609,177 +655,762 @@ fn bad(reason: impl Into<String>) -> Refusal {
     }
 }
 
-fn handle(shared: &Shared, id: u64, mut client: TcpStream, time: String) -> ConnectionRecord {
-    let mut rec = shared.record(time);
+/// What becomes of a client connection after a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Next {
+    /// Wait for another request on it.
+    Keep,
+    Close,
+}
+
+/// An upstream connection kept for the next request to the same host and
+/// port on the same client connection, with the bytes read past the last
+/// response (none unless the upstream misbehaves).
+struct Kept {
+    host: NormHost,
+    port: u16,
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// One client connection: the bytes read past the last request (the next,
+/// pipelined request) and the upstream connection kept, if any.
+struct Conn<'a> {
+    shared: &'a Shared,
+    id: u64,
+    client: TcpStream,
+    buf: Vec<u8>,
+    upstream: Option<Kept>,
+}
+
+/// Serves one client connection: one request after another while both
+/// sides keep it open (plain HTTP), each decided and recorded on its own.
+fn handle(shared: &Shared, id: u64, client: TcpStream, time: String, started: Instant) {
     shared.register(id, &client);
-    if shared.stop.load(Ordering::SeqCst) {
-        rec.reason = Some("the proxy was stopping".into());
-        return rec;
-    }
-    let _ = client.set_read_timeout(Some(HEAD_TIMEOUT));
     let _ = client.set_nodelay(true);
-    let (head_bytes, rest) = match http::read_head(&mut client) {
-        Ok(x) => x,
-        Err(e) => {
-            rec.reason = Some(e.to_string());
-            if !matches!(e, http::HeadError::Closed | http::HeadError::Io(_)) {
-                rec.status = if matches!(e, http::HeadError::TooLarge) {
-                    431
-                } else {
-                    400
-                };
-                let _ = respond(
-                    &mut client,
-                    rec.status,
-                    reason_phrase(rec.status),
-                    &format!("pkgward: the egress proxy refused the request: {e}\n"),
+    let mut c = Conn {
+        shared,
+        id,
+        client,
+        buf: Vec::new(),
+        upstream: None,
+    };
+    let (mut time, mut started, mut seq) = (time, started, 1u32);
+    loop {
+        let mut rec = shared.record(time);
+        rec.conn = id;
+        rec.seq = seq;
+        let next = if shared.stop.load(Ordering::SeqCst) {
+            rec.reason = Some("the proxy was stopping".into());
+            Next::Close
+        } else {
+            c.request(&mut rec)
+        };
+        finish(shared, rec, started);
+        if next == Next::Close || seq >= MAX_REQUESTS || !c.await_next() {
+            break;
+        }
+        time = crate::record::now_rfc3339();
+        started = Instant::now();
+        seq += 1;
+    }
+    c.close();
+}
+
+impl Conn<'_> {
+    /// Waits (at most [`IDLE_TIMEOUT`]) for the next request on a kept-alive
+    /// connection; false when the client closed it or stayed idle.
+    fn await_next(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return true;
+        }
+        if self.client.set_read_timeout(Some(IDLE_TIMEOUT)).is_err() {
+            return false;
+        }
+        let mut b = [0u8; 1];
+        matches!(self.client.peek(&mut b), Ok(n) if n > 0)
+            && !self.shared.stop.load(Ordering::SeqCst)
+    }
+
+    fn close(&mut self) {
+        self.drop_upstream();
+        let _ = self.client.shutdown(Shutdown::Write);
+        // Requests the client sent that will not be served: read them away
+        // briefly so that closing does not reset the connection before the
+        // client has read its last response.
+        let _ = self
+            .client
+            .set_read_timeout(Some(Duration::from_millis(200)));
+        let mut sink = [0u8; 4096];
+        let mut drained = 0usize;
+        while drained < 1 << 20 {
+            match self.client.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    }
+
+    fn drop_upstream(&mut self) {
+        if let Some(k) = self.upstream.take() {
+            let _ = k.stream.shutdown(Shutdown::Both);
+        }
+        self.shared.set_upstream(self.id, None);
+    }
+
+    /// Refuses the request and closes the connection.
+    fn refuse(&mut self, rec: &mut ConnectionRecord, status: u16, reason: String) -> Next {
+        rec.status = status;
+        let _ = respond(
+            &mut self.client,
+            status,
+            reason_phrase(status),
+            &format!("pkgward: the egress proxy refused the request: {reason}\n"),
+        );
+        rec.reason = Some(reason);
+        Next::Close
+    }
+
+    /// Reads, decides and serves one request.
+    fn request(&mut self, rec: &mut ConnectionRecord) -> Next {
+        let shared = self.shared;
+        let _ = self.client.set_read_timeout(Some(HEAD_TIMEOUT));
+        let before = std::mem::take(&mut self.buf);
+        let (head_bytes, rest) = match http::read_head(&mut before.as_slice().chain(&self.client)) {
+            Ok(x) => x,
+            Err(e) => {
+                if !matches!(e, http::HeadError::Closed | http::HeadError::Io(_)) {
+                    let status = if matches!(e, http::HeadError::TooLarge) {
+                        431
+                    } else {
+                        400
+                    };
+                    return self.refuse(rec, status, e.to_string());
+                }
+                rec.reason = Some(e.to_string());
+                return Next::Close;
+            }
+        };
+        rec.bytes_up = head_bytes.len() as u64;
+        let head = match http::parse_head(&head_bytes) {
+            Ok(h) => h,
+            Err(e) => return self.refuse(rec, 400, e.to_string()),
+        };
+        rec.method = Some(head.method.clone());
+        let target = match target_of(&head) {
+            Ok(t) => t,
+            Err(r) => return self.refuse(rec, r.status, r.reason),
+        };
+        rec.host = Some(target.host.to_string());
+        rec.port = Some(target.port);
+        rec.url = target.forward.as_ref().map(|(_, u)| u.clone());
+
+        let self_target = matches!(&target.host, NormHost::Ip(ip) if *ip == shared.addr.ip())
+            && target.port == shared.addr.port();
+        match shared
+            .cfg
+            .rules
+            .find(&target.host, target.port)
+            .filter(|_| !self_target)
+        {
+            Some(rule) => {
+                rec.action = Action::Allow;
+                rec.rule = Some(format!("{}: {rule}", rule.source));
+            }
+            None => {
+                let reason = format!(
+                    "{}:{} is not an approved destination",
+                    target.host, target.port
                 );
-            }
-            return rec;
-        }
-    };
-    rec.bytes_up = head_bytes.len() as u64;
-    let head = match http::parse_head(&head_bytes) {
-        Ok(h) => h,
-        Err(e) => {
-            rec.status = 400;
-            rec.reason = Some(e.to_string());
-            let _ = respond(
-                &mut client,
-                400,
-                "Bad Request",
-                &format!("pkgward: the egress proxy refused the request: {e}\n"),
-            );
-            return rec;
-        }
-    };
-    rec.method = Some(head.method.clone());
-    let target = match target_of(&head) {
-        Ok(t) => t,
-        Err(r) => {
-            rec.status = r.status;
-            rec.reason = Some(r.reason.clone());
-            let _ = respond(
-                &mut client,
-                r.status,
-                reason_phrase(r.status),
-                &format!(
-                    "pkgward: the egress proxy refused the request: {}\n",
-                    r.reason
-                ),
-            );
-            return rec;
-        }
-    };
-    rec.host = Some(target.host.to_string());
-    rec.port = Some(target.port);
-    rec.url = target.forward.as_ref().map(|(_, u)| u.clone());
-
-    let self_target = matches!(&target.host, NormHost::Ip(ip) if *ip == shared.addr.ip())
-        && target.port == shared.addr.port();
-    match shared
-        .cfg
-        .rules
-        .find(&target.host, target.port)
-        .filter(|_| !self_target)
-    {
-        Some(rule) => {
-            rec.action = Action::Allow;
-            rec.rule = Some(format!("{}: {rule}", rule.source));
-        }
-        None => {
-            let reason = format!(
-                "{}:{} is not an approved destination",
-                target.host, target.port
-            );
-            if shared.cfg.enforce {
-                rec.action = Action::Deny;
-                rec.status = 403;
+                if shared.cfg.enforce {
+                    rec.action = Action::Deny;
+                    rec.status = 403;
+                    rec.reason = Some(reason);
+                    let body = denial_body(&shared.cfg, &target);
+                    let _ = respond(&mut self.client, 403, "Forbidden", &body);
+                    return Next::Close;
+                }
+                rec.action = Action::WouldDeny;
                 rec.reason = Some(reason);
-                let body = denial_body(&shared.cfg, &target);
-                let _ = respond(&mut client, 403, "Forbidden", &body);
-                return rec;
             }
-            rec.action = Action::WouldDeny;
-            rec.reason = Some(reason);
+        }
+        match &target.forward {
+            None => self.connect_tunnel(rec, &target, &rest),
+            Some((origin_form, shown)) => {
+                let plain = Plain {
+                    head: &head,
+                    head_bytes: &head_bytes,
+                    origin_form,
+                    shown,
+                };
+                self.forward(rec, &target, &plain, rest)
+            }
         }
     }
 
-    let upstream = match connect(&target.host, target.port) {
-        Ok(u) => u,
-        Err(e) => {
-            rec.status = 502;
-            let why = format!("cannot connect to {}:{}: {e}", target.host, target.port);
-            rec.reason = Some(match rec.reason.take() {
-                Some(r) => format!("{r}; {why}"),
-                None => why.clone(),
-            });
-            let _ = respond(
-                &mut client,
-                502,
-                "Bad Gateway",
-                &format!("pkgward: the egress proxy {why}\n"),
-            );
-            return rec;
-        }
-    };
-    shared.register(id, &upstream);
-    let _ = client.set_read_timeout(None);
-    let _ = upstream.set_nodelay(true);
+    /// `CONNECT`: the connection becomes a tunnel to the target.
+    fn connect_tunnel(&mut self, rec: &mut ConnectionRecord, target: &Target, rest: &[u8]) -> Next {
+        self.drop_upstream();
+        let upstream = match connect(&target.host, target.port) {
+            Ok(u) => u,
+            Err(e) => {
+                self.bad_gateway(rec, target, &e);
+                return Next::Close;
+            }
+        };
+        self.shared.set_upstream(self.id, Some(&upstream));
+        let _ = self.client.set_read_timeout(None);
+        let _ = upstream.set_nodelay(true);
+        let up = AtomicU64::new(rec.bytes_up);
+        let down = AtomicU64::new(0);
+        rec.status = 200;
+        let result = match (&self.client).write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        {
+            Ok(()) => tunnel(&self.client, &upstream, rest, &up, &down, false, None),
+            Err(e) => Err(e),
+        };
+        rec.bytes_up = up.load(Ordering::Relaxed);
+        rec.bytes_down = down.load(Ordering::Relaxed);
+        self.ended_with(rec, result);
+        Next::Close
+    }
 
-    let up = AtomicU64::new(rec.bytes_up);
-    let down = AtomicU64::new(0);
-    let result = match &target.forward {
-        None => {
-            rec.status = 200;
-            match client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n") {
-                Ok(()) => tunnel(&client, &upstream, &rest, &up, &down, false, None),
-                Err(e) => Err(e),
+    fn ended_with(&self, rec: &mut ConnectionRecord, result: io::Result<()>) {
+        if let Err(e) = result {
+            if rec.reason.is_none() {
+                rec.reason = Some(format!("connection ended with an error: {e}"));
             }
         }
-        Some((origin_form, shown)) => {
-            rec.status = 200;
-            let mut head_out = forwarded_head(&head, origin_form);
-            head_out.extend_from_slice(&rest);
-            up.store(head_out.len() as u64, Ordering::Relaxed);
-            let track = shared.cfg.artifacts.as_ref().map(|_| {
-                let pending = body::Pending::default();
-                let mut reqs = body::Requests::new(shown.clone(), pending.clone());
-                reqs.feed(&head_bytes);
-                reqs.feed(&rest);
-                (reqs, body::Responses::new(pending))
-            });
+    }
+
+    fn bad_gateway(&mut self, rec: &mut ConnectionRecord, target: &Target, e: &io::Error) {
+        rec.status = 502;
+        let why = format!("cannot connect to {}:{}: {e}", target.host, target.port);
+        rec.reason = Some(match rec.reason.take() {
+            Some(r) => format!("{r}; {why}"),
+            None => why.clone(),
+        });
+        let _ = respond(
+            &mut self.client,
+            502,
+            "Bad Gateway",
+            &format!("pkgward: the egress proxy {why}\n"),
+        );
+    }
+
+    /// Sends `bytes` (a request head and what of its body was read) to the
+    /// target over the kept upstream connection when it is to the same
+    /// host and port and still open, else over a new one. Returns whether
+    /// the kept one was used.
+    fn send_upstream(&mut self, target: &Target, bytes: &[u8], reuse: bool) -> io::Result<bool> {
+        if reuse {
+            if let Some(k) = self.upstream.as_mut() {
+                if k.host == target.host && k.port == target.port && still_open(&k.stream) {
+                    k.buf.clear();
+                    if (&k.stream).write_all(bytes).is_ok() {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        self.drop_upstream();
+        let stream = connect(&target.host, target.port)?;
+        let _ = stream.set_nodelay(true);
+        self.shared.set_upstream(self.id, Some(&stream));
+        (&stream).write_all(bytes)?;
+        self.upstream = Some(Kept {
+            host: target.host.clone(),
+            port: target.port,
+            stream,
+            buf: Vec::new(),
+        });
+        Ok(false)
+    }
+
+    /// Relays the rest of a request body from the client upstream.
+    fn relay_request_body(
+        &mut self,
+        framer: &mut body::Framer,
+        rec: &mut ConnectionRecord,
+        track: &mut Option<(body::Requests, body::Responses)>,
+    ) -> Result<(), String> {
+        let mut buf = vec![0u8; BUF];
+        let Some(k) = self.upstream.as_ref() else {
+            return Err("no upstream connection".into());
+        };
+        loop {
+            let n = match (&self.client).read(&mut buf) {
+                Ok(0) => {
+                    return Err("the client closed the connection inside a request body".into())
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("reading a request body: {e}")),
+            };
+            let (take, done) = match framer.step(&buf[..n]) {
+                body::Step::More => (n, false),
+                body::Step::Ended(m) => (m, true),
+                body::Step::Broken => return Err("a malformed chunked request body".into()),
+            };
+            if let Some((reqs, _)) = track.as_mut() {
+                reqs.feed(&buf[..take]);
+            }
+            (&k.stream)
+                .write_all(&buf[..take])
+                .map_err(|e| format!("sending a request body upstream: {e}"))?;
+            rec.bytes_up += take as u64;
+            if done {
+                self.buf = buf[take..n].to_vec();
+                return Ok(());
+            }
+        }
+    }
+
+    /// After a request head with `Expect: 100-continue`, until one side
+    /// speaks: `Some(true)` the upstream (its answer is to be read),
+    /// `Some(false)` the client (the body comes), `None` neither within
+    /// [`HEAD_TIMEOUT`].
+    fn await_continue(&self) -> Option<bool> {
+        let k = self.upstream.as_ref()?;
+        let step = Duration::from_millis(20);
+        let deadline = Instant::now() + HEAD_TIMEOUT;
+        let mut b = [0u8; 1];
+        let mut ready = |s: &TcpStream| {
+            s.set_read_timeout(Some(step)).is_ok()
+                && !matches!(s.peek(&mut b), Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted))
+        };
+        let answer = loop {
+            if ready(&k.stream) {
+                break Some(true);
+            }
+            if ready(&self.client) {
+                break Some(false);
+            }
+            if Instant::now() >= deadline || self.shared.stop.load(Ordering::SeqCst) {
+                break None;
+            }
+        };
+        let _ = k.stream.set_read_timeout(None);
+        let _ = self.client.set_read_timeout(None);
+        answer
+    }
+
+    /// Reads a response head from the upstream connection. The error says
+    /// whether nothing at all came back (a kept connection the upstream
+    /// had closed: the request may be sent again on a new one).
+    fn read_response(&mut self) -> Result<(body::ResponseHead, Vec<u8>), (String, bool)> {
+        let Some(k) = self.upstream.as_mut() else {
+            return Err(("no upstream connection".into(), false));
+        };
+        let mut head = Vec::new();
+        let mut data = std::mem::take(&mut k.buf);
+        let mut chunk = vec![0u8; 16 * 1024];
+        let mut got_any = !data.is_empty();
+        loop {
+            let mut d = data.as_slice();
+            match body::gather_head(&mut head, &mut d) {
+                None => return Err(("the upstream's response head is too large".into(), false)),
+                Some(true) => {
+                    k.buf = d.to_vec();
+                    return match body::parse_response(&head) {
+                        Some(h) => Ok((h, head)),
+                        None => Err(("the upstream sent a malformed response head".into(), false)),
+                    };
+                }
+                Some(false) => {}
+            }
+            let n = match (&k.stream).read(&mut chunk) {
+                Ok(0) => {
+                    return Err((
+                        "the upstream closed the connection before a response".into(),
+                        !got_any,
+                    ))
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err((format!("reading the upstream's response: {e}"), !got_any)),
+            };
+            got_any = true;
+            data = chunk[..n].to_vec();
+        }
+    }
+
+    /// Writes to the client, counting.
+    fn to_client(
+        &self,
+        bytes: &[u8],
+        rec: &mut ConnectionRecord,
+        track: &mut Option<(body::Requests, body::Responses)>,
+    ) -> io::Result<()> {
+        if let Some((_, resps)) = track.as_mut() {
+            resps.feed(bytes);
+        }
+        (&self.client).write_all(bytes)?;
+        rec.bytes_down += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Plain HTTP: forwards one request in origin form and relays its
+    /// response, keeping both connections open when both ends allow it.
+    fn forward(
+        &mut self,
+        rec: &mut ConnectionRecord,
+        target: &Target,
+        req: &Plain<'_>,
+        rest: Vec<u8>,
+    ) -> Next {
+        let shared = self.shared;
+        let head = req.head;
+        let framing = match request_framing(head) {
+            Ok(f) => f,
+            Err(why) => return self.refuse(rec, 400, why.into()),
+        };
+        let mut client_keep = persistent(&head.version, head.all("connection"));
+        let expect = head
+            .all("expect")
+            .any(|v| v.eq_ignore_ascii_case("100-continue"));
+        let mut framer = body::Framer::new(framing, true);
+        let now = match framer.step(&rest) {
+            body::Step::More => rest.len(),
+            body::Step::Ended(n) => n,
+            body::Step::Broken => {
+                return self.refuse(rec, 400, "a malformed chunked request body".into())
+            }
+        };
+        let mut body_sent = framer.ended();
+        self.buf = rest[now..].to_vec();
+        let mut track = shared.cfg.artifacts.as_ref().map(|_| {
+            let pending = body::Pending::default();
+            let mut reqs = body::Requests::new(req.shown.to_string(), pending.clone());
+            reqs.feed(req.head_bytes);
+            reqs.feed(&rest[..now]);
+            (reqs, body::Responses::new(pending))
+        });
+        let _ = self.client.set_read_timeout(None);
+        rec.status = 200;
+        rec.bytes_up += now as u64;
+        // An HTTP/1.0 request is sent with `Connection: close`.
+        let upstream_keep_asked = head.version == "HTTP/1.1";
+        let mut out = forwarded_head(head, req.origin_form, upstream_keep_asked);
+        out.extend_from_slice(&rest[..now]);
+        let retryable =
+            framing == body::Framing::Empty && matches!(head.method.as_str(), "GET" | "HEAD");
+        let reused = match self.send_upstream(target, &out, true) {
+            Ok(r) => r,
+            Err(e) => {
+                self.bad_gateway(rec, target, &e);
+                return Next::Close;
+            }
+        };
+        rec.upstream_reused = Some(reused);
+        let mut retried = false;
+        // `Expect: 100-continue`: the body once the upstream says so, or as
+        // soon as the client sends it anyway (an upstream that ignores the
+        // expectation waits for it).
+        let body_now = !body_sent
+            && (!expect
+                || match self.await_continue() {
+                    Some(upstream_first) => !upstream_first,
+                    None => {
+                        rec.reason = Some("neither side went on after Expect: 100-continue".into());
+                        self.drop_upstream();
+                        return Next::Close;
+                    }
+                });
+        if body_now {
+            if let Err(why) = self.relay_request_body(&mut framer, rec, &mut track) {
+                rec.reason.get_or_insert(why);
+                return Next::Close;
+            }
+            body_sent = true;
+        }
+        let mut interim_sent = false;
+        let (resp, raw) = loop {
+            match self.read_response() {
+                Ok((resp, raw)) if resp.status == 101 => {
+                    // The Upgrade header was not forwarded: an upstream
+                    // switching protocols anyway gets the rest of the
+                    // connection as a tunnel, never another request.
+                    rec.response_status = Some(101);
+                    return self.switch(rec, &raw);
+                }
+                Ok((resp, raw)) if (100..200).contains(&resp.status) => {
+                    if let Err(e) = self.to_client(&raw, rec, &mut track) {
+                        self.ended_with(rec, Err(e));
+                        return Next::Close;
+                    }
+                    interim_sent = true;
+                    if resp.status == 100 && !body_sent {
+                        if let Err(why) = self.relay_request_body(&mut framer, rec, &mut track) {
+                            rec.reason.get_or_insert(why);
+                            return Next::Close;
+                        }
+                        body_sent = true;
+                    }
+                }
+                Ok(x) => break x,
+                Err((why, nothing)) => {
+                    if nothing && reused && retryable && !retried && !interim_sent {
+                        // The kept connection had been closed upstream: once
+                        // more on a new one.
+                        retried = true;
+                        rec.upstream_reused = Some(false);
+                        if let Err(e) = self.send_upstream(target, &out, false) {
+                            self.bad_gateway(rec, target, &e);
+                            return Next::Close;
+                        }
+                        continue;
+                    }
+                    self.drop_upstream();
+                    if interim_sent {
+                        rec.reason.get_or_insert(why);
+                    } else {
+                        rec.status = 502;
+                        rec.reason.get_or_insert(why.clone());
+                        let _ = respond(
+                            &mut self.client,
+                            502,
+                            "Bad Gateway",
+                            &format!("pkgward: the egress proxy: {why}\n"),
+                        );
+                    }
+                    return Next::Close;
+                }
+            }
+        };
+        let _ = raw;
+        rec.response_status = Some(resp.status);
+        let bodiless = head.method == "HEAD" || resp.status == 204 || resp.status == 304;
+        let te_and_cl = resp.all("transfer-encoding").next().is_some()
+            && resp.all("content-length").next().is_some();
+        let rframing = if bodiless {
+            body::Framing::Empty
+        } else {
+            body::framing_of(&resp.headers, true).unwrap_or(body::Framing::Close)
+        };
+        let framed = rframing != body::Framing::Close && !te_and_cl;
+        // A final answer before the body (an `Expect: 100-continue` the
+        // upstream refused): the client may send the body or not, so
+        // nothing after it can be told apart from a request.
+        client_keep &= framed && body_sent && !shared.stop.load(Ordering::SeqCst);
+        let mut upstream_keep = framed
+            && body_sent
+            && upstream_keep_asked
+            && persistent(&resp.version, resp.all("connection"));
+        let mut head_out = response_head(&resp, client_keep, &head.version, te_and_cl);
+        let mut framer = body::Framer::new(rframing, false);
+        let pending = self
+            .upstream
+            .as_mut()
+            .map(|k| std::mem::take(&mut k.buf))
+            .unwrap_or_default();
+        let (mut done, mut complete) = (false, true);
+        let take = match framer.step(&pending) {
+            body::Step::More => pending.len(),
+            body::Step::Ended(n) => {
+                done = true;
+                n
+            }
+            body::Step::Broken => {
+                complete = false;
+                done = true;
+                pending.len()
+            }
+        };
+        if take < pending.len() {
+            // More than the response: the upstream connection is not reused.
+            upstream_keep = false;
+        }
+        head_out.extend_from_slice(&pending[..take]);
+        if let Err(e) = self.to_client(&head_out, rec, &mut track) {
+            self.ended_with(rec, Err(e));
+            return Next::Close;
+        }
+        let mut buf = vec![0u8; BUF];
+        while !done {
+            let Some(k) = self.upstream.as_ref() else {
+                break;
+            };
+            let n = match (&k.stream).read(&mut buf) {
+                Ok(0) => {
+                    complete = rframing == body::Framing::Close;
+                    upstream_keep = false;
+                    break;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    rec.reason
+                        .get_or_insert(format!("reading the upstream's response: {e}"));
+                    complete = false;
+                    break;
+                }
+            };
+            let take = match framer.step(&buf[..n]) {
+                body::Step::More => n,
+                body::Step::Ended(m) => {
+                    done = true;
+                    if m < n {
+                        upstream_keep = false;
+                    }
+                    m
+                }
+                body::Step::Broken => {
+                    complete = false;
+                    done = true;
+                    n
+                }
+            };
+            if let Err(e) = self.to_client(&buf[..take], rec, &mut track) {
+                self.ended_with(rec, Err(e));
+                complete = false;
+                break;
+            }
+        }
+        if let Some((_, mut resps)) = track.take() {
+            resps.eof();
             let (host, port) = (target.host.to_string(), target.port);
-            let emit = |r: body::Relayed| shared.artifact(r, &host, port);
-            match (&upstream).write_all(&head_out) {
-                Ok(()) => match track {
-                    Some((reqs, resps)) => tunnel(
-                        &client,
-                        &upstream,
-                        &[],
-                        &up,
-                        &down,
-                        true,
-                        Some(Tracking {
-                            reqs,
-                            resps,
-                            emit: &emit,
-                        }),
-                    ),
-                    None => tunnel(&client, &upstream, &[], &up, &down, true, None),
-                },
-                Err(e) => Err(e),
-            }
+            resps
+                .done
+                .drain(..)
+                .for_each(|r| shared.artifact(r, &host, port));
         }
-    };
-    rec.bytes_up = up.load(Ordering::Relaxed);
-    rec.bytes_down = down.load(Ordering::Relaxed);
-    if let Err(e) = result {
-        if rec.reason.is_none() {
-            rec.reason = Some(format!("connection ended with an error: {e}"));
+        if !complete {
+            rec.reason
+                .get_or_insert_with(|| "the upstream's response ended early".into());
+            client_keep = false;
+            upstream_keep = false;
+        }
+        if !upstream_keep {
+            self.drop_upstream();
+        }
+        if client_keep {
+            Next::Keep
+        } else {
+            Next::Close
         }
     }
-    rec
+
+    /// After a `101`: relays the head, then both ways until either ends.
+    fn switch(&mut self, rec: &mut ConnectionRecord, raw: &[u8]) -> Next {
+        let Some(k) = self.upstream.take() else {
+            return Next::Close;
+        };
+        let mut first_down = raw.to_vec();
+        first_down.extend_from_slice(&k.buf);
+        if let Err(e) = (&self.client).write_all(&first_down) {
+            self.ended_with(rec, Err(e));
+            return Next::Close;
+        }
+        let up = AtomicU64::new(rec.bytes_up);
+        let down = AtomicU64::new(rec.bytes_down + first_down.len() as u64);
+        let first_up = std::mem::take(&mut self.buf);
+        let result = tunnel(&self.client, &k.stream, &first_up, &up, &down, true, None);
+        rec.bytes_up = up.load(Ordering::Relaxed);
+        rec.bytes_down = down.load(Ordering::Relaxed);
+        self.ended_with(rec, result);
+        self.shared.set_upstream(self.id, None);
+        Next::Close
+    }
+}
+
+/// A plain-HTTP request, parsed and decided.
+struct Plain<'a> {
+    head: &'a http::Head,
+    head_bytes: &'a [u8],
+    origin_form: &'a str,
+    shown: &'a str,
+}
+
+/// Whether a connection stays open after this message: HTTP/1.1 unless
+/// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
+fn persistent<'a>(version: &str, connection: impl Iterator<Item = &'a str>) -> bool {
+    let tokens: Vec<String> = connection
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    if tokens.iter().any(|t| t == "close") {
+        return false;
+    }
+    version == "HTTP/1.1" || tokens.iter().any(|t| t == "keep-alive")
+}
+
+/// The framing of a request body, strictly: one of `Content-Length` or
+/// `Transfer-Encoding: chunked` (HTTP/1.1), never both, nothing else. Any
+/// doubt is a refusal (request smuggling lives in the differences between
+/// two parsers).
+fn request_framing(head: &http::Head) -> Result<body::Framing, &'static str> {
+    let te: Vec<&str> = head.all("transfer-encoding").collect();
+    let cl = head.all("content-length").next().is_some();
+    if !te.is_empty() {
+        if cl {
+            return Err("a request with both Content-Length and Transfer-Encoding");
+        }
+        if head.version != "HTTP/1.1" {
+            return Err("Transfer-Encoding in an HTTP/1.0 request");
+        }
+        if te.len() != 1 || !te[0].eq_ignore_ascii_case("chunked") {
+            return Err("a Transfer-Encoding other than chunked");
+        }
+        return Ok(body::Framing::Chunked);
+    }
+    body::framing_of(&head.headers, false).ok_or("an invalid or conflicting Content-Length")
+}
+
+/// The response head relayed to the client: the upstream's, hop-by-hop
+/// headers dropped, `Connection` saying whether the proxy keeps the client
+/// connection (`Content-Length` dropped beside `Transfer-Encoding`).
+fn response_head(
+    resp: &body::ResponseHead,
+    keep: bool,
+    client_version: &str,
+    te_and_cl: bool,
+) -> Vec<u8> {
+    let hop = hop_by_hop(resp.all("connection"));
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(resp.line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for ((k, v), name) in resp.headers.iter().zip(&resp.names) {
+        if matches!(k.as_str(), "connection" | "keep-alive" | "proxy-connection")
+            || hop.contains(k)
+            || (te_and_cl && k == "content-length")
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(match (keep, client_version == "HTTP/1.1") {
+        (false, _) => b"Connection: close\r\n\r\n".as_slice(),
+        (true, true) => b"\r\n",
+        (true, false) => b"Connection: keep-alive\r\n\r\n",
+    });
+    out
+}
+
+/// The headers a `Connection` header names (never the message's framing
+/// or `Host`: naming those is no reason to drop them).
+fn hop_by_hop<'a>(connection: impl Iterator<Item = &'a str>) -> Vec<String> {
+    connection
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| {
+            !t.is_empty() && !matches!(t.as_str(), "content-length" | "transfer-encoding" | "host")
+        })
+        .collect()
+}
+
+/// Whether a kept upstream connection is still open (nothing to read, no
+/// end of stream): checked before a request is sent on it.
+fn still_open(s: &TcpStream) -> bool {
+    if s.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut b = [0u8; 1];
+    let open = matches!(s.peek(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+    s.set_nonblocking(false).is_ok() && open
 }
 
 /// The destination of a request: `CONNECT host:port`, or an absolute
@@ -870,14 +1501,10 @@ fn same_authority(value: &str, host: &NormHost, port: u16, default_port: u16) ->
 }
 
 /// The request head sent upstream: origin-form target, hop-by-hop and
-/// proxy headers dropped, `Host` set, `Connection: close`.
-fn forwarded_head(head: &http::Head, origin_form: &str) -> Vec<u8> {
-    let hop: Vec<String> = head
-        .all("connection")
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect();
+/// proxy headers dropped, `Connection: keep-alive` (`keep`, HTTP/1.1) or
+/// `Connection: close`.
+fn forwarded_head(head: &http::Head, origin_form: &str, keep: bool) -> Vec<u8> {
+    let hop = hop_by_hop(head.all("connection"));
     let mut out = format!("{} {} {}\r\n", head.method, origin_form, head.version).into_bytes();
     for (k, v) in &head.headers {
         let lk = k.to_ascii_lowercase();
@@ -900,7 +1527,11 @@ fn forwarded_head(head: &http::Head, origin_form: &str) -> Vec<u8> {
         out.extend_from_slice(v.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out.extend_from_slice(if keep {
+        b"Connection: keep-alive\r\n\r\n".as_slice()
+    } else {
+        b"Connection: close\r\n\r\n"
+    });
     out
 }
 

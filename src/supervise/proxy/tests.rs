@@ -98,7 +98,7 @@ fn plain_http_to_an_allowed_host_is_forwarded_in_origin_form() {
     assert!(out.ends_with("hello"), "{out}");
     let sent = String::from_utf8(up.got.lock().unwrap()[0].clone()).unwrap();
     assert!(sent.starts_with("GET /npm/x?q=1 HTTP/1.1\r\n"), "{sent}");
-    assert!(sent.contains("Connection: close\r\n"), "{sent}");
+    assert!(sent.contains("Connection: keep-alive\r\n"), "{sent}");
     assert!(
         !sent.to_ascii_lowercase().contains("proxy-authorization"),
         "{sent}"
@@ -355,4 +355,553 @@ fn the_connection_limit_holds() {
     drop(idle);
     let recs = records(s);
     assert!(recs.iter().any(|r| r.status == 503), "{recs:#?}");
+}
+
+// ---- persistent plain HTTP ---------------------------------------------
+
+/// One request an upstream received: the upstream connection it came on
+/// (numbered from 0), its head and body.
+#[derive(Clone, Debug)]
+struct Got {
+    conn: usize,
+    head: String,
+    body: Vec<u8>,
+}
+
+/// A keep-alive upstream: reads requests one after another on each
+/// connection (bodies by Content-Length or chunked) and answers each with
+/// `answer(head)`; closes when the answer says so.
+struct KeepAlive {
+    port: u16,
+    got: Arc<Mutex<Vec<Got>>>,
+}
+
+type Answer = fn(&str) -> (Vec<u8>, bool);
+
+fn keep_alive_upstream(answer: Answer) -> KeepAlive {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let got: Arc<Mutex<Vec<Got>>> = Arc::default();
+    let n: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let conn = n.fetch_add(1, Ordering::SeqCst);
+            let g = g.clone();
+            std::thread::spawn(move || {
+                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf: Vec<u8> = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let mut fill = |c: &mut TcpStream, buf: &mut Vec<u8>| match c.read(&mut chunk) {
+                    Ok(0) | Err(_) => false,
+                    Ok(k) => {
+                        buf.extend_from_slice(&chunk[..k]);
+                        true
+                    }
+                };
+                loop {
+                    let end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        if !fill(&mut c, &mut buf) {
+                            return;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    buf.drain(..end);
+                    let lower = head.to_ascii_lowercase();
+                    let body = if lower.contains("transfer-encoding: chunked") {
+                        // The last chunk, then trailers up to a blank line.
+                        let end = loop {
+                            let last = if buf.starts_with(b"0\r\n") {
+                                Some(0)
+                            } else {
+                                buf.windows(5)
+                                    .position(|w| w == b"\r\n0\r\n")
+                                    .map(|i| i + 2)
+                            };
+                            if let Some(i) = last.and_then(|l| {
+                                buf[l + 1..]
+                                    .windows(4)
+                                    .position(|w| w == b"\r\n\r\n")
+                                    .map(|j| l + 1 + j)
+                            }) {
+                                break i + 4;
+                            }
+                            if !fill(&mut c, &mut buf) {
+                                return;
+                            }
+                        };
+                        buf.drain(..end).collect()
+                    } else {
+                        let len: usize = lower
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        if lower.contains("expect: 100-continue") && !lower.contains("/no-continue")
+                        {
+                            let _ = c.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        }
+                        while buf.len() < len {
+                            if !fill(&mut c, &mut buf) {
+                                return;
+                            }
+                        }
+                        buf.drain(..len).collect()
+                    };
+                    let (resp, close) = answer(&head);
+                    g.lock().unwrap().push(Got { conn, head, body });
+                    if c.write_all(&resp).is_err() || close {
+                        let _ = c.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    KeepAlive { port, got }
+}
+
+/// `200`, the path as the body, kept alive.
+fn echo_path(head: &str) -> (Vec<u8>, bool) {
+    let path = head.split(' ').nth(1).unwrap_or("");
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n{path}",
+        path.len()
+    );
+    (resp.into_bytes(), false)
+}
+
+/// A listener that must never be reached; counts connections.
+struct Evil {
+    port: u16,
+    reached: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn evil() -> Evil {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let reached: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+    let r = reached.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            if c.is_ok() {
+                r.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    Evil { port, reached }
+}
+
+/// Reads one response with a Content-Length body (or none) off `s`.
+fn read_one(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut b).unwrap(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    buf.extend_from_slice(&body);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn connect_to(p: &Proxy) -> TcpStream {
+    let s = TcpStream::connect(p.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Everything left until the proxy closes the connection.
+fn rest_of(mut s: TcpStream) -> String {
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn get(port: u16, path: &str) -> String {
+    format!("GET http://127.0.0.1:{port}{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")
+}
+
+#[test]
+fn plain_http_keeps_the_client_and_the_upstream_connection() {
+    let up = keep_alive_upstream(echo_path);
+    let s = start(&[&format!("127.0.0.1:{}", up.port)], true);
+    let mut c = connect_to(&s.proxy);
+    for path in ["/a", "/b", "/c"] {
+        c.write_all(get(up.port, path).as_bytes()).unwrap();
+        let r = read_one(&mut c);
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+        assert!(r.ends_with(path), "{r}");
+        assert!(!r.to_ascii_lowercase().contains("connection: close"), "{r}");
+    }
+    assert_eq!(rest_of(c), "");
+    let got = up.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().all(|g| g.conn == 0), "{got:#?}");
+    assert!(got[0].head.starts_with("GET /a HTTP/1.1\r\n"), "{got:#?}");
+    assert!(
+        got[0].head.contains("Connection: keep-alive\r\n"),
+        "{got:#?}"
+    );
+    let recs = records(s);
+    assert_eq!(recs.len(), 3, "{recs:#?}");
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r.conn, recs[0].conn);
+        assert_eq!(r.seq, i as u32 + 1);
+        assert_eq!(r.action, Action::Allow);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.response_status, Some(200));
+        assert_eq!(r.upstream_reused, Some(i > 0));
+        assert!(r.bytes_up > 0 && r.bytes_down > 0, "{r:?}");
+        assert!(r.url.as_deref().unwrap().ends_with(["/a", "/b", "/c"][i]));
+    }
+}
+
+#[test]
+fn every_request_on_a_kept_connection_is_decided() {
+    let up = keep_alive_upstream(echo_path);
+    let bad = evil();
+    let s = start(&[&format!("127.0.0.1:{}", up.port)], true);
+    // One after the other: allowed, then another host on the same
+    // connection.
+    let mut c = connect_to(&s.proxy);
+    c.write_all(get(up.port, "/ok").as_bytes()).unwrap();
+    assert!(read_one(&mut c).ends_with("/ok"));
+    c.write_all(get(bad.port, "/x").as_bytes()).unwrap();
+    let out = rest_of(c);
+    assert!(out.starts_with("HTTP/1.1 403 Forbidden"), "{out}");
+    // Pipelined in one write: allowed, denied, allowed.
+    let mut c = connect_to(&s.proxy);
+    let mut all = get(up.port, "/p1");
+    all.push_str(&get(bad.port, "/p2"));
+    all.push_str(&get(up.port, "/p3"));
+    c.write_all(all.as_bytes()).unwrap();
+    let out = rest_of(c);
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    assert!(out.contains("/p1HTTP/1.1 403 Forbidden"), "{out}");
+    assert!(!out.contains("/p3"), "{out}");
+    // A request with a body that looks like a request: the body is the
+    // allowed upstream's, never a request of its own.
+    let mut c = connect_to(&s.proxy);
+    let inner = get(bad.port, "/in-body");
+    let req = format!(
+        "POST http://127.0.0.1:{0}/post HTTP/1.1\r\nHost: 127.0.0.1:{0}\r\nContent-Length: {1}\r\n\r\n{inner}",
+        up.port,
+        inner.len()
+    );
+    c.write_all(req.as_bytes()).unwrap();
+    assert!(read_one(&mut c).ends_with("/post"));
+    drop(rest_of(c));
+    assert_eq!(
+        bad.reached.load(Ordering::SeqCst),
+        0,
+        "the unapproved listener was reached"
+    );
+    let got = up.got.lock().unwrap().clone();
+    let paths: Vec<&str> = got
+        .iter()
+        .map(|g| g.head.split(' ').nth(1).unwrap())
+        .collect();
+    assert_eq!(paths, ["/ok", "/p1", "/post"]);
+    assert_eq!(got[2].body, inner.as_bytes());
+    let recs = records(s);
+    let denied: Vec<_> = recs.iter().filter(|r| r.action == Action::Deny).collect();
+    assert_eq!(denied.len(), 2, "{recs:#?}");
+    for d in denied {
+        assert_eq!((d.status, d.seq, d.port), (403, 2, Some(bad.port)), "{d:?}");
+        assert_eq!(d.bytes_down, 0);
+    }
+    assert_eq!(recs.len(), 5, "{recs:#?}");
+}
+
+#[test]
+fn ambiguous_request_framing_is_refused() {
+    let up = keep_alive_upstream(echo_path);
+    let p = up.port;
+    let s = start(&[&format!("127.0.0.1:{p}")], true);
+    let base = format!("POST http://127.0.0.1:{p}/x HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\n");
+    let cases = [
+        format!("{base}Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        format!("{base}Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"),
+        format!("{base}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+        format!("{base}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        format!("{base}Transfer-Encoding: xchunked\r\n\r\n"),
+        format!("{base}Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"),
+        format!("{base}Content-Length: 3, 4\r\n\r\nabcd"),
+        format!("{base}Content-Length: +3\r\n\r\nabc"),
+        format!("{base}Content-Length: 0x3\r\n\r\nabc"),
+        format!(
+            "POST http://127.0.0.1:{p}/x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        ),
+        // Chunk lines must end in CRLF and carry no whitespace.
+        format!("{base}Transfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n"),
+        format!("{base}Transfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n"),
+        format!("{base}Transfer-Encoding: chunked\r\n\r\nzz\r\n"),
+    ];
+    for req in &cases {
+        let mut c = connect_to(&s.proxy);
+        // A request after it: never served.
+        c.write_all(format!("{req}{}", get(p, "/after")).as_bytes())
+            .unwrap();
+        let out = rest_of(c);
+        assert!(out.starts_with("HTTP/1.1 400 "), "{req:?} → {out}");
+        assert!(!out.contains("/after"), "{req:?} → {out}");
+    }
+    assert!(
+        up.got
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|g| !g.head.contains("/after")),
+        "a request after a refused one went through"
+    );
+    let recs = records(s);
+    assert_eq!(recs.len(), cases.len(), "{recs:#?}");
+    assert!(
+        recs.iter().all(|r| r.status == 400 || r.status == 200),
+        "{recs:#?}"
+    );
+}
+
+#[test]
+fn request_bodies_are_relayed_by_their_framing() {
+    let up = keep_alive_upstream(echo_path);
+    let p = up.port;
+    let s = start(&[&format!("127.0.0.1:{p}")], true);
+    let mut c = connect_to(&s.proxy);
+    let chunked = format!(
+        "PUT http://127.0.0.1:{p}/ch HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\nTransfer-Encoding: chunked\r\n\
+         Connection: transfer-encoding, content-length\r\n\r\n3;x=y\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
+    );
+    c.write_all(chunked.as_bytes()).unwrap();
+    assert!(read_one(&mut c).ends_with("/ch"));
+    // Expect: 100-continue: the body follows the upstream's 100.
+    let head = format!(
+        "PUT http://127.0.0.1:{p}/ex HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    assert_eq!(read_one(&mut c), "HTTP/1.1 100 Continue\r\n\r\n");
+    c.write_all(b"wxyz").unwrap();
+    assert!(read_one(&mut c).ends_with("/ex"));
+    // An upstream that ignores the expectation: the body goes when the
+    // client sends it anyway.
+    let head = format!(
+        "PUT http://127.0.0.1:{p}/no-continue HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    c.write_all(b"nc").unwrap();
+    assert!(read_one(&mut c).ends_with("/no-continue"));
+    c.write_all(get(p, "/last").as_bytes()).unwrap();
+    assert!(read_one(&mut c).ends_with("/last"));
+    drop(rest_of(c));
+    let got = up.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert_eq!(got[2].body, b"nc");
+    assert!(got.iter().all(|g| g.conn == 0), "{got:#?}");
+    // The framing headers were not dropped as hop-by-hop.
+    assert!(
+        got[0].head.contains("Transfer-Encoding: chunked"),
+        "{got:#?}"
+    );
+    assert_eq!(got[0].body, b"3;x=y\r\nabc\r\n0\r\nX-T: 1\r\n\r\n");
+    assert_eq!(got[1].body, b"wxyz");
+    let recs = records(s);
+    assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+}
+
+/// Responses: HEAD, 204 and 304 have no body whatever they say; a response
+/// without length ends the client connection; an upstream that closes a
+/// kept connection is replaced.
+fn odd_answers(head: &str) -> (Vec<u8>, bool) {
+    let path = head.split(' ').nth(1).unwrap_or("");
+    let r: &[u8] = match path {
+        "/head" => b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n",
+        "/204" => b"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
+        "/304" => b"HTTP/1.1 304 Not Modified\r\n\r\n",
+        "/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "/gone" => {
+            return (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\ngone".to_vec(),
+                true,
+            )
+        }
+        "/unframed" => return (b"HTTP/1.1 200 OK\r\n\r\nuntil close".to_vec(), true),
+        "/both" => b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        "/switch" => return (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nraw".to_vec(), true),
+        _ => return echo_path(head),
+    };
+    (r.to_vec(), false)
+}
+
+#[test]
+fn response_framing_decides_what_follows() {
+    let up = keep_alive_upstream(odd_answers);
+    let p = up.port;
+    let s = start(&[&format!("127.0.0.1:{p}")], true);
+    let mut c = connect_to(&s.proxy);
+    let head = format!("HEAD http://127.0.0.1:{p}/head HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\n\r\n");
+    c.write_all(head.as_bytes()).unwrap();
+    // HEAD: the length is the resource's, no body follows.
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        c.read_exact(&mut b).unwrap();
+        buf.push(b[0]);
+    }
+    assert!(buf.starts_with(b"HTTP/1.1 200 OK"));
+    for (path, want) in [
+        ("/204", "HTTP/1.1 204 No Content"),
+        ("/304", "HTTP/1.1 304 Not Modified"),
+    ] {
+        c.write_all(get(p, path).as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        while !buf.ends_with(b"\r\n\r\n") {
+            c.read_exact(&mut b).unwrap();
+            buf.push(b[0]);
+        }
+        let t = String::from_utf8_lossy(&buf);
+        assert!(t.starts_with(want), "{path}: {t}");
+    }
+    c.write_all(get(p, "/x").as_bytes()).unwrap();
+    assert!(read_one(&mut c).ends_with("\r\n\r\n/x"));
+    c.write_all(get(p, "/chunked").as_bytes()).unwrap();
+    c.write_all(get(p, "/gone").as_bytes()).unwrap();
+    // The upstream closed after /gone: the next one takes a new connection.
+    c.write_all(get(p, "/after-gone").as_bytes()).unwrap();
+    c.write_all(get(p, "/unframed").as_bytes()).unwrap();
+    c.write_all(get(p, "/never").as_bytes()).unwrap();
+    let out = rest_of(c);
+    assert!(
+        out.contains("Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        "{out}"
+    );
+    assert!(out.contains("\r\n\r\ngone"), "{out}");
+    assert!(out.contains("/after-gone"), "{out}");
+    assert!(
+        out.ends_with("Connection: close\r\n\r\nuntil close"),
+        "{out}"
+    );
+    assert!(!out.contains("/never"), "{out}");
+    // TE beside CL: the length is dropped, the connection ends after it.
+    let mut c = connect_to(&s.proxy);
+    c.write_all(format!("{}{}", get(p, "/both"), get(p, "/never2")).as_bytes())
+        .unwrap();
+    let out = rest_of(c);
+    assert!(
+        !out.to_ascii_lowercase().contains("content-length"),
+        "{out}"
+    );
+    assert!(out.contains("2\r\nok\r\n0\r\n\r\n"), "{out}");
+    assert!(!out.contains("/never2"), "{out}");
+    // 101 although Upgrade was not forwarded: a tunnel to the same
+    // upstream, no request of its own after it.
+    let mut c = connect_to(&s.proxy);
+    let up_req = format!(
+        "GET http://127.0.0.1:{p}/switch HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n"
+    );
+    c.write_all(up_req.as_bytes()).unwrap();
+    let out = rest_of(c);
+    assert!(out.ends_with("\r\n\r\nraw"), "{out}");
+    let got = up.got.lock().unwrap().clone();
+    assert!(
+        !got[got.len() - 1]
+            .head
+            .to_ascii_lowercase()
+            .contains("upgrade"),
+        "{got:#?}"
+    );
+    assert!(got.iter().all(|g| !g.head.contains("/never")), "{got:#?}");
+    let recs = records(s);
+    let gone = recs
+        .iter()
+        .find(|r| r.url.as_deref().unwrap().ends_with("/after-gone"))
+        .unwrap();
+    assert_eq!(gone.upstream_reused, Some(false), "{gone:?}");
+    let unframed = recs
+        .iter()
+        .find(|r| r.url.as_deref().unwrap().ends_with("/unframed"))
+        .unwrap();
+    assert_eq!(unframed.response_status, Some(200));
+    assert!(unframed.reason.is_none(), "{unframed:?}");
+}
+
+#[test]
+fn http_1_0_keeps_the_connection_only_when_asked() {
+    let up = keep_alive_upstream(echo_path);
+    let p = up.port;
+    let s = start(&[&format!("127.0.0.1:{p}")], true);
+    let req =
+        |path: &str, extra: &str| format!("GET http://127.0.0.1:{p}{path} HTTP/1.0\r\n{extra}\r\n");
+    let mut c = connect_to(&s.proxy);
+    c.write_all(format!("{}{}", req("/a", ""), req("/b", "")).as_bytes())
+        .unwrap();
+    let out = rest_of(c);
+    assert!(out.contains("Connection: close\r\n"), "{out}");
+    assert!(out.ends_with("/a"), "{out}");
+    let mut c = connect_to(&s.proxy);
+    let ka = "Connection: keep-alive\r\n";
+    c.write_all(format!("{}{}", req("/c", ka), req("/d", "")).as_bytes())
+        .unwrap();
+    let out = rest_of(c);
+    assert!(out.contains("Connection: keep-alive\r\n"), "{out}");
+    assert!(out.contains("/c") && out.ends_with("/d"), "{out}");
+    let got = up.got.lock().unwrap().clone();
+    assert!(
+        got.iter().all(|g| g.head.contains("Connection: close\r\n")),
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn artifacts_are_hashed_per_request_on_a_kept_connection() {
+    let up = keep_alive_upstream(echo_path);
+    let p = up.port;
+    let arts: Arc<Mutex<Vec<ArtifactRecord>>> = Arc::default();
+    let a = arts.clone();
+    let proxy = Proxy::start(Config {
+        rules: Rules::new(vec![Rule::parse_allow(
+            &format!("127.0.0.1:{p}"),
+            "network.allow",
+        )
+        .unwrap()]),
+        enforce: true,
+        invocation_id: "inv-1".into(),
+        ecosystem: "npm".into(),
+        sink: Arc::new(|_| {}),
+        artifacts: Some(Arc::new(move |r| a.lock().unwrap().push(r.clone()))),
+    })
+    .unwrap();
+    let mut c = connect_to(&proxy);
+    for path in ["/one.tgz", "/two.tgz"] {
+        c.write_all(get(p, path).as_bytes()).unwrap();
+        read_one(&mut c);
+    }
+    drop(rest_of(c));
+    let kept = proxy.stop();
+    assert_eq!(kept.len(), 2);
+    for (r, path) in kept.iter().zip(["/one.tgz", "/two.tgz"]) {
+        assert_eq!(r.url, format!("http://127.0.0.1:{p}{path}"));
+        assert_eq!(r.size, path.len() as u64);
+        assert_eq!(
+            r.sha256,
+            Some(crate::record::hash::sha256_bytes(path.as_bytes()))
+        );
+    }
+    assert_eq!(arts.lock().unwrap().len(), 2);
 }
