@@ -64,9 +64,9 @@
 //! builds is fixed — the locked one, or an exact `==` pin; pipenv's resolver
 //! may otherwise build any version it considers, so only an approval of
 //! every version counts. The approved builds run inside pipenv's run,
-//! traced and through the egress proxy but not confined (recorded in
-//! `sandbox.missing`, refused under `[sandbox] require = true`), recorded
-//! after the run ([`after`]).
+//! which is then confined as a whole, as install-time code
+//! ([`super::python::confine`]); they are recorded after the run, with the
+//! layers that were in force ([`after`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -432,6 +432,9 @@ pub struct Plan {
     /// to let the approved sdists build; removed by [`after`].
     pub dir: Option<PathBuf>,
     state: Arc<Mutex<State>>,
+    /// Whether pipenv's run is confined ([`super::python::confine`]), and
+    /// what confined it.
+    pub confine: super::python::confine::ToolRun,
 }
 
 #[derive(Debug, Default)]
@@ -615,6 +618,7 @@ pub(super) fn setup(args: &[String], policy: &Policy) -> Option<Setup> {
             cwd,
             dir,
             state: Arc::default(),
+            confine: Default::default(),
         })),
         in_tool: false,
     })
@@ -1809,18 +1813,18 @@ fn before_inner(
     if approved.is_empty() {
         return Ok(());
     }
-    if policy.sandbox.require.value {
-        if let Some((f, ..)) = approved
-            .iter()
-            .find(|(_, d, _)| super::confines(policy, *d))
-        {
-            return Err(crate::error::Error::Config(format!(
-                "`pipenv {sub}` would build the approved sdist of {} inside pipenv's own run, which \
-                 pkgward traces but cannot confine, and [sandbox] require = true; lift the \
-                 requirement or install it with pip (built confined by pkgward)",
-                f.name
-            )));
-        }
+    // pip builds them inside pipenv's run, which is then confined as a
+    // whole.
+    if approved.iter().any(|(_, d, _)| super::confines(policy, *d)) {
+        let env = |k: &str| var(launch, k).or_else(|| std::env::var(k).ok());
+        let project = pipfile_path(&plan.cwd, &env)
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| plan.cwd.clone());
+        plan.confine.want(super::python::confine::Want {
+            kind: super::python::confine::Kind::Pipenv,
+            project: std::fs::canonicalize(&project).unwrap_or(project),
+            extra: Vec::new(),
+        });
     }
     let Some(dir) = &plan.dir else {
         return Err(crate::error::Error::Denied {
@@ -1842,14 +1846,6 @@ fn before_inner(
     runner.extend(launch.args.iter().map(|a| a.to_string_lossy().into_owned()));
     let mut pending = Vec::new();
     for (f, decision, by) in approved {
-        let confined = super::confines(policy, decision);
-        if confined {
-            notice(format!(
-                "pip builds the approved sdist of {} in pipenv's own run: traced and through the \
-                 egress proxy, but not confined (`[sandbox] require = true` refuses this instead)",
-                f.name
-            ));
-        }
         let mut rec = record(
             invocation_id,
             &f.name,
@@ -1865,18 +1861,9 @@ fn before_inner(
             if f.fixed { f.version.as_str() } else { "(the version pipenv locks)" }
         );
         rec.runner = Some(runner.clone());
-        if confined {
-            rec.sandbox = Some(crate::supervise::sandbox::Report {
-                layers: Vec::new(),
-                missing: vec![
-                    "pip builds the sdist inside pipenv's own run, which pkgward traces and sends \
-                     through its egress proxy but does not confine"
-                        .into(),
-                ],
-                landlock_abi: None,
-                scrubbed_env: Vec::new(),
-                note: None,
-            });
+        if super::confines(policy, decision) {
+            // Filled in after the run: what confined it.
+            rec.sandbox = Some(Default::default());
         }
         pending.push(rec);
     }
@@ -1963,6 +1950,12 @@ pub fn after(
             {
                 rec.version = v;
             }
+        }
+        if rec.sandbox.is_some() {
+            rec.sandbox = Some(
+                plan.confine
+                    .record("pip builds the sdist inside pipenv's own run"),
+            );
         }
         rec.time = crate::record::now_rfc3339();
         rec.ran = true;

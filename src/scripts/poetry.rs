@@ -54,9 +54,13 @@
 //!    invocation before anything is installed, with the command that
 //!    approves each.
 //!
-//! The approved builds run inside poetry's traced, proxied run, not confined
-//! (recorded in `sandbox.missing`, said on stderr); under `[sandbox] require
-//! = true` the guard refuses them (exit 78).
+//! The approved builds run inside poetry's run: when it may build one
+//! (resolving, or a locked package that can only be built is approved),
+//! that whole run is confined as install-time code
+//! ([`super::python::confine`]) and the records say which layers were in
+//! force. `poetry self …` (it writes to poetry's own installation) is not
+//! confined: its approved builds are recorded in `sandbox.missing`, and
+//! under `[sandbox] require = true` the guard refuses them (exit 78).
 
 use std::path::{Path, PathBuf};
 
@@ -64,6 +68,7 @@ use crate::classify::Verb;
 use crate::policy::Policy;
 use crate::tools::Ecosystem;
 
+use super::python::confine::{Kind, ToolRun as Confine, Want};
 use super::{ScriptDecision, ScriptRecord, Setup};
 
 /// The guard, written to pkgward's state directory as `sitecustomize.py`.
@@ -351,6 +356,8 @@ pub struct Plan {
     /// `poetry.lock`'s packages, when installing from it.
     pub locked: Option<Vec<Locked>>,
     pub args: Vec<String>,
+    /// Whether poetry's run is confined, and what confined it.
+    pub confine: Confine,
 }
 
 impl Plan {
@@ -431,8 +438,27 @@ pub fn setup(verb: Verb, args: &[String], policy: &Policy) -> Option<Setup> {
         }
         env.push(("PYTHONPATH".to_string(), path));
     }
-    // Approved builds run inside poetry's run, which cannot be confined.
-    let require = policy.sandbox.require.value && super::confines(policy, ScriptDecision::Approved);
+    // Approved builds run inside poetry's run, which is then confined as a
+    // whole ([`super::python::confine`]) — not `poetry self …`, which
+    // writes to poetry's own installation: there the guard refuses them
+    // where the policy requires the sandbox.
+    let confined = super::confines(policy, ScriptDecision::Approved);
+    let confine = Confine::default();
+    let builds = match &locked {
+        Some(l) => l
+            .iter()
+            .any(|p| p.needs_build() && approved(&p.name, &p.version)),
+        None => true,
+    };
+    if approvals && confined && builds && sub != "self" {
+        // The guard reports into pkgward's directory for this run.
+        confine.want(Want {
+            kind: Kind::Poetry,
+            project: project.clone().unwrap_or_else(|| cwd.clone()),
+            extra: vec![dir.clone()],
+        });
+    }
+    let require = policy.sandbox.require.value && confined && confine.wanted().is_none();
     env.push((
         GUARD_VAR.to_string(),
         guard_config(
@@ -451,6 +477,7 @@ pub fn setup(verb: Verb, args: &[String], policy: &Policy) -> Option<Setup> {
             guard,
             locked,
             args: args.to_vec(),
+            confine,
         })),
         ..Setup::default()
     })
@@ -710,20 +737,13 @@ pub fn after(
         rec.duration_ms = Some(b.ms);
         rec.runner = Some(runner.clone());
         if confined {
-            rec.sandbox = Some(crate::supervise::sandbox::Report {
-                layers: Vec::new(),
-                missing: vec![
-                    "poetry builds the sdist inside its own run, which pkgward traces and sends \
-                     through its egress proxy but does not confine"
-                        .into(),
-                ],
-                landlock_abi: None,
-                scrubbed_env: Vec::new(),
-                note: None,
-            });
+            rec.sandbox = Some(
+                plan.confine
+                    .record("poetry builds the sdist inside its own run"),
+            );
         }
         super::append(log, &rec, notice);
-        if confined {
+        if confined && plan.confine.report().is_none() {
             notice(format!(
                 "poetry built the approved sdist of {} {} in its own run: traced and through the \
                  egress proxy, but not confined (`[sandbox] require = true` refuses this instead)",

@@ -58,9 +58,10 @@
 //! Versions: from the lock, the locked version is decided and uv gets
 //! `--locked` (unless frozen), so uv resolves nothing and builds that
 //! version only; resolving, uv may build any version it considers, so only
-//! an approval without a range counts. The build runs inside uv's traced,
-//! proxied run, not confined (recorded in `sandbox.missing`); records are
-//! written after the run ([`Prebuilt::record_after`]). A resolution needing
+//! an approval without a range counts. The build runs inside uv's run,
+//! which is then confined as a whole, as install-time code ([`confine`]);
+//! records (with the layers in force) are written after the run
+//! ([`Prebuilt::record_after`]). A resolution needing
 //! a second sdist shows it only in the real (wheels-only, failing) run.
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,7 @@ use crate::tools::Tool;
 
 use super::Setup;
 
+pub mod confine;
 mod uv_edit;
 
 /// pip's subcommands that resolve and may build.
@@ -103,6 +105,7 @@ pub(super) fn setup(
                 python: Some(Prebuild {
                     resolver: Resolver::Pip(sub),
                     approvals,
+                    confine: Default::default(),
                 }),
                 build: None,
                 in_tool: false,
@@ -127,9 +130,10 @@ pub(super) fn setup(
                     insert_at: args.iter().position(|a| a == "--").unwrap_or(args.len()),
                     after: None,
                     disables_builds: true,
-                    python: (words.get(1) == Some(&"install")).then_some(Prebuild {
+                    python: (words.get(1) == Some(&"install")).then(|| Prebuild {
                         resolver: Resolver::UvPip,
                         approvals,
+                        confine: Default::default(),
                     }),
                     build: None,
                     in_tool: false,
@@ -144,6 +148,7 @@ pub(super) fn setup(
                         // `uv add` / `uv remove` are checked before uv edits
                         // the project, approvals or not (uv_edit).
                         approvals: approvals || matches!(sub, "add" | "remove"),
+                        confine: Default::default(),
                     }),
                     ..Setup::default()
                 }),
@@ -570,6 +575,9 @@ pub struct Prebuild {
     /// Whether some `scripts.allow` entry is a PyPI one (else nothing can
     /// be built and no resolution pass runs before the tool).
     pub approvals: bool,
+    /// uv project commands: whether uv's own run is confined (it builds
+    /// approved sdists itself), and what confined it ([`confine`]).
+    pub confine: confine::ToolRun,
 }
 
 /// At most this many approved sdists are built for one invocation.
@@ -866,6 +874,9 @@ pub struct Prebuilt {
     /// uv projects: where uv looks for the project (`--directory`,
     /// `--project`), to read the version a resolution locked.
     project: Option<PathBuf>,
+    /// uv projects: uv's confined run ([`confine`]), for the records'
+    /// `sandbox` (`None`: the builds were not to be confined).
+    confine: Option<confine::ToolRun>,
 }
 
 /// How one resolution pass ended.
@@ -1085,7 +1096,7 @@ pub fn prebuild(
 ) -> crate::error::Result<Option<Prebuilt>> {
     use crate::supervise::install_code::{run_install_code, InstallCode};
     if let Resolver::UvProject(sub) = pre.resolver {
-        return uv_project(sub, tool, cx, log, notice);
+        return uv_project(sub, tool, &pre.confine, cx, log, notice);
     }
     let io = |source| crate::error::Error::Io {
         context: "cannot create a private wheelhouse for approved sdist builds".into(),
@@ -1235,6 +1246,7 @@ pub fn prebuild(
         pending: Vec::new(),
         started: std::time::Instant::now(),
         project: None,
+        confine: None,
     }))
 }
 
@@ -1695,13 +1707,14 @@ fn resolution_denial(tool: &str, n: &Needed, ranged: Option<&str>) -> String {
 fn uv_project(
     sub: &'static str,
     tool: &str,
+    run: &confine::ToolRun,
     cx: &super::Context<'_>,
     log: &mut Option<crate::record::AuditLog>,
     notice: &mut dyn FnMut(String),
 ) -> crate::error::Result<Option<Prebuilt>> {
     use super::ScriptDecision;
     if matches!(sub, "add" | "remove") {
-        return uv_edit::check(sub, tool, cx, log, notice);
+        return uv_edit::check(sub, tool, run, cx, log, notice);
     }
     let all = lossy(cx.args);
     // `uv run`: the pass is the `uv sync` it starts with; pkgward's
@@ -1787,48 +1800,32 @@ fn uv_project(
         ));
     }
     let at = at.unwrap_or(all.len()).min(all.len());
-    approved_run(tool, sub, builds, extra, at, &all, cx, notice)
+    approved_run(builds, extra, at, &all, run, cx)
 }
 
 /// The real run of a uv project command that builds `builds` (approved)
-/// itself with `extra` inserted at `at`: refused where the sandbox is
-/// required (uv's own run cannot be confined), said otherwise, and the
-/// builds' records kept for [`Prebuilt::record_after`].
-#[allow(clippy::too_many_arguments)]
+/// itself with `extra` inserted at `at`: when a build is to be confined,
+/// uv's whole run is ([`confine`]); the builds' records are kept for
+/// [`Prebuilt::record_after`].
 fn approved_run(
-    tool: &str,
-    sub: &str,
     builds: Vec<(Needed, super::ScriptDecision, Option<String>)>,
     extra: Vec<String>,
     at: usize,
     all: &[String],
+    run: &confine::ToolRun,
     cx: &super::Context<'_>,
-    notice: &mut dyn FnMut(String),
 ) -> crate::error::Result<Option<Prebuilt>> {
-    // uv builds inside its own run, which pkgward cannot confine: where the
-    // policy requires the sandbox for approved code, that run does not happen.
-    if cx.policy.sandbox.require.value {
-        if let Some((n, ..)) = builds
-            .iter()
-            .find(|(_, decision, _)| super::confines(cx.policy, *decision))
-        {
-            return Err(crate::error::Error::Config(format!(
-                "`{tool} {sub}` would build the approved sdist of {} inside uv's own run, which \
-                 pkgward traces but cannot confine, and [sandbox] require = true; install it with \
-                 `uv pip install` (built confined by pkgward) or lift the requirement",
-                n.name
-            )));
-        }
-    }
-    for (n, ..) in builds
+    let confined = builds
         .iter()
-        .filter(|(_, decision, _)| super::confines(cx.policy, *decision))
-    {
-        notice(format!(
-            "uv builds the approved sdist of {} in its own run: traced and through the egress \
-             proxy, but not confined (`[sandbox] require = true` refuses this instead)",
-            n.name
-        ));
+        .any(|(_, decision, _)| super::confines(cx.policy, *decision));
+    let project = uv_project_dir(all);
+    if confined {
+        // uv builds inside its own run: that run is confined as a whole.
+        run.want(confine::Want {
+            kind: confine::Kind::Uv,
+            project: std::fs::canonicalize(&project).unwrap_or_else(|_| project.clone()),
+            extra: Vec::new(),
+        });
     }
     let mut launched = all.to_vec();
     launched.splice(at..at, extra.iter().cloned());
@@ -1846,19 +1843,6 @@ fn approved_run(
                 if n.version.is_empty() { "(any version)" } else { &n.version }
             );
             rec.runner = Some(runner.clone());
-            if super::confines(cx.policy, decision) {
-                rec.sandbox = Some(crate::supervise::sandbox::Report {
-                    layers: Vec::new(),
-                    missing: vec![
-                        "uv builds the sdist inside its own run, which pkgward traces and sends \
-                         through its egress proxy but does not confine"
-                            .into(),
-                    ],
-                    landlock_abi: None,
-                    scrubbed_env: Vec::new(),
-                    note: None,
-                });
-            }
             rec
         })
         .collect();
@@ -1868,7 +1852,8 @@ fn approved_run(
         _dir: None,
         pending,
         started: std::time::Instant::now(),
-        project: Some(uv_project_dir(all)),
+        project: Some(project),
+        confine: confined.then(|| run.clone()),
     }))
 }
 
@@ -1948,6 +1933,9 @@ impl Prebuilt {
                 {
                     rec.version = v;
                 }
+            }
+            if let Some(run) = &self.confine {
+                rec.sandbox = Some(run.record("uv builds the sdist inside its own run"));
             }
             rec.time = crate::record::now_rfc3339();
             rec.ran = true;
