@@ -531,3 +531,38 @@ fn a_path_dependency_is_decided_like_a_package() {
     assert_eq!(recs.last().unwrap()["package"], "pw-po-local");
     assert_eq!(recs.last().unwrap()["decision"], "deny");
 }
+
+/// The lock check decides what the install installs: an unapproved
+/// sdist-only package in an optional group the install does not select
+/// (or one it leaves out) does not stop it; selecting the group does.
+#[test]
+fn the_lock_check_covers_the_selected_groups_only() {
+    let pyproject = format!(
+        "[project]\nname = \"pw-po-proj\"\nversion = \"0.1.0\"\n\
+         requires-python = \">=3.8\"\ndependencies = [\"pw-po-wheel\"]\n\n\
+         [tool.poetry]\npackage-mode = false\n\n\
+         [tool.poetry.group.docs]\noptional = true\n\n\
+         [tool.poetry.group.docs.dependencies]\npw-po-sdist = \"*\"\n\n\
+         [[tool.poetry.source]]\nname = \"loopback\"\nurl = \"{}\"\npriority = \"primary\"\n",
+        shared().pypi_index_url()
+    );
+    // The lock, made with the sdist approved (in a sandbox of its own).
+    let t = setup(APPROVED);
+    t.g.sb.write("pyproject.toml", &pyproject);
+    let o = poetry(&t, &["lock"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let lock = std::fs::read_to_string(t.g.sb.work.join("poetry.lock")).unwrap();
+    assert!(lock.contains("groups = [\"docs\"]"), "{lock}");
+
+    let t = setup("");
+    t.g.sb.write("pyproject.toml", &pyproject);
+    t.g.sb.write("poetry.lock", &lock);
+    for args in [vec!["install"], vec!["install", "--without", "docs"]] {
+        let o = poetry(&t, &args, &[]);
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+        assert!(in_venv(&t, "pw_po_wheel"), "{args:?}");
+        no_effects(&t, &format!("{args:?}"));
+    }
+    let o = poetry(&t, &["install", "--with", "docs"], &[]);
+    assert_denied(&t, &o, "--with docs");
+}

@@ -1214,4 +1214,30 @@ fn pip_direct_sdist_references_are_decided_before_pip_runs() {
     let o = pip(&t, &["install", "--target", &target(&t), &local], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    // Recorded: approved, ran in pip's run, not confined (and said so).
+    let rec = script_records(&t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-scr-direct", "{rec}");
+    assert_eq!(rec["decision"], "approved", "{rec}");
+    assert_eq!(rec["ran"], true, "{rec}");
+    assert_eq!(rec["exit_code"], 0, "{rec}");
+    assert!(
+        rec["approved_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("pypi:pw-scr-direct"),
+        "{rec}"
+    );
+    assert!(rec["command"].as_str().unwrap().contains(&archive), "{rec}");
+    assert!(!rec["sandbox"]["missing"].is_null(), "{rec}");
+    assert_eq!(rec["invocation_id"], t.g.last_invocation()["invocation_id"]);
+    // Where the sandbox is required, it does not run.
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-direct\"]\n[sandbox]\nrequire = true\n");
+    let o = pip(&t, &["install", "--target", &target(&t), &local], &[]);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("cannot confine"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "direct reference, sandbox required");
 }

@@ -209,6 +209,60 @@ pub fn pip_direct_violations(
     args: &[String],
     cwd: &Path,
 ) -> Vec<Reason> {
+    let mut out = Vec::new();
+    for spec in pip_direct_specs(args, cwd) {
+        let Some((name, target)) = super::pipenv::cli_source_build(&spec) else {
+            continue;
+        };
+        if name
+            .as_deref()
+            .is_some_and(|n| approves_every_version(policy, n).is_some())
+        {
+            continue;
+        }
+        let approve = match &name {
+            Some(n) => format!("`pkgward approve pypi:{n}` (every version: the archive's own version is not known before it is built)"),
+            None => "name it (`NAME @ URL`) and approve that name for every version (`pkgward approve pypi:NAME`)".into(),
+        };
+        out.push(Reason {
+            code: BUILD_CODE.into(),
+            message: format!(
+                "pip would build {target} from source (its `--only-binary` covers index packages \
+                 only, and reading the metadata already runs the package's build code); \
+                 install it from the index, or {approve}"
+            ),
+            origin: None,
+        });
+    }
+    out
+}
+
+/// The approved direct references of a pip command ([`pip_direct_violations`]
+/// let them through): name, what is built, the approval.
+fn pip_direct_approved(
+    policy: &crate::policy::Policy,
+    args: &[String],
+    cwd: &Path,
+) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    for spec in pip_direct_specs(args, cwd) {
+        let Some((Some(name), target)) = super::pipenv::cli_source_build(&spec) else {
+            continue;
+        };
+        let Some(by) = approves_every_version(policy, &name) else {
+            continue;
+        };
+        if !out.iter().any(|(n, t, _)| *n == name && *t == target) {
+            out.push((name, target, by));
+        }
+    }
+    out
+}
+
+/// The requirement specifiers of a pip `install`/`download`/`wheel`
+/// command: its arguments, `-e` values and the lines of its requirement
+/// files (nested); none for another subcommand.
+fn pip_direct_specs(args: &[String], cwd: &Path) -> Vec<String> {
     let value_opts = crate::classify::pypi_value_opts();
     let mut specs: Vec<String> = Vec::new();
     let mut files: Vec<PathBuf> = Vec::new();
@@ -265,32 +319,7 @@ pub fn pip_direct_violations(
     for f in files {
         requirement_specs(&f, 0, &mut seen, &mut specs);
     }
-    let mut out = Vec::new();
-    for spec in specs {
-        let Some((name, target)) = super::pipenv::cli_source_build(&spec) else {
-            continue;
-        };
-        if name
-            .as_deref()
-            .is_some_and(|n| approves_every_version(policy, n).is_some())
-        {
-            continue;
-        }
-        let approve = match &name {
-            Some(n) => format!("`pkgward approve pypi:{n}` (every version: the archive's own version is not known before it is built)"),
-            None => "name it (`NAME @ URL`) and approve that name for every version (`pkgward approve pypi:NAME`)".into(),
-        };
-        out.push(Reason {
-            code: BUILD_CODE.into(),
-            message: format!(
-                "pip would build {target} from source (its `--only-binary` covers index packages \
-                 only, and reading the metadata already runs the package's build code); \
-                 install it from the index, or {approve}"
-            ),
-            origin: None,
-        });
-    }
-    out
+    specs
 }
 
 /// The requirement lines of a requirement file and the files it names
@@ -1065,6 +1094,11 @@ fn script_record(
     }
 }
 
+/// The `command` of an approved direct reference's build by pip.
+fn direct_command(name: &str, target: &str) -> String {
+    format!("build {name} from {target} (its PEP 517 backend / setup.py), by pip in its own run")
+}
+
 /// The denial of an sdist-only package the policy does not approve.
 fn denial(tool: &str, n: &Needed) -> String {
     format!(
@@ -1109,6 +1143,56 @@ pub fn prebuild(
         .map_err(io)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let args = lossy(cx.args);
+    // pip builds an approved direct reference (sdist archive, VCS) itself,
+    // in its run (and in the resolution pass below): recorded after the
+    // run; refused where the policy requires the sandbox, as neither run
+    // is confined.
+    let direct = match pre.resolver {
+        Resolver::Pip(_) => pip_direct_approved(cx.policy, &args, &cwd),
+        _ => Vec::new(),
+    };
+    let direct_confined = super::confines(cx.policy, super::ScriptDecision::Approved);
+    if let Some((name, target, _)) = direct.first() {
+        if direct_confined && cx.policy.sandbox.require.value {
+            let mut rec = script_record(cx, name, "", super::ScriptDecision::Approved, None);
+            rec.command = direct_command(name, target);
+            rec.error = Some("[sandbox] require = true: the build cannot be confined".into());
+            super::append(log, &rec, notice);
+            return Err(crate::error::Error::Config(format!(
+                "`{tool}` would build the approved {name} from {target} inside pip's own run, \
+                 which pkgward traces but cannot confine, and [sandbox] require = true; install \
+                 it from the index (built confined by pkgward) or lift the requirement"
+            )));
+        }
+    }
+    let pending: Vec<super::ScriptRecord> = direct
+        .iter()
+        .map(|(name, target, by)| {
+            let mut rec = script_record(
+                cx,
+                name,
+                "",
+                super::ScriptDecision::Approved,
+                Some(by.clone()),
+            );
+            rec.command = direct_command(name, target);
+            let mut runner = vec![tool.to_string()];
+            runner.extend(args.iter().cloned());
+            rec.runner = Some(runner);
+            if direct_confined {
+                rec.sandbox = Some(crate::supervise::sandbox::Report {
+                    missing: vec![
+                        "pip builds a direct reference inside its own run (and pkgward's \
+                         wheels-only resolution pass before it), which pkgward traces but does \
+                         not confine"
+                            .into(),
+                    ],
+                    ..Default::default()
+                });
+            }
+            rec
+        })
+        .collect();
     let (pip, index, index_env) = match pre.resolver {
         Resolver::Pip(_) => (
             Some(cx.program.to_path_buf()),
@@ -1235,15 +1319,19 @@ pub fn prebuild(
             break;
         }
     }
-    if built.is_empty() {
+    if built.is_empty() && pending.is_empty() {
         return Ok(None);
     }
     let wh = dir.path().as_os_str().to_owned();
     Ok(Some(Prebuilt {
-        args: vec!["--find-links".into(), wh],
+        args: if built.is_empty() {
+            Vec::new()
+        } else {
+            vec!["--find-links".into(), wh]
+        },
         at: None,
         _dir: Some(dir),
-        pending: Vec::new(),
+        pending,
         started: std::time::Instant::now(),
         project: None,
         confine: None,

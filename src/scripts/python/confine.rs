@@ -12,7 +12,7 @@
 //!
 //! | tool | also writable |
 //! |---|---|
-//! | uv | the workspace root (`uv.lock`), `UV_PROJECT_ENVIRONMENT`, `VIRTUAL_ENV` with `--active`, `uv cache dir`, `uv python dir` (a Python uv downloads) |
+//! | uv | the workspace root (`uv.lock`), `UV_PROJECT_ENVIRONMENT`, `VIRTUAL_ENV` with `--active`, `uv cache dir` (not `uv python dir`: a run that has to download a Python fails; `uv python install` it first) |
 //! | poetry | `poetry config --list`'s `cache-dir` and `virtualenvs.path`, an active `VIRTUAL_ENV`, virtualenv's app data |
 //! | pipenv | its virtualenv home (`WORKON_HOME`, else `~/.local/share/virtualenvs`; an active `VIRTUAL_ENV` unless `PIPENV_IGNORE_VIRTUALENVS`), `PIPENV_CACHE_DIR` (`~/.cache/pipenv`), virtualenv's app data |
 //!
@@ -144,6 +144,9 @@ fn ask(program: &Path, args: &[&str], cwd: &Path, env: &[(OsString, OsString)]) 
     for (k, v) in env {
         cmd.env(k, v);
     }
+    // Not under poetry's build guard: its report is the real run's (a
+    // `guard` line from this run would hide a guard that did not load).
+    cmd.env_remove(crate::scripts::poetry::GUARD_VAR);
     let out = cmd.output().ok()?;
     out.status
         .success()
@@ -234,10 +237,9 @@ pub fn roots(
             if let Some(c) = &c {
                 cache.extend(["--cache-dir", c.as_str()]);
             }
-            for q in [cache, vec!["python", "dir"]] {
-                if let Some(p) = ask(program, &q, project, env) {
-                    out.push(PathBuf::from(p.trim()));
-                }
+            // Not `uv python dir`: interpreters other runs start, unconfined.
+            if let Some(p) = ask(program, &cache, project, env) {
+                out.push(PathBuf::from(p.trim()));
             }
         }
         Kind::Poetry => {
