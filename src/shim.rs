@@ -523,7 +523,7 @@ fn run_inner(
             processes: Vec::new(),
         })
     } else {
-        supervise::run(&launch)
+        crate::scripts::run_tool(scripts.as_ref(), &launch)
     };
     #[cfg(target_os = "linux")]
     if let Some(b) = npm_broker {

@@ -34,6 +34,11 @@ fn fixtures() {
                 .build_code(&evil_build()),
         );
         r.publish_wheel(&Wheel::new("pw-pe-wheel", "1.0.0").module("VALUE = 'wheel'\n"));
+        r.publish_sdist(
+            &Sdist::new("pw-pe-confined", "1.0.0")
+                .module("VALUE = 'confined'\n")
+                .build_code(&support::py_confined_build("confined-built")),
+        );
         // A wheel and an sdist whose build is malicious: wheels only must
         // pick the wheel whatever the settings say.
         r.publish_wheel(&Wheel::new("pw-pe-both", "1.0.0").module("VALUE = 'wheel'\n"));
@@ -460,4 +465,52 @@ fn pipenv_builds_an_approved_sdist_in_its_run() {
     assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("pkgward approve pypi:pw-pe-evil"));
     no_effects(&t, "approved next to unapproved");
+}
+
+/// Approved builds run inside pipenv's run (its resolver, then pip), which
+/// is then confined as a whole: the build's attempts to read a fake SSH
+/// key, reach a loopback listener (straight or through the proxy), write
+/// outside the project or append to `~/.bashrc` fail, while pipenv still
+/// locks and installs (the package imports) and the records name the
+/// layers in force — also where `[sandbox] require = true`.
+#[test]
+fn pipenv_runs_that_build_approved_sdists_are_confined() {
+    let evil = Listener::start();
+    for require in [false, true] {
+        let what = if require {
+            "sandbox required"
+        } else {
+            "default"
+        };
+        let t = setup("");
+        set_policy(&t, "[scripts]\nallow = [\"pypi:pw-pe-confined\"]\n");
+        if require {
+            let mut p = std::fs::read_to_string(&t.g.policy).unwrap();
+            p.push_str("require = true\n");
+            std::fs::write(&t.g.policy, p).unwrap();
+        }
+        support::py_confined_home(&t.g.sb.home, &evil);
+        let p = project(&t, "c", "pw-pe-confined = \"*\"\npw-pe-wheel = \"*\"");
+        let o = pipenv(&t, &p, &["install"], &[]);
+        assert!(o.status.success(), "{what}: {}", text(&o.stderr));
+        assert!(installed(&p, "pw_pe_confined"), "{what}");
+        assert!(installed(&p, "pw_pe_wheel"), "{what}");
+        let rec = script_records(&t).pop().expect("a script record");
+        assert_eq!(rec["package"], "pw-pe-confined", "{what}");
+        assert_eq!(rec["decision"], "approved", "{what}");
+        assert_eq!(rec["exit_code"], 0, "{what}");
+        assert!(rec["sandbox"]["missing"].is_null(), "{what}: {rec}");
+        support::assert_py_confined(
+            &format!("pipenv install ({what})"),
+            t.g.sb.marker("confined-built"),
+            &evil,
+            &t.g.sb.home,
+            &rec,
+        );
+        let o = std::process::Command::new(p.join(".venv/bin/python"))
+            .args(["-c", "import pw_pe_confined as m; print(m.VALUE)"])
+            .output()
+            .unwrap();
+        assert_eq!(text(&o.stdout).trim(), "confined", "{}", text(&o.stderr));
+    }
 }

@@ -35,6 +35,11 @@ fn fixtures() {
                 .build_code(&evil_build()),
         );
         r.publish_wheel(&Wheel::new("pw-po-wheel", "1.0.0").module("VALUE = 'wheel'\n"));
+        r.publish_sdist(
+            &Sdist::new("pw-po-confined", "1.0.0")
+                .module("VALUE = 'confined'\n")
+                .build_code(&support::py_confined_build("confined-built")),
+        );
         // An sdist whose unpacked PKG-INFO claims to be the approved one.
         r.publish_sdist(
             &Sdist::new("pw-po-liar", "1.0.0")
@@ -409,21 +414,56 @@ fn an_sdist_cannot_borrow_another_packages_approval() {
     assert_eq!(recs.last().unwrap()["decision"], "deny");
 }
 
-/// Approved builds run inside poetry's run, which pkgward cannot confine:
-/// where the policy requires the sandbox, poetry is stopped before the
-/// build (exit 78), and nothing of it runs.
+/// Approved builds run inside poetry's run, which is then confined as a
+/// whole: the build's attempts to read a fake SSH key, reach a loopback
+/// listener (straight or through the proxy), write outside the project or
+/// append to `~/.bashrc` fail, while poetry still resolves, locks and
+/// installs (the package imports) and the records name the layers in force
+/// — also where `[sandbox] require = true`.
 #[test]
-fn the_sandbox_requirement_refuses_an_unconfinable_build() {
-    let t = setup("[scripts]\nallow = [\"pypi:pw-po-sdist\"]\n[sandbox]\nrequire = true\n");
-    project(&t, &["pw-po-sdist"], None);
-    let o = poetry(&t, &["lock"], &[]);
-    assert_eq!(o.status.code(), Some(78), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("cannot confine"),
-        "{}",
-        text(&o.stderr)
-    );
-    no_effects(&t, "sandbox required");
+fn approved_builds_run_in_a_confined_poetry_run() {
+    let evil = Listener::start();
+    for require in [false, true] {
+        let what = if require {
+            "sandbox required"
+        } else {
+            "default"
+        };
+        let t = setup("[scripts]\nallow = [\"pypi:pw-po-confined\"]\n");
+        if require {
+            let mut p = std::fs::read_to_string(&t.g.policy).unwrap();
+            assert!(p.trim_end().ends_with(']'), "{p}");
+            p.push_str("require = true\n");
+            std::fs::write(&t.g.policy, p).unwrap();
+        }
+        support::py_confined_home(&t.g.sb.home, &evil);
+        project(&t, &["pw-po-confined", "pw-po-wheel"], None);
+        // Resolving builds its metadata; installing from the lock, its wheel.
+        for args in [vec!["lock"], vec!["install"]] {
+            let _ = std::fs::remove_file(t.g.sb.markers.join("confined-built"));
+            let o = poetry(&t, &args, &[]);
+            assert!(o.status.success(), "{what} {args:?}: {}", text(&o.stderr));
+            let rec = script_records(&t).pop().expect("a script record");
+            assert_eq!(rec["package"], "pw-po-confined", "{what}");
+            assert_eq!(rec["decision"], "approved", "{what}");
+            assert_eq!(rec["exit_code"], 0, "{what}");
+            assert!(rec["sandbox"]["missing"].is_null(), "{what}: {rec}");
+            support::assert_py_confined(
+                &format!("poetry {args:?} ({what})"),
+                t.g.sb.marker("confined-built"),
+                &evil,
+                &t.g.sb.home,
+                &rec,
+            );
+        }
+        assert!(in_venv(&t, "pw_po_confined"), "{what}");
+        assert!(in_venv(&t, "pw_po_wheel"), "{what}");
+        let o = std::process::Command::new(t.g.sb.work.join(".venv/bin/python"))
+            .args(["-c", "import pw_po_confined as m; print(m.VALUE)"])
+            .output()
+            .unwrap();
+        assert_eq!(text(&o.stdout).trim(), "confined", "{}", text(&o.stderr));
+    }
 }
 
 /// A project's required plugins are code poetry installs and runs in its
@@ -490,4 +530,39 @@ fn a_path_dependency_is_decided_like_a_package() {
     let recs = script_records(&t);
     assert_eq!(recs.last().unwrap()["package"], "pw-po-local");
     assert_eq!(recs.last().unwrap()["decision"], "deny");
+}
+
+/// The lock check decides what the install installs: an unapproved
+/// sdist-only package in an optional group the install does not select
+/// (or one it leaves out) does not stop it; selecting the group does.
+#[test]
+fn the_lock_check_covers_the_selected_groups_only() {
+    let pyproject = format!(
+        "[project]\nname = \"pw-po-proj\"\nversion = \"0.1.0\"\n\
+         requires-python = \">=3.8\"\ndependencies = [\"pw-po-wheel\"]\n\n\
+         [tool.poetry]\npackage-mode = false\n\n\
+         [tool.poetry.group.docs]\noptional = true\n\n\
+         [tool.poetry.group.docs.dependencies]\npw-po-sdist = \"*\"\n\n\
+         [[tool.poetry.source]]\nname = \"loopback\"\nurl = \"{}\"\npriority = \"primary\"\n",
+        shared().pypi_index_url()
+    );
+    // The lock, made with the sdist approved (in a sandbox of its own).
+    let t = setup(APPROVED);
+    t.g.sb.write("pyproject.toml", &pyproject);
+    let o = poetry(&t, &["lock"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let lock = std::fs::read_to_string(t.g.sb.work.join("poetry.lock")).unwrap();
+    assert!(lock.contains("groups = [\"docs\"]"), "{lock}");
+
+    let t = setup("");
+    t.g.sb.write("pyproject.toml", &pyproject);
+    t.g.sb.write("poetry.lock", &lock);
+    for args in [vec!["install"], vec!["install", "--without", "docs"]] {
+        let o = poetry(&t, &args, &[]);
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+        assert!(in_venv(&t, "pw_po_wheel"), "{args:?}");
+        no_effects(&t, &format!("{args:?}"));
+    }
+    let o = poetry(&t, &["install", "--with", "docs"], &[]);
+    assert_denied(&t, &o, "--with docs");
 }

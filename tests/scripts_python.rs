@@ -34,6 +34,11 @@ fn fixtures() {
                 .build_code(&evil_build()),
         );
         r.publish_wheel(&Wheel::new("pw-scr-wheel", "1.0.0").module("VALUE = 'wheel'\n"));
+        r.publish_sdist(
+            &Sdist::new("pw-scr-confined", "1.0.0")
+                .module("VALUE = 'confined'\n")
+                .build_code(&support::py_confined_build("confined-built")),
+        );
         for v in ["1.0.0", "2.0.0"] {
             r.publish_sdist(
                 &Sdist::new("pw-scr-multi", v)
@@ -701,44 +706,77 @@ fn uv_lock_and_sync_build_an_approved_sdist() {
     check("uv sync", Some("--locked"));
 }
 
-/// uv builds an approved sdist inside its own run, which pkgward cannot
-/// confine: by default that is said and recorded; where the policy
-/// requires the sandbox, uv does not run at all.
+/// uv builds an approved sdist inside its own run: that whole run is
+/// confined as install-time code. The approved build's attempts to read a
+/// fake SSH key, reach a loopback listener (straight or through the proxy),
+/// write outside the project or append to `~/.bashrc` fail, while uv still
+/// fetches through the proxy, builds, installs (the package imports) and
+/// records the layers in force — also where `[sandbox] require = true`.
 #[test]
-fn uv_sync_refuses_an_unconfinable_build_when_the_sandbox_is_required() {
-    let lock = approved_lock();
-    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n[sandbox]\nrequire = true\n");
-    project(&t, Some(&lock));
-    let o = uv(&t, &["sync"], &[]);
-    assert_eq!(o.status.code(), Some(78), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("cannot confine"),
-        "{}",
-        text(&o.stderr)
-    );
-    no_effects(&t, "sandbox required");
-    assert!(!in_venv(&t, "pw_scr_sdist"));
-
-    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-sdist\"]\n");
-    project(&t, Some(&lock));
-    let o = uv(&t, &["sync"], &[]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("not confined"),
-        "{}",
-        text(&o.stderr)
-    );
-    assert!(in_venv(&t, "pw_scr_sdist"));
-    let recs = script_records(&t);
-    let last = recs.last().unwrap();
-    assert_eq!(last["decision"], "approved");
-    assert!(
-        last["sandbox"]["missing"][0]
-            .as_str()
-            .unwrap()
-            .contains("does not confine"),
-        "{last}"
-    );
+fn uv_runs_that_build_approved_sdists_are_confined() {
+    let evil = Listener::start();
+    for (what, args, require) in [
+        ("uv sync", vec!["sync"], false),
+        ("uv sync, sandbox required", vec!["sync"], true),
+        ("uv lock, then uv run", vec!["lock"], false),
+    ] {
+        let t = setup("[scripts]\nallow = [\"pypi:pw-scr-confined\"]\n");
+        if require {
+            let mut p = std::fs::read_to_string(&t.g.policy).unwrap();
+            assert!(p.trim_end().ends_with(']'), "{p}");
+            p.push_str("require = true\n");
+            std::fs::write(&t.g.policy, p).unwrap();
+        }
+        support::py_confined_home(&t.g.sb.home, &evil);
+        t.g.sb.write(
+            "pyproject.toml",
+            "[project]\nname = \"pw-scr-proj\"\nversion = \"0.1.0\"\n\
+             requires-python = \">=3.8\"\ndependencies = [\"pw-scr-confined\", \"pw-scr-wheel\"]\n",
+        );
+        let o = uv(&t, &args, &[]);
+        assert!(o.status.success(), "{what}: {}", text(&o.stderr));
+        let rec = script_records(&t).pop().expect("a script record");
+        assert_eq!(rec["package"], "pw-scr-confined", "{what}");
+        assert_eq!(rec["decision"], "approved", "{what}");
+        assert_eq!(rec["ran"], true, "{what}");
+        support::assert_py_confined(
+            what,
+            t.g.sb.marker("confined-built"),
+            &evil,
+            &t.g.sb.home,
+            &rec,
+        );
+        assert!(
+            rec["sandbox"]["missing"].is_null(),
+            "{what}: missing layers: {rec}"
+        );
+        if args == ["lock"] {
+            std::fs::remove_file(t.g.sb.markers.join("confined-built")).unwrap();
+            let o = uv(
+                &t,
+                &[
+                    "run",
+                    "python",
+                    "-c",
+                    "import pw_scr_confined as m; print(m.VALUE)",
+                ],
+                &[],
+            );
+            assert!(o.status.success(), "{what}: {}", text(&o.stderr));
+            assert_eq!(text(&o.stdout).trim(), "confined", "{what}");
+            let rec = script_records(&t).pop().unwrap();
+            support::assert_py_confined(
+                "uv run",
+                t.g.sb.marker("confined-built"),
+                &evil,
+                &t.g.sb.home,
+                &rec,
+            );
+        } else {
+            assert!(in_venv(&t, "pw_scr_confined"), "{what}");
+            assert!(in_venv(&t, "pw_scr_wheel"), "{what}");
+        }
+    }
 }
 
 /// A version-range approval counts for the version the lockfile pins: one
@@ -1176,4 +1214,30 @@ fn pip_direct_sdist_references_are_decided_before_pip_runs() {
     let o = pip(&t, &["install", "--target", &target(&t), &local], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
+    // Recorded: approved, ran in pip's run, not confined (and said so).
+    let rec = script_records(&t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-scr-direct", "{rec}");
+    assert_eq!(rec["decision"], "approved", "{rec}");
+    assert_eq!(rec["ran"], true, "{rec}");
+    assert_eq!(rec["exit_code"], 0, "{rec}");
+    assert!(
+        rec["approved_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("pypi:pw-scr-direct"),
+        "{rec}"
+    );
+    assert!(rec["command"].as_str().unwrap().contains(&archive), "{rec}");
+    assert!(!rec["sandbox"]["missing"].is_null(), "{rec}");
+    assert_eq!(rec["invocation_id"], t.g.last_invocation()["invocation_id"]);
+    // Where the sandbox is required, it does not run.
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-direct\"]\n[sandbox]\nrequire = true\n");
+    let o = pip(&t, &["install", "--target", &target(&t), &local], &[]);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("cannot confine"),
+        "{}",
+        text(&o.stderr)
+    );
+    no_effects(&t, "direct reference, sandbox required");
 }

@@ -808,6 +808,25 @@ pub fn after_run(
     }
 }
 
+/// Runs the real tool: confined as install-time code when its own run
+/// builds approved sdists ([`python::confine`]: uv project commands,
+/// poetry, pipenv), else as usual ([`crate::supervise::run`]).
+pub fn run_tool(
+    setup: Option<&Setup>,
+    launch: &crate::supervise::Launch,
+) -> crate::error::Result<crate::supervise::Ended> {
+    let run = setup.and_then(|s| match (&s.build, &s.python) {
+        (Some(Build::Poetry(p)), _) => Some(&p.confine),
+        (Some(Build::Pipenv(p)), _) => Some(&p.confine),
+        (_, Some(p)) => Some(&p.confine),
+        _ => None,
+    });
+    match run.and_then(|r| r.wanted().map(|w| (r, w))) {
+        Some((r, want)) => python::confine::run(launch, r, &want),
+        None => crate::supervise::run(launch),
+    }
+}
+
 /// Before the real tool runs: pip / `uv pip install` with PyPI approvals
 /// get the approved sdists they need built, supervised, into a private
 /// wheelhouse ([`python::prebuild`]); the returned value holds it and the

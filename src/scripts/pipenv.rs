@@ -24,7 +24,10 @@
 //!   (or `:none:`), and blanks `PIP_ONLY_BINARY` / `PIP_NO_BINARY` (pip
 //!   drops empty values). Every pip config file pip still loads (global,
 //!   site) gets its format keys replaced by that file's, which pip loads
-//!   last.
+//!   last. pip no longer loads the user's own file then (nor the one the
+//!   user's `PIP_CONFIG_FILE` names): its settings are copied into
+//!   pkgward's file, format keys left out ([`user_pip_config`],
+//!   [`config_text`]).
 //! * The installing pip runs with `PIP_CONFIG_FILE=/dev/null` (pipenv's),
 //!   its command line built from `--extra-pip-args`, then pipenv's own `-r`
 //!   file. pkgward appends `--extra-pip-args="<the user's> -r FILE"` (the
@@ -64,9 +67,9 @@
 //! builds is fixed — the locked one, or an exact `==` pin; pipenv's resolver
 //! may otherwise build any version it considers, so only an approval of
 //! every version counts. The approved builds run inside pipenv's run,
-//! traced and through the egress proxy but not confined (recorded in
-//! `sandbox.missing`, refused under `[sandbox] require = true`), recorded
-//! after the run ([`after`]).
+//! which is then confined as a whole, as install-time code
+//! ([`super::python::confine`]); they are recorded after the run, with the
+//! layers that were in force ([`after`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -432,6 +435,12 @@ pub struct Plan {
     /// to let the approved sdists build; removed by [`after`].
     pub dir: Option<PathBuf>,
     state: Arc<Mutex<State>>,
+    /// Whether pipenv's run is confined ([`super::python::confine`]), and
+    /// what confined it.
+    pub confine: super::python::confine::ToolRun,
+    /// The user's own pip config texts ([`user_pip_config`]), kept in
+    /// pkgward's config file.
+    pub pip_user: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -448,22 +457,117 @@ fn has_approvals(policy: &Policy) -> bool {
         .any(|(e, _)| e.ecosystem == Ecosystem::Pypi)
 }
 
-/// pip's config file: `only-binary = :all:` then `no-binary = NAMES` (or
-/// `:none:`, which clears any other file's) in `[global]` and in every
-/// command section pipenv's pips run under.
-pub fn config_text(no_binary: &[String]) -> String {
+/// pip's config file: the user's own settings ([`user_pip_config`], which
+/// pip no longer loads once `PIP_CONFIG_FILE` names this file), without
+/// their format keys, then `only-binary = :all:` and `no-binary = NAMES`
+/// (or `:none:`, which clears any other file's) in `[global]` and in every
+/// command section pipenv's pips run under. One section per name and one
+/// key per section (pip's parser refuses duplicates); of the user's files,
+/// the later one's key wins, as in pip.
+pub fn config_text(user: &[String], no_binary: &[String]) -> String {
     let nb = if no_binary.is_empty() {
         ":none:".to_string()
     } else {
         no_binary.join(",")
     };
+    // (section, [(normalized key, its lines)])
+    type Section = (String, Vec<(String, Vec<String>)>);
+    let mut sections: Vec<Section> = Vec::new();
+    for text in user {
+        let mut current: Option<usize> = None;
+        let mut key: Option<usize> = None;
+        for line in text.lines() {
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+                key = None;
+                continue;
+            }
+            if line.starts_with([' ', '\t']) {
+                // A value's continuation line.
+                if let (Some(c), Some(k)) = (current, key) {
+                    sections[c].1[k].1.push(line.to_string());
+                }
+                continue;
+            }
+            if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                let name = name.trim().to_string();
+                current = Some(match sections.iter().position(|(n, _)| *n == name) {
+                    Some(i) => i,
+                    None => {
+                        sections.push((name, Vec::new()));
+                        sections.len() - 1
+                    }
+                });
+                key = None;
+                continue;
+            }
+            let (Some(c), Some(at)) = (current, t.find(['=', ':'])) else {
+                key = None;
+                continue;
+            };
+            let k = t[..at].trim().to_ascii_lowercase().replace('_', "-");
+            let keys = &mut sections[c].1;
+            keys.retain(|(n, _)| *n != k);
+            keys.push((k, vec![line.to_string()]));
+            key = Some(keys.len() - 1);
+        }
+    }
+    for (_, keys) in sections.iter_mut() {
+        keys.retain(|(k, _)| !matches!(k.as_str(), "only-binary" | "no-binary"));
+    }
+    for name in ["global", "install", "download", "wheel", "lock"] {
+        if !sections.iter().any(|(n, _)| n == name) {
+            sections.push((name.to_string(), Vec::new()));
+        }
+    }
     let mut out = String::new();
-    for section in ["global", "install", "download", "wheel", "lock"] {
-        out.push_str(&format!(
-            "[{section}]\nonly-binary = :all:\nno-binary = {nb}\n"
-        ));
+    for (name, keys) in &sections {
+        out.push_str(&format!("[{name}]\n"));
+        for (_, lines) in keys {
+            for l in lines {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        if matches!(
+            name.as_str(),
+            "global" | "install" | "download" | "wheel" | "lock"
+        ) {
+            out.push_str(&format!("only-binary = :all:\nno-binary = {nb}\n"));
+        }
     }
     out
+}
+
+/// The user's pip configuration that pip would load but stops loading
+/// when pkgward sets `PIP_CONFIG_FILE`: the file the user's own
+/// `PIP_CONFIG_FILE` names, when it exists (nothing for `/dev/null`, with
+/// which pip loads no file), else pip's user files — `~/.pip/pip.conf`,
+/// then `$XDG_CONFIG_HOME/pip/pip.conf` (`~/.config/pip/pip.conf`); on
+/// Windows `%APPDATA%\pip\pip.ini`. Texts in pip's loading order.
+pub fn user_pip_config(env: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Vec<String> {
+    let read = |p: &Path| read_small(p);
+    if let Some(f) = env("PIP_CONFIG_FILE").filter(|v| !v.is_empty()) {
+        if f == "/dev/null" || f.eq_ignore_ascii_case("nul") {
+            return Vec::new();
+        }
+        if Path::new(&f).is_file() {
+            return read(Path::new(&f)).into_iter().collect();
+        }
+    }
+    let mut files: Vec<PathBuf> = Vec::new();
+    if cfg!(windows) {
+        files.extend(home.map(|h| h.join("pip").join("pip.ini")));
+        files.extend(env("APPDATA").map(|a| Path::new(&a).join("pip").join("pip.ini")));
+    } else {
+        files.extend(home.map(|h| h.join(".pip/pip.conf")));
+        let xdg = env("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| home.map(|h| h.join(".config")));
+        files.extend(xdg.map(|x| x.join("pip/pip.conf")));
+    }
+    files.iter().filter_map(|f| read(f)).collect()
 }
 
 /// The requirement file given to pipenv's installing pip: `--only-binary
@@ -550,6 +654,13 @@ pub(super) fn setup(args: &[String], policy: &Policy) -> Option<Setup> {
         .or_else(|| std::env::var("PIPENV_EXTRA_PIP_ARGS").ok())
         .filter(|v| !v.trim().is_empty());
     let base = files_dir();
+    // The user's pip settings, which pip no longer reads once pkgward's
+    // file is its `PIP_CONFIG_FILE`.
+    let pip_user = if has_approvals(policy) {
+        user_pip_config(&|k| std::env::var(k).ok(), dirs::home_dir().as_deref())
+    } else {
+        Vec::new()
+    };
     let mut env: Vec<(String, String)> = vec![
         ("UV_NO_BUILD".into(), "1".into()),
         ("PIPENV_RESOLVER".into(), "pip".into()),
@@ -564,7 +675,7 @@ pub(super) fn setup(args: &[String], policy: &Policy) -> Option<Setup> {
                 .ok()
                 .map(tempfile::TempDir::keep);
             let written = d.as_ref().is_some_and(|d| {
-                std::fs::write(d.join("pip.conf"), config_text(&[])).is_ok()
+                std::fs::write(d.join("pip.conf"), config_text(&pip_user, &[])).is_ok()
                     && std::fs::write(d.join("only-binary.txt"), requirements_text(&[])).is_ok()
             });
             match d {
@@ -615,6 +726,8 @@ pub(super) fn setup(args: &[String], policy: &Policy) -> Option<Setup> {
             cwd,
             dir,
             state: Arc::default(),
+            confine: Default::default(),
+            pip_user,
         })),
         in_tool: false,
     })
@@ -1809,18 +1922,18 @@ fn before_inner(
     if approved.is_empty() {
         return Ok(());
     }
-    if policy.sandbox.require.value {
-        if let Some((f, ..)) = approved
-            .iter()
-            .find(|(_, d, _)| super::confines(policy, *d))
-        {
-            return Err(crate::error::Error::Config(format!(
-                "`pipenv {sub}` would build the approved sdist of {} inside pipenv's own run, which \
-                 pkgward traces but cannot confine, and [sandbox] require = true; lift the \
-                 requirement or install it with pip (built confined by pkgward)",
-                f.name
-            )));
-        }
+    // pip builds them inside pipenv's run, which is then confined as a
+    // whole.
+    if approved.iter().any(|(_, d, _)| super::confines(policy, *d)) {
+        let env = |k: &str| var(launch, k).or_else(|| std::env::var(k).ok());
+        let project = pipfile_path(&plan.cwd, &env)
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| plan.cwd.clone());
+        plan.confine.want(super::python::confine::Want {
+            kind: super::python::confine::Kind::Pipenv,
+            project: std::fs::canonicalize(&project).unwrap_or(project),
+            extra: Vec::new(),
+        });
     }
     let Some(dir) = &plan.dir else {
         return Err(crate::error::Error::Denied {
@@ -1836,20 +1949,12 @@ fn before_inner(
         context: "cannot write pip's settings for pipenv".into(),
         source,
     };
-    std::fs::write(dir.join("pip.conf"), config_text(&names)).map_err(io)?;
+    std::fs::write(dir.join("pip.conf"), config_text(&plan.pip_user, &names)).map_err(io)?;
     std::fs::write(dir.join("only-binary.txt"), requirements_text(&names)).map_err(io)?;
     let mut runner = vec!["pipenv".to_string()];
     runner.extend(launch.args.iter().map(|a| a.to_string_lossy().into_owned()));
     let mut pending = Vec::new();
     for (f, decision, by) in approved {
-        let confined = super::confines(policy, decision);
-        if confined {
-            notice(format!(
-                "pip builds the approved sdist of {} in pipenv's own run: traced and through the \
-                 egress proxy, but not confined (`[sandbox] require = true` refuses this instead)",
-                f.name
-            ));
-        }
         let mut rec = record(
             invocation_id,
             &f.name,
@@ -1865,18 +1970,9 @@ fn before_inner(
             if f.fixed { f.version.as_str() } else { "(the version pipenv locks)" }
         );
         rec.runner = Some(runner.clone());
-        if confined {
-            rec.sandbox = Some(crate::supervise::sandbox::Report {
-                layers: Vec::new(),
-                missing: vec![
-                    "pip builds the sdist inside pipenv's own run, which pkgward traces and sends \
-                     through its egress proxy but does not confine"
-                        .into(),
-                ],
-                landlock_abi: None,
-                scrubbed_env: Vec::new(),
-                note: None,
-            });
+        if super::confines(policy, decision) {
+            // Filled in after the run: what confined it.
+            rec.sandbox = Some(Default::default());
         }
         pending.push(rec);
     }
@@ -1963,6 +2059,12 @@ pub fn after(
             {
                 rec.version = v;
             }
+        }
+        if rec.sandbox.is_some() {
+            rec.sandbox = Some(
+                plan.confine
+                    .record("pip builds the sdist inside pipenv's own run"),
+            );
         }
         rec.time = crate::record::now_rfc3339();
         rec.ran = true;

@@ -72,10 +72,10 @@ fn command_lines() {
 
 #[test]
 fn files_pkgward_writes() {
-    let c = config_text(&[]);
+    let c = config_text(&[], &[]);
     assert!(c.starts_with("[global]\nonly-binary = :all:\nno-binary = :none:\n"));
     assert!(c.contains("[install]\nonly-binary = :all:\nno-binary = :none:\n"));
-    let c = config_text(&a(&["x", "y-z"]));
+    let c = config_text(&[], &a(&["x", "y-z"]));
     assert!(c.contains("[install]\nonly-binary = :all:\nno-binary = x,y-z\n"));
     assert_eq!(requirements_text(&[]), "--only-binary :all:\n");
     assert_eq!(
@@ -445,4 +445,46 @@ fn what_pip_builds_whatever_it_is_told() {
         let got = cli_source_build(spec).map(|(n, _)| n);
         assert_eq!(got, want.map(|n| n.map(str::to_string)), "{spec}");
     }
+}
+
+/// The user's pip settings survive in pkgward's config file (pip stops
+/// reading the user's own once `PIP_CONFIG_FILE` is set), without their
+/// format keys, one section and one key each (pip refuses duplicates).
+#[test]
+fn the_users_pip_config_is_kept() {
+    let legacy = "[global]\ntimeout = 5\nindex-url = http://a.test/simple\n".to_string();
+    let user = "# mine\n[global]\nindex_url = http://b.test/simple\nno_binary = :all:\n\
+                extra-index-url =\n    http://c.test/simple\n    http://d.test/simple\n\
+                [install]\nOnly-Binary: :none:\nno-compile = yes\n[freeze]\nall = true\n"
+        .to_string();
+    let c = config_text(&[legacy, user], &a(&["x"]));
+    assert_eq!(
+        c,
+        "[global]\ntimeout = 5\nindex_url = http://b.test/simple\nextra-index-url =\n    \
+         http://c.test/simple\n    http://d.test/simple\nonly-binary = :all:\nno-binary = x\n\
+         [install]\nno-compile = yes\nonly-binary = :all:\nno-binary = x\n\
+         [freeze]\nall = true\n\
+         [download]\nonly-binary = :all:\nno-binary = x\n\
+         [wheel]\nonly-binary = :all:\nno-binary = x\n\
+         [lock]\nonly-binary = :all:\nno-binary = x\n"
+    );
+    // Which files: the user's PIP_CONFIG_FILE when it exists, else the
+    // user files in pip's order.
+    let d = tempfile::tempdir().unwrap();
+    let h = d.path();
+    std::fs::create_dir_all(h.join(".pip")).unwrap();
+    std::fs::create_dir_all(h.join(".config/pip")).unwrap();
+    std::fs::write(h.join(".pip/pip.conf"), "[global]\na = 1\n").unwrap();
+    std::fs::write(h.join(".config/pip/pip.conf"), "[global]\nb = 2\n").unwrap();
+    std::fs::write(h.join("mine.conf"), "[global]\nc = 3\n").unwrap();
+    let none = |_: &str| None;
+    assert_eq!(
+        user_pip_config(&none, Some(h)),
+        a(&["[global]\na = 1\n", "[global]\nb = 2\n"])
+    );
+    let mine = h.join("mine.conf").to_string_lossy().into_owned();
+    let set = |k: &str| (k == "PIP_CONFIG_FILE").then(|| mine.clone());
+    assert_eq!(user_pip_config(&set, Some(h)), a(&["[global]\nc = 3\n"]));
+    let null = |k: &str| (k == "PIP_CONFIG_FILE").then(|| "/dev/null".to_string());
+    assert!(user_pip_config(&null, Some(h)).is_empty());
 }

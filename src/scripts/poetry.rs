@@ -48,15 +48,23 @@
 //!    decides). `POETRY_INSTALLER_NO_BINARY=:none:` overrides every
 //!    `installer.no-binary` (config, `poetry.toml`, environment).
 //! 3. **The lock, before the run** ([`before`]): installing from
-//!    `poetry.lock`, each locked package that can only be built (registry
-//!    packages with no wheel; git, url, sdist-file and directory ones) is
-//!    decided at its locked version; an unapproved one denies the
+//!    `poetry.lock`, each locked package of the dependency groups the
+//!    install selects ([`Groups`]: `--with`/`--without`/`--only`/
+//!    `--all-groups`, the project's optional groups) that can only be built
+//!    (registry packages with no wheel; git, url, sdist-file and directory
+//!    ones) is decided at its locked version (environment markers are not
+//!    evaluated: a package locked for another platform is decided too; the
+//!    guard decides whatever poetry does build); an unapproved one denies the
 //!    invocation before anything is installed, with the command that
 //!    approves each.
 //!
-//! The approved builds run inside poetry's traced, proxied run, not confined
-//! (recorded in `sandbox.missing`, said on stderr); under `[sandbox] require
-//! = true` the guard refuses them (exit 78).
+//! The approved builds run inside poetry's run: when it may build one
+//! (resolving, or a locked package that can only be built is approved),
+//! that whole run is confined as install-time code
+//! ([`super::python::confine`]) and the records say which layers were in
+//! force. `poetry self …` (it writes to poetry's own installation) is not
+//! confined: its approved builds are recorded in `sandbox.missing`, and
+//! under `[sandbox] require = true` the guard refuses them (exit 78).
 
 use std::path::{Path, PathBuf};
 
@@ -64,6 +72,7 @@ use crate::classify::Verb;
 use crate::policy::Policy;
 use crate::tools::Ecosystem;
 
+use super::python::confine::{Kind, ToolRun as Confine, Want};
 use super::{ScriptDecision, ScriptRecord, Setup};
 
 /// The guard, written to pkgward's state directory as `sitecustomize.py`.
@@ -153,6 +162,88 @@ pub struct Locked {
     pub files: bool,
     /// The source URL (git, url, file, directory), for messages.
     pub url: Option<String>,
+    /// Its dependency groups (`groups`, poetry 2's lock; empty: not said).
+    pub groups: Vec<String>,
+}
+
+/// The dependency groups a `poetry install` / `sync` installs (poetry's
+/// `--with`, `--without`, `--only`, `--all-groups`; the groups the project
+/// marks `optional = true` only when named in `--with`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Groups {
+    only: Vec<String>,
+    with: Vec<String>,
+    without: Vec<String>,
+    all: bool,
+    optional: Vec<String>,
+}
+
+impl Groups {
+    pub fn parse(args: &[String], pyproject: &str) -> Groups {
+        let mut g = Groups::default();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if a == "--" {
+                break;
+            }
+            if a == "--all-groups" {
+                g.all = true;
+                continue;
+            }
+            let (k, v) = match a.split_once('=') {
+                Some((k, v)) if a.starts_with("--") => (k, Some(v.to_string())),
+                _ => (a.as_str(), None),
+            };
+            let list = match k {
+                "--only" => &mut g.only,
+                "--with" => &mut g.with,
+                "--without" => &mut g.without,
+                _ => continue,
+            };
+            if let Some(v) = v.or_else(|| it.next().cloned()) {
+                list.extend(
+                    v.split(',')
+                        .map(|s| crate::tools::pep503(s.trim()))
+                        .filter(|s| !s.is_empty()),
+                );
+            }
+        }
+        if let Ok(t) = pyproject.parse::<toml::Table>() {
+            if let Some(groups) = t
+                .get("tool")
+                .and_then(|t| t.get("poetry"))
+                .and_then(|t| t.get("group"))
+                .and_then(|t| t.as_table())
+            {
+                g.optional = groups
+                    .iter()
+                    .filter(|(_, v)| v.get("optional").and_then(|o| o.as_bool()) == Some(true))
+                    .map(|(k, _)| crate::tools::pep503(k))
+                    .collect();
+            }
+        }
+        g
+    }
+
+    fn selects(&self, group: &str) -> bool {
+        let g = crate::tools::pep503(group);
+        if self.all {
+            return true;
+        }
+        if !self.only.is_empty() {
+            return self.only.contains(&g);
+        }
+        if self.without.contains(&g) {
+            return false;
+        }
+        !self.optional.contains(&g) || self.with.contains(&g)
+    }
+
+    /// Whether a locked package of these groups is installed (one whose
+    /// lock entry names none is).
+    pub fn installs(&self, groups: &[String]) -> bool {
+        groups.is_empty() || groups.iter().any(|g| self.selects(g))
+    }
 }
 
 impl Locked {
@@ -210,6 +301,15 @@ pub fn parse_lock(text: &str) -> Vec<Locked> {
                     .and_then(|s| s.get("url"))
                     .and_then(|s| s.as_str())
                     .map(str::to_string),
+                groups: p
+                    .get("groups")
+                    .and_then(|g| g.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|g| g.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -351,6 +451,8 @@ pub struct Plan {
     /// `poetry.lock`'s packages, when installing from it.
     pub locked: Option<Vec<Locked>>,
     pub args: Vec<String>,
+    /// Whether poetry's run is confined, and what confined it.
+    pub confine: Confine,
 }
 
 impl Plan {
@@ -409,6 +511,17 @@ pub fn setup(verb: Verb, args: &[String], policy: &Policy) -> Option<Setup> {
             .filter(|l| std::fs::metadata(l).is_ok_and(|m| m.is_file() && m.len() < 64 << 20))
             .and_then(|l| std::fs::read_to_string(l).ok())
             .map(|t| parse_lock(&t))
+            .map(|mut l| {
+                // Only what this install installs: the packages of the
+                // dependency groups it selects.
+                let pyproject = project
+                    .as_deref()
+                    .and_then(|p| std::fs::read_to_string(p.join("pyproject.toml")).ok())
+                    .unwrap_or_default();
+                let groups = Groups::parse(args, &pyproject);
+                l.retain(|p| groups.installs(&p.groups));
+                l
+            })
     } else {
         None
     };
@@ -431,8 +544,27 @@ pub fn setup(verb: Verb, args: &[String], policy: &Policy) -> Option<Setup> {
         }
         env.push(("PYTHONPATH".to_string(), path));
     }
-    // Approved builds run inside poetry's run, which cannot be confined.
-    let require = policy.sandbox.require.value && super::confines(policy, ScriptDecision::Approved);
+    // Approved builds run inside poetry's run, which is then confined as a
+    // whole ([`super::python::confine`]) — not `poetry self …`, which
+    // writes to poetry's own installation: there the guard refuses them
+    // where the policy requires the sandbox.
+    let confined = super::confines(policy, ScriptDecision::Approved);
+    let confine = Confine::default();
+    let builds = match &locked {
+        Some(l) => l
+            .iter()
+            .any(|p| p.needs_build() && approved(&p.name, &p.version)),
+        None => true,
+    };
+    if approvals && confined && builds && sub != "self" {
+        // The guard reports into pkgward's directory for this run.
+        confine.want(Want {
+            kind: Kind::Poetry,
+            project: project.clone().unwrap_or_else(|| cwd.clone()),
+            extra: vec![dir.clone()],
+        });
+    }
+    let require = policy.sandbox.require.value && confined && confine.wanted().is_none();
     env.push((
         GUARD_VAR.to_string(),
         guard_config(
@@ -451,6 +583,7 @@ pub fn setup(verb: Verb, args: &[String], policy: &Policy) -> Option<Setup> {
             guard,
             locked,
             args: args.to_vec(),
+            confine,
         })),
         ..Setup::default()
     })
@@ -710,20 +843,13 @@ pub fn after(
         rec.duration_ms = Some(b.ms);
         rec.runner = Some(runner.clone());
         if confined {
-            rec.sandbox = Some(crate::supervise::sandbox::Report {
-                layers: Vec::new(),
-                missing: vec![
-                    "poetry builds the sdist inside its own run, which pkgward traces and sends \
-                     through its egress proxy but does not confine"
-                        .into(),
-                ],
-                landlock_abi: None,
-                scrubbed_env: Vec::new(),
-                note: None,
-            });
+            rec.sandbox = Some(
+                plan.confine
+                    .record("poetry builds the sdist inside its own run"),
+            );
         }
         super::append(log, &rec, notice);
-        if confined {
+        if confined && plan.confine.report().is_none() {
             notice(format!(
                 "poetry built the approved sdist of {} {} in its own run: traced and through the \
                  egress proxy, but not confined (`[sandbox] require = true` refuses this instead)",

@@ -210,3 +210,28 @@ fn required_plugins_are_read() {
     assert!(required_plugins("[tool.poetry.requires-plugins]\nx = [").is_empty());
     assert!(required_plugins("[tool.poetry]\nrequires-plugins = 3\n").is_empty());
 }
+
+/// The lock check covers the groups the install selects only.
+#[test]
+fn groups_an_install_selects() {
+    let py = "[tool.poetry.group.docs]\noptional = true\n[tool.poetry.group.dev.dependencies]\nx = \"*\"\n";
+    let g = |args: &[&str]| Groups::parse(&a(args), py);
+    let main = a(&["main"]);
+    let dev = a(&["dev"]);
+    let docs = a(&["docs"]);
+    let plain = g(&["install"]);
+    assert!(plain.installs(&main) && plain.installs(&dev) && !plain.installs(&docs));
+    assert!(plain.installs(&[]), "a package whose groups are not said");
+    assert!(plain.installs(&a(&["docs", "main"])));
+    let w = g(&["install", "--with", "docs", "--without=dev"]);
+    assert!(w.installs(&docs) && !w.installs(&dev) && w.installs(&main));
+    let o = g(&["install", "--only", "Docs,dev"]);
+    assert!(o.installs(&docs) && o.installs(&dev) && !o.installs(&main));
+    let all = g(&["sync", "--all-groups"]);
+    assert!(all.installs(&docs));
+    // After `--`: not poetry's options.
+    let after = g(&["install", "--", "--only", "docs"]);
+    assert!(after.installs(&main));
+    let lock = "[[package]]\nname = \"a\"\nversion = \"1\"\ngroups = [\"docs\"]\nfiles = []\n";
+    assert_eq!(parse_lock(lock)[0].groups, docs);
+}

@@ -58,9 +58,10 @@
 //! Versions: from the lock, the locked version is decided and uv gets
 //! `--locked` (unless frozen), so uv resolves nothing and builds that
 //! version only; resolving, uv may build any version it considers, so only
-//! an approval without a range counts. The build runs inside uv's traced,
-//! proxied run, not confined (recorded in `sandbox.missing`); records are
-//! written after the run ([`Prebuilt::record_after`]). A resolution needing
+//! an approval without a range counts. The build runs inside uv's run,
+//! which is then confined as a whole, as install-time code ([`confine`]);
+//! records (with the layers in force) are written after the run
+//! ([`Prebuilt::record_after`]). A resolution needing
 //! a second sdist shows it only in the real (wheels-only, failing) run.
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,7 @@ use crate::tools::Tool;
 
 use super::Setup;
 
+pub mod confine;
 mod uv_edit;
 
 /// pip's subcommands that resolve and may build.
@@ -103,6 +105,7 @@ pub(super) fn setup(
                 python: Some(Prebuild {
                     resolver: Resolver::Pip(sub),
                     approvals,
+                    confine: Default::default(),
                 }),
                 build: None,
                 in_tool: false,
@@ -127,9 +130,10 @@ pub(super) fn setup(
                     insert_at: args.iter().position(|a| a == "--").unwrap_or(args.len()),
                     after: None,
                     disables_builds: true,
-                    python: (words.get(1) == Some(&"install")).then_some(Prebuild {
+                    python: (words.get(1) == Some(&"install")).then(|| Prebuild {
                         resolver: Resolver::UvPip,
                         approvals,
+                        confine: Default::default(),
                     }),
                     build: None,
                     in_tool: false,
@@ -144,6 +148,7 @@ pub(super) fn setup(
                         // `uv add` / `uv remove` are checked before uv edits
                         // the project, approvals or not (uv_edit).
                         approvals: approvals || matches!(sub, "add" | "remove"),
+                        confine: Default::default(),
                     }),
                     ..Setup::default()
                 }),
@@ -204,6 +209,60 @@ pub fn pip_direct_violations(
     args: &[String],
     cwd: &Path,
 ) -> Vec<Reason> {
+    let mut out = Vec::new();
+    for spec in pip_direct_specs(args, cwd) {
+        let Some((name, target)) = super::pipenv::cli_source_build(&spec) else {
+            continue;
+        };
+        if name
+            .as_deref()
+            .is_some_and(|n| approves_every_version(policy, n).is_some())
+        {
+            continue;
+        }
+        let approve = match &name {
+            Some(n) => format!("`pkgward approve pypi:{n}` (every version: the archive's own version is not known before it is built)"),
+            None => "name it (`NAME @ URL`) and approve that name for every version (`pkgward approve pypi:NAME`)".into(),
+        };
+        out.push(Reason {
+            code: BUILD_CODE.into(),
+            message: format!(
+                "pip would build {target} from source (its `--only-binary` covers index packages \
+                 only, and reading the metadata already runs the package's build code); \
+                 install it from the index, or {approve}"
+            ),
+            origin: None,
+        });
+    }
+    out
+}
+
+/// The approved direct references of a pip command ([`pip_direct_violations`]
+/// let them through): name, what is built, the approval.
+fn pip_direct_approved(
+    policy: &crate::policy::Policy,
+    args: &[String],
+    cwd: &Path,
+) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    for spec in pip_direct_specs(args, cwd) {
+        let Some((Some(name), target)) = super::pipenv::cli_source_build(&spec) else {
+            continue;
+        };
+        let Some(by) = approves_every_version(policy, &name) else {
+            continue;
+        };
+        if !out.iter().any(|(n, t, _)| *n == name && *t == target) {
+            out.push((name, target, by));
+        }
+    }
+    out
+}
+
+/// The requirement specifiers of a pip `install`/`download`/`wheel`
+/// command: its arguments, `-e` values and the lines of its requirement
+/// files (nested); none for another subcommand.
+fn pip_direct_specs(args: &[String], cwd: &Path) -> Vec<String> {
     let value_opts = crate::classify::pypi_value_opts();
     let mut specs: Vec<String> = Vec::new();
     let mut files: Vec<PathBuf> = Vec::new();
@@ -260,32 +319,7 @@ pub fn pip_direct_violations(
     for f in files {
         requirement_specs(&f, 0, &mut seen, &mut specs);
     }
-    let mut out = Vec::new();
-    for spec in specs {
-        let Some((name, target)) = super::pipenv::cli_source_build(&spec) else {
-            continue;
-        };
-        if name
-            .as_deref()
-            .is_some_and(|n| approves_every_version(policy, n).is_some())
-        {
-            continue;
-        }
-        let approve = match &name {
-            Some(n) => format!("`pkgward approve pypi:{n}` (every version: the archive's own version is not known before it is built)"),
-            None => "name it (`NAME @ URL`) and approve that name for every version (`pkgward approve pypi:NAME`)".into(),
-        };
-        out.push(Reason {
-            code: BUILD_CODE.into(),
-            message: format!(
-                "pip would build {target} from source (its `--only-binary` covers index packages \
-                 only, and reading the metadata already runs the package's build code); \
-                 install it from the index, or {approve}"
-            ),
-            origin: None,
-        });
-    }
-    out
+    specs
 }
 
 /// The requirement lines of a requirement file and the files it names
@@ -570,6 +604,9 @@ pub struct Prebuild {
     /// Whether some `scripts.allow` entry is a PyPI one (else nothing can
     /// be built and no resolution pass runs before the tool).
     pub approvals: bool,
+    /// uv project commands: whether uv's own run is confined (it builds
+    /// approved sdists itself), and what confined it ([`confine`]).
+    pub confine: confine::ToolRun,
 }
 
 /// At most this many approved sdists are built for one invocation.
@@ -866,6 +903,9 @@ pub struct Prebuilt {
     /// uv projects: where uv looks for the project (`--directory`,
     /// `--project`), to read the version a resolution locked.
     project: Option<PathBuf>,
+    /// uv projects: uv's confined run ([`confine`]), for the records'
+    /// `sandbox` (`None`: the builds were not to be confined).
+    confine: Option<confine::ToolRun>,
 }
 
 /// How one resolution pass ended.
@@ -1054,6 +1094,11 @@ fn script_record(
     }
 }
 
+/// The `command` of an approved direct reference's build by pip.
+fn direct_command(name: &str, target: &str) -> String {
+    format!("build {name} from {target} (its PEP 517 backend / setup.py), by pip in its own run")
+}
+
 /// The denial of an sdist-only package the policy does not approve.
 fn denial(tool: &str, n: &Needed) -> String {
     format!(
@@ -1085,7 +1130,7 @@ pub fn prebuild(
 ) -> crate::error::Result<Option<Prebuilt>> {
     use crate::supervise::install_code::{run_install_code, InstallCode};
     if let Resolver::UvProject(sub) = pre.resolver {
-        return uv_project(sub, tool, cx, log, notice);
+        return uv_project(sub, tool, &pre.confine, cx, log, notice);
     }
     let io = |source| crate::error::Error::Io {
         context: "cannot create a private wheelhouse for approved sdist builds".into(),
@@ -1098,6 +1143,56 @@ pub fn prebuild(
         .map_err(io)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let args = lossy(cx.args);
+    // pip builds an approved direct reference (sdist archive, VCS) itself,
+    // in its run (and in the resolution pass below): recorded after the
+    // run; refused where the policy requires the sandbox, as neither run
+    // is confined.
+    let direct = match pre.resolver {
+        Resolver::Pip(_) => pip_direct_approved(cx.policy, &args, &cwd),
+        _ => Vec::new(),
+    };
+    let direct_confined = super::confines(cx.policy, super::ScriptDecision::Approved);
+    if let Some((name, target, _)) = direct.first() {
+        if direct_confined && cx.policy.sandbox.require.value {
+            let mut rec = script_record(cx, name, "", super::ScriptDecision::Approved, None);
+            rec.command = direct_command(name, target);
+            rec.error = Some("[sandbox] require = true: the build cannot be confined".into());
+            super::append(log, &rec, notice);
+            return Err(crate::error::Error::Config(format!(
+                "`{tool}` would build the approved {name} from {target} inside pip's own run, \
+                 which pkgward traces but cannot confine, and [sandbox] require = true; install \
+                 it from the index (built confined by pkgward) or lift the requirement"
+            )));
+        }
+    }
+    let pending: Vec<super::ScriptRecord> = direct
+        .iter()
+        .map(|(name, target, by)| {
+            let mut rec = script_record(
+                cx,
+                name,
+                "",
+                super::ScriptDecision::Approved,
+                Some(by.clone()),
+            );
+            rec.command = direct_command(name, target);
+            let mut runner = vec![tool.to_string()];
+            runner.extend(args.iter().cloned());
+            rec.runner = Some(runner);
+            if direct_confined {
+                rec.sandbox = Some(crate::supervise::sandbox::Report {
+                    missing: vec![
+                        "pip builds a direct reference inside its own run (and pkgward's \
+                         wheels-only resolution pass before it), which pkgward traces but does \
+                         not confine"
+                            .into(),
+                    ],
+                    ..Default::default()
+                });
+            }
+            rec
+        })
+        .collect();
     let (pip, index, index_env) = match pre.resolver {
         Resolver::Pip(_) => (
             Some(cx.program.to_path_buf()),
@@ -1224,17 +1319,22 @@ pub fn prebuild(
             break;
         }
     }
-    if built.is_empty() {
+    if built.is_empty() && pending.is_empty() {
         return Ok(None);
     }
     let wh = dir.path().as_os_str().to_owned();
     Ok(Some(Prebuilt {
-        args: vec!["--find-links".into(), wh],
+        args: if built.is_empty() {
+            Vec::new()
+        } else {
+            vec!["--find-links".into(), wh]
+        },
         at: None,
         _dir: Some(dir),
-        pending: Vec::new(),
+        pending,
         started: std::time::Instant::now(),
         project: None,
+        confine: None,
     }))
 }
 
@@ -1695,13 +1795,14 @@ fn resolution_denial(tool: &str, n: &Needed, ranged: Option<&str>) -> String {
 fn uv_project(
     sub: &'static str,
     tool: &str,
+    run: &confine::ToolRun,
     cx: &super::Context<'_>,
     log: &mut Option<crate::record::AuditLog>,
     notice: &mut dyn FnMut(String),
 ) -> crate::error::Result<Option<Prebuilt>> {
     use super::ScriptDecision;
     if matches!(sub, "add" | "remove") {
-        return uv_edit::check(sub, tool, cx, log, notice);
+        return uv_edit::check(sub, tool, run, cx, log, notice);
     }
     let all = lossy(cx.args);
     // `uv run`: the pass is the `uv sync` it starts with; pkgward's
@@ -1787,48 +1888,32 @@ fn uv_project(
         ));
     }
     let at = at.unwrap_or(all.len()).min(all.len());
-    approved_run(tool, sub, builds, extra, at, &all, cx, notice)
+    approved_run(builds, extra, at, &all, run, cx)
 }
 
 /// The real run of a uv project command that builds `builds` (approved)
-/// itself with `extra` inserted at `at`: refused where the sandbox is
-/// required (uv's own run cannot be confined), said otherwise, and the
-/// builds' records kept for [`Prebuilt::record_after`].
-#[allow(clippy::too_many_arguments)]
+/// itself with `extra` inserted at `at`: when a build is to be confined,
+/// uv's whole run is ([`confine`]); the builds' records are kept for
+/// [`Prebuilt::record_after`].
 fn approved_run(
-    tool: &str,
-    sub: &str,
     builds: Vec<(Needed, super::ScriptDecision, Option<String>)>,
     extra: Vec<String>,
     at: usize,
     all: &[String],
+    run: &confine::ToolRun,
     cx: &super::Context<'_>,
-    notice: &mut dyn FnMut(String),
 ) -> crate::error::Result<Option<Prebuilt>> {
-    // uv builds inside its own run, which pkgward cannot confine: where the
-    // policy requires the sandbox for approved code, that run does not happen.
-    if cx.policy.sandbox.require.value {
-        if let Some((n, ..)) = builds
-            .iter()
-            .find(|(_, decision, _)| super::confines(cx.policy, *decision))
-        {
-            return Err(crate::error::Error::Config(format!(
-                "`{tool} {sub}` would build the approved sdist of {} inside uv's own run, which \
-                 pkgward traces but cannot confine, and [sandbox] require = true; install it with \
-                 `uv pip install` (built confined by pkgward) or lift the requirement",
-                n.name
-            )));
-        }
-    }
-    for (n, ..) in builds
+    let confined = builds
         .iter()
-        .filter(|(_, decision, _)| super::confines(cx.policy, *decision))
-    {
-        notice(format!(
-            "uv builds the approved sdist of {} in its own run: traced and through the egress \
-             proxy, but not confined (`[sandbox] require = true` refuses this instead)",
-            n.name
-        ));
+        .any(|(_, decision, _)| super::confines(cx.policy, *decision));
+    let project = uv_project_dir(all);
+    if confined {
+        // uv builds inside its own run: that run is confined as a whole.
+        run.want(confine::Want {
+            kind: confine::Kind::Uv,
+            project: std::fs::canonicalize(&project).unwrap_or_else(|_| project.clone()),
+            extra: Vec::new(),
+        });
     }
     let mut launched = all.to_vec();
     launched.splice(at..at, extra.iter().cloned());
@@ -1846,19 +1931,6 @@ fn approved_run(
                 if n.version.is_empty() { "(any version)" } else { &n.version }
             );
             rec.runner = Some(runner.clone());
-            if super::confines(cx.policy, decision) {
-                rec.sandbox = Some(crate::supervise::sandbox::Report {
-                    layers: Vec::new(),
-                    missing: vec![
-                        "uv builds the sdist inside its own run, which pkgward traces and sends \
-                         through its egress proxy but does not confine"
-                            .into(),
-                    ],
-                    landlock_abi: None,
-                    scrubbed_env: Vec::new(),
-                    note: None,
-                });
-            }
             rec
         })
         .collect();
@@ -1868,7 +1940,8 @@ fn approved_run(
         _dir: None,
         pending,
         started: std::time::Instant::now(),
-        project: Some(uv_project_dir(all)),
+        project: Some(project),
+        confine: confined.then(|| run.clone()),
     }))
 }
 
@@ -1948,6 +2021,9 @@ impl Prebuilt {
                 {
                     rec.version = v;
                 }
+            }
+            if let Some(run) = &self.confine {
+                rec.sandbox = Some(run.record("uv builds the sdist inside its own run"));
             }
             rec.time = crate::record::now_rfc3339();
             rec.ran = true;

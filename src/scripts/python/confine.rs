@@ -1,0 +1,428 @@
+//! uv project commands, poetry and pipenv build approved sdists inside
+//! their own run (pkgward cannot build them beforehand: the lock pins the
+//! sdist's hash, or the tool builds while resolving). When such a run will
+//! build approved (confined) code, the tool's *whole* run is started as
+//! install-time code ([`crate::supervise::sandbox::run`]): Landlock, the
+//! network namespace whose only way out is the egress proxy, the scrubbed
+//! environment, unreadable credential files — the layers an sdist pkgward
+//! builds itself gets. Writable besides the project, the tool's caches
+//! ([`crate::supervise::sandbox::cache_dirs`]) and the private temp
+//! directory: what the tool writes by design, asked from the tool's own
+//! settings ([`roots`]):
+//!
+//! | tool | also writable |
+//! |---|---|
+//! | uv | the workspace root (`uv.lock`), `UV_PROJECT_ENVIRONMENT`, `VIRTUAL_ENV` with `--active`, `uv cache dir` (not `uv python dir`: a run that has to download a Python fails; `uv python install` it first) |
+//! | poetry | `poetry config --list`'s `cache-dir` and `virtualenvs.path`, an active `VIRTUAL_ENV`, virtualenv's app data |
+//! | pipenv | its virtualenv home (`WORKON_HOME`, else `~/.local/share/virtualenvs`; an active `VIRTUAL_ENV` unless `PIPENV_IGNORE_VIRTUALENVS`), `PIPENV_CACHE_DIR` (`~/.cache/pipenv`), virtualenv's app data |
+//!
+//! The run sees no registry credentials either (the sandbox scrubs them):
+//! a registry that needs them cannot serve a run that builds approved code.
+//! Where the confinement cannot be set up, `[sandbox] require = true`
+//! refuses the run (the sandbox's refusal); otherwise it runs with what the
+//! machine offers and the build's records say which layers were missing.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::supervise::sandbox::Report;
+
+/// Which tool's run is confined (its writable roots differ).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Uv,
+    Poetry,
+    Pipenv,
+}
+
+/// Shared between the setup, the run and the records of one invocation:
+/// whether the tool's run is to be confined, and what confined it.
+#[derive(Clone, Debug, Default)]
+pub struct ToolRun(Arc<Mutex<State>>);
+
+#[derive(Debug, Default)]
+struct State {
+    want: Option<Want>,
+    report: Option<Report>,
+}
+
+/// A run to confine.
+#[derive(Clone, Debug)]
+pub struct Want {
+    pub kind: Kind,
+    /// The project directory the tool works on.
+    pub project: PathBuf,
+    /// pkgward's own files the run writes (poetry: its guard's report).
+    pub extra: Vec<PathBuf>,
+}
+
+impl ToolRun {
+    /// The tool's run builds approved code that is to be confined.
+    pub fn want(&self, want: Want) {
+        if let Ok(mut s) = self.0.lock() {
+            s.want = Some(want);
+        }
+    }
+
+    pub fn wanted(&self) -> Option<Want> {
+        self.0.lock().ok().and_then(|s| s.want.clone())
+    }
+
+    /// What confined the run (`None`: it was not confined, or has not run).
+    pub fn report(&self) -> Option<Report> {
+        self.0.lock().ok().and_then(|s| s.report.clone())
+    }
+
+    fn set_report(&self, r: Report) {
+        if let Ok(mut s) = self.0.lock() {
+            s.report = Some(r);
+        }
+    }
+
+    /// The `sandbox` of a build's record: what confined the tool's run,
+    /// else why it was not confined (`what` is the tool and where it built).
+    pub fn record(&self, what: &str) -> Report {
+        self.report().unwrap_or_else(|| Report {
+            missing: vec![format!(
+                "{what}, which pkgward traces and sends through its egress proxy but did not confine"
+            )],
+            ..Report::default()
+        })
+    }
+}
+
+/// A variable as the tool sees it: the launch's, else pkgward's own.
+fn var(env: &[(OsString, OsString)], key: &str) -> Option<OsString> {
+    env.iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var_os(key))
+        .filter(|v| !v.is_empty())
+}
+
+fn home(env: &[(OsString, OsString)]) -> Option<PathBuf> {
+    var(env, "HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+}
+
+/// `$XDG_DATA_HOME` (absolute) or `~/.local/share`.
+fn data_home(env: &[(OsString, OsString)]) -> Option<PathBuf> {
+    var(env, "XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home(env).map(|h| h.join(".local/share")))
+}
+
+/// `$XDG_CACHE_HOME` (absolute) or `~/.cache`.
+fn cache_home(env: &[(OsString, OsString)]) -> Option<PathBuf> {
+    var(env, "XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home(env).map(|h| h.join(".cache")))
+}
+
+/// virtualenv's app data (seed wheels; uv and pipenv create environments
+/// with virtualenv): `VIRTUALENV_OVERRIDE_APP_DATA`, else its user data
+/// directory.
+fn virtualenv_app_data(env: &[(OsString, OsString)]) -> Option<PathBuf> {
+    var(env, "VIRTUALENV_OVERRIDE_APP_DATA")
+        .map(PathBuf::from)
+        .or_else(|| data_home(env).map(|d| d.join("virtualenv")))
+}
+
+/// One line of output of `program args` (run in `cwd` with the launch's
+/// environment, unconfined: it only reads settings), or `None`.
+fn ask(program: &Path, args: &[&str], cwd: &Path, env: &[(OsString, OsString)]) -> Option<String> {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    // Not under poetry's build guard: its report is the real run's (a
+    // `guard` line from this run would hide a guard that did not load).
+    cmd.env_remove(crate::scripts::poetry::GUARD_VAR);
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// poetry's `config --list` value of `key`: the resolved path after `# `
+/// when the value has placeholders, else the quoted value.
+pub fn poetry_setting(list: &str, key: &str) -> Option<PathBuf> {
+    let line = list
+        .lines()
+        .find(|l| l.split_once(" = ").is_some_and(|(k, _)| k.trim() == key))?;
+    let value = line.split_once(" = ")?.1;
+    let v = match value.rsplit_once("  # ") {
+        Some((_, resolved)) => resolved.trim(),
+        None => value.trim().trim_matches('"'),
+    };
+    let p = PathBuf::from(v);
+    p.is_absolute().then_some(p)
+}
+
+/// The uv workspace root above (or at) `project`: the nearest directory
+/// whose `pyproject.toml` has `[tool.uv.workspace]` and lists it, else the
+/// project itself (`uv.lock` is written at the root).
+pub fn uv_workspace_root(project: &Path) -> PathBuf {
+    for d in project.ancestors().skip(1) {
+        let Ok(text) = std::fs::read_to_string(d.join("pyproject.toml")) else {
+            continue;
+        };
+        let Ok(t) = text.parse::<toml::Table>() else {
+            continue;
+        };
+        if t.get("tool")
+            .and_then(|t| t.get("uv"))
+            .and_then(|t| t.get("workspace"))
+            .is_some()
+        {
+            return d.to_path_buf();
+        }
+    }
+    project.to_path_buf()
+}
+
+/// Whether `args` (before any `--`) have `flag`.
+fn has_flag(args: &[OsString], flag: &str) -> bool {
+    args.iter().take_while(|a| *a != "--").any(|a| a == flag)
+}
+
+/// The value of `--opt V` / `--opt=V` (before any `--`), the last one.
+fn flag_value(args: &[OsString], opt: &str) -> Option<OsString> {
+    let mut found = None;
+    let mut it = args.iter().take_while(|a| *a != "--");
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        if let Some(v) = s.strip_prefix(opt).and_then(|r| r.strip_prefix('=')) {
+            found = Some(OsString::from(v));
+        } else if s == opt {
+            found = it.next().cloned();
+        }
+    }
+    found
+}
+
+/// What the tool's run may write besides the project, its caches of
+/// [`crate::supervise::sandbox::cache_dirs`] and its temp directory (see
+/// the module docs).
+pub fn roots(
+    kind: Kind,
+    program: &Path,
+    args: &[OsString],
+    project: &Path,
+    env: &[(OsString, OsString)],
+) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    match kind {
+        Kind::Uv => {
+            let root = uv_workspace_root(project);
+            if let Some(e) = var(env, "UV_PROJECT_ENVIRONMENT") {
+                out.push(root.join(e));
+            }
+            if has_flag(args, "--active") || var(env, "UV_ACTIVE").is_some() {
+                out.extend(var(env, "VIRTUAL_ENV").map(PathBuf::from));
+            }
+            out.push(root);
+            let mut cache: Vec<&str> = vec!["cache", "dir"];
+            let c = flag_value(args, "--cache-dir");
+            let c = c.as_ref().map(|c| c.to_string_lossy().into_owned());
+            if let Some(c) = &c {
+                cache.extend(["--cache-dir", c.as_str()]);
+            }
+            // Not `uv python dir`: interpreters other runs start, unconfined.
+            if let Some(p) = ask(program, &cache, project, env) {
+                out.push(PathBuf::from(p.trim()));
+            }
+        }
+        Kind::Poetry => {
+            if let Some(list) = ask(program, &["config", "--list", "--no-plugins"], project, env) {
+                out.extend(poetry_setting(&list, "cache-dir"));
+                out.extend(poetry_setting(&list, "virtualenvs.path"));
+            }
+            out.extend(var(env, "VIRTUAL_ENV").map(PathBuf::from));
+            out.extend(virtualenv_app_data(env));
+        }
+        Kind::Pipenv => {
+            let in_project = var(env, "PIPENV_VENV_IN_PROJECT")
+                .is_some_and(|v| !matches!(v.to_str(), Some("0" | "false" | "False")));
+            let active =
+                var(env, "VIRTUAL_ENV").filter(|_| var(env, "PIPENV_IGNORE_VIRTUALENVS").is_none());
+            if let Some(a) = active {
+                out.push(PathBuf::from(a));
+            } else if !in_project {
+                out.extend(
+                    var(env, "WORKON_HOME")
+                        .map(PathBuf::from)
+                        .or_else(|| data_home(env).map(|d| d.join("virtualenvs"))),
+                );
+            }
+            out.extend(
+                var(env, "PIPENV_CACHE_DIR")
+                    .map(PathBuf::from)
+                    .or_else(|| cache_home(env).map(|c| c.join("pipenv"))),
+            );
+            out.extend(virtualenv_app_data(env));
+        }
+    }
+    out.retain(|p| p.is_absolute());
+    // Made now (as directories), so that they can be granted.
+    for p in &out {
+        let _ = std::fs::create_dir_all(p);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Runs the real tool's whole run confined as install-time code (see the
+/// module docs); `Err`: the sandbox could not be set up and the policy
+/// requires it (nothing ran).
+pub fn run(
+    launch: &crate::supervise::Launch,
+    run: &ToolRun,
+    want: &Want,
+) -> crate::error::Result<crate::supervise::Ended> {
+    let project = want.project.as_path();
+    use crate::supervise::install_code::InstallCode;
+    let cx = crate::supervise::sandbox::current().unwrap_or_else(|| {
+        Arc::new(crate::supervise::sandbox::Context {
+            mode: crate::policy::Mode::Enforce,
+            policy: crate::policy::SandboxPolicy::default(),
+            tool: "",
+            prepared: Default::default(),
+            proxy: None,
+        })
+    });
+    if cx.mode != crate::policy::Mode::Enforce {
+        return crate::supervise::run(launch);
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| project.to_path_buf());
+    let code = InstallCode {
+        program: launch.program.clone(),
+        args: launch.args.clone(),
+        cwd,
+        env: launch.env.clone(),
+        sandboxed: true,
+        extra_write: {
+            let mut w = roots(
+                want.kind,
+                &launch.program,
+                &launch.args,
+                project,
+                &launch.env,
+            );
+            w.extend(want.extra.iter().cloned());
+            w
+        },
+        #[cfg(target_os = "linux")]
+        trace: launch.trace.clone(),
+        attached: None,
+        project: Some(project.to_path_buf()),
+    };
+    let (ended, report) = crate::supervise::sandbox::run(&code, &cx)?;
+    run.set_report(report);
+    Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poetry_settings_are_read_resolved() {
+        let list = "cache-dir = \"/h/.cache/pypoetry\"\n\
+                    virtualenvs.in-project = null\n\
+                    virtualenvs.path = \"{cache-dir}/virtualenvs\"  # /h/.cache/pypoetry/virtualenvs\n\
+                    virtualenvs.prompt = \"{project_name}-py{python_version}\"\n";
+        assert_eq!(
+            poetry_setting(list, "cache-dir"),
+            Some(PathBuf::from("/h/.cache/pypoetry"))
+        );
+        assert_eq!(
+            poetry_setting(list, "virtualenvs.path"),
+            Some(PathBuf::from("/h/.cache/pypoetry/virtualenvs"))
+        );
+        assert_eq!(poetry_setting(list, "virtualenvs.in-project"), None);
+        assert_eq!(poetry_setting(list, "virtualenvs.prompt"), None);
+        assert_eq!(poetry_setting(list, "nothing"), None);
+    }
+
+    #[test]
+    fn uv_flags_are_read_before_the_command() {
+        let a: Vec<OsString> = [
+            "sync",
+            "--cache-dir=/c",
+            "--active",
+            "--",
+            "--cache-dir",
+            "/x",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(flag_value(&a, "--cache-dir"), Some(OsString::from("/c")));
+        assert!(has_flag(&a, "--active"));
+        let b: Vec<OsString> = ["run", "--", "--active"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert!(!has_flag(&b, "--active"));
+    }
+
+    #[test]
+    fn pipenv_roots_follow_its_settings() {
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path().join("home");
+        let env: Vec<(OsString, OsString)> = vec![
+            ("HOME".into(), h.clone().into()),
+            ("XDG_DATA_HOME".into(), "".into()),
+            ("XDG_CACHE_HOME".into(), "".into()),
+            ("WORKON_HOME".into(), "".into()),
+            ("PIPENV_CACHE_DIR".into(), "".into()),
+            ("VIRTUALENV_OVERRIDE_APP_DATA".into(), "".into()),
+            ("VIRTUAL_ENV".into(), "".into()),
+            ("PIPENV_VENV_IN_PROJECT".into(), "".into()),
+        ];
+        let r = roots(Kind::Pipenv, Path::new("pipenv"), &[], d.path(), &env);
+        assert_eq!(
+            r,
+            vec![
+                h.join(".cache/pipenv"),
+                h.join(".local/share/virtualenv"),
+                h.join(".local/share/virtualenvs"),
+            ]
+        );
+        let mut env2 = env.clone();
+        env2.push(("PIPENV_VENV_IN_PROJECT".into(), "1".into()));
+        env2.push(("VIRTUAL_ENV".into(), d.path().join("active").into()));
+        let r = roots(Kind::Pipenv, Path::new("pipenv"), &[], d.path(), &env2);
+        assert!(r.contains(&d.path().join("active")), "{r:?}");
+        assert!(!r.contains(&h.join(".local/share/virtualenvs")), "{r:?}");
+        env2.push(("PIPENV_IGNORE_VIRTUALENVS".into(), "1".into()));
+        let r = roots(Kind::Pipenv, Path::new("pipenv"), &[], d.path(), &env2);
+        assert!(!r.contains(&d.path().join("active")), "{r:?}");
+    }
+
+    #[test]
+    fn a_uv_workspace_member_writes_at_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("pyproject.toml"),
+            "[project]\nname = \"r\"\n[tool.uv.workspace]\nmembers = [\"m\"]\n",
+        )
+        .unwrap();
+        let m = d.path().join("m");
+        std::fs::create_dir(&m).unwrap();
+        assert_eq!(uv_workspace_root(&m), d.path());
+        let e = tempfile::tempdir().unwrap();
+        assert_eq!(uv_workspace_root(e.path()), e.path());
+    }
+}
