@@ -48,6 +48,11 @@ pub(super) struct State {
     /// seccomp: exits are watched through pidfds (ptrace sees them).
     pub watch_exits: bool,
     pub watched: Vec<(u32, OwnedFd)>,
+    /// seccomp: records of a stop, written once the stopped process has
+    /// its answer ([`State::flush`]), so that it does not wait for the
+    /// audit log (the facts are read while it is stopped).
+    pub defer: bool,
+    deferred: std::cell::RefCell<Vec<Event>>,
 }
 
 /// `Ok`: let the call run; `Err(errno)`: fail it.
@@ -66,11 +71,25 @@ impl State {
             recorded: 0,
             watch_exits: false,
             watched: Vec::new(),
+            defer: false,
+            deferred: std::cell::RefCell::new(Vec::new()),
         }
     }
 
     pub fn emit(&self, e: Event) {
-        (self.sink)(e)
+        if self.defer {
+            self.deferred.borrow_mut().push(e);
+        } else {
+            (self.sink)(e)
+        }
+    }
+
+    /// Writes the records [`State::defer`] held back, in order.
+    pub fn flush(&self) {
+        let held = std::mem::take(&mut *self.deferred.borrow_mut());
+        for e in held {
+            (self.sink)(e);
+        }
     }
 
     fn deny(&self, allowed: bool) -> Verdict {
