@@ -602,7 +602,10 @@ mod unix {
                 }
                 // What ran under the tool (npm starts a shell and node), the
                 // connections and scripts of an invocation: part of it.
-                Some("process" | "connection" | "script" | "file-written" | "watch-truncated") => {}
+                Some(
+                    "process" | "process-exit" | "tracer" | "dns" | "connection" | "script"
+                    | "file-written" | "watch-truncated",
+                ) => {}
                 other => c
                     .problems
                     .push(format!("line {}: unknown kind {other:?}", i + 1)),
