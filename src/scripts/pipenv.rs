@@ -1638,26 +1638,14 @@ fn record(
     decision: ScriptDecision,
     approved_by: Option<String>,
 ) -> ScriptRecord {
-    ScriptRecord {
-        kind: "script",
-        invocation_id: invocation_id.to_string(),
-        time: crate::record::now_rfc3339(),
-        ecosystem: Ecosystem::Pypi,
-        package: name.to_string(),
-        version: version.to_string(),
-        path: ".".into(),
-        script: "build".into(),
-        command: format!("build the sdist of {name} {version} (its PEP 517 backend / setup.py)"),
+    super::python::build_record(
+        invocation_id,
+        name,
+        version,
         decision,
         approved_by,
-        ran: false,
-        runner: None,
-        exit_code: None,
-        signal: None,
-        duration_ms: None,
-        error: None,
-        sandbox: None,
-    }
+        super::python::sdist_command(name, version),
+    )
 }
 
 /// The approval of every version of `name` (no range), as `approved_by`

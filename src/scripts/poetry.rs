@@ -72,8 +72,9 @@ use crate::classify::Verb;
 use crate::policy::Policy;
 use crate::tools::Ecosystem;
 
+use super::python::build_record as record;
 use super::python::confine::{Kind, ToolRun as Confine, Want};
-use super::{ScriptDecision, ScriptRecord, Setup};
+use super::{ScriptDecision, Setup};
 
 /// The guard, written to pkgward's state directory as `sitecustomize.py`.
 pub const GUARD: &str = include_str!("poetry_guard.py");
@@ -587,36 +588,6 @@ pub fn setup(verb: Verb, args: &[String], policy: &Policy) -> Option<Setup> {
         })),
         ..Setup::default()
     })
-}
-
-fn record(
-    invocation_id: &str,
-    name: &str,
-    version: &str,
-    decision: ScriptDecision,
-    approved_by: Option<String>,
-    command: String,
-) -> ScriptRecord {
-    ScriptRecord {
-        kind: "script",
-        invocation_id: invocation_id.to_string(),
-        time: crate::record::now_rfc3339(),
-        ecosystem: Ecosystem::Pypi,
-        package: name.to_string(),
-        version: version.to_string(),
-        path: ".".into(),
-        script: "build".into(),
-        command,
-        decision,
-        approved_by,
-        ran: false,
-        runner: None,
-        exit_code: None,
-        signal: None,
-        duration_ms: None,
-        error: None,
-        sandbox: None,
-    }
 }
 
 fn build_command(name: &str, version: &str) -> String {

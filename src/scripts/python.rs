@@ -1072,16 +1072,36 @@ fn script_record(
     decision: super::ScriptDecision,
     approved_by: Option<String>,
 ) -> super::ScriptRecord {
+    build_record(
+        cx.invocation_id,
+        name,
+        version,
+        decision,
+        approved_by,
+        sdist_command(name, version),
+    )
+}
+
+/// The `script` record of building the sdist of `name` `version` (pip, uv,
+/// poetry, pipenv), not run yet.
+pub(super) fn build_record(
+    invocation_id: &str,
+    name: &str,
+    version: &str,
+    decision: super::ScriptDecision,
+    approved_by: Option<String>,
+    command: String,
+) -> super::ScriptRecord {
     super::ScriptRecord {
         kind: "script",
-        invocation_id: cx.invocation_id.to_string(),
+        invocation_id: invocation_id.to_string(),
         time: crate::record::now_rfc3339(),
         ecosystem: crate::tools::Ecosystem::Pypi,
         package: name.to_string(),
         version: version.to_string(),
         path: ".".into(),
         script: "build".into(),
-        command: format!("build the sdist of {name} {version} (its PEP 517 backend / setup.py)"),
+        command,
         decision,
         approved_by,
         ran: false,
@@ -1092,6 +1112,11 @@ fn script_record(
         error: None,
         sandbox: None,
     }
+}
+
+/// The `command` of an sdist build pkgward runs (or denies).
+pub(super) fn sdist_command(name: &str, version: &str) -> String {
+    format!("build the sdist of {name} {version} (its PEP 517 backend / setup.py)")
 }
 
 /// The `command` of an approved direct reference's build by pip.
