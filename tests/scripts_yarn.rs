@@ -52,6 +52,14 @@ fn evil_js() -> String {
     )
 }
 
+/// Install-time code that appends a line to marker `name` (how many times it ran).
+fn count_js(name: &str) -> String {
+    format!(
+        "require('fs').appendFileSync(require('path').join(process.env.FIXTURE_MARKER_DIR, {}), 'ran\\n');\n",
+        serde_json::json!(name)
+    )
+}
+
 fn fixtures() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
@@ -89,6 +97,14 @@ fn fixtures() {
         claimed["name"] = serde_json::json!("pw-yb-dep");
         r.publish_npm(&spoof.file("package.json", serde_json::to_string(&claimed).unwrap()));
         r.publish_npm(&NpmPackage::new("pw-yb-fail", "1.0.0").script("postinstall", "exit 3"));
+        // Each build appends a line: how often it ran.
+        for v in ["1.0.0", "1.1.0"] {
+            r.publish_npm(
+                &NpmPackage::new("pw-yb-count", v)
+                    .script("postinstall", "node count.js")
+                    .file("count.js", count_js("yb-count")),
+            );
+        }
     });
 }
 
@@ -289,7 +305,7 @@ fn approved_scripts_run_through_yarn_and_are_recorded() {
         .unwrap()
         .starts_with("npm:pw-yb-dep"));
     assert_eq!(dep["runner"][0], "yarn");
-    assert_eq!(dep["runner"][1], "rebuild");
+    assert_eq!(dep["runner"][1], "install");
     // Confined, like npm's approved scripts.
     assert!(dep["sandbox"].is_object(), "{dep:#}");
     let evil = recs.iter().find(|r| r["package"] == "pw-yb-evil").unwrap();
@@ -480,4 +496,117 @@ fn approved_scripts_run_with_berrys_default_cache() {
     assert!(g.sb.home.join(".local/share/yarn/berry/cache").is_dir());
     assert_eq!(g.sb.marker("yb-dep").as_deref(), Some("ran\n"), "{err}");
     no_effects_of_evil(&g);
+}
+
+fn set_linker(g: &T, linker: &str) {
+    std::fs::write(
+        g.sb.work.join(".yarnrc.yml"),
+        format!(
+            "nodeLinker: {linker}\nnpmRegistryServer: \"{}\"\nunsafeHttpWhitelist:\n  - 127.0.0.1\n",
+            shared().npm_url()
+        ),
+    )
+    .unwrap();
+}
+
+fn runs(g: &T, marker: &str) -> usize {
+    g.sb.marker(marker).unwrap_or_default().lines().count()
+}
+
+/// The records of the last invocation.
+fn last_scripts(g: &T) -> Vec<serde_json::Value> {
+    let inv = g.last_invocation();
+    scripts(g)
+        .into_iter()
+        .filter(|r| r["invocation_id"] == inv["invocation_id"])
+        .collect()
+}
+
+/// yarn's own build state decides: an unchanged approved package is not
+/// built again on the next install (recorded as not run, without error),
+/// a new or changed one is.
+#[test]
+fn an_unchanged_approved_build_does_not_run_again() {
+    for linker in ["pnp", "node-modules"] {
+        let g = setup(
+            "[scripts]\nallow = [\"npm:pw-yb-count\", \"npm:pw-yb-dep\"]\n",
+            APP,
+        );
+        set_linker(&g, linker);
+        let o = yarn(&g, &["add", "pw-yb-count@1.0.0"]);
+        assert!(o.status.success(), "{linker}: {}", text(&o.stderr));
+        assert_eq!(runs(&g, "yb-count"), 1, "{linker}");
+        for _ in 0..2 {
+            let o = yarn(&g, &["install"]);
+            assert!(o.status.success(), "{linker}: {}", text(&o.stderr));
+        }
+        assert_eq!(runs(&g, "yb-count"), 1, "{linker}: built again");
+        let recs = last_scripts(&g);
+        let r = recs
+            .iter()
+            .find(|r| r["package"] == "pw-yb-count")
+            .unwrap_or_else(|| panic!("{linker}: no record: {recs:#?}"));
+        assert_eq!(r["decision"], "approved");
+        assert_eq!(r["ran"], false, "{linker}: {r:#}");
+        assert!(r.get("error").is_none(), "{linker}: {r:#}");
+        // The package still works (its unplugged copy kept).
+        if linker == "pnp" {
+            let ok = node_pnp(&g, "require.resolve('pw-yb-count/count.js')");
+            assert!(ok.status.success(), "{}", text(&ok.stderr));
+        }
+        // A new approved package builds, the unchanged one does not.
+        let o = yarn(&g, &["add", "pw-yb-dep"]);
+        assert!(o.status.success(), "{linker}: {}", text(&o.stderr));
+        assert_eq!(g.sb.marker("yb-dep").as_deref(), Some("ran\n"), "{linker}");
+        assert_eq!(runs(&g, "yb-count"), 1, "{linker}");
+        // A changed one builds again.
+        let o = yarn(&g, &["add", "pw-yb-count@1.1.0"]);
+        assert!(o.status.success(), "{linker}: {}", text(&o.stderr));
+        assert_eq!(runs(&g, "yb-count"), 2, "{linker}");
+    }
+}
+
+/// What was denied and is approved now runs on the next install, even
+/// with nothing else changed: the project's own script and a dependency's.
+#[test]
+fn what_was_denied_runs_once_approved() {
+    let root = r#"{"name":"pw-yb-app","version":"0.1.0","private":true,"dependencies":{"pw-yb-count":"1.0.0"},"scripts":{"postinstall":"node -e \"require('fs').appendFileSync(process.env.FIXTURE_MARKER_DIR + '/yb-root', 'ran\\n')\""}}"#;
+    let g = setup("", root);
+    let o = yarn(&g, &["install"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(runs(&g, "yb-root"), 0, "{err}");
+    assert_eq!(runs(&g, "yb-count"), 0, "{err}");
+    assert!(err.contains("pkgward approve npm:pw-yb-app@0.1.0"), "{err}");
+    // Denied again: listed again.
+    let o = yarn(&g, &["install"]);
+    let err = text(&o.stderr);
+    assert!(err.contains("pkgward approve npm:pw-yb-app@0.1.0"), "{err}");
+    assert!(
+        err.contains("pkgward approve npm:pw-yb-count@1.0.0"),
+        "{err}"
+    );
+    // Approved (the lockfile unchanged): both run on the next install.
+    let policy = std::fs::read_to_string(&g.policy).unwrap();
+    std::fs::write(
+        &g.policy,
+        format!("{policy}\n[scripts]\nallow = [\"npm:pw-yb-app\", \"npm:pw-yb-count\"]\n"),
+    )
+    .unwrap();
+    let lock = std::fs::read_to_string(g.sb.work.join("yarn.lock")).unwrap();
+    let o = yarn(&g, &["install"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(g.sb.work.join("yarn.lock")).unwrap(),
+        lock
+    );
+    assert_eq!(runs(&g, "yb-root"), 1, "{err}");
+    assert_eq!(runs(&g, "yb-count"), 1, "{err}");
+    assert!(!err.contains("pkgward approve"), "{err}");
+    // And then not again while nothing changes.
+    let o = yarn(&g, &["install"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(runs(&g, "yb-root"), 1);
+    assert_eq!(runs(&g, "yb-count"), 1);
 }

@@ -20,17 +20,23 @@
 //!   unplugged directory. A package is decided by yarn's locator (name and,
 //!   for `npm:` references, the version in it), never by the name its own
 //!   `package.json` claims.
-//! - The approved ones run through `yarn rebuild IDENT…`, supervised and
-//!   confined like npm's ([`run_install_code`]), scripts still off for
+//! - The approved ones run through a second `yarn install`, supervised
+//!   and confined like npm's ([`run_install_code`]), scripts still off for
 //!   yarn as a whole: the plugin answers `dependenciesMeta[…].built = true`
 //!   (berry's own per-package switch, which it honours with scripts off)
 //!   for exactly the approved locators and `false` for every other package,
 //!   in memory only (no file of the user's is written). If the plugin does
 //!   not load, nothing is built: the switch is the plugin's.
-//! - `yarn rebuild` forgets the build state of what it names, and a run
-//!   with scripts off drops it for the packages it did not build, so the
-//!   approved builds run again on each install (berry itself would skip an
-//!   unchanged one).
+//! - yarn's own build state (the build hashes in its install state) decides
+//!   what that install builds: what changed or was never built. berry keeps
+//!   the hash only of what it built in a run; the plugin gives a package it
+//!   kept from building its earlier hash back (and keeps a package yarn
+//!   built before unplugged meanwhile), and drops the hash of a workspace
+//!   whose script it kept from running. So an unchanged approved build does
+//!   not run again (recorded as not run, without error: up to date), and
+//!   whatever was denied before and is approved now runs on the next
+//!   install. `yarn rebuild [NAME…]` forgets the state of what it names,
+//!   as berry does: those build again.
 //!
 //! - `nodeLinker: pnpm` and `node-modules`: the packages yarn did not
 //!   build are the plugin's report (yarn's `skippedBuilds`, each where
@@ -650,16 +656,9 @@ pub fn run_after(
         let written = std::fs::write(&allow_path, allow.join("\n") + "\n").is_ok()
             && std::fs::write(&ws_allow_path, ws.join("\n") + "\n").is_ok();
         let from = read_report(&report, 0).len();
-        let mut idents: Vec<String> = run.iter().map(|(f, _, _)| f.ident.clone()).collect();
-        idents.extend(ws_run.iter().filter_map(|w| {
-            w.0.rsplit_once('@')
-                .map(|(n, _)| n.to_string())
-                .filter(|n| !n.is_empty())
-        }));
-        idents.sort();
-        idents.dedup();
-        let mut args = vec!["rebuild".to_string()];
-        args.extend(idents);
+        // A plain install: yarn builds what its build state says changed or
+        // was never built, of what the plugin allows (see the module docs).
+        let args = vec!["install".to_string()];
         let mut env_vars = cx.env.to_vec();
         for (k, v) in [
             ("YARN_ENABLE_SCRIPTS", "false".to_string()),
@@ -744,8 +743,11 @@ pub fn run_after(
             let hit = ran
                 .iter()
                 .find(|e| e.ran && e.id == id && e.script == event);
+            let current = ran.iter().any(|e| e.event == "up-to-date" && e.id == id);
             match (&result, hit) {
                 (Err(err), _) => r.error = Some(err.clone()),
+                // yarn's build state: built before, nothing changed since.
+                (Ok(_), None) if current => {}
                 (Ok(_), Some(h)) => {
                     r.ran = true;
                     r.exit_code = h.code;

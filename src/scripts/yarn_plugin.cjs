@@ -13,6 +13,15 @@
 //   otherwise the script is not run (and yarn goes on).
 // - Every script yarn starts, or that this plugin kept from running, is
 //   reported as a JSON line to $PKGWARD_YARN_REPORT.
+// - Build state (yarn's own, in its install state): yarn keeps the build
+//   hash only of what it built in this run, so a build this plugin kept
+//   from running (a dependency not allowed now, a workspace script not
+//   allowed) would lose it, or, for a workspace, be recorded as built.
+//   After linking, a dependency yarn skipped gets its earlier hash back
+//   (and a package yarn built before stays unplugged meanwhile, so its
+//   build output stays), and a workspace whose script was kept from
+//   running loses its hash: the next run with it allowed builds what
+//   changed or was never built, and skips what is up to date (reported).
 const fs = require('fs');
 
 const readList = file => {
@@ -44,16 +53,51 @@ module.exports = {
       }
       return r;
     };
+    // Workspaces whose scripts were kept from running, packages whose
+    // scripts ran (locator hashes).
+    const deniedWorkspaces = new Set();
+    const ranBuild = new Set();
     report({ event: 'loaded' });
     return {
       hooks: {
         validateProject(project) {
           const original = project.getDependencyMeta.bind(project);
+          // The packages yarn built before (its stored build state), by id.
+          let builtBefore = null;
+          const wasBuilt = id => {
+            if (!builtBefore) {
+              builtBefore = new Set();
+              for (const h of project.storedBuildState.keys()) {
+                const pkg = project.storedPackages.get(h);
+                if (pkg) builtBefore.add(ident(pkg) + '@' + devirtualize(pkg.reference));
+              }
+            }
+            return builtBefore.has(id);
+          };
           project.getDependencyMeta = (locator, version) => {
             const meta = Object.assign({}, original(locator, version));
             const id = ident(locator) + '@' + devirtualize(locator.reference);
-            meta.built = allow.has(id) && meta.built !== false;
+            const built = allow.has(id) && meta.built !== false;
+            if (!built && meta.unplugged === undefined && wasBuilt(id)) meta.unplugged = true;
+            meta.built = built;
             return meta;
+          };
+          const link = project.linkEverything.bind(project);
+          project.linkEverything = async opts => {
+            const before = project.storedBuildState;
+            await link(opts);
+            const after = project.storedBuildState;
+            if (after === before) return;
+            for (const [h, hash] of before) {
+              if (!after.has(h) && project.skippedBuilds.has(h)) after.set(h, hash);
+            }
+            for (const h of deniedWorkspaces) after.delete(h);
+            for (const [h, hash] of after) {
+              const pkg = project.storedPackages.get(h);
+              if (!pkg || before.get(h) !== hash || ranBuild.has(h)) continue;
+              const id = ident(pkg) + '@' + devirtualize(pkg.reference);
+              if (allow.has(id)) report({ event: 'up-to-date', id });
+            }
           };
         },
         // Where yarn's own linker put each package whose build it skipped
@@ -87,10 +131,12 @@ module.exports = {
           if (ws) {
             const key = ident(locator) + '@' + (ws.manifest.version || '0.0.0');
             if (!wsAllow.has(key)) {
+              deniedWorkspaces.add(locator.locatorHash);
               report({ event: 'workspace', id, key, cwd: ws.cwd, script: scriptName, command: extra.script, ran: false });
               return async () => 0;
             }
           }
+          ranBuild.add(locator.locatorHash);
           return async () => {
             const started = Date.now();
             let code = 1;
