@@ -97,6 +97,16 @@ fn fixtures() {
         claimed["name"] = serde_json::json!("pw-yb-dep");
         r.publish_npm(&spoof.file("package.json", serde_json::to_string(&claimed).unwrap()));
         r.publish_npm(&NpmPackage::new("pw-yb-fail", "1.0.0").script("postinstall", "exit 3"));
+        // A tool run through `yarn dlx`, with install-time code of its own
+        // and of a dependency.
+        r.publish_npm(
+            &NpmPackage::new("pw-yb-tool", "1.0.0")
+                .dep("pw-yb-dep", "^1.0.0")
+                .field("bin", serde_json::json!({"pw-yb-tool": "tool.js"}))
+                .script("postinstall", "node post.js")
+                .file("post.js", js_marker("yb-tool"))
+                .executable("tool.js", "#!/usr/bin/env node\nconsole.log('tool ran');\n"),
+        );
         // Each build appends a line: how often it ran.
         for v in ["1.0.0", "1.1.0"] {
             r.publish_npm(
@@ -609,4 +619,46 @@ fn what_was_denied_runs_once_approved() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(runs(&g, "yb-root"), 1);
     assert_eq!(runs(&g, "yb-count"), 1);
+}
+
+/// `yarn dlx`: the fetched package runs only when the policy approves it;
+/// the install-time code of what it fetched runs not at all, and is
+/// listed (the denied ones with their approve command) and recorded.
+#[test]
+fn yarn_dlx_lists_and_records_what_it_did_not_build() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-yb-tool\"]\n", APP);
+    let o = yarn(&g, &["dlx", "pw-yb-tool"]);
+    let err = text(&o.stderr);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("tool ran"), "{out}\n{err}");
+    assert_eq!(g.sb.marker("yb-tool"), None, "{err}");
+    assert_eq!(g.sb.marker("yb-dep"), None, "{err}");
+    assert!(err.contains("pkgward approve npm:pw-yb-dep@1.0.0"), "{err}");
+    assert!(!err.contains("approve npm:pw-yb-tool"), "{err}");
+    assert!(err.contains("not run: pw-yb-tool@1.0.0"), "{err}");
+    let recs = last_scripts(&g);
+    let dep = recs
+        .iter()
+        .find(|r| r["package"] == "pw-yb-dep")
+        .expect("pw-yb-dep recorded");
+    assert_eq!(dep["decision"], "deny");
+    assert_eq!(dep["command"], "node dep.js");
+    let tool = recs
+        .iter()
+        .find(|r| r["package"] == "pw-yb-tool")
+        .expect("pw-yb-tool recorded");
+    assert_eq!(tool["decision"], "approved");
+    assert_eq!(tool["ran"], false);
+    assert_eq!(tool["version"], "1.0.0");
+    // Not approved: not fetched or run at all.
+    let g = setup("", APP);
+    let o = yarn(&g, &["dlx", "pw-yb-tool"]);
+    assert!(!o.status.success());
+    assert!(!text(&o.stdout).contains("tool ran"));
+    assert!(
+        text(&o.stderr).contains("pw-yb-tool"),
+        "{}",
+        text(&o.stderr)
+    );
 }

@@ -395,9 +395,13 @@ pub fn prepare(
                 e.push(("YARN_ENABLE_SCRIPTS".into(), "false".into()));
                 e.push(("YARN_IGNORE_SCRIPTS".into(), "true".into()));
                 e.extend(yarn::plugin_env());
+                if verb == Verb::Execute {
+                    // `yarn dlx`: its temporary project is gone afterwards.
+                    e.push(("PKGWARD_YARN_DLX".into(), "1".into()));
+                }
                 e
             },
-            after: (verb == Verb::Install).then(|| After {
+            after: Some(After {
                 family: Family::Yarn,
                 ..other_after(args, cwd, &["install"])
             }),

@@ -473,6 +473,11 @@ struct Event {
     ran: bool,
     code: Option<i32>,
     ms: Option<f64>,
+    /// `yarn dlx`'s skipped packages: their manifest's `scripts` (`Null`
+    /// when the plugin could not read it; absent otherwise) and whether
+    /// they have a `binding.gyp`.
+    scripts: Option<Value>,
+    gyp: bool,
 }
 
 fn read_report(path: &Path, from: usize) -> Vec<Event> {
@@ -500,6 +505,8 @@ fn read_report(path: &Path, from: usize) -> Vec<Event> {
                 ran: v.get("ran").and_then(Value::as_bool).unwrap_or(false),
                 code: v.get("code").and_then(Value::as_i64).map(|c| c as i32),
                 ms: v.get("ms").and_then(Value::as_f64),
+                scripts: v.get("scripts").cloned(),
+                gyp: v.get("gyp").and_then(Value::as_bool).unwrap_or(false),
             }
         })
         .collect()
@@ -546,6 +553,14 @@ pub fn run_after(
         with_root,
         ..after.clone()
     };
+    if is_exec(&after_args(cx)) {
+        // yarn 1's `create` has nothing of pkgward's to read.
+        return if loaded {
+            dlx_after(&events, cx, log, notice)
+        } else {
+            None
+        };
+    }
     if !is_berry(&root, loaded) {
         return super::run_after(&npm_after(after.with_root), cx, log, notice);
     }
@@ -817,6 +832,90 @@ pub fn run_after(
         notice(denied_message(&listed));
     }
     failed
+}
+
+/// Where a `yarn dlx` package is recorded as being.
+const DLX_PATH: &str = "(yarn dlx)";
+
+/// `yarn dlx …` / `yarn create …` (berry runs `create` as `dlx`).
+pub fn is_exec(args: &[String]) -> bool {
+    let mut it = args.iter().take_while(|a| *a != "--");
+    while let Some(a) = it.next() {
+        if a == "--cwd" {
+            it.next();
+        } else if !a.starts_with('-') {
+            return matches!(a.as_str(), "dlx" | "create");
+        }
+    }
+    false
+}
+
+/// `yarn dlx`: what its temporary project did not build, from the plugin's
+/// report (the project is gone). Nothing is built there (no confined
+/// rebuild of a project that no longer exists): each package is decided,
+/// recorded, and listed with its approve command when denied; an approved
+/// one is recorded as not run, and said so.
+fn dlx_after(
+    events: &[Event],
+    cx: &Context<'_>,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> Option<i32> {
+    let eco = Ecosystem::Npm;
+    let mut seen = BTreeSet::new();
+    let mut denied: Vec<npm::Package> = Vec::new();
+    let mut not_run: Vec<String> = Vec::new();
+    for e in events.iter().filter(|e| e.event == "skipped") {
+        if !seen.insert(e.id.clone()) {
+            continue;
+        }
+        let Some(reference) =
+            e.id.strip_prefix(e.ident.as_str())
+                .and_then(|r| r.strip_prefix('@'))
+        else {
+            continue;
+        };
+        let scripts = match &e.scripts {
+            Some(Value::Null) | None => {
+                vec![(
+                    "install".to_string(),
+                    "(its package.json was not readable)".to_string(),
+                )]
+            }
+            Some(s) => build_scripts(&serde_json::json!({ "scripts": s }), e.gyp),
+        };
+        if scripts.is_empty() {
+            continue;
+        }
+        let (name, version) = identity(&e.ident, reference, &e.version);
+        let (d, by) = decide(cx.policy, cx.mode, eco, &name, &version);
+        for (event, command) in &scripts {
+            let mut r = record(cx, &name, &version, DLX_PATH, event, command, d, &by);
+            if d.runs() {
+                r.error = Some("not run: yarn dlx builds nothing".into());
+            }
+            append(log, &r, notice);
+        }
+        if d.runs() {
+            not_run.push(format!("{name}@{version}"));
+        } else {
+            denied.push(package(&name, &version, DLX_PATH, &scripts));
+        }
+    }
+    if !not_run.is_empty() {
+        notice(format!(
+            "yarn dlx builds nothing, approved or not (its temporary project is gone              before pkgward could build it confined): not run: {}",
+            not_run.join(", ")
+        ));
+    }
+    if !denied.is_empty() {
+        let listed: Vec<(&npm::Package, String)> = denied
+            .iter()
+            .map(|p| (p, approve_command(eco, &p.name, &p.version)))
+            .collect();
+        notice(denied_message(&listed));
+    }
+    None
 }
 
 fn after_args(cx: &Context<'_>) -> Vec<String> {

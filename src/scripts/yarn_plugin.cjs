@@ -57,6 +57,28 @@ module.exports = {
     // scripts ran (locator hashes).
     const deniedWorkspaces = new Set();
     const ranBuild = new Set();
+    // A package's scripts and whether it has a binding.gyp, read from the
+    // package as yarn fetched it (the cache), or null.
+    const readManifest = async (project, pkg, opts) => {
+      try {
+        const { Manifest, structUtils } = require('@yarnpkg/core');
+        const { ppath } = require('@yarnpkg/fslib');
+        const base = structUtils.isVirtualLocator(pkg)
+          ? project.storedPackages.get(structUtils.devirtualizeLocator(pkg).locatorHash)
+          : pkg;
+        const fetcher = opts.fetcher || project.configuration.makeFetcher();
+        const res = await fetcher.fetch(base, { project, fetcher, cache: opts.cache, checksums: project.storedChecksums, report: opts.report, cacheOptions: { skipIntegrityCheck: true } });
+        try {
+          const m = await Manifest.find(res.prefixPath, { baseFs: res.packageFs });
+          const gyp = res.packageFs.existsSync(ppath.join(res.prefixPath, 'binding.gyp'));
+          return { scripts: Object.fromEntries(m.scripts), gyp };
+        } finally {
+          if (res.releaseFs) res.releaseFs();
+        }
+      } catch (e) {
+        return { scripts: null };
+      }
+    };
     report({ event: 'loaded' });
     return {
       hooks: {
@@ -102,7 +124,7 @@ module.exports = {
         },
         // Where yarn's own linker put each package whose build it skipped
         // (linker-agnostic: pkgward reads their manifests there).
-        async afterAllInstalled(project) {
+        async afterAllInstalled(project, opts) {
           let ThrowReport = null;
           try {
             ThrowReport = require('@yarnpkg/core').ThrowReport;
@@ -116,7 +138,10 @@ module.exports = {
               const linker = linkers.find(l => l.supportsPackage(pkg, { project }));
               if (linker && ThrowReport) location = await linker.findPackageLocation(pkg, { project, report: new ThrowReport() });
             } catch (e) {}
-            report({ event: 'skipped', id: ident(pkg) + '@' + devirtualize(pkg.reference), ident: ident(pkg), version: pkg.version, location });
+            // `yarn dlx`: its temporary project is gone afterwards, so the
+            // manifest's scripts come with the report.
+            const manifest = process.env.PKGWARD_YARN_DLX ? await readManifest(project, pkg, opts) : undefined;
+            report({ event: 'skipped', id: ident(pkg) + '@' + devirtualize(pkg.reference), ident: ident(pkg), version: pkg.version, location, ...manifest });
           }
         },
         setupScriptEnvironment(project, env) {
