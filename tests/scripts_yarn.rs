@@ -662,3 +662,82 @@ fn yarn_dlx_lists_and_records_what_it_did_not_build() {
         text(&o.stderr)
     );
 }
+
+/// `pkgward scripts --json` in the sandbox's project (`extra`: variables).
+fn scripts_list(g: &T, extra: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    let o =
+        g.sb.command(
+            support::guard::pkgward_bin(),
+            &[g.pkgward_env(), to_env(extra)],
+        )
+        .args(["scripts", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `pkgward scripts` reads a berry project from yarn's own files, whatever
+/// the linker, and decides each package as the yarn shim does (by yarn's
+/// locator, not the name its `package.json` claims).
+#[test]
+fn pkgward_scripts_reads_a_berry_project() {
+    let root = r#"{"name":"pw-yb-app","version":"0.1.0","private":true,"scripts":{"postinstall":"node -e 0"}}"#;
+    let g = setup("[scripts]\nallow = [\"npm:pw-yb-dep\"]\n", root);
+    let o = yarn(&g, &["add", "pw-yb-evil", "@pwyb/three", "pw-yb-spoof"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let shim = scripts(&g);
+    let cache = g.sb.root().join("berry-cache");
+    let cache = cache.to_str().unwrap();
+    let check = |rows: &[serde_json::Value], how: &str| {
+        let key = |r: &serde_json::Value| {
+            format!(
+                "{} {} {} {}",
+                r["package"], r["version"], r["script"], r["decision"]
+            )
+        };
+        let mut got: Vec<String> = rows.iter().map(key).collect();
+        got.sort();
+        // The same packages and decisions as the shim's records.
+        let mut want: Vec<String> = shim.iter().map(key).collect();
+        want.sort();
+        want.dedup();
+        assert_eq!(got, want, "{how}: {rows:#?}");
+        assert_eq!(rows.len(), 7, "{how}: {rows:#?}");
+        let evil = rows.iter().find(|r| r["package"] == "pw-yb-evil").unwrap();
+        assert_eq!(evil["decision"], "deny", "{how}");
+        assert_eq!(evil["command"], "node evil.js", "{how}");
+        assert_eq!(
+            evil["approve"], "pkgward approve npm:pw-yb-evil@1.0.0",
+            "{how}"
+        );
+        let spoof = rows.iter().find(|r| r["package"] == "pw-yb-spoof").unwrap();
+        assert_eq!(spoof["decision"], "deny", "{how}");
+        let dep = rows.iter().find(|r| r["package"] == "pw-yb-dep").unwrap();
+        assert_eq!(dep["decision"], "approved", "{how}");
+        let app = rows.iter().find(|r| r["package"] == "pw-yb-app").unwrap();
+        assert_eq!(app["path"], ".", "{how}");
+        assert_eq!(
+            app["approve"], "pkgward approve npm:pw-yb-app@0.1.0",
+            "{how}"
+        );
+    };
+    check(&scripts_list(&g, &[]), "pnp");
+    // Without the PnP data: yarn.lock and the cache.
+    for f in [".pnp.cjs", ".pnp.data.json"] {
+        let _ = std::fs::remove_file(g.sb.work.join(f));
+    }
+    check(
+        &scripts_list(&g, &[("YARN_CACHE_FOLDER", cache)]),
+        "yarn.lock",
+    );
+    // The node-modules linker (its own install state).
+    set_linker(&g, "node-modules");
+    let o = yarn(&g, &["install"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(g.sb.work.join("node_modules/.yarn-state.yml").is_file());
+    check(&scripts_list(&g, &[]), "node-modules");
+}

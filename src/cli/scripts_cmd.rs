@@ -44,23 +44,46 @@ pub fn list(path: Option<PathBuf>, json: bool) -> Result<i32> {
         &dir,
     )));
     let pol = loaded.policy;
-    let root = scripts::npm::project_root(&dir);
-    let found = scripts::npm::find(&root, true);
+    // A yarn 2+ project is read from yarn's own files (PnP data, its
+    // install state, yarn.lock and the cache): who each package is comes
+    // from yarn's locator, as the yarn shim decides it.
+    let env = |k: &str| std::env::var(k).ok();
+    let berry_root = scripts::yarn::project_root(&dir);
+    let (root, found): (
+        PathBuf,
+        Vec<(String, String, String, Vec<(String, String)>)>,
+    ) = match scripts::yarn::find_project(&berry_root, &env) {
+        Some(found) => (
+            berry_root,
+            found
+                .into_iter()
+                .map(|f| (f.name, f.version, f.location, f.scripts))
+                .collect(),
+        ),
+        None => {
+            let root = scripts::npm::project_root(&dir);
+            let found = scripts::npm::find(&root, true)
+                .into_iter()
+                .map(|p| (p.name, p.version, p.rel, p.scripts))
+                .collect();
+            (root, found)
+        }
+    };
     let mut rows = Vec::new();
-    for p in &found {
+    for (name, version, path, found_scripts) in &found {
         let (decision, approved_by) =
-            scripts::decide(&pol, pol.mode.value, Ecosystem::Npm, &p.name, &p.version);
-        for (event, command) in &p.scripts {
+            scripts::decide(&pol, pol.mode.value, Ecosystem::Npm, name, version);
+        for (event, command) in found_scripts {
             rows.push(serde_json::json!({
                 "ecosystem": "npm",
-                "package": p.name,
-                "version": p.version,
-                "path": p.rel,
+                "package": name,
+                "version": version,
+                "path": path,
                 "script": event,
                 "command": command,
                 "decision": decision,
                 "approved_by": approved_by,
-                "approve": (!decision.runs()).then(|| scripts::approve_command(Ecosystem::Npm, &p.name, &p.version)),
+                "approve": (!decision.runs()).then(|| scripts::approve_command(Ecosystem::Npm, name, version)),
             }));
         }
     }

@@ -370,6 +370,234 @@ pub fn find_pnp(root: &Path) -> Vec<Found> {
     out
 }
 
+/// What a berry project would build, read from its files without running
+/// yarn (`pkgward scripts`): the dependencies with install-time code
+/// ([`find_pnp`] under PnP; the `node_modules/.yarn-state.yml` of the
+/// `node-modules` linker; else each `yarn.lock` resolution read from its
+/// cache zip), then the workspaces' own (`name@version`, `0.0.0` without a
+/// version, as the plugin keys them). Each is who yarn's locator says.
+/// `None`: not a berry project.
+pub fn find_project(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<Vec<Found>> {
+    if !is_berry(root, false) {
+        return None;
+    }
+    let lock = std::fs::read_to_string(root.join("yarn.lock")).unwrap_or_default();
+    let entries = lockfile_resolutions(&lock);
+    let mut found = match linker(root, env) {
+        Linker::Pnp if pnp_data(root).is_some() => find_pnp(root),
+        Linker::NodeModules if root.join("node_modules/.yarn-state.yml").is_file() => {
+            let text = std::fs::read_to_string(root.join("node_modules/.yarn-state.yml"))
+                .unwrap_or_default();
+            let mut out = Vec::new();
+            for (locator, location) in yarn_state(&text) {
+                if let Some(f) = found_at(root, &locator, &location) {
+                    if !out.iter().any(|o: &Found| o.locator == f.locator) {
+                        out.push(f);
+                    }
+                }
+            }
+            out
+        }
+        _ => {
+            let caches = cache_dirs(root, env);
+            entries
+                .iter()
+                .filter(|(_, hard)| *hard)
+                .filter_map(|(locator, _)| {
+                    let (ident, reference) = split_locator(locator)?;
+                    let zip = caches.iter().find_map(|d| cache_zip(d, ident, reference))?;
+                    let inner = format!("{}/node_modules/{ident}", zip.display());
+                    let mut f = found_at(root, locator, &inner)?;
+                    f.location = zip.to_string_lossy().into_owned();
+                    Some(f)
+                })
+                .collect()
+        }
+    };
+    // The workspaces: yarn.lock's soft `workspace:` resolutions, else the
+    // project's own manifest.
+    let mut workspaces: Vec<(String, String)> = entries
+        .iter()
+        .filter_map(|(l, _)| {
+            let (ident, reference) = split_locator(l)?;
+            let path = reference.strip_prefix("workspace:")?;
+            Some((ident.to_string(), path.to_string()))
+        })
+        .collect();
+    if workspaces.is_empty() {
+        workspaces.push((String::new(), ".".into()));
+    }
+    for (ident, rel) in workspaces {
+        let Some((manifest, gyp)) = read_package(root, &rel) else {
+            continue;
+        };
+        let scripts = build_scripts(&manifest, gyp);
+        if scripts.is_empty() {
+            continue;
+        }
+        let s = |k: &str| manifest.get(k).and_then(Value::as_str).map(str::to_string);
+        let name = if ident.is_empty() {
+            s("name").unwrap_or_default()
+        } else {
+            ident
+        };
+        let version = s("version").unwrap_or_else(|| "0.0.0".into());
+        found.push(Found {
+            locator: format!("{name}@workspace:{rel}"),
+            ident: name.clone(),
+            name,
+            version,
+            location: rel,
+            scripts,
+        });
+    }
+    Some(found)
+}
+
+/// The package yarn's `locator` names at `location` (relative to the
+/// project, or absolute), when it has install-time code.
+fn found_at(root: &Path, locator: &str, location: &str) -> Option<Found> {
+    let (ident, reference) = split_locator(locator)?;
+    if reference.starts_with("workspace:") {
+        return None;
+    }
+    let (manifest, gyp) = read_package(root, location)?;
+    let scripts = build_scripts(&manifest, gyp);
+    if scripts.is_empty() {
+        return None;
+    }
+    let mv = manifest
+        .get("version")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let base = devirtualize(reference);
+    let (name, version) = identity(ident, base, mv);
+    Some(Found {
+        locator: format!("{ident}@{base}"),
+        ident: ident.to_string(),
+        name,
+        version,
+        location: location
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .into(),
+        scripts,
+    })
+}
+
+/// `@scope/name@ref` → (`@scope/name`, `ref`).
+pub fn split_locator(locator: &str) -> Option<(&str, &str)> {
+    let at = locator.get(1..)?.find('@')? + 1;
+    Some((&locator[..at], &locator[at + 1..]))
+}
+
+/// A berry `yarn.lock`'s resolutions, each with whether it is a hard link.
+pub fn lockfile_resolutions(text: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let unquote = |v: &str| v.trim().trim_matches('"').to_string();
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            continue;
+        }
+        let l = line.trim();
+        if let Some(v) = l.strip_prefix("resolution:") {
+            out.push((unquote(v), true));
+        } else if let Some(v) = l.strip_prefix("linkType:") {
+            if let Some(last) = out.last_mut() {
+                last.1 = v.trim() == "hard";
+            }
+        }
+    }
+    out
+}
+
+/// `node_modules/.yarn-state.yml`: each locator with its first location.
+pub fn yarn_state(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if !line.starts_with(' ') && line.ends_with(':') && !line.starts_with('#') {
+            let key = line.trim_end_matches(':').trim_matches('"');
+            current = (key != "__metadata").then(|| key.to_string());
+        } else if let (Some(loc), Some(cur)) = (line.trim().strip_prefix("- "), &current) {
+            out.push((cur.clone(), loc.trim_matches('"').to_string()));
+            current = None;
+        }
+    }
+    out
+}
+
+/// Where berry keeps its cache zips: `YARN_CACHE_FOLDER`, the project's
+/// `cacheFolder`, `.yarn/cache`, the global folder's cache.
+fn cache_dirs(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+    let rc = std::fs::read_to_string(root.join(".yarnrc.yml")).unwrap_or_default();
+    let setting = |k: &str| {
+        rc.lines()
+            .filter_map(|l| l.strip_prefix(k))
+            .filter_map(|l| l.strip_prefix(':'))
+            .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
+            .next_back()
+    };
+    let mut out = Vec::new();
+    out.extend(env("YARN_CACHE_FOLDER").map(PathBuf::from));
+    out.extend(setting("cacheFolder").map(|c| root.join(c)));
+    out.push(root.join(".yarn/cache"));
+    let global = env("YARN_GLOBAL_FOLDER")
+        .map(PathBuf::from)
+        .or_else(|| setting("globalFolder").map(|g| root.join(g)))
+        .or_else(|| dirs::home_dir().map(|h| global_folder(&h, env)));
+    out.extend(global.map(|g| g.join("cache")));
+    out
+}
+
+/// berry's hash: sha512 of the parts, hex.
+fn berry_hash(parts: &[&str]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha512::new();
+    for p in parts {
+        h.update(p.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The cache file name's start for a locator (berry's `slugifyLocator`):
+/// `IDENT-PROTOCOL[-VERSION]-LOCATORHASH10-`.
+pub fn cache_slug(ident: &str, reference: &str) -> String {
+    let (scope, name) = match ident.strip_prefix('@').and_then(|s| s.split_once('/')) {
+        Some((scope, name)) => (Some(scope), name),
+        None => (None, ident),
+    };
+    let ident_hash = berry_hash(&[scope.unwrap_or_default(), name]);
+    let locator_hash = berry_hash(&[&ident_hash, reference]);
+    let (protocol, selector) = match reference.find(':') {
+        Some(i) => (&reference[..i], &reference[i + 1..]),
+        None => ("exotic", reference),
+    };
+    let human = match semver::Version::parse(selector) {
+        Ok(v) => format!("{protocol}-{v}"),
+        Err(_) => protocol.to_string(),
+    };
+    let slug_ident = match scope {
+        Some(s) => format!("@{s}-{name}"),
+        None => name.to_string(),
+    };
+    format!("{slug_ident}-{human}-{}-", &locator_hash[..10])
+}
+
+/// The cache zip of a locator in `dir`.
+fn cache_zip(dir: &Path, ident: &str, reference: &str) -> Option<PathBuf> {
+    let slug = cache_slug(ident, reference);
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&slug) && n.ends_with(".zip"))
+        })
+}
+
 /// The packages the plugin reported as not built (`skipped`), read where
 /// yarn's linker put them, less the ones already in `known`.
 fn from_skipped(events: &[Event], known: &[Found]) -> Vec<Found> {

@@ -196,3 +196,35 @@ fn a_users_own_skip_build_is_kept() {
     std::fs::write(d.path().join(".yarnrc.yml"), "enableScripts: true\n").unwrap();
     assert!(!skips_builds(&a(&["install"]), d.path()));
 }
+
+#[test]
+fn berry_files_are_read() {
+    // berry's slugifyLocator: ident, protocol, version, locator hash.
+    assert!(cache_slug("pw-yb-dep", "npm:1.0.0").starts_with("pw-yb-dep-npm-1.0.0-e6820a8a08-"));
+    assert_eq!(
+        cache_slug("@pwyb/three", "npm:2.1.0"),
+        "@pwyb-three-npm-2.1.0-5f74465e54-"
+    );
+    assert_eq!(split_locator("@s/x@npm:1.0.0"), Some(("@s/x", "npm:1.0.0")));
+    assert_eq!(split_locator("x@workspace:."), Some(("x", "workspace:.")));
+    let lock = "__metadata:\n  version: 8\n  cacheKey: 10c0\n\n\"a@npm:^1.0.0\":\n  version: 1.0.0\n  resolution: \"a@npm:1.0.0\"\n  checksum: 10c0/x\n  languageName: node\n  linkType: hard\n\n\"app@workspace:.\":\n  version: 0.0.0-use.local\n  resolution: \"app@workspace:.\"\n  languageName: unknown\n  linkType: soft\n";
+    assert_eq!(
+        lockfile_resolutions(lock),
+        vec![
+            ("a@npm:1.0.0".to_string(), true),
+            ("app@workspace:.".to_string(), false)
+        ]
+    );
+    let state = "# Warning: generated\n\n__metadata:\n  version: 1\n  nmMode: classic\n\n\"app@workspace:.\":\n  locations:\n    - \"\"\n\n\"a@npm:1.0.0\":\n  locations:\n    - \"node_modules/a\"\n    - \"node_modules/b/node_modules/a\"\n";
+    assert_eq!(
+        yarn_state(state),
+        vec![
+            ("app@workspace:.".to_string(), String::new()),
+            ("a@npm:1.0.0".to_string(), "node_modules/a".to_string())
+        ]
+    );
+    let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(is_exec(&a(&["dlx", "-p", "x", "y"])));
+    assert!(is_exec(&a(&["--cwd", "dlx", "create", "x"])));
+    assert!(!is_exec(&a(&["add", "dlx"])));
+}
