@@ -49,31 +49,26 @@ pub fn list(path: Option<PathBuf>, json: bool) -> Result<i32> {
     // from yarn's locator, as the yarn shim decides it.
     let env = |k: &str| std::env::var(k).ok();
     let berry_root = scripts::yarn::project_root(&dir);
-    let (root, found): (
-        PathBuf,
-        Vec<(String, String, String, Vec<(String, String)>)>,
-    ) = match scripts::yarn::find_project(&berry_root, &env) {
+    let (root, found) = match scripts::yarn::find_project(&berry_root, &env) {
         Some(found) => (
             berry_root,
             found
-                .into_iter()
-                .map(|f| (f.name, f.version, f.location, f.scripts))
+                .iter()
+                .map(|f| scripts::yarn::package(&f.name, &f.version, &f.location, &f.scripts))
                 .collect(),
         ),
         None => {
             let root = scripts::npm::project_root(&dir);
-            let found = scripts::npm::find(&root, true)
-                .into_iter()
-                .map(|p| (p.name, p.version, p.rel, p.scripts))
-                .collect();
+            let found = scripts::npm::find(&root, true);
             (root, found)
         }
     };
     let mut rows = Vec::new();
-    for (name, version, path, found_scripts) in &found {
+    for p in &found {
+        let (name, version, path) = (&p.name, &p.version, &p.rel);
         let (decision, approved_by) =
             scripts::decide(&pol, pol.mode.value, Ecosystem::Npm, name, version);
-        for (event, command) in found_scripts {
+        for (event, command) in &p.scripts {
             rows.push(serde_json::json!({
                 "ecosystem": "npm",
                 "package": name,

@@ -901,7 +901,7 @@ pub fn run_after(
         let from = read_report(&report, 0).len();
         // A plain install: yarn builds what its build state says changed or
         // was never built, of what the plugin allows (see the module docs).
-        let args = vec!["install".to_string()];
+        let args = ["install".to_string()];
         let mut env_vars = cx.env.to_vec();
         for (k, v) in [
             ("YARN_ENABLE_SCRIPTS", "false".to_string()),
@@ -1235,7 +1235,8 @@ pub fn scrub_yarnrc(text: &str) -> String {
     out
 }
 
-fn package(name: &str, version: &str, rel: &str, scripts: &[(String, String)]) -> npm::Package {
+/// A package as the npm walk describes it (the listing and `pkgward scripts`).
+pub fn package(name: &str, version: &str, rel: &str, scripts: &[(String, String)]) -> npm::Package {
     npm::Package {
         name: name.to_string(),
         version: version.to_string(),
