@@ -636,7 +636,10 @@ fn yarn_dlx_lists_and_records_what_it_did_not_build() {
     assert_eq!(g.sb.marker("yb-dep"), None, "{err}");
     assert!(err.contains("pkgward approve npm:pw-yb-dep@1.0.0"), "{err}");
     assert!(!err.contains("approve npm:pw-yb-tool"), "{err}");
-    assert!(err.contains("not run: pw-yb-tool@1.0.0"), "{err}");
+    assert!(
+        err.contains("confined); not run: pw-yb-tool@1.0.0"),
+        "{err}"
+    );
     let recs = last_scripts(&g);
     let dep = recs
         .iter()

@@ -905,6 +905,10 @@ pub fn run_after(
         let mut env_vars = cx.env.to_vec();
         for (k, v) in [
             ("YARN_ENABLE_SCRIPTS", "false".to_string()),
+            // The install before it checked the resolutions (hardened
+            // mode, on by default for public pull requests): this one
+            // only builds.
+            ("YARN_ENABLE_HARDENED_MODE", "false".to_string()),
             ("YARN_PLUGINS", plugin_js.to_string_lossy().into_owned()),
             ("PKGWARD_YARN_REPORT", report.to_string_lossy().into_owned()),
             (
@@ -1052,18 +1056,24 @@ pub fn run_after(
             }
         }
     }
-    if !denied_pkgs.is_empty() {
-        let listed: Vec<(&npm::Package, String)> = denied_pkgs
-            .iter()
-            .map(|p| (p, approve_command(eco, &p.name, &p.version)))
-            .collect();
-        notice(denied_message(&listed));
-    }
+    list_denied(&denied_pkgs, notice);
     failed
 }
 
+/// The one list of what was not run, each with its approve command.
+fn list_denied(denied: &[npm::Package], notice: &mut dyn FnMut(String)) {
+    if denied.is_empty() {
+        return;
+    }
+    let listed: Vec<(&npm::Package, String)> = denied
+        .iter()
+        .map(|p| (p, approve_command(Ecosystem::Npm, &p.name, &p.version)))
+        .collect();
+    notice(denied_message(&listed));
+}
+
 /// Where a `yarn dlx` package is recorded as being.
-const DLX_PATH: &str = "(yarn dlx)";
+const DLX_PATH: &str = "yarn dlx";
 
 /// `yarn dlx …` / `yarn create …` (berry runs `create` as `dlx`).
 pub fn is_exec(args: &[String]) -> bool {
@@ -1132,17 +1142,12 @@ fn dlx_after(
     }
     if !not_run.is_empty() {
         notice(format!(
-            "yarn dlx builds nothing, approved or not (its temporary project is gone              before pkgward could build it confined): not run: {}",
+            "yarn dlx builds nothing, approved or not (its temporary project is gone \
+             before pkgward could build it confined); not run: {}",
             not_run.join(", ")
         ));
     }
-    if !denied.is_empty() {
-        let listed: Vec<(&npm::Package, String)> = denied
-            .iter()
-            .map(|p| (p, approve_command(eco, &p.name, &p.version)))
-            .collect();
-        notice(denied_message(&listed));
-    }
+    list_denied(&denied, notice);
     None
 }
 
