@@ -44,6 +44,15 @@
 //!   are decided and run the same way. (Without the plugin, a
 //!   `node-modules` tree is walked the npm way, [`super::run_after`].)
 //!
+//! - `yarn dlx` (and berry's `create`): its temporary project is gone when
+//!   yarn ends, so nothing is built (no confined run of a project that no
+//!   longer exists); the plugin reports what it skipped with its scripts
+//!   (read from the fetched package), and each is decided, recorded and
+//!   listed ([`is_exec`]). The dlx'd package itself is decided before the
+//!   run, by the exec policy ([`super::exec`]).
+//! - `pkgward scripts` reads the same from the project's files without
+//!   running yarn ([`find_project`]).
+//!
 //! Fail-safe cases (everything denied and listed with its approve command,
 //! nothing run): the plugin did not load (a yarn without `YARN_PLUGINS`:
 //! nothing tells pkgward that yarn would build only the approved ones; the
