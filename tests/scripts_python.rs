@@ -1208,36 +1208,114 @@ fn pip_direct_sdist_references_are_decided_before_pip_runs() {
         assert!(err.contains("from source"), "{args:?}: {err}");
         no_effects(&t, &format!("{args:?}"));
     }
-    // Named and approved for every version: pip builds it in its own run.
-    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-direct\"]\n");
-    let local = format!("pw-scr-direct @ file://{archive}");
-    let o = pip(&t, &["install", "--target", &target(&t), &local], &[]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
-    // Recorded: approved, ran in pip's run, not confined (and said so).
-    let rec = script_records(&t).pop().expect("a script record");
-    assert_eq!(rec["package"], "pw-scr-direct", "{rec}");
-    assert_eq!(rec["decision"], "approved", "{rec}");
-    assert_eq!(rec["ran"], true, "{rec}");
-    assert_eq!(rec["exit_code"], 0, "{rec}");
-    assert!(
-        rec["approved_by"]
-            .as_str()
-            .unwrap()
-            .starts_with("pypi:pw-scr-direct"),
-        "{rec}"
-    );
-    assert!(rec["command"].as_str().unwrap().contains(&archive), "{rec}");
-    assert!(!rec["sandbox"]["missing"].is_null(), "{rec}");
-    assert_eq!(rec["invocation_id"], t.g.last_invocation()["invocation_id"]);
-    // Where the sandbox is required, it does not run.
-    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-direct\"]\n[sandbox]\nrequire = true\n");
-    let o = pip(&t, &["install", "--target", &target(&t), &local], &[]);
-    assert_eq!(o.status.code(), Some(78), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("cannot confine"),
-        "{}",
-        text(&o.stderr)
-    );
-    no_effects(&t, "direct reference, sandbox required");
+}
+
+/// Approved for every version, a direct reference — an sdist archive by
+/// `file:` URL, on the command line or in a requirement file, a local source directory, for `pip install` and `pip
+/// download` — is built by pkgward first, confined like an approved index
+/// sdist (its attempts to read a fake SSH key, reach a loopback listener,
+/// write outside fail), and pip installs the built wheel; also where
+/// `[sandbox] require = true`.
+#[test]
+fn pip_approved_direct_references_are_built_confined() {
+    let sd = Sdist::new("pw-scr-dconf", "1.0.0")
+        .module("VALUE = 'dconf'\n")
+        .build_code(&support::py_confined_build("direct-built"));
+    let published = shared().publish_sdist(&sd);
+    let evil = Listener::start();
+    let cases: [(&str, &str, bool); 5] = [
+        ("file: URL", "file", false),
+        ("requirement file", "req", false),
+        ("pip download", "download", false),
+        ("local source directory", "dir", false),
+        ("file: URL, sandbox required", "file", true),
+    ];
+    for (what, form, require) in cases {
+        let t = setup("[scripts]\nallow = [\"pypi:pw-scr-dconf\"]\n");
+        if require {
+            let mut p = std::fs::read_to_string(&t.g.policy).unwrap();
+            assert!(p.trim_end().ends_with(']'), "{p}");
+            p.push_str("require = true\n");
+            std::fs::write(&t.g.policy, p).unwrap();
+        }
+        support::py_confined_home(&t.g.sb.home, &evil);
+        let dl = t.g.sb.root().join("dl");
+        std::fs::create_dir_all(&dl).unwrap();
+        let archive = dl.join(&published.filename);
+        std::fs::write(&archive, published.bytes.as_slice()).unwrap();
+        let site = target(&t);
+        let spec = match form {
+            "dir" => {
+                let st = std::process::Command::new("tar")
+                    .arg("-xzf")
+                    .arg(&archive)
+                    .arg("-C")
+                    .arg(&dl)
+                    .status()
+                    .unwrap();
+                assert!(st.success());
+                let src = std::fs::read_dir(&dl)
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .find(|p| p.is_dir())
+                    .unwrap();
+                format!("pw-scr-dconf @ file://{}", src.display())
+            }
+            _ => format!("pw-scr-dconf @ file://{}", archive.display()),
+        };
+        let req =
+            t.g.sb
+                .write("reqs/direct.txt", format!("# direct\n{spec}  # approved\n"));
+        let req = req.to_string_lossy().into_owned();
+        let args: Vec<&str> = match form {
+            "req" => vec!["install", "--target", &site, "-r", &req],
+            "download" => vec!["download", "-d", &site, &spec],
+            _ => vec!["install", "--target", &site, &spec],
+        };
+        let o = pip(&t, &args, &[]);
+        assert!(o.status.success(), "{what}: {}", text(&o.stderr));
+        let rec = script_records(&t).pop().expect("a script record");
+        assert_eq!(rec["package"], "pw-scr-dconf", "{what}: {rec}");
+        assert_eq!(rec["version"], "1.0.0", "{what}: {rec}");
+        assert_eq!(rec["decision"], "approved", "{what}: {rec}");
+        assert_eq!(rec["ran"], true, "{what}: {rec}");
+        assert_eq!(rec["exit_code"], 0, "{what}: {rec}");
+        assert_eq!(rec["invocation_id"], t.g.last_invocation()["invocation_id"]);
+        assert!(
+            rec["sandbox"]["missing"].is_null(),
+            "{what}: missing layers: {rec}"
+        );
+        support::assert_py_confined(
+            what,
+            t.g.sb.marker("direct-built"),
+            &evil,
+            &t.g.sb.home,
+            &rec,
+        );
+        // Built once, by pkgward: pip installed (downloaded) its wheel.
+        std::fs::remove_file(t.g.sb.markers.join("direct-built")).unwrap();
+        if form == "download" {
+            let got: Vec<String> = std::fs::read_dir(&site)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert!(got.iter().any(|f| f.ends_with(".whl")), "{what}: {got:?}");
+        } else {
+            let o = std::process::Command::new(real_python())
+                .args(["-c", "import pw_scr_dconf as m; print(m.VALUE)"])
+                .env("PYTHONPATH", &site)
+                .output()
+                .unwrap();
+            assert_eq!(
+                text(&o.stdout).trim(),
+                "dconf",
+                "{what}: {}",
+                text(&o.stderr)
+            );
+        }
+        assert!(
+            std::fs::read_to_string(&req).unwrap().contains(&spec),
+            "{what}: the requirement file changed"
+        );
+    }
 }
