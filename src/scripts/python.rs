@@ -72,6 +72,7 @@ use crate::tools::Tool;
 
 use super::Setup;
 
+pub mod auth;
 pub mod confine;
 mod direct;
 mod uv_edit;
@@ -1137,6 +1138,16 @@ fn run_build(
     notice: &mut dyn FnMut(String),
     finish: impl FnOnce(&mut super::ScriptRecord),
 ) -> crate::error::Result<()> {
+    // Confined: the registry credentials go to the proxy, not to the build.
+    let mut no_creds = Vec::new();
+    let mut code = code.clone();
+    if code.sandboxed {
+        let creds = auth::collect(&code.program, &code.args, &code.env, &code.cwd);
+        let cx = crate::supervise::sandbox::current();
+        no_creds = auth::to_proxy(&creds, cx.as_ref().and_then(|c| c.proxy.as_ref()));
+        code.args = auth::strip_args(&code.args);
+    }
+    let code = &code;
     let result = crate::supervise::install_code::run_install_code(code);
     let mut runner = vec!["pip".to_string()];
     runner.extend(code.args.iter().map(|a| a.to_string_lossy().into_owned()));
@@ -1148,6 +1159,9 @@ fn run_build(
             rec.signal = e.signal;
             rec.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
             rec.sandbox = e.sandbox.clone();
+            if let Some(r) = rec.sandbox.as_mut() {
+                r.missing.extend(no_creds);
+            }
         }
         Err(err) => rec.error = Some(err.to_string()),
     }

