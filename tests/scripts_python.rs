@@ -1324,93 +1324,9 @@ fn pip_approved_direct_references_are_built_confined() {
 // A private index that needs credentials: confined builds still fetch from
 // it (pkgward's proxy adds the credentials), never holding the secret.
 
-const INDEX_USER: &str = "pw-user";
-const INDEX_SECRET: &str = "s3cret-index-pw";
-
-/// A loopback gate in front of the shared registry that answers `401`
-/// unless the request has `INDEX_USER:INDEX_SECRET` basic credentials;
-/// counts the requests it let through.
-struct AuthGate {
-    port: u16,
-    passed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl AuthGate {
-    fn start() -> AuthGate {
-        use std::io::{Read, Write};
-        use std::sync::atomic::Ordering;
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let upstream = shared()
-            .pypi_index_url()
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string();
-        let passed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = passed.clone();
-        let want = {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD.encode(format!("{INDEX_USER}:{INDEX_SECRET}"))
-        };
-        std::thread::spawn(move || {
-            for c in l.incoming() {
-                let Ok(mut c) = c else { continue };
-                let (upstream, want, count) = (upstream.clone(), want.clone(), count.clone());
-                std::thread::spawn(move || {
-                    let mut head = Vec::new();
-                    let mut b = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
-                        if c.read(&mut b).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        head.push(b[0]);
-                    }
-                    let text = String::from_utf8_lossy(&head).into_owned();
-                    let ok = text.lines().any(|l| {
-                        l.split_once(':').is_some_and(|(k, v)| {
-                            k.eq_ignore_ascii_case("authorization")
-                                && v.trim() == format!("Basic {want}")
-                        })
-                    });
-                    if !ok {
-                        let _ = c.write_all(
-                            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"pw\"\r\n\
-                              Content-Length: 0\r\nConnection: close\r\n\r\n",
-                        );
-                        return;
-                    }
-                    count.fetch_add(1, Ordering::SeqCst);
-                    let mut lines: Vec<&str> = text
-                        .split("\r\n")
-                        .filter(|l| !l.is_empty())
-                        .filter(|l| {
-                            !l.to_ascii_lowercase().starts_with("connection:")
-                                && !l.to_ascii_lowercase().starts_with("keep-alive:")
-                        })
-                        .collect();
-                    lines.push("Connection: close");
-                    let Ok(mut u) = std::net::TcpStream::connect(&upstream) else {
-                        return;
-                    };
-                    let _ = u.write_all(format!("{}\r\n\r\n", lines.join("\r\n")).as_bytes());
-                    let _ = std::io::copy(&mut u, &mut c);
-                });
-            }
-        });
-        AuthGate { port, passed }
-    }
-
-    /// The index URL through the gate.
-    fn index(&self) -> String {
-        format!("http://127.0.0.1:{}/pypi/simple/", self.port)
-    }
-}
-
 /// A test whose index is `gate` (approved in the policy next to the shared
 /// one), `pypi:pw-scr-confined` approved, its confined build's targets set.
-fn auth_setup(gate: &AuthGate, evil: &Listener) -> T {
+fn auth_setup(gate: &support::AuthGate, evil: &Listener) -> T {
     let t = setup("[scripts]\nallow = [\"pypi:pw-scr-confined\"]\n");
     let p = std::fs::read_to_string(&t.g.policy).unwrap();
     let p = p.replacen("pypi = [", &format!("pypi = [\"{}\", ", gate.index()), 1);
@@ -1423,7 +1339,7 @@ fn auth_setup(gate: &AuthGate, evil: &Listener) -> T {
 fn assert_no_secret(what: &str, t: &T) {
     let report = t.g.sb.marker("confined-built").expect("the build ran");
     assert!(
-        !report.contains(INDEX_SECRET),
+        !report.contains(support::INDEX_SECRET),
         "{what}: the build saw the secret: {report}"
     );
 }
@@ -1437,9 +1353,9 @@ fn assert_no_secret(what: &str, t: &T) {
 /// listener.
 #[test]
 fn confined_pip_builds_authenticate_without_holding_the_secret() {
-    let gate = AuthGate::start();
+    let gate = support::AuthGate::start();
     let evil = Listener::start();
-    let netrc = format!("machine 127.0.0.1 login {INDEX_USER} password {INDEX_SECRET}\n");
+    let netrc = support::auth_netrc();
     {
         let what = "netrc";
         let t = auth_setup(&gate, &evil);
@@ -1475,16 +1391,12 @@ fn confined_pip_builds_authenticate_without_holding_the_secret() {
 /// approved sdist and installs, while the build finds no secret.
 #[test]
 fn confined_uv_runs_authenticate_without_holding_the_secret() {
-    let gate = AuthGate::start();
+    let gate = support::AuthGate::start();
     let evil = Listener::start();
     for what in ["named index", "netrc"] {
         let t = auth_setup(&gate, &evil);
         if what == "netrc" {
-            std::fs::write(
-                t.g.sb.home.join(".netrc"),
-                format!("machine 127.0.0.1 login {INDEX_USER} password {INDEX_SECRET}\n"),
-            )
-            .unwrap();
+            std::fs::write(t.g.sb.home.join(".netrc"), support::auth_netrc()).unwrap();
         }
         t.g.sb.write(
             "pyproject.toml",
@@ -1497,8 +1409,8 @@ fn confined_uv_runs_authenticate_without_holding_the_secret() {
         if what == "named index" {
             extra.extend([
                 ("UV_INDEX", named.as_str()),
-                ("UV_INDEX_PRIV_USERNAME", INDEX_USER),
-                ("UV_INDEX_PRIV_PASSWORD", INDEX_SECRET),
+                ("UV_INDEX_PRIV_USERNAME", support::INDEX_USER),
+                ("UV_INDEX_PRIV_PASSWORD", support::INDEX_SECRET),
             ]);
         }
         let o = uv(&t, &["sync"], &extra);

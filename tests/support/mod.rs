@@ -156,7 +156,8 @@ pub fn py_evil_build(marker: &str) -> String {
 /// `~/outside-marker`, append to `~/.bashrc`, write into the directory
 /// named in `~/.victim-dir` (when there is one: another project's
 /// virtualenv) and into its temp dir, read `~/.netrc`; what it could see
-/// of secrets (its environment, its ancestors' command lines and environments) goes into
+/// of secrets (its environment, its ancestors' command lines and environments,
+/// the files listed in `~/.secret-paths`) goes into
 /// `seen`; each attempt's outcome (`ok` or the error) goes into marker `name` as
 /// JSON. It never fails the build itself.
 pub fn py_confined_build(name: &str) -> String {
@@ -198,6 +199,14 @@ def _seen():
             break
     return s
 _r['seen'] = _seen()
+_sp = _o.path.join(_h, '.secret-paths')
+if _o.path.exists(_sp):
+    for _p in open(_sp).read().split('\n'):
+        if _p:
+            try:
+                _r['seen'] += ' ' + open(_p).read()
+            except Exception:
+                pass
 _v = _o.path.join(_h, '.victim-dir')
 if _o.path.exists(_v):
     _try('victim', lambda: open(_o.path.join(open(_v).read().strip(), 'pwned'), 'w').write('x'))
@@ -340,4 +349,96 @@ fn split_time(t: SystemTime) -> (String, String, u32) {
         format!("{:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60),
         d.subsec_nanos(),
     )
+}
+
+// ---------------------------------------------------------------------------
+// A private index that needs credentials.
+
+pub const INDEX_USER: &str = "pw-user";
+pub const INDEX_SECRET: &str = "s3cret-index-pw";
+
+/// A loopback gate in front of the shared registry that answers `401`
+/// unless the request has `INDEX_USER:INDEX_SECRET` basic credentials;
+/// counts the requests it let through.
+pub struct AuthGate {
+    pub port: u16,
+    pub passed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl AuthGate {
+    pub fn start() -> AuthGate {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let upstream = shared()
+            .pypi_index_url()
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let passed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = passed.clone();
+        let want = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(format!("{INDEX_USER}:{INDEX_SECRET}"))
+        };
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut c) = c else { continue };
+                let (upstream, want, count) = (upstream.clone(), want.clone(), count.clone());
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut b = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                        if c.read(&mut b).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(b[0]);
+                    }
+                    let text = String::from_utf8_lossy(&head).into_owned();
+                    let ok = text.lines().any(|l| {
+                        l.split_once(':').is_some_and(|(k, v)| {
+                            k.eq_ignore_ascii_case("authorization")
+                                && v.trim() == format!("Basic {want}")
+                        })
+                    });
+                    if !ok {
+                        let _ = c.write_all(
+                            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"pw\"\r\n\
+                              Content-Length: 0\r\nConnection: close\r\n\r\n",
+                        );
+                        return;
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let mut lines: Vec<&str> = text
+                        .split("\r\n")
+                        .filter(|l| !l.is_empty())
+                        .filter(|l| {
+                            !l.to_ascii_lowercase().starts_with("connection:")
+                                && !l.to_ascii_lowercase().starts_with("keep-alive:")
+                        })
+                        .collect();
+                    lines.push("Connection: close");
+                    let Ok(mut u) = std::net::TcpStream::connect(&upstream) else {
+                        return;
+                    };
+                    let _ = u.write_all(format!("{}\r\n\r\n", lines.join("\r\n")).as_bytes());
+                    let _ = std::io::copy(&mut u, &mut c);
+                });
+            }
+        });
+        AuthGate { port, passed }
+    }
+
+    /// The index URL through the gate.
+    pub fn index(&self) -> String {
+        format!("http://127.0.0.1:{}/pypi/simple/", self.port)
+    }
+}
+
+/// A `~/.netrc` with the gate's credentials.
+pub fn auth_netrc() -> String {
+    format!("machine 127.0.0.1 login {INDEX_USER} password {INDEX_SECRET}\n")
 }

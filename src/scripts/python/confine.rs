@@ -117,6 +117,30 @@ fn data_home(env: &[(OsString, OsString)]) -> Option<PathBuf> {
         .or_else(|| home(env).map(|h| h.join(".local/share")))
 }
 
+/// `$XDG_CONFIG_HOME` (absolute) or `~/.config`.
+fn config_home(env: &[(OsString, OsString)]) -> Option<PathBuf> {
+    var(env, "XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home(env).map(|h| h.join(".config")))
+}
+
+/// A private copy of poetry's config directory's files without its
+/// `auth.toml` (removed when dropped).
+fn poetry_config_copy(dir: &Path) -> Option<tempfile::TempDir> {
+    let copy = tempfile::Builder::new()
+        .prefix("pkgward-poetry-config-")
+        .tempdir()
+        .ok()?;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_file() && e.file_name() != "auth.toml" {
+            std::fs::copy(&p, copy.path().join(e.file_name())).ok()?;
+        }
+    }
+    Some(copy)
+}
+
 /// `$XDG_CACHE_HOME` (absolute) or `~/.cache`.
 fn cache_home(env: &[(OsString, OsString)]) -> Option<PathBuf> {
     var(env, "XDG_CACHE_HOME")
@@ -348,7 +372,7 @@ pub fn run(
 ) -> crate::error::Result<crate::supervise::Ended> {
     let project = want.project.as_path();
     use crate::supervise::install_code::InstallCode;
-    let cx = crate::supervise::sandbox::current().unwrap_or_else(|| {
+    let mut cx = crate::supervise::sandbox::current().unwrap_or_else(|| {
         Arc::new(crate::supervise::sandbox::Context {
             mode: crate::policy::Mode::Enforce,
             policy: crate::policy::SandboxPolicy::default(),
@@ -360,6 +384,29 @@ pub fn run(
     if cx.mode != crate::policy::Mode::Enforce {
         return crate::supervise::run(launch);
     }
+    // poetry's credentials file is unreadable in the run (the default one
+    // is in the sandbox's own list, a moved one is added), and poetry, which
+    // fails on a config file it cannot read, gets a copy of its config
+    // directory without it: the credentials reach the index through the
+    // proxy ([`super::auth`]).
+    let mut env = launch.env.clone();
+    let mut _config_copy = None;
+    if want.kind == Kind::Poetry {
+        let dir = var(&launch.env, "POETRY_CONFIG_DIR")
+            .map(PathBuf::from)
+            .or_else(|| config_home(&launch.env).map(|c| c.join("pypoetry")));
+        if let Some(dir) = dir.filter(|d| d.join("auth.toml").exists()) {
+            let mut c = (*cx).clone();
+            c.policy.deny_read.push(crate::policy::Sourced::builtin(
+                dir.join("auth.toml").to_string_lossy().into_owned(),
+            ));
+            cx = Arc::new(c);
+            if let Some(copy) = poetry_config_copy(&dir) {
+                env.push(("POETRY_CONFIG_DIR".into(), copy.path().into()));
+                _config_copy = Some(copy);
+            }
+        }
+    }
     let cwd = std::env::current_dir().unwrap_or_else(|_| project.to_path_buf());
     // The registry credentials go to the proxy, not into the run ([`super::auth`]).
     let creds = super::auth::collect(&launch.program, &launch.args, &launch.env, project);
@@ -368,7 +415,7 @@ pub fn run(
         program: launch.program.clone(),
         args: super::auth::strip_args(&launch.args),
         cwd,
-        env: launch.env.clone(),
+        env,
         sandboxed: true,
         extra_write: {
             let mut w = roots(
