@@ -557,3 +557,46 @@ fn a_confined_pipenv_run_writes_only_its_own_virtualenv() {
         .unwrap();
     assert_eq!(text(&o.stdout).trim(), "confined", "{}", text(&o.stderr));
 }
+
+/// A Pipfile source that needs credentials (in `~/.netrc`, which pip reads
+/// for pipenv; URL userinfo, `${VAR}` included, is refused by the registry
+/// policy): the confined run still locks and installs through it (pkgward's
+/// proxy adds the credentials), while the approved build cannot read the
+/// netrc, finds the secret nowhere else and reaches no listener.
+#[test]
+fn a_confined_pipenv_run_authenticates_without_holding_the_secret() {
+    let gate = support::AuthGate::start();
+    let evil = Listener::start();
+    let t = setup("");
+    set_policy(&t, "[scripts]\nallow = [\"pypi:pw-pe-confined\"]\n");
+    let p = std::fs::read_to_string(&t.g.policy).unwrap();
+    let p = p.replacen("pypi = [", &format!("pypi = [\"{}\", ", gate.index()), 1);
+    std::fs::write(&t.g.policy, p).unwrap();
+    support::py_confined_home(&t.g.sb.home, &evil);
+    std::fs::write(t.g.sb.home.join(".netrc"), support::auth_netrc()).unwrap();
+    let p = project(&t, "a", "pw-pe-confined = \"*\"\npw-pe-wheel = \"*\"");
+    let pipfile = std::fs::read_to_string(p.join("Pipfile")).unwrap();
+    std::fs::write(
+        p.join("Pipfile"),
+        pipfile.replace(&shared().pypi_index_url(), &gate.index()),
+    )
+    .unwrap();
+    let o = pipenv(&t, &p, &["install"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rec = script_records(&t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-pe-confined");
+    assert_eq!(rec["exit_code"], 0, "{rec}");
+    support::assert_py_confined(
+        "pipenv, netrc credentials",
+        t.g.sb.marker("confined-built"),
+        &evil,
+        &t.g.sb.home,
+        &rec,
+    );
+    let report = t.g.sb.marker("confined-built").unwrap();
+    assert!(
+        !report.contains(support::INDEX_SECRET),
+        "the build saw the secret: {report}"
+    );
+    assert!(installed(&p, "pw_pe_confined"));
+}
