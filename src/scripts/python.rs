@@ -205,7 +205,8 @@ pub const BUILD_CODE: &str = "build-not-approved";
 /// and `--dry-run`. So under wheels-only each one needs an approval of
 /// every version of the name it gives (`NAME @ URL`, `#egg=NAME`); anything
 /// else denies the invocation before pip runs. A local directory is the
-/// project's own code and is not decided.
+/// project's own code and is not decided. An approved one is built by
+/// pkgward, confined, and pip gets the wheel ([`direct`]).
 pub fn pip_direct_violations(
     policy: &crate::policy::Policy,
     args: &[String],

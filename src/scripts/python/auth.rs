@@ -308,7 +308,7 @@ pub fn collect(
     let mut it = args.iter().map(|a| a.to_string_lossy().into_owned());
     while let Some(a) = it.next() {
         let v = match a.split_once('=') {
-            Some((k, v)) if matches!(k, "--index" | "--default-index") => Some(v.to_string()),
+            Some(("--index" | "--default-index", v)) => Some(v.to_string()),
             _ if matches!(a.as_str(), "--index" | "--default-index") => it.next(),
             _ => None,
         };
