@@ -1327,7 +1327,11 @@ pub fn prebuild(
             cwd: cwd.clone(),
             env: env.clone(),
             sandboxed: direct_confined,
-            extra_write: vec![out.clone()],
+            // Its wheel directory, and a source tree it builds in place
+            // (as pip does: `build/`, `*.egg-info`).
+            extra_write: std::iter::once(out.clone())
+                .chain(direct::source_dir(&d.target, &cwd))
+                .collect(),
             attached: None,
             project: None,
             #[cfg(target_os = "linux")]

@@ -105,6 +105,19 @@ pub(super) struct Built {
     pub wheel: PathBuf,
 }
 
+/// The local source directory a direct reference names (`file:` URL or
+/// path), if it is one.
+pub(super) fn source_dir(target: &str, cwd: &Path) -> Option<PathBuf> {
+    let t = target.split(['#', '?']).next().unwrap_or("").trim();
+    let t = t.split(" ;").next().unwrap_or(t).trim();
+    let p = match url::Url::parse(t) {
+        Ok(u) if u.scheme() == "file" => u.to_file_path().ok()?,
+        Ok(_) => return None,
+        Err(_) => cwd.join(t),
+    };
+    p.is_dir().then_some(p)
+}
+
 /// The version in a wheel's file name (`NAME-VERSION-…whl`).
 pub(super) fn wheel_version(wheel: &Path) -> Option<String> {
     let f = wheel.file_name()?.to_str()?.strip_suffix(".whl")?;
