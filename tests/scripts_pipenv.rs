@@ -514,3 +514,89 @@ fn pipenv_runs_that_build_approved_sdists_are_confined() {
         assert_eq!(text(&o.stdout).trim(), "confined", "{}", text(&o.stderr));
     }
 }
+
+/// With the virtualenv outside the project (pipenv's default: under
+/// `WORKON_HOME`) and not created yet, the confined run may write that one
+/// virtualenv only: the approved build cannot write into another project's
+/// virtualenv next to it, while pipenv still locks and installs into its
+/// own.
+#[test]
+fn a_confined_pipenv_run_writes_only_its_own_virtualenv() {
+    let evil = Listener::start();
+    let t = setup("");
+    set_policy(&t, "[scripts]\nallow = [\"pypi:pw-pe-confined\"]\n");
+    support::py_confined_home(&t.g.sb.home, &evil);
+    let venvs = t.g.sb.root().join("venvs");
+    let victim = venvs.join("other-project-AbCdEfGh");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(t.g.sb.home.join(".victim-dir"), victim.to_str().unwrap()).unwrap();
+    let p = project(&t, "c", "pw-pe-confined = \"*\"\npw-pe-wheel = \"*\"");
+    let o = pipenv(&t, &p, &["install"], &[("PIPENV_VENV_IN_PROJECT", "0")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rec = script_records(&t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-pe-confined");
+    assert_eq!(rec["exit_code"], 0);
+    support::assert_py_confined(
+        "pipenv install, virtualenv in WORKON_HOME",
+        t.g.sb.marker("confined-built"),
+        &evil,
+        &t.g.sb.home,
+        &rec,
+    );
+    assert!(!victim.join("pwned").exists());
+    assert!(!p.join(".venv").exists());
+    let own: Vec<PathBuf> = std::fs::read_dir(&venvs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|v| *v != victim)
+        .collect();
+    assert_eq!(own.len(), 1, "{own:?}");
+    let o = std::process::Command::new(own[0].join("bin/python"))
+        .args(["-c", "import pw_pe_confined as m; print(m.VALUE)"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&o.stdout).trim(), "confined", "{}", text(&o.stderr));
+}
+
+/// A Pipfile source that needs credentials (in `~/.netrc`, which pip reads
+/// for pipenv; URL userinfo, `${VAR}` included, is refused by the registry
+/// policy): the confined run still locks and installs through it (pkgward's
+/// proxy adds the credentials), while the approved build cannot read the
+/// netrc, finds the secret nowhere else and reaches no listener.
+#[test]
+fn a_confined_pipenv_run_authenticates_without_holding_the_secret() {
+    let gate = support::AuthGate::start();
+    let evil = Listener::start();
+    let t = setup("");
+    set_policy(&t, "[scripts]\nallow = [\"pypi:pw-pe-confined\"]\n");
+    let p = std::fs::read_to_string(&t.g.policy).unwrap();
+    let p = p.replacen("pypi = [", &format!("pypi = [\"{}\", ", gate.index()), 1);
+    std::fs::write(&t.g.policy, p).unwrap();
+    support::py_confined_home(&t.g.sb.home, &evil);
+    std::fs::write(t.g.sb.home.join(".netrc"), support::auth_netrc()).unwrap();
+    let p = project(&t, "a", "pw-pe-confined = \"*\"\npw-pe-wheel = \"*\"");
+    let pipfile = std::fs::read_to_string(p.join("Pipfile")).unwrap();
+    std::fs::write(
+        p.join("Pipfile"),
+        pipfile.replace(&shared().pypi_index_url(), &gate.index()),
+    )
+    .unwrap();
+    let o = pipenv(&t, &p, &["install"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rec = script_records(&t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-pe-confined");
+    assert_eq!(rec["exit_code"], 0, "{rec}");
+    support::assert_py_confined(
+        "pipenv, netrc credentials",
+        t.g.sb.marker("confined-built"),
+        &evil,
+        &t.g.sb.home,
+        &rec,
+    );
+    let report = t.g.sb.marker("confined-built").unwrap();
+    assert!(
+        !report.contains(support::INDEX_SECRET),
+        "the build saw the secret: {report}"
+    );
+    assert!(installed(&p, "pw_pe_confined"));
+}

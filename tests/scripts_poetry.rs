@@ -13,6 +13,7 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::process::Output;
 use std::sync::OnceLock;
 
@@ -565,4 +566,114 @@ fn the_lock_check_covers_the_selected_groups_only() {
     }
     let o = poetry(&t, &["install", "--with", "docs"], &[]);
     assert_denied(&t, &o, "--with docs");
+}
+
+/// With the virtualenv outside the project (poetry's default: under
+/// `virtualenvs.path`) and not created yet, the confined run may write
+/// that one virtualenv only: the approved build cannot write into another
+/// project's virtualenv next to it, while poetry still locks and installs
+/// into its own.
+#[test]
+fn a_confined_poetry_run_writes_only_its_own_virtualenv() {
+    let evil = Listener::start();
+    let t = setup("[scripts]\nallow = [\"pypi:pw-po-confined\"]\n");
+    support::py_confined_home(&t.g.sb.home, &evil);
+    let venvs = t.g.sb.root().join("poetry-cache/virtualenvs");
+    let victim = venvs.join("other-project-AbCdEfGh-py3");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(t.g.sb.home.join(".victim-dir"), victim.to_str().unwrap()).unwrap();
+    project(&t, &["pw-po-confined", "pw-po-wheel"], None);
+    let out_of_project = [("POETRY_VIRTUALENVS_IN_PROJECT", "false")];
+    for args in [vec!["lock"], vec!["install"]] {
+        let _ = std::fs::remove_file(t.g.sb.markers.join("confined-built"));
+        let o = poetry(&t, &args, &out_of_project);
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+        let rec = script_records(&t).pop().expect("a script record");
+        assert_eq!(rec["package"], "pw-po-confined", "{args:?}");
+        support::assert_py_confined(
+            &format!("poetry {args:?}"),
+            t.g.sb.marker("confined-built"),
+            &evil,
+            &t.g.sb.home,
+            &rec,
+        );
+        assert!(!victim.join("pwned").exists(), "{args:?}");
+    }
+    assert!(!t.g.sb.work.join(".venv").exists());
+    let own: Vec<PathBuf> = std::fs::read_dir(&venvs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| *p != victim)
+        .collect();
+    assert_eq!(own.len(), 1, "{own:?}");
+    let o = std::process::Command::new(own[0].join("bin/python"))
+        .args(["-c", "import pw_po_confined as m; print(m.VALUE)"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&o.stdout).trim(), "confined", "{}", text(&o.stderr));
+}
+
+/// A source that needs credentials (poetry's `http-basic.<source>`, in
+/// `POETRY_HTTP_BASIC_<SOURCE>_*` or its `auth.toml`): the confined run
+/// still locks and installs through it (pkgward's proxy adds the
+/// credentials to its plain-HTTP requests), while the approved build finds
+/// the secret nowhere (its environment, the command lines and environments
+/// above it, `auth.toml`) and reaches no listener.
+#[test]
+fn a_confined_poetry_run_authenticates_without_holding_the_secret() {
+    let gate = support::AuthGate::start();
+    let evil = Listener::start();
+    for what in ["environment", "auth.toml"] {
+        let t = setup("[scripts]\nallow = [\"pypi:pw-po-confined\"]\n");
+        let p = std::fs::read_to_string(&t.g.policy).unwrap();
+        let p = p.replacen("pypi = [", &format!("pypi = [\"{}\", ", gate.index()), 1);
+        std::fs::write(&t.g.policy, p).unwrap();
+        support::py_confined_home(&t.g.sb.home, &evil);
+        project(&t, &["pw-po-confined", "pw-po-wheel"], None);
+        let py = std::fs::read_to_string(t.g.sb.work.join("pyproject.toml")).unwrap();
+        t.g.sb.write(
+            "pyproject.toml",
+            py.replace(&shared().pypi_index_url(), &gate.index()),
+        );
+        let auth = t.g.sb.root().join("poetry-config/auth.toml");
+        std::fs::write(
+            t.g.sb.home.join(".secret-paths"),
+            format!("{}\n", auth.display()),
+        )
+        .unwrap();
+        let mut extra = vec![];
+        if what == "auth.toml" {
+            std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
+            std::fs::write(
+                &auth,
+                format!(
+                    "[http-basic.loopback]\nusername = \"{}\"\npassword = \"{}\"\n",
+                    support::INDEX_USER,
+                    support::INDEX_SECRET
+                ),
+            )
+            .unwrap();
+        } else {
+            extra.push(("POETRY_HTTP_BASIC_LOOPBACK_USERNAME", support::INDEX_USER));
+            extra.push(("POETRY_HTTP_BASIC_LOOPBACK_PASSWORD", support::INDEX_SECRET));
+        }
+        let o = poetry(&t, &["install"], &extra);
+        assert!(o.status.success(), "{what}: {}", text(&o.stderr));
+        let rec = script_records(&t).pop().expect("a script record");
+        assert_eq!(rec["package"], "pw-po-confined", "{what}");
+        assert_eq!(rec["exit_code"], 0, "{what}: {rec}");
+        support::assert_py_confined(
+            what,
+            t.g.sb.marker("confined-built"),
+            &evil,
+            &t.g.sb.home,
+            &rec,
+        );
+        let report = t.g.sb.marker("confined-built").unwrap();
+        assert!(
+            !report.contains(support::INDEX_SECRET),
+            "{what}: the build saw the secret: {report}"
+        );
+        assert!(in_venv(&t, "pw_po_confined"), "{what}");
+    }
 }

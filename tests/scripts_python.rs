@@ -1208,36 +1208,224 @@ fn pip_direct_sdist_references_are_decided_before_pip_runs() {
         assert!(err.contains("from source"), "{args:?}: {err}");
         no_effects(&t, &format!("{args:?}"));
     }
-    // Named and approved for every version: pip builds it in its own run.
-    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-direct\"]\n");
-    let local = format!("pw-scr-direct @ file://{archive}");
-    let o = pip(&t, &["install", "--target", &target(&t), &local], &[]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    assert_eq!(t.g.sb.marker("sdist-built").as_deref(), Some("ran\n"));
-    // Recorded: approved, ran in pip's run, not confined (and said so).
-    let rec = script_records(&t).pop().expect("a script record");
-    assert_eq!(rec["package"], "pw-scr-direct", "{rec}");
-    assert_eq!(rec["decision"], "approved", "{rec}");
-    assert_eq!(rec["ran"], true, "{rec}");
-    assert_eq!(rec["exit_code"], 0, "{rec}");
+}
+
+/// Approved for every version, a direct reference — an sdist archive by
+/// `file:` URL, on the command line or in a requirement file, a local source directory, for `pip install` and `pip
+/// download` — is built by pkgward first, confined like an approved index
+/// sdist (its attempts to read a fake SSH key, reach a loopback listener,
+/// write outside fail), and pip installs the built wheel; also where
+/// `[sandbox] require = true`.
+#[test]
+fn pip_approved_direct_references_are_built_confined() {
+    let sd = Sdist::new("pw-scr-dconf", "1.0.0")
+        .module("VALUE = 'dconf'\n")
+        .build_code(&support::py_confined_build("direct-built"));
+    let published = shared().publish_sdist(&sd);
+    let evil = Listener::start();
+    let cases: [(&str, &str, bool); 5] = [
+        ("file: URL", "file", false),
+        ("requirement file", "req", false),
+        ("pip download", "download", false),
+        ("local source directory", "dir", false),
+        ("file: URL, sandbox required", "file", true),
+    ];
+    for (what, form, require) in cases {
+        let t = setup("[scripts]\nallow = [\"pypi:pw-scr-dconf\"]\n");
+        if require {
+            let mut p = std::fs::read_to_string(&t.g.policy).unwrap();
+            assert!(p.trim_end().ends_with(']'), "{p}");
+            p.push_str("require = true\n");
+            std::fs::write(&t.g.policy, p).unwrap();
+        }
+        support::py_confined_home(&t.g.sb.home, &evil);
+        let dl = t.g.sb.root().join("dl");
+        std::fs::create_dir_all(&dl).unwrap();
+        let archive = dl.join(&published.filename);
+        std::fs::write(&archive, published.bytes.as_slice()).unwrap();
+        let site = target(&t);
+        let spec = match form {
+            "dir" => {
+                let st = std::process::Command::new("tar")
+                    .arg("-xzf")
+                    .arg(&archive)
+                    .arg("-C")
+                    .arg(&dl)
+                    .status()
+                    .unwrap();
+                assert!(st.success());
+                let src = std::fs::read_dir(&dl)
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .find(|p| p.is_dir())
+                    .unwrap();
+                format!("pw-scr-dconf @ file://{}", src.display())
+            }
+            _ => format!("pw-scr-dconf @ file://{}", archive.display()),
+        };
+        let req =
+            t.g.sb
+                .write("reqs/direct.txt", format!("# direct\n{spec}  # approved\n"));
+        let req = req.to_string_lossy().into_owned();
+        let args: Vec<&str> = match form {
+            "req" => vec!["install", "--target", &site, "-r", &req],
+            "download" => vec!["download", "-d", &site, &spec],
+            _ => vec!["install", "--target", &site, &spec],
+        };
+        let o = pip(&t, &args, &[]);
+        assert!(o.status.success(), "{what}: {}", text(&o.stderr));
+        let rec = script_records(&t).pop().expect("a script record");
+        assert_eq!(rec["package"], "pw-scr-dconf", "{what}: {rec}");
+        assert_eq!(rec["version"], "1.0.0", "{what}: {rec}");
+        assert_eq!(rec["decision"], "approved", "{what}: {rec}");
+        assert_eq!(rec["ran"], true, "{what}: {rec}");
+        assert_eq!(rec["exit_code"], 0, "{what}: {rec}");
+        assert_eq!(rec["invocation_id"], t.g.last_invocation()["invocation_id"]);
+        assert!(
+            rec["sandbox"]["missing"].is_null(),
+            "{what}: missing layers: {rec}"
+        );
+        support::assert_py_confined(
+            what,
+            t.g.sb.marker("direct-built"),
+            &evil,
+            &t.g.sb.home,
+            &rec,
+        );
+        // Built once, by pkgward: pip installed (downloaded) its wheel.
+        std::fs::remove_file(t.g.sb.markers.join("direct-built")).unwrap();
+        if form == "download" {
+            let got: Vec<String> = std::fs::read_dir(&site)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert!(got.iter().any(|f| f.ends_with(".whl")), "{what}: {got:?}");
+        } else {
+            let o = std::process::Command::new(real_python())
+                .args(["-c", "import pw_scr_dconf as m; print(m.VALUE)"])
+                .env("PYTHONPATH", &site)
+                .output()
+                .unwrap();
+            assert_eq!(
+                text(&o.stdout).trim(),
+                "dconf",
+                "{what}: {}",
+                text(&o.stderr)
+            );
+        }
+        assert!(
+            std::fs::read_to_string(&req).unwrap().contains(&spec),
+            "{what}: the requirement file changed"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A private index that needs credentials: confined builds still fetch from
+// it (pkgward's proxy adds the credentials), never holding the secret.
+
+/// A test whose index is `gate` (approved in the policy next to the shared
+/// one), `pypi:pw-scr-confined` approved, its confined build's targets set.
+fn auth_setup(gate: &support::AuthGate, evil: &Listener) -> T {
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-confined\"]\n");
+    let p = std::fs::read_to_string(&t.g.policy).unwrap();
+    let p = p.replacen("pypi = [", &format!("pypi = [\"{}\", ", gate.index()), 1);
+    std::fs::write(&t.g.policy, p).unwrap();
+    support::py_confined_home(&t.g.sb.home, evil);
+    t
+}
+
+/// What the confined build saw must not hold the secret.
+fn assert_no_secret(what: &str, t: &T) {
+    let report = t.g.sb.marker("confined-built").expect("the build ran");
     assert!(
-        rec["approved_by"]
-            .as_str()
-            .unwrap()
-            .starts_with("pypi:pw-scr-direct"),
-        "{rec}"
+        !report.contains(support::INDEX_SECRET),
+        "{what}: the build saw the secret: {report}"
     );
-    assert!(rec["command"].as_str().unwrap().contains(&archive), "{rec}");
-    assert!(!rec["sandbox"]["missing"].is_null(), "{rec}");
-    assert_eq!(rec["invocation_id"], t.g.last_invocation()["invocation_id"]);
-    // Where the sandbox is required, it does not run.
-    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-direct\"]\n[sandbox]\nrequire = true\n");
-    let o = pip(&t, &["install", "--target", &target(&t), &local], &[]);
-    assert_eq!(o.status.code(), Some(78), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("cannot confine"),
-        "{}",
-        text(&o.stderr)
-    );
-    no_effects(&t, "direct reference, sandbox required");
+}
+
+/// pip: the approved sdist is built by pkgward, confined, with the index's
+/// credentials in `~/.netrc` (URL userinfo is refused by the registry
+/// policy):
+/// the build step's own fetches through the gate succeed (the proxy adds
+/// the credentials) while the build code finds no secret anywhere (its
+/// environment, the command lines above it, `~/.netrc`) and reaches no
+/// listener.
+#[test]
+fn confined_pip_builds_authenticate_without_holding_the_secret() {
+    let gate = support::AuthGate::start();
+    let evil = Listener::start();
+    let netrc = support::auth_netrc();
+    {
+        let what = "netrc";
+        let t = auth_setup(&gate, &evil);
+        let site = target(&t);
+        let url = gate.index();
+        std::fs::write(t.g.sb.home.join(".netrc"), &netrc).unwrap();
+        let args = ["install", "--target", site.as_str(), "pw-scr-confined"];
+        let extra = [("PIP_INDEX_URL", url.as_str())];
+        let before = gate.passed.load(std::sync::atomic::Ordering::SeqCst);
+        let o = pip(&t, &args, &extra);
+        assert!(o.status.success(), "{what}: {}", text(&o.stderr));
+        let rec = script_records(&t).pop().expect("a script record");
+        assert_eq!(rec["package"], "pw-scr-confined", "{what}");
+        assert_eq!(rec["exit_code"], 0, "{what}: {rec}");
+        assert!(rec["sandbox"]["missing"].is_null(), "{what}: {rec}");
+        support::assert_py_confined(
+            what,
+            t.g.sb.marker("confined-built"),
+            &evil,
+            &t.g.sb.home,
+            &rec,
+        );
+        assert_no_secret(what, &t);
+        assert!(
+            gate.passed.load(std::sync::atomic::Ordering::SeqCst) > before,
+            "{what}: nothing went through the gate"
+        );
+    }
+}
+
+/// uv: a confined `uv sync` against the index that needs credentials (in
+/// `UV_INDEX_<NAME>_USERNAME` / `_PASSWORD`, or `~/.netrc`) resolves, builds the
+/// approved sdist and installs, while the build finds no secret.
+#[test]
+fn confined_uv_runs_authenticate_without_holding_the_secret() {
+    let gate = support::AuthGate::start();
+    let evil = Listener::start();
+    for what in ["named index", "netrc"] {
+        let t = auth_setup(&gate, &evil);
+        if what == "netrc" {
+            std::fs::write(t.g.sb.home.join(".netrc"), support::auth_netrc()).unwrap();
+        }
+        t.g.sb.write(
+            "pyproject.toml",
+            "[project]\nname = \"pw-scr-proj\"\nversion = \"0.1.0\"\n\
+             requires-python = \">=3.8\"\ndependencies = [\"pw-scr-confined\", \"pw-scr-wheel\"]\n",
+        );
+        let url = gate.index();
+        let named = format!("priv={url}");
+        let mut extra = vec![("UV_DEFAULT_INDEX", url.as_str())];
+        if what == "named index" {
+            extra.extend([
+                ("UV_INDEX", named.as_str()),
+                ("UV_INDEX_PRIV_USERNAME", support::INDEX_USER),
+                ("UV_INDEX_PRIV_PASSWORD", support::INDEX_SECRET),
+            ]);
+        }
+        let o = uv(&t, &["sync"], &extra);
+        assert!(o.status.success(), "{what}: {}", text(&o.stderr));
+        let rec = script_records(&t).pop().expect("a script record");
+        assert_eq!(rec["package"], "pw-scr-confined", "{what}");
+        assert_eq!(rec["exit_code"], 0, "{what}: {rec}");
+        support::assert_py_confined(
+            what,
+            t.g.sb.marker("confined-built"),
+            &evil,
+            &t.g.sb.home,
+            &rec,
+        );
+        assert_no_secret(what, &t);
+        assert!(in_venv(&t, "pw_scr_confined"), "{what}");
+    }
 }

