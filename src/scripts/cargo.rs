@@ -12,7 +12,9 @@
 //!    It is skipped when it has nothing to do: the graph cache answers for
 //!    the project as it is, or an offline `cargo metadata --locked` shows
 //!    the lockfile needs no change and every package in it is already on
-//!    the machine ([`nothing_to_fetch`]).
+//!    the machine ([`nothing_to_fetch`]). That check starts with the plan
+//!    ([`Plan::apply`]) and runs while the shim sets up the rest of the
+//!    invocation; the confined build's sandbox is prepared while it runs.
 //! 2. **decide** — `cargo metadata --offline --format-version 1` (with the
 //!    user's feature flags) lists the graph; every crate that the command
 //!    can build ([`find`]: normal and build dependencies, dev-dependencies
