@@ -276,9 +276,14 @@ pub fn bin_roots(cx: &Ctx<'_>) -> Vec<Root> {
     if let Some(path) = (cx.env)("PATH") {
         dirs.extend(std::env::split_paths(&path).take(64));
     }
+    // A directory under two names (`/bin` → `/usr/bin`, `/sbin` →
+    // `/usr/sbin` on merged-/usr systems) is watched once, under the first:
+    // scanned twice it cost twice (a thousand `stat`s before and after every
+    // install) and its new files were recorded twice.
     let mut roots: Vec<Root> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for d in dirs {
-        if d.is_absolute() && !roots.iter().any(|r| r.path == d) {
+        if d.is_absolute() && seen.insert(d.canonicalize().unwrap_or_else(|_| d.clone())) {
             roots.push(Root { path: d, depth: 1 });
         }
     }
@@ -601,6 +606,22 @@ mod tests {
         assert!(roots.iter().any(|r| r.path == t.path().join("ch/bin")));
         assert!(roots.iter().any(|r| r.path == home.join(".local/bin")));
         assert!(roots.iter().any(|r| r.path == Path::new("/usr/bin")));
+        #[cfg(unix)]
+        {
+            // One directory under two names is watched once, under the first.
+            let bin = t.path().join("usr-bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::os::unix::fs::symlink(&bin, t.path().join("bin")).unwrap();
+            let path = std::env::join_paths([bin.clone(), t.path().join("bin")]).unwrap();
+            let env = |k: &str| (k == "PATH").then(|| path.clone());
+            let roots = bin_roots(&Ctx { env: &env, ..cx });
+            let named: Vec<_> = roots
+                .iter()
+                .filter(|r| r.path == bin || r.path == t.path().join("bin"))
+                .collect();
+            assert_eq!(named.len(), 1, "{roots:?}");
+            assert_eq!(named[0].path, bin);
+        }
 
         let a = args(&["install", "-g", "--prefix", "/opt/g", "x"]);
         let cx = Ctx { args: &a, ..cx };

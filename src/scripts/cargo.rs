@@ -12,7 +12,9 @@
 //!    It is skipped when it has nothing to do: the graph cache answers for
 //!    the project as it is, or an offline `cargo metadata --locked` shows
 //!    the lockfile needs no change and every package in it is already on
-//!    the machine ([`nothing_to_fetch`]).
+//!    the machine ([`nothing_to_fetch`]). That check starts with the plan
+//!    ([`Plan::apply`]) and runs while the shim sets up the rest of the
+//!    invocation; the confined build's sandbox is prepared while it runs.
 //! 2. **decide** — `cargo metadata --offline --format-version 1` (with the
 //!    user's feature flags) lists the graph; every crate that the command
 //!    can build ([`find`]: normal and build dependencies, dev-dependencies
@@ -169,6 +171,32 @@ pub struct Plan {
     real_args: OnceLock<Vec<OsString>>,
     /// The global part of those arguments (up to the subcommand).
     global: OnceLock<Vec<OsString>>,
+    /// The offline `cargo metadata --locked` of [`nothing_to_fetch`],
+    /// started by [`Plan::apply`] so that it runs while the shim sets up
+    /// the rest of the invocation (provenance, egress proxy).
+    early: Arc<std::sync::Mutex<Option<EarlyMetadata>>>,
+}
+
+/// A `cargo metadata` started ahead ([`Plan::early`]); killed and reaped
+/// if nobody waits for it.
+#[derive(Debug)]
+struct EarlyMetadata(Option<std::process::Child>);
+
+impl EarlyMetadata {
+    /// Its output, as [`metadata_with`] gives it.
+    fn wait(mut self) -> Result<String, String> {
+        let child = self.0.take().ok_or("`cargo metadata` was not started")?;
+        metadata_output(child.wait_with_output())
+    }
+}
+
+impl Drop for EarlyMetadata {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 fn split_opt(a: &str) -> (&str, Option<&str>) {
@@ -301,6 +329,7 @@ pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
         skip_fetch: false,
         real_args: OnceLock::new(),
         global: OnceLock::new(),
+        early: Default::default(),
     };
     plan.skip_fetch = plan.probe.is_none()
         && graph_cache_path(&plan, cwd)
@@ -432,6 +461,19 @@ impl Plan {
         if self.skip_fetch {
             return;
         }
+        if self.probe.is_none() {
+            if let Ok(cwd) = std::env::current_dir() {
+                if self.may_have_nothing_to_fetch(&cwd) {
+                    let child = metadata_command(self, &launch.program, &launch.env, true)
+                        .stdout(std::process::Stdio::piped())
+                        .stderr(std::process::Stdio::piped())
+                        .spawn();
+                    if let (Ok(child), Ok(mut early)) = (child, self.early.lock()) {
+                        *early = Some(EarlyMetadata(Some(child)));
+                    }
+                }
+            }
+        }
         let mut fetch: Vec<OsString> = launch.args[..at].to_vec();
         fetch.push("fetch".into());
         fetch.extend(
@@ -470,6 +512,17 @@ impl Plan {
             ));
         }
         out
+    }
+
+    /// Whether [`nothing_to_fetch`] has something to check: a lockfile
+    /// (where the project is named some other way, the check itself tells).
+    fn may_have_nothing_to_fetch(&self, cwd: &Path) -> bool {
+        let elsewhere = self.user_args.iter().any(|a| {
+            a.starts_with("--manifest-path")
+                || a.starts_with("--lockfile-path")
+                || a.starts_with("-C")
+        });
+        elsewhere || cwd.ancestors().any(|d| d.join("Cargo.lock").is_file())
     }
 
     fn real_args(&self) -> Vec<OsString> {
@@ -910,6 +963,16 @@ fn metadata_with(
     env: &[(OsString, OsString)],
     locked: bool,
 ) -> Result<String, String> {
+    metadata_output(metadata_command(plan, program, env, locked).output())
+}
+
+/// The `cargo metadata` command of [`metadata_with`].
+fn metadata_command(
+    plan: &Plan,
+    program: &Path,
+    env: &[(OsString, OsString)],
+    locked: bool,
+) -> std::process::Command {
     let real: Vec<String> = plan
         .real_args()
         .iter()
@@ -943,9 +1006,12 @@ fn metadata_with(
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("CARGO_NET_OFFLINE", "true")
         .stdin(std::process::Stdio::null());
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run `cargo metadata`: {e}"))?;
+    cmd
+}
+
+/// What `cargo metadata` printed, or why it failed (its stderr).
+fn metadata_output(out: std::io::Result<std::process::Output>) -> Result<String, String> {
+    let out = out.map_err(|e| format!("cannot run `cargo metadata`: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(err.trim().to_string());
@@ -962,25 +1028,47 @@ fn metadata_with(
 /// when something is missing is one failed offline `cargo metadata`. A
 /// rebuild after `cargo clean`, or a CI job with a restored cargo cache, so
 /// starts no `cargo fetch` and no second `cargo metadata`.
-pub fn nothing_to_fetch(plan: &Plan, launch: &crate::supervise::Launch) -> bool {
+pub fn nothing_to_fetch(
+    plan: &Plan,
+    launch: &crate::supervise::Launch,
+    policy: &crate::policy::Policy,
+) -> bool {
     if plan.skip_fetch || plan.probe.is_some() {
         return plan.skip_fetch;
     }
     let Ok(cwd) = std::env::current_dir() else {
         return false;
     };
-    // Without a lockfile there is nothing to check against (where the
-    // project is named some other way, the check itself tells).
-    let elsewhere = plan.user_args.iter().any(|a| {
-        a.starts_with("--manifest-path") || a.starts_with("--lockfile-path") || a.starts_with("-C")
-    });
-    if !elsewhere && !cwd.ancestors().any(|d| d.join("Cargo.lock").is_file()) {
+    // Started by `Plan::apply` (the same command, the launch as it was
+    // then: only the egress proxy's settings, which an offline run does
+    // not use, were added since).
+    let early = plan.early.lock().ok().and_then(|mut e| e.take());
+    if early.is_none() && !plan.may_have_nothing_to_fetch(&cwd) {
         return false;
     }
     let Some(cache) = graph_cache_path(plan, &cwd) else {
         return false;
     };
-    let Ok(m) = metadata_with(plan, &launch.program, &launch.env, true) else {
+    // Meanwhile, the confined build's preparation (the sandbox's plan and
+    // Landlock ruleset; enforce mode only), which does not depend on the
+    // answer: the build step finds it ready.
+    let confined = plan.builtin && policy.scripts_default.value != ScriptsDefault::Allow;
+    let m = std::thread::scope(|s| {
+        if confined {
+            let real: Vec<String> = plan
+                .real_args()
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let code = build_code(&real, &launch.program, &launch.env, &cwd);
+            s.spawn(move || crate::supervise::sandbox::prepare(&code));
+        }
+        match early {
+            Some(e) => e.wait(),
+            None => metadata_with(plan, &launch.program, &launch.env, true),
+        }
+    });
+    let Ok(m) = m else {
         return false;
     };
     let platform = (!plan.cross).then(Platform::host);
@@ -1146,19 +1234,12 @@ pub fn after(
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let mut env = cx.env.to_vec();
-    env.push(("CARGO_NET_OFFLINE".into(), "true".into()));
     let code_for = |args: Vec<OsString>, sandboxed: bool| InstallCode {
-        program: cx.program.to_path_buf(),
         args,
-        cwd: cwd.clone(),
-        env: env.clone(),
         sandboxed,
-        extra_write: install_root(&real_s, cx.env),
-        attached: None,
-        project: None,
         #[cfg(target_os = "linux")]
         trace: cx.trace.clone(),
+        ..build_code(&real_s, cx.program, cx.env, &cwd)
     };
     let compile = if plan.builtin {
         compile_only(&real_s)
@@ -1221,6 +1302,29 @@ pub fn after(
             }
         }
         _ => code,
+    }
+}
+
+/// The build step's run (offline, in `cwd`), without arguments.
+fn build_code(
+    real: &[String],
+    program: &Path,
+    env: &[(OsString, OsString)],
+    cwd: &Path,
+) -> InstallCode {
+    let mut vars = env.to_vec();
+    vars.push(("CARGO_NET_OFFLINE".into(), "true".into()));
+    InstallCode {
+        program: program.to_path_buf(),
+        args: Vec::new(),
+        cwd: cwd.to_path_buf(),
+        env: vars,
+        sandboxed: false,
+        extra_write: install_root(real, env),
+        attached: None,
+        project: None,
+        #[cfg(target_os = "linux")]
+        trace: None,
     }
 }
 

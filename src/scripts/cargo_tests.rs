@@ -421,3 +421,41 @@ fn approve_commands_are_exact() {
         "0.17.9"
     ));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_metadata_started_ahead_and_not_waited_for_is_killed_and_reaped() {
+    let child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    drop(EarlyMetadata(Some(child)));
+    // Reaped: the pid is no longer ours to signal.
+    // SAFETY: kill with signal 0 only checks the pid.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!alive, "the early `cargo metadata` outlived its plan");
+}
+
+#[test]
+fn an_early_metadata_gives_what_cargo_printed_or_its_error() {
+    let ok = std::process::Command::new("sh")
+        .args(["-c", "printf '{}'"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    if let Ok(c) = ok {
+        assert_eq!(EarlyMetadata(Some(c)).wait().as_deref(), Ok("{}"));
+    }
+    let bad = std::process::Command::new("sh")
+        .args(["-c", "echo 'error: lockfile needs update' >&2; exit 101"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    if let Ok(c) = bad {
+        assert_eq!(
+            EarlyMetadata(Some(c)).wait(),
+            Err("error: lockfile needs update".to_string())
+        );
+    }
+}

@@ -864,7 +864,7 @@ pub fn before_run(
     notice: &mut dyn FnMut(String),
 ) -> crate::error::Result<bool> {
     match &setup.build {
-        Some(Build::Cargo(plan)) => Ok(cargo::nothing_to_fetch(plan, launch)),
+        Some(Build::Cargo(plan)) => Ok(cargo::nothing_to_fetch(plan, launch, policy)),
         Some(Build::Gem(plan)) => {
             let mut log = log.and_then(|t| t.open().ok());
             gem::before(plan, launch, policy, invocation_id, &mut log, notice).map(|_| false)

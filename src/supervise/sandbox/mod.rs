@@ -229,7 +229,7 @@ pub struct Context {
 /// `/tmp` holds the home. Gone (the temp directory removed) with the
 /// invocation's [`Context`].
 #[derive(Clone, Default)]
-pub struct Prepared(Arc<Mutex<Vec<Arc<Ready>>>>);
+pub struct Prepared(Arc<Mutex<Vec<Arc<Ready>>>>, Arc<Mutex<()>>);
 
 /// One prepared confinement ([`Prepared`]).
 pub struct Ready {
@@ -903,55 +903,16 @@ pub fn run(
     code: &super::install_code::InstallCode,
     cx: &Context,
 ) -> crate::error::Result<(super::Ended, Report)> {
+    #[cfg(target_os = "linux")]
     use crate::error::Error;
     let require = cx.policy.require.value;
     let vars = effective_env(&code.env);
     #[cfg(target_os = "linux")]
     let abi = linux::landlock_abi();
-    // The part that does not depend on this run's environment, shared by
-    // the invocation's runs with the same program, directory and roots.
+    #[cfg(not(target_os = "linux"))]
+    let abi = 0;
     let project = code.project.as_ref().unwrap_or(&code.cwd);
-    let mut key = vec![code.program.clone(), project.clone()];
-    key.extend(code.extra_write.iter().cloned());
-    key.extend(tool_roots(cx, &code.program, &vars));
-    let ready = match cx.prepared.get(&key) {
-        Some(r) => r,
-        None => {
-            let tmp = tempfile::Builder::new()
-                .prefix("pkgward-sandbox-")
-                .tempdir()
-                .map_err(|e| Error::io("cannot create the sandbox's temp directory", e))?;
-            let mut plan = plan(cx, &code.program, project, tmp.path(), &vars);
-            // What the command itself writes by design (created now so that they
-            // can be granted; never a credential path).
-            for p in &code.extra_write {
-                if p.extension().is_some() {
-                    if let Some(d) = p.parent() {
-                        let _ = std::fs::create_dir_all(d);
-                    }
-                    let _ = std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(p);
-                } else {
-                    let _ = std::fs::create_dir_all(p);
-                }
-                let deny = plan.deny_write.clone();
-                cover(&resolved(p), &deny, &mut plan.write);
-            }
-            #[cfg(target_os = "linux")]
-            let rules = linux::ruleset(&plan, abi).map_err(Error::Config)?;
-            let r = Arc::new(Ready {
-                key,
-                tmp,
-                plan,
-                #[cfg(target_os = "linux")]
-                rules,
-            });
-            cx.prepared.put(r.clone());
-            r
-        }
-    };
+    let ready = ready(code, cx, &vars, abi)?;
     let tmp = ready.tmp.path();
     let mut plan = ready.plan.clone();
     // This run's environment: scrubbed, its temp directory.
@@ -1135,6 +1096,81 @@ pub fn run(
         };
         let ended = super::run_in(&launch, Some(&code.cwd))?;
         Ok((ended, report))
+    }
+}
+
+/// Prepares, ahead of [`run`], the part of a confined run that does not
+/// depend on the run itself ([`Prepared`]), for the invocation's sandbox
+/// context in enforce mode (nothing otherwise): a caller that knows what it
+/// will confine (cargo's offline build) does it while it waits for
+/// something else. `run` with the same program, project, writable paths and
+/// tool caches then finds it ready.
+pub fn prepare(code: &super::install_code::InstallCode) {
+    let Some(cx) = current().filter(|c| c.mode == Mode::Enforce) else {
+        return;
+    };
+    let vars = effective_env(&code.env);
+    #[cfg(target_os = "linux")]
+    let abi = linux::landlock_abi();
+    #[cfg(not(target_os = "linux"))]
+    let abi = 0;
+    let _ = ready(code, &cx, &vars, abi);
+}
+
+/// The [`Ready`] part of a confined run: the invocation's, or made now.
+fn ready(
+    code: &super::install_code::InstallCode,
+    cx: &Context,
+    vars: &[(OsString, OsString)],
+    #[cfg_attr(not(target_os = "linux"), allow(unused_variables))] abi: u32,
+) -> crate::error::Result<Arc<Ready>> {
+    use crate::error::Error;
+    // The part that does not depend on this run's environment, shared by
+    // the invocation's runs with the same program, directory and roots.
+    let project = code.project.as_ref().unwrap_or(&code.cwd);
+    let mut key = vec![code.program.clone(), project.clone()];
+    key.extend(code.extra_write.iter().cloned());
+    key.extend(tool_roots(cx, &code.program, vars));
+    // One maker at a time: a run waits for the preparation under way
+    // rather than make a second one.
+    let _making = cx.prepared.1.lock();
+    match cx.prepared.get(&key) {
+        Some(r) => Ok(r),
+        None => {
+            let tmp = tempfile::Builder::new()
+                .prefix("pkgward-sandbox-")
+                .tempdir()
+                .map_err(|e| Error::io("cannot create the sandbox's temp directory", e))?;
+            let mut plan = plan(cx, &code.program, project, tmp.path(), vars);
+            // What the command itself writes by design (created now so that they
+            // can be granted; never a credential path).
+            for p in &code.extra_write {
+                if p.extension().is_some() {
+                    if let Some(d) = p.parent() {
+                        let _ = std::fs::create_dir_all(d);
+                    }
+                    let _ = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p);
+                } else {
+                    let _ = std::fs::create_dir_all(p);
+                }
+                let deny = plan.deny_write.clone();
+                cover(&resolved(p), &deny, &mut plan.write);
+            }
+            #[cfg(target_os = "linux")]
+            let rules = linux::ruleset(&plan, abi).map_err(Error::Config)?;
+            let r = Arc::new(Ready {
+                key,
+                tmp,
+                plan,
+                #[cfg(target_os = "linux")]
+                rules,
+            });
+            cx.prepared.put(r.clone());
+            Ok(r)
+        }
     }
 }
 
