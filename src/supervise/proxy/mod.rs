@@ -472,10 +472,11 @@ impl Handle {
         self.shared.addr.port()
     }
 
-    /// Adds HTTP basic credentials to every plain-HTTP request forwarded to
-    /// `host` (and `port`; `None`: any), replacing the client's own
-    /// `Authorization`: confined code reaches a registry that needs them
-    /// without ever holding them. `CONNECT` tunnels (TLS) are untouched.
+    /// Adds HTTP basic credentials to every plain-HTTP `GET`/`HEAD` request
+    /// forwarded to `host` (and `port`; `None`: any), replacing the client's
+    /// own `Authorization`: confined code reaches a registry that needs them
+    /// without ever holding them, and can only read with them (no upload,
+    /// no delete). `CONNECT` tunnels (TLS) are untouched.
     /// `false`: `host` is not a host.
     pub fn add_auth(&self, host: &str, port: Option<u16>, user: &str, password: &str) -> bool {
         use base64::Engine;
@@ -1135,7 +1136,11 @@ impl Conn<'_> {
         rec.bytes_up += now as u64;
         // An HTTP/1.0 request is sent with `Connection: close`.
         let upstream_keep_asked = head.version == "HTTP/1.1";
-        let auth = shared.auth_for(&target.host, target.port);
+        // Credentials only fetch: an install reads from its index, and
+        // confined code must not publish or delete with the user's account.
+        let auth = matches!(head.method.as_str(), "GET" | "HEAD")
+            .then(|| shared.auth_for(&target.host, target.port))
+            .flatten();
         let mut out = forwarded_head(head, req.origin_form, upstream_keep_asked, auth.as_deref());
         out.extend_from_slice(&rest[..now]);
         let retryable =

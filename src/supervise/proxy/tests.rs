@@ -905,3 +905,32 @@ fn artifacts_are_hashed_per_request_on_a_kept_connection() {
     }
     assert_eq!(arts.lock().unwrap().len(), 2);
 }
+
+#[test]
+fn credentials_are_added_to_reads_only() {
+    let up = upstream();
+    let s = start(&[&format!("127.0.0.1:{}", up.port)], true);
+    assert!(s
+        .proxy
+        .handle()
+        .add_auth("127.0.0.1", Some(up.port), "user", "s3cret"));
+    let basic = "Authorization: Basic dXNlcjpzM2NyZXQ=";
+    for (method, body) in [("GET", ""), ("HEAD", ""), ("POST", "x"), ("PUT", "x")] {
+        let req = format!(
+            "{method} http://127.0.0.1:{}/simple/ HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\
+             Authorization: Basic b3duOm93bg==\r\nContent-Length: {}\r\n\r\n{body}",
+            up.port,
+            up.port,
+            body.len()
+        );
+        exchange(&s.proxy, req.as_bytes());
+        let got = up.got.lock().unwrap().pop().expect("forwarded");
+        let got = String::from_utf8_lossy(&got).into_owned();
+        assert!(got.starts_with(method), "{got}");
+        let added = got.contains(basic);
+        assert_eq!(added, matches!(method, "GET" | "HEAD"), "{method}: {got}");
+        // The client's own header is replaced, never doubled.
+        assert_eq!(got.matches("Authorization:").count(), 1, "{got}");
+    }
+    records(s);
+}
