@@ -37,7 +37,9 @@
 //! goal is missed), `--quick` (few runs; also what happens when this target
 //! is run without cargo's `--bench` flag, e.g. by `cargo test --all-targets`),
 //! `BENCH_RUNS` / `BENCH_NPM_RUNS` (runs per variant), `PKGWARD_BIN` (the
-//! binary to measure), `PKGWARD_REPO` (where `docs/PERFORMANCE.md` is).
+//! binary to measure), `BENCH_FLOOR_BIN` (the floor wrapper, built like that
+//! binary by `installers/build-release.sh --floor`; default: this bench binary
+//! with `--exec-wrapper`), `PKGWARD_REPO` (where `docs/PERFORMANCE.md` is).
 
 // Under a `harness = true` target (cargo's default for benches/*.rs) `main`
 // is unused; keep that warning-free until the `[[bench]] harness = false`
@@ -81,6 +83,10 @@ mod unix {
         quick: bool,
         runs: usize,
         npm_runs: usize,
+        /// `BENCH_FLOOR_BIN`: the floor wrapper linked like the measured
+        /// binary (`installers/build-release.sh --floor`); else this bench
+        /// binary's own `--exec-wrapper`.
+        floor: Option<PathBuf>,
     }
 
     fn opts() -> Opts {
@@ -107,6 +113,14 @@ mod unix {
             quick,
             runs: num("BENCH_RUNS", if quick { 30 } else { 1000 }),
             npm_runs: num("BENCH_NPM_RUNS", if quick { 2 } else { 40 }),
+            floor: std::env::var_os("BENCH_FLOOR_BIN")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .inspect(|p| {
+                    if !p.is_file() {
+                        die(&format!("BENCH_FLOOR_BIN={} is not a file", p.display()));
+                    }
+                }),
         }
     }
 
@@ -719,6 +733,8 @@ mod unix {
         bench_rss_kb: (i64, i64),
         npm_note: Option<String>,
         header: String,
+        /// What the floor row ran.
+        floor: String,
     }
 
     fn is_ref(r: &Row) -> bool {
@@ -818,9 +834,10 @@ mod unix {
                 let _ = writeln!(
                     s,
                     "Split of the added time for `{}` — the floor is a do-nothing Rust wrapper \
-                     (spawn the tool with `std::process::Command`, wait, exit), i.e. the cost of \
-                     one more process in the chain; the rest is pkgward's own work: {}.\n",
+                     (spawn the tool with `std::process::Command`, wait, exit; {}), i.e. the cost \
+                     of one more process in the chain; the rest is pkgward's own work: {}.\n",
                     f.tool,
+                    self.floor,
                     parts.join("; ")
                 );
             }
@@ -1012,11 +1029,14 @@ mod unix {
             Variant {
                 label: "minimal wrapper → gem".into(),
                 mode: Some(WRAPPER),
-                cmd: sb.command(
-                    &me,
-                    &["--exec-wrapper", &real_gem.to_string_lossy()],
-                    "audit",
-                ),
+                cmd: match &o.floor {
+                    Some(floor) => sb.command(floor, &[&real_gem.to_string_lossy()], "audit"),
+                    None => sb.command(
+                        &me,
+                        &["--exec-wrapper", &real_gem.to_string_lossy()],
+                        "audit",
+                    ),
+                },
                 samples: Vec::new(),
             },
         ];
@@ -1140,6 +1160,13 @@ mod unix {
             bench_rss_kb: (bench_rss_before, self_maxrss_kb()),
             npm_note,
             header,
+            floor: match &o.floor {
+                Some(p) => format!(
+                    "`{}`, built like the measured binary (`installers/build-release.sh --floor`)",
+                    p.file_name().unwrap_or_default().to_string_lossy()
+                ),
+                None => "this benchmark binary with `--exec-wrapper`".into(),
+            },
         };
         let md = report.markdown();
         println!("{md}");

@@ -27,6 +27,9 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/pkgward-bench-bin.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 cp "$bin" "$tmp/pkgward"
 export PKGWARD_BIN="$tmp/pkgward"
+# The floor row: a do-nothing wrapper linked the same way.
+BENCH_FLOOR_BIN="$(sh installers/build-release.sh --floor)"
+export BENCH_FLOOR_BIN
 export PKGWARD_REPO="$PWD"
 export PKGWARD_BIN_LABEL="${bin#"$PWD"/}"
 

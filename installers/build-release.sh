@@ -27,9 +27,17 @@
 #
 # Elsewhere (macOS, Windows) it is a plain `cargo build --release`.
 # `PKGWARD_LIBC=glibc` forces the glibc build, `PKGWARD_DYNAMIC=1` turns
-# the static link off. Extra cargo arguments are passed through. Progress
+# the static link off. Extra cargo arguments are passed through.
+# `--floor` builds the overhead benchmark's do-nothing wrapper
+# (benches/floor/wrapper.rs) the same way instead, and prints its path. Progress
 # goes to stderr; stdout is only the path.
 set -eu
+
+floor=0
+if [ "${1:-}" = --floor ]; then
+    floor=1
+    shift
+fi
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -58,23 +66,36 @@ x86_64-*-linux-gnu::musl | aarch64-*-linux-gnu::musl | x86_64-*-linux-gnu:: | aa
     fi
     ;;
 esac
+# The target triple (empty: the host's default build) and the flags that
+# make the link static.
+triple= static=
 if [ -n "$musl" ]; then
-    cargo build --release --locked --bin pkgward --target "$musl" "$@" >&2
-    bin=$target_dir/$musl/release/pkgward
+    triple=$musl
 else
     case "$host:${PKGWARD_DYNAMIC:-}" in
     *-linux-gnu:)
         # An explicit --target keeps the flag off build scripts and proc macros
         # (they are loaded by the compiler and cannot be static).
-        RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-            cargo build --release --locked --bin pkgward --target "$host" "$@" >&2
-        bin=$target_dir/$host/release/pkgward
-        ;;
-    *)
-        cargo build --release --locked --bin pkgward "$@" >&2
-        bin=$target_dir/release/pkgward
+        triple=$host static="-C target-feature=+crt-static"
         ;;
     esac
+fi
+
+if [ "$floor" = 1 ]; then
+    # The benchmark floor (benches/floor/wrapper.rs), linked like pkgward.
+    out=$target_dir/floor/${triple:-host}
+    mkdir -p "$out"
+    rustc --edition 2021 -C opt-level=3 -C panic=abort -C strip=symbols \
+        ${triple:+--target "$triple"} ${static:+$static} \
+        "$repo/benches/floor/wrapper.rs" -o "$out/floor" >&2
+    bin=$out/floor
+elif [ -n "$triple" ]; then
+    RUSTFLAGS="${RUSTFLAGS:-} ${static}" \
+        cargo build --release --locked --bin pkgward --target "$triple" "$@" >&2
+    bin=$target_dir/$triple/release/pkgward
+else
+    cargo build --release --locked --bin pkgward "$@" >&2
+    bin=$target_dir/release/pkgward
 fi
 [ -x "$bin" ] || { echo "build-release.sh: the build succeeded but $bin is missing" >&2; exit 2; }
 printf '%s\n' "$bin"
