@@ -131,6 +131,26 @@ impl AuditLog {
 
     /// Whether the path still names the file this writer holds.
     fn current(&self) -> std::io::Result<bool> {
+        // Unix: a `stat` of the path and an `fstat` of ours (same_file
+        // would open the path and duplicate our descriptor: 6 calls more
+        // per record).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let on_path = match fs::metadata(&self.path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            let mine = self.file.metadata()?;
+            Ok(on_path.dev() == mine.dev() && on_path.ino() == mine.ino())
+        }
+        #[cfg(not(unix))]
+        self.current_by_handle()
+    }
+
+    #[cfg(not(unix))]
+    fn current_by_handle(&self) -> std::io::Result<bool> {
         let on_path = match same_file::Handle::from_path(&self.path) {
             Ok(h) => h,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),

@@ -32,7 +32,10 @@ mod imp {
     use std::path::Path;
     pub type Id = (u64, u64);
     pub fn id(path: &Path) -> Option<Id> {
-        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+        std::fs::metadata(path).ok().map(|m| of(&m))
+    }
+    pub fn of(m: &std::fs::Metadata) -> Id {
+        (m.dev(), m.ino())
     }
 }
 
@@ -42,6 +45,25 @@ mod imp {
     pub type Id = same_file::Handle;
     pub fn id(path: &Path) -> Option<Id> {
         same_file::Handle::from_path(path).ok()
+    }
+}
+
+/// A candidate's identity and size from one `stat` (Unix; Windows needs a
+/// handle for the identity).
+fn id_and_len(path: &Path) -> (Option<FileId>, Option<u64>) {
+    #[cfg(unix)]
+    {
+        match std::fs::metadata(path) {
+            Ok(m) => (Some(FileId(imp::of(&m))), Some(m.len())),
+            Err(_) => (None, None),
+        }
+    }
+    #[cfg(windows)]
+    {
+        (
+            FileId::of(path),
+            std::fs::metadata(path).ok().map(|m| m.len()),
+        )
     }
 }
 
@@ -55,35 +77,33 @@ pub struct Skip {
     /// pkgward under a tool's name (Windows shims are copies when hard links
     /// are impossible) has another identity but the same content.
     exe_path: Option<PathBuf>,
-    exe_len: std::cell::OnceCell<Option<u64>>,
+    exe_len: Option<u64>,
     exe_digest: std::cell::OnceCell<Option<[u8; 32]>>,
 }
 
 impl Skip {
     pub fn new(shim_dirs: &[PathBuf], exe: Option<&Path>) -> Skip {
+        let (exe_id, exe_len) = exe.map_or((None, None), id_and_len);
         Skip {
             dirs: shim_dirs.iter().filter_map(|d| FileId::of(d)).collect(),
-            exe: exe.and_then(FileId::of),
+            exe: exe_id,
             exe_path: exe.map(Path::to_path_buf),
-            exe_len: std::cell::OnceCell::new(),
+            exe_len,
             exe_digest: std::cell::OnceCell::new(),
         }
     }
 
-    /// Whether `cand` has exactly the running binary's bytes. Only a file of
-    /// the same size is read (and the running binary hashed, once), so an
-    /// ordinary tool costs one `stat`.
-    fn is_copy_of_exe(&self, cand: &Path) -> bool {
+    /// Whether `cand` (of size `cand_len`) has exactly the running binary's
+    /// bytes. Only a file of the same size is read (and the running binary
+    /// hashed, once), so an ordinary tool costs nothing more.
+    fn is_copy_of_exe(&self, cand: &Path, cand_len: Option<u64>) -> bool {
         let Some(exe) = &self.exe_path else {
             return false;
         };
-        let Some(len) = *self
-            .exe_len
-            .get_or_init(|| std::fs::metadata(exe).ok().map(|m| m.len()))
-        else {
+        let Some(len) = self.exe_len else {
             return false;
         };
-        if std::fs::metadata(cand).map_or(true, |m| m.len() != len) {
+        if cand_len != Some(len) {
             return false;
         }
         let Some(digest) = *self.exe_digest.get_or_init(|| sha256_file(exe)) else {
@@ -131,7 +151,8 @@ pub fn find_real_tool(
                 }
             }
         }
-        if let (Some(exe), Some(id)) = (&skip.exe, FileId::of(&cand)) {
+        let (id, len) = id_and_len(&cand);
+        if let (Some(exe), Some(id)) = (&skip.exe, id) {
             if *exe == id {
                 skipped.push(Skipped {
                     path: cand,
@@ -140,7 +161,7 @@ pub fn find_real_tool(
                 continue;
             }
         }
-        if skip.is_copy_of_exe(&cand) {
+        if skip.is_copy_of_exe(&cand, len) {
             skipped.push(Skipped {
                 path: cand,
                 reason: "is a copy of pkgward",
@@ -152,17 +173,24 @@ pub fn find_real_tool(
     (None, skipped)
 }
 
+/// The executables named `name` on PATH, in order, looked up as they are
+/// taken (the walk stops at the real tool).
 #[cfg(not(windows))]
-fn candidates(name: &str, path_var: &OsStr, cwd: &Path) -> Vec<PathBuf> {
-    which::which_in_all(name, Some(path_var), cwd)
-        .map(Iterator::collect)
-        .unwrap_or_default()
+fn candidates(name: &str, path_var: &OsStr, cwd: &Path) -> impl Iterator<Item = PathBuf> {
+    // Owned arguments: the iterator borrows none of the caller's.
+    which::which_in_all(
+        name.to_string(),
+        Some(path_var.to_os_string()),
+        cwd.to_path_buf(),
+    )
+    .into_iter()
+    .flatten()
 }
 
 #[cfg(windows)]
-fn candidates(name: &str, path_var: &OsStr, cwd: &Path) -> Vec<PathBuf> {
+fn candidates(name: &str, path_var: &OsStr, cwd: &Path) -> impl Iterator<Item = PathBuf> {
     let pathext = std::env::var("PATHEXT").unwrap_or_default();
-    windows_candidates(name, path_var, &pathext, cwd, &|p| p.is_file())
+    windows_candidates(name, path_var, &pathext, cwd, &|p| p.is_file()).into_iter()
 }
 
 /// The default PATHEXT when the variable is unset or empty.
