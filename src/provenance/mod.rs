@@ -276,9 +276,17 @@ pub fn bin_roots(cx: &Ctx<'_>) -> Vec<Root> {
     if let Some(path) = (cx.env)("PATH") {
         dirs.extend(std::env::split_paths(&path).take(64));
     }
+    // One scan per directory: a PATH naming it twice, or under another
+    // name (`/bin` → `usr/bin`), adds nothing but a second listing; the
+    // first spelling is the one recorded.
+    let mut seen = std::collections::HashSet::new();
     let mut roots: Vec<Root> = Vec::new();
     for d in dirs {
-        if d.is_absolute() && !roots.iter().any(|r| r.path == d) {
+        if !d.is_absolute() {
+            continue;
+        }
+        let key = d.canonicalize().unwrap_or_else(|_| d.clone());
+        if seen.insert(key) {
             roots.push(Root { path: d, depth: 1 });
         }
     }
@@ -562,6 +570,28 @@ mod tests {
         assert_eq!(python_prefix(&other), Some(PathBuf::from("/opt/py")));
         std::fs::write(&other, "#!/bin/sh\nexec python -m pip\n").unwrap();
         assert_eq!(python_prefix(&other), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn bin_roots_scan_each_directory_once() {
+        let t = tempfile::tempdir().unwrap();
+        let real = t.path().join("usr/bin");
+        std::fs::create_dir_all(&real).unwrap();
+        std::os::unix::fs::symlink("usr/bin", t.path().join("bin")).unwrap();
+        let path = std::env::join_paths([&real, &t.path().join("bin"), &real]).unwrap();
+        let env = move |k: &str| (k == "PATH").then(|| path.clone());
+        let a = vec!["ci".to_string()];
+        let cx = Ctx {
+            tool: crate::tools::Tool::by_name("gem").unwrap(),
+            args: &a,
+            cwd: t.path(),
+            real: Path::new("/nonexistent/gem"),
+            home: None,
+            env: &env,
+        };
+        let roots: Vec<PathBuf> = bin_roots(&cx).into_iter().map(|r| r.path).collect();
+        assert_eq!(roots, [real]);
     }
 
     #[test]
