@@ -244,7 +244,8 @@ fn names_package(url: &str, p: &Pkg) -> bool {
 /// Where the executables an install writes go, for this invocation: the
 /// project's `node_modules/.bin`, the environment's `bin`, the npm global
 /// prefix's bin, `$CARGO_HOME/bin`, `~/.local/bin`, then every PATH
-/// directory (depth 1 each: programs are not nested there).
+/// directory (depth 1 each: programs are not nested there). Each
+/// directory once, under the first name it is given.
 pub fn bin_roots(cx: &Ctx<'_>) -> Vec<Root> {
     let args: Vec<&str> = cx.args.iter().map(String::as_str).collect();
     let mut dirs: Vec<PathBuf> = Vec::new();
