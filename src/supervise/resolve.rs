@@ -176,8 +176,10 @@ pub fn find_real_tool(
 /// The executables named `name` on PATH, in order, looked up as they are
 /// taken (the walk stops at the real tool).
 #[cfg(not(windows))]
+// Owned arguments: the returned iterator's type then holds none of the
+// caller's lifetimes (borrowed ones would have to be captured).
+#[allow(clippy::unnecessary_to_owned)]
 fn candidates(name: &str, path_var: &OsStr, cwd: &Path) -> impl Iterator<Item = PathBuf> {
-    // Owned arguments: the iterator borrows none of the caller's.
     which::which_in_all(
         name.to_string(),
         Some(path_var.to_os_string()),
