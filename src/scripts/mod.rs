@@ -396,8 +396,10 @@ pub fn prepare(
                 e.push(("YARN_IGNORE_SCRIPTS".into(), "true".into()));
                 e.extend(yarn::plugin_env());
                 if verb == Verb::Execute {
-                    // `yarn dlx`: its temporary project is gone afterwards.
+                    // `yarn dlx`: its temporary project is gone afterwards;
+                    // it builds what the policy approves, confined.
                     e.push(("PKGWARD_YARN_DLX".into(), "1".into()));
+                    e.extend(yarn::dlx_setup(policy, cwd));
                 }
                 e
             },
@@ -814,7 +816,7 @@ pub fn after_run(
 
 /// Runs the real tool: confined as install-time code when its own run
 /// builds approved sdists ([`python::confine`]: uv project commands,
-/// poetry, pipenv), else as usual ([`crate::supervise::run`]).
+/// poetry, pipenv) or approved packages (`yarn dlx`), else as usual ([`crate::supervise::run`]).
 pub fn run_tool(
     setup: Option<&Setup>,
     launch: &crate::supervise::Launch,
@@ -825,7 +827,15 @@ pub fn run_tool(
         (_, Some(p)) => Some(&p.confine),
         _ => None,
     });
-    match run.and_then(|r| r.wanted().map(|w| (r, w))) {
+    // `yarn dlx` building approved packages ([`yarn::dlx_setup`]).
+    let dlx = setup
+        .and_then(|s| s.after.as_ref())
+        .filter(|a| a.family == Family::Yarn)
+        .and_then(|_| yarn::dlx_run());
+    match run
+        .or(dlx.as_ref())
+        .and_then(|r| r.wanted().map(|w| (r, w)))
+    {
         Some((r, want)) => python::confine::run(launch, r, &want),
         None => crate::supervise::run(launch),
     }

@@ -45,11 +45,12 @@
 //!   `node-modules` tree is walked the npm way, [`super::run_after`].)
 //!
 //! - `yarn dlx` (and berry's `create`): its temporary project is gone when
-//!   yarn ends, so nothing is built (no confined run of a project that no
-//!   longer exists); the plugin reports what it skipped with its scripts
-//!   (read from the fetched package), and each is decided, recorded and
-//!   listed ([`is_exec`]). The dlx'd package itself is decided before the
-//!   run, by the exec policy ([`super::exec`]).
+//!   yarn ends, so the approved packages build inside dlx's own run
+//!   ([`dlx_setup`]: the plugin gets the policy's rules; the whole run is
+//!   confined when approved code is); the plugin reports what ran and what
+//!   it skipped with its scripts (read from the fetched package), and each
+//!   is decided, recorded and listed ([`is_exec`]). The dlx'd package
+//!   itself is decided before the run, by the exec policy ([`super::exec`]).
 //! - `pkgward scripts` reads the same from the project's files without
 //!   running yarn ([`find_project`]).
 //!
@@ -71,6 +72,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
+use super::python::confine::{Kind, ToolRun, Want};
 use super::{
     append, approve_command, confines, decide, denied_message, npm, After, Context, Family, Runner,
     ScriptDecision, ScriptRecord,
@@ -934,29 +936,7 @@ pub fn run_after(
         let sandboxed = run.iter().any(|(_, d, _)| confines(cx.policy, *d))
             || ws_run.iter().any(|w| confines(cx.policy, w.3));
         if sandboxed {
-            // Confined code cannot read ~/.yarnrc.yml (it may hold registry
-            // tokens), and berry fails without it: berry reads a copy
-            // without credentials from a private HOME; the scripts get the
-            // real HOME back from the plugin.
-            let real_home = env("HOME").map(PathBuf::from).or_else(dirs::home_dir);
-            if let Some(real_home) = real_home {
-                let rc = std::fs::read_to_string(real_home.join(".yarnrc.yml"));
-                let fake = plugin_js.with_file_name("home");
-                if let Ok(rc) = rc {
-                    if std::fs::create_dir_all(&fake).is_ok()
-                        && std::fs::write(fake.join(".yarnrc.yml"), scrub_yarnrc(&rc)).is_ok()
-                    {
-                        env_vars.push(("HOME".into(), fake.into_os_string()));
-                        env_vars.push(("PKGWARD_YARN_HOME".into(), real_home.clone().into()));
-                        if env("YARN_GLOBAL_FOLDER").is_none() {
-                            env_vars.push((
-                                "YARN_GLOBAL_FOLDER".into(),
-                                global_folder(&real_home, &env).into_os_string(),
-                            ));
-                        }
-                    }
-                }
-            }
+            env_vars.extend(private_home(&plugin_js.with_file_name("home"), &env));
         }
         let code = InstallCode {
             program: cx.program.to_path_buf(),
@@ -1069,6 +1049,112 @@ pub fn run_after(
     failed
 }
 
+/// Confined code cannot read `~/.yarnrc.yml` (it may hold registry
+/// tokens), and berry fails without it: berry reads a copy without
+/// credentials from a private HOME (`fake`); the scripts get the real HOME
+/// back from the plugin. The variables that do so (none when there is no
+/// `~/.yarnrc.yml` or the copy cannot be written).
+fn private_home(fake: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<(OsString, OsString)> {
+    let Some(real_home) = env("HOME").map(PathBuf::from).or_else(dirs::home_dir) else {
+        return Vec::new();
+    };
+    let Ok(rc) = std::fs::read_to_string(real_home.join(".yarnrc.yml")) else {
+        return Vec::new();
+    };
+    if std::fs::create_dir_all(fake).is_err()
+        || std::fs::write(fake.join(".yarnrc.yml"), scrub_yarnrc(&rc)).is_err()
+    {
+        return Vec::new();
+    }
+    let mut out: Vec<(OsString, OsString)> = vec![
+        ("HOME".into(), fake.into()),
+        ("PKGWARD_YARN_HOME".into(), real_home.clone().into()),
+    ];
+    if env("YARN_GLOBAL_FOLDER").is_none() {
+        out.push((
+            "YARN_GLOBAL_FOLDER".into(),
+            global_folder(&real_home, env).into_os_string(),
+        ));
+    }
+    out
+}
+
+/// The confinement of this invocation's `yarn dlx` run, when it has one
+/// ([`dlx_setup`]).
+static DLX_RUN: Mutex<Option<ToolRun>> = Mutex::new(None);
+
+/// `yarn dlx`: what its temporary project may build is known only after
+/// yarn fetched it, so the plugin is given the policy's rules
+/// (`PKGWARD_YARN_DLX_ALLOW`: one `NAME<TAB>RANGE` a line for each npm
+/// approval, an empty range for any version; `*` when the policy's default
+/// lets every package's code run) and builds exactly the packages they
+/// approve, each matched by yarn's locator (an `npm:` reference: its name
+/// and version; anything else only under `*`); every other package stays
+/// unbuilt, listed and recorded afterwards ([`dlx_after`], which decides
+/// each one that ran again, by pkgward's own policy code). When those
+/// builds are to be confined, the whole `yarn dlx` run is
+/// ([`super::python::confine`], [`Kind::YarnDlx`]): the command it runs
+/// too. Returns the variables for yarn.
+pub fn dlx_setup(policy: &crate::policy::Policy, cwd: &Path) -> Vec<(String, String)> {
+    let mut rules: Vec<String> = policy
+        .allow_entries()
+        .filter(|(e, _)| e.ecosystem == Ecosystem::Npm)
+        .map(|(e, _)| format!("{}\t{}", e.name, e.range.unwrap_or_default()))
+        .collect();
+    let (default, _) = decide(policy, policy.mode.value, Ecosystem::Npm, "", "");
+    if default.runs() {
+        rules.push("*".into());
+    }
+    let confined = (!rules.is_empty() && confines(policy, ScriptDecision::Approved))
+        || (default.runs() && confines(policy, default));
+    let guard = PLUGIN.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(p) = guard.as_ref() else {
+        return Vec::new();
+    };
+    let file = p.dir.path().join("dlx-allow.txt");
+    if std::fs::write(&file, rules.join("\n") + "\n").is_err() {
+        return Vec::new();
+    }
+    let mut env = vec![(
+        "PKGWARD_YARN_DLX_ALLOW".to_string(),
+        file.to_string_lossy().into_owned(),
+    )];
+    if !confined || rules.is_empty() {
+        return env;
+    }
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let home = private_home(&p.dir.path().join("home"), &var);
+    let faked = !home.is_empty();
+    env.extend(home.into_iter().map(|(k, v)| {
+        (
+            k.to_string_lossy().into_owned(),
+            v.to_string_lossy().into_owned(),
+        )
+    }));
+    if !faked && var("YARN_GLOBAL_FOLDER").is_none() {
+        if let Some(h) = var("HOME").map(PathBuf::from).or_else(dirs::home_dir) {
+            let g = global_folder(&h, &var);
+            env.push((
+                "YARN_GLOBAL_FOLDER".into(),
+                g.to_string_lossy().into_owned(),
+            ));
+        }
+    }
+    let run = ToolRun::default();
+    run.want(Want {
+        kind: Kind::YarnDlx,
+        project: cwd.to_path_buf(),
+        extra: vec![p.report()],
+    });
+    *DLX_RUN.lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
+    env
+}
+
+/// The confinement [`dlx_setup`] asked for.
+pub fn dlx_run() -> Option<ToolRun> {
+    DLX_RUN.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// The one list of what was not run, each with its approve command.
 fn list_denied(denied: &[npm::Package], notice: &mut dyn FnMut(String)) {
     if denied.is_empty() {
@@ -1097,11 +1183,13 @@ pub fn is_exec(args: &[String]) -> bool {
     false
 }
 
-/// `yarn dlx`: what its temporary project did not build, from the plugin's
-/// report (the project is gone). Nothing is built there (no confined
-/// rebuild of a project that no longer exists): each package is decided,
-/// recorded, and listed with its approve command when denied; an approved
-/// one is recorded as not run, and said so.
+/// `yarn dlx`: from the plugin's report (its temporary project is gone).
+/// What the plugin let build ran inside dlx's own run ([`dlx_setup`]):
+/// each script recorded with its exit code and duration, decided again
+/// here. What it did not build is decided, recorded, and listed with its
+/// approve command when denied; an approved one left unbuilt (a locator the
+/// plugin's rules do not match, such as a non-registry one) is recorded as
+/// not run, and said so.
 fn dlx_after(
     events: &[Event],
     cx: &Context<'_>,
@@ -1109,6 +1197,29 @@ fn dlx_after(
     notice: &mut dyn FnMut(String),
 ) -> Option<i32> {
     let eco = Ecosystem::Npm;
+    let confined = DLX_RUN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut runner = vec!["yarn".to_string()];
+    runner.extend(after_args(cx));
+    for e in events.iter().filter(|e| e.event == "script" && e.ran) {
+        let Some(reference) =
+            e.id.strip_prefix(e.ident.as_str())
+                .and_then(|r| r.strip_prefix('@'))
+        else {
+            continue;
+        };
+        let (name, version) = identity(&e.ident, reference, &e.version);
+        let (d, by) = decide(cx.policy, cx.mode, eco, &name, &version);
+        let mut r = record(cx, &name, &version, DLX_PATH, &e.script, &e.command, d, &by);
+        r.ran = true;
+        r.runner = Some(runner.clone());
+        r.exit_code = e.code;
+        r.duration_ms = e.ms;
+        r.sandbox = confined.as_ref().map(|c| c.record("yarn dlx"));
+        if !d.runs() {
+            r.error = Some("built by yarn dlx although the policy denies it".into());
+        }
+        append(log, &r, notice);
+    }
     let mut seen = BTreeSet::new();
     let mut denied: Vec<npm::Package> = Vec::new();
     let mut not_run: Vec<String> = Vec::new();
@@ -1139,7 +1250,7 @@ fn dlx_after(
         for (event, command) in &scripts {
             let mut r = record(cx, &name, &version, DLX_PATH, event, command, d, &by);
             if d.runs() {
-                r.error = Some("not run: yarn dlx builds nothing".into());
+                r.error = Some("not run: yarn dlx did not build it".into());
             }
             append(log, &r, notice);
         }
@@ -1151,8 +1262,8 @@ fn dlx_after(
     }
     if !not_run.is_empty() {
         notice(format!(
-            "yarn dlx builds nothing, approved or not (its temporary project is gone \
-             before pkgward could build it confined); not run: {}",
+            "yarn dlx did not build these approved packages (only registry versions are \
+             built inside its run): {}",
             not_run.join(", ")
         ));
     }

@@ -22,6 +22,14 @@
 //   build output stays), and a workspace whose script was kept from
 //   running loses its hash: the next run with it allowed builds what
 //   changed or was never built, and skips what is up to date (reported).
+// - `yarn dlx` ($PKGWARD_YARN_DLX): its package set is known only once
+//   yarn resolved it, so $PKGWARD_YARN_DLX_ALLOW holds the policy's rules
+//   (`NAME<TAB>RANGE` a line, an empty range for any version; `*` for
+//   every package) and a dependency builds when its locator matches one:
+//   an `npm:` reference (an alias: the package it points to) by name and
+//   version (berry's semver); any other only under `*`. pkgward decides
+//   each build that ran again afterwards, and confines the whole run when
+//   the policy confines approved code.
 const fs = require('fs');
 
 const readList = file => {
@@ -33,11 +41,33 @@ const readList = file => {
   }
 };
 
+// [name, range] rules, or null.
+const readRules = file => {
+  if (!file) return null;
+  try {
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map(l => {
+        const i = l.indexOf('\t');
+        return i < 0 ? [l, ''] : [l.slice(0, i), l.slice(i + 1)];
+      });
+  } catch (e) {
+    return [];
+  }
+};
+
 module.exports = {
   name: 'pkgward-scripts',
   factory: require => {
     const allow = readList(process.env.PKGWARD_YARN_ALLOW);
     const wsAllow = readList(process.env.PKGWARD_YARN_WS_ALLOW);
+    const dlxRules = process.env.PKGWARD_YARN_DLX ? readRules(process.env.PKGWARD_YARN_DLX_ALLOW) : null;
+    let semver = null;
+    try {
+      semver = require('semver');
+    } catch (e) {}
     const reportFile = process.env.PKGWARD_YARN_REPORT;
     const report = m => {
       if (!reportFile) return;
@@ -52,6 +82,22 @@ module.exports = {
         if (i >= 0) return r.slice(i + 1);
       }
       return r;
+    };
+    // `yarn dlx`: whether the rules approve a locator (see the top).
+    const dlxAllowed = locator => {
+      if (!dlxRules || dlxRules.length === 0) return false;
+      if (dlxRules.some(([n]) => n === '*')) return true;
+      const r = devirtualize(locator.reference);
+      if (!r.startsWith('npm:') || !semver) return false;
+      let name = ident(locator);
+      let version = r.slice(4);
+      const at = version.lastIndexOf('@');
+      if (at > 0) {
+        name = version.slice(0, at);
+        version = version.slice(at + 1);
+      }
+      if (!semver.valid(version)) return false;
+      return dlxRules.some(([n, range]) => n === name && (range === '' || semver.satisfies(version, range)));
     };
     // Workspaces whose scripts were kept from running, packages whose
     // scripts ran (locator hashes).
@@ -99,7 +145,7 @@ module.exports = {
           project.getDependencyMeta = (locator, version) => {
             const meta = Object.assign({}, original(locator, version));
             const id = ident(locator) + '@' + devirtualize(locator.reference);
-            const built = allow.has(id) && meta.built !== false;
+            const built = (allow.has(id) || (!project.tryWorkspaceByLocator(locator) && dlxAllowed(locator))) && meta.built !== false;
             if (!built && meta.unplugged === undefined && wasBuilt(id)) meta.unplugged = true;
             meta.built = built;
             return meta;
@@ -168,7 +214,8 @@ module.exports = {
             try {
               code = await executor();
             } finally {
-              report({ event: ws ? 'workspace' : 'script', id, cwd: ws ? ws.cwd : null, script: scriptName, command: extra.script, ran: true, code, ms: Date.now() - started });
+              const pkg = project.storedPackages.get(locator.locatorHash);
+              report({ event: ws ? 'workspace' : 'script', id, ident: ident(locator), version: pkg ? pkg.version : null, cwd: ws ? ws.cwd : null, script: scriptName, command: extra.script, ran: true, code, ms: Date.now() - started });
             }
             return code;
           };

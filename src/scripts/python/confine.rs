@@ -14,6 +14,7 @@
 //! |---|---|
 //! | uv | the workspace root (`uv.lock`), `UV_PROJECT_ENVIRONMENT`, `VIRTUAL_ENV` with `--active`, `uv cache dir` (not `uv python dir`: a run that has to download a Python fails; `uv python install` it first) |
 //! | poetry | `poetry config --list`'s `cache-dir` (only its `cache/` and `artifacts/` when `virtualenvs.path` is inside it), the project's own virtualenv ([`tool_venv`]: `poetry env info --path`, else created by `poetry run` first; not the rest of `virtualenvs.path`), an active `VIRTUAL_ENV`, virtualenv's app data |
+//! | yarn dlx | `YARN_GLOBAL_FOLDER` (berry's global cache; the temporary project is in the temp directory), `YARN_CACHE_FOLDER`; the project is the current directory (a `create-*` tool writes there) |
 //! | pipenv | the project's own virtualenv ([`tool_venv`]: `pipenv --venv`, else created by `pipenv run` first; not the rest of `WORKON_HOME`), or an active `VIRTUAL_ENV` unless `PIPENV_IGNORE_VIRTUALENVS`, `PIPENV_CACHE_DIR` (`~/.cache/pipenv`), virtualenv's app data |
 //!
 //! The run sees no registry credentials either (the sandbox scrubs them,
@@ -35,6 +36,8 @@ pub enum Kind {
     Uv,
     Poetry,
     Pipenv,
+    /// `yarn dlx` building approved packages ([`crate::scripts::yarn::dlx_setup`]).
+    YarnDlx,
 }
 
 /// Shared between the setup, the run and the records of one invocation:
@@ -327,6 +330,10 @@ pub fn roots(
             }
             out.extend(var(env, "VIRTUAL_ENV").map(PathBuf::from));
             out.extend(virtualenv_app_data(env));
+        }
+        Kind::YarnDlx => {
+            out.extend(var(env, "YARN_GLOBAL_FOLDER").map(PathBuf::from));
+            out.extend(var(env, "YARN_CACHE_FOLDER").map(PathBuf::from));
         }
         Kind::Pipenv => {
             let in_project = var(env, "PIPENV_VENV_IN_PROJECT")
