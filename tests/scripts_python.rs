@@ -159,6 +159,31 @@ fn target(t: &T) -> String {
     t.g.sb.root().join("site").to_string_lossy().into_owned()
 }
 
+/// Adds `require = true` to the policy's `[sandbox]` (its last section).
+fn require_sandbox(t: &T) {
+    let mut p = std::fs::read_to_string(&t.g.policy).unwrap();
+    assert!(p.trim_end().ends_with(']'), "{p}");
+    p.push_str("require = true\n");
+    std::fs::write(&t.g.policy, p).unwrap();
+}
+
+/// Unpacks sdist `archive` into `dir`: its source tree.
+fn unpack(archive: &std::path::Path, dir: &std::path::Path) -> PathBuf {
+    let st = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(archive)
+        .arg("-C")
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap()
+}
+
 /// (what, arguments, extra environment)
 type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
 
@@ -722,10 +747,7 @@ fn uv_runs_that_build_approved_sdists_are_confined() {
     ] {
         let t = setup("[scripts]\nallow = [\"pypi:pw-scr-confined\"]\n");
         if require {
-            let mut p = std::fs::read_to_string(&t.g.policy).unwrap();
-            assert!(p.trim_end().ends_with(']'), "{p}");
-            p.push_str("require = true\n");
-            std::fs::write(&t.g.policy, p).unwrap();
+            require_sandbox(&t);
         }
         support::py_confined_home(&t.g.sb.home, &evil);
         t.g.sb.write(
@@ -1174,9 +1196,9 @@ fn uv_add_to_a_workspace_member() {
 }
 
 /// pip builds a direct reference (an sdist archive by path or URL, a VCS
-/// checkout) whatever `--only-binary` says, and reading its metadata
-/// already runs its build code: each one needs an approval of every
-/// version, or the invocation is denied before pip runs.
+/// checkout, an editable source tree) whatever `--only-binary` says, and
+/// reading its metadata already runs its build code: each one needs an
+/// approval of every version, or the invocation is denied before pip runs.
 #[test]
 fn pip_direct_sdist_references_are_decided_before_pip_runs() {
     let t = setup("");
@@ -1194,7 +1216,14 @@ fn pip_direct_sdist_references_are_decided_before_pip_runs() {
             .write("req-direct.txt", format!("# direct\n{named}\n"));
     let req = req.to_string_lossy().into_owned();
     let site = target(&t);
+    let trees = t.g.sb.root().join("trees");
+    std::fs::create_dir_all(&trees).unwrap();
+    let editable = format!(
+        "file://{}#egg=pw-scr-direct",
+        unpack(std::path::Path::new(&archive), &trees).display()
+    );
     let cases: Vec<Vec<&str>> = vec![
+        vec!["install", "--target", &site, "-e", &editable],
         vec!["install", "--target", &site, &archive],
         vec!["install", "--dry-run", &named],
         vec!["download", "-d", &site, &published.url],
@@ -1208,6 +1237,13 @@ fn pip_direct_sdist_references_are_decided_before_pip_runs() {
         assert!(err.contains("from source"), "{args:?}: {err}");
         no_effects(&t, &format!("{args:?}"));
     }
+    // An editable one names the approval it needs.
+    let o = pip(&t, &cases[0], &[]);
+    assert!(
+        text(&o.stderr).contains("`pkgward approve pypi:pw-scr-direct`"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 /// Approved for every version, a direct reference — an sdist archive by
@@ -1233,10 +1269,7 @@ fn pip_approved_direct_references_are_built_confined() {
     for (what, form, require) in cases {
         let t = setup("[scripts]\nallow = [\"pypi:pw-scr-dconf\"]\n");
         if require {
-            let mut p = std::fs::read_to_string(&t.g.policy).unwrap();
-            assert!(p.trim_end().ends_with(']'), "{p}");
-            p.push_str("require = true\n");
-            std::fs::write(&t.g.policy, p).unwrap();
+            require_sandbox(&t);
         }
         support::py_confined_home(&t.g.sb.home, &evil);
         let dl = t.g.sb.root().join("dl");
@@ -1245,22 +1278,7 @@ fn pip_approved_direct_references_are_built_confined() {
         std::fs::write(&archive, published.bytes.as_slice()).unwrap();
         let site = target(&t);
         let spec = match form {
-            "dir" => {
-                let st = std::process::Command::new("tar")
-                    .arg("-xzf")
-                    .arg(&archive)
-                    .arg("-C")
-                    .arg(&dl)
-                    .status()
-                    .unwrap();
-                assert!(st.success());
-                let src = std::fs::read_dir(&dl)
-                    .unwrap()
-                    .map(|e| e.unwrap().path())
-                    .find(|p| p.is_dir())
-                    .unwrap();
-                format!("pw-scr-dconf @ file://{}", src.display())
-            }
+            "dir" => format!("pw-scr-dconf @ file://{}", unpack(&archive, &dl).display()),
             _ => format!("pw-scr-dconf @ file://{}", archive.display()),
         };
         let req =
@@ -1316,6 +1334,81 @@ fn pip_approved_direct_references_are_built_confined() {
         assert!(
             std::fs::read_to_string(&req).unwrap().contains(&spec),
             "{what}: the requirement file changed"
+        );
+    }
+}
+
+/// An approved editable direct reference (`-e file:///…#egg=NAME`, also
+/// `--editable=` and a requirement file's `-e` line) is built by pip in its
+/// own run (PEP 660: the editable wheel points back at the source tree, it
+/// is not one pkgward could build and hand over): that run, and pkgward's
+/// resolution pass before it (which already prepares the editable's
+/// metadata), are confined — the build's attempts to read a fake SSH key,
+/// reach a loopback listener, write outside fail — and the package installs
+/// editable and imports from its source tree; the record has pip's exit
+/// code, the duration and the layers in force. Also where `[sandbox]
+/// require = true` (which refused it while it was not confined).
+#[test]
+fn pip_approved_editable_installs_build_confined() {
+    let sd = Sdist::new("pw-scr-edit", "1.0.0")
+        .module("VALUE = 'edit'\n")
+        .build_code(&support::py_confined_build("edit-built"));
+    let evil = Listener::start();
+    for (what, form, require) in [
+        ("-e argument", "-e", false),
+        ("--editable=", "--editable=", false),
+        ("requirement file -e line", "req", false),
+        ("-e argument, sandbox required", "-e", true),
+    ] {
+        let t = setup("[scripts]\nallow = [\"pypi:pw-scr-edit\"]\n");
+        if require {
+            require_sandbox(&t);
+        }
+        support::py_confined_home(&t.g.sb.home, &evil);
+        let src = t.g.sb.root().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        let archive = src.join(sd.filename());
+        std::fs::write(&archive, sd.bytes()).unwrap();
+        let tree = unpack(&archive, &src);
+        let url = format!("file://{}#egg=pw-scr-edit", tree.display());
+        let req = t.g.sb.write("reqs/edit.txt", format!("-e {url}\n"));
+        let req = req.to_string_lossy().into_owned();
+        let site = target(&t);
+        let flag = format!("--editable={url}");
+        let args: Vec<&str> = match form {
+            "req" => vec!["install", "--target", &site, "-r", &req],
+            "--editable=" => vec!["install", "--target", &site, &flag],
+            _ => vec!["install", "--target", &site, "-e", &url],
+        };
+        let o = pip(&t, &args, &[]);
+        assert!(o.status.success(), "{what}: {}", text(&o.stderr));
+        let rec = script_records(&t).pop().expect("a script record");
+        assert_eq!(rec["package"], "pw-scr-edit", "{what}: {rec}");
+        assert_eq!(rec["decision"], "approved", "{what}: {rec}");
+        assert_eq!(rec["ran"], true, "{what}: {rec}");
+        assert_eq!(rec["exit_code"], 0, "{what}: {rec}");
+        assert!(rec["duration_ms"].is_number(), "{what}: {rec}");
+        assert_eq!(rec["invocation_id"], t.g.last_invocation()["invocation_id"]);
+        assert!(
+            rec["sandbox"]["missing"].is_null(),
+            "{what}: missing layers: {rec}"
+        );
+        support::assert_py_confined(what, t.g.sb.marker("edit-built"), &evil, &t.g.sb.home, &rec);
+        // Installed editable: imported from the source tree.
+        let o = std::process::Command::new(real_python())
+            .args([
+                "-c",
+                "import site, sys; site.addsitedir(sys.argv[1]); import pw_scr_edit as m; \
+                 print(m.VALUE, m.__file__)",
+                &site,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            text(&o.stdout).trim(),
+            format!("edit {}", tree.join("pw_scr_edit/__init__.py").display()),
+            "{what}: {}",
+            text(&o.stderr)
         );
     }
 }

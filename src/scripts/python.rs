@@ -901,9 +901,10 @@ pub struct Prebuilt {
     /// uv projects: where uv looks for the project (`--directory`,
     /// `--project`), to read the version a resolution locked.
     project: Option<PathBuf>,
-    /// uv projects: uv's confined run ([`confine`]), for the records'
-    /// `sandbox` (`None`: the builds were not to be confined).
-    confine: Option<confine::ToolRun>,
+    /// uv projects, pip's editable installs: the tool's confined run
+    /// ([`confine`]) and what builds in it, for the records' `sandbox`
+    /// (`None`: the builds were not to be confined).
+    confine: Option<(confine::ToolRun, &'static str)>,
 }
 
 /// How one resolution pass ended.
@@ -931,14 +932,18 @@ fn wheelhouse() -> std::io::Result<tempfile::TempDir> {
 
 /// Runs the real tool as a wheels-only resolution pass, output captured:
 /// it runs no install-time code (builds are off in it exactly as in the
-/// real run), through the invocation's proxy environment.
+/// real run), through the invocation's proxy environment — but for an
+/// approved editable install's metadata, which pip prepares in it: the
+/// pass is then confined like pip's run (`confined`, [`confine::captured`];
+/// `Err`: the sandbox is required and cannot be set up).
 fn resolution_round(
     resolver: Resolver,
     cx: &super::Context<'_>,
     args: &[String],
     wheelhouse: &Path,
     target: &Path,
-) -> Round {
+    confined: Option<&confine::Want>,
+) -> crate::error::Result<Round> {
     let pass: Vec<String> = match resolver {
         Resolver::Pip(sub) => pip_resolution_args(sub, args, wheelhouse, target),
         Resolver::UvPip | Resolver::UvProject(_) => {
@@ -951,18 +956,32 @@ fn resolution_round(
             a
         }
     };
-    let Some(out) = captured(cx.program, &pass, cx) else {
-        return Round::Other;
+    let launch = crate::supervise::Launch {
+        program: cx.program.to_path_buf(),
+        arg0: None,
+        args: pass.iter().map(Into::into).collect(),
+        env: cx.env.to_vec(),
+        #[cfg(target_os = "linux")]
+        trace: cx.trace.clone(),
     };
-    if out.status.success() {
-        return Round::Resolved;
+    let ran = match confined {
+        Some(w) => confine::captured(&launch, w)?,
+        None => None,
+    };
+    let Some((ok, stderr)) =
+        ran.or_else(|| captured(cx.program, &pass, cx).map(|o| (o.status.success(), o.stderr)))
+    else {
+        return Ok(Round::Other);
+    };
+    if ok {
+        return Ok(Round::Resolved);
     }
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(&stderr);
     let missing = match resolver {
         Resolver::Pip(_) => parse_pip_missing(&err),
         Resolver::UvPip | Resolver::UvProject(_) => parse_uv_missing(&err),
     };
-    missing.map(Round::Missing).unwrap_or(Round::Other)
+    Ok(missing.map(Round::Missing).unwrap_or(Round::Other))
 }
 
 fn captured(
@@ -1229,28 +1248,33 @@ pub fn prebuild(
     let args = lossy(cx.args);
     // Approved direct references (sdist archive, source tree, VCS): pkgward
     // builds them first, confined, and pip gets the wheels ([`direct`]);
-    // an editable one stays pip's own build in its run (recorded after the
-    // run; refused where the policy requires the sandbox, as that run is
-    // not confined).
+    // an editable one stays pip's own build in its run (an editable install
+    // is not a wheel pkgward could hand over): when it is to be confined,
+    // pip's whole run is — and so are the resolution passes before it,
+    // which already prepare its metadata ([`confine`], `Kind::Pip`). Its
+    // record is written after the run ([`Prebuilt::record_after`]).
     let direct = match pre.resolver {
         Resolver::Pip(_) => pip_direct_approved(cx.policy, &args, &cwd),
         _ => Vec::new(),
     };
     let direct_confined = super::confines(cx.policy, super::ScriptDecision::Approved);
-    if let Some(d) = direct.iter().find(|d| d.editable) {
-        if direct_confined && cx.policy.sandbox.require.value {
-            let mut rec = script_record(cx, &d.name, "", super::ScriptDecision::Approved, None);
-            rec.command = direct_command(&d.name, &d.target);
-            rec.error = Some("[sandbox] require = true: the build cannot be confined".into());
-            super::append(log, &rec, notice);
-            return Err(crate::error::Error::Config(format!(
-                "`{tool}` would build the approved editable {} from {} inside pip's own run, \
-                 which pkgward traces but cannot confine, and [sandbox] require = true; install \
-                 it without `-e` (built confined by pkgward) or lift the requirement",
-                d.name, d.target
-            )));
+    let editable = direct.iter().any(|d| d.editable);
+    let pip_run = (editable && direct_confined).then(|| {
+        let mut extra = confine::pip_roots(cx.program, cx.args, &cwd, cx.env);
+        // The source trees the editable builds write in (`*.egg-info`, `build/`).
+        extra.extend(
+            direct
+                .iter()
+                .filter(|d| d.editable)
+                .filter_map(|d| direct::source_dir(&d.target, &cwd)),
+        );
+        extra.push(target.path().to_path_buf());
+        confine::Want {
+            kind: confine::Kind::Pip,
+            project: cwd.clone(),
+            extra,
         }
-    }
+    });
     let pending: Vec<super::ScriptRecord> = direct
         .iter()
         .filter(|d| d.editable)
@@ -1266,17 +1290,6 @@ pub fn prebuild(
             let mut runner = vec![tool.to_string()];
             runner.extend(args.iter().cloned());
             rec.runner = Some(runner);
-            if direct_confined {
-                rec.sandbox = Some(crate::supervise::sandbox::Report {
-                    missing: vec![
-                        "pip builds an editable direct reference inside its own run (and \
-                         pkgward's wheels-only resolution pass before it), which pkgward traces \
-                         but does not confine"
-                            .into(),
-                    ],
-                    ..Default::default()
-                });
-            }
             rec
         })
         .collect();
@@ -1375,7 +1388,15 @@ pub fn prebuild(
     }
     let mut built: Vec<String> = Vec::new();
     loop {
-        let m = match resolution_round(pre.resolver, cx, &pass_args, dir.path(), target.path()) {
+        let round = resolution_round(
+            pre.resolver,
+            cx,
+            &pass_args,
+            dir.path(),
+            target.path(),
+            pip_run.as_ref(),
+        )?;
+        let m = match round {
             Round::Resolved => break,
             Round::Other => break,
             Round::Missing(m) => m,
@@ -1453,6 +1474,9 @@ pub fn prebuild(
     if built.is_empty() && pending.is_empty() && replace.is_empty() {
         return Ok(None);
     }
+    if let Some(w) = &pip_run {
+        pre.confine.want(w.clone());
+    }
     let wh = dir.path().as_os_str().to_owned();
     Ok(Some(Prebuilt {
         replace: replace.into_iter().map(|(i, v)| (i, v.into())).collect(),
@@ -1466,7 +1490,12 @@ pub fn prebuild(
         pending,
         started: std::time::Instant::now(),
         project: None,
-        confine: None,
+        confine: pip_run.map(|_| {
+            (
+                pre.confine.clone(),
+                "pip builds the editable install inside its own run",
+            )
+        }),
     }))
 }
 
@@ -1490,7 +1519,8 @@ pub fn explain_failure(
         .tempdir()
         .ok()?;
     let args = lossy(cx.args);
-    let Round::Missing(m) = resolution_round(pre.resolver, cx, &args, dir.path(), target.path())
+    let Ok(Round::Missing(m)) =
+        resolution_round(pre.resolver, cx, &args, dir.path(), target.path(), None)
     else {
         return None;
     };
@@ -2075,7 +2105,7 @@ fn approved_run(
         pending,
         started: std::time::Instant::now(),
         project: Some(project),
-        confine: confined.then(|| run.clone()),
+        confine: confined.then(|| (run.clone(), "uv builds the sdist inside its own run")),
     }))
 }
 
@@ -2161,8 +2191,8 @@ impl Prebuilt {
                     rec.version = v;
                 }
             }
-            if let Some(run) = &self.confine {
-                rec.sandbox = Some(run.record("uv builds the sdist inside its own run"));
+            if let Some((run, what)) = &self.confine {
+                rec.sandbox = Some(run.record(what));
             }
             rec.time = crate::record::now_rfc3339();
             rec.ran = true;

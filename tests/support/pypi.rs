@@ -260,7 +260,9 @@ impl Wheel {
 pub enum SdistBackend {
     /// `pyproject.toml` with `requires = []` and an in-tree backend
     /// (`backend-path = ["."]`) that runs the build code, then zips the
-    /// package files with the stdlib. Builds anywhere, isolation or not.
+    /// package files with the stdlib (an editable build, PEP 660: a `.pth`
+    /// naming the source tree instead of the files). Builds anywhere,
+    /// isolation or not.
     InTree,
     /// Only a `setup.py` (build code at its top, then `setuptools.setup`).
     SetupPy,
@@ -293,8 +295,11 @@ def get_requires_for_build_sdist(config_settings=None):
     return []
 
 
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    _hook()
+def get_requires_for_build_editable(config_settings=None):
+    return []
+
+
+def _wheel(wheel_directory, files):
     name = DIST + "-" + VERSION + "-py3-none-any.whl"
     di = DIST + "-" + VERSION + ".dist-info/"
     record = []
@@ -303,15 +308,29 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
             z.writestr(arc, data)
             h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
             record.append("%s,sha256=%s,%d" % (arc, h.decode(), len(data)))
-        for f in FILES:
-            with open(f, "rb") as fh:
-                add(f, fh.read())
+        for arc, data in files:
+            add(arc, data)
         add(di + "METADATA", METADATA.encode())
         add(di + "WHEEL", ("Wheel-Version: 1.0\nGenerator: pkgward-fixture-backend\n"
                            "Root-Is-Purelib: true\nTag: py3-none-any\n").encode())
         record.append(di + "RECORD,,")
         z.writestr(di + "RECORD", "\n".join(record) + "\n")
     return name
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    _hook()
+    files = []
+    for f in FILES:
+        with open(f, "rb") as fh:
+            files.append((f, fh.read()))
+    return _wheel(wheel_directory, files)
+
+
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    # PEP 660: the wheel points back at this source tree.
+    _hook()
+    return _wheel(wheel_directory, [("__editable__." + DIST + ".pth", (os.getcwd() + "\n").encode())])
 
 
 def build_sdist(sdist_directory, config_settings=None):

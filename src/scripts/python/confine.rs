@@ -15,6 +15,7 @@
 //! | uv | the workspace root (`uv.lock`), `UV_PROJECT_ENVIRONMENT`, `VIRTUAL_ENV` with `--active`, `uv cache dir` (not `uv python dir`: a run that has to download a Python fails; `uv python install` it first) |
 //! | poetry | `poetry config --list`'s `cache-dir` (only its `cache/` and `artifacts/` when `virtualenvs.path` is inside it), the project's own virtualenv ([`tool_venv`]: `poetry env info --path`, else created by `poetry run` first; not the rest of `virtualenvs.path`), an active `VIRTUAL_ENV`, virtualenv's app data |
 //! | yarn dlx | `YARN_GLOBAL_FOLDER` (berry's global cache; the temporary project is in the temp directory), `YARN_CACHE_FOLDER`; the project is the current directory (a `create-*` tool writes there) |
+//! | pip (an approved editable install, [`pip_roots`]) | the target environment: `--target`, `--prefix` or `--root` when given (command line, `PIP_*`, pip's config files), else the installing interpreter's scheme paths (the virtualenv; `--user`, or a non-writable system site, the user scheme), `--src`, `--cache-dir`, `-d`/`-w`, `--log`/`--report` files, the editable source trees |
 //! | pipenv | the project's own virtualenv ([`tool_venv`]: `pipenv --venv`, else created by `pipenv run` first; not the rest of `WORKON_HOME`), or an active `VIRTUAL_ENV` unless `PIPENV_IGNORE_VIRTUALENVS`, `PIPENV_CACHE_DIR` (`~/.cache/pipenv`), virtualenv's app data |
 //!
 //! The run sees no registry credentials either (the sandbox scrubs them,
@@ -38,6 +39,8 @@ pub enum Kind {
     Pipenv,
     /// `yarn dlx` building approved packages ([`crate::scripts::yarn::dlx_setup`]).
     YarnDlx,
+    /// pip building an approved editable install in its own run.
+    Pip,
 }
 
 /// Shared between the setup, the run and the records of one invocation:
@@ -57,7 +60,8 @@ pub struct Want {
     pub kind: Kind,
     /// The project directory the tool works on.
     pub project: PathBuf,
-    /// pkgward's own files the run writes (poetry: its guard's report).
+    /// pkgward's own files the run writes (poetry: its guard's report), and
+    /// the source trees an editable pip install builds in.
     pub extra: Vec<PathBuf>,
 }
 
@@ -269,6 +273,177 @@ fn tool_venv(
     })
 }
 
+/// Asked of the interpreter that runs pip (`-I`: nothing from the project or
+/// `PYTHON*` is imported): pip's settings from its config files and `PIP_*`
+/// (`cfg KEY VALUE`), the install scheme's paths (`default`, `user`),
+/// whether it is a virtualenv and whether its site-packages is writable.
+/// Runs no package code.
+const PIP_PATHS: &str = r#"
+import os, sys, sysconfig
+def paths(scheme=None):
+    p = sysconfig.get_paths(scheme) if scheme else sysconfig.get_paths()
+    return [p[k] for k in ("purelib", "platlib", "scripts", "data") if k in p]
+for p in paths():
+    print("default\t" + p)
+try:
+    user = sysconfig.get_preferred_scheme("user")
+except AttributeError:
+    user = os.name + "_user"
+try:
+    for p in paths(user):
+        print("user\t" + p)
+except KeyError:
+    pass
+print("venv\t%d" % (sys.prefix != getattr(sys, "base_prefix", sys.prefix)))
+print("writable\t%d" % os.access(sysconfig.get_paths()["purelib"], os.W_OK))
+try:
+    from pip._internal.configuration import Configuration
+    c = Configuration(isolated=False)
+    c.load()
+    for k, v in c.items():
+        print("cfg\t%s\t%s" % (k.split(".", 1)[-1], v))
+except Exception:
+    pass
+"#;
+
+/// The interpreter that runs pip `program`: its script's `#!` line when
+/// that names a Python, else found above the directory `pip --version`
+/// reports pip in (`…/lib/pythonX.Y/site-packages/pip`).
+fn pip_python(program: &Path, cwd: &Path, env: &[(OsString, OsString)]) -> Option<PathBuf> {
+    let head = std::fs::read(program).ok().map(|b| {
+        let end = b
+            .iter()
+            .position(|c| *c == b'\n')
+            .unwrap_or(b.len())
+            .min(512);
+        String::from_utf8_lossy(&b[..end]).into_owned()
+    });
+    if let Some(line) = head.as_deref().and_then(|h| h.strip_prefix("#!")) {
+        let first = line.split_whitespace().next().map(PathBuf::from);
+        if let Some(p) = first.filter(|p| {
+            p.is_absolute()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("python"))
+        }) {
+            return Some(p);
+        }
+    }
+    let v = ask(program, &["--version"], cwd, env)?;
+    let dir = v.split_once(" from ")?.1;
+    let dir = Path::new(dir.rsplit_once(" (python")?.0);
+    dir.ancestors().take(6).find_map(|a| {
+        [
+            "bin/python3",
+            "bin/python",
+            "Scripts/python.exe",
+            "python.exe",
+        ]
+        .iter()
+        .map(|n| a.join(n))
+        .find(|p| p.is_file())
+    })
+}
+
+/// What a pip run that builds an approved editable install writes (see the
+/// module docs): the target environment and the places pip's options name.
+/// `--log` / `--report` files are created now (so that they can be granted
+/// without their directory).
+pub fn pip_roots(
+    program: &Path,
+    args: &[OsString],
+    project: &Path,
+    env: &[(OsString, OsString)],
+) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut scheme: Vec<(String, String)> = Vec::new();
+    let mut cfg: Vec<(String, String)> = Vec::new();
+    if let Some(py) = pip_python(program, project, env) {
+        let text = ask(&py, &["-I", "-c", PIP_PATHS], project, env).unwrap_or_default();
+        for l in text.lines() {
+            let mut it = l.splitn(3, '\t');
+            match (it.next(), it.next(), it.next()) {
+                (Some("cfg"), Some(k), Some(v)) => cfg.push((k.into(), v.into())),
+                (Some(k), Some(v), None) => scheme.push((k.into(), v.into())),
+                _ => {}
+            }
+        }
+    }
+    // The command line's value, else pip's settings (config files, `PIP_*`).
+    let setting = |opts: &[&str], key: &str| -> Option<PathBuf> {
+        opts.iter()
+            .find_map(|o| flag_value(args, o))
+            .map(PathBuf::from)
+            .or_else(|| {
+                cfg.iter()
+                    .rev()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| PathBuf::from(v))
+            })
+            .filter(|v| !v.as_os_str().is_empty() && v.as_os_str() != "-")
+            .map(|v| project.join(v))
+    };
+    let truthy = |key: &str| {
+        cfg.iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .is_some_and(|(_, v)| {
+                matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+            })
+    };
+    let chosen: Vec<PathBuf> = [
+        (&["--target", "-t"][..], "target"),
+        (&["--prefix"][..], "prefix"),
+        (&["--root"][..], "root"),
+    ]
+    .iter()
+    .filter_map(|(o, k)| setting(o, k))
+    .collect();
+    if chosen.is_empty() {
+        let of = |which: &str| {
+            scheme
+                .iter()
+                .filter(|(k, _)| k == which)
+                .map(|(_, v)| PathBuf::from(v))
+                .collect::<Vec<_>>()
+        };
+        let flag = |k: &str| scheme.iter().any(|(n, v)| n == k && v == "1");
+        let user = (has_flag(args, "--user") || truthy("user")) && !has_flag(args, "--no-user");
+        if !user {
+            out.extend(of("default"));
+        }
+        // pip installs into the user site when asked, or when the
+        // environment's is not writable (outside a virtualenv).
+        if user || (!flag("venv") && !flag("writable")) {
+            out.extend(of("user"));
+        }
+    }
+    out.extend(chosen);
+    for (o, k) in [
+        (&["--src"][..], "src"),
+        (&["--cache-dir"][..], "cache-dir"),
+        (&["--dest", "-d"][..], "dest"),
+        (&["--wheel-dir", "-w"][..], "wheel-dir"),
+    ] {
+        out.extend(setting(o, k));
+    }
+    for (o, k) in [
+        (&["--log", "--log-file"][..], "log"),
+        (&["--report"][..], "report"),
+    ] {
+        if let Some(f) = setting(o, k) {
+            if let Some(d) = f.parent() {
+                let _ = std::fs::create_dir_all(d);
+            }
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&f);
+            out.push(f);
+        }
+    }
+    out
+}
+
 /// What the tool's run may write besides the project, its caches of
 /// [`crate::supervise::sandbox::cache_dirs`] and its temp directory (see
 /// the module docs).
@@ -331,6 +506,8 @@ pub fn roots(
             out.extend(var(env, "VIRTUAL_ENV").map(PathBuf::from));
             out.extend(virtualenv_app_data(env));
         }
+        // Asked once before the resolution passes ([`pip_roots`], in `Want::extra`).
+        Kind::Pip => {}
         Kind::YarnDlx => {
             out.extend(var(env, "YARN_GLOBAL_FOLDER").map(PathBuf::from));
             out.extend(var(env, "YARN_CACHE_FOLDER").map(PathBuf::from));
@@ -361,7 +538,7 @@ pub fn roots(
     }
     out.retain(|p| p.is_absolute());
     // Made now (as directories), so that they can be granted.
-    for p in &out {
+    for p in out.iter().filter(|p| !p.exists()) {
         let _ = std::fs::create_dir_all(p);
     }
     out.sort();
@@ -377,6 +554,59 @@ pub fn run(
     run: &ToolRun,
     want: &Want,
 ) -> crate::error::Result<crate::supervise::Ended> {
+    match confined(launch, want, None)? {
+        Some((ended, report)) => {
+            run.set_report(report);
+            Ok(ended)
+        }
+        None => crate::supervise::run(launch),
+    }
+}
+
+/// A confined pass before the tool's run (pip's wheels-only resolution,
+/// which already prepares an editable install's metadata): `program args`
+/// confined like the run `want` describes, its output captured. `Ok(None)`:
+/// not confined here (not enforce mode, or no way to capture on this
+/// platform): the caller runs it as usual. `Err`: the sandbox is required
+/// and cannot be set up.
+pub fn captured(
+    launch: &crate::supervise::Launch,
+    want: &Want,
+) -> crate::error::Result<Option<(bool, Vec<u8>)>> {
+    #[cfg(unix)]
+    {
+        use crate::supervise::install_code::{Attached, ChildSlot};
+        let io = |e| crate::error::Error::io("cannot capture the resolution pass's output", e);
+        let null = std::fs::File::open("/dev/null").map_err(io)?;
+        let out = tempfile::tempfile().map_err(io)?;
+        let mut err = tempfile::tempfile().map_err(io)?;
+        let attached = Attached {
+            stdio: Arc::new([null.into(), out.into(), err.try_clone().map_err(io)?.into()]),
+            child: Arc::new(ChildSlot::default()),
+        };
+        let Some((ended, _)) = confined(launch, want, Some(attached))? else {
+            return Ok(None);
+        };
+        use std::io::{Read, Seek};
+        let mut text = Vec::new();
+        err.rewind().map_err(io)?;
+        err.read_to_end(&mut text).map_err(io)?;
+        Ok(Some((ended.code == 0, text)))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (launch, want);
+        Ok(None)
+    }
+}
+
+/// Runs `launch` confined for `want` (its streams `attached`'s, else
+/// pkgward's); `None`: not in enforce mode, nothing ran.
+fn confined(
+    launch: &crate::supervise::Launch,
+    want: &Want,
+    attached: Option<crate::supervise::install_code::Attached>,
+) -> crate::error::Result<Option<(crate::supervise::Ended, Report)>> {
     let project = want.project.as_path();
     use crate::supervise::install_code::InstallCode;
     let mut cx = crate::supervise::sandbox::current().unwrap_or_else(|| {
@@ -389,7 +619,7 @@ pub fn run(
         })
     });
     if cx.mode != crate::policy::Mode::Enforce {
-        return crate::supervise::run(launch);
+        return Ok(None);
     }
     // poetry's credentials file is unreadable in the run (the default one
     // is in the sandbox's own list, a moved one is added), and poetry, which
@@ -437,13 +667,12 @@ pub fn run(
         },
         #[cfg(target_os = "linux")]
         trace: launch.trace.clone(),
-        attached: None,
+        attached,
         project: Some(project.to_path_buf()),
     };
     let (ended, mut report) = crate::supervise::sandbox::run(&code, &cx)?;
     report.missing.extend(no_creds);
-    run.set_report(report);
-    Ok(ended)
+    Ok(Some((ended, report)))
 }
 
 #[cfg(test)]
