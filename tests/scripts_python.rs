@@ -1359,6 +1359,7 @@ fn pip_approved_editable_installs_build_confined() {
         ("--editable=", "--editable=", false),
         ("requirement file -e line", "req", false),
         ("-e argument, sandbox required", "-e", true),
+        ("-e argument, into a virtualenv", "venv", false),
     ] {
         let t = setup("[scripts]\nallow = [\"pypi:pw-scr-edit\"]\n");
         if require {
@@ -1373,11 +1374,43 @@ fn pip_approved_editable_installs_build_confined() {
         let url = format!("file://{}#egg=pw-scr-edit", tree.display());
         let req = t.g.sb.write("reqs/edit.txt", format!("-e {url}\n"));
         let req = req.to_string_lossy().into_owned();
-        let site = target(&t);
+        let mut site = target(&t);
+        let mut python = real_python();
+        if form == "venv" {
+            // A virtualenv that sees this machine's pip, and pip run from it
+            // the way its entry-point script does (`#!…/python`): pip
+            // installs into the virtualenv, which the confined run may
+            // write (and nothing else of the interpreter's).
+            let venv = t.g.sb.root().join("venv");
+            let st = std::process::Command::new(real_python())
+                .args(["-m", "venv", "--without-pip", "--system-site-packages"])
+                .arg(&venv)
+                .status()
+                .unwrap();
+            assert!(st.success());
+            python = venv.join("bin/python");
+            std::fs::write(
+                t.g.real.join("pip"),
+                format!(
+                    "#!{}\nimport sys\nfrom pip._internal.cli.main import main\nsys.exit(main())\n",
+                    python.display()
+                ),
+            )
+            .unwrap();
+            let o = std::process::Command::new(&python)
+                .args([
+                    "-c",
+                    "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+                ])
+                .output()
+                .unwrap();
+            site = text(&o.stdout).trim().to_string();
+        }
         let flag = format!("--editable={url}");
         let args: Vec<&str> = match form {
             "req" => vec!["install", "--target", &site, "-r", &req],
             "--editable=" => vec!["install", "--target", &site, &flag],
+            "venv" => vec!["install", "-e", &url],
             _ => vec!["install", "--target", &site, "-e", &url],
         };
         let o = pip(&t, &args, &[]);
@@ -1394,8 +1427,15 @@ fn pip_approved_editable_installs_build_confined() {
             "{what}: missing layers: {rec}"
         );
         support::assert_py_confined(what, t.g.sb.marker("edit-built"), &evil, &t.g.sb.home, &rec);
-        // Installed editable: imported from the source tree.
-        let o = std::process::Command::new(real_python())
+        // Installed editable (in the target, the virtualenv): imported from
+        // the source tree.
+        assert!(
+            std::path::Path::new(&site)
+                .join("__editable__.pw_scr_edit.pth")
+                .is_file(),
+            "{what}"
+        );
+        let o = std::process::Command::new(&python)
             .args([
                 "-c",
                 "import site, sys; site.addsitedir(sys.argv[1]); import pw_scr_edit as m; \

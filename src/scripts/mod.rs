@@ -816,7 +816,8 @@ pub fn after_run(
 
 /// Runs the real tool: confined as install-time code when its own run
 /// builds approved sdists ([`python::confine`]: uv project commands,
-/// poetry, pipenv) or approved packages (`yarn dlx`), else as usual ([`crate::supervise::run`]).
+/// poetry, pipenv, pip's editable installs) or approved packages (`yarn
+/// dlx`), else as usual ([`crate::supervise::run`]).
 pub fn run_tool(
     setup: Option<&Setup>,
     launch: &crate::supervise::Launch,

@@ -34,7 +34,11 @@
 //! private per-invocation wheelhouse; then resolves again, until nothing
 //! needs a build (for uv the builder is the real pip on PATH, given uv's
 //! index settings from the command line and `UV_*` variables). The real
-//! tool runs wheels-only with `--find-links <wheelhouse>`. An unapproved sdist-only package denies the invocation
+//! tool runs wheels-only with `--find-links <wheelhouse>`. pip's approved
+//! direct references are built the same way first ([`direct`]); an
+//! approved editable one builds in pip's own run, which (with the
+//! resolution passes, which prepare its metadata) is then confined as a
+//! whole ([`confine`], `Kind::Pip`). An unapproved sdist-only package denies the invocation
 //! (a `script` record with decision `deny`, and the `pkgward approve
 //! pypi:NAME@VERSION` command). Without any PyPI approval no pass runs
 //! before the tool; when it fails, the same pass explains why
@@ -206,7 +210,8 @@ pub const BUILD_CODE: &str = "build-not-approved";
 /// every version of the name it gives (`NAME @ URL`, `#egg=NAME`); anything
 /// else denies the invocation before pip runs. A local directory is the
 /// project's own code and is not decided. An approved one is built by
-/// pkgward, confined, and pip gets the wheel ([`direct`]).
+/// pkgward, confined, and pip gets the wheel ([`direct`]); an approved
+/// editable one builds in pip's run, which is then confined ([`prebuild`]).
 pub fn pip_direct_violations(
     policy: &crate::policy::Policy,
     args: &[String],
@@ -894,8 +899,8 @@ pub struct Prebuilt {
     /// Where in the tool's arguments they go (`None`: at the end).
     at: Option<usize>,
     _dir: Option<tempfile::TempDir>,
-    /// uv projects: the approved builds uv runs itself, recorded when the
-    /// tool ends ([`Prebuilt::record_after`]).
+    /// uv projects, pip's editable installs: the approved builds the tool
+    /// runs itself, recorded when it ends ([`Prebuilt::record_after`]).
     pending: Vec<super::ScriptRecord>,
     started: std::time::Instant,
     /// uv projects: where uv looks for the project (`--directory`,
@@ -2166,7 +2171,8 @@ impl Prebuilt {
     }
 
     /// After the real tool ended: the `script` records of the approved
-    /// builds uv ran itself (its exit code and duration are the run's).
+    /// builds uv (or pip, an editable install) ran itself (its exit code
+    /// and duration are the run's).
     pub fn record_after(
         &self,
         code: i32,

@@ -754,6 +754,72 @@ mod tests {
         assert!(!r.contains(&d.path().join("active")), "{r:?}");
     }
 
+    /// pip's roots follow its command line, its settings and the scheme of
+    /// the interpreter that runs it (a stand-in here: its `#!` names a
+    /// "python" that prints what [`PIP_PATHS`] would).
+    #[cfg(unix)]
+    #[test]
+    fn pip_roots_follow_its_options_settings_and_scheme() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        let fake = |venv: u8, writable: u8, cfg: &str| {
+            let py = p.join("python3");
+            std::fs::write(
+                &py,
+                format!(
+                    "#!/bin/sh\nprintf 'default\\t/e/lib\\ndefault\\t/e\\nuser\\t/u/lib\\n\
+                     venv\\t{venv}\\nwritable\\t{writable}\\n{cfg}'\n"
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&py, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let pip = p.join("pip");
+            std::fs::write(&pip, format!("#!{}\n", py.display())).unwrap();
+            pip
+        };
+        let a = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let pb = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
+        let pip = fake(1, 1, "");
+        assert_eq!(
+            pip_roots(&pip, &a(&["install", "-e", "x"]), p, &[]),
+            pb(&["/e/lib", "/e"])
+        );
+        assert_eq!(
+            pip_roots(&pip, &a(&["install", "--user"]), p, &[]),
+            pb(&["/u/lib"])
+        );
+        // Not a virtualenv, its site not writable: pip falls back to the user site.
+        let pip = fake(0, 0, "");
+        assert_eq!(
+            pip_roots(&pip, &a(&["install"]), p, &[]),
+            pb(&["/e/lib", "/e", "/u/lib"])
+        );
+        // pip's settings (`PIP_TARGET`, pip.conf), the command line first.
+        let pip = fake(
+            1,
+            1,
+            "cfg\\ttarget\\t/t\\ncfg\\tsrc\\tsrcdir\\ncfg\\tlog\\tlogs/pip.log\\n",
+        );
+        let r = pip_roots(&pip, &a(&["install", "--cache-dir=/c"]), p, &[]);
+        assert_eq!(
+            r,
+            [
+                pb(&["/t", &format!("{}/srcdir", p.display()), "/c"]),
+                vec![p.join("logs/pip.log")]
+            ]
+            .concat()
+        );
+        assert!(p.join("logs/pip.log").is_file());
+        let r = pip_roots(
+            &pip,
+            &a(&["install", "-t", "here", "--report", "-"]),
+            p,
+            &[],
+        );
+        assert_eq!(r[0], p.join("here"), "{r:?}");
+    }
+
     #[test]
     fn a_uv_workspace_member_writes_at_the_root() {
         let d = tempfile::tempdir().unwrap();

@@ -9,7 +9,8 @@
 //! (nested `-r` files copied the same way, `-c` and relative `-f` paths
 //! made absolute; a line with `--hash` gets the built wheel's hash). The
 //! user's files are never changed. Editable references (`-e`) stay pip's
-//! own builds: an editable install is not a wheel.
+//! own builds (an editable install is not a wheel pkgward could hand
+//! over): pip's whole run is confined instead ([`super::confine`]).
 
 use std::path::{Path, PathBuf};
 
