@@ -1417,6 +1417,7 @@ fn pip_approved_editable_installs_build_confined() {
         assert!(o.status.success(), "{what}: {}", text(&o.stderr));
         let rec = script_records(&t).pop().expect("a script record");
         assert_eq!(rec["package"], "pw-scr-edit", "{what}: {rec}");
+        assert_eq!(rec["version"], "1.0.0", "{what}: {rec}");
         assert_eq!(rec["decision"], "approved", "{what}: {rec}");
         assert_eq!(rec["ran"], true, "{what}: {rec}");
         assert_eq!(rec["exit_code"], 0, "{what}: {rec}");

@@ -906,6 +906,9 @@ pub struct Prebuilt {
     /// uv projects: where uv looks for the project (`--directory`,
     /// `--project`), to read the version a resolution locked.
     project: Option<PathBuf>,
+    /// pip's editable installs: the directories pip installs into, to read
+    /// the version it installed (its `.dist-info`).
+    installed_in: Vec<PathBuf>,
     /// uv projects, pip's editable installs: the tool's confined run
     /// ([`confine`]) and what builds in it, for the records' `sandbox`
     /// (`None`: the builds were not to be confined).
@@ -1495,6 +1498,10 @@ pub fn prebuild(
         pending,
         started: std::time::Instant::now(),
         project: None,
+        installed_in: pip_run
+            .as_ref()
+            .map(|w| w.extra.clone())
+            .unwrap_or_default(),
         confine: pip_run.map(|_| {
             (
                 pre.confine.clone(),
@@ -1770,6 +1777,25 @@ fn uv_project_dir(args: &[String]) -> PathBuf {
         Some(p) => dir.join(p),
         None => dir,
     }
+}
+
+/// The version of `name` installed in one of `dirs` (its only
+/// `NAME-VERSION.dist-info` there).
+fn installed_version(dirs: &[PathBuf], name: &str) -> Option<String> {
+    let key = crate::tools::pep503(name);
+    let mut found = dirs.iter().flat_map(|d| {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let f = e.ok()?.file_name().into_string().ok()?;
+                let (n, v) = f.strip_suffix(".dist-info")?.split_once('-')?;
+                (crate::tools::pep503(n) == key).then(|| v.to_string())
+            })
+            .collect::<Vec<_>>()
+    });
+    let v = found.next()?;
+    found.all(|w| w == v).then_some(v)
 }
 
 /// The version `uv.lock` (in `dir` or above) pins for `name`.
@@ -2110,6 +2136,7 @@ fn approved_run(
         pending,
         started: std::time::Instant::now(),
         project: Some(project),
+        installed_in: Vec::new(),
         confine: confined.then(|| (run.clone(), "uv builds the sdist inside its own run")),
     }))
 }
@@ -2188,11 +2215,13 @@ impl Prebuilt {
         for p in &self.pending {
             let mut rec = p.clone();
             if rec.version.is_empty() {
-                // Resolved by uv: the version it locked.
+                // Resolved by uv: the version it locked; pip: the one it
+                // installed.
                 if let Some(v) = self
                     .project
                     .as_deref()
                     .and_then(|d| locked_version(d, &rec.package))
+                    .or_else(|| installed_version(&self.installed_in, &rec.package))
                 {
                     rec.version = v;
                 }
