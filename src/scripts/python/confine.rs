@@ -60,8 +60,9 @@ pub struct Want {
     pub kind: Kind,
     /// The project directory the tool works on.
     pub project: PathBuf,
-    /// pkgward's own files the run writes (poetry: its guard's report), and
-    /// the source trees an editable pip install builds in.
+    /// Also writable: pkgward's own files the run writes (poetry: its
+    /// guard's report); pip: what [`pip_roots`] found (asked once for the
+    /// resolution passes and the run) and the editable source trees.
     pub extra: Vec<PathBuf>,
 }
 
@@ -277,7 +278,7 @@ fn tool_venv(
 /// `PYTHON*` is imported): pip's settings from its config files and `PIP_*`
 /// (`cfg KEY VALUE`), the install scheme's paths (`default`, `user`),
 /// whether it is a virtualenv and whether its site-packages is writable.
-/// Runs no package code.
+/// Runs no build code (only what starting pip itself runs).
 const PIP_PATHS: &str = r#"
 import os, sys, sysconfig
 def paths(scheme=None):
