@@ -182,6 +182,10 @@ pub enum Family {
     /// yarn: yarn 1 as npm; yarn 2+ from its own install data, the
     /// approved packages through `yarn rebuild` ([`yarn`]).
     Yarn,
+    /// `pnpm dlx` / `pnpx`: its builds run inside its run, each through the
+    /// broker ([`pnpm::dlx_setup`]); what it did not build is read from
+    /// its dlx cache afterwards ([`pnpm::dlx_after`]).
+    PnpmDlx,
 }
 
 /// Which program runs approved npm-family scripts.
@@ -299,11 +303,27 @@ impl Setup {
         }
         self.in_tool = false;
         if let Some(a) = self.after.as_mut() {
-            if !a.rebuild {
+            if !a.rebuild && a.family == Family::Npm {
                 a.before = Some(npm::snapshot(&a.root));
             }
         }
         self.apply(launch);
+    }
+
+    /// The broker is in force: `pnpm dlx` gets `--allow-build=NAME` for
+    /// each approved name ([`pnpm::dlx_setup`]).
+    pub fn apply_in_tool(&self, launch: &mut crate::supervise::Launch) {
+        if !self
+            .after
+            .as_ref()
+            .is_some_and(|a| a.family == Family::PnpmDlx)
+        {
+            return;
+        }
+        let at = self.insert_at.min(launch.args.len());
+        for (i, a) in pnpm::dlx_allow_args().into_iter().enumerate() {
+            launch.args.insert(at + i, OsString::from(a));
+        }
     }
 
     pub fn apply(&self, launch: &mut crate::supervise::Launch) {
@@ -368,21 +388,17 @@ pub fn prepare(
     }
     match tool.name {
         "npm" | "npx" => npm_setup(tool.name, verb, args, cwd),
-        "pnpm" | "pnpx" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
+        "pnpm" | "pnpx" if verb == Verb::Execute => {
+            Some(pnpm::dlx_setup(tool.name, policy, args, cwd))
+        }
+        "pnpm" | "pnpx" if verb == Verb::Install => Some(Setup {
             env: ignore_scripts_env("true"),
-            insert_args: if verb == Verb::Install {
-                vec!["--ignore-scripts".into()]
-            } else {
-                Vec::new()
-            },
+            insert_args: vec!["--ignore-scripts".into()],
             insert_at: dashdash(args),
-            after: (verb == Verb::Install && tool.name == "pnpm")
+            after: (tool.name == "pnpm")
                 .then(|| pnpm_after(args, cwd))
                 .flatten(),
-            disables_builds: false,
-            python: None,
-            build: None,
-            in_tool: false,
+            ..Setup::default()
         }),
         "yarn" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
             // yarn 1 reads YARN_IGNORE_SCRIPTS / npm_config_ignore_scripts;
@@ -418,10 +434,7 @@ pub fn prepare(
             },
             insert_at: dashdash(args),
             after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install", "i"])),
-            disables_builds: false,
-            python: None,
-            build: None,
-            in_tool: false,
+            ..Setup::default()
         }),
         _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args, policy),
         "cargo" if verb == Verb::Install => cargo::plan(args, cwd).map(|p| Setup {
@@ -791,6 +804,17 @@ pub fn after_run(
             return;
         }
     }
+    // `pnpm dlx`: its exit code is the command's; what it built and what
+    // it did not is recorded and listed either way.
+    if setup
+        .after
+        .as_ref()
+        .is_some_and(|a| a.family == Family::PnpmDlx)
+    {
+        let mut log = log.and_then(|t| t.open().ok());
+        pnpm::dlx_after(cx, &mut log, notice);
+        return;
+    }
     if ended.code != 0 {
         if let Some(pre) = setup.python.as_ref().filter(|p| !p.approvals) {
             let mut log = log.and_then(|t| t.open().ok());
@@ -804,13 +828,31 @@ pub fn after_run(
     let Some(after) = &setup.after else {
         return;
     };
-    if setup.in_tool {
+    if setup.in_tool && after.family != Family::PnpmDlx {
         // npm ran them, through the broker (which recorded each one).
         return;
     }
     let mut log = log.and_then(|t| t.open().ok());
     if let Some(code) = run_after(after, cx, &mut log, notice) {
         ended.code = code;
+    }
+}
+
+/// The npm broker stopped: its list of what it did not run is shown now,
+/// or (`pnpm dlx`) together with what pnpm did not build ([`pnpm::dlx_after`]).
+#[cfg(target_os = "linux")]
+pub fn broker_stopped(
+    setup: Option<&Setup>,
+    outcomes: Vec<npm_broker::Outcome>,
+    notice: &mut dyn FnMut(String),
+) {
+    let dlx = setup
+        .and_then(|s| s.after.as_ref())
+        .is_some_and(|a| a.family == Family::PnpmDlx);
+    if dlx {
+        pnpm::dlx_seen(outcomes);
+    } else if let Some(m) = npm_broker::denied_message(&outcomes) {
+        notice(m);
     }
 }
 
@@ -933,6 +975,10 @@ pub fn run_after(
     }
     if after.family == Family::Yarn {
         return yarn::run_after(after, cx, log, notice);
+    }
+    if after.family == Family::PnpmDlx {
+        pnpm::dlx_after(cx, log, notice);
+        return None;
     }
     let eco = Ecosystem::Npm;
     let program = match after.runner {
