@@ -218,15 +218,55 @@ fn pnpm_dlx_builds_approved_packages_confined() {
     no_effects_of_sneak(&t);
 }
 
-/// `bunx`: nothing builds, not even a package on bun's default trusted
-/// list (`esbuild`); the tool runs as bun leaves it.
+/// `bunx` / `bun x`: nothing builds, not even a package on bun's default
+/// trusted list (`esbuild`); the tool runs as bun leaves it. What it
+/// skipped is recorded (an approved one as not run) and the denied ones
+/// are listed with their approve command; a second run reuses bun's cache
+/// entry and records nothing.
 #[test]
-fn bunx_runs_no_install_time_code() {
-    let t = setup("bunx", "[scripts]\nallow = [\"npm:pw-dlx-cli\"]\n");
-    let o = run(&t, "bunx", &["pw-dlx-cli"]);
-    let (out, err) = (text(&o.stdout), text(&o.stderr));
-    assert!(out.contains("native missing"), "{out}\n{err}");
-    assert_eq!(t.g.sb.marker("dlx-esbuild"), None, "{err}");
-    assert_eq!(t.g.sb.marker("dlx-native-ran"), None, "{err}");
-    no_effects_of_sneak(&t);
+fn bunx_runs_no_install_time_code_and_lists_what_it_skipped() {
+    for (tool, args) in [
+        ("bunx", &["pw-dlx-cli"][..]),
+        ("bun", &["x", "pw-dlx-cli"][..]),
+    ] {
+        let t = setup(
+            tool,
+            "[scripts]\nallow = [\"npm:pw-dlx-cli\", \"npm:pw-dlx-native\"]\n",
+        );
+        let o = run(&t, tool, args);
+        let (out, err) = (text(&o.stdout), text(&o.stderr));
+        assert_eq!(o.status.code(), Some(3), "{tool}: {out}\n{err}");
+        assert!(out.contains("native missing"), "{tool}: {out}\n{err}");
+        assert_eq!(t.g.sb.marker("dlx-esbuild"), None, "{tool}: {err}");
+        assert_eq!(t.g.sb.marker("dlx-native-ran"), None, "{tool}: {err}");
+        no_effects_of_sneak(&t);
+        for p in ["pw-dlx-sneak", "esbuild"] {
+            assert!(
+                err.contains(&format!("pkgward approve npm:{p}@")),
+                "{tool}: {err}"
+            );
+        }
+        assert!(
+            err.contains("bunx did not build these approved packages")
+                && err.contains("pw-dlx-native@1.0.0"),
+            "{tool}: {err}"
+        );
+        let recs = scripts(&t.g);
+        let native = recs
+            .iter()
+            .find(|r| r["package"] == "pw-dlx-native")
+            .unwrap_or_else(|| panic!("{tool}: {recs:#?}"));
+        assert_eq!(native["decision"], "approved", "{native:#}");
+        assert_eq!(native["ran"], false, "{native:#}");
+        let esbuild = recs
+            .iter()
+            .find(|r| r["package"] == "esbuild")
+            .expect("esbuild recorded");
+        assert_eq!(esbuild["decision"], "deny", "{esbuild:#}");
+        // The cached entry again: nothing installed, nothing recorded.
+        let before = scripts(&t.g).len();
+        let o = run(&t, tool, args);
+        assert!(text(&o.stdout).contains("native missing"));
+        assert_eq!(scripts(&t.g).len(), before, "{tool}: {}", text(&o.stderr));
+    }
 }

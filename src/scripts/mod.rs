@@ -22,6 +22,7 @@
 //! `"sandbox"`.
 
 pub mod approve;
+pub mod bun;
 pub mod cargo;
 pub mod dotnet;
 pub mod exec;
@@ -186,6 +187,9 @@ pub enum Family {
     /// broker ([`pnpm::dlx_setup`]); what it did not build is read from
     /// its dlx cache afterwards ([`pnpm::dlx_after`]).
     PnpmDlx,
+    /// `bunx` / `bun x`: it builds nothing; what it skipped is read from
+    /// its cache afterwards ([`bun::x_after`]).
+    BunX,
 }
 
 /// Which program runs approved npm-family scripts.
@@ -425,15 +429,12 @@ pub fn prepare(
             }),
             ..Setup::default()
         }),
-        "bun" | "bunx" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
+        "bun" | "bunx" if verb == Verb::Execute => Some(bun::x_setup(cwd)),
+        "bun" | "bunx" if verb == Verb::Install => Some(Setup {
             env: ignore_scripts_env("true"),
-            insert_args: if verb == Verb::Install {
-                vec!["--ignore-scripts".into()]
-            } else {
-                Vec::new()
-            },
+            insert_args: vec!["--ignore-scripts".into()],
             insert_at: dashdash(args),
-            after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install", "i"])),
+            after: Some(other_after(args, cwd, &["install", "i"])),
             ..Setup::default()
         }),
         _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args, policy),
@@ -804,16 +805,20 @@ pub fn after_run(
             return;
         }
     }
-    // `pnpm dlx`: its exit code is the command's; what it built and what
-    // it did not is recorded and listed either way.
-    if setup
-        .after
-        .as_ref()
-        .is_some_and(|a| a.family == Family::PnpmDlx)
-    {
-        let mut log = log.and_then(|t| t.open().ok());
-        pnpm::dlx_after(cx, &mut log, notice);
-        return;
+    // `pnpm dlx`, `bunx`: the exit code is the command's; what was built
+    // and what was not is recorded and listed either way.
+    match setup.after.as_ref().map(|a| a.family) {
+        Some(Family::PnpmDlx) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            pnpm::dlx_after(cx, &mut log, notice);
+            return;
+        }
+        Some(Family::BunX) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            bun::x_after(cx, &mut log, notice);
+            return;
+        }
+        _ => {}
     }
     if ended.code != 0 {
         if let Some(pre) = setup.python.as_ref().filter(|p| !p.approvals) {
@@ -978,6 +983,10 @@ pub fn run_after(
     }
     if after.family == Family::PnpmDlx {
         pnpm::dlx_after(cx, log, notice);
+        return None;
+    }
+    if after.family == Family::BunX {
+        bun::x_after(cx, log, notice);
         return None;
     }
     let eco = Ecosystem::Npm;
@@ -1400,6 +1409,76 @@ fn default_shell() -> OsString {
         std::env::var_os("ComSpec").unwrap_or_else(|| OsString::from("cmd.exe"))
     } else {
         OsString::from("sh")
+    }
+}
+
+/// The subdirectories of `dir` written since `start` (a fetch-and-execute
+/// tool's cache entries: what this run installed).
+pub(crate) fn fresh_dirs(dir: &Path, start: std::time::SystemTime) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            std::fs::symlink_metadata(p)
+                .ok()
+                .filter(|m| m.is_dir())
+                .and_then(|m| m.modified().ok())
+                .is_some_and(|t| t >= start)
+        })
+        .collect()
+}
+
+/// A fetch-and-execute tool (`pnpm dlx`, `bunx`) installed `found` without
+/// building it: each one is decided and recorded as not run (an approved
+/// one with the error `why`). Returns the denied ones and the approved
+/// ones (`name@version`), for [`list_unbuilt`].
+pub(crate) fn record_unbuilt(
+    found: Vec<npm::Package>,
+    why: &str,
+    cx: &Context<'_>,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> (Vec<npm::Package>, Vec<String>) {
+    let mut denied = Vec::new();
+    let mut approved = Vec::new();
+    for p in found {
+        let (d, by) = decide(cx.policy, cx.mode, Ecosystem::Npm, &p.name, &p.version);
+        for (event, command) in &p.scripts {
+            let mut r = yarn::record(cx, &p.name, &p.version, &p.rel, event, command, d, &by);
+            if d.runs() {
+                r.error = Some(why.to_string());
+            }
+            append(log, &r, notice);
+        }
+        if d.runs() {
+            approved.push(format!("{}@{}", p.name, p.version));
+        } else {
+            denied.push(p);
+        }
+    }
+    (denied, approved)
+}
+
+/// The approved packages a fetch-and-execute tool did not build (`what`:
+/// why), then the one list of the denied ones with their approve commands.
+pub(crate) fn list_unbuilt(
+    denied: &[npm::Package],
+    approved: &[String],
+    what: &str,
+    notice: &mut dyn FnMut(String),
+) {
+    if !approved.is_empty() {
+        notice(format!("{what}: {}", approved.join(", ")));
+    }
+    if !denied.is_empty() {
+        let listed: Vec<(&npm::Package, String)> = denied
+            .iter()
+            .map(|p| (p, approve_command(Ecosystem::Npm, &p.name, &p.version)))
+            .collect();
+        notice(denied_message(&listed));
     }
 }
 

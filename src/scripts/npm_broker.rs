@@ -836,6 +836,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_install_a_dlx_package_is_in() {
+        assert_eq!(
+            install_root(Path::new(
+                "/c/pnpm/dlx/h/e/node_modules/.pnpm/a@1.0.0/node_modules/a"
+            )),
+            Some(PathBuf::from("/c/pnpm/dlx/h/e"))
+        );
+        assert_eq!(install_root(Path::new("/node_modules/a")), None);
+        assert_eq!(install_root(Path::new("/c/project")), None);
+    }
+
+    #[test]
     fn requests_round_trip() {
         let args: Vec<OsString> = vec!["-c".into(), "node install.js && echo 'a=b'".into()];
         let env: Vec<(OsString, OsString)> = vec![

@@ -17,12 +17,9 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use super::npm::{self, Package};
-use super::{
-    append, approve_command, decide, denied_message, After, Context, Family, Runner, ScriptRecord,
-    Setup,
-};
+use super::{After, Context, Family, Runner, Setup};
 use crate::policy::Policy;
-use crate::record::{self, AuditLog};
+use crate::record::AuditLog;
 use crate::tools::Ecosystem;
 
 /// A walk stops after this many packages.
@@ -312,26 +309,13 @@ fn cache_dir(cx: &Context<'_>) -> Option<PathBuf> {
 
 /// The dlx cache entries (`<cache>/dlx/<hash>/<entry>`) written since `start`.
 pub fn dlx_entries(cache: &Path, start: SystemTime) -> Vec<PathBuf> {
-    let mut out = Vec::new();
     let Ok(hashes) = std::fs::read_dir(cache.join("dlx")) else {
-        return out;
+        return Vec::new();
     };
-    for h in hashes.filter_map(|e| e.ok()) {
-        let Ok(entries) = std::fs::read_dir(h.path()) else {
-            continue;
-        };
-        for e in entries.filter_map(|e| e.ok()) {
-            let p = e.path();
-            let fresh = std::fs::symlink_metadata(&p)
-                .ok()
-                .filter(|m| m.is_dir())
-                .and_then(|m| m.modified().ok())
-                .is_some_and(|t| t >= start);
-            if fresh {
-                out.push(p);
-            }
-        }
-    }
+    let mut out: Vec<PathBuf> = hashes
+        .filter_map(|e| e.ok())
+        .flat_map(|h| super::fresh_dirs(&h.path(), start))
+        .collect();
     out.sort();
     out
 }
@@ -343,7 +327,6 @@ pub fn dlx_entries(cache: &Path, start: SystemTime) -> Vec<PathBuf> {
 /// denied, each with its approve command. A reused cache entry installs
 /// and builds nothing: nothing to record.
 pub fn dlx_after(cx: &Context<'_>, log: &mut Option<AuditLog>, notice: &mut dyn FnMut(String)) {
-    let eco = Ecosystem::Npm;
     let seen = std::mem::take(&mut *DLX_SEEN.lock().unwrap_or_else(|e| e.into_inner()));
     let start = DLX_START.lock().unwrap_or_else(|e| e.into_inner()).take();
     let mut denied: Vec<Package> = Vec::new();
@@ -362,60 +345,21 @@ pub fn dlx_after(cx: &Context<'_>, log: &mut Option<AuditLog>, notice: &mut dyn 
         (Some(t), Some(c)) => dlx_entries(&c, t),
         _ => Vec::new(),
     };
-    let mut not_built: Vec<String> = Vec::new();
-    for entry in entries {
-        for p in find(&entry) {
-            if seen.iter().any(|s| s.rel == p.rel) {
-                continue;
-            }
-            let (d, by) = decide(cx.policy, cx.mode, eco, &p.name, &p.version);
-            for (event, command) in &p.scripts {
-                let mut r = ScriptRecord {
-                    kind: "script",
-                    invocation_id: cx.invocation_id.to_string(),
-                    time: record::now_rfc3339(),
-                    ecosystem: eco,
-                    package: p.name.clone(),
-                    version: p.version.clone(),
-                    path: p.rel.clone(),
-                    script: event.clone(),
-                    command: record::redact::redact_urls(command).into_owned(),
-                    decision: d,
-                    approved_by: by.clone(),
-                    ran: false,
-                    runner: None,
-                    exit_code: None,
-                    signal: None,
-                    duration_ms: None,
-                    error: None,
-                    sandbox: None,
-                };
-                if d.runs() {
-                    r.error = Some("not run: pnpm dlx did not build it".into());
-                }
-                append(log, &r, notice);
-            }
-            if d.runs() {
-                not_built.push(format!("{}@{}", p.name, p.version));
-            } else {
-                denied.push(p);
-            }
-        }
-    }
-    if !not_built.is_empty() {
-        notice(format!(
-            "pnpm dlx did not build these approved packages (it builds only the names \
-             pkgward passes as `--allow-build` and the package it runs): {}",
-            not_built.join(", ")
-        ));
-    }
-    if !denied.is_empty() {
-        let listed: Vec<(&Package, String)> = denied
-            .iter()
-            .map(|p| (p, approve_command(eco, &p.name, &p.version)))
-            .collect();
-        notice(denied_message(&listed));
-    }
+    let found: Vec<Package> = entries
+        .iter()
+        .flat_map(|e| find(e))
+        .filter(|p| !seen.iter().any(|s| s.rel == p.rel))
+        .collect();
+    let (more, not_built) =
+        super::record_unbuilt(found, "not run: pnpm dlx did not build it", cx, log, notice);
+    denied.extend(more);
+    super::list_unbuilt(
+        &denied,
+        &not_built,
+        "pnpm dlx did not build these approved packages (it builds only the names \
+         pkgward passes as `--allow-build` and the package it runs)",
+        notice,
+    );
 }
 
 #[cfg(test)]
@@ -470,6 +414,24 @@ mod tests {
         let v: Value = serde_json::from_str(&allow_builds(&[a], &[b])).unwrap();
         assert_eq!(v["a@1.0.0"], true);
         assert_eq!(v["@s/b@2.0.0"], false);
+    }
+
+    #[test]
+    fn dlx_fetches_and_its_fresh_cache_entries_are_found() {
+        assert!(fetches("pnpx", &["cowsay".into()]));
+        assert!(fetches(
+            "pnpm",
+            &["--silent".into(), "dlx".into(), "x".into()]
+        ));
+        assert!(fetches("pnpm", &["create".into(), "vite".into()]));
+        assert!(!fetches("pnpm", &["exec".into(), "tsc".into()]));
+        let t = tempfile::tempdir().unwrap();
+        let old = t.path().join("dlx/h1/old");
+        std::fs::create_dir_all(&old).unwrap();
+        let start = SystemTime::now() + std::time::Duration::from_secs(3600);
+        assert!(dlx_entries(t.path(), start).is_empty());
+        let before = SystemTime::now() - std::time::Duration::from_secs(3600);
+        assert_eq!(dlx_entries(t.path(), before), vec![old]);
     }
 
     #[test]
