@@ -14,7 +14,9 @@
 //!
 //! npm on Linux is the exception: it runs its scripts itself, each one
 //! through pkgward's script shell and decided and run by the shim's broker
-//! ([`npm_broker`]), which costs no second npm start.
+//! ([`npm_broker`]), which costs no second npm start. So does `pnpm dlx`
+//! (its builds must run before its command; [`pnpm::dlx_setup`]); `bunx`
+//! builds nothing, and what it skipped is listed ([`bun`]).
 //!
 //! Modes: `off` leaves the tool alone; `audit` runs everything (the ones
 //! the policy would deny are recorded as `would-deny`); `enforce` runs the
