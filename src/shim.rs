@@ -428,6 +428,10 @@ fn run_inner(
                     mode,
                     invocation_id: invocation_id.clone(),
                     log: log_target.clone(),
+                    pnpm_dlx: s
+                        .after
+                        .as_ref()
+                        .is_some_and(|a| a.family == crate::scripts::Family::PnpmDlx),
                     root: s
                         .after
                         .as_ref()
@@ -438,6 +442,7 @@ fn run_inner(
             match started {
                 Ok(b) => {
                     b.apply(&mut launch, s.insert_at);
+                    s.apply_in_tool(&mut launch);
                     Some(b)
                 }
                 Err(_) => {
@@ -527,9 +532,7 @@ fn run_inner(
     };
     #[cfg(target_os = "linux")]
     if let Some(b) = npm_broker {
-        if let Some(m) = crate::scripts::npm_broker::denied_message(&b.stop()) {
-            notice(m);
-        }
+        crate::scripts::broker_stopped(scripts.as_ref(), b.stop(), notice);
     }
     if let (Ok(ended), Some(s)) = (&mut result, &scripts) {
         let skip = resolve::Skip::new(

@@ -14,7 +14,9 @@
 //!
 //! npm on Linux is the exception: it runs its scripts itself, each one
 //! through pkgward's script shell and decided and run by the shim's broker
-//! ([`npm_broker`]), which costs no second npm start.
+//! ([`npm_broker`]), which costs no second npm start. So does `pnpm dlx`
+//! (its builds must run before its command; [`pnpm::dlx_setup`]); `bunx`
+//! builds nothing, and what it skipped is listed ([`bun`]).
 //!
 //! Modes: `off` leaves the tool alone; `audit` runs everything (the ones
 //! the policy would deny are recorded as `would-deny`); `enforce` runs the
@@ -22,6 +24,7 @@
 //! `"sandbox"`.
 
 pub mod approve;
+pub mod bun;
 pub mod cargo;
 pub mod dotnet;
 pub mod exec;
@@ -182,6 +185,13 @@ pub enum Family {
     /// yarn: yarn 1 as npm; yarn 2+ from its own install data, the
     /// approved packages through `yarn rebuild` ([`yarn`]).
     Yarn,
+    /// `pnpm dlx` / `pnpx`: its builds run inside its run, each through the
+    /// broker ([`pnpm::dlx_setup`]); what it did not build is read from
+    /// its dlx cache afterwards ([`pnpm::dlx_after`]).
+    PnpmDlx,
+    /// `bunx` / `bun x`: it builds nothing; what it skipped is read from
+    /// its cache afterwards ([`bun::x_after`]).
+    BunX,
 }
 
 /// Which program runs approved npm-family scripts.
@@ -299,11 +309,27 @@ impl Setup {
         }
         self.in_tool = false;
         if let Some(a) = self.after.as_mut() {
-            if !a.rebuild {
+            if !a.rebuild && a.family == Family::Npm {
                 a.before = Some(npm::snapshot(&a.root));
             }
         }
         self.apply(launch);
+    }
+
+    /// The broker is in force: `pnpm dlx` gets `--allow-build=NAME` for
+    /// each approved name ([`pnpm::dlx_setup`]).
+    pub fn apply_in_tool(&self, launch: &mut crate::supervise::Launch) {
+        if !self
+            .after
+            .as_ref()
+            .is_some_and(|a| a.family == Family::PnpmDlx)
+        {
+            return;
+        }
+        let at = self.insert_at.min(launch.args.len());
+        for (i, a) in pnpm::dlx_allow_args().into_iter().enumerate() {
+            launch.args.insert(at + i, OsString::from(a));
+        }
     }
 
     pub fn apply(&self, launch: &mut crate::supervise::Launch) {
@@ -368,21 +394,17 @@ pub fn prepare(
     }
     match tool.name {
         "npm" | "npx" => npm_setup(tool.name, verb, args, cwd),
-        "pnpm" | "pnpx" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
+        "pnpm" | "pnpx" if verb == Verb::Execute => {
+            Some(pnpm::dlx_setup(tool.name, policy, args, cwd))
+        }
+        "pnpm" | "pnpx" if verb == Verb::Install => Some(Setup {
             env: ignore_scripts_env("true"),
-            insert_args: if verb == Verb::Install {
-                vec!["--ignore-scripts".into()]
-            } else {
-                Vec::new()
-            },
+            insert_args: vec!["--ignore-scripts".into()],
             insert_at: dashdash(args),
-            after: (verb == Verb::Install && tool.name == "pnpm")
+            after: (tool.name == "pnpm")
                 .then(|| pnpm_after(args, cwd))
                 .flatten(),
-            disables_builds: false,
-            python: None,
-            build: None,
-            in_tool: false,
+            ..Setup::default()
         }),
         "yarn" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
             // yarn 1 reads YARN_IGNORE_SCRIPTS / npm_config_ignore_scripts;
@@ -409,19 +431,13 @@ pub fn prepare(
             }),
             ..Setup::default()
         }),
-        "bun" | "bunx" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
+        "bun" | "bunx" if verb == Verb::Execute => Some(bun::x_setup(cwd)),
+        "bun" | "bunx" if verb == Verb::Install => Some(Setup {
             env: ignore_scripts_env("true"),
-            insert_args: if verb == Verb::Install {
-                vec!["--ignore-scripts".into()]
-            } else {
-                Vec::new()
-            },
+            insert_args: vec!["--ignore-scripts".into()],
             insert_at: dashdash(args),
-            after: (verb == Verb::Install).then(|| other_after(args, cwd, &["install", "i"])),
-            disables_builds: false,
-            python: None,
-            build: None,
-            in_tool: false,
+            after: Some(other_after(args, cwd, &["install", "i"])),
+            ..Setup::default()
         }),
         _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args, policy),
         "cargo" if verb == Verb::Install => cargo::plan(args, cwd).map(|p| Setup {
@@ -791,6 +807,21 @@ pub fn after_run(
             return;
         }
     }
+    // `pnpm dlx`, `bunx`: the exit code is the command's; what was built
+    // and what was not is recorded and listed either way.
+    match setup.after.as_ref().map(|a| a.family) {
+        Some(Family::PnpmDlx) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            pnpm::dlx_after(cx, &mut log, notice);
+            return;
+        }
+        Some(Family::BunX) => {
+            let mut log = log.and_then(|t| t.open().ok());
+            bun::x_after(cx, &mut log, notice);
+            return;
+        }
+        _ => {}
+    }
     if ended.code != 0 {
         if let Some(pre) = setup.python.as_ref().filter(|p| !p.approvals) {
             let mut log = log.and_then(|t| t.open().ok());
@@ -804,13 +835,31 @@ pub fn after_run(
     let Some(after) = &setup.after else {
         return;
     };
-    if setup.in_tool {
+    if setup.in_tool && after.family != Family::PnpmDlx {
         // npm ran them, through the broker (which recorded each one).
         return;
     }
     let mut log = log.and_then(|t| t.open().ok());
     if let Some(code) = run_after(after, cx, &mut log, notice) {
         ended.code = code;
+    }
+}
+
+/// The npm broker stopped: its list of what it did not run is shown now,
+/// or (`pnpm dlx`) together with what pnpm did not build ([`pnpm::dlx_after`]).
+#[cfg(target_os = "linux")]
+pub fn broker_stopped(
+    setup: Option<&Setup>,
+    outcomes: Vec<npm_broker::Outcome>,
+    notice: &mut dyn FnMut(String),
+) {
+    let dlx = setup
+        .and_then(|s| s.after.as_ref())
+        .is_some_and(|a| a.family == Family::PnpmDlx);
+    if dlx {
+        pnpm::dlx_seen(outcomes);
+    } else if let Some(m) = npm_broker::denied_message(&outcomes) {
+        notice(m);
     }
 }
 
@@ -934,6 +983,14 @@ pub fn run_after(
     }
     if after.family == Family::Yarn {
         return yarn::run_after(after, cx, log, notice);
+    }
+    if after.family == Family::PnpmDlx {
+        pnpm::dlx_after(cx, log, notice);
+        return None;
+    }
+    if after.family == Family::BunX {
+        bun::x_after(cx, log, notice);
+        return None;
     }
     let eco = Ecosystem::Npm;
     let program = match after.runner {
@@ -1355,6 +1412,76 @@ fn default_shell() -> OsString {
         std::env::var_os("ComSpec").unwrap_or_else(|| OsString::from("cmd.exe"))
     } else {
         OsString::from("sh")
+    }
+}
+
+/// The subdirectories of `dir` written since `start` (a fetch-and-execute
+/// tool's cache entries: what this run installed).
+pub(crate) fn fresh_dirs(dir: &Path, start: std::time::SystemTime) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            std::fs::symlink_metadata(p)
+                .ok()
+                .filter(|m| m.is_dir())
+                .and_then(|m| m.modified().ok())
+                .is_some_and(|t| t >= start)
+        })
+        .collect()
+}
+
+/// A fetch-and-execute tool (`pnpm dlx`, `bunx`) installed `found` without
+/// building it: each one is decided and recorded as not run (an approved
+/// one with the error `why`). Returns the denied ones and the approved
+/// ones (`name@version`), for [`list_unbuilt`].
+pub(crate) fn record_unbuilt(
+    found: Vec<npm::Package>,
+    why: &str,
+    cx: &Context<'_>,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> (Vec<npm::Package>, Vec<String>) {
+    let mut denied = Vec::new();
+    let mut approved = Vec::new();
+    for p in found {
+        let (d, by) = decide(cx.policy, cx.mode, Ecosystem::Npm, &p.name, &p.version);
+        for (event, command) in &p.scripts {
+            let mut r = yarn::record(cx, &p.name, &p.version, &p.rel, event, command, d, &by);
+            if d.runs() {
+                r.error = Some(why.to_string());
+            }
+            append(log, &r, notice);
+        }
+        if d.runs() {
+            approved.push(format!("{}@{}", p.name, p.version));
+        } else {
+            denied.push(p);
+        }
+    }
+    (denied, approved)
+}
+
+/// The approved packages a fetch-and-execute tool did not build (`what`:
+/// why), then the one list of the denied ones with their approve commands.
+pub(crate) fn list_unbuilt(
+    denied: &[npm::Package],
+    approved: &[String],
+    what: &str,
+    notice: &mut dyn FnMut(String),
+) {
+    if !approved.is_empty() {
+        notice(format!("{what}: {}", approved.join(", ")));
+    }
+    if !denied.is_empty() {
+        let listed: Vec<(&npm::Package, String)> = denied
+            .iter()
+            .map(|p| (p, approve_command(Ecosystem::Npm, &p.name, &p.version)))
+            .collect();
+        notice(denied_message(&listed));
     }
 }
 

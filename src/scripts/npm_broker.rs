@@ -355,6 +355,9 @@ pub struct Config {
     pub log: Option<LogTarget>,
     /// npm's local prefix.
     pub root: PathBuf,
+    /// `pnpm dlx` / `pnpx` (pnpm reads `--config.script-shell`, and each
+    /// script's project is the dlx install it is in, [`install_root`]).
+    pub pnpm_dlx: bool,
     pub trace: Option<crate::supervise::linux::trace::Tracing>,
 }
 
@@ -430,6 +433,12 @@ impl Broker {
             .env
             .push((SOCKET_VAR.into(), self.socket.clone().into_os_string()));
         let mut flag = OsString::from("--script-shell=");
+        if self.shared.cfg.pnpm_dlx {
+            launch
+                .env
+                .push(("PNPM_CONFIG_SCRIPT_SHELL".into(), exe.clone().into()));
+            flag = OsString::from("--config.script-shell=");
+        }
         flag.push(&exe);
         let at = insert_at.min(launch.args.len());
         launch.args.insert(at, flag);
@@ -610,7 +619,12 @@ fn handle(
         .var("npm_package_resolved")
         .and_then(OsStr::to_str)
         .filter(|v| !v.is_empty());
-    let id = npm::identity(&shared.root, &cwd, resolved);
+    let root = if cfg.pnpm_dlx {
+        install_root(&cwd).unwrap_or_else(|| shared.root.clone())
+    } else {
+        shared.root.clone()
+    };
+    let id = npm::identity(&root, &cwd, resolved);
     let event = req
         .var("npm_lifecycle_event")
         .map(|v| v.to_string_lossy().into_owned())
@@ -686,7 +700,7 @@ fn handle(
             }),
             // Writable as when npm runs it: the whole project (node_modules
             // included), not only the package.
-            project: Some(shared.root.clone()),
+            project: Some(root.clone()),
             trace: cfg
                 .trace
                 .clone()
@@ -766,8 +780,24 @@ fn push(shared: &Shared, o: Outcome) {
 }
 
 fn is_script_shell_var(k: &OsStr) -> bool {
-    k.to_str()
-        .is_some_and(|k| super::npm_config_key(k).as_deref() == Some("script-shell"))
+    k.to_str().is_some_and(|k| {
+        super::npm_config_key(k).as_deref() == Some("script-shell")
+            || k.eq_ignore_ascii_case("PNPM_CONFIG_SCRIPT_SHELL")
+    })
+}
+
+/// The install a package directory is in: the directory above its first
+/// `node_modules` (for `pnpm dlx`, the dlx cache entry pnpm installed
+/// into; the package itself is in its virtual store there).
+pub fn install_root(dir: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in dir.components() {
+        if c.as_os_str() == "node_modules" {
+            return (out.parent().is_some()).then_some(out);
+        }
+        out.push(c);
+    }
+    None
 }
 
 /// The list of scripts not run, once, with the commands that approve
@@ -804,6 +834,18 @@ pub fn denied_message(outcomes: &[Outcome]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_install_a_dlx_package_is_in() {
+        assert_eq!(
+            install_root(Path::new(
+                "/c/pnpm/dlx/h/e/node_modules/.pnpm/a@1.0.0/node_modules/a"
+            )),
+            Some(PathBuf::from("/c/pnpm/dlx/h/e"))
+        );
+        assert_eq!(install_root(Path::new("/node_modules/a")), None);
+        assert_eq!(install_root(Path::new("/c/project")), None);
+    }
 
     #[test]
     fn requests_round_trip() {

@@ -11,10 +11,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 use serde_json::Value;
 
 use super::npm::{self, Package};
+use super::{After, Context, Family, Runner, Setup};
+use crate::policy::Policy;
+use crate::record::AuditLog;
+use crate::tools::Ecosystem;
 
 /// A walk stops after this many packages.
 const MAX_PACKAGES: usize = 100_000;
@@ -162,6 +168,200 @@ pub fn allow_builds(approved: &[&Package], denied: &[&Package]) -> String {
     Value::Object(m).to_string()
 }
 
+// ---- pnpm dlx / pnpx ---------------------------------------------------------
+//
+// pnpm builds what `dlx` installs inside its own run, just before it runs
+// the command: the dlx'd package itself (pnpm allows it by default, even
+// with `ignore-scripts` in its environment) and the dependencies named by
+// `--allow-build=NAME` (names, or exact versions; pnpm reads neither
+// `allowBuilds` nor `dangerouslyAllowAllBuilds` for dlx). So on Linux pnpm
+// is given pkgward as its script shell (`--config.script-shell`, which it
+// honours for every build script): each build pnpm starts goes to the npm
+// broker ([`super::npm_broker`]), which decides it by the package pnpm
+// installed (its virtual-store directory's name, the manifest's version:
+// exact versions, so a version range is respected), runs an approved one
+// confined (writable: that dlx cache entry) and records it with its exit
+// code and duration; a denied one is skipped, as `--ignore-scripts` would.
+// pnpm gets `--allow-build=NAME` for each approved npm name, so that it
+// starts those at all. Afterwards the dlx cache entry pnpm installed into
+// is read ([`dlx_after`]): what pnpm did not build is decided, recorded,
+// and listed once with what the broker denied. Without the broker (not
+// Linux, or it cannot start) pnpm runs with `--ignore-scripts` (nothing
+// builds, the dlx'd package included) and the same list follows.
+
+/// When this invocation's `pnpm dlx` started (its cache entry is newer).
+static DLX_START: Mutex<Option<SystemTime>> = Mutex::new(None);
+/// `--allow-build=NAME` for each approved npm name ([`dlx_setup`]).
+static DLX_ALLOW: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// What the broker decided in this invocation's `pnpm dlx` run.
+static DLX_SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
+
+/// A script the broker was asked for.
+#[derive(Clone, Debug)]
+struct Seen {
+    name: String,
+    version: String,
+    rel: String,
+    event: String,
+    command: String,
+    denied: bool,
+}
+
+/// Whether `pnpm ARGS` / `pnpx ARGS` fetches and runs a package (`dlx`,
+/// `create`): not `pnpm exec`, which runs what the project has.
+fn fetches(tool: &str, args: &[String]) -> bool {
+    tool == "pnpx"
+        || matches!(
+            args.iter()
+                .find(|a| !a.starts_with('-'))
+                .map(String::as_str),
+            Some("dlx" | "create")
+        )
+}
+
+/// `pnpm dlx` / `pnpm create` / `pnpx` (see above); `pnpm exec` runs with
+/// scripts off.
+pub fn dlx_setup(tool: &str, policy: &Policy, args: &[String], cwd: &Path) -> Setup {
+    let off = Setup {
+        env: super::ignore_scripts_env("true"),
+        insert_args: vec!["--ignore-scripts".into()],
+        insert_at: 0,
+        ..Setup::default()
+    };
+    if !fetches(tool, args) {
+        return Setup {
+            insert_args: Vec::new(),
+            ..off
+        };
+    }
+    *DLX_START.lock().unwrap_or_else(|e| e.into_inner()) = Some(SystemTime::now());
+    let mut names: Vec<String> = policy
+        .allow_entries()
+        .filter(|(e, _)| e.ecosystem == Ecosystem::Npm)
+        .map(|(e, _)| format!("--allow-build={}", e.name))
+        .collect();
+    names.sort();
+    names.dedup();
+    *DLX_ALLOW.lock().unwrap_or_else(|e| e.into_inner()) = names;
+    Setup {
+        in_tool: cfg!(target_os = "linux"),
+        after: Some(After {
+            family: Family::PnpmDlx,
+            runner: Runner::SameTool,
+            root: cwd.to_path_buf(),
+            with_root: false,
+            only: Vec::new(),
+            before: None,
+            before_store: None,
+            rebuild: false,
+        }),
+        ..off
+    }
+}
+
+/// The arguments that let pnpm start the approved builds at all (the broker
+/// decides each one it starts).
+pub fn dlx_allow_args() -> Vec<String> {
+    DLX_ALLOW.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// The broker's decisions in the `pnpm dlx` run ([`super::broker_stopped`]).
+#[cfg(target_os = "linux")]
+pub fn dlx_seen(outcomes: Vec<super::npm_broker::Outcome>) {
+    let mut seen = DLX_SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    seen.extend(outcomes.into_iter().map(|o| Seen {
+        name: o.package.name,
+        version: o.package.version,
+        rel: o.package.rel,
+        event: o.event,
+        command: o.command,
+        denied: o.decision == super::ScriptDecision::Deny,
+    }));
+}
+
+/// pnpm's cache directory (pnpm's rule): `cache-dir` from its environment
+/// (`PNPM_CONFIG_CACHE_DIR`, `npm_config_cache_dir`), else
+/// `$XDG_CACHE_HOME/pnpm`, else the platform's (`~/.cache/pnpm`,
+/// `~/Library/Caches/pnpm`, `%LOCALAPPDATA%\pnpm-cache`).
+fn cache_dir(cx: &Context<'_>) -> Option<PathBuf> {
+    let var = |k: &str| {
+        super::launch_var(cx.env, k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    if let Some(d) = var("PNPM_CONFIG_CACHE_DIR").or_else(|| var("npm_config_cache_dir")) {
+        return Some(d);
+    }
+    if let Some(x) = var("XDG_CACHE_HOME") {
+        return Some(x.join("pnpm"));
+    }
+    if cfg!(windows) {
+        return var("LOCALAPPDATA").map(|l| l.join("pnpm-cache"));
+    }
+    let home = var("HOME").or_else(dirs::home_dir)?;
+    Some(if cfg!(target_os = "macos") {
+        home.join("Library/Caches/pnpm")
+    } else {
+        home.join(".cache/pnpm")
+    })
+}
+
+/// The dlx cache entries (`<cache>/dlx/<hash>/<entry>`) written since `start`.
+pub fn dlx_entries(cache: &Path, start: SystemTime) -> Vec<PathBuf> {
+    let Ok(hashes) = std::fs::read_dir(cache.join("dlx")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = hashes
+        .filter_map(|e| e.ok())
+        .flat_map(|h| super::fresh_dirs(&h.path(), start))
+        .collect();
+    out.sort();
+    out
+}
+
+/// After `pnpm dlx` (whatever its exit code): the packages with
+/// install-time code in the dlx cache entry it installed into that the
+/// broker was not asked for (pnpm did not build them) are decided and
+/// recorded; the denied ones are listed once, with the ones the broker
+/// denied, each with its approve command. A reused cache entry installs
+/// and builds nothing: nothing to record.
+pub fn dlx_after(cx: &Context<'_>, log: &mut Option<AuditLog>, notice: &mut dyn FnMut(String)) {
+    let seen = std::mem::take(&mut *DLX_SEEN.lock().unwrap_or_else(|e| e.into_inner()));
+    let start = DLX_START.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let mut denied: Vec<Package> = Vec::new();
+    for s in seen.iter().filter(|s| s.denied) {
+        match denied.iter_mut().find(|p| p.rel == s.rel) {
+            Some(p) => p.scripts.push((s.event.clone(), s.command.clone())),
+            None => denied.push(super::yarn::package(
+                &s.name,
+                &s.version,
+                &s.rel,
+                &[(s.event.clone(), s.command.clone())],
+            )),
+        }
+    }
+    let entries = match (start, cache_dir(cx)) {
+        (Some(t), Some(c)) => dlx_entries(&c, t),
+        _ => Vec::new(),
+    };
+    let found: Vec<Package> = entries
+        .iter()
+        .flat_map(|e| find(e))
+        .filter(|p| !seen.iter().any(|s| s.rel == p.rel))
+        .collect();
+    let (more, not_built) =
+        super::record_unbuilt(found, "not run: pnpm dlx did not build it", cx, log, notice);
+    denied.extend(more);
+    super::list_unbuilt(
+        &denied,
+        &not_built,
+        "pnpm dlx did not build these approved packages (it builds only the names \
+         pkgward passes as `--allow-build` and the package it runs)",
+        notice,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +414,24 @@ mod tests {
         let v: Value = serde_json::from_str(&allow_builds(&[a], &[b])).unwrap();
         assert_eq!(v["a@1.0.0"], true);
         assert_eq!(v["@s/b@2.0.0"], false);
+    }
+
+    #[test]
+    fn dlx_fetches_and_its_fresh_cache_entries_are_found() {
+        assert!(fetches("pnpx", &["cowsay".into()]));
+        assert!(fetches(
+            "pnpm",
+            &["--silent".into(), "dlx".into(), "x".into()]
+        ));
+        assert!(fetches("pnpm", &["create".into(), "vite".into()]));
+        assert!(!fetches("pnpm", &["exec".into(), "tsc".into()]));
+        let t = tempfile::tempdir().unwrap();
+        let old = t.path().join("dlx/h1/old");
+        std::fs::create_dir_all(&old).unwrap();
+        let start = SystemTime::now() + std::time::Duration::from_secs(3600);
+        assert!(dlx_entries(t.path(), start).is_empty());
+        let before = SystemTime::now() - std::time::Duration::from_secs(3600);
+        assert_eq!(dlx_entries(t.path(), before), vec![old]);
     }
 
     #[test]

@@ -1374,7 +1374,7 @@ pub fn package(name: &str, version: &str, rel: &str, scripts: &[(String, String)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn record(
+pub(super) fn record(
     cx: &Context<'_>,
     name: &str,
     version: &str,

