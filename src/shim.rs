@@ -422,18 +422,40 @@ fn run_inner(
     #[cfg(target_os = "linux")]
     let npm_broker = match scripts.as_mut().filter(|s| s.in_tool) {
         Some(s) => {
+            // `npx`: its packages are built with the real npm, from the
+            // npx directories npm installs into in this run.
+            let npx_cache = s.broker.as_ref().and_then(|b| b.npx_cache.clone());
+            let npm = npx_cache.as_ref().and_then(|_| {
+                let skip = resolve::Skip::new(
+                    &shim_dirs(&call.invoked_as),
+                    std::env::current_exe().ok().as_deref(),
+                );
+                resolve::find_real_tool("npm", std::env::var_os("PATH").as_deref(), &cwd, &skip).0
+            });
             let started =
                 crate::scripts::npm_broker::Broker::start(crate::scripts::npm_broker::Config {
                     policy: policy.clone(),
                     mode,
                     invocation_id: invocation_id.clone(),
                     log: log_target.clone(),
-                    root: s
-                        .after
-                        .as_ref()
-                        .map(|a| a.root.clone())
-                        .unwrap_or_else(|| cwd.clone()),
+                    plan: s
+                        .broker
+                        .clone()
+                        .unwrap_or_else(|| crate::scripts::npm::BrokerPlan {
+                            root: s
+                                .after
+                                .as_ref()
+                                .map(|a| a.root.clone())
+                                .unwrap_or_else(|| cwd.clone()),
+                            ..Default::default()
+                        }),
                     trace: launch.trace.clone(),
+                    env: launch.env.clone(),
+                    npm,
+                    npx_before: npx_cache
+                        .as_deref()
+                        .map(crate::scripts::npm_broker::npx_state)
+                        .unwrap_or_default(),
                 });
             match started {
                 Ok(b) => {
@@ -472,6 +494,7 @@ fn run_inner(
             },
             #[cfg(target_os = "linux")]
             trace: launch.trace.clone(),
+            attached: None,
         };
         match crate::scripts::before_run_python(s, &cx, log_target.as_ref(), notice) {
             Ok(built) => _wheelhouse = built,
@@ -527,7 +550,7 @@ fn run_inner(
     };
     #[cfg(target_os = "linux")]
     if let Some(b) = npm_broker {
-        if let Some(m) = crate::scripts::npm_broker::denied_message(&b.stop()) {
+        for m in b.stop() {
             notice(m);
         }
     }
@@ -548,6 +571,7 @@ fn run_inner(
             },
             #[cfg(target_os = "linux")]
             trace: launch.trace.clone(),
+            attached: None,
         };
         crate::scripts::after_run(s, ended, &cx, log_target.as_ref(), notice);
     }

