@@ -693,7 +693,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         python: None,
         build: None,
         in_tool,
-        broker: in_tool.then(|| npm::BrokerPlan {
+        broker: in_tool.then_some(npm::BrokerPlan {
             global_lib,
             root,
             npx_cache: None,
