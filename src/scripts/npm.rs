@@ -740,6 +740,52 @@ mod tests {
     }
     use super::*;
 
+    #[test]
+    fn an_npm_setting_comes_from_the_flag_then_the_npmrc_files() {
+        let d = tempfile::tempdir().unwrap();
+        let (proj, home) = (d.path().join("p"), d.path().join("h"));
+        std::fs::create_dir_all(&proj).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(proj.join("package.json"), "{}").unwrap();
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let key = "pkgward-test-key";
+        assert_eq!(setting(key, &[], &proj, Some(&home)), None);
+        std::fs::write(home.join(".npmrc"), format!("{key}=user\n")).unwrap();
+        assert_eq!(
+            setting(key, &[], &proj, Some(&home)).as_deref(),
+            Some("user")
+        );
+        std::fs::write(proj.join(".npmrc"), format!("{key} = \"project\"\n")).unwrap();
+        assert_eq!(
+            setting(key, &[], &proj, Some(&home)).as_deref(),
+            Some("project")
+        );
+        let flag = format!("--{key}=flag");
+        let a = args(&[flag.as_str(), "x", "--", "--pkgward-test-key=after"]);
+        assert_eq!(
+            setting(key, &a, &proj, Some(&home)).as_deref(),
+            Some("flag")
+        );
+        let a = args(&["--pkgward-test-key", "two"]);
+        assert_eq!(setting(key, &a, &proj, Some(&home)).as_deref(), Some("two"));
+        // The user's file named by `--userconfig`.
+        std::fs::remove_file(proj.join(".npmrc")).unwrap();
+        std::fs::write(d.path().join("rc"), format!("{key}=named\n")).unwrap();
+        let a = args(&["--userconfig", d.path().join("rc").to_str().unwrap()]);
+        assert_eq!(
+            setting(key, &a, &proj, Some(&home)).as_deref(),
+            Some("named")
+        );
+        assert_eq!(
+            npx_cache(&args(&["--cache=~/c"]), &proj, Some(&home)),
+            Some(home.join("c/_npx"))
+        );
+        assert_eq!(
+            global_lib(&args(&["--prefix", "g"]), &proj, Some(&home)),
+            Some(proj.join("g/lib"))
+        );
+    }
+
     fn pkg(dir: &Path, json: &str) {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("package.json"), json).unwrap();

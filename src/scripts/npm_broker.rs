@@ -721,7 +721,7 @@ fn handle(
         .var("npm_package_resolved")
         .and_then(OsStr::to_str)
         .filter(|v| !v.is_empty());
-    let place = place(shared, &cwd);
+    let place = place(&shared.root, shared.global_lib.as_deref(), &cwd);
     let id = npm::identity(
         place.as_ref().map_or(&shared.root, |p| &p.root),
         &cwd,
@@ -897,12 +897,12 @@ struct Place {
 /// npm's scripts may write). The directory is derived from where npm runs
 /// the script and only accepted when it is one of this invocation's: a
 /// request cannot name the place it gets.
-fn place(shared: &Shared, cwd: &Path) -> Option<Place> {
+fn place(project: &Path, global_lib: Option<&Path>, cwd: &Path) -> Option<Place> {
     let parts: Vec<_> = cwd.components().collect();
     let nm = parts.iter().position(|c| c.as_os_str() == "node_modules");
     if let Some(i) = nm {
         let base: PathBuf = parts[..i].iter().collect();
-        if shared.global_lib.as_deref() == Some(base.as_path()) {
+        if global_lib == Some(base.as_path()) {
             let name = parts.get(i + 1)?;
             let mut pkg = base.join("node_modules").join(name);
             if name.as_os_str().as_bytes().starts_with(b"@") {
@@ -914,9 +914,9 @@ fn place(shared: &Shared, cwd: &Path) -> Option<Place> {
             });
         }
     }
-    cwd.starts_with(&shared.root).then(|| Place {
-        root: shared.root.clone(),
-        writable: shared.root.clone(),
+    cwd.starts_with(project).then(|| Place {
+        root: project.to_path_buf(),
+        writable: project.to_path_buf(),
     })
 }
 
@@ -1101,6 +1101,31 @@ mod tests {
         assert!(decode(b"/p\x003\0-c\0").is_none());
         assert!(decode(b"/p\x000\0NOEQUALS\0").is_none());
         assert!(decode(b"/p\x000\0").is_some());
+    }
+
+    #[test]
+    fn a_script_is_placed_in_the_project_or_its_global_package_only() {
+        let (p, lib) = (Path::new("/p"), Path::new("/g/lib"));
+        let at = |cwd: &str| place(p, Some(lib), Path::new(cwd)).map(|x| (x.root, x.writable));
+        let pair = |a: &str, b: &str| Some((PathBuf::from(a), PathBuf::from(b)));
+        assert_eq!(at("/p"), pair("/p", "/p"));
+        assert_eq!(at("/p/node_modules/x"), pair("/p", "/p"));
+        assert_eq!(
+            at("/g/lib/node_modules/x/node_modules/y"),
+            pair("/g/lib", "/g/lib/node_modules/x")
+        );
+        assert_eq!(
+            at("/g/lib/node_modules/@s/x"),
+            pair("/g/lib", "/g/lib/node_modules/@s/x")
+        );
+        // Anywhere else: no place (a request cannot choose its own).
+        assert_eq!(at("/g/node_modules/x"), None);
+        assert_eq!(at("/elsewhere/node_modules/x"), None);
+        assert_eq!(at("/g/lib/node_modules"), None);
+        assert_eq!(
+            place(p, None, Path::new("/g/lib/node_modules/x")).map(|x| x.root),
+            None
+        );
     }
 
     #[test]
