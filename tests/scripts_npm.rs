@@ -1020,13 +1020,13 @@ fn npx_runs_its_command_with_the_users_script_shell_only() {
         Some("'pw-scr-npx' hello\n")
     );
     // The command's environment: the user's shell, no broker.
-    let probe = "echo \"$npm_config_script_shell|${PKGWARD_NPM_SCRIPT_BROKER:-none}\"";
+    let probe = "echo \"$npm_config_script_shell|${PKGWARD_NPM_SCRIPT_BROKER:-none}|${npm_config_ignore_scripts:-unset}\"";
     let o = g.npm(
         &["exec", "--yes", "--package", "pw-scr-npx", "-c", probe],
         &[],
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), format!("{}|none\n", shell.display()));
+    assert_eq!(text(&o.stdout), format!("{}|none|unset\n", shell.display()));
     // The flag, without the .npmrc.
     std::fs::remove_file(g.sb.work.join(".npmrc")).unwrap();
     let flag = format!("--script-shell={}", shell.display());
@@ -1048,5 +1048,31 @@ fn npx_runs_its_command_with_the_users_script_shell_only() {
         ],
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), format!("{}|none\n", shell.display()));
+    assert_eq!(text(&o.stdout), format!("{}|none|unset\n", shell.display()));
+    // No command: npm runs its script shell as the script; that is the
+    // user's shell (here reading its commands from stdin), not pkgward.
+    let reg = shared().npm_url();
+    let mut child =
+        g.sb.command(g.shims.join("npx"), &[g.sb.npm_env(&reg), g.pkgward_env()])
+            .arg(flag.as_str())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        b"echo interactive-$((1+2))\n",
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("interactive-3"),
+        "{}",
+        text(&o.stdout)
+    );
+    let log = g.sb.marker("user-shell").unwrap_or_default();
+    // `user-shell -c user-shell`, as npm would start it.
+    assert!(log.contains(&format!("\n{}\n", shell.display())), "{log}");
 }

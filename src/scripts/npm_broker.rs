@@ -54,6 +54,9 @@ pub const SOCKET_VAR: &str = "PKGWARD_NPM_SCRIPT_BROKER";
 /// `npx`/`npm exec`: the user's own script shell (empty: npm's default),
 /// for the command npm runs ([`run_command`]).
 pub const EXEC_SHELL_VAR: &str = "PKGWARD_NPM_EXEC_SHELL";
+/// `npx`: the variables pkgward set for npm and the user's values (a line
+/// `K=V`, or `K` when unset), for the command ([`run_command`]).
+const EXEC_RESTORE_VAR: &str = "PKGWARD_NPM_EXEC_RESTORE";
 /// npm's `npm_lifecycle_event` for the command `npx` runs.
 const EXEC_EVENT: &str = "npx";
 /// A request larger than this is refused.
@@ -127,7 +130,16 @@ fn run_command(args: &[OsString]) -> i32 {
     };
     let mut cmd = std::process::Command::new(&shell);
     cmd.arg(c).arg(&script);
-    cmd.env_remove(SOCKET_VAR).env_remove(EXEC_SHELL_VAR);
+    cmd.env_remove(SOCKET_VAR)
+        .env_remove(EXEC_SHELL_VAR)
+        .env_remove(EXEC_RESTORE_VAR);
+    let restore = std::env::var(EXEC_RESTORE_VAR).unwrap_or_default();
+    for line in restore.lines() {
+        match line.split_once('=') {
+            Some((k, v)) => cmd.env(k, v),
+            None => cmd.env_remove(line),
+        };
+    }
     for (k, _) in std::env::vars_os().filter(|(k, _)| is_script_shell_var(k)) {
         match &user {
             Some(u) => cmd.env(&k, u),
@@ -514,17 +526,34 @@ impl Broker {
         for k in super::npm_env_spellings("npm_config_script_shell") {
             launch.env.push((k.into(), exe.clone().into_os_string()));
         }
+        let exec = self.shared.cfg.plan.exec_shell.as_ref();
+        // (`npx`: no script runs in npm with its `node-options`; the
+        // command keeps the user's.)
         for k in super::npm_env_spellings("npm_config_node_options") {
-            launch.env.push((k.into(), super::neutral_node_options()));
+            if exec.is_none() {
+                launch.env.push((k.into(), super::neutral_node_options()));
+            }
         }
         launch
             .env
             .push((SOCKET_VAR.into(), self.socket.clone().into_os_string()));
-        if let Some(shell) = &self.shared.cfg.plan.exec_shell {
+        if let Some(shell) = exec {
             launch.env.push((EXEC_SHELL_VAR.into(), shell.into()));
             // npm installs `npx`'s packages with its scripts off (it does
             // not give them its script shell); [`build_npx`] runs them.
-            for (k, v) in super::ignore_scripts_env("true") {
+            // The command gets the user's values back ([`run_command`]).
+            let off = super::ignore_scripts_env("true");
+            let restore: Vec<String> = off
+                .iter()
+                .map(|(k, _)| match std::env::var(k) {
+                    Ok(v) if !v.contains('\n') => format!("{k}={v}"),
+                    _ => k.clone(),
+                })
+                .collect();
+            launch
+                .env
+                .push((EXEC_RESTORE_VAR.into(), restore.join("\n").into()));
+            for (k, v) in off {
                 launch.env.push((k.into(), v.into()));
             }
         }
@@ -939,7 +968,12 @@ fn run(
         let mut env: Vec<(OsString, OsString)> = req
             .env
             .iter()
-            .filter(|(k, _)| k != SOCKET_VAR && k != EXEC_SHELL_VAR && !is_script_shell_var(k))
+            .filter(|(k, _)| {
+                k != SOCKET_VAR
+                    && k != EXEC_SHELL_VAR
+                    && k != EXEC_RESTORE_VAR
+                    && !is_script_shell_var(k)
+            })
             .cloned()
             .collect();
         // A script's own `npm run …` uses npm's default shell again.
