@@ -91,6 +91,9 @@ fn fixtures() {
                const env = Object.assign({{}}, process.env, {{ PKGWARD_NPM_SCRIPT_BROKER: sock, npm_lifecycle_event: 'postinstall' }});\n\
                const r = cp.spawnSync({exe}, ['-c', 'echo ran > ' + path.join(dir, 'sneak-ran')], {{ cwd: path.join(process.cwd(), '..', 'pw-scr-dep'), env, stdio: 'inherit' }});\n\
                fs.writeFileSync(path.join(dir, 'sneak-status'), String(r.status));\n\
+               const npx = Object.assign({{}}, env, {{ npm_lifecycle_event: 'npx' }});\n\
+               const n = cp.spawnSync({exe}, ['-c', 'echo ran > ' + path.join(dir, 'sneak-npx-ran')], {{ env: npx, stdio: 'inherit' }});\n\
+               fs.writeFileSync(path.join(dir, 'sneak-npx-status'), String(n.status));\n\
              }}\n",
             marker = js_marker("sneak-postinstall"),
             exe = serde_json::json!(env!("CARGO_BIN_EXE_pkgward")),
@@ -764,6 +767,10 @@ fn approved_code_cannot_ask_the_script_broker_for_more() {
     // …and was refused: nothing ran, the client failed.
     assert_eq!(g.sb.marker("sneak-ran"), None);
     assert_eq!(g.sb.marker("sneak-status").as_deref(), Some("70"));
+    // Posing as npx's command gets no shell either: the broker is asked
+    // first, and refuses.
+    assert_eq!(g.sb.marker("sneak-npx-ran"), None);
+    assert_eq!(g.sb.marker("sneak-npx-status").as_deref(), Some("70"));
     // The approved scripts ran inside npm's own install: one npm process.
     let npm_runs = g
         .audit()

@@ -32,6 +32,14 @@
 //! Scripts npm starts while pkgward's `script-shell` is in force cannot run
 //! anywhere but through the broker: when the socket is gone, the client
 //! fails (exit 70) and npm fails the install.
+//!
+//! A global install's scripts run confined to their package's tree under
+//! the global prefix ([`place`]). `npx`/`npm exec` install into npm's npx
+//! cache with scripts off (npm does not give that install its script
+//! shell); when npm then runs the command through the script shell (the
+//! `npx` event), the client first has the broker build that directory
+//! ([`build_npx`]) and then becomes the user's own script shell
+//! ([`run_command`]).
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
@@ -108,9 +116,12 @@ pub fn client(args: &[OsString]) -> i32 {
 /// and exit status, unconfined, not recorded as a script; npm's variables
 /// name the user's script shell again. With no command (interactive
 /// `npx`), npm runs its script shell as the script: the user's shell
-/// starts. Nothing else is gained by setting `npm_lifecycle_event=npx`: a
-/// process that does only gets a shell with its own rights, inside
-/// whatever confines it (no broker is asked).
+/// starts. The client asks the broker first ([`build_npx`]), which serves
+/// only processes npm started: a process that sets
+/// `npm_lifecycle_event=npx` itself is refused like any other request, and
+/// the command it names never runs (npm's own command, unconfined, could
+/// only have the approved packages of this run's npx directory built
+/// again, confined).
 fn run_command(args: &[OsString]) -> i32 {
     use std::os::unix::process::CommandExt;
     let [c, script] = args else {
