@@ -144,6 +144,16 @@ fn fixtures() {
                      console.log('pw-scr-npx says ' + require('./built.js') + ' ' + process.argv.slice(2).join(' '));\n",
                 ),
         );
+        // `npm init pw-scr` runs it; it needs pw-scr-npx built.
+        r.publish_npm(
+            &NpmPackage::new("create-pw-scr", "1.0.0")
+                .dep("pw-scr-npx", "^1.0.0")
+                .field("bin", serde_json::json!({ "create-pw-scr": "init.js" }))
+                .executable(
+                    "init.js",
+                    "#!/usr/bin/env node\nconsole.log('init says ' + require('pw-scr-npx/built.js'));\n",
+                ),
+        );
         r.publish_npm(
             &NpmPackage::new("pw-scr-npx-app", "1.0.0")
                 .dep("pw-scr-evil", "^1.0.0")
@@ -920,6 +930,14 @@ fn npx_builds_an_approved_package_confined_and_runs_its_bin() {
     // The bin's exit code is npx's.
     let o = g.npm_tool("npx", &["--yes", "pw-scr-npx", "exit3"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    // `npm init NAME` is `npm exec create-NAME`: built the same way.
+    let g = setup("[scripts]\nallow = [\"npm:create-pw-scr\", \"npm:pw-scr-npx\"]\n");
+    let o = g.npm(&["init", "--yes", "pw-scr"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // (After npm's own banner, which `npm init` prints.)
+    let out = text(&o.stdout);
+    assert!(out.ends_with("\ninit says built\n"), "{out}");
+    assert_eq!(g.sb.marker("npx-bashrc").as_deref(), Some("blocked"));
 }
 
 /// `npx` of an approved package that depends on an unapproved one: the
