@@ -602,10 +602,11 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
     // `npm init NAME` / `npm create NAME` run `npm exec create-NAME`.
     let init = tool == "npm" && words.len() >= 2 && matches!(words[0], "init" | "create" | "innit");
     if tool == "npx" || verb == Verb::Execute || init {
-        // npm installs the packages into its npx cache and runs their
-        // scripts through the broker (Linux), then the command itself
-        // (the client runs that one as npm would: [`npm_broker`]). The
-        // options end at the command (`npx [options] <pkg> [args…]`).
+        // npm installs the packages into its npx cache with scripts off;
+        // on Linux the broker builds the approved ones when npm starts
+        // the command through the script shell, which then runs it as npm
+        // would ([`npm_broker`]). The options end at the command (`npx
+        // [options] <pkg> [args…]`).
         let end = npx_options_end(tool, args);
         let opts = &args[..end];
         return Some(Setup {
