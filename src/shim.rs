@@ -422,6 +422,16 @@ fn run_inner(
     #[cfg(target_os = "linux")]
     let npm_broker = match scripts.as_mut().filter(|s| s.in_tool) {
         Some(s) => {
+            // `npx`: its packages are built with the real npm, from the
+            // npx directories npm installs into in this run.
+            let npx_cache = s.broker.as_ref().and_then(|b| b.npx_cache.clone());
+            let npm = npx_cache.as_ref().and_then(|_| {
+                let skip = resolve::Skip::new(
+                    &shim_dirs(&call.invoked_as),
+                    std::env::current_exe().ok().as_deref(),
+                );
+                resolve::find_real_tool("npm", std::env::var_os("PATH").as_deref(), &cwd, &skip).0
+            });
             let started =
                 crate::scripts::npm_broker::Broker::start(crate::scripts::npm_broker::Config {
                     policy: policy.clone(),
@@ -432,12 +442,24 @@ fn run_inner(
                         .after
                         .as_ref()
                         .is_some_and(|a| a.family == crate::scripts::Family::PnpmDlx),
-                    root: s
-                        .after
-                        .as_ref()
-                        .map(|a| a.root.clone())
-                        .unwrap_or_else(|| cwd.clone()),
+                    plan: s
+                        .broker
+                        .clone()
+                        .unwrap_or_else(|| crate::scripts::npm::BrokerPlan {
+                            root: s
+                                .after
+                                .as_ref()
+                                .map(|a| a.root.clone())
+                                .unwrap_or_else(|| cwd.clone()),
+                            ..Default::default()
+                        }),
                     trace: launch.trace.clone(),
+                    env: launch.env.clone(),
+                    npm,
+                    npx_before: npx_cache
+                        .as_deref()
+                        .map(crate::scripts::npm_broker::npx_state)
+                        .unwrap_or_default(),
                 });
             match started {
                 Ok(b) => {
@@ -477,6 +499,7 @@ fn run_inner(
             },
             #[cfg(target_os = "linux")]
             trace: launch.trace.clone(),
+            attached: None,
         };
         match crate::scripts::before_run_python(s, &cx, log_target.as_ref(), notice) {
             Ok(built) => _wheelhouse = built,
@@ -532,7 +555,8 @@ fn run_inner(
     };
     #[cfg(target_os = "linux")]
     if let Some(b) = npm_broker {
-        crate::scripts::broker_stopped(scripts.as_ref(), b.stop(), notice);
+        let (notices, outcomes) = b.stop();
+        crate::scripts::broker_stopped(scripts.as_ref(), notices, outcomes, notice);
     }
     if let (Ok(ended), Some(s)) = (&mut result, &scripts) {
         let skip = resolve::Skip::new(
@@ -551,6 +575,7 @@ fn run_inner(
             },
             #[cfg(target_os = "linux")]
             trace: launch.trace.clone(),
+            attached: None,
         };
         crate::scripts::after_run(s, ended, &cx, log_target.as_ref(), notice);
     }

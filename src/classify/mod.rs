@@ -13,7 +13,7 @@ mod go;
 mod ini;
 pub(crate) mod maven;
 mod npm;
-mod npmrc;
+pub(crate) mod npmrc;
 mod nuget;
 pub mod packages;
 mod pnpm;

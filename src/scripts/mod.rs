@@ -227,6 +227,10 @@ pub struct Setup {
     /// are the fallback when the broker cannot start. The shim applies
     /// one or the other and clears this when it falls back.
     pub in_tool: bool,
+    /// npm (Linux): where the broker finds the packages whose scripts npm
+    /// asks for, beyond the project (`npx`'s cache, a global install's
+    /// prefix), and the user's script shell for `npx`'s own command.
+    pub broker: Option<npm::BrokerPlan>,
 }
 
 /// What is checked around the tool's run ([`before_run`], [`after_run`]).
@@ -606,17 +610,39 @@ fn dashdash(args: &[String]) -> usize {
 
 fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setup> {
     let env = ignore_scripts_env("true");
-    if tool == "npx" || verb == Verb::Execute {
+    let home = dirs::home_dir();
+    let at = dashdash(args);
+    let words = npm_words(&args[..at]);
+    // `npm init NAME` / `npm create NAME` run `npm exec create-NAME`.
+    let init = tool == "npm" && words.len() >= 2 && matches!(words[0], "init" | "create" | "innit");
+    if tool == "npx" || verb == Verb::Execute || init {
+        // npm installs the packages into its npx cache with scripts off;
+        // on Linux the broker builds the approved ones when npm starts
+        // the command through the script shell, which then runs it as npm
+        // would ([`npm_broker`]). The options end at the command (`npx
+        // [options] <pkg> [args…]`).
+        let end = npx_options_end(tool, args);
+        let opts = &args[..end];
         return Some(Setup {
             env,
+            // After the user's options (the last one wins), before the
+            // command and its arguments.
+            insert_at: end,
+            in_tool: cfg!(target_os = "linux"),
+            broker: Some(npm::BrokerPlan {
+                root: npm::project_root(cwd),
+                npx_cache: npm::npx_cache(opts, cwd, home.as_deref()),
+                global_lib: None,
+                exec_shell: Some(
+                    npm::setting("script-shell", opts, cwd, home.as_deref()).unwrap_or_default(),
+                ),
+            }),
             ..Setup::default()
         });
     }
     if verb != Verb::Install {
         return None;
     }
-    let at = dashdash(args);
-    let words = npm_words(&args[..at]);
     let global = args[..at].iter().any(|a| {
         matches!(
             a.as_str(),
@@ -655,7 +681,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         before: None,
         rebuild,
         before_store: None,
-        root,
+        root: root.clone(),
         with_root: !rebuild && (plain_install || ci_like),
         only: if rebuild {
             words[1..].iter().map(|w| w.to_string()).collect()
@@ -663,8 +689,12 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
             Vec::new()
         },
     });
-    // A global install has no project to decide its packages against.
-    let in_tool = cfg!(target_os = "linux") && !global && after.is_some();
+    // A global install's scripts run through the broker too (its packages
+    // in the global prefix); without it, they stay off.
+    let global_lib = (global && !removes)
+        .then(|| npm::global_lib(&args[..at], cwd, home.as_deref()))
+        .flatten();
+    let in_tool = cfg!(target_os = "linux") && (after.is_some() || global_lib.is_some());
     let mut after = after;
     if let Some(a) = after.as_mut().filter(|a| !in_tool && !a.rebuild) {
         a.before = Some(npm::snapshot(&a.root));
@@ -678,7 +708,45 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         python: None,
         build: None,
         in_tool,
+        broker: in_tool.then_some(npm::BrokerPlan {
+            global_lib,
+            root,
+            npx_cache: None,
+            exec_shell: None,
+        }),
     })
+}
+
+/// Where `npx`'s own options end: at the first positional word (the
+/// command), skipping the values of the options that take one. `npm exec`
+/// and `npm init` read options anywhere before a `--`.
+fn npx_options_end(tool: &str, args: &[String]) -> usize {
+    let end = dashdash(args);
+    if tool != "npx" {
+        return end;
+    }
+    const VALUE: [&str; 8] = [
+        "--package",
+        "-p",
+        "--call",
+        "-c",
+        "--registry",
+        "--cache",
+        "--userconfig",
+        "--prefix",
+    ];
+    let mut i = 0;
+    while i < end {
+        let a = args[i].as_str();
+        if VALUE.contains(&a) {
+            i += 2;
+        } else if a.starts_with('-') {
+            i += 1;
+        } else {
+            return i;
+        }
+    }
+    end
 }
 
 /// The positional words of an npm command line (the subcommand first),
@@ -776,6 +844,10 @@ pub struct Context<'a> {
     /// Linux: the tracer the tool ran under; approved code runs under it too.
     #[cfg(target_os = "linux")]
     pub trace: Option<crate::supervise::linux::trace::Tracing>,
+    /// The standard streams npm's approved code runs with (`npx`: npm's
+    /// output on the requester's stderr, its stdout being the command's);
+    /// `None`: the shim's.
+    pub attached: Option<crate::supervise::install_code::Attached>,
 }
 
 /// After the real tool ended: when it succeeded and the setup has an
@@ -845,14 +917,19 @@ pub fn after_run(
     }
 }
 
-/// The npm broker stopped: its list of what it did not run is shown now,
-/// or (`pnpm dlx`) together with what pnpm did not build ([`pnpm::dlx_after`]).
+/// The npm broker stopped: what its `npx` builds said, then its list of
+/// what it did not run, are shown now, or (`pnpm dlx`) the list together
+/// with what pnpm did not build ([`pnpm::dlx_after`]).
 #[cfg(target_os = "linux")]
 pub fn broker_stopped(
     setup: Option<&Setup>,
+    notices: Vec<String>,
     outcomes: Vec<npm_broker::Outcome>,
     notice: &mut dyn FnMut(String),
 ) {
+    for m in notices {
+        notice(m);
+    }
     let dlx = setup
         .and_then(|s| s.after.as_ref())
         .is_some_and(|a| a.family == Family::PnpmDlx);
@@ -1054,7 +1131,7 @@ pub fn run_after(
             env,
             sandboxed,
             extra_write: Vec::new(),
-            attached: None,
+            attached: cx.attached.clone(),
             project: None,
             #[cfg(target_os = "linux")]
             trace: cx.trace.clone(),

@@ -555,6 +555,119 @@ pub fn batches<'a>(run: &[&'a Package]) -> Vec<Vec<&'a Package>> {
     out
 }
 
+/// What the shim's npm script broker needs to place a script npm asks for
+/// ([`super::npm_broker`]): the project, and where npm puts the packages of
+/// `npx`/`npm exec` and of a global install; for `npx`, the user's own
+/// script shell, which runs the command `npx` runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BrokerPlan {
+    /// npm's local prefix (the project).
+    pub root: PathBuf,
+    /// `<cache>/_npx`: `npx` installs each set of packages into one
+    /// directory below it.
+    pub npx_cache: Option<PathBuf>,
+    /// `<global prefix>/lib`: a global install's packages are in its
+    /// `node_modules`.
+    pub global_lib: Option<PathBuf>,
+    /// `npx`/`npm exec`: the user's `script-shell` (empty: npm's default).
+    pub exec_shell: Option<String>,
+}
+
+/// An npm setting as npm reads it for this command line: the last
+/// `--key=value` / `--key value` flag, else an `npm_config_*` variable
+/// (any spelling), else the project's `.npmrc`, the user's (`userconfig`),
+/// the global one (`globalconfig`). `None`: npm's default.
+pub fn setting(key: &str, args: &[String], cwd: &Path, home: Option<&Path>) -> Option<String> {
+    if let Some(v) = flag_or_env(key, args) {
+        return Some(v);
+    }
+    let env = crate::classify::source::ProcessEnv;
+    let userconfig = flag_or_env("userconfig", args)
+        .map(|p| config_path(&p, cwd, home))
+        .or_else(|| home.map(|h| h.join(".npmrc")));
+    let globalconfig = flag_or_env("globalconfig", args).map(|p| config_path(&p, cwd, home));
+    let files = [
+        Some(project_root(cwd).join(".npmrc")),
+        userconfig,
+        globalconfig,
+    ];
+    files.into_iter().flatten().find_map(|f| {
+        let text = std::fs::read_to_string(f).ok()?;
+        crate::classify::npmrc::parse(&text, &env)
+            .into_iter()
+            .rfind(|e| e.key == key)
+            .map(|e| e.value)
+    })
+}
+
+/// A setting from the command line or the environment only.
+fn flag_or_env(key: &str, args: &[String]) -> Option<String> {
+    let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let flag = format!("--{key}");
+    let mut found = None;
+    let mut it = args[..at].iter();
+    while let Some(a) = it.next() {
+        if let Some(v) = a.strip_prefix(&flag).and_then(|r| r.strip_prefix('=')) {
+            found = Some(v.to_string());
+        } else if *a == flag {
+            found = it.next().cloned();
+        }
+    }
+    if found.is_some() {
+        return found;
+    }
+    let mut vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    vars.sort();
+    vars.into_iter()
+        .rfind(|(k, _)| super::npm_config_key(k).as_deref() == Some(key))
+        .map(|(_, v)| v)
+}
+
+/// A path setting: `~/` is the home, a relative one is from `cwd`.
+fn config_path(p: &str, cwd: &Path, home: Option<&Path>) -> PathBuf {
+    match (p.strip_prefix("~/"), home) {
+        (Some(rest), Some(h)) => h.join(rest),
+        _ => cwd.join(p),
+    }
+}
+
+/// `<cache>/_npx`, with npm's cache as this command line sets it (default
+/// `~/.npm`).
+pub fn npx_cache(args: &[String], cwd: &Path, home: Option<&Path>) -> Option<PathBuf> {
+    let cache = match setting("cache", args, cwd, home) {
+        Some(c) => config_path(&c, cwd, home),
+        None => home?.join(".npm"),
+    };
+    Some(cache.join("_npx"))
+}
+
+/// `<global prefix>/lib`: the `prefix` setting, else `$PREFIX`, else the
+/// directory above the one holding the `node` npm runs on (`$DESTDIR`
+/// before it), as npm computes it on Unix.
+pub fn global_lib(args: &[String], cwd: &Path, home: Option<&Path>) -> Option<PathBuf> {
+    let prefix = match setting("prefix", args, cwd, home) {
+        Some(p) => config_path(&p, cwd, home),
+        None => match std::env::var_os("PREFIX").filter(|p| !p.is_empty()) {
+            Some(p) => cwd.join(p),
+            None => {
+                let path = std::env::var_os("PATH")?;
+                let node = std::env::split_paths(&path)
+                    .map(|d| d.join("node"))
+                    .find(|n| n.is_file())?;
+                let node = node.canonicalize().unwrap_or(node);
+                let p = node.parent()?.parent()?.to_path_buf();
+                match std::env::var_os("DESTDIR").filter(|d| !d.is_empty()) {
+                    Some(d) => PathBuf::from(d).join(p.strip_prefix("/").unwrap_or(&p)),
+                    None => p,
+                }
+            }
+        },
+    };
+    Some(prefix.join("lib"))
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -626,6 +739,52 @@ mod tests {
         assert_eq!((w.name.as_str(), w.root), ("ws-own", false));
     }
     use super::*;
+
+    #[test]
+    fn an_npm_setting_comes_from_the_flag_then_the_npmrc_files() {
+        let d = tempfile::tempdir().unwrap();
+        let (proj, home) = (d.path().join("p"), d.path().join("h"));
+        std::fs::create_dir_all(&proj).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(proj.join("package.json"), "{}").unwrap();
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let key = "pkgward-test-key";
+        assert_eq!(setting(key, &[], &proj, Some(&home)), None);
+        std::fs::write(home.join(".npmrc"), format!("{key}=user\n")).unwrap();
+        assert_eq!(
+            setting(key, &[], &proj, Some(&home)).as_deref(),
+            Some("user")
+        );
+        std::fs::write(proj.join(".npmrc"), format!("{key} = \"project\"\n")).unwrap();
+        assert_eq!(
+            setting(key, &[], &proj, Some(&home)).as_deref(),
+            Some("project")
+        );
+        let flag = format!("--{key}=flag");
+        let a = args(&[flag.as_str(), "x", "--", "--pkgward-test-key=after"]);
+        assert_eq!(
+            setting(key, &a, &proj, Some(&home)).as_deref(),
+            Some("flag")
+        );
+        let a = args(&["--pkgward-test-key", "two"]);
+        assert_eq!(setting(key, &a, &proj, Some(&home)).as_deref(), Some("two"));
+        // The user's file named by `--userconfig`.
+        std::fs::remove_file(proj.join(".npmrc")).unwrap();
+        std::fs::write(d.path().join("rc"), format!("{key}=named\n")).unwrap();
+        let a = args(&["--userconfig", d.path().join("rc").to_str().unwrap()]);
+        assert_eq!(
+            setting(key, &a, &proj, Some(&home)).as_deref(),
+            Some("named")
+        );
+        assert_eq!(
+            npx_cache(&args(&["--cache=~/c"]), &proj, Some(&home)),
+            Some(home.join("c/_npx"))
+        );
+        assert_eq!(
+            global_lib(&args(&["--prefix", "g"]), &proj, Some(&home)),
+            Some(proj.join("g/lib"))
+        );
+    }
 
     fn pkg(dir: &Path, json: &str) {
         std::fs::create_dir_all(dir).unwrap();

@@ -32,6 +32,14 @@
 //! Scripts npm starts while pkgward's `script-shell` is in force cannot run
 //! anywhere but through the broker: when the socket is gone, the client
 //! fails (exit 70) and npm fails the install.
+//!
+//! A global install's scripts run confined to their package's tree under
+//! the global prefix ([`place`]). `npx`/`npm exec` install into npm's npx
+//! cache with scripts off (npm does not give that install its script
+//! shell); when npm then runs the command through the script shell (the
+//! `npx` event), the client first has the broker build that directory
+//! ([`build_npx`]) and then becomes the user's own script shell
+//! ([`run_command`]).
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
@@ -51,6 +59,14 @@ use crate::tools::Ecosystem;
 
 /// The socket of the shim's broker, for the client.
 pub const SOCKET_VAR: &str = "PKGWARD_NPM_SCRIPT_BROKER";
+/// `npx`/`npm exec`: the user's own script shell (empty: npm's default),
+/// for the command npm runs ([`run_command`]).
+pub const EXEC_SHELL_VAR: &str = "PKGWARD_NPM_EXEC_SHELL";
+/// `npx`: the variables pkgward set for npm and the user's values (a line
+/// `K=V`, or `K` when unset), for the command ([`run_command`]).
+const EXEC_RESTORE_VAR: &str = "PKGWARD_NPM_EXEC_RESTORE";
+/// npm's `npm_lifecycle_event` for the command `npx` runs.
+const EXEC_EVENT: &str = "npx";
 /// A request larger than this is refused.
 const MAX_REQUEST: usize = 8 << 20;
 /// The shell the approved scripts run with (npm's default on Unix).
@@ -68,7 +84,10 @@ pub fn invoked_as_script_shell(args: &[OsString]) -> bool {
 /// The client: `pkgward -c <script>` started by npm. Returns the exit code;
 /// a script killed by a signal ends this process with that signal.
 pub fn client(args: &[OsString]) -> i32 {
+    let exec = std::env::var_os("npm_lifecycle_event").is_some_and(|e| e == EXEC_EVENT);
     match ask(args) {
+        // `npx`'s packages are built: the command runs.
+        Ok((0, 0)) if exec => run_command(args),
         Ok((code, 0)) => code,
         Ok((_, sig)) => {
             // SAFETY: restoring the default action and raising a signal in
@@ -88,6 +107,63 @@ pub fn client(args: &[OsString]) -> i32 {
             crate::error::exit::INTERNAL
         }
     }
+}
+
+/// The command `npx`/`npm exec` runs (npm runs it through its script shell
+/// as the script of an `npx` event): the user's, not install-time code. It
+/// runs as without pkgward: this process becomes the user's script shell
+/// (their `script-shell`, else npm's `sh`), with the same terminal, signals
+/// and exit status, unconfined, not recorded as a script; npm's variables
+/// name the user's script shell again. With no command (interactive
+/// `npx`), npm runs its script shell as the script: the user's shell
+/// starts. The client asks the broker first ([`build_npx`]), which serves
+/// only processes npm started: a process that sets
+/// `npm_lifecycle_event=npx` itself is refused like any other request, and
+/// the command it names never runs (npm's own command, unconfined, could
+/// only have the approved packages of this run's npx directory built
+/// again, confined).
+fn run_command(args: &[OsString]) -> i32 {
+    use std::os::unix::process::CommandExt;
+    let [c, script] = args else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "pkgward: npm's script shell was started without `-c SCRIPT`"
+        );
+        return crate::error::exit::INTERNAL;
+    };
+    let user = std::env::var_os(EXEC_SHELL_VAR).filter(|s| !s.is_empty());
+    let shell = user.clone().unwrap_or_else(|| OsString::from("sh"));
+    let me = std::env::current_exe().ok();
+    let script = if me.as_deref().is_some_and(|m| m.as_os_str() == script) {
+        shell.clone()
+    } else {
+        script.clone()
+    };
+    let mut cmd = std::process::Command::new(&shell);
+    cmd.arg(c).arg(&script);
+    cmd.env_remove(SOCKET_VAR)
+        .env_remove(EXEC_SHELL_VAR)
+        .env_remove(EXEC_RESTORE_VAR);
+    let restore = std::env::var(EXEC_RESTORE_VAR).unwrap_or_default();
+    for line in restore.lines() {
+        match line.split_once('=') {
+            Some((k, v)) => cmd.env(k, v),
+            None => cmd.env_remove(line),
+        };
+    }
+    for (k, _) in std::env::vars_os().filter(|(k, _)| is_script_shell_var(k)) {
+        match &user {
+            Some(u) => cmd.env(&k, u),
+            None => cmd.env_remove(&k),
+        };
+    }
+    let e = cmd.exec();
+    let _ = writeln!(
+        std::io::stderr(),
+        "pkgward: cannot start the script shell `{}`: {e}",
+        shell.to_string_lossy()
+    );
+    127
 }
 
 fn ask(args: &[OsString]) -> std::io::Result<(i32, i32)> {
@@ -353,12 +429,42 @@ pub struct Config {
     pub mode: Mode,
     pub invocation_id: String,
     pub log: Option<LogTarget>,
-    /// npm's local prefix.
-    pub root: PathBuf,
+    /// npm's local prefix, and where `npx`'s and a global install's
+    /// packages are ([`place`]).
+    pub plan: npm::BrokerPlan,
     /// `pnpm dlx` / `pnpx` (pnpm reads `--config.script-shell`, and each
     /// script's project is the dlx install it is in, [`install_root`]).
     pub pnpm_dlx: bool,
     pub trace: Option<crate::supervise::linux::trace::Tracing>,
+    /// `npx`: the tool's environment (proxy, invocation) for the `npm
+    /// rebuild` of its packages, the real npm that runs it, and the npx
+    /// directories as they were before the tool ran ([`npx_state`]).
+    pub env: Vec<(OsString, OsString)>,
+    pub npm: Option<PathBuf>,
+    pub npx_before: std::collections::BTreeMap<PathBuf, Option<std::time::SystemTime>>,
+}
+
+/// `npx`'s install directories (`<cache>/_npx/<hash>`, canonical) and when
+/// npm last installed into each (its hidden lockfile's time).
+pub fn npx_state(
+    npx_cache: &Path,
+) -> std::collections::BTreeMap<PathBuf, Option<std::time::SystemTime>> {
+    let Ok(dirs) = std::fs::read_dir(npx_cache) else {
+        return Default::default();
+    };
+    dirs.flatten()
+        .filter_map(|d| d.path().canonicalize().ok())
+        .map(|d| {
+            let t = installed_at(&d);
+            (d, t)
+        })
+        .collect()
+}
+
+fn installed_at(dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(dir.join("node_modules/.package-lock.json"))
+        .and_then(|m| m.modified())
+        .ok()
 }
 
 /// One script npm asked for and how it was decided (how it ended is in
@@ -374,7 +480,11 @@ pub struct Outcome {
 
 struct Shared {
     cfg: Config,
+    /// What the `npx` builds said (the list of packages not run, failures),
+    /// for the shim to print at the end.
+    notices: Mutex<Vec<String>>,
     root: PathBuf,
+    global_lib: Option<PathBuf>,
     shim: i32,
     outcomes: Mutex<Vec<Outcome>>,
     stop: AtomicBool,
@@ -395,12 +505,16 @@ impl Broker {
         let dir = tempfile::Builder::new().prefix("pkgward-npm-").tempdir()?;
         let socket = dir.path().join("broker");
         let listener = Arc::new(UnixListener::bind(&socket)?);
-        let root = cfg.root.canonicalize().unwrap_or_else(|_| cfg.root.clone());
+        let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let root = canon(&cfg.plan.root);
+        let global_lib = cfg.plan.global_lib.as_deref().map(canon);
         let shared = Arc::new(Shared {
             cfg,
             root,
+            global_lib,
             shim: std::process::id() as i32,
             outcomes: Mutex::new(Vec::new()),
+            notices: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
         let (l, s) = (listener.clone(), shared.clone());
@@ -426,12 +540,37 @@ impl Broker {
         for k in super::npm_env_spellings("npm_config_script_shell") {
             launch.env.push((k.into(), exe.clone().into_os_string()));
         }
+        let exec = self.shared.cfg.plan.exec_shell.as_ref();
+        // (`npx`: no script runs in npm with its `node-options`; the
+        // command keeps the user's.)
         for k in super::npm_env_spellings("npm_config_node_options") {
-            launch.env.push((k.into(), super::neutral_node_options()));
+            if exec.is_none() {
+                launch.env.push((k.into(), super::neutral_node_options()));
+            }
         }
         launch
             .env
             .push((SOCKET_VAR.into(), self.socket.clone().into_os_string()));
+        if let Some(shell) = exec {
+            launch.env.push((EXEC_SHELL_VAR.into(), shell.into()));
+            // npm installs `npx`'s packages with its scripts off (it does
+            // not give them its script shell); [`build_npx`] runs them.
+            // The command gets the user's values back ([`run_command`]).
+            let off = super::ignore_scripts_env("true");
+            let restore: Vec<String> = off
+                .iter()
+                .map(|(k, _)| match std::env::var(k) {
+                    Ok(v) if !v.contains('\n') => format!("{k}={v}"),
+                    _ => k.clone(),
+                })
+                .collect();
+            launch
+                .env
+                .push((EXEC_RESTORE_VAR.into(), restore.join("\n").into()));
+            for (k, v) in off {
+                launch.env.push((k.into(), v.into()));
+            }
+        }
         let mut flag = OsString::from("--script-shell=");
         if self.shared.cfg.pnpm_dlx {
             launch
@@ -444,8 +583,17 @@ impl Broker {
         launch.args.insert(at, flag);
     }
 
+    /// Stops accepting and returns what the `npx` builds said and the
+    /// scripts asked for (the ones not run: [`denied_message`]).
+    pub fn stop(self) -> (Vec<String>, Vec<Outcome>) {
+        let shared = self.shared.clone();
+        let outcomes = self.stop_outcomes();
+        let notices = shared.notices.lock().map(|n| n.clone()).unwrap_or_default();
+        (notices, outcomes)
+    }
+
     /// Stops accepting and returns what was asked for so far.
-    pub fn stop(mut self) -> Vec<Outcome> {
+    fn stop_outcomes(mut self) -> Vec<Outcome> {
         self.shared.stop.store(true, Ordering::SeqCst);
         // SAFETY: shutdown on a socket we keep open wakes a blocked accept.
         unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
@@ -591,7 +739,9 @@ fn serve(stream: UnixStream, shared: &Shared) {
     };
     let child = Arc::new(ChildSlot::default());
     let signals = pass_signals(&stream, child.clone());
+    let exec = req.var("npm_lifecycle_event") == Some(OsStr::new(EXEC_EVENT));
     let answer = match req.args.as_slice() {
+        [c, _] if c == "-c" && exec => build_npx(shared, &req, stdio, pid, child),
         [c, script] if c == "-c" => handle(shared, &req, script, stdio, pid, child),
         _ => Answer::fail(
             crate::error::exit::INTERNAL,
@@ -619,12 +769,19 @@ fn handle(
         .var("npm_package_resolved")
         .and_then(OsStr::to_str)
         .filter(|v| !v.is_empty());
-    let root = if cfg.pnpm_dlx {
-        install_root(&cwd).unwrap_or_else(|| shared.root.clone())
+    let place = if cfg.pnpm_dlx {
+        install_root(&cwd).map(|r| Place {
+            root: r.clone(),
+            writable: r,
+        })
     } else {
-        shared.root.clone()
+        place(&shared.root, shared.global_lib.as_deref(), &cwd)
     };
-    let id = npm::identity(&root, &cwd, resolved);
+    let id = npm::identity(
+        place.as_ref().map_or(&shared.root, |p| &p.root),
+        &cwd,
+        resolved,
+    );
     let event = req
         .var("npm_lifecycle_event")
         .map(|v| v.to_string_lossy().into_owned())
@@ -676,11 +833,173 @@ fn handle(
         }
         _ => None,
     };
-    let result = if decision.runs() {
+    let result = match place {
+        None if decision.runs() => {
+            // Not in this invocation's project, npx cache or global
+            // prefix: no writable place to give it.
+            let why = format!(
+                "install script of npm:{}@{} not run: npm runs it in {}, outside this \
+                 invocation's project, npx cache and global prefix",
+                id.name,
+                id.version,
+                cwd.display()
+            );
+            rec.error = Some(why.clone());
+            Answer::fail(crate::error::exit::DENIED, why)
+        }
+        None => Answer::exit(0),
+        Some(place) => run(
+            shared, req, script, stdio, client, child, decision, &place, &mut rec,
+        ),
+    };
+    if let Some(l) = log.as_mut() {
+        let _ = l.append(&rec);
+    }
+    push(shared, outcome);
+    result
+}
+
+/// npm is about to run `npx`'s command (the `npx` event): the packages it
+/// installed for it in this run, into `<cache>/_npx/<hash>` (named by the
+/// command's PATH, accepted only below this invocation's npx cache and
+/// only when npm installed into it since the tool started), are built
+/// like an install's: the approved ones through `npm rebuild`, confined to
+/// that directory, the others recorded and listed at the end. A failing
+/// approved script fails `npx` before its command runs, as npm would.
+fn build_npx(
+    shared: &Shared,
+    req: &Request,
+    stdio: [OwnedFd; 3],
+    client: i32,
+    child: Arc<ChildSlot>,
+) -> Answer {
+    let cfg = &shared.cfg;
+    let Some(cache) = cfg
+        .plan
+        .npx_cache
+        .as_deref()
+        .and_then(|c| c.canonicalize().ok())
+    else {
+        return Answer::exit(0);
+    };
+    let path = req.var("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(path)
+        .filter(|p| p.ends_with("node_modules/.bin"))
+        .filter_map(|p| p.parent()?.parent()?.canonicalize().ok())
+        .filter(|d| d.parent() == Some(cache.as_path()))
+        .filter(|d| cfg.npx_before.get(d).is_none_or(|t| *t != installed_at(d)))
+        .collect();
+    dirs.dedup();
+    let mut notices = Vec::new();
+    let mut log = cfg.log.as_ref().and_then(|t| t.open().ok());
+    let npm = cfg.npm.clone();
+    let find = |name: &str| (name == "npm").then(|| npm.clone()).flatten();
+    let program = cfg.npm.clone().unwrap_or_default();
+    // npm's output (banners, "rebuilt dependencies") to the requester's
+    // stderr: its stdout is the command's.
+    let [input, _, err] = stdio;
+    let attached = err.try_clone().ok().map(|out| Attached {
+        stdio: Arc::new([input, out, err]),
+        child,
+    });
+    let mut failed = None;
+    for root in dirs {
+        let after = super::After {
+            family: super::Family::Npm,
+            runner: super::Runner::Npm,
+            root,
+            with_root: false,
+            only: Vec::new(),
+            before: None,
+            before_store: None,
+            rebuild: false,
+        };
+        let cx = super::Context {
+            policy: &cfg.policy,
+            mode: cfg.mode,
+            invocation_id: &cfg.invocation_id,
+            program: &program,
+            args: &[],
+            env: &cfg.env,
+            find_tool: &find,
+            trace: cfg
+                .trace
+                .clone()
+                .map(|t| as_child_of(t, shared.shim, client)),
+            attached: attached.clone(),
+        };
+        failed = super::run_after(&after, &cx, &mut log, &mut |m| notices.push(m));
+        if failed.is_some() {
+            break;
+        }
+    }
+    if let Ok(mut n) = shared.notices.lock() {
+        n.extend(notices);
+    }
+    Answer::exit(failed.unwrap_or(0))
+}
+
+/// Where a script npm asks for belongs: the tree its package is
+/// identified in, and what it may write.
+struct Place {
+    root: PathBuf,
+    writable: PathBuf,
+}
+
+/// The place of a script run in `cwd` (canonical): in the global prefix
+/// (`<prefix>/lib/node_modules/<pkg>/…`: that package's directory, the tree
+/// a global install of it writes), else in the project (all of it, as
+/// npm's scripts may write). The directory is derived from where npm runs
+/// the script and only accepted when it is one of this invocation's: a
+/// request cannot name the place it gets.
+fn place(project: &Path, global_lib: Option<&Path>, cwd: &Path) -> Option<Place> {
+    let parts: Vec<_> = cwd.components().collect();
+    let nm = parts.iter().position(|c| c.as_os_str() == "node_modules");
+    if let Some(i) = nm {
+        let base: PathBuf = parts[..i].iter().collect();
+        if global_lib == Some(base.as_path()) {
+            let name = parts.get(i + 1)?;
+            let mut pkg = base.join("node_modules").join(name);
+            if name.as_os_str().as_bytes().starts_with(b"@") {
+                pkg.push(parts.get(i + 2)?);
+            }
+            return Some(Place {
+                root: base,
+                writable: pkg,
+            });
+        }
+    }
+    cwd.starts_with(project).then(|| Place {
+        root: project.to_path_buf(),
+        writable: project.to_path_buf(),
+    })
+}
+
+/// Runs an approved script, confined to its place, attached to npm's
+/// streams; fills its record.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    shared: &Shared,
+    req: &Request,
+    script: &OsStr,
+    stdio: [OwnedFd; 3],
+    client: i32,
+    child: Arc<ChildSlot>,
+    decision: ScriptDecision,
+    place: &Place,
+    rec: &mut ScriptRecord,
+) -> Answer {
+    let cfg = &shared.cfg;
+    if decision.runs() {
         let mut env: Vec<(OsString, OsString)> = req
             .env
             .iter()
-            .filter(|(k, _)| k != SOCKET_VAR && !is_script_shell_var(k))
+            .filter(|(k, _)| {
+                k != SOCKET_VAR
+                    && k != EXEC_SHELL_VAR
+                    && k != EXEC_RESTORE_VAR
+                    && !is_script_shell_var(k)
+            })
             .cloned()
             .collect();
         // A script's own `npm run …` uses npm's default shell again.
@@ -690,7 +1009,7 @@ fn handle(
         let code = InstallCode {
             program: PathBuf::from(SHELL),
             args: vec!["-c".into(), script.to_os_string()],
-            cwd: cwd.clone(),
+            cwd: req.cwd.clone(),
             env,
             sandboxed: confines(&cfg.policy, decision),
             extra_write: Vec::new(),
@@ -699,8 +1018,9 @@ fn handle(
                 child,
             }),
             // Writable as when npm runs it: the whole project (node_modules
-            // included), not only the package.
-            project: Some(root.clone()),
+            // included), not only the package; npx's directory; a global
+            // package's tree; a `pnpm dlx` install ([`place`]).
+            project: Some(place.writable.clone()),
             trace: cfg
                 .trace
                 .clone()
@@ -729,19 +1049,14 @@ fn handle(
                     e.exit_code(),
                     format!(
                         "cannot run the install script of npm:{}@{}: {e}",
-                        id.name, id.version
+                        rec.package, rec.version
                     ),
                 )
             }
         }
     } else {
         Answer::exit(0)
-    };
-    if let Some(l) = log.as_mut() {
-        let _ = l.append(&rec);
     }
-    push(shared, outcome);
-    result
 }
 
 /// The script is the shim's child, but npm asked for it: its process
@@ -874,6 +1189,31 @@ mod tests {
         assert!(decode(b"/p\x003\0-c\0").is_none());
         assert!(decode(b"/p\x000\0NOEQUALS\0").is_none());
         assert!(decode(b"/p\x000\0").is_some());
+    }
+
+    #[test]
+    fn a_script_is_placed_in_the_project_or_its_global_package_only() {
+        let (p, lib) = (Path::new("/p"), Path::new("/g/lib"));
+        let at = |cwd: &str| place(p, Some(lib), Path::new(cwd)).map(|x| (x.root, x.writable));
+        let pair = |a: &str, b: &str| Some((PathBuf::from(a), PathBuf::from(b)));
+        assert_eq!(at("/p"), pair("/p", "/p"));
+        assert_eq!(at("/p/node_modules/x"), pair("/p", "/p"));
+        assert_eq!(
+            at("/g/lib/node_modules/x/node_modules/y"),
+            pair("/g/lib", "/g/lib/node_modules/x")
+        );
+        assert_eq!(
+            at("/g/lib/node_modules/@s/x"),
+            pair("/g/lib", "/g/lib/node_modules/@s/x")
+        );
+        // Anywhere else: no place (a request cannot choose its own).
+        assert_eq!(at("/g/node_modules/x"), None);
+        assert_eq!(at("/elsewhere/node_modules/x"), None);
+        assert_eq!(at("/g/lib/node_modules"), None);
+        assert_eq!(
+            place(p, None, Path::new("/g/lib/node_modules/x")).map(|x| x.root),
+            None
+        );
     }
 
     #[test]

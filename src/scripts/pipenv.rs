@@ -730,6 +730,7 @@ pub(super) fn setup(args: &[String], policy: &Policy) -> Option<Setup> {
             pip_user,
         })),
         in_tool: false,
+        broker: None,
     })
 }
 

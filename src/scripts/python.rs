@@ -115,6 +115,7 @@ pub(super) fn setup(
                 }),
                 build: None,
                 in_tool: false,
+                broker: None,
             })
         }
         "uv" => {
@@ -143,6 +144,7 @@ pub(super) fn setup(
                     }),
                     build: None,
                     in_tool: false,
+                    broker: None,
                 }),
                 // Building the user's own project is what they asked for.
                 ["build" | "publish", ..] => None,
