@@ -295,6 +295,44 @@ fn unapproved_install_scripts_do_not_run_and_the_install_succeeds() {
     assert_eq!(rows.len(), 3, "{rows:#?}");
 }
 
+/// The denial says how the script runs once approved, and that command,
+/// run through the shim after `pkgward approve`, runs it.
+#[test]
+fn once_approved_the_rebuild_the_denial_names_runs_the_script() {
+    let g = setup("");
+    let o = g.npm(&["install", "@pwscr/native"], &[]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "npm failed: {err}");
+    assert!(!node(&g, "require('@pwscr/native')").status.success());
+    let hint = err
+        .lines()
+        .find(|l| l.contains("once approved"))
+        .unwrap_or_else(|| panic!("no re-run hint: {err}"));
+    let cmd = hint.split('`').nth(1).unwrap_or_default();
+    assert!(
+        cmd.starts_with("npm rebuild ") && cmd.split(' ').any(|w| w == "@pwscr/native"),
+        "{err}"
+    );
+    let o =
+        g.sb.command(support::guard::pkgward_bin(), &[g.pkgward_env()])
+            .args(["approve", "npm:@pwscr/native@1.2.0"])
+            .output()
+            .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let args: Vec<&str> = cmd.split(' ').skip(1).collect();
+    let o = g.npm(&args, &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let native = node(&g, "console.log(require('@pwscr/native'))");
+    assert_eq!(
+        text(&native.stdout).trim(),
+        "native ok",
+        "{}",
+        text(&o.stderr)
+    );
+    // What stays unapproved is still denied (and named again).
+    assert_eq!(g.sb.marker("dep-postinstall"), None);
+}
+
 #[test]
 fn a_hostile_npmrc_or_flag_cannot_turn_scripts_back_on() {
     let g = setup("");

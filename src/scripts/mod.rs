@@ -935,8 +935,14 @@ pub fn broker_stopped(
         .is_some_and(|a| a.family == Family::PnpmDlx);
     if dlx {
         pnpm::dlx_seen(outcomes);
-    } else if let Some(m) = npm_broker::denied_message(&outcomes) {
-        notice(m);
+    } else {
+        let global = setup
+            .and_then(|s| s.broker.as_ref())
+            .is_some_and(|b| b.global_lib.is_some());
+        let rerun = Rerun::Rebuild(if global { "npm -g" } else { "npm" });
+        if let Some(m) = npm_broker::denied_message(&outcomes, rerun) {
+            notice(m);
+        }
     }
 }
 
@@ -1300,7 +1306,17 @@ pub fn run_after(
         }
     }
     if !denied.is_empty() {
-        notice(denied_message(&denied));
+        let npx_key = after
+            .root
+            .parent()
+            .filter(|p| p.file_name().is_some_and(|n| n == "_npx"))
+            .and_then(|_| after.root.file_name())
+            .map(|k| k.to_string_lossy().into_owned());
+        let rerun = match &npx_key {
+            Some(k) => Rerun::Npx(k),
+            None => Rerun::Rebuild("npm"),
+        };
+        notice(denied_message(&denied, rerun));
     }
     failed
 }
@@ -1457,7 +1473,7 @@ fn run_after_pnpm(
         }
     }
     if !denied.is_empty() {
-        notice(denied_message(&denied));
+        notice(denied_message(&denied, Rerun::Rebuild("pnpm")));
     }
     if failed.is_some() {
         return failed;
@@ -1558,11 +1574,27 @@ pub(crate) fn list_unbuilt(
             .iter()
             .map(|p| (p, approve_command(Ecosystem::Npm, &p.name, &p.version)))
             .collect();
-        notice(denied_message(&listed));
+        notice(denied_message(&listed, Rerun::None));
     }
 }
 
-fn denied_message(denied: &[(&npm::Package, String)]) -> String {
+/// How the denied packages' scripts run once approved: the tool's own
+/// command for that (`rebuild`), or its next install.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rerun<'a> {
+    /// Nothing to say (the tool runs them anew each time, or cannot).
+    None,
+    /// `PROGRAM rebuild NAME…` (`npm`, `npm -g`, `pnpm`); the project's own
+    /// scripts run on its next install.
+    Rebuild(&'a str),
+    /// They run on the tool's next install (yarn 2+).
+    NextInstall(&'a str),
+    /// `npx`: its directory is kept and not built again; removing it from
+    /// npm's npx cache (this key) makes the next run install and build anew.
+    Npx(&'a str),
+}
+
+fn denied_message(denied: &[(&npm::Package, String)], rerun: Rerun<'_>) -> String {
     let mut m = format!(
         "install-time code not run ({} package{} not approved by `[scripts]` in the policy):",
         denied.len(),
@@ -1589,6 +1621,33 @@ fn denied_message(denied: &[(&npm::Package, String)]) -> String {
     m.push_str(
         "\n(the install itself succeeded; a package that needs its script may not work until it is approved)",
     );
+    let mut names: Vec<&str> = denied
+        .iter()
+        .filter(|(p, _)| !p.root)
+        .map(|(p, _)| p.name.as_str())
+        .collect();
+    names.dedup();
+    let own = denied.iter().any(|(p, _)| p.root);
+    match rerun {
+        Rerun::Rebuild(tool) if !names.is_empty() => {
+            m.push_str(&format!(
+                "\nonce approved, `{tool} rebuild {}` runs {}",
+                names.join(" "),
+                if names.len() == 1 { "it" } else { "them" }
+            ));
+            if own {
+                m.push_str(" (the project's own scripts: its next install)");
+            }
+        }
+        Rerun::Rebuild(_) if own => m.push_str("\nonce approved, the next install runs them"),
+        Rerun::NextInstall(tool) => {
+            m.push_str(&format!("\nonce approved, the next `{tool} install` runs them"))
+        }
+        Rerun::Npx(key) => m.push_str(&format!(
+            "\nonce approved, `npm cache npx rm {key}` makes the next run install and build them anew"
+        )),
+        _ => {}
+    }
     m
 }
 

@@ -1117,7 +1117,7 @@ pub fn install_root(dir: &Path) -> Option<PathBuf> {
 
 /// The list of scripts not run, once, with the commands that approve
 /// them; `None` when every script npm asked for ran.
-pub fn denied_message(outcomes: &[Outcome]) -> Option<String> {
+pub fn denied_message(outcomes: &[Outcome], rerun: super::Rerun<'_>) -> Option<String> {
     let mut denied: Vec<(npm::Package, String)> = Vec::new();
     for o in outcomes
         .iter()
@@ -1143,7 +1143,7 @@ pub fn denied_message(outcomes: &[Outcome]) -> Option<String> {
         return None;
     }
     let refs: Vec<(&npm::Package, String)> = denied.iter().map(|(p, a)| (p, a.clone())).collect();
-    Some(super::denied_message(&refs))
+    Some(super::denied_message(&refs, rerun))
 }
 
 #[cfg(test)]

@@ -74,8 +74,8 @@ use serde_json::Value;
 
 use super::python::confine::{Kind, ToolRun, Want};
 use super::{
-    append, approve_command, confines, decide, denied_message, npm, After, Context, Family, Runner,
-    ScriptDecision, ScriptRecord,
+    append, approve_command, confines, decide, denied_message, npm, After, Context, Family, Rerun,
+    Runner, ScriptDecision, ScriptRecord,
 };
 use crate::record::{self, AuditLog};
 use crate::supervise::install_code::{run_install_code, InstallCode};
@@ -1045,7 +1045,7 @@ pub fn run_after(
             }
         }
     }
-    list_denied(&denied_pkgs, notice);
+    list_denied(&denied_pkgs, Rerun::NextInstall("yarn"), notice);
     failed
 }
 
@@ -1156,7 +1156,7 @@ pub fn dlx_run() -> Option<ToolRun> {
 }
 
 /// The one list of what was not run, each with its approve command.
-fn list_denied(denied: &[npm::Package], notice: &mut dyn FnMut(String)) {
+fn list_denied(denied: &[npm::Package], rerun: Rerun<'_>, notice: &mut dyn FnMut(String)) {
     if denied.is_empty() {
         return;
     }
@@ -1164,7 +1164,7 @@ fn list_denied(denied: &[npm::Package], notice: &mut dyn FnMut(String)) {
         .iter()
         .map(|p| (p, approve_command(Ecosystem::Npm, &p.name, &p.version)))
         .collect();
-    notice(denied_message(&listed));
+    notice(denied_message(&listed, rerun));
 }
 
 /// Where a `yarn dlx` package is recorded as being.
@@ -1267,7 +1267,7 @@ fn dlx_after(
             not_run.join(", ")
         ));
     }
-    list_denied(&denied, notice);
+    list_denied(&denied, Rerun::None, notice);
     None
 }
 
