@@ -129,8 +129,9 @@ impl AuditLog {
         Ok(())
     }
 
-    /// Whether the path still names the file this writer holds.
-    fn current(&self) -> std::io::Result<bool> {
+    /// Whether the path still names the file this writer holds: its size
+    /// when it does (for the rotation check, from the same `fstat`).
+    fn current(&self) -> std::io::Result<Option<u64>> {
         // Unix: a `stat` of the path and an `fstat` of ours (same_file
         // would open the path and duplicate our descriptor: 6 calls more
         // per record).
@@ -139,14 +140,17 @@ impl AuditLog {
             use std::os::unix::fs::MetadataExt;
             let on_path = match fs::metadata(&self.path) {
                 Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(e),
             };
             let mine = self.file.metadata()?;
-            Ok(on_path.dev() == mine.dev() && on_path.ino() == mine.ino())
+            Ok((on_path.dev() == mine.dev() && on_path.ino() == mine.ino()).then_some(mine.len()))
         }
         #[cfg(not(unix))]
-        self.current_by_handle()
+        match self.current_by_handle()? {
+            true => Ok(Some(self.file.metadata()?.len())),
+            false => Ok(None),
+        }
     }
 
     #[cfg(not(unix))]
@@ -244,9 +248,9 @@ impl AuditLog {
         // bounded so a pathological directory cannot spin us forever.
         for _ in 0..64 {
             lock::exclusive(&self.file).map_err(fail)?;
-            match self.current() {
-                Ok(true) => {}
-                Ok(false) => {
+            let len = match self.current() {
+                Ok(Some(len)) => len,
+                Ok(None) => {
                     let _ = lock::unlock(&self.file);
                     self.reopen().map_err(fail)?;
                     continue;
@@ -255,9 +259,8 @@ impl AuditLog {
                     let _ = lock::unlock(&self.file);
                     return Err(fail(e));
                 }
-            }
+            };
             if let Some(r) = self.rotation {
-                let len = self.file.metadata().map(|m| m.len()).unwrap_or(0);
                 if len > 0 && len + line.len() as u64 > r.max_bytes {
                     let rotated = self.rotate(r.keep);
                     let _ = lock::unlock(&self.file);

@@ -42,10 +42,10 @@ pub(super) fn read_bytes(pid: u32, addr: u64, len: u64, max: usize) -> Option<Ve
 pub(super) fn read_cstr(pid: u32, addr: u64) -> Option<String> {
     let mut out = Vec::new();
     let mut at = addr;
-    while out.len() < 4096 {
+    while out.len() < MAX_CSTR {
         // Read up to the end of the page, so a string near an unmapped page
         // is still read.
-        let room = 4096 - (at % 4096) as usize;
+        let room = CHUNK - (at % CHUNK as u64) as usize;
         let mut buf = vec![0u8; room.min(512)];
         let n = read_mem(pid, at, &mut buf)?;
         if let Some(z) = buf[..n].iter().position(|&b| b == 0) {
@@ -63,15 +63,107 @@ pub(super) fn read_u64(pid: u32, addr: u64) -> Option<u64> {
     (read_mem(pid, addr, &mut b)? == 8).then(|| u64::from_ne_bytes(b))
 }
 
-pub(super) fn read_argv(pid: u32, argv: u64) -> Vec<String> {
-    let mut out = Vec::new();
-    for i in 0..256u64 {
-        match read_u64(pid, argv + i * 8) {
-            Some(0) | None => break,
-            Some(p) => out.push(read_cstr(pid, p).unwrap_or_default()),
+/// The longest string read from a process (longer ones are cut).
+const MAX_CSTR: usize = 4096;
+/// What [`Pages`] reads at once: 4 KiB, aligned. Mappings are made of whole
+/// pages of at least this size, so an aligned chunk holding one readable
+/// byte is readable whole.
+const CHUNK: usize = 4096;
+/// At most this many chunks kept by one [`Pages`] (256 KiB).
+const MAX_CHUNKS: usize = 64;
+
+/// A stopped process's memory read a 4 KiB chunk at a time, each chunk read
+/// once: an exec's path, its argv pointers and their strings usually lie
+/// on a few pages, so a command line of 50 arguments costs a few reads
+/// instead of two per argument.
+pub(super) struct Pages {
+    pid: u32,
+    chunks: Vec<(u64, Box<[u8]>)>,
+    /// Chunks read so far.
+    reads: usize,
+}
+
+impl Pages {
+    pub fn new(pid: u32) -> Pages {
+        Pages {
+            pid,
+            chunks: Vec::new(),
+            reads: 0,
         }
     }
-    out
+
+    /// The chunk at `base` (aligned); `None` when it cannot be read whole.
+    fn chunk(&mut self, base: u64) -> Option<&[u8]> {
+        let i = match self.chunks.iter().position(|(b, _)| *b == base) {
+            Some(i) => i,
+            None => {
+                let mut buf = vec![0u8; CHUNK].into_boxed_slice();
+                self.reads += 1;
+                if read_mem(self.pid, base, &mut buf)? != CHUNK {
+                    return None;
+                }
+                if self.chunks.len() == MAX_CHUNKS {
+                    self.chunks.remove(0);
+                }
+                self.chunks.push((base, buf));
+                self.chunks.len() - 1
+            }
+        };
+        Some(&self.chunks[i].1)
+    }
+
+    /// The bytes at `addr` up to the end of its chunk.
+    fn tail(&mut self, addr: u64) -> Option<&[u8]> {
+        let off = (addr % CHUNK as u64) as usize;
+        self.chunk(addr - off as u64).map(|c| &c[off..])
+    }
+
+    pub fn u64(&mut self, addr: u64) -> Option<u64> {
+        if addr == 0 {
+            return None;
+        }
+        match self.tail(addr) {
+            Some(t) if t.len() >= 8 => t[..8].try_into().ok().map(u64::from_ne_bytes),
+            // Across two chunks, or a mapping read whole refused.
+            _ => read_u64(self.pid, addr),
+        }
+    }
+
+    /// The NUL-terminated string at `addr` (at most 4 KiB of it).
+    pub fn cstr(&mut self, addr: u64) -> Option<String> {
+        if addr == 0 {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut at = addr;
+        while out.len() < MAX_CSTR {
+            let Some(t) = self.tail(at) else {
+                // A mapping that cannot be read a chunk at a time: the
+                // string as the plain reader gets it.
+                return read_cstr(self.pid, addr);
+            };
+            if let Some(z) = t.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&t[..z]);
+                break;
+            }
+            out.extend_from_slice(t);
+            at += t.len() as u64;
+        }
+        out.truncate(MAX_CSTR);
+        Some(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// The strings of a NULL-terminated `char *[]` (at most 256).
+    pub fn argv(&mut self, argv: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        for i in 0..256u64 {
+            match self.u64(argv + i * 8) {
+                Some(0) | None => break,
+                Some(p) => out.push(self.cstr(p).unwrap_or_default()),
+            }
+        }
+        out
+    }
 }
 
 /// A socket address as the process passed it.
@@ -242,12 +334,29 @@ pub(super) fn peer(fd: &OwnedFd) -> Option<Addr> {
 /// What `/proc/<tid>/status` says.
 pub(super) struct Status {
     pub tgid: u32,
-    pub ppid: u32,
     pub tracer: u32,
 }
 
+/// A small `/proc` file read into `buf` (open, read, close: no `statx` for
+/// a size that `/proc` does not know anyway).
+fn read_proc<'b>(path: &str, buf: &'b mut [u8]) -> Option<&'b str> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
 pub(super) fn status(tid: u32) -> Option<Status> {
-    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let mut buf = [0u8; 4096];
+    let s = read_proc(&format!("/proc/{tid}/status"), &mut buf)?;
     let field = |name: &str| -> Option<u32> {
         s.lines()
             .find_map(|l| l.strip_prefix(name))
@@ -255,23 +364,52 @@ pub(super) fn status(tid: u32) -> Option<Status> {
     };
     Some(Status {
         tgid: field("Tgid:")?,
-        ppid: field("PPid:")?,
         tracer: field("TracerPid:").unwrap_or(0),
     })
 }
 
-/// `/proc/<pid>/stat`: (state, start time in clock ticks since boot, the
-/// wait status of a zombie).
-pub(super) fn stat(pid: u32) -> Option<(char, u64, Option<i32>)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// What `/proc/<pid>/stat` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Stat {
+    pub state: char,
+    /// The parent's process id.
+    pub ppid: u32,
+    /// When the task started, in clock ticks since boot (with the pid, what
+    /// tells one process from a later one given the same pid).
+    pub start: u64,
+    /// A zombie's wait status.
+    pub exit: Option<i32>,
+}
+
+pub(super) fn stat(pid: u32) -> Option<Stat> {
+    let mut buf = [0u8; 1024];
+    let s = read_proc(&format!("/proc/{pid}/stat"), &mut buf)?;
+    parse_stat(s)
+}
+
+fn parse_stat(s: &str) -> Option<Stat> {
     // pid (comm) state …; comm may contain spaces and parentheses.
     let rest = s.get(s.rfind(')')? + 2..)?;
     let f: Vec<&str> = rest.split(' ').collect();
     // Field numbers from proc(5), minus 3 (pid, comm and the 1-based start).
-    let state = f.first()?.chars().next()?;
-    let start = f.get(22 - 3)?.parse().ok()?;
-    let exit = f.get(52 - 3).and_then(|v| v.trim().parse().ok());
-    Some((state, start, exit))
+    Some(Stat {
+        state: f.first()?.chars().next()?,
+        ppid: f.get(4 - 3)?.parse().ok()?,
+        start: f.get(22 - 3)?.parse().ok()?,
+        exit: f.get(52 - 3).and_then(|v| v.trim().parse().ok()),
+    })
+}
+
+/// Whether the process behind `pidfd` has ended (its pidfd is readable).
+pub(super) fn pidfd_ended(pidfd: &OwnedFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r != 0
 }
 
 /// A process start time (ticks since boot) as RFC 3339.
@@ -413,13 +551,63 @@ mod tests {
     }
 
     #[test]
+    fn argv_and_strings_are_read_a_page_at_a_time() {
+        // 50 arguments as a program passes them to exec: a pointer array and
+        // strings on the heap, one of them across a page boundary, one
+        // longer than what is kept.
+        let mut heap = vec![0u8; 3 * CHUNK];
+        let base = heap.as_ptr() as u64;
+        let mut at = (CHUNK - (base % CHUNK as u64) as usize) % CHUNK; // page-aligned
+        let mut want = Vec::new();
+        let mut ptrs = Vec::new();
+        for i in 0..50 {
+            let a = format!("--arg-{i}={}", "v".repeat(i));
+            if i == 30 {
+                // Across the next page boundary.
+                at = (at / CHUNK + 1) * CHUNK - 5;
+            }
+            heap[at..at + a.len()].copy_from_slice(a.as_bytes());
+            ptrs.push(base + at as u64);
+            at += a.len() + 1;
+            want.push(a);
+        }
+        ptrs.push(0);
+        let mut long = "L".repeat(2 * MAX_CSTR).into_bytes();
+        long.push(0);
+        let me = std::process::id();
+        let mut m = Pages::new(me);
+        assert_eq!(m.argv(ptrs.as_ptr() as u64), want);
+        assert!(m.reads <= 4, "{} chunk reads for 50 arguments", m.reads);
+        let mut m = Pages::new(me);
+        let l = m.cstr(long.as_ptr() as u64).unwrap();
+        assert_eq!(l.len(), MAX_CSTR);
+        assert!(l.bytes().all(|c| c == b'L'));
+        assert_eq!(m.cstr(0), None);
+        assert!(m.argv(0).is_empty());
+        // Unmapped: nothing, as the plain reader says.
+        assert_eq!(m.cstr(8), None);
+        drop(heap);
+    }
+
+    #[test]
+    fn stat_lines() {
+        let s = "42 (a (b) c) S 7 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 12345 \
+                 1000 100 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 256\n";
+        let st = parse_stat(s).unwrap();
+        assert_eq!((st.state, st.ppid, st.start), ('S', 7, 12345), "{st:?}");
+        assert_eq!(st.exit, Some(256));
+        assert_eq!(parse_stat("42 (x) Z"), None);
+    }
+
+    #[test]
     fn own_process() {
         let me = std::process::id();
         let s = status(me).unwrap();
         assert_eq!(s.tgid, me);
-        let (state, start, _) = stat(me).unwrap();
-        assert!(state == 'R' || state == 'S', "{state}");
-        assert!(start_time(start).is_some());
+        let st = stat(me).unwrap();
+        assert!(st.state == 'R' || st.state == 'S', "{st:?}");
+        assert_eq!(st.ppid, std::os::unix::process::parent_id());
+        assert!(start_time(st.start).is_some());
         assert!(!cmdline(me).is_empty());
     }
 }

@@ -53,6 +53,26 @@ pub(super) struct State {
     /// audit log (the facts are read while it is stopped).
     pub defer: bool,
     deferred: std::cell::RefCell<Vec<Event>>,
+    /// seccomp: exec stops whose facts were read while the process waited;
+    /// the rest (its ancestors, the flags, the record) is done once it has
+    /// its answer ([`State::flush`]).
+    pending: Vec<ExecStop>,
+}
+
+/// What an exec stop read while the process waited for its answer: what is
+/// gone once it runs on (its memory, its descriptors, a thread's id, the
+/// file before the new program can remove it).
+struct ExecStop {
+    tid: u32,
+    tgid: u32,
+    ppid: Option<u32>,
+    start: u64,
+    path: String,
+    argv: Vec<String>,
+    cwd: Option<String>,
+    shown: String,
+    /// Why the binary counts as written during the invocation.
+    written: Option<String>,
 }
 
 /// `Ok`: let the call run; `Err(errno)`: fail it.
@@ -73,6 +93,7 @@ impl State {
             watched: Vec::new(),
             defer: false,
             deferred: std::cell::RefCell::new(Vec::new()),
+            pending: Vec::new(),
         }
     }
 
@@ -84,8 +105,12 @@ impl State {
         }
     }
 
-    /// Writes the records [`State::defer`] held back, in order.
-    pub fn flush(&self) {
+    /// Finishes the exec stops [`State::defer`] held back, then writes the
+    /// records held back, in order.
+    pub fn flush(&mut self) {
+        for x in std::mem::take(&mut self.pending) {
+            self.exec_record(x);
+        }
         let held = std::mem::take(&mut *self.deferred.borrow_mut());
         for e in held {
             (self.sink)(e);
@@ -101,7 +126,8 @@ impl State {
     }
 
     /// Registers `tgid` (started at `start`), watching its exit if asked.
-    fn register(&mut self, tgid: u32, start: u64) {
+    /// `pidfd`: one opened while `tgid` was stopped (so it is that process).
+    fn register(&mut self, tgid: u32, start: u64, pidfd: Option<OwnedFd>) {
         if let Some(p) = self.procs.get(&tgid) {
             if p.start == start {
                 return;
@@ -115,15 +141,36 @@ impl State {
             },
         );
         if self.watch_exits && self.watched.len() < MAX_WATCHED {
-            if let Some(fd) = mem::pidfd_open(tgid) {
+            let fd = match pidfd {
+                Some(fd) => Some(fd),
                 // The pid may have been reused between the look-up and the
                 // open: keep the descriptor only if it is the same process.
-                if mem::stat(tgid).is_some_and(|(_, s, _)| s == start) {
-                    self.watched.retain(|(p, _)| *p != tgid);
-                    self.watched.push((tgid, fd));
-                }
+                None => mem::pidfd_open(tgid)
+                    .filter(|_| mem::stat(tgid).is_some_and(|s| s.start == start)),
+            };
+            if let Some(fd) = fd {
+                self.watched.retain(|(p, _)| *p != tgid);
+                self.watched.push((tgid, fd));
             }
         }
+    }
+
+    /// `pid`'s start when it is a process of the tree known to be alive:
+    /// registered, not seen ending, and its pidfd not readable — so the pid
+    /// still names that process (a pid is reused only once its process has
+    /// ended). No `/proc` read: a poll of the pidfd. `None`: not known so.
+    fn known_alive(&self, pid: u32) -> Option<u64> {
+        let p = self.procs.get(&pid).filter(|p| !p.exited)?;
+        let (_, fd) = self.watched.iter().find(|(w, _)| *w == pid)?;
+        (!mem::pidfd_ended(fd)).then_some(p.start)
+    }
+
+    /// The process thread `tid` belongs to.
+    fn tgid_of(&self, tid: u32) -> u32 {
+        if self.known_alive(tid).is_some() {
+            return tid;
+        }
+        mem::status(tid).map_or(tid, |s| s.tgid)
     }
 
     fn count(&mut self) -> bool {
@@ -138,17 +185,16 @@ impl State {
         let mut chain = Vec::new();
         let mut p = pid;
         for _ in 0..64 {
-            if p <= 1 || p == self.shim {
+            if p <= 1 || p == self.shim || self.known_alive(p).is_some() {
                 break;
             }
-            let Some((_, start, _)) = mem::stat(p) else {
+            let Some(st) = mem::stat(p) else {
                 break;
             };
-            if self.procs.get(&p).is_some_and(|k| k.start == start) {
+            if self.procs.get(&p).is_some_and(|k| k.start == st.start) {
                 break;
             }
-            let Some(st) = mem::status(p) else { break };
-            chain.push((p, start, st.ppid));
+            chain.push((p, st.start, st.ppid));
             if p == self.root {
                 break;
             }
@@ -161,7 +207,7 @@ impl State {
             if root_start.is_some_and(|r| start < r) {
                 continue;
             }
-            self.register(pid, start);
+            self.register(pid, start, None);
             if !self.count() {
                 continue;
             }
@@ -183,7 +229,10 @@ impl State {
         }
     }
 
-    /// An `execve` (`dirfd` None) or `execveat` by thread `tid`.
+    /// An `execve` (`dirfd` None) or `execveat` by thread `tid`: what
+    /// cannot be read once it runs on is read now; its ancestors, flags and
+    /// record follow at once (ptrace) or once it has its answer (seccomp,
+    /// [`State::flush`]). Execs are recorded, never refused.
     pub fn exec(
         &mut self,
         tid: u32,
@@ -192,18 +241,83 @@ impl State {
         dirfd: Option<i64>,
         at_flags: u64,
     ) -> Verdict {
-        let st = mem::status(tid);
-        let tgid = st.as_ref().map_or(tid, |s| s.tgid);
-        let ppid = st.as_ref().map(|s| s.ppid);
+        let (tgid, ppid, start) = self.identify(tid);
+        let cwd = mem::cwd(tid);
+        let (file, shown) = resolve(tid, &path, cwd.as_deref(), dirfd, at_flags);
+        // Now: the new program could remove or replace its file.
+        let written = (tgid != self.root)
+            .then(|| flags::written(&file, &shown, self.since))
+            .flatten();
+        let x = ExecStop {
+            tid,
+            tgid,
+            ppid,
+            start,
+            path,
+            argv,
+            cwd,
+            shown,
+            written,
+        };
+        if self.defer {
+            self.pending.push(x);
+        } else {
+            self.exec_record(x);
+        }
+        Ok(())
+    }
+
+    /// The process of thread `tid` (stopped in exec), registered: (tgid,
+    /// ppid, start). One `/proc/<tid>/stat` read; a process seen for the
+    /// first time is told from a thread by `pidfd_open`, which only takes a
+    /// thread group's leader and gives the descriptor its exit is watched by.
+    fn identify(&mut self, tid: u32) -> (u32, Option<u32>, u64) {
+        let Some(st) = mem::stat(tid) else {
+            self.register(tid, 0, None);
+            return (tid, None, 0);
+        };
+        if self
+            .procs
+            .get(&tid)
+            .is_some_and(|p| p.start == st.start && !p.exited)
+        {
+            return (tid, Some(st.ppid), st.start);
+        }
+        if let Some(fd) = mem::pidfd_open(tid) {
+            self.register(tid, st.start, Some(fd));
+            return (tid, Some(st.ppid), st.start);
+        }
+        // A thread other than the leader (or a pidfd refused): its process
+        // by /proc.
+        let tgid = mem::status(tid).map_or(tid, |s| s.tgid);
+        let start = if tgid == tid {
+            st.start
+        } else {
+            mem::stat(tgid).map_or(0, |s| s.start)
+        };
+        self.register(tgid, start, None);
+        (tgid, Some(st.ppid), start)
+    }
+
+    /// The rest of an exec stop: its not yet recorded ancestors, its flags,
+    /// its `process` record.
+    fn exec_record(&mut self, x: ExecStop) {
+        let ExecStop {
+            tid,
+            tgid,
+            ppid,
+            start,
+            path,
+            argv,
+            cwd,
+            shown,
+            written,
+        } = x;
         if let Some(pp) = ppid {
             if tgid != self.root {
                 self.ensure(pp);
             }
         }
-        let start = mem::stat(tgid).map(|s| s.1).unwrap_or(0);
-        self.register(tgid, start);
-        let cwd = mem::cwd(tid);
-        let (file, shown) = resolve(tid, &path, cwd.as_deref(), dirfd, at_flags);
         let name = std::path::Path::new(&shown)
             .file_name()
             .or_else(|| std::path::Path::new(&path).file_name())
@@ -223,7 +337,7 @@ impl State {
             let by_name = flags::flag(&name, &argv)
                 .or_else(|| flags::flag(&base(&path), &argv))
                 .or_else(|| argv.first().and_then(|a0| flags::flag(&base(a0), &argv)));
-            match (by_name, flags::written(&file, &shown, self.since)) {
+            match (by_name, written) {
                 (Some(f), Some(w)) => Some(format!("{f}; {w}")),
                 (Some(f), None) => Some(f),
                 (None, Some(w)) => Some(format!("{w}, started by install-time code")),
@@ -245,12 +359,11 @@ impl State {
                 note: None,
             }));
         }
-        Ok(())
     }
 
     /// `exit_group(code)` by thread `tid` (seccomp): the process ends with `code`.
     pub fn exit_group(&mut self, tid: u32, code: u64) {
-        let tgid = mem::status(tid).map_or(tid, |s| s.tgid);
+        let tgid = self.tgid_of(tid);
         self.ensure(tgid);
         if let Some(p) = self.procs.get_mut(&tgid) {
             if p.exited {
@@ -258,6 +371,9 @@ impl State {
             }
             p.exited = true;
         }
+        // exit_group does not return: its pidfd has nothing left to tell,
+        // and closing it spares this thread a wake-up when the process ends.
+        self.watched.retain(|(p, _)| *p != tgid);
         self.emit(Event::Exit {
             pid: tgid,
             code: Some((code & 0xff) as i32),
@@ -288,7 +404,12 @@ impl State {
         };
         // A zombie not reaped yet still tells its wait status.
         match mem::stat(pid) {
-            Some(('Z', s, Some(w))) if s == start => {
+            Some(mem::Stat {
+                state: 'Z',
+                start: s,
+                exit: Some(w),
+                ..
+            }) if s == start => {
                 let (code, signal) = if w & 0x7f == 0 {
                     (Some((w >> 8) & 0xff), None)
                 } else {
@@ -397,7 +518,7 @@ impl State {
     }
 
     fn pid_of(&mut self, tid: u32) -> u32 {
-        let tgid = mem::status(tid).map_or(tid, |s| s.tgid);
+        let tgid = self.tgid_of(tid);
         self.ensure(tgid);
         tgid
     }

@@ -583,8 +583,9 @@ pub(super) fn handle(state: &mut State, tid: u32, nr: i64, a: [u64; 6]) -> Resul
         } else {
             (Some(a[0] as i32 as i64), a[1], a[2], a[4])
         };
-        let path = super::mem::read_cstr(tid, path_p).unwrap_or_default();
-        let argv = super::mem::read_argv(tid, argv_p);
+        let mut mem = super::mem::Pages::new(tid);
+        let path = mem.cstr(path_p).unwrap_or_default();
+        let argv = mem.argv(argv_p);
         return state.exec(tid, path, argv, dirfd, fl);
     }
     if nr == libc::SYS_exit_group {
@@ -644,12 +645,14 @@ fn serve(listener: &OwnedFd, state: &mut State) {
     // SAFETY: SET_FLAGS with a plain integer argument on our listener.
     unsafe { libc::ioctl(fd, IOCTL_SET_FLAGS, FD_SYNC_WAKE_UP) };
     state.defer = true;
+    let mut pfds = Vec::new();
     loop {
-        let mut pfds = vec![libc::pollfd {
+        pfds.clear();
+        pfds.push(libc::pollfd {
             fd,
             events: libc::POLLIN,
             revents: 0,
-        }];
+        });
         pfds.extend(state.watched.iter().map(|(_, w)| libc::pollfd {
             fd: w.as_raw_fd(),
             events: libc::POLLIN,
@@ -707,6 +710,7 @@ fn serve(listener: &OwnedFd, state: &mut State) {
         // SAFETY: SEND with an initialised response; failure means the
         // process is gone.
         unsafe { libc::ioctl(fd, IOCTL_SEND, &resp) };
+        // The bookkeeping of the stop, and its records.
         state.flush();
     }
     // The tree is gone: what is still watched has ended.
