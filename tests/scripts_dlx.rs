@@ -3,8 +3,10 @@
 //! the dlx run, confined (it cannot write outside, reach the listener or
 //! read the private key), recorded with its exit code and duration; its
 //! unapproved sibling's malicious postinstall does nothing and is listed
-//! with the command that approves it and recorded as denied. bunx builds
-//! nothing, not even a package on bun's default trusted list.
+//! with the command that approves it and recorded as denied. bunx: the
+//! same, pkgward preparing its cache entry before it runs; where pkgward
+//! does not, bunx builds nothing, not even a package on bun's default
+//! trusted list.
 
 mod support;
 
@@ -55,6 +57,17 @@ fn fixtures() {
             &NpmPackage::new("esbuild", "0.99.0")
                 .script("postinstall", "node x.js")
                 .file("x.js", js_marker("dlx-esbuild")),
+        );
+        // An approved build that fails.
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-fails", "1.0.0")
+                .script("postinstall", "node -e \"process.exit(7)\""),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-failcli", "1.0.0")
+                .dep("pw-dlx-fails", "^1.0.0")
+                .field("bin", serde_json::json!({"pw-dlx-failcli": "cli.js"}))
+                .executable("cli.js", "#!/usr/bin/env node\nconsole.log('command ran');\n"),
         );
         r.publish_npm(
             &NpmPackage::new("pw-dlx-cli", "1.0.0")
@@ -345,4 +358,36 @@ fn bunx_unprepared_runs_no_install_time_code_and_lists_what_it_skipped() {
         assert!(text(&o.stdout).contains("native missing"));
         assert_eq!(scripts(&t.g).len(), before, "{tool}: {}", text(&o.stderr));
     }
+}
+
+/// `bunx` whose approved build fails: the command does not run, the exit
+/// code is the build's failure, the build is recorded with its exit code,
+/// and the cache entry is removed (the next run prepares it again).
+#[test]
+fn bunx_approved_build_failing_fails_the_run() {
+    let t = setup(
+        "bunx",
+        "[scripts]\nallow = [\"npm:pw-dlx-failcli\", \"npm:pw-dlx-fails\"]\n",
+    );
+    let o = run(&t, "bunx", &["pw-dlx-failcli"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(!o.status.success(), "{out}\n{err}");
+    assert_ne!(o.status.code(), Some(77), "{out}\n{err}");
+    assert!(!out.contains("command ran"), "{out}\n{err}");
+    let recs = scripts(&t.g);
+    let r = recs
+        .iter()
+        .find(|r| r["package"] == "pw-dlx-fails")
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    assert_eq!(r["ran"], true, "{r:#}");
+    assert!(r["exit_code"].as_i64().is_some_and(|c| c != 0), "{r:#}");
+    let cache = t.g.sb.root().join("bun-cache");
+    let left: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".bunx-"))
+        .flat_map(|e| std::fs::read_dir(e.path()).unwrap().filter_map(|e| e.ok()))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
