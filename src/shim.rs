@@ -482,25 +482,15 @@ fn run_inner(
     // pip / uv with PyPI approvals: the approved sdists are built first,
     // supervised, into a wheelhouse the (wheels-only) tool then reads.
     let mut _wheelhouse = None;
+    let skip = resolve::Skip::new(
+        &shim_dirs(&call.invoked_as),
+        std::env::current_exe().ok().as_deref(),
+    );
+    let find_tool = |name: &str| {
+        resolve::find_real_tool(name, std::env::var_os("PATH").as_deref(), &cwd, &skip).0
+    };
     if let Some(s) = scripts.as_ref().filter(|s| s.python.is_some()) {
-        let skip = resolve::Skip::new(
-            &shim_dirs(&call.invoked_as),
-            std::env::current_exe().ok().as_deref(),
-        );
-        let cx = crate::scripts::Context {
-            policy: &policy,
-            mode,
-            invocation_id: &invocation_id,
-            program: &launch.program,
-            args: &launch.args,
-            env: &launch.env,
-            find_tool: &|name: &str| {
-                resolve::find_real_tool(name, std::env::var_os("PATH").as_deref(), &cwd, &skip).0
-            },
-            #[cfg(target_os = "linux")]
-            trace: launch.trace.clone(),
-            attached: None,
-        };
+        let cx = scripts_context(&policy, mode, &invocation_id, &launch, &find_tool);
         match crate::scripts::before_run_python(s, &cx, log_target.as_ref(), notice) {
             Ok(built) => _wheelhouse = built,
             Err(err) => {
@@ -520,7 +510,16 @@ fn run_inner(
     // mvn); cargo's fetch is not run when its graph cache says it has
     // nothing to do.
     let mut skip_tool = false;
+    // `bunx`: its cache entry prepared and the approved packages built
+    // before it runs ([`crate::scripts::bun::x_before`]); a failed build
+    // is the exit code and bunx does not run.
+    let mut failed_build = None;
     if let Some(s) = &scripts {
+        let cx = scripts_context(&policy, mode, &invocation_id, &launch, &find_tool);
+        failed_build = crate::scripts::before_bunx(s, &cx, log_target.as_ref(), notice);
+        skip_tool = failed_build.is_some();
+    }
+    if let Some(s) = scripts.as_ref().filter(|_| !skip_tool) {
         let checked = crate::scripts::before_run(
             s,
             &launch,
@@ -546,7 +545,7 @@ fn run_inner(
     let mut result = if skip_tool {
         Ok(supervise::Ended {
             pid: 0,
-            code: 0,
+            code: failed_build.unwrap_or(0),
             signal: None,
             processes: Vec::new(),
         })
@@ -559,24 +558,7 @@ fn run_inner(
         crate::scripts::broker_stopped(scripts.as_ref(), notices, outcomes, notice);
     }
     if let (Ok(ended), Some(s)) = (&mut result, &scripts) {
-        let skip = resolve::Skip::new(
-            &shim_dirs(&call.invoked_as),
-            std::env::current_exe().ok().as_deref(),
-        );
-        let cx = crate::scripts::Context {
-            policy: &policy,
-            mode,
-            invocation_id: &invocation_id,
-            program: &launch.program,
-            args: &launch.args,
-            env: &launch.env,
-            find_tool: &|name: &str| {
-                resolve::find_real_tool(name, std::env::var_os("PATH").as_deref(), &cwd, &skip).0
-            },
-            #[cfg(target_os = "linux")]
-            trace: launch.trace.clone(),
-            attached: None,
-        };
+        let cx = scripts_context(&policy, mode, &invocation_id, &launch, &find_tool);
         crate::scripts::after_run(s, ended, &cx, log_target.as_ref(), notice);
     }
     // uv projects: the approved sdists uv built in that run are recorded.
@@ -657,6 +639,28 @@ fn run_inner(
 }
 
 type ThreatsBefore = (Option<crate::threats::Index>, Vec<record::Reason>);
+
+/// What the scripts steps around the real tool's run get ([`crate::scripts::Context`]).
+fn scripts_context<'a>(
+    policy: &'a Policy,
+    mode: Mode,
+    invocation_id: &'a str,
+    launch: &'a supervise::Launch,
+    find_tool: &'a dyn Fn(&str) -> Option<PathBuf>,
+) -> crate::scripts::Context<'a> {
+    crate::scripts::Context {
+        policy,
+        mode,
+        invocation_id,
+        program: &launch.program,
+        args: &launch.args,
+        env: &launch.env,
+        find_tool,
+        #[cfg(target_os = "linux")]
+        trace: launch.trace.clone(),
+        attached: None,
+    }
+}
 
 /// Opens (building when stale) the threat index of the policy's feeds and
 /// checks the packages the command line names and the project's lockfiles.

@@ -3,8 +3,10 @@
 //! the dlx run, confined (it cannot write outside, reach the listener or
 //! read the private key), recorded with its exit code and duration; its
 //! unapproved sibling's malicious postinstall does nothing and is listed
-//! with the command that approves it and recorded as denied. bunx builds
-//! nothing, not even a package on bun's default trusted list.
+//! with the command that approves it and recorded as denied. bunx: the
+//! same, pkgward preparing its cache entry before it runs; where pkgward
+//! does not, bunx builds nothing, not even a package on bun's default
+//! trusted list.
 
 mod support;
 
@@ -55,6 +57,17 @@ fn fixtures() {
             &NpmPackage::new("esbuild", "0.99.0")
                 .script("postinstall", "node x.js")
                 .file("x.js", js_marker("dlx-esbuild")),
+        );
+        // An approved build that fails.
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-fails", "1.0.0")
+                .script("postinstall", "node -e \"process.exit(7)\""),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-failcli", "1.0.0")
+                .dep("pw-dlx-fails", "^1.0.0")
+                .field("bin", serde_json::json!({"pw-dlx-failcli": "cli.js"}))
+                .executable("cli.js", "#!/usr/bin/env node\nconsole.log('command ran');\n"),
         );
         r.publish_npm(
             &NpmPackage::new("pw-dlx-cli", "1.0.0")
@@ -218,21 +231,93 @@ fn pnpm_dlx_builds_approved_packages_confined() {
     no_effects_of_sneak(&t);
 }
 
-/// `bunx` / `bun x`: nothing builds, not even a package on bun's default
-/// trusted list (`esbuild`); the tool runs as bun leaves it. What it
-/// skipped is recorded (an approved one as not run) and the denied ones
-/// are listed with their approve command; a second run reuses bun's cache
-/// entry and records nothing.
+/// `bunx` / `bun x` with npm approvals: pkgward installs the package into
+/// the cache entry bunx looks in, the approved dependency builds there,
+/// confined, and is recorded; the unapproved one and `esbuild` (on bun's
+/// default trusted list) do not run and are listed and recorded; bunx
+/// then runs the command from that entry without installing again: its
+/// stdout and exit code are the command's. A second run reuses the entry:
+/// nothing is installed, built or recorded.
 #[test]
-fn bunx_runs_no_install_time_code_and_lists_what_it_skipped() {
+fn bunx_builds_approved_packages_confined() {
     for (tool, args) in [
         ("bunx", &["pw-dlx-cli"][..]),
-        ("bun", &["x", "pw-dlx-cli"][..]),
+        ("bun", &["x", "pw-dlx-cli@^1.0.0"][..]),
     ] {
         let t = setup(
             tool,
-            "[scripts]\nallow = [\"npm:pw-dlx-cli\", \"npm:pw-dlx-native\"]\n",
+            "[scripts]\nallow = [\"npm:pw-dlx-cli\", \"npm:pw-dlx-native@^1.0.0\"]\n",
         );
+        let o = run(&t, tool, args);
+        let (out, err) = (text(&o.stdout), text(&o.stderr));
+        assert!(o.status.success(), "{tool}: {out}\n{err}");
+        assert_eq!(out, "native ok\n", "{tool}: {err}");
+        let native = t.g.sb.marker("dlx-native").expect("the approved build ran");
+        assert_eq!(native, "key:unreadable bashrc:refused\n", "{tool}: {err}");
+        no_effects_of_sneak(&t);
+        assert_eq!(t.g.sb.marker("dlx-esbuild"), None, "{tool}: {err}");
+        for p in ["pw-dlx-sneak@1.0.0", "esbuild@0.99.0"] {
+            assert!(
+                err.contains(&format!("pkgward approve npm:{p}")),
+                "{tool}: {err}"
+            );
+        }
+        assert!(!err.contains("approve npm:pw-dlx-native"), "{tool}: {err}");
+        assert!(!err.contains("did not build"), "{tool}: {err}");
+        let recs = scripts(&t.g);
+        let built: Vec<_> = recs
+            .iter()
+            .filter(|r| r["package"] == "pw-dlx-native")
+            .collect();
+        assert_eq!(built.len(), 1, "{tool}: {recs:#?}");
+        let built = built[0];
+        assert_eq!(built["decision"], "approved", "{built:#}");
+        assert_eq!(built["ran"], true, "{built:#}");
+        assert_eq!(built["version"], "1.0.0", "{built:#}");
+        assert_eq!(built["exit_code"], 0, "{built:#}");
+        assert!(built["duration_ms"].is_number(), "{built:#}");
+        assert!(built["sandbox"].is_object(), "{built:#}");
+        for p in ["pw-dlx-sneak", "esbuild"] {
+            let r: Vec<_> = recs.iter().filter(|r| r["package"] == p).collect();
+            assert_eq!(r.len(), 1, "{tool}: {recs:#?}");
+            assert_eq!(r[0]["decision"], "deny", "{:#}", r[0]);
+            assert_eq!(r[0]["ran"], false, "{:#}", r[0]);
+        }
+        // The cached entry again: nothing installed, built or recorded.
+        let before = recs.len();
+        let o = run(&t, tool, args);
+        assert_eq!(text(&o.stdout), "native ok\n", "{}", text(&o.stderr));
+        assert_eq!(t.g.sb.marker("dlx-native"), Some(native));
+        assert_eq!(scripts(&t.g).len(), before, "{tool}: {}", text(&o.stderr));
+    }
+}
+
+/// `bunx` where pkgward does not prepare the entry: no npm approvals, or a
+/// dist-tag (`NAME@latest`: bunx installs it afresh each time). Nothing
+/// builds, not even a package on bun's default trusted list (`esbuild`);
+/// the tool runs as bun leaves it. What it skipped is recorded (an
+/// approved one as not run) and the denied ones are listed with their
+/// approve command; a second run reuses bun's cache entry (pkgward does
+/// not prepare it again) and records nothing.
+#[test]
+fn bunx_unprepared_runs_no_install_time_code_and_lists_what_it_skipped() {
+    for (tool, args, again, allow) in [
+        // Running fetched tools allowed as such: no npm package approved.
+        (
+            "bunx",
+            &["pw-dlx-cli"][..],
+            &["pw-dlx-cli"][..],
+            "[]\nexec = \"allow\"",
+        ),
+        (
+            "bun",
+            &["x", "pw-dlx-cli@latest"][..],
+            // The same entry, which pkgward leaves as bunx reuses it.
+            &["x", "pw-dlx-cli"][..],
+            "[\"npm:pw-dlx-cli\", \"npm:pw-dlx-native\"]",
+        ),
+    ] {
+        let t = setup(tool, &format!("[scripts]\nallow = {allow}\n"));
         let o = run(&t, tool, args);
         let (out, err) = (text(&o.stdout), text(&o.stderr));
         assert_eq!(o.status.code(), Some(3), "{tool}: {out}\n{err}");
@@ -246,18 +331,22 @@ fn bunx_runs_no_install_time_code_and_lists_what_it_skipped() {
                 "{tool}: {err}"
             );
         }
-        assert!(
-            err.contains("bunx did not build these approved packages")
-                && err.contains("pw-dlx-native@1.0.0"),
-            "{tool}: {err}"
-        );
         let recs = scripts(&t.g);
         let native = recs
             .iter()
             .find(|r| r["package"] == "pw-dlx-native")
             .unwrap_or_else(|| panic!("{tool}: {recs:#?}"));
-        assert_eq!(native["decision"], "approved", "{native:#}");
         assert_eq!(native["ran"], false, "{native:#}");
+        if allow.starts_with("[]") {
+            assert_eq!(native["decision"], "deny", "{native:#}");
+        } else {
+            assert_eq!(native["decision"], "approved", "{native:#}");
+            assert!(
+                err.contains("bunx did not build these approved packages")
+                    && err.contains("pw-dlx-native@1.0.0"),
+                "{tool}: {err}"
+            );
+        }
         let esbuild = recs
             .iter()
             .find(|r| r["package"] == "esbuild")
@@ -265,8 +354,40 @@ fn bunx_runs_no_install_time_code_and_lists_what_it_skipped() {
         assert_eq!(esbuild["decision"], "deny", "{esbuild:#}");
         // The cached entry again: nothing installed, nothing recorded.
         let before = scripts(&t.g).len();
-        let o = run(&t, tool, args);
+        let o = run(&t, tool, again);
         assert!(text(&o.stdout).contains("native missing"));
         assert_eq!(scripts(&t.g).len(), before, "{tool}: {}", text(&o.stderr));
     }
+}
+
+/// `bunx` whose approved build fails: the command does not run, the exit
+/// code is the build's failure, the build is recorded with its exit code,
+/// and the cache entry is removed (the next run prepares it again).
+#[test]
+fn bunx_approved_build_failing_fails_the_run() {
+    let t = setup(
+        "bunx",
+        "[scripts]\nallow = [\"npm:pw-dlx-failcli\", \"npm:pw-dlx-fails\"]\n",
+    );
+    let o = run(&t, "bunx", &["pw-dlx-failcli"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(!o.status.success(), "{out}\n{err}");
+    assert_ne!(o.status.code(), Some(77), "{out}\n{err}");
+    assert!(!out.contains("command ran"), "{out}\n{err}");
+    let recs = scripts(&t.g);
+    let r = recs
+        .iter()
+        .find(|r| r["package"] == "pw-dlx-fails")
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    assert_eq!(r["ran"], true, "{r:#}");
+    assert!(r["exit_code"].as_i64().is_some_and(|c| c != 0), "{r:#}");
+    let cache = t.g.sb.root().join("bun-cache");
+    let left: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".bunx-"))
+        .flat_map(|e| std::fs::read_dir(e.path()).unwrap().filter_map(|e| e.ok()))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -189,8 +189,10 @@ pub enum Family {
     /// broker ([`pnpm::dlx_setup`]); what it did not build is read from
     /// its dlx cache afterwards ([`pnpm::dlx_after`]).
     PnpmDlx,
-    /// `bunx` / `bun x`: it builds nothing; what it skipped is read from
-    /// its cache afterwards ([`bun::x_after`]).
+    /// `bunx` / `bun x`: it builds nothing; pkgward prepares its cache
+    /// entry and builds the approved packages there before it runs
+    /// ([`bun::x_before`]); what bunx installed itself is read from its
+    /// cache afterwards ([`bun::x_after`]).
     BunX,
 }
 
@@ -435,7 +437,7 @@ pub fn prepare(
             }),
             ..Setup::default()
         }),
-        "bun" | "bunx" if verb == Verb::Execute => Some(bun::x_setup(cwd)),
+        "bun" | "bunx" if verb == Verb::Execute => Some(bun::x_setup(tool.name == "bunx", cwd)),
         "bun" | "bunx" if verb == Verb::Install => Some(Setup {
             env: ignore_scripts_env("true"),
             insert_args: vec!["--ignore-scripts".into()],
@@ -1037,6 +1039,30 @@ pub fn before_run(
             dotnet::before(plan, policy, invocation_id, &mut log, notice).map(|_| false)
         }
         _ => Ok(false),
+    }
+}
+
+/// Before `bunx` runs (Linux): its cache entry is prepared and the
+/// approved packages in it built ([`bun::x_before`]). `Some(code)`: an
+/// approved build failed; bunx is not run and this is the exit code.
+pub fn before_bunx(
+    setup: &Setup,
+    cx: &Context<'_>,
+    log: Option<&record::LogTarget>,
+    notice: &mut dyn FnMut(String),
+) -> Option<i32> {
+    if setup.after.as_ref().map(|a| a.family) != Some(Family::BunX) {
+        return None;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let mut log = log.and_then(|t| t.open().ok());
+        bun::x_before(cx, &mut log, notice)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (cx, log, notice);
+        None
     }
 }
 
