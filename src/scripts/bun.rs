@@ -51,16 +51,11 @@ pub fn x_setup(bunx: bool, cwd: &Path) -> Setup {
     BUNX.store(bunx, std::sync::atomic::Ordering::Relaxed);
     Setup {
         env: super::ignore_scripts_env("true"),
-        after: Some(After {
-            family: Family::BunX,
-            runner: Runner::SameTool,
-            root: cwd.to_path_buf(),
-            with_root: false,
-            only: Vec::new(),
-            before: None,
-            before_store: None,
-            rebuild: false,
-        }),
+        after: Some(After::all_in(
+            Family::BunX,
+            Runner::SameTool,
+            cwd.to_path_buf(),
+        )),
         ..Setup::default()
     }
 }
@@ -294,16 +289,7 @@ pub fn x_before(
             return None;
         }
     }
-    let after = After {
-        family: Family::Npm,
-        runner: Runner::Npm,
-        root: entry.clone(),
-        with_root: false,
-        only: Vec::new(),
-        before: None,
-        before_store: None,
-        rebuild: false,
-    };
+    let after = After::all_in(Family::Npm, Runner::Npm, entry.clone());
     let cx = Context {
         attached,
         trace: cx.trace.clone(),

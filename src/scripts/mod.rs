@@ -377,6 +377,23 @@ pub struct After {
     pub rebuild: bool,
 }
 
+impl After {
+    /// Every package installed under `root` (a fetch-and-execute tool's
+    /// install: none of them the project's own, none there before).
+    pub(crate) fn all_in(family: Family, runner: Runner, root: PathBuf) -> After {
+        After {
+            family,
+            runner,
+            root,
+            with_root: false,
+            only: Vec::new(),
+            before: None,
+            before_store: None,
+            rebuild: false,
+        }
+    }
+}
+
 /// How the real tool is started so that it runs no install-time code, and
 /// what to do after it. `None`: nothing to change (mode `off`, or a command
 /// that runs no install-time code).

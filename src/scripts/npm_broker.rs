@@ -904,16 +904,7 @@ fn build_npx(
     });
     let mut failed = None;
     for root in dirs {
-        let after = super::After {
-            family: super::Family::Npm,
-            runner: super::Runner::Npm,
-            root,
-            with_root: false,
-            only: Vec::new(),
-            before: None,
-            before_store: None,
-            rebuild: false,
-        };
+        let after = super::After::all_in(super::Family::Npm, super::Runner::Npm, root);
         let cx = super::Context {
             policy: &cfg.policy,
             mode: cfg.mode,

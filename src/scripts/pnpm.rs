@@ -245,16 +245,11 @@ pub fn dlx_setup(tool: &str, policy: &Policy, args: &[String], cwd: &Path) -> Se
     *DLX_ALLOW.lock().unwrap_or_else(|e| e.into_inner()) = names;
     Setup {
         in_tool: cfg!(target_os = "linux"),
-        after: Some(After {
-            family: Family::PnpmDlx,
-            runner: Runner::SameTool,
-            root: cwd.to_path_buf(),
-            with_root: false,
-            only: Vec::new(),
-            before: None,
-            before_store: None,
-            rebuild: false,
-        }),
+        after: Some(After::all_in(
+            Family::PnpmDlx,
+            Runner::SameTool,
+            cwd.to_path_buf(),
+        )),
         ..off
     }
 }
