@@ -482,12 +482,17 @@ fn run_inner(
     // pip / uv with PyPI approvals: the approved sdists are built first,
     // supervised, into a wheelhouse the (wheels-only) tool then reads.
     let mut _wheelhouse = None;
-    let skip = resolve::Skip::new(
-        &shim_dirs(&call.invoked_as),
-        std::env::current_exe().ok().as_deref(),
-    );
+    // (Taken the first time a step looks for another tool: most
+    // invocations never do.)
+    let skip = std::cell::OnceCell::new();
     let find_tool = |name: &str| {
-        resolve::find_real_tool(name, std::env::var_os("PATH").as_deref(), &cwd, &skip).0
+        let skip = skip.get_or_init(|| {
+            resolve::Skip::new(
+                &shim_dirs(&call.invoked_as),
+                std::env::current_exe().ok().as_deref(),
+            )
+        });
+        resolve::find_real_tool(name, std::env::var_os("PATH").as_deref(), &cwd, skip).0
     };
     if let Some(s) = scripts.as_ref().filter(|s| s.python.is_some()) {
         let cx = scripts_context(&policy, mode, &invocation_id, &launch, &find_tool);
