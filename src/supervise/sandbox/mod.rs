@@ -32,8 +32,8 @@
 pub(crate) mod linux;
 pub mod seatbelt;
 
-use std::collections::{BTreeSet, HashSet};
-use std::ffi::OsString;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -529,24 +529,60 @@ fn cover_in(
         }
         return;
     }
-    // An ancestor of a denied path: its entries one by one (each ancestor
-    // once; a link back to it adds nothing).
+    cover_entries(c, denied, out, have, seen, depth);
+}
+
+/// The entries of `c`, an ancestor of a denied path, one by one (each
+/// ancestor once; a link back to it adds nothing). An entry that is not a
+/// link is decided by its name alone: the denied paths below `c` are
+/// grouped by their first name under it, so a directory of thousands of
+/// entries costs a lookup each, not a path comparison with every denied
+/// path (which was most of a confined build's set-up with a crowded `/tmp`
+/// above the home).
+fn cover_entries(
+    c: PathBuf,
+    denied: &[PathBuf],
+    out: &mut Vec<PathBuf>,
+    have: &mut HashSet<PathBuf>,
+    seen: &mut BTreeSet<PathBuf>,
+    depth: usize,
+) {
     if depth > 64 || !seen.insert(c.clone()) {
         return;
     }
-    if let Ok(rd) = std::fs::read_dir(&c) {
-        for e in rd.flatten() {
-            let link = e.file_type().map(|t| t.is_symlink()).unwrap_or(true);
-            let entry = if link {
-                match e.path().canonicalize() {
-                    Ok(target) => target,
-                    // A dangling link grants nothing.
-                    Err(_) => continue,
+    // First name under `c` → whether a denied path is that entry itself
+    // (else it only holds one).
+    let mut below: HashMap<&OsStr, bool> = HashMap::new();
+    for d in denied {
+        if let Ok(rest) = d.strip_prefix(&c) {
+            let mut names = rest.components();
+            if let Some(first) = names.next() {
+                *below.entry(first.as_os_str()).or_default() |= names.next().is_none();
+            }
+        }
+    }
+    let Ok(rd) = std::fs::read_dir(&c) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if e.file_type().map(|t| t.is_symlink()).unwrap_or(true) {
+            // A link may name anything: its target is decided in full (a
+            // dangling link grants nothing).
+            if let Ok(target) = e.path().canonicalize() {
+                cover_in(target, denied, out, have, seen, depth + 1);
+            }
+            continue;
+        }
+        let name = e.file_name();
+        let entry = c.join(&name);
+        match below.get(name.as_os_str()) {
+            None => {
+                if have.insert(entry.clone()) {
+                    out.push(entry);
                 }
-            } else {
-                c.join(e.file_name())
-            };
-            cover_in(entry, denied, out, have, seen, depth + 1);
+            }
+            Some(true) => {}
+            Some(false) => cover_entries(entry, denied, out, have, seen, depth + 1),
         }
     }
 }

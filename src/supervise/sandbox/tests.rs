@@ -121,6 +121,49 @@ fn npmrc_loses_its_credentials() {
     );
 }
 
+/// Every path of a tree with many entries next to the denied ones is
+/// either under a grant or under a denied path, never both; nothing denied
+/// lies under a grant. Denied paths share first names (`a/x`, `a/y/z`), one
+/// denied entry holds another denied path, and some are missing.
+#[test]
+fn cover_grants_everything_but_the_denied_paths_in_a_crowded_tree() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().canonicalize().unwrap();
+    let mut all = Vec::new();
+    for i in 0..300 {
+        let f = root.join(format!("f{i}"));
+        std::fs::write(&f, "").unwrap();
+        all.push(f);
+    }
+    for d in ["a/x", "a/y/z", "a/y/w", "a/keep", "b/c/d", "e"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+        all.push(root.join(d).join("file"));
+        std::fs::write(root.join(d).join("file"), "").unwrap();
+    }
+    let denied: Vec<PathBuf> = ["a/x", "a/y/z", "b", "b/c", "gone/away", "f7"]
+        .iter()
+        .map(|d| resolved(&root.join(d)))
+        .collect();
+    let mut out = Vec::new();
+    cover(&root, &denied, &mut out);
+    let is_denied = |p: &Path| denied.iter().any(|d| p.starts_with(d));
+    for p in &all {
+        let granted = out.iter().any(|g| p.starts_with(g));
+        assert_eq!(granted, !is_denied(p), "{}: granted {granted}", p.display());
+    }
+    for g in &out {
+        assert!(!is_denied(g), "{} is denied", g.display());
+        assert!(
+            !denied.iter().any(|d| d.starts_with(g)),
+            "{} holds a denied path",
+            g.display()
+        );
+    }
+    assert!(out.contains(&root.join("a/keep")));
+    assert!(out.contains(&root.join("a/y/w")));
+    assert!(out.contains(&root.join("e")));
+}
+
 #[test]
 fn cover_leaves_out_denied_paths_and_links_to_them() {
     let t = tempfile::tempdir().unwrap();
