@@ -22,11 +22,25 @@ pub const MASK: &str = "***";
 /// Tools whose `-p` is a password and `-k` an API key.
 const SHORT_SECRET_TOOLS: &[&str] = &["poetry", "uv", "uvx", "dotnet", "nuget", "choco"];
 
+/// `name` lowercased without `-` and `_`.
 fn normalise(name: &str) -> String {
-    name.chars()
-        .filter(|c| *c != '-' && *c != '_')
-        .flat_map(|c| c.to_lowercase())
-        .collect()
+    let mut out = String::with_capacity(name.len());
+    if name.is_ascii() {
+        // The common case (every argument of a traced process passes
+        // here), without decoding characters.
+        out.extend(
+            name.bytes()
+                .filter(|b| *b != b'-' && *b != b'_')
+                .map(|b| char::from(b.to_ascii_lowercase())),
+        );
+    } else {
+        out.extend(
+            name.chars()
+                .filter(|c| *c != '-' && *c != '_')
+                .flat_map(|c| c.to_lowercase()),
+        );
+    }
+    out
 }
 
 /// Is this (flag or config key) name one whose value is a secret?
@@ -34,8 +48,15 @@ pub fn is_secret_name(name: &str) -> bool {
     // For config keys like `//host/:_authToken` or `http-basic.repo`, the
     // meaningful part is after the last ':' or '.'.
     let tail = name.rsplit([':', '.']).next().unwrap_or(name);
-    let n = normalise(tail);
     let whole = normalise(name);
+    // The tail's normal form ends the whole name's: its length is enough.
+    let tail_len: usize = tail
+        .chars()
+        .filter(|c| *c != '-' && *c != '_')
+        .flat_map(|c| c.to_lowercase())
+        .map(char::len_utf8)
+        .sum();
+    let n = &whole[whole.len() - tail_len..];
     const PARTS: &[&str] = &[
         "password",
         "passwd",
@@ -45,8 +66,7 @@ pub fn is_secret_name(name: &str) -> bool {
         "credential",
         "privatekey",
     ];
-    PARTS.iter().any(|p| n.contains(p) || whole.contains(p))
-        || matches!(n.as_str(), "auth" | "otp" | "key" | "pat")
+    PARTS.iter().any(|p| whole.contains(p)) || matches!(n, "auth" | "otp" | "key" | "pat")
 }
 
 /// Replaces the userinfo of every URL in `s` with `***`.
@@ -238,6 +258,19 @@ mod tests {
     fn table() {
         let cases: &[(&str, &[&str], &[&str])] = &[
             ("npm", &["install", "left-pad"], &["install", "left-pad"]),
+            // Names that are not ASCII: lowercased character by character,
+            // the tail after the last '.' found by its normal form's length.
+            ("npm", &["--Ünï-TOKEN=abc"], &["--Ünï-TOKEN=***"]),
+            (
+                "npm",
+                &["config", "café.AUTH", "v"],
+                &["config", "café.AUTH", "***"],
+            ),
+            (
+                "npm",
+                &["config", "aüth.café", "v"],
+                &["config", "aüth.café", "v"],
+            ),
             (
                 "npm",
                 &["--registry=https://u:p@reg.example.com/npm/"],
