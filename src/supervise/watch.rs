@@ -135,8 +135,15 @@ fn scan(dir: &Path, depth: usize, budget: &mut usize, snap: &mut Snapshot) {
                 scan(&path, depth - 1, budget, snap);
             }
         } else if cfg!(unix) && (ft.is_file() || ft.is_symlink()) {
-            // What it leads to must be a file (not a directory).
-            let Ok(m) = std::fs::metadata(&path) else {
+            // What it leads to must be a file (not a directory). A regular
+            // file's own status is read relative to the listed directory
+            // (no walk of its whole path: thousands of entries in /usr/bin).
+            let m = if ft.is_symlink() {
+                std::fs::metadata(&path)
+            } else {
+                e.metadata()
+            };
+            let Ok(m) = m else {
                 continue;
             };
             if !m.is_file() {
