@@ -126,7 +126,10 @@ mod linux {
             out.push(pip_install(&reg, sys, &size));
         }
         if want("cargo") {
-            out.push(cargo_build(&reg, sys, &size));
+            out.push(cargo_build(&reg, sys, &size, &CargoGraph::TINY));
+        }
+        if want("cargo-sized") {
+            out.push(cargo_build(&reg, sys, &size, &CargoGraph::SIZED));
         }
         report(&out, &size, &load0, started.elapsed());
     }
@@ -385,15 +388,52 @@ mod linux {
 
     // ---- cargo build -------------------------------------------------------
 
-    fn cargo_build(reg: &Registries, sys: &Path, size: &Size) -> Outcome {
+    /// The crate graph `cargo build` compiles: the same shape (10 crates, 5
+    /// build scripts), with crates of next to no code (the shim's fixed
+    /// costs against the smallest build) or of some size (what a build of
+    /// real crates sees).
+    struct CargoGraph {
+        /// Crate names: `<prefix>-NN`.
+        prefix: &'static str,
+        /// Generated functions per crate.
+        functions: usize,
+        label: &'static str,
+    }
+
+    impl CargoGraph {
+        const TINY: CargoGraph = CargoGraph {
+            prefix: "pw-supb-crate",
+            functions: 0,
+            label: "",
+        };
+        const SIZED: CargoGraph = CargoGraph {
+            prefix: "pw-supc-crate",
+            functions: 12,
+            label: ", 12 generated functions each",
+        };
+
+        /// Code to compile: functions with loops, closures and generics.
+        fn body(&self) -> String {
+            (0..self.functions)
+                .map(|j| {
+                    format!(
+                        "pub fn f{j}(x: u64) -> u64 {{\n    let v: Vec<u64> = (0..x).map(|i| i.wrapping_mul({j}) ^ (i >> 3)).collect();\n    let s: std::collections::BTreeMap<u64, String> = v.iter().map(|i| (*i, format!(\"{{i}}-{j}\"))).collect();\n    v.iter().zip(s.values()).fold({j}u64, |a, (b, t)| a.rotate_left(5) ^ b ^ t.len() as u64)\n}}\n"
+                    )
+                })
+                .collect()
+        }
+    }
+
+    fn cargo_build(reg: &Registries, sys: &Path, size: &Size, graph: &CargoGraph) -> Outcome {
         // Crates 0..n/2 are the project's direct dependencies; crate k of them
         // depends on crate k + n/2. The even ones have a build script.
         let n = size.crates;
         let half = n.div_ceil(2);
+        let prefix = graph.prefix;
         let mut approved = Vec::new();
         for i in (0..n).rev() {
-            let name = format!("pw-supb-crate-{i:02}");
-            let dep = (i < half && i + half < n).then(|| format!("pw-supb-crate-{:02}", i + half));
+            let name = format!("{prefix}-{i:02}");
+            let dep = (i < half && i + half < n).then(|| format!("{prefix}-{:02}", i + half));
             let body = match &dep {
                 Some(d) => format!(
                     "pub fn fixture_name() -> String {{\n    format!(\"{name}+{{}}\", {}::fixture_name())\n}}\n",
@@ -401,7 +441,7 @@ mod linux {
                 ),
                 None => format!("pub fn fixture_name() -> String {{\n    \"{name}\".to_string()\n}}\n"),
             };
-            let mut c = Crate::new(&name, "1.0.0").lib(&body);
+            let mut c = Crate::new(&name, "1.0.0").lib(&format!("{body}{}", graph.body()));
             if let Some(d) = &dep {
                 c = c.dep(d, "1");
             }
@@ -417,10 +457,15 @@ mod linux {
         std::os::unix::fs::symlink(real_cargo(), g.real.join("cargo")).unwrap();
         g.sb.cargo_config(&reg.cargo.config_replacing_crates_io());
         let deps: String = (0..half)
-            .map(|i| format!("pw-supb-crate-{i:02} = \"1\"\n"))
+            .map(|i| format!("{prefix}-{i:02} = \"1\"\n"))
             .collect();
         let calls: String = (0..half)
-            .map(|i| format!("    println!(\"{{}}\", pw_supb_crate_{i:02}::fixture_name());\n"))
+            .map(|i| {
+                format!(
+                    "    println!(\"{{}}\", {}_{i:02}::fixture_name());\n",
+                    prefix.replace('-', "_")
+                )
+            })
             .collect();
         g.sb.write(
             "Cargo.toml",
@@ -528,8 +573,9 @@ mod linux {
         keep(g);
         Outcome {
             workload: format!(
-                "cargo build, {n} crates ({} with a build script), empty target dir, registry cache warm",
-                approved.len()
+                "cargo build, {n} crates ({} with a build script){}, empty target dir, registry cache warm",
+                approved.len(),
+                graph.label
             ),
             labels,
             samples,
