@@ -1,9 +1,17 @@
-//! `bunx` / `bun x`: bun installs the package into its cache
-//! (`<cache>/.bunx-<uid>/<name>@<version>`, `latest` when none is given;
-//! a hoisted `node_modules`, through `bun add <spec> --no-summary` in that
-//! directory) and runs its command in the same step; it reuses an entry
-//! whose command is less than a day old (a dist-tag such as `@next` is
-//! installed afresh every time). pkgward runs it with scripts off
+//! `bunx` / `bun x` (checked against bun 1.4.5): bun installs the package
+//! into its cache (`<cache>/.bunx-<uid>/<name>@<version>`, `latest` when
+//! none is given; a hoisted `node_modules`, through `bun add <spec>
+//! --no-summary` in that directory) and runs its command in the same step;
+//! it reuses an entry whose command is less than a day old (a dist-tag
+//! such as `@next`, or an explicit `@latest`, is installed afresh every
+//! time). `bunx -p PKG CMD` installs into PKG's entry and runs CMD. `bun
+//! create NAME` is bunx of `create-NAME` (`@scope` → `@scope/create`,
+//! `@scope/name` → `@scope/create-name`), unless NAME is a local template
+//! folder (`$BUN_CREATE_DIR`, `./.bun-create`, `~/.bun-create`), a file, a
+//! GitHub `owner/repo` or one of bun's legacy templates. The cache is
+//! `BUN_INSTALL_CACHE_DIR`, else the global bunfig's cache directory
+//! (bunx does not read the project's bunfig for it), else bun's defaults
+//! ([`cache_dir`]). pkgward runs bunx with scripts off
 //! (`npm_config_ignore_scripts=true`, which bun honours for bunx, bun's
 //! default trusted-dependencies list included; `BUN_CONFIG_IGNORE_SCRIPTS`
 //! is not read by bunx): bunx has no per-package switch (`--trust` runs
@@ -17,15 +25,24 @@
 //! install-time code decided like `bun install`'s ([`super::run_after`]:
 //! approved ones run confined through npm with the entry as the project,
 //! denied ones recorded and listed). bunx then finds the entry installed
-//! and fresh and runs the command without installing again.
+//! and fresh and runs the command without installing again. A dist-tag is
+//! first resolved to the exact version it names by the real bun (`bun
+//! info NAME@TAG version`, run in bunx's cache as its `add` is: the same
+//! registry settings, auth and mirror), that version's entry is prepared,
+//! and bunx is given `NAME@VERSION` in place of `NAME@TAG` (only that
+//! argument changes: the same command, output and exit code; bunx's
+//! `npm_lifecycle_script` names the version). Under a release-age cooldown
+//! a tag is left to bunx (`bun info` applies no cooldown); the cooldown's
+//! flags are passed to the `add`.
 //!
 //! Where pkgward does not prepare it (elsewhere, no npm approvals, a spec
-//! that is not `NAME[@VERSION]`, a dist-tag, an option before the package
-//! other than `--bun`), bunx installs as before, and afterwards the cache
-//! entry this run installed is read: every package with install-time code
-//! is decided, recorded as not run, and the denied ones are listed with
-//! their approve command ([`x_after`]). A reused entry installs nothing:
-//! nothing to record.
+//! that is not `NAME[@VERSION|@TAG]`, a `bun create` template bun does not
+//! take from npm, an option before the package other than `--bun` and
+//! `-p`/`--package`, a tag bun cannot resolve), bunx installs as before,
+//! and afterwards the cache entry this run installed is read: every
+//! package with install-time code is decided, recorded as not run, and the
+//! denied ones are listed with their approve command ([`x_after`]). A
+//! reused entry installs nothing: nothing to record.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -82,20 +99,27 @@ fn cache_dir(cx: &Context<'_>) -> Option<PathBuf> {
             Some(x) => PathBuf::from(x).join(".bunfig.toml"),
             None => home.as_ref()?.join(".bunfig.toml"),
         };
-        let dir = crate::classify::bunfig_cache_dir(&std::fs::read_to_string(&file).ok()?)?;
-        let dir = match dir.strip_prefix('~') {
-            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
-                home.as_ref()?.join(rest.trim_start_matches('/'))
-            }
-            _ => PathBuf::from(dir),
-        };
-        Some(file.parent()?.join(dir))
+        let text = std::fs::read_to_string(&file).ok()?;
+        bunfig_cache(&file, &text, home.as_deref())
     };
     var("BUN_INSTALL_CACHE_DIR")
         .or_else(bunfig)
         .or_else(|| var("BUN_INSTALL").map(|b| b.join("install/cache")))
         .or_else(|| var("XDG_CACHE_HOME").map(|x| x.join(".bun/install/cache")))
         .or_else(|| home.as_ref().map(|h| h.join(".bun/install/cache")))
+}
+
+/// The cache directory the bunfig `file` (contents `text`) sets: `~`
+/// expanded, relative to the file's directory.
+fn bunfig_cache(file: &Path, text: &str, home: Option<&Path>) -> Option<PathBuf> {
+    let dir = crate::classify::bunfig_cache_dir(text)?;
+    let dir = match dir.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            home?.join(rest.trim_start_matches('/'))
+        }
+        _ => PathBuf::from(dir),
+    };
+    Some(file.parent()?.join(dir))
 }
 
 /// The bunx entries (`<cache>/.bunx-*/<spec>`) written since `start`.
@@ -136,9 +160,12 @@ pub struct XSpec {
     pub template: Option<String>,
 }
 
-/// bunx's options before the package that pkgward knows.
+/// bunx's options before the package that pkgward knows: `--bun`, and the
+/// release-age filter pkgward's cooldown adds (passed to the `add`).
 fn x_flag(a: &str) -> bool {
     a == "--bun"
+        || a.starts_with("--minimum-release-age=")
+        || a.starts_with("--minimum-release-age-excludes=")
 }
 
 /// Templates `bun create` takes elsewhere than from `create-NAME` (its
@@ -635,6 +662,16 @@ mod tests {
             plain("cowsay", "latest", "cowsay", 1)
         );
         assert_eq!(bun(&["--bun", "x", "a@1.2.3"]), plain("a", "1.2.3", "a", 2));
+        // The cooldown's filter, as pkgward inserts it after `x`.
+        assert_eq!(
+            bun(&[
+                "x",
+                "--minimum-release-age=60",
+                "--minimum-release-age-excludes=pkgward-no-exemptions",
+                "a"
+            ]),
+            plain("a", "latest", "a", 3)
+        );
         assert_eq!(
             bunx(&["--bun", "a@^1.0.0", "--f"]),
             plain("a", "^1.0.0", "a", 1)
@@ -715,6 +752,26 @@ mod tests {
         ] {
             assert_eq!(bun(args), None, "bun {args:?}");
         }
+    }
+
+    #[test]
+    fn bunfig_cache_dir_as_bun_reads_it() {
+        use std::path::{Path, PathBuf};
+        let file = Path::new("/x/cfg/.bunfig.toml");
+        let home = Some(Path::new("/h"));
+        let dir =
+            |v: &str| super::bunfig_cache(file, &format!("[install.cache]\ndir = \"{v}\"\n"), home);
+        assert_eq!(dir("/abs/c"), Some(PathBuf::from("/abs/c")));
+        assert_eq!(dir("rel/c"), Some(PathBuf::from("/x/cfg/rel/c")));
+        assert_eq!(dir("~/c"), Some(PathBuf::from("/h/c")));
+        assert_eq!(dir("~"), Some(PathBuf::from("/h")));
+        assert_eq!(dir("~c"), Some(PathBuf::from("/x/cfg/~c")));
+        // bun does not expand variables there.
+        assert_eq!(dir("$C"), Some(PathBuf::from("/x/cfg/$C")));
+        assert_eq!(
+            super::bunfig_cache(file, "[install]\ncache = false\n", home),
+            None
+        );
     }
 
     #[test]
