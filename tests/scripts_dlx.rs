@@ -571,3 +571,37 @@ fn bun_create_and_bunx_package_are_prepared() {
         assert_eq!(bunx_entries(&cache), ["create-pw-dlx@latest"], "{args:?}");
     }
 }
+
+/// An entry bunx would find stale (its `package.json` written more than a
+/// day ago, whatever the age of the command) is prepared again: bunx
+/// would reinstall it itself, without the build.
+#[test]
+fn bunx_stale_entry_is_prepared_again() {
+    bunx_fixtures();
+    let t = setup("bunx", BUNX_ALLOW);
+    let o = run(&t, "bunx", &["create-pw-dlx@1.0.0", "one"]);
+    assert_prepared(&t, &o, "native ok 1.0.0 one\n");
+    let cache = t.g.sb.root().join("bun-cache");
+    let private = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with(".bunx-"))
+        .unwrap()
+        .path();
+    let manifest = private.join("create-pw-dlx@1.0.0/package.json");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 60 * 60);
+    std::fs::File::options()
+        .write(true)
+        .open(&manifest)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    std::fs::remove_file(t.g.sb.markers.join("dlx-native")).unwrap();
+    let o = run(&t, "bunx", &["create-pw-dlx@1.0.0", "two"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(out, "native ok 1.0.0 two\n", "{err}");
+    assert!(
+        t.g.sb.marker("dlx-native").is_some(),
+        "not built again: {err}"
+    );
+}

@@ -2,7 +2,8 @@
 //! into its cache (`<cache>/.bunx-<uid>/<name>@<version>`, `latest` when
 //! none is given; a hoisted `node_modules`, through `bun add <spec>
 //! --no-summary` in that directory) and runs its command in the same step;
-//! it reuses an entry whose command is less than a day old (a dist-tag
+//! it reuses an entry whose `package.json` it wrote less than a day ago,
+//! whatever the age of the command (a dist-tag
 //! such as `@next`, or an explicit `@latest`, is installed afresh every
 //! time). `bunx -p PKG CMD` installs into PKG's entry and runs CMD. `bun
 //! create NAME` is bunx of `create-NAME` (`@scope` → `@scope/create`,
@@ -53,7 +54,7 @@ use crate::record::AuditLog;
 #[cfg(target_os = "linux")]
 use crate::supervise::install_code::{run_install_code, Attached, InstallCode};
 
-/// bunx reuses an entry whose command is younger than this (a day).
+/// bunx reuses an entry whose package.json is younger than this (a day).
 #[cfg(target_os = "linux")]
 const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
@@ -459,15 +460,18 @@ fn prepare(
         && local
             .chain(std::env::split_paths(&path))
             .any(|d| fresh(&d.join(bin)).is_some());
-    let cached = fresh(&entry.join("node_modules/.bin").join(bin));
+    // bunx reuses an entry that has the command and whose package.json it
+    // wrote less than a day ago (else it removes it and installs again).
+    let has_bin = entry.join("node_modules/.bin").join(bin).is_file();
+    let cached = has_bin && fresh(&entry.join("package.json")) == Some(true);
     let done = Prepared {
         failed: None,
         spec: rewrite,
     };
-    if on_path || cached == Some(true) {
+    if on_path || cached {
         return Some(done);
     }
-    if cached.is_none() && entry.join("node_modules").join(name).exists() {
+    if !has_bin && entry.join("node_modules").join(name).exists() {
         // Installed without that command: bunx reports it.
         return None;
     }
