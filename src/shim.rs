@@ -521,8 +521,15 @@ fn run_inner(
     let mut failed_build = None;
     if let Some(s) = &scripts {
         let cx = scripts_context(&policy, mode, &invocation_id, &launch, &find_tool);
-        failed_build = crate::scripts::before_bunx(s, &cx, log_target.as_ref(), notice);
+        let prepared = crate::scripts::before_bunx(s, &cx, log_target.as_ref(), notice);
+        failed_build = prepared.failed;
         skip_tool = failed_build.is_some();
+        if let Some((at, spec)) = prepared.spec {
+            // A dist-tag: the version pkgward prepared the entry for.
+            if let Some(a) = launch.args.get_mut(at) {
+                *a = spec;
+            }
+        }
     }
     if let Some(s) = scripts.as_ref().filter(|_| !skip_tool) {
         let checked = crate::scripts::before_run(

@@ -122,6 +122,11 @@ fn setup(tool: &str, policy_extra: &str) -> T {
 }
 
 fn run(t: &T, tool: &str, args: &[&str]) -> std::process::Output {
+    run_with(t, tool, args, true)
+}
+
+/// `bun_cache`: bun's cache set by `BUN_INSTALL_CACHE_DIR` (`bun-cache`).
+fn run_with(t: &T, tool: &str, args: &[&str], bun_cache: bool) -> std::process::Output {
     let g = &t.g;
     let root = g.sb.root().to_path_buf();
     let dir = |n: &str| root.join(n).to_string_lossy().into_owned();
@@ -131,7 +136,11 @@ fn run(t: &T, tool: &str, args: &[&str]) -> std::process::Output {
         ("BUN_INSTALL_CACHE_DIR", dir("bun-cache")),
         ("DO_NOT_TRACK", "1".into()),
     ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .filter(|(k, _)| bun_cache || *k != "BUN_INSTALL_CACHE_DIR")
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
     g.sb.command(
         tool,
         &[
@@ -292,8 +301,8 @@ fn bunx_builds_approved_packages_confined() {
     }
 }
 
-/// `bunx` where pkgward does not prepare the entry: no npm approvals, or a
-/// dist-tag (`NAME@latest`: bunx installs it afresh each time). Nothing
+/// `bunx` where pkgward does not prepare the entry: no npm approvals, or an
+/// option before the package that pkgward does not know. Nothing
 /// builds, not even a package on bun's default trusted list (`esbuild`);
 /// the tool runs as bun leaves it. What it skipped is recorded (an
 /// approved one as not run) and the denied ones are listed with their
@@ -311,7 +320,7 @@ fn bunx_unprepared_runs_no_install_time_code_and_lists_what_it_skipped() {
         ),
         (
             "bun",
-            &["x", "pw-dlx-cli@latest"][..],
+            &["x", "--verbose", "pw-dlx-cli"][..],
             // The same entry, which pkgward leaves as bunx reuses it.
             &["x", "pw-dlx-cli"][..],
             "[\"npm:pw-dlx-cli\", \"npm:pw-dlx-native\"]",
@@ -390,4 +399,209 @@ fn bunx_approved_build_failing_fails_the_run() {
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+// bunx: dist-tags, bun's cache set in bunfig.toml, `bun create`, `--package`.
+
+fn bunx_fixtures() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        fixtures();
+        let r = shared();
+        let cli = "#!/usr/bin/env node\n\
+                   const fs = require('fs'), path = require('path');\n\
+                   const dir = path.dirname(require.resolve('pw-dlx-native/package.json'));\n\
+                   if (!fs.existsSync(path.join(dir, 'built.txt'))) { console.log('native missing'); process.exit(3); }\n\
+                   console.log('native ok', require('./package.json').version, process.argv.slice(2).join(' '));\n";
+        let tool = |name: &str, version: &str| {
+            NpmPackage::new(name, version)
+                .dep("pw-dlx-native", "^1.0.0")
+                .dep("pw-dlx-sneak", "^1.0.0")
+                .executable("cli.js", cli)
+        };
+        // `latest` is a version without the dependency, `next` the one with it.
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-tagcli", "1.0.0")
+                .field("bin", serde_json::json!({"pw-dlx-tagcli": "cli.js"}))
+                .executable("cli.js", "#!/usr/bin/env node\nconsole.log('latest ran');\n"),
+        );
+        r.publish_npm(
+            &tool("pw-dlx-tagcli", "2.0.0-beta.1")
+                .field("bin", serde_json::json!({"pw-dlx-tagcli": "cli.js"}))
+                .tag("next"),
+        );
+        // What `bun create pw-dlx` runs; a second command for `--package`.
+        r.publish_npm(&tool("create-pw-dlx", "1.0.0").field(
+            "bin",
+            serde_json::json!({"create-pw-dlx": "cli.js", "pw-dlx-other": "cli.js"}),
+        ));
+    });
+}
+
+/// The bunx entries left in `cache` (`.bunx-<uid>/<entry>`).
+fn bunx_entries(cache: &std::path::Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(cache)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".bunx-"))
+        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten())
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("node_modules").is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+/// The run printed `expected` and built the approved dependency confined
+/// (recorded with its exit code, duration and sandbox); the unapproved
+/// one did nothing and is listed and recorded as denied.
+fn assert_prepared(t: &T, o: &std::process::Output, expected: &str) {
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert_eq!(out, expected, "{err}");
+    let native = t.g.sb.marker("dlx-native").expect("the approved build ran");
+    assert_eq!(native, "key:unreadable bashrc:refused\n", "{err}");
+    no_effects_of_sneak(t);
+    assert!(
+        err.contains("pkgward approve npm:pw-dlx-sneak@1.0.0"),
+        "{err}"
+    );
+    assert!(!err.contains("approve npm:pw-dlx-native"), "{err}");
+    assert!(!err.contains("did not build"), "{err}");
+    let recs = scripts(&t.g);
+    let built: Vec<_> = recs
+        .iter()
+        .filter(|r| r["package"] == "pw-dlx-native")
+        .collect();
+    assert_eq!(built.len(), 1, "{recs:#?}");
+    let built = built[0];
+    assert_eq!(built["decision"], "approved", "{built:#}");
+    assert_eq!(built["ran"], true, "{built:#}");
+    assert_eq!(built["exit_code"], 0, "{built:#}");
+    assert!(built["duration_ms"].is_number(), "{built:#}");
+    assert!(built["sandbox"].is_object(), "{built:#}");
+    let sneak: Vec<_> = recs
+        .iter()
+        .filter(|r| r["package"] == "pw-dlx-sneak")
+        .collect();
+    assert_eq!(sneak.len(), 1, "{recs:#?}");
+    assert_eq!(sneak[0]["decision"], "deny", "{:#}", sneak[0]);
+    assert_eq!(sneak[0]["ran"], false, "{:#}", sneak[0]);
+}
+
+const BUNX_ALLOW: &str = "[scripts]\nallow = [\"npm:pw-dlx-tagcli\", \"npm:create-pw-dlx\", \"npm:pw-dlx-native@^1.0.0\"]\n";
+
+/// `bunx NAME@TAG` (and an explicit `@latest`): pkgward has the real bun
+/// resolve the tag, prepares the entry of that version and runs bunx with
+/// `NAME@VERSION`; bunx runs the tagged version's command from it without
+/// installing (no `@next` entry); a second run reuses it.
+#[test]
+fn bunx_dist_tag_is_prepared_as_the_version_it_names() {
+    bunx_fixtures();
+    let t = setup("bunx", BUNX_ALLOW);
+    let o = run(&t, "bunx", &["pw-dlx-tagcli@next", "a", "b"]);
+    assert_prepared(&t, &o, "native ok 2.0.0-beta.1 a b\n");
+    let cache = t.g.sb.root().join("bun-cache");
+    assert_eq!(bunx_entries(&cache), ["pw-dlx-tagcli@2.0.0-beta.1"]);
+    let before = scripts(&t.g).len();
+    let o = run(&t, "bunx", &["pw-dlx-tagcli@next", "again"]);
+    assert_eq!(
+        text(&o.stdout),
+        "native ok 2.0.0-beta.1 again\n",
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(scripts(&t.g).len(), before, "{}", text(&o.stderr));
+    // `@latest` named explicitly: the version it names, its own entry.
+    let o = run(&t, "bunx", &["pw-dlx-tagcli@latest"]);
+    assert_eq!(text(&o.stdout), "latest ran\n", "{}", text(&o.stderr));
+    assert_eq!(
+        bunx_entries(&cache),
+        ["pw-dlx-tagcli@1.0.0", "pw-dlx-tagcli@2.0.0-beta.1"]
+    );
+}
+
+/// bun's cache directory set only in the global bunfig (relative to it):
+/// pkgward prepares the entry there, where bunx looks.
+#[test]
+fn bunx_entry_is_prepared_in_the_bunfig_cache_dir() {
+    bunx_fixtures();
+    let t = setup("bunx", BUNX_ALLOW);
+    let config = t.g.sb.home.join(".config");
+    let bunfig = config.join(".bunfig.toml");
+    let mut text_ = std::fs::read_to_string(&bunfig).unwrap();
+    text_.push_str("[install.cache]\ndir = \"bunfig-cache\"\n");
+    std::fs::write(&bunfig, text_).unwrap();
+    let o = run_with(
+        &t,
+        "bunx",
+        &["-p", "create-pw-dlx", "pw-dlx-other", "x"],
+        false,
+    );
+    assert_prepared(&t, &o, "native ok 1.0.0 x\n");
+    assert_eq!(
+        bunx_entries(&config.join("bunfig-cache")),
+        ["create-pw-dlx@latest"]
+    );
+}
+
+/// `bun create NAME` (bunx of `create-NAME`) and `bunx --package PKG CMD`:
+/// the entry bunx uses is prepared.
+#[test]
+fn bun_create_and_bunx_package_are_prepared() {
+    bunx_fixtures();
+    for (tool, args, expected) in [
+        (
+            "bun",
+            &["create", "pw-dlx", "dest"][..],
+            "native ok 1.0.0 dest\n",
+        ),
+        (
+            "bunx",
+            &["--bun", "--package=create-pw-dlx", "pw-dlx-other"][..],
+            "native ok 1.0.0 \n",
+        ),
+    ] {
+        let t = setup(tool, BUNX_ALLOW);
+        let o = run(&t, tool, args);
+        assert_prepared(&t, &o, expected);
+        let cache = t.g.sb.root().join("bun-cache");
+        assert_eq!(bunx_entries(&cache), ["create-pw-dlx@latest"], "{args:?}");
+    }
+}
+
+/// An entry bunx would find stale (its `package.json` written more than a
+/// day ago, whatever the age of the command) is prepared again: bunx
+/// would reinstall it itself, without the build.
+#[test]
+fn bunx_stale_entry_is_prepared_again() {
+    bunx_fixtures();
+    let t = setup("bunx", BUNX_ALLOW);
+    let o = run(&t, "bunx", &["create-pw-dlx@1.0.0", "one"]);
+    assert_prepared(&t, &o, "native ok 1.0.0 one\n");
+    let cache = t.g.sb.root().join("bun-cache");
+    let private = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with(".bunx-"))
+        .unwrap()
+        .path();
+    let manifest = private.join("create-pw-dlx@1.0.0/package.json");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 60 * 60);
+    std::fs::File::options()
+        .write(true)
+        .open(&manifest)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    std::fs::remove_file(t.g.sb.markers.join("dlx-native")).unwrap();
+    let o = run(&t, "bunx", &["create-pw-dlx@1.0.0", "two"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(out, "native ok 1.0.0 two\n", "{err}");
+    assert!(
+        t.g.sb.marker("dlx-native").is_some(),
+        "not built again: {err}"
+    );
 }

@@ -199,6 +199,25 @@ fn toml_string(v: &str) -> Option<String> {
     None
 }
 
+/// The install cache directory a bunfig sets, as written: `[install.cache]
+/// dir = "…"`, `[install] cache = "…"` or `cache = { dir = "… " }` (the
+/// last one wins; `cache = false` sets none). bun does not expand
+/// variables in it.
+pub(crate) fn bunfig_cache_dir(text: &str) -> Option<String> {
+    toml_strings(text)
+        .into_iter()
+        .filter(|e| {
+            let p: Vec<&str> = e.path.iter().map(String::as_str).collect();
+            matches!(
+                p.as_slice(),
+                ["install", "cache"] | ["install", "cache", "dir"]
+            )
+        })
+        .map(|e| e.value)
+        .next_back()
+        .filter(|v| !v.is_empty())
+}
+
 /// bun expands a bunfig string that is exactly `$NAME`.
 fn expand(req: &Request<'_>, v: &str) -> String {
     match v.strip_prefix('$') {
@@ -759,6 +778,20 @@ mod tests {
         fn toml_reader_never_panics(t in "[a-z\"'{}\\[\\].,=# \\n\\\\u0-9$\u{e9}]{0,200}") {
             let _ = toml_strings(&t);
         }
+    }
+
+    #[test]
+    fn bunfig_cache_dir_forms() {
+        use super::bunfig_cache_dir as dir;
+        assert_eq!(dir("[install.cache]\ndir = \"/c\"\n"), Some("/c".into()));
+        assert_eq!(dir("[install]\ncache = \"~/c\"\n"), Some("~/c".into()));
+        assert_eq!(
+            dir("[install]\ncache = { dir = 'rel', disable = true }\n"),
+            Some("rel".into())
+        );
+        assert_eq!(dir("[install]\ncache = false\n"), None);
+        assert_eq!(dir("[install.cache]\ndir = \"\"\n"), None);
+        assert_eq!(dir("[run]\ndir = \"/c\"\n"), None);
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod tests;
 mod uv;
 mod yarn;
 
+pub(crate) use bun::bunfig_cache_dir;
 pub(crate) use yarn::lockfile_in_yaml_form;
 
 use std::path::Path;

@@ -1,9 +1,18 @@
-//! `bunx` / `bun x`: bun installs the package into its cache
-//! (`<cache>/.bunx-<uid>/<name>@<version>`, `latest` when none is given;
-//! a hoisted `node_modules`, through `bun add <spec> --no-summary` in that
-//! directory) and runs its command in the same step; it reuses an entry
-//! whose command is less than a day old (a dist-tag such as `@next` is
-//! installed afresh every time). pkgward runs it with scripts off
+//! `bunx` / `bun x` (checked against bun 1.4.5): bun installs the package
+//! into its cache (`<cache>/.bunx-<uid>/<name>@<version>`, `latest` when
+//! none is given; a hoisted `node_modules`, through `bun add <spec>
+//! --no-summary` in that directory) and runs its command in the same step;
+//! it reuses an entry whose `package.json` it wrote less than a day ago,
+//! whatever the age of the command (a dist-tag
+//! such as `@next`, or an explicit `@latest`, is installed afresh every
+//! time). `bunx -p PKG CMD` installs into PKG's entry and runs CMD. `bun
+//! create NAME` is bunx of `create-NAME` (`@scope` → `@scope/create`,
+//! `@scope/name` → `@scope/create-name`), unless NAME is a local template
+//! folder (`$BUN_CREATE_DIR`, `./.bun-create`, `~/.bun-create`), a file, a
+//! GitHub `owner/repo` or one of bun's legacy templates. The cache is
+//! `BUN_INSTALL_CACHE_DIR`, else the global bunfig's cache directory
+//! (bunx does not read the project's bunfig for it), else bun's defaults
+//! ([`cache_dir`]). pkgward runs bunx with scripts off
 //! (`npm_config_ignore_scripts=true`, which bun honours for bunx, bun's
 //! default trusted-dependencies list included; `BUN_CONFIG_IGNORE_SCRIPTS`
 //! is not read by bunx): bunx has no per-package switch (`--trust` runs
@@ -17,15 +26,24 @@
 //! install-time code decided like `bun install`'s ([`super::run_after`]:
 //! approved ones run confined through npm with the entry as the project,
 //! denied ones recorded and listed). bunx then finds the entry installed
-//! and fresh and runs the command without installing again.
+//! and fresh and runs the command without installing again. A dist-tag is
+//! first resolved to the exact version it names by the real bun (`bun
+//! info NAME@TAG version`, run in bunx's cache as its `add` is: the same
+//! registry settings, auth and mirror), that version's entry is prepared,
+//! and bunx is given `NAME@VERSION` in place of `NAME@TAG` (only that
+//! argument changes: the same command, output and exit code; bunx's
+//! `npm_lifecycle_script` names the version). Under a release-age cooldown
+//! a tag is left to bunx (`bun info` applies no cooldown); the cooldown's
+//! flags are passed to the `add`.
 //!
 //! Where pkgward does not prepare it (elsewhere, no npm approvals, a spec
-//! that is not `NAME[@VERSION]`, a dist-tag, an option before the package
-//! other than `--bun`), bunx installs as before, and afterwards the cache
-//! entry this run installed is read: every package with install-time code
-//! is decided, recorded as not run, and the denied ones are listed with
-//! their approve command ([`x_after`]). A reused entry installs nothing:
-//! nothing to record.
+//! that is not `NAME[@VERSION|@TAG]`, a `bun create` template bun does not
+//! take from npm, an option before the package other than `--bun` and
+//! `-p`/`--package`, a tag bun cannot resolve), bunx installs as before,
+//! and afterwards the cache entry this run installed is read: every
+//! package with install-time code is decided, recorded as not run, and the
+//! denied ones are listed with their approve command ([`x_after`]). A
+//! reused entry installs nothing: nothing to record.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -33,8 +51,10 @@ use std::time::SystemTime;
 
 use super::{npm, After, Context, Family, Runner, Setup};
 use crate::record::AuditLog;
+#[cfg(target_os = "linux")]
+use crate::supervise::install_code::{run_install_code, Attached, InstallCode};
 
-/// bunx reuses an entry whose command is younger than this (a day).
+/// bunx reuses an entry whose package.json is younger than this (a day).
 #[cfg(target_os = "linux")]
 const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
@@ -60,10 +80,13 @@ pub fn x_setup(bunx: bool, cwd: &Path) -> Setup {
     }
 }
 
-/// bun's install cache (bun's order): `BUN_INSTALL_CACHE_DIR`,
-/// `$BUN_INSTALL/install/cache`, `$XDG_CACHE_HOME/.bun/install/cache`,
-/// `~/.bun/install/cache`. (A cache directory set in `bunfig.toml` is not
-/// read: then nothing is listed.)
+/// bun's install cache, in bun's order (checked against bun 1.4.5):
+/// `BUN_INSTALL_CACHE_DIR`; the cache directory of the global bunfig
+/// (`$XDG_CONFIG_HOME/.bunfig.toml` when that variable is set, else
+/// `~/.bunfig.toml`: `[install.cache] dir` or `[install] cache`, `~`
+/// expanded, relative to the bunfig's directory; bunx does not read the
+/// project's `bunfig.toml` for it); `$BUN_INSTALL/install/cache`;
+/// `$XDG_CACHE_HOME/.bun/install/cache`; `~/.bun/install/cache`.
 fn cache_dir(cx: &Context<'_>) -> Option<PathBuf> {
     let var = |k: &str| {
         super::launch_var(cx.env, k)
@@ -71,14 +94,33 @@ fn cache_dir(cx: &Context<'_>) -> Option<PathBuf> {
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
     };
+    let home = var("HOME").or_else(dirs::home_dir);
+    let bunfig = || {
+        let file = match super::launch_var(cx.env, "XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+            Some(x) => PathBuf::from(x).join(".bunfig.toml"),
+            None => home.as_ref()?.join(".bunfig.toml"),
+        };
+        let text = std::fs::read_to_string(&file).ok()?;
+        bunfig_cache(&file, &text, home.as_deref())
+    };
     var("BUN_INSTALL_CACHE_DIR")
+        .or_else(bunfig)
         .or_else(|| var("BUN_INSTALL").map(|b| b.join("install/cache")))
         .or_else(|| var("XDG_CACHE_HOME").map(|x| x.join(".bun/install/cache")))
-        .or_else(|| {
-            var("HOME")
-                .or_else(dirs::home_dir)
-                .map(|h| h.join(".bun/install/cache"))
-        })
+        .or_else(|| home.as_ref().map(|h| h.join(".bun/install/cache")))
+}
+
+/// The cache directory the bunfig `file` (contents `text`) sets: `~`
+/// expanded, relative to the file's directory.
+fn bunfig_cache(file: &Path, text: &str, home: Option<&Path>) -> Option<PathBuf> {
+    let dir = crate::classify::bunfig_cache_dir(text)?;
+    let dir = match dir.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            home?.join(rest.trim_start_matches('/'))
+        }
+        _ => PathBuf::from(dir),
+    };
+    Some(file.parent()?.join(dir))
 }
 
 /// The bunx entries (`<cache>/.bunx-*/<spec>`) written since `start`.
@@ -95,41 +137,100 @@ pub fn entries(cache: &Path, start: SystemTime) -> Vec<PathBuf> {
     out
 }
 
-/// What `bunx ARGS` (`bunx`) or `bun ARGS` (`bun x …`) installs: `(name,
-/// version as bunx names the entry, the command it looks for)`. `None`
-/// where pkgward does not prepare the entry: another `bun` command (`bun
-/// create`), a flag before the package other than `--bun`, no package, a
-/// spec that is not `NAME[@VERSION]` (URLs, `github:`…, paths), and a
-/// dist-tag (`NAME@next`: bunx installs it afresh every time).
-pub fn x_spec<S: AsRef<std::ffi::OsStr>>(
-    bunx: bool,
-    args: &[S],
-) -> Option<(String, String, String)> {
-    let mut first = true;
-    let mut spec = None;
-    for a in args {
-        let a = a.as_ref().to_str()?;
-        if a.is_empty() {
+/// What `bunx ARGS` (`bunx`) or `bun ARGS` (`bun x …`, `bun create …`)
+/// installs, as [`x_spec`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XSpec {
+    /// The package bunx installs (`create-NAME` for `bun create NAME`).
+    pub name: String,
+    /// Its version as bunx names the entry: `latest` when none is given,
+    /// else as written.
+    pub version: String,
+    /// The command bunx looks for in the entry.
+    pub bin: String,
+    /// The version is a dist-tag (`next`, an explicit `latest`), which
+    /// bunx installs afresh every time.
+    pub tag: bool,
+    /// The argument holding the spec, and its text before `@VERSION`
+    /// (`NAME`, `--package=NAME`): an exact version replaces a dist-tag
+    /// there.
+    pub at: usize,
+    pub head: String,
+    /// `bun create`: the template as written (a local template folder of
+    /// that name comes before the npm package).
+    pub template: Option<String>,
+}
+
+/// bunx's options before the package that pkgward knows: `--bun`, and the
+/// release-age filter pkgward's cooldown adds (passed to the `add`).
+fn x_flag(a: &str) -> bool {
+    a == "--bun"
+        || a.starts_with("--minimum-release-age=")
+        || a.starts_with("--minimum-release-age-excludes=")
+}
+
+/// Templates `bun create` takes elsewhere than from `create-NAME` (its
+/// legacy templates, and names it refuses).
+const CREATE_NOT_NPM: &[&str] = &["elysia", "elysia-buchta", "stric", "react", "next"];
+
+/// What `bunx ARGS` (`bunx`) or `bun ARGS` installs (see [`XSpec`]):
+/// `bunx [--bun] SPEC`, `bunx [--bun] -p|--package[=]SPEC BIN`, the same
+/// after `bun [--bun] x`, and `bun [--bun] create|c [--bun] TEMPLATE`
+/// (bunx of `create-TEMPLATE`, `@scope` → `@scope/create`, `@scope/name`
+/// → `@scope/create-name`). `None` where pkgward does not prepare the
+/// entry: another `bun` command, another option before the package, no
+/// package, a spec that is not `NAME[@VERSION]` (URLs, `github:`…,
+/// paths), a `bun create` template bun takes from GitHub or its legacy
+/// list.
+pub fn x_spec<S: AsRef<std::ffi::OsStr>>(bunx: bool, args: &[S]) -> Option<XSpec> {
+    let mut i = 0;
+    let mut create = false;
+    let word = |i: usize| args.get(i).map(|a| a.as_ref().to_str());
+    if !bunx {
+        loop {
+            match word(i)?? {
+                "" => {}
+                a if x_flag(a) => {}
+                "x" => break,
+                "create" | "c" => {
+                    create = true;
+                    break;
+                }
+                _ => return None,
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    // (index, text before the name, the spec), and `-p`'s command.
+    let mut package: Option<(usize, String, &str)> = None;
+    let (at, head, spec, bin) = loop {
+        let a = word(i)??;
+        if a.is_empty() || x_flag(a) {
+            i += 1;
             continue;
         }
         if a.starts_with('-') {
-            if a != "--bun" {
+            if create || package.is_some() {
                 return None;
             }
-            continue;
-        }
-        if std::mem::take(&mut first) && !bunx {
-            if a != "x" {
-                return None;
+            if a == "-p" || a == "--package" {
+                package = Some((i + 1, String::new(), word(i + 1)??));
+                i += 2;
+                continue;
             }
+            let v = a.strip_prefix("--package=")?;
+            package = Some((i, "--package=".into(), v));
+            i += 1;
             continue;
         }
-        spec = Some(a);
-        break;
-    }
-    let spec = spec?;
-    let at = spec.char_indices().skip(1).find(|(_, c)| *c == '@');
-    let (name, version) = match at {
+        break match package.take() {
+            Some((at, head, spec)) => (at, head, spec, Some(a)),
+            None => (i, String::new(), a, None),
+        };
+    };
+    let split = spec.char_indices().skip(1).find(|(_, c)| *c == '@');
+    let (typed, version) = match split {
         Some((i, _)) => (&spec[..i], &spec[i + 1..]),
         None => (spec, ""),
     };
@@ -139,29 +240,81 @@ pub fn x_spec<S: AsRef<std::ffi::OsStr>>(
             && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._~".contains(&b))
     };
-    let valid = match name.strip_prefix('@') {
-        Some(scoped) => scoped
-            .split_once('/')
-            .is_some_and(|(s, n)| part(s) && part(n)),
-        None => part(name),
+    let valid = match typed.strip_prefix('@') {
+        Some(scoped) => match scoped.split_once('/') {
+            Some((s, n)) => part(s) && part(n),
+            // `bun create @scope`: `@scope/create`.
+            None => create && part(scoped),
+        },
+        None => part(typed),
     };
+    let tag = is_tag(version);
     let range = version.is_empty()
+        || tag
         || (version.starts_with(|c: char| c.is_ascii_digit() || "^~<>=*xXv".contains(c))
             && !version.contains([':', '/', '\\']));
-    if !valid || !range {
+    if !valid || !range || (create && CREATE_NOT_NPM.contains(&typed)) {
         return None;
     }
-    let name = if name == "tsc" { "typescript" } else { name };
-    let bin = match name {
-        "typescript" => "tsc",
-        _ => name.rsplit('/').next().unwrap_or(name),
+    let name = if create {
+        match typed.split_once('/') {
+            Some((scope, n)) => format!("{scope}/create-{n}"),
+            None if typed.starts_with('@') => format!("{typed}/create"),
+            None => format!("create-{typed}"),
+        }
+    } else if typed == "tsc" && bin.is_none() {
+        "typescript".into()
+    } else {
+        typed.to_string()
+    };
+    let bin = match bin {
+        Some(b) if b.contains(['/', '\\']) || b.starts_with('.') => return None,
+        Some(b) => b.to_string(),
+        None if name == "typescript" => "tsc".into(),
+        None => name.rsplit('/').next().unwrap_or(&name).to_string(),
     };
     let version = if version.is_empty() {
         "latest"
     } else {
         version
     };
-    Some((name.to_string(), version.to_string(), bin.to_string()))
+    Some(XSpec {
+        name,
+        version: version.to_string(),
+        bin,
+        tag,
+        at,
+        head: format!("{head}{typed}"),
+        template: create.then(|| spec.to_string()),
+    })
+}
+
+/// A version that bun reads as a dist-tag rather than a range (`next`,
+/// `beta`, `latest`; not `x`, `v1`, `1.x`).
+fn is_tag(v: &str) -> bool {
+    let mut chars = v.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let range_like = v
+        .bytes()
+        .all(|b| b"xX*.".contains(&b) || b.is_ascii_digit())
+        || (first == 'v' && chars.next().is_some_and(|c| c.is_ascii_digit()));
+    first.is_ascii_alphabetic()
+        && !range_like
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+}
+
+/// What pkgward did before bunx ([`x_before`]).
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// An approved build failed: bunx is not run, this is the exit code.
+    pub failed: Option<i32>,
+    /// The argument to replace (index into bunx's arguments, new text): a
+    /// dist-tag replaced by the exact version it names, whose entry
+    /// pkgward prepared.
+    pub spec: Option<(usize, std::ffi::OsString)>,
 }
 
 /// Linux, before bunx (the policy approving npm packages): pkgward installs
@@ -170,19 +323,20 @@ pub fn x_spec<S: AsRef<std::ffi::OsStr>>(
 /// install-time code runs confined with the entry as the project and the
 /// denied code is recorded and listed ([`super::run_after`], npm's
 /// runner); bunx then finds the entry installed and runs its command. The
-/// output goes to stderr. Nothing is done when bunx would not install (an
-/// entry it reuses, a command it finds on PATH) or when the spec is not a
-/// plain `NAME[@VERSION]` ([`x_spec`]): bunx then installs as before, with
-/// scripts off. `Some(code)`: an approved build failed; the entry is
-/// removed and bunx is not run.
+/// output goes to stderr. A dist-tag is first resolved to the version it
+/// names by the real bun (`bun info NAME@TAG version`, with bunx's
+/// registry settings) and bunx is given `NAME@VERSION` instead
+/// ([`Prepared::spec`]). Nothing is done when bunx would not install (an
+/// entry it reuses, a command it finds on PATH, a local `bun create`
+/// template) or when the spec is not a plain `NAME[@VERSION]`
+/// ([`x_spec`]): bunx then installs as before, with scripts off.
 #[cfg(target_os = "linux")]
 pub fn x_before(
     cx: &Context<'_>,
     log: &mut Option<AuditLog>,
     notice: &mut dyn FnMut(String),
-) -> Option<i32> {
+) -> Prepared {
     use crate::policy::ScriptsDefault;
-    use crate::supervise::install_code::{run_install_code, Attached, InstallCode};
     use crate::tools::Ecosystem;
     let approves = cx.policy.scripts_default.value != ScriptsDefault::Deny
         || cx
@@ -190,15 +344,107 @@ pub fn x_before(
             .allow_entries()
             .any(|(e, _)| e.ecosystem == Ecosystem::Npm);
     if !approves {
-        return None;
+        return Prepared::default();
     }
     let bunx = BUNX.load(std::sync::atomic::Ordering::Relaxed);
-    let (name, version, bin) = x_spec(bunx, cx.args)?;
+    let Some(spec) = x_spec(bunx, cx.args) else {
+        return Prepared::default();
+    };
+    prepare(cx, spec, log, notice).unwrap_or_default()
+}
+
+/// [`x_before`] for a spec it prepares.
+#[cfg(target_os = "linux")]
+fn prepare(
+    cx: &Context<'_>,
+    spec: XSpec,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> Option<Prepared> {
+    use std::os::unix::fs::DirBuilderExt;
     let cwd = std::env::current_dir().ok()?;
+    let home = super::launch_var(cx.env, "HOME").map(PathBuf::from);
+    if let Some(t) = &spec.template {
+        // `bun create`'s local templates come first.
+        let create_dir = super::launch_var(cx.env, "BUN_CREATE_DIR").map(PathBuf::from);
+        let local = [
+            create_dir,
+            Some(cwd.join(".bun-create")),
+            home.map(|h| h.join(".bun-create")),
+        ];
+        // A file or folder of that name (`bun create ./App.tsx`) is no
+        // package either.
+        if cwd.join(t).exists() || local.iter().flatten().any(|d| d.join(t).exists()) {
+            return None;
+        }
+    }
     // SAFETY: getuid has no preconditions.
     let uid = unsafe { libc::getuid() };
     let cache = cache_dir(cx)?;
     let private = cache.join(format!(".bunx-{uid}"));
+    // bun uses `.bunx-<uid>` only while it is the user's own and private
+    // (else it installs into a shared temp directory).
+    let unusable = std::fs::symlink_metadata(&private).is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0
+    });
+    if unusable {
+        return None;
+    }
+    let mut real_bun = || {
+        let found = (cx.find_tool)("bun");
+        if found.is_none() {
+            notice("bunx: the real bun was not found: its install builds nothing".into());
+        }
+        found
+    };
+    // The cooldown's filter, which bun's `add` applies too.
+    let cooldown: Vec<std::ffi::OsString> = cx
+        .args
+        .iter()
+        .filter(|a| a.to_string_lossy().starts_with("--minimum-release-age"))
+        .cloned()
+        .collect();
+    let failed = |what: String| {
+        format!(
+            "bunx: preparing {}@{} failed ({what}): bunx installs it itself and builds nothing",
+            spec.name, spec.version
+        )
+    };
+    let mut version = spec.version.clone();
+    let mut rewrite = None;
+    if spec.tag {
+        // `bun info` applies no cooldown: the tag is left to bunx.
+        if !cooldown.is_empty() {
+            return None;
+        }
+        let bun = real_bun()?;
+        let made = std::fs::create_dir_all(&cache).and_then(|_| {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&private)
+        });
+        let resolved = made
+            .map_err(|e| format!("{}: {e}", private.display()))
+            .and_then(|_| {
+                resolve_tag(
+                    &bun,
+                    &format!("{}@{}", spec.name, spec.version),
+                    &private,
+                    cx,
+                )
+            });
+        match resolved {
+            Ok(v) => version = v,
+            Err(e) => {
+                notice(failed(e));
+                return None;
+            }
+        }
+        rewrite = Some((spec.at, format!("{}@{version}", spec.head).into()));
+    }
+    let (name, bin) = (&spec.name, &spec.bin);
     let entry = private.join(format!("{name}@{version}"));
     let fresh = |p: &Path| {
         std::fs::metadata(p)
@@ -213,25 +459,23 @@ pub fn x_before(
     let on_path = version == "latest"
         && local
             .chain(std::env::split_paths(&path))
-            .any(|d| fresh(&d.join(&bin)).is_some());
-    let cached = fresh(&entry.join("node_modules/.bin").join(&bin));
-    // bun uses `.bunx-<uid>` only while it is the user's own and private
-    // (else it installs into a shared temp directory).
-    let unusable = std::fs::symlink_metadata(&private).is_ok_and(|m| {
-        use std::os::unix::fs::MetadataExt;
-        !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0
-    });
-    if on_path
-        || unusable
-        || cached == Some(true)
-        || (cached.is_none() && entry.join("node_modules").join(&name).exists())
-    {
+            .any(|d| fresh(&d.join(bin)).is_some());
+    // bunx reuses an entry that has the command and whose package.json it
+    // wrote less than a day ago (else it removes it and installs again).
+    let has_bin = entry.join("node_modules/.bin").join(bin).is_file();
+    let cached = has_bin && fresh(&entry.join("package.json")) == Some(true);
+    let done = Prepared {
+        failed: None,
+        spec: rewrite,
+    };
+    if on_path || cached {
+        return Some(done);
+    }
+    if !has_bin && entry.join("node_modules").join(name).exists() {
+        // Installed without that command: bunx reports it.
         return None;
     }
-    let Some(bun) = (cx.find_tool)("bun") else {
-        notice("bunx: the real bun was not found: its install builds nothing".into());
-        return None;
-    };
+    let bun = real_bun()?;
     // Everything this prints goes to stderr: stdout is the command's.
     let attached = stderr_streams().map(|stdio| Attached {
         stdio: std::sync::Arc::new(stdio),
@@ -246,9 +490,9 @@ pub fn x_before(
         // As bunx: the newest version, installed over what is there.
         args.extend(["--no-cache".into(), "--force".into()]);
     }
+    args.extend(cooldown);
     if let Err(e) = std::fs::create_dir_all(&cache)
         .and_then(|_| {
-            use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -256,10 +500,7 @@ pub fn x_before(
         })
         .and_then(|_| std::fs::write(entry.join("package.json"), "{}\n"))
     {
-        notice(format!(
-            "bunx: preparing {name}@{version} failed ({}: {e}): bunx installs it itself and builds nothing",
-            entry.display()
-        ));
+        notice(failed(format!("{}: {e}", entry.display())));
         return None;
     }
     let installed = run_install_code(&InstallCode {
@@ -276,16 +517,11 @@ pub fn x_before(
     match installed {
         Ok(e) if e.exit_code == 0 => {}
         Ok(e) => {
-            notice(format!(
-                "bunx: preparing {name}@{version} failed (bun add exited {}): bunx installs it itself and builds nothing",
-                e.exit_code
-            ));
+            notice(failed(format!("bun add exited {}", e.exit_code)));
             return None;
         }
         Err(e) => {
-            notice(format!(
-                "bunx: preparing {name}@{version} failed ({e}): bunx installs it itself and builds nothing"
-            ));
+            notice(failed(e.to_string()));
             return None;
         }
     }
@@ -301,7 +537,62 @@ pub fn x_before(
     if failed.is_some() {
         let _ = std::fs::remove_dir_all(&entry);
     }
-    failed
+    Some(Prepared { failed, ..done })
+}
+
+/// The version `spec` (`NAME@TAG`) names, as the real bun resolves it
+/// (`bun info SPEC version` in a directory of bunx's cache, as its `add`
+/// runs there: the same registry settings).
+#[cfg(target_os = "linux")]
+fn resolve_tag(bun: &Path, spec: &str, dir: &Path, cx: &Context<'_>) -> Result<String, String> {
+    use std::io::{Read, Seek};
+    let io = |e: std::io::Error| e.to_string();
+    let work = tempfile::Builder::new()
+        .prefix(".pkgward-resolve-")
+        .tempdir_in(dir)
+        .map_err(io)?;
+    std::fs::write(work.path().join("package.json"), "{}\n").map_err(io)?;
+    let mut out = tempfile::tempfile().map_err(io)?;
+    let mut err = tempfile::tempfile().map_err(io)?;
+    let null = std::fs::File::open("/dev/null").map_err(io)?;
+    let attached = Attached {
+        stdio: std::sync::Arc::new([
+            null.into(),
+            out.try_clone().map_err(io)?.into(),
+            err.try_clone().map_err(io)?.into(),
+        ]),
+        child: Default::default(),
+    };
+    let ended = run_install_code(&InstallCode {
+        program: bun.to_path_buf(),
+        args: vec!["info".into(), spec.into(), "version".into()],
+        cwd: work.path().to_path_buf(),
+        env: cx.env.to_vec(),
+        sandboxed: false,
+        extra_write: Vec::new(),
+        trace: cx.trace.clone(),
+        attached: Some(attached),
+        project: None,
+    })
+    .map_err(|e| e.to_string())?;
+    let text = |f: &mut std::fs::File| {
+        let mut s = String::new();
+        f.rewind().and_then(|_| f.read_to_string(&mut s)).map(|_| s)
+    };
+    if ended.exit_code != 0 {
+        let msg = text(&mut err).unwrap_or_default();
+        let first = msg.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        return Err(format!(
+            "bun info exited {}: {}",
+            ended.exit_code,
+            first.trim()
+        ));
+    }
+    let v = text(&mut out).map_err(io)?;
+    let v = v.trim();
+    semver::Version::parse(v)
+        .map(|_| v.to_string())
+        .map_err(|_| format!("bun info named no version for {spec}: {v:?}"))
 }
 
 /// pkgward's stdin, and its stderr twice (as stdout and stderr).
@@ -343,45 +634,162 @@ pub fn x_after(cx: &Context<'_>, log: &mut Option<AuditLog>, notice: &mut dyn Fn
 mod tests {
     use super::x_spec;
 
-    type Spec = Option<(String, String, String)>;
+    /// (name, version, bin, tag, at, head).
+    type Spec = Option<(String, String, String, bool, usize, String)>;
 
-    fn some(name: &str, version: &str, bin: &str) -> Spec {
-        Some((name.into(), version.into(), bin.into()))
+    fn spec(bunx: bool, args: &[&str]) -> Spec {
+        x_spec(bunx, args).map(|s| (s.name, s.version, s.bin, s.tag, s.at, s.head))
+    }
+
+    fn some(name: &str, version: &str, bin: &str, tag: bool, at: usize, head: &str) -> Spec {
+        Some((
+            name.into(),
+            version.into(),
+            bin.into(),
+            tag,
+            at,
+            head.into(),
+        ))
     }
 
     #[test]
     fn specs_bunx_installs_into_a_named_entry() {
-        let bunx = |args: &[&str]| x_spec(true, args);
-        let bun = |args: &[&str]| x_spec(false, args);
-        assert_eq!(bunx(&["cowsay", "hi"]), some("cowsay", "latest", "cowsay"));
+        let bunx = |args: &[&str]| spec(true, args);
+        let bun = |args: &[&str]| spec(false, args);
+        let plain = |n: &str, v: &str, b: &str, at| some(n, v, b, false, at, n);
+        assert_eq!(
+            bunx(&["cowsay", "hi"]),
+            plain("cowsay", "latest", "cowsay", 0)
+        );
         assert_eq!(
             bun(&["x", "cowsay", "hi"]),
-            some("cowsay", "latest", "cowsay")
+            plain("cowsay", "latest", "cowsay", 1)
         );
-        assert_eq!(bun(&["--bun", "x", "a@1.2.3"]), some("a", "1.2.3", "a"));
+        assert_eq!(bun(&["--bun", "x", "a@1.2.3"]), plain("a", "1.2.3", "a", 2));
+        // The cooldown's filter, as pkgward inserts it after `x`.
+        assert_eq!(
+            bun(&[
+                "x",
+                "--minimum-release-age=60",
+                "--minimum-release-age-excludes=pkgward-no-exemptions",
+                "a"
+            ]),
+            plain("a", "latest", "a", 3)
+        );
         assert_eq!(
             bunx(&["--bun", "a@^1.0.0", "--f"]),
-            some("a", "^1.0.0", "a")
+            plain("a", "^1.0.0", "a", 1)
         );
-        assert_eq!(bunx(&["@s/tool@~2"]), some("@s/tool", "~2", "tool"));
-        assert_eq!(bunx(&["@s/tool"]), some("@s/tool", "latest", "tool"));
-        assert_eq!(bunx(&["tsc"]), some("typescript", "latest", "tsc"));
+        assert_eq!(bunx(&["@s/tool@~2"]), plain("@s/tool", "~2", "tool", 0));
+        assert_eq!(bunx(&["@s/tool"]), plain("@s/tool", "latest", "tool", 0));
+        assert_eq!(
+            bunx(&["tsc"]),
+            some("typescript", "latest", "tsc", false, 0, "tsc")
+        );
         // `bunx x`: the package named x.
-        assert_eq!(bunx(&["x"]), some("x", "latest", "x"));
+        assert_eq!(bunx(&["x"]), plain("x", "latest", "x", 0));
+        // Dist-tags, an explicit `latest` too; ranges that look like words.
+        assert_eq!(bunx(&["a@next", "b"]), some("a", "next", "a", true, 0, "a"));
+        assert_eq!(bunx(&["a@latest"]), some("a", "latest", "a", true, 0, "a"));
+        assert_eq!(
+            bun(&["x", "@s/t@beta"]),
+            some("@s/t", "beta", "t", true, 1, "@s/t")
+        );
+        for r in ["x", "1.x", "v1", "*", "X.x"] {
+            assert_eq!(bunx(&[&format!("a@{r}")]), plain("a", r, "a", 0), "{r}");
+        }
+        // `--package`: the package, then the command to run.
+        assert_eq!(
+            bunx(&["-p", "a", "b", "c"]),
+            some("a", "latest", "b", false, 1, "a")
+        );
+        assert_eq!(
+            bunx(&["--bun", "--package", "a@next", "b"]),
+            some("a", "next", "b", true, 2, "a")
+        );
+        assert_eq!(
+            bun(&["x", "--package=@s/a@1", "tsc"]),
+            some("@s/a", "1", "tsc", false, 1, "--package=@s/a")
+        );
+    }
+
+    #[test]
+    fn specs_bun_create_runs_create_packages() {
+        let bun = |args: &[&str]| x_spec(false, args);
+        let create = |args: &[&str]| bun(args).map(|s| (s.name, s.version, s.bin, s.at, s.head));
+        let some = |n: &str, v: &str, b: &str, at, h: &str| {
+            Some((n.into(), v.into(), b.into(), at, h.into()))
+        };
+        assert_eq!(
+            create(&["create", "vite", "app"]),
+            some("create-vite", "latest", "create-vite", 1, "vite")
+        );
+        assert_eq!(
+            create(&["--bun", "c", "--bun", "vite@next"]),
+            some("create-vite", "next", "create-vite", 3, "vite")
+        );
+        assert_eq!(
+            create(&["create", "@s"]),
+            some("@s/create", "latest", "create", 1, "@s")
+        );
+        assert_eq!(
+            create(&["create", "@s@2"]),
+            some("@s/create", "2", "create", 1, "@s")
+        );
+        assert_eq!(
+            create(&["create", "@s/app@1.0.0"]),
+            some("@s/create-app", "1.0.0", "create-app", 1, "@s/app")
+        );
+        assert_eq!(
+            bun(&["create", "vite@next", "d"]).and_then(|s| s.template),
+            Some("vite@next".into())
+        );
+        for args in [
+            &["create"][..],
+            &["create", "org/repo"][..],
+            &["create", "elysia"][..],
+            &["create", "react"][..],
+            &["create", "./App.tsx"][..],
+            &["create", "/abs/tpl"][..],
+            &["create", "-p", "a", "b"][..],
+            &["create", "--force", "vite"][..],
+        ] {
+            assert_eq!(bun(args), None, "bun {args:?}");
+        }
+    }
+
+    #[test]
+    fn bunfig_cache_dir_as_bun_reads_it() {
+        use std::path::{Path, PathBuf};
+        let file = Path::new("/x/cfg/.bunfig.toml");
+        let home = Some(Path::new("/h"));
+        let dir =
+            |v: &str| super::bunfig_cache(file, &format!("[install.cache]\ndir = \"{v}\"\n"), home);
+        assert_eq!(dir("/abs/c"), Some(PathBuf::from("/abs/c")));
+        assert_eq!(dir("rel/c"), Some(PathBuf::from("/x/cfg/rel/c")));
+        assert_eq!(dir("~/c"), Some(PathBuf::from("/h/c")));
+        assert_eq!(dir("~"), Some(PathBuf::from("/h")));
+        assert_eq!(dir("~c"), Some(PathBuf::from("/x/cfg/~c")));
+        // bun does not expand variables there.
+        assert_eq!(dir("$C"), Some(PathBuf::from("/x/cfg/$C")));
+        assert_eq!(
+            super::bunfig_cache(file, "[install]\ncache = false\n", home),
+            None
+        );
     }
 
     #[test]
     fn specs_pkgward_leaves_to_bunx() {
-        for args in [&["create", "foo"][..], &["cowsay"][..], &["x"][..], &[][..]] {
+        for args in [&["init", "foo"][..], &["cowsay"][..], &["x"][..], &[][..]] {
             assert_eq!(x_spec(false, args), None, "bun {args:?}");
         }
         for args in [
             &[][..],
-            &["--package", "a", "b"][..],
-            &["-p", "a", "b"][..],
+            &["-p", "a"][..],
+            &["--package"][..],
+            &["-p", "a", "./b"][..],
             &["--no-install", "a"][..],
-            &["a@latest"][..],
-            &["a@next"][..],
+            &["--registry", "http://a.test/", "a"][..],
             &["github:o/r"][..],
             &["https://example.com/a.tgz"][..],
             &["./local"][..],
@@ -390,6 +798,7 @@ mod tests {
             &["@s"][..],
             &["@s/"][..],
             &["a@1.0.0:x"][..],
+            &["a@ne/xt"][..],
             &["a/b"][..],
         ] {
             assert_eq!(x_spec(true, args), None, "bunx {args:?}");

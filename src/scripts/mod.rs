@@ -1060,16 +1060,17 @@ pub fn before_run(
 }
 
 /// Before `bunx` runs (Linux): its cache entry is prepared and the
-/// approved packages in it built ([`bun::x_before`]). `Some(code)`: an
-/// approved build failed; bunx is not run and this is the exit code.
+/// approved packages in it built ([`bun::x_before`]): an approved build
+/// that failed (bunx is not run, this is the exit code), or a dist-tag to
+/// replace by the version pkgward prepared.
 pub fn before_bunx(
     setup: &Setup,
     cx: &Context<'_>,
     log: Option<&record::LogTarget>,
     notice: &mut dyn FnMut(String),
-) -> Option<i32> {
+) -> bun::Prepared {
     if setup.after.as_ref().map(|a| a.family) != Some(Family::BunX) {
-        return None;
+        return bun::Prepared::default();
     }
     #[cfg(target_os = "linux")]
     {
@@ -1079,7 +1080,7 @@ pub fn before_bunx(
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (cx, log, notice);
-        None
+        bun::Prepared::default()
     }
 }
 
