@@ -586,6 +586,16 @@ fn ignore_scripts_env(value: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// pkgward's stdin, and its stderr twice (as stdout and stderr): for a
+/// step run before a fetch-and-execute tool, whose stdout is the command's.
+#[cfg(target_os = "linux")]
+pub(crate) fn stderr_streams() -> Option<[std::os::fd::OwnedFd; 3]> {
+    use std::os::fd::AsFd;
+    let input = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let err = std::io::stderr().as_fd().try_clone_to_owned().ok()?;
+    Some([input, err.try_clone().ok()?, err])
+}
+
 /// The npm setting an environment variable names (`npm_config_` in any
 /// case, then `_` read as `-`, lower-cased: npm's own rule), if any.
 pub(crate) fn npm_config_key(var: &str) -> Option<String> {
