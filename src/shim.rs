@@ -523,6 +523,11 @@ fn run_inner(
         let cx = scripts_context(&policy, mode, &invocation_id, &launch, &find_tool);
         failed_build = crate::scripts::before_bunx(s, &cx, log_target.as_ref(), notice);
         skip_tool = failed_build.is_some();
+        // `pnpm dlx` where every package's build may run: its tree is
+        // resolved first and each package with install-time code named
+        // ([`crate::scripts::pnpm::dlx_before`]).
+        let more = crate::scripts::before_pnpm_dlx(s, &cx, notice);
+        s.insert_in_tool(&mut launch, more);
     }
     if let Some(s) = scripts.as_ref().filter(|_| !skip_tool) {
         let checked = crate::scripts::before_run(
