@@ -3,7 +3,9 @@
 //! the dlx run, confined (it cannot write outside, reach the listener or
 //! read the private key), recorded with its exit code and duration; its
 //! unapproved sibling's malicious postinstall does nothing and is listed
-//! with the command that approves it and recorded as denied. bunx: the
+//! with the command that approves it and recorded as denied. Under
+//! `default = "sandbox"` / `"allow"` and in audit mode every dependency of
+//! a `pnpm dlx` tool builds in its run (sandbox: confined). bunx: the
 //! same, pkgward preparing its cache entry before it runs; where pkgward
 //! does not, bunx builds nothing, not even a package on bun's default
 //! trusted list.
