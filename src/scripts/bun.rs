@@ -477,7 +477,7 @@ fn prepare(
     }
     let bun = real_bun()?;
     // Everything this prints goes to stderr: stdout is the command's.
-    let attached = stderr_streams().map(|stdio| Attached {
+    let attached = super::stderr_streams().map(|stdio| Attached {
         stdio: std::sync::Arc::new(stdio),
         child: Default::default(),
     });
@@ -593,15 +593,6 @@ fn resolve_tag(bun: &Path, spec: &str, dir: &Path, cx: &Context<'_>) -> Result<S
     semver::Version::parse(v)
         .map(|_| v.to_string())
         .map_err(|_| format!("bun info named no version for {spec}: {v:?}"))
-}
-
-/// pkgward's stdin, and its stderr twice (as stdout and stderr).
-#[cfg(target_os = "linux")]
-fn stderr_streams() -> Option<[std::os::fd::OwnedFd; 3]> {
-    use std::os::fd::AsFd;
-    let input = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
-    let err = std::io::stderr().as_fd().try_clone_to_owned().ok()?;
-    Some([input, err.try_clone().ok()?, err])
 }
 
 /// After bunx (whatever its exit code): see the module docs.

@@ -325,17 +325,24 @@ impl Setup {
     /// The broker is in force: `pnpm dlx` gets `--allow-build=NAME` for
     /// each approved name ([`pnpm::dlx_setup`]).
     pub fn apply_in_tool(&self, launch: &mut crate::supervise::Launch) {
-        if !self
-            .after
-            .as_ref()
-            .is_some_and(|a| a.family == Family::PnpmDlx)
-        {
-            return;
+        if self.pnpm_dlx() {
+            self.insert_in_tool(launch, pnpm::dlx_allow_args());
         }
+    }
+
+    /// Adds arguments where the tool's own are inserted (`pnpm dlx`: the
+    /// `--allow-build=NAME`s found beforehand, [`before_pnpm_dlx`]).
+    pub fn insert_in_tool(&self, launch: &mut crate::supervise::Launch, args: Vec<String>) {
         let at = self.insert_at.min(launch.args.len());
-        for (i, a) in pnpm::dlx_allow_args().into_iter().enumerate() {
+        for (i, a) in args.into_iter().enumerate() {
             launch.args.insert(at + i, OsString::from(a));
         }
+    }
+
+    fn pnpm_dlx(&self) -> bool {
+        self.after
+            .as_ref()
+            .is_some_and(|a| a.family == Family::PnpmDlx)
     }
 
     pub fn apply(&self, launch: &mut crate::supervise::Launch) {
@@ -584,6 +591,16 @@ fn ignore_scripts_env(value: &str) -> Vec<(String, String)> {
         .into_iter()
         .map(|k| (k, value.to_string()))
         .collect()
+}
+
+/// pkgward's stdin, and its stderr twice (as stdout and stderr): for a
+/// step run before a fetch-and-execute tool, whose stdout is the command's.
+#[cfg(target_os = "linux")]
+pub(crate) fn stderr_streams() -> Option<[std::os::fd::OwnedFd; 3]> {
+    use std::os::fd::AsFd;
+    let input = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let err = std::io::stderr().as_fd().try_clone_to_owned().ok()?;
+    Some([input, err.try_clone().ok()?, err])
 }
 
 /// The npm setting an environment variable names (`npm_config_` in any
@@ -1081,6 +1098,28 @@ pub fn before_bunx(
     {
         let _ = (cx, log, notice);
         bun::Prepared::default()
+    }
+}
+
+/// Before `pnpm dlx` runs with the broker in force (Linux): the arguments
+/// that let pnpm start every package's build when the policy lets them all
+/// run ([`pnpm::dlx_before`]).
+pub fn before_pnpm_dlx(
+    setup: &Setup,
+    cx: &Context<'_>,
+    notice: &mut dyn FnMut(String),
+) -> Vec<String> {
+    if !setup.in_tool || !setup.pnpm_dlx() {
+        return Vec::new();
+    }
+    #[cfg(target_os = "linux")]
+    {
+        pnpm::dlx_before(cx, notice)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (cx, notice);
+        Vec::new()
     }
 }
 

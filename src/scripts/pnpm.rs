@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::npm::{self, Package};
 use super::{After, Context, Family, Runner, Setup};
-use crate::policy::Policy;
+use crate::policy::{Mode, Policy, ScriptsDefault};
 use crate::record::AuditLog;
 use crate::tools::Ecosystem;
 
@@ -183,7 +183,30 @@ pub fn allow_builds(approved: &[&Package], denied: &[&Package]) -> String {
 // confined (writable: that dlx cache entry) and records it with its exit
 // code and duration; a denied one is skipped, as `--ignore-scripts` would.
 // pnpm gets `--allow-build=NAME` for each approved npm name, so that it
-// starts those at all. Afterwards the dlx cache entry pnpm installed into
+// starts those at all.
+//
+// Under `[scripts] default = "sandbox"` / `"allow"` or in audit mode every
+// package's build must start, and pnpm 12 has no switch for that in dlx:
+// its install ignores `dangerouslyAllowAllBuilds` (`--dangerously-allow-
+// all-builds`, `--config.dangerously-allow-all-builds=true`,
+// `PNPM_CONFIG_DANGEROUSLY_ALLOW_ALL_BUILDS`, a global config file: all
+// honoured by `pnpm install`, none by dlx), `allowBuilds`
+// (`PNPM_CONFIG_ALLOW_BUILDS`, `--config.allow-builds`),
+// `neverBuiltDependencies` / `onlyBuiltDependencies`, and takes
+// `--allow-build` values literally (no `*`, no pattern); `npm_config_*`
+// spellings are not read for these at all. So pkgward resolves the tree
+// first ([`dlx_before`]): the real pnpm's `add` of the same packages into a
+// private temporary project, scripts off, with the user's store and
+// metadata cache (the tarballs it fetches are the ones dlx then links),
+// and every package found there with install-time code is added as
+// `--allow-build=NAME`. pnpm's dlx cache key is the resolved packages, the
+// registries and the sorted `--allow-build` list, so the same resolution
+// gives the same key and a later run reuses the entry (the resolution
+// beforehand is repeated each time). What that resolution did not see
+// (another version resolved by dlx, options pkgward does not pass on) is
+// not started by pnpm and is listed afterwards, as below.
+//
+// Afterwards the dlx cache entry pnpm installed into
 // is read ([`dlx_after`]): what pnpm did not build is decided, recorded,
 // and listed once with what the broker denied. Without the broker (not
 // Linux, or it cannot start) pnpm runs with `--ignore-scripts` (nothing
@@ -195,6 +218,20 @@ static DLX_START: Mutex<Option<SystemTime>> = Mutex::new(None);
 static DLX_ALLOW: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// What the broker decided in this invocation's `pnpm dlx` run.
 static DLX_SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
+/// What to resolve beforehand ([`dlx_before`]): set when every package's
+/// build may run (`default = "sandbox"` / `"allow"`, audit mode) and the
+/// command line is understood ([`dlx_packages`]).
+static DLX_RESOLVE: Mutex<Option<Resolve>> = Mutex::new(None);
+
+/// The packages `pnpm dlx` installs and what pnpm reads to resolve them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Resolve {
+    packages: Vec<String>,
+    /// `--registry=URL` and `--config.NAME=VALUE` as given.
+    options: Vec<String>,
+    /// Where pnpm runs (its project `.npmrc`, [`project_npmrc`]).
+    cwd: PathBuf,
+}
 
 /// A script the broker was asked for.
 #[derive(Clone, Debug)]
@@ -217,6 +254,109 @@ fn fetches(tool: &str, args: &[String]) -> bool {
                 .map(String::as_str),
             Some("dlx" | "create")
         )
+}
+
+/// The packages `pnpm dlx` / `pnpx` / `pnpm create` installs, as given:
+/// the `--package` values, else the command (`pnpm create NAME`:
+/// `create-NAME`, `@scope/NAME`: `@scope/create-NAME`, `@scope`:
+/// `@scope/create`), with the `--registry=` / `--config.*=` options given.
+/// `None` when pkgward cannot be sure what pnpm installs: an option it does
+/// not know (which may take a value) or `--cpu`/`--os`/`--libc` (another
+/// tree), no package, a local path spec.
+fn dlx_packages(tool: &str, args: &[String]) -> Option<(Vec<String>, Vec<String>)> {
+    let mut packages = Vec::new();
+    let mut options = Vec::new();
+    let mut create = false;
+    let mut sub = tool == "pnpx";
+    let mut it = args.iter().map(String::as_str);
+    let mut command = None;
+    while let Some(a) = it.next() {
+        if !a.starts_with('-') {
+            if !sub {
+                sub = true;
+                create = a == "create";
+                continue;
+            }
+            command = Some(a);
+            break;
+        }
+        let (flag, value) = match a.split_once('=') {
+            Some((f, v)) => (f, Some(v)),
+            None => (a, None),
+        };
+        match flag {
+            "--package" | "--allow-build" => {
+                let v = match value {
+                    Some(v) => v,
+                    None => it.next()?,
+                };
+                if flag == "--package" {
+                    packages.push(v.to_string());
+                }
+            }
+            "--cpu" | "--os" | "--libc" => return None,
+            "-c" | "--shell-mode" | "-y" | "--yes" | "-s" | "--silent" => {}
+            "--registry" if value.is_some() => options.push(a.to_string()),
+            _ if value.is_some() && flag.starts_with("--config.") => options.push(a.to_string()),
+            // `--name=value`: a setting, without a separate value.
+            _ if value.is_some() && flag.starts_with("--") => {}
+            _ => return None,
+        }
+    }
+    if packages.is_empty() {
+        let c = command?;
+        packages.push(if create {
+            create_name(c)
+        } else {
+            c.to_string()
+        });
+    }
+    let local = |p: &String| {
+        p.starts_with(['.', '/', '~', '\\'])
+            || p.starts_with("file:")
+            || p.starts_with("link:")
+            || p.contains(":\\")
+    };
+    (!packages.iter().any(local)).then_some((packages, options))
+}
+
+/// The project `.npmrc` files pnpm reads when run in `cwd`: the workspace
+/// root's (the nearest `pnpm-workspace.yaml`), then the project's (the
+/// nearest `package.json`, else `cwd` itself).
+#[cfg(any(target_os = "linux", test))]
+fn project_npmrc(cwd: &Path) -> Vec<PathBuf> {
+    let nearest = |f: &str| cwd.ancestors().find(|d| d.join(f).is_file());
+    let project = nearest("package.json").unwrap_or(cwd);
+    let mut out: Vec<PathBuf> = nearest("pnpm-workspace.yaml")
+        .into_iter()
+        .chain([project])
+        .map(|d| d.join(".npmrc"))
+        .filter(|f| f.is_file())
+        .collect();
+    out.dedup();
+    out
+}
+
+/// The package `pnpm create NAME` runs (npm's rule).
+fn create_name(name: &str) -> String {
+    let prefixed = |n: &str| {
+        if n.starts_with("create-") {
+            n.to_string()
+        } else {
+            format!("create-{n}")
+        }
+    };
+    let Some(scoped) = name.strip_prefix('@') else {
+        return prefixed(name);
+    };
+    let (bare, version) = match scoped.find('@') {
+        Some(i) => (&scoped[..i], &scoped[i..]),
+        None => (scoped, ""),
+    };
+    match bare.split_once('/') {
+        Some((scope, n)) => format!("@{scope}/{}{version}", prefixed(n)),
+        None => format!("@{bare}/create{version}"),
+    }
 }
 
 /// `pnpm dlx` / `pnpm create` / `pnpx` (see above); `pnpm exec` runs with
@@ -243,6 +383,16 @@ pub fn dlx_setup(tool: &str, policy: &Policy, args: &[String], cwd: &Path) -> Se
     names.sort();
     names.dedup();
     *DLX_ALLOW.lock().unwrap_or_else(|e| e.into_inner()) = names;
+    let all_run =
+        policy.mode.value == Mode::Audit || policy.scripts_default.value != ScriptsDefault::Deny;
+    *DLX_RESOLVE.lock().unwrap_or_else(|e| e.into_inner()) = all_run
+        .then(|| dlx_packages(tool, args))
+        .flatten()
+        .map(|(packages, options)| Resolve {
+            packages,
+            options,
+            cwd: cwd.to_path_buf(),
+        });
     Setup {
         in_tool: cfg!(target_os = "linux"),
         after: Some(After::all_in(
@@ -252,6 +402,110 @@ pub fn dlx_setup(tool: &str, policy: &Policy, args: &[String], cwd: &Path) -> Se
         )),
         ..off
     }
+}
+
+/// Linux, before `pnpm dlx` when every package's build may run (see
+/// above): the real pnpm's `add` of the packages dlx installs into a
+/// private temporary project (scripts off, its output on stderr; the
+/// `--registry` / `--config.*` options given, a copy of the project
+/// `.npmrc` files pnpm reads where dlx runs), and
+/// `--allow-build=NAME` for each package found there with install-time code
+/// that pkgward does not pass already. Nothing when the packages are not
+/// known ([`dlx_packages`]); a failed resolution is said and dlx runs as
+/// before (what it did not build is listed afterwards).
+#[cfg(target_os = "linux")]
+pub fn dlx_before(cx: &Context<'_>, notice: &mut dyn FnMut(String)) -> Vec<String> {
+    use crate::supervise::install_code::{run_install_code, Attached, InstallCode};
+    let Some(r) = DLX_RESOLVE.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        return Vec::new();
+    };
+    let what = r.packages.join(" ");
+    let failed = |why: String| {
+        format!(
+            "pnpm dlx: resolving {what} beforehand failed ({why}): pnpm builds only the package \
+             it runs and the approved ones"
+        )
+    };
+    let is_pnpm = |p: &Path| p.file_name().is_some_and(|n| n == "pnpm");
+    let Some(pnpm) =
+        (cx.find_tool)("pnpm").or_else(|| is_pnpm(cx.program).then(|| cx.program.to_path_buf()))
+    else {
+        notice(failed("the real pnpm was not found".into()));
+        return Vec::new();
+    };
+    // A private directory (0700): the `.npmrc` copy may hold tokens.
+    let npmrc = project_npmrc(&r.cwd)
+        .iter()
+        .map(std::fs::read)
+        .collect::<std::io::Result<Vec<_>>>()
+        .map(|all| all.join(&b'\n'));
+    let dir = match tempfile::Builder::new()
+        .prefix("pkgward-pnpm-dlx-")
+        .tempdir()
+        .and_then(|d| std::fs::write(d.path().join("package.json"), "{}\n").map(|_| d))
+        .and_then(|d| match npmrc {
+            Ok(t) if t.is_empty() => Ok(d),
+            Ok(t) => std::fs::write(d.path().join(".npmrc"), t).map(|_| d),
+            Err(e) => Err(e),
+        }) {
+        Ok(d) => d,
+        Err(e) => {
+            notice(failed(e.to_string()));
+            return Vec::new();
+        }
+    };
+    let mut args: Vec<std::ffi::OsString> = vec!["add".into()];
+    args.extend(r.packages.iter().chain(&r.options).map(Into::into));
+    args.extend(
+        [
+            "--ignore-scripts",
+            "--loglevel=error",
+            // Real directories in the project, where [`find`] reads them.
+            "--config.enable-global-virtual-store=false",
+        ]
+        .map(Into::into),
+    );
+    let mut env = cx.env.to_vec();
+    env.extend(
+        super::ignore_scripts_env("true")
+            .into_iter()
+            .chain([("PNPM_CONFIG_IGNORE_SCRIPTS".into(), "true".into())])
+            .map(|(k, v)| (k.into(), v.into())),
+    );
+    let resolved = run_install_code(&InstallCode {
+        program: pnpm,
+        args,
+        cwd: dir.path().to_path_buf(),
+        env,
+        sandboxed: false,
+        extra_write: Vec::new(),
+        trace: cx.trace.clone(),
+        attached: super::stderr_streams().map(|stdio| Attached {
+            stdio: std::sync::Arc::new(stdio),
+            child: Default::default(),
+        }),
+        project: None,
+    });
+    match resolved {
+        Ok(e) if e.exit_code == 0 => {}
+        Ok(e) => {
+            notice(failed(format!("pnpm add exited {}", e.exit_code)));
+            return Vec::new();
+        }
+        Err(e) => {
+            notice(failed(e.to_string()));
+            return Vec::new();
+        }
+    }
+    let given = dlx_allow_args();
+    let mut more: Vec<String> = find(dir.path())
+        .into_iter()
+        .map(|p| format!("--allow-build={}", p.name))
+        .filter(|a| !given.contains(a))
+        .collect();
+    more.sort();
+    more.dedup();
+    more
 }
 
 /// The arguments that let pnpm start the approved builds at all (the broker
@@ -351,8 +605,10 @@ pub fn dlx_after(cx: &Context<'_>, log: &mut Option<AuditLog>, notice: &mut dyn 
     super::list_unbuilt(
         &denied,
         &not_built,
-        "pnpm dlx did not build these approved packages (it builds only the names \
-         pkgward passes as `--allow-build` and the package it runs)",
+        "pnpm dlx did not build these packages the policy lets build (it builds only the \
+         package it runs and the names pkgward passes as `--allow-build`: the approved ones, \
+         and under `default = \"sandbox\"`/`\"allow\"` or in audit mode the ones its \
+         resolution beforehand found with install-time code)",
         notice,
     );
 }
@@ -427,6 +683,93 @@ mod tests {
         assert!(dlx_entries(t.path(), start).is_empty());
         let before = SystemTime::now() - std::time::Duration::from_secs(3600);
         assert_eq!(dlx_entries(t.path(), before), vec![old]);
+    }
+
+    #[test]
+    fn dlx_packages_are_read_from_the_command_line() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let pk = |tool: &str, a: &[&str]| dlx_packages(tool, &v(a)).map(|(p, _)| p);
+        assert_eq!(pk("pnpm", &["dlx", "cowsay", "hi"]), Some(v(&["cowsay"])));
+        assert_eq!(
+            pk(
+                "pnpm",
+                &[
+                    "--silent",
+                    "dlx",
+                    "-y",
+                    "--allow-build",
+                    "esbuild",
+                    "x@^1",
+                    "-c"
+                ]
+            ),
+            Some(v(&["x@^1"]))
+        );
+        assert_eq!(
+            pk(
+                "pnpm",
+                &["--package=a@1", "dlx", "--package", "@s/b", "run-it"]
+            ),
+            Some(v(&["a@1", "@s/b"]))
+        );
+        assert_eq!(pk("pnpx", &["--reporter=silent", "tsx"]), Some(v(&["tsx"])));
+        assert_eq!(
+            pk("pnpm", &["create", "vite@5", "app"]),
+            Some(v(&["create-vite@5"]))
+        );
+        assert_eq!(
+            pk("pnpm", &["create", "@s/app"]),
+            Some(v(&["@s/create-app"]))
+        );
+        assert_eq!(pk("pnpm", &["create", "@s@2"]), Some(v(&["@s/create@2"])));
+        assert_eq!(pk("pnpm", &["create", "create-x"]), Some(v(&["create-x"])));
+        assert_eq!(
+            dlx_packages(
+                "pnpm",
+                &v(&[
+                    "--registry=http://r.test/",
+                    "--reporter=silent",
+                    "dlx",
+                    "--config.x=1",
+                    "a"
+                ])
+            ),
+            Some((v(&["a"]), v(&["--registry=http://r.test/", "--config.x=1"])))
+        );
+        // Not sure what pnpm installs: nothing resolved beforehand.
+        for a in [
+            &["dlx"][..],
+            &["-C", "dir", "dlx", "x"],
+            &["dlx", "--cpu=arm64", "x"],
+            &["dlx", "--unknown", "x"],
+            &["dlx", "./local"],
+            &["dlx", "--package=file:../p", "x"],
+        ] {
+            assert_eq!(pk("pnpm", a), None, "{a:?}");
+        }
+    }
+
+    #[test]
+    fn the_project_npmrc_files_pnpm_reads() {
+        let t = tempfile::tempdir().unwrap();
+        let ws = t.path();
+        let sub = ws.join("pkg/src");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert!(project_npmrc(&sub).is_empty());
+        std::fs::write(ws.join(".npmrc"), "").unwrap();
+        // No project: only the current directory's.
+        assert!(project_npmrc(&sub).is_empty());
+        std::fs::write(sub.join(".npmrc"), "").unwrap();
+        assert_eq!(project_npmrc(&sub), vec![sub.join(".npmrc")]);
+        std::fs::write(ws.join("pnpm-workspace.yaml"), "").unwrap();
+        pkg(&ws.join("pkg"), "{}");
+        std::fs::write(ws.join("pkg/.npmrc"), "").unwrap();
+        assert_eq!(
+            project_npmrc(&sub),
+            vec![ws.join(".npmrc"), ws.join("pkg/.npmrc")]
+        );
+        pkg(ws, "{}");
+        assert_eq!(project_npmrc(ws), vec![ws.join(".npmrc")]);
     }
 
     #[test]
