@@ -1057,9 +1057,12 @@ fn probe_help(
         .args(args)
         .env(resolve::DEPTH_VAR, resolve::DEPTH_LIMIT.to_string())
         .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
         .output();
-    let yes = out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(flag));
+    // Either stream: bunx prints its help on stderr.
+    let yes = out.is_ok_and(|o| {
+        String::from_utf8_lossy(&o.stdout).contains(flag)
+            || String::from_utf8_lossy(&o.stderr).contains(flag)
+    });
     if let Some(f) = file {
         if let Some(dir) = f.parent() {
             let _ = std::fs::create_dir_all(dir);

@@ -28,13 +28,26 @@ fn fixtures() {
                 .file("index.js", "module.exports = require('pw-cool');\n"),
         );
         r.publish_wheel(&Wheel::new("pw-cool-py", "1.0.0").uploaded_at(days_ago(10)));
+        r.publish_npm(
+            &NpmPackage::new("pw-cool-cli", "1.0.0")
+                .published_at(days_ago(10))
+                .field("bin", serde_json::json!({"pw-cool-cli": "cli.js"}))
+                .executable(
+                    "cli.js",
+                    "#!/usr/bin/env node\nconsole.log(JSON.stringify(process.argv.slice(2)));\n",
+                ),
+        );
     });
 }
 
 fn guarded(mode: &str, age: &str) -> Guarded {
+    guarded_with(mode, age, "")
+}
+
+fn guarded_with(mode: &str, age: &str, extra: &str) -> Guarded {
     fixtures();
     let g = Guarded::new(&format!(
-        "mode = \"{mode}\"\n[registries]\nmin_release_age = {age}\nnpm = [\"{}\"]\npypi = [\"{}\"]\n",
+        "mode = \"{mode}\"\n[registries]\nmin_release_age = {age}\nnpm = [\"{}\"]\npypi = [\"{}\"]\n{extra}",
         shared().npm_url(),
         shared().pypi_index_url()
     ));
@@ -122,4 +135,49 @@ fn a_pip_without_a_publish_time_filter_fails_closed() {
     // Commands that install nothing are not affected.
     let out = g.pip(&["--version"], &[]);
     assert!(out.status.success());
+}
+
+/// bunx and `bun x` under the cooldown: the release-age filter goes before
+/// the package (after it, it would be the package's own arguments), and
+/// only the age (bunx refuses an exemption list on its command line).
+#[test]
+fn bunx_gets_the_release_age_before_the_package() {
+    let g = guarded_with(
+        "enforce",
+        "\"48h\"",
+        "[scripts]\nallow = [\"npm:pw-cool-cli\"]\n",
+    );
+    let reg = shared().npm_url();
+    std::fs::create_dir_all(g.sb.home.join(".config")).unwrap();
+    std::fs::write(
+        g.sb.home.join(".config/.bunfig.toml"),
+        format!("[install]\nregistry = \"{reg}\"\n"),
+    )
+    .unwrap();
+    for tool in ["bunx", "bun"] {
+        let shim = g.shims.join(tool);
+        if !shim.exists() {
+            std::os::unix::fs::symlink(support::guard::pkgward_bin(), shim).unwrap();
+        }
+    }
+    let cache = g.sb.root().join("bun-cache");
+    let env = support::guard::to_env(&[("BUN_INSTALL_CACHE_DIR", cache.to_str().unwrap())]);
+    for (tool, args) in [
+        ("bunx", &["pw-cool-cli", "hi", "--x"][..]),
+        ("bun", &["x", "pw-cool-cli", "hi", "--x"][..]),
+    ] {
+        let out =
+            g.sb.command(tool, &[g.pkgward_env(), env.clone()])
+                .args(args)
+                .output()
+                .unwrap();
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{tool}: {err}");
+        assert_eq!(text(&out.stdout), "[\"hi\",\"--x\"]\n", "{tool}: {err}");
+        let inv = g.last_invocation();
+        assert_eq!(
+            inv["decision"]["cooldown"]["via"], "--minimum-release-age",
+            "{inv:#}"
+        );
+    }
 }

@@ -112,22 +112,46 @@ pub fn plan(
             {
                 return Err(format!("the command line sets `{a}`"));
             }
-            if !supports(&["install", "--help"], "--minimum-release-age-excludes") {
+            let sub = args.iter().position(|a| !a.starts_with('-'));
+            let fetch_and_run = tool.name == "bunx"
+                || sub.is_some_and(|i| matches!(args[i].as_str(), "x" | "create" | "c"));
+            // Asked of the real tool's help. Never `bunx install --help`:
+            // bunx would fetch and run a package named `install`.
+            let (probe, flag): (&[&str], _) = match (tool.name, fetch_and_run) {
+                ("bunx", _) => (&["--help"], "--minimum-release-age"),
+                (_, true) => (&["x", "--help"], "--minimum-release-age"),
+                _ => (&["install", "--help"], "--minimum-release-age-excludes"),
+            };
+            if !supports(probe, flag) {
                 return Err(
                     "this bun has no `--minimum-release-age` filter (bun 1.3 or later has)".into(),
                 );
             }
-            // After the subcommand; the excludes flag replaces any list in
-            // bunfig.toml with a name no package has.
-            let at = args
-                .iter()
-                .position(|a| !a.starts_with('-'))
-                .map_or(0, |i| i + 1);
+            // After the subcommand (`bunx`: before the package, whose own
+            // arguments follow it).
+            let at = if tool.name == "bunx" {
+                0
+            } else {
+                sub.map_or(0, |i| i + 1)
+            };
             plan.insert_at = at.min(args.len());
-            plan.insert_args = vec![
-                format!("--minimum-release-age={secs}"),
-                "--minimum-release-age-excludes=pkgward-no-exemptions".into(),
-            ];
+            plan.insert_args = vec![format!("--minimum-release-age={secs}")];
+            if fetch_and_run {
+                // bunx takes no exemption list on its command line (it
+                // refuses `--minimum-release-age-excludes`), so one in a
+                // bunfig would exempt packages from the cooldown.
+                if let Some(f) = bun_exemptions(cwd, env) {
+                    return Err(format!(
+                        "{} sets `minimumReleaseAgeExcludes`, which exempts packages from the cooldown",
+                        f.display()
+                    ));
+                }
+            } else {
+                // The excludes flag replaces any list in bunfig.toml with a
+                // name no package has.
+                plan.insert_args
+                    .push("--minimum-release-age-excludes=pkgward-no-exemptions".into());
+            }
             Ok(Some((plan, applied("--minimum-release-age"))))
         }
         "pip" | "pip3" => {
@@ -171,6 +195,24 @@ fn uv_exemptions(cwd: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<std
     files.into_iter().find(|f| {
         std::fs::read_to_string(f)
             .map(|t| t.contains("exclude-newer-package"))
+            .unwrap_or(false)
+    })
+}
+
+/// A bunfig that lists packages exempt from bun's release-age filter: the
+/// project's (`bunfig.toml` in the directory or an ancestor) or the
+/// global one (`$XDG_CONFIG_HOME/.bunfig.toml`, `~/.bunfig.toml`).
+fn bun_exemptions(cwd: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<std::path::PathBuf> {
+    let mut files: Vec<std::path::PathBuf> = cwd
+        .ancestors()
+        .take(64)
+        .map(|d| d.join("bunfig.toml"))
+        .collect();
+    files.extend(env("XDG_CONFIG_HOME").map(|c| Path::new(&c).join(".bunfig.toml")));
+    files.extend(env("HOME").map(|h| Path::new(&h).join(".bunfig.toml")));
+    files.into_iter().find(|f| {
+        std::fs::read_to_string(f)
+            .map(|t| t.contains("minimumReleaseAgeExcludes"))
             .unwrap_or(false)
     })
 }
@@ -221,6 +263,49 @@ mod tests {
         let (p, _) = run("bun", &["add", "x"], true).unwrap().unwrap();
         assert_eq!(p.insert_at, 1);
         assert_eq!(p.insert_args[0], "--minimum-release-age=172800");
+        assert_eq!(p.insert_args.len(), 2);
+        // bunx and `bun x`/`bun create` take the age before the package
+        // (after it, it would be the package's own argument) and refuse the
+        // excludes flag.
+        // What the help probe asks: bunx is never asked `install --help`
+        // (it would fetch and run a package named `install`).
+        let asked = std::cell::RefCell::new(Vec::new());
+        let a: Vec<String> = vec!["pkg".into()];
+        plan(
+            Tool::by_name("bunx").unwrap(),
+            &a,
+            Verb::Execute,
+            Duration::from_secs(60),
+            "2026-11-26T12:00:00Z".parse().unwrap(),
+            &Ctx {
+                env: &|_| None,
+                cwd: Path::new("/nonexistent/pkgward-test"),
+                supports: &|args, flag| {
+                    asked.borrow_mut().push((args.join(" "), flag.to_string()));
+                    true
+                },
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            *asked.borrow(),
+            [("--help".to_string(), "--minimum-release-age".to_string())]
+        );
+        for (tool, args, at) in [
+            ("bunx", &["pkg", "--flag"][..], 0),
+            ("bun", &["x", "pkg", "--flag"][..], 1),
+            ("bun", &["--bun", "x", "pkg"][..], 2),
+            ("bun", &["create", "app"][..], 1),
+        ] {
+            let (p, _) = run(tool, args, true).unwrap().unwrap();
+            assert_eq!(p.insert_at, at, "{tool} {args:?}");
+            assert_eq!(
+                p.insert_args,
+                ["--minimum-release-age=172800"],
+                "{tool} {args:?}"
+            );
+        }
         assert!(run("bun", &["add", "x"], false)
             .unwrap_err()
             .contains("bun 1.3"));
@@ -286,5 +371,47 @@ mod tests {
         assert_eq!(human(Duration::from_secs(172_800)), "2d");
         assert_eq!(human(Duration::from_secs(7200)), "2h");
         assert_eq!(human(Duration::from_secs(90)), "90s");
+    }
+
+    /// bunx cannot be given an empty exemption list: a bunfig with one
+    /// refuses the run (a project's or the global one).
+    #[test]
+    fn bunx_refuses_a_bunfig_with_exemptions() {
+        let t = tempfile::tempdir().unwrap();
+        let project = t.path().join("p");
+        std::fs::create_dir_all(&project).unwrap();
+        let args = vec!["pkg".to_string()];
+        let go = |home: &str| {
+            let home = home.to_string();
+            plan(
+                Tool::by_name("bunx").unwrap(),
+                &args,
+                Verb::Execute,
+                Duration::from_secs(3600),
+                "2026-11-26T12:00:00Z".parse().unwrap(),
+                &Ctx {
+                    env: &move |k| (k == "HOME").then(|| home.clone()),
+                    cwd: &project,
+                    supports: &|_, _| true,
+                },
+            )
+        };
+        let home = t.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        assert!(go(home.to_str().unwrap()).unwrap().is_some());
+        std::fs::write(
+            home.join(".bunfig.toml"),
+            "[install]\nminimumReleaseAgeExcludes = [\"x\"]\n",
+        )
+        .unwrap();
+        let e = go(home.to_str().unwrap()).unwrap_err();
+        assert!(e.contains(".bunfig.toml") && e.contains("exempts"), "{e}");
+        std::fs::remove_file(home.join(".bunfig.toml")).unwrap();
+        std::fs::write(
+            t.path().join("bunfig.toml"),
+            "[install]\nminimumReleaseAgeExcludes = [\"x\"]\n",
+        )
+        .unwrap();
+        assert!(go(home.to_str().unwrap()).is_err());
     }
 }
