@@ -236,6 +236,19 @@ mod tests {
     use super::*;
 
     fn run(tool: &str, args: &[&str], supports: bool) -> Result<Option<(Plan, Applied)>, String> {
+        run_in(
+            tool,
+            args,
+            &Ctx {
+                env: &|_| None,
+                cwd: Path::new("/nonexistent/pkgward-test"),
+                supports: &|_, _| supports,
+            },
+        )
+    }
+
+    /// A 48-hour cooldown for `tool args`.
+    fn run_in(tool: &str, args: &[&str], cx: &Ctx) -> Result<Option<(Plan, Applied)>, String> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         plan(
             Tool::by_name(tool).unwrap(),
@@ -243,11 +256,7 @@ mod tests {
             Verb::Install,
             Duration::from_secs(48 * 3600),
             "2026-11-26T12:00:00Z".parse().unwrap(),
-            &Ctx {
-                env: &|_| None,
-                cwd: Path::new("/nonexistent/pkgward-test"),
-                supports: &|_, _| supports,
-            },
+            cx,
         )
     }
 
@@ -264,34 +273,25 @@ mod tests {
         assert_eq!(p.insert_at, 1);
         assert_eq!(p.insert_args[0], "--minimum-release-age=172800");
         assert_eq!(p.insert_args.len(), 2);
-        // bunx and `bun x`/`bun create` take the age before the package
-        // (after it, it would be the package's own argument) and refuse the
-        // excludes flag.
         // What the help probe asks: bunx is never asked `install --help`
         // (it would fetch and run a package named `install`).
         let asked = std::cell::RefCell::new(Vec::new());
-        let a: Vec<String> = vec!["pkg".into()];
-        plan(
-            Tool::by_name("bunx").unwrap(),
-            &a,
-            Verb::Execute,
-            Duration::from_secs(60),
-            "2026-11-26T12:00:00Z".parse().unwrap(),
-            &Ctx {
-                env: &|_| None,
-                cwd: Path::new("/nonexistent/pkgward-test"),
-                supports: &|args, flag| {
-                    asked.borrow_mut().push((args.join(" "), flag.to_string()));
-                    true
-                },
+        let cx = Ctx {
+            env: &|_| None,
+            cwd: Path::new("/nonexistent/pkgward-test"),
+            supports: &|args, flag| {
+                asked.borrow_mut().push((args.join(" "), flag.to_string()));
+                true
             },
-        )
-        .unwrap()
-        .unwrap();
+        };
+        run_in("bunx", &["pkg"], &cx).unwrap().unwrap();
         assert_eq!(
             *asked.borrow(),
             [("--help".to_string(), "--minimum-release-age".to_string())]
         );
+        // bunx and `bun x`/`bun create` take the age before the package
+        // (after it, it would be the package's own argument) and refuse the
+        // excludes flag.
         for (tool, args, at) in [
             ("bunx", &["pkg", "--flag"][..], 0),
             ("bun", &["x", "pkg", "--flag"][..], 1),
@@ -380,15 +380,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let project = t.path().join("p");
         std::fs::create_dir_all(&project).unwrap();
-        let args = vec!["pkg".to_string()];
         let go = |home: &str| {
             let home = home.to_string();
-            plan(
-                Tool::by_name("bunx").unwrap(),
-                &args,
-                Verb::Execute,
-                Duration::from_secs(3600),
-                "2026-11-26T12:00:00Z".parse().unwrap(),
+            run_in(
+                "bunx",
+                &["pkg"],
                 &Ctx {
                     env: &move |k| (k == "HOME").then(|| home.clone()),
                     cwd: &project,

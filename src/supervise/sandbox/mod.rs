@@ -33,7 +33,7 @@ pub(crate) mod linux;
 pub mod seatbelt;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -497,92 +497,94 @@ pub fn resolved(p: &Path) -> PathBuf {
 /// entries. Symbolic links are followed to what they name, so a link to a
 /// denied path (or to one of its ancestors) grants nothing more.
 pub fn cover(root: &Path, denied: &[PathBuf], out: &mut Vec<PathBuf>) {
-    let mut seen = BTreeSet::new();
     // What `out` holds, for the duplicate check: a directory with thousands
     // of entries (a shared `/tmp` above a denied path) made a linear
     // `contains` per entry quadratic — seconds per sandboxed run.
-    let mut have: HashSet<PathBuf> = out.iter().cloned().collect();
-    if let Ok(c) = root.canonicalize() {
-        cover_in(c, denied, out, &mut have, &mut seen, 0);
-    }
-}
-
-/// `c` is canonical. The entries of a listed directory are canonical by
-/// construction unless they are symbolic links, so only links are resolved
-/// (`realpath` costs a `readlink` per component: with a crowded `/tmp` above
-/// the home, thousands of them for every confined invocation).
-fn cover_in(
-    c: PathBuf,
-    denied: &[PathBuf],
-    out: &mut Vec<PathBuf>,
-    have: &mut HashSet<PathBuf>,
-    seen: &mut BTreeSet<PathBuf>,
-    depth: usize,
-) {
-    if denied.iter().any(|d| c.starts_with(d)) {
-        return;
-    }
-    let holds_denied = denied.iter().any(|d| d.starts_with(&c) && *d != c);
-    if !holds_denied {
-        if have.insert(c.clone()) {
-            out.push(c);
-        }
-        return;
-    }
-    cover_entries(c, denied, out, have, seen, depth);
-}
-
-/// The entries of `c`, an ancestor of a denied path, one by one (each
-/// ancestor once; a link back to it adds nothing). An entry that is not a
-/// link is decided by its name alone: the denied paths below `c` are
-/// grouped by their first name under it, so a directory of thousands of
-/// entries costs a lookup each, not a path comparison with every denied
-/// path (which was most of a confined build's set-up with a crowded `/tmp`
-/// above the home).
-fn cover_entries(
-    c: PathBuf,
-    denied: &[PathBuf],
-    out: &mut Vec<PathBuf>,
-    have: &mut HashSet<PathBuf>,
-    seen: &mut BTreeSet<PathBuf>,
-    depth: usize,
-) {
-    if depth > 64 || !seen.insert(c.clone()) {
-        return;
-    }
-    // First name under `c` → whether a denied path is that entry itself
-    // (else it only holds one).
-    let mut below: HashMap<&OsStr, bool> = HashMap::new();
-    for d in denied {
-        if let Ok(rest) = d.strip_prefix(&c) {
-            let mut names = rest.components();
-            if let Some(first) = names.next() {
-                *below.entry(first.as_os_str()).or_default() |= names.next().is_none();
-            }
-        }
-    }
-    let Ok(rd) = std::fs::read_dir(&c) else {
-        return;
+    let have: HashSet<PathBuf> = out.iter().cloned().collect();
+    let mut cover = Cover {
+        denied,
+        out,
+        have,
+        seen: BTreeSet::new(),
     };
-    for e in rd.flatten() {
-        if e.file_type().map(|t| t.is_symlink()).unwrap_or(true) {
-            // A link may name anything: its target is decided in full (a
-            // dangling link grants nothing).
-            if let Ok(target) = e.path().canonicalize() {
-                cover_in(target, denied, out, have, seen, depth + 1);
-            }
-            continue;
+    if let Ok(c) = root.canonicalize() {
+        cover.path(c, 0);
+    }
+}
+
+/// [`cover`]'s walk.
+struct Cover<'a> {
+    denied: &'a [PathBuf],
+    out: &'a mut Vec<PathBuf>,
+    have: HashSet<PathBuf>,
+    /// The ancestors listed so far (each once; a link back to one adds
+    /// nothing).
+    seen: BTreeSet<PathBuf>,
+}
+
+impl Cover<'_> {
+    fn grant(&mut self, p: PathBuf) {
+        if self.have.insert(p.clone()) {
+            self.out.push(p);
         }
-        let name = e.file_name();
-        let entry = c.join(&name);
-        match below.get(name.as_os_str()) {
-            None => {
-                if have.insert(entry.clone()) {
-                    out.push(entry);
+    }
+
+    /// `c` is canonical. The entries of a listed directory are canonical
+    /// by construction unless they are symbolic links, so only links are
+    /// resolved (`realpath` costs a `readlink` per component: with a
+    /// crowded `/tmp` above the home, thousands of them for every confined
+    /// invocation).
+    fn path(&mut self, c: PathBuf, depth: usize) {
+        if self.denied.iter().any(|d| c.starts_with(d)) {
+            return;
+        }
+        if self.denied.iter().any(|d| d.starts_with(&c) && *d != c) {
+            self.entries(c, depth);
+        } else {
+            self.grant(c);
+        }
+    }
+
+    /// The entries of `c`, an ancestor of a denied path, one by one. An
+    /// entry that is not a link is decided by its name alone: the denied
+    /// paths below `c` are grouped by their first name under it, so a
+    /// directory of thousands of entries costs a lookup each, not a path
+    /// comparison with every denied path (which was most of a confined
+    /// build's set-up with a crowded `/tmp` above the home).
+    fn entries(&mut self, c: PathBuf, depth: usize) {
+        if depth > 64 || !self.seen.insert(c.clone()) {
+            return;
+        }
+        // First name under `c` → whether a denied path is that entry
+        // itself (else it only holds one).
+        let mut below: HashMap<OsString, bool> = HashMap::new();
+        for d in self.denied {
+            if let Ok(rest) = d.strip_prefix(&c) {
+                let mut names = rest.components();
+                if let Some(first) = names.next() {
+                    *below.entry(first.as_os_str().to_owned()).or_default() |=
+                        names.next().is_none();
                 }
             }
-            Some(true) => {}
-            Some(false) => cover_entries(entry, denied, out, have, seen, depth + 1),
+        }
+        let Ok(rd) = std::fs::read_dir(&c) else {
+            return;
+        };
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_symlink()).unwrap_or(true) {
+                // A link may name anything: its target is decided in full
+                // (a dangling link grants nothing).
+                if let Ok(target) = e.path().canonicalize() {
+                    self.path(target, depth + 1);
+                }
+                continue;
+            }
+            let name = e.file_name();
+            match below.get(&name) {
+                None => self.grant(c.join(&name)),
+                Some(true) => {}
+                Some(false) => self.entries(c.join(&name), depth + 1),
+            }
         }
     }
 }
