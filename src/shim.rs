@@ -515,13 +515,15 @@ fn run_inner(
     // mvn); cargo's fetch is not run when its graph cache says it has
     // nothing to do.
     let mut skip_tool = false;
-    // `bunx`: its cache entry prepared and the approved packages built
-    // before it runs ([`crate::scripts::bun::x_before`]); a failed build
-    // is the exit code and bunx does not run.
+    // `bunx`, and `npx` without the broker: its cache entry prepared and
+    // the approved packages built before it runs
+    // ([`crate::scripts::bun::x_before`], [`crate::scripts::npx::before`]);
+    // a failed build is the exit code and the tool does not run.
     let mut failed_build = None;
     if let Some(s) = &scripts {
         let cx = scripts_context(&policy, mode, &invocation_id, &launch, &find_tool);
-        failed_build = crate::scripts::before_bunx(s, &cx, log_target.as_ref(), notice);
+        failed_build = crate::scripts::before_bunx(s, &cx, log_target.as_ref(), notice)
+            .or_else(|| crate::scripts::before_npx(s, &cx, log_target.as_ref(), notice));
         skip_tool = failed_build.is_some();
     }
     if let Some(s) = scripts.as_ref().filter(|_| !skip_tool) {

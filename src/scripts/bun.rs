@@ -182,7 +182,7 @@ pub fn x_before(
     notice: &mut dyn FnMut(String),
 ) -> Option<i32> {
     use crate::policy::ScriptsDefault;
-    use crate::supervise::install_code::{run_install_code, Attached, InstallCode};
+    use crate::supervise::install_code::{run_install_code, InstallCode};
     use crate::tools::Ecosystem;
     let approves = cx.policy.scripts_default.value != ScriptsDefault::Deny
         || cx
@@ -233,10 +233,7 @@ pub fn x_before(
         return None;
     };
     // Everything this prints goes to stderr: stdout is the command's.
-    let attached = stderr_streams().map(|stdio| Attached {
-        stdio: std::sync::Arc::new(stdio),
-        child: Default::default(),
-    });
+    let attached = super::stderr_attached();
     let mut args: Vec<std::ffi::OsString> = vec![
         "add".into(),
         format!("{name}@{version}").into(),
@@ -302,15 +299,6 @@ pub fn x_before(
         let _ = std::fs::remove_dir_all(&entry);
     }
     failed
-}
-
-/// pkgward's stdin, and its stderr twice (as stdout and stderr).
-#[cfg(target_os = "linux")]
-fn stderr_streams() -> Option<[std::os::fd::OwnedFd; 3]> {
-    use std::os::fd::AsFd;
-    let input = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
-    let err = std::io::stderr().as_fd().try_clone_to_owned().ok()?;
-    Some([input, err.try_clone().ok()?, err])
 }
 
 /// After bunx (whatever its exit code): see the module docs.
