@@ -13,6 +13,10 @@ fn main() {
     let arg0 = args.next().unwrap_or_else(|| OsString::from("pkgward"));
     let rest: Vec<OsString> = args.collect();
     let stem = invocation_stem(&arg0.to_string_lossy());
+    if stem == "pkgward" && pkgward::scripts::npx::is_prepare_shell(&rest) {
+        // The npm preparing an npx directory, starting its command: none.
+        std::process::exit(0);
+    }
     #[cfg(target_os = "linux")]
     if stem == "pkgward" && pkgward::scripts::npm_broker::invoked_as_script_shell(&rest) {
         // npm starting an install script through the shim's broker.

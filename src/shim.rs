@@ -515,9 +515,10 @@ fn run_inner(
     // mvn); cargo's fetch is not run when its graph cache says it has
     // nothing to do.
     let mut skip_tool = false;
-    // `bunx`: its cache entry prepared and the approved packages built
-    // before it runs ([`crate::scripts::bun::x_before`]); a failed build
-    // is the exit code and bunx does not run.
+    // `bunx`, and `npx` without the broker: its cache entry prepared and
+    // the approved packages built before it runs
+    // ([`crate::scripts::bun::x_before`], [`crate::scripts::npx::before`]);
+    // a failed build is the exit code and the tool does not run.
     let mut failed_build = None;
     if let Some(s) = &scripts {
         let cx = scripts_context(&policy, mode, &invocation_id, &launch, &find_tool);
@@ -526,7 +527,11 @@ fn run_inner(
         // resolved first and each package with install-time code named
         // ([`crate::scripts::pnpm::dlx_before`]).
         let more = crate::scripts::before_pnpm_dlx(s, &cx, notice);
-        failed_build = prepared.failed;
+        // `npx` without the npm broker: its directory prepared and built
+        // first ([`crate::scripts::npx`]).
+        failed_build = prepared
+            .failed
+            .or_else(|| crate::scripts::before_npx(s, &cx, log_target.as_ref(), notice));
         skip_tool = failed_build.is_some();
         if let Some((at, spec)) = prepared.spec {
             // A dist-tag: the version pkgward prepared the entry for.

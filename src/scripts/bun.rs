@@ -477,10 +477,7 @@ fn prepare(
     }
     let bun = real_bun()?;
     // Everything this prints goes to stderr: stdout is the command's.
-    let attached = super::stderr_streams().map(|stdio| Attached {
-        stdio: std::sync::Arc::new(stdio),
-        child: Default::default(),
-    });
+    let attached = super::stderr_attached();
     let mut args: Vec<std::ffi::OsString> = vec![
         "add".into(),
         format!("{name}@{version}").into(),

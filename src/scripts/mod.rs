@@ -16,7 +16,10 @@
 //! through pkgward's script shell and decided and run by the shim's broker
 //! ([`npm_broker`]), which costs no second npm start. So does `pnpm dlx`
 //! (its builds must run before its command; [`pnpm::dlx_setup`]); `bunx`
-//! builds nothing, and what it skipped is listed ([`bun`]).
+//! builds nothing, and what it skipped is listed ([`bun`]). `npx` without
+//! the broker (elsewhere, or when it cannot start) gets its npx directory
+//! installed and built by pkgward before it runs ([`npx`]), as `bunx` on
+//! Linux.
 //!
 //! Modes: `off` leaves the tool alone; `audit` runs everything (the ones
 //! the policy would deny are recorded as `would-deny`); `enforce` runs the
@@ -34,6 +37,7 @@ pub mod maven;
 pub mod npm;
 #[cfg(target_os = "linux")]
 pub mod npm_broker;
+pub mod npx;
 pub mod nuget;
 pub mod pipenv;
 pub mod pnpm;
@@ -232,6 +236,8 @@ pub struct Setup {
     /// npm (Linux): where the broker finds the packages whose scripts npm
     /// asks for, beyond the project (`npx`'s cache, a global install's
     /// prefix), and the user's script shell for `npx`'s own command.
+    /// `npx` without the broker: its npx cache, prepared before it runs
+    /// ([`npx`]).
     pub broker: Option<npm::BrokerPlan>,
 }
 
@@ -593,16 +599,6 @@ fn ignore_scripts_env(value: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// pkgward's stdin, and its stderr twice (as stdout and stderr): for a
-/// step run before a fetch-and-execute tool, whose stdout is the command's.
-#[cfg(target_os = "linux")]
-pub(crate) fn stderr_streams() -> Option<[std::os::fd::OwnedFd; 3]> {
-    use std::os::fd::AsFd;
-    let input = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
-    let err = std::io::stderr().as_fd().try_clone_to_owned().ok()?;
-    Some([input, err.try_clone().ok()?, err])
-}
-
 /// The npm setting an environment variable names (`npm_config_` in any
 /// case, then `_` read as `-`, lower-cased: npm's own rule), if any.
 pub(crate) fn npm_config_key(var: &str) -> Option<String> {
@@ -655,8 +651,9 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         // npm installs the packages into its npx cache with scripts off;
         // on Linux the broker builds the approved ones when npm starts
         // the command through the script shell, which then runs it as npm
-        // would ([`npm_broker`]). The options end at the command (`npx
-        // [options] <pkg> [args…]`).
+        // would ([`npm_broker`]); without the broker, pkgward installs and
+        // builds them before npx runs ([`npx`]). The options end at the
+        // command (`npx [options] <pkg> [args…]`).
         let end = npx_options_end(tool, args);
         let opts = &args[..end];
         return Some(Setup {
@@ -915,8 +912,13 @@ pub fn after_run(
             return;
         }
     }
-    // `pnpm dlx`, `bunx`: the exit code is the command's; what was built
-    // and what was not is recorded and listed either way.
+    // `pnpm dlx`, `bunx`, `npx` without the broker: the exit code is the
+    // command's; what was built and what was not is recorded and listed
+    // either way.
+    if npx::applies(setup) {
+        let mut log = log.and_then(|t| t.open().ok());
+        npx::after(setup, cx, &mut log, notice);
+    }
     match setup.after.as_ref().map(|a| a.family) {
         Some(Family::PnpmDlx) => {
             let mut log = log.and_then(|t| t.open().ok());
@@ -1121,6 +1123,41 @@ pub fn before_pnpm_dlx(
         let _ = (cx, notice);
         Vec::new()
     }
+}
+
+/// Before `npx` / `npm exec` / `npm init NAME` runs without the npm
+/// broker: its npx directory is prepared and the approved packages in it
+/// built ([`npx::before`]). `Some(code)`: an approved build failed; npx is
+/// not run and this is the exit code.
+pub fn before_npx(
+    setup: &Setup,
+    cx: &Context<'_>,
+    log: Option<&record::LogTarget>,
+    notice: &mut dyn FnMut(String),
+) -> Option<i32> {
+    if !npx::applies(setup) {
+        return None;
+    }
+    let mut log = log.and_then(|t| t.open().ok());
+    npx::before(setup, cx, &mut log, notice)
+}
+
+/// pkgward's stdin, and its stderr twice (as stdout and stderr), for what
+/// pkgward runs before a fetch-and-execute tool's command: its stdout is
+/// the command's. `None` elsewhere than on Unix (pkgward's own streams).
+pub(crate) fn stderr_attached() -> Option<crate::supervise::install_code::Attached> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        let input = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+        let err = std::io::stderr().as_fd().try_clone_to_owned().ok()?;
+        Some(crate::supervise::install_code::Attached {
+            stdio: std::sync::Arc::new([input, err.try_clone().ok()?, err]),
+            child: Default::default(),
+        })
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// The message of an invocation denied only for install-time code.

@@ -668,6 +668,29 @@ pub fn global_lib(args: &[String], cwd: &Path, home: Option<&Path>) -> Option<Pa
     Some(prefix.join("lib"))
 }
 
+/// `npx`'s install directories (`<cache>/_npx/<hash>`, canonical) and when
+/// npm last installed into each (its hidden lockfile's time).
+pub fn npx_state(
+    npx_cache: &Path,
+) -> std::collections::BTreeMap<PathBuf, Option<std::time::SystemTime>> {
+    let Ok(dirs) = std::fs::read_dir(npx_cache) else {
+        return Default::default();
+    };
+    dirs.flatten()
+        .filter_map(|d| d.path().canonicalize().ok())
+        .map(|d| {
+            let t = installed_at(&d);
+            (d, t)
+        })
+        .collect()
+}
+
+pub(crate) fn installed_at(dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(dir.join("node_modules/.package-lock.json"))
+        .and_then(|m| m.modified())
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
 

@@ -39,7 +39,8 @@
 //! shell); when npm then runs the command through the script shell (the
 //! `npx` event), the client first has the broker build that directory
 //! ([`build_npx`]) and then becomes the user's own script shell
-//! ([`run_command`]).
+//! ([`run_command`]). Without the broker, pkgward prepares that directory
+//! before npx runs ([`super::npx`]).
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
@@ -51,6 +52,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use super::npm::installed_at;
+pub use super::npm::npx_state;
 use super::{confines, decide, npm, ScriptDecision, ScriptRecord};
 use crate::policy::{Mode, Policy};
 use crate::record::{self, LogTarget};
@@ -442,29 +445,6 @@ pub struct Config {
     pub env: Vec<(OsString, OsString)>,
     pub npm: Option<PathBuf>,
     pub npx_before: std::collections::BTreeMap<PathBuf, Option<std::time::SystemTime>>,
-}
-
-/// `npx`'s install directories (`<cache>/_npx/<hash>`, canonical) and when
-/// npm last installed into each (its hidden lockfile's time).
-pub fn npx_state(
-    npx_cache: &Path,
-) -> std::collections::BTreeMap<PathBuf, Option<std::time::SystemTime>> {
-    let Ok(dirs) = std::fs::read_dir(npx_cache) else {
-        return Default::default();
-    };
-    dirs.flatten()
-        .filter_map(|d| d.path().canonicalize().ok())
-        .map(|d| {
-            let t = installed_at(&d);
-            (d, t)
-        })
-        .collect()
-}
-
-fn installed_at(dir: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(dir.join("node_modules/.package-lock.json"))
-        .and_then(|m| m.modified())
-        .ok()
 }
 
 /// One script npm asked for and how it was decided (how it ended is in

@@ -415,7 +415,7 @@ pub fn dlx_setup(tool: &str, policy: &Policy, args: &[String], cwd: &Path) -> Se
 /// before (what it did not build is listed afterwards).
 #[cfg(target_os = "linux")]
 pub fn dlx_before(cx: &Context<'_>, notice: &mut dyn FnMut(String)) -> Vec<String> {
-    use crate::supervise::install_code::{run_install_code, Attached, InstallCode};
+    use crate::supervise::install_code::{run_install_code, InstallCode};
     let Some(r) = DLX_RESOLVE.lock().unwrap_or_else(|e| e.into_inner()).take() else {
         return Vec::new();
     };
@@ -480,10 +480,7 @@ pub fn dlx_before(cx: &Context<'_>, notice: &mut dyn FnMut(String)) -> Vec<Strin
         sandboxed: false,
         extra_write: Vec::new(),
         trace: cx.trace.clone(),
-        attached: super::stderr_streams().map(|stdio| Attached {
-            stdio: std::sync::Arc::new(stdio),
-            child: Default::default(),
-        }),
+        attached: super::stderr_attached(),
         project: None,
     });
     match resolved {

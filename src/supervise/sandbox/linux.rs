@@ -168,10 +168,17 @@ pub fn ruleset(plan: &Plan, abi: u32) -> Result<Option<OwnedFd>, String> {
     for p in &plan.write {
         add(p, write)?;
     }
-    for d in DEVICES_RW {
+    // A device that is a pipe or a socket here (`/dev/stdin` when pkgward's
+    // stdin is a pipe): no file-system object to grant (Landlock has no
+    // rule for one, and does not restrict pipes and sockets).
+    let pipe = |d: &str| {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::metadata(d).is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_socket())
+    };
+    for d in DEVICES_RW.iter().filter(|d| !pipe(d)) {
         add(Path::new(d), device)?;
     }
-    for d in DEVICES_R {
+    for d in DEVICES_R.iter().filter(|d| !pipe(d)) {
         add(Path::new(d), AccessFs::ReadFile.into())?;
     }
     if abi >= 4 {
