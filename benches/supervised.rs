@@ -670,9 +670,9 @@ mod linux {
         );
         println!();
         println!(
-            "| workload | variant | median | min–max | ratio to bare | vs proxy-only | CPU median | CPU ratio to bare | ≤ 1.05× |"
+            "| workload | variant | median | min–max | ratio to bare | paired ratio | vs proxy-only | CPU median | CPU ratio to bare | paired CPU ratio | ≤ 1.05× |"
         );
-        println!("|---|---|--:|--:|--:|--:|--:|--:|:-:|");
+        println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|:-:|");
         let walls = |s: &[Sample]| s.iter().map(|x| x.wall).collect::<Vec<_>>();
         let cpus = |s: &[Sample]| s.iter().map(|x| x.cpu).collect::<Vec<_>>();
         for o in out {
@@ -698,10 +698,24 @@ mod linux {
                     Some(p) if label.contains("full") => format!("{:.3}×", med / p),
                     _ => "—".into(),
                 };
+                // The median of the per-round ratios: each round runs every
+                // variant back to back, so a slow stretch of the machine
+                // weighs on both sides of a ratio.
+                let paired = |of: fn(&Sample) -> Duration| {
+                    let mut r: Vec<f64> = o.samples[i]
+                        .iter()
+                        .zip(&o.samples[0])
+                        .map(|(v, b)| of(v).as_secs_f64() / of(b).as_secs_f64().max(1e-9))
+                        .collect();
+                    r.sort_by(f64::total_cmp);
+                    r.get(r.len() / 2).copied().unwrap_or(f64::NAN)
+                };
                 println!(
-                    "| {} | {label} | {med:.0} ms | {lo:.0}–{hi:.0} ms | {ratio:.3}× | {vs_po} | {cpu:.0} ms | {:.3}× | {ok} |",
+                    "| {} | {label} | {med:.0} ms | {lo:.0}–{hi:.0} ms | {ratio:.3}× | {:.3}× | {vs_po} | {cpu:.0} ms | {:.3}× | {:.3}× | {ok} |",
                     o.workload,
-                    cpu / bare_cpu
+                    paired(|x| x.wall),
+                    cpu / bare_cpu,
+                    paired(|x| x.cpu),
                 );
             }
         }
