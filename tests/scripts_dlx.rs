@@ -735,3 +735,25 @@ fn bunx_stale_entry_is_prepared_again() {
         "not built again: {err}"
     );
 }
+
+/// bunx in audit mode, with no npm package approved: pkgward still
+/// prepares the entry, and every package's install-time code runs there
+/// (what enforce mode would deny is recorded as such), as bun would have
+/// run it without pkgward's switch; the command finds what the build made.
+#[test]
+fn bunx_in_audit_mode_builds_every_package() {
+    let t = setup_in("bunx", "audit", "");
+    let o = run(&t, "bunx", &["pw-dlx-boxcli"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert_eq!(out, "boxed ok\n", "{err}");
+    assert!(t.g.sb.marker("dlx-boxed-ran").is_some(), "{err}");
+    let recs = scripts(&t.g);
+    let boxed = recs
+        .iter()
+        .find(|r| r["package"] == "pw-dlx-boxed")
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    assert_eq!(boxed["decision"], "would-deny", "{boxed:#}");
+    assert_eq!(boxed["ran"], true, "{boxed:#}");
+    assert_eq!(boxed["exit_code"], 0, "{boxed:#}");
+}

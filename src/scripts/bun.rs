@@ -20,8 +20,9 @@
 //! written into the package.json bunx generates), and nothing can run
 //! between its install and its command.
 //!
-//! So on Linux, when the policy approves npm packages, pkgward prepares
-//! the entry before bunx runs ([`x_before`]): the real bun's `add` of the
+//! So on Linux, when the policy lets npm packages build
+//! ([`super::npm_builds_any`]: an npm approval, a default other than
+//! `deny`, audit mode), pkgward prepares the entry before bunx runs ([`x_before`]): the real bun's `add` of the
 //! spec into it (scripts off, output on stderr), then the entry's
 //! install-time code decided like `bun install`'s ([`super::run_after`]:
 //! approved ones run confined through npm with the entry as the project,
@@ -336,14 +337,7 @@ pub fn x_before(
     log: &mut Option<AuditLog>,
     notice: &mut dyn FnMut(String),
 ) -> Prepared {
-    use crate::policy::ScriptsDefault;
-    use crate::tools::Ecosystem;
-    let approves = cx.policy.scripts_default.value != ScriptsDefault::Deny
-        || cx
-            .policy
-            .allow_entries()
-            .any(|(e, _)| e.ecosystem == Ecosystem::Npm);
-    if !approves {
+    if !super::npm_builds_any(cx) {
         return Prepared::default();
     }
     let bunx = BUNX.load(std::sync::atomic::Ordering::Relaxed);

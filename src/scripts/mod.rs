@@ -1142,6 +1142,19 @@ pub fn before_npx(
     npx::before(setup, cx, &mut log, notice)
 }
 
+/// Whether the policy lets any npm package's install-time code run: an
+/// npm approval, a default other than `deny`, or audit mode (where what
+/// would be denied runs and is recorded). Else preparing a
+/// fetch-and-execute tool's directory beforehand builds nothing.
+pub(crate) fn npm_builds_any(cx: &Context<'_>) -> bool {
+    cx.mode == Mode::Audit
+        || cx.policy.scripts_default.value != ScriptsDefault::Deny
+        || cx
+            .policy
+            .allow_entries()
+            .any(|(e, _)| e.ecosystem == Ecosystem::Npm)
+}
+
 /// pkgward's stdin, and its stderr twice (as stdout and stderr), for what
 /// pkgward runs before a fetch-and-execute tool's command: its stdout is
 /// the command's. `None` elsewhere than on Unix (pkgward's own streams).

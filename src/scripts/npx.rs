@@ -36,10 +36,8 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use super::{npm, After, Context, Family, Runner, Setup};
-use crate::policy::{Mode, ScriptsDefault};
 use crate::record::AuditLog;
 use crate::supervise::install_code::{run_install_code, InstallCode};
-use crate::tools::Ecosystem;
 
 /// Set (to `1`) for the npm that prepares the npx directory: its script
 /// shell, pkgward, then runs nothing ([`is_prepare_shell`]).
@@ -84,17 +82,6 @@ fn plan(setup: &Setup) -> Option<&Path> {
         .filter(|b| b.exec_shell.is_some())?
         .npx_cache
         .as_deref()
-}
-
-/// Whether the policy lets any npm package's install-time code run (else
-/// preparing builds nothing).
-fn builds_any(cx: &Context<'_>) -> bool {
-    cx.mode == Mode::Audit
-        || cx.policy.scripts_default.value != ScriptsDefault::Deny
-        || cx
-            .policy
-            .allow_entries()
-            .any(|(e, _)| e.ecosystem == Ecosystem::Npm)
 }
 
 /// The command line of the preparing npm: the user's, with `--ignore-scripts`
@@ -142,7 +129,7 @@ fn prepare(
     log: &mut Option<AuditLog>,
     notice: &mut dyn FnMut(String),
 ) -> Option<i32> {
-    if !builds_any(cx) {
+    if !super::npm_builds_any(cx) {
         return None;
     }
     let unprepared = |why: String| {
