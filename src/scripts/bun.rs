@@ -22,8 +22,9 @@
 //!
 //! So on Linux, when the policy lets npm packages build
 //! ([`super::npm_builds_any`]: an npm approval, a default other than
-//! `deny`, audit mode), pkgward prepares the entry before bunx runs ([`x_before`]): the real bun's `add` of the
-//! spec into it (scripts off, output on stderr), then the entry's
+//! `deny`, audit mode), pkgward prepares the entry before bunx runs
+//! ([`x_before`]): the real bun's `add` of the spec into it (scripts off,
+//! output on stderr), then the entry's
 //! install-time code decided like `bun install`'s ([`super::run_after`]:
 //! approved ones run confined through npm with the entry as the project,
 //! denied ones recorded and listed). bunx then finds the entry installed
