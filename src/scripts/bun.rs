@@ -506,16 +506,8 @@ fn prepare(
         attached: attached.clone(),
         project: None,
     });
-    match installed {
-        Ok(e) if e.exit_code == 0 => {}
-        Ok(e) => {
-            notice(failed(format!("bun add exited {}", e.exit_code)));
-            return None;
-        }
-        Err(e) => {
-            notice(failed(e.to_string()));
-            return None;
-        }
+    if !super::step_succeeded(installed, "bun add", &failed, notice) {
+        return None;
     }
     let after = After::all_in(Family::Npm, Runner::Npm, entry.clone());
     let cx = Context {
@@ -597,18 +589,13 @@ pub fn x_after(cx: &Context<'_>, log: &mut Option<AuditLog>, notice: &mut dyn Fn
             .collect(),
         _ => Vec::new(),
     };
-    let (denied, approved) = super::record_unbuilt(
+    super::report_unbuilt(
         found,
         "not run: bunx runs no install-time code",
-        cx,
-        log,
-        notice,
-    );
-    super::list_unbuilt(
-        &denied,
-        &approved,
         "bunx did not build these approved packages (bunx has no per-package switch \
          and runs the command right after its install)",
+        cx,
+        log,
         notice,
     );
 }

@@ -1142,6 +1142,28 @@ pub fn before_npx(
     npx::before(setup, cx, &mut log, notice)
 }
 
+/// Whether a step pkgward ran before a fetch-and-execute tool (its own
+/// install into the tool's cache) ended with 0; else says so through
+/// `failed` (`tool` names the program in the message).
+pub(crate) fn step_succeeded(
+    ran: crate::error::Result<crate::supervise::install_code::CodeEnded>,
+    tool: &str,
+    failed: &dyn Fn(String) -> String,
+    notice: &mut dyn FnMut(String),
+) -> bool {
+    match ran {
+        Ok(e) if e.exit_code == 0 => true,
+        Ok(e) => {
+            notice(failed(format!("{tool} exited {}", e.exit_code)));
+            false
+        }
+        Err(e) => {
+            notice(failed(e.to_string()));
+            false
+        }
+    }
+}
+
 /// Whether the policy lets any npm package's install-time code run: an
 /// npm approval, a default other than `deny`, or audit mode (where what
 /// would be denied runs and is recorded). Else preparing a
@@ -1709,6 +1731,20 @@ pub(crate) fn list_unbuilt(
             .collect();
         notice(denied_message(&listed, Rerun::None));
     }
+}
+
+/// [`record_unbuilt`] then [`list_unbuilt`]: `why` for the records, `what`
+/// for the list of approved packages not built.
+pub(crate) fn report_unbuilt(
+    found: Vec<npm::Package>,
+    why: &str,
+    what: &str,
+    cx: &Context<'_>,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) {
+    let (denied, approved) = record_unbuilt(found, why, cx, log, notice);
+    list_unbuilt(&denied, &approved, what, notice);
 }
 
 /// How the denied packages' scripts run once approved: the tool's own

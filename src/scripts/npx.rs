@@ -161,16 +161,8 @@ fn prepare(
         notice(format!("stopped by signal {sig}: npx was not run"));
         return Some(128 + sig);
     }
-    match ran {
-        Ok(e) if e.exit_code == 0 => {}
-        Ok(e) => {
-            notice(unprepared(format!("npm exited {}", e.exit_code)));
-            return None;
-        }
-        Err(e) => {
-            notice(unprepared(e.to_string()));
-            return None;
-        }
+    if !super::step_succeeded(ran, "npm", &unprepared, notice) {
+        return None;
     }
     let now = npm::npx_state(&state.cache);
     let installed: Vec<PathBuf> = now
@@ -222,18 +214,13 @@ pub fn after(
         }
         found.extend(here);
     }
-    let (denied, approved) = super::record_unbuilt(
+    super::report_unbuilt(
         found,
         "not run: npx installed it itself, with scripts off",
-        cx,
-        log,
-        notice,
-    );
-    super::list_unbuilt(
-        &denied,
-        &approved,
         "npx did not build these approved packages (it installed them itself, \
          with scripts off, and ran the command right after)",
+        cx,
+        log,
         notice,
     );
 }

@@ -483,16 +483,8 @@ pub fn dlx_before(cx: &Context<'_>, notice: &mut dyn FnMut(String)) -> Vec<Strin
         attached: super::stderr_attached(),
         project: None,
     });
-    match resolved {
-        Ok(e) if e.exit_code == 0 => {}
-        Ok(e) => {
-            notice(failed(format!("pnpm add exited {}", e.exit_code)));
-            return Vec::new();
-        }
-        Err(e) => {
-            notice(failed(e.to_string()));
-            return Vec::new();
-        }
+    if !super::step_succeeded(resolved, "pnpm add", &failed, notice) {
+        return Vec::new();
     }
     let given = dlx_allow_args();
     let mut more: Vec<String> = find(dir.path())
