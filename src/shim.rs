@@ -1145,12 +1145,18 @@ fn process_record_sink(target: record::LogTarget, invocation_id: &str) -> superv
             return;
         };
         let _ = match e {
-            supervise::TreeEvent::Started(p) => l.append(&ProcessStartRecord {
-                kind: "process",
-                invocation_id: &id,
-                time: record::now_rfc3339(),
-                process: &redacted_process(p),
-            }),
+            supervise::TreeEvent::Started(p) => {
+                // The exit code is the `process-exit` record's, also for a
+                // process that had ended by the time it was learned.
+                let mut p = redacted_process(p);
+                p.exit_code = None;
+                l.append(&ProcessStartRecord {
+                    kind: "process",
+                    invocation_id: &id,
+                    time: record::now_rfc3339(),
+                    process: &p,
+                })
+            }
             supervise::TreeEvent::Exited {
                 pid,
                 exit_code,
@@ -1267,4 +1273,40 @@ fn find_program(call: &Call, cwd: &Path) -> Result<PathBuf> {
 /// shell would pass), else the real program's path.
 fn child_arg0(invoked_as: &OsStr) -> Option<OsString> {
     (Path::new(invoked_as).components().count() == 1).then(|| invoked_as.to_os_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process learned only after it ended (a Job Object's message read
+    /// late under load) has its exit code in its `process-exit` record
+    /// alone, as every other process.
+    #[test]
+    fn a_process_record_carries_no_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let sink = process_record_sink(record::LogTarget::new(path.clone()), "inv");
+        let seen = supervise::ProcessSeen {
+            pid: 7,
+            exit_code: Some(0),
+            ..Default::default()
+        };
+        sink(supervise::TreeEvent::Started(&seen));
+        sink(supervise::TreeEvent::Exited {
+            pid: 7,
+            exit_code: Some(0),
+            note: None,
+        });
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0]["kind"], "process");
+        assert!(lines[0].get("exit_code").is_none(), "{}", lines[0]);
+        assert_eq!(lines[1]["kind"], "process-exit");
+        assert_eq!(lines[1]["exit_code"], 0);
+    }
 }
