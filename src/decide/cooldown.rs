@@ -192,9 +192,14 @@ fn uv_exemptions(cwd: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<std
         files.push(c.join("uv").join("uv.toml"));
     }
     files.push("/etc/uv/uv.toml".into());
+    first_mentioning(files, "exclude-newer-package")
+}
+
+/// The first of `files` whose text holds `key`.
+fn first_mentioning(files: Vec<std::path::PathBuf>, key: &str) -> Option<std::path::PathBuf> {
     files.into_iter().find(|f| {
         std::fs::read_to_string(f)
-            .map(|t| t.contains("exclude-newer-package"))
+            .map(|t| t.contains(key))
             .unwrap_or(false)
     })
 }
@@ -210,11 +215,7 @@ fn bun_exemptions(cwd: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<st
         .collect();
     files.extend(env("XDG_CONFIG_HOME").map(|c| Path::new(&c).join(".bunfig.toml")));
     files.extend(env("HOME").map(|h| Path::new(&h).join(".bunfig.toml")));
-    files.into_iter().find(|f| {
-        std::fs::read_to_string(f)
-            .map(|t| t.contains("minimumReleaseAgeExcludes"))
-            .unwrap_or(false)
-    })
+    first_mentioning(files, "minimumReleaseAgeExcludes")
 }
 
 /// Human form of a cooldown: `48h`, `7d`, `90m`.
