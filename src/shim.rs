@@ -581,7 +581,13 @@ fn run_inner(
     }
     if let (Ok(ended), Some(s)) = (&mut result, &scripts) {
         let cx = scripts_context(&policy, mode, &invocation_id, &launch, &find_tool);
-        crate::scripts::after_run(s, ended, &cx, log_target.as_ref(), notice);
+        if crate::scripts::after_run(s, ended, &cx, log_target.as_ref(), notice) {
+            // cargo: the fetch it skipped is needed after all.
+            result = crate::scripts::run_tool(Some(s), &launch);
+            if let Ok(ended) = &mut result {
+                crate::scripts::after_run(s, ended, &cx, log_target.as_ref(), notice);
+            }
+        }
     }
     // uv projects: the approved sdists uv built in that run are recorded.
     if let (Ok(ended), Some(b)) = (&result, &_wheelhouse) {

@@ -529,3 +529,73 @@ fn a_build_with_everything_local_starts_no_fetch() {
     assert!(fetches(&g) > 0);
     assert!(g.sb.marker("evil-build-rs").is_none());
 }
+
+/// The first build of a graph whose packages are all on the machine starts
+/// while `cargo metadata` tells which crates have build scripts; until the
+/// decision nothing it starts may run but rustc's probes. An unapproved
+/// build script among them denies the build, which is stopped before it
+/// compiled or ran anything: no marker, no token sent.
+#[test]
+fn a_build_started_before_its_decision_runs_nothing_unapproved() {
+    let g = guarded(&policy("enforce", &[]));
+    project(&g, "pw-cs-plain = \"1\"\n", "fn main() {}\n");
+    // The lockfile and the sources, fetched by the bare cargo (no crate
+    // code runs in a fetch).
+    let fetched =
+        g.sb.command(real_cargo(), &[g.sb.cargo_env()])
+            .arg("fetch")
+            .output()
+            .unwrap();
+    assert_eq!(fetched.status.code(), Some(0), "{}", text(&fetched.stderr));
+    let out = cargo(&g, &["build"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(
+        err.contains("pkgward approve cargo:pw-cs-evil@=1.0.0"),
+        "{err}"
+    );
+    assert!(g.sb.marker("evil-build-rs").is_none(), "{err}");
+    assert!(!token_sent(&g));
+    // It was the early build that was stopped: started, then killed; the
+    // fetch never ran, no build script was compiled.
+    let audit = g.audit();
+    let argv = |r: &serde_json::Value| -> Vec<String> {
+        r["argv"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|w| w.as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let procs: Vec<Vec<String>> = audit
+        .iter()
+        .filter(|r| r["kind"] == "process")
+        .map(argv)
+        .collect();
+    assert!(
+        procs.iter().any(|a| a.iter().any(|w| w == "build")),
+        "the build was not started early: {procs:?}"
+    );
+    assert!(
+        !procs.iter().any(|a| a.iter().any(|w| w == "fetch")),
+        "{procs:?}"
+    );
+    assert!(
+        !procs.iter().any(|a| a
+            .windows(2)
+            .any(|w| w[0] == "--crate-name" && w[1] == "build_script_build")),
+        "a build script was compiled before the decision: {procs:?}"
+    );
+    let built = g.sb.root().join("cargo-target/debug/build");
+    assert!(
+        std::fs::read_dir(&built)
+            .map(|d| d
+                .flatten()
+                .all(|e| !e.path().join("build-script-build").exists()))
+            .unwrap_or(true),
+        "a build script exists in {}",
+        built.display()
+    );
+}

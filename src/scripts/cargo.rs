@@ -15,6 +15,13 @@
 //!    the machine ([`nothing_to_fetch`]). That check starts with the plan
 //!    ([`Plan::apply`]) and runs while the shim sets up the rest of the
 //!    invocation; the confined build's sandbox is prepared while it runs.
+//!    On Linux, under pkgward's own tracer, the build does not wait for
+//!    that answer: it starts at once behind a gate
+//!    ([`crate::supervise::linux::gate`]) that holds every exec of its tree
+//!    but rustc's probes until step 2 has decided, so that cargo's own
+//!    start-up (manifests, lockfile, rustc probes) runs alongside. A denial
+//!    kills it before it compiled anything; an answer that something is
+//!    missing after all stops it too, and the fetch runs.
 //! 2. **decide** — `cargo metadata --offline --format-version 1` (with the
 //!    user's feature flags) lists the graph; every crate that the command
 //!    can build ([`find`]: normal and build dependencies, dev-dependencies
@@ -175,6 +182,8 @@ pub struct Plan {
     /// started by [`Plan::apply`] so that it runs while the shim sets up
     /// the rest of the invocation (provenance, egress proxy).
     early: Arc<std::sync::Mutex<Option<EarlyMetadata>>>,
+    /// Set by [`nothing_to_fetch`] when it did not wait ([`Ahead`]).
+    ahead: Arc<std::sync::Mutex<Option<Ahead>>>,
 }
 
 /// A `cargo metadata` started ahead ([`Plan::early`]); killed and reaped
@@ -330,6 +339,7 @@ pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
         real_args: OnceLock::new(),
         global: OnceLock::new(),
         early: Default::default(),
+        ahead: Default::default(),
     };
     plan.skip_fetch = plan.probe.is_none()
         && graph_cache_path(&plan, cwd)
@@ -1053,15 +1063,39 @@ pub fn nothing_to_fetch(
     // Landlock ruleset; enforce mode only), which does not depend on the
     // answer: the build step finds it ready.
     let confined = plan.builtin && policy.scripts_default.value != ScriptsDefault::Allow;
+    let prepare = || {
+        let real: Vec<String> = plan
+            .real_args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let code = build_code(&real, &launch.program, &launch.env, &cwd);
+        move || crate::supervise::sandbox::prepare(&code)
+    };
+    // Under pkgward's own tracer the build need not wait for the answer:
+    // it starts at once behind a gate ([`after`]), so that cargo's own
+    // start-up runs alongside `cargo metadata`. Said wrong (something is
+    // missing after all), the gated build is stopped and the fetch runs.
+    #[cfg(target_os = "linux")]
+    let early = match (early, plan.ahead.lock()) {
+        (Some(metadata), Ok(mut ahead))
+            if plan.builtin
+                && launch
+                    .trace
+                    .as_ref()
+                    .is_some_and(|t| t.tracer != crate::policy::Tracer::ProxyOnly) =>
+        {
+            *ahead = Some(Ahead {
+                metadata,
+                prepare: confined.then(|| std::thread::spawn(prepare())),
+            });
+            return true;
+        }
+        (early, _) => early,
+    };
     let m = std::thread::scope(|s| {
         if confined {
-            let real: Vec<String> = plan
-                .real_args()
-                .iter()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect();
-            let code = build_code(&real, &launch.program, &launch.env, &cwd);
-            s.spawn(move || crate::supervise::sandbox::prepare(&code));
+            s.spawn(prepare());
         }
         match early {
             Some(e) => e.wait(),
@@ -1127,105 +1161,20 @@ pub fn compile_only(args: &[String]) -> Option<Vec<String>> {
 }
 
 /// After the fetch succeeded: inspect, decide, record, and build (or deny).
-/// Returns the exit code that replaces the fetch's.
+/// Returns the exit code that replaces the fetch's; `None` when the fetch
+/// was skipped on the strength of a `cargo metadata` that then failed
+/// ([`nothing_to_fetch`], Linux): the fetch must run after all, then this
+/// again.
 pub fn after(
     plan: &Plan,
     cx: &super::Context<'_>,
     log: &mut Option<AuditLog>,
     notice: &mut dyn FnMut(String),
-) -> i32 {
+) -> Option<i32> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let cache = (plan.probe.is_none())
         .then(|| graph_cache_path(plan, &cwd))
         .flatten();
-    let hit = cache.as_deref().and_then(cached_graph);
-    let found = match hit {
-        Some(found) => Ok(found),
-        None => metadata(plan, cx).and_then(|m| {
-            let platform = (!plan.cross).then(Platform::host);
-            let found = find(&m, plan.include_dev, platform.as_ref())?;
-            if let Some(c) = &cache {
-                store_graph(c, &inputs_of(&m, &cwd), &found);
-            }
-            Ok(found)
-        }),
-    };
-    let found = match found {
-        Ok(f) => f,
-        Err(e) if cx.mode == Mode::Enforce => {
-            notice(format!(
-                "denied: cannot tell which build scripts and proc-macros this build would run, \
-                 so it does not run: {e}"
-            ));
-            return crate::error::exit::DENIED;
-        }
-        Err(e) => {
-            notice(format!(
-                "warning: {e}; the build runs anyway ({} mode)",
-                if cx.mode == Mode::Audit {
-                    "audit"
-                } else {
-                    "off"
-                }
-            ));
-            Vec::new()
-        }
-    };
-    let decided: Vec<(&Found, ScriptDecision, Option<String>)> = found
-        .iter()
-        .map(|f| {
-            let (d, by) = decide_crate(cx, f);
-            (f, d, by)
-        })
-        .collect();
-    let rec = |f: &Found, d: ScriptDecision, by: &Option<String>, script: &str| ScriptRecord {
-        kind: "script",
-        invocation_id: cx.invocation_id.to_string(),
-        time: record::now_rfc3339(),
-        ecosystem: Ecosystem::Cargo,
-        package: f.name.clone(),
-        version: f.version.clone(),
-        path: f.path.clone(),
-        script: script.to_string(),
-        command: match script {
-            "build-script" => f.build_script.clone().unwrap_or_default(),
-            _ => "proc-macro (runs inside rustc)".into(),
-        },
-        decision: d,
-        approved_by: by.clone(),
-        ran: false,
-        runner: None,
-        exit_code: None,
-        signal: None,
-        duration_ms: None,
-        error: None,
-        sandbox: None,
-    };
-    let scripts_of = |f: &Found| -> Vec<&'static str> {
-        let mut v = Vec::new();
-        if f.build_script.is_some() {
-            v.push("build-script");
-        }
-        if f.proc_macro {
-            v.push("proc-macro");
-        }
-        v
-    };
-    let denied: Vec<&(&Found, ScriptDecision, Option<String>)> =
-        decided.iter().filter(|(_, d, _)| !d.runs()).collect();
-    if !denied.is_empty() {
-        for (f, d, by) in &decided {
-            for s in scripts_of(f) {
-                let mut r = rec(f, *d, by, s);
-                if d.runs() {
-                    r.error = Some("not run: the build was denied".into());
-                }
-                super::append(log, &r, notice);
-            }
-        }
-        notice(denied_message(&denied));
-        return crate::error::exit::DENIED;
-    }
     // Build: the sandbox unless the policy lets everything run as is.
     let sandboxed =
         cx.mode == Mode::Enforce && cx.policy.scripts_default.value != ScriptsDefault::Allow;
@@ -1261,47 +1210,246 @@ pub fn after(
     let runner: Vec<String> = std::iter::once("cargo".to_string())
         .chain(first.iter().map(|a| a.to_string_lossy().into_owned()))
         .collect();
-    let result = run_install_code(&code_for(first, first_sandboxed));
-    for (f, d, by) in &decided {
-        for s in scripts_of(f) {
-            let mut r = rec(f, *d, by, s);
-            r.runner = Some(runner.clone());
-            match &result {
-                Ok(e) => {
-                    // Cargo runs what it needs: an up-to-date crate's build
-                    // script does not run again.
-                    r.ran = true;
-                    r.exit_code = Some(e.exit_code);
-                    r.signal = e.signal;
-                    r.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
-                    r.sandbox = e.sandbox.clone();
+    let ahead = plan
+        .ahead
+        .lock()
+        .ok()
+        .and_then(|mut a| a.take())
+        .filter(|_| plan.builtin);
+    std::thread::scope(|s| {
+        // The first build of this graph ([`nothing_to_fetch`]): started now,
+        // behind a gate that holds every exec of its tree but rustc's
+        // probes until the graph below is decided.
+        let started = ahead
+            .as_ref()
+            .and_then(|_| Started::spawn(s, code_for(first.clone(), first_sandboxed)));
+        let found = match ahead {
+            Some(a) => {
+                let m = a.metadata.wait();
+                if let Some(h) = a.prepare {
+                    let _ = h.join();
                 }
-                Err(err) => r.error = Some(err.to_string()),
+                match m {
+                    Ok(m) => {
+                        let platform = (!plan.cross).then(Platform::host);
+                        find(&m, plan.include_dev, platform.as_ref()).inspect(|found| {
+                            if let Some(c) = &cache {
+                                store_graph(c, &inputs_of(&m, &cwd), found);
+                            }
+                        })
+                    }
+                    // Something is missing after all: the fetch runs.
+                    Err(_) => {
+                        if let Some(b) = started {
+                            b.stop();
+                        }
+                        return None;
+                    }
+                }
             }
-            super::append(log, &r, notice);
+            None => match cache.as_deref().and_then(cached_graph) {
+                Some(found) => Ok(found),
+                None => metadata(plan, cx).and_then(|m| {
+                    let platform = (!plan.cross).then(Platform::host);
+                    let found = find(&m, plan.include_dev, platform.as_ref())?;
+                    if let Some(c) = &cache {
+                        store_graph(c, &inputs_of(&m, &cwd), &found);
+                    }
+                    Ok(found)
+                }),
+            },
+        };
+        let found = match found {
+            Ok(f) => f,
+            Err(e) if cx.mode == Mode::Enforce => {
+                if let Some(b) = started {
+                    b.stop();
+                }
+                notice(format!(
+                    "denied: cannot tell which build scripts and proc-macros this build would run, \
+                     so it does not run: {e}"
+                ));
+                return Some(crate::error::exit::DENIED);
+            }
+            Err(e) => {
+                notice(format!(
+                    "warning: {e}; the build runs anyway ({} mode)",
+                    if cx.mode == Mode::Audit {
+                        "audit"
+                    } else {
+                        "off"
+                    }
+                ));
+                Vec::new()
+            }
+        };
+        let decided: Vec<(&Found, ScriptDecision, Option<String>)> = found
+            .iter()
+            .map(|f| {
+                let (d, by) = decide_crate(cx, f);
+                (f, d, by)
+            })
+            .collect();
+        let rec = |f: &Found, d: ScriptDecision, by: &Option<String>, script: &str| ScriptRecord {
+            kind: "script",
+            invocation_id: cx.invocation_id.to_string(),
+            time: record::now_rfc3339(),
+            ecosystem: Ecosystem::Cargo,
+            package: f.name.clone(),
+            version: f.version.clone(),
+            path: f.path.clone(),
+            script: script.to_string(),
+            command: match script {
+                "build-script" => f.build_script.clone().unwrap_or_default(),
+                _ => "proc-macro (runs inside rustc)".into(),
+            },
+            decision: d,
+            approved_by: by.clone(),
+            ran: false,
+            runner: None,
+            exit_code: None,
+            signal: None,
+            duration_ms: None,
+            error: None,
+            sandbox: None,
+        };
+        let scripts_of = |f: &Found| -> Vec<&'static str> {
+            let mut v = Vec::new();
+            if f.build_script.is_some() {
+                v.push("build-script");
+            }
+            if f.proc_macro {
+                v.push("proc-macro");
+            }
+            v
+        };
+        let denied: Vec<&(&Found, ScriptDecision, Option<String>)> =
+            decided.iter().filter(|(_, d, _)| !d.runs()).collect();
+        if !denied.is_empty() {
+            if let Some(b) = started {
+                b.stop();
+            }
+            for (f, d, by) in &decided {
+                for s in scripts_of(f) {
+                    let mut r = rec(f, *d, by, s);
+                    if d.runs() {
+                        r.error = Some("not run: the build was denied".into());
+                    }
+                    super::append(log, &r, notice);
+                }
+            }
+            notice(denied_message(&denied));
+            return Some(crate::error::exit::DENIED);
+        }
+        let result = match started.and_then(Started::go) {
+            Some(r) => r,
+            None => run_install_code(&code_for(first.clone(), first_sandboxed)),
+        };
+        for (f, d, by) in &decided {
+            for s in scripts_of(f) {
+                let mut r = rec(f, *d, by, s);
+                r.runner = Some(runner.clone());
+                match &result {
+                    Ok(e) => {
+                        // Cargo runs what it needs: an up-to-date crate's build
+                        // script does not run again.
+                        r.ran = true;
+                        r.exit_code = Some(e.exit_code);
+                        r.signal = e.signal;
+                        r.duration_ms = Some((e.duration.as_secs_f64() * 1e6).round() / 1e3);
+                        r.sandbox = e.sandbox.clone();
+                    }
+                    Err(err) => r.error = Some(err.to_string()),
+                }
+                super::append(log, &r, notice);
+            }
+        }
+        let code = match result {
+            Ok(e) => e.exit_code,
+            Err(err) => {
+                notice(format!("cannot run the build: {err}"));
+                return Some(err.exit_code());
+            }
+        };
+        Some(match then {
+            Some(args) if code == 0 => {
+                if crate::supervise::terminated().is_some() {
+                    return Some(code);
+                }
+                match run_install_code(&code_for(args, false)) {
+                    Ok(e) => e.exit_code,
+                    Err(err) => {
+                        notice(format!("cannot run cargo: {err}"));
+                        err.exit_code()
+                    }
+                }
+            }
+            _ => code,
+        })
+    })
+}
+
+/// What [`nothing_to_fetch`] left for [`after`] when it did not wait for
+/// its `cargo metadata` (Linux, under pkgward's own tracer): that run, and
+/// the confined build's preparation.
+#[derive(Debug)]
+struct Ahead {
+    metadata: EarlyMetadata,
+    prepare: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The build started behind a gate ([`crate::supervise::linux::gate`]).
+struct Started<'s> {
+    #[cfg(target_os = "linux")]
+    gate: Arc<crate::supervise::linux::gate::Gate>,
+    run: std::thread::ScopedJoinHandle<
+        's,
+        crate::error::Result<crate::supervise::install_code::CodeEnded>,
+    >,
+}
+
+impl<'s> Started<'s> {
+    /// Starts `code` gated (`None` where there is no tracer to gate it).
+    fn spawn<'e>(
+        s: &'s std::thread::Scope<'s, 'e>,
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))] mut code: InstallCode,
+    ) -> Option<Started<'s>> {
+        #[cfg(target_os = "linux")]
+        {
+            let gate: Arc<crate::supervise::linux::gate::Gate> = Arc::default();
+            let t = code.trace.as_mut()?;
+            t.gate = Some(gate.clone());
+            let run = s.spawn(move || run_install_code(&code));
+            Some(Started { gate, run })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (s, code);
+            None
         }
     }
-    let code = match result {
-        Ok(e) => e.exit_code,
-        Err(err) => {
-            notice(format!("cannot run the build: {err}"));
-            return err.exit_code();
+
+    /// Stops it: nothing it would have started runs.
+    fn stop(self) {
+        #[cfg(target_os = "linux")]
+        self.gate.deny();
+        let _ = self.run.join();
+    }
+
+    /// Lets it go on, and waits for it. `None`: it did not start (no tracer
+    /// of pkgward's own could gate it): the caller runs it again, ungated.
+    fn go(self) -> Option<crate::error::Result<crate::supervise::install_code::CodeEnded>> {
+        #[cfg(target_os = "linux")]
+        self.gate.open();
+        let r = match self.run.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        #[cfg(target_os = "linux")]
+        if r.is_err() && !self.gate.held() {
+            return None;
         }
-    };
-    match then {
-        Some(args) if code == 0 => {
-            if crate::supervise::terminated().is_some() {
-                return code;
-            }
-            match run_install_code(&code_for(args, false)) {
-                Ok(e) => e.exit_code,
-                Err(err) => {
-                    notice(format!("cannot run cargo: {err}"));
-                    err.exit_code()
-                }
-            }
-        }
-        _ => code,
+        Some(r)
     }
 }
 

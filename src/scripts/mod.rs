@@ -892,7 +892,7 @@ pub fn after_run(
     cx: &Context<'_>,
     log: Option<&record::LogTarget>,
     notice: &mut dyn FnMut(String),
-) {
+) -> bool {
     if let Some(build) = &setup.build {
         let code = ended.code;
         // cargo's build step follows only a successful fetch.
@@ -900,7 +900,10 @@ pub fn after_run(
             let mut log = log.and_then(|t| t.open().ok());
             let log = &mut log;
             match build {
-                Build::Cargo(plan) => ended.code = cargo::after(plan, cx, log, notice),
+                Build::Cargo(plan) => match cargo::after(plan, cx, log, notice) {
+                    Some(c) => ended.code = c,
+                    None => return true,
+                },
                 Build::Gem(plan) => gem::after(plan, cx, code, log, notice),
                 Build::Dotnet(plan) => ended.code = dotnet::after(plan, cx, code, log, notice),
                 Build::Maven(plan) => maven::after(plan, cx, code, log, notice),
@@ -909,7 +912,7 @@ pub fn after_run(
                 Build::Poetry(plan) => ended.code = poetry::after(plan, cx, code, log, notice),
                 Build::Pipenv(plan) => pipenv::after(plan, cx, code, log, notice),
             }
-            return;
+            return false;
         }
     }
     // `pnpm dlx`, `bunx`, `npx` without the broker: the exit code is the
@@ -923,12 +926,12 @@ pub fn after_run(
         Some(Family::PnpmDlx) => {
             let mut log = log.and_then(|t| t.open().ok());
             pnpm::dlx_after(cx, &mut log, notice);
-            return;
+            return false;
         }
         Some(Family::BunX) => {
             let mut log = log.and_then(|t| t.open().ok());
             bun::x_after(cx, &mut log, notice);
-            return;
+            return false;
         }
         _ => {}
     }
@@ -940,19 +943,20 @@ pub fn after_run(
                 ended.code = code;
             }
         }
-        return;
+        return false;
     }
     let Some(after) = &setup.after else {
-        return;
+        return false;
     };
     if setup.in_tool && after.family != Family::PnpmDlx {
         // npm ran them, through the broker (which recorded each one).
-        return;
+        return false;
     }
     let mut log = log.and_then(|t| t.open().ok());
     if let Some(code) = run_after(after, cx, &mut log, notice) {
         ended.code = code;
     }
+    false
 }
 
 /// The npm broker stopped: what its `npx` builds said, then its list of

@@ -7,6 +7,7 @@
 
 pub mod dns;
 pub mod flags;
+pub mod gate;
 mod mem;
 mod ptrace;
 pub mod records;

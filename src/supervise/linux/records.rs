@@ -241,5 +241,6 @@ pub fn tracing(
                 },
             ),
         }),
+        gate: None,
     }
 }

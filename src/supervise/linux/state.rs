@@ -57,6 +57,8 @@ pub(super) struct State {
     /// the rest (its ancestors, the flags, the record) is done once it has
     /// its answer ([`State::flush`]).
     pending: Vec<ExecStop>,
+    /// A gated launch's gate ([`super::gate`]).
+    pub gate: Option<std::sync::Arc<super::gate::Gate>>,
 }
 
 /// What an exec stop read while the process waited for its answer: what is
@@ -94,6 +96,7 @@ impl State {
             defer: false,
             deferred: std::cell::RefCell::new(Vec::new()),
             pending: Vec::new(),
+            gate: None,
         }
     }
 
@@ -248,6 +251,20 @@ impl State {
         let written = (tgid != self.root)
             .then(|| flags::written(&file, &shown, self.since))
             .flatten();
+        // A gated launch ([`super::gate`]): the exec waits for the gate;
+        // denied, its process is killed (the root already is).
+        // (The launch's own execs, the tool's — a wrapper or rustup's proxy
+        // becoming the real one —, are what the gate lets start: only what
+        // the tool starts waits.)
+        let launch = tgid == self.root;
+        let verdict = match &self.gate {
+            Some(g) if !launch && !g.pass(&[&shown, &path], &argv) => {
+                // SAFETY: kill with plain integer arguments.
+                unsafe { libc::kill(tgid as libc::pid_t, libc::SIGKILL) };
+                Err(libc::EACCES)
+            }
+            _ => Ok(()),
+        };
         let x = ExecStop {
             tid,
             tgid,
@@ -264,7 +281,7 @@ impl State {
         } else {
             self.exec_record(x);
         }
-        Ok(())
+        verdict
     }
 
     /// The process of thread `tid` (stopped in exec), registered: (tgid,

@@ -147,6 +147,8 @@ pub struct Tracing {
     /// during the invocation".
     pub since: SystemTime,
     pub sink: Sink,
+    /// A gated launch ([`super::gate`]): only under pkgward's own tracer.
+    pub gate: Option<Arc<super::gate::Gate>>,
 }
 
 impl Tracing {
@@ -158,6 +160,7 @@ impl Tracing {
             net: Arc::default(),
             since: SystemTime::now(),
             sink,
+            gate: None,
         }
     }
 }
@@ -208,6 +211,9 @@ const KIND_PTRACE: u8 = 2;
 /// Starts `cmd` under the tracer `t.tracer` asks for.
 pub fn spawn(cmd: &mut Command, t: &Tracing) -> io::Result<Spawned> {
     let (tx, done) = std::sync::mpsc::channel();
+    if t.gate.is_some() && t.tracer == Tracer::ProxyOnly {
+        return Err(ungated());
+    }
     if t.tracer == Tracer::ProxyOnly {
         (t.sink)(Event::Tracer {
             tracer: "proxy-only",
@@ -227,12 +233,14 @@ pub fn spawn(cmd: &mut Command, t: &Tracing) -> io::Result<Spawned> {
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let sink = t.sink.clone();
     let mut state = State::new(t.enforce, t.net.clone(), sink, t.since);
+    state.gate = t.gate.clone();
     let kind = Arc::new(AtomicU8::new(KIND_UNSET));
     let (status_tx, status_rx) = std::sync::mpsc::channel();
     let (child, _sup) = spawn_with(
         cmd,
         t.tracer,
         t.enforce,
+        t.gate.is_some(),
         kind.clone(),
         move |s| {
             state.root = s.pid;
@@ -265,13 +273,20 @@ impl Start {
 
 fn run_supervisor(s: Start, mut state: State, status: Sender<ExitStatus>) {
     let emit = |state: &State, tracer: &'static str, note: Option<String>| {
-        state.emit(Event::Tracer { tracer, note })
+        // A gated launch without pkgward's own tracer does not start (its
+        // caller runs it again ungated, which says what was in force).
+        if state.gate.is_none() || matches!(tracer, "seccomp" | "ptrace") {
+            state.emit(Event::Tracer { tracer, note })
+        }
     };
     match s.kind {
         MSG_SECCOMP => match take_fd(s.pid, s.value as RawFd) {
             Ok(listener) => {
                 emit(&state, "seccomp", None);
                 state.watch_exits = true;
+                if let Some(g) = &state.gate {
+                    g.started(s.pid);
+                }
                 s.go(1);
                 serve(&listener, &mut state);
             }
@@ -301,6 +316,9 @@ fn run_supervisor(s: Start, mut state: State, status: Sender<ExitStatus>) {
                 Ok(()) => {
                     emit(&state, "ptrace", Some(why));
                     s.settled.store(KIND_PTRACE, Ordering::SeqCst);
+                    if let Some(g) = &state.gate {
+                        g.started(s.pid);
+                    }
                     s.go(1);
                     super::ptrace::run(s.pid, &mut state, status);
                 }
@@ -334,10 +352,20 @@ fn run_supervisor(s: Start, mut state: State, status: Sender<ExitStatus>) {
     }
 }
 
+/// The error of a gated launch that would not run under pkgward's own
+/// tracer ([`super::gate`]): nothing could hold its execs.
+pub fn ungated() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "a gated launch needs pkgward's own tracer",
+    )
+}
+
 fn spawn_with(
     cmd: &mut Command,
     tracer: Tracer,
     enforce: bool,
+    gated: bool,
     settled: Arc<AtomicU8>,
     supervise: impl FnOnce(Start) + Send + 'static,
     done: Sender<()>,
@@ -397,6 +425,10 @@ fn spawn_with(
                 // filter chain may have (a nested pkgward): it sees this
                 // subtree, this one stands down.
                 if e.raw_os_error() == Some(libc::EBUSY) {
+                    if gated {
+                        send(MSG_NONE, libc::EBUSY as u32)?;
+                        return Err(ungated());
+                    }
                     send(MSG_OUTER, 0)?;
                     return Ok(());
                 }
@@ -404,7 +436,9 @@ fn spawn_with(
             }
             if !try_ptrace {
                 send(MSG_NONE, why)?;
-                return if enforce {
+                return if gated {
+                    Err(ungated())
+                } else if enforce {
                     Err(io::Error::from_raw_os_error(why as i32))
                 } else {
                     Ok(())
@@ -429,7 +463,9 @@ fn spawn_with(
                     Ok(())
                 }
                 // Traced by an outer tracer already: it sees the tree.
+                2 if gated => Err(ungated()),
                 2 => Ok(()),
+                _ if gated => Err(ungated()),
                 _ if enforce => Err(io::Error::other("no tracer could be started")),
                 _ => Ok(()),
             }
@@ -753,6 +789,7 @@ mod tests {
             net: Arc::new(net),
             since: SystemTime::now() - std::time::Duration::from_secs(1),
             sink: Arc::new(move |ev| e.lock().unwrap().push(ev)),
+            gate: None,
         };
         cmd.stdout(std::process::Stdio::piped());
         let mut s = spawn(cmd, &t).unwrap();
@@ -1208,6 +1245,67 @@ mod tests {
         assert_eq!(r.status.code(), Some(4));
         assert_eq!(tracer_of(&r), "proxy-only");
         assert!(procs(&r).is_empty());
+    }
+
+    #[test]
+    fn a_gated_launch_runs_nothing_until_its_gate_opens() {
+        use super::super::gate::Gate;
+        use std::os::unix::process::ExitStatusExt;
+        for tracer in [Tracer::Seccomp, Tracer::Ptrace] {
+            for open in [false, true] {
+                let dir = tempfile::tempdir().unwrap();
+                let marker = dir.path().join("m");
+                let gate = Arc::new(Gate::default());
+                let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+                let e = events.clone();
+                let t = Tracing {
+                    gate: Some(gate.clone()),
+                    ..Tracing::new(true, tracer, Arc::new(move |ev| e.lock().unwrap().push(ev)))
+                };
+                // The shell (the launch) starts; what it runs waits.
+                let mut cmd = Command::new("/bin/sh");
+                cmd.arg("-c")
+                    .arg(format!("/usr/bin/touch {}; exit 3", marker.display()));
+                let mut s = spawn(&mut cmd, &t).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(150));
+                assert!(!marker.exists(), "{tracer:?}: ran before the gate opened");
+                if open {
+                    gate.open();
+                } else {
+                    gate.deny();
+                }
+                let status = s.wait().unwrap();
+                let _ = s.done.recv_timeout(std::time::Duration::from_secs(20));
+                if open {
+                    assert_eq!(status.code(), Some(3), "{tracer:?}");
+                    assert!(marker.exists(), "{tracer:?}");
+                } else {
+                    assert_eq!(
+                        status.signal(),
+                        Some(libc::SIGKILL),
+                        "{tracer:?} {status:?}"
+                    );
+                    assert!(!marker.exists(), "{tracer:?}: ran after a denial");
+                }
+                let tracers: Vec<&str> = events
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|e| match e {
+                        Event::Tracer { tracer, .. } => Some(*tracer),
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(tracers.len(), 1, "{tracer:?}: {tracers:?}");
+            }
+        }
+        // Nothing could hold a proxy-only launch's execs: it does not start.
+        let t = Tracing {
+            gate: Some(Arc::default()),
+            ..Tracing::new(true, Tracer::ProxyOnly, Arc::new(|_| {}))
+        };
+        let err = spawn(Command::new("/bin/true").arg("x"), &t).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
     }
 
     #[test]
