@@ -417,7 +417,7 @@ fn bunx_builds_approved_packages_confined() {
 }
 
 /// `bunx` where pkgward does not prepare the entry: no npm approvals, or an
-/// option before the package that pkgward does not know. Nothing
+/// option before the package that pkgward leaves to bunx (`--env-file`). Nothing
 /// builds, not even a package on bun's default trusted list (`esbuild`);
 /// the tool runs as bun leaves it. What it skipped is recorded (an
 /// approved one as not run) and the denied ones are listed with their
@@ -435,7 +435,7 @@ fn bunx_unprepared_runs_no_install_time_code_and_lists_what_it_skipped() {
         ),
         (
             "bun",
-            &["x", "--verbose", "pw-dlx-cli"][..],
+            &["x", "--env-file=/dev/null", "pw-dlx-cli"][..],
             // The same entry, which pkgward leaves as bunx reuses it.
             &["x", "pw-dlx-cli"][..],
             "[\"npm:pw-dlx-cli\", \"npm:pw-dlx-native\"]",
