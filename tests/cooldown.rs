@@ -288,9 +288,16 @@ fn bunx_under_the_cooldown_runs_from_the_entry_pkgward_prepared() {
             std::fs::read_to_string(g.sb.home.join(".bashrc")).unwrap(),
             "# rc\n"
         );
-        assert!(err.contains("pkgward approve npm:pw-cool-sneak@1.0.0"), "{err}");
+        assert!(
+            err.contains("pkgward approve npm:pw-cool-sneak@1.0.0"),
+            "{err}"
+        );
         assert!(!err.contains("did not build"), "{err}");
-        let recs: Vec<_> = g.audit().into_iter().filter(|r| r["kind"] == "script").collect();
+        let recs: Vec<_> = g
+            .audit()
+            .into_iter()
+            .filter(|r| r["kind"] == "script")
+            .collect();
         let one = |name: &str| {
             let r: Vec<_> = recs.iter().filter(|r| r["package"] == name).collect();
             assert_eq!(r.len(), 1, "{name}: {recs:#?}");

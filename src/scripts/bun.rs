@@ -1,51 +1,83 @@
 //! `bunx` / `bun x` (checked against bun 1.4.5): bun installs the package
-//! into its cache (`<cache>/.bunx-<uid>/<name>@<version>`, `latest` when
-//! none is given; a hoisted `node_modules`, through `bun add <spec>
-//! --no-summary` in that directory) and runs its command in the same step;
-//! it reuses an entry whose `package.json` it wrote less than a day ago,
-//! whatever the age of the command (a dist-tag
-//! such as `@next`, or an explicit `@latest`, is installed afresh every
-//! time). `bunx -p PKG CMD` installs into PKG's entry and runs CMD. `bun
-//! create NAME` is bunx of `create-NAME` (`@scope` → `@scope/create`,
+//! into its cache (`<cache>/.bunx-<uid>/<name>@<version><suffix>`,
+//! `latest` when none is given; a hoisted `node_modules`, through `bun add
+//! <spec> --no-summary` in that directory) and runs its command in the
+//! same step; it reuses an entry whose `package.json` it wrote less than a
+//! day ago, whatever the age of the command (a dist-tag such as `@next`,
+//! or an explicit `@latest`, is installed afresh every time). `bunx -p PKG
+//! CMD` installs into PKG's entry and runs CMD. The suffix is made of
+//! bunx's options before the package, in this order whatever theirs:
+//! `+trust` (`--trust`), `+ignore-scripts`, `+min-age=AGE`
+//! (`--minimum-release-age`, as written) and `+registry=HASH`
+//! (`--registry URL`: bun's Wyhash of the URL as written, hexadecimal,
+//! [`wyhash`]). bunx passes `--verbose`, `--silent`, `--trust`, the age,
+//! the registry, `--cafile` and `--ca` on to its `add` (and `--no-cache
+//! --force` for a tag or no version); `--cwd DIR` is where it runs;
+//! `--no-install` installs nothing; it refuses any other option there.
+//! `bun create NAME` is bunx of `create-NAME` (`@scope` → `@scope/create`,
 //! `@scope/name` → `@scope/create-name`), unless NAME is a local template
 //! folder (`$BUN_CREATE_DIR`, `./.bun-create`, `~/.bun-create`), a file, a
-//! GitHub `owner/repo` or one of bun's legacy templates. The cache is
-//! `BUN_INSTALL_CACHE_DIR`, else the global bunfig's cache directory
-//! (bunx does not read the project's bunfig for it), else bun's defaults
-//! ([`cache_dir`]). pkgward runs bunx with scripts off
-//! (`npm_config_ignore_scripts=true`, which bun honours for bunx, bun's
-//! default trusted-dependencies list included; `BUN_CONFIG_IGNORE_SCRIPTS`
-//! is not read by bunx): bunx has no per-package switch (`--trust` runs
-//! the scripts of every package, `trustedDependencies` would have to be
-//! written into the package.json bunx generates), and nothing can run
-//! between its install and its command.
+//! GitHub `owner/repo` or one of bun's legacy templates; it names the
+//! entry without any suffix and passes no `--minimum-release-age` on to
+//! its `add`. The cache is `BUN_INSTALL_CACHE_DIR`, else the global
+//! bunfig's cache directory (bunx does not read the project's bunfig for
+//! it), else bun's defaults ([`cache_dir`]; the same on macOS). pkgward
+//! runs bunx with scripts off (`npm_config_ignore_scripts=true`, which bun
+//! honours for bunx, bun's default trusted-dependencies list and `--trust`
+//! included; `BUN_CONFIG_IGNORE_SCRIPTS` is not read by bunx): bunx has no
+//! per-package switch (`--trust` runs the scripts of every package,
+//! `trustedDependencies` would have to be written into the package.json
+//! bunx generates), and nothing can run between its install and its
+//! command.
 //!
-//! So on Linux, when the policy lets npm packages build
+//! So on Unix (Linux, macOS), when the policy lets npm packages build
 //! ([`super::npm_builds_any`]: an npm approval, a default other than
-//! `deny`, audit mode), pkgward prepares the entry before bunx runs
-//! ([`x_before`]): the real bun's `add` of the spec into it (scripts off,
-//! output on stderr), then the entry's
+//! `deny`, audit mode), pkgward prepares the entry bunx names before bunx
+//! runs ([`x_before`]): the real bun's `add` of the spec into it with
+//! bunx's options for it (scripts off, output on stderr), then the entry's
 //! install-time code decided like `bun install`'s ([`super::run_after`]:
 //! approved ones run confined through npm with the entry as the project,
 //! denied ones recorded and listed). bunx then finds the entry installed
 //! and fresh and runs the command without installing again. A dist-tag is
-//! first resolved to the exact version it names by the real bun (`bun
-//! info NAME@TAG version`, run in bunx's cache as its `add` is: the same
-//! registry settings, auth and mirror), that version's entry is prepared,
-//! and bunx is given `NAME@VERSION` in place of `NAME@TAG` (only that
-//! argument changes: the same command, output and exit code; bunx's
-//! `npm_lifecycle_script` names the version). Under a release-age cooldown
-//! a tag is left to bunx (`bun info` applies no cooldown); the cooldown's
-//! flags are passed to the `add`.
+//! installed as bunx installs it (`add NAME@TAG --no-cache --force` with
+//! its options, a release-age cooldown's `--minimum-release-age` included,
+//! so the tag resolves to what bunx would install under that filter) in a
+//! work directory of bunx's cache, which then becomes the entry of the
+//! version installed (`NAME@VERSION<suffix>`, unless bunx has that one
+//! fresh already), and bunx is given `NAME@VERSION` in place of `NAME@TAG`
+//! (only that argument changes: the same command, output and exit code;
+//! bunx's `npm_lifecycle_script` names the version). Under `bun create`
+//! the cooldown's filter is passed to pkgward's `add` (stricter than bun's
+//! own, which drops it).
 //!
-//! Where pkgward does not prepare it (elsewhere, no npm approvals, a spec
-//! that is not `NAME[@VERSION|@TAG]`, a `bun create` template bun does not
-//! take from npm, an option before the package other than `--bun` and
-//! `-p`/`--package`, a tag bun cannot resolve), bunx installs as before,
-//! and afterwards the cache entry this run installed is read: every
-//! package with install-time code is decided, recorded as not run, and the
-//! denied ones are listed with their approve command ([`x_after`]). A
-//! reused entry installs nothing: nothing to record.
+//! Where pkgward does not prepare it, bunx installs as before, and
+//! afterwards the cache entry this run installed is read: every package
+//! with install-time code is decided, recorded as not run, and the denied
+//! ones are listed with their approve command ([`x_after`]). A reused
+//! entry installs nothing: nothing to record. Not prepared:
+//! - no npm approvals (nothing could build), an entry bunx reuses, a
+//!   command it finds on PATH (no version given), a `bun create` template
+//!   bun does not take from npm;
+//! - `--no-install` (bunx installs nothing: neither does pkgward),
+//!   `--ignore-scripts` (the user asks for no install-time code), and
+//!   `--env-file` (variables bunx's `add` gets that pkgward's would not);
+//!   an option bunx refuses or one given twice;
+//! - a spec that is not `NAME[@VERSION|@RANGE|@TAG]`. bun 1.4.5's bunx
+//!   cannot install a tarball URL (`unrecognised dependency format`), nor
+//!   a `file:` spec or a path (it resolves them from the entry and names
+//!   the package `@SPEC`): they install nothing. A `github:` spec goes to
+//!   `<repo>@github@<decimal hash>` (Wyhash of the empty name plus that of
+//!   the spec), installed from GitHub's API over HTTPS (`GITHUB_API_DOMAIN`)
+//!   and reused like any entry: pkgward could fill it the same way, but it
+//!   cannot be tested here against a loopback server (HTTPS only), so it is
+//!   left to bunx and recorded after it.
+//!
+//! On Windows bunx names its directory `.bunx-<32-bit hash of the user
+//! name>` (bun's `userUniqueId`, not a uid) and runs
+//! `node_modules/.bin/NAME.exe`: pkgward does not prepare it there
+//! (nothing to check bun's Windows behaviour against here); bunx installs
+//! with scripts off, and what it installed is recorded and listed after it
+//! ([`x_after`], which reads every `.bunx-*` directory).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -510,7 +542,10 @@ fn prepare(
     use std::os::unix::fs::DirBuilderExt;
     // `--cwd DIR`: where bunx looks for the command.
     let cwd = std::env::current_dir().ok()?;
-    let cwd = spec.cwd.as_ref().map_or_else(|| cwd.clone(), |d| cwd.join(d));
+    let cwd = spec
+        .cwd
+        .as_ref()
+        .map_or_else(|| cwd.clone(), |d| cwd.join(d));
     let home = super::launch_var(cx.env, "HOME").map(PathBuf::from);
     if let Some(t) = &spec.template {
         // `bun create`'s local templates come first.
@@ -894,7 +929,16 @@ mod tests {
         assert_eq!(
             opts(
                 false,
-                &["x", "-p=a", "--silent", "--cwd=d", "--ca", "C", "--minimum-release-age=1e3", "b"]
+                &[
+                    "x",
+                    "-p=a",
+                    "--silent",
+                    "--cwd=d",
+                    "--ca",
+                    "C",
+                    "--minimum-release-age=1e3",
+                    "b"
+                ]
             ),
             Some((
                 "a".into(),
@@ -978,7 +1022,11 @@ mod tests {
             &["--silent=1", "a"][..],
             &["--registry", "a"][..],
             &["--registry=", "a"][..],
-            &["--registry=http://a.test/", "--registry=http://b.test/", "a"][..],
+            &[
+                "--registry=http://a.test/",
+                "--registry=http://b.test/",
+                "a",
+            ][..],
             &["--minimum-release-age-excludes=x", "a"][..],
             &["-p", "a", "-p", "b", "c"][..],
             &["--package=", "c"][..],

@@ -78,7 +78,11 @@ pub fn targets(tool: Tool, args: &[String], cwd: &Path) -> Vec<String> {
         }
         "pnpx" | "bunx" => {
             package_flags = &["--package", "-p"];
-            value_flags = if tool.name == "bunx" { BUNX_VALUE_FLAGS } else { &[] };
+            value_flags = if tool.name == "bunx" {
+                BUNX_VALUE_FLAGS
+            } else {
+                &[]
+            };
             skip_words = 0;
         }
         "pnpm" | "yarn" | "bun" => {
@@ -95,7 +99,11 @@ pub fn targets(tool: Tool, args: &[String], cwd: &Path) -> Vec<String> {
                 return Vec::new();
             }
             package_flags = &["--package", "-p"];
-            value_flags = if tool.name == "bun" { BUNX_VALUE_FLAGS } else { &[] };
+            value_flags = if tool.name == "bun" {
+                BUNX_VALUE_FLAGS
+            } else {
+                &[]
+            };
             skip_words = 1;
         }
         "uvx" => {
@@ -335,7 +343,10 @@ mod tests {
         // The value of bunx's options is not the package.
         assert_eq!(t("bunx", &["--cwd", "cowsay", "evil"]), ["evil"]);
         assert_eq!(
-            t("bun", &["x", "--registry", "http://a.test/", "--ca", "C", "evil"]),
+            t(
+                "bun",
+                &["x", "--registry", "http://a.test/", "--ca", "C", "evil"]
+            ),
             ["evil"]
         );
         assert_eq!(t("bun", &["--cwd", "d", "x", "evil"]), ["evil"]);
