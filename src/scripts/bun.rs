@@ -263,7 +263,7 @@ fn x_option(o: &mut XOpts, a: &str, next: Option<&str>) -> Option<usize> {
 
 /// Zig's `std.hash.Wyhash.hash(0, data)` (bun's `bun.hash`), with which
 /// bunx names the entry of a `--registry` URL.
-pub fn wyhash(data: &[u8]) -> u64 {
+fn wyhash(data: &[u8]) -> u64 {
     const S: [u64; 4] = [
         0xa076_1d64_78bd_642f,
         0xe703_7ed1_a0b4_28db,
@@ -542,10 +542,10 @@ fn prepare(
     use std::os::unix::fs::DirBuilderExt;
     // `--cwd DIR`: where bunx looks for the command.
     let cwd = std::env::current_dir().ok()?;
-    let cwd = spec
-        .cwd
-        .as_ref()
-        .map_or_else(|| cwd.clone(), |d| cwd.join(d));
+    let cwd = match &spec.cwd {
+        Some(d) => cwd.join(d),
+        None => cwd,
+    };
     let home = super::launch_var(cx.env, "HOME").map(PathBuf::from);
     if let Some(t) = &spec.template {
         // `bun create`'s local templates come first.
