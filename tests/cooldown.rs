@@ -227,16 +227,19 @@ fn bunx_fixtures() {
                    const dir = path.dirname(require.resolve('pw-cool-native/package.json'));\n\
                    if (!fs.existsSync(path.join(dir, 'built.txt'))) { console.log('native missing'); process.exit(3); }\n\
                    console.log('tool ok', require('./package.json').version, process.argv.slice(2).join(' '));\n";
-        // The newest version (`latest`) is too new for the cooldown.
-        for (v, t) in [("1.0.0", days_ago(10)), ("1.1.0", SystemTime::now())] {
-            r.publish_npm(
-                &NpmPackage::new("pw-cool-tool", v)
-                    .published_at(t)
-                    .dep("pw-cool-native", "^1.0.0")
-                    .dep("pw-cool-sneak", "^1.0.0")
-                    .field("bin", serde_json::json!({"pw-cool-tool": "cli.js"}))
-                    .executable("cli.js", cli),
-            );
+        // The newest version (`latest`) is too new for the cooldown; the
+        // same as what `bun create pw-cool-tool` runs.
+        for name in ["pw-cool-tool", "create-pw-cool-tool"] {
+            for (v, t) in [("1.0.0", days_ago(10)), ("1.1.0", SystemTime::now())] {
+                r.publish_npm(
+                    &NpmPackage::new(name, v)
+                        .published_at(t)
+                        .dep("pw-cool-native", "^1.0.0")
+                        .dep("pw-cool-sneak", "^1.0.0")
+                        .field("bin", serde_json::json!({ name: "cli.js" }))
+                        .executable("cli.js", cli),
+                );
+            }
         }
     });
 }
@@ -250,28 +253,38 @@ fn bunx_fixtures() {
 /// is listed with its approve command and recorded as denied. A dist-tag
 /// (`@latest` named) is installed with the filter too, and bunx is given
 /// the version installed, whose entry (`NAME@1.0.0+min-age=SECS`) pkgward
-/// prepared.
+/// prepared. `bun create` passes no filter on to its install (nor names
+/// its entry with it): pkgward's install of its entry applies it.
 #[test]
 fn bunx_under_the_cooldown_runs_from_the_entry_pkgward_prepared() {
     bunx_fixtures();
-    for (args, entry, expected) in [
+    for (tool, args, entry, expected) in [
         (
+            "bunx",
             &["pw-cool-tool", "a"][..],
             "pw-cool-tool@latest+min-age=172800",
             "tool ok 1.0.0 a\n",
         ),
         (
+            "bunx",
             &["pw-cool-tool@latest", "b"][..],
             "pw-cool-tool@1.0.0+min-age=172800",
             "tool ok 1.0.0 b\n",
         ),
+        (
+            "bun",
+            &["create", "pw-cool-tool", "c"][..],
+            "create-pw-cool-tool@latest",
+            "tool ok 1.0.0 c\n",
+        ),
     ] {
-        let (g, env) =
-            bun_guarded("[scripts]\nallow = [\"npm:pw-cool-tool\", \"npm:pw-cool-native\"]\n");
+        let (g, env) = bun_guarded(
+            "[scripts]\nallow = [\"npm:pw-cool-tool\", \"npm:create-pw-cool-tool\", \"npm:pw-cool-native\"]\n",
+        );
         std::fs::write(g.sb.home.join(".bashrc"), "# rc\n").unwrap();
         let npm = g.sb.npm_env(&shared().npm_url());
         let o =
-            g.sb.command("bunx", &[npm, g.pkgward_env(), env])
+            g.sb.command(tool, &[npm, g.pkgward_env(), env])
                 .args(args)
                 .output()
                 .unwrap();
