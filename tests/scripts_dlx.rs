@@ -417,7 +417,7 @@ fn bunx_builds_approved_packages_confined() {
 }
 
 /// `bunx` where pkgward does not prepare the entry: no npm approvals, or an
-/// option before the package that pkgward does not know. Nothing
+/// option before the package that pkgward leaves to bunx (`--env-file`). Nothing
 /// builds, not even a package on bun's default trusted list (`esbuild`);
 /// the tool runs as bun leaves it. What it skipped is recorded (an
 /// approved one as not run) and the denied ones are listed with their
@@ -435,7 +435,7 @@ fn bunx_unprepared_runs_no_install_time_code_and_lists_what_it_skipped() {
         ),
         (
             "bun",
-            &["x", "--verbose", "pw-dlx-cli"][..],
+            &["x", "--env-file=/dev/null", "pw-dlx-cli"][..],
             // The same entry, which pkgward leaves as bunx reuses it.
             &["x", "pw-dlx-cli"][..],
             "[\"npm:pw-dlx-cli\", \"npm:pw-dlx-native\"]",
@@ -741,4 +741,67 @@ fn bunx_in_audit_mode_builds_every_package() {
     assert_eq!(boxed["decision"], "would-deny", "{boxed:#}");
     assert_eq!(boxed["ran"], true, "{boxed:#}");
     assert_eq!(boxed["exit_code"], 0, "{boxed:#}");
+}
+
+// bunx: its options before the package.
+
+/// bunx's options before the package, read as bunx reads them: bunx names
+/// its entry after some (`--trust`: `+trust`, scripts staying off;
+/// `--minimum-release-age`: `+min-age=AGE`; `--registry`:
+/// `+registry=HASH`) and passes some to its install (`--verbose`,
+/// `--silent`, the age, the registry); `--cwd` is where it looks for the
+/// command first. pkgward prepares the entry bunx names, with those
+/// options: the approved dependency builds there and bunx runs the command
+/// from it, installing no entry of its own. Before that, `--no-install`
+/// (bunx installs nothing: pkgward neither) and a `--registry` the policy
+/// does not list (refused before anything runs) leave no entry.
+#[test]
+fn bunx_options_before_the_package_name_the_entry_pkgward_prepares() {
+    let reg = shared().npm_url();
+    let cases: [(&str, &[&str], &str); 2] = [
+        (
+            "bunx",
+            &["--verbose", "--registry", &reg, "--trust", "pw-dlx-cli"],
+            "pw-dlx-cli@latest+trust+registry=",
+        ),
+        (
+            "bun",
+            &[
+                "x",
+                "--silent",
+                "--minimum-release-age=0",
+                "--cwd=sub",
+                "-p",
+                "pw-dlx-cli",
+                "pw-dlx-cli",
+            ],
+            "pw-dlx-cli@latest+min-age=0",
+        ),
+    ];
+    for (i, (tool, args, entry)) in cases.into_iter().enumerate() {
+        let t = setup(
+            tool,
+            "[scripts]\nallow = [\"npm:pw-dlx-cli\", \"npm:pw-dlx-native@^1.0.0\"]\n",
+        );
+        std::fs::create_dir_all(t.g.sb.work.join("sub")).unwrap();
+        let cache = t.g.sb.root().join("bun-cache");
+        if i == 0 {
+            for (args, code) in [
+                (&["--no-install", "pw-dlx-cli"][..], 1),
+                (&["--registry", "http://127.0.0.1:9/", "pw-dlx-cli"][..], 77),
+            ] {
+                let o = run(&t, tool, args);
+                let err = text(&o.stderr);
+                assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+                assert!(bunx_entries(&cache).is_empty(), "{args:?}: {err}");
+                assert_eq!(t.g.sb.marker("dlx-native-ran"), None, "{err}");
+                assert!(scripts(&t.g).is_empty(), "{args:?}: {err}");
+            }
+        }
+        let o = run(&t, tool, args);
+        assert_prepared(&t, &o, "native ok\n");
+        let entries = bunx_entries(&cache);
+        assert_eq!(entries.len(), 1, "{args:?}: {entries:?}");
+        assert!(entries[0].starts_with(entry), "{args:?}: {entries:?}");
+    }
 }

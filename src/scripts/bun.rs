@@ -1,51 +1,83 @@
 //! `bunx` / `bun x` (checked against bun 1.4.5): bun installs the package
-//! into its cache (`<cache>/.bunx-<uid>/<name>@<version>`, `latest` when
-//! none is given; a hoisted `node_modules`, through `bun add <spec>
-//! --no-summary` in that directory) and runs its command in the same step;
-//! it reuses an entry whose `package.json` it wrote less than a day ago,
-//! whatever the age of the command (a dist-tag
-//! such as `@next`, or an explicit `@latest`, is installed afresh every
-//! time). `bunx -p PKG CMD` installs into PKG's entry and runs CMD. `bun
-//! create NAME` is bunx of `create-NAME` (`@scope` → `@scope/create`,
+//! into its cache (`<cache>/.bunx-<uid>/<name>@<version><suffix>`,
+//! `latest` when none is given; a hoisted `node_modules`, through `bun add
+//! <spec> --no-summary` in that directory) and runs its command in the
+//! same step; it reuses an entry whose `package.json` it wrote less than a
+//! day ago, whatever the age of the command (a dist-tag such as `@next`,
+//! or an explicit `@latest`, is installed afresh every time). `bunx -p PKG
+//! CMD` installs into PKG's entry and runs CMD. The suffix is made of
+//! bunx's options before the package, in this order whatever theirs:
+//! `+trust` (`--trust`), `+ignore-scripts`, `+min-age=AGE`
+//! (`--minimum-release-age`, as written) and `+registry=HASH`
+//! (`--registry URL`: bun's Wyhash of the URL as written, hexadecimal,
+//! [`wyhash`]). bunx passes `--verbose`, `--silent`, `--trust`, the age,
+//! the registry, `--cafile` and `--ca` on to its `add` (and `--no-cache
+//! --force` for a tag or no version); `--cwd DIR` is where it runs;
+//! `--no-install` installs nothing; it refuses any other option there.
+//! `bun create NAME` is bunx of `create-NAME` (`@scope` → `@scope/create`,
 //! `@scope/name` → `@scope/create-name`), unless NAME is a local template
 //! folder (`$BUN_CREATE_DIR`, `./.bun-create`, `~/.bun-create`), a file, a
-//! GitHub `owner/repo` or one of bun's legacy templates. The cache is
-//! `BUN_INSTALL_CACHE_DIR`, else the global bunfig's cache directory
-//! (bunx does not read the project's bunfig for it), else bun's defaults
-//! ([`cache_dir`]). pkgward runs bunx with scripts off
-//! (`npm_config_ignore_scripts=true`, which bun honours for bunx, bun's
-//! default trusted-dependencies list included; `BUN_CONFIG_IGNORE_SCRIPTS`
-//! is not read by bunx): bunx has no per-package switch (`--trust` runs
-//! the scripts of every package, `trustedDependencies` would have to be
-//! written into the package.json bunx generates), and nothing can run
-//! between its install and its command.
+//! GitHub `owner/repo` or one of bun's legacy templates; it names the
+//! entry without any suffix and passes no `--minimum-release-age` on to
+//! its `add`. The cache is `BUN_INSTALL_CACHE_DIR`, else the global
+//! bunfig's cache directory (bunx does not read the project's bunfig for
+//! it), else bun's defaults ([`cache_dir`]; the same on macOS). pkgward
+//! runs bunx with scripts off (`npm_config_ignore_scripts=true`, which bun
+//! honours for bunx, bun's default trusted-dependencies list and `--trust`
+//! included; `BUN_CONFIG_IGNORE_SCRIPTS` is not read by bunx): bunx has no
+//! per-package switch (`--trust` runs the scripts of every package,
+//! `trustedDependencies` would have to be written into the package.json
+//! bunx generates), and nothing can run between its install and its
+//! command.
 //!
-//! So on Linux, when the policy lets npm packages build
+//! So on Unix (Linux, macOS), when the policy lets npm packages build
 //! ([`super::npm_builds_any`]: an npm approval, a default other than
-//! `deny`, audit mode), pkgward prepares the entry before bunx runs
-//! ([`x_before`]): the real bun's `add` of the spec into it (scripts off,
-//! output on stderr), then the entry's
+//! `deny`, audit mode), pkgward prepares the entry bunx names before bunx
+//! runs ([`x_before`]): the real bun's `add` of the spec into it with
+//! bunx's options for it (scripts off, output on stderr), then the entry's
 //! install-time code decided like `bun install`'s ([`super::run_after`]:
 //! approved ones run confined through npm with the entry as the project,
 //! denied ones recorded and listed). bunx then finds the entry installed
 //! and fresh and runs the command without installing again. A dist-tag is
-//! first resolved to the exact version it names by the real bun (`bun
-//! info NAME@TAG version`, run in bunx's cache as its `add` is: the same
-//! registry settings, auth and mirror), that version's entry is prepared,
-//! and bunx is given `NAME@VERSION` in place of `NAME@TAG` (only that
-//! argument changes: the same command, output and exit code; bunx's
-//! `npm_lifecycle_script` names the version). Under a release-age cooldown
-//! a tag is left to bunx (`bun info` applies no cooldown); the cooldown's
-//! flags are passed to the `add`.
+//! installed as bunx installs it (`add NAME@TAG --no-cache --force` with
+//! its options, a release-age cooldown's `--minimum-release-age` included,
+//! so the tag resolves to what bunx would install under that filter) in a
+//! work directory of bunx's cache, which then becomes the entry of the
+//! version installed (`NAME@VERSION<suffix>`, unless bunx has that one
+//! fresh already), and bunx is given `NAME@VERSION` in place of `NAME@TAG`
+//! (only that argument changes: the same command, output and exit code;
+//! bunx's `npm_lifecycle_script` names the version). Under `bun create`
+//! the cooldown's filter is passed to pkgward's `add` (stricter than bun's
+//! own, which drops it).
 //!
-//! Where pkgward does not prepare it (elsewhere, no npm approvals, a spec
-//! that is not `NAME[@VERSION|@TAG]`, a `bun create` template bun does not
-//! take from npm, an option before the package other than `--bun` and
-//! `-p`/`--package`, a tag bun cannot resolve), bunx installs as before,
-//! and afterwards the cache entry this run installed is read: every
-//! package with install-time code is decided, recorded as not run, and the
-//! denied ones are listed with their approve command ([`x_after`]). A
-//! reused entry installs nothing: nothing to record.
+//! Where pkgward does not prepare it, bunx installs as before, and
+//! afterwards the cache entry this run installed is read: every package
+//! with install-time code is decided, recorded as not run, and the denied
+//! ones are listed with their approve command ([`x_after`]). A reused
+//! entry installs nothing: nothing to record. Not prepared:
+//! - no npm approvals (nothing could build), an entry bunx reuses, a
+//!   command it finds on PATH (no version given), a `bun create` template
+//!   bun does not take from npm;
+//! - `--no-install` (bunx installs nothing: neither does pkgward),
+//!   `--ignore-scripts` (the user asks for no install-time code), and
+//!   `--env-file` (variables bunx's `add` gets that pkgward's would not);
+//!   an option bunx refuses or one given twice;
+//! - a spec that is not `NAME[@VERSION|@RANGE|@TAG]`. bun 1.4.5's bunx
+//!   cannot install a tarball URL (`unrecognised dependency format`), nor
+//!   a `file:` spec or a path (it resolves them from the entry and names
+//!   the package `@SPEC`): they install nothing. A `github:` spec goes to
+//!   `<repo>@github@<decimal hash>` (Wyhash of the empty name plus that of
+//!   the spec), installed from GitHub's API over HTTPS (`GITHUB_API_DOMAIN`)
+//!   and reused like any entry: pkgward could fill it the same way, but it
+//!   cannot be tested here against a loopback server (HTTPS only), so it is
+//!   left to bunx and recorded after it.
+//!
+//! On Windows bunx names its directory `.bunx-<32-bit hash of the user
+//! name>` (bun's `userUniqueId`, not a uid) and runs
+//! `node_modules/.bin/NAME.exe`: pkgward does not prepare it there
+//! (nothing to check bun's Windows behaviour against here); bunx installs
+//! with scripts off, and what it installed is recorded and listed after it
+//! ([`x_after`], which reads every `.bunx-*` directory).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -53,11 +85,11 @@ use std::time::SystemTime;
 
 use super::{npm, After, Context, Family, Runner, Setup};
 use crate::record::AuditLog;
-#[cfg(target_os = "linux")]
-use crate::supervise::install_code::{run_install_code, Attached, InstallCode};
+#[cfg(unix)]
+use crate::supervise::install_code::{run_install_code, InstallCode};
 
 /// bunx reuses an entry whose package.json is younger than this (a day).
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
 /// When this invocation's bunx started (its cache entry is newer).
@@ -161,14 +193,132 @@ pub struct XSpec {
     /// `bun create`: the template as written (a local template folder of
     /// that name comes before the npm package).
     pub template: Option<String>,
+    /// What bunx appends to the entry's name for its options, in its
+    /// order: `+trust`, `+min-age=AGE` (as written), `+registry=HASH`
+    /// ([`wyhash`] of the URL as written, hexadecimal).
+    pub suffix: String,
+    /// The options bunx passes on to its `add`, which pkgward's `add` is
+    /// given too: `--verbose`, `--silent`, `--minimum-release-age=AGE`,
+    /// `--registry=URL`, `--cafile=FILE`, `--ca=CERT` (not `--trust`:
+    /// scripts are off either way).
+    pub add: Vec<String>,
+    /// `--cwd DIR`: where bunx looks for the command first.
+    pub cwd: Option<String>,
 }
 
-/// bunx's options before the package that pkgward knows: `--bun`, and the
-/// release-age filter pkgward's cooldown adds (passed to the `add`).
-fn x_flag(a: &str) -> bool {
-    a == "--bun"
-        || a.starts_with("--minimum-release-age=")
-        || a.starts_with("--minimum-release-age-excludes=")
+/// bunx's options before the package (bun 1.4.5, which refuses any other
+/// there), as [`x_option`] reads them.
+#[derive(Debug, Default)]
+struct XOpts {
+    trust: bool,
+    age: Option<String>,
+    registry: Option<String>,
+    cwd: Option<String>,
+    /// `--verbose`, `--silent`, `--cafile=FILE`, `--ca=CERT`.
+    add: Vec<String>,
+}
+
+/// Reads bunx's option `a` (`next`: the word after it) into `o`: how many
+/// words it takes, `None` where pkgward does not prepare the entry: an
+/// option bunx refuses (it then installs nothing), one given twice,
+/// `--no-install` (bunx installs nothing), `--ignore-scripts` (nothing is
+/// to build: the user's choice) and `--env-file` (variables bunx's `add`
+/// gets and pkgward's would not).
+fn x_option(o: &mut XOpts, a: &str, next: Option<&str>) -> Option<usize> {
+    match a {
+        "--bun" | "-b" | "-v" | "--version" | "--revision" => return Some(1),
+        "--verbose" | "--silent" => {
+            o.add.push(a.into());
+            return Some(1);
+        }
+        "--trust" if !o.trust => {
+            o.trust = true;
+            return Some(1);
+        }
+        _ => {}
+    }
+    // `--option VALUE` or `--option=VALUE`.
+    let (flag, value, used) = match a.split_once('=') {
+        Some((f, v)) => (f, v, 1),
+        None => (a, next?, 2),
+    };
+    if value.is_empty() {
+        return None;
+    }
+    let slot = match flag {
+        "--minimum-release-age" => &mut o.age,
+        "--registry" => &mut o.registry,
+        "--cwd" => &mut o.cwd,
+        "--cafile" | "--ca" => {
+            o.add.push(format!("{flag}={value}"));
+            return Some(used);
+        }
+        _ => return None,
+    };
+    match slot.replace(value.to_string()) {
+        Some(_) => None,
+        None => Some(used),
+    }
+}
+
+/// Zig's `std.hash.Wyhash.hash(0, data)` (bun's `bun.hash`), with which
+/// bunx names the entry of a `--registry` URL.
+fn wyhash(data: &[u8]) -> u64 {
+    const S: [u64; 4] = [
+        0xa076_1d64_78bd_642f,
+        0xe703_7ed1_a0b4_28db,
+        0x8ebc_6af0_9c88_c6e3,
+        0x5899_65cc_7537_4cc3,
+    ];
+    let mum = |a: u64, b: u64| {
+        let x = u128::from(a) * u128::from(b);
+        (x as u64, (x >> 64) as u64)
+    };
+    let mix = |a: u64, b: u64| {
+        let (a, b) = mum(a, b);
+        a ^ b
+    };
+    let r8 = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&data[i..i + 8]);
+        u64::from_le_bytes(b)
+    };
+    let r4 = |i: usize| {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&data[i..i + 4]);
+        u64::from(u32::from_le_bytes(b))
+    };
+    let n = data.len();
+    let mut st = [mix(S[0], S[1]); 3];
+    let (a, b) = if n <= 16 {
+        if n >= 4 {
+            let (end, q) = (n - 4, (n >> 3) << 2);
+            ((r4(0) << 32) | r4(q), (r4(end) << 32) | r4(end - q))
+        } else if n > 0 {
+            let [first, mid, last] = [data[0], data[n >> 1], data[n - 1]].map(u64::from);
+            ((first << 16) | (mid << 8) | last, 0)
+        } else {
+            (0, 0)
+        }
+    } else {
+        let mut i = 0;
+        if n >= 48 {
+            while i + 48 < n {
+                for (k, s) in st.iter_mut().enumerate() {
+                    *s = mix(r8(i + 16 * k) ^ S[k + 1], r8(i + 16 * k + 8) ^ *s);
+                }
+                i += 48;
+            }
+            st[0] ^= st[1] ^ st[2];
+        }
+        while i + 16 < n {
+            st[0] = mix(r8(i) ^ S[1], r8(i + 8) ^ st[0]);
+            i += 16;
+        }
+        (r8(n - 16), r8(n - 8))
+    };
+    let (a, b) = mum(a ^ S[1], b ^ st[0]);
+    mix(a ^ S[0] ^ n as u64, b ^ S[1])
 }
 
 /// Templates `bun create` takes elsewhere than from `create-NAME` (its
@@ -176,14 +326,17 @@ fn x_flag(a: &str) -> bool {
 const CREATE_NOT_NPM: &[&str] = &["elysia", "elysia-buchta", "stric", "react", "next"];
 
 /// What `bunx ARGS` (`bunx`) or `bun ARGS` installs (see [`XSpec`]):
-/// `bunx [--bun] SPEC`, `bunx [--bun] -p|--package[=]SPEC BIN`, the same
-/// after `bun [--bun] x`, and `bun [--bun] create|c [--bun] TEMPLATE`
-/// (bunx of `create-TEMPLATE`, `@scope` → `@scope/create`, `@scope/name`
-/// → `@scope/create-name`). `None` where pkgward does not prepare the
-/// entry: another `bun` command, another option before the package, no
-/// package, a spec that is not `NAME[@VERSION]` (URLs, `github:`…,
-/// paths), a `bun create` template bun takes from GitHub or its legacy
-/// list.
+/// `bunx [OPTIONS] SPEC`, `bunx [OPTIONS] -p|--package[=]SPEC [OPTIONS]
+/// BIN`, the same after `bun [--bun] x`, and `bun [--bun] create|c
+/// [--bun] TEMPLATE` (bunx of `create-TEMPLATE`, `@scope` →
+/// `@scope/create`, `@scope/name` → `@scope/create-name`). bunx's options
+/// are read as bunx reads them ([`x_option`]); `bun create` takes only
+/// `--bun` and the cooldown's `--minimum-release-age=AGE`, which it does
+/// not pass on to its install nor name its entry with (pkgward's `add`
+/// applies it). `None` where pkgward does not prepare the entry: another
+/// `bun` command, an option [`x_option`] leaves to bunx, no package, a
+/// spec that is not `NAME[@VERSION]` (URLs, `github:`…, paths), a `bun
+/// create` template bun takes from GitHub or its legacy list.
 pub fn x_spec<S: AsRef<std::ffi::OsStr>>(bunx: bool, args: &[S]) -> Option<XSpec> {
     let mut i = 0;
     let mut create = false;
@@ -191,8 +344,7 @@ pub fn x_spec<S: AsRef<std::ffi::OsStr>>(bunx: bool, args: &[S]) -> Option<XSpec
     if !bunx {
         loop {
             match word(i)?? {
-                "" => {}
-                a if x_flag(a) => {}
+                "" | "--bun" => {}
                 "x" => break,
                 "create" | "c" => {
                     create = true;
@@ -204,32 +356,44 @@ pub fn x_spec<S: AsRef<std::ffi::OsStr>>(bunx: bool, args: &[S]) -> Option<XSpec
         }
         i += 1;
     }
+    let mut o = XOpts::default();
     // (index, text before the name, the spec), and `-p`'s command.
     let mut package: Option<(usize, String, &str)> = None;
     let (at, head, spec, bin) = loop {
         let a = word(i)??;
-        if a.is_empty() || x_flag(a) {
+        if a.is_empty() {
             i += 1;
             continue;
         }
-        if a.starts_with('-') {
-            if create || package.is_some() {
-                return None;
+        if !a.starts_with('-') {
+            break match package.take() {
+                Some((at, head, spec)) => (at, head, spec, Some(a)),
+                None => (i, String::new(), a, None),
+            };
+        }
+        if create {
+            match a.strip_prefix("--minimum-release-age=") {
+                Some(v) if !v.is_empty() && o.age.is_none() => o.age = Some(v.into()),
+                _ if a == "--bun" => {}
+                _ => return None,
             }
-            if a == "-p" || a == "--package" {
-                package = Some((i + 1, String::new(), word(i + 1)??));
-                i += 2;
-                continue;
-            }
-            let v = a.strip_prefix("--package=")?;
-            package = Some((i, "--package=".into(), v));
             i += 1;
             continue;
         }
-        break match package.take() {
-            Some((at, head, spec)) => (at, head, spec, Some(a)),
-            None => (i, String::new(), a, None),
+        let p = match a {
+            "-p" | "--package" => Some((i + 1, String::new(), word(i + 1)??, 2)),
+            _ => ["--package=", "-p="]
+                .into_iter()
+                .find_map(|f| a.strip_prefix(f).map(|v| (i, f.to_string(), v, 1))),
         };
+        match p {
+            Some((at, head, v, used)) if package.is_none() && !v.is_empty() => {
+                package = Some((at, head, v));
+                i += used;
+            }
+            Some(_) => return None,
+            None => i += x_option(&mut o, a, word(i + 1).flatten())?,
+        }
     };
     let split = spec.char_indices().skip(1).find(|(_, c)| *c == '@');
     let (typed, version) = match split {
@@ -280,6 +444,21 @@ pub fn x_spec<S: AsRef<std::ffi::OsStr>>(bunx: bool, args: &[S]) -> Option<XSpec
     } else {
         version
     };
+    let mut suffix = String::new();
+    let mut add = o.add;
+    if o.trust {
+        suffix.push_str("+trust");
+    }
+    if let Some(age) = &o.age {
+        if !create {
+            suffix.push_str(&format!("+min-age={age}"));
+        }
+        add.push(format!("--minimum-release-age={age}"));
+    }
+    if let Some(url) = &o.registry {
+        suffix.push_str(&format!("+registry={:x}", wyhash(url.as_bytes())));
+        add.push(format!("--registry={url}"));
+    }
     Some(XSpec {
         name,
         version: version.to_string(),
@@ -288,6 +467,9 @@ pub fn x_spec<S: AsRef<std::ffi::OsStr>>(bunx: bool, args: &[S]) -> Option<XSpec
         at,
         head: format!("{head}{typed}"),
         template: create.then(|| spec.to_string()),
+        suffix,
+        add,
+        cwd: o.cwd,
     })
 }
 
@@ -319,20 +501,21 @@ pub struct Prepared {
     pub spec: Option<(usize, std::ffi::OsString)>,
 }
 
-/// Linux, before bunx (the policy approving npm packages): pkgward installs
-/// the package into the cache entry bunx is about to look in (the real
-/// bun's `add`, scripts off, as bunx would), then the entry's approved
-/// install-time code runs confined with the entry as the project and the
-/// denied code is recorded and listed ([`super::run_after`], npm's
-/// runner); bunx then finds the entry installed and runs its command. The
-/// output goes to stderr. A dist-tag is first resolved to the version it
-/// names by the real bun (`bun info NAME@TAG version`, with bunx's
-/// registry settings) and bunx is given `NAME@VERSION` instead
-/// ([`Prepared::spec`]). Nothing is done when bunx would not install (an
-/// entry it reuses, a command it finds on PATH, a local `bun create`
-/// template) or when the spec is not a plain `NAME[@VERSION]`
-/// ([`x_spec`]): bunx then installs as before, with scripts off.
-#[cfg(target_os = "linux")]
+/// Unix, before bunx (the policy letting npm packages build): pkgward
+/// installs the package into the cache entry bunx is about to look in
+/// (the real bun's `add`, scripts off, with bunx's options for it), then
+/// the entry's approved install-time code runs confined with the entry as
+/// the project and the denied code is recorded and listed
+/// ([`super::run_after`], npm's runner); bunx then finds the entry
+/// installed and runs its command. The output goes to stderr. A dist-tag
+/// is installed as bunx would (afresh, with its options: a release-age
+/// cooldown's too) in a work directory of bunx's cache, which becomes the
+/// entry of the version installed, and bunx is given `NAME@VERSION`
+/// instead ([`Prepared::spec`]). Nothing is done when bunx would not
+/// install (an entry it reuses, a command it finds on PATH, a local `bun
+/// create` template) or where [`x_spec`] leaves the spec to bunx: bunx
+/// then installs as before, with scripts off.
+#[cfg(unix)]
 pub fn x_before(
     cx: &Context<'_>,
     log: &mut Option<AuditLog>,
@@ -349,7 +532,7 @@ pub fn x_before(
 }
 
 /// [`x_before`] for a spec it prepares.
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 fn prepare(
     cx: &Context<'_>,
     spec: XSpec,
@@ -357,7 +540,12 @@ fn prepare(
     notice: &mut dyn FnMut(String),
 ) -> Option<Prepared> {
     use std::os::unix::fs::DirBuilderExt;
+    // `--cwd DIR`: where bunx looks for the command.
     let cwd = std::env::current_dir().ok()?;
+    let cwd = match &spec.cwd {
+        Some(d) => cwd.join(d),
+        None => cwd,
+    };
     let home = super::launch_var(cx.env, "HOME").map(PathBuf::from);
     if let Some(t) = &spec.template {
         // `bun create`'s local templates come first.
@@ -386,61 +574,91 @@ fn prepare(
     if unusable {
         return None;
     }
-    let mut real_bun = || {
+    let real_bun = |notice: &mut dyn FnMut(String)| {
         let found = (cx.find_tool)("bun");
         if found.is_none() {
             notice("bunx: the real bun was not found: its install builds nothing".into());
         }
         found
     };
-    // The cooldown's filter, which bun's `add` applies too.
-    let cooldown: Vec<std::ffi::OsString> = cx
-        .args
-        .iter()
-        .filter(|a| a.to_string_lossy().starts_with("--minimum-release-age"))
-        .cloned()
-        .collect();
     let failed = |what: String| {
         format!(
             "bunx: preparing {}@{} failed ({what}): bunx installs it itself and builds nothing",
             spec.name, spec.version
         )
     };
-    let mut version = spec.version.clone();
-    let mut rewrite = None;
-    if spec.tag {
-        // `bun info` applies no cooldown: the tag is left to bunx.
-        if !cooldown.is_empty() {
-            return None;
+    let (name, bin) = (&spec.name, &spec.bin);
+    // Everything this prints goes to stderr: stdout is the command's.
+    let attached = super::stderr_attached();
+    // The real bun's `add` of `NAME@VERSION` into `dir`, as bunx runs it.
+    let add = |bun: &Path, dir: &Path, version: &str| {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "add".into(),
+            format!("{name}@{version}").into(),
+            "--no-summary".into(),
+        ];
+        if version == "latest" || spec.tag {
+            // As bunx: the newest version, installed over what is there.
+            args.extend(["--no-cache".into(), "--force".into()]);
         }
-        let bun = real_bun()?;
-        let made = std::fs::create_dir_all(&cache).and_then(|_| {
+        args.extend(spec.add.iter().map(Into::into));
+        run_install_code(&InstallCode {
+            program: bun.to_path_buf(),
+            args,
+            cwd: dir.to_path_buf(),
+            env: cx.env.to_vec(),
+            sandboxed: false,
+            extra_write: Vec::new(),
+            #[cfg(target_os = "linux")]
+            trace: cx.trace.clone(),
+            attached: attached.clone(),
+            project: None,
+        })
+    };
+    let private_dir = |d: &Path| {
+        std::fs::create_dir_all(&cache).and_then(|_| {
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
-                .create(&private)
+                .create(d)
+        })
+    };
+    // bunx's package.json in a directory to install into.
+    let manifest = |d: &Path| std::fs::write(d.join("package.json"), "{}\n");
+    let mut version = spec.version.clone();
+    let mut rewrite = None;
+    // A tag, installed first in a work directory of bunx's cache.
+    let mut work = None;
+    if spec.tag {
+        let bun = real_bun(notice)?;
+        let dir = private_dir(&private).and_then(|_| {
+            let d = tempfile::Builder::new()
+                .prefix(".pkgward-")
+                .tempdir_in(&private)?;
+            manifest(d.path()).map(|_| d)
         });
-        let resolved = made
-            .map_err(|e| format!("{}: {e}", private.display()))
-            .and_then(|_| {
-                resolve_tag(
-                    &bun,
-                    &format!("{}@{}", spec.name, spec.version),
-                    &private,
-                    cx,
-                )
-            });
-        match resolved {
-            Ok(v) => version = v,
+        let dir = match dir {
+            Ok(d) => d,
             Err(e) => {
-                notice(failed(e));
+                notice(failed(format!("{}: {e}", private.display())));
                 return None;
             }
+        };
+        let ran = add(&bun, dir.path(), &spec.version);
+        if !super::step_succeeded(ran, "bun add", &failed, notice) {
+            return None;
         }
+        version = match installed_version(dir.path(), name) {
+            Some(v) => v,
+            None => {
+                notice(failed(format!("no version of {name} installed")));
+                return None;
+            }
+        };
         rewrite = Some((spec.at, format!("{}@{version}", spec.head).into()));
+        work = Some(dir);
     }
-    let (name, bin) = (&spec.name, &spec.bin);
-    let entry = private.join(format!("{name}@{version}"));
+    let entry = private.join(format!("{name}@{version}{}", spec.suffix));
     let fresh = |p: &Path| {
         std::fs::metadata(p)
             .ok()
@@ -457,8 +675,8 @@ fn prepare(
             .any(|d| fresh(&d.join(bin)).is_some());
     // bunx reuses an entry that has the command and whose package.json it
     // wrote less than a day ago (else it removes it and installs again).
-    let has_bin = entry.join("node_modules/.bin").join(bin).is_file();
-    let cached = has_bin && fresh(&entry.join("package.json")) == Some(true);
+    let has_bin = |d: &Path| d.join("node_modules/.bin").join(bin).is_file();
+    let cached = has_bin(&entry) && fresh(&entry.join("package.json")) == Some(true);
     let done = Prepared {
         failed: None,
         spec: rewrite,
@@ -466,52 +684,41 @@ fn prepare(
     if on_path || cached {
         return Some(done);
     }
-    if !has_bin && entry.join("node_modules").join(name).exists() {
+    let installed = work.as_ref().map_or(entry.as_path(), |w| w.path());
+    if !has_bin(installed) && installed.join("node_modules").join(name).exists() {
         // Installed without that command: bunx reports it.
         return None;
     }
-    let bun = real_bun()?;
-    // Everything this prints goes to stderr: stdout is the command's.
-    let attached = super::stderr_attached();
-    let mut args: Vec<std::ffi::OsString> = vec![
-        "add".into(),
-        format!("{name}@{version}").into(),
-        "--no-summary".into(),
-    ];
-    if version == "latest" {
-        // As bunx: the newest version, installed over what is there.
-        args.extend(["--no-cache".into(), "--force".into()]);
-    }
-    args.extend(cooldown);
-    if let Err(e) = std::fs::create_dir_all(&cache)
-        .and_then(|_| {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&entry)
-        })
-        .and_then(|_| std::fs::write(entry.join("package.json"), "{}\n"))
-    {
-        notice(failed(format!("{}: {e}", entry.display())));
-        return None;
-    }
-    let installed = run_install_code(&InstallCode {
-        program: bun,
-        args,
-        cwd: entry.clone(),
-        env: cx.env.to_vec(),
-        sandboxed: false,
-        extra_write: Vec::new(),
-        trace: cx.trace.clone(),
-        attached: attached.clone(),
-        project: None,
-    });
-    if !super::step_succeeded(installed, "bun add", &failed, notice) {
-        return None;
+    if let Some(w) = work {
+        // The tag's version: its entry.
+        let w = w.keep();
+        let moved = std::fs::remove_dir_all(&entry)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            })
+            .and_then(|_| private_dir(entry.parent().unwrap_or(&private)))
+            .and_then(|_| std::fs::rename(&w, &entry));
+        if let Err(e) = moved {
+            let _ = std::fs::remove_dir_all(&w);
+            notice(failed(format!("{}: {e}", entry.display())));
+            return None;
+        }
+    } else {
+        let bun = real_bun(notice)?;
+        if let Err(e) = private_dir(&entry).and_then(|_| manifest(&entry)) {
+            notice(failed(format!("{}: {e}", entry.display())));
+            return None;
+        }
+        let ran = add(&bun, &entry, &version);
+        if !super::step_succeeded(ran, "bun add", &failed, notice) {
+            return None;
+        }
     }
     let after = After::all_in(Family::Npm, Runner::Npm, entry.clone());
     let cx = Context {
         attached,
+        #[cfg(target_os = "linux")]
         trace: cx.trace.clone(),
         ..*cx
     };
@@ -524,59 +731,13 @@ fn prepare(
     Some(Prepared { failed, ..done })
 }
 
-/// The version `spec` (`NAME@TAG`) names, as the real bun resolves it
-/// (`bun info SPEC version` in a directory of bunx's cache, as its `add`
-/// runs there: the same registry settings).
-#[cfg(target_os = "linux")]
-fn resolve_tag(bun: &Path, spec: &str, dir: &Path, cx: &Context<'_>) -> Result<String, String> {
-    use std::io::{Read, Seek};
-    let io = |e: std::io::Error| e.to_string();
-    let work = tempfile::Builder::new()
-        .prefix(".pkgward-resolve-")
-        .tempdir_in(dir)
-        .map_err(io)?;
-    std::fs::write(work.path().join("package.json"), "{}\n").map_err(io)?;
-    let mut out = tempfile::tempfile().map_err(io)?;
-    let mut err = tempfile::tempfile().map_err(io)?;
-    let null = std::fs::File::open("/dev/null").map_err(io)?;
-    let attached = Attached {
-        stdio: std::sync::Arc::new([
-            null.into(),
-            out.try_clone().map_err(io)?.into(),
-            err.try_clone().map_err(io)?.into(),
-        ]),
-        child: Default::default(),
-    };
-    let ended = run_install_code(&InstallCode {
-        program: bun.to_path_buf(),
-        args: vec!["info".into(), spec.into(), "version".into()],
-        cwd: work.path().to_path_buf(),
-        env: cx.env.to_vec(),
-        sandboxed: false,
-        extra_write: Vec::new(),
-        trace: cx.trace.clone(),
-        attached: Some(attached),
-        project: None,
-    })
-    .map_err(|e| e.to_string())?;
-    let text = |f: &mut std::fs::File| {
-        let mut s = String::new();
-        f.rewind().and_then(|_| f.read_to_string(&mut s)).map(|_| s)
-    };
-    if ended.exit_code != 0 {
-        let msg = text(&mut err).unwrap_or_default();
-        let first = msg.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(format!(
-            "bun info exited {}: {}",
-            ended.exit_code,
-            first.trim()
-        ));
-    }
-    let v = text(&mut out).map_err(io)?;
-    let v = v.trim();
-    semver::Version::parse(v)
-        .map(|_| v.to_string())
-        .map_err(|_| format!("bun info named no version for {spec}: {v:?}"))
+/// The version of `name` installed in `dir` (its hoisted `node_modules`).
+#[cfg(unix)]
+fn installed_version(dir: &Path, name: &str) -> Option<String> {
+    let manifest = dir.join("node_modules").join(name).join("package.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest).ok()?).ok()?;
+    let v = json.get("version")?.as_str()?;
+    semver::Version::parse(v).ok().map(|_| v.to_string())
 }
 
 /// After bunx (whatever its exit code): see the module docs.
@@ -638,13 +799,8 @@ mod tests {
         assert_eq!(bun(&["--bun", "x", "a@1.2.3"]), plain("a", "1.2.3", "a", 2));
         // The cooldown's filter, as pkgward inserts it after `x`.
         assert_eq!(
-            bun(&[
-                "x",
-                "--minimum-release-age=60",
-                "--minimum-release-age-excludes=pkgward-no-exemptions",
-                "a"
-            ]),
-            plain("a", "latest", "a", 3)
+            bun(&["x", "--minimum-release-age=60", "a"]),
+            plain("a", "latest", "a", 2)
         );
         assert_eq!(
             bunx(&["--bun", "a@^1.0.0", "--f"]),
@@ -728,6 +884,106 @@ mod tests {
         }
     }
 
+    /// The entry's name and the `add`'s options for bunx's options, as bun
+    /// 1.4.5 names its entries (`+trust`, `+min-age`, `+registry`, in that
+    /// order whatever the order on the command line).
+    #[test]
+    fn bunx_options_name_the_entry_and_go_to_the_add() {
+        let opts = |bunx: bool, args: &[&str]| {
+            x_spec(bunx, args).map(|s| (s.name, s.bin, s.at, s.suffix, s.add, s.cwd))
+        };
+        let add = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            opts(
+                true,
+                &[
+                    "--registry",
+                    "http://127.0.0.1:9/",
+                    "--verbose",
+                    "--minimum-release-age",
+                    "60",
+                    "-b",
+                    "--trust",
+                    "--cafile=/c.pem",
+                    "--cwd",
+                    "sub",
+                    "a@1",
+                    "--registry=http://x.test/"
+                ]
+            ),
+            Some((
+                "a".into(),
+                "a".into(),
+                10,
+                "+trust+min-age=60+registry=be55e3e29ebc2f7a".into(),
+                add(&[
+                    "--verbose",
+                    "--cafile=/c.pem",
+                    "--minimum-release-age=60",
+                    "--registry=http://127.0.0.1:9/"
+                ]),
+                Some("sub".into())
+            ))
+        );
+        // After `-p PKG` too; the age as written.
+        assert_eq!(
+            opts(
+                false,
+                &[
+                    "x",
+                    "-p=a",
+                    "--silent",
+                    "--cwd=d",
+                    "--ca",
+                    "C",
+                    "--minimum-release-age=1e3",
+                    "b"
+                ]
+            ),
+            Some((
+                "a".into(),
+                "b".into(),
+                1,
+                "+min-age=1e3".into(),
+                add(&["--silent", "--ca=C", "--minimum-release-age=1e3"]),
+                Some("d".into())
+            ))
+        );
+        // `bun create`: the cooldown's filter goes to pkgward's `add` only.
+        assert_eq!(
+            opts(false, &["create", "--minimum-release-age=60", "vite"]),
+            Some((
+                "create-vite".into(),
+                "create-vite".into(),
+                2,
+                String::new(),
+                add(&["--minimum-release-age=60"]),
+                None
+            ))
+        );
+    }
+
+    /// bun's `bun.hash` (Zig's Wyhash, seed 0), as bunx 1.4.5 names the
+    /// entries of these registries (short, medium and long inputs; the
+    /// hash in hexadecimal without leading zeros).
+    #[test]
+    fn wyhash_as_bun_names_registry_entries() {
+        for (url, hex) in [
+            ("http://127.0.0.1:9/", "be55e3e29ebc2f7a"),
+            ("http://127.0.0.1:9", "173ef5be2ea01389"),
+            ("http://127.0.0.1:123/", "2234ffae4b2938"),
+            (
+                "http://127.0.0.1:9/some/long/path/to/a/registry/mirror/npm/v1/",
+                "536920b84b645db1",
+            ),
+        ] {
+            assert_eq!(format!("{:x}", super::wyhash(url.as_bytes())), hex, "{url}");
+        }
+        // bunx's `@github@` entries: hash(name) + hash(spec), in decimal.
+        let github = super::wyhash(b"").wrapping_add(super::wyhash(b"github:o/r"));
+        assert_eq!(github, 17036005336431718512);
+    }
+
     #[test]
     fn bunfig_cache_dir_as_bun_reads_it() {
         use std::path::{Path, PathBuf};
@@ -759,7 +1015,21 @@ mod tests {
             &["--package"][..],
             &["-p", "a", "./b"][..],
             &["--no-install", "a"][..],
-            &["--registry", "http://a.test/", "a"][..],
+            &["--ignore-scripts", "a"][..],
+            &["--env-file", ".env", "a"][..],
+            &["--env-file=.env", "a"][..],
+            &["--frob", "a"][..],
+            &["--silent=1", "a"][..],
+            &["--registry", "a"][..],
+            &["--registry=", "a"][..],
+            &[
+                "--registry=http://a.test/",
+                "--registry=http://b.test/",
+                "a",
+            ][..],
+            &["--minimum-release-age-excludes=x", "a"][..],
+            &["-p", "a", "-p", "b", "c"][..],
+            &["--package=", "c"][..],
             &["github:o/r"][..],
             &["https://example.com/a.tgz"][..],
             &["./local"][..],

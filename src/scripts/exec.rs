@@ -15,6 +15,29 @@ use crate::tools::{Ecosystem, Tool};
 /// The reason code of a denied fetch-and-execute.
 pub const CODE: &str = "exec-not-approved";
 
+/// bunx's options before the package that take a value (bun 1.4.5): their
+/// value is not the package (`bunx --cwd DIR PKG` runs PKG).
+const BUNX_VALUE_FLAGS: &[&str] = &[
+    "--registry",
+    "--cwd",
+    "--minimum-release-age",
+    "--env-file",
+    "--ca",
+    "--cafile",
+];
+
+/// What `bun` skips with its value before `x`: `--package`, bunx's.
+const BUN_X_SKIP: &[&str] = &[
+    "--package",
+    "-p",
+    "--registry",
+    "--cwd",
+    "--minimum-release-age",
+    "--env-file",
+    "--ca",
+    "--cafile",
+];
+
 /// The packages an invocation fetches and executes (empty: none).
 pub fn targets(tool: Tool, args: &[String], cwd: &Path) -> Vec<String> {
     let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
@@ -55,11 +78,20 @@ pub fn targets(tool: Tool, args: &[String], cwd: &Path) -> Vec<String> {
         }
         "pnpx" | "bunx" => {
             package_flags = &["--package", "-p"];
-            value_flags = &[];
+            value_flags = if tool.name == "bunx" {
+                BUNX_VALUE_FLAGS
+            } else {
+                &[]
+            };
             skip_words = 0;
         }
         "pnpm" | "yarn" | "bun" => {
-            let w = first_word(opts, &["--package", "-p"]);
+            let skip: &[&str] = if tool.name == "bun" {
+                BUN_X_SKIP
+            } else {
+                &["--package", "-p"]
+            };
+            let w = first_word(opts, skip);
             if !matches!(w, Some("dlx" | "x")) {
                 return Vec::new();
             }
@@ -67,7 +99,11 @@ pub fn targets(tool: Tool, args: &[String], cwd: &Path) -> Vec<String> {
                 return Vec::new();
             }
             package_flags = &["--package", "-p"];
-            value_flags = &[];
+            value_flags = if tool.name == "bun" {
+                BUNX_VALUE_FLAGS
+            } else {
+                &[]
+            };
             skip_words = 1;
         }
         "uvx" => {
@@ -304,6 +340,16 @@ mod tests {
             ["typescript"]
         );
         assert_eq!(t("bunx", &["cowsay"]), ["cowsay"]);
+        // The value of bunx's options is not the package.
+        assert_eq!(t("bunx", &["--cwd", "cowsay", "evil"]), ["evil"]);
+        assert_eq!(
+            t(
+                "bun",
+                &["x", "--registry", "http://a.test/", "--ca", "C", "evil"]
+            ),
+            ["evil"]
+        );
+        assert_eq!(t("bun", &["--cwd", "d", "x", "evil"]), ["evil"]);
         assert_eq!(t("uvx", &["black==24.1", "."]), ["black"]);
         assert_eq!(t("uvx", &["--from", "httpie[socks]", "http"]), ["httpie"]);
         assert_eq!(t("uv", &["tool", "run", "ruff@0.4", "check"]), ["ruff"]);

@@ -1082,7 +1082,7 @@ pub fn before_run(
     }
 }
 
-/// Before `bunx` runs (Linux): its cache entry is prepared and the
+/// Before `bunx` runs (Unix): its cache entry is prepared and the
 /// approved packages in it built ([`bun::x_before`]): an approved build
 /// that failed (bunx is not run, this is the exit code), or a dist-tag to
 /// replace by the version pkgward prepared.
@@ -1095,12 +1095,12 @@ pub fn before_bunx(
     if setup.after.as_ref().map(|a| a.family) != Some(Family::BunX) {
         return bun::Prepared::default();
     }
-    #[cfg(target_os = "linux")]
+    #[cfg(unix)]
     {
         let mut log = log.and_then(|t| t.open().ok());
         bun::x_before(cx, &mut log, notice)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(unix))]
     {
         let _ = (cx, log, notice);
         bun::Prepared::default()
