@@ -241,11 +241,12 @@ impl Vars {
 
     /// A variable's value, unless unset or empty.
     fn get(&self, k: &str) -> Option<String> {
-        self.0
-            .iter()
-            .find(|(x, _)| x == k)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
+        self.raw(k).filter(|v| !v.is_empty())
+    }
+
+    /// A variable's value, unless unset.
+    fn raw(&self, k: &str) -> Option<String> {
+        self.0.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone())
     }
 }
 
@@ -379,8 +380,20 @@ pub fn to_gateway(
     env: &mut Vec<(OsString, OsString)>,
     cwd: &Path,
 ) -> Gateways {
-    let mut done = Gateways::default();
     let vars = Vars::of(env);
+    gateways_with(&vars, creds, proxy, args, env, cwd)
+}
+
+/// [`to_gateway`] with the run's variables `vars`.
+fn gateways_with(
+    vars: &Vars,
+    creds: &[Cred],
+    proxy: Option<&crate::supervise::proxy::Handle>,
+    args: &mut [OsString],
+    env: &mut Vec<(OsString, OsString)>,
+    cwd: &Path,
+) -> Gateways {
+    let mut done = Gateways::default();
     let strs: Vec<String> = args
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -389,9 +402,9 @@ pub fn to_gateway(
     let config = if isolated {
         Vec::new()
     } else {
-        pip_config(&vars, "wheel")
+        pip_config(vars, "wheel")
     };
-    let trust = pip_trust(&strs, &vars, &config, cwd);
+    let trust = pip_trust(&strs, vars, &config, cwd);
     let mut base_of: Vec<((String, u16), Option<String>)> = Vec::new();
     let mut rewrite = |url: &str, done: &mut Gateways| -> Option<String> {
         let u = url::Url::parse(url.trim()).ok()?;
@@ -424,7 +437,9 @@ pub fn to_gateway(
                     };
                     match got {
                         Ok(b) => {
-                            done.served.push(c);
+                            if !done.served.contains(&c) {
+                                done.served.push(c);
+                            }
                             Some(b)
                         }
                         Err(e) => {
@@ -468,7 +483,8 @@ pub fn to_gateway(
     }
     // Variables, else the configuration files' values.
     for (_, name, key) in PIP_INDEX_SETTINGS {
-        let from_env = if isolated { None } else { vars.get(name) };
+        // Set, even empty, a variable wins over the configuration files.
+        let from_env = if isolated { None } else { vars.raw(name) };
         let Some(value) = from_env.or_else(|| {
             config
                 .iter()
@@ -746,5 +762,107 @@ mod tests {
             strip_args(&["--index-url=http://u:p@h.test/s".into()]),
             vec![OsString::from("--index-url=http://h.test/s")]
         );
+    }
+
+    #[test]
+    fn a_pip_build_is_pointed_at_the_gateway() {
+        use crate::supervise::proxy::{Config, Proxy, Rule, Rules};
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["idx.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(&ca, cert.pem()).unwrap();
+        let conf = dir.path().join("pip.conf");
+        std::fs::write(
+            &conf,
+            "[global]\nindex-url = https://nope.test/\n[wheel]\nfind_links =\n    https://idx.test/f/\n    https://x.test/g/\n",
+        )
+        .unwrap();
+        let proxy = Proxy::start(Config {
+            rules: Rules::new(vec![
+                Rule::parse_allow("idx.test:443", "network.allow").unwrap(),
+                Rule::parse_allow("idx.test:8443", "network.allow").unwrap(),
+            ]),
+            enforce: true,
+            invocation_id: "i".into(),
+            ecosystem: "pypi".into(),
+            sink: std::sync::Arc::new(|_| {}),
+            artifacts: None,
+        })
+        .unwrap();
+        let creds =
+            netrc("machine idx.test login u password p\nmachine x.test login v password q\n");
+        let mut args: Vec<OsString> = [
+            "wheel",
+            "--index-url",
+            "https://IDX.test/simple/",
+            "--extra-index-url=https://idx.test:8443/s/?a=1",
+            "--extra-index-url",
+            "https://other.test/s/",
+            "--cert",
+            ca.to_str().unwrap(),
+        ]
+        .map(OsString::from)
+        .to_vec();
+        let mut env: Vec<(OsString, OsString)> = vec![
+            ("PIP_CONFIG_FILE".into(), conf.into()),
+            (
+                "PIP_EXTRA_INDEX_URL".into(),
+                "https://idx.test/e/ http://idx.test/p/".into(),
+            ),
+        ];
+        let vars = Vars(
+            env.iter()
+                .map(|(k, v)| (k.to_string_lossy().into(), v.to_string_lossy().into()))
+                .collect(),
+        );
+        let g = gateways_with(
+            &vars,
+            &creds,
+            Some(&proxy.handle()),
+            &mut args,
+            &mut env,
+            dir.path(),
+        );
+        let base = format!("http://{}/pkgward-", proxy.addr());
+        let a: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            a[2].starts_with(&base) && a[2].ends_with("/simple/"),
+            "{a:?}"
+        );
+        assert!(
+            a[3].starts_with(&format!("--extra-index-url={base}")),
+            "{a:?}"
+        );
+        assert!(a[3].ends_with("/s/?a=1") && a[3] != a[2], "{a:?}");
+        assert_eq!(a[5], "https://other.test/s/");
+        let var = |k: &str| {
+            env.iter()
+                .rfind(|(x, _)| x == k)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        let extra = var("PIP_EXTRA_INDEX_URL").unwrap();
+        assert!(
+            extra.starts_with(&base) && extra.ends_with("/e/ http://idx.test/p/"),
+            "{extra}"
+        );
+        // The configuration file's `[wheel]` value, as a variable: x.test is
+        // not an approved destination.
+        let links = var("PIP_FIND_LINKS").unwrap();
+        assert!(
+            links.starts_with(&base) && links.ends_with("/f/ https://x.test/g/"),
+            "{links}"
+        );
+        assert_eq!(var("PIP_INDEX_URL"), None);
+        assert_eq!(g.served.len(), 1, "{g:?}");
+        assert_eq!(g.missing.len(), 1, "{g:?}");
+        assert!(g.missing[0].contains("x.test:443") && g.missing[0].contains("not an approved"));
+        proxy.stop();
     }
 }

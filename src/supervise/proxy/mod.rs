@@ -15,7 +15,11 @@
 //!   [`body::Framer`]; a response delimited by the end of the connection
 //!   ends the client connection too. When asked ([`Config::artifacts`]),
 //!   every response body relayed back is hashed as it streams through
-//!   ([`body`]) and becomes an `artifact` record.
+//!   ([`body`]) and becomes an `artifact` record;
+//! - an index gateway ([`gateway`]): requests for a path prefix
+//!   registered with [`Handle::add_gateway`] are read by pkgward itself
+//!   from that TLS index, with its credentials (pkgward is the TLS client:
+//!   nothing is intercepted).
 //!
 //! Only destinations the invocation's [`rules::Rules`] allow get through
 //! (the approved registries of the tool's ecosystem with `builtin` resolved,
