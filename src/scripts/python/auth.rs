@@ -694,7 +694,8 @@ pub fn to_proxy(creds: &[Cred], proxy: Option<&crate::supervise::proxy::Handle>)
         }
         let what = format!(
             "registry credentials for {}://{}{} (pkgward's proxy adds credentials to plain-HTTP \
-             requests only; a TLS index's stay outside the sandbox)",
+             requests only, and its index gateway serves pkgward's own pip builds only; a TLS \
+             index's stay outside the sandbox)",
             c.scheme.as_deref().unwrap_or("http"),
             c.host,
             c.port.map(|p| format!(":{p}")).unwrap_or_default()
