@@ -165,34 +165,6 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// A test CA and a server certificate for localhost / 127.0.0.1.
-fn tls() -> (Arc<rustls::ServerConfig>, String) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "pkgward test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-        )
-        .unwrap();
-    (Arc::new(cfg), ca_cert.pem())
-}
-
 fn keypair() -> minisign::KeyPair {
     minisign::KeyPair::generate_unencrypted_keypair().unwrap()
 }
@@ -337,7 +309,7 @@ fn a_pinned_policy_applies_and_a_wrong_pin_is_never_used() {
 
 #[test]
 fn a_signed_policy_over_https_applies_and_tampering_or_a_wrong_key_is_refused() {
-    let (cfg, ca_pem) = tls();
+    let (cfg, ca_pem) = support::test_tls();
     let srv = PolicyServer::start(Some(cfg));
     let kp = keypair();
     // The remote policy narrows npm to an unused port: installs are denied.

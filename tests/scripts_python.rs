@@ -1520,6 +1520,135 @@ fn confined_pip_builds_authenticate_without_holding_the_secret() {
     }
 }
 
+/// The TLS index behind [`support::AuthGate::start_tls`] (under `/tlspypi/`
+/// on the shared server): `pw-tls-confined`, an sdist whose build needs
+/// `setuptools` and records which one it got (marker `tls-setuptools`), and
+/// that `setuptools`: a fixture wheel only this index serves.
+fn tls_index() -> &'static support::PypiIndex {
+    static INDEX: OnceLock<support::PypiIndex> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let idx = support::PypiIndex::new(shared().server.handle(), "/tlspypi");
+        idx.publish_wheel(
+            &Wheel::new("setuptools", "99.0.0").module("FIXTURE = 'from-the-tls-index'\n"),
+        );
+        let probe = format!(
+            "import os as _o1, setuptools as _st\n\
+             with open(_o1.path.join(_o1.environ.get({env}) or _o1.path.expanduser('~'), \
+             'tls-setuptools'), 'w') as _f1:\n    _f1.write(getattr(_st, 'FIXTURE', 'another'))\n",
+            env = serde_json::json!(support::MARKER_DIR_ENV)
+        );
+        idx.publish_sdist(
+            &Sdist::new("pw-tls-confined", "1.0.0")
+                .module("VALUE = 'tls'\n")
+                .build_requires("setuptools>=40.8.0")
+                .build_code(&format!(
+                    "{probe}{}",
+                    support::py_confined_build("confined-built")
+                )),
+        );
+        idx
+    })
+}
+
+/// pip against a private TLS index whose credentials are in `~/.netrc`: the
+/// approved sdist is built by pkgward, confined, and its build (the sdist
+/// itself, and `setuptools` for its isolated build environment, both from
+/// that index) goes through pkgward's index gateway — pkgward is the TLS
+/// client, with pip's `PIP_CERT` — never through TLS interception; the
+/// build code finds no secret anywhere and reaches no listener, and the
+/// record has no missing layer or credentials.
+#[test]
+fn confined_pip_builds_reach_a_tls_index_through_the_gateway() {
+    tls_index();
+    let gate = support::AuthGate::start_tls("/tlspypi");
+    let evil = Listener::start();
+    let t = setup("[scripts]\nallow = [\"pypi:pw-tls-confined\"]\n");
+    let p = std::fs::read_to_string(&t.g.policy).unwrap();
+    let p = p.replacen("pypi = [", &format!("pypi = [\"{}\", ", gate.index()), 1);
+    std::fs::write(&t.g.policy, p).unwrap();
+    support::py_confined_home(&t.g.sb.home, &evil);
+    let ca = t.g.sb.root().join("test-ca.pem");
+    std::fs::write(&ca, gate.ca_pem()).unwrap();
+    let ca = ca.to_string_lossy().into_owned();
+    let url = gate.index();
+    // Without the credentials the index refuses: nothing passes by accident.
+    let probe = |auth: bool| {
+        let o = std::process::Command::new(real_python())
+            .args([
+                "-c",
+                "import base64, ssl, sys, urllib.request as u\n\
+                 r = u.Request(sys.argv[1])\n\
+                 if sys.argv[3]: r.add_header('Authorization', 'Basic ' + base64.b64encode(sys.argv[3].encode()).decode())\n\
+                 try:\n    print(u.urlopen(r, context=ssl.create_default_context(cafile=sys.argv[2])).status)\n\
+                 except u.HTTPError as e:\n    print(e.code)",
+                &url,
+                &ca,
+                &if auth {
+                    format!("{}:{}", support::INDEX_USER, support::INDEX_SECRET)
+                } else {
+                    String::new()
+                },
+            ])
+            .output()
+            .unwrap();
+        text(&o.stdout).trim().to_string()
+    };
+    assert_eq!(probe(false), "401");
+    assert_eq!(probe(true), "200");
+    std::fs::write(t.g.sb.home.join(".netrc"), support::auth_netrc()).unwrap();
+    let site = target(&t);
+    let args = ["install", "--target", site.as_str(), "pw-tls-confined"];
+    let extra = [("PIP_INDEX_URL", url.as_str()), ("PIP_CERT", ca.as_str())];
+    let before = gate.passed.load(std::sync::atomic::Ordering::SeqCst);
+    let o = pip(&t, &args, &extra);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rec = script_records(&t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-tls-confined");
+    assert_eq!(rec["exit_code"], 0, "{rec}");
+    assert!(rec["sandbox"]["missing"].is_null(), "{rec}");
+    support::assert_py_confined(
+        "tls",
+        t.g.sb.marker("confined-built"),
+        &evil,
+        &t.g.sb.home,
+        &rec,
+    );
+    assert_no_secret("tls", &t);
+    assert_eq!(
+        t.g.sb.marker("tls-setuptools").as_deref(),
+        Some("from-the-tls-index"),
+        "the build requirement did not come from the TLS index"
+    );
+    assert!(gate.passed.load(std::sync::atomic::Ordering::SeqCst) > before);
+    // The build's fetches: through the gateway, each recorded.
+    let fetched: Vec<String> =
+        t.g.audit()
+            .into_iter()
+            .filter(|r| r["kind"] == "connection" && r["via"] == "gateway")
+            .inspect(|r| {
+                assert_eq!(r["host"], "127.0.0.1", "{r}");
+                assert_eq!(r["port"], gate.port, "{r}");
+                assert!(r["bytes_down"].as_u64().unwrap() > 0, "{r}");
+            })
+            .map(|r| r["url"].as_str().unwrap_or("").to_string())
+            .collect();
+    for file in [
+        "pw_tls_confined-1.0.0.tar.gz",
+        "setuptools-99.0.0-py3-none-any.whl",
+    ] {
+        assert!(
+            fetched.iter().any(|u| u.ends_with(file)),
+            "{file} not fetched through the gateway: {fetched:?}"
+        );
+    }
+    assert!(
+        fetched
+            .iter()
+            .all(|u| u.starts_with(&format!("https://127.0.0.1:{}/", gate.port))),
+        "{fetched:?}"
+    );
+}
+
 /// uv: a confined `uv sync` against the index that needs credentials (in
 /// `UV_INDEX_<NAME>_USERNAME` / `_PASSWORD`, or `~/.netrc`) resolves, builds the
 /// approved sdist and installs, while the build finds no secret.

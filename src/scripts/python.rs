@@ -1168,13 +1168,25 @@ fn run_build(
     notice: &mut dyn FnMut(String),
     finish: impl FnOnce(&mut super::ScriptRecord),
 ) -> crate::error::Result<()> {
-    // Confined: the registry credentials go to the proxy, not to the build.
+    // Confined: the registry credentials go to the proxy (plain HTTP) and
+    // its index gateway (TLS), not to the build.
     let mut no_creds = Vec::new();
     let mut code = code.clone();
     if code.sandboxed {
         let creds = auth::collect(&code.program, &code.args, &code.env, &code.cwd);
         let cx = crate::supervise::sandbox::current();
-        no_creds = auth::to_proxy(&creds, cx.as_ref().and_then(|c| c.proxy.as_ref()));
+        let proxy = cx.as_ref().and_then(|c| c.proxy.as_ref());
+        let gw = auth::to_gateway(&creds, proxy, &mut code.args, &mut code.env, &code.cwd);
+        let rest: Vec<auth::Cred> = creds
+            .into_iter()
+            .filter(|c| !(c.scheme.as_deref() == Some("https") && gw.served.contains(c)))
+            .collect();
+        no_creds = gw.missing;
+        for m in auth::to_proxy(&rest, proxy) {
+            if !no_creds.contains(&m) {
+                no_creds.push(m);
+            }
+        }
         code.args = auth::strip_args(&code.args);
     }
     let code = &code;

@@ -73,28 +73,42 @@ impl Client {
 /// The collector's trust anchors: `ca_file` when set (only those), else
 /// the system's.
 fn tls(cfg: &HttpConfig, https: bool) -> Result<rustls::ClientConfig, String> {
+    if !https {
+        return client_tls(None, false, "");
+    }
+    client_tls(cfg.ca_file.as_deref(), true, "ca_file ")
+}
+
+/// A TLS client configuration (ring provider) trusting only the
+/// certificates of the PEM file `ca_file` when given (`label` prefixes its
+/// errors), else the platform's roots when `native`, else none.
+pub(crate) fn client_tls(
+    ca_file: Option<&std::path::Path>,
+    native: bool,
+    label: &str,
+) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
-    match &cfg.ca_file {
-        _ if !https => {}
+    match ca_file {
         Some(ca) => {
             let pem = std::fs::read(ca)
-                .map_err(|e| format!("cannot read ca_file {}: {e}", ca.display()))?;
+                .map_err(|e| format!("cannot read {label}{}: {e}", ca.display()))?;
             for c in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
                 let c: rustls::pki_types::CertificateDer =
-                    c.map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
+                    c.map_err(|e| format!("{label}{}: {e}", ca.display()))?;
                 roots
                     .add(c)
-                    .map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
+                    .map_err(|e| format!("{label}{}: {e}", ca.display()))?;
             }
             if roots.is_empty() {
-                return Err(format!("ca_file {}: no certificate", ca.display()));
+                return Err(format!("{label}{}: no certificate", ca.display()));
             }
         }
-        None => {
+        None if native => {
             for c in rustls_native_certs::load_native_certs().certs {
                 let _ = roots.add(c);
             }
         }
+        None => {}
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
@@ -104,7 +118,7 @@ fn tls(cfg: &HttpConfig, https: bool) -> Result<rustls::ClientConfig, String> {
         .with_no_client_auth())
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(c) = src {

@@ -363,79 +363,189 @@ pub const INDEX_SECRET: &str = "s3cret-index-pw";
 pub struct AuthGate {
     pub port: u16,
     pub passed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// TLS: the test CA's certificate (PEM) and the index's path prefix.
+    tls: Option<(String, String)>,
 }
 
 impl AuthGate {
+    /// Plain HTTP, in front of the shared `/pypi/` index.
     pub fn start() -> AuthGate {
-        use std::io::{Read, Write};
-        use std::sync::atomic::Ordering;
+        AuthGate::serve(None)
+    }
+
+    /// HTTPS (a certificate for 127.0.0.1 from a test CA, [`Self::ca_pem`]),
+    /// in front of the index under `prefix` on the shared server; the
+    /// absolute links of its pages point back at the gate.
+    pub fn start_tls(prefix: &str) -> AuthGate {
+        let (cfg, ca) = test_tls();
+        let mut g = AuthGate::serve(Some(cfg));
+        g.tls = Some((ca, prefix.trim_end_matches('/').to_string()));
+        g
+    }
+
+    fn serve(tls: Option<std::sync::Arc<rustls::ServerConfig>>) -> AuthGate {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let upstream = shared()
-            .pypi_index_url()
+            .base_url()
             .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap()
+            .trim_end_matches('/')
             .to_string();
+        // Links to the registry in the pages served over TLS: to the gate.
+        let rewrite = tls.is_some().then(|| {
+            (
+                format!("http://{upstream}"),
+                format!("https://127.0.0.1:{port}"),
+            )
+        });
         let passed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = passed.clone();
-        let want = {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD.encode(format!("{INDEX_USER}:{INDEX_SECRET}"))
-        };
         std::thread::spawn(move || {
             for c in l.incoming() {
-                let Ok(mut c) = c else { continue };
-                let (upstream, want, count) = (upstream.clone(), want.clone(), count.clone());
-                std::thread::spawn(move || {
-                    let mut head = Vec::new();
-                    let mut b = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
-                        if c.read(&mut b).unwrap_or(0) == 0 {
+                let Ok(c) = c else { continue };
+                let (upstream, count, rewrite) = (upstream.clone(), count.clone(), rewrite.clone());
+                let tls = tls.clone();
+                std::thread::spawn(move || match tls {
+                    None => gate_request(c, &upstream, &count, None),
+                    Some(cfg) => {
+                        let Ok(conn) = rustls::ServerConnection::new(cfg) else {
                             return;
-                        }
-                        head.push(b[0]);
+                        };
+                        let s = rustls::StreamOwned::new(conn, c);
+                        gate_request(s, &upstream, &count, rewrite.as_ref());
                     }
-                    let text = String::from_utf8_lossy(&head).into_owned();
-                    let ok = text.lines().any(|l| {
-                        l.split_once(':').is_some_and(|(k, v)| {
-                            k.eq_ignore_ascii_case("authorization")
-                                && v.trim() == format!("Basic {want}")
-                        })
-                    });
-                    if !ok {
-                        let _ = c.write_all(
-                            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"pw\"\r\n\
-                              Content-Length: 0\r\nConnection: close\r\n\r\n",
-                        );
-                        return;
-                    }
-                    count.fetch_add(1, Ordering::SeqCst);
-                    let mut lines: Vec<&str> = text
-                        .split("\r\n")
-                        .filter(|l| !l.is_empty())
-                        .filter(|l| {
-                            !l.to_ascii_lowercase().starts_with("connection:")
-                                && !l.to_ascii_lowercase().starts_with("keep-alive:")
-                        })
-                        .collect();
-                    lines.push("Connection: close");
-                    let Ok(mut u) = std::net::TcpStream::connect(&upstream) else {
-                        return;
-                    };
-                    let _ = u.write_all(format!("{}\r\n\r\n", lines.join("\r\n")).as_bytes());
-                    let _ = std::io::copy(&mut u, &mut c);
                 });
             }
         });
-        AuthGate { port, passed }
+        AuthGate {
+            port,
+            passed,
+            tls: None,
+        }
     }
 
     /// The index URL through the gate.
     pub fn index(&self) -> String {
-        format!("http://127.0.0.1:{}/pypi/simple/", self.port)
+        match &self.tls {
+            None => format!("http://127.0.0.1:{}/pypi/simple/", self.port),
+            Some((_, prefix)) => format!("https://127.0.0.1:{}{prefix}/simple/", self.port),
+        }
     }
+
+    /// TLS: the test CA's certificate (PEM).
+    pub fn ca_pem(&self) -> &str {
+        self.tls.as_ref().map(|(c, _)| c.as_str()).unwrap_or("")
+    }
+}
+
+/// One request through an [`AuthGate`]: `401` without the credentials,
+/// else forwarded to `upstream` (one request per connection); with
+/// `rewrite` (from, to), text and JSON bodies get `from` replaced.
+fn gate_request<S: std::io::Read + std::io::Write>(
+    mut c: S,
+    upstream: &str,
+    count: &std::sync::atomic::AtomicUsize,
+    rewrite: Option<&(String, String)>,
+) {
+    use std::io::{Read, Write};
+    let want = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("{INDEX_USER}:{INDEX_SECRET}"))
+    };
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+        if c.read(&mut b).unwrap_or(0) == 0 {
+            return;
+        }
+        head.push(b[0]);
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let ok = text.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.eq_ignore_ascii_case("authorization") && v.trim() == format!("Basic {want}")
+        })
+    });
+    if !ok {
+        let _ = c.write_all(
+            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"pw\"\r\n\
+              Content-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let _ = c.flush();
+        return;
+    }
+    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let mut lines: Vec<&str> = text
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            !l.starts_with("connection:")
+                && !l.starts_with("keep-alive:")
+                && !l.starts_with("accept-encoding:")
+        })
+        .collect();
+    lines.push("Connection: close");
+    let Ok(mut u) = std::net::TcpStream::connect(upstream) else {
+        return;
+    };
+    let _ = u.write_all(format!("{}\r\n\r\n", lines.join("\r\n")).as_bytes());
+    let Some((from, to)) = rewrite else {
+        let _ = std::io::copy(&mut u, &mut c);
+        return;
+    };
+    let mut resp = Vec::new();
+    let _ = u.read_to_end(&mut resp);
+    let Some(end) = resp.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return;
+    };
+    let head = String::from_utf8_lossy(&resp[..end]).into_owned();
+    let mut body = resp[end + 4..].to_vec();
+    let lower = head.to_ascii_lowercase();
+    if lower.contains("html") || lower.contains("json") {
+        body = String::from_utf8_lossy(&body)
+            .replace(from, to)
+            .into_bytes();
+    }
+    let mut out: Vec<String> = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("content-length:"))
+        .map(str::to_string)
+        .collect();
+    out.push(format!("Content-Length: {}", body.len()));
+    let mut bytes = format!("{}\r\n\r\n", out.join("\r\n")).into_bytes();
+    bytes.extend(body);
+    let _ = c.write_all(&bytes);
+    let _ = c.flush();
+}
+
+/// A test CA (its certificate in PEM) and a server configuration with a
+/// certificate it issued for localhost / 127.0.0.1.
+pub fn test_tls() -> (std::sync::Arc<rustls::ServerConfig>, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "pkgward test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    (std::sync::Arc::new(cfg), ca_cert.pem())
 }
 
 /// A `~/.netrc` with the gate's credentials.

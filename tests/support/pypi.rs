@@ -276,6 +276,7 @@ pub struct Sdist {
     c: Common,
     build_code: String,
     backend: SdistBackend,
+    build_requires: Vec<String>,
 }
 
 const IN_TREE_BACKEND: &str = r#"
@@ -343,6 +344,7 @@ impl Sdist {
             c: Common::new(name, version),
             build_code: String::new(),
             backend: SdistBackend::InTree,
+            build_requires: Vec::new(),
         }
     }
 
@@ -353,6 +355,13 @@ impl Sdist {
     /// unpacked source tree. See [`super::py_marker`].
     pub fn build_code(mut self, python: &str) -> Self {
         self.build_code = python.to_string();
+        self
+    }
+
+    /// [`SdistBackend::InTree`]: a build requirement (`[build-system]
+    /// requires`), installed into pip's isolated build environment.
+    pub fn build_requires(mut self, requirement: &str) -> Self {
+        self.build_requires.push(requirement.to_string());
         self
     }
 
@@ -386,7 +395,10 @@ impl Sdist {
                 entries.push(Entry::file("pkgward_fixture_backend.py", backend));
                 entries.push(Entry::file(
                     "pyproject.toml",
-                    "[build-system]\nrequires = []\nbuild-backend = \"pkgward_fixture_backend\"\nbackend-path = [\".\"]\n",
+                    format!(
+                        "[build-system]\nrequires = {}\nbuild-backend = \"pkgward_fixture_backend\"\nbackend-path = [\".\"]\n",
+                        json!(self.build_requires)
+                    ),
                 ));
                 if !self.build_code.is_empty() {
                     entries.push(Entry::file("fixture_build.py", self.build_code.clone()));

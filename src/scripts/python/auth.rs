@@ -7,8 +7,13 @@
 //! (`Authorization: Basic`) to the plain-HTTP requests for that host and
 //! port ([`crate::supervise::proxy::Handle::add_auth`]), so the code in the
 //! sandbox can use the index but never reads the secret. A TLS index
-//! (`https://`) is tunnelled untouched (no TLS interception): its
-//! credentials do not reach the confined run, which says so in its record.
+//! (`https://`) is tunnelled untouched (no TLS interception). pkgward's own
+//! `pip wheel` builds reach one through an index gateway instead
+//! ([`to_gateway`]): pkgward fetches from the index itself, with the
+//! credentials and the trust pip would use, and the build's index settings
+//! point at the gateway. Elsewhere (a confined uv, poetry or pipenv run,
+//! whose lock files record the index URL) a TLS index's credentials do not
+//! reach the confined run, which says so in its record.
 //!
 //! Where credentials are read from: URL userinfo in the tool's arguments,
 //! in any environment variable, in the configuration files the tools read
@@ -213,11 +218,342 @@ fn netrc(text: &str) -> Vec<Cred> {
     out
 }
 
+/// The variables a launch sees: its own over pkgward's.
+struct Vars(Vec<(String, String)>);
+
+impl Vars {
+    fn of(env: &[(OsString, OsString)]) -> Vars {
+        let mut vars: Vec<(String, String)> = std::env::vars_os()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        for (k, v) in env {
+            let k = k.to_string_lossy().into_owned();
+            vars.retain(|(x, _)| *x != k);
+            vars.push((k, v.to_string_lossy().into_owned()));
+        }
+        Vars(vars)
+    }
+
+    /// A variable's value, unless unset or empty.
+    fn get(&self, k: &str) -> Option<String> {
+        self.raw(k).filter(|v| !v.is_empty())
+    }
+
+    /// A variable's value, unless unset.
+    fn raw(&self, k: &str) -> Option<String> {
+        self.0.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone())
+    }
+}
+
 fn read(p: &Path) -> Option<String> {
     let meta = std::fs::metadata(p).ok()?;
     (meta.is_file() && meta.len() < 4 << 20)
         .then(|| std::fs::read_to_string(p).ok())
         .flatten()
+}
+
+/// pip's configuration files, in its order (a later one wins): global
+/// (`$XDG_CONFIG_DIRS/pip/pip.conf`, `/etc/pip.conf`), the user's
+/// (`~/.pip/pip.conf`, `$XDG_CONFIG_HOME/pip/pip.conf`; not when
+/// `PIP_CONFIG_FILE` names a file), the environment's (`$VIRTUAL_ENV`),
+/// `PIP_CONFIG_FILE`. None when `PIP_CONFIG_FILE` is `/dev/null`.
+fn pip_config_files(vars: &Vars) -> Vec<PathBuf> {
+    let explicit = vars.get("PIP_CONFIG_FILE").map(PathBuf::from);
+    if explicit.as_deref() == Some(Path::new("/dev/null")) {
+        return Vec::new();
+    }
+    let home = vars.get("HOME").map(PathBuf::from);
+    let mut files: Vec<PathBuf> = vars
+        .get("XDG_CONFIG_DIRS")
+        .unwrap_or_else(|| "/etc/xdg".into())
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join("pip/pip.conf"))
+        .collect();
+    files.push(PathBuf::from("/etc/pip.conf"));
+    if !explicit.as_deref().is_some_and(Path::exists) {
+        files.extend(home.as_ref().map(|h| h.join(".pip/pip.conf")));
+        files.extend(
+            vars.get("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(".config")))
+                .map(|c| c.join("pip/pip.conf")),
+        );
+    }
+    files.extend(
+        vars.get("VIRTUAL_ENV")
+            .map(|v| PathBuf::from(v).join("pip.conf")),
+    );
+    files.extend(explicit);
+    files
+}
+
+/// The values of pip's configuration files for `command` (`[global]`,
+/// then `[command]`, a later file winning), keys with `-` (`index-url`).
+fn pip_config(vars: &Vars, command: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for f in pip_config_files(vars) {
+        let Some(text) = read(&f) else { continue };
+        for section in ["global", command] {
+            for (k, v) in ini_section(&text, section) {
+                out.retain(|(x, _)| *x != k);
+                out.push((k, v));
+            }
+        }
+    }
+    out
+}
+
+/// The `key = value` entries of `[section]` in an INI text (continuation
+/// lines joined with a newline; keys lowercased, `_` as `-`).
+fn ini_section(text: &str, section: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with(['#', ';']) {
+            continue;
+        }
+        if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            inside = name.trim() == section;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, v)) = out.last_mut() {
+                v.push('\n');
+                v.push_str(t);
+            }
+            continue;
+        }
+        if let Some((k, v)) = t.split_once(['=', ':']) {
+            let k = k.trim().to_ascii_lowercase().replace('_', "-");
+            out.retain(|(x, _)| *x != k);
+            out.push((k, v.trim().to_string()));
+        }
+    }
+    out
+}
+
+/// pip's options naming index locations: (flag, variable, config key).
+const PIP_INDEX_SETTINGS: [(&[&str], &str, &str); 3] = [
+    (&["-i", "--index-url"], "PIP_INDEX_URL", "index-url"),
+    (
+        &["--extra-index-url"],
+        "PIP_EXTRA_INDEX_URL",
+        "extra-index-url",
+    ),
+    (&["-f", "--find-links"], "PIP_FIND_LINKS", "find-links"),
+];
+
+/// What [`to_gateway`] did.
+#[derive(Debug, Default)]
+pub struct Gateways {
+    /// The credentials the gateway serves (pass the rest to [`to_proxy`]).
+    pub served: Vec<Cred>,
+    /// The TLS indexes whose credentials the run does not get, and why
+    /// (for its record's `sandbox.missing`).
+    pub missing: Vec<String>,
+}
+
+/// A confined `pip wheel` run (`args`, `env` as launched in `cwd`): each
+/// TLS index location it would use (`--index-url`, `--extra-index-url`,
+/// `--find-links`; `PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`,
+/// `PIP_FIND_LINKS`; the same in pip's configuration files) whose host has
+/// credentials in `creds` is served by an index gateway of the egress proxy
+/// (`proxy`), with the trust pip would use ([`pip_trust`]), and the run is
+/// pointed at it: its arguments rewritten, and variables set (they win over
+/// the configuration files; pip passes the index options on to the install
+/// of build requirements in its isolated build environment, which inherits
+/// the variables too).
+pub fn to_gateway(
+    creds: &[Cred],
+    proxy: Option<&crate::supervise::proxy::Handle>,
+    args: &mut [OsString],
+    env: &mut Vec<(OsString, OsString)>,
+    cwd: &Path,
+) -> Gateways {
+    let vars = Vars::of(env);
+    gateways_with(&vars, creds, proxy, args, env, cwd)
+}
+
+/// [`to_gateway`] with the run's variables `vars`.
+fn gateways_with(
+    vars: &Vars,
+    creds: &[Cred],
+    proxy: Option<&crate::supervise::proxy::Handle>,
+    args: &mut [OsString],
+    env: &mut Vec<(OsString, OsString)>,
+    cwd: &Path,
+) -> Gateways {
+    let mut done = Gateways::default();
+    let strs: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let isolated = strs.iter().any(|a| a == "--isolated");
+    let config = if isolated {
+        Vec::new()
+    } else {
+        pip_config(vars, "wheel")
+    };
+    let trust = pip_trust(&strs, vars, &config, cwd);
+    let mut base_of: Vec<((String, u16), Option<String>)> = Vec::new();
+    let mut rewrite = |url: &str, done: &mut Gateways| -> Option<String> {
+        let u = url::Url::parse(url.trim()).ok()?;
+        if u.scheme() != "https" {
+            return None;
+        }
+        let host = u.host_str()?.to_string();
+        let port = u.port_or_known_default()?;
+        let key = (host.to_ascii_lowercase(), port);
+        let base = match base_of.iter().find(|(k, _)| *k == key) {
+            Some((_, b)) => b.clone(),
+            None => {
+                let cred = Cred::from_url(url).or_else(|| {
+                    creds
+                        .iter()
+                        .filter(|c| {
+                            c.scheme.as_deref() != Some("http")
+                                && c.host.eq_ignore_ascii_case(&host)
+                                && c.port.is_none_or(|p| p == port)
+                        })
+                        // An entry with a port wins over a host-wide one.
+                        .max_by_key(|c| c.port.is_some())
+                        .cloned()
+                });
+                let base = cred.and_then(|c| {
+                    let got = match (proxy, &trust) {
+                        (None, _) => Err("no egress proxy".to_string()),
+                        (_, Err(e)) => Err(e.clone()),
+                        (Some(p), Ok(t)) => p.add_gateway(&host, port, &c.user, &c.password, t),
+                    };
+                    match got {
+                        Ok(b) => {
+                            if !done.served.contains(&c) {
+                                done.served.push(c);
+                            }
+                            Some(b)
+                        }
+                        Err(e) => {
+                            done.missing.push(format!(
+                                "registry credentials for https://{host}:{port} (pkgward's index \
+                                 gateway cannot serve it: {e})"
+                            ));
+                            None
+                        }
+                    }
+                });
+                base_of.push((key, base.clone()));
+                base
+            }
+        }?;
+        Some(format!(
+            "{base}{}",
+            &u[url::Position::BeforePath..url::Position::AfterQuery]
+        ))
+    };
+    // The command line.
+    let mut i = 0;
+    while i < args.len() {
+        let a = &strs[i];
+        let flags = PIP_INDEX_SETTINGS.iter().flat_map(|(f, ..)| f.iter());
+        if flags.clone().any(|f| f == a) {
+            if let Some(new) = strs.get(i + 1).and_then(|v| rewrite(v, &mut done)) {
+                args[i + 1] = new.into();
+            }
+            i += 2;
+            continue;
+        }
+        if let Some((k, v)) = a.split_once('=') {
+            if flags.clone().any(|f| f.starts_with("--") && *f == k) {
+                if let Some(new) = rewrite(v, &mut done) {
+                    args[i] = format!("{k}={new}").into();
+                }
+            }
+        }
+        i += 1;
+    }
+    // Variables, else the configuration files' values.
+    for (_, name, key) in PIP_INDEX_SETTINGS {
+        // Set, even empty, a variable wins over the configuration files.
+        let from_env = if isolated { None } else { vars.raw(name) };
+        let Some(value) = from_env.or_else(|| {
+            config
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        }) else {
+            continue;
+        };
+        let mut changed = false;
+        let words: Vec<String> = value
+            .split_whitespace()
+            .map(|w| match rewrite(w, &mut done) {
+                Some(n) => {
+                    changed = true;
+                    n
+                }
+                None => w.to_string(),
+            })
+            .collect();
+        if changed {
+            env.retain(|(k, _)| k != name);
+            env.push((name.into(), words.join(" ").into()));
+        }
+    }
+    done.missing.dedup();
+    done
+}
+
+/// The trust anchors pip would verify an index with: `--cert`,
+/// `PIP_CERT`, `cert` in its configuration, `REQUESTS_CA_BUNDLE`,
+/// `CURL_CA_BUNDLE` (a bundle: only its certificates), else the system's
+/// (which `SSL_CERT_FILE` replaces). `--client-cert` is not presented.
+fn pip_trust(
+    args: &[String],
+    vars: &Vars,
+    config: &[(String, String)],
+    cwd: &Path,
+) -> Result<crate::supervise::proxy::gateway::Trust, String> {
+    use crate::supervise::proxy::gateway::Trust;
+    let mut cert = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--cert" {
+            cert = it.next().cloned();
+        } else if let Some(v) = a.strip_prefix("--cert=") {
+            cert = Some(v.to_string());
+        }
+    }
+    let bundle = cert
+        .or_else(|| vars.get("PIP_CERT"))
+        .or_else(|| {
+            config
+                .iter()
+                .find(|(k, _)| k == "cert")
+                .map(|(_, v)| v.clone())
+        })
+        .or_else(|| vars.get("REQUESTS_CA_BUNDLE"))
+        .or_else(|| vars.get("CURL_CA_BUNDLE"))
+        .or_else(|| vars.get("SSL_CERT_FILE"));
+    Ok(match bundle {
+        Some(b) => {
+            let p = cwd.join(b);
+            if !p.is_file() {
+                return Err(format!("the CA bundle {} is not a file", p.display()));
+            }
+            Trust::Bundle(p)
+        }
+        None => Trust::Native,
+    })
 }
 
 /// The credentials a Python tool's run would use (see the module docs):
@@ -232,41 +568,18 @@ pub fn collect(
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    // The launch's variables over pkgward's own.
-    let mut vars: Vec<(String, String)> = std::env::vars_os()
-        .map(|(k, v)| {
-            (
-                k.to_string_lossy().into_owned(),
-                v.to_string_lossy().into_owned(),
-            )
-        })
-        .collect();
-    for (k, v) in env {
-        let k = k.to_string_lossy().into_owned();
-        vars.retain(|(x, _)| *x != k);
-        vars.push((k, v.to_string_lossy().into_owned()));
-    }
-    let var = |k: &str| {
-        vars.iter()
-            .find(|(x, _)| x == k)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-    };
+    let vars = Vars::of(env);
+    let var = |k: &str| vars.get(k);
     let home = var("HOME").map(PathBuf::from);
     let mut texts: Vec<String> = args
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    texts.extend(vars.iter().map(|(_, v)| v.clone()));
+    texts.extend(vars.0.iter().map(|(_, v)| v.clone()));
     let config = var("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .or_else(|| home.as_ref().map(|h| h.join(".config")));
-    let mut files: Vec<PathBuf> = Vec::new();
-    files.extend(var("PIP_CONFIG_FILE").map(PathBuf::from));
-    files.extend(config.as_ref().map(|c| c.join("pip/pip.conf")));
-    files.extend(home.as_ref().map(|h| h.join(".pip/pip.conf")));
-    files.push(PathBuf::from("/etc/pip.conf"));
-    files.extend(var("VIRTUAL_ENV").map(|v| PathBuf::from(v).join("pip.conf")));
+    let mut files: Vec<PathBuf> = pip_config_files(&vars);
     files.extend(var("UV_CONFIG_FILE").map(PathBuf::from));
     files.extend(config.as_ref().map(|c| c.join("uv/uv.toml")));
     let project = super::confine::uv_workspace_root(cwd);
@@ -381,7 +694,8 @@ pub fn to_proxy(creds: &[Cred], proxy: Option<&crate::supervise::proxy::Handle>)
         }
         let what = format!(
             "registry credentials for {}://{}{} (pkgward's proxy adds credentials to plain-HTTP \
-             requests only; a TLS index's stay outside the sandbox)",
+             requests only, and its index gateway serves pkgward's own pip builds only; a TLS \
+             index's stay outside the sandbox)",
             c.scheme.as_deref().unwrap_or("http"),
             c.host,
             c.port.map(|p| format!(":{p}")).unwrap_or_default()
@@ -449,5 +763,107 @@ mod tests {
             strip_args(&["--index-url=http://u:p@h.test/s".into()]),
             vec![OsString::from("--index-url=http://h.test/s")]
         );
+    }
+
+    #[test]
+    fn a_pip_build_is_pointed_at_the_gateway() {
+        use crate::supervise::proxy::{Config, Proxy, Rule, Rules};
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["idx.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(&ca, cert.pem()).unwrap();
+        let conf = dir.path().join("pip.conf");
+        std::fs::write(
+            &conf,
+            "[global]\nindex-url = https://nope.test/\n[wheel]\nfind_links =\n    https://idx.test/f/\n    https://x.test/g/\n",
+        )
+        .unwrap();
+        let proxy = Proxy::start(Config {
+            rules: Rules::new(vec![
+                Rule::parse_allow("idx.test:443", "network.allow").unwrap(),
+                Rule::parse_allow("idx.test:8443", "network.allow").unwrap(),
+            ]),
+            enforce: true,
+            invocation_id: "i".into(),
+            ecosystem: "pypi".into(),
+            sink: std::sync::Arc::new(|_| {}),
+            artifacts: None,
+        })
+        .unwrap();
+        let creds =
+            netrc("machine idx.test login u password p\nmachine x.test login v password q\n");
+        let mut args: Vec<OsString> = [
+            "wheel",
+            "--index-url",
+            "https://IDX.test/simple/",
+            "--extra-index-url=https://idx.test:8443/s/?a=1",
+            "--extra-index-url",
+            "https://other.test/s/",
+            "--cert",
+            ca.to_str().unwrap(),
+        ]
+        .map(OsString::from)
+        .to_vec();
+        let mut env: Vec<(OsString, OsString)> = vec![
+            ("PIP_CONFIG_FILE".into(), conf.into()),
+            (
+                "PIP_EXTRA_INDEX_URL".into(),
+                "https://idx.test/e/ http://idx.test/p/".into(),
+            ),
+        ];
+        let vars = Vars(
+            env.iter()
+                .map(|(k, v)| (k.to_string_lossy().into(), v.to_string_lossy().into()))
+                .collect(),
+        );
+        let g = gateways_with(
+            &vars,
+            &creds,
+            Some(&proxy.handle()),
+            &mut args,
+            &mut env,
+            dir.path(),
+        );
+        let base = format!("http://{}/pkgward-", proxy.addr());
+        let a: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            a[2].starts_with(&base) && a[2].ends_with("/simple/"),
+            "{a:?}"
+        );
+        assert!(
+            a[3].starts_with(&format!("--extra-index-url={base}")),
+            "{a:?}"
+        );
+        assert!(a[3].ends_with("/s/?a=1") && a[3] != a[2], "{a:?}");
+        assert_eq!(a[5], "https://other.test/s/");
+        let var = |k: &str| {
+            env.iter()
+                .rfind(|(x, _)| x == k)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        let extra = var("PIP_EXTRA_INDEX_URL").unwrap();
+        assert!(
+            extra.starts_with(&base) && extra.ends_with("/e/ http://idx.test/p/"),
+            "{extra}"
+        );
+        // The configuration file's `[wheel]` value, as a variable: x.test is
+        // not an approved destination.
+        let links = var("PIP_FIND_LINKS").unwrap();
+        assert!(
+            links.starts_with(&base) && links.ends_with("/f/ https://x.test/g/"),
+            "{links}"
+        );
+        assert_eq!(var("PIP_INDEX_URL"), None);
+        assert_eq!(g.served.len(), 1, "{g:?}");
+        assert_eq!(g.missing.len(), 1, "{g:?}");
+        assert!(g.missing[0].contains("x.test:443") && g.missing[0].contains("not an approved"));
+        proxy.stop();
     }
 }

@@ -15,7 +15,11 @@
 //!   [`body::Framer`]; a response delimited by the end of the connection
 //!   ends the client connection too. When asked ([`Config::artifacts`]),
 //!   every response body relayed back is hashed as it streams through
-//!   ([`body`]) and becomes an `artifact` record.
+//!   ([`body`]) and becomes an `artifact` record;
+//! - an index gateway ([`gateway`]): requests for a path prefix
+//!   registered with [`Handle::add_gateway`] are read by pkgward itself
+//!   from that TLS index, with its credentials (pkgward is the TLS client:
+//!   nothing is intercepted).
 //!
 //! Only destinations the invocation's [`rules::Rules`] allow get through
 //! (the approved registries of the tool's ecosystem with `builtin` resolved,
@@ -35,6 +39,7 @@
 
 pub mod body;
 pub mod env;
+pub mod gateway;
 pub mod http;
 pub mod rules;
 
@@ -333,6 +338,8 @@ struct Shared {
     artifacts: Mutex<Vec<ArtifactRecord>>,
     /// Registry credentials added to plain-HTTP requests ([`Handle::add_auth`]).
     auth: Mutex<Vec<Auth>>,
+    /// TLS indexes served with credentials ([`Handle::add_gateway`]).
+    gateways: Mutex<Vec<Arc<gateway::Gateway>>>,
 }
 
 /// An `Authorization` value for the plain-HTTP requests to a host (and
@@ -377,6 +384,7 @@ impl Proxy {
             count: AtomicUsize::new(0),
             artifacts: Mutex::new(Vec::new()),
             auth: Mutex::new(Vec::new()),
+            gateways: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
         let accept = std::thread::Builder::new()
@@ -479,20 +487,34 @@ impl Handle {
     /// no delete). `CONNECT` tunnels (TLS) are untouched.
     /// `false`: `host` is not a host.
     pub fn add_auth(&self, host: &str, port: Option<u16>, user: &str, password: &str) -> bool {
-        use base64::Engine;
         let Ok(host) = NormHost::parse(host) else {
             return false;
         };
-        let value = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-        );
+        let value = basic(user, password);
         let Ok(mut auth) = self.shared.auth.lock() else {
             return false;
         };
         auth.retain(|a| !(a.host == host && a.port == port));
         auth.push(Auth { host, port, value });
         true
+    }
+
+    /// Serves the TLS index `https://host:port` with HTTP basic
+    /// credentials through an index gateway on the proxy's port
+    /// ([`gateway`]), verified with `trust`; returns its base URL
+    /// (`http://127.0.0.1:PORT/pkgward-…`, to use in place of
+    /// `https://host:port`). `Err`: why not (a destination the rules do not
+    /// allow, unusable trust anchors).
+    pub fn add_gateway(
+        &self,
+        host: &str,
+        port: u16,
+        user: &str,
+        password: &str,
+        trust: &gateway::Trust,
+    ) -> Result<String, String> {
+        self.shared
+            .add_gateway(host, port, basic(user, password), trust)
     }
 
     /// Serves the proxy on another listening socket too, e.g. one bound to
@@ -514,6 +536,15 @@ impl Handle {
             thread: Some(thread),
         })
     }
+}
+
+/// An `Authorization: Basic` value.
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
 }
 
 /// An extra listener being served ([`Handle::serve_extra`]).
@@ -842,6 +873,9 @@ impl Conn<'_> {
             Err(e) => return self.refuse(rec, 400, e.to_string()),
         };
         rec.method = Some(head.method.clone());
+        if let Some((gw, path)) = shared.gateway_for(&head) {
+            return self.gateway(rec, &head, &gw, &path, rest);
+        }
         let target = match target_of(&head) {
             Ok(t) => t,
             Err(r) => return self.refuse(rec, r.status, r.reason),
@@ -1713,6 +1747,7 @@ fn reason_phrase(status: u16) -> &'static str {
     match status {
         400 => "Bad Request",
         403 => "Forbidden",
+        405 => "Method Not Allowed",
         431 => "Request Header Fields Too Large",
         502 => "Bad Gateway",
         503 => "Service Unavailable",

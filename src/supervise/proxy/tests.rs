@@ -934,3 +934,173 @@ fn credentials_are_added_to_reads_only() {
     }
     records(s);
 }
+
+/// A TLS index on loopback (a certificate from a test CA, returned in PEM)
+/// that wants `u:pw`: `/simple/p/` (a page with absolute links), `/big`
+/// (256 KiB delimited by the end of the connection), `/redir` (to `/big`
+/// on itself); `401` without the credentials. Records each request head.
+fn tls_index() -> (u16, String, Arc<Mutex<Vec<String>>>) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let cfg = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap(),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let heads: Arc<Mutex<Vec<String>>> = Arc::default();
+    let h = heads.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { continue };
+            let (cfg, h) = (cfg.clone(), h.clone());
+            std::thread::spawn(move || {
+                let mut s =
+                    rustls::StreamOwned::new(rustls::ServerConnection::new(cfg).unwrap(), c);
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read(&mut b).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let head = String::from_utf8(head).unwrap();
+                h.lock().unwrap().push(head.clone());
+                let path = head.split(' ').nth(1).unwrap_or("").to_string();
+                let resp: Vec<u8> = if !head.contains("\r\nauthorization: Basic dTpwdw==\r\n") {
+                    b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
+                } else if path == "/simple/p/" {
+                    let body = format!(
+                        "<a href=\"https://127.0.0.1:{port}/files/p.tar.gz\">p</a> <a href=\"https://other.test/x\">x</a>"
+                    );
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: s=1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
+                } else if path == "/big" {
+                    let mut r = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n".to_vec();
+                    r.extend(std::iter::repeat_n(b'x', 256 << 10));
+                    r
+                } else if path == "/redir" {
+                    format!("HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1:{port}/big\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").into_bytes()
+                } else {
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_vec()
+                };
+                let _ = s.write_all(&resp);
+                s.conn.send_close_notify();
+                let _ = s.flush();
+            });
+        }
+    });
+    (port, ca_cert.pem(), heads)
+}
+
+/// The body of a chunked response (after its head).
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let i = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..i]).unwrap(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[i + 2..i + 2 + n]);
+        b = &b[i + 4 + n..];
+    }
+}
+
+#[test]
+fn the_index_gateway_reads_a_tls_index_with_the_credentials() {
+    let (port, ca, heads) = tls_index();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, ca).unwrap();
+    let trust = gateway::Trust::Bundle(bundle);
+    let s = start(&[&format!("127.0.0.1:{port}")], true);
+    let h = s.proxy.handle();
+    assert!(h
+        .add_gateway("127.0.0.1", port + 1, "u", "pw", &trust)
+        .unwrap_err()
+        .contains("not an approved destination"));
+    let base = h.add_gateway("127.0.0.1", port, "u", "pw", &trust).unwrap();
+    let prefix = base.rsplit('/').next().unwrap().to_string();
+    assert!(base.starts_with(&format!("http://{}/pkgward-", s.proxy.addr())));
+    // Origin form; the client's own credentials are not passed on.
+    let out = exchange(
+        &s.proxy,
+        format!("GET /{prefix}/simple/p/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ZXZpbA==\r\nAccept-Encoding: gzip\r\n\r\n").as_bytes(),
+    );
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    assert!(out.contains(&format!("\"{base}/files/p.tar.gz\"")), "{out}");
+    assert!(out.contains("\"https://other.test/x\""), "{out}");
+    assert!(!out.to_ascii_lowercase().contains("set-cookie"), "{out}");
+    let sent = heads.lock().unwrap()[0].clone();
+    assert!(sent.contains("authorization: Basic dTpwdw==\r\n"), "{sent}");
+    assert!(!sent.contains("ZXZpbA"), "{sent}");
+    assert!(
+        !sent.to_ascii_lowercase().contains("accept-encoding: gzip"),
+        "{sent}"
+    );
+    // Absolute form through the proxy; a body of unknown length, chunked.
+    let out = exchange(
+        &s.proxy,
+        format!(
+            "GET {base}/big HTTP/1.1\r\nHost: {}\r\n\r\n",
+            s.proxy.addr()
+        )
+        .as_bytes(),
+    );
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    assert_eq!(dechunk(body.as_bytes()).len(), 256 << 10);
+    // A redirect on the same host stays on the gateway, and is not followed.
+    let out = exchange(
+        &s.proxy,
+        format!("GET /{prefix}/redir HTTP/1.0\r\n\r\n").as_bytes(),
+    );
+    assert!(out.starts_with("HTTP/1.1 302"), "{out}");
+    assert!(out.contains(&format!("location: {base}/big\r\n")), "{out}");
+    // Only reads; an unknown prefix is no gateway.
+    let out = exchange(
+        &s.proxy,
+        format!("POST /{prefix}/simple/p/ HTTP/1.1\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+    );
+    assert!(out.starts_with("HTTP/1.1 405"), "{out}");
+    let out = exchange(&s.proxy, b"GET /pkgward-0/simple/p/ HTTP/1.1\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    assert!(!out.contains("pw"), "{out}");
+    assert_eq!(heads.lock().unwrap().len(), 3);
+    let recs = records(s);
+    let gw: Vec<&ConnectionRecord> = recs.iter().filter(|r| r.via == "gateway").collect();
+    assert_eq!(gw.len(), 4, "{recs:?}");
+    assert_eq!(gw[0].host.as_deref(), Some("127.0.0.1"));
+    assert_eq!(gw[0].port, Some(port));
+    assert_eq!(
+        gw[0].url.as_deref(),
+        Some(format!("https://127.0.0.1:{port}/simple/p/").as_str())
+    );
+    assert_eq!(gw[0].response_status, Some(200));
+    assert!(gw[1].bytes_down > 256 << 10, "{:?}", gw[1]);
+    assert_eq!(gw[2].response_status, Some(302));
+    assert_eq!((gw[3].status, gw[3].action), (405, Action::Deny));
+}
