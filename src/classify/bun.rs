@@ -31,6 +31,7 @@ use crate::lockfiles;
 const BUN_VALUE_FLAGS: &[&str] = &[
     "--registry",
     "--cwd",
+    "--env-file",
     "--cache-dir",
     "--backend",
     "--config",
@@ -372,21 +373,25 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
     let mut env = Layer::default();
     let mut vars = req.env.vars();
     vars.sort();
+    // The dotenv files bun loads into its environment, under the process's
+    // own variables ([`dotenv_vars`]).
+    let files = dotenv_vars(req, args, &cwd, &root);
     for name in [
         "BUN_CONFIG_REGISTRY",
         "NPM_CONFIG_REGISTRY",
         "npm_config_registry",
     ] {
-        if let Some((_, v)) = vars.iter().find(|(k, _)| k == name) {
-            env.registry.push(
-                Source::new(
-                    SourceKind::Registry,
-                    v.clone(),
-                    Origin::env(name),
-                    "registry",
-                )
-                .overridable(),
-            );
+        let found = match vars.iter().find(|(k, _)| k == name) {
+            Some((_, v)) => Some((v.clone(), Origin::env(name))),
+            None => files
+                .iter()
+                .rev()
+                .find(|(k, _, _)| k == name)
+                .map(|(_, v, o)| (v.clone(), o.clone())),
+        };
+        if let Some((v, origin)) = found {
+            env.registry
+                .push(Source::new(SourceKind::Registry, v, origin, "registry").overridable());
         }
         if name == "BUN_CONFIG_REGISTRY" && !env.registry.is_empty() {
             // It beats the npm variables.
@@ -455,6 +460,53 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
     }
     let mut out = dedupe(out);
     out.extend(locked);
+    out
+}
+
+/// The variables of the dotenv files bun loads into its environment (the
+/// process's own win over them), in increasing precedence, with where each
+/// was set. Checked with bun 1.4.5's `bun install`: `.env`,
+/// `.env.production` and `.env.local` of the project (a run from a
+/// subdirectory reads the project root's); `--env-file=F` (repeatable)
+/// instead of those; `--no-env-file`: none. (The cwd's files are read too,
+/// and `.env.$NODE_ENV`: one more file read can only add a registry to
+/// check.)
+fn dotenv_vars(
+    req: &Request<'_>,
+    args: &[String],
+    cwd: &Path,
+    root: &Path,
+) -> Vec<(String, String, Origin)> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let given = flag_values(args, &["--env-file"]);
+    if !given.is_empty() {
+        paths.extend(given.into_iter().map(|(v, _)| req.cwd.join(v)));
+    } else if !args.iter().any(|a| a == "--no-env-file") {
+        let mut names = vec![".env".to_string(), ".env.production".to_string()];
+        if let Some(mode) = req.env.get("NODE_ENV").filter(|m| {
+            !m.is_empty() && m != "production" && !m.contains(['/', '\\']) && !m.starts_with('.')
+        }) {
+            names.push(format!(".env.{mode}"));
+        }
+        names.push(".env.local".into());
+        for dir in [root, cwd] {
+            for n in &names {
+                let p = dir.join(n);
+                if !paths.contains(&p) {
+                    paths.push(p);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let Some(text) = req.files.read(&p) else {
+            continue;
+        };
+        for (k, v, line) in super::pnpm::dotenv(&text) {
+            out.push((k, v, Origin::file(&p, line)));
+        }
+    }
     out
 }
 
@@ -661,6 +713,92 @@ mod tests {
                 ],
             ),
             &[(Registry, "http://i.test/", "/etc/alt.toml:2", true)],
+        );
+    }
+
+    #[test]
+    fn dotenv_files_bun_loads() {
+        let pkg = ("/w/proj/package.json", "{}");
+        let bunfig = (
+            "/w/proj/bunfig.toml",
+            "[install]\nregistry = \"http://a.test/\"\n",
+        );
+        // `.env`, `.env.production`, `.env.local`, in increasing
+        // precedence; above the project's bunfig.
+        for (file, origin) in [
+            ("/w/proj/.env", "/w/proj/.env:2"),
+            ("/w/proj/.env.production", "/w/proj/.env.production:2"),
+            ("/w/proj/.env.local", "/w/proj/.env.local:2"),
+        ] {
+            let text = "# x\nNPM_CONFIG_REGISTRY=http://e.test/\n";
+            check(
+                &bun(&["install"], &[], &[pkg, bunfig, (file, text)]),
+                &[(Registry, "http://e.test/", origin, true)],
+            );
+        }
+        let got = check(
+            &bun(
+                &["install"],
+                &[],
+                &[
+                    pkg,
+                    ("/w/proj/.env", "BUN_CONFIG_REGISTRY=http://e.test/\n"),
+                    (
+                        "/w/proj/.env.local",
+                        "BUN_CONFIG_REGISTRY='http://f.test/'\n",
+                    ),
+                ],
+            ),
+            &[(Registry, "http://f.test/", "/w/proj/.env.local:1", true)],
+        );
+        absent(&got, "http://e.test/");
+        // A file's BUN_CONFIG_REGISTRY beats the process's npm variable; the
+        // process's own variable beats the file's.
+        let env_file = ("/w/proj/.env", "BUN_CONFIG_REGISTRY=http://e.test/\n");
+        check(
+            &bun(
+                &["install"],
+                &[("NPM_CONFIG_REGISTRY", "http://g.test/")],
+                &[pkg, env_file],
+            ),
+            &[(Registry, "http://e.test/", "/w/proj/.env:1", true)],
+        );
+        check(
+            &bun(
+                &["install"],
+                &[("BUN_CONFIG_REGISTRY", "http://g.test/")],
+                &[pkg, env_file],
+            ),
+            &[(
+                Registry,
+                "http://g.test/",
+                "the environment variable BUN_CONFIG_REGISTRY",
+                true,
+            )],
+        );
+        // `--env-file` instead of the project's files; `--no-env-file`.
+        let alt = ("/w/proj/alt.env", "npm_config_registry=http://h.test/\n");
+        for args in [
+            &["--env-file=alt.env", "install"][..],
+            &["install", "--env-file", "alt.env"],
+        ] {
+            let got = check(
+                &bun(args, &[], &[pkg, env_file, alt]),
+                &[(Registry, "http://h.test/", "/w/proj/alt.env:1", true)],
+            );
+            absent(&got, "http://e.test/");
+        }
+        check(
+            &bun(&["install", "--no-env-file"], &[], &[pkg, env_file]),
+            &[(Registry, "builtin", "the tool's built-in default", true)],
+        );
+        // bunx reads them too.
+        check(
+            &Case {
+                tool: "bunx",
+                ..bun(&["--env-file=alt.env", "cowsay"], &[], &[pkg, alt])
+            },
+            &[(Registry, "http://h.test/", "/w/proj/alt.env:1", true)],
         );
     }
 

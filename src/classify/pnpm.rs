@@ -547,7 +547,7 @@ fn workspace_root(req: &Request<'_>, from: &Path) -> Option<PathBuf> {
 }
 
 /// `KEY=value` lines of a dotenv file, with lines.
-fn dotenv(text: &str) -> Vec<(String, String, usize)> {
+pub(super) fn dotenv(text: &str) -> Vec<(String, String, usize)> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
