@@ -558,6 +558,25 @@ fn npx_of_an_unapproved_package_is_denied() {
     );
 }
 
+/// An option's value is not the package `npm exec` runs, nor is a global
+/// option's value its command: approving `pw-scr-dep` does not let
+/// `--tag pw-scr-dep pw-scr-evil` run pw-scr-evil, and `--prefix DIR exec`
+/// is still `exec`.
+#[test]
+fn options_do_not_hide_the_package_npm_exec_runs() {
+    let g = setup("[scripts]\nallow = [\"npm:pw-scr-dep\"]\n");
+    for args in [
+        &["exec", "--yes", "--tag", "pw-scr-dep", "pw-scr-evil"][..],
+        &["--prefix", "pw-scr-dep", "exec", "--yes", "pw-scr-evil"],
+        &["--loglevel", "warn", "init", "--yes", "pw-scr-evil"],
+    ] {
+        let o = g.npm(args, &[]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(77), "{args:?}: {err}");
+        assert!(err.contains("pw-scr-evil`"), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn approve_adds_the_entry_and_keeps_comments() {
     let g = setup("");

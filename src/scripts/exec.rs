@@ -15,220 +15,848 @@ use crate::tools::{Ecosystem, Tool};
 /// The reason code of a denied fetch-and-execute.
 pub const CODE: &str = "exec-not-approved";
 
-/// bunx's options before the package that take a value (bun 1.4.5): their
-/// value is not the package (`bunx --cwd DIR PKG` runs PKG).
-const BUNX_VALUE_FLAGS: &[&str] = &[
-    "--registry",
-    "--cwd",
-    "--minimum-release-age",
-    "--env-file",
+// ---- reading the command line as the tool does --------------------------
+//
+// Which package runs is told by where the tool's own parser finds it, so an
+// option's value must never be taken for the package (`npx --tag APPROVED
+// EVIL` runs EVIL) nor the package for an option's value. Each tool's
+// options are listed with what they take, as its parser reads them (npm
+// 11's config definitions; npx's own pre-parser; uv 0.13's, pnpm 12's,
+// yarn 4's, bun 1.4's and pipx's options); an option pkgward does not know
+// may take the next word or not (another version of the tool): both
+// readings are checked, so every package either one would run must be
+// approved.
+
+/// How the tool's parser treats options pkgward does not list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unknown {
+    /// npx's pre-parser: an unknown option takes the next word unless it
+    /// starts with `-`.
+    Takes,
+    /// Not known: both readings.
+    Either,
+}
+
+/// The options of one command line (see above).
+struct Grammar {
+    /// Options whose value is a package the tool fetches and runs the
+    /// command from (the command is then one of its binaries).
+    package: &'static [&'static str],
+    /// Options whose value is a package fetched besides the command's own
+    /// (uv's `--with`).
+    extra: &'static [&'static str],
+    /// Options that take a value (the next word when not `--opt=value`).
+    value: &'static [&'static str],
+    /// Options that take none.
+    switch: &'static [&'static str],
+    unknown: Unknown,
+    /// npm (nopt): `--no-X` is a switch, and a switch followed by `true` /
+    /// `false` / `null` takes it.
+    nopt: bool,
+}
+
+/// npm's options that take a value (npm 11 config definitions without
+/// `Boolean` in their type), with their short forms; `--package` is the
+/// package option.
+const NPM_VALUE: &[&str] = &[
+    "--_auth",
+    "--access",
+    "--allow-directory",
+    "--allow-file",
+    "--allow-git",
+    "--allow-remote",
+    "--allow-scripts",
+    "--also",
+    "--audit-level",
+    "--auth-type",
+    "--before",
+    "--enjoy-by",
     "--ca",
+    "--cache",
+    "--cache-max",
+    "--cache-min",
     "--cafile",
+    "--call",
+    "-c",
+    "--cert",
+    "--cidr",
+    "--cpu",
+    "--depth",
+    "--diff",
+    "--diff-dst-prefix",
+    "--diff-src-prefix",
+    "--diff-unified",
+    "--editor",
+    "--expect-result-count",
+    "--expect-results",
+    "--expires",
+    "--fetch-retries",
+    "--fetch-retry-factor",
+    "--fetch-retry-maxtimeout",
+    "--fetch-retry-mintimeout",
+    "--fetch-timeout",
+    "--git",
+    "--globalconfig",
+    "--heading",
+    "--https-proxy",
+    "--include",
+    "--init-author-email",
+    "--init-author-name",
+    "--init-author-url",
+    "--init-license",
+    "--init-module",
+    "--init-type",
+    "--init-version",
+    "--init.author.email",
+    "--init.author.name",
+    "--init.author.url",
+    "--init.license",
+    "--init.module",
+    "--init.version",
+    "--install-strategy",
+    "--key",
+    "--libc",
+    "--local-address",
+    "--location",
+    "-L",
+    "--lockfile-version",
+    "--loglevel",
+    "--logs-dir",
+    "--logs-max",
+    "--name",
+    "--maxsockets",
+    "--message",
+    "-m",
+    "--min-release-age",
+    "--min-release-age-exclude",
+    "--node-gyp",
+    "--node-options",
+    "--noproxy",
+    "--omit",
+    "--only",
+    "--orgs",
+    "--os",
+    "--otp",
+    "--pack-destination",
+    "--packages",
+    "--prefix",
+    "-C",
+    "--preid",
+    "--provenance-file",
+    "--proxy",
+    "--registry",
+    "--reg",
+    "--replace-registry-host",
+    "--save-prefix",
+    "--sbom-format",
+    "--sbom-type",
+    "--scope",
+    "--scopes",
+    "--packages-and-scopes-permission",
+    "--orgs-permission",
+    "--password",
+    "--token-description",
+    "--script-shell",
+    "--shell",
+    "--searchexclude",
+    "--searchlimit",
+    "--searchopts",
+    "--searchstaleness",
+    "--tag",
+    "--tag-version-prefix",
+    "--umask",
+    "--user-agent",
+    "--userconfig",
+    "--viewer",
+    "--which",
+    "--workspace",
+    "-w",
 ];
 
-/// What `bun` skips with its value before `x`: `--package`, bunx's.
-const BUN_X_SKIP: &[&str] = &[
-    "--package",
-    "-p",
-    "--registry",
-    "--cwd",
-    "--minimum-release-age",
-    "--env-file",
-    "--ca",
-    "--cafile",
+/// npm's switches (a `Boolean` in their type), their short forms, and
+/// the shorthands that carry their own value (`-d`: `--loglevel info`).
+const NPM_SWITCH: &[&str] = &[
+    "--all",
+    "-a",
+    "--allow-same-version",
+    "--audit",
+    "--bin-links",
+    "--bypass-2fa",
+    "--commit-hooks",
+    "--dangerously-allow-all-scripts",
+    "--description",
+    "--desc",
+    "--dev",
+    "--diff-ignore-all-space",
+    "--diff-name-only",
+    "--diff-no-prefix",
+    "--diff-text",
+    "--dry-run",
+    "--engine-strict",
+    "--force",
+    "-f",
+    "--foreground-scripts",
+    "--format-package-lock",
+    "--fund",
+    "--git-tag-version",
+    "--global",
+    "-g",
+    "--global-style",
+    "--if-present",
+    "--ignore-scripts",
+    "--include-staged",
+    "--include-workspace-root",
+    "--iwr",
+    "--include-attestations",
+    "--init-private",
+    "--install-links",
+    "--json",
+    "--legacy-bundling",
+    "--legacy-peer-deps",
+    "--link",
+    "--long",
+    "-l",
+    "--offline",
+    "--omit-lockfile-registry-resolved",
+    "--package-lock",
+    "--package-lock-only",
+    "--parseable",
+    "--porcelain",
+    "--allow-scripts-pending",
+    "--allow-scripts-pin",
+    "--prefer-dedupe",
+    "--prefer-offline",
+    "--prefer-online",
+    "--progress",
+    "--provenance",
+    "--read-only",
+    "--readonly",
+    "--rebuild-bundle",
+    "--save",
+    "-S",
+    "--save-bundle",
+    "-B",
+    "--save-dev",
+    "-D",
+    "--save-exact",
+    "-E",
+    "--save-optional",
+    "-O",
+    "--save-peer",
+    "--save-prod",
+    "-P",
+    "--packages-all",
+    "--shrinkwrap",
+    "--sign-git-commit",
+    "--sign-git-tag",
+    "--strict-peer-deps",
+    "--strict-allow-scripts",
+    "--strict-ssl",
+    "--timing",
+    "--unicode",
+    "--update-notifier",
+    "--usage",
+    "--help",
+    "-h",
+    "-H",
+    "-?",
+    "--version",
+    "-v",
+    "--versions",
+    "--workspaces-update",
+    "--browser",
+    "--color",
+    "--optional",
+    "--production",
+    "--workspaces",
+    "--ws",
+    "--yes",
+    "-y",
+    "--no",
+    "-n",
+    "--local",
+    "-d",
+    "--dd",
+    "-dd",
+    "--ddd",
+    "-ddd",
+    "--quiet",
+    "-q",
+    "--silent",
+    "-s",
+    "--verbose",
 ];
 
-/// The packages an invocation fetches and executes (empty: none).
+/// `npx`: its pre-parser (npm's `bin/npx-cli.js`) takes everything that
+/// is not a switch as taking a value, `-p` being `--package`.
+const NPX: Grammar = Grammar {
+    package: &["--package", "-p"],
+    extra: &[],
+    value: NPM_VALUE,
+    switch: NPX_SWITCH,
+    unknown: Unknown::Takes,
+    nopt: false,
+};
+
+/// npx's switches: npm's, and its own (`--no-install`).
+const NPX_SWITCH: &[&str] = &[
+    "--all",
+    "-a",
+    "--allow-same-version",
+    "--audit",
+    "--bin-links",
+    "--bypass-2fa",
+    "--commit-hooks",
+    "--dangerously-allow-all-scripts",
+    "--description",
+    "--desc",
+    "--dev",
+    "--diff-ignore-all-space",
+    "--diff-name-only",
+    "--diff-no-prefix",
+    "--diff-text",
+    "--dry-run",
+    "--engine-strict",
+    "--force",
+    "-f",
+    "--foreground-scripts",
+    "--format-package-lock",
+    "--fund",
+    "--git-tag-version",
+    "--global",
+    "-g",
+    "--global-style",
+    "--if-present",
+    "--ignore-scripts",
+    "--include-staged",
+    "--include-workspace-root",
+    "--iwr",
+    "--include-attestations",
+    "--init-private",
+    "--install-links",
+    "--json",
+    "--legacy-bundling",
+    "--legacy-peer-deps",
+    "--link",
+    "--long",
+    "-l",
+    "--offline",
+    "--omit-lockfile-registry-resolved",
+    "--package-lock",
+    "--package-lock-only",
+    "--parseable",
+    "--porcelain",
+    "--allow-scripts-pending",
+    "--allow-scripts-pin",
+    "--prefer-dedupe",
+    "--prefer-offline",
+    "--prefer-online",
+    "--progress",
+    "--provenance",
+    "--read-only",
+    "--readonly",
+    "--rebuild-bundle",
+    "--save",
+    "-S",
+    "--save-bundle",
+    "-B",
+    "--save-dev",
+    "-D",
+    "--save-exact",
+    "-E",
+    "--save-optional",
+    "-O",
+    "--save-peer",
+    "--save-prod",
+    "-P",
+    "--packages-all",
+    "--shrinkwrap",
+    "--sign-git-commit",
+    "--sign-git-tag",
+    "--strict-peer-deps",
+    "--strict-allow-scripts",
+    "--strict-ssl",
+    "--timing",
+    "--unicode",
+    "--update-notifier",
+    "--usage",
+    "--help",
+    "-h",
+    "-H",
+    "-?",
+    "--version",
+    "-v",
+    "--versions",
+    "--workspaces-update",
+    "--browser",
+    "--color",
+    "--optional",
+    "--production",
+    "--workspaces",
+    "--ws",
+    "--yes",
+    "-y",
+    "--no",
+    "--local",
+    "-d",
+    "--dd",
+    "-dd",
+    "--ddd",
+    "-ddd",
+    "--quiet",
+    "-q",
+    "--silent",
+    "-s",
+    "--verbose",
+    "--no-install",
+];
+
+/// `npm exec` / `npm x` / `npm init`: npm's own parser (nopt), where an
+/// option it does not know is a switch — but a later npm may know it.
+const NPM: Grammar = Grammar {
+    package: &["--package"],
+    extra: &[],
+    value: NPM_VALUE,
+    switch: NPM_SWITCH,
+    unknown: Unknown::Either,
+    nopt: true,
+};
+
+/// `pnpm [global options] dlx|create …` / `pnpx …`.
+const PNPM: Grammar = Grammar {
+    package: &["--package"],
+    extra: &[],
+    value: &[
+        "--dir",
+        "-C",
+        "--filter",
+        "-F",
+        "--filter-prod",
+        "--test-pattern",
+        "--changed-files-ignore-pattern",
+        "--reporter",
+        "--loglevel",
+        "--registry",
+        "--allow-build",
+        "--cpu",
+        "--os",
+        "--libc",
+        "--store-dir",
+        "--cache-dir",
+        "--virtual-store-dir",
+        "--global-dir",
+        "--workspace-concurrency",
+        "--env-file",
+    ],
+    switch: &[
+        "--shell-mode",
+        "-c",
+        "--silent",
+        "-s",
+        "--workspace-root",
+        "-w",
+        "--recursive",
+        "-r",
+        "--stream",
+        "--aggregate-output",
+        "--use-stderr",
+        "--color",
+        "--no-color",
+        "--help",
+        "-h",
+        "--version",
+        "-v",
+        "--parallel",
+        "--ignore-scripts",
+        "--offline",
+        "--prefer-offline",
+    ],
+    unknown: Unknown::Either,
+    nopt: false,
+};
+
+/// `yarn [--cwd DIR] dlx|create …` (yarn 4).
+const YARN: Grammar = Grammar {
+    package: &["--package", "-p"],
+    extra: &[],
+    value: &["--cwd"],
+    switch: &["--quiet", "-q", "--help", "-h", "--version", "-v"],
+    unknown: Unknown::Either,
+    nopt: false,
+};
+
+/// `bunx …` / `bun [options] x|create …` (bun 1.4).
+const BUN: Grammar = Grammar {
+    package: &["--package", "-p"],
+    extra: &[],
+    value: &[
+        "--registry",
+        "--cwd",
+        "--minimum-release-age",
+        "--env-file",
+        "--ca",
+        "--cafile",
+        "--config",
+        "-c",
+    ],
+    switch: &[
+        "--bun",
+        "-b",
+        "--verbose",
+        "--silent",
+        "--no-install",
+        "--trust",
+        "--ignore-scripts",
+        "--no-env-file",
+        "--help",
+        "-h",
+        "--version",
+        "-v",
+    ],
+    unknown: Unknown::Either,
+    nopt: false,
+};
+
+/// `uvx …` / `uv [global options] tool run …` (uv 0.13).
+const UV: Grammar = Grammar {
+    package: &["--from"],
+    extra: &["--with", "-w"],
+    value: &[
+        "--with-editable",
+        "--with-requirements",
+        "--constraints",
+        "-c",
+        "--build-constraints",
+        "-b",
+        "--overrides",
+        "--env-file",
+        "--python-platform",
+        "--torch-backend",
+        "--index",
+        "--default-index",
+        "--index-url",
+        "-i",
+        "--extra-index-url",
+        "--find-links",
+        "-f",
+        "--index-strategy",
+        "--keyring-provider",
+        "--upgrade-package",
+        "-P",
+        "--upgrade-group",
+        "--resolution",
+        "--prerelease",
+        "--prerelease-package",
+        "--fork-strategy",
+        "--exclude-newer",
+        "--exclude-newer-package",
+        "--no-sources-package",
+        "--reinstall-package",
+        "--link-mode",
+        "--config-setting",
+        "-C",
+        "--config-settings-package",
+        "--no-build-isolation-package",
+        "--no-build-package",
+        "--no-binary-package",
+        "--cache-dir",
+        "--refresh-package",
+        "--python",
+        "-p",
+        "--color",
+        "--allow-insecure-host",
+        "--directory",
+        "--project",
+        "--config-file",
+    ],
+    switch: &[
+        "--isolated",
+        "--no-env-file",
+        "--lfs",
+        "--version",
+        "-V",
+        "--no-index",
+        "--upgrade",
+        "-U",
+        "--no-sources",
+        "--reinstall",
+        "--compile-bytecode",
+        "--no-build-isolation",
+        "--no-build",
+        "--no-binary",
+        "--require-build-hashes",
+        "--no-require-build-hashes",
+        "--no-cache",
+        "-n",
+        "--refresh",
+        "--managed-python",
+        "--no-managed-python",
+        "--no-python-downloads",
+        "--quiet",
+        "-q",
+        "--verbose",
+        "-v",
+        "--system-certs",
+        "--offline",
+        "--no-progress",
+        "--no-config",
+        "--help",
+        "-h",
+        "--native-tls",
+        "--preview",
+        "--no-preview",
+    ],
+    unknown: Unknown::Either,
+    nopt: false,
+};
+
+/// `pipx [options] run …`.
+const PIPX: Grammar = Grammar {
+    package: &["--spec"],
+    extra: &[],
+    value: &["--python", "--index-url", "-i", "--pip-args", "--backend"],
+    switch: &[
+        "--no-cache",
+        "--pypackages",
+        "--path",
+        "--verbose",
+        "-v",
+        "--quiet",
+        "-q",
+        "--help",
+        "-h",
+        "--version",
+        "--fetch-missing-python",
+        "--system-site-packages",
+    ],
+    unknown: Unknown::Either,
+    nopt: false,
+};
+
+/// One way the tool can read the words before `--`: the positional words
+/// in order, and the values of package options.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Reading {
+    words: Vec<String>,
+    packages: Vec<String>,
+    extra: Vec<String>,
+}
+
+/// More readings than this: the command line is refused as unreadable.
+const MAX_READINGS: usize = 64;
+
+/// Every reading of `opts` under `g` (see above); `None`: too many.
+fn readings(g: &Grammar, opts: &[String]) -> Option<Vec<Reading>> {
+    let mut out = vec![Reading::default()];
+    let mut i = 0;
+    // Each reading is at its own position: expand breadth-first by word.
+    let mut at: Vec<usize> = vec![0];
+    let mut done: Vec<Reading> = Vec::new();
+    while !out.is_empty() {
+        let mut next = Vec::new();
+        let mut next_at = Vec::new();
+        for (r, &pos) in out.iter().zip(&at) {
+            let Some(a) = opts.get(pos) else {
+                done.push(r.clone());
+                continue;
+            };
+            let mut push = |r: Reading, pos: usize| {
+                next.push(r);
+                next_at.push(pos);
+            };
+            let word = |n: usize| opts.get(n).map(String::as_str);
+            if !a.starts_with('-') || a == "-" {
+                let mut r = r.clone();
+                r.words.push(a.clone());
+                push(r, pos + 1);
+                continue;
+            }
+            if let Some((k, v)) = a.split_once('=') {
+                let mut r = r.clone();
+                if g.package.contains(&k) {
+                    r.packages.push(v.to_string());
+                } else if g.extra.contains(&k) {
+                    r.extra.push(v.to_string());
+                }
+                push(r, pos + 1);
+                continue;
+            }
+            let a = a.as_str();
+            if g.package.contains(&a) || g.extra.contains(&a) {
+                let mut r = r.clone();
+                if let Some(v) = word(pos + 1) {
+                    if g.package.contains(&a) {
+                        r.packages.push(v.to_string());
+                    } else {
+                        r.extra.push(v.to_string());
+                    }
+                }
+                push(r, pos + 2);
+            } else if g.value.contains(&a) {
+                push(r.clone(), pos + 2);
+            } else if g.switch.contains(&a) || (g.nopt && a.starts_with("--no-")) {
+                let bool_word = g.nopt && matches!(word(pos + 1), Some("true" | "false" | "null"));
+                if bool_word {
+                    push(r.clone(), pos + 2);
+                } else {
+                    push(r.clone(), pos + 1);
+                }
+            } else {
+                let next_plain = word(pos + 1).is_some_and(|w| !w.starts_with('-'));
+                match g.unknown {
+                    Unknown::Takes if next_plain => push(r.clone(), pos + 2),
+                    Unknown::Takes => push(r.clone(), pos + 1),
+                    Unknown::Either => {
+                        push(r.clone(), pos + 1);
+                        if next_plain {
+                            push(r.clone(), pos + 2);
+                        }
+                    }
+                }
+            }
+        }
+        out = next;
+        at = next_at;
+        i += 1;
+        if out.len() + done.len() > MAX_READINGS || i > 4 * opts.len() + 4 {
+            return None;
+        }
+    }
+    done.sort_by(|a, b| (&a.words, &a.packages, &a.extra).cmp(&(&b.words, &b.packages, &b.extra)));
+    done.dedup();
+    Some(done)
+}
+
+/// What an invocation fetches and executes, by reading.
+enum Targets {
+    /// The packages (empty: it fetches and executes nothing).
+    Some(Vec<String>),
+    /// Options pkgward cannot read unambiguously enough.
+    Unreadable,
+}
+
+/// The packages an invocation fetches and executes (empty: none). A
+/// command line whose options cannot be read is taken as executing an
+/// unknown package (`?`), which no approval matches.
 pub fn targets(tool: Tool, args: &[String], cwd: &Path) -> Vec<String> {
+    match read_targets(tool, args, cwd) {
+        Targets::Some(t) => t,
+        Targets::Unreadable => vec![UNREADABLE.to_string()],
+    }
+}
+
+/// The target of a command line pkgward cannot read ([`targets`]).
+const UNREADABLE: &str = "(a package pkgward cannot tell from the command line)";
+
+fn read_targets(tool: Tool, args: &[String], cwd: &Path) -> Targets {
     let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
     let (opts, rest) = (&args[..at], &args[at..]);
-    if let Some(t) = initializer(tool, opts) {
-        return vec![t];
-    }
-    let package_flags: &[&str];
-    let value_flags: &[&str];
-    let skip_words: usize;
-    match tool.name {
-        "npx" => {
-            package_flags = &["--package", "-p"];
-            value_flags = &[
-                "--call",
-                "-c",
-                "--registry",
-                "--cache",
-                "--userconfig",
-                "--prefix",
-            ];
-            skip_words = 0;
-        }
-        "npm" => {
-            if !matches!(first_word(opts, &[]), Some("exec" | "x")) {
-                return Vec::new();
-            }
-            package_flags = &["--package", "-p"];
-            value_flags = &[
-                "--call",
-                "-c",
-                "--registry",
-                "--cache",
-                "--userconfig",
-                "--prefix",
-            ];
-            skip_words = 1;
-        }
-        "pnpx" | "bunx" => {
-            package_flags = &["--package", "-p"];
-            value_flags = if tool.name == "bunx" {
-                BUNX_VALUE_FLAGS
-            } else {
-                &[]
-            };
-            skip_words = 0;
-        }
-        "pnpm" | "yarn" | "bun" => {
-            let skip: &[&str] = if tool.name == "bun" {
-                BUN_X_SKIP
-            } else {
-                &["--package", "-p"]
-            };
-            let w = first_word(opts, skip);
-            if !matches!(w, Some("dlx" | "x")) {
-                return Vec::new();
-            }
-            if tool.name == "pnpm" && w == Some("x") {
-                return Vec::new();
-            }
-            package_flags = &["--package", "-p"];
-            value_flags = if tool.name == "bun" {
-                BUNX_VALUE_FLAGS
-            } else {
-                &[]
-            };
-            skip_words = 1;
-        }
-        "uvx" => {
-            package_flags = &["--from", "--with"];
-            value_flags = &[
-                "--python",
-                "-p",
-                "--index-url",
-                "--index",
-                "--default-index",
-            ];
-            skip_words = 0;
-        }
-        "uv" => {
-            let words: Vec<&str> = opts
-                .iter()
-                .map(String::as_str)
-                .filter(|a| !a.starts_with('-'))
-                .take(2)
-                .collect();
-            if words != ["tool", "run"] {
-                return Vec::new();
-            }
-            package_flags = &["--from", "--with"];
-            value_flags = &[
-                "--python",
-                "-p",
-                "--index-url",
-                "--index",
-                "--default-index",
-            ];
-            skip_words = 2;
-        }
-        "pipx" => {
-            if first_word(opts, &[]) != Some("run") {
-                return Vec::new();
-            }
-            package_flags = &["--spec"];
-            value_flags = &["--python", "--index-url", "-i", "--pip-args"];
-            skip_words = 1;
-        }
-        _ => return Vec::new(),
-    }
-    let mut out = Vec::new();
-    let mut positional = Vec::new();
-    let mut it = opts.iter();
-    while let Some(a) = it.next() {
-        if let Some((k, v)) = a.split_once('=').filter(|_| a.starts_with('-')) {
-            if package_flags.contains(&k) {
-                out.push(v.to_string());
+    let g = match tool.name {
+        "npx" => &NPX,
+        "npm" => &NPM,
+        "pnpx" | "pnpm" => &PNPM,
+        "yarn" => &YARN,
+        "bunx" | "bun" => &BUN,
+        "uvx" | "uv" => &UV,
+        "pipx" => &PIPX,
+        _ => return Targets::Some(Vec::new()),
+    };
+    let Some(reads) = readings(g, opts) else {
+        return Targets::Unreadable;
+    };
+    let mut out: Vec<String> = Vec::new();
+    for r in reads {
+        let words: Vec<&str> = r.words.iter().map(String::as_str).collect();
+        let Some((sub, cmd_at)) = subcommand(tool.name, &words) else {
+            continue;
+        };
+        let cmd = words
+            .get(cmd_at)
+            .copied()
+            .or_else(|| rest.get(1).map(String::as_str));
+        // `npm init NAME`, `npm|yarn|pnpm|bun create NAME` run create-NAME.
+        if sub == Sub::Init {
+            if let Some(name) = words.get(cmd_at) {
+                out.push(initializer(tool, name));
             }
             continue;
         }
-        if package_flags.contains(&a.as_str()) {
-            if let Some(v) = it.next() {
-                out.push(v.clone());
-            }
-        } else if value_flags.contains(&a.as_str()) {
-            it.next();
-        } else if !a.starts_with('-') {
-            positional.push(a.as_str());
+        out.extend(r.extra.iter().cloned());
+        // With explicit packages the command is one of their binaries.
+        if !r.packages.is_empty() {
+            out.extend(r.packages.iter().cloned());
+            continue;
         }
-    }
-    let cmd = positional
-        .get(skip_words)
-        .copied()
-        .or_else(|| rest.get(1).map(String::as_str));
-    // With explicit packages the command is one of their binaries.
-    if out.is_empty() {
         if let Some(c) = cmd {
-            let eco = tool.ecosystem;
-            if eco == Ecosystem::Npm && local_bin(cwd, c) {
-                return Vec::new();
+            if tool.ecosystem == Ecosystem::Npm && local_bin(cwd, c) {
+                continue;
             }
             out.push(c.to_string());
         }
     }
-    out.into_iter()
+    let mut out: Vec<String> = out
+        .into_iter()
         .map(|s| package_name(tool.ecosystem, &s))
         .filter(|s| !s.is_empty())
-        .collect()
+        .collect();
+    out.sort();
+    out.dedup();
+    Targets::Some(out)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sub {
+    /// Fetches and runs the command's package.
+    Exec,
+    /// Fetches and runs `create-NAME` ([`initializer`]).
+    Init,
+}
+
+/// What the first words make of `tool`'s command line, and where the
+/// command (or initializer name) is; `None`: it executes nothing fetched.
+/// npm takes its command as its `deref` does: aliases (`x`, `create`,
+/// `innit`) and unambiguous abbreviations (`exe`, `ini`, `cre`, `inn`);
+/// every prefix of `exec` from `exe`, of `create` from `cr` and of `innit`
+/// from `inn` counts.
+fn subcommand(tool: &str, words: &[&str]) -> Option<(Sub, usize)> {
+    let first = words.first().copied().unwrap_or("");
+    let prefix = |w: &str, of: &str, min: usize| w.len() >= min && of.starts_with(w);
+    match tool {
+        "npx" | "pnpx" | "bunx" | "uvx" => Some((Sub::Exec, 0)),
+        "npm" if first == "x" || prefix(first, "exec", 3) => Some((Sub::Exec, 1)),
+        "npm"
+            if matches!(first, "ini" | "init")
+                || prefix(first, "create", 2)
+                || prefix(first, "innit", 3) =>
+        {
+            Some((Sub::Init, 1))
+        }
+        "pnpm" | "yarn" if first == "dlx" => Some((Sub::Exec, 1)),
+        "pnpm" | "yarn" if first == "create" => Some((Sub::Init, 1)),
+        "bun" if first == "x" => Some((Sub::Exec, 1)),
+        "bun" if matches!(first, "create" | "c") => Some((Sub::Init, 1)),
+        "uv" if words.starts_with(&["tool", "run"]) => Some((Sub::Exec, 2)),
+        "pipx" if first == "run" => Some((Sub::Exec, 1)),
+        _ => None,
+    }
 }
 
 /// `npm init NAME` / `npm create NAME` (and `yarn create`, `pnpm create`,
 /// `bun create`) fetch and run the package `create-NAME` (`@s` →
 /// `@s/create`, `@s/x` → `@s/create-x`).
-fn initializer(tool: Tool, opts: &[String]) -> Option<String> {
-    let words: Vec<&str> = opts
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let (verb, name) = (words.first()?, words.get(1)?);
-    let is_init = match tool.name {
-        "npm" => matches!(*verb, "init" | "create" | "innit"),
-        "yarn" | "pnpm" | "bun" => *verb == "create",
-        _ => false,
-    };
-    if !is_init {
-        return None;
-    }
+fn initializer(tool: Tool, name: &str) -> String {
     if name.contains("://") || name.starts_with(['.', '/']) {
-        return Some(name.to_string());
+        return name.to_string();
     }
     let bare = package_name(Ecosystem::Npm, name);
-    Some(match bare.strip_prefix('@') {
+    match bare.strip_prefix('@') {
         Some(scoped) => match scoped.split_once('/') {
             Some((scope, pkg)) => format!("@{scope}/create-{pkg}"),
             None => format!("@{scoped}/create"),
         },
         None if bare.starts_with("create-") && tool.name == "bun" => bare,
         None => format!("create-{bare}"),
-    })
-}
-
-fn first_word<'a>(args: &'a [String], value_flags: &[&str]) -> Option<&'a str> {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if value_flags.contains(&a.as_str()) {
-            it.next();
-        } else if !a.starts_with('-') {
-            return Some(a);
-        }
     }
-    None
 }
 
 /// `node_modules/.bin/NAME` in `cwd` or a parent: a local binary.
@@ -293,7 +921,14 @@ pub fn check(policy: &Policy, tool: Tool, args: &[String], cwd: &Path) -> Vec<Re
         .filter(|t| !is_name(eco, t) || policy.approves_name(eco, t).is_none())
         .map(|t| Reason {
             code: CODE.to_string(),
-            message: if is_name(eco, &t) {
+            message: if t == UNREADABLE {
+                format!(
+                    "`{}`'s options cannot be read unambiguously, so pkgward cannot tell which \
+                     package it fetches and executes (`scripts.exec = \"deny\"`, {set_at}); \
+                     write options that take a value as `--name=value`",
+                    tool.name
+                )
+            } else if is_name(eco, &t) {
                 format!(
                     "`{}` fetches and executes {eco}:{t}, which `scripts.allow` does not approve \
                      (`scripts.exec = \"deny\"`, {set_at}); approve it with `pkgward approve {eco}:{t}`",
@@ -377,6 +1012,78 @@ mod tests {
         assert!(!is_name(Ecosystem::Npm, "user/repo"));
         assert!(!is_name(Ecosystem::Npm, "http://127.0.0.1:1/x.tgz"));
         assert!(!is_name(Ecosystem::Pypi, "./dir"));
+    }
+
+    /// An option's value is never taken for the package, nor the package
+    /// for a value: every package a reading of the tool would run is a
+    /// target.
+    #[test]
+    fn options_are_read_as_the_tool_reads_them() {
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            // npx: npm's options that take a value, its own pre-parser (an
+            // option it does not know takes the next word).
+            ("npx", &["--tag", "ok", "evil"], &["evil"]),
+            ("npx", &["--loglevel", "warn", "evil"], &["evil"]),
+            ("npx", &["--prefix", "/x", "evil"], &["evil"]),
+            ("npx", &["-w", "ws", "evil"], &["evil"]),
+            ("npx", &["--made-up", "ok", "evil"], &["evil"]),
+            ("npx", &["--yes", "ok", "arg"], &["ok"]),
+            ("npx", &["-y", "--quiet", "ok", "arg"], &["ok"]),
+            ("npx", &["--yes", "true", "evil"], &["true"]),
+            // npm exec / x / init: npm's parser; an unknown option either way.
+            ("npm", &["--prefix", "/x", "exec", "evil"], &["evil"]),
+            ("npm", &["--loglevel", "warn", "x", "evil"], &["evil"]),
+            ("npm", &["exec", "--tag", "ok", "evil"], &["evil"]),
+            ("npm", &["exe", "evil"], &["evil"]),
+            ("npm", &["exec", "--yes", "true", "evil"], &["evil"]),
+            ("npm", &["exec", "--made-up", "ok", "evil"], &["evil", "ok"]),
+            ("npm", &["--made-up", "exec", "evil"], &["evil"]),
+            ("npm", &["--prefix", "/x", "init", "evil"], &["create-evil"]),
+            ("npm", &["cre", "evil"], &["create-evil"]),
+            ("npm", &["--prefix", "/x", "install", "evil"], &[]),
+            // pnpm, yarn, bun: their global options before the command.
+            ("pnpm", &["-C", "/x", "dlx", "evil"], &["evil"]),
+            ("pnpm", &["--dir", "dlx", "dlx", "evil"], &["evil"]),
+            (
+                "pnpm",
+                &["--filter", "a", "create", "evil"],
+                &["create-evil"],
+            ),
+            ("pnpm", &["dlx", "--allow-build", "ok", "evil"], &["evil"]),
+            ("pnpx", &["--reporter", "ok", "evil"], &["evil"]),
+            ("yarn", &["--cwd", "/x", "dlx", "evil"], &["evil"]),
+            ("bun", &["--cwd", "/x", "x", "evil"], &["evil"]),
+            ("bunx", &["--config", "ok", "evil"], &["evil"]),
+            ("bunx", &["--made-up", "ok", "evil"], &["evil", "ok"]),
+            // uv: every option that takes a value; `-w` is `--with`.
+            ("uvx", &["--cache-dir", "ok", "evil"], &["evil"]),
+            ("uvx", &["-w", "ok", "evil"], &["evil", "ok"]),
+            ("uvx", &["--with=ok", "evil"], &["evil", "ok"]),
+            ("uvx", &["--with", "a", "--from", "b", "cmd"], &["a", "b"]),
+            (
+                "uv",
+                &["--directory", "/x", "tool", "run", "evil"],
+                &["evil"],
+            ),
+            (
+                "uv",
+                &["--project", "tool", "tool", "run", "evil"],
+                &["evil"],
+            ),
+            ("uv", &["--directory", "/x", "pip", "install", "x"], &[]),
+            ("pipx", &["--python", "3", "run", "evil"], &["evil"]),
+            ("pipx", &["run", "--pip-args", "ok", "evil"], &["evil"]),
+        ];
+        for (tool, args, want) in cases {
+            let mut got = t(tool, args);
+            got.sort();
+            let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+            want.sort();
+            assert_eq!(got, want, "{tool} {args:?}");
+        }
+        // A command line with too many readings is not guessed at.
+        let many: Vec<&str> = (0..8).flat_map(|_| ["--made-up", "w"]).collect();
+        assert_eq!(t("bunx", &many), [UNREADABLE]);
     }
 
     #[test]
