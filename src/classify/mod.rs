@@ -13,6 +13,7 @@ mod go;
 mod ini;
 pub(crate) mod maven;
 mod npm;
+pub(crate) mod npm_argv;
 pub(crate) mod npmrc;
 mod nuget;
 pub mod packages;
@@ -201,12 +202,13 @@ pub fn force_mirror(
     }
 }
 
-/// The first argument that is not an option.
-/// Whether `word` is one of npm's `install` aliases (`i`, `isntall`, …).
-pub fn npm_install_alias(word: &str) -> bool {
-    npm::is_install_alias(word)
+/// Whether npm's `command` (by npm's own name) fetches the packages it
+/// names and may prepare them, running their scripts (`pack`, `cache`…).
+pub fn npm_fetches(command: &str) -> bool {
+    npm::NPM_FETCH.contains(&command)
 }
 
+/// The first argument that is not an option.
 pub(crate) fn first_positional(args: &[String]) -> Option<&str> {
     args.iter()
         .map(String::as_str)

@@ -6,59 +6,54 @@ use super::npmrc;
 use super::source::{Origin, Source, SourceKind};
 use super::{first_positional, Plan, Request, Verb};
 
-/// npm's install aliases (from npm's own command list, including its typo aliases).
-const NPM_INSTALL: &[&str] = &[
+/// npm's commands (by npm's own name, [`super::npm_argv::deref`]) that
+/// install: `install` and its kin, and the ones that install into the project
+/// all the same, running install scripts as an install does: `prune`
+/// reifies the project's tree (adding what it lacks), `edit` rebuilds the
+/// package it opened.
+const NPM_INSTALLING: &[&str] = &[
     "install",
-    "i",
-    "in",
-    "ins",
-    "inst",
-    "insta",
-    "instal",
-    "isnt",
-    "isnta",
-    "isntal",
-    "isntall",
-    "add",
     "ci",
-    "clean-install",
-    "ic",
-    "install-clean",
-    "isntall-clean",
     "update",
-    "up",
-    "upgrade",
-    "udpate",
     "rebuild",
-    "rb",
     "install-test",
-    "it",
     "install-ci-test",
-    "cit",
     "uninstall",
-    "un",
-    "unlink",
-    "remove",
-    "rm",
-    "r",
     "dedupe",
-    "ddp",
     "link",
-    "ln",
+    "prune",
+    "edit",
 ];
 
-/// `install` and its abbreviations/typos (not `add`, `ci`, `update`…).
-pub(super) fn is_install_alias(word: &str) -> bool {
-    NPM_INSTALL[..11].contains(&word)
+/// `npm audit fix` reifies the project's tree like `prune`.
+fn reifies(command: &str, args: &[String]) -> bool {
+    command == "audit"
+        && super::npm_argv::parse(args)
+            .positionals
+            .get(1)
+            .is_some_and(|w| w == "fix")
 }
+
+/// npm commands that fetch the packages their arguments name (a git
+/// repository, a tarball URL, a registry package) and, to make a tarball
+/// of a git dependency, install its dependencies and run its `prepare`:
+/// their specs are sources like an install's, and their scripts are
+/// decided like an install's.
+pub(crate) const NPM_FETCH: &[&str] = &["pack", "cache", "diff", "publish"];
+
+/// npm commands that only read the manifest of the packages they name
+/// (from a git repository too): their specs are sources.
+const NPM_MANIFEST: &[&str] = &["view", "repo", "docs", "bugs"];
 
 pub(super) fn verb(tool: &str, args: &[String]) -> Verb {
     let first = first_positional(args);
     match tool {
         "npx" | "pnpx" | "bunx" => Verb::Execute,
-        "npm" => match first {
-            Some(c) if NPM_INSTALL.contains(&c) => Verb::Install,
-            Some("exec" | "x") => Verb::Execute,
+        // The command as npm finds it (past the values of its options, its
+        // aliases and abbreviations resolved).
+        "npm" => match super::npm_argv::command(args) {
+            Some(c) if NPM_INSTALLING.contains(&c) || reifies(c, args) => Verb::Install,
+            Some("exec") => Verb::Execute,
             Some("publish") => Verb::Publish,
             _ => Verb::Other,
         },
@@ -423,7 +418,10 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         }
         seen_scopes.extend(here);
     }
-    if matches!(verb, Verb::Install | Verb::Execute) {
+    let fetches = req.tool.name == "npm"
+        && super::npm_argv::command(req.args)
+            .is_some_and(|c| NPM_FETCH.contains(&c) || NPM_MANIFEST.contains(&c));
+    if matches!(verb, Verb::Install | Verb::Execute) || fetches {
         out.extend(spec_sources(req));
     }
     if verb == Verb::Install {
@@ -435,6 +433,9 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
 /// Positional specs of an install/exec command that name something other
 /// than a registry package.
 fn spec_sources(req: &Request<'_>) -> Vec<Source> {
+    if req.tool.name == "npm" {
+        return npm_spec_sources(req.args);
+    }
     let mut out = Vec::new();
     let args = req.args;
     let mut i = 0;
@@ -478,6 +479,33 @@ fn spec_sources(req: &Request<'_>) -> Vec<Source> {
         {
             // npx PKG ARGS…: only the first positional is a package.
             break;
+        }
+    }
+    out
+}
+
+/// npm's specs as npm reads its command line ([`super::npm_argv`]): the
+/// words after the command (for `exec`, the first one: the rest is the
+/// command it runs) and the values of `--package` and `--diff`.
+fn npm_spec_sources(args: &[String]) -> Vec<Source> {
+    let argv = super::npm_argv::parse(args);
+    let exec = argv
+        .positionals
+        .first()
+        .and_then(|c| super::npm_argv::deref(c))
+        == Some("exec");
+    // `npm exec [--] CMD ARGS…`: only a package before a `--` is one.
+    let words = argv
+        .positionals
+        .iter()
+        .take(if exec { argv.before_dashdash.min(2) } else { usize::MAX })
+        .skip(1);
+    let mut out: Vec<Source> = words
+        .filter_map(|w| classify_spec(w, Origin::arg(w.as_str())))
+        .collect();
+    for (key, value) in &argv.options {
+        if key == "package" || key == "diff" {
+            out.extend(classify_spec(value, Origin::flag(format!("--{key}"))));
         }
     }
     out

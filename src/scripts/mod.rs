@@ -644,9 +644,16 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
     let env = ignore_scripts_env("true");
     let home = dirs::home_dir();
     let at = dashdash(args);
-    let words = npm_words(&args[..at]);
+    // The command and its words as npm reads them (past its options'
+    // values; aliases and abbreviations resolved).
+    let argv = crate::classify::npm_argv::parse(args);
+    let words: Vec<&str> = argv.positionals.iter().map(String::as_str).collect();
+    let sub = words
+        .first()
+        .and_then(|w| crate::classify::npm_argv::deref(w))
+        .unwrap_or("");
     // `npm init NAME` / `npm create NAME` run `npm exec create-NAME`.
-    let init = tool == "npm" && words.len() >= 2 && matches!(words[0], "init" | "create" | "innit");
+    let init = tool == "npm" && words.len() >= 2 && sub == "init";
     if tool == "npx" || verb == Verb::Execute || init {
         // npm installs the packages into its npx cache with scripts off;
         // on Linux the broker builds the approved ones when npm starts
@@ -674,7 +681,28 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         });
     }
     if verb != Verb::Install {
-        return None;
+        // `npm pack SPEC`, `npm cache add SPEC`, `npm diff --diff SPEC`,
+        // `npm publish SPEC`: a git dependency is made into a tarball by
+        // installing its dependencies and running its `prepare`, so their
+        // scripts are decided as an install's are (nothing runs after).
+        let fetches = tool == "npm"
+            && crate::classify::npm_fetches(sub)
+            && (words.len() > 1 || argv.options.iter().any(|(k, _)| k == "diff"));
+        if !fetches {
+            return None;
+        }
+        let in_tool = cfg!(target_os = "linux");
+        return Some(Setup {
+            env,
+            insert_args: vec!["--ignore-scripts".into()],
+            insert_at: at,
+            in_tool,
+            broker: in_tool.then(|| npm::BrokerPlan {
+                root: npm::project_root(cwd),
+                ..Default::default()
+            }),
+            ..Setup::default()
+        });
     }
     let global = args[..at].iter().any(|a| {
         matches!(
@@ -682,29 +710,15 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
             "-g" | "--global" | "--location=global" | "--global=true"
         )
     });
-    let sub = words.first().copied().unwrap_or("");
     let root = prefix_flag(&args[..at])
         .map(|p| cwd.join(p))
         .unwrap_or_else(|| npm::project_root(cwd));
-    let removes = matches!(
-        sub,
-        "uninstall" | "un" | "unlink" | "remove" | "rm" | "r" | "link" | "ln"
-    );
-    let rebuild = matches!(sub, "rebuild" | "rb");
+    let removes = matches!(sub, "uninstall" | "link");
+    let rebuild = sub == "rebuild";
     // npm runs the project's own install scripts for a plain `install` and
     // for `ci` / `install-test`, not when adding packages or updating.
-    let plain_install = crate::classify::npm_install_alias(sub) && words.len() == 1;
-    let ci_like = matches!(
-        sub,
-        "ci" | "clean-install"
-            | "ic"
-            | "install-clean"
-            | "isntall-clean"
-            | "install-test"
-            | "it"
-            | "install-ci-test"
-            | "cit"
-    );
+    let plain_install = sub == "install" && words.len() == 1;
+    let ci_like = matches!(sub, "ci" | "install-test" | "install-ci-test");
     let after = (!global && !removes).then(|| After {
         family: Family::Npm,
         runner: Runner::SameTool,
@@ -780,37 +794,6 @@ fn npx_options_end(tool: &str, args: &[String]) -> usize {
         }
     }
     end
-}
-
-/// The positional words of an npm command line (the subcommand first),
-/// skipping the values of npm's options that take one.
-fn npm_words(args: &[String]) -> Vec<&str> {
-    const VALUE: [&str; 14] = [
-        "--prefix",
-        "-C",
-        "--registry",
-        "--cache",
-        "--userconfig",
-        "--globalconfig",
-        "--tag",
-        "--omit",
-        "--include",
-        "--workspace",
-        "-w",
-        "--loglevel",
-        "--install-strategy",
-        "--location",
-    ];
-    let mut out = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if VALUE.contains(&a.as_str()) {
-            it.next();
-        } else if !a.starts_with('-') {
-            out.push(a.as_str());
-        }
-    }
-    out
 }
 
 /// npm's `--prefix DIR` / `--prefix=DIR` / `-C DIR`.
