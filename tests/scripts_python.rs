@@ -244,6 +244,29 @@ fn pip_builds_no_sdist_whatever_the_command_says() {
             vec!["install", "--target", &site, "-r", req.to_str().unwrap()],
             vec![],
         ),
+        // pip's general options before its command, with values (one an
+        // abbreviation pip accepts): the command is still what pip runs.
+        (
+            "options before the command",
+            vec![
+                "--timeout",
+                "30",
+                "--time",
+                "30",
+                "install",
+                "--target",
+                &site,
+                "--no-binary",
+                "pw-scr-sdist",
+                "pw-scr-sdist",
+            ],
+            vec![],
+        ),
+        (
+            "options before download",
+            vec!["--retries", "1", "download", "-d", &site, "pw-scr-sdist"],
+            vec![],
+        ),
     ];
     for (what, args, env) in cases {
         let o = pip(&t, &args, &env);

@@ -202,6 +202,12 @@ pub fn force_mirror(
     }
 }
 
+/// Where pip's command word is in its arguments (past the general options
+/// before it and their values).
+pub fn pip_command_at(args: &[String]) -> Option<usize> {
+    pypi::pip_command_at(args)
+}
+
 /// Whether npm's `command` (by npm's own name) fetches the packages it
 /// names and may prepare them, running their scripts (`pack`, `cache`…).
 pub fn npm_fetches(command: &str) -> bool {

@@ -475,7 +475,26 @@ pub fn prepare(
             after: Some(other_after(args, cwd, &["install", "i"])),
             ..Setup::default()
         }),
-        _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args, policy),
+        _ if tool.ecosystem == Ecosystem::Pypi => {
+            // pip's general options may come before its command (`pip
+            // --timeout 5 install …`), and [`python::setup`] takes the first
+            // word for the command: it is given the command line with the
+            // command first (pip reads general options after it too; the
+            // length, where arguments are inserted, is the same).
+            let command_first: Vec<String>;
+            let args = match crate::classify::pip_command_at(args) {
+                Some(at) if at > 0 && matches!(tool.name, "pip" | "pip3") => {
+                    command_first = std::iter::once(&args[at])
+                        .chain(&args[..at])
+                        .chain(&args[at + 1..])
+                        .cloned()
+                        .collect();
+                    &command_first[..]
+                }
+                _ => args,
+            };
+            python::setup(tool, verb, args, policy)
+        }
         "cargo" if verb == Verb::Install => cargo::plan(args, cwd).map(|p| Setup {
             build: Some(Build::Cargo(p)),
             ..Setup::default()
