@@ -306,6 +306,7 @@ fn uv_builds_no_sdist() {
             .write("req.txt", "--no-binary pw-scr-sdist\npw-scr-sdist\n")
             .to_string_lossy()
             .into_owned();
+    let cache = t.g.sb.root().join("uv-cache").to_string_lossy().into_owned();
     for (what, args) in [
         (
             "uv pip install",
@@ -327,6 +328,19 @@ fn uv_builds_no_sdist() {
         (
             "uv pip install -r with --no-binary",
             vec!["pip", "install", "--target", &site, "-r", &req],
+        ),
+        // uv's global options before its command, with a value.
+        (
+            "uv --cache-dir DIR pip install",
+            vec![
+                "--cache-dir",
+                &cache,
+                "pip",
+                "install",
+                "--target",
+                &site,
+                "pw-scr-sdist",
+            ],
         ),
     ] {
         let o = if what == "uv pip compile" {

@@ -208,6 +208,12 @@ pub fn pip_command_at(args: &[String]) -> Option<usize> {
     pypi::pip_command_at(args)
 }
 
+/// Where uv's command and subcommand words are in its arguments, and the
+/// command ([`uv::command_at`]).
+pub fn uv_command_at(args: &[String]) -> (String, Vec<usize>) {
+    uv::command_at(args)
+}
+
 /// Whether npm's `command` (by npm's own name) fetches the packages it
 /// names and may prepare them, running their scripts (`pack`, `cache`…).
 pub fn npm_fetches(command: &str) -> bool {

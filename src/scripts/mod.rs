@@ -481,17 +481,33 @@ pub fn prepare(
             // word for the command: it is given the command line with the
             // command first (pip reads general options after it too; the
             // length, where arguments are inserted, is the same).
+            // The same for uv's global options before `pip install` (uv
+            // reads them anywhere; a `uv run` target's arguments are not
+            // moved).
+            let words: Vec<usize> = match tool.name {
+                "pip" | "pip3" => crate::classify::pip_command_at(args).into_iter().collect(),
+                "uv" => match crate::classify::uv_command_at(args) {
+                    (c, at) if matches!(c.as_str(), "pip" | "build" | "publish") => at,
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            };
             let command_first: Vec<String>;
-            let args = match crate::classify::pip_command_at(args) {
-                Some(at) if at > 0 && matches!(tool.name, "pip" | "pip3") => {
-                    command_first = std::iter::once(&args[at])
-                        .chain(&args[..at])
-                        .chain(&args[at + 1..])
-                        .cloned()
-                        .collect();
-                    &command_first[..]
-                }
-                _ => args,
+            let args = if words.iter().enumerate().all(|(i, at)| i == *at) {
+                args
+            } else {
+                command_first = words
+                    .iter()
+                    .map(|at| &args[*at])
+                    .chain(
+                        args.iter()
+                            .enumerate()
+                            .filter(|(i, _)| !words.contains(i))
+                            .map(|(_, a)| a),
+                    )
+                    .cloned()
+                    .collect();
+                &command_first[..]
             };
             python::setup(tool, verb, args, policy)
         }
