@@ -511,7 +511,8 @@ pub fn prepare(
             };
             python::setup(tool, verb, args, policy)
         }
-        "cargo" if verb == Verb::Install => cargo::plan(args, cwd).map(|p| Setup {
+        // `cargo publish` builds too (its verification).
+        "cargo" if matches!(verb, Verb::Install | Verb::Publish) => cargo::plan(args, cwd).map(|p| Setup {
             build: Some(Build::Cargo(p)),
             ..Setup::default()
         }),
