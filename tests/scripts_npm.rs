@@ -1226,3 +1226,48 @@ fn pack_of_a_named_package_runs_no_unapproved_prepare() {
         .iter()
         .any(|r| r["package"] == "pw-prep" && r["script"] == "prepare" && r["decision"] == "deny"));
 }
+
+/// A repository's `.npmrc` naming the program npm runs for git
+/// dependencies (`git = ./tool`) would have npm run the repository's code
+/// outside any script decision: denied before npm runs.
+#[test]
+fn a_project_npmrc_cannot_replace_git() {
+    let g = setup("");
+    let repo = g.sb.root().join("pw-gitdep");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("package.json"),
+        r#"{"name":"pw-gitdep","version":"1.0.0"}"#,
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", text(&o.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "x"]);
+    let tool = g.sb.write(
+        "tools/git",
+        format!("#!/bin/sh\necho ran > '{}/npmrc-git'\nexec git \"$@\"\n", g.sb.markers.display()),
+    );
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    g.sb.write(".npmrc", "git=./tools/git\n");
+    g.sb.write(
+        "package.json",
+        format!(
+            r#"{{"name":"pw-app","version":"0.1.0","private":true,"dependencies":{{"pw-gitdep":"git+file://{}"}}}}"#,
+            repo.display()
+        ),
+    );
+    let o = g.npm(&["install"], &[]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(77), "{err}");
+    assert!(err.contains("sets git = ./tools/git"), "{err}");
+    assert_eq!(g.sb.marker("npmrc-git"), None, "the project's git ran");
+}

@@ -145,6 +145,8 @@ struct Layer {
     userconfig: Vec<String>,
     globalconfig: Vec<String>,
     prefix: Vec<String>,
+    /// `git`: the program npm runs for git dependencies.
+    git: Vec<(String, Origin)>,
 }
 
 /// Whether a new value replaces an earlier one of the same layer: a later
@@ -186,6 +188,8 @@ impl Layer {
             plain(&mut self.globalconfig, value, &origin);
         } else if key == "prefix" {
             plain(&mut self.prefix, value, &origin);
+        } else if key == "git" {
+            put(&mut self.git, value, origin);
         }
     }
 }
@@ -248,6 +252,8 @@ fn flag_layer(args: &[String]) -> Layer {
             "globalconfig".into()
         } else if lname == "prefix" || lname == "prefi" {
             "prefix".into()
+        } else if lname == "git" {
+            "git".into()
         } else {
             continue;
         };
@@ -291,6 +297,7 @@ fn merged(layers: impl Iterator<Item = Layer>) -> Layer {
     for l in layers {
         out.registry.extend(l.registry);
         out.scopes.extend(l.scopes);
+        out.git.extend(l.git);
     }
     out
 }
@@ -394,6 +401,21 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         None => out.push(
             Source::new(SourceKind::Registry, "builtin", Origin::Builtin, "registry").overridable(),
         ),
+    }
+    // `git = PROGRAM` (a repository's `.npmrc`, say) has npm run that
+    // program for every git dependency, outside any install-script
+    // decision: another program than `git` itself is a tool override.
+    if let Some(layer) = layers.iter().find(|l| !l.git.is_empty()) {
+        for (value, origin) in &layer.git {
+            if value != "git" {
+                out.push(Source::new(
+                    SourceKind::Executable,
+                    value.clone(),
+                    origin.clone(),
+                    "git",
+                ));
+            }
+        }
     }
     // Per scope: every value the most specific layer naming it holds.
     let mut seen_scopes: Vec<String> = Vec::new();
