@@ -543,7 +543,10 @@ fn publishable(g: &Guarded, dep: &str) {
     g.sb.cargo_config(&format!(
         "{}\n{}",
         shared().cargo.config_replacing_crates_io(),
-        shared().cargo.config_named("pw").replace("[net]\nretry = 0\n", "")
+        shared()
+            .cargo
+            .config_named("pw")
+            .replace("[net]\nretry = 0\n", "")
     ));
 }
 
@@ -555,16 +558,28 @@ fn publishable(g: &Guarded, dep: &str) {
 fn publish_verification_runs_no_unapproved_build_script() {
     let g = guarded(&policy("enforce", &[]));
     publishable(&g, "pw-cs-plain = \"1\"\n");
-    let out = cargo(&g, &["publish", "--dry-run", "--allow-dirty", "--registry", "pw"]);
+    let out = cargo(
+        &g,
+        &["publish", "--dry-run", "--allow-dirty", "--registry", "pw"],
+    );
     let err = text(&out.stderr);
-    assert!(g.sb.marker("evil-build-rs").is_none(), "the build script ran: {err}");
+    assert!(
+        g.sb.marker("evil-build-rs").is_none(),
+        "the build script ran: {err}"
+    );
     assert!(!token_sent(&g), "the token reached the listener");
     assert_eq!(out.status.code(), Some(77), "{err}");
-    assert!(err.contains("pkgward approve cargo:pw-cs-evil@=1.0.0"), "{err}");
+    assert!(
+        err.contains("pkgward approve cargo:pw-cs-evil@=1.0.0"),
+        "{err}"
+    );
 
     let g = guarded(&policy("enforce", &["cargo:pw-cs-good"]));
     publishable(&g, "pw-cs-good = \"1\"\n");
-    let out = cargo(&g, &["publish", "--dry-run", "--allow-dirty", "--registry", "pw"]);
+    let out = cargo(
+        &g,
+        &["publish", "--dry-run", "--allow-dirty", "--registry", "pw"],
+    );
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("aborting upload due to dry run"), "{err}");

@@ -1153,7 +1153,11 @@ fn commands_that_install_under_other_names_run_no_unapproved_scripts() {
     );
     let cache = g.sb.root().join("other-cache");
     let cache = cache.to_str().unwrap();
-    let installed = || g.sb.work.join("node_modules/pw-scr-evil/package.json").exists();
+    let installed = || {
+        g.sb.work
+            .join("node_modules/pw-scr-evil/package.json")
+            .exists()
+    };
     let runs: &[&[&str]] = &[
         &["--loglevel", "warn", "install"],
         &["--cache", cache, "ci"],
@@ -1167,7 +1171,11 @@ fn commands_that_install_under_other_names_run_no_unapproved_scripts() {
             std::fs::remove_dir_all(g.sb.work.join("node_modules")).ok();
         }
         let o = g.npm(args, &[]);
-        assert!(installed(), "npm {args:?} installed nothing: {}", text(&o.stderr));
+        assert!(
+            installed(),
+            "npm {args:?} installed nothing: {}",
+            text(&o.stderr)
+        );
         no_effects(&g);
         let id = g.last_invocation()["invocation_id"].clone();
         assert!(
@@ -1199,7 +1207,12 @@ fn commands_that_fetch_what_they_name_are_held_to_the_registries() {
     ];
     for args in &runs {
         let o = g.npm(args, &[]);
-        assert_eq!(o.status.code(), Some(77), "npm {args:?}: {}", text(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(77),
+            "npm {args:?}: {}",
+            text(&o.stderr)
+        );
     }
     assert_eq!(support::guard::evil().connections().len(), 0);
 }
@@ -1254,7 +1267,10 @@ fn a_project_npmrc_cannot_replace_git() {
     git(&["commit", "-qm", "x"]);
     let tool = g.sb.write(
         "tools/git",
-        format!("#!/bin/sh\necho ran > '{}/npmrc-git'\nexec git \"$@\"\n", g.sb.markers.display()),
+        format!(
+            "#!/bin/sh\necho ran > '{}/npmrc-git'\nexec git \"$@\"\n",
+            g.sb.markers.display()
+        ),
     );
     std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     g.sb.write(".npmrc", "git=./tools/git\n");

@@ -306,7 +306,12 @@ fn uv_builds_no_sdist() {
             .write("req.txt", "--no-binary pw-scr-sdist\npw-scr-sdist\n")
             .to_string_lossy()
             .into_owned();
-    let cache = t.g.sb.root().join("uv-cache").to_string_lossy().into_owned();
+    let cache =
+        t.g.sb
+            .root()
+            .join("uv-cache")
+            .to_string_lossy()
+            .into_owned();
     for (what, args) in [
         (
             "uv pip install",

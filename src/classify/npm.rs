@@ -520,7 +520,11 @@ fn npm_spec_sources(args: &[String]) -> Vec<Source> {
     let words = argv
         .positionals
         .iter()
-        .take(if exec { argv.before_dashdash.min(2) } else { usize::MAX })
+        .take(if exec {
+            argv.before_dashdash.min(2)
+        } else {
+            usize::MAX
+        })
         .skip(1);
     let mut out: Vec<Source> = words
         .filter_map(|w| classify_spec(w, Origin::arg(w.as_str())))

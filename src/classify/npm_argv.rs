@@ -425,7 +425,11 @@ fn resolve_short(arg: &str) -> Option<Vec<&'static str>> {
             .find(|s| s.0.chars().count() == 1 && s.0.starts_with(c))
     };
     if a.chars().all(|c| singles(c).is_some()) {
-        return Some(a.chars().flat_map(|c| singles(c).unwrap().1.iter().copied()).collect());
+        return Some(
+            a.chars()
+                .flat_map(|c| singles(c).unwrap().1.iter().copied())
+                .collect(),
+        );
     }
     if config_key(a).is_some() {
         return None;
@@ -481,8 +485,7 @@ pub(crate) fn parse(args: &[String]) -> Argv {
         }
         let mut name = arg.trim_start_matches('-');
         let mut no = false;
-        while name.len() >= 3 && name.is_char_boundary(3) && name[..3].eq_ignore_ascii_case("no-")
-        {
+        while name.len() >= 3 && name.is_char_boundary(3) && name[..3].eq_ignore_ascii_case("no-") {
             no = true;
             name = &name[3..];
         }
@@ -519,7 +522,7 @@ pub(crate) fn parse(args: &[String]) -> Argv {
             Some(ref n) if n.len() >= 2 && n.bytes().all(|b| b == b'-') => false,
             Some(ref n) if k.is_some_and(|k| k.1 == "T") => {
                 let body = n.strip_prefix("--").or_else(|| n.strip_prefix('-'));
-                !body.is_some_and(|b| b.chars().next().is_some_and(|c| c != '-'))
+                body.is_none_or(|b| b.chars().next().is_none_or(|c| c == '-'))
             }
             Some(_) => true,
         };
@@ -614,7 +617,12 @@ mod tests {
 
     #[test]
     fn option_values_are_read() {
-        let a = parse(&v(&["diff", "--diff", "git+https://x.test/a", "--diff=b@1"]));
+        let a = parse(&v(&[
+            "diff",
+            "--diff",
+            "git+https://x.test/a",
+            "--diff=b@1",
+        ]));
         assert_eq!(a.positionals, v(&["diff"]));
         assert_eq!(
             a.options,

@@ -695,7 +695,11 @@ mod tests {
             ("pip3", &["-q", "download", "six"], Verb::Install),
             ("pip", &["--timeout", "5", "install", "x"], Verb::Install),
             ("pip", &["--cache", "/c", "wheel", "x"], Verb::Install),
-            ("pip", &["--cache-dir=/c", "-v", "download", "x"], Verb::Install),
+            (
+                "pip",
+                &["--cache-dir=/c", "-v", "download", "x"],
+                Verb::Install,
+            ),
             ("pip", &["--python", "/p", "list"], Verb::Other),
             ("pip", &["--version"], Verb::Other),
             ("pip", &["list"], Verb::Other),

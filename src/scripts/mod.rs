@@ -512,10 +512,12 @@ pub fn prepare(
             python::setup(tool, verb, args, policy)
         }
         // `cargo publish` builds too (its verification).
-        "cargo" if matches!(verb, Verb::Install | Verb::Publish) => cargo::plan(args, cwd).map(|p| Setup {
-            build: Some(Build::Cargo(p)),
-            ..Setup::default()
-        }),
+        "cargo" if matches!(verb, Verb::Install | Verb::Publish) => {
+            cargo::plan(args, cwd).map(|p| Setup {
+                build: Some(Build::Cargo(p)),
+                ..Setup::default()
+            })
+        }
         "gem" | "bundle" if verb == Verb::Install => {
             gem::plan(tool.name, args, cwd).map(|p| Setup {
                 build: Some(Build::Gem(p)),
