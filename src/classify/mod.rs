@@ -214,6 +214,18 @@ pub fn uv_command_at(args: &[String]) -> (String, Vec<usize>) {
     uv::command_at(args)
 }
 
+/// The RubyGems command a `gem` command line runs (aliases and unique
+/// prefixes resolved: `gem instal` is `install`).
+pub fn gem_command(args: &[String]) -> Option<String> {
+    gem::command_name(args)
+}
+
+/// The Bundler command a `bundle` command line runs (bare `bundle` is
+/// `install`; unique prefixes resolved: `bundle inst` is `install`).
+pub fn bundle_command(args: &[String]) -> String {
+    gem::bundle_command_name(args)
+}
+
 /// Whether npm's `command` (by npm's own name) fetches the packages it
 /// names and may prepare them, running their scripts (`pack`, `cache`…).
 pub fn npm_fetches(command: &str) -> bool {

@@ -148,6 +148,16 @@ pub fn violations(
             });
         }
     }
+    if matches!(tool.name, "gem" | "bundle") && policy.scripts_default.value == ScriptsDefault::Deny
+    {
+        if let Some(why) = gem::unchecked(tool.name, args) {
+            out.push(crate::record::Reason {
+                code: gem::UNCHECKED_CODE.into(),
+                message: why,
+                origin: None,
+            });
+        }
+    }
     if tool.name == "poetry" {
         out.extend(poetry::plugin_violations(policy, args, cwd));
     }
@@ -175,7 +185,10 @@ pub fn violations(
 /// then about install-time code, not registries).
 pub fn all_ours(reasons: &[crate::record::Reason]) -> bool {
     reasons.iter().all(|r| {
-        r.code == exec::CODE || r.code == python::BUILD_CODE || r.code == cargo::UNCHECKED_CODE
+        r.code == exec::CODE
+            || r.code == python::BUILD_CODE
+            || r.code == cargo::UNCHECKED_CODE
+            || r.code == gem::UNCHECKED_CODE
     })
 }
 
