@@ -592,3 +592,43 @@ fn publish_verification_runs_no_unapproved_build_script() {
     assert_eq!(rec["runner"][1], "--offline", "{rec}");
     assert_eq!(rec["runner"][2], "package", "{rec}");
 }
+
+/// A repository's `.cargo/config.toml` naming a program to run in rustc's
+/// place (`build.rustc-wrapper`) would have cargo run the repository's code
+/// in every command, outside the build's sandbox (cargo asks rustc about
+/// the target before it resolves): denied before cargo runs. The same in
+/// `$CARGO_HOME`'s config (yours, say sccache) runs.
+#[test]
+fn a_project_cargo_config_cannot_replace_rustc() {
+    let g = guarded(&policy("enforce", &[]));
+    project(&g, "", "fn main() {}\n");
+    let wrapper = g.sb.write(
+        "tools/wrap",
+        format!(
+            "#!/bin/sh\necho ran > '{}/rustc-wrapper'\nexec \"$@\"\n",
+            g.sb.markers.display()
+        ),
+    );
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    g.sb.write(
+        ".cargo/config.toml",
+        format!(
+            "[build]\nrustc-wrapper = {:?}\n",
+            wrapper.display().to_string()
+        ),
+    );
+    for args in [&["build"][..], &["metadata", "--format-version", "1"]] {
+        let out = cargo(&g, args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(77), "{args:?}: {err}");
+        assert!(err.contains("build.rustc-wrapper"), "{err}");
+        assert!(
+            g.sb.marker("rustc-wrapper").is_none(),
+            "{args:?}: the wrapper ran"
+        );
+    }
+}
