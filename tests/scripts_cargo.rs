@@ -621,7 +621,11 @@ fn a_project_cargo_config_cannot_replace_rustc() {
             wrapper.display().to_string()
         ),
     );
-    for args in [&["build"][..], &["metadata", "--format-version", "1"]] {
+    for args in [
+        &["build"][..],
+        &["metadata", "--format-version", "1"],
+        &["clean"],
+    ] {
         let out = cargo(&g, args);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(77), "{args:?}: {err}");

@@ -1317,8 +1317,25 @@ pub(super) fn sources(req: &Request<'_>, _verb: Verb) -> Vec<Source> {
     let cmd = resolve_command(args, at, &alias_cfg);
     let sub = parse_sub(&cmd.rest);
     let name = cmd.name.as_str();
+    let mut out: Vec<Source> = Vec::new();
+    // A program in rustc's place set by a config file other than
+    // `$CARGO_HOME`'s (a repository's `.cargo/config.toml`) would run the
+    // repository's code in cargo commands that ask rustc about the target
+    // (`clean` too), outside the build's sandbox: a tool override. (The
+    // environment and `--config` are yours.)
+    let home_config = cargo_home(req).and_then(|h| config_in(req, &h));
+    for (key, set, file) in &alias_cfg.tools {
+        if Some(file) != home_config.as_ref() {
+            out.push(Source::new(
+                SourceKind::Executable,
+                set.value.clone(),
+                set.origin.clone(),
+                format!("build.{key}"),
+            ));
+        }
+    }
     if OFFLINE.contains(&name) || (name == "metadata" && sub.no_deps) {
-        return Vec::new();
+        return out;
     }
     let install = name == "install";
     // The `--config` lists in effect, per cargo process that resolves.
@@ -1347,24 +1364,8 @@ pub(super) fn sources(req: &Request<'_>, _verb: Verb) -> Vec<Source> {
             vec![(Vec::new(), false), (all, false)]
         }
     };
-    let mut out: Vec<Source> = Vec::new();
     let mut indexes: HashSet<String> = HashSet::new();
     let mut gits: HashSet<String> = HashSet::new();
-    // A program in rustc's place set by a config file other than
-    // `$CARGO_HOME`'s (a repository's `.cargo/config.toml`) would run the
-    // repository's code in every cargo command, outside the build's
-    // sandbox: a tool override. (The environment and `--config` are yours.)
-    let home_config = cargo_home(req).and_then(|h| config_in(req, &h));
-    for (key, set, file) in &alias_cfg.tools {
-        if Some(file) != home_config.as_ref() {
-            out.push(Source::new(
-                SourceKind::Executable,
-                set.value.clone(),
-                set.origin.clone(),
-                format!("build.{key}"),
-            ));
-        }
-    }
     for (list, forceable) in &passes {
         let cfg = load_config(req, &cwd, install, list);
         config_sources(&cfg, *forceable, &mut out);
