@@ -1271,6 +1271,8 @@ fn pip_direct_sdist_references_are_decided_before_pip_runs() {
         vec!["download", "-d", &site, &published.url],
         vec!["install", "--target", &site, "-r", &req],
         vec!["wheel", "-w", &site, "--requirement", &req],
+        // pip's general options before the command (one abbreviated).
+        vec!["--time", "30", "install", "--target", &site, &archive],
     ];
     for args in &cases {
         let o = pip(&t, args, &[]);

@@ -169,7 +169,8 @@ pub fn violations(
         out.extend(python::uv_violations(args, &env, cwd, home.as_deref()));
     }
     if wheels_only && matches!(tool.name, "pip" | "pip3") {
-        out.extend(python::pip_direct_violations(policy, args, cwd));
+        let args = command_first(tool.name, args);
+        out.extend(python::pip_direct_violations(policy, &args, cwd));
     }
     if wheels_only && tool.name == "pipenv" {
         let env = |k: &str| std::env::var(k).ok();
@@ -489,40 +490,7 @@ pub fn prepare(
             ..Setup::default()
         }),
         _ if tool.ecosystem == Ecosystem::Pypi => {
-            // pip's general options may come before its command (`pip
-            // --timeout 5 install …`), and [`python::setup`] takes the first
-            // word for the command: it is given the command line with the
-            // command first (pip reads general options after it too; the
-            // length, where arguments are inserted, is the same).
-            // The same for uv's global options before `pip install` (uv
-            // reads them anywhere; a `uv run` target's arguments are not
-            // moved).
-            let words: Vec<usize> = match tool.name {
-                "pip" | "pip3" => crate::classify::pip_command_at(args).into_iter().collect(),
-                "uv" => match crate::classify::uv_command_at(args) {
-                    (c, at) if matches!(c.as_str(), "pip" | "build" | "publish") => at,
-                    _ => Vec::new(),
-                },
-                _ => Vec::new(),
-            };
-            let command_first: Vec<String>;
-            let args = if words.iter().enumerate().all(|(i, at)| i == *at) {
-                args
-            } else {
-                command_first = words
-                    .iter()
-                    .map(|at| &args[*at])
-                    .chain(
-                        args.iter()
-                            .enumerate()
-                            .filter(|(i, _)| !words.contains(i))
-                            .map(|(_, a)| a),
-                    )
-                    .cloned()
-                    .collect();
-                &command_first[..]
-            };
-            python::setup(tool, verb, args, policy)
+            python::setup(tool, verb, &command_first(tool.name, args), policy)
         }
         // `cargo publish` builds too (its verification).
         "cargo" if matches!(verb, Verb::Install | Verb::Publish) => {
@@ -555,6 +523,38 @@ pub fn prepare(
         }),
         _ => None,
     }
+}
+
+/// pip's general options may come before its command (`pip --timeout 5
+/// install …`), and [`python`] takes the first word for the command: it is
+/// given the command line with the command first (pip reads general
+/// options after it too; the length, where arguments are inserted, is the
+/// same). The same for uv's global options before `pip install` (uv reads
+/// them anywhere; a `uv run` target's arguments are not moved).
+fn command_first<'a>(tool: &str, args: &'a [String]) -> std::borrow::Cow<'a, [String]> {
+    let words: Vec<usize> = match tool {
+        "pip" | "pip3" => crate::classify::pip_command_at(args).into_iter().collect(),
+        "uv" => match crate::classify::uv_command_at(args) {
+            (c, at) if matches!(c.as_str(), "pip" | "build" | "publish") => at,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    if words.iter().enumerate().all(|(i, at)| i == *at) {
+        return std::borrow::Cow::Borrowed(args);
+    }
+    let rest = args
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !words.contains(i))
+        .map(|(_, a)| a);
+    words
+        .iter()
+        .map(|at| &args[*at])
+        .chain(rest)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// yarn and bun: the installed `node_modules` (hoisted like npm's) is walked
