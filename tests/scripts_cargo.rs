@@ -530,6 +530,113 @@ fn a_build_with_everything_local_starts_no_fetch() {
     assert!(g.sb.marker("evil-build-rs").is_none());
 }
 
+/// A publishable project depending on `dep` (a TOML line), with the
+/// fixture registry also named `pw` (to publish to).
+fn publishable(g: &Guarded, dep: &str) {
+    g.sb.write(
+        "Cargo.toml",
+        format!(
+            "[package]\nname = \"cs-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\ndescription = \"x\"\n\n[dependencies]\n{dep}"
+        ),
+    );
+    g.sb.write("src/main.rs", "fn main() {}\n");
+    g.sb.cargo_config(&format!(
+        "{}\n{}",
+        shared().cargo.config_replacing_crates_io(),
+        shared()
+            .cargo
+            .config_named("pw")
+            .replace("[net]\nretry = 0\n", "")
+    ));
+}
+
+/// `cargo publish` verifies the package by building it, dependencies'
+/// build scripts included: they are decided like a build's, and an
+/// approved one is built sandboxed (`cargo package`) before the upload
+/// (`publish --no-verify`).
+#[test]
+fn publish_verification_runs_no_unapproved_build_script() {
+    let g = guarded(&policy("enforce", &[]));
+    publishable(&g, "pw-cs-plain = \"1\"\n");
+    let out = cargo(
+        &g,
+        &["publish", "--dry-run", "--allow-dirty", "--registry", "pw"],
+    );
+    let err = text(&out.stderr);
+    assert!(
+        g.sb.marker("evil-build-rs").is_none(),
+        "the build script ran: {err}"
+    );
+    assert!(!token_sent(&g), "the token reached the listener");
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(
+        err.contains("pkgward approve cargo:pw-cs-evil@=1.0.0"),
+        "{err}"
+    );
+
+    let g = guarded(&policy("enforce", &["cargo:pw-cs-good"]));
+    publishable(&g, "pw-cs-good = \"1\"\n");
+    let out = cargo(
+        &g,
+        &["publish", "--dry-run", "--allow-dirty", "--registry", "pw"],
+    );
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("aborting upload due to dry run"), "{err}");
+    let rec = scripts(&g)
+        .into_iter()
+        .find(|r| r["package"] == "pw-cs-good")
+        .expect("a record of the approved build script");
+    assert_eq!(rec["ran"], true, "{rec}");
+    assert!(rec["sandbox"].is_object(), "{rec}");
+    assert_eq!(rec["runner"][1], "--offline", "{rec}");
+    assert_eq!(rec["runner"][2], "package", "{rec}");
+}
+
+/// A repository's `.cargo/config.toml` naming a program to run in rustc's
+/// place (`build.rustc-wrapper`) would have cargo run the repository's code
+/// in every command, outside the build's sandbox (cargo asks rustc about
+/// the target before it resolves): denied before cargo runs. The same in
+/// `$CARGO_HOME`'s config (yours, say sccache) runs.
+#[test]
+fn a_project_cargo_config_cannot_replace_rustc() {
+    let g = guarded(&policy("enforce", &[]));
+    project(&g, "", "fn main() {}\n");
+    let wrapper = g.sb.write(
+        "tools/wrap",
+        format!(
+            "#!/bin/sh\necho ran > '{}/rustc-wrapper'\nexec \"$@\"\n",
+            g.sb.markers.display()
+        ),
+    );
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    g.sb.write(
+        ".cargo/config.toml",
+        format!(
+            "[build]\nrustc-wrapper = {:?}\n",
+            wrapper.display().to_string()
+        ),
+    );
+    for args in [
+        &["build"][..],
+        &["metadata", "--format-version", "1"],
+        &["clean"],
+    ] {
+        let out = cargo(&g, args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(77), "{args:?}: {err}");
+        assert!(err.contains("build.rustc-wrapper"), "{err}");
+        assert!(
+            g.sb.marker("rustc-wrapper").is_none(),
+            "{args:?}: the wrapper ran"
+        );
+    }
+}
+
 /// The first build of a graph whose packages are all on the machine starts
 /// while `cargo metadata` tells which crates have build scripts; until the
 /// decision nothing it starts may run but rustc's probes. An unapproved

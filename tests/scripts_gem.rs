@@ -146,11 +146,16 @@ fn token_sent(g: &Guarded) -> bool {
 }
 
 fn gem_install(g: &Guarded, src: &str, name: &str) -> Output {
+    gem_command(g, src, "install", name)
+}
+
+/// `gem COMMAND` (an install command) of `name` from `src` into the sandbox.
+fn gem_command(g: &Guarded, src: &str, command: &str, name: &str) -> Output {
     let dir = g.sb.root().join("gemhome");
     let extra: Vec<(String, OsString)> = vec![("GEM_HOME".into(), dir.clone().into())];
     g.sb.command("gem", &[g.pkgward_env(), extra])
         .args([
-            "install",
+            command,
             "--no-document",
             "--install-dir",
             dir.to_str().unwrap(),
@@ -214,6 +219,34 @@ fn unapproved_native_extension_denies_the_install_before_it_runs() {
     let out = gem_install(&g, &src, "pw-scr-ext");
     assert_eq!(out.status.code(), Some(77), "{}", text(&out.stderr));
     assert!(g.sb.marker("gem-ext-ran").is_none());
+    // `install` as RubyGems also accepts it (a unique prefix).
+    let out = gem_command(&g, &src, "instal", "pw-scr-ext");
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out.stderr));
+    assert!(g.sb.marker("gem-ext-ran").is_none(), "the extension ran");
+    // Commands whose extensions are not read ahead are refused.
+    for args in [
+        &["update", "pw-scr-ext"][..],
+        &["pristine", "pw-scr-ext"],
+        &["install", "-g", "gem.deps.rb"],
+    ] {
+        let out =
+            g.sb.command("gem", &[g.pkgward_env()])
+                .args(args)
+                .output()
+                .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(77),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let inv = g.last_invocation();
+        let reasons = inv["decision"]["reasons"].as_array().unwrap();
+        assert!(
+            reasons.iter().any(|r| r["code"] == "gem-unchecked"),
+            "{args:?}: {reasons:?}"
+        );
+    }
 }
 
 #[test]

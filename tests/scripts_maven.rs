@@ -130,3 +130,51 @@ fn approved_ones_let_maven_run_with_its_own_exit_code() {
     assert_eq!(ext["ran"], true);
     assert_eq!(ext["exit_code"], code);
 }
+
+/// A project's `.mvn/jvm.config` loading a Java agent (or core extensions
+/// through `maven.ext.class.path`) runs its code in Maven's own JVM,
+/// outside any decision on extensions and plugins: denied before Maven
+/// starts, as is the same in `MAVEN_OPTS`.
+#[test]
+fn jvm_options_that_load_code_into_maven_are_denied() {
+    let Some(g) = guarded(
+        "enforce",
+        &[
+            "maven:io.example:gen-plugin@2.0",
+            "maven:io.example:core-ext",
+        ],
+    ) else {
+        eprintln!("skipped: mvn is not installed");
+        return;
+    };
+    let jar = g.sb.root().join("agent.jar");
+    for line in [
+        format!("-Xmx512m -javaagent:{}", jar.display()),
+        format!("-Dmaven.ext.class.path={}", jar.display()),
+    ] {
+        g.sb.write(".mvn/jvm.config", format!("{line}\n"));
+        let out = mvn(&g);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(77), "{line}: {err}");
+        assert!(err.contains("jvm.config:1"), "{err}");
+        assert!(
+            g.sb.marker("mvn-started").is_none(),
+            "{line}: Maven started"
+        );
+    }
+    std::fs::remove_file(g.sb.work.join(".mvn/jvm.config")).unwrap();
+    let repo = g.sb.root().join("m2repo");
+    let out =
+        g.sb.command("mvn", &[g.pkgward_env()])
+            .env("MAVEN_OPTS", format!("-agentpath:{}", jar.display()))
+            .args([
+                "-B",
+                "-o",
+                &format!("-Dmaven.repo.local={}", repo.display()),
+                "validate",
+            ])
+            .output()
+            .unwrap();
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out.stderr));
+    assert!(g.sb.marker("mvn-started").is_none(), "Maven started");
+}

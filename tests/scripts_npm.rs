@@ -1158,3 +1158,151 @@ fn npx_runs_its_command_with_the_users_script_shell_only() {
     // `user-shell -c user-shell`, as npm would start it.
     assert!(log.contains(&format!("\n{}\n", shell.display())), "{log}");
 }
+
+/// npm commands that install under another name or after options that
+/// take a value: npm finds its command past `--loglevel warn`, `prune` and
+/// `audit fix` reify the project's tree, `edit` rebuilds what it opened.
+/// Each is decided as an install: nothing unapproved runs.
+#[test]
+fn commands_that_install_under_other_names_run_no_unapproved_scripts() {
+    let g = setup("");
+    g.sb.write(
+        "package.json",
+        r#"{"name":"pw-app","version":"0.1.0","private":true,"dependencies":{"pw-scr-evil":"^1.0.0"}}"#,
+    );
+    let cache = g.sb.root().join("other-cache");
+    let cache = cache.to_str().unwrap();
+    let installed = || {
+        g.sb.work
+            .join("node_modules/pw-scr-evil/package.json")
+            .exists()
+    };
+    let runs: &[&[&str]] = &[
+        &["--loglevel", "warn", "install"],
+        &["--cache", cache, "ci"],
+        &["-C", ".", "prune"],
+        &["audit", "fix"],
+        &["edit", "pw-scr-evil", "--editor", "true"],
+        &["pru"],
+    ];
+    for args in runs {
+        if args[0] != "edit" {
+            std::fs::remove_dir_all(g.sb.work.join("node_modules")).ok();
+        }
+        let o = g.npm(args, &[]);
+        assert!(
+            installed(),
+            "npm {args:?} installed nothing: {}",
+            text(&o.stderr)
+        );
+        no_effects(&g);
+        let id = g.last_invocation()["invocation_id"].clone();
+        assert!(
+            scripts(&g).iter().any(|r| r["invocation_id"] == id
+                && r["package"] == "pw-scr-evil"
+                && r["decision"] == "deny"),
+            "npm {args:?}: no denial recorded"
+        );
+    }
+}
+
+/// npm commands that fetch what they name (`pack`, `cache add`, `diff
+/// --diff`, `view`, `publish`): a git repository or tarball URL the policy
+/// does not approve is denied before npm runs, whichever options come first.
+#[test]
+fn commands_that_fetch_what_they_name_are_held_to_the_registries() {
+    let g = setup("");
+    let host = support::guard::evil().base_url();
+    let git = format!("git+{host}/pw/x.git");
+    let tgz = format!("{host}/pw/x-1.0.0.tgz");
+    let diff = format!("--diff={git}");
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["pack", &git],
+        vec!["--loglevel", "warn", "pack", &tgz],
+        vec!["cache", "add", &git],
+        vec!["diff", &diff],
+        vec!["view", &tgz],
+        vec!["publish", &git, "--dry-run"],
+    ];
+    for args in &runs {
+        let o = g.npm(args, &[]);
+        assert_eq!(
+            o.status.code(),
+            Some(77),
+            "npm {args:?}: {}",
+            text(&o.stderr)
+        );
+    }
+    assert_eq!(support::guard::evil().connections().len(), 0);
+}
+
+/// `npm pack` of a package it fetches (here a directory) runs that
+/// package's `prepare`: it is decided like an install's scripts.
+#[test]
+fn pack_of_a_named_package_runs_no_unapproved_prepare() {
+    let g = setup("");
+    let dir = g.sb.root().join("pw-prep");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("package.json"),
+        r#"{"name":"pw-prep","version":"1.0.0","scripts":{"prepare":"node prep.js"}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("prep.js"), js_marker("prep-prepare")).unwrap();
+    let o = g.npm(&["pack", dir.to_str().unwrap()], &[]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "npm failed: {err}");
+    assert_eq!(g.sb.marker("prep-prepare"), None, "prepare ran");
+    assert!(err.contains("pkgward approve npm:pw-prep@1.0.0"), "{err}");
+    assert!(scripts(&g)
+        .iter()
+        .any(|r| r["package"] == "pw-prep" && r["script"] == "prepare" && r["decision"] == "deny"));
+}
+
+/// A repository's `.npmrc` naming the program npm runs for git
+/// dependencies (`git = ./tool`) would have npm run the repository's code
+/// outside any script decision: denied before npm runs.
+#[test]
+fn a_project_npmrc_cannot_replace_git() {
+    let g = setup("");
+    let repo = g.sb.root().join("pw-gitdep");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("package.json"),
+        r#"{"name":"pw-gitdep","version":"1.0.0"}"#,
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", text(&o.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "x"]);
+    let tool = g.sb.write(
+        "tools/git",
+        format!(
+            "#!/bin/sh\necho ran > '{}/npmrc-git'\nexec git \"$@\"\n",
+            g.sb.markers.display()
+        ),
+    );
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    g.sb.write(".npmrc", "git=./tools/git\n");
+    g.sb.write(
+        "package.json",
+        format!(
+            r#"{{"name":"pw-app","version":"0.1.0","private":true,"dependencies":{{"pw-gitdep":"git+file://{}"}}}}"#,
+            repo.display()
+        ),
+    );
+    let o = g.npm(&["install"], &[]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(77), "{err}");
+    assert!(err.contains("sets git = ./tools/git"), "{err}");
+    assert_eq!(g.sb.marker("npmrc-git"), None, "the project's git ran");
+}

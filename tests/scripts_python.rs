@@ -244,6 +244,29 @@ fn pip_builds_no_sdist_whatever_the_command_says() {
             vec!["install", "--target", &site, "-r", req.to_str().unwrap()],
             vec![],
         ),
+        // pip's general options before its command, with values (one an
+        // abbreviation pip accepts): the command is still what pip runs.
+        (
+            "options before the command",
+            vec![
+                "--timeout",
+                "30",
+                "--time",
+                "30",
+                "install",
+                "--target",
+                &site,
+                "--no-binary",
+                "pw-scr-sdist",
+                "pw-scr-sdist",
+            ],
+            vec![],
+        ),
+        (
+            "options before download",
+            vec!["--retries", "1", "download", "-d", &site, "pw-scr-sdist"],
+            vec![],
+        ),
     ];
     for (what, args, env) in cases {
         let o = pip(&t, &args, &env);
@@ -283,6 +306,12 @@ fn uv_builds_no_sdist() {
             .write("req.txt", "--no-binary pw-scr-sdist\npw-scr-sdist\n")
             .to_string_lossy()
             .into_owned();
+    let cache =
+        t.g.sb
+            .root()
+            .join("uv-cache")
+            .to_string_lossy()
+            .into_owned();
     for (what, args) in [
         (
             "uv pip install",
@@ -304,6 +333,19 @@ fn uv_builds_no_sdist() {
         (
             "uv pip install -r with --no-binary",
             vec!["pip", "install", "--target", &site, "-r", &req],
+        ),
+        // uv's global options before its command, with a value.
+        (
+            "uv --cache-dir DIR pip install",
+            vec![
+                "--cache-dir",
+                &cache,
+                "pip",
+                "install",
+                "--target",
+                &site,
+                "pw-scr-sdist",
+            ],
         ),
     ] {
         let o = if what == "uv pip compile" {
@@ -1229,6 +1271,8 @@ fn pip_direct_sdist_references_are_decided_before_pip_runs() {
         vec!["download", "-d", &site, &published.url],
         vec!["install", "--target", &site, "-r", &req],
         vec!["wheel", "-w", &site, "--requirement", &req],
+        // pip's general options before the command (one abbreviated).
+        vec!["--time", "30", "install", "--target", &site, &archive],
     ];
     for args in &cases {
         let o = pip(&t, args, &[]);

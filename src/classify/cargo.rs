@@ -474,6 +474,11 @@ struct Config {
     patches: Vec<(String, String, Set)>,
     /// `paths = […]`.
     paths: Vec<Set>,
+    /// `build.rustc`, `build.rustc-wrapper`, `build.rustc-workspace-wrapper`,
+    /// `build.rustdoc`: programs cargo runs in rustc's place (already to
+    /// learn the target, in every command that resolves), with the file
+    /// that set each.
+    tools: Vec<(String, Set, PathBuf)>,
 }
 
 /// Byte offsets of line starts, for spans → line numbers.
@@ -649,6 +654,22 @@ impl Config {
                                 s,
                             ));
                         }
+                    }
+                }
+            }
+        }
+        let file = path.filter(|_| level == Level::File);
+        if let (Some(build), Some(file)) = (table(doc.get("build")), file) {
+            for key in [
+                "rustc",
+                "rustc-wrapper",
+                "rustc-workspace-wrapper",
+                "rustdoc",
+            ] {
+                if let Some(s) = build.get(key).and_then(|v| cx.set(v)) {
+                    self.tools.retain(|(k, ..)| k != key);
+                    if !s.value.is_empty() {
+                        self.tools.push((key.to_string(), s, file.to_path_buf()));
                     }
                 }
             }
@@ -1296,8 +1317,25 @@ pub(super) fn sources(req: &Request<'_>, _verb: Verb) -> Vec<Source> {
     let cmd = resolve_command(args, at, &alias_cfg);
     let sub = parse_sub(&cmd.rest);
     let name = cmd.name.as_str();
+    let mut out: Vec<Source> = Vec::new();
+    // A program in rustc's place set by a config file other than
+    // `$CARGO_HOME`'s (a repository's `.cargo/config.toml`) would run the
+    // repository's code in cargo commands that ask rustc about the target
+    // (`clean` too), outside the build's sandbox: a tool override. (The
+    // environment and `--config` are yours.)
+    let home_config = cargo_home(req).and_then(|h| config_in(req, &h));
+    for (key, set, file) in &alias_cfg.tools {
+        if Some(file) != home_config.as_ref() {
+            out.push(Source::new(
+                SourceKind::Executable,
+                set.value.clone(),
+                set.origin.clone(),
+                format!("build.{key}"),
+            ));
+        }
+    }
     if OFFLINE.contains(&name) || (name == "metadata" && sub.no_deps) {
-        return Vec::new();
+        return out;
     }
     let install = name == "install";
     // The `--config` lists in effect, per cargo process that resolves.
@@ -1326,7 +1364,6 @@ pub(super) fn sources(req: &Request<'_>, _verb: Verb) -> Vec<Source> {
             vec![(Vec::new(), false), (all, false)]
         }
     };
-    let mut out: Vec<Source> = Vec::new();
     let mut indexes: HashSet<String> = HashSet::new();
     let mut gits: HashSet<String> = HashSet::new();
     for (list, forceable) in &passes {
@@ -1650,6 +1687,31 @@ mod tests {
     use SourceKind::{Git, Locked, Path as Dir, Registry};
     const BUILTIN_SRC: Want<'static> = (Registry, "builtin", "the tool's built-in default", true);
     const EVIL_CFG: &str = "[source.crates-io]\nreplace-with = \"evil\"\n\n[source.evil]\nregistry = \"sparse+http://e.test/\"\n";
+
+    #[test]
+    fn a_program_in_rustcs_place_from_a_project_config_is_an_override() {
+        let wrapper = "[build]\nrustc-wrapper = \"./w.sh\"\n";
+        check(
+            &run(&["build"], &[], &[("/w/proj/.cargo/config.toml", wrapper)]),
+            &[(
+                SourceKind::Executable,
+                "./w.sh",
+                "/w/proj/.cargo/config.toml:2",
+                false,
+            )],
+        );
+        // `$CARGO_HOME`'s config, the environment and `--config` are yours.
+        for got in [
+            run(&["build"], &[], &[("/h/.cargo/config.toml", wrapper)]),
+            run(&["build"], &[("RUSTC_WRAPPER", "sccache")], &[]),
+            run(&["build", "--config", "build.rustc-wrapper='x'"], &[], &[]),
+        ] {
+            assert!(
+                !got.iter().any(|s| s.kind == SourceKind::Executable),
+                "{got:#?}"
+            );
+        }
+    }
 
     #[test]
     fn crates_io_and_its_replacements() {

@@ -132,6 +132,16 @@ fn gem_command(args: &[String]) -> Option<(usize, String)> {
     None
 }
 
+/// [`gem_command`]'s name.
+pub(super) fn command_name(args: &[String]) -> Option<String> {
+    gem_command(args).map(|(_, c)| c)
+}
+
+/// [`bundle_command`]'s name.
+pub(super) fn bundle_command_name(args: &[String]) -> String {
+    bundle_command(args).1
+}
+
 fn bundle_command(args: &[String]) -> (Option<usize>, String) {
     let mut i = 0;
     while i < args.len() {

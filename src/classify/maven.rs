@@ -1243,6 +1243,17 @@ fn system_props(words: &[(String, Origin)]) -> Vec<(String, String)> {
 
 fn jvm_insecure(words: &[(String, Origin)], out: &mut Vec<Source>) {
     for (w, o) in words {
+        if let Some(option) = jvm_loads_code(w) {
+            // `-javaagent:/x.jar` sets -javaagent = /x.jar.
+            let value = w[option.len()..].trim_start_matches([':', '=']);
+            out.push(Source::new(
+                SourceKind::Executable,
+                if value.is_empty() { w.as_str() } else { value },
+                o.clone(),
+                option.trim_end_matches([':', '=']),
+            ));
+            continue;
+        }
         if let Some(kv) = w.strip_prefix("-D") {
             let (k, v) = kv.split_once('=').unwrap_or((kv, "true"));
             if insecure_property(k, v) {
@@ -1250,6 +1261,25 @@ fn jvm_insecure(words: &[(String, Origin)], out: &mut Vec<Source>) {
             }
         }
     }
+}
+
+/// A JVM option of Maven's own JVM (`.mvn/jvm.config`, `MAVEN_OPTS`) that
+/// has it load or run other code than Maven's, outside any decision on
+/// build extensions and plugins: an agent, a boot class path, a command run
+/// on an error, core extensions (`maven.ext.class.path`). Its name, if so.
+fn jvm_loads_code(word: &str) -> Option<&'static str> {
+    const OPTIONS: &[&str] = &[
+        "-javaagent:",
+        "-agentlib:",
+        "-agentpath:",
+        "-Xbootclasspath",
+        "-XX:OnError=",
+        "-XX:OnOutOfMemoryError=",
+        "--patch-module",
+        "-Dmaven.ext.class.path=",
+        "-Djava.system.class.loader=",
+    ];
+    OPTIONS.iter().copied().find(|o| word.starts_with(o))
 }
 
 /// `$MAVEN_HOME`, else the installation the real `mvn` belongs to

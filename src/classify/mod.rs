@@ -13,6 +13,7 @@ mod go;
 mod ini;
 pub(crate) mod maven;
 mod npm;
+pub(crate) mod npm_argv;
 pub(crate) mod npmrc;
 mod nuget;
 pub mod packages;
@@ -201,12 +202,37 @@ pub fn force_mirror(
     }
 }
 
-/// The first argument that is not an option.
-/// Whether `word` is one of npm's `install` aliases (`i`, `isntall`, …).
-pub fn npm_install_alias(word: &str) -> bool {
-    npm::is_install_alias(word)
+/// Where pip's command word is in its arguments (past the general options
+/// before it and their values).
+pub fn pip_command_at(args: &[String]) -> Option<usize> {
+    pypi::pip_command_at(args)
 }
 
+/// Where uv's command and subcommand words are in its arguments, and the
+/// command ([`uv::command_at`]).
+pub fn uv_command_at(args: &[String]) -> (String, Vec<usize>) {
+    uv::command_at(args)
+}
+
+/// The RubyGems command a `gem` command line runs (aliases and unique
+/// prefixes resolved: `gem instal` is `install`).
+pub fn gem_command(args: &[String]) -> Option<String> {
+    gem::command_name(args)
+}
+
+/// The Bundler command a `bundle` command line runs (bare `bundle` is
+/// `install`; unique prefixes resolved: `bundle inst` is `install`).
+pub fn bundle_command(args: &[String]) -> String {
+    gem::bundle_command_name(args)
+}
+
+/// Whether npm's `command` (by npm's own name) fetches the packages it
+/// names and may prepare them, running their scripts (`pack`, `cache`…).
+pub fn npm_fetches(command: &str) -> bool {
+    npm::NPM_FETCH.contains(&command)
+}
+
+/// The first argument that is not an option.
 pub(crate) fn first_positional(args: &[String]) -> Option<&str> {
     args.iter()
         .map(String::as_str)

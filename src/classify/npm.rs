@@ -6,59 +6,54 @@ use super::npmrc;
 use super::source::{Origin, Source, SourceKind};
 use super::{first_positional, Plan, Request, Verb};
 
-/// npm's install aliases (from npm's own command list, including its typo aliases).
-const NPM_INSTALL: &[&str] = &[
+/// npm's commands (by npm's own name, [`super::npm_argv::deref`]) that
+/// install: `install` and its kin, and the ones that install into the project
+/// all the same, running install scripts as an install does: `prune`
+/// reifies the project's tree (adding what it lacks), `edit` rebuilds the
+/// package it opened.
+const NPM_INSTALLING: &[&str] = &[
     "install",
-    "i",
-    "in",
-    "ins",
-    "inst",
-    "insta",
-    "instal",
-    "isnt",
-    "isnta",
-    "isntal",
-    "isntall",
-    "add",
     "ci",
-    "clean-install",
-    "ic",
-    "install-clean",
-    "isntall-clean",
     "update",
-    "up",
-    "upgrade",
-    "udpate",
     "rebuild",
-    "rb",
     "install-test",
-    "it",
     "install-ci-test",
-    "cit",
     "uninstall",
-    "un",
-    "unlink",
-    "remove",
-    "rm",
-    "r",
     "dedupe",
-    "ddp",
     "link",
-    "ln",
+    "prune",
+    "edit",
 ];
 
-/// `install` and its abbreviations/typos (not `add`, `ci`, `update`…).
-pub(super) fn is_install_alias(word: &str) -> bool {
-    NPM_INSTALL[..11].contains(&word)
+/// `npm audit fix` reifies the project's tree like `prune`.
+fn reifies(command: &str, args: &[String]) -> bool {
+    command == "audit"
+        && super::npm_argv::parse(args)
+            .positionals
+            .get(1)
+            .is_some_and(|w| w == "fix")
 }
+
+/// npm commands that fetch the packages their arguments name (a git
+/// repository, a tarball URL, a registry package) and, to make a tarball
+/// of a git dependency, install its dependencies and run its `prepare`:
+/// their specs are sources like an install's, and their scripts are
+/// decided like an install's.
+pub(crate) const NPM_FETCH: &[&str] = &["pack", "cache", "diff", "publish"];
+
+/// npm commands that only read the manifest of the packages they name
+/// (from a git repository too): their specs are sources.
+const NPM_MANIFEST: &[&str] = &["view", "repo", "docs", "bugs"];
 
 pub(super) fn verb(tool: &str, args: &[String]) -> Verb {
     let first = first_positional(args);
     match tool {
         "npx" | "pnpx" | "bunx" => Verb::Execute,
-        "npm" => match first {
-            Some(c) if NPM_INSTALL.contains(&c) => Verb::Install,
-            Some("exec" | "x") => Verb::Execute,
+        // The command as npm finds it (past the values of its options, its
+        // aliases and abbreviations resolved).
+        "npm" => match super::npm_argv::command(args) {
+            Some(c) if NPM_INSTALLING.contains(&c) || reifies(c, args) => Verb::Install,
+            Some("exec") => Verb::Execute,
             Some("publish") => Verb::Publish,
             _ => Verb::Other,
         },
@@ -150,6 +145,8 @@ struct Layer {
     userconfig: Vec<String>,
     globalconfig: Vec<String>,
     prefix: Vec<String>,
+    /// `git`: the program npm runs for git dependencies.
+    git: Vec<(String, Origin)>,
 }
 
 /// Whether a new value replaces an earlier one of the same layer: a later
@@ -191,6 +188,8 @@ impl Layer {
             plain(&mut self.globalconfig, value, &origin);
         } else if key == "prefix" {
             plain(&mut self.prefix, value, &origin);
+        } else if key == "git" {
+            put(&mut self.git, value, origin);
         }
     }
 }
@@ -253,6 +252,8 @@ fn flag_layer(args: &[String]) -> Layer {
             "globalconfig".into()
         } else if lname == "prefix" || lname == "prefi" {
             "prefix".into()
+        } else if lname == "git" {
+            "git".into()
         } else {
             continue;
         };
@@ -296,6 +297,7 @@ fn merged(layers: impl Iterator<Item = Layer>) -> Layer {
     for l in layers {
         out.registry.extend(l.registry);
         out.scopes.extend(l.scopes);
+        out.git.extend(l.git);
     }
     out
 }
@@ -400,6 +402,21 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             Source::new(SourceKind::Registry, "builtin", Origin::Builtin, "registry").overridable(),
         ),
     }
+    // `git = PROGRAM` (a repository's `.npmrc`, say) has npm run that
+    // program for every git dependency, outside any install-script
+    // decision: another program than `git` itself is a tool override.
+    if let Some(layer) = layers.iter().find(|l| !l.git.is_empty()) {
+        for (value, origin) in &layer.git {
+            if value != "git" {
+                out.push(Source::new(
+                    SourceKind::Executable,
+                    value.clone(),
+                    origin.clone(),
+                    "git",
+                ));
+            }
+        }
+    }
     // Per scope: every value the most specific layer naming it holds.
     let mut seen_scopes: Vec<String> = Vec::new();
     for layer in layers {
@@ -423,7 +440,10 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         }
         seen_scopes.extend(here);
     }
-    if matches!(verb, Verb::Install | Verb::Execute) {
+    let fetches = req.tool.name == "npm"
+        && super::npm_argv::command(req.args)
+            .is_some_and(|c| NPM_FETCH.contains(&c) || NPM_MANIFEST.contains(&c));
+    if matches!(verb, Verb::Install | Verb::Execute) || fetches {
         out.extend(spec_sources(req));
     }
     if verb == Verb::Install {
@@ -435,6 +455,9 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
 /// Positional specs of an install/exec command that name something other
 /// than a registry package.
 fn spec_sources(req: &Request<'_>) -> Vec<Source> {
+    if req.tool.name == "npm" {
+        return npm_spec_sources(req.args);
+    }
     let mut out = Vec::new();
     let args = req.args;
     let mut i = 0;
@@ -478,6 +501,37 @@ fn spec_sources(req: &Request<'_>) -> Vec<Source> {
         {
             // npx PKG ARGS…: only the first positional is a package.
             break;
+        }
+    }
+    out
+}
+
+/// npm's specs as npm reads its command line ([`super::npm_argv`]): the
+/// words after the command (for `exec`, the first one: the rest is the
+/// command it runs) and the values of `--package` and `--diff`.
+fn npm_spec_sources(args: &[String]) -> Vec<Source> {
+    let argv = super::npm_argv::parse(args);
+    let exec = argv
+        .positionals
+        .first()
+        .and_then(|c| super::npm_argv::deref(c))
+        == Some("exec");
+    // `npm exec [--] CMD ARGS…`: only a package before a `--` is one.
+    let words = argv
+        .positionals
+        .iter()
+        .take(if exec {
+            argv.before_dashdash.min(2)
+        } else {
+            usize::MAX
+        })
+        .skip(1);
+    let mut out: Vec<Source> = words
+        .filter_map(|w| classify_spec(w, Origin::arg(w.as_str())))
+        .collect();
+    for (key, value) in &argv.options {
+        if key == "package" || key == "diff" {
+            out.extend(classify_spec(value, Origin::flag(format!("--{key}"))));
         }
     }
     out

@@ -7,11 +7,82 @@ use super::npmrc::expand;
 use super::source::{Origin, Source, SourceKind};
 use super::{first_positional, Plan, Request, Verb};
 
+/// pip's general options (pip's `general_group`, pip 23 to 25), which may
+/// come before the command, and whether each takes a value.
+const PIP_GENERAL: &[(&str, bool)] = &[
+    ("--help", false),
+    ("--debug", false),
+    ("--isolated", false),
+    ("--require-virtualenv", false),
+    ("--require-venv", false),
+    ("--python", true),
+    ("--verbose", false),
+    ("--version", false),
+    ("--quiet", false),
+    ("--log", true),
+    ("--log-file", true),
+    ("--local-log", true),
+    ("--no-input", false),
+    ("--keyring-provider", true),
+    ("--proxy", true),
+    ("--retries", true),
+    ("--resume-retries", true),
+    ("--timeout", true),
+    ("--default-timeout", true),
+    ("--exists-action", true),
+    ("--trusted-host", true),
+    ("--cert", true),
+    ("--client-cert", true),
+    ("--cache-dir", true),
+    ("--no-cache-dir", false),
+    ("--disable-pip-version-check", false),
+    ("--no-color", false),
+    ("--no-python-version-warning", false),
+    ("--use-feature", true),
+    ("--use-deprecated", true),
+];
+
+/// Where pip's command word is: pip's parser reads its general options up
+/// to the first positional word (a long option's value is the next word
+/// unless written `--name=value`; optparse takes any unique abbreviation),
+/// so in `pip --timeout 5 install x` the command is `install`, not `5`.
+pub(super) fn pip_command_at(args: &[String]) -> Option<usize> {
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "--" {
+            return (i + 1 < args.len()).then_some(i + 1);
+        }
+        if a.starts_with("--") {
+            if !a.contains('=') {
+                let exact = PIP_GENERAL.iter().find(|(n, _)| *n == a);
+                let mut prefixed = PIP_GENERAL.iter().filter(|(n, _)| n.starts_with(a));
+                let found = exact.or_else(|| match (prefixed.next(), prefixed.next()) {
+                    (Some(one), None) => Some(one),
+                    _ => None,
+                });
+                if found.is_some_and(|(_, takes)| *takes) {
+                    i += 1;
+                }
+            }
+        } else if !(a.starts_with('-') && a.len() > 1) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// pip's command word ([`pip_command_at`]).
+pub(super) fn pip_command(args: &[String]) -> Option<&str> {
+    pip_command_at(args).map(|i| args[i].as_str())
+}
+
 pub(super) fn verb(tool: &str, args: &[String]) -> Verb {
     let first = first_positional(args);
     match tool {
         "uvx" => Verb::Execute,
-        "pip" | "pip3" => match first {
+        "pip" | "pip3" => match pip_command(args) {
             Some("install" | "download" | "wheel" | "uninstall") => Verb::Install,
             _ => Verb::Other,
         },
@@ -412,7 +483,8 @@ fn pip_config_files(req: &Request<'_>, isolated: bool) -> Vec<PathBuf> {
 /// hosts (config files < `PIP_*` env < command line), requirement files
 /// (nested), and direct/VCS/path requirements.
 pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
-    let command = first_positional(req.args).unwrap_or("");
+    let command_at = pip_command_at(req.args);
+    let command = command_at.map_or("", |i| req.args[i].as_str());
     let mut c = Collector {
         req,
         out: Vec::new(),
@@ -479,7 +551,6 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
     let mut cli_index: Option<Source> = None;
     let args = req.args;
     let mut i = 0;
-    let mut positional_seen = false;
     while i < args.len() {
         let arg = &args[i];
         i += 1;
@@ -515,8 +586,8 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             }
             continue;
         }
-        if !positional_seen {
-            positional_seen = true; // the pip command itself
+        if command_at.is_none_or(|at| i - 1 <= at) {
+            // The pip command itself, or a general option's value before it.
             continue;
         }
         if verb == Verb::Install {
@@ -622,6 +693,14 @@ mod tests {
         let cases: &[(&str, &[&str], Verb)] = &[
             ("pip", &["install", "six"], Verb::Install),
             ("pip3", &["-q", "download", "six"], Verb::Install),
+            ("pip", &["--timeout", "5", "install", "x"], Verb::Install),
+            ("pip", &["--cache", "/c", "wheel", "x"], Verb::Install),
+            (
+                "pip",
+                &["--cache-dir=/c", "-v", "download", "x"],
+                Verb::Install,
+            ),
+            ("pip", &["--python", "/p", "list"], Verb::Other),
             ("pip", &["--version"], Verb::Other),
             ("pip", &["list"], Verb::Other),
             ("uv", &["pip", "install", "x"], Verb::Install),

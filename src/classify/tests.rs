@@ -288,6 +288,18 @@ fn pip_sources() {
                 (Path, "./dist/x-1.0.tar.gz", "the command-line argument `./dist/x-1.0.tar.gz`"),
             ],
         },
+        // General options before the command: its requirements and its
+        // config section are still read.
+        Case {
+            tool: "pip",
+            args: &["--timeout", "5", "--cache", "/c", "install", "git+https://q.test/r"],
+            env: &[],
+            files: &[("/home/u/.config/pip/pip.conf", "[install]\nindex-url = http://r.test/simple\n")],
+            want: &[
+                (Registry, "http://r.test/simple", "/home/u/.config/pip/pip.conf:2"),
+                (Git, "git+https://q.test/r", "the command-line argument `git+https://q.test/r`"),
+            ],
+        },
     ]);
 }
 

@@ -1415,6 +1415,8 @@ fn short_opt(c: char, cmd: &str, sub: &str) -> Option<&'static str> {
 struct Cli {
     /// Positional words before a run target (command, subcommand, specs).
     positionals: Vec<String>,
+    /// Where each of [`Cli::positionals`] is in the arguments.
+    positions: Vec<usize>,
     /// `uv run`/`uvx`/`uv tool run`: the target and its arguments.
     target: Option<String>,
     /// (long name as canonical, value, as written)
@@ -1431,12 +1433,13 @@ impl Cli {
             let cmd = cli.command(uvx).to_string();
             let sub = cli.sub(uvx).to_string();
             if a == "--" {
-                for rest in &args[i..] {
+                for (at, rest) in args.iter().enumerate().skip(i) {
                     if cli.runs_target(uvx) {
                         cli.target = Some(rest.clone());
                         break;
                     }
                     cli.positionals.push(rest.clone());
+                    cli.positions.push(at);
                 }
                 break;
             }
@@ -1480,6 +1483,7 @@ impl Cli {
                 break;
             }
             cli.positionals.push(a.clone());
+            cli.positions.push(i - 1);
         }
         cli
     }
@@ -1542,6 +1546,15 @@ fn falsy(v: &str) -> bool {
         v.trim().to_ascii_lowercase().as_str(),
         "" | "0" | "false" | "no" | "off" | "n" | "f"
     )
+}
+
+/// Where uv's command and subcommand words are in its arguments (past the
+/// global options before them and their values: `uv --cache-dir DIR pip
+/// install`), and the command.
+pub(super) fn command_at(args: &[String]) -> (String, Vec<usize>) {
+    let cli = Cli::parse(false, args);
+    let words = cli.positions.iter().take(2).copied().collect();
+    (cli.command(false).to_string(), words)
 }
 
 pub(super) fn verb(tool: &str, args: &[String]) -> Verb {
@@ -2668,6 +2681,20 @@ mod tests {
     }
 
     const B: &str = "the tool's built-in default";
+
+    #[test]
+    fn the_command_words_are_found_past_global_options() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            command_at(&v(&["--cache-dir", "/c", "-q", "pip", "install", "x"])),
+            ("pip".to_string(), vec![3, 4])
+        );
+        assert_eq!(
+            command_at(&v(&["--directory=/d", "sync"])),
+            ("sync".to_string(), vec![1])
+        );
+        assert_eq!(command_at(&v(&["--version"])), (String::new(), vec![]));
+    }
 
     #[test]
     fn command_line_and_environment() {

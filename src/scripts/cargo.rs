@@ -86,7 +86,6 @@ const NOT_BUILDING: &[&str] = &[
     "add",
     "remove",
     "rm",
-    "publish",
     "owner",
     "yank",
     "login",
@@ -149,6 +148,7 @@ const SUB_VALUE: &[&str] = &[
     "--out-dir",
     "--crate-type",
     "--open-result",
+    "--token",
 ];
 
 /// What the shim does for one building cargo command.
@@ -278,11 +278,16 @@ pub fn plan(args: &[String], cwd: &Path) -> Option<Plan> {
     if NOT_BUILDING.contains(&sub) {
         return None;
     }
-    let builtin = BUILDING.contains(&sub);
+    // `cargo publish` verifies the package by building it (dependencies'
+    // build scripts included), unless told not to.
+    let builtin = BUILDING.contains(&sub) || sub == "publish";
     let rest = &args[at + 1..];
     let (opts, pos) = sub_options(rest);
     let has = |n: &str| opts.iter().any(|(k, _)| k == n);
     if rest.iter().any(|a| a == "-h" || a == "--help") || has("--list") {
+        return None;
+    }
+    if sub == "publish" && has("--no-verify") {
         return None;
     }
     let global_chdir = args[..at].iter().any(|a| a == "-C" || a.starts_with("-C"));
@@ -1155,9 +1160,42 @@ pub fn compile_only(args: &[String]) -> Option<Vec<String>> {
             let end = rest.iter().position(|a| a == "--").unwrap_or(rest.len());
             out.extend(rest[..end].iter().cloned());
         }
+        // `cargo package` verifies as `publish` would; the upload is
+        // `publish --no-verify` ([`publish_upload`]).
+        "publish" => {
+            out.push("package".into());
+            let mut it = args[at + 1..].iter();
+            while let Some(a) = it.next() {
+                let (name, inline) = split_opt(a);
+                match name {
+                    "--dry-run" => {}
+                    "--token" => {
+                        if inline.is_none() {
+                            it.next();
+                        }
+                    }
+                    _ => out.push(a.clone()),
+                }
+            }
+        }
         _ => return None,
     }
     Some(out)
+}
+
+/// `cargo publish` once [`compile_only`]'s `cargo package` verified it:
+/// the upload, `--no-verify` (nothing builds), online.
+fn publish_upload(args: &[OsString]) -> Option<Vec<OsString>> {
+    let s: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let at = sub_at(&s)?;
+    (s[at] == "publish").then(|| {
+        let mut out = args.to_vec();
+        out.insert(at + 1, "--no-verify".into());
+        out
+    })
 }
 
 /// After the fetch succeeded: inspect, decide, record, and build (or deny).
@@ -1195,10 +1233,11 @@ pub fn after(
     } else {
         None
     };
+    let upload = publish_upload(&real);
     let (first, then): (Vec<OsString>, Option<Vec<OsString>>) = match compile {
         Some(c) => (
             offline(c.into_iter().map(OsString::from).collect()),
-            Some(offline(real.clone())),
+            Some(upload.clone().unwrap_or_else(|| offline(real.clone()))),
         ),
         None if plan.builtin => (offline(real.clone()), None),
         // An alias or external subcommand: offline through the environment
@@ -1376,7 +1415,12 @@ pub fn after(
                 if crate::supervise::terminated().is_some() {
                     return Some(code);
                 }
-                match run_install_code(&code_for(args, false)) {
+                let mut last = code_for(args, false);
+                if upload.is_some() {
+                    // The upload reaches the registry (through the egress proxy).
+                    last.env.retain(|(k, _)| k != "CARGO_NET_OFFLINE");
+                }
+                match run_install_code(&last) {
                     Ok(e) => e.exit_code,
                     Err(err) => {
                         notice(format!("cannot run cargo: {err}"));

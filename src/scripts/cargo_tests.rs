@@ -63,7 +63,9 @@ fn which_commands_are_split() {
         (&["fmt"], true, false, false),
         (&["clean"], true, false, false),
         (&["metadata"], true, false, false),
-        (&["publish"], true, false, false),
+        // `publish` verifies by building, unless told not to.
+        (&["publish", "--dry-run"], true, true, false),
+        (&["publish", "--no-verify"], true, false, false),
         (&["tree"], true, false, false),
         // An external subcommand or alias: split in a project only.
         (&["nextest", "run"], true, true, true),
@@ -256,6 +258,18 @@ fn compile_only_commands() {
         (
             &["bench", "--bench", "b"],
             Some(&["bench", "--no-run", "--bench", "b"]),
+        ),
+        (
+            &[
+                "publish",
+                "--dry-run",
+                "--token",
+                "t",
+                "--registry",
+                "r",
+                "--token=u",
+            ],
+            Some(&["package", "--registry", "r"]),
         ),
         (&["build"], None),
         (&["check"], None),

@@ -19,23 +19,14 @@ pub const CODE: &str = "exec-not-approved";
 //
 // Which package runs is told by where the tool's own parser finds it, so an
 // option's value must never be taken for the package (`npx --tag APPROVED
-// EVIL` runs EVIL) nor the package for an option's value. Each tool's
-// options are listed with what they take, as its parser reads them (npm
-// 11's config definitions; npx's own pre-parser; uv 0.13's, pnpm 12's,
-// yarn 4's, bun 1.4's and pipx's options); an option pkgward does not know
-// may take the next word or not (another version of the tool): both
-// readings are checked, so every package either one would run must be
-// approved.
-
-/// How the tool's parser treats options pkgward does not list.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Unknown {
-    /// npx's pre-parser: an unknown option takes the next word unless it
-    /// starts with `-`.
-    Takes,
-    /// Not known: both readings.
-    Either,
-}
+// EVIL` runs EVIL) nor the package for an option's value. npm's command
+// line is read as npm reads it ([`crate::classify::npm_argv`]: nopt over
+// npm 11's config definitions), npx's as its own pre-parser does first
+// ([`npx_reading`]); the others' options are listed with what they take
+// (uv 0.13's, pnpm 12's, yarn 4's, bun 1.4's and pipx's). An option
+// pkgward does not know may take the next word or not (another version of
+// the tool): both readings are checked, so every package either one would
+// run must be approved.
 
 /// The options of one command line (see above).
 struct Grammar {
@@ -49,378 +40,7 @@ struct Grammar {
     value: &'static [&'static str],
     /// Options that take none.
     switch: &'static [&'static str],
-    unknown: Unknown,
-    /// npm (nopt): `--no-X` is a switch, and a switch followed by `true` /
-    /// `false` / `null` takes it.
-    nopt: bool,
 }
-
-/// npm's options that take a value (npm 11 config definitions without
-/// `Boolean` in their type), with their short forms; `--package` is the
-/// package option.
-const NPM_VALUE: &[&str] = &[
-    "--_auth",
-    "--access",
-    "--allow-directory",
-    "--allow-file",
-    "--allow-git",
-    "--allow-remote",
-    "--allow-scripts",
-    "--also",
-    "--audit-level",
-    "--auth-type",
-    "--before",
-    "--enjoy-by",
-    "--ca",
-    "--cache",
-    "--cache-max",
-    "--cache-min",
-    "--cafile",
-    "--call",
-    "-c",
-    "--cert",
-    "--cidr",
-    "--cpu",
-    "--depth",
-    "--diff",
-    "--diff-dst-prefix",
-    "--diff-src-prefix",
-    "--diff-unified",
-    "--editor",
-    "--expect-result-count",
-    "--expect-results",
-    "--expires",
-    "--fetch-retries",
-    "--fetch-retry-factor",
-    "--fetch-retry-maxtimeout",
-    "--fetch-retry-mintimeout",
-    "--fetch-timeout",
-    "--git",
-    "--globalconfig",
-    "--heading",
-    "--https-proxy",
-    "--include",
-    "--init-author-email",
-    "--init-author-name",
-    "--init-author-url",
-    "--init-license",
-    "--init-module",
-    "--init-type",
-    "--init-version",
-    "--init.author.email",
-    "--init.author.name",
-    "--init.author.url",
-    "--init.license",
-    "--init.module",
-    "--init.version",
-    "--install-strategy",
-    "--key",
-    "--libc",
-    "--local-address",
-    "--location",
-    "-L",
-    "--lockfile-version",
-    "--loglevel",
-    "--logs-dir",
-    "--logs-max",
-    "--name",
-    "--maxsockets",
-    "--message",
-    "-m",
-    "--min-release-age",
-    "--min-release-age-exclude",
-    "--node-gyp",
-    "--node-options",
-    "--noproxy",
-    "--omit",
-    "--only",
-    "--orgs",
-    "--os",
-    "--otp",
-    "--pack-destination",
-    "--packages",
-    "--prefix",
-    "-C",
-    "--preid",
-    "--provenance-file",
-    "--proxy",
-    "--registry",
-    "--reg",
-    "--replace-registry-host",
-    "--save-prefix",
-    "--sbom-format",
-    "--sbom-type",
-    "--scope",
-    "--scopes",
-    "--packages-and-scopes-permission",
-    "--orgs-permission",
-    "--password",
-    "--token-description",
-    "--script-shell",
-    "--shell",
-    "--searchexclude",
-    "--searchlimit",
-    "--searchopts",
-    "--searchstaleness",
-    "--tag",
-    "--tag-version-prefix",
-    "--umask",
-    "--user-agent",
-    "--userconfig",
-    "--viewer",
-    "--which",
-    "--workspace",
-    "-w",
-];
-
-/// npm's switches (a `Boolean` in their type), their short forms, and
-/// the shorthands that carry their own value (`-d`: `--loglevel info`).
-const NPM_SWITCH: &[&str] = &[
-    "--all",
-    "-a",
-    "--allow-same-version",
-    "--audit",
-    "--bin-links",
-    "--bypass-2fa",
-    "--commit-hooks",
-    "--dangerously-allow-all-scripts",
-    "--description",
-    "--desc",
-    "--dev",
-    "--diff-ignore-all-space",
-    "--diff-name-only",
-    "--diff-no-prefix",
-    "--diff-text",
-    "--dry-run",
-    "--engine-strict",
-    "--force",
-    "-f",
-    "--foreground-scripts",
-    "--format-package-lock",
-    "--fund",
-    "--git-tag-version",
-    "--global",
-    "-g",
-    "--global-style",
-    "--if-present",
-    "--ignore-scripts",
-    "--include-staged",
-    "--include-workspace-root",
-    "--iwr",
-    "--include-attestations",
-    "--init-private",
-    "--install-links",
-    "--json",
-    "--legacy-bundling",
-    "--legacy-peer-deps",
-    "--link",
-    "--long",
-    "-l",
-    "--offline",
-    "--omit-lockfile-registry-resolved",
-    "--package-lock",
-    "--package-lock-only",
-    "--parseable",
-    "--porcelain",
-    "--allow-scripts-pending",
-    "--allow-scripts-pin",
-    "--prefer-dedupe",
-    "--prefer-offline",
-    "--prefer-online",
-    "--progress",
-    "--provenance",
-    "--read-only",
-    "--readonly",
-    "--rebuild-bundle",
-    "--save",
-    "-S",
-    "--save-bundle",
-    "-B",
-    "--save-dev",
-    "-D",
-    "--save-exact",
-    "-E",
-    "--save-optional",
-    "-O",
-    "--save-peer",
-    "--save-prod",
-    "-P",
-    "--packages-all",
-    "--shrinkwrap",
-    "--sign-git-commit",
-    "--sign-git-tag",
-    "--strict-peer-deps",
-    "--strict-allow-scripts",
-    "--strict-ssl",
-    "--timing",
-    "--unicode",
-    "--update-notifier",
-    "--usage",
-    "--help",
-    "-h",
-    "-H",
-    "-?",
-    "--version",
-    "-v",
-    "--versions",
-    "--workspaces-update",
-    "--browser",
-    "--color",
-    "--optional",
-    "--production",
-    "--workspaces",
-    "--ws",
-    "--yes",
-    "-y",
-    "--no",
-    "-n",
-    "--local",
-    "-d",
-    "--dd",
-    "-dd",
-    "--ddd",
-    "-ddd",
-    "--quiet",
-    "-q",
-    "--silent",
-    "-s",
-    "--verbose",
-];
-
-/// `npx`: its pre-parser (npm's `bin/npx-cli.js`) takes everything that
-/// is not a switch as taking a value, `-p` being `--package`.
-const NPX: Grammar = Grammar {
-    package: &["--package", "-p"],
-    extra: &[],
-    value: NPM_VALUE,
-    switch: NPX_SWITCH,
-    unknown: Unknown::Takes,
-    nopt: false,
-};
-
-/// npx's switches: npm's, and its own (`--no-install`).
-const NPX_SWITCH: &[&str] = &[
-    "--all",
-    "-a",
-    "--allow-same-version",
-    "--audit",
-    "--bin-links",
-    "--bypass-2fa",
-    "--commit-hooks",
-    "--dangerously-allow-all-scripts",
-    "--description",
-    "--desc",
-    "--dev",
-    "--diff-ignore-all-space",
-    "--diff-name-only",
-    "--diff-no-prefix",
-    "--diff-text",
-    "--dry-run",
-    "--engine-strict",
-    "--force",
-    "-f",
-    "--foreground-scripts",
-    "--format-package-lock",
-    "--fund",
-    "--git-tag-version",
-    "--global",
-    "-g",
-    "--global-style",
-    "--if-present",
-    "--ignore-scripts",
-    "--include-staged",
-    "--include-workspace-root",
-    "--iwr",
-    "--include-attestations",
-    "--init-private",
-    "--install-links",
-    "--json",
-    "--legacy-bundling",
-    "--legacy-peer-deps",
-    "--link",
-    "--long",
-    "-l",
-    "--offline",
-    "--omit-lockfile-registry-resolved",
-    "--package-lock",
-    "--package-lock-only",
-    "--parseable",
-    "--porcelain",
-    "--allow-scripts-pending",
-    "--allow-scripts-pin",
-    "--prefer-dedupe",
-    "--prefer-offline",
-    "--prefer-online",
-    "--progress",
-    "--provenance",
-    "--read-only",
-    "--readonly",
-    "--rebuild-bundle",
-    "--save",
-    "-S",
-    "--save-bundle",
-    "-B",
-    "--save-dev",
-    "-D",
-    "--save-exact",
-    "-E",
-    "--save-optional",
-    "-O",
-    "--save-peer",
-    "--save-prod",
-    "-P",
-    "--packages-all",
-    "--shrinkwrap",
-    "--sign-git-commit",
-    "--sign-git-tag",
-    "--strict-peer-deps",
-    "--strict-allow-scripts",
-    "--strict-ssl",
-    "--timing",
-    "--unicode",
-    "--update-notifier",
-    "--usage",
-    "--help",
-    "-h",
-    "-H",
-    "-?",
-    "--version",
-    "-v",
-    "--versions",
-    "--workspaces-update",
-    "--browser",
-    "--color",
-    "--optional",
-    "--production",
-    "--workspaces",
-    "--ws",
-    "--yes",
-    "-y",
-    "--no",
-    "--local",
-    "-d",
-    "--dd",
-    "-dd",
-    "--ddd",
-    "-ddd",
-    "--quiet",
-    "-q",
-    "--silent",
-    "-s",
-    "--verbose",
-    "--no-install",
-];
-
-/// `npm exec` / `npm x` / `npm init`: npm's own parser (nopt), where an
-/// option it does not know is a switch — but a later npm may know it.
-const NPM: Grammar = Grammar {
-    package: &["--package"],
-    extra: &[],
-    value: NPM_VALUE,
-    switch: NPM_SWITCH,
-    unknown: Unknown::Either,
-    nopt: true,
-};
 
 /// `pnpm [global options] dlx|create …` / `pnpx …`.
 const PNPM: Grammar = Grammar {
@@ -471,8 +91,6 @@ const PNPM: Grammar = Grammar {
         "--offline",
         "--prefer-offline",
     ],
-    unknown: Unknown::Either,
-    nopt: false,
 };
 
 /// `yarn [--cwd DIR] dlx|create …` (yarn 4).
@@ -481,8 +99,6 @@ const YARN: Grammar = Grammar {
     extra: &[],
     value: &["--cwd"],
     switch: &["--quiet", "-q", "--help", "-h", "--version", "-v"],
-    unknown: Unknown::Either,
-    nopt: false,
 };
 
 /// `bunx …` / `bun [options] x|create …` (bun 1.4).
@@ -513,8 +129,6 @@ const BUN: Grammar = Grammar {
         "--version",
         "-v",
     ],
-    unknown: Unknown::Either,
-    nopt: false,
 };
 
 /// `uvx …` / `uv [global options] tool run …` (uv 0.13).
@@ -606,8 +220,6 @@ const UV: Grammar = Grammar {
         "--preview",
         "--no-preview",
     ],
-    unknown: Unknown::Either,
-    nopt: false,
 };
 
 /// `pipx [options] run …`.
@@ -629,8 +241,6 @@ const PIPX: Grammar = Grammar {
         "--fetch-missing-python",
         "--system-site-packages",
     ],
-    unknown: Unknown::Either,
-    nopt: false,
 };
 
 /// One way the tool can read the words before `--`: the positional words
@@ -694,24 +304,13 @@ fn readings(g: &Grammar, opts: &[String]) -> Option<Vec<Reading>> {
                 push(r, pos + 2);
             } else if g.value.contains(&a) {
                 push(r.clone(), pos + 2);
-            } else if g.switch.contains(&a) || (g.nopt && a.starts_with("--no-")) {
-                let bool_word = g.nopt && matches!(word(pos + 1), Some("true" | "false" | "null"));
-                if bool_word {
-                    push(r.clone(), pos + 2);
-                } else {
-                    push(r.clone(), pos + 1);
-                }
+            } else if g.switch.contains(&a) {
+                push(r.clone(), pos + 1);
             } else {
-                let next_plain = word(pos + 1).is_some_and(|w| !w.starts_with('-'));
-                match g.unknown {
-                    Unknown::Takes if next_plain => push(r.clone(), pos + 2),
-                    Unknown::Takes => push(r.clone(), pos + 1),
-                    Unknown::Either => {
-                        push(r.clone(), pos + 1);
-                        if next_plain {
-                            push(r.clone(), pos + 2);
-                        }
-                    }
+                // Not known: with the next word as its value, and without.
+                push(r.clone(), pos + 1);
+                if word(pos + 1).is_some_and(|w| !w.starts_with('-')) {
+                    push(r.clone(), pos + 2);
                 }
             }
         }
@@ -725,6 +324,148 @@ fn readings(g: &Grammar, opts: &[String]) -> Option<Vec<Reading>> {
     done.sort_by(|a, b| (&a.words, &a.packages, &a.extra).cmp(&(&b.words, &b.packages, &b.extra)));
     done.dedup();
     Some(done)
+}
+
+/// npx's reading: its own pre-parser (npm's `bin/npx-cli.js`) finds the
+/// command first — the first word that is not an option or an option's
+/// value, where every option but npm's switches (and `--no-install`,
+/// `--quiet`, `--version`, `--help`) takes the next word unless it starts
+/// with `-` (`--package`, `-p`, `--call`, `-c`, `--cache`, `--userconfig`,
+/// `--shell` take it always); shorthands (`-y`: `--yes`, `-w`:
+/// `--workspace`) are expanded first. `-p`/`--package` name the packages.
+fn npx_reading(opts: &[String]) -> Reading {
+    use crate::classify::npm_argv;
+    const SWITCHES: &[&str] = &[
+        "always-spawn",
+        "ignore-existing",
+        "shell-auto-fallback",
+        "no-install",
+        "quiet",
+        "q",
+        "version",
+        "v",
+        "help",
+        "h",
+    ];
+    const VALUES: &[&str] = &[
+        "npm",
+        "node-arg",
+        "n",
+        "package",
+        "p",
+        "cache",
+        "userconfig",
+        "call",
+        "c",
+        "shell",
+    ];
+    let mut args: Vec<String> = opts.to_vec();
+    let mut r = Reading::default();
+    let mut i = 0;
+    let mut rereads = 0;
+    while i < args.len() {
+        let arg = args[i].clone();
+        if !arg.starts_with('-') {
+            r.words.push(arg);
+            r.words.extend(args[i + 1..].iter().cloned());
+            return r;
+        }
+        let body = arg.trim_start_matches('-');
+        let (key, value) = match body.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (body, None),
+        };
+        if !matches!(key, "p" | "shell" | "no-install") {
+            if let Some(exp) = npm_argv::shorthand(key).filter(|_| rereads < 1000) {
+                let mut exp: Vec<String> = exp.iter().map(|s| s.to_string()).collect();
+                if let Some(v) = value {
+                    exp.push(v.to_string());
+                }
+                args.splice(i..=i, exp);
+                rereads += 1;
+                continue;
+            }
+        }
+        let next = args.get(i + 1);
+        if matches!(key, "p" | "package") {
+            match value {
+                Some(v) => r.packages.push(v.to_string()),
+                None => r.packages.extend(next.cloned()),
+            }
+        }
+        let switch = npm_argv::is_switch(key) || SWITCHES.contains(&key);
+        if value.is_none()
+            && !switch
+            && (VALUES.contains(&key) || next.is_some_and(|n| !n.starts_with('-')))
+        {
+            i += 1;
+        }
+        i += 1;
+    }
+    r
+}
+
+/// `npm …`'s readings: as npm reads it ([`crate::classify::npm_argv`]),
+/// and, for each option npm 11 does not know (a switch to it), also with
+/// the next word as its value (a later npm's option). `None`: more than
+/// [`MAX_READINGS`].
+fn npm_readings(opts: &[String]) -> Option<Vec<Reading>> {
+    use crate::classify::npm_argv;
+    let unknown: Vec<usize> = opts
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| {
+            a.starts_with('-')
+                && a.len() > 1
+                && !a.contains('=')
+                && !a.bytes().all(|b| b == b'-')
+                && !npm_argv::knows(a)
+                && opts.get(i + 1).is_some_and(|n| !n.starts_with('-'))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if 1usize.checked_shl(unknown.len() as u32)? > MAX_READINGS {
+        return None;
+    }
+    let mut out = Vec::new();
+    for mask in 0..1usize << unknown.len() {
+        let mut args: Vec<String> = Vec::with_capacity(opts.len());
+        let mut skip = false;
+        for (i, a) in opts.iter().enumerate() {
+            if skip {
+                skip = false;
+                continue;
+            }
+            match unknown.iter().position(|u| *u == i) {
+                Some(n) if mask & (1 << n) != 0 => {
+                    args.push(format!("{a}={}", opts[i + 1]));
+                    skip = true;
+                }
+                _ => args.push(a.clone()),
+            }
+        }
+        let argv = npm_argv::parse(&args);
+        let mut words = argv.positionals;
+        // The subcommand by npm's own name (`exe`, `x` → `exec`).
+        if let Some(first) = words.first_mut() {
+            if let Some(c) = npm_argv::deref(first) {
+                *first = c.to_string();
+            }
+        }
+        out.push(Reading {
+            words,
+            packages: argv
+                .options
+                .iter()
+                .filter(|(k, _)| k == "package")
+                .map(|(_, v)| v.clone())
+                .collect(),
+            extra: Vec::new(),
+        });
+    }
+    out.sort_by(|a, b| (&a.words, &a.packages).cmp(&(&b.words, &b.packages)));
+    out.dedup();
+    Some(out)
 }
 
 /// What an invocation fetches and executes, by reading.
@@ -752,16 +493,20 @@ fn read_targets(tool: Tool, args: &[String], cwd: &Path) -> Targets {
     let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
     let (opts, rest) = (&args[..at], &args[at..]);
     let g = match tool.name {
-        "npx" => &NPX,
-        "npm" => &NPM,
-        "pnpx" | "pnpm" => &PNPM,
-        "yarn" => &YARN,
-        "bunx" | "bun" => &BUN,
-        "uvx" | "uv" => &UV,
-        "pipx" => &PIPX,
+        "npx" | "npm" => None,
+        "pnpx" | "pnpm" => Some(&PNPM),
+        "yarn" => Some(&YARN),
+        "bunx" | "bun" => Some(&BUN),
+        "uvx" | "uv" => Some(&UV),
+        "pipx" => Some(&PIPX),
         _ => return Targets::Some(Vec::new()),
     };
-    let Some(reads) = readings(g, opts) else {
+    let reads = match (g, tool.name) {
+        (Some(g), _) => readings(g, opts),
+        (None, "npx") => Some(vec![npx_reading(opts)]),
+        (None, _) => npm_readings(opts),
+    };
+    let Some(reads) = reads else {
         return Targets::Unreadable;
     };
     let mut out: Vec<String> = Vec::new();
@@ -814,23 +559,13 @@ enum Sub {
 
 /// What the first words make of `tool`'s command line, and where the
 /// command (or initializer name) is; `None`: it executes nothing fetched.
-/// npm takes its command as its `deref` does: aliases (`x`, `create`,
-/// `innit`) and unambiguous abbreviations (`exe`, `ini`, `cre`, `inn`);
-/// every prefix of `exec` from `exe`, of `create` from `cr` and of `innit`
-/// from `inn` counts.
 fn subcommand(tool: &str, words: &[&str]) -> Option<(Sub, usize)> {
     let first = words.first().copied().unwrap_or("");
-    let prefix = |w: &str, of: &str, min: usize| w.len() >= min && of.starts_with(w);
     match tool {
         "npx" | "pnpx" | "bunx" | "uvx" => Some((Sub::Exec, 0)),
-        "npm" if first == "x" || prefix(first, "exec", 3) => Some((Sub::Exec, 1)),
-        "npm"
-            if matches!(first, "ini" | "init")
-                || prefix(first, "create", 2)
-                || prefix(first, "innit", 3) =>
-        {
-            Some((Sub::Init, 1))
-        }
+        // (npm's words come deref'd: [`npm_readings`].)
+        "npm" if first == "exec" => Some((Sub::Exec, 1)),
+        "npm" if first == "init" => Some((Sub::Init, 1)),
         "pnpm" | "yarn" if first == "dlx" => Some((Sub::Exec, 1)),
         "pnpm" | "yarn" if first == "create" => Some((Sub::Init, 1)),
         "bun" if first == "x" => Some((Sub::Exec, 1)),

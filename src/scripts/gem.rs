@@ -167,6 +167,38 @@ fn words(args: &[String]) -> Option<(usize, Vec<String>)> {
     sub.map(|s| (s, pos))
 }
 
+/// The reason code of a gem/bundle command that may build native
+/// extensions pkgward cannot read ahead.
+pub const UNCHECKED_CODE: &str = "gem-unchecked";
+
+/// gem/bundle commands that may build native extensions (or run a gem's
+/// code) that pkgward does not read before they run: `gem update` (and
+/// `--system`), `gem install -g FILE` (a dependencies file), `gem
+/// pristine` and `bundle pristine` (they build installed gems' extensions
+/// again). Why, or `None`.
+pub fn unchecked(tool: &str, args: &[String]) -> Option<String> {
+    let has = |f: &str| {
+        args.iter()
+            .any(|a| a == f || a.starts_with(&format!("{f}=")))
+    };
+    let what = if tool == "bundle" {
+        (crate::classify::bundle_command(args) == "pristine").then_some("`bundle pristine`")
+    } else {
+        match crate::classify::gem_command(args).as_deref() {
+            Some("update") => Some("`gem update`"),
+            Some("pristine") if !has("--no-extensions") => Some("`gem pristine`"),
+            Some("install") if args.iter().any(|a| a.starts_with("-g")) || has("--file") => {
+                Some("`gem install -g FILE`")
+            }
+            _ => None,
+        }
+    }?;
+    Some(format!(
+        "{what}: pkgward cannot read the native extensions it may build before they run; \
+         install the gems by name (`gem install NAME`, `bundle install`), which is checked"
+    ))
+}
+
 /// The plan for a `gem`/`bundle` command line, or `None` when it installs
 /// no gems.
 pub fn plan(tool: &str, args: &[String], cwd: &Path) -> Option<Plan> {
@@ -179,12 +211,11 @@ pub fn plan(tool: &str, args: &[String], cwd: &Path) -> Option<Plan> {
     let mut add = Vec::new();
     let mut gemfile = None;
     let (tool, sub_at, update, local) = if tool == "bundle" {
-        let (at, sub) = match words(args) {
-            Some((at, _)) => (at, args[at].as_str()),
-            // A bare `bundle` is `bundle install`.
-            None => (args.len(), "install"),
-        };
-        if !matches!(sub, "install" | "i" | "update" | "add") {
+        // A bare `bundle` is `bundle install`.
+        let at = words(args).map_or(args.len(), |(at, _)| at);
+        // By Bundler's own name (`bundle inst` is `install`).
+        let sub = crate::classify::bundle_command(args);
+        if !matches!(sub.as_str(), "install" | "update" | "add") {
             return None;
         }
         if sub == "add" {
@@ -194,7 +225,8 @@ pub fn plan(tool: &str, args: &[String], cwd: &Path) -> Option<Plan> {
         (Tool::Bundle, at, sub == "update", Vec::new())
     } else {
         let (at, pos) = words(args)?;
-        if !matches!(args[at].as_str(), "install" | "i" | "in" | "ins" | "inst") {
+        // By RubyGems' own name (`gem instal` is `install`).
+        if crate::classify::gem_command(args).as_deref() != Some("install") {
             return None;
         }
         if args.iter().any(|a| a == "-g" || a.starts_with("--file")) {

@@ -148,6 +148,16 @@ pub fn violations(
             });
         }
     }
+    if matches!(tool.name, "gem" | "bundle") && policy.scripts_default.value == ScriptsDefault::Deny
+    {
+        if let Some(why) = gem::unchecked(tool.name, args) {
+            out.push(crate::record::Reason {
+                code: gem::UNCHECKED_CODE.into(),
+                message: why,
+                origin: None,
+            });
+        }
+    }
     if tool.name == "poetry" {
         out.extend(poetry::plugin_violations(policy, args, cwd));
     }
@@ -159,7 +169,8 @@ pub fn violations(
         out.extend(python::uv_violations(args, &env, cwd, home.as_deref()));
     }
     if wheels_only && matches!(tool.name, "pip" | "pip3") {
-        out.extend(python::pip_direct_violations(policy, args, cwd));
+        let args = command_first(tool.name, args);
+        out.extend(python::pip_direct_violations(policy, &args, cwd));
     }
     if wheels_only && tool.name == "pipenv" {
         let env = |k: &str| std::env::var(k).ok();
@@ -175,7 +186,10 @@ pub fn violations(
 /// then about install-time code, not registries).
 pub fn all_ours(reasons: &[crate::record::Reason]) -> bool {
     reasons.iter().all(|r| {
-        r.code == exec::CODE || r.code == python::BUILD_CODE || r.code == cargo::UNCHECKED_CODE
+        r.code == exec::CODE
+            || r.code == python::BUILD_CODE
+            || r.code == cargo::UNCHECKED_CODE
+            || r.code == gem::UNCHECKED_CODE
     })
 }
 
@@ -475,11 +489,16 @@ pub fn prepare(
             after: Some(other_after(args, cwd, &["install", "i"])),
             ..Setup::default()
         }),
-        _ if tool.ecosystem == Ecosystem::Pypi => python::setup(tool, verb, args, policy),
-        "cargo" if verb == Verb::Install => cargo::plan(args, cwd).map(|p| Setup {
-            build: Some(Build::Cargo(p)),
-            ..Setup::default()
-        }),
+        _ if tool.ecosystem == Ecosystem::Pypi => {
+            python::setup(tool, verb, &command_first(tool.name, args), policy)
+        }
+        // `cargo publish` builds too (its verification).
+        "cargo" if matches!(verb, Verb::Install | Verb::Publish) => {
+            cargo::plan(args, cwd).map(|p| Setup {
+                build: Some(Build::Cargo(p)),
+                ..Setup::default()
+            })
+        }
         "gem" | "bundle" if verb == Verb::Install => {
             gem::plan(tool.name, args, cwd).map(|p| Setup {
                 build: Some(Build::Gem(p)),
@@ -504,6 +523,38 @@ pub fn prepare(
         }),
         _ => None,
     }
+}
+
+/// pip's general options may come before its command (`pip --timeout 5
+/// install …`), and [`python`] takes the first word for the command: it is
+/// given the command line with the command first (pip reads general
+/// options after it too; the length, where arguments are inserted, is the
+/// same). The same for uv's global options before `pip install` (uv reads
+/// them anywhere; a `uv run` target's arguments are not moved).
+fn command_first<'a>(tool: &str, args: &'a [String]) -> std::borrow::Cow<'a, [String]> {
+    let words: Vec<usize> = match tool {
+        "pip" | "pip3" => crate::classify::pip_command_at(args).into_iter().collect(),
+        "uv" => match crate::classify::uv_command_at(args) {
+            (c, at) if matches!(c.as_str(), "pip" | "build" | "publish") => at,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    if words.iter().enumerate().all(|(i, at)| i == *at) {
+        return std::borrow::Cow::Borrowed(args);
+    }
+    let rest = args
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !words.contains(i))
+        .map(|(_, a)| a);
+    words
+        .iter()
+        .map(|at| &args[*at])
+        .chain(rest)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// yarn and bun: the installed `node_modules` (hoisted like npm's) is walked
@@ -644,9 +695,16 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
     let env = ignore_scripts_env("true");
     let home = dirs::home_dir();
     let at = dashdash(args);
-    let words = npm_words(&args[..at]);
+    // The command and its words as npm reads them (past its options'
+    // values; aliases and abbreviations resolved).
+    let argv = crate::classify::npm_argv::parse(args);
+    let words: Vec<&str> = argv.positionals.iter().map(String::as_str).collect();
+    let sub = words
+        .first()
+        .and_then(|w| crate::classify::npm_argv::deref(w))
+        .unwrap_or("");
     // `npm init NAME` / `npm create NAME` run `npm exec create-NAME`.
-    let init = tool == "npm" && words.len() >= 2 && matches!(words[0], "init" | "create" | "innit");
+    let init = tool == "npm" && words.len() >= 2 && sub == "init";
     if tool == "npx" || verb == Verb::Execute || init {
         // npm installs the packages into its npx cache with scripts off;
         // on Linux the broker builds the approved ones when npm starts
@@ -674,7 +732,28 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         });
     }
     if verb != Verb::Install {
-        return None;
+        // `npm pack SPEC`, `npm cache add SPEC`, `npm diff --diff SPEC`,
+        // `npm publish SPEC`: a git dependency is made into a tarball by
+        // installing its dependencies and running its `prepare`, so their
+        // scripts are decided as an install's are (nothing runs after).
+        let fetches = tool == "npm"
+            && crate::classify::npm_fetches(sub)
+            && (words.len() > 1 || argv.options.iter().any(|(k, _)| k == "diff"));
+        if !fetches {
+            return None;
+        }
+        let in_tool = cfg!(target_os = "linux");
+        return Some(Setup {
+            env,
+            insert_args: vec!["--ignore-scripts".into()],
+            insert_at: at,
+            in_tool,
+            broker: in_tool.then(|| npm::BrokerPlan {
+                root: npm::project_root(cwd),
+                ..Default::default()
+            }),
+            ..Setup::default()
+        });
     }
     let global = args[..at].iter().any(|a| {
         matches!(
@@ -682,29 +761,15 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
             "-g" | "--global" | "--location=global" | "--global=true"
         )
     });
-    let sub = words.first().copied().unwrap_or("");
     let root = prefix_flag(&args[..at])
         .map(|p| cwd.join(p))
         .unwrap_or_else(|| npm::project_root(cwd));
-    let removes = matches!(
-        sub,
-        "uninstall" | "un" | "unlink" | "remove" | "rm" | "r" | "link" | "ln"
-    );
-    let rebuild = matches!(sub, "rebuild" | "rb");
+    let removes = matches!(sub, "uninstall" | "link");
+    let rebuild = sub == "rebuild";
     // npm runs the project's own install scripts for a plain `install` and
     // for `ci` / `install-test`, not when adding packages or updating.
-    let plain_install = crate::classify::npm_install_alias(sub) && words.len() == 1;
-    let ci_like = matches!(
-        sub,
-        "ci" | "clean-install"
-            | "ic"
-            | "install-clean"
-            | "isntall-clean"
-            | "install-test"
-            | "it"
-            | "install-ci-test"
-            | "cit"
-    );
+    let plain_install = sub == "install" && words.len() == 1;
+    let ci_like = matches!(sub, "ci" | "install-test" | "install-ci-test");
     let after = (!global && !removes).then(|| After {
         family: Family::Npm,
         runner: Runner::SameTool,
@@ -780,37 +845,6 @@ fn npx_options_end(tool: &str, args: &[String]) -> usize {
         }
     }
     end
-}
-
-/// The positional words of an npm command line (the subcommand first),
-/// skipping the values of npm's options that take one.
-fn npm_words(args: &[String]) -> Vec<&str> {
-    const VALUE: [&str; 14] = [
-        "--prefix",
-        "-C",
-        "--registry",
-        "--cache",
-        "--userconfig",
-        "--globalconfig",
-        "--tag",
-        "--omit",
-        "--include",
-        "--workspace",
-        "-w",
-        "--loglevel",
-        "--install-strategy",
-        "--location",
-    ];
-    let mut out = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if VALUE.contains(&a.as_str()) {
-            it.next();
-        } else if !a.starts_with('-') {
-            out.push(a.as_str());
-        }
-    }
-    out
 }
 
 /// npm's `--prefix DIR` / `--prefix=DIR` / `-C DIR`.
