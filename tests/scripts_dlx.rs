@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use support::guard::{text, to_env, Guarded};
 use support::registry::Listener;
-use support::{js_marker, shared, NpmPackage};
+use support::{shared, NpmPackage};
 
 fn fixtures() {
     support::pnpm_dlx_fixtures();

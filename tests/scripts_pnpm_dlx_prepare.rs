@@ -231,3 +231,29 @@ fn a_failing_approved_build_fails_pnpm_dlx_before_its_command() {
     assert_eq!(r["ran"], true, "{r:#}");
     assert_eq!(r["exit_code"], 1, "{r:#}");
 }
+
+/// A command line pkgward does not prepare (here `--cpu`, another tree):
+/// pnpm installs the entry itself, with scripts off, and what it did not
+/// build is listed and recorded after its run, as before.
+#[test]
+fn an_entry_pnpm_installs_itself_is_listed_after_its_run() {
+    let t = setup(&["pw-dlx-cli", "pw-dlx-native"]);
+    let o = t.run("pnpm", &["dlx", "--cpu=x64", "pw-dlx-cli"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert_eq!(text(&o.stdout), "native missing\n", "{err}");
+    assert_eq!(t.g.sb.marker("dlx-native-ran"), None, "{err}");
+    assert_eq!(t.g.sb.marker("dlx-sneak"), None, "{err}");
+    assert!(err.contains("pnpm dlx did not build"), "{err}");
+    assert!(
+        err.contains("pkgward approve npm:pw-dlx-sneak@1.0.0"),
+        "{err}"
+    );
+    let recs = t.scripts();
+    let r = recs
+        .iter()
+        .find(|r| r["package"] == "pw-dlx-native")
+        .unwrap_or_else(|| panic!("{recs:#?}"));
+    assert_eq!(r["ran"], false, "{r:#}");
+    assert_eq!(t.entries().len(), 1, "{:?}", t.entries());
+}

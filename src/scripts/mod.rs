@@ -1649,7 +1649,10 @@ fn run_after_pnpm(
         }
     }
     if !denied.is_empty() {
-        let entry = after.root.parent().filter(|_| pnpm::is_dlx_entry(&after.root));
+        let entry = after
+            .root
+            .parent()
+            .filter(|_| pnpm::is_dlx_entry(&after.root));
         let rerun = match entry {
             Some(e) => Rerun::DlxEntry(e),
             None => Rerun::Rebuild("pnpm"),

@@ -208,9 +208,22 @@ pub fn allow_builds(approved: &[&Package], denied: &[&Package]) -> String {
 //
 // Afterwards the dlx cache entry pnpm installed into
 // is read ([`dlx_after`]): what pnpm did not build is decided, recorded,
-// and listed once with what the broker denied. Without the broker (not
-// Linux, or it cannot start) pnpm runs with `--ignore-scripts` (nothing
-// builds, the dlx'd package included) and the same list follows.
+// and listed once with what the broker denied.
+//
+// Without the broker (not Linux, or it cannot start: [`Setup::fall_back`])
+// pnpm runs with `--ignore-scripts`: nothing builds, the dlx'd package
+// included, and pnpm runs the command right after its install. So when
+// the policy lets any npm package build, pkgward prepares the entry first
+// ([`dlx_prepare`]): the real pnpm runs `dlx` with the user's options,
+// the packages as `--package`, scripts off and a shell's `exit 0` as the
+// command ([`dlx_prepare_args`]; pnpm's cache key — the resolved
+// packages, the registries, `--allow-build`, the architectures — is the
+// user's run's, checked with pnpm 12), then the entry is built like a
+// project after `pnpm install` ([`super::run_after`]: one `pnpm rebuild
+// NAME…` of the approved packages, confined to the entry), and the user's
+// run finds the entry and only runs its command. What pnpm installs itself
+// (a command line not understood, another entry) is listed afterwards as
+// above; the prepared entries are not read again.
 
 /// When this invocation's `pnpm dlx` started (its cache entry is newer).
 static DLX_START: Mutex<Option<SystemTime>> = Mutex::new(None);
@@ -459,7 +472,10 @@ pub fn dlx_setup(tool: &str, policy: &Policy, args: &[String], cwd: &Path) -> Se
     names.dedup();
     *DLX_ALLOW.lock().unwrap_or_else(|e| e.into_inner()) = names;
     *DLX_PREPARE.lock().unwrap_or_else(|e| e.into_inner()) = dlx_prepare_args(tool, args);
-    DLX_PREPARED.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    DLX_PREPARED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
     let all_run =
         policy.mode.value == Mode::Audit || policy.scripts_default.value != ScriptsDefault::Deny;
     *DLX_RESOLVE.lock().unwrap_or_else(|e| e.into_inner()) = all_run
@@ -601,7 +617,10 @@ pub fn dlx_prepare(
     notice: &mut dyn FnMut(String),
 ) -> Option<i32> {
     use crate::supervise::install_code::{run_install_code, InstallCode};
-    let args = DLX_PREPARE.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+    let args = DLX_PREPARE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()?;
     if !super::npm_builds_any(cx) {
         return None;
     }
@@ -612,7 +631,9 @@ pub fn dlx_prepare(
         )
     };
     let (Some(pnpm), Some(cache)) = (real_pnpm(cx), cache_dir(cx)) else {
-        notice(unprepared("the real pnpm or its cache directory was not found".into()));
+        notice(unprepared(
+            "the real pnpm or its cache directory was not found".into(),
+        ));
         return None;
     };
     let cwd = match std::env::current_dir() {
@@ -937,6 +958,73 @@ mod tests {
         ] {
             assert_eq!(pk("pnpm", a), None, "{a:?}");
         }
+    }
+
+    #[test]
+    fn the_preparing_command_line_keeps_the_users_options_and_runs_no_bin() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ours = [
+            "--ignore-scripts",
+            "--loglevel=error",
+            "--config.enable-global-virtual-store=false",
+            "-c",
+            "exit 0",
+        ];
+        let with = |a: &[&str]| {
+            let mut w = v(a);
+            w.extend(v(&ours));
+            Some(w)
+        };
+        let prep = |tool: &str, a: &[&str]| dlx_prepare_args(tool, &v(a));
+        assert_eq!(
+            prep("pnpm", &["dlx", "cowsay", "hi", "--x"]),
+            with(&["dlx", "--package=cowsay"])
+        );
+        // The options before the command (the cache key's `--allow-build`
+        // included); the command's own arguments dropped.
+        assert_eq!(
+            prep(
+                "pnpm",
+                &[
+                    "--silent",
+                    "dlx",
+                    "--allow-build",
+                    "esbuild",
+                    "--registry=http://r.test/",
+                    "x@^1",
+                    "-y"
+                ]
+            ),
+            with(&[
+                "--silent",
+                "dlx",
+                "--allow-build",
+                "esbuild",
+                "--registry=http://r.test/",
+                "--package=x@^1"
+            ])
+        );
+        // `--package` given: the command is not a package.
+        assert_eq!(
+            prep(
+                "pnpm",
+                &["--package=a@1", "dlx", "--package", "b", "run-it"]
+            ),
+            with(&["--package=a@1", "dlx", "--package", "b"])
+        );
+        assert_eq!(
+            prep("pnpx", &["-s", "tsx", "f.ts"]),
+            with(&["dlx", "-s", "--package=tsx"])
+        );
+        assert_eq!(
+            prep("pnpm", &["create", "@s/app", "my-app"]),
+            with(&["dlx", "--package=@s/create-app"])
+        );
+        assert_eq!(prep("pnpm", &["dlx", "./local"]), None);
+        assert_eq!(prep("pnpm", &["dlx", "--cpu=arm64", "x"]), None);
+        assert_eq!(prep("pnpm", &["--silent"]), None);
+        assert!(is_dlx_entry(Path::new("/c/pnpm/dlx/abc/123-4")));
+        assert!(!is_dlx_entry(Path::new("/p/app")));
     }
 
     #[test]
