@@ -150,6 +150,12 @@ fn pnpm_dlx_builds_the_approved_dependency_before_its_command() {
         );
         assert!(!err.contains("approve npm:pw-dlx-native"), "{tool}: {err}");
         assert_eq!(err.matches("install-time code not run").count(), 1, "{err}");
+        // How to have them built once approved: the entry's directory.
+        let hint = format!(
+            "once approved, removing {}/.cache/pnpm/dlx/",
+            t.g.sb.home.display()
+        );
+        assert!(err.contains(&hint), "{tool}: {err}");
         // pnpm reused the prepared entry: nothing it installed itself.
         assert!(!err.contains("pnpm dlx did not build"), "{tool}: {err}");
         assert_eq!(t.entries().len(), 1, "{tool}: {:?}", t.entries());
