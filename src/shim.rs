@@ -529,9 +529,14 @@ fn run_inner(
         let more = crate::scripts::before_pnpm_dlx(s, &cx, notice);
         // `npx` without the npm broker: its directory prepared and built
         // first ([`crate::scripts::npx`]).
+        // `pnpm dlx` without the broker: its cache entry prepared and
+        // built first ([`crate::scripts::pnpm::dlx_prepare`]).
         failed_build = prepared
             .failed
-            .or_else(|| crate::scripts::before_npx(s, &cx, log_target.as_ref(), notice));
+            .or_else(|| crate::scripts::before_npx(s, &cx, log_target.as_ref(), notice))
+            .or_else(|| {
+                crate::scripts::before_pnpm_dlx_prepare(s, &cx, log_target.as_ref(), notice)
+            });
         skip_tool = failed_build.is_some();
         if let Some((at, spec)) = prepared.spec {
             // A dist-tag: the version pkgward prepared the entry for.

