@@ -263,3 +263,40 @@ fn an_entry_pnpm_installs_itself_is_listed_after_its_run() {
     assert_eq!(r["ran"], false, "{r:#}");
     assert_eq!(t.entries().len(), 1, "{:?}", t.entries());
 }
+
+/// The user's own options cannot turn pnpm's scripts back on (pnpm reads
+/// `--config.ignore-scripts=false` over pkgward's `--ignore-scripts`, and
+/// `--allow-build` would then run the package it names): such a command
+/// line is denied before pnpm runs.
+#[test]
+fn options_that_switch_the_scripts_back_on_are_denied() {
+    let t = setup(&["pw-dlx-cli", "pw-dlx-native"]);
+    for opt in [
+        "--config.ignore-scripts=false",
+        "--config.ignoreScripts=false",
+        "--ignore-scripts=false",
+        "--no-ignore-scripts",
+    ] {
+        let o = t.run(
+            "pnpm",
+            &[
+                "dlx",
+                "--cpu=x64",
+                "--allow-build=pw-dlx-sneak",
+                opt,
+                "pw-dlx-cli",
+            ],
+        );
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(77), "{opt}: {err}");
+        assert!(
+            err.contains("would run every package's install scripts"),
+            "{opt}: {err}"
+        );
+        assert_eq!(t.g.sb.marker("dlx-sneak"), None, "{opt}: {err}");
+        assert_eq!(t.g.sb.marker("dlx-native-ran"), None, "{opt}: {err}");
+    }
+    // After the command, the option is the command's.
+    let o = t.run("pnpm", &["dlx", "pw-dlx-cli", "--ignore-scripts=false"]);
+    assert_ne!(o.status.code(), Some(77), "{}", text(&o.stderr));
+}

@@ -129,7 +129,7 @@ pub fn approve_command(eco: Ecosystem, name: &str, version: &str) -> String {
 pub fn violations(
     policy: &Policy,
     tool: Tool,
-    _verb: Verb,
+    verb: Verb,
     args: &[String],
     cwd: &Path,
 ) -> Vec<crate::record::Reason> {
@@ -139,6 +139,9 @@ pub fn violations(
     }
     // Every verb: `npm init NAME` (classified "other") fetches and runs create-NAME.
     out.extend(exec::check(policy, tool, args, cwd));
+    if matches!(tool.name, "pnpm" | "pnpx") && matches!(verb, Verb::Install | Verb::Execute) {
+        out.extend(pnpm::script_overrides(tool.name, args));
+    }
     if tool.name == "cargo" && policy.scripts_default.value == ScriptsDefault::Deny {
         if let Some(why) = cargo::unsupported(args) {
             out.push(crate::record::Reason {
@@ -190,6 +193,7 @@ pub fn all_ours(reasons: &[crate::record::Reason]) -> bool {
             || r.code == python::BUILD_CODE
             || r.code == cargo::UNCHECKED_CODE
             || r.code == gem::UNCHECKED_CODE
+            || r.code == pnpm::OVERRIDE_CODE
     })
 }
 

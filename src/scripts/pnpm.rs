@@ -447,6 +447,57 @@ fn create_name(name: &str) -> String {
     }
 }
 
+/// The reason code of an option that would switch pnpm's scripts back on.
+pub const OVERRIDE_CODE: &str = "scripts-switched-on";
+
+/// Options of a pnpm install or dlx that switch its lifecycle scripts back
+/// on, which pkgward keeps off (it runs the approved ones itself): pnpm
+/// reads `--config.ignore-scripts=false` over its `--ignore-scripts`
+/// wherever each is. Any spelling of the key (`ignoreScripts`,
+/// `ignore_scripts`), `--ignore-scripts=false`, `--no-ignore-scripts`;
+/// only pnpm's own options (before `--`, and before dlx's command).
+pub fn script_overrides(tool: &str, args: &[String]) -> Vec<crate::record::Reason> {
+    let end = dlx_parse(tool, args)
+        .filter(|_| fetches(tool, args))
+        .map_or(args.len(), |p| p.command)
+        .min(args.iter().position(|a| a == "--").unwrap_or(args.len()));
+    let on = |v: &str| !matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "");
+    args[..end]
+        .iter()
+        .filter(|a| {
+            let Some(body) = a.strip_prefix("--") else {
+                return false;
+            };
+            let (key, value) = match body.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (body, None),
+            };
+            let norm: String = key
+                .chars()
+                .filter(|c| !matches!(c, '-' | '_'))
+                .flat_map(char::to_lowercase)
+                .collect();
+            match norm.strip_prefix("config.").unwrap_or(&norm) {
+                "ignorescripts" => value.is_some_and(on),
+                "noignorescripts" => true,
+                _ => false,
+            }
+        })
+        .map(|a| crate::record::Reason {
+            code: OVERRIDE_CODE.into(),
+            message: format!(
+                "`{a}` would run every package's install scripts; pkgward keeps pnpm's scripts \
+                 off and runs the approved ones itself: remove it (approve a package with \
+                 `pkgward approve npm:NAME`)"
+            ),
+            origin: Some(format!(
+                "the command-line flag {}",
+                a.split('=').next().unwrap_or(a)
+            )),
+        })
+        .collect()
+}
+
 /// `pnpm dlx` / `pnpm create` / `pnpx` (see above); `pnpm exec` runs with
 /// scripts off.
 pub fn dlx_setup(tool: &str, policy: &Policy, args: &[String], cwd: &Path) -> Setup {
@@ -462,6 +513,18 @@ pub fn dlx_setup(tool: &str, policy: &Policy, args: &[String], cwd: &Path) -> Se
             ..off
         };
     }
+    // pkgward's options go last, just before the command: after the
+    // user's, which would otherwise win (`--config.ignore-scripts=false`).
+    // pnpm reads `--config.ignore-scripts` over `--ignore-scripts`
+    // wherever each is: both are given, the last of its kind.
+    let off = Setup {
+        insert_args: vec![
+            "--ignore-scripts".into(),
+            "--config.ignore-scripts=true".into(),
+        ],
+        insert_at: dlx_parse(tool, args).map_or(0, |p| p.command),
+        ..off
+    };
     *DLX_START.lock().unwrap_or_else(|e| e.into_inner()) = Some(SystemTime::now());
     let mut names: Vec<String> = policy
         .allow_entries()
@@ -894,6 +957,32 @@ mod tests {
         assert!(dlx_entries(t.path(), start).is_empty());
         let before = SystemTime::now() - std::time::Duration::from_secs(3600);
         assert_eq!(dlx_entries(t.path(), before), vec![old]);
+    }
+
+    #[test]
+    fn options_that_switch_scripts_on_are_found() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let n = |tool: &str, a: &[&str]| script_overrides(tool, &v(a)).len();
+        for a in [
+            &["install", "--config.ignore-scripts=false"][..],
+            &["install", "--config.ignoreScripts=0"],
+            &["--config.ignore_scripts=no", "add", "x"],
+            &["i", "--ignore-scripts=false"],
+            &["install", "--no-ignore-scripts"],
+            &["dlx", "--config.ignore-scripts=false", "x"],
+        ] {
+            assert_eq!(n("pnpm", a), 1, "{a:?}");
+        }
+        for a in [
+            &["install", "--ignore-scripts"][..],
+            &["install", "--config.ignore-scripts=true"],
+            &["dlx", "x", "--config.ignore-scripts=false"],
+            &["install", "--", "--no-ignore-scripts"],
+        ] {
+            assert_eq!(n("pnpm", a), 0, "{a:?}");
+        }
+        assert_eq!(n("pnpx", &["--no-ignore-scripts", "x"]), 1);
+        assert_eq!(n("pnpx", &["x", "--no-ignore-scripts"]), 0);
     }
 
     #[test]
