@@ -29,7 +29,7 @@ pub fn pypi_value_opts() -> &'static [&'static str] {
 pub mod source;
 #[cfg(test)]
 mod tests;
-mod uv;
+pub(crate) mod uv;
 mod yarn;
 
 pub(crate) use bun::bunfig_cache_dir;

@@ -1379,6 +1379,21 @@ fn long_value(name: &str, cmd: &str) -> bool {
     }
 }
 
+/// Whether option `arg` (`--name` or `-x`, without `=value`) takes a value
+/// in `uvx` / `uv tool run` (and uv's global options).
+pub(crate) fn tool_run_takes_value(arg: &str) -> bool {
+    match arg.strip_prefix("--") {
+        Some(_) => long_value(arg, "tool"),
+        None => {
+            let mut c = arg.chars().skip(1);
+            match (c.next(), c.next()) {
+                (Some(c), None) => short_opt(c, "tool", "run").is_some(),
+                _ => false,
+            }
+        }
+    }
+}
+
 /// Whether short option `c` takes a value in command `cmd`/`sub`, and its
 /// long name.
 fn short_opt(c: char, cmd: &str, sub: &str) -> Option<&'static str> {

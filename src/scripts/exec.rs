@@ -40,6 +40,8 @@ struct Grammar {
     value: &'static [&'static str],
     /// Options that take none.
     switch: &'static [&'static str],
+    /// Other options that take a value, as a classifier knows them.
+    takes: Option<fn(&str) -> bool>,
 }
 
 /// `pnpm [global options] dlx|create …` / `pnpx …`.
@@ -91,6 +93,7 @@ const PNPM: Grammar = Grammar {
         "--offline",
         "--prefer-offline",
     ],
+    takes: None,
 };
 
 /// `yarn [--cwd DIR] dlx|create …` (yarn 4).
@@ -99,6 +102,7 @@ const YARN: Grammar = Grammar {
     extra: &[],
     value: &["--cwd"],
     switch: &["--quiet", "-q", "--help", "-h", "--version", "-v"],
+    takes: None,
 };
 
 /// `bunx …` / `bun [options] x|create …` (bun 1.4).
@@ -129,60 +133,16 @@ const BUN: Grammar = Grammar {
         "--version",
         "-v",
     ],
+    takes: None,
 };
 
 /// `uvx …` / `uv [global options] tool run …` (uv 0.13).
 const UV: Grammar = Grammar {
     package: &["--from"],
     extra: &["--with", "-w"],
-    value: &[
-        "--with-editable",
-        "--with-requirements",
-        "--constraints",
-        "-c",
-        "--build-constraints",
-        "-b",
-        "--overrides",
-        "--env-file",
-        "--python-platform",
-        "--torch-backend",
-        "--index",
-        "--default-index",
-        "--index-url",
-        "-i",
-        "--extra-index-url",
-        "--find-links",
-        "-f",
-        "--index-strategy",
-        "--keyring-provider",
-        "--upgrade-package",
-        "-P",
-        "--upgrade-group",
-        "--resolution",
-        "--prerelease",
-        "--prerelease-package",
-        "--fork-strategy",
-        "--exclude-newer",
-        "--exclude-newer-package",
-        "--no-sources-package",
-        "--reinstall-package",
-        "--link-mode",
-        "--config-setting",
-        "-C",
-        "--config-settings-package",
-        "--no-build-isolation-package",
-        "--no-build-package",
-        "--no-binary-package",
-        "--cache-dir",
-        "--refresh-package",
-        "--python",
-        "-p",
-        "--color",
-        "--allow-insecure-host",
-        "--directory",
-        "--project",
-        "--config-file",
-    ],
+    // The other options that take a value: uv's own table
+    // ([`crate::classify::uv`]).
+    value: &["--with-requirements", "--with-editable"],
     switch: &[
         "--isolated",
         "--no-env-file",
@@ -220,6 +180,7 @@ const UV: Grammar = Grammar {
         "--preview",
         "--no-preview",
     ],
+    takes: Some(crate::classify::uv::tool_run_takes_value),
 };
 
 /// `pipx [options] run …`.
@@ -241,6 +202,7 @@ const PIPX: Grammar = Grammar {
         "--fetch-missing-python",
         "--system-site-packages",
     ],
+    takes: None,
 };
 
 /// One way the tool can read the words before `--`: the positional words
@@ -302,7 +264,7 @@ fn readings(g: &Grammar, opts: &[String]) -> Option<Vec<Reading>> {
                     }
                 }
                 push(r, pos + 2);
-            } else if g.value.contains(&a) {
+            } else if g.value.contains(&a) || g.takes.is_some_and(|t| t(a)) {
                 push(r.clone(), pos + 2);
             } else if g.switch.contains(&a) {
                 push(r.clone(), pos + 1);

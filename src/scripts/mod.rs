@@ -1201,6 +1201,64 @@ pub fn before_npx(
     npx::before(setup, cx, &mut log, notice)
 }
 
+/// How a preparation step before a fetch-and-execute tool ended
+/// ([`prepare_step`]).
+pub(crate) enum Step {
+    /// It succeeded; later output goes where its did.
+    Done(Option<crate::supervise::install_code::Attached>),
+    /// A signal stopped pkgward: this is the exit code, nothing more runs.
+    Stopped(i32),
+    /// It failed (said): the tool installs by itself, unprepared.
+    Failed,
+}
+
+/// A preparation step before a fetch-and-execute tool `what` (npx, `pnpm
+/// dlx`): the real tool (`program`, named `tool` in messages) installs into
+/// its own cache with scripts off, unconfined (no package code runs),
+/// traced, its output on stderr (stdout is the command's).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prepare_step(
+    #[cfg_attr(not(target_os = "linux"), allow(unused_variables))] cx: &Context<'_>,
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    (tool, what): (&str, &str),
+    failed: &dyn Fn(String) -> String,
+    notice: &mut dyn FnMut(String),
+) -> Step {
+    let cwd = match std::env::current_dir() {
+        Ok(c) => c,
+        Err(e) => {
+            notice(failed(e.to_string()));
+            return Step::Failed;
+        }
+    };
+    let attached = stderr_attached();
+    let ran = crate::supervise::install_code::run_install_code(
+        &crate::supervise::install_code::InstallCode {
+            program,
+            args,
+            cwd,
+            env,
+            sandboxed: false,
+            extra_write: Vec::new(),
+            #[cfg(target_os = "linux")]
+            trace: cx.trace.clone(),
+            attached: attached.clone(),
+            project: None,
+        },
+    );
+    if let Some(sig) = crate::supervise::terminated() {
+        notice(format!("stopped by signal {sig}: {what} was not run"));
+        return Step::Stopped(128 + sig);
+    }
+    if step_succeeded(ran, tool, failed, notice) {
+        Step::Done(attached)
+    } else {
+        Step::Failed
+    }
+}
+
 /// Whether a step pkgward ran before a fetch-and-execute tool (its own
 /// install into the tool's cache) ended with 0; else says so through
 /// `failed` (`tool` names the program in the message).

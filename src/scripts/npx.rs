@@ -37,7 +37,6 @@ use std::time::SystemTime;
 
 use super::{npm, After, Context, Family, Runner, Setup};
 use crate::record::AuditLog;
-use crate::supervise::install_code::{run_install_code, InstallCode};
 
 /// Set (to `1`) for the npm that prepares the npx directory: its script
 /// shell, pkgward, then runs nothing ([`is_prepare_shell`]).
@@ -135,35 +134,29 @@ fn prepare(
     let unprepared = |why: String| {
         format!("npx: preparing its directory failed ({why}): npx installs its packages itself and builds nothing")
     };
-    let (exe, cwd) = match (std::env::current_exe(), std::env::current_dir()) {
-        (Ok(e), Ok(c)) => (e, c),
-        (Err(e), _) | (_, Err(e)) => {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
             notice(unprepared(e.to_string()));
             return None;
         }
     };
     let mut env = cx.env.to_vec();
     env.push((PREPARE_VAR.into(), "1".into()));
-    let attached = super::stderr_attached();
-    let ran = run_install_code(&InstallCode {
-        program: cx.program.to_path_buf(),
-        args: prepare_args(cx.args, at, &exe),
-        cwd,
+    let step = super::prepare_step(
+        cx,
+        cx.program.to_path_buf(),
+        prepare_args(cx.args, at, &exe),
         env,
-        sandboxed: false,
-        extra_write: Vec::new(),
-        #[cfg(target_os = "linux")]
-        trace: cx.trace.clone(),
-        attached: attached.clone(),
-        project: None,
-    });
-    if let Some(sig) = crate::supervise::terminated() {
-        notice(format!("stopped by signal {sig}: npx was not run"));
-        return Some(128 + sig);
-    }
-    if !super::step_succeeded(ran, "npm", &unprepared, notice) {
-        return None;
-    }
+        ("npm", "npx"),
+        &unprepared,
+        notice,
+    );
+    let attached = match step {
+        super::Step::Done(a) => a,
+        super::Step::Stopped(code) => return Some(code),
+        super::Step::Failed => return None,
+    };
     let now = npm::npx_state(&state.cache);
     let installed: Vec<PathBuf> = now
         .iter()

@@ -679,7 +679,6 @@ pub fn dlx_prepare(
     log: &mut Option<AuditLog>,
     notice: &mut dyn FnMut(String),
 ) -> Option<i32> {
-    use crate::supervise::install_code::{run_install_code, InstallCode};
     let args = DLX_PREPARE
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -699,13 +698,6 @@ pub fn dlx_prepare(
         ));
         return None;
     };
-    let cwd = match std::env::current_dir() {
-        Ok(c) => c,
-        Err(e) => {
-            notice(unprepared(e.to_string()));
-            return None;
-        }
-    };
     let mut env = cx.env.to_vec();
     env.extend(
         super::ignore_scripts_env("true")
@@ -713,27 +705,22 @@ pub fn dlx_prepare(
             .chain([("PNPM_CONFIG_IGNORE_SCRIPTS".into(), "true".into())])
             .map(|(k, v)| (k.into(), v.into())),
     );
-    let attached = super::stderr_attached();
     let start = SystemTime::now();
-    let ran = run_install_code(&InstallCode {
-        program: pnpm.clone(),
-        args: args.iter().map(Into::into).collect(),
-        cwd,
+    let args = args.iter().map(Into::into).collect();
+    let step = super::prepare_step(
+        cx,
+        pnpm.clone(),
+        args,
         env,
-        sandboxed: false,
-        extra_write: Vec::new(),
-        #[cfg(target_os = "linux")]
-        trace: cx.trace.clone(),
-        attached: attached.clone(),
-        project: None,
-    });
-    if let Some(sig) = crate::supervise::terminated() {
-        notice(format!("stopped by signal {sig}: pnpm dlx was not run"));
-        return Some(128 + sig);
-    }
-    if !super::step_succeeded(ran, "pnpm", &unprepared, notice) {
-        return None;
-    }
+        ("pnpm", "pnpm dlx"),
+        &unprepared,
+        notice,
+    );
+    let attached = match step {
+        super::Step::Done(a) => a,
+        super::Step::Stopped(code) => return Some(code),
+        super::Step::Failed => return None,
+    };
     let cx = Context {
         program: &pnpm,
         attached,
