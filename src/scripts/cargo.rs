@@ -1442,10 +1442,23 @@ struct Ahead {
     prepare: Option<std::thread::JoinHandle<()>>,
 }
 
+/// A gate denied when dropped without having been opened: a return or an
+/// unwind that forgets it stops the build instead of leaving it (and the
+/// scope that waits for it) waiting.
+#[cfg(target_os = "linux")]
+struct Gated(Arc<crate::supervise::linux::gate::Gate>);
+
+#[cfg(target_os = "linux")]
+impl Drop for Gated {
+    fn drop(&mut self) {
+        self.0.deny();
+    }
+}
+
 /// The build started behind a gate ([`crate::supervise::linux::gate`]).
 struct Started<'s> {
     #[cfg(target_os = "linux")]
-    gate: Arc<crate::supervise::linux::gate::Gate>,
+    gate: Gated,
     run: std::thread::ScopedJoinHandle<
         's,
         crate::error::Result<crate::supervise::install_code::CodeEnded>,
@@ -1464,7 +1477,10 @@ impl<'s> Started<'s> {
             let t = code.trace.as_mut()?;
             t.gate = Some(gate.clone());
             let run = s.spawn(move || run_install_code(&code));
-            Some(Started { gate, run })
+            Some(Started {
+                gate: Gated(gate),
+                run,
+            })
         }
         #[cfg(not(target_os = "linux"))]
         {
@@ -1476,7 +1492,7 @@ impl<'s> Started<'s> {
     /// Stops it: nothing it would have started runs.
     fn stop(self) {
         #[cfg(target_os = "linux")]
-        self.gate.deny();
+        self.gate.0.deny();
         let _ = self.run.join();
     }
 
@@ -1484,13 +1500,13 @@ impl<'s> Started<'s> {
     /// of pkgward's own could gate it): the caller runs it again, ungated.
     fn go(self) -> Option<crate::error::Result<crate::supervise::install_code::CodeEnded>> {
         #[cfg(target_os = "linux")]
-        self.gate.open();
+        self.gate.0.open();
         let r = match self.run.join() {
             Ok(r) => r,
             Err(panic) => std::panic::resume_unwind(panic),
         };
         #[cfg(target_os = "linux")]
-        if r.is_err() && !self.gate.held() {
+        if r.is_err() && !self.gate.0.held() {
             return None;
         }
         Some(r)
