@@ -658,6 +658,14 @@ fn prepare(
         rewrite = Some((spec.at, format!("{}@{version}", spec.head).into()));
         work = Some(dir);
     }
+    // (Its name must stay one directory of bunx's cache: an option's value
+    // in the suffix could hold a path.)
+    if [&version, &spec.suffix]
+        .iter()
+        .any(|p| p.contains(['/', '\\']) || p.contains(".."))
+    {
+        return None;
+    }
     let entry = private.join(format!("{name}@{version}{}", spec.suffix));
     let fresh = |p: &Path| {
         std::fs::metadata(p)
