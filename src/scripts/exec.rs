@@ -219,67 +219,41 @@ const MAX_READINGS: usize = 64;
 
 /// Every reading of `opts` under `g` (see above); `None`: too many.
 fn readings(g: &Grammar, opts: &[String]) -> Option<Vec<Reading>> {
-    let mut out = vec![Reading::default()];
-    let mut i = 0;
-    // Each reading is at its own position: expand breadth-first by word.
-    let mut at: Vec<usize> = vec![0];
+    // Each reading with where it is in `opts`; every step moves it on.
+    let mut todo = vec![(Reading::default(), 0usize)];
     let mut done: Vec<Reading> = Vec::new();
-    while !out.is_empty() {
-        let mut next = Vec::new();
-        let mut next_at = Vec::new();
-        for (r, &pos) in out.iter().zip(&at) {
-            let Some(a) = opts.get(pos) else {
-                done.push(r.clone());
-                continue;
-            };
-            let mut push = |r: Reading, pos: usize| {
-                next.push(r);
-                next_at.push(pos);
-            };
-            let word = |n: usize| opts.get(n).map(String::as_str);
-            if !a.starts_with('-') || a == "-" {
-                let mut r = r.clone();
-                r.words.push(a.clone());
-                push(r, pos + 1);
-                continue;
+    while let Some((mut r, pos)) = todo.pop() {
+        let Some(a) = opts.get(pos) else {
+            done.push(r);
+            continue;
+        };
+        let next = opts.get(pos + 1);
+        let mut step = 1;
+        if !a.starts_with('-') || a == "-" {
+            r.words.push(a.clone());
+        } else if let Some((k, v)) = a.split_once('=') {
+            if g.package.contains(&k) {
+                r.packages.push(v.to_string());
+            } else if g.extra.contains(&k) {
+                r.extra.push(v.to_string());
             }
-            if let Some((k, v)) = a.split_once('=') {
-                let mut r = r.clone();
-                if g.package.contains(&k) {
-                    r.packages.push(v.to_string());
-                } else if g.extra.contains(&k) {
-                    r.extra.push(v.to_string());
-                }
-                push(r, pos + 1);
-                continue;
-            }
-            let a = a.as_str();
-            if g.package.contains(&a) || g.extra.contains(&a) {
-                let mut r = r.clone();
-                if let Some(v) = word(pos + 1) {
-                    if g.package.contains(&a) {
-                        r.packages.push(v.to_string());
-                    } else {
-                        r.extra.push(v.to_string());
-                    }
-                }
-                push(r, pos + 2);
-            } else if g.value.contains(&a) || g.takes.is_some_and(|t| t(a)) {
-                push(r.clone(), pos + 2);
-            } else if g.switch.contains(&a) {
-                push(r.clone(), pos + 1);
-            } else {
-                // Not known: with the next word as its value, and without.
-                push(r.clone(), pos + 1);
-                if word(pos + 1).is_some_and(|w| !w.starts_with('-')) {
-                    push(r.clone(), pos + 2);
+        } else if g.package.contains(&a.as_str()) || g.extra.contains(&a.as_str()) {
+            if let Some(v) = next {
+                if g.package.contains(&a.as_str()) {
+                    r.packages.push(v.clone());
+                } else {
+                    r.extra.push(v.clone());
                 }
             }
+            step = 2;
+        } else if g.value.contains(&a.as_str()) || g.takes.is_some_and(|t| t(a)) {
+            step = 2;
+        } else if !g.switch.contains(&a.as_str()) && next.is_some_and(|w| !w.starts_with('-')) {
+            // Not known: with the next word as its value, and without.
+            todo.push((r.clone(), pos + 2));
         }
-        out = next;
-        at = next_at;
-        i += 1;
-        if out.len() + done.len() > MAX_READINGS || i > 4 * opts.len() + 4 {
+        todo.push((r, pos + step));
+        if todo.len() + done.len() > MAX_READINGS {
             return None;
         }
     }
@@ -430,46 +404,27 @@ fn npm_readings(opts: &[String]) -> Option<Vec<Reading>> {
     Some(out)
 }
 
-/// What an invocation fetches and executes, by reading.
-enum Targets {
-    /// The packages (empty: it fetches and executes nothing).
-    Some(Vec<String>),
-    /// Options pkgward cannot read unambiguously enough.
-    Unreadable,
-}
-
-/// The packages an invocation fetches and executes (empty: none). A
-/// command line whose options cannot be read is taken as executing an
-/// unknown package (`?`), which no approval matches.
-pub fn targets(tool: Tool, args: &[String], cwd: &Path) -> Vec<String> {
-    match read_targets(tool, args, cwd) {
-        Targets::Some(t) => t,
-        Targets::Unreadable => vec![UNREADABLE.to_string()],
-    }
-}
-
 /// The target of a command line pkgward cannot read ([`targets`]).
 const UNREADABLE: &str = "(a package pkgward cannot tell from the command line)";
 
-fn read_targets(tool: Tool, args: &[String], cwd: &Path) -> Targets {
+/// The packages an invocation fetches and executes (empty: none). A
+/// command line whose options cannot be read is taken as executing an
+/// unknown package ([`UNREADABLE`]), which no approval matches.
+pub fn targets(tool: Tool, args: &[String], cwd: &Path) -> Vec<String> {
     let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
     let (opts, rest) = (&args[..at], &args[at..]);
-    let g = match tool.name {
-        "npx" | "npm" => None,
-        "pnpx" | "pnpm" => Some(&PNPM),
-        "yarn" => Some(&YARN),
-        "bunx" | "bun" => Some(&BUN),
-        "uvx" | "uv" => Some(&UV),
-        "pipx" => Some(&PIPX),
-        _ => return Targets::Some(Vec::new()),
-    };
-    let reads = match (g, tool.name) {
-        (Some(g), _) => readings(g, opts),
-        (None, "npx") => Some(vec![npx_reading(opts)]),
-        (None, _) => npm_readings(opts),
+    let reads = match tool.name {
+        "npx" => Some(vec![npx_reading(opts)]),
+        "npm" => npm_readings(opts),
+        "pnpx" | "pnpm" => readings(&PNPM, opts),
+        "yarn" => readings(&YARN, opts),
+        "bunx" | "bun" => readings(&BUN, opts),
+        "uvx" | "uv" => readings(&UV, opts),
+        "pipx" => readings(&PIPX, opts),
+        _ => return Vec::new(),
     };
     let Some(reads) = reads else {
-        return Targets::Unreadable;
+        return vec![UNREADABLE.to_string()];
     };
     let mut out: Vec<String> = Vec::new();
     for r in reads {
@@ -508,7 +463,7 @@ fn read_targets(tool: Tool, args: &[String], cwd: &Path) -> Targets {
         .collect();
     out.sort();
     out.dedup();
-    Targets::Some(out)
+    out
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

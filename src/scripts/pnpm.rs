@@ -503,20 +503,15 @@ pub fn script_overrides(tool: &str, args: &[String]) -> Vec<crate::record::Reaso
 pub fn dlx_setup(tool: &str, policy: &Policy, args: &[String], cwd: &Path) -> Setup {
     let off = Setup {
         env: super::ignore_scripts_env("true"),
-        insert_args: vec!["--ignore-scripts".into()],
-        insert_at: 0,
         ..Setup::default()
     };
     if !fetches(tool, args) {
-        return Setup {
-            insert_args: Vec::new(),
-            ..off
-        };
+        return off;
     }
-    // pkgward's options go last, just before the command: after the
-    // user's, which would otherwise win (`--config.ignore-scripts=false`).
-    // pnpm reads `--config.ignore-scripts` over `--ignore-scripts`
-    // wherever each is: both are given, the last of its kind.
+    // pkgward's options go last, just before the command, after the
+    // user's. (pnpm reads the config form over `--ignore-scripts` wherever
+    // each is, and the user's own wins over pkgward's: a command line that
+    // switches scripts back on is denied beforehand, [`script_overrides`].)
     let off = Setup {
         insert_args: vec![
             "--ignore-scripts".into(),
