@@ -94,23 +94,28 @@ impl T {
             .collect()
     }
 
-    /// pnpm's dlx cache entries (not the `pkg` links).
+    /// pnpm's dlx cache entries (not the `pkg` links) in its default cache.
     fn entries(&self) -> Vec<PathBuf> {
-        let dlx = self.g.sb.home.join(".cache/pnpm/dlx");
-        let mut out = Vec::new();
-        for h in std::fs::read_dir(dlx).into_iter().flatten().flatten() {
-            for e in std::fs::read_dir(h.path()).into_iter().flatten().flatten() {
-                if e.file_type().unwrap().is_dir() {
-                    out.push(e.path());
-                }
-            }
-        }
-        out
+        entries_in(&self.g.sb.home.join(".cache/pnpm"))
     }
 
     fn bashrc(&self) -> String {
         std::fs::read_to_string(self.g.sb.home.join(".bashrc")).unwrap()
     }
+}
+
+/// The dlx cache entries under the pnpm cache `cache`.
+fn entries_in(cache: &std::path::Path) -> Vec<PathBuf> {
+    let dlx = cache.join("dlx");
+    let mut out = Vec::new();
+    for h in std::fs::read_dir(dlx).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(h.path()).into_iter().flatten().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                out.push(e.path());
+            }
+        }
+    }
+    out
 }
 
 /// `pnpm dlx` and `pnpx`: the approved dependency is built in the entry
@@ -299,4 +304,34 @@ fn options_that_switch_the_scripts_back_on_are_denied() {
     // After the command, the option is the command's.
     let o = t.run("pnpm", &["dlx", "pw-dlx-cli", "--ignore-scripts=false"]);
     assert_ne!(o.status.code(), Some(77), "{}", text(&o.stderr));
+}
+
+/// pnpm 12 takes its cache from `cacheDir` in the project's
+/// `pnpm-workspace.yaml` (not from `.npmrc`): the entry pkgward prepares
+/// and builds is the one there, which the user's run then reuses.
+#[test]
+fn the_entry_is_prepared_in_the_cache_the_workspace_file_names() {
+    let t = setup(&["pw-dlx-cli", "pw-dlx-native"]);
+    let cache = t.g.sb.root().join("ws-cache");
+    std::fs::write(
+        t.g.sb.work.join("pnpm-workspace.yaml"),
+        format!("cacheDir: {}\n", cache.display()),
+    )
+    .unwrap();
+    let o = t.run("pnpm", &["dlx", "pw-dlx-cli"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(text(&o.stdout), "native ok\n", "{err}");
+    assert_eq!(
+        t.g.sb.marker("dlx-native").as_deref(),
+        Some("key:unreadable bashrc:refused\n"),
+        "{err}"
+    );
+    assert_eq!(t.g.sb.marker("dlx-sneak"), None, "{err}");
+    assert!(
+        err.contains("pkgward approve npm:pw-dlx-sneak@1.0.0"),
+        "{err}"
+    );
+    assert_eq!(entries_in(&cache).len(), 1, "{err}");
+    assert!(t.entries().is_empty(), "{:?}", t.entries());
 }

@@ -23,6 +23,11 @@ pub(crate) use poetry::POETRY_VALUE_OPTS;
 mod pypi;
 
 /// pip's options that take a value.
+/// Where pnpm keeps its cache ([`pnpm::cache_dirs`]).
+pub fn pnpm_cache_dirs(req: &Request<'_>) -> Vec<std::path::PathBuf> {
+    pnpm::cache_dirs(req)
+}
+
 pub fn pypi_value_opts() -> &'static [&'static str] {
     pypi::PIP_VALUE_OPTS
 }

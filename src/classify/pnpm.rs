@@ -533,6 +533,112 @@ fn config_dir(req: &Request<'_>) -> Option<PathBuf> {
     })
 }
 
+/// Every directory pnpm may keep its cache in (its `dlx` entries live under
+/// `<cache>/dlx`), as each generation reads `cache-dir`; both generations'
+/// when the version is not known. pnpm ≥ 11 (checked against 12.21):
+/// `--cache-dir`, `PNPM_CONFIG_CACHE_DIR` (over `pnpm_config_cache_dir`),
+/// `cacheDir` in `pnpm-workspace.yaml` (relative to it), the global
+/// `config.yaml`'s; `.npmrc` and `npm_config_*` are not read. pnpm ≤ 10:
+/// `--cache-dir`, `npm_config_cache_dir`, the workspace file, the project's,
+/// the workspace root's and the user's `.npmrc`, the global `rc`. Then the
+/// platform's default (`$XDG_CACHE_HOME/pnpm`, `~/.cache/pnpm`,
+/// `~/Library/Caches/pnpm`, `%LOCALAPPDATA%\pnpm-cache`).
+pub fn cache_dirs(req: &Request<'_>) -> Vec<PathBuf> {
+    let own = pnpm_own_args(req);
+    let cwd = flag_value(own, &["--dir", "-C"])
+        .map(|(v, _)| req.cwd.join(v))
+        .unwrap_or_else(|| req.cwd.to_path_buf());
+    let at = |base: &Path, v: &str| lexical(&base.join(super::yarn::expand_home(v, req.home)));
+    if let Some((v, _)) = flag_value(own, &["--cache-dir"]).filter(|(v, _)| !v.is_empty()) {
+        return vec![at(&cwd, &v)];
+    }
+    let proj = package_root(req, &cwd);
+    let ws = workspace_root(req, &proj);
+    let root = ws.clone().unwrap_or_else(|| proj.clone());
+    let gen = generation(req, &root);
+    let env_value = |prefix: &str| {
+        let mut keys = env_keys(req, prefix);
+        // The uppercase spelling first (it wins in pnpm 12).
+        keys.sort_by_key(|(_, _, var)| !var.starts_with(&prefix.to_ascii_uppercase()));
+        keys.into_iter()
+            .find(|(k, v, _)| k == "cache-dir" && !v.is_empty())
+            .map(|(_, v, _)| at(&cwd, &v))
+    };
+    let yaml_value = |path: &Path| {
+        let text = req.files.read(path)?;
+        let doc = yaml::parse(&text);
+        let v = doc
+            .get_all("cacheDir")
+            .into_iter()
+            .filter_map(|(n, _)| yaml::scalar(n))
+            .rfind(|v| !v.is_empty())?
+            .to_string();
+        Some(at(path.parent()?, &v))
+    };
+    let npmrc_value = |path: &Path| {
+        let text = req.files.read(path)?;
+        let v = npmrc::parse(&text, req.env)
+            .into_iter()
+            .rfind(|e| e.key == "cache-dir" && !e.value.is_empty())?
+            .value;
+        Some(at(path.parent()?, &v))
+    };
+    let ws_yaml = ws.as_ref().map(|w| w.join("pnpm-workspace.yaml"));
+    let global = config_dir(req);
+    let modern = || {
+        env_value("pnpm_config_")
+            .or_else(|| ws_yaml.as_deref().and_then(yaml_value))
+            .or_else(|| {
+                global
+                    .as_ref()
+                    .and_then(|g| yaml_value(&g.join("config.yaml")))
+            })
+    };
+    let legacy = || {
+        let mut npmrcs = vec![proj.join(".npmrc")];
+        npmrcs.extend(ws.iter().filter(|w| **w != proj).map(|w| w.join(".npmrc")));
+        npmrcs.extend(req.home.map(|h| h.join(".npmrc")));
+        npmrcs.extend(global.as_ref().map(|g| g.join("rc")));
+        env_value("npm_config_")
+            .or_else(|| ws_yaml.as_deref().and_then(yaml_value))
+            .or_else(|| npmrcs.iter().find_map(|p| npmrc_value(p)))
+    };
+    let or_default = |v: Option<PathBuf>| v.or_else(|| default_cache_dir(req));
+    let mut out: Vec<PathBuf> = match gen {
+        Gen::Modern => or_default(modern()).into_iter().collect(),
+        Gen::Legacy => or_default(legacy()).into_iter().collect(),
+        Gen::Both => or_default(modern())
+            .into_iter()
+            .chain(or_default(legacy()))
+            .collect(),
+    };
+    out.dedup();
+    out
+}
+
+/// pnpm's default cache directory on this platform.
+fn default_cache_dir(req: &Request<'_>) -> Option<PathBuf> {
+    let var = |k: &str| {
+        req.env
+            .get(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    if let Some(x) = var("XDG_CACHE_HOME") {
+        return Some(x.join("pnpm"));
+    }
+    if cfg!(windows) {
+        return var("LOCALAPPDATA").map(|l| l.join("pnpm-cache"));
+    }
+    let home = req.home?;
+    Some(if cfg!(target_os = "macos") {
+        home.join("Library/Caches/pnpm")
+    } else {
+        home.join(".cache/pnpm")
+    })
+}
+
 /// The nearest directory at or above `from` with a `pnpm-workspace.yaml`
 /// (or the one the environment names).
 fn workspace_root(req: &Request<'_>, from: &Path) -> Option<PathBuf> {
@@ -893,8 +999,10 @@ const PNPM_COMMANDS: &[&str] = &[
     "why",
 ];
 
-pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
-    let own = if req.tool.name == "pnpx" {
+/// The arguments pnpm itself reads (not those of the command `exec`/`dlx`
+/// runs).
+fn pnpm_own_args<'a>(req: &Request<'a>) -> &'a [String] {
+    if req.tool.name == "pnpx" {
         own_args(req.args, PNPM_VALUE_FLAGS, &[], &[])
     } else {
         own_args(
@@ -903,7 +1011,11 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             PNPM_COMMANDS,
             &["exec", "dlx", "pnx"],
         )
-    };
+    }
+}
+
+pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
+    let own = pnpm_own_args(req);
     let req = &Request {
         tool: req.tool,
         args: own,
@@ -1069,6 +1181,108 @@ mod tests {
             env,
             files,
             real: PNPM10_BIN,
+        }
+    }
+
+    /// Where each generation keeps its cache (the dlx entries pkgward
+    /// prepares and lists): checked against `pnpm config get cache-dir` of
+    /// the real pnpm 12.
+    #[test]
+    fn cache_dirs_follow_each_generation() {
+        const WS: (&str, &str) = ("/w/proj/pnpm-workspace.yaml", "cacheDir: ../c-ws\n");
+        const WS_KEBAB: (&str, &str) = ("/w/proj/pnpm-workspace.yaml", "cache-dir: /c-kebab\n");
+        const NPMRC: (&str, &str) = ("/w/proj/.npmrc", "cache-dir=/c-npmrc\n");
+        const USER: (&str, &str) = ("/home/u/.npmrc", "cache-dir=~/c-user\n");
+        const GLOBAL: (&str, &str) = ("/home/u/.config/pnpm/config.yaml", "cacheDir: /c-global\n");
+        const PIN10: (&str, &str) = (
+            "/w/proj/package.json",
+            r#"{"packageManager":"pnpm@10.34.9"}"#,
+        );
+        let default = "/home/u/.cache/pnpm";
+        let cases: &[(Case<'_>, &[&str])] = &[
+            (p12(&["dlx", "x"], &[], &[PNPM12]), &[default]),
+            (p12(&["dlx", "x"], &[], &[PNPM12, NPMRC, USER]), &[default]),
+            (p12(&["dlx", "x"], &[], &[PNPM12, WS, GLOBAL]), &["/w/c-ws"]),
+            (
+                p12(&["dlx", "x"], &[], &[PNPM12, WS_KEBAB, GLOBAL]),
+                &["/c-global"],
+            ),
+            (
+                p12(
+                    &["--cache-dir=/c-arg", "dlx", "x"],
+                    &[("PNPM_CONFIG_CACHE_DIR", "/c-env")],
+                    &[PNPM12, WS],
+                ),
+                &["/c-arg"],
+            ),
+            (
+                p12(
+                    &["-C", "sub", "dlx", "x", "--cache-dir", "/not-pnpms"],
+                    &[],
+                    &[PNPM12],
+                ),
+                &[default],
+            ),
+            (
+                p12(
+                    &["dlx", "x"],
+                    &[
+                        ("pnpm_config_cache_dir", "/c-lower"),
+                        ("PNPM_CONFIG_CACHE_DIR", "/c-upper"),
+                    ],
+                    &[PNPM12, WS],
+                ),
+                &["/c-upper"],
+            ),
+            (
+                p12(
+                    &["dlx", "x"],
+                    &[("npm_config_cache_dir", "/c-npm")],
+                    &[PNPM12],
+                ),
+                &[default],
+            ),
+            (
+                p12(&["dlx", "x"], &[("XDG_CACHE_HOME", "/xdg")], &[PNPM12]),
+                &["/xdg/pnpm"],
+            ),
+            (
+                p10(&["dlx", "x"], &[], &[PNPM10, NPMRC, USER]),
+                &["/c-npmrc"],
+            ),
+            (
+                p10(&["dlx", "x"], &[], &[PNPM10, USER]),
+                &["/home/u/c-user"],
+            ),
+            (
+                p10(
+                    &["dlx", "x"],
+                    &[("npm_config_cache_dir", "/c-npm")],
+                    &[PNPM10, NPMRC],
+                ),
+                &["/c-npm"],
+            ),
+            // pnpm 12 switching to the pinned pnpm 10.
+            (
+                p12(&["dlx", "x"], &[], &[PNPM12, PIN10, NPMRC]),
+                &["/c-npmrc"],
+            ),
+            // Version unknown: where either generation would put it.
+            (
+                Case {
+                    tool: "pnpx",
+                    args: &["x"],
+                    env: &[],
+                    files: &[NPMRC, GLOBAL],
+                    real: "/nowhere/pnpm",
+                },
+                &["/c-global", "/c-npmrc"],
+            ),
+        ];
+        for (c, want) in cases {
+            let got = with_request(c, cache_dirs);
+            let want: Vec<PathBuf> = want.iter().map(PathBuf::from).collect();
+            assert_eq!(got, want, "{:?} {:?} {:?}", c.args, c.env, c.files);
         }
     }
 

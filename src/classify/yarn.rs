@@ -2549,6 +2549,11 @@ pub(super) mod testkit {
     pub const PNPM10_BIN: &str = "/opt/p10/node_modules/pnpm/bin/pnpm.cjs";
 
     pub fn run(c: &Case<'_>) -> Vec<Source> {
+        with_request(c, |req| classify(req).sources)
+    }
+
+    /// `f` of the request the case describes (cwd `/w/proj`, home `/home/u`).
+    pub fn with_request<T>(c: &Case<'_>, f: impl FnOnce(&Request<'_>) -> T) -> T {
         let env = FakeEnv(
             c.env
                 .iter()
@@ -2571,7 +2576,7 @@ pub(super) mod testkit {
             home: Some(Path::new("/home/u")),
             real_tool: Some(Path::new(c.real)),
         };
-        classify(&req).sources
+        f(&req)
     }
 
     /// `want`: (kind, value, origin as displayed, overridable).

@@ -227,6 +227,8 @@ pub fn allow_builds(approved: &[&Package], denied: &[&Package]) -> String {
 
 /// When this invocation's `pnpm dlx` started (its cache entry is newer).
 static DLX_START: Mutex<Option<SystemTime>> = Mutex::new(None);
+/// Where that pnpm keeps its cache ([`crate::classify::pnpm_cache_dirs`]).
+static DLX_CACHES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// `--allow-build=NAME` for each approved npm name ([`dlx_setup`]).
 static DLX_ALLOW: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// What the broker decided in this invocation's `pnpm dlx` run.
@@ -521,6 +523,7 @@ pub fn dlx_setup(tool: &str, policy: &Policy, args: &[String], cwd: &Path) -> Se
         ..off
     };
     *DLX_START.lock().unwrap_or_else(|e| e.into_inner()) = Some(SystemTime::now());
+    *DLX_CACHES.lock().unwrap_or_else(|e| e.into_inner()) = cache_dirs(tool, args, cwd);
     let mut names: Vec<String> = policy
         .allow_entries()
         .filter(|(e, _)| e.ecosystem == Ecosystem::Npm)
@@ -687,7 +690,8 @@ pub fn dlx_prepare(
              itself and builds nothing"
         )
     };
-    let (Some(pnpm), Some(cache)) = (real_pnpm(cx), cache_dir(cx)) else {
+    let caches = DLX_CACHES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let Some(pnpm) = real_pnpm(cx).filter(|_| !caches.is_empty()) else {
         notice(unprepared(
             "the real pnpm or its cache directory was not found".into(),
         ));
@@ -723,7 +727,7 @@ pub fn dlx_prepare(
         trace: cx.trace.clone(),
         ..*cx
     };
-    for entry in dlx_entries(&cache, start) {
+    for entry in dlx_entries(&caches, start) {
         let after = After::all_in(Family::Pnpm, Runner::SameTool, entry.clone());
         if let Some(code) = super::run_after(&after, &cx, log, notice) {
             // Not left half built for the next run to reuse.
@@ -781,44 +785,36 @@ pub fn dlx_seen(outcomes: Vec<super::npm_broker::Outcome>) {
     }));
 }
 
-/// pnpm's cache directory (pnpm's rule): `cache-dir` from its environment
-/// (`PNPM_CONFIG_CACHE_DIR`, `npm_config_cache_dir`), else
-/// `$XDG_CACHE_HOME/pnpm`, else the platform's (`~/.cache/pnpm`,
-/// `~/Library/Caches/pnpm`, `%LOCALAPPDATA%\pnpm-cache`).
-fn cache_dir(cx: &Context<'_>) -> Option<PathBuf> {
-    let var = |k: &str| {
-        super::launch_var(cx.env, k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
+/// Where pnpm keeps its cache for this command line, from the shim's own
+/// environment and files.
+fn cache_dirs(tool: &str, args: &[String], cwd: &Path) -> Vec<PathBuf> {
+    let Some(tool) = crate::tools::Tool::by_name(tool) else {
+        return Vec::new();
     };
-    if let Some(d) = var("PNPM_CONFIG_CACHE_DIR").or_else(|| var("npm_config_cache_dir")) {
-        return Some(d);
-    }
-    if let Some(x) = var("XDG_CACHE_HOME") {
-        return Some(x.join("pnpm"));
-    }
-    if cfg!(windows) {
-        return var("LOCALAPPDATA").map(|l| l.join("pnpm-cache"));
-    }
-    let home = var("HOME").or_else(dirs::home_dir)?;
-    Some(if cfg!(target_os = "macos") {
-        home.join("Library/Caches/pnpm")
-    } else {
-        home.join(".cache/pnpm")
+    let home = dirs::home_dir();
+    crate::classify::pnpm_cache_dirs(&crate::classify::Request {
+        tool,
+        args,
+        env: &crate::classify::source::ProcessEnv,
+        files: &crate::classify::source::RealFiles,
+        cwd,
+        home: home.as_deref(),
+        real_tool: None,
     })
 }
 
-/// The dlx cache entries (`<cache>/dlx/<hash>/<entry>`) written since `start`.
-pub fn dlx_entries(cache: &Path, start: SystemTime) -> Vec<PathBuf> {
-    let Ok(hashes) = std::fs::read_dir(cache.join("dlx")) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = hashes
+/// The dlx cache entries (`<cache>/dlx/<hash>/<entry>`) written since
+/// `start`, in any of `caches`.
+pub fn dlx_entries(caches: &[PathBuf], start: SystemTime) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = caches
+        .iter()
+        .filter_map(|c| std::fs::read_dir(c.join("dlx")).ok())
+        .flatten()
         .filter_map(|e| e.ok())
         .flat_map(|h| super::fresh_dirs(&h.path(), start))
         .collect();
     out.sort();
+    out.dedup();
     out
 }
 
@@ -844,9 +840,10 @@ pub fn dlx_after(cx: &Context<'_>, log: &mut Option<AuditLog>, notice: &mut dyn 
         }
     }
     let prepared = std::mem::take(&mut *DLX_PREPARED.lock().unwrap_or_else(|e| e.into_inner()));
-    let mut entries = match (start, cache_dir(cx)) {
-        (Some(t), Some(c)) => dlx_entries(&c, t),
-        _ => Vec::new(),
+    let caches = std::mem::take(&mut *DLX_CACHES.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut entries = match start {
+        Some(t) => dlx_entries(&caches, t),
+        None => Vec::new(),
     };
     // Built (and listed) before the run ([`dlx_prepare`]).
     entries.retain(|e| !prepared.contains(e));
@@ -936,9 +933,9 @@ mod tests {
         let old = t.path().join("dlx/h1/old");
         std::fs::create_dir_all(&old).unwrap();
         let start = SystemTime::now() + std::time::Duration::from_secs(3600);
-        assert!(dlx_entries(t.path(), start).is_empty());
+        assert!(dlx_entries(&[t.path().into()], start).is_empty());
         let before = SystemTime::now() - std::time::Duration::from_secs(3600);
-        assert_eq!(dlx_entries(t.path(), before), vec![old]);
+        assert_eq!(dlx_entries(&[t.path().into()], before), vec![old]);
     }
 
     #[test]
