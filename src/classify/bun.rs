@@ -204,6 +204,7 @@ fn toml_string(v: &str) -> Option<String> {
 /// dir = "…"`, `[install] cache = "…"` or `cache = { dir = "… " }` (the
 /// last one wins; `cache = false` sets none). bun does not expand
 /// variables in it.
+#[cfg(any(unix, test))]
 pub(crate) fn bunfig_cache_dir(text: &str) -> Option<String> {
     toml_strings(text)
         .into_iter()

@@ -23,7 +23,7 @@ pub(crate) use poetry::POETRY_VALUE_OPTS;
 mod pypi;
 
 /// pip's options that take a value.
-/// Where pnpm keeps its cache ([`pnpm::cache_dirs`]).
+/// Where pnpm keeps its cache (`pnpm::cache_dirs`).
 pub fn pnpm_cache_dirs(req: &Request<'_>) -> Vec<std::path::PathBuf> {
     pnpm::cache_dirs(req)
 }
@@ -37,6 +37,7 @@ mod tests;
 pub(crate) mod uv;
 mod yarn;
 
+#[cfg(unix)]
 pub(crate) use bun::bunfig_cache_dir;
 pub(crate) use yarn::lockfile_in_yaml_form;
 

@@ -72,12 +72,13 @@
 //!   cannot be tested here against a loopback server (HTTPS only), so it is
 //!   left to bunx and recorded after it.
 //!
-//! On Windows bunx names its directory `.bunx-<32-bit hash of the user
-//! name>` (bun's `userUniqueId`, not a uid) and runs
-//! `node_modules/.bin/NAME.exe`: pkgward does not prepare it there
-//! (nothing to check bun's Windows behaviour against here); bunx installs
-//! with scripts off, and what it installed is recorded and listed after it
-//! ([`x_after`], which reads every `.bunx-*` directory).
+//! On Windows bun 1.4.5 keeps the older layout, `<temp>\bunx-<id>-<spec>`
+//! (`<id>` bun's `userUniqueId`, a hash of the user name, not a uid;
+//! [`windows_entries`]), and runs `node_modules/.bin/NAME.exe`: pkgward does
+//! not prepare it there (bun's Windows build runs under Wine, but its
+//! install fails there, so nothing could check the preparation); bunx
+//! installs with scripts off, and what it installed is recorded and listed
+//! after it ([`x_after`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -121,6 +122,7 @@ pub fn x_setup(bunx: bool, cwd: &Path) -> Setup {
 /// expanded, relative to the bunfig's directory; bunx does not read the
 /// project's `bunfig.toml` for it); `$BUN_INSTALL/install/cache`;
 /// `$XDG_CACHE_HOME/.bun/install/cache`; `~/.bun/install/cache`.
+#[cfg(unix)]
 fn cache_dir(cx: &Context<'_>) -> Option<PathBuf> {
     let var = |k: &str| {
         super::launch_var(cx.env, k)
@@ -146,6 +148,7 @@ fn cache_dir(cx: &Context<'_>) -> Option<PathBuf> {
 
 /// The cache directory the bunfig `file` (contents `text`) sets: `~`
 /// expanded, relative to the file's directory.
+#[cfg(unix)]
 fn bunfig_cache(file: &Path, text: &str, home: Option<&Path>) -> Option<PathBuf> {
     let dir = crate::classify::bunfig_cache_dir(text)?;
     let dir = match dir.strip_prefix('~') {
@@ -166,9 +169,82 @@ pub fn entries(cache: &Path, start: SystemTime) -> Vec<PathBuf> {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with(".bunx-"))
         .flat_map(|e| super::fresh_dirs(&e.path(), start))
+        .flat_map(|d| scoped(d, "", start))
         .collect();
     out.sort();
     out
+}
+
+/// An entry directory, or for a scoped package (`<prefix>@scope`, no
+/// version: bunx's `@scope/name@VERSION` is a path) the entries in it.
+fn scoped(dir: PathBuf, prefix: &str, start: SystemTime) -> Vec<PathBuf> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match name.strip_prefix(prefix) {
+        Some(rest) if rest.starts_with('@') && !rest[1..].contains('@') => {
+            super::fresh_dirs(&dir, start)
+        }
+        _ => vec![dir],
+    }
+}
+
+/// Windows: bunx's entries written since `start`. bun 1.4.5's Windows
+/// build names them `<temp>\bunx-<id>-<spec>` (checked under Wine: its
+/// `bunx` and `add` cannot install there, so no further): `<temp>` the
+/// first of `TMPDIR`, `TMP`, `TEMP`, else `%SYSTEMROOT%\Temp`, and `<id>`
+/// bun's `userUniqueId` of the user ([`user_unique_id`]).
+#[cfg(any(windows, test))]
+fn windows_entries(temp: &Path, id: u32, start: SystemTime) -> Vec<PathBuf> {
+    let prefix = format!("bunx-{id}-");
+    let mut out: Vec<PathBuf> = super::fresh_dirs(temp, start)
+        .into_iter()
+        .filter(|d| {
+            d.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        })
+        .flat_map(|d| scoped(d, &prefix, start))
+        .collect();
+    out.sort();
+    out
+}
+
+/// bun's temp directory on Windows, from the variables `var` reads.
+#[cfg(any(windows, test))]
+fn windows_temp(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let set = |k: &str| var(k).filter(|v| !v.is_empty());
+    if let Some(d) = set("TMPDIR").or_else(|| set("TMP")).or_else(|| set("TEMP")) {
+        let d = match d.strip_suffix('\\') {
+            Some(t) if !t.is_empty() => t.to_string(),
+            _ => d,
+        };
+        return Some(PathBuf::from(d));
+    }
+    set("SYSTEMROOT")
+        .or_else(|| set("WINDIR"))
+        .map(|w| PathBuf::from(format!("{}\\Temp", w.trim_end_matches('\\'))))
+}
+
+/// bun's `userUniqueId` on Windows: its 32-bit hash (the low half of
+/// [`wyhash`]) of the user name as `GetUserNameW` returns it — UTF-16LE,
+/// its terminating NUL included.
+#[cfg(any(windows, test))]
+fn user_unique_id(name: &[u16]) -> u32 {
+    let bytes: Vec<u8> = name.iter().flat_map(|c| c.to_le_bytes()).collect();
+    wyhash(&bytes) as u32
+}
+
+/// The user name `GetUserNameW` gives, with its NUL.
+#[cfg(windows)]
+fn user_name() -> Option<Vec<u16>> {
+    use windows_sys::Win32::System::WindowsProgramming::GetUserNameW;
+    let mut buf = [0u16; 257];
+    let mut size = buf.len() as u32;
+    // SAFETY: `buf` holds `size` UTF-16 units; GetUserNameW writes at most
+    // that many and sets `size` to the count written, NUL included.
+    let ok = unsafe { GetUserNameW(buf.as_mut_ptr(), &mut size) };
+    (ok != 0).then(|| buf[..(size as usize).min(buf.len())].to_vec())
 }
 
 /// What `bunx ARGS` (`bunx`) or `bun ARGS` (`bun x …`, `bun create …`)
@@ -751,13 +827,20 @@ fn installed_version(dir: &Path, name: &str) -> Option<String> {
 /// After bunx (whatever its exit code): see the module docs.
 pub fn x_after(cx: &Context<'_>, log: &mut Option<AuditLog>, notice: &mut dyn FnMut(String)) {
     let start = START.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let found: Vec<npm::Package> = match (start, cache_dir(cx)) {
-        (Some(t), Some(c)) => entries(&c, t)
-            .iter()
-            .flat_map(|e| npm::find(e, false))
-            .collect(),
-        _ => Vec::new(),
+    #[cfg(windows)]
+    let written = |t| {
+        let temp =
+            windows_temp(|k| super::launch_var(cx.env, k).map(|v| v.to_string_lossy().into()))?;
+        Some(windows_entries(&temp, user_unique_id(&user_name()?), t))
     };
+    #[cfg(not(windows))]
+    let written = |t| Some(entries(&cache_dir(cx)?, t));
+    let found: Vec<npm::Package> = start
+        .and_then(written)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|e| npm::find(e, false))
+        .collect();
     super::report_unbuilt(
         found,
         "not run: bunx runs no install-time code",
@@ -772,6 +855,70 @@ pub fn x_after(cx: &Context<'_>, log: &mut Option<AuditLog>, notice: &mut dyn Fn
 #[cfg(test)]
 mod tests {
     use super::x_spec;
+
+    /// bun 1.4.5's Windows build, run under Wine as the user `root`, put
+    /// `bunx wb-cli@1.0.0` into `C:\\users\\root\\Temp\\bunx-945008005-wb-cli@1.0.0`.
+    #[test]
+    fn windows_entries_are_named_as_bun_names_them() {
+        let root: Vec<u16> = "root\0".encode_utf16().collect();
+        assert_eq!(super::user_unique_id(&root), 945008005);
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let temp = |pairs| super::windows_temp(env(pairs)).map(|p| p.display().to_string());
+        assert_eq!(
+            temp(&[("TEMP", "C:\\T\\"), ("TMP", "C:\\U")]).as_deref(),
+            Some("C:\\U")
+        );
+        assert_eq!(
+            temp(&[("TEMP", "C:\\T\\"), ("TMP", "")]).as_deref(),
+            Some("C:\\T")
+        );
+        assert_eq!(
+            temp(&[("TMPDIR", "D:\\x"), ("TMP", "C:\\U")]).as_deref(),
+            Some("D:\\x")
+        );
+        assert_eq!(
+            temp(&[("SYSTEMROOT", "C:\\Windows\\")]).as_deref(),
+            Some("C:\\Windows\\Temp")
+        );
+        assert_eq!(temp(&[]), None);
+
+        let t = tempfile::tempdir().unwrap();
+        let old = t.path().join("bunx-945008005-old@1.0.0");
+        std::fs::create_dir(&old).unwrap();
+        let start = std::fs::metadata(&old).unwrap().modified().unwrap()
+            + std::time::Duration::from_millis(10);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        for d in [
+            "bunx-945008005-cowsay@latest",
+            "bunx-945008005-@scope/tool@2.0.0",
+            "bunx-7-other-user@1.0.0",
+            "not-bunx",
+        ] {
+            std::fs::create_dir_all(t.path().join(d)).unwrap();
+        }
+        std::fs::write(t.path().join("bunx-945008005-x@1.0.0.lock"), "").unwrap();
+        let got = super::windows_entries(t.path(), 945008005, start);
+        assert_eq!(
+            got,
+            vec![
+                t.path().join("bunx-945008005-@scope/tool@2.0.0"),
+                t.path().join("bunx-945008005-cowsay@latest"),
+            ]
+        );
+        // Unix: `<cache>/.bunx-<uid>/@scope/tool@2.0.0` likewise.
+        std::fs::create_dir_all(t.path().join("cache/.bunx-1/@scope/tool@2.0.0")).unwrap();
+        assert_eq!(
+            super::entries(&t.path().join("cache"), start),
+            vec![t.path().join("cache/.bunx-1/@scope/tool@2.0.0")]
+        );
+    }
 
     /// (name, version, bin, tag, at, head).
     type Spec = Option<(String, String, String, bool, usize, String)>;
