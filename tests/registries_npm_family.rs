@@ -1082,6 +1082,38 @@ fn bypass_corpus() -> Vec<Bypass> {
             &[],
             "--registry",
         ),
+        // bun loads dotenv files into its own environment (checked with
+        // bun 1.4.5: a registry there is used).
+        b(
+            "bun .env",
+            Bun,
+            "bun",
+            &["install"],
+            &[],
+            &[
+                ("work/package.json", DEP_APP),
+                ("work/.env", "# x\nNPM_CONFIG_REGISTRY=EVIL/\n"),
+            ],
+            ".env:2",
+        ),
+        b(
+            "bun .env.local",
+            Bun,
+            "bun",
+            &["add", "pw-fam-app"],
+            &[],
+            &[("work/.env.local", "BUN_CONFIG_REGISTRY=EVIL/\n")],
+            ".env.local:1",
+        ),
+        b(
+            "bun --env-file",
+            Bun,
+            "bun",
+            &["add", "pw-fam-app", "--env-file", "ALT_ENV"],
+            &[],
+            &[("ALT_ENV", "BUN_CONFIG_REGISTRY=EVIL/\n")],
+            "ALT_ENV:1",
+        ),
         b(
             "bun tarball URL",
             Bun,
