@@ -28,6 +28,11 @@ pub fn pnpm_cache_dirs(req: &Request<'_>) -> Vec<std::path::PathBuf> {
     pnpm::cache_dirs(req)
 }
 
+/// Where pnpm keeps its store (`pnpm::store_dirs`).
+pub fn pnpm_store_dirs(req: &Request<'_>) -> Vec<std::path::PathBuf> {
+    pnpm::store_dirs(req)
+}
+
 pub fn pypi_value_opts() -> &'static [&'static str] {
     pypi::PIP_VALUE_OPTS
 }

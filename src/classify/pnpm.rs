@@ -534,22 +534,44 @@ fn config_dir(req: &Request<'_>) -> Option<PathBuf> {
 }
 
 /// Every directory pnpm may keep its cache in (its `dlx` entries live under
-/// `<cache>/dlx`), as each generation reads `cache-dir`; both generations'
-/// when the version is not known. pnpm ≥ 11 (checked against 12.21):
-/// `--cache-dir`, `PNPM_CONFIG_CACHE_DIR` (over `pnpm_config_cache_dir`),
-/// `cacheDir` in `pnpm-workspace.yaml` (relative to it), the global
-/// `config.yaml`'s; `.npmrc` and `npm_config_*` are not read. pnpm ≤ 10:
-/// `--cache-dir`, `npm_config_cache_dir`, the workspace file, the project's,
-/// the workspace root's and the user's `.npmrc`, the global `rc`. Then the
-/// platform's default (`$XDG_CACHE_HOME/pnpm`, `~/.cache/pnpm`,
-/// `~/Library/Caches/pnpm`, `%LOCALAPPDATA%\pnpm-cache`).
+/// `<cache>/dlx`), as each generation reads `cache-dir` ([`dir_setting`]),
+/// else the platform's default (`$XDG_CACHE_HOME/pnpm`, `~/.cache/pnpm`,
+/// `~/Library/Caches/pnpm`, `%LOCALAPPDATA%\\pnpm-cache`).
 pub fn cache_dirs(req: &Request<'_>) -> Vec<PathBuf> {
+    dir_setting(req, "cache-dir", "cacheDir", default_cache_dir)
+}
+
+/// Every directory pnpm may keep its store in (`store-dir`, as
+/// [`dir_setting`] reads it; pnpm adds `v10`/`v11`), else the default:
+/// `$PNPM_HOME/store`, `$XDG_DATA_HOME/pnpm/store`,
+/// `~/.local/share/pnpm/store` (`~/Library/pnpm/store`,
+/// `%LOCALAPPDATA%\\pnpm\\store`). Checked with pnpm 12's `store path`.
+pub fn store_dirs(req: &Request<'_>) -> Vec<PathBuf> {
+    dir_setting(req, "store-dir", "storeDir", default_store_dir)
+}
+
+/// A directory setting (`key` in `.npmrc` and variables, `camel` in YAML)
+/// as each pnpm generation reads it; both generations' when the version
+/// is not known. pnpm ≥ 11 (checked against 12.21): `--KEY`,
+/// `PNPM_CONFIG_KEY` (over `pnpm_config_key`), `camel` in
+/// `pnpm-workspace.yaml` (relative to it), the global `config.yaml`'s;
+/// `.npmrc` and `npm_config_*` are not read. pnpm ≤ 10: `--KEY`,
+/// `npm_config_key`, the workspace file, the project's, the workspace
+/// root's and the user's `.npmrc`, the global `rc`. Then `default`.
+fn dir_setting(
+    req: &Request<'_>,
+    key: &str,
+    camel: &str,
+    default: fn(&Request<'_>) -> Option<PathBuf>,
+) -> Vec<PathBuf> {
     let own = pnpm_own_args(req);
     let cwd = flag_value(own, &["--dir", "-C"])
         .map(|(v, _)| req.cwd.join(v))
         .unwrap_or_else(|| req.cwd.to_path_buf());
     let at = |base: &Path, v: &str| lexical(&base.join(super::yarn::expand_home(v, req.home)));
-    if let Some((v, _)) = flag_value(own, &["--cache-dir"]).filter(|(v, _)| !v.is_empty()) {
+    if let Some((v, _)) =
+        flag_value(own, &[format!("--{key}").as_str()]).filter(|(v, _)| !v.is_empty())
+    {
         return vec![at(&cwd, &v)];
     }
     let proj = package_root(req, &cwd);
@@ -561,14 +583,14 @@ pub fn cache_dirs(req: &Request<'_>) -> Vec<PathBuf> {
         // The uppercase spelling first (it wins in pnpm 12).
         keys.sort_by_key(|(_, _, var)| !var.starts_with(&prefix.to_ascii_uppercase()));
         keys.into_iter()
-            .find(|(k, v, _)| k == "cache-dir" && !v.is_empty())
+            .find(|(k, v, _)| k == key && !v.is_empty())
             .map(|(_, v, _)| at(&cwd, &v))
     };
     let yaml_value = |path: &Path| {
         let text = req.files.read(path)?;
         let doc = yaml::parse(&text);
         let v = doc
-            .get_all("cacheDir")
+            .get_all(camel)
             .into_iter()
             .filter_map(|(n, _)| yaml::scalar(n))
             .rfind(|v| !v.is_empty())?
@@ -579,7 +601,7 @@ pub fn cache_dirs(req: &Request<'_>) -> Vec<PathBuf> {
         let text = req.files.read(path)?;
         let v = npmrc::parse(&text, req.env)
             .into_iter()
-            .rfind(|e| e.key == "cache-dir" && !e.value.is_empty())?
+            .rfind(|e| e.key == key && !e.value.is_empty())?
             .value;
         Some(at(path.parent()?, &v))
     };
@@ -603,7 +625,7 @@ pub fn cache_dirs(req: &Request<'_>) -> Vec<PathBuf> {
             .or_else(|| ws_yaml.as_deref().and_then(yaml_value))
             .or_else(|| npmrcs.iter().find_map(|p| npmrc_value(p)))
     };
-    let or_default = |v: Option<PathBuf>| v.or_else(|| default_cache_dir(req));
+    let or_default = |v: Option<PathBuf>| v.or_else(|| default(req));
     let mut out: Vec<PathBuf> = match gen {
         Gen::Modern => or_default(modern()).into_iter().collect(),
         Gen::Legacy => or_default(legacy()).into_iter().collect(),
@@ -614,6 +636,32 @@ pub fn cache_dirs(req: &Request<'_>) -> Vec<PathBuf> {
     };
     out.dedup();
     out
+}
+
+/// pnpm's default store directory on this platform.
+fn default_store_dir(req: &Request<'_>) -> Option<PathBuf> {
+    let var = |k: &str| {
+        req.env
+            .get(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    if let Some(h) = var("PNPM_HOME") {
+        return Some(h.join("store"));
+    }
+    if let Some(x) = var("XDG_DATA_HOME") {
+        return Some(x.join("pnpm/store"));
+    }
+    if cfg!(windows) {
+        return var("LOCALAPPDATA").map(|l| l.join("pnpm").join("store"));
+    }
+    let home = req.home?;
+    Some(if cfg!(target_os = "macos") {
+        home.join("Library/pnpm/store")
+    } else {
+        home.join(".local/share/pnpm/store")
+    })
 }
 
 /// pnpm's default cache directory on this platform.
@@ -1281,6 +1329,61 @@ mod tests {
         ];
         for (c, want) in cases {
             let got = with_request(c, cache_dirs);
+            let want: Vec<PathBuf> = want.iter().map(PathBuf::from).collect();
+            assert_eq!(got, want, "{:?} {:?} {:?}", c.args, c.env, c.files);
+        }
+    }
+
+    /// The store, as `pnpm store path` of the real pnpm 12 finds it (the
+    /// confined code's pnpm writes there).
+    #[test]
+    fn store_dirs_follow_each_generation() {
+        const WS: (&str, &str) = ("/w/proj/pnpm-workspace.yaml", "storeDir: /ws-store\n");
+        const GLOBAL: (&str, &str) = ("/home/u/.config/pnpm/config.yaml", "storeDir: /g-store\n");
+        const NPMRC: (&str, &str) = ("/w/proj/.npmrc", "store-dir=/npmrc-store\n");
+        let cases: &[(Case<'_>, &[&str])] = &[
+            (
+                p12(&["i"], &[], &[PNPM12]),
+                &["/home/u/.local/share/pnpm/store"],
+            ),
+            (
+                p12(&["i"], &[("PNPM_HOME", "/ph")], &[PNPM12]),
+                &["/ph/store"],
+            ),
+            (
+                p12(&["i"], &[("XDG_DATA_HOME", "/xd")], &[PNPM12]),
+                &["/xd/pnpm/store"],
+            ),
+            (
+                p12(&["i"], &[("PNPM_CONFIG_STORE_DIR", "/env")], &[PNPM12, WS]),
+                &["/env"],
+            ),
+            (
+                p12(
+                    &["i"],
+                    &[("npm_config_store_dir", "/npm")],
+                    &[PNPM12, NPMRC],
+                ),
+                &["/home/u/.local/share/pnpm/store"],
+            ),
+            (p12(&["i"], &[], &[PNPM12, WS, GLOBAL]), &["/ws-store"]),
+            (p12(&["i"], &[], &[PNPM12, GLOBAL]), &["/g-store"]),
+            (
+                p12(&["--store-dir", "/arg", "i"], &[], &[PNPM12, WS]),
+                &["/arg"],
+            ),
+            (
+                p10(
+                    &["i"],
+                    &[("npm_config_store_dir", "/npm")],
+                    &[PNPM10, NPMRC],
+                ),
+                &["/npm"],
+            ),
+            (p10(&["i"], &[], &[PNPM10, NPMRC]), &["/npmrc-store"]),
+        ];
+        for (c, want) in cases {
+            let got = with_request(c, store_dirs);
             let want: Vec<PathBuf> = want.iter().map(PathBuf::from).collect();
             assert_eq!(got, want, "{:?} {:?} {:?}", c.args, c.env, c.files);
         }

@@ -191,6 +191,30 @@ impl Env for ProcessEnv {
     }
 }
 
+/// An environment given as a list (a child's), the last setting winning.
+pub struct VarsEnv<'a>(pub &'a [(std::ffi::OsString, std::ffi::OsString)]);
+
+impl Env for VarsEnv<'_> {
+    fn get(&self, key: &str) -> Option<String> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.to_str().map(str::to_string))
+    }
+    fn vars(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (k, v) in self.0 {
+            let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else {
+                continue;
+            };
+            out.retain(|(n, _)| n != k);
+            out.push((k.to_string(), v.to_string()));
+        }
+        out
+    }
+}
+
 /// The real file system. Reads are capped so a hostile file cannot make the
 /// shim slow or exhaust memory.
 pub struct RealFiles;

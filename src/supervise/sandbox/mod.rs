@@ -595,7 +595,7 @@ impl Cover<'_> {
 ///
 /// | tool | writable |
 /// |---|---|
-/// | npm, npx, node, yarn, pnpm, bun | `npm_config_cache` (any case) or `~/.npm`; node-gyp's `npm_config_devdir` or `$XDG_CACHE_HOME/node-gyp` (`~/.cache/node-gyp`), `~/.node-gyp` |
+/// | npm, npx, node, yarn, pnpm, bun | `npm_config_cache` (any case) or `~/.npm`; node-gyp's `npm_config_devdir` or `$XDG_CACHE_HOME/node-gyp` (`~/.cache/node-gyp`), `~/.node-gyp`; pnpm: its store's lock directory (the store: [`pnpm_stores`]) |
 /// | pip, python, uv, poetry, pipenv, pipx | `PIP_CACHE_DIR` or `$XDG_CACHE_HOME/pip`; `UV_CACHE_DIR` or `$XDG_CACHE_HOME/uv` |
 /// | cargo, rustc | `$CARGO_HOME` (or `~/.cargo`) `registry/` and `git/`; `CARGO_TARGET_DIR`; the lock files of [`cache_files`] |
 pub fn cache_dirs(
@@ -631,19 +631,8 @@ pub fn cache_dirs(
         out.extend(home.map(|h| h.join(".node-gyp")));
     }
     if family(&["pnpm"]) {
-        // pnpm's content-addressable store and the directory of its store
-        // locks (under the system temp dir, whatever TMPDIR says).
-        out.extend(
-            any_case("npm_config_store_dir")
-                .or_else(|| env("PNPM_HOME").map(|h| PathBuf::from(h).join("store")))
-                .or_else(|| {
-                    env("XDG_DATA_HOME")
-                        .map(PathBuf::from)
-                        .filter(|p| p.is_absolute())
-                        .or_else(|| home.map(|h| h.join(".local/share")))
-                        .map(|d| d.join("pnpm/store"))
-                }),
-        );
+        // The directory of pnpm's store locks (under the system temp dir,
+        // whatever TMPDIR says); the store itself: [`pnpm_stores`].
         #[cfg(unix)]
         // SAFETY: getuid cannot fail.
         out.push(PathBuf::from(format!(
@@ -746,7 +735,7 @@ pub fn plan(
         .collect();
 
     let mut roots: Vec<PathBuf> = vec![cwd.to_path_buf(), tmp.to_path_buf()];
-    roots.extend(tool_roots(cx, program, vars));
+    roots.extend(tool_roots(cx, program, cwd, vars));
     let mut write = Vec::new();
     for r in &roots {
         cover(r, &deny_write, &mut write);
@@ -773,9 +762,42 @@ pub fn plan(
     }
 }
 
+/// pnpm's content-addressable store for a project in `project`, as
+/// each pnpm generation finds it (`crate::classify::pnpm_store_dirs`: a
+/// `storeDir` of the project's `pnpm-workspace.yaml` included), when the
+/// tool is pnpm.
+fn pnpm_stores(
+    tool: &str,
+    project: &Path,
+    vars: &[(OsString, OsString)],
+    home: Option<&Path>,
+) -> Vec<PathBuf> {
+    let name = tool.rsplit(['/', '\\']).next().unwrap_or(tool);
+    let Some(pnpm) = crate::tools::Tool::by_name("pnpm") else {
+        return Vec::new();
+    };
+    if !name.to_ascii_lowercase().starts_with("pnpm") {
+        return Vec::new();
+    }
+    crate::classify::pnpm_store_dirs(&crate::classify::Request {
+        tool: pnpm,
+        args: &[],
+        env: &crate::classify::source::VarsEnv(vars),
+        files: &crate::classify::source::RealFiles,
+        cwd: project,
+        home,
+        real_tool: None,
+    })
+}
+
 /// The tool's caches (created now, so that they can be granted) and the
 /// policy's `allow_write`: writable besides the project and the temp dir.
-fn tool_roots(cx: &Context, program: &Path, vars: &[(OsString, OsString)]) -> Vec<PathBuf> {
+fn tool_roots(
+    cx: &Context,
+    program: &Path,
+    project: &Path,
+    vars: &[(OsString, OsString)],
+) -> Vec<PathBuf> {
     let env = |k: &str| {
         vars.iter()
             .rev()
@@ -785,7 +807,12 @@ fn tool_roots(cx: &Context, program: &Path, vars: &[(OsString, OsString)]) -> Ve
     let home = env("HOME").map(PathBuf::from);
     let mut roots = Vec::new();
     for tool in [cx.tool.to_string(), program.to_string_lossy().into_owned()] {
-        for c in cache_dirs(&tool, &env, vars, home.as_deref()) {
+        let stores = pnpm_stores(&tool, project, vars, home.as_deref());
+
+        for c in cache_dirs(&tool, &env, vars, home.as_deref())
+            .into_iter()
+            .chain(stores)
+        {
             // A cache the tool would create: made now, so it can be granted.
             let _ = std::fs::create_dir_all(&c);
             roots.push(c);
@@ -1168,7 +1195,7 @@ fn ready(
     let project = code.project.as_ref().unwrap_or(&code.cwd);
     let mut key = vec![code.program.clone(), project.clone()];
     key.extend(code.extra_write.iter().cloned());
-    key.extend(tool_roots(cx, &code.program, vars));
+    key.extend(tool_roots(cx, &code.program, project, vars));
     // One maker at a time: a run waits for the preparation under way
     // rather than make a second one.
     let _making = cx.prepared.1.lock();
