@@ -823,6 +823,90 @@ fn an_executable_written_into_a_watched_path_is_recorded_with_its_hash() {
         .ends_with("\\AppData\\Roaming\\npm"));
 }
 
+/// npm on Windows (no broker): the real npm installs with
+/// `--ignore-scripts`; pkgward then walks `node_modules` and runs the
+/// approved package's scripts with npm's own `npm rebuild
+/// ./node_modules/<name>` (under the Job Object), records both packages and
+/// lists the denied one once with its approve command. The stand-in npm
+/// (a batch file: no npm runs under Wine here, node's sockets do not work
+/// there) installs two packages with a postinstall and logs each call.
+#[test]
+fn npm_install_on_windows_runs_only_the_approved_scripts_through_npm_rebuild() {
+    let mut s = Sandbox::new();
+    let npm = s.shim("npm");
+    s.cmd(
+        "npm.cmd",
+        &[
+            "@echo off",
+            "if \"%~1\"==\"rebuild\" goto rebuild",
+            ">>\"%~dp0calls.log\" echo install %*",
+            "mkdir node_modules\\pw-a node_modules\\pw-b 2>nul",
+            ">node_modules\\pw-a\\package.json echo {\"name\":\"pw-a\",\"version\":\"1.0.0\",\"scripts\":{\"postinstall\":\"node a.js\"}}",
+            ">node_modules\\pw-b\\package.json echo {\"name\":\"pw-b\",\"version\":\"2.0.0\",\"scripts\":{\"postinstall\":\"node b.js\"}}",
+            "exit /b 0",
+            ":rebuild",
+            ">>\"%~dp0calls.log\" echo rebuild %*",
+            ">rebuilt.txt echo %*",
+            "exit /b 0",
+        ],
+    );
+    let policy = s.root().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "mode = \"enforce\"\n[registries]\nnpm = [\"http://127.0.0.1:9/\"]\n\
+         [scripts]\ndefault = \"deny\"\nallow = [\"npm:pw-a\"]\n",
+    )
+    .unwrap();
+    s.set("PKGWARD_POLICY", &win(&policy));
+    s.set("npm_config_registry", "http://127.0.0.1:9/");
+    let proj = s.root().join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("package.json"),
+        "{\"name\":\"proj\",\"version\":\"1.0.0\"}\n",
+    )
+    .unwrap();
+    let out = s.run_in(&proj, &npm, &["install"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let calls = std::fs::read_to_string(s.real.join("calls.log")).unwrap();
+    let calls: Vec<&str> = calls.lines().map(str::trim_end).collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls[0].starts_with("install") && calls[0].contains("--ignore-scripts"),
+        "{calls:?}"
+    );
+    assert!(calls[1].starts_with("rebuild"), "{calls:?}");
+    assert!(
+        calls[1].contains("node_modules/pw-a") || calls[1].contains("node_modules\\pw-a"),
+        "{calls:?}"
+    );
+    assert!(!calls[1].contains("pw-b"), "{calls:?}");
+    assert!(proj.join("rebuilt.txt").exists(), "{err}");
+    assert!(err.contains("pkgward approve npm:pw-b@2.0.0"), "{err}");
+    assert!(!err.contains("approve npm:pw-a"), "{err}");
+    assert_eq!(err.matches("install-time code not run").count(), 1, "{err}");
+    let audit = s.audit();
+    let scripts = of_kind(&audit, "script");
+    let a = scripts
+        .iter()
+        .find(|r| r["package"] == "pw-a")
+        .expect("pw-a recorded");
+    assert_eq!(a["decision"], "approved", "{a}");
+    assert_eq!(a["ran"], true, "{a}");
+    assert_eq!(a["exit_code"], 0, "{a}");
+    assert_eq!(a["version"], "1.0.0", "{a}");
+    assert!(a["duration_ms"].as_f64().is_some(), "{a}");
+    let b = scripts
+        .iter()
+        .find(|r| r["package"] == "pw-b")
+        .expect("pw-b recorded");
+    assert_eq!(b["decision"], "deny", "{b}");
+    assert_eq!(b["ran"], false, "{b}");
+    let inv = &of_kind(&audit, "invocation")[0];
+    assert_eq!(a["invocation_id"], inv["invocation_id"]);
+}
+
 #[test]
 fn a_policy_denial_exits_77_with_the_message_on_stderr_and_the_tool_never_runs() {
     let mut s = Sandbox::new();
