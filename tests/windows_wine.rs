@@ -907,6 +907,107 @@ fn npm_install_on_windows_runs_only_the_approved_scripts_through_npm_rebuild() {
     assert_eq!(a["invocation_id"], inv["invocation_id"]);
 }
 
+/// `npx` on Windows (no broker): pkgward first has the real npx install
+/// the command's packages into npm's default npx cache
+/// (`%LOCALAPPDATA%\\npm-cache\\_npx\\<key>`) with `--ignore-scripts` and
+/// itself as the script shell, builds the approved package there with `npm
+/// rebuild`, lists the denied one, and then runs the user's command line,
+/// whose output alone is on stdout. Stand-ins: `npx.cmd` installs (when
+/// pkgward prepares) or "runs the command"; `npm.cmd` logs the rebuild.
+#[test]
+fn npx_on_windows_builds_the_approved_package_in_its_npx_directory_first() {
+    let mut s = Sandbox::new();
+    let npx = s.shim("npx");
+    let key = format!("pkgward-test-{}", std::process::id());
+    s.cmd(
+        "npx.cmd",
+        &[
+            "@echo off",
+            "if \"%PKGWARD_NPX_PREPARE%\"==\"1\" goto prepare",
+            ">>\"%~dp0calls.log\" echo run %*",
+            "echo command output",
+            "exit /b 0",
+            ":prepare",
+            ">>\"%~dp0calls.log\" echo prepare %*",
+            "set D=%LOCALAPPDATA%\\npm-cache\\_npx\\%PW_KEY%\\node_modules",
+            "mkdir \"%D%\\pw-a\" \"%D%\\pw-b\" 2>nul",
+            ">\"%D%\\.package-lock.json\" echo {}",
+            ">\"%D%\\pw-a\\package.json\" echo {\"name\":\"pw-a\",\"version\":\"1.0.0\",\"bin\":\"a.js\",\"scripts\":{\"postinstall\":\"node a.js\"}}",
+            ">\"%D%\\pw-b\\package.json\" echo {\"name\":\"pw-b\",\"version\":\"2.0.0\",\"scripts\":{\"postinstall\":\"node b.js\"}}",
+            "echo npm install output",
+            "exit /b 0",
+        ],
+    );
+    s.cmd(
+        "npm.cmd",
+        &[
+            "@echo off",
+            ">>\"%~dp0calls.log\" echo npm %* in %CD%",
+            "exit /b 0",
+        ],
+    );
+    s.set("PW_KEY", &key);
+    let policy = s.root().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "mode = \"enforce\"\n[registries]\nnpm = [\"http://127.0.0.1:9/\"]\n\
+         [scripts]\ndefault = \"deny\"\nexec = \"allow\"\nallow = [\"npm:pw-a\"]\n",
+    )
+    .unwrap();
+    s.set("PKGWARD_POLICY", &win(&policy));
+    s.set("npm_config_registry", "http://127.0.0.1:9/");
+    // npm's default cache on Windows, in the shared prefix: removed after.
+    let local = wine().appdata.with_file_name("Local");
+    let dir = local.join("npm-cache/_npx").join(&key);
+    struct Gone(PathBuf);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _gone = Gone(dir.clone());
+    let out = s.run(&npx, &["pw-a"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        "command output",
+        "{err}"
+    );
+    assert!(err.contains("npm install output"), "{err}");
+    let calls = std::fs::read_to_string(s.real.join("calls.log")).unwrap();
+    let calls: Vec<&str> = calls.lines().map(str::trim_end).collect();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert!(
+        calls[0].starts_with("prepare --ignore-scripts \"--script-shell=")
+            && calls[0].contains("npx.exe")
+            && calls[0].ends_with(" pw-a"),
+        "{calls:?}"
+    );
+    assert!(calls[1].starts_with("npm rebuild"), "{calls:?}");
+    assert!(
+        calls[1].contains("pw-a") && !calls[1].contains("pw-b"),
+        "{calls:?}"
+    );
+    assert!(calls[1].to_ascii_lowercase().contains(&key), "{calls:?}");
+    assert_eq!(calls[2], "run pw-a", "{calls:?}");
+    assert!(err.contains("pkgward approve npm:pw-b@2.0.0"), "{err}");
+    let audit = s.audit();
+    let scripts = of_kind(&audit, "script");
+    let a = scripts
+        .iter()
+        .find(|r| r["package"] == "pw-a")
+        .expect("pw-a recorded");
+    assert_eq!(a["decision"], "approved", "{a}");
+    assert_eq!(a["ran"], true, "{a}");
+    let b = scripts
+        .iter()
+        .find(|r| r["package"] == "pw-b")
+        .expect("pw-b recorded");
+    assert_eq!(b["decision"], "deny", "{b}");
+    assert_eq!(scripts.len(), 2, "{scripts:?}");
+}
+
 #[test]
 fn a_policy_denial_exits_77_with_the_message_on_stderr_and_the_tool_never_runs() {
     let mut s = Sandbox::new();

@@ -1296,7 +1296,7 @@ pub(crate) fn npm_builds_any(cx: &Context<'_>) -> bool {
 
 /// pkgward's stdin, and its stderr twice (as stdout and stderr), for what
 /// pkgward runs before a fetch-and-execute tool's command: its stdout is
-/// the command's. `None` elsewhere than on Unix (pkgward's own streams).
+/// the command's (Windows: the same, through [`crate::supervise::install_code::Attached`]).
 pub(crate) fn stderr_attached() -> Option<crate::supervise::install_code::Attached> {
     #[cfg(unix)]
     {
@@ -1309,7 +1309,9 @@ pub(crate) fn stderr_attached() -> Option<crate::supervise::install_code::Attach
         })
     }
     #[cfg(not(unix))]
-    None
+    Some(crate::supervise::install_code::Attached {
+        child: Default::default(),
+    })
 }
 
 /// The message of an invocation denied only for install-time code.

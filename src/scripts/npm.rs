@@ -634,13 +634,33 @@ fn config_path(p: &str, cwd: &Path, home: Option<&Path>) -> PathBuf {
 }
 
 /// `<cache>/_npx`, with npm's cache as this command line sets it (default
-/// `~/.npm`).
+/// `~/.npm`; on Windows `%LOCALAPPDATA%\\npm-cache`, else
+/// `~\\npm-cache`, as npm's own default).
 pub fn npx_cache(args: &[String], cwd: &Path, home: Option<&Path>) -> Option<PathBuf> {
     let cache = match setting("cache", args, cwd, home) {
         Some(c) => config_path(&c, cwd, home),
-        None => home?.join(".npm"),
+        None => default_cache(
+            cfg!(windows),
+            std::env::var_os("LOCALAPPDATA").map(PathBuf::from),
+            home,
+        )?,
     };
     Some(cache.join("_npx"))
+}
+
+/// npm's default cache directory.
+fn default_cache(
+    windows: bool,
+    local_app_data: Option<PathBuf>,
+    home: Option<&Path>,
+) -> Option<PathBuf> {
+    if windows {
+        let root = local_app_data
+            .filter(|d| !d.as_os_str().is_empty())
+            .or_else(|| home.map(Path::to_path_buf))?;
+        return Some(root.join("npm-cache"));
+    }
+    Some(home?.join(".npm"))
 }
 
 /// `<global prefix>/lib`: the `prefix` setting, else `$PREFIX`, else the
@@ -693,6 +713,30 @@ pub(crate) fn installed_at(dir: &Path) -> Option<std::time::SystemTime> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn npms_default_cache_per_platform() {
+        use std::path::{Path, PathBuf};
+        let home = Some(Path::new("/h"));
+        let lad = || Some(PathBuf::from("C:/L"));
+        assert_eq!(
+            super::default_cache(false, lad(), home),
+            Some(PathBuf::from("/h/.npm"))
+        );
+        assert_eq!(
+            super::default_cache(true, lad(), home),
+            Some(PathBuf::from("C:/L/npm-cache"))
+        );
+        assert_eq!(
+            super::default_cache(true, None, home),
+            Some(PathBuf::from("/h/npm-cache"))
+        );
+        assert_eq!(
+            super::default_cache(true, Some(PathBuf::new()), home),
+            Some(PathBuf::from("/h/npm-cache"))
+        );
+        assert_eq!(super::default_cache(false, lad(), None), None);
+    }
 
     #[test]
     fn tarball_urls_name_the_package() {

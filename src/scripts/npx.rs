@@ -15,8 +15,7 @@
 //! is then built like an install's ([`super::run_after`] with the directory
 //! as the project: approved packages through `npm rebuild`, confined to
 //! it; denied ones recorded and listed with their approve command). npm's
-//! and the builds' output goes to stderr (on Unix; stdout is the
-//! command's). A failing approved build is the exit code: the directory is
+//! and the builds' output goes to stderr (stdout is the command's). A failing approved build is the exit code: the directory is
 //! removed and the command does not run. Then the user's command line runs
 //! and npm finds its packages installed in the directory: it does not
 //! install them again (a name, a version or a tag resolving to what is

@@ -49,7 +49,8 @@ pub struct InstallCode {
 }
 
 /// Another process's standard input, output and error, for
-/// [`InstallCode::attached`].
+/// [`InstallCode::attached`]. On Windows: the shim's stdin and stderr,
+/// with stdout going to stderr too.
 #[derive(Clone, Debug)]
 pub struct Attached {
     #[cfg(unix)]
@@ -218,5 +219,18 @@ fn plain(code: &InstallCode) -> Result<super::Ended> {
         #[cfg(target_os = "linux")]
         trace: code.trace.clone(),
     };
-    super::run_in(&launch, Some(&code.cwd))
+    run_launch(&launch, code)
+}
+
+/// Runs `launch` in `code`'s directory through the usual supervision; on
+/// Windows an attached run's output goes to pkgward's stderr (its stdout
+/// is the requester's command's, [`Attached`]).
+pub(crate) fn run_launch(launch: &super::Launch, code: &InstallCode) -> Result<super::Ended> {
+    #[cfg_attr(not(windows), allow(unused_mut))]
+    let mut cmd = super::command(launch, Some(&code.cwd))?;
+    #[cfg(windows)]
+    if code.attached.is_some() {
+        cmd.stdout(std::process::Stdio::from(std::io::stderr()));
+    }
+    super::run_command(launch, cmd)
 }

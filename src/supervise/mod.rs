@@ -222,6 +222,12 @@ pub fn foreground_pid() -> Option<i32> {
 
 /// [`run`] in the working directory `cwd` (`None`: the current one).
 pub fn run_in(launch: &Launch, cwd: Option<&std::path::Path>) -> Result<Ended> {
+    run_command(launch, command(launch, cwd)?)
+}
+
+/// The command that starts `launch` in `cwd` (a PowerShell script through
+/// PowerShell).
+pub(crate) fn command(launch: &Launch, cwd: Option<&std::path::Path>) -> Result<Command> {
     let mut cmd = match resolve::launcher(&launch.program) {
         resolve::Launcher::PowerShell if cfg!(windows) => {
             let (ps, args) =
@@ -249,6 +255,17 @@ pub fn run_in(launch: &Launch, cwd: Option<&std::path::Path>) -> Result<Ended> {
         if let Some(a0) = &launch.arg0 {
             cmd.arg0(a0);
         }
+    }
+    Ok(cmd)
+}
+
+/// Runs `cmd` ([`command`] of `launch`) supervised.
+pub(crate) fn run_command(
+    #[cfg_attr(not(unix), allow(unused_variables))] launch: &Launch,
+    cmd: Command,
+) -> Result<Ended> {
+    #[cfg(unix)]
+    {
         #[cfg(target_os = "linux")]
         let trace = launch.trace.as_ref();
         #[cfg(not(target_os = "linux"))]

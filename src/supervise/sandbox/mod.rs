@@ -1159,7 +1159,7 @@ pub fn run(
             args: code.args.clone(),
             env,
         };
-        let ended = super::run_in(&launch, Some(&code.cwd))?;
+        let ended = super::install_code::run_launch(&launch, code)?;
         Ok((ended, report))
     }
 }
