@@ -87,12 +87,19 @@ pub fn find(root: &Path) -> Vec<Package> {
                 dir,
                 rel,
                 root: false,
+                local: is_local_entry(&entry),
                 scripts,
                 needs: Vec::new(),
             });
         }
     }
     out
+}
+
+/// Whether a virtual-store entry (`name@file+vendor+x.tgz`, `@link+…`)
+/// holds the project's own files rather than a fetched package.
+fn is_local_entry(entry: &str) -> bool {
+    entry.contains("@file+") || entry.contains("@link+")
 }
 
 /// The real package directories in one virtual-store entry's
@@ -262,6 +269,7 @@ struct Seen {
     event: String,
     command: String,
     denied: bool,
+    local: bool,
 }
 
 /// Whether `pnpm ARGS` / `pnpx ARGS` fetches and runs a package (`dlx`,
@@ -523,7 +531,7 @@ pub fn dlx_setup(tool: &str, policy: &Policy, args: &[String], cwd: &Path) -> Se
     *DLX_START.lock().unwrap_or_else(|e| e.into_inner()) = Some(SystemTime::now());
     let mut names: Vec<String> = policy
         .allow_entries()
-        .filter(|(e, _)| e.ecosystem == Ecosystem::Npm)
+        .filter(|(e, _)| e.ecosystem == Ecosystem::Npm && !e.local)
         .map(|(e, _)| format!("--allow-build={}", e.name))
         .collect();
     names.sort();
@@ -778,6 +786,7 @@ pub fn dlx_seen(outcomes: Vec<super::npm_broker::Outcome>) {
         event: o.event,
         command: o.command,
         denied: o.decision == super::ScriptDecision::Deny,
+        local: o.package.local,
     }));
 }
 
@@ -840,6 +849,7 @@ pub fn dlx_after(cx: &Context<'_>, log: &mut Option<AuditLog>, notice: &mut dyn 
                 &s.version,
                 &s.rel,
                 &[(s.event.clone(), s.command.clone())],
+                s.local,
             )),
         }
     }
