@@ -21,6 +21,12 @@
 //! installed and built by pkgward before it runs ([`npx`]), as `bunx` on
 //! Linux.
 //!
+//! A `scripts.allow` entry approves fetched packages only; the project's
+//! own code (the root project, workspaces, local path dependencies: it goes
+//! by the name its own manifest claims) only by `ECO:NAME@local`, so that
+//! a cloned repository cannot borrow a registry package's approval by
+//! taking its name ([`decide`]'s `local`).
+//!
 //! Modes: `off` leaves the tool alone; `audit` runs everything (the ones
 //! the policy would deny are recorded as `would-deny`); `enforce` runs the
 //! approved ones, or all of them under `scripts.default = "allow"` /
@@ -70,8 +76,10 @@ pub enum ScriptDecision {
     Deny,
     /// Audit mode: the policy would deny it; it runs and is recorded.
     WouldDeny,
-    /// The project's own code (a cargo workspace member or path
-    /// dependency): it runs, sandboxed, without an approval.
+    /// The project's own code where it needs no approval (a cargo
+    /// workspace member or path dependency): it runs, sandboxed. Elsewhere
+    /// the project's own code is decided like any package, and approved
+    /// only by `ECO:NAME@local` ([`decide`] with `local`).
     Project,
 }
 

@@ -906,6 +906,11 @@ mod tests {
             &store.join("c@1.0.0/node_modules/c"),
             r#"{"name":"c","version":"1.0.0"}"#,
         );
+        // A `file:` dependency: the project's own code.
+        pkg(
+            &store.join("d@file+vendor+d/node_modules/d"),
+            r#"{"name":"d","version":"1.0.0","scripts":{"postinstall":"z"}}"#,
+        );
         // a's dependency link, and a link out of the project.
         std::os::unix::fs::symlink(
             store.join("@s+b@2.0.0/node_modules/@s"),
@@ -923,9 +928,12 @@ mod tests {
             vec![
                 ("@s/b", "node_modules/.pnpm/@s+b@2.0.0/node_modules/@s/b"),
                 ("a", "node_modules/.pnpm/a@1.0.0/node_modules/a"),
+                ("d", "node_modules/.pnpm/d@file+vendor+d/node_modules/d"),
             ]
         );
-        assert_eq!(snapshot(r).len(), 3);
+        let local: Vec<bool> = found.iter().map(|p| p.local).collect();
+        assert_eq!(local, [false, false, true]);
+        assert_eq!(snapshot(r).len(), 4);
         let a = &found[1];
         let b = &found[0];
         let v: Value = serde_json::from_str(&allow_builds(&[a], &[b])).unwrap();
