@@ -352,7 +352,7 @@ fn a_hostile_npmrc_or_flag_cannot_turn_scripts_back_on() {
 #[test]
 fn approved_install_scripts_run_in_dependency_order_and_are_recorded() {
     let g = setup(
-        "[scripts]\nallow = [\"npm:pw-scr-dep\", \"npm:@pwscr/native@^1.2\", \"npm:pw-app\"]\n",
+        "[scripts]\nallow = [\"npm:pw-scr-dep\", \"npm:@pwscr/native@^1.2\", \"npm:pw-app@local\"]\n",
     );
     std::fs::write(
         g.sb.work.join("package.json"),
@@ -423,6 +423,131 @@ fn approved_install_scripts_run_in_dependency_order_and_are_recorded() {
     deps.sort();
     assert_eq!(deps, ["@pwscr/native", "pw-scr-dep"]);
     assert_eq!(third[2..], ["pw-app"]);
+}
+
+/// A `scripts.allow` entry approves the registry package of that name,
+/// never the project's own code named like it: a cloned project whose
+/// `package.json` (and a `file:` dependency's) takes an approved package's
+/// name does not run its own scripts under the default deny; the listing
+/// and `pkgward scripts` say to approve it as `npm:NAME@local`, and why the
+/// registry approval does not count; once approved so (`pkgward approve
+/// … --file` into the user's policy), they run.
+#[test]
+fn the_projects_own_code_needs_a_local_approval() {
+    let g = setup("");
+    let user = g.sb.home.join(".config/pkgward/policy.toml");
+    std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+    std::fs::write(
+        &user,
+        "[scripts]\nallow = [\"npm:pw-evilname\", \"npm:pw-evillink\"]\n",
+    )
+    .unwrap();
+    let js = |m: &str| {
+        serde_json::json!(format!(
+            "node -e \"require('fs').writeFileSync(process.env.FIXTURE_MARKER_DIR + '/{m}', 'ran')\""
+        ))
+        .to_string()
+    };
+    g.sb.write(
+        "vendor/link/package.json",
+        format!(
+            r#"{{"name":"pw-evillink","version":"1.0.0","scripts":{{"postinstall":{}}}}}"#,
+            js("link-postinstall")
+        ),
+    );
+    g.sb.write(
+        "package.json",
+        format!(
+            r#"{{"name":"pw-evilname","version":"1.0.0","private":true,"dependencies":{{"pw-evillink":"file:./vendor/link"}},"scripts":{{"preinstall":{},"postinstall":{},"prepare":{}}}}}"#,
+            js("own-preinstall"),
+            js("own-postinstall"),
+            js("own-prepare")
+        ),
+    );
+    let o = g.npm(&["install"], &[]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    for m in [
+        "own-preinstall",
+        "own-postinstall",
+        "own-prepare",
+        "link-postinstall",
+    ] {
+        assert_eq!(g.sb.marker(m), None, "{m} ran: {err}");
+    }
+    for name in ["pw-evilname", "pw-evillink"] {
+        assert!(
+            err.contains(&format!("approve: pkgward approve npm:{name}@local")),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "`npm:{name}` approves the registry package only; this is the project's own code"
+            )),
+            "{err}"
+        );
+    }
+    let recs = scripts(&g);
+    let own: Vec<&serde_json::Value> = recs
+        .iter()
+        .filter(|r| r["package"] == "pw-evilname")
+        .collect();
+    assert!(!own.is_empty(), "{recs:#?}");
+    for r in &own {
+        assert_eq!(r["decision"], "deny", "{r}");
+        assert_eq!(r["ran"], false, "{r}");
+        assert_eq!(r["path"], ".", "{r}");
+    }
+    assert!(recs
+        .iter()
+        .any(|r| r["package"] == "pw-evillink" && r["decision"] == "deny"));
+    // `pkgward scripts` says the same.
+    let pkgward = |args: &[&str]| {
+        g.sb.command(support::guard::pkgward_bin(), &[g.pkgward_env()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = pkgward(&["scripts", "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rows: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let row = rows.iter().find(|r| r["package"] == "pw-evilname").unwrap();
+    assert_eq!(row["decision"], "deny");
+    assert_eq!(row["local"], true);
+    assert_eq!(row["approve"], "pkgward approve npm:pw-evilname@local");
+    // Approved as the project's own code: they run.
+    for name in ["pw-evilname", "pw-evillink"] {
+        let entry = format!("npm:{name}@local");
+        let o = pkgward(&["approve", &entry, "--file", user.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let o = g.npm(&["install"], &[]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    for m in [
+        "own-preinstall",
+        "own-postinstall",
+        "own-prepare",
+        "link-postinstall",
+    ] {
+        assert_eq!(g.sb.marker(m).as_deref(), Some("ran"), "{m}: {err}");
+    }
+    let inv = g.last_invocation();
+    let ran: Vec<serde_json::Value> = scripts(&g)
+        .into_iter()
+        .filter(|r| r["invocation_id"] == inv["invocation_id"] && r["package"] == "pw-evilname")
+        .collect();
+    assert!(!ran.is_empty());
+    for r in &ran {
+        assert_eq!(r["decision"], "approved", "{r}");
+        assert!(r["approved_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("npm:pw-evilname@local"));
+    }
 }
 
 fn no_effects_of_evil(g: &T) {
@@ -721,7 +846,7 @@ fn pnpm(g: &T, args: &[&str]) -> std::process::Output {
 #[test]
 fn pnpm_runs_approved_scripts_through_pnpm_rebuild() {
     let g = setup(
-        "[scripts]\nallow = [\"npm:pw-scr-dep\", \"npm:@pwscr/native@^1.2\", \"npm:pw-app\"]\n",
+        "[scripts]\nallow = [\"npm:pw-scr-dep\", \"npm:@pwscr/native@^1.2\", \"npm:pw-app@local\"]\n",
     );
     std::os::unix::fs::symlink(support::guard::pkgward_bin(), g.shims.join("pnpm")).unwrap();
     std::fs::write(
@@ -1237,7 +1362,8 @@ fn commands_that_fetch_what_they_name_are_held_to_the_registries() {
 }
 
 /// `npm pack` of a package it fetches (here a directory) runs that
-/// package's `prepare`: it is decided like an install's scripts.
+/// package's `prepare`: it is decided like an install's scripts (a
+/// directory on the disk: as local code, `npm:NAME@local`).
 #[test]
 fn pack_of_a_named_package_runs_no_unapproved_prepare() {
     let g = setup("");
@@ -1253,7 +1379,7 @@ fn pack_of_a_named_package_runs_no_unapproved_prepare() {
     let err = text(&o.stderr);
     assert!(o.status.success(), "npm failed: {err}");
     assert_eq!(g.sb.marker("prep-prepare"), None, "prepare ran");
-    assert!(err.contains("pkgward approve npm:pw-prep@1.0.0"), "{err}");
+    assert!(err.contains("pkgward approve npm:pw-prep@local"), "{err}");
     assert!(scripts(&g)
         .iter()
         .any(|r| r["package"] == "pw-prep" && r["script"] == "prepare" && r["decision"] == "deny"));

@@ -497,40 +497,50 @@ fn unapproved_project_plugins_are_refused() {
 }
 
 /// A path dependency (here a directory outside the project) is read by
-/// running its backend too: decided like any package, by its name.
+/// running its backend too: decided by its name, as the project's own code
+/// (`pypi:NAME@local`): the approval of the index package of that name
+/// does not approve it.
 #[test]
-fn a_path_dependency_is_decided_like_a_package() {
-    let t = setup("");
+fn a_path_dependency_is_decided_as_the_projects_own_code() {
     let tgz = Sdist::new("pw-po-local", "1.0.0")
         .module("VALUE = 'local'\n")
         .build_code(&evil_build())
         .bytes();
-    let dest = t.g.sb.root().join("deps");
-    std::fs::create_dir_all(&dest).unwrap();
-    let mut tar = std::process::Command::new("tar")
-        .args(["xzf", "-", "-C"])
-        .arg(&dest)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    tar.stdin.take().unwrap().write_all(&tgz).unwrap();
-    assert!(tar.wait().unwrap().success());
-    let dir = dest.join("pw_po_local-1.0.0");
-    assert!(dir.join("pyproject.toml").exists());
-    let dep = format!("pw-po-local @ file://{}", dir.display());
-    project(&t, &[&dep], None);
-    let o = poetry(&t, &["lock"], &[]);
-    assert_eq!(o.status.code(), Some(77), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("pkgward approve pypi:pw-po-local@1.0.0"),
-        "{}",
-        text(&o.stderr)
-    );
-    no_effects(&t, "path dependency");
-    let recs = script_records(&t);
-    assert_eq!(recs.last().unwrap()["package"], "pw-po-local");
-    assert_eq!(recs.last().unwrap()["decision"], "deny");
+    for extra in ["", "[scripts]\nallow = [\"pypi:pw-po-local\"]\n"] {
+        let t = setup(extra);
+        let dest = t.g.sb.root().join("deps");
+        std::fs::create_dir_all(&dest).unwrap();
+        let mut tar = std::process::Command::new("tar")
+            .args(["xzf", "-", "-C"])
+            .arg(&dest)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        tar.stdin.take().unwrap().write_all(&tgz).unwrap();
+        assert!(tar.wait().unwrap().success());
+        let dir = dest.join("pw_po_local-1.0.0");
+        assert!(dir.join("pyproject.toml").exists());
+        let dep = format!("pw-po-local @ file://{}", dir.display());
+        project(&t, &[&dep], None);
+        let o = poetry(&t, &["lock"], &[]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(77), "{extra}: {err}");
+        assert!(
+            err.contains("pkgward approve pypi:pw-po-local@local"),
+            "{extra}: {err}"
+        );
+        if !extra.is_empty() {
+            assert!(
+                err.contains("`pypi:pw-po-local` approves the registry package only"),
+                "{err}"
+            );
+        }
+        no_effects(&t, "path dependency");
+        let recs = script_records(&t);
+        assert_eq!(recs.last().unwrap()["package"], "pw-po-local");
+        assert_eq!(recs.last().unwrap()["decision"], "deny");
+    }
 }
 
 /// The lock check decides what the install installs: an unapproved

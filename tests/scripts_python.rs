@@ -1043,7 +1043,13 @@ fn uv_add_unapproved_sdist_is_denied_before_uv_edits_the_project() {
         std::fs::write(dl.join(sd.filename()), sd.bytes()).unwrap();
         let file = format!("../dl/{}", sd.filename());
         let o = uv(&t, &["add", &file], &[]);
-        assert_denied(&t, &o, "uv add FILE", "pkgward approve pypi:pw-scr-sdist\n");
+        // A file on the disk: the project's own code.
+        assert_denied(
+            &t,
+            &o,
+            "uv add FILE",
+            "pkgward approve pypi:pw-scr-sdist@local\n",
+        );
         assert!(
             project_state(&t) == before,
             "{extra} FILE: the project changed"
@@ -1088,7 +1094,7 @@ fn uv_add_unapproved_sdist_is_denied_before_uv_edits_the_project() {
         let o = uv(&t, &["add", "../evil-local"], &[]);
         assert_eq!(o.status.code(), Some(77), "{extra}: {}", text(&o.stderr));
         assert!(
-            text(&o.stderr).contains("pkgward approve pypi:pw-evil-local"),
+            text(&o.stderr).contains("pkgward approve pypi:pw-evil-local@local"),
             "{}",
             text(&o.stderr)
         );
@@ -1281,12 +1287,68 @@ fn pip_direct_sdist_references_are_decided_before_pip_runs() {
         assert!(err.contains("from source"), "{args:?}: {err}");
         no_effects(&t, &format!("{args:?}"));
     }
-    // An editable one names the approval it needs.
+    // An editable one names the approval it needs: on the local disk, it
+    // is the project's own code (`@local`).
     let o = pip(&t, &cases[0], &[]);
     assert!(
-        text(&o.stderr).contains("`pkgward approve pypi:pw-scr-direct`"),
+        text(&o.stderr).contains("`pkgward approve pypi:pw-scr-direct@local`"),
         "{}",
         text(&o.stderr)
+    );
+}
+
+/// `pypi:NAME` approves the index package NAME only: a direct reference on
+/// the local disk (a cloned project's source tree or archive, by `file:`
+/// URL) that takes its name is the project's own code, denied under the
+/// default deny with `pkgward approve pypi:NAME@local` and why the
+/// registry approval does not count; approved so (in the user's policy),
+/// it is built.
+#[test]
+fn a_local_direct_reference_needs_a_local_approval() {
+    let sd = Sdist::new("pw-scr-lname", "1.0.0")
+        .module("VALUE = 'lname'\n")
+        .build_code(&py_marker("lname-built"));
+    let t = setup("");
+    let user = t.g.sb.home.join(".config/pkgward/policy.toml");
+    std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+    std::fs::write(&user, "[scripts]\nallow = [\"pypi:pw-scr-lname\"]\n").unwrap();
+    let dl = t.g.sb.root().join("dl");
+    std::fs::create_dir_all(&dl).unwrap();
+    let archive = dl.join(sd.filename());
+    std::fs::write(&archive, sd.bytes()).unwrap();
+    let tree = unpack(&archive, &dl);
+    let site = target(&t);
+    let dir_spec = format!("pw-scr-lname @ file://{}", tree.display());
+    let archive_spec = format!("pw-scr-lname @ file://{}", archive.display());
+    for spec in [&dir_spec, &archive_spec] {
+        let o = pip(&t, &["install", "--target", &site, spec], &[]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(77), "{spec}: {err}");
+        assert!(
+            err.contains("`pkgward approve pypi:pw-scr-lname@local`"),
+            "{spec}: {err}"
+        );
+        assert!(
+            err.contains(
+                "`pypi:pw-scr-lname` approves the registry package only; this is the project's own code"
+            ),
+            "{spec}: {err}"
+        );
+        assert_eq!(t.g.sb.marker("lname-built"), None, "{spec}: {err}");
+    }
+    std::fs::write(&user, "[scripts]\nallow = [\"pypi:pw-scr-lname@local\"]\n").unwrap();
+    let o = pip(&t, &["install", "--target", &site, &dir_spec], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(t.g.sb.marker("lname-built").as_deref(), Some("ran\n"));
+    let rec = script_records(&t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-scr-lname", "{rec}");
+    assert_eq!(rec["decision"], "approved", "{rec}");
+    assert!(
+        rec["approved_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("pypi:pw-scr-lname@local"),
+        "{rec}"
     );
 }
 
@@ -1311,7 +1373,8 @@ fn pip_approved_direct_references_are_built_confined() {
         ("file: URL, sandbox required", "file", true),
     ];
     for (what, form, require) in cases {
-        let t = setup("[scripts]\nallow = [\"pypi:pw-scr-dconf\"]\n");
+        // On the local disk: the project's own code (`@local`).
+        let t = setup("[scripts]\nallow = [\"pypi:pw-scr-dconf@local\"]\n");
         if require {
             require_sandbox(&t);
         }
@@ -1405,7 +1468,7 @@ fn pip_approved_editable_installs_build_confined() {
         ("-e argument, sandbox required", "-e", true),
         ("-e argument, into a virtualenv", "venv", false),
     ] {
-        let t = setup("[scripts]\nallow = [\"pypi:pw-scr-edit\"]\n");
+        let t = setup("[scripts]\nallow = [\"pypi:pw-scr-edit@local\"]\n");
         if require {
             require_sandbox(&t);
         }

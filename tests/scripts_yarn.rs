@@ -411,22 +411,27 @@ fn an_alias_is_what_it_points_to() {
 }
 
 /// The project's own install scripts (which berry runs even with scripts
-/// off) follow the policy too.
+/// off) follow the policy too: approved by `npm:NAME@local` only, not by
+/// the approval of the registry package of its name.
 #[test]
 fn the_projects_own_scripts_follow_the_policy() {
     let root = r#"{"name":"pw-yb-app","version":"0.1.0","private":true,"scripts":{"postinstall":"node -e \"require('fs').writeFileSync(process.env.FIXTURE_MARKER_DIR + '/yb-root', 'ran')\""}}"#;
-    let g = setup("", root);
+    let g = setup("[scripts]\nallow = [\"npm:pw-yb-app\"]\n", root);
     let o = yarn(&g, &["install"]);
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert_eq!(g.sb.marker("yb-root"), None, "{err}");
-    assert!(err.contains("pkgward approve npm:pw-yb-app@0.1.0"), "{err}");
+    assert!(err.contains("pkgward approve npm:pw-yb-app@local"), "{err}");
+    assert!(
+        err.contains("`npm:pw-yb-app` approves the registry package only"),
+        "{err}"
+    );
     let recs = scripts(&g);
     let r = recs.iter().find(|r| r["package"] == "pw-yb-app").unwrap();
     assert_eq!(r["decision"], "deny");
     assert_eq!(r["path"], ".");
 
-    let g = setup("[scripts]\nallow = [\"npm:pw-yb-app\"]\n", root);
+    let g = setup("[scripts]\nallow = [\"npm:pw-yb-app@local\"]\n", root);
     let o = yarn(&g, &["install"]);
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
@@ -500,7 +505,7 @@ fn the_node_modules_linker_runs_only_the_approved_scripts() {
         err.contains("pkgward approve npm:pw-yb-evil@1.0.0"),
         "{err}"
     );
-    assert!(err.contains("pkgward approve npm:pw-yb-app@0.1.0"), "{err}");
+    assert!(err.contains("pkgward approve npm:pw-yb-app@local"), "{err}");
     // One list, and yarn's own mechanism ran the approved one.
     assert_eq!(err.matches("install-time code not run").count(), 1, "{err}");
     let recs = scripts(&g);
@@ -635,11 +640,11 @@ fn what_was_denied_runs_once_approved() {
     assert!(o.status.success(), "{err}");
     assert_eq!(runs(&g, "yb-root"), 0, "{err}");
     assert_eq!(runs(&g, "yb-count"), 0, "{err}");
-    assert!(err.contains("pkgward approve npm:pw-yb-app@0.1.0"), "{err}");
+    assert!(err.contains("pkgward approve npm:pw-yb-app@local"), "{err}");
     // Denied again: listed again.
     let o = yarn(&g, &["install"]);
     let err = text(&o.stderr);
-    assert!(err.contains("pkgward approve npm:pw-yb-app@0.1.0"), "{err}");
+    assert!(err.contains("pkgward approve npm:pw-yb-app@local"), "{err}");
     assert!(
         err.contains("pkgward approve npm:pw-yb-count@1.0.0"),
         "{err}"
@@ -648,7 +653,7 @@ fn what_was_denied_runs_once_approved() {
     let policy = std::fs::read_to_string(&g.policy).unwrap();
     std::fs::write(
         &g.policy,
-        format!("{policy}\n[scripts]\nallow = [\"npm:pw-yb-app\", \"npm:pw-yb-count\"]\n"),
+        format!("{policy}\n[scripts]\nallow = [\"npm:pw-yb-app@local\", \"npm:pw-yb-count\"]\n"),
     )
     .unwrap();
     let lock = std::fs::read_to_string(g.sb.work.join("yarn.lock")).unwrap();
@@ -823,7 +828,7 @@ fn pkgward_scripts_reads_a_berry_project() {
         let app = rows.iter().find(|r| r["package"] == "pw-yb-app").unwrap();
         assert_eq!(app["path"], ".", "{how}");
         assert_eq!(
-            app["approve"], "pkgward approve npm:pw-yb-app@0.1.0",
+            app["approve"], "pkgward approve npm:pw-yb-app@local",
             "{how}"
         );
     };

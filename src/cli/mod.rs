@@ -155,10 +155,12 @@ pub enum Command {
     #[command(subcommand)]
     Audit(AuditCmd),
     /// Approve a package's install-time code: adds ECOSYSTEM:NAME[@RANGE]
-    /// (e.g. npm:esbuild, npm:@scope/pkg@^1.2, pypi:numpy@>=1.26) to
-    /// `[scripts] allow` in the project's pkgward.toml, keeping its comments.
+    /// (e.g. npm:esbuild, npm:@scope/pkg@^1.2, pypi:numpy@>=1.26), or
+    /// ECOSYSTEM:NAME@local for the project's own code (its root,
+    /// workspaces, path dependencies), to `[scripts] allow` in the
+    /// project's pkgward.toml, keeping its comments.
     Approve {
-        #[arg(value_name = "ECOSYSTEM:NAME[@RANGE]")]
+        #[arg(value_name = "ECOSYSTEM:NAME[@RANGE|@local]")]
         entry: String,
         /// Edit this policy file instead of the nearest pkgward.toml.
         #[arg(long, value_name = "FILE")]

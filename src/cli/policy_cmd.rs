@@ -136,7 +136,13 @@ fn show(json: bool) -> Result<i32> {
             origin(&p.scripts_default.origin),
         );
         for a in &p.scripts_allow {
-            line(format!("allow += {:?}", a.value), origin(&a.origin));
+            let local = policy::AllowEntry::parse(&a.value).is_ok_and(|e| e.local);
+            let what = if local {
+                "  (the project's own code only)"
+            } else {
+                ""
+            };
+            line(format!("allow += {:?}{what}", a.value), origin(&a.origin));
         }
         if !p.network_allow.is_empty() {
             println!("[network]");

@@ -54,7 +54,10 @@ pub fn list(path: Option<PathBuf>, json: bool) -> Result<i32> {
             berry_root,
             found
                 .iter()
-                .map(|f| scripts::yarn::package(&f.name, &f.version, &f.location, &f.scripts))
+                .map(|f| {
+                    let local = scripts::yarn::is_local(&f.locator);
+                    scripts::yarn::package(&f.name, &f.version, &f.location, &f.scripts, local)
+                })
                 .collect(),
         ),
         None => {
@@ -67,7 +70,9 @@ pub fn list(path: Option<PathBuf>, json: bool) -> Result<i32> {
     for p in &found {
         let (name, version, path) = (&p.name, &p.version, &p.rel);
         let (decision, approved_by) =
-            scripts::decide(&pol, pol.mode.value, Ecosystem::Npm, name, version);
+            scripts::decide(&pol, pol.mode.value, Ecosystem::Npm, name, version, p.local);
+        let note =
+            scripts::local_note(&pol, Ecosystem::Npm, name, p.local).filter(|_| !decision.runs());
         for (event, command) in &p.scripts {
             rows.push(serde_json::json!({
                 "ecosystem": "npm",
@@ -78,7 +83,9 @@ pub fn list(path: Option<PathBuf>, json: bool) -> Result<i32> {
                 "command": command,
                 "decision": decision,
                 "approved_by": approved_by,
-                "approve": (!decision.runs()).then(|| scripts::approve_command(Ecosystem::Npm, name, version)),
+                "local": p.local,
+                "approve": (!decision.runs()).then(|| scripts::approve_command(Ecosystem::Npm, name, version, p.local)),
+                "note": note,
             }));
         }
     }
@@ -101,6 +108,9 @@ pub fn list(path: Option<PathBuf>, json: bool) -> Result<i32> {
             );
             if let Some(a) = r["approve"].as_str() {
                 println!("           approve: {a}");
+            }
+            if let Some(n) = r["note"].as_str() {
+                println!("           ({n})");
             }
         }
     }

@@ -90,7 +90,8 @@ pub fn baseline_policy_text(registries: &BTreeMap<Ecosystem, Vec<String>>, mode:
          #   \"sandbox\"  run it under supervision\n\
          #   \"allow\"    run it\n\
          # `allow` approves single packages: \"ECOSYSTEM:NAME\" or \"ECOSYSTEM:NAME@RANGE\",\n\
-         # e.g. \"npm:esbuild\", \"pypi:numpy\", \"npm:@scope/pkg@^1.2\".\n\
+         # e.g. \"npm:esbuild\", \"pypi:numpy\", \"npm:@scope/pkg@^1.2\" (fetched packages only);\n\
+         # the project's own code (its root, workspaces, path dependencies): \"npm:myapp@local\".\n\
          [scripts]\n\
          default = \"deny\"\n\
          allow = []\n\

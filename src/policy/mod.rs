@@ -11,7 +11,8 @@
 //! pypi = ["builtin"]
 //! [scripts]
 //! default = "deny"                  # deny | sandbox | allow
-//! allow = ["npm:esbuild", "pypi:numpy", "npm:@scope/pkg@^1.2"]
+//! allow = ["npm:esbuild", "pypi:numpy", "npm:@scope/pkg@^1.2",
+//!          "npm:myapp@local"]       # @local: the project's own code named myapp
 //! exec = "deny"                     # npx/uvx/pipx run/dlx of unapproved packages: deny | allow
 //! project_approvals = true          # system layer only: may pkgward.toml approve?
 //! [audit]
@@ -107,7 +108,7 @@ pub use baseline::baseline_policy_text;
 pub use discover::{discover, system_policy_path, Discovery, DiscoveryContext};
 pub use load::{check_file, check_remote, check_str, load, load_in, Loaded};
 pub use merge::registry_covers;
-pub use parse::{validate_registry_entry, AllowEntry};
+pub use parse::{validate_registry_entry, AllowEntry, LOCAL};
 
 /// The keys the system layer may `lock`.
 pub const LOCKABLE: [&str; 9] = [
@@ -593,30 +594,62 @@ impl Policy {
 
     /// The first `scripts.allow` entry approving the install-time code of
     /// `name` at `version` in `eco` (a name without a range approves every
-    /// version), with where it was set.
+    /// version), with where it was set. `local`: the code is the project's
+    /// own (its root, a workspace, a local path dependency), which only an
+    /// `ECO:NAME@local` entry approves; a fetched package is approved only
+    /// by an entry without it, so a cloned repository cannot take an
+    /// approved package's name for its own code.
     pub fn approval_for(
         &self,
         eco: Ecosystem,
         name: &str,
         version: &str,
+        local: bool,
     ) -> Option<&Sourced<String>> {
         let want = ranges::normalize_name(eco, name);
         self.scripts_allow.iter().find(|s| {
             AllowEntry::parse(&s.value).is_ok_and(|e| {
                 e.ecosystem == eco
+                    && e.local == local
                     && ranges::normalize_name(eco, e.name) == want
                     && e.range.is_none_or(|r| ranges::satisfies(eco, r, version))
             })
         })
     }
 
-    /// Whether some `scripts.allow` entry names `name` in `eco`, whatever
-    /// its range (for fetch-and-execute, where the version is not known yet).
+    /// Whether some `scripts.allow` entry names the fetched package `name`
+    /// in `eco`, whatever its range (for fetch-and-execute, where the
+    /// version is not known yet); `@local` entries do not count.
     pub fn approves_name(&self, eco: Ecosystem, name: &str) -> Option<&Sourced<String>> {
         let want = ranges::normalize_name(eco, name);
         self.scripts_allow.iter().find(|s| {
-            AllowEntry::parse(&s.value)
-                .is_ok_and(|e| e.ecosystem == eco && ranges::normalize_name(eco, e.name) == want)
+            AllowEntry::parse(&s.value).is_ok_and(|e| {
+                e.ecosystem == eco && !e.local && ranges::normalize_name(eco, e.name) == want
+            })
+        })
+    }
+
+    /// The entry approving every version of `name` in `eco` (one without a
+    /// range; `local`: the `@local` one, for the project's own code), as a
+    /// record's `approved_by` says it (with where it was set): for builds
+    /// whose version is not known before they run.
+    pub fn approves_every_version(
+        &self,
+        eco: Ecosystem,
+        name: &str,
+        local: bool,
+    ) -> Option<String> {
+        let want = ranges::normalize_name(eco, name);
+        self.scripts_allow.iter().find_map(|s| {
+            let e = AllowEntry::parse(&s.value).ok()?;
+            (e.ecosystem == eco
+                && e.local == local
+                && e.range.is_none()
+                && ranges::normalize_name(eco, e.name) == want)
+                .then(|| match &s.origin {
+                    Some(o) => format!("{} ({o})", s.value),
+                    None => s.value.clone(),
+                })
         })
     }
 

@@ -1336,19 +1336,26 @@ fn redact_userinfo(s: &str) -> String {
 }
 
 /// A `scripts.allow` entry: `ECOSYSTEM:NAME[@RANGE]`, e.g. `npm:esbuild`,
-/// `pypi:numpy`, `npm:@scope/pkg@^1.2`. A leading `@` belongs to the name (npm
+/// `pypi:numpy`, `npm:@scope/pkg@^1.2`, or `ECOSYSTEM:NAME@local` for the
+/// project's own code of that name. A leading `@` belongs to the name (npm
 /// scopes); the version range is whatever follows the next `@`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AllowEntry<'a> {
     pub ecosystem: Ecosystem,
     pub name: &'a str,
     pub range: Option<&'a str>,
+    /// `ECO:NAME@local`: approves the project's own local code of that
+    /// name (the root project, a workspace, a `file:`/path dependency),
+    /// and nothing fetched; an entry without it approves only what is
+    /// fetched (a registry, git, a remote tarball), never local code.
+    pub local: bool,
 }
 
 impl<'a> AllowEntry<'a> {
     /// Parses an entry; the error is a message for the user.
     pub fn parse(s: &'a str) -> Result<AllowEntry<'a>, String> {
-        let shape = "expected ECOSYSTEM:NAME or ECOSYSTEM:NAME@RANGE, e.g. \"npm:esbuild\"";
+        let shape = "expected ECOSYSTEM:NAME, ECOSYSTEM:NAME@RANGE or ECOSYSTEM:NAME@local, \
+                     e.g. \"npm:esbuild\"";
         let Some((eco, rest)) = s.split_once(':') else {
             return Err(format!("{}: {shape}", quoted(s)));
         };
@@ -1377,6 +1384,9 @@ impl<'a> AllowEntry<'a> {
                 quoted(s)
             ));
         }
+        // `@local` is a qualifier, not a range (the project's own code).
+        let local = range == Some(LOCAL);
+        let range = range.filter(|_| !local);
         if let Some(r) = range {
             if r.is_empty() {
                 return Err(format!(
@@ -1398,9 +1408,14 @@ impl<'a> AllowEntry<'a> {
             ecosystem,
             name,
             range,
+            local,
         })
     }
 }
+
+/// The reserved qualifier of a `scripts.allow` entry that approves the
+/// project's own local code (`npm:myapp@local`).
+pub const LOCAL: &str = "local";
 
 /// Byte offsets → 1-based (line, column in characters).
 pub(crate) struct Lines<'a> {

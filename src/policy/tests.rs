@@ -1305,9 +1305,76 @@ fn policy_project_approvals_switch() {
     // Default: projects may approve.
     let f = Files::new(&[(Layer::Project, "[scripts]\nallow = [\"npm:evil@^1\"]\n")]);
     let p = loaded_ok(&f);
-    assert!(p.approval_for(Ecosystem::Npm, "evil", "1.2.0").is_some());
-    assert!(p.approval_for(Ecosystem::Npm, "evil", "2.0.0").is_none());
-    assert!(p.approval_for(Ecosystem::Npm, "evi", "1.0.0").is_none());
+    assert!(p
+        .approval_for(Ecosystem::Npm, "evil", "1.2.0", false)
+        .is_some());
+    assert!(p
+        .approval_for(Ecosystem::Npm, "evil", "2.0.0", false)
+        .is_none());
+    assert!(p
+        .approval_for(Ecosystem::Npm, "evi", "1.0.0", false)
+        .is_none());
+}
+
+/// `ECO:NAME@local` is a qualifier, not a range: it approves the project's
+/// own code of that name (every version) and nothing fetched; an entry
+/// without it approves only fetched packages, never local code named like
+/// them.
+#[test]
+fn policy_allow_local_entries() {
+    for (s, eco, name) in [
+        ("npm:myapp@local", Ecosystem::Npm, "myapp"),
+        ("npm:@scope/app@local", Ecosystem::Npm, "@scope/app"),
+        ("pypi:My_Proj@local", Ecosystem::Pypi, "My_Proj"),
+        ("rubygems:mygem@local", Ecosystem::Rubygems, "mygem"),
+    ] {
+        let e = AllowEntry::parse(s).unwrap_or_else(|m| panic!("{s}: {m}"));
+        assert_eq!(
+            (e.ecosystem, e.name, e.range, e.local),
+            (eco, name, None, true),
+            "{s}"
+        );
+    }
+    let e = AllowEntry::parse("npm:esbuild@^0.20").unwrap();
+    assert!(!e.local && e.range == Some("^0.20"));
+    // Only the exact qualifier; `local` is no range (npm and PyPI refuse it).
+    for s in ["npm:x@Local", "npm:x@local ", "pypi:x@locals"] {
+        assert!(
+            AllowEntry::parse(s).map_or(true, |e| !e.local),
+            "{s:?} is not the qualifier"
+        );
+    }
+    let bad = AllowEntry::parse("npm:x@").unwrap_err();
+    assert!(bad.contains("ECOSYSTEM:NAME@local"), "{bad}");
+    let f = Files::new(&[(
+        Layer::User,
+        "[scripts]\nallow = [\"npm:esbuild\", \"npm:myapp@local\", \"pypi:my-proj@local\"]\n",
+    )]);
+    let p = loaded_ok(&f);
+    let by = |eco, name: &str, local| {
+        p.approval_for(eco, name, "1.0.0", local)
+            .map(|s| s.value.as_str())
+    };
+    assert_eq!(by(Ecosystem::Npm, "esbuild", false), Some("npm:esbuild"));
+    assert_eq!(by(Ecosystem::Npm, "esbuild", true), None);
+    assert_eq!(by(Ecosystem::Npm, "myapp", true), Some("npm:myapp@local"));
+    assert_eq!(by(Ecosystem::Npm, "myapp", false), None);
+    assert_eq!(
+        by(Ecosystem::Pypi, "My_Proj", true),
+        Some("pypi:my-proj@local")
+    );
+    // Fetch-and-execute and every-version approvals keep them apart too.
+    assert!(p.approves_name(Ecosystem::Npm, "myapp").is_none());
+    assert!(p.approves_name(Ecosystem::Npm, "esbuild").is_some());
+    assert_eq!(
+        p.approves_every_version(Ecosystem::Pypi, "my_proj", true)
+            .as_deref()
+            .map(|s| s.split(' ').next()),
+        Some(Some("pypi:my-proj@local"))
+    );
+    assert!(p
+        .approves_every_version(Ecosystem::Pypi, "my-proj", false)
+        .is_none());
 }
 
 #[test]

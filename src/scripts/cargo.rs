@@ -960,7 +960,14 @@ fn decide_crate(cx: &super::Context<'_>, f: &Found) -> (ScriptDecision, Option<S
     if f.local() {
         return (ScriptDecision::Project, None);
     }
-    super::decide(cx.policy, cx.mode, Ecosystem::Cargo, &f.name, &f.version)
+    super::decide(
+        cx.policy,
+        cx.mode,
+        Ecosystem::Cargo,
+        &f.name,
+        &f.version,
+        false,
+    )
 }
 
 /// `cargo metadata` on what the fetch left, through the real cargo, offline.

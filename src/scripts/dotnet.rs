@@ -381,7 +381,7 @@ fn check(
     let decided: Decided = found
         .into_iter()
         .map(|f| {
-            let (d, by) = super::decide(policy, mode, Ecosystem::Nuget, &f.name, &f.version);
+            let (d, by) = super::decide(policy, mode, Ecosystem::Nuget, &f.name, &f.version, false);
             (f, d, by)
         })
         .collect();
@@ -407,7 +407,7 @@ fn check(
             f.name,
             f.version,
             f.files.join(", "),
-            super::approve_command(Ecosystem::Nuget, &f.name, &f.version)
+            super::approve_command(Ecosystem::Nuget, &f.name, &f.version, false)
         ));
     }
     Err(m)

@@ -888,7 +888,14 @@ pub fn before(
     let mut denied = Vec::new();
     let mut approved = Vec::new();
     for (g, c) in found.into_iter().filter(|(_, c)| !c.is_empty()) {
-        let (d, by) = super::decide(policy, mode, Ecosystem::Rubygems, &g.name, &g.version);
+        let (d, by) = super::decide(
+            policy,
+            mode,
+            Ecosystem::Rubygems,
+            &g.name,
+            &g.version,
+            false,
+        );
         if d.runs() {
             approved.push((g, c, d, by));
         } else {
@@ -922,7 +929,7 @@ pub fn before(
                 g.name,
                 g.version,
                 what.join(", "),
-                super::approve_command(Ecosystem::Rubygems, &g.name, &g.version)
+                super::approve_command(Ecosystem::Rubygems, &g.name, &g.version, false)
             ));
         }
         return Err(Error::Denied { message: m });

@@ -1344,7 +1344,7 @@ pub fn before(
         let (d, by) = if f.kind == "init-script" {
             (ScriptDecision::Project, None)
         } else {
-            super::decide(policy, mode, Ecosystem::Maven, &f.name, &f.version)
+            super::decide(policy, mode, Ecosystem::Maven, &f.name, &f.version, false)
         };
         if d.runs() {
             approved.push((f, d, by));
@@ -1398,7 +1398,7 @@ pub fn before(
                 f.kind,
                 f.file.display(),
                 f.line,
-                super::approve_command(Ecosystem::Maven, &shown, &f.version)
+                super::approve_command(Ecosystem::Maven, &shown, &f.version, false)
             ));
         }
     }

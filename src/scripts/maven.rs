@@ -342,7 +342,7 @@ pub fn before(
         if f.version.contains("${") {
             f.version.clear();
         }
-        let (d, by) = super::decide(policy, mode, Ecosystem::Maven, &f.name(), &f.version);
+        let (d, by) = super::decide(policy, mode, Ecosystem::Maven, &f.name(), &f.version, false);
         if d.runs() {
             approved.push((f, d, by));
         } else {
@@ -367,7 +367,7 @@ pub fn before(
                 f.version,
                 f.kind,
                 f.file.display(),
-                super::approve_command(Ecosystem::Maven, &f.name(), &f.version)
+                super::approve_command(Ecosystem::Maven, &f.name(), &f.version, false)
             ));
         }
         return Err(Error::Denied { message: m });

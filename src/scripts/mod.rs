@@ -21,6 +21,12 @@
 //! installed and built by pkgward before it runs ([`npx`]), as `bunx` on
 //! Linux.
 //!
+//! A `scripts.allow` entry approves fetched packages only; the project's
+//! own code (the root project, workspaces, local path dependencies: it goes
+//! by the name its own manifest claims) only by `ECO:NAME@local`, so that
+//! a cloned repository cannot borrow a registry package's approval by
+//! taking its name ([`decide`]'s `local`).
+//!
 //! Modes: `off` leaves the tool alone; `audit` runs everything (the ones
 //! the policy would deny are recorded as `would-deny`); `enforce` runs the
 //! approved ones, or all of them under `scripts.default = "allow"` /
@@ -70,8 +76,10 @@ pub enum ScriptDecision {
     Deny,
     /// Audit mode: the policy would deny it; it runs and is recorded.
     WouldDeny,
-    /// The project's own code (a cargo workspace member or path
-    /// dependency): it runs, sandboxed, without an approval.
+    /// The project's own code where it needs no approval (a cargo
+    /// workspace member or path dependency): it runs, sandboxed. Elsewhere
+    /// the project's own code is decided like any package, and approved
+    /// only by `ECO:NAME@local` ([`decide`] with `local`).
     Project,
 }
 
@@ -90,15 +98,20 @@ impl ScriptDecision {
 }
 
 /// Decides one package's install-time code; the approval is returned with
-/// where it was set.
+/// where it was set. `local`: the package is the project's own code (its
+/// root, a workspace, a local path or `file:` dependency: anything not
+/// fetched), which only an `ECO:NAME@local` entry approves
+/// ([`Policy::approval_for`]); `scripts.default` and audit mode apply to
+/// it as to any other.
 pub fn decide(
     policy: &Policy,
     mode: Mode,
     eco: Ecosystem,
     name: &str,
     version: &str,
+    local: bool,
 ) -> (ScriptDecision, Option<String>) {
-    if let Some(a) = policy.approval_for(eco, name, version) {
+    if let Some(a) = policy.approval_for(eco, name, version, local) {
         let at = match &a.origin {
             Some(o) => format!("{} ({o})", a.value),
             None => a.value.clone(),
@@ -114,12 +127,42 @@ pub fn decide(
     (d, None)
 }
 
-/// The command that approves `name@version` in `eco`.
-pub fn approve_command(eco: Ecosystem, name: &str, version: &str) -> String {
-    if version.is_empty() {
+/// The command that approves `name@version` in `eco`; for the project's
+/// own code (`local`), `ECO:NAME@local` (every version).
+pub fn approve_command(eco: Ecosystem, name: &str, version: &str, local: bool) -> String {
+    if local {
+        format!("pkgward approve {eco}:{name}@{}", crate::policy::LOCAL)
+    } else if version.is_empty() {
         format!("pkgward approve {eco}:{name}")
     } else {
         format!("pkgward approve {eco}:{name}@{version}")
+    }
+}
+
+/// Why the project's own code named like an approved package is not
+/// approved by that entry (one line), when some entry approves the fetched
+/// package of that name: the user then knows which entry to add.
+pub fn local_note(policy: &Policy, eco: Ecosystem, name: &str, local: bool) -> Option<String> {
+    let a = policy.approves_name(eco, name).filter(|_| local)?;
+    Some(format!(
+        "`{}` approves the registry package only; this is the project's own code",
+        a.value
+    ))
+}
+
+/// [`approve_command`], followed on its own line by the [`local_note`] if
+/// any: what a denial listing shows after `approve: `.
+pub fn approve_hint(
+    policy: &Policy,
+    eco: Ecosystem,
+    name: &str,
+    version: &str,
+    local: bool,
+) -> String {
+    let cmd = approve_command(eco, name, version, local);
+    match local_note(policy, eco, name, local) {
+        Some(n) => format!("{cmd}\n    ({n})"),
+        None => cmd,
     }
 }
 
@@ -1291,7 +1334,7 @@ pub(crate) fn npm_builds_any(cx: &Context<'_>) -> bool {
         || cx
             .policy
             .allow_entries()
-            .any(|(e, _)| e.ecosystem == Ecosystem::Npm)
+            .any(|(e, _)| e.ecosystem == Ecosystem::Npm && !e.local)
 }
 
 /// pkgward's stdin, and its stderr twice (as stdout and stderr), for what
@@ -1373,7 +1416,7 @@ pub fn run_after(
     let decided: Vec<(&npm::Package, ScriptDecision, Option<String>)> = found
         .iter()
         .map(|p| {
-            let (d, by) = decide(cx.policy, cx.mode, eco, &p.name, &p.version);
+            let (d, by) = decide(cx.policy, cx.mode, eco, &p.name, &p.version, p.local);
             (p, d, by)
         })
         .collect();
@@ -1576,7 +1619,10 @@ pub fn run_after(
             append(log, &r, notice);
         }
         if !decision.runs() {
-            denied.push((p, approve_command(eco, &p.name, &p.version)));
+            denied.push((
+                p,
+                approve_hint(cx.policy, eco, &p.name, &p.version, p.local),
+            ));
         }
     }
     if !denied.is_empty() {
@@ -1625,7 +1671,7 @@ fn run_after_pnpm(
     let decided: Vec<(&npm::Package, ScriptDecision, Option<String>)> = found
         .iter()
         .map(|p| {
-            let (d, by) = decide(cx.policy, cx.mode, eco, &p.name, &p.version);
+            let (d, by) = decide(cx.policy, cx.mode, eco, &p.name, &p.version, p.local);
             (p, d, by)
         })
         .collect();
@@ -1661,7 +1707,10 @@ fn run_after_pnpm(
             for (event, command) in &p.scripts {
                 append(log, &rec(p, *d, by, event, command), notice);
             }
-            denied.push((p, approve_command(eco, &p.name, &p.version)));
+            denied.push((
+                p,
+                approve_hint(cx.policy, eco, &p.name, &p.version, p.local),
+            ));
         }
     }
     let mut failed = None;
@@ -1823,7 +1872,14 @@ pub(crate) fn record_unbuilt(
     let mut denied = Vec::new();
     let mut approved = Vec::new();
     for p in found {
-        let (d, by) = decide(cx.policy, cx.mode, Ecosystem::Npm, &p.name, &p.version);
+        let (d, by) = decide(
+            cx.policy,
+            cx.mode,
+            Ecosystem::Npm,
+            &p.name,
+            &p.version,
+            p.local,
+        );
         for (event, command) in &p.scripts {
             let mut r = yarn::record(cx, &p.name, &p.version, &p.rel, event, command, d, &by);
             if d.runs() {
@@ -1854,7 +1910,12 @@ pub(crate) fn list_unbuilt(
     if !denied.is_empty() {
         let listed: Vec<(&npm::Package, String)> = denied
             .iter()
-            .map(|p| (p, approve_command(Ecosystem::Npm, &p.name, &p.version)))
+            .map(|p| {
+                (
+                    p,
+                    approve_command(Ecosystem::Npm, &p.name, &p.version, p.local),
+                )
+            })
             .collect();
         notice(denied_message(&listed, Rerun::None));
     }

@@ -39,6 +39,9 @@ pub struct Package {
     /// the root): what `npm rebuild <path>` takes.
     pub rel: String,
     pub root: bool,
+    /// The project's own code (the root, a workspace, a `file:` link or
+    /// tarball), approved only by `npm:NAME@local` ([`identity`]).
+    pub local: bool,
     /// (event, command), in the order npm runs them.
     pub scripts: Vec<(String, String)>,
     /// The other packages with install-time code this one depends on,
@@ -109,6 +112,7 @@ pub fn find(root: &Path, with_root: bool) -> Vec<Package> {
                 dir: n.dir.clone(),
                 rel: n.rel.clone(),
                 root: false,
+                local: id.local,
                 scripts: n.scripts.clone(),
                 needs: std::mem::take(&mut needs[i]),
             }
@@ -141,6 +145,7 @@ pub fn find(root: &Path, with_root: bool) -> Vec<Package> {
                     dir: root.to_path_buf(),
                     rel: ".".into(),
                     root: true,
+                    local: true,
                     scripts,
                     needs: out.iter().map(|p| p.rel.clone()).collect(),
                 });
@@ -157,7 +162,11 @@ pub fn find(root: &Path, with_root: bool) -> Vec<Package> {
 /// alias (`"x": "npm:y@1"`) is `y`. A package's own `package.json` name is
 /// not trusted: it could claim an approved package's name. Directories
 /// outside `node_modules` (the root project, workspaces, `file:` links)
-/// are the project's own code and go by their `package.json`.
+/// are the project's own code and go by their `package.json`; so does a
+/// package npm installed from a `file:` source (a tarball, or a directory
+/// copied with `install-links`): they are `local`, which only an
+/// `npm:NAME@local` approval covers, so that the project's own code
+/// cannot borrow a registry package's approval by taking its name.
 pub fn identity(root: &Path, dir: &Path, resolved: Option<&str>) -> Identity {
     let manifest = read_manifest(dir);
     let field = |k: &str| {
@@ -197,6 +206,7 @@ pub fn identity(root: &Path, dir: &Path, resolved: Option<&str>) -> Identity {
             name,
             version: field("version").unwrap_or_else(|| "0.0.0".into()),
             root: rel == ".",
+            local: true,
             rel,
         };
     };
@@ -209,7 +219,14 @@ pub fn identity(root: &Path, dir: &Path, resolved: Option<&str>) -> Identity {
         version,
         rel,
         root: false,
+        local: resolved.is_some_and(is_local_source),
     }
+}
+
+/// Whether npm's `resolved` for a package names the project's own files
+/// (`file:` a directory or tarball) rather than something fetched.
+pub fn is_local_source(resolved: &str) -> bool {
+    resolved.starts_with("file:")
 }
 
 /// A package directory's identity ([`identity`]).
@@ -220,6 +237,9 @@ pub struct Identity {
     /// Relative to the project root, `/`-separated; `.` = the root.
     pub rel: String,
     pub root: bool,
+    /// The project's own code: outside `node_modules`, or installed from a
+    /// `file:` source.
+    pub local: bool,
 }
 
 /// The package name and version of a registry tarball URL
@@ -804,6 +824,13 @@ mod tests {
         // A workspace is the project's own code.
         let w = id("packages/ws", None);
         assert_eq!((w.name.as_str(), w.root), ("ws-own", false));
+        // Local: outside node_modules, or installed from a `file:` source;
+        // only `npm:NAME@local` approves it.
+        assert!(r.local && w.local);
+        assert!(!e.local && !a.local && !n.local && !s.local);
+        let f = id("node_modules/evil", Some("file:vendor/evil-1.0.0.tgz"));
+        assert!(f.local && f.name == "evil", "{f:?}");
+        assert!(!id("node_modules/evil", Some("git+ssh://git@h/e.git#abc")).local);
     }
     use super::*;
 

@@ -767,9 +767,15 @@ fn handle(
         .map(|v| v.to_string_lossy().into_owned())
         .unwrap_or_default();
     let command = script.to_string_lossy().into_owned();
-    let (decision, approved_by) =
-        decide(&cfg.policy, cfg.mode, Ecosystem::Npm, &id.name, &id.version);
-    let approve = super::approve_command(Ecosystem::Npm, &id.name, &id.version);
+    let (decision, approved_by) = decide(
+        &cfg.policy,
+        cfg.mode,
+        Ecosystem::Npm,
+        &id.name,
+        &id.version,
+        id.local,
+    );
+    let approve = super::approve_hint(&cfg.policy, Ecosystem::Npm, &id.name, &id.version, id.local);
     let mut rec = ScriptRecord {
         kind: "script",
         invocation_id: cfg.invocation_id.clone(),
@@ -1103,6 +1109,7 @@ pub fn denied_message(outcomes: &[Outcome], rerun: super::Rerun<'_>) -> Option<S
                     dir: PathBuf::new(),
                     rel: o.package.rel.clone(),
                     root: o.package.root,
+                    local: o.package.local,
                     scripts: vec![(o.event.clone(), o.command.clone())],
                     needs: Vec::new(),
                 },

@@ -405,8 +405,14 @@ pub fn after(
     let decided: Vec<(Found, Option<PathBuf>, ScriptDecision, Option<String>)> = found
         .into_iter()
         .map(|(f, d)| {
-            let (dec, by) =
-                super::decide(cx.policy, cx.mode, Ecosystem::Nuget, &f.name, &f.version);
+            let (dec, by) = super::decide(
+                cx.policy,
+                cx.mode,
+                Ecosystem::Nuget,
+                &f.name,
+                &f.version,
+                false,
+            );
             (f, d, dec, by)
         })
         .collect();
@@ -449,7 +455,7 @@ pub fn after(
             f.name,
             f.version,
             f.files.join(", "),
-            super::approve_command(Ecosystem::Nuget, &f.name, &f.version)
+            super::approve_command(Ecosystem::Nuget, &f.name, &f.version, false)
         ));
     }
     notice(m);

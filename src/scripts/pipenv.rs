@@ -924,7 +924,7 @@ pub fn pipfile_problems(
 
 /// The Pipfile's entries pip builds from source ([`built_from_source`]):
 /// (name, what).
-pub fn pipfile_entries(text: &str) -> Vec<(String, String)> {
+pub fn pipfile_entries(text: &str) -> Vec<(String, String, bool)> {
     let Ok(doc) = text.parse::<toml::Table>() else {
         return Vec::new();
     };
@@ -937,8 +937,8 @@ pub fn pipfile_entries(text: &str) -> Vec<(String, String)> {
         for (name, e) in t {
             let Some(e) = e.as_table() else { continue };
             let get = |k: &str| e.get(k).and_then(|v| v.as_str()).map(str::to_string);
-            if let Some(what) = built_from_source(&get) {
-                out.push((name.clone(), what));
+            if let Some((what, local)) = built_from_source(&get) {
+                out.push((name.clone(), what, local));
             }
         }
     }
@@ -946,7 +946,7 @@ pub fn pipfile_entries(text: &str) -> Vec<(String, String)> {
 }
 
 /// The same for a `Pipfile.lock`.
-pub fn lock_entries(text: &str) -> Vec<(String, String)> {
+pub fn lock_entries(text: &str) -> Vec<(String, String, bool)> {
     let Ok(doc) = serde_json::from_str::<serde_json::Value>(text) else {
         return Vec::new();
     };
@@ -957,8 +957,8 @@ pub fn lock_entries(text: &str) -> Vec<(String, String)> {
         }
         for (name, e) in v.as_object().into_iter().flatten() {
             let get = |k: &str| e.get(k).and_then(|v| v.as_str()).map(str::to_string);
-            if let Some(what) = built_from_source(&get) {
-                out.push((name.clone(), what));
+            if let Some((what, local)) = built_from_source(&get) {
+                out.push((name.clone(), what, local));
             }
         }
     }
@@ -1032,21 +1032,23 @@ fn is_sdist_name(s: &str) -> bool {
 /// `--only-binary` applies to index packages only): a VCS checkout, or an
 /// sdist archive named by URL or path. `get` reads a key of a Pipfile or
 /// lock entry. `None`: an index package, a wheel, or a local directory
-/// (the project's own code).
-pub fn built_from_source(get: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+/// (the project's own code). With what it is, whether it is on the local
+/// disk (a `path`, a `file` that is a path or `file:` URL: the project's
+/// own code, approved only by `pypi:NAME@local`).
+pub fn built_from_source(get: &dyn Fn(&str) -> Option<String>) -> Option<(String, bool)> {
     for vcs in ["git", "hg", "svn", "bzr"] {
         if let Some(u) = get(vcs) {
-            return Some(format!("a {vcs} checkout ({u})"));
+            return Some((format!("a {vcs} checkout ({u})"), false));
         }
     }
     if let Some(f) = get("file") {
         if !f.trim().to_ascii_lowercase().ends_with(".whl") {
-            return Some(format!("the archive {f}"));
+            return Some((format!("the archive {f}"), is_local_target(&f)));
         }
     }
     if let Some(p) = get("path") {
         if is_sdist_name(&p) {
-            return Some(format!("the archive {p}"));
+            return Some((format!("the archive {p}"), true));
         }
     }
     None
@@ -1087,6 +1089,18 @@ pub fn cli_source_build(spec: &str) -> Option<(Option<String>, String)> {
             .filter(|n| valid_name(n))
     });
     Some((name, target.to_string()))
+}
+
+/// Whether a source-build target ([`cli_source_build`], a Pipfile's
+/// `path`/`file`) is on the local disk (a path, a `file:` URL): the
+/// project's own code, approved only by `pypi:NAME@local`.
+pub fn is_local_target(target: &str) -> bool {
+    let t = target.trim().to_ascii_lowercase();
+    t.starts_with("file:")
+        || !(t.contains("://")
+            || ["git+", "hg+", "svn+", "bzr+"]
+                .iter()
+                .any(|p| t.starts_with(p)))
 }
 
 /// The Pipfile pipenv uses: `PIPENV_PIPFILE`, else the nearest one in
@@ -1196,18 +1210,23 @@ pub fn violations(
     }
     // What pip builds from source whatever it is told: only with an
     // approval of every version (which version it is, is not known).
-    let every = |name: &str| approves_every_version(policy, name).is_some();
+    let every = |name: &str, local: bool| {
+        policy
+            .approves_every_version(Ecosystem::Pypi, name, local)
+            .is_some()
+    };
     let named = cli.packages.iter().chain(&cli.editables);
     let adds = matches!(cli.sub, "install" | "upgrade" | "update");
     for spec in named.filter(|_| adds) {
         if let Some((name, what)) = cli_source_build(spec) {
-            if !name.as_deref().is_some_and(every) {
+            let local = is_local_target(&what);
+            if !name.as_deref().is_some_and(|n| every(n, local)) {
                 found.push(format!(
                     "`{spec}` is built from source ({what}){}",
                     match &name {
                         Some(n) => format!(
                             "; approve: {}",
-                            super::approve_command(Ecosystem::Pypi, n, "")
+                            super::approve_hint(policy, Ecosystem::Pypi, n, "", local)
                         ),
                         None => " and names no package to approve (`NAME @ URL`)".into(),
                     }
@@ -1231,13 +1250,13 @@ pub fn violations(
                 lock.as_deref().map(lock_entries).unwrap_or_default(),
             ),
         ] {
-            for (name, what) in entries {
-                if !every(&name) {
+            for (name, what, local) in entries {
+                if !every(&name, local) {
                     found.push(format!(
                         "{}: {name} is built from source ({what}), whatever pip's wheels-only \
                          settings say; approve: {}",
                         file.display(),
-                        super::approve_command(Ecosystem::Pypi, &name, "")
+                        super::approve_hint(policy, Ecosystem::Pypi, &name, "", local)
                     ));
                 }
             }
@@ -1649,24 +1668,9 @@ fn record(
     )
 }
 
-/// The approval of every version of `name` (no range), as `approved_by`
-/// says it.
-fn approves_every_version(policy: &Policy, name: &str) -> Option<String> {
-    let want = crate::tools::pep503(name);
-    policy.allow_entries().find_map(|(e, origin)| {
-        (e.ecosystem == Ecosystem::Pypi
-            && e.range.is_none()
-            && crate::tools::pep503(e.name) == want)
-            .then(|| match origin {
-                Some(o) => format!("pypi:{} ({o})", e.name),
-                None => format!("pypi:{}", e.name),
-            })
-    })
-}
-
 /// The denial message for `f`.
 pub fn denial(sub: &str, name: &str, version: &str, fixed: bool, ranged: Option<&str>) -> String {
-    let exact = super::approve_command(Ecosystem::Pypi, name, version);
+    let exact = super::approve_command(Ecosystem::Pypi, name, version, false);
     if fixed {
         return format!(
             "`pipenv {sub}` needs to build {name} {version} from its sdist, which runs the \
@@ -1693,14 +1697,14 @@ pub fn denial(sub: &str, name: &str, version: &str, fixed: bool, ranged: Option<
          code (setup.py / its PEP 517 backend) at install time; {why}.\n  approve: {every}\n\
          (or pin it (`{name} = \"=={v}\"` in the Pipfile) and approve that version: {exact}; \
          `pipenv sync` from a lock only needs the locked version approved)",
-        every = super::approve_command(Ecosystem::Pypi, name, ""),
+        every = super::approve_command(Ecosystem::Pypi, name, "", false),
         v = if version.is_empty() {
             "VERSION"
         } else {
             version
         },
         exact = if version.is_empty() {
-            super::approve_command(Ecosystem::Pypi, name, "VERSION")
+            super::approve_command(Ecosystem::Pypi, name, "VERSION", false)
         } else {
             exact
         },
@@ -1844,13 +1848,20 @@ fn before_inner(
                 Ecosystem::Pypi,
                 &f.name,
                 &f.version,
+                false,
             )
         } else {
-            match approves_every_version(policy, &f.name) {
+            match policy.approves_every_version(Ecosystem::Pypi, &f.name, false) {
                 Some(by) => (ScriptDecision::Approved, Some(by)),
                 None => {
-                    let (d, _) =
-                        super::decide(policy, policy.mode.value, Ecosystem::Pypi, &f.name, "");
+                    let (d, _) = super::decide(
+                        policy,
+                        policy.mode.value,
+                        Ecosystem::Pypi,
+                        &f.name,
+                        "",
+                        false,
+                    );
                     // A range approval does not hold pipenv's resolver.
                     let d = if d == ScriptDecision::Approved {
                         ScriptDecision::Deny
@@ -1884,16 +1895,16 @@ fn before_inner(
     }
     // What pip builds from source whatever it is told (approved for every
     // version, or refused before: [`violations`]).
-    let direct: Vec<(String, String)> = direct_sources(plan, launch)
+    let direct: Vec<(String, String, bool)> = direct_sources(plan, launch)
         .into_iter()
-        .filter(|(n, _)| {
+        .filter(|(n, ..)| {
             !approved
                 .iter()
                 .any(|(f, ..)| crate::tools::pep503(&f.name) == crate::tools::pep503(n))
         })
         .collect();
-    for (name, what) in &direct {
-        if let Some(by) = approves_every_version(policy, name) {
+    for (name, what, local) in &direct {
+        if let Some(by) = policy.approves_every_version(Ecosystem::Pypi, name, *local) {
             approved.push((
                 Found {
                     name: name.clone(),
@@ -1975,7 +1986,7 @@ fn before_inner(
 /// The packages of this invocation that pip builds from source whatever
 /// it is told: the Pipfile's and lock's, and the ones named on the command
 /// line as `NAME @ URL`.
-fn direct_sources(plan: &Plan, launch: &crate::supervise::Launch) -> Vec<(String, String)> {
+fn direct_sources(plan: &Plan, launch: &crate::supervise::Launch) -> Vec<(String, String, bool)> {
     let env = |k: &str| var(launch, k).or_else(|| std::env::var(k).ok());
     let mut out = Vec::new();
     if let Some(pf) = pipfile_path(&plan.cwd, &env) {
@@ -1994,11 +2005,12 @@ fn direct_sources(plan: &Plan, launch: &crate::supervise::Launch) -> Vec<(String
     }
     for spec in plan.cli.packages.iter().chain(&plan.cli.editables) {
         if let Some((Some(name), what)) = cli_source_build(spec) {
-            out.push((name, what));
+            let local = is_local_target(&what);
+            out.push((name, what, local));
         }
     }
     let mut seen = std::collections::BTreeSet::new();
-    out.retain(|(n, _)| seen.insert(crate::tools::pep503(n)));
+    out.retain(|(n, ..)| seen.insert(crate::tools::pep503(n)));
     out
 }
 

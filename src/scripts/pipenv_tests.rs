@@ -416,14 +416,14 @@ fn what_pip_builds_whatever_it_is_told() {
              [tools]\nd = {file = \"http://h.test/d.tgz\"}\n"
         )
         .into_iter()
-        .map(|(n, _)| n)
+        .map(|(n, ..)| n)
         .collect::<Vec<_>>(),
         ["a", "d"]
     );
     assert_eq!(
         lock_entries(LOCK)
             .into_iter()
-            .map(|(n, _)| n)
+            .map(|(n, ..)| n)
             .collect::<Vec<_>>(),
         ["vcs"]
     );

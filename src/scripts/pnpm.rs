@@ -87,12 +87,19 @@ pub fn find(root: &Path) -> Vec<Package> {
                 dir,
                 rel,
                 root: false,
+                local: is_local_entry(&entry),
                 scripts,
                 needs: Vec::new(),
             });
         }
     }
     out
+}
+
+/// Whether a virtual-store entry (`name@file+vendor+x.tgz`, `@link+…`)
+/// holds the project's own files rather than a fetched package.
+fn is_local_entry(entry: &str) -> bool {
+    entry.contains("@file+") || entry.contains("@link+")
 }
 
 /// The real package directories in one virtual-store entry's
@@ -264,6 +271,7 @@ struct Seen {
     event: String,
     command: String,
     denied: bool,
+    local: bool,
 }
 
 /// Whether `pnpm ARGS` / `pnpx ARGS` fetches and runs a package (`dlx`,
@@ -526,7 +534,7 @@ pub fn dlx_setup(tool: &str, policy: &Policy, args: &[String], cwd: &Path) -> Se
     *DLX_CACHES.lock().unwrap_or_else(|e| e.into_inner()) = cache_dirs(tool, args, cwd);
     let mut names: Vec<String> = policy
         .allow_entries()
-        .filter(|(e, _)| e.ecosystem == Ecosystem::Npm)
+        .filter(|(e, _)| e.ecosystem == Ecosystem::Npm && !e.local)
         .map(|(e, _)| format!("--allow-build={}", e.name))
         .collect();
     names.sort();
@@ -782,6 +790,7 @@ pub fn dlx_seen(outcomes: Vec<super::npm_broker::Outcome>) {
         event: o.event,
         command: o.command,
         denied: o.decision == super::ScriptDecision::Deny,
+        local: o.package.local,
     }));
 }
 
@@ -836,6 +845,7 @@ pub fn dlx_after(cx: &Context<'_>, log: &mut Option<AuditLog>, notice: &mut dyn 
                 &s.version,
                 &s.rel,
                 &[(s.event.clone(), s.command.clone())],
+                s.local,
             )),
         }
     }
@@ -893,6 +903,11 @@ mod tests {
             &store.join("c@1.0.0/node_modules/c"),
             r#"{"name":"c","version":"1.0.0"}"#,
         );
+        // A `file:` dependency: the project's own code.
+        pkg(
+            &store.join("d@file+vendor+d/node_modules/d"),
+            r#"{"name":"d","version":"1.0.0","scripts":{"postinstall":"z"}}"#,
+        );
         // a's dependency link, and a link out of the project.
         std::os::unix::fs::symlink(
             store.join("@s+b@2.0.0/node_modules/@s"),
@@ -910,9 +925,12 @@ mod tests {
             vec![
                 ("@s/b", "node_modules/.pnpm/@s+b@2.0.0/node_modules/@s/b"),
                 ("a", "node_modules/.pnpm/a@1.0.0/node_modules/a"),
+                ("d", "node_modules/.pnpm/d@file+vendor+d/node_modules/d"),
             ]
         );
-        assert_eq!(snapshot(r).len(), 3);
+        let local: Vec<bool> = found.iter().map(|p| p.local).collect();
+        assert_eq!(local, [false, false, true]);
+        assert_eq!(snapshot(r).len(), 4);
         let a = &found[1];
         let b = &found[0];
         let v: Value = serde_json::from_str(&allow_builds(&[a], &[b])).unwrap();

@@ -248,6 +248,12 @@ impl Groups {
 }
 
 impl Locked {
+    /// Whether it is the project's own code (a `directory` or `file`
+    /// source: a path), approved only by `pypi:NAME@local`.
+    pub fn local(&self) -> bool {
+        matches!(self.source.as_deref(), Some("directory" | "file"))
+    }
+
     /// Whether installing it can only be done by building it.
     pub fn needs_build(&self) -> bool {
         match self.source.as_deref() {
@@ -416,13 +422,15 @@ pub fn guard_config(
         .allow_entries()
         .filter(|(e, _)| e.ecosystem == Ecosystem::Pypi)
         .map(|(e, origin)| {
-            let value = match e.range {
-                Some(r) => format!("pypi:{}@{r}", e.name),
-                None => format!("pypi:{}", e.name),
+            let value = match (e.range, e.local) {
+                (_, true) => format!("pypi:{}@{}", e.name, crate::policy::LOCAL),
+                (Some(r), _) => format!("pypi:{}@{r}", e.name),
+                (None, _) => format!("pypi:{}", e.name),
             };
             serde_json::json!({
                 "name": e.name,
                 "range": e.range,
+                "local": e.local,
                 "by": match origin {
                     Some(o) => format!("{value} ({o})"),
                     None => value,
@@ -526,7 +534,7 @@ pub fn setup(verb: Verb, args: &[String], policy: &Policy) -> Option<Setup> {
     } else {
         None
     };
-    let approved = |n: &str, v: &str| policy.approval_for(Ecosystem::Pypi, n, v).is_some();
+    let approved = |n: &str, v: &str| policy.approval_for(Ecosystem::Pypi, n, v, false).is_some();
     let mut env = Vec::new();
     if let Some(v) = only_binary(locked.as_deref(), approvals, &approved) {
         env.push(("POETRY_INSTALLER_ONLY_BINARY".to_string(), v));
@@ -594,14 +602,15 @@ fn build_command(name: &str, version: &str) -> String {
     format!("build the sdist of {name} {version} (its PEP 517 backend / setup.py), by poetry in its own run")
 }
 
-/// The denial of builds the policy does not approve.
-pub fn denial(sub: &str, found: &[(String, String)]) -> String {
+/// The denial of builds the policy does not approve (name, version,
+/// whether it is the project's own code).
+pub fn denial(policy: &Policy, sub: &str, found: &[(String, String, bool)]) -> String {
     let list: Vec<String> = found
         .iter()
-        .map(|(n, v)| {
+        .map(|(n, v, local)| {
             format!(
                 "{n} {v}\n  approve: {}",
-                super::approve_command(Ecosystem::Pypi, n, v)
+                super::approve_hint(policy, Ecosystem::Pypi, n, v, *local)
             )
         })
         .collect();
@@ -639,6 +648,7 @@ pub fn before(
                 Ecosystem::Pypi,
                 &p.name,
                 &p.version,
+                p.local(),
             );
             if decision.runs() {
                 continue;
@@ -655,11 +665,11 @@ pub fn before(
                 rec.command.push_str(&format!(" from {u}"));
             }
             super::append(log, &rec, notice);
-            denied.push((p.name.clone(), p.version.clone()));
+            denied.push((p.name.clone(), p.version.clone(), p.local()));
         }
         if !denied.is_empty() {
             return Err(crate::error::Error::Denied {
-                message: denial(&plan.sub, &denied),
+                message: denial(policy, &plan.sub, &denied),
             });
         }
     }
@@ -700,6 +710,9 @@ pub struct Event {
     pub ok: bool,
     #[serde(default)]
     pub ms: f64,
+    /// The build is of the project's own code (a path dependency).
+    #[serde(default)]
+    pub local: bool,
 }
 
 /// The report's events (lines that do not parse are skipped).
@@ -727,8 +740,9 @@ pub struct Built {
 pub struct Summary {
     pub loaded: bool,
     pub built: Vec<Built>,
-    pub denied: Vec<(String, String)>,
-    pub unconfinable: Vec<(String, String)>,
+    /// (name, version, whether it is the project's own code).
+    pub denied: Vec<(String, String, bool)>,
+    pub unconfinable: Vec<(String, String, bool)>,
     /// A poetry older than 2 (the guard refused to run it).
     pub unsupported: Option<String>,
 }
@@ -740,7 +754,7 @@ pub fn summarize(events: &[Event]) -> Summary {
             "guard" => s.loaded = true,
             "unsupported" => s.unsupported = Some(e.version.clone()),
             "deny" | "unconfinable" => {
-                let key = (e.name.clone(), e.version.clone());
+                let key = (e.name.clone(), e.version.clone(), e.local);
                 let list = if e.event == "deny" {
                     &mut s.denied
                 } else {
@@ -828,7 +842,7 @@ pub fn after(
             ));
         }
     }
-    for (n, v) in &s.denied {
+    for (n, v, _) in &s.denied {
         let rec = record(
             cx.invocation_id,
             n,
@@ -839,7 +853,7 @@ pub fn after(
         );
         super::append(log, &rec, notice);
     }
-    for (n, v) in &s.unconfinable {
+    for (n, v, _) in &s.unconfinable {
         let mut rec = record(
             cx.invocation_id,
             n,
@@ -852,10 +866,13 @@ pub fn after(
         super::append(log, &rec, notice);
     }
     if !s.denied.is_empty() {
-        notice(format!("denied: {}", denial(&plan.sub, &s.denied)));
+        notice(format!(
+            "denied: {}",
+            denial(cx.policy, &plan.sub, &s.denied)
+        ));
         return crate::error::exit::DENIED;
     }
-    if let Some((n, _)) = s.unconfinable.first() {
+    if let Some((n, ..)) = s.unconfinable.first() {
         notice(format!(
             "denied: `poetry {}` would build the approved sdist of {n} inside poetry's own run, \
              which pkgward traces but cannot confine, and [sandbox] require = true; lift the \

@@ -9,7 +9,10 @@
 # pyproject.toml) must be approved at its version, else the call is refused:
 # a `deny` line in the report, and poetry ends at once with exit code 77.
 # Approved calls are reported with their outcome and duration. The user's
-# own project (the directory poetry runs for) is not decided.
+# own project (the directory poetry runs for) is not decided. A path
+# dependency (poetry's `directory` / `file` sources) is the project's own
+# code too: only an approval marked `local` (`pypi:NAME@local`) approves
+# it, and only approvals not so marked approve anything else.
 import os
 import sys
 
@@ -65,13 +68,17 @@ def _pkgward_poetry_guard():
                 return (name, version)
         return None
 
+    local_sources = ("directory", "file")
+
     def poetry_claims():
         # What poetry itself is working on, from its own frames (this
         # thread's): the sdist file (PackageInfo._from_sdist_file(path)
         # while resolving, Chef._prepare_sdist(archive) while installing),
         # the locked package an install operation is for, the direct
-        # (git/url/path) dependency being read.
+        # (git/url/path) dependency being read; and whether any of them is
+        # a path source (the project's own code).
         out = []
+        local = False
         f = sys._getframe(2)
         while f is not None:
             code = f.f_code.co_name
@@ -92,6 +99,7 @@ def _pkgward_poetry_guard():
                     c = (str(pkg.name), str(pkg.version))
                     if c not in out:
                         out.append(c)
+                    local = local or getattr(pkg, "source_type", None) in local_sources
                 dep = loc.get("dependency")
                 if dep is not None and getattr(dep, "source_type", None) in (
                     "git",
@@ -102,10 +110,11 @@ def _pkgward_poetry_guard():
                     c = (str(dep.name), "")
                     if c not in out:
                         out.append(c)
+                    local = local or dep.source_type in local_sources
             except Exception:
                 pass
             f = f.f_back
-        return out
+        return out, local
 
     def metadata_claims(src):
         out = []
@@ -134,7 +143,7 @@ def _pkgward_poetry_guard():
             pass
         return out
 
-    def approved(name, version):
+    def approved(name, version, local):
         n = norm(name)
         try:
             from packaging.specifiers import SpecifierSet
@@ -145,7 +154,7 @@ def _pkgward_poetry_guard():
             SpecifierSet = None
             parsed = None
         for a in approvals:
-            if norm(a.get("name", "")) != n:
+            if norm(a.get("name", "")) != n or bool(a.get("local")) != local:
                 continue
             r = a.get("range")
             if not r:
@@ -163,10 +172,10 @@ def _pkgward_poetry_guard():
         return None
 
     def decide(src):
-        claims = poetry_claims()
+        claims, local = poetry_claims()
         claims.extend(metadata_claims(src))
         if not claims:
-            return (os.path.basename(src.rstrip("/")), "", None)
+            return (os.path.basename(src.rstrip("/")), "", None, local)
         name, version = claims[0]
         # The package's own spelling of its name, when it is the same name.
         for n, _ in claims[1:]:
@@ -179,12 +188,12 @@ def _pkgward_poetry_guard():
         for n, v in claims:
             shown = name if norm(n) == norm(name) else n
             if not valid.match(n):
-                return (shown, version, None)
-            b = approved(n, v or version)
+                return (shown, version, None, local)
+            b = approved(n, v or version, local)
             if b is None:
-                return (shown, v or version, None)
+                return (shown, v or version, None, local)
             by = by or b
-        return (name, version, by)
+        return (name, version, by, local)
 
     # Only poetry 2's builds are known to go through pyproject_hooks (poetry
     # 1 ran `setup.py egg_info` itself): an older poetry does not run.
@@ -216,9 +225,17 @@ def _pkgward_poetry_guard():
         src = os.path.realpath(self.source_dir)
         if project and src == project:
             return original(self, hook_name, kwargs)
-        name, version, by = decide(src)
+        name, version, by, local = decide(src)
         if by is not None and require_sandbox:
-            write({"event": "unconfinable", "name": name, "version": version, "hook": hook_name})
+            write(
+                {
+                    "event": "unconfinable",
+                    "name": name,
+                    "version": version,
+                    "hook": hook_name,
+                    "local": local,
+                }
+            )
             sys.stderr.write(
                 "pkgward: poetry was stopped before building the approved %s %s in its own "
                 "run, which cannot be confined ([sandbox] require = true)\n" % (name, version)
@@ -226,7 +243,9 @@ def _pkgward_poetry_guard():
             sys.stderr.flush()
             os._exit(78)
         if by is None or not loaded:
-            write({"event": "deny", "name": name, "version": version, "hook": hook_name})
+            write(
+                {"event": "deny", "name": name, "version": version, "hook": hook_name, "local": local}
+            )
             sys.stderr.write(
                 "pkgward: poetry was stopped before running the build code of %s %s "
                 "(%s), which [scripts] does not approve\n" % (name, version, hook_name)

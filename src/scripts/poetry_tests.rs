@@ -172,7 +172,7 @@ fn the_guards_report() {
     assert!(!s.built[0].ok);
     assert!((s.built[0].ms - 3.5).abs() < 1e-9);
     assert_eq!(s.built[0].approved_by.as_deref(), Some("pypi:pw-x"));
-    assert_eq!(s.denied, [("evil".to_string(), "0.1".to_string())]);
+    assert_eq!(s.denied, [("evil".to_string(), "0.1".to_string(), false)]);
     assert!(s.unconfinable.is_empty());
     assert_eq!(s.unsupported, None);
     let s = summarize(&parse_report(
@@ -186,11 +186,17 @@ fn the_guards_report() {
 #[test]
 fn the_denial_names_each_approve_command() {
     let m = denial(
+        &crate::policy::Policy::default(),
         "install",
-        &[("a".into(), "1.0".into()), ("b".into(), "2".into())],
+        &[
+            ("a".into(), "1.0".into(), false),
+            ("b".into(), "2".into(), false),
+            ("c".into(), "0.1".into(), true),
+        ],
     );
     assert!(m.contains("pkgward approve pypi:a@1.0"), "{m}");
     assert!(m.contains("pkgward approve pypi:b@2"), "{m}");
+    assert!(m.contains("pkgward approve pypi:c@local"), "{m}");
     assert!(m.starts_with("`poetry install`"), "{m}");
 }
 

@@ -210,10 +210,14 @@ pub const BUILD_CODE: &str = "build-not-approved";
 /// its metadata already runs its build backend, also for `pip download`
 /// and `--dry-run`. So under wheels-only each one needs an approval of
 /// every version of the name it gives (`NAME @ URL`, `#egg=NAME`); anything
-/// else denies the invocation before pip runs. A local directory is the
-/// project's own code and is not decided. An approved one is built by
-/// pkgward, confined, and pip gets the wheel ([`direct`]); an approved
-/// editable one builds in pip's run, which is then confined ([`prebuild`]).
+/// else denies the invocation before pip runs. One on the local disk (a
+/// path, a `file:` URL) is the project's own code, approved only by
+/// `pypi:NAME@local`: a cloned repository's requirement must not borrow
+/// the approval of the index package whose name it takes. A bare local
+/// directory (`pip install .`) names nothing and is not decided. An
+/// approved one is built by pkgward, confined, and pip gets the wheel
+/// ([`direct`]); an approved editable one builds in pip's run, which is
+/// then confined ([`prebuild`]).
 pub fn pip_direct_violations(
     policy: &crate::policy::Policy,
     args: &[String],
@@ -224,14 +228,25 @@ pub fn pip_direct_violations(
         let Some((name, target)) = super::pipenv::cli_source_build(&spec) else {
             continue;
         };
+        let local = super::pipenv::is_local_target(&target);
+        let eco = crate::tools::Ecosystem::Pypi;
         if name
             .as_deref()
-            .is_some_and(|n| approves_every_version(policy, n).is_some())
+            .is_some_and(|n| policy.approves_every_version(eco, n, local).is_some())
         {
             continue;
         }
         let approve = match &name {
-            Some(n) => format!("`pkgward approve pypi:{n}` (every version: the archive's own version is not known before it is built)"),
+            Some(n) => {
+                let mut a = format!(
+                    "`{}` (every version: the archive's own version is not known before it is built)",
+                    super::approve_command(eco, n, "", local)
+                );
+                if let Some(note) = super::local_note(policy, eco, n, local) {
+                    a.push_str(&format!(" ({note})"));
+                }
+                a
+            }
             None => "name it (`NAME @ URL`) and approve that name for every version (`pkgward approve pypi:NAME`)".into(),
         };
         out.push(Reason {
@@ -268,7 +283,9 @@ fn pip_direct_approved(policy: &crate::policy::Policy, args: &[String], cwd: &Pa
         let Some((Some(name), target)) = super::pipenv::cli_source_build(&spec) else {
             continue;
         };
-        let Some(by) = approves_every_version(policy, &name) else {
+        let local = super::pipenv::is_local_target(&target);
+        let Some(by) = policy.approves_every_version(crate::tools::Ecosystem::Pypi, &name, local)
+        else {
             continue;
         };
         if !out.iter().any(|d| d.spec == spec && d.editable == editable) {
@@ -932,6 +949,9 @@ enum Round {
 struct Needed {
     name: String,
     version: String,
+    /// The project's own code (uv's project or a path source, a local
+    /// archive or directory): only `pypi:NAME@local` approves it.
+    local: bool,
 }
 
 fn wheelhouse() -> std::io::Result<tempfile::TempDir> {
@@ -1233,7 +1253,7 @@ fn denial(tool: &str, n: &Needed) -> String {
          (pkgward then builds it, supervised, and the install uses the wheel it built)",
         name = n.name,
         version = n.version,
-        cmd = super::approve_command(crate::tools::Ecosystem::Pypi, &n.name, &n.version),
+        cmd = super::approve_command(crate::tools::Ecosystem::Pypi, &n.name, &n.version, n.local),
     )
 }
 
@@ -1431,9 +1451,11 @@ pub fn prebuild(
         let Some(version) = version_of(&m, cx, pip.as_deref(), &index) else {
             break;
         };
+        // A package only an sdist on the index provides: fetched.
         let n = Needed {
             name: m.name.clone(),
             version: version.clone(),
+            local: false,
         };
         let (decision, approved_by) = super::decide(
             cx.policy,
@@ -1441,6 +1463,7 @@ pub fn prebuild(
             crate::tools::Ecosystem::Pypi,
             &n.name,
             &version,
+            false,
         );
         if !decision.runs() {
             let rec = script_record(cx, &n.name, &version, decision, None);
@@ -1562,6 +1585,7 @@ pub fn explain_failure(
         crate::tools::Ecosystem::Pypi,
         &m.name,
         &version,
+        false,
     );
     let rec = script_record(cx, &m.name, &version, decision, None);
     super::append(log, &rec, notice);
@@ -1572,6 +1596,7 @@ pub fn explain_failure(
             &Needed {
                 name: m.name.clone(),
                 version,
+                local: false,
             }
         )
     ));
@@ -1875,21 +1900,6 @@ pub fn parse_uv_no_build_dist(stderr: &str) -> Option<(String, String)> {
     None
 }
 
-/// The `scripts.allow` entry that approves every version of `name` (no
-/// range), as `approved_by` says it.
-fn approves_every_version(policy: &crate::policy::Policy, name: &str) -> Option<String> {
-    let want = crate::tools::pep503(name);
-    policy.allow_entries().find_map(|(e, origin)| {
-        (e.ecosystem == crate::tools::Ecosystem::Pypi
-            && e.range.is_none()
-            && crate::tools::pep503(e.name) == want)
-            .then(|| match origin {
-                Some(o) => format!("pypi:{} ({o})", e.name),
-                None => format!("pypi:{}", e.name),
-            })
-    })
-}
-
 /// The wheels-only dry run of `uv sync` / `uv lock` (captured; it builds
 /// nothing), skipping the packages already decided (`uv sync
 /// --no-install-package`).
@@ -1927,11 +1937,17 @@ fn uv_need(out: &std::process::Output) -> Option<UvNeed> {
     }
     let err = String::from_utf8_lossy(&out.stderr);
     if let Some((name, version)) = parse_uv_no_build_dist(&err) {
-        return Some(UvNeed::Locked(Needed { name, version }));
+        let local = uv_source_is_local(&err, &name);
+        return Some(UvNeed::Locked(Needed {
+            name,
+            version,
+            local,
+        }));
     }
     parse_uv_missing(&err)
         .map(|m| {
             UvNeed::Resolve(Needed {
+                local: uv_source_is_local(&err, &m.name),
                 name: m.name,
                 version: m.version.unwrap_or_default(),
             })
@@ -1939,11 +1955,32 @@ fn uv_need(out: &std::process::Output) -> Option<UvNeed> {
         .or_else(|| {
             parse_uv_build_disabled(&err).map(|name| {
                 UvNeed::Resolve(Needed {
+                    local: uv_source_is_local(&err, &name),
                     name,
                     version: String::new(),
                 })
             })
         })
+}
+
+/// Whether uv's message names `name`'s source as the project's own files:
+/// ``Distribution `NAME==VERSION @ directory+../lib` ``, `` `NAME @
+/// file:///…` `` (uv's `editable+`, `directory+`, `path+`, `virtual+`
+/// sources and `file:` URLs), rather than a registry, git or remote URL.
+pub fn uv_source_is_local(stderr: &str, name: &str) -> bool {
+    let head = format!("`{name}");
+    stderr.match_indices(&head).any(|(i, _)| {
+        let rest = &stderr[i + head.len()..];
+        let rest = match rest.strip_prefix("==") {
+            Some(r) => r.trim_start_matches(|c: char| c != ' ' && c != '`'),
+            None => rest,
+        };
+        rest.strip_prefix(" @ ").is_some_and(|src| {
+            ["editable+", "directory+", "path+", "virtual+", "file:"]
+                .iter()
+                .any(|p| src.starts_with(p))
+        })
+    })
 }
 
 /// uv reading a direct URL, git or path sdist's metadata with builds off:
@@ -1977,22 +2014,51 @@ fn resolution_denial(tool: &str, n: &Needed, ranged: Option<&str>) -> String {
         None => "`[scripts]` does not approve it (wheels only under `scripts.default = \"deny\"`)"
             .to_string(),
     };
+    let cmd = super::approve_command(crate::tools::Ecosystem::Pypi, &n.name, "", n.local);
+    let then = if n.local {
+        // `@local` approves every version of the project's own code.
+        "(uv then builds it, supervised)".to_string()
+    } else {
+        format!(
+            "(uv then builds it, supervised; once `uv.lock` pins a version, `uv sync` only needs \
+             that version approved: {})",
+            super::approve_command(
+                crate::tools::Ecosystem::Pypi,
+                &n.name,
+                if n.version.is_empty() {
+                    "VERSION"
+                } else {
+                    &n.version
+                },
+                false
+            )
+        )
+    };
     format!(
         "`{tool}` needs to build {which} from its sdist to resolve the project, which runs the \
          package's build code (setup.py / its PEP 517 backend) at install time; {approved}.\n  \
-         approve: {cmd}\n(uv then builds it, supervised; once `uv.lock` pins a version, `uv sync` \
-         only needs that version approved: {exact})",
-        cmd = super::approve_command(crate::tools::Ecosystem::Pypi, &n.name, ""),
-        exact = super::approve_command(
-            crate::tools::Ecosystem::Pypi,
-            &n.name,
-            if n.version.is_empty() {
-                "VERSION"
-            } else {
-                &n.version
-            }
-        ),
+         approve: {cmd}\n{then}"
     )
+}
+
+/// [`resolution_denial`] of `n`, which no entry approves for every
+/// version: the ranged approval that does not hold uv's resolver (fetched
+/// code), or why a registry approval does not count (the project's own).
+fn resolution_denied(tool: &str, n: &Needed, policy: &crate::policy::Policy) -> String {
+    let ranged = policy
+        .approves_name(crate::tools::Ecosystem::Pypi, &n.name)
+        .filter(|_| !n.local)
+        .map(|a| a.value.clone());
+    with_note(resolution_denial(tool, n, ranged.as_deref()), policy, n)
+}
+
+/// A denial of `n`, followed by why a registry approval of its name does
+/// not approve it when it is the project's own code ([`super::local_note`]).
+fn with_note(message: String, policy: &crate::policy::Policy, n: &Needed) -> String {
+    match super::local_note(policy, crate::tools::Ecosystem::Pypi, &n.name, n.local) {
+        Some(note) => format!("{message}\n({note})"),
+        None => message,
+    }
 }
 
 /// `uv sync` / `uv lock` with PyPI approvals, before the real run: finds
@@ -2046,26 +2112,27 @@ fn uv_project(
                     crate::tools::Ecosystem::Pypi,
                     &n.name,
                     &n.version,
+                    n.local,
                 );
                 if !decision.runs() {
                     let rec = script_record(cx, &n.name, &n.version, decision, None);
                     super::append(log, &rec, notice);
                     return Err(crate::error::Error::Denied {
-                        message: denial(tool, &n),
+                        message: with_note(denial(tool, &n), cx.policy, &n),
                     });
                 }
                 builds.push((n, decision, by));
             }
             Some(UvNeed::Resolve(n)) => {
-                let Some(by) = approves_every_version(cx.policy, &n.name) else {
-                    let ranged = cx
-                        .policy
-                        .approves_name(crate::tools::Ecosystem::Pypi, &n.name)
-                        .map(|a| a.value.clone());
+                let Some(by) = cx.policy.approves_every_version(
+                    crate::tools::Ecosystem::Pypi,
+                    &n.name,
+                    n.local,
+                ) else {
                     let rec = script_record(cx, &n.name, &n.version, ScriptDecision::Deny, None);
                     super::append(log, &rec, notice);
                     return Err(crate::error::Error::Denied {
-                        message: resolution_denial(tool, &n, ranged.as_deref()),
+                        message: resolution_denied(tool, &n, cx.policy),
                     });
                 };
                 // uv may need more sdists past this one; the pass cannot see
@@ -2184,15 +2251,16 @@ fn uv_project_explain(
                 crate::tools::Ecosystem::Pypi,
                 &n.name,
                 &n.version,
+                n.local,
             );
             let rec = script_record(cx, &n.name, &n.version, decision, None);
             super::append(log, &rec, notice);
-            denial(tool, &n)
+            with_note(denial(tool, &n), cx.policy, &n)
         }
         UvNeed::Resolve(n) => {
             let rec = script_record(cx, &n.name, &n.version, super::ScriptDecision::Deny, None);
             super::append(log, &rec, notice);
-            resolution_denial(tool, &n, None)
+            with_note(resolution_denial(tool, &n, None), cx.policy, &n)
         }
     };
     notice(format!("denied: {message}"));
@@ -2292,6 +2360,62 @@ mod tests {
     }
 
     #[test]
+    fn the_projects_own_sources_are_local() {
+        // As uv 0.13 says them.
+        let locked = |src: &str| {
+            format!(
+                "error: Distribution `numpy==0.1.0 @ {src}` can't be installed because it is \
+                 marked as `--no-build` but has no binary distribution\n"
+            )
+        };
+        for src in [
+            "directory+../lib",
+            "editable+.",
+            "path+../x-1.0.tar.gz",
+            "virtual+ws",
+        ] {
+            assert!(uv_source_is_local(&locked(src), "numpy"), "{src}");
+        }
+        assert!(!uv_source_is_local(
+            &locked("registry+http://127.0.0.1/simple"),
+            "numpy"
+        ));
+        assert!(!uv_source_is_local(&locked("directory+../lib"), "other"));
+        let resolving = |src: &str| {
+            format!(
+                "error: Failed to build `numpy @ {src}`\n  \
+                 cause: Building source distributions for `numpy` is disabled\n"
+            )
+        };
+        assert!(uv_source_is_local(&resolving("file:///tmp/lib"), "numpy"));
+        assert!(!uv_source_is_local(
+            &resolving("http://127.0.0.1/numpy-1.0.tar.gz"),
+            "numpy"
+        ));
+        assert!(!uv_source_is_local(
+            &resolving("git+https://h.test/n.git"),
+            "numpy"
+        ));
+        // pip's direct references (and Pipfile `file`/`path` values).
+        use super::super::pipenv::is_local_target;
+        for t in [
+            "./x-1.0.tar.gz",
+            "/abs/x.zip",
+            "file:///tmp/lib",
+            "FILE:///x",
+        ] {
+            assert!(is_local_target(t), "{t}");
+        }
+        for t in [
+            "https://h.test/x.tar.gz",
+            "git+file:///repo",
+            "hg+https://h/x",
+        ] {
+            assert!(!is_local_target(t), "{t}");
+        }
+    }
+
+    #[test]
     fn uv_project_messages_and_passes() {
         assert_eq!(
             parse_uv_no_build_dist(
@@ -2340,6 +2464,7 @@ mod tests {
         let skip = [Needed {
             name: "x".into(),
             version: "1".into(),
+            local: false,
         }];
         assert_eq!(
             uv_project_pass("sync", &a(&["sync", "--extra", "e"]), &skip),

@@ -74,7 +74,7 @@ use serde_json::Value;
 
 use super::python::confine::{Kind, ToolRun, Want};
 use super::{
-    append, approve_command, confines, decide, denied_message, npm, After, Context, Family, Rerun,
+    append, approve_hint, confines, decide, denied_message, npm, After, Context, Family, Rerun,
     Runner, ScriptDecision, ScriptRecord,
 };
 use crate::record::{self, AuditLog};
@@ -259,6 +259,26 @@ pub fn identity(ident: &str, reference: &str, manifest_version: &str) -> (String
         }
     }
     (ident.to_string(), manifest_version.to_string())
+}
+
+/// Whether a locator (`name@reference`) is the project's own code: a
+/// workspace, or a `file:`, `portal:` or `link:` reference (also patched),
+/// which only an `npm:NAME@local` approval covers.
+pub fn is_local(locator: &str) -> bool {
+    let Some((_, reference)) = split_locator(locator) else {
+        return false;
+    };
+    let reference = devirtualize(reference);
+    if let Some(p) = reference.strip_prefix("patch:") {
+        let inner = p.split('#').next().unwrap_or_default();
+        if let Some(at) = inner.get(1..).and_then(|s| s.find('@')).map(|i| i + 1) {
+            let r = percent_decode(&inner[at + 1..]);
+            return is_local(&format!("{}@{r}", &inner[..at]));
+        }
+    }
+    ["workspace:", "file:", "portal:", "link:"]
+        .iter()
+        .any(|p| reference.starts_with(p))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -829,7 +849,8 @@ pub fn run_after(
             .filter(|(n, _)| !n.is_empty())
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .unwrap_or_else(|| (e.key.clone(), String::new()));
-        let (d, by) = decide(cx.policy, cx.mode, eco, &name, &version);
+        // A workspace is the project's own code.
+        let (d, by) = decide(cx.policy, cx.mode, eco, &name, &version, true);
         let rel = Path::new(&e.cwd)
             .strip_prefix(&root)
             .map(|r| {
@@ -848,7 +869,7 @@ pub fn run_after(
                 notice,
             );
             if ws_seen.insert(e.key.clone()) {
-                denied_pkgs.push(package(&name, &version, &rel, &[]));
+                denied_pkgs.push(package(&name, &version, &rel, &[], true));
             }
             if let Some(p) = denied_pkgs.iter_mut().find(|p| p.rel == rel) {
                 p.scripts.push((e.script.clone(), e.command.clone()));
@@ -872,7 +893,14 @@ pub fn run_after(
     let decided: Vec<(&Found, ScriptDecision, Option<String>)> = found
         .iter()
         .map(|f| {
-            let (d, by) = decide(cx.policy, cx.mode, eco, &f.name, &f.version);
+            let (d, by) = decide(
+                cx.policy,
+                cx.mode,
+                eco,
+                &f.name,
+                &f.version,
+                is_local(&f.locator),
+            );
             (f, d, by)
         })
         .collect();
@@ -889,7 +917,13 @@ pub fn run_after(
                     notice,
                 );
             }
-            denied_pkgs.push(package(&f.name, &f.version, &f.location, &f.scripts));
+            denied_pkgs.push(package(
+                &f.name,
+                &f.version,
+                &f.location,
+                &f.scripts,
+                is_local(&f.locator),
+            ));
         }
     }
     if !loaded && (!run.is_empty() || !found.is_empty()) {
@@ -1045,7 +1079,7 @@ pub fn run_after(
             }
         }
     }
-    list_denied(&denied_pkgs, Rerun::NextInstall("yarn"), notice);
+    list_denied(cx.policy, &denied_pkgs, Rerun::NextInstall("yarn"), notice);
     failed
 }
 
@@ -1098,10 +1132,10 @@ static DLX_RUN: Mutex<Option<ToolRun>> = Mutex::new(None);
 pub fn dlx_setup(policy: &crate::policy::Policy, cwd: &Path) -> Vec<(String, String)> {
     let mut rules: Vec<String> = policy
         .allow_entries()
-        .filter(|(e, _)| e.ecosystem == Ecosystem::Npm)
+        .filter(|(e, _)| e.ecosystem == Ecosystem::Npm && !e.local)
         .map(|(e, _)| format!("{}\t{}", e.name, e.range.unwrap_or_default()))
         .collect();
-    let (default, _) = decide(policy, policy.mode.value, Ecosystem::Npm, "", "");
+    let (default, _) = decide(policy, policy.mode.value, Ecosystem::Npm, "", "", false);
     if default.runs() {
         rules.push("*".into());
     }
@@ -1156,13 +1190,21 @@ pub fn dlx_run() -> Option<ToolRun> {
 }
 
 /// The one list of what was not run, each with its approve command.
-fn list_denied(denied: &[npm::Package], rerun: Rerun<'_>, notice: &mut dyn FnMut(String)) {
+fn list_denied(
+    policy: &crate::policy::Policy,
+    denied: &[npm::Package],
+    rerun: Rerun<'_>,
+    notice: &mut dyn FnMut(String),
+) {
     if denied.is_empty() {
         return;
     }
     let listed: Vec<(&npm::Package, String)> = denied
         .iter()
-        .map(|p| (p, approve_command(Ecosystem::Npm, &p.name, &p.version)))
+        .map(|p| {
+            let hint = approve_hint(policy, Ecosystem::Npm, &p.name, &p.version, p.local);
+            (p, hint)
+        })
         .collect();
     notice(denied_message(&listed, rerun));
 }
@@ -1208,7 +1250,7 @@ fn dlx_after(
             continue;
         };
         let (name, version) = identity(&e.ident, reference, &e.version);
-        let (d, by) = decide(cx.policy, cx.mode, eco, &name, &version);
+        let (d, by) = decide(cx.policy, cx.mode, eco, &name, &version, is_local(&e.id));
         let mut r = record(cx, &name, &version, DLX_PATH, &e.script, &e.command, d, &by);
         r.ran = true;
         r.runner = Some(runner.clone());
@@ -1246,7 +1288,7 @@ fn dlx_after(
             continue;
         }
         let (name, version) = identity(&e.ident, reference, &e.version);
-        let (d, by) = decide(cx.policy, cx.mode, eco, &name, &version);
+        let (d, by) = decide(cx.policy, cx.mode, eco, &name, &version, is_local(&e.id));
         for (event, command) in &scripts {
             let mut r = record(cx, &name, &version, DLX_PATH, event, command, d, &by);
             if d.runs() {
@@ -1257,7 +1299,13 @@ fn dlx_after(
         if d.runs() {
             not_run.push(format!("{name}@{version}"));
         } else {
-            denied.push(package(&name, &version, DLX_PATH, &scripts));
+            denied.push(package(
+                &name,
+                &version,
+                DLX_PATH,
+                &scripts,
+                is_local(&e.id),
+            ));
         }
     }
     if !not_run.is_empty() {
@@ -1267,7 +1315,7 @@ fn dlx_after(
             not_run.join(", ")
         ));
     }
-    list_denied(&denied, Rerun::None, notice);
+    list_denied(cx.policy, &denied, Rerun::None, notice);
     None
 }
 
@@ -1360,14 +1408,22 @@ pub fn scrub_yarnrc(text: &str) -> String {
     out
 }
 
-/// A package as the npm walk describes it (the listing and `pkgward scripts`).
-pub fn package(name: &str, version: &str, rel: &str, scripts: &[(String, String)]) -> npm::Package {
+/// A package as the npm walk describes it (the listing and `pkgward
+/// scripts`); `local`: the project's own code ([`is_local`]).
+pub fn package(
+    name: &str,
+    version: &str,
+    rel: &str,
+    scripts: &[(String, String)],
+    local: bool,
+) -> npm::Package {
     npm::Package {
         name: name.to_string(),
         version: version.to_string(),
         dir: PathBuf::from(rel),
         rel: rel.to_string(),
         root: rel == ".",
+        local,
         scripts: scripts.to_vec(),
         needs: Vec::new(),
     }

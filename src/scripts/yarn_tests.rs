@@ -31,6 +31,32 @@ fn locators_name_what_yarn_resolved() {
 }
 
 #[test]
+fn the_projects_own_locators_are_local() {
+    for l in [
+        "app@workspace:.",
+        "@s/ws@workspace:packages/ws",
+        "a@file:../a.tgz#../a.tgz::hash=1",
+        "a@portal:../a::locator=app%40workspace%3A.",
+        "a@link:../a::locator=app%40workspace%3A.",
+        "a@virtual:abc#file:../a::locator=app%40workspace%3A.",
+        "a@patch:a@file%3A../a#./p.patch::version=1.0.0&hash=x",
+    ] {
+        assert!(is_local(l), "{l}");
+    }
+    for l in [
+        "a@npm:1.0.0",
+        "@s/a@npm:1.0.0",
+        "a@virtual:abc#npm:1.0.0",
+        "a@patch:a@npm%3A1.0.0#./p.patch::version=1.0.0&hash=x",
+        "a@https://h.test/a.tgz",
+        "a@https://github.com/o/a.git#commit=abc",
+        "nonsense",
+    ] {
+        assert!(!is_local(l), "{l}");
+    }
+}
+
+#[test]
 fn the_runtime_state_is_read_from_pnp_cjs() {
     let js = "#!/usr/bin/env node\nconst RAW_RUNTIME_STATE =\n'{\\\n  \"a\": \"it\\'s\",\\\n  \"b\": \"x\\\\\\\\y\"\\\n}';\nfunction f() {}\n";
     let t = raw_runtime_state(js).unwrap();

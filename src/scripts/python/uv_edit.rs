@@ -640,17 +640,16 @@ pub(super) fn check(
         {
             continue;
         }
-        let Some(by) = super::approves_every_version(cx.policy, &n.name) else {
-            let ranged = cx
-                .policy
-                .approves_name(crate::tools::Ecosystem::Pypi, &n.name)
-                .map(|a| a.value.clone());
+        let Some(by) =
+            cx.policy
+                .approves_every_version(crate::tools::Ecosystem::Pypi, &n.name, n.local)
+        else {
             let rec = super::script_record(cx, &n.name, &n.version, ScriptDecision::Deny, None);
             super::super::append(log, &rec, notice);
             return Err(crate::error::Error::Denied {
                 message: format!(
                     "{}\n(nothing was changed: uv did not run)",
-                    super::resolution_denial(&format!("{tool} {sub}"), &n, ranged.as_deref())
+                    super::resolution_denied(&format!("{tool} {sub}"), &n, cx.policy)
                 ),
             });
         };
@@ -737,6 +736,7 @@ mod tests {
         let skip = [Needed {
             name: "y".into(),
             version: "1".into(),
+            local: false,
         }];
         let s = sync_args(
             "add",
