@@ -11,9 +11,11 @@
 //! `pip wheel` builds reach one through an index gateway instead
 //! ([`to_gateway`]): pkgward fetches from the index itself, with the
 //! credentials and the trust pip would use, and the build's index settings
-//! point at the gateway. Elsewhere (a confined uv, poetry or pipenv run,
-//! whose lock files record the index URL) a TLS index's credentials do not
-//! reach the confined run, which says so in its record.
+//! point at the gateway. A confined uv run, whose lock file records the
+//! index URL, gets the gateway at the index's own origin
+//! ([`super::origin`]). Elsewhere (a confined poetry or pipenv run) a TLS
+//! index's credentials do not reach the confined run, which says so in its
+//! record.
 //!
 //! Where credentials are read from: URL userinfo in the tool's arguments,
 //! in any environment variable, in the configuration files the tools read
@@ -219,10 +221,10 @@ fn netrc(text: &str) -> Vec<Cred> {
 }
 
 /// The variables a launch sees: its own over pkgward's.
-struct Vars(Vec<(String, String)>);
+pub(super) struct Vars(Vec<(String, String)>);
 
 impl Vars {
-    fn of(env: &[(OsString, OsString)]) -> Vars {
+    pub(super) fn of(env: &[(OsString, OsString)]) -> Vars {
         let mut vars: Vec<(String, String)> = std::env::vars_os()
             .map(|(k, v)| {
                 (
@@ -240,7 +242,7 @@ impl Vars {
     }
 
     /// A variable's value, unless unset or empty.
-    fn get(&self, k: &str) -> Option<String> {
+    pub(super) fn get(&self, k: &str) -> Option<String> {
         self.raw(k).filter(|v| !v.is_empty())
     }
 
@@ -250,7 +252,7 @@ impl Vars {
     }
 }
 
-fn read(p: &Path) -> Option<String> {
+pub(super) fn read(p: &Path) -> Option<String> {
     let meta = std::fs::metadata(p).ok()?;
     (meta.is_file() && meta.len() < 4 << 20)
         .then(|| std::fs::read_to_string(p).ok())
@@ -694,8 +696,8 @@ pub fn to_proxy(creds: &[Cred], proxy: Option<&crate::supervise::proxy::Handle>)
         }
         let what = format!(
             "registry credentials for {}://{}{} (pkgward's proxy adds credentials to plain-HTTP \
-             requests only, and its index gateway serves pkgward's own pip builds only; a TLS \
-             index's stay outside the sandbox)",
+             requests only, and its index gateway serves pkgward's own pip builds and confined uv \
+             runs only; a TLS index's stay outside the sandbox)",
             c.scheme.as_deref().unwrap_or("http"),
             c.host,
             c.port.map(|p| format!(":{p}")).unwrap_or_default()

@@ -1,0 +1,297 @@
+//! A TLS index's credentials for a confined uv run. uv cannot be pointed
+//! at the index gateway's prefix (its lock file records the index URL), so
+//! the egress proxy serves the gateway at the index's own origin instead
+//! ([`crate::supervise::proxy::origin`]): each TLS host with credentials
+//! the run would use (an `https://` index's, a netrc entry's) is
+//! registered for the run, and the run trusts the invocation's ephemeral
+//! CA **in addition to** what it trusted before. uv's `SSL_CERT_FILE`
+//! replaces its default roots (uv 0.13: "No default certificates will be
+//! trusted" otherwise), so the run gets a bundle in a private temporary
+//! directory: the roots uv would otherwise use, plus the CA —
+//!
+//! | uv's trust | the bundle's roots |
+//! |---|---|
+//! | `--cert FILE` (`uv pip`; the argument is pointed at the bundle) | that file's |
+//! | `SSL_CERT_FILE` | that file's (`SSL_CERT_DIR`, which uv adds, is left as it is) |
+//! | `SSL_CERT_DIR` only | none (uv still adds the directory's) |
+//! | `--system-certs` / `UV_SYSTEM_CERTS` / `system-certs` (or the deprecated `native-tls` spellings) | the platform's ([`rustls_native_certs`]) |
+//! | default | the Mozilla roots uv bundles ([`webpki_root_certs`]) |
+//!
+//! pkgward itself, the TLS client of the real index, verifies it with the
+//! file the run names (`--cert`, `SSL_CERT_FILE`), else the platform's
+//! roots ([`Trust::Native`], standing in for uv's bundled ones).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use super::auth::{Cred, Vars};
+use crate::supervise::proxy::gateway::Trust;
+use crate::supervise::proxy::origin::ServedAtOrigin;
+
+/// What [`to_origin`] did; the registrations and the bundle last as long
+/// as this.
+#[derive(Debug, Default)]
+pub struct AtOrigin {
+    /// The `https://` credentials served (pass the rest to
+    /// [`super::auth::to_proxy`]; a netrc entry goes there too, for plain
+    /// HTTP).
+    pub served: Vec<Cred>,
+    /// The TLS indexes whose credentials the run does not get, and why.
+    pub missing: Vec<String>,
+    _guard: Option<ServedAtOrigin>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Registers the TLS hosts of `creds` with `proxy` for a confined uv run
+/// (`args`, `env` as launched in `cwd`) and points the run's trust at a
+/// bundle with the gateway's CA (see the module docs).
+pub fn to_origin(
+    creds: &[Cred],
+    proxy: Option<&crate::supervise::proxy::Handle>,
+    args: &mut [OsString],
+    env: &mut Vec<(OsString, OsString)>,
+    cwd: &Path,
+) -> AtOrigin {
+    let mut done = AtOrigin::default();
+    let Some(proxy) = proxy else {
+        return done;
+    };
+    let vars = Vars::of(env);
+    let strs: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let cert_arg = cert_arg(&strs);
+    let user_file = cert_arg
+        .as_ref()
+        .map(|(_, f)| f.clone())
+        .or_else(|| vars.get("SSL_CERT_FILE"))
+        .map(|f| cwd.join(f));
+    let trust = match &user_file {
+        Some(f) if f.is_file() => Ok(Trust::Bundle(f.clone())),
+        Some(f) => Err(format!("the CA bundle {} is not a file", f.display())),
+        None => Ok(Trust::Native),
+    };
+    let mut guard = proxy.served_at_origin();
+    for c in creds {
+        let https = match c.scheme.as_deref() {
+            Some("https") => true,
+            None => false,
+            _ => continue,
+        };
+        let got = trust.clone().and_then(|t| {
+            let port = if https { c.port } else { None };
+            proxy.serve_at_origin(&c.host, port, &c.user, &c.password, &t)
+        });
+        match got {
+            Ok(g) => {
+                guard.merge(g);
+                if https && !done.served.contains(c) {
+                    done.served.push(c.clone());
+                }
+            }
+            // A netrc entry for a host the run may not reach is no index of it.
+            Err(_) if !https => {}
+            Err(e) => done.missing.push(format!(
+                "registry credentials for https://{}{} (pkgward's index gateway cannot serve \
+                 it: {e})",
+                c.host,
+                c.port.map(|p| format!(":{p}")).unwrap_or_default()
+            )),
+        }
+    }
+    if guard.is_empty() {
+        return done;
+    }
+    let Some(ca) = proxy.origin_ca_pem() else {
+        return done;
+    };
+    let roots = match &user_file {
+        Some(f) => std::fs::read_to_string(f).unwrap_or_default(),
+        None if vars.get("SSL_CERT_DIR").is_some() => String::new(),
+        None if system_certs(&strs, &vars, cwd) => {
+            pem_all(&rustls_native_certs::load_native_certs().certs)
+        }
+        None => pem_all(webpki_root_certs::TLS_SERVER_ROOT_CERTS),
+    };
+    let written = tempfile::Builder::new()
+        .prefix("pkgward-trust-")
+        .tempdir()
+        .and_then(|d| {
+            let p = d.path().join("bundle.pem");
+            std::fs::write(&p, format!("{}\n{ca}", roots.trim_end()))?;
+            Ok((d, p))
+        });
+    match written {
+        Ok((dir, bundle)) => {
+            if let Some((i, _)) = &cert_arg {
+                let i = *i;
+                args[i] = match strs[i].split_once('=') {
+                    Some((k, _)) => format!("{k}={}", bundle.display()).into(),
+                    None => bundle.clone().into(),
+                };
+            }
+            env.retain(|(k, _)| k != "SSL_CERT_FILE");
+            env.push(("SSL_CERT_FILE".into(), bundle.into()));
+            done._dir = Some(dir);
+            done._guard = Some(guard);
+        }
+        Err(e) => {
+            done.missing.push(format!(
+                "registry credentials for the TLS indexes (cannot write the run's CA bundle: {e})"
+            ));
+            done.served.clear();
+        }
+    }
+    done
+}
+
+/// uv's `--cert FILE` / `--cert=FILE` (before `--`): the index of the
+/// argument holding the file, and the file.
+fn cert_arg(args: &[String]) -> Option<(usize, String)> {
+    let mut found = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" {
+            break;
+        }
+        if a == "--cert" {
+            if let Some(v) = args.get(i + 1) {
+                found = Some((i + 1, v.clone()));
+            }
+            i += 2;
+            continue;
+        }
+        if let Some(v) = a.strip_prefix("--cert=") {
+            found = Some((i, v.to_string()));
+        }
+        i += 1;
+    }
+    found
+}
+
+/// Whether uv would use the platform's certificates: its flags (the last
+/// wins), else `UV_SYSTEM_CERTS` / `UV_NATIVE_TLS`, else `system-certs` /
+/// `native-tls` in its configuration (`UV_CONFIG_FILE`, else the project's
+/// `uv.toml` or `pyproject.toml`'s `[tool.uv]`, the user's `uv.toml`).
+fn system_certs(args: &[String], vars: &Vars, cwd: &Path) -> bool {
+    let flag = args
+        .iter()
+        .take_while(|a| *a != "--")
+        .filter_map(|a| match a.as_str() {
+            "--system-certs" | "--native-tls" => Some(true),
+            "--no-system-certs" | "--no-native-tls" => Some(false),
+            _ => None,
+        })
+        .last();
+    if let Some(f) = flag {
+        return f;
+    }
+    for k in ["UV_SYSTEM_CERTS", "UV_NATIVE_TLS"] {
+        if let Some(v) = vars.get(k) {
+            return matches!(
+                v.to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on" | "y" | "t"
+            );
+        }
+    }
+    let setting = |t: &toml::Table| {
+        ["system-certs", "native-tls"]
+            .iter()
+            .find_map(|k| t.get(*k).and_then(toml::Value::as_bool))
+    };
+    let file = |p: PathBuf, tool_uv: bool| -> Option<bool> {
+        let t: toml::Table = super::auth::read(&p)?.parse().ok()?;
+        if tool_uv {
+            setting(t.get("tool")?.get("uv")?.as_table()?)
+        } else {
+            setting(&t)
+        }
+    };
+    if let Some(f) = vars.get("UV_CONFIG_FILE") {
+        return file(cwd.join(f), false).unwrap_or(false);
+    }
+    let project = super::confine::uv_workspace_root(cwd);
+    let config = vars
+        .get("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| vars.get("HOME").map(|h| Path::new(&h).join(".config")));
+    [project.clone(), cwd.to_path_buf()]
+        .iter()
+        .find_map(|d| {
+            file(d.join("uv.toml"), false).or_else(|| file(d.join("pyproject.toml"), true))
+        })
+        .or_else(|| config.and_then(|c| file(c.join("uv/uv.toml"), false)))
+        .unwrap_or(false)
+}
+
+/// Certificates (DER) as PEM.
+fn pem_all(certs: &[rustls::pki_types::CertificateDer<'_>]) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    for c in certs {
+        let b = base64::engine::general_purpose::STANDARD.encode(c.as_ref());
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uv_trust_settings_are_read() {
+        let d = tempfile::tempdir().unwrap();
+        let s = |a: &[&str]| a.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            cert_arg(&s(&["pip", "install", "--cert", "c.pem", "x"])),
+            Some((3, "c.pem".into()))
+        );
+        assert_eq!(
+            cert_arg(&s(&["pip", "install", "--cert=c.pem", "--", "--cert", "n"])),
+            Some((2, "c.pem".into()))
+        );
+        let home = d.path().join("home");
+        let vars = Vars::of(&[
+            ("HOME".into(), home.clone().into()),
+            ("XDG_CONFIG_HOME".into(), "".into()),
+            ("UV_SYSTEM_CERTS".into(), "".into()),
+            ("UV_NATIVE_TLS".into(), "".into()),
+            ("UV_CONFIG_FILE".into(), "".into()),
+        ]);
+        assert!(!system_certs(&s(&["sync"]), &vars, d.path()));
+        assert!(system_certs(
+            &s(&["sync", "--system-certs"]),
+            &vars,
+            d.path()
+        ));
+        assert!(!system_certs(
+            &s(&["--native-tls", "sync", "--no-system-certs"]),
+            &vars,
+            d.path()
+        ));
+        std::fs::create_dir_all(home.join(".config/uv")).unwrap();
+        std::fs::write(home.join(".config/uv/uv.toml"), "native-tls = true\n").unwrap();
+        assert!(system_certs(&s(&["sync"]), &vars, d.path()));
+        std::fs::write(
+            d.path().join("pyproject.toml"),
+            "[tool.uv]\nsystem-certs = false\n",
+        )
+        .unwrap();
+        assert!(!system_certs(&s(&["sync"]), &vars, d.path()));
+        let on = Vars::of(&[("UV_NATIVE_TLS".into(), "1".into())]);
+        assert!(system_certs(&s(&["sync"]), &on, d.path()));
+        let pem = pem_all(&webpki_root_certs::TLS_SERVER_ROOT_CERTS[..2]);
+        let back: Vec<_> = rustls::pki_types::pem::PemObject::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<rustls::pki_types::CertificateDer>, _>>()
+            .unwrap();
+        assert_eq!(back, webpki_root_certs::TLS_SERVER_ROOT_CERTS[..2].to_vec());
+    }
+}
