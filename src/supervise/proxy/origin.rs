@@ -3,8 +3,9 @@
 //! record the index URL in their lock files).
 //!
 //! [`super::Handle::serve_at_origin`] registers credentials for a TLS
-//! index host (and port; `None`: any, as netrc's) while a confined run goes
-//! on (the returned [`Served`] guard ends it). A `CONNECT` to such a
+//! index host and port (`None`: any port the rules approve the host on as a
+//! registry or mirror, as netrc's apply to the whole host) while a
+//! confined run goes on (dropping the returned [`ServedAtOrigin`] ends it). A `CONNECT` to such a
 //! host and port, that the invocation's rules allow, is not tunnelled: the
 //! proxy answers the TLS handshake itself, with a leaf certificate for the
 //! host name issued by an ephemeral CA made for this invocation (its key
@@ -173,7 +174,7 @@ impl Shared {
         let host = NormHost::parse(host).map_err(|e| format!("{host}: {e}"))?;
         let approved = match port {
             Some(p) => self.cfg.rules.find(&host, p).is_some(),
-            None => self.cfg.rules.find_host(&host).is_some(),
+            None => registry_rule(&self.cfg.rules, &host, None),
         };
         if !approved {
             let shown = port.map_or(host.to_string(), |p| format!("{host}:{p}"));
@@ -220,7 +221,13 @@ impl Shared {
                 .regs
                 .iter()
                 .rev()
-                .filter(|r| r.host == *host && r.port.is_none_or(|p| p == port))
+                .filter(|r| {
+                    r.host == *host
+                        && match r.port {
+                            Some(p) => p == port,
+                            None => registry_rule(&self.cfg.rules, host, Some(port)),
+                        }
+                })
                 .max_by_key(|r| r.port.is_some())
                 .cloned()?;
             (reg, o.ca.clone()?)
@@ -245,6 +252,19 @@ impl Shared {
             (g, ca)
         }))
     }
+}
+
+/// Whether a rule approves `host` (on `port`; `None`: on some port) as a
+/// registry or its mirror: a host-wide registration (netrc's credentials)
+/// serves only those, not every host `[network] allow` lets through.
+fn registry_rule(rules: &super::Rules, host: &NormHost, port: Option<u16>) -> bool {
+    rules.iter().any(|r| {
+        !r.source.starts_with("network.")
+            && match port {
+                Some(p) => r.allows(host, p),
+                None => r.matches_host(host),
+            }
+    })
 }
 
 /// The client socket with the bytes already read from it first, counting

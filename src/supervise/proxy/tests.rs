@@ -53,6 +53,10 @@ fn start(allow: &[&str], enforce: bool) -> Started {
         .iter()
         .map(|a| Rule::parse_allow(a, "network.allow").unwrap())
         .collect();
+    start_with(rules, enforce)
+}
+
+fn start_with(rules: Vec<Rule>, enforce: bool) -> Started {
     let records: Arc<Mutex<Vec<ConnectionRecord>>> = Arc::default();
     let r = records.clone();
     let proxy = Proxy::start(Config {
@@ -1143,7 +1147,21 @@ fn the_index_gateway_serves_a_tls_index_at_its_origin_while_registered() {
     let bundle = dir.path().join("ca.pem");
     std::fs::write(&bundle, &index_ca).unwrap();
     let trust = gateway::Trust::Bundle(bundle);
+    // A host-wide registration (netrc's) is for a registry's host only.
     let s = start(&[&format!("127.0.0.1:{port}")], true);
+    let h = s.proxy.handle();
+    assert!(h
+        .serve_at_origin("127.0.0.1", None, "u", "pw", &trust)
+        .is_err());
+    drop(h);
+    records(s);
+    let index = format!("https://127.0.0.1:{port}/simple/");
+    let s = start_with(
+        Rule::from_registry_url(&index, "registries.pypi")
+            .into_iter()
+            .collect(),
+        true,
+    );
     let h = s.proxy.handle();
     assert!(h.origin_ca_pem().is_none());
     assert!(h
