@@ -2,7 +2,8 @@
 //! shim's own process, that the real tool is pointed at (see [`env`]).
 //!
 //! - `CONNECT host:port` (HTTPS, any TLS) is tunnelled byte for byte — no TLS
-//!   interception, the tool's trust store is untouched;
+//!   interception, the tool's trust store is untouched — unless a confined
+//!   run's TLS index is registered for that host and port ([`origin`]);
 //! - absolute-form plain HTTP (`GET http://host:port/path HTTP/1.1`) is
 //!   forwarded in origin form, one request at a time, over a persistent
 //!   connection: the client connection stays open across requests (HTTP/1.1,
