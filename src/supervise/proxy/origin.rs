@@ -111,6 +111,9 @@ pub(super) struct Registration {
     gateways: Mutex<Vec<Arc<Gateway>>>,
 }
 
+/// A gateway served at its origin, with the CA that signs its certificate.
+type AtOrigin = (Arc<Gateway>, Arc<Ca>);
+
 /// What [`Shared`] keeps: the CA (made at the first registration) and the
 /// registrations in force.
 #[derive(Default)]
@@ -210,11 +213,7 @@ impl Shared {
     /// if one is registered (a registration for that port wins over a
     /// host-wide one, the latest over earlier ones); `Err`: there is one,
     /// but it cannot be served.
-    fn origin_for(
-        &self,
-        host: &NormHost,
-        port: u16,
-    ) -> Option<Result<(Arc<Gateway>, Arc<Ca>), String>> {
+    fn origin_for(&self, host: &NormHost, port: u16) -> Option<Result<AtOrigin, String>> {
         let (reg, ca) = {
             let o = self.origins.lock().ok()?;
             let reg = o
