@@ -657,7 +657,7 @@ fn confined(
     };
     let rest: Vec<super::auth::Cred> = creds
         .into_iter()
-        .filter(|c| !at_origin.served.contains(c))
+        .filter(|c| !at_origin.taken.contains(c))
         .collect();
     let mut no_creds = super::auth::to_proxy(&rest, cx.proxy.as_ref());
     no_creds.extend(at_origin.missing.iter().cloned());

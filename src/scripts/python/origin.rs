@@ -32,10 +32,10 @@ use crate::supervise::proxy::origin::ServedAtOrigin;
 /// as this.
 #[derive(Debug, Default)]
 pub struct AtOrigin {
-    /// The `https://` credentials served (pass the rest to
-    /// [`super::auth::to_proxy`]; a netrc entry goes there too, for plain
-    /// HTTP).
-    pub served: Vec<Cred>,
+    /// The `https://` credentials dealt with here: served, or listed in
+    /// `missing` (pass the rest to [`super::auth::to_proxy`]; a netrc
+    /// entry goes there too, for plain HTTP).
+    pub taken: Vec<Cred>,
     /// The TLS indexes whose credentials the run does not get, and why.
     pub missing: Vec<String>,
     _guard: Option<ServedAtOrigin>,
@@ -83,13 +83,11 @@ pub fn to_origin(
             let port = if https { c.port } else { None };
             proxy.serve_at_origin(&c.host, port, &c.user, &c.password, &t)
         });
+        if https && !done.taken.contains(c) {
+            done.taken.push(c.clone());
+        }
         match got {
-            Ok(g) => {
-                guard.merge(g);
-                if https && !done.served.contains(c) {
-                    done.served.push(c.clone());
-                }
-            }
+            Ok(g) => guard.merge(g),
             // A netrc entry for a host the run may not reach is no index of it.
             Err(_) if !https => {}
             Err(e) => done.missing.push(format!(
@@ -140,7 +138,6 @@ pub fn to_origin(
             done.missing.push(format!(
                 "registry credentials for the TLS indexes (cannot write the run's CA bundle: {e})"
             ));
-            done.served.clear();
         }
     }
     done
@@ -245,6 +242,99 @@ fn pem_all(certs: &[rustls::pki_types::CertificateDer<'_>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::supervise::proxy::{Config, Proxy, Rule, Rules};
+
+    fn certs(pem: &[u8]) -> usize {
+        rustls::pki_types::pem::PemObject::pem_slice_iter(pem)
+            .collect::<Result<Vec<rustls::pki_types::CertificateDer>, _>>()
+            .unwrap()
+            .len()
+    }
+
+    /// The run's bundle: the roots uv would use, plus the gateway's CA;
+    /// registered only while the result lives.
+    #[test]
+    fn a_uv_run_trusts_the_gateway_besides_its_roots() {
+        let proxy = Proxy::start(Config {
+            rules: Rules::new(
+                Rule::from_registry_url("https://idx.test/simple/", "registries.pypi")
+                    .into_iter()
+                    .collect(),
+            ),
+            enforce: true,
+            invocation_id: "inv".into(),
+            ecosystem: "pypi".into(),
+            sink: std::sync::Arc::new(|_| {}),
+            artifacts: None,
+        })
+        .unwrap();
+        let h = proxy.handle();
+        let d = tempfile::tempdir().unwrap();
+        let cred = |scheme: Option<&str>, host: &str| Cred {
+            scheme: scheme.map(str::to_string),
+            host: host.into(),
+            port: scheme.map(|_| 443),
+            user: "u".into(),
+            password: "p".into(),
+        };
+        let creds = vec![
+            cred(Some("https"), "idx.test"),
+            cred(Some("https"), "other.test"),
+            cred(None, "elsewhere.test"),
+            cred(Some("http"), "idx.test"),
+        ];
+        let clean: Vec<(OsString, OsString)> = [
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "UV_SYSTEM_CERTS",
+            "UV_NATIVE_TLS",
+            "UV_CONFIG_FILE",
+        ]
+        .iter()
+        .map(|k| (OsString::from(k), OsString::new()))
+        .collect();
+        // Default: the Mozilla roots uv bundles, and the CA.
+        let mut env = clean.clone();
+        let mut args: Vec<OsString> = vec!["sync".into()];
+        let done = to_origin(&creds, Some(&h), &mut args, &mut env, d.path());
+        assert_eq!(done.taken, creds[..2].to_vec());
+        assert_eq!(done.missing.len(), 1, "{:?}", done.missing);
+        assert!(done.missing[0].contains("other.test"), "{:?}", done.missing);
+        let bundle = PathBuf::from(&env.last().unwrap().1);
+        assert_eq!(env.last().unwrap().0, "SSL_CERT_FILE");
+        let pem = std::fs::read(&bundle).unwrap();
+        assert_eq!(
+            certs(&pem),
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() + 1
+        );
+        assert!(String::from_utf8_lossy(&pem).ends_with(&h.origin_ca_pem().unwrap()));
+        assert_eq!(env.iter().filter(|(k, _)| k == "SSL_CERT_FILE").count(), 1);
+        drop(done);
+        assert!(!bundle.exists());
+        // `--cert FILE`: that file's roots, the argument pointed at the bundle.
+        let mine = d.path().join("mine.pem");
+        std::fs::write(&mine, h.origin_ca_pem().unwrap()).unwrap();
+        let mut env = clean.clone();
+        let mut args: Vec<OsString> = vec![
+            "pip".into(),
+            "install".into(),
+            "--cert=mine.pem".into(),
+            "x".into(),
+        ];
+        let done = to_origin(&creds[..1], Some(&h), &mut args, &mut env, d.path());
+        let bundle = env.last().unwrap().1.clone();
+        assert_eq!(
+            args[2],
+            OsString::from(format!("--cert={}", bundle.to_string_lossy()))
+        );
+        assert_eq!(certs(&std::fs::read(&bundle).unwrap()), 2);
+        drop(done);
+        // Without a proxy: nothing taken, nothing set.
+        let mut env = clean.clone();
+        let done = to_origin(&creds, None, &mut args, &mut env, d.path());
+        assert!(done.taken.is_empty() && env == clean);
+        proxy.stop();
+    }
 
     #[test]
     fn uv_trust_settings_are_read() {
