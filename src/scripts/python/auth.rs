@@ -96,7 +96,7 @@ fn urls_in(text: &str) -> Vec<String> {
 
 /// `UV_INDEX_<NAME>_…`'s NAME for an index name (uppercased, other than
 /// ASCII letters and digits as `_`).
-fn env_name(name: &str) -> String {
+pub(super) fn env_name(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
@@ -121,7 +121,7 @@ fn named_entries(v: &str, out: &mut Vec<(String, String)>) {
 
 /// `[[tool.uv.index]]` / `[[index]]` / `[[tool.poetry.source]]` /
 /// `[[source]]` tables of a TOML text: (name, url).
-fn toml_indexes(text: &str, out: &mut Vec<(String, String)>) {
+pub(super) fn toml_indexes(text: &str, out: &mut Vec<(String, String)>) {
     let Ok(t) = text.parse::<toml::Table>() else {
         return;
     };

@@ -42,15 +42,137 @@ pub struct AtOrigin {
     _dir: Option<tempfile::TempDir>,
 }
 
-/// Registers the TLS hosts of `creds` with `proxy` for a confined uv run
-/// (`args`, `env` as launched in `cwd`) and points the run's trust at a
-/// bundle with the gateway's CA (see the module docs).
+/// Where a bundle goes: a variable, or an argument (`--cert=` kept).
+enum Put {
+    Var(String),
+    Arg(usize),
+}
+
+/// How one confined run's client trusts, and how to make it trust the
+/// gateway's CA besides.
+struct Plan {
+    /// pkgward's trust for the index.
+    trust: Result<Trust, String>,
+    /// A source's own trust (poetry's `certificates.<source>.cert`): its
+    /// host and port.
+    per_host: Vec<((String, u16), PathBuf)>,
+    /// The bundles to write: where, and the roots besides the CA.
+    bundles: Vec<(Put, String)>,
+}
+
+/// uv's trust (see the module docs).
+fn uv_plan(args: &[String], vars: &Vars, cwd: &Path, project: &Path) -> Plan {
+    let cert_arg = cert_arg(args);
+    let user_file = cert_arg
+        .as_ref()
+        .map(|(_, f)| f.clone())
+        .or_else(|| vars.get("SSL_CERT_FILE"))
+        .map(|f| cwd.join(f));
+    let roots = match &user_file {
+        Some(f) => std::fs::read_to_string(f).unwrap_or_default(),
+        None if vars.get("SSL_CERT_DIR").is_some() => String::new(),
+        None if system_certs(args, vars, project) => {
+            pem_all(&rustls_native_certs::load_native_certs().certs)
+        }
+        None => pem_all(webpki_root_certs::TLS_SERVER_ROOT_CERTS),
+    };
+    let mut bundles = vec![(Put::Var("SSL_CERT_FILE".into()), roots.clone())];
+    bundles.extend(cert_arg.map(|(i, _)| (Put::Arg(i), roots)));
+    Plan {
+        trust: file_trust(user_file),
+        per_host: Vec::new(),
+        bundles,
+    }
+}
+
+/// poetry's (requests'): `REQUESTS_CA_BUNDLE` / `CURL_CA_BUNDLE`, else
+/// certifi's Mozilla roots (the same list: uv's bundled ones stand in);
+/// a source's `certificates.<source>.cert` (`POETRY_CERTIFICATES_<SOURCE>_CERT`,
+/// else the project's `poetry.toml`, else poetry's `config.toml`) instead
+/// for that source.
+fn poetry_plan(vars: &Vars, cwd: &Path, project: &Path) -> Plan {
+    let user_file = vars
+        .get("REQUESTS_CA_BUNDLE")
+        .or_else(|| vars.get("CURL_CA_BUNDLE"))
+        .map(|f| cwd.join(f));
+    let roots = match &user_file {
+        Some(f) => std::fs::read_to_string(f).unwrap_or_default(),
+        None => pem_all(webpki_root_certs::TLS_SERVER_ROOT_CERTS),
+    };
+    let mut bundles = vec![(Put::Var("REQUESTS_CA_BUNDLE".into()), roots)];
+    let mut per_host = Vec::new();
+    let mut sources = Vec::new();
+    if let Some(t) = super::auth::read(&project.join("pyproject.toml")) {
+        super::auth::toml_indexes(&t, &mut sources);
+    }
+    let config_dir = vars
+        .get("POETRY_CONFIG_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            vars.get("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| vars.get("HOME").map(|h| Path::new(&h).join(".config")))
+                .map(|c| c.join("pypoetry"))
+        });
+    let configs: Vec<toml::Table> = [
+        Some(cwd.join("poetry.toml")),
+        config_dir.map(|d| d.join("config.toml")),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|p| super::auth::read(&p)?.parse().ok())
+    .collect();
+    for (name, url) in sources {
+        let var = format!("POETRY_CERTIFICATES_{}_CERT", super::auth::env_name(&name));
+        let cert = vars.get(&var).or_else(|| {
+            configs.iter().find_map(|t| {
+                t.get("certificates")?
+                    .get(&name)?
+                    .get("cert")?
+                    .as_str()
+                    .map(str::to_string)
+            })
+        });
+        let (Some(cert), Ok(u)) = (cert, url::Url::parse(&url)) else {
+            continue;
+        };
+        let cert = cwd.join(cert);
+        if let (Some(h), Some(p)) = (u.host_str(), u.port_or_known_default()) {
+            per_host.push(((h.to_ascii_lowercase(), p), cert.clone()));
+        }
+        bundles.push((
+            Put::Var(var),
+            std::fs::read_to_string(&cert).unwrap_or_default(),
+        ));
+    }
+    Plan {
+        trust: file_trust(user_file),
+        per_host,
+        bundles,
+    }
+}
+
+/// pkgward's trust for an index the run would verify with `file` (`None`:
+/// the platform's roots).
+fn file_trust(file: Option<PathBuf>) -> Result<Trust, String> {
+    match file {
+        Some(f) if f.is_file() => Ok(Trust::Bundle(f)),
+        Some(f) => Err(format!("the CA bundle {} is not a file", f.display())),
+        None => Ok(Trust::Native),
+    }
+}
+
+/// Registers the TLS hosts of `creds` with `proxy` for a confined run of
+/// `kind` (uv, poetry; `args`, `env` as launched in `cwd`, on `project`)
+/// and points the run's trust at bundles with the gateway's CA (see the
+/// module docs).
 pub fn to_origin(
+    kind: super::confine::Kind,
     creds: &[Cred],
     proxy: Option<&crate::supervise::proxy::Handle>,
     args: &mut [OsString],
     env: &mut Vec<(OsString, OsString)>,
-    cwd: &Path,
+    (cwd, project): (&Path, &Path),
 ) -> AtOrigin {
     let mut done = AtOrigin::default();
     let Some(proxy) = proxy else {
@@ -61,16 +183,10 @@ pub fn to_origin(
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let cert_arg = cert_arg(&strs);
-    let user_file = cert_arg
-        .as_ref()
-        .map(|(_, f)| f.clone())
-        .or_else(|| vars.get("SSL_CERT_FILE"))
-        .map(|f| cwd.join(f));
-    let trust = match &user_file {
-        Some(f) if f.is_file() => Ok(Trust::Bundle(f.clone())),
-        Some(f) => Err(format!("the CA bundle {} is not a file", f.display())),
-        None => Ok(Trust::Native),
+    let plan = match kind {
+        super::confine::Kind::Uv => uv_plan(&strs, &vars, cwd, project),
+        super::confine::Kind::Poetry => poetry_plan(&vars, cwd, project),
+        _ => return done,
     };
     let mut guard = proxy.served_at_origin();
     for c in creds {
@@ -79,7 +195,14 @@ pub fn to_origin(
             None => false,
             _ => continue,
         };
-        let got = trust.clone().and_then(|t| {
+        let own = plan.per_host.iter().find(|((h, p), _)| {
+            h.eq_ignore_ascii_case(&c.host) && c.port.is_none_or(|cp| cp == *p)
+        });
+        let trust = match own {
+            Some((_, f)) => file_trust(Some(f.clone())),
+            None => plan.trust.clone(),
+        };
+        let got = trust.and_then(|t| {
             let port = if https { c.port } else { None };
             proxy.serve_at_origin(&c.host, port, &c.user, &c.password, &t)
         });
@@ -104,33 +227,34 @@ pub fn to_origin(
     let Some(ca) = proxy.origin_ca_pem() else {
         return done;
     };
-    let roots = match &user_file {
-        Some(f) => std::fs::read_to_string(f).unwrap_or_default(),
-        None if vars.get("SSL_CERT_DIR").is_some() => String::new(),
-        None if system_certs(&strs, &vars, cwd) => {
-            pem_all(&rustls_native_certs::load_native_certs().certs)
-        }
-        None => pem_all(webpki_root_certs::TLS_SERVER_ROOT_CERTS),
-    };
     let written = tempfile::Builder::new()
         .prefix("pkgward-trust-")
         .tempdir()
         .and_then(|d| {
-            let p = d.path().join("bundle.pem");
-            std::fs::write(&p, format!("{}\n{ca}", roots.trim_end()))?;
-            Ok((d, p))
+            let mut paths = Vec::new();
+            for (i, (_, roots)) in plan.bundles.iter().enumerate() {
+                let p = d.path().join(format!("bundle-{i}.pem"));
+                std::fs::write(&p, format!("{}\n{ca}", roots.trim_end()))?;
+                paths.push(p);
+            }
+            Ok((d, paths))
         });
     match written {
-        Ok((dir, bundle)) => {
-            if let Some((i, _)) = &cert_arg {
-                let i = *i;
-                args[i] = match strs[i].split_once('=') {
-                    Some((k, _)) => format!("{k}={}", bundle.display()).into(),
-                    None => bundle.clone().into(),
-                };
+        Ok((dir, paths)) => {
+            for ((into, _), bundle) in plan.bundles.iter().zip(paths) {
+                match into {
+                    Put::Arg(i) => {
+                        args[*i] = match strs[*i].split_once('=') {
+                            Some((k, _)) => format!("{k}={}", bundle.display()).into(),
+                            None => bundle.into(),
+                        };
+                    }
+                    Put::Var(k) => {
+                        env.retain(|(x, _)| x != k.as_str());
+                        env.push((k.into(), bundle.into()));
+                    }
+                }
             }
-            env.retain(|(k, _)| k != "SSL_CERT_FILE");
-            env.push(("SSL_CERT_FILE".into(), bundle.into()));
             done._dir = Some(dir);
             done._guard = Some(guard);
         }
@@ -241,6 +365,7 @@ fn pem_all(certs: &[rustls::pki_types::CertificateDer<'_>]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::confine::Kind;
     use super::*;
     use crate::supervise::proxy::{Config, Proxy, Rule, Rules};
 
@@ -296,7 +421,14 @@ mod tests {
         // Default: the Mozilla roots uv bundles, and the CA.
         let mut env = clean.clone();
         let mut args: Vec<OsString> = vec!["sync".into()];
-        let done = to_origin(&creds, Some(&h), &mut args, &mut env, d.path());
+        let done = to_origin(
+            Kind::Uv,
+            &creds,
+            Some(&h),
+            &mut args,
+            &mut env,
+            (d.path(), d.path()),
+        );
         assert_eq!(done.taken, creds[..2].to_vec());
         assert_eq!(done.missing.len(), 1, "{:?}", done.missing);
         assert!(done.missing[0].contains("other.test"), "{:?}", done.missing);
@@ -321,17 +453,60 @@ mod tests {
             "--cert=mine.pem".into(),
             "x".into(),
         ];
-        let done = to_origin(&creds[..1], Some(&h), &mut args, &mut env, d.path());
-        let bundle = env.last().unwrap().1.clone();
-        assert_eq!(
-            args[2],
-            OsString::from(format!("--cert={}", bundle.to_string_lossy()))
+        let done = to_origin(
+            Kind::Uv,
+            &creds[..1],
+            Some(&h),
+            &mut args,
+            &mut env,
+            (d.path(), d.path()),
         );
-        assert_eq!(certs(&std::fs::read(&bundle).unwrap()), 2);
+        for bundle in [
+            env.last().unwrap().1.to_string_lossy().into_owned(),
+            args[2].to_string_lossy().replace("--cert=", ""),
+        ] {
+            assert_eq!(certs(&std::fs::read(&bundle).unwrap()), 2, "{bundle}");
+        }
+        drop(done);
+        // poetry: requests' bundle, and a source's own certificate.
+        std::fs::write(
+            d.path().join("pyproject.toml"),
+            "[[tool.poetry.source]]\nname = \"my-priv\"\nurl = \"https://IDX.test/simple/\"\n",
+        )
+        .unwrap();
+        let mut env = clean.clone();
+        env.push(("REQUESTS_CA_BUNDLE".into(), "".into()));
+        env.push(("CURL_CA_BUNDLE".into(), "".into()));
+        env.push(("POETRY_CERTIFICATES_MY_PRIV_CERT".into(), "mine.pem".into()));
+        let done = to_origin(
+            Kind::Poetry,
+            &creds[..1],
+            Some(&h),
+            &mut args,
+            &mut env,
+            (d.path(), d.path()),
+        );
+        assert!(done.missing.is_empty(), "{:?}", done.missing);
+        let get = |k: &str| {
+            let v = &env.iter().rev().find(|(x, _)| x == k).unwrap().1;
+            std::fs::read(v).unwrap()
+        };
+        assert_eq!(
+            certs(&get("REQUESTS_CA_BUNDLE")),
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() + 1
+        );
+        assert_eq!(certs(&get("POETRY_CERTIFICATES_MY_PRIV_CERT")), 2);
         drop(done);
         // Without a proxy: nothing taken, nothing set.
         let mut env = clean.clone();
-        let done = to_origin(&creds, None, &mut args, &mut env, d.path());
+        let done = to_origin(
+            Kind::Uv,
+            &creds,
+            None,
+            &mut args,
+            &mut env,
+            (d.path(), d.path()),
+        );
         assert!(done.taken.is_empty() && env == clean);
         proxy.stop();
     }
