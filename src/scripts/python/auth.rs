@@ -11,11 +11,10 @@
 //! `pip wheel` builds reach one through an index gateway instead
 //! ([`to_gateway`]): pkgward fetches from the index itself, with the
 //! credentials and the trust pip would use, and the build's index settings
-//! point at the gateway. A confined uv run, whose lock file records the
-//! index URL, gets the gateway at the index's own origin
-//! ([`super::origin`]). Elsewhere (a confined poetry or pipenv run) a TLS
-//! index's credentials do not reach the confined run, which says so in its
-//! record.
+//! point at the gateway. A confined uv or poetry run, whose lock file
+//! records the index URL, gets the gateway at the index's own origin
+//! ([`super::origin`]). Elsewhere (a confined pipenv run) a TLS index's
+//! credentials do not reach the confined run, which says so in its record.
 //!
 //! Where credentials are read from: URL userinfo in the tool's arguments,
 //! in any environment variable, in the configuration files the tools read
@@ -697,7 +696,7 @@ pub fn to_proxy(creds: &[Cred], proxy: Option<&crate::supervise::proxy::Handle>)
         let what = format!(
             "registry credentials for {}://{}{} (pkgward's proxy adds credentials to plain-HTTP \
              requests only, and its index gateway serves pkgward's own pip builds and confined uv \
-             runs only; a TLS index's stay outside the sandbox)",
+             and poetry runs only; a TLS index's stay outside the sandbox)",
             c.scheme.as_deref().unwrap_or("http"),
             c.host,
             c.port.map(|p| format!(":{p}")).unwrap_or_default()

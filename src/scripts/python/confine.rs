@@ -20,8 +20,8 @@
 //!
 //! The run sees no registry credentials either (the sandbox scrubs them,
 //! its command line loses URL userinfo); pkgward's egress proxy adds them
-//! to its plain-HTTP index requests ([`super::auth`]), and serves a uv
-//! run's TLS index at its own origin ([`super::origin`]).
+//! to its plain-HTTP index requests ([`super::auth`]), and serves a uv or
+//! poetry run's TLS index at its own origin ([`super::origin`]).
 //! Where the confinement cannot be set up, `[sandbox] require = true`
 //! refuses the run (the sandbox's refusal); otherwise it runs with what the
 //! machine offers and the build's records say which layers were missing.

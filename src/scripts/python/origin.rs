@@ -1,25 +1,32 @@
-//! A TLS index's credentials for a confined uv run. uv cannot be pointed
-//! at the index gateway's prefix (its lock file records the index URL), so
-//! the egress proxy serves the gateway at the index's own origin instead
-//! ([`crate::supervise::proxy::origin`]): each TLS host with credentials
-//! the run would use (an `https://` index's, a netrc entry's) is
-//! registered for the run, and the run trusts the invocation's ephemeral
-//! CA **in addition to** what it trusted before. uv's `SSL_CERT_FILE`
-//! replaces its default roots (uv 0.13: "No default certificates will be
-//! trusted" otherwise), so the run gets a bundle in a private temporary
-//! directory: the roots uv would otherwise use, plus the CA —
+//! A TLS index's credentials for a confined uv or poetry run. Neither can
+//! be pointed at the index gateway's prefix (their lock files record the
+//! index URL), so the egress proxy serves the gateway at the index's own
+//! origin instead ([`crate::supervise::proxy::origin`]): each TLS host
+//! with credentials the run would use (an `https://` index's, a netrc
+//! entry's) is registered for the run, and the run trusts the invocation's
+//! ephemeral CA **in addition to** what it trusted before. The settings
+//! that name a bundle replace the default roots (uv 0.13's `SSL_CERT_FILE`:
+//! "No default certificates will be trusted" otherwise; requests'
+//! `REQUESTS_CA_BUNDLE` replaces certifi's), so the run gets bundles in a
+//! private temporary directory: the roots it would otherwise use, plus
+//! the CA —
 //!
-//! | uv's trust | the bundle's roots |
+//! | the run's trust | the bundle's roots |
 //! |---|---|
-//! | `--cert FILE` (`uv pip`; the argument is pointed at the bundle) | that file's |
-//! | `SSL_CERT_FILE` | that file's (`SSL_CERT_DIR`, which uv adds, is left as it is) |
-//! | `SSL_CERT_DIR` only | none (uv still adds the directory's) |
-//! | `--system-certs` / `UV_SYSTEM_CERTS` / `system-certs` (or the deprecated `native-tls` spellings) | the platform's ([`rustls_native_certs`]) |
-//! | default | the Mozilla roots uv bundles ([`webpki_root_certs`]) |
+//! | uv `--cert FILE` (`uv pip`; the argument is pointed at the bundle) | that file's |
+//! | uv `SSL_CERT_FILE` | that file's (`SSL_CERT_DIR`, which uv adds, is left as it is) |
+//! | uv `SSL_CERT_DIR` only | none (uv still adds the directory's) |
+//! | uv `--system-certs` / `UV_SYSTEM_CERTS` / `system-certs` (or the deprecated `native-tls` spellings) | the platform's ([`rustls_native_certs`]) |
+//! | uv by default | the Mozilla roots uv bundles ([`webpki_root_certs`]) |
+//! | poetry `REQUESTS_CA_BUNDLE` / `CURL_CA_BUNDLE` (set: `REQUESTS_CA_BUNDLE`) | that file's |
+//! | poetry by default | certifi's, i.e. Mozilla's ([`webpki_root_certs`]) |
+//! | poetry `certificates.<source>.cert` (set: `POETRY_CERTIFICATES_<SOURCE>_CERT`) | that file's |
 //!
 //! pkgward itself, the TLS client of the real index, verifies it with the
-//! file the run names (`--cert`, `SSL_CERT_FILE`), else the platform's
-//! roots ([`Trust::Native`], standing in for uv's bundled ones).
+//! file the run names for it, else the platform's roots ([`Trust::Native`],
+//! standing in for the bundled Mozilla ones). A confined pipenv run (pip's
+//! trust: truststore, `PIP_CERT`, …) gets none of this: its TLS index's
+//! credentials stay missing.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
