@@ -195,7 +195,7 @@ pub fn to_origin(
         super::confine::Kind::Poetry => poetry_plan(&vars, cwd, project),
         _ => return done,
     };
-    let mut guard = proxy.served_at_origin();
+    let mut guard = proxy.empty_origin_guard();
     for c in creds {
         let https = match c.scheme.as_deref() {
             Some("https") => true,

@@ -544,7 +544,7 @@ impl Handle {
     }
 
     /// A guard with no registration, to [`origin::ServedAtOrigin::merge`] into.
-    pub fn served_at_origin(&self) -> origin::ServedAtOrigin {
+    pub fn empty_origin_guard(&self) -> origin::ServedAtOrigin {
         origin::ServedAtOrigin::empty(self.shared.clone())
     }
 

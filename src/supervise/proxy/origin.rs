@@ -3,10 +3,11 @@
 //! record the index URL in their lock files).
 //!
 //! [`super::Handle::serve_at_origin`] registers credentials for a TLS
-//! index host and port (`None`: any port the rules approve the host on as a
-//! registry or mirror, as netrc's apply to the whole host) while a
-//! confined run goes on (dropping the returned [`ServedAtOrigin`] ends it). A `CONNECT` to such a
-//! host and port, that the invocation's rules allow, is not tunnelled: the
+//! index host and port (`None`: any port the rules approve the host on as
+//! a registry or mirror, as netrc's apply to the whole host) while a
+//! confined run goes on (dropping the returned [`ServedAtOrigin`] ends
+//! it). A `CONNECT` to such a host and port, that the invocation's rules
+//! allow, is not tunnelled: the
 //! proxy answers the TLS handshake itself, with a leaf certificate for the
 //! host name issued by an ephemeral CA made for this invocation (its key
 //! only ever in memory; [`super::Handle::origin_ca_pem`] is what the
