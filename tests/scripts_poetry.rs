@@ -629,22 +629,29 @@ fn a_confined_poetry_run_writes_only_its_own_virtualenv() {
 /// credentials to its plain-HTTP requests), while the approved build finds
 /// the secret nowhere (its environment, the command lines and environments
 /// above it, `auth.toml`) and reaches no listener.
+/// A test whose project's source is `gate`'s index (approved), with
+/// `pw-po-confined` approved.
+fn gate_setup(gate: &support::AuthGate, evil: &Listener) -> T {
+    let t = setup("[scripts]\nallow = [\"pypi:pw-po-confined\"]\n");
+    let p = std::fs::read_to_string(&t.g.policy).unwrap();
+    let p = p.replacen("pypi = [", &format!("pypi = [\"{}\", ", gate.index()), 1);
+    std::fs::write(&t.g.policy, p).unwrap();
+    support::py_confined_home(&t.g.sb.home, evil);
+    project(&t, &["pw-po-confined", "pw-po-wheel"], None);
+    let py = std::fs::read_to_string(t.g.sb.work.join("pyproject.toml")).unwrap();
+    t.g.sb.write(
+        "pyproject.toml",
+        py.replace(&shared().pypi_index_url(), &gate.index()),
+    );
+    t
+}
+
 #[test]
 fn a_confined_poetry_run_authenticates_without_holding_the_secret() {
     let gate = support::AuthGate::start();
     let evil = Listener::start();
     for what in ["environment", "auth.toml"] {
-        let t = setup("[scripts]\nallow = [\"pypi:pw-po-confined\"]\n");
-        let p = std::fs::read_to_string(&t.g.policy).unwrap();
-        let p = p.replacen("pypi = [", &format!("pypi = [\"{}\", ", gate.index()), 1);
-        std::fs::write(&t.g.policy, p).unwrap();
-        support::py_confined_home(&t.g.sb.home, &evil);
-        project(&t, &["pw-po-confined", "pw-po-wheel"], None);
-        let py = std::fs::read_to_string(t.g.sb.work.join("pyproject.toml")).unwrap();
-        t.g.sb.write(
-            "pyproject.toml",
-            py.replace(&shared().pypi_index_url(), &gate.index()),
-        );
+        let t = gate_setup(&gate, &evil);
         let auth = t.g.sb.root().join("poetry-config/auth.toml");
         std::fs::write(
             t.g.sb.home.join(".secret-paths"),
@@ -685,5 +692,65 @@ fn a_confined_poetry_run_authenticates_without_holding_the_secret() {
             "{what}: the build saw the secret: {report}"
         );
         assert!(in_venv(&t, "pw_po_confined"), "{what}");
+    }
+}
+
+/// The same source over TLS (its CA in `REQUESTS_CA_BUNDLE`, or as the
+/// source's own `certificates.<source>.cert`): poetry's lock file records
+/// the source's URL, so the egress proxy serves the index gateway at that
+/// origin — the run trusts the invocation's ephemeral CA besides the
+/// roots it had, pkgward fetches with the credentials — and the approved
+/// build still finds no secret; nothing is missing from its record.
+#[test]
+fn a_confined_poetry_run_reaches_a_tls_source_at_its_own_url() {
+    let gate = support::AuthGate::start_tls("/pypi");
+    let evil = Listener::start();
+    for what in ["REQUESTS_CA_BUNDLE", "certificates"] {
+        let t = gate_setup(&gate, &evil);
+        let ca = t.g.sb.root().join("test-ca.pem");
+        std::fs::write(&ca, gate.ca_pem()).unwrap();
+        let ca = ca.to_string_lossy().into_owned();
+        let cert_var = if what == "certificates" {
+            "POETRY_CERTIFICATES_LOOPBACK_CERT"
+        } else {
+            "REQUESTS_CA_BUNDLE"
+        };
+        let extra = [
+            (cert_var, ca.as_str()),
+            ("POETRY_HTTP_BASIC_LOOPBACK_USERNAME", support::INDEX_USER),
+            ("POETRY_HTTP_BASIC_LOOPBACK_PASSWORD", support::INDEX_SECRET),
+        ];
+        let before = gate.passed.load(std::sync::atomic::Ordering::SeqCst);
+        let o = poetry(&t, &["install"], &extra);
+        assert!(o.status.success(), "{what}: {}", text(&o.stderr));
+        let rec = script_records(&t).pop().expect("a script record");
+        assert_eq!(rec["package"], "pw-po-confined", "{what}");
+        assert_eq!(rec["exit_code"], 0, "{what}: {rec}");
+        assert!(rec["sandbox"]["missing"].is_null(), "{what}: {rec}");
+        support::assert_py_confined(
+            what,
+            t.g.sb.marker("confined-built"),
+            &evil,
+            &t.g.sb.home,
+            &rec,
+        );
+        let report = t.g.sb.marker("confined-built").unwrap();
+        assert!(
+            !report.contains(support::INDEX_SECRET),
+            "{what}: the build saw the secret: {report}"
+        );
+        assert!(in_venv(&t, "pw_po_confined"), "{what}");
+        assert!(gate.passed.load(std::sync::atomic::Ordering::SeqCst) > before);
+        let served = t.g.audit().into_iter().any(|r| {
+            r["kind"] == "connection"
+                && r["via"] == "gateway"
+                && r["url"]
+                    .as_str()
+                    .is_some_and(|u| u.ends_with("pw_po_confined-1.0.0.tar.gz"))
+        });
+        assert!(
+            served,
+            "{what}: the sdist was not fetched through the gateway"
+        );
     }
 }

@@ -1664,21 +1664,21 @@ fn tls_index() -> &'static support::PypiIndex {
 /// client, with pip's `PIP_CERT` — never through TLS interception; the
 /// build code finds no secret anywhere and reaches no listener, and the
 /// record has no missing layer or credentials.
-#[test]
-fn confined_pip_builds_reach_a_tls_index_through_the_gateway() {
+/// A test against [`tls_index`] behind a TLS gate: `pw-tls-confined`
+/// approved, the gate's index approved, its credentials in `~/.netrc`; the
+/// test CA's file. Without the credentials the index refuses (checked):
+/// nothing passes by accident.
+fn tls_setup(gate: &support::AuthGate, evil: &Listener) -> (T, String) {
     tls_index();
-    let gate = support::AuthGate::start_tls("/tlspypi");
-    let evil = Listener::start();
     let t = setup("[scripts]\nallow = [\"pypi:pw-tls-confined\"]\n");
     let p = std::fs::read_to_string(&t.g.policy).unwrap();
     let p = p.replacen("pypi = [", &format!("pypi = [\"{}\", ", gate.index()), 1);
     std::fs::write(&t.g.policy, p).unwrap();
-    support::py_confined_home(&t.g.sb.home, &evil);
+    support::py_confined_home(&t.g.sb.home, evil);
     let ca = t.g.sb.root().join("test-ca.pem");
     std::fs::write(&ca, gate.ca_pem()).unwrap();
     let ca = ca.to_string_lossy().into_owned();
     let url = gate.index();
-    // Without the credentials the index refuses: nothing passes by accident.
     let probe = |auth: bool| {
         let o = std::process::Command::new(real_python())
             .args([
@@ -1703,6 +1703,44 @@ fn confined_pip_builds_reach_a_tls_index_through_the_gateway() {
     assert_eq!(probe(false), "401");
     assert_eq!(probe(true), "200");
     std::fs::write(t.g.sb.home.join(".netrc"), support::auth_netrc()).unwrap();
+    (t, ca)
+}
+
+/// The build's fetches through the gateway (`via: "gateway"` requests,
+/// each to the gate's `https://` URL): `files` among them.
+fn gateway_fetches(t: &T, gate: &support::AuthGate, files: &[&str]) {
+    let fetched: Vec<String> = t
+        .g
+        .audit()
+        .into_iter()
+        .filter(|r| r["kind"] == "connection" && r["via"] == "gateway" && r["method"] != "CONNECT")
+        .inspect(|r| {
+            assert_eq!(r["host"], "127.0.0.1", "{r}");
+            assert_eq!(r["port"], gate.port, "{r}");
+            assert!(r["bytes_down"].as_u64().unwrap() > 0, "{r}");
+        })
+        .map(|r| r["url"].as_str().unwrap_or("").to_string())
+        .collect();
+    for file in files {
+        assert!(
+            fetched.iter().any(|u| u.ends_with(file)),
+            "{file} not fetched through the gateway: {fetched:?}"
+        );
+    }
+    assert!(
+        fetched
+            .iter()
+            .all(|u| u.starts_with(&format!("https://127.0.0.1:{}/", gate.port))),
+        "{fetched:?}"
+    );
+}
+
+#[test]
+fn confined_pip_builds_reach_a_tls_index_through_the_gateway() {
+    let gate = support::AuthGate::start_tls("/tlspypi");
+    let evil = Listener::start();
+    let (t, ca) = tls_setup(&gate, &evil);
+    let url = gate.index();
     let site = target(&t);
     let args = ["install", "--target", site.as_str(), "pw-tls-confined"];
     let extra = [("PIP_INDEX_URL", url.as_str()), ("PIP_CERT", ca.as_str())];
@@ -1728,32 +1766,70 @@ fn confined_pip_builds_reach_a_tls_index_through_the_gateway() {
     );
     assert!(gate.passed.load(std::sync::atomic::Ordering::SeqCst) > before);
     // The build's fetches: through the gateway, each recorded.
-    let fetched: Vec<String> =
-        t.g.audit()
-            .into_iter()
-            .filter(|r| r["kind"] == "connection" && r["via"] == "gateway")
-            .inspect(|r| {
-                assert_eq!(r["host"], "127.0.0.1", "{r}");
-                assert_eq!(r["port"], gate.port, "{r}");
-                assert!(r["bytes_down"].as_u64().unwrap() > 0, "{r}");
-            })
-            .map(|r| r["url"].as_str().unwrap_or("").to_string())
-            .collect();
-    for file in [
-        "pw_tls_confined-1.0.0.tar.gz",
-        "setuptools-99.0.0-py3-none-any.whl",
-    ] {
-        assert!(
-            fetched.iter().any(|u| u.ends_with(file)),
-            "{file} not fetched through the gateway: {fetched:?}"
-        );
-    }
-    assert!(
-        fetched
-            .iter()
-            .all(|u| u.starts_with(&format!("https://127.0.0.1:{}/", gate.port))),
-        "{fetched:?}"
+    gateway_fetches(
+        &t,
+        &gate,
+        &[
+            "pw_tls_confined-1.0.0.tar.gz",
+            "setuptools-99.0.0-py3-none-any.whl",
+        ],
     );
+}
+
+/// uv against the same private TLS index (credentials in `~/.netrc`, the
+/// index's CA in `SSL_CERT_FILE`): uv's whole run is confined to build the
+/// approved sdist, and its lock file would name the index's own URL, so
+/// the egress proxy serves the index gateway at that origin — the run
+/// trusts the invocation's ephemeral CA besides its own roots, pkgward
+/// fetches with the credentials — while the build finds no secret, and
+/// the record says nothing is missing.
+#[test]
+fn confined_uv_runs_reach_a_tls_index_at_its_own_url() {
+    let gate = support::AuthGate::start_tls("/tlspypi");
+    let evil = Listener::start();
+    let (t, ca) = tls_setup(&gate, &evil);
+    t.g.sb.write(
+        "pyproject.toml",
+        "[project]\nname = \"pw-scr-proj\"\nversion = \"0.1.0\"\n\
+         requires-python = \">=3.8\"\ndependencies = [\"pw-tls-confined\"]\n",
+    );
+    let url = gate.index();
+    let extra = [
+        ("UV_DEFAULT_INDEX", url.as_str()),
+        ("SSL_CERT_FILE", ca.as_str()),
+    ];
+    let before = gate.passed.load(std::sync::atomic::Ordering::SeqCst);
+    let o = uv(&t, &["sync"], &extra);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rec = script_records(&t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-tls-confined");
+    assert_eq!(rec["exit_code"], 0, "{rec}");
+    assert!(rec["sandbox"]["missing"].is_null(), "{rec}");
+    support::assert_py_confined(
+        "uv tls",
+        t.g.sb.marker("confined-built"),
+        &evil,
+        &t.g.sb.home,
+        &rec,
+    );
+    assert_no_secret("uv tls", &t);
+    assert_eq!(
+        t.g.sb.marker("tls-setuptools").as_deref(),
+        Some("from-the-tls-index"),
+        "the build requirement did not come from the TLS index"
+    );
+    assert!(in_venv(&t, "pw_tls_confined"));
+    assert!(gate.passed.load(std::sync::atomic::Ordering::SeqCst) > before);
+    gateway_fetches(
+        &t,
+        &gate,
+        &[
+            "pw_tls_confined-1.0.0.tar.gz",
+            "setuptools-99.0.0-py3-none-any.whl",
+        ],
+    );
+    let lock = std::fs::read_to_string(t.g.sb.work.join("uv.lock")).unwrap();
+    assert!(lock.contains(&url), "{lock}");
 }
 
 /// uv: a confined `uv sync` against the index that needs credentials (in

@@ -79,6 +79,7 @@ use super::Setup;
 pub mod auth;
 pub mod confine;
 mod direct;
+pub mod origin;
 mod uv_edit;
 
 /// pip's subcommands that resolve and may build.

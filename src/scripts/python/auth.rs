@@ -11,9 +11,10 @@
 //! `pip wheel` builds reach one through an index gateway instead
 //! ([`to_gateway`]): pkgward fetches from the index itself, with the
 //! credentials and the trust pip would use, and the build's index settings
-//! point at the gateway. Elsewhere (a confined uv, poetry or pipenv run,
-//! whose lock files record the index URL) a TLS index's credentials do not
-//! reach the confined run, which says so in its record.
+//! point at the gateway. A confined uv or poetry run, whose lock file
+//! records the index URL, gets the gateway at the index's own origin
+//! ([`super::origin`]). Elsewhere (a confined pipenv run) a TLS index's
+//! credentials do not reach the confined run, which says so in its record.
 //!
 //! Where credentials are read from: URL userinfo in the tool's arguments,
 //! in any environment variable, in the configuration files the tools read
@@ -94,7 +95,7 @@ fn urls_in(text: &str) -> Vec<String> {
 
 /// `UV_INDEX_<NAME>_…`'s NAME for an index name (uppercased, other than
 /// ASCII letters and digits as `_`).
-fn env_name(name: &str) -> String {
+pub(super) fn env_name(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
@@ -119,7 +120,7 @@ fn named_entries(v: &str, out: &mut Vec<(String, String)>) {
 
 /// `[[tool.uv.index]]` / `[[index]]` / `[[tool.poetry.source]]` /
 /// `[[source]]` tables of a TOML text: (name, url).
-fn toml_indexes(text: &str, out: &mut Vec<(String, String)>) {
+pub(super) fn toml_indexes(text: &str, out: &mut Vec<(String, String)>) {
     let Ok(t) = text.parse::<toml::Table>() else {
         return;
     };
@@ -219,10 +220,10 @@ fn netrc(text: &str) -> Vec<Cred> {
 }
 
 /// The variables a launch sees: its own over pkgward's.
-struct Vars(Vec<(String, String)>);
+pub(super) struct Vars(Vec<(String, String)>);
 
 impl Vars {
-    fn of(env: &[(OsString, OsString)]) -> Vars {
+    pub(super) fn of(env: &[(OsString, OsString)]) -> Vars {
         let mut vars: Vec<(String, String)> = std::env::vars_os()
             .map(|(k, v)| {
                 (
@@ -240,7 +241,7 @@ impl Vars {
     }
 
     /// A variable's value, unless unset or empty.
-    fn get(&self, k: &str) -> Option<String> {
+    pub(super) fn get(&self, k: &str) -> Option<String> {
         self.raw(k).filter(|v| !v.is_empty())
     }
 
@@ -250,7 +251,7 @@ impl Vars {
     }
 }
 
-fn read(p: &Path) -> Option<String> {
+pub(super) fn read(p: &Path) -> Option<String> {
     let meta = std::fs::metadata(p).ok()?;
     (meta.is_file() && meta.len() < 4 << 20)
         .then(|| std::fs::read_to_string(p).ok())
@@ -694,8 +695,8 @@ pub fn to_proxy(creds: &[Cred], proxy: Option<&crate::supervise::proxy::Handle>)
         }
         let what = format!(
             "registry credentials for {}://{}{} (pkgward's proxy adds credentials to plain-HTTP \
-             requests only, and its index gateway serves pkgward's own pip builds only; a TLS \
-             index's stay outside the sandbox)",
+             requests only, and its index gateway serves pkgward's own pip builds and confined uv \
+             and poetry runs only; a TLS index's stay outside the sandbox)",
             c.scheme.as_deref().unwrap_or("http"),
             c.host,
             c.port.map(|p| format!(":{p}")).unwrap_or_default()

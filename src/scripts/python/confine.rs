@@ -20,7 +20,8 @@
 //!
 //! The run sees no registry credentials either (the sandbox scrubs them,
 //! its command line loses URL userinfo); pkgward's egress proxy adds them
-//! to its plain-HTTP index requests ([`super::auth`]).
+//! to its plain-HTTP index requests ([`super::auth`]), and serves a uv or
+//! poetry run's TLS index at its own origin ([`super::origin`]).
 //! Where the confinement cannot be set up, `[sandbox] require = true`
 //! refuses the run (the sandbox's refusal); otherwise it runs with what the
 //! machine offers and the build's records say which layers were missing.
@@ -647,11 +648,26 @@ fn confined(
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| project.to_path_buf());
     // The registry credentials go to the proxy, not into the run ([`super::auth`]).
+    // A TLS index's, uv and poetry: at the index's own origin ([`super::origin`]).
     let creds = super::auth::collect(&launch.program, &launch.args, &launch.env, project);
-    let no_creds = super::auth::to_proxy(&creds, cx.proxy.as_ref());
+    let mut args = launch.args.clone();
+    let at_origin = super::origin::to_origin(
+        want.kind,
+        &creds,
+        cx.proxy.as_ref(),
+        &mut args,
+        &mut env,
+        (&cwd, project),
+    );
+    let rest: Vec<super::auth::Cred> = creds
+        .into_iter()
+        .filter(|c| !at_origin.taken.contains(c))
+        .collect();
+    let mut no_creds = super::auth::to_proxy(&rest, cx.proxy.as_ref());
+    no_creds.extend(at_origin.missing.iter().cloned());
     let code = InstallCode {
         program: launch.program.clone(),
-        args: super::auth::strip_args(&launch.args),
+        args: super::auth::strip_args(&args),
         cwd,
         env,
         sandboxed: true,
@@ -672,6 +688,7 @@ fn confined(
         project: Some(project.to_path_buf()),
     };
     let (ended, mut report) = crate::supervise::sandbox::run(&code, &cx)?;
+    drop(at_origin);
     report.missing.extend(no_creds);
     Ok(Some((ended, report)))
 }

@@ -50,12 +50,12 @@ pub enum Trust {
 
 /// One index served.
 pub(super) struct Gateway {
-    /// `pkgward-<32 hex>`
+    /// `pkgward-<32 hex>` (empty: served at the index's own origin, [`super::origin`])
     prefix: String,
-    host: NormHost,
+    pub(super) host: NormHost,
     /// The host as written in URLs (`[::1]` for IPv6).
     authority_host: String,
-    port: u16,
+    pub(super) port: u16,
     trust: Trust,
     auth: Mutex<String>,
     client: reqwest::blocking::Client,
@@ -112,12 +112,6 @@ impl Shared {
         trust: &Trust,
     ) -> Result<String, String> {
         let norm = NormHost::parse(host).map_err(|e| format!("{host}: {e}"))?;
-        let rule = self
-            .cfg
-            .rules
-            .find(&norm, port)
-            .map(|r| format!("{}: {r}", r.source))
-            .ok_or_else(|| format!("{norm}:{port} is not an approved destination"))?;
         let mut gws = self.gateways.lock().map_err(|_| "poisoned".to_string())?;
         if let Some(g) = gws
             .iter()
@@ -129,21 +123,46 @@ impl Shared {
             return Ok(self.gateway_base(&g.prefix));
         }
         let prefix = format!("pkgward-{}", random_hex()?);
-        let authority_host = match &norm {
+        gws.push(Arc::new(self.new_gateway(
+            prefix.clone(),
+            norm,
+            port,
+            auth,
+            trust,
+        )?));
+        Ok(self.gateway_base(&prefix))
+    }
+
+    /// A gateway for `host`:`port` (a destination the rules allow), with
+    /// its HTTPS client.
+    pub(super) fn new_gateway(
+        &self,
+        prefix: String,
+        host: NormHost,
+        port: u16,
+        auth: String,
+        trust: &Trust,
+    ) -> Result<Gateway, String> {
+        let rule = self
+            .cfg
+            .rules
+            .find(&host, port)
+            .map(|r| format!("{}: {r}", r.source))
+            .ok_or_else(|| format!("{host}:{port} is not an approved destination"))?;
+        let authority_host = match &host {
             NormHost::Ip(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
             h => h.to_string(),
         };
-        gws.push(Arc::new(Gateway {
-            prefix: prefix.clone(),
-            host: norm,
+        Ok(Gateway {
+            prefix,
+            host,
             authority_host,
             port,
             trust: trust.clone(),
             auth: Mutex::new(auth),
             client: client(trust)?,
             rule,
-        }));
-        Ok(self.gateway_base(&prefix))
+        })
     }
 
     fn gateway_base(&self, prefix: &str) -> String {
@@ -152,7 +171,7 @@ impl Shared {
 }
 
 /// 16 random bytes, in hex.
-fn random_hex() -> Result<String, String> {
+pub(super) fn random_hex() -> Result<String, String> {
     let mut b = [0u8; 16];
     rustls::crypto::ring::default_provider()
         .secure_random
@@ -277,7 +296,8 @@ fn is_page(content_type: Option<&str>) -> bool {
 }
 
 impl Conn<'_> {
-    /// Serves one request for gateway `gw` (`path`: after its prefix).
+    /// Serves one request for gateway `gw` (`path`: after its prefix) on
+    /// the proxy's client connection.
     pub(super) fn gateway(
         &mut self,
         rec: &mut ConnectionRecord,
@@ -286,6 +306,43 @@ impl Conn<'_> {
         path: &str,
         rest: Vec<u8>,
     ) -> Next {
+        self.buf = rest;
+        let _ = self.client.set_read_timeout(None);
+        let base = self.shared.gateway_base(&gw.prefix);
+        let mut out = &self.client;
+        match serve(self.shared, &mut out, rec, head, gw, path, Some(&base)) {
+            Served::Keep => Next::Keep,
+            Served::Close => Next::Close,
+            Served::Refuse(status, why) => self.refuse(rec, status, why),
+        }
+    }
+}
+
+/// How a gateway request ended.
+pub(super) enum Served {
+    /// Answered; the client connection may carry another request.
+    Keep,
+    /// Answered (or failed after the answer began, `rec.reason` says
+    /// why); the connection ends.
+    Close,
+    /// Nothing sent yet: to be refused with this status and reason.
+    Refuse(u16, String),
+}
+
+/// Serves one request for gateway `gw` (`path`: the path and query to
+/// fetch from the index), writing the response to `out`. `base`: the
+/// gateway's base URL that links to the index are rewritten to (`None`:
+/// served at the index's own origin, nothing rewritten).
+pub(super) fn serve(
+    shared: &Shared,
+    out: &mut dyn Write,
+    rec: &mut ConnectionRecord,
+    head: &http::Head,
+    gw: &Gateway,
+    path: &str,
+    base: Option<&str>,
+) -> Served {
+    {
         rec.via = "gateway";
         rec.host = Some(gw.host.to_string());
         rec.port = Some(gw.port);
@@ -300,7 +357,7 @@ impl Conn<'_> {
             {
                 u
             }
-            _ => return self.refuse(rec, 400, "an invalid path for the index gateway".into()),
+            _ => return Served::Refuse(400, "an invalid path for the index gateway".into()),
         };
         let mut shown = url.clone();
         shown.set_query(None);
@@ -310,18 +367,15 @@ impl Conn<'_> {
             "HEAD" => reqwest::Method::HEAD,
             _ => {
                 rec.action = Action::Deny;
-                return self.refuse(
-                    rec,
+                return Served::Refuse(
                     405,
                     format!("the index gateway only reads ({} refused)", head.method),
                 );
             }
         };
         if super::request_framing(head) != Ok(super::body::Framing::Empty) {
-            return self.refuse(rec, 400, "a request body to the index gateway".into());
+            return Served::Refuse(400, "a request body to the index gateway".into());
         }
-        self.buf = rest;
-        let _ = self.client.set_read_timeout(None);
         let mut req = gw.client.request(method.clone(), url.clone());
         for (k, v) in &head.headers {
             if REQUEST_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
@@ -331,7 +385,7 @@ impl Conn<'_> {
         let auth = gw.auth.lock().map(|a| a.clone()).unwrap_or_default();
         let mut value = match reqwest::header::HeaderValue::from_str(&auth) {
             Ok(v) => v,
-            Err(_) => return self.refuse(rec, 502, "unusable index credentials".into()),
+            Err(_) => return Served::Refuse(502, "unusable index credentials".into()),
         };
         value.set_sensitive(true);
         req = req.header(reqwest::header::AUTHORIZATION, value);
@@ -342,13 +396,12 @@ impl Conn<'_> {
                     "the index gateway cannot fetch {shown}: {}",
                     crate::sinks::http::chain(&e)
                 );
-                return self.refuse(rec, 502, why);
+                return Served::Refuse(502, why);
             }
         };
         let status = resp.status();
         rec.response_status = Some(status.as_u16());
         rec.status = 200;
-        let base = self.shared.gateway_base(&gw.prefix);
         let content_type = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -364,7 +417,7 @@ impl Conn<'_> {
             || status == reqwest::StatusCode::NO_CONTENT
             || status == reqwest::StatusCode::NOT_MODIFIED;
         let mut keep = super::persistent(&head.version, head.all("connection"));
-        let mut out = format!(
+        let mut bytes = format!(
             "HTTP/1.1 {} {}\r\n",
             status.as_u16(),
             status.canonical_reason().unwrap_or("")
@@ -376,40 +429,40 @@ impl Conn<'_> {
                 continue;
             }
             let mut v = v.as_bytes().to_vec();
-            if name == "location" {
-                v = rewrite_links(&v, &gw.host, gw.port, &base);
+            if let (Some(base), "location") = (base, name) {
+                v = rewrite_links(&v, &gw.host, gw.port, base);
             }
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(&v);
-            out.extend_from_slice(b"\r\n");
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.extend_from_slice(b": ");
+            bytes.extend_from_slice(&v);
+            bytes.extend_from_slice(b"\r\n");
         }
-        let mut hasher = self.shared.cfg.artifacts.as_ref().map(|_| Sha256::new());
+        let mut hasher = shared.cfg.artifacts.as_ref().map(|_| Sha256::new());
         let mut size = 0u64;
         // The body: a page read whole and rewritten, else streamed.
-        let page = if no_body || encoded || !is_page(content_type.as_deref()) {
-            None
-        } else {
-            let mut body = Vec::new();
-            let read = (&mut resp).take(MAX_PAGE as u64 + 1).read_to_end(&mut body);
-            match read {
-                Ok(n) if n <= MAX_PAGE => {}
-                Ok(_) => {
-                    return self.refuse(
-                        rec,
-                        502,
-                        format!("the index page {shown} is larger than {MAX_PAGE} bytes"),
-                    )
+        let page = match base {
+            Some(base) if !no_body && !encoded && is_page(content_type.as_deref()) => {
+                let mut body = Vec::new();
+                let read = (&mut resp).take(MAX_PAGE as u64 + 1).read_to_end(&mut body);
+                match read {
+                    Ok(n) if n <= MAX_PAGE => {}
+                    Ok(_) => {
+                        return Served::Refuse(
+                            502,
+                            format!("the index page {shown} is larger than {MAX_PAGE} bytes"),
+                        )
+                    }
+                    Err(e) => {
+                        return Served::Refuse(502, format!("reading {shown} from the index: {e}"))
+                    }
                 }
-                Err(e) => {
-                    return self.refuse(rec, 502, format!("reading {shown} from the index: {e}"))
+                size = body.len() as u64;
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&body);
                 }
+                Some(rewrite_links(&body, &gw.host, gw.port, base))
             }
-            size = body.len() as u64;
-            if let Some(h) = hasher.as_mut() {
-                h.update(&body);
-            }
-            Some(rewrite_links(&body, &gw.host, gw.port, &base))
+            _ => None,
         };
         let length = if no_body {
             None
@@ -422,34 +475,34 @@ impl Conn<'_> {
         if no_body {
             // HEAD: the length the index gave.
             if let Some(l) = resp.headers().get(reqwest::header::CONTENT_LENGTH) {
-                out.extend_from_slice(b"content-length: ");
-                out.extend_from_slice(l.as_bytes());
-                out.extend_from_slice(b"\r\n");
+                bytes.extend_from_slice(b"content-length: ");
+                bytes.extend_from_slice(l.as_bytes());
+                bytes.extend_from_slice(b"\r\n");
             }
         } else if let Some(l) = length {
-            out.extend_from_slice(format!("content-length: {l}\r\n").as_bytes());
+            bytes.extend_from_slice(format!("content-length: {l}\r\n").as_bytes());
         } else if chunked {
-            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+            bytes.extend_from_slice(b"transfer-encoding: chunked\r\n");
         } else {
             keep = false;
         }
-        out.extend_from_slice(match (keep, head.version == "HTTP/1.1") {
+        bytes.extend_from_slice(match (keep, head.version == "HTTP/1.1") {
             (false, _) => b"Connection: close\r\n\r\n".as_slice(),
             (true, true) => b"\r\n",
             (true, false) => b"Connection: keep-alive\r\n\r\n",
         });
         let streamed = page.is_none() && !no_body;
         if let Some(p) = page {
-            out.extend_from_slice(&p);
+            bytes.extend_from_slice(&p);
         }
-        let result = match self.send(&out, rec) {
+        let result = match send(out, &bytes, rec) {
             Ok(()) if streamed => {
-                self.stream(&mut resp, length, chunked, rec, &mut hasher, &mut size)
+                stream(out, &mut resp, length, chunked, rec, &mut hasher, &mut size)
             }
             r => r,
         };
         if !no_body {
-            self.shared.artifact(
+            shared.artifact(
                 super::body::Relayed {
                     method: head.method.clone(),
                     url: shown.to_string(),
@@ -465,62 +518,66 @@ impl Conn<'_> {
                 gw.port,
             );
         }
+        let result = result.and_then(|()| {
+            out.flush()
+                .map_err(|e| format!("writing to the client: {e}"))
+        });
         match result {
-            Ok(()) if keep => Next::Keep,
-            Ok(()) => Next::Close,
+            Ok(()) if keep => Served::Keep,
+            Ok(()) => Served::Close,
             Err(e) => {
                 rec.reason = Some(e);
-                Next::Close
+                Served::Close
             }
         }
     }
+}
 
-    fn send(&self, bytes: &[u8], rec: &mut ConnectionRecord) -> Result<(), String> {
-        (&self.client)
-            .write_all(bytes)
-            .map_err(|e| format!("writing to the client: {e}"))?;
-        rec.bytes_down += bytes.len() as u64;
-        Ok(())
-    }
+/// Writes to the client, counting.
+fn send(out: &mut dyn Write, bytes: &[u8], rec: &mut ConnectionRecord) -> Result<(), String> {
+    out.write_all(bytes)
+        .map_err(|e| format!("writing to the client: {e}"))?;
+    rec.bytes_down += bytes.len() as u64;
+    Ok(())
+}
 
-    /// Streams a response body to the client: exactly `length` bytes,
-    /// chunked, or up to its end (the connection then closes).
-    fn stream(
-        &self,
-        from: &mut dyn Read,
-        length: Option<u64>,
-        chunked: bool,
-        rec: &mut ConnectionRecord,
-        hasher: &mut Option<Sha256>,
-        size: &mut u64,
-    ) -> Result<(), String> {
-        let mut buf = vec![0u8; BUF];
-        loop {
-            let n = match from.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(format!("reading from the index: {e}")),
-            };
-            if let Some(h) = hasher.as_mut() {
-                h.update(&buf[..n]);
-            }
-            *size += n as u64;
-            if chunked {
-                self.send(format!("{n:x}\r\n").as_bytes(), rec)?;
-                self.send(&buf[..n], rec)?;
-                self.send(b"\r\n", rec)?;
-            } else {
-                self.send(&buf[..n], rec)?;
-            }
+/// Streams a response body to the client: exactly `length` bytes,
+/// chunked, or up to its end (the connection then closes).
+fn stream(
+    out: &mut dyn Write,
+    from: &mut dyn Read,
+    length: Option<u64>,
+    chunked: bool,
+    rec: &mut ConnectionRecord,
+    hasher: &mut Option<Sha256>,
+    size: &mut u64,
+) -> Result<(), String> {
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("reading from the index: {e}")),
+        };
+        if let Some(h) = hasher.as_mut() {
+            h.update(&buf[..n]);
         }
+        *size += n as u64;
         if chunked {
-            self.send(b"0\r\n\r\n", rec)?;
+            send(out, format!("{n:x}\r\n").as_bytes(), rec)?;
+            send(out, &buf[..n], rec)?;
+            send(out, b"\r\n", rec)?;
+        } else {
+            send(out, &buf[..n], rec)?;
         }
-        match length {
-            Some(l) if l != *size => Err(format!("the index sent {size} of {l} bytes")),
-            _ => Ok(()),
-        }
+    }
+    if chunked {
+        send(out, b"0\r\n\r\n", rec)?;
+    }
+    match length {
+        Some(l) if l != *size => Err(format!("the index sent {size} of {l} bytes")),
+        _ => Ok(()),
     }
 }
 

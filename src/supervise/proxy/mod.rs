@@ -2,7 +2,8 @@
 //! shim's own process, that the real tool is pointed at (see [`env`]).
 //!
 //! - `CONNECT host:port` (HTTPS, any TLS) is tunnelled byte for byte — no TLS
-//!   interception, the tool's trust store is untouched;
+//!   interception, the tool's trust store is untouched — unless a confined
+//!   run's TLS index is registered for that host and port ([`origin`]);
 //! - absolute-form plain HTTP (`GET http://host:port/path HTTP/1.1`) is
 //!   forwarded in origin form, one request at a time, over a persistent
 //!   connection: the client connection stays open across requests (HTTP/1.1,
@@ -41,6 +42,7 @@ pub mod body;
 pub mod env;
 pub mod gateway;
 pub mod http;
+pub mod origin;
 pub mod rules;
 
 use std::collections::HashMap;
@@ -77,6 +79,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long [`Proxy::stop`] waits for open connections to record themselves.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 const BUF: usize = 64 * 1024;
+/// The answer to a `CONNECT` that goes through.
+const ESTABLISHED: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
 
 /// Whether an invocation gets the proxy: a verb that fetches packages
 /// (install, execute, publish) under a policy that checks anything.
@@ -340,6 +344,8 @@ struct Shared {
     auth: Mutex<Vec<Auth>>,
     /// TLS indexes served with credentials ([`Handle::add_gateway`]).
     gateways: Mutex<Vec<Arc<gateway::Gateway>>>,
+    /// TLS indexes served at their own origin ([`Handle::serve_at_origin`]).
+    origins: Mutex<origin::Origins>,
 }
 
 /// An `Authorization` value for the plain-HTTP requests to a host (and
@@ -385,6 +391,7 @@ impl Proxy {
             artifacts: Mutex::new(Vec::new()),
             auth: Mutex::new(Vec::new()),
             gateways: Mutex::new(Vec::new()),
+            origins: Mutex::new(origin::Origins::default()),
         });
         let s = shared.clone();
         let accept = std::thread::Builder::new()
@@ -515,6 +522,36 @@ impl Handle {
     ) -> Result<String, String> {
         self.shared
             .add_gateway(host, port, basic(user, password), trust)
+    }
+
+    /// Serves the TLS index `host` (`port`: `None`, any port, as netrc's
+    /// credentials apply) with HTTP basic credentials at its own origin
+    /// ([`origin`]): a `CONNECT` to it that the rules allow is answered by
+    /// pkgward with a certificate of the invocation's ephemeral CA
+    /// ([`Handle::origin_ca_pem`], to be trusted by the client) and its
+    /// requests served like the gateway's, until the returned guard is
+    /// dropped. `Err`: why not (a destination the rules do not allow, no CA).
+    pub fn serve_at_origin(
+        &self,
+        host: &str,
+        port: Option<u16>,
+        user: &str,
+        password: &str,
+        trust: &gateway::Trust,
+    ) -> Result<origin::ServedAtOrigin, String> {
+        self.shared
+            .serve_at_origin(host, port, basic(user, password), trust)
+    }
+
+    /// A guard with no registration, to [`origin::ServedAtOrigin::merge`] into.
+    pub fn empty_origin_guard(&self) -> origin::ServedAtOrigin {
+        origin::ServedAtOrigin::empty(self.shared.clone())
+    }
+
+    /// The certificate (PEM) of the ephemeral CA of [`Handle::serve_at_origin`],
+    /// once a registration made it.
+    pub fn origin_ca_pem(&self) -> Option<String> {
+        self.shared.origin_ca_pem()
     }
 
     /// Serves the proxy on another listening socket too, e.g. one bound to
@@ -914,7 +951,12 @@ impl Conn<'_> {
             }
         }
         match &target.forward {
-            None => self.connect_tunnel(rec, &target, &rest),
+            None => {
+                let served = (rec.action == Action::Allow)
+                    .then(|| self.at_origin(rec, &target.host, target.port, &rest))
+                    .flatten();
+                served.unwrap_or_else(|| self.connect_tunnel(rec, &target, &rest))
+            }
             Some((origin_form, shown)) => {
                 let plain = Plain {
                     head: &head,
@@ -943,8 +985,7 @@ impl Conn<'_> {
         let up = AtomicU64::new(rec.bytes_up);
         let down = AtomicU64::new(0);
         rec.status = 200;
-        let result = match (&self.client).write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        {
+        let result = match (&self.client).write_all(ESTABLISHED) {
             Ok(()) => tunnel(&self.client, &upstream, rest, &up, &down, false, None),
             Err(e) => Err(e),
         };
@@ -1755,12 +1796,17 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-fn respond(s: &mut TcpStream, status: u16, phrase: &str, body: &str) -> io::Result<()> {
-    let msg = format!(
+/// A complete plain-text answer that closes the connection.
+fn error_response(status: u16, phrase: &str, body: &str) -> String {
+    format!(
         "HTTP/1.1 {status} {phrase}\r\nContent-Type: text/plain; charset=utf-8\r\n\
          X-Pkgward: egress-proxy\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    );
+    )
+}
+
+fn respond(s: &mut TcpStream, status: u16, phrase: &str, body: &str) -> io::Result<()> {
+    let msg = error_response(status, phrase, body);
     s.write_all(msg.as_bytes())?;
     let _ = s.shutdown(Shutdown::Write);
     // Let the client read the answer before the socket goes away (closing

@@ -53,6 +53,10 @@ fn start(allow: &[&str], enforce: bool) -> Started {
         .iter()
         .map(|a| Rule::parse_allow(a, "network.allow").unwrap())
         .collect();
+    start_with(rules, enforce)
+}
+
+fn start_with(rules: Vec<Rule>, enforce: bool) -> Started {
     let records: Arc<Mutex<Vec<ConnectionRecord>>> = Arc::default();
     let r = records.clone();
     let proxy = Proxy::start(Config {
@@ -496,7 +500,7 @@ fn evil() -> Evil {
 }
 
 /// Reads one response with a Content-Length body (or none) off `s`.
-fn read_one(s: &mut TcpStream) -> String {
+fn read_one(s: &mut impl Read) -> String {
     let mut buf = Vec::new();
     let mut b = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -1103,4 +1107,143 @@ fn the_index_gateway_reads_a_tls_index_with_the_credentials() {
     assert!(gw[1].bytes_down > 256 << 10, "{:?}", gw[1]);
     assert_eq!(gw[2].response_status, Some(302));
     assert_eq!((gw[3].status, gw[3].action), (405, Action::Deny));
+}
+
+/// A TLS client session through the proxy: `CONNECT 127.0.0.1:port`, then
+/// a handshake trusting only `ca` (PEM).
+fn tls_through(
+    p: &Proxy,
+    port: u16,
+    ca: &str,
+) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let mut s = connect_to(p);
+    s.write_all(format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n").as_bytes())?;
+    let answer = read_one(&mut s);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::pem::PemObject::pem_slice_iter(ca.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+    let mut t = rustls::StreamOwned::new(conn, s);
+    while t.conn.is_handshaking() {
+        t.conn.complete_io(&mut t.sock)?;
+    }
+    Ok(t)
+}
+
+#[test]
+fn the_index_gateway_serves_a_tls_index_at_its_origin_while_registered() {
+    let (port, index_ca, heads) = tls_index();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, &index_ca).unwrap();
+    let trust = gateway::Trust::Bundle(bundle);
+    // A host-wide registration (netrc's) is for a registry's host only.
+    let s = start(&[&format!("127.0.0.1:{port}")], true);
+    let h = s.proxy.handle();
+    assert!(h
+        .serve_at_origin("127.0.0.1", None, "u", "pw", &trust)
+        .is_err());
+    drop(h);
+    records(s);
+    let index = format!("https://127.0.0.1:{port}/simple/");
+    let s = start_with(
+        Rule::from_registry_url(&index, "registries.pypi")
+            .into_iter()
+            .collect(),
+        true,
+    );
+    let h = s.proxy.handle();
+    assert!(h.origin_ca_pem().is_none());
+    assert!(h
+        .serve_at_origin("127.0.0.1", Some(port + 1), "u", "pw", &trust)
+        .unwrap_err()
+        .contains("not an approved destination"));
+    let guard = h
+        .serve_at_origin("127.0.0.1", None, "u", "pw", &trust)
+        .unwrap();
+    let ca = h.origin_ca_pem().unwrap();
+    // The index's own certificate is not what the client gets.
+    assert!(tls_through(&s.proxy, port, &index_ca).is_err());
+    let mut t = tls_through(&s.proxy, port, &ca).unwrap();
+    // Two requests in one session; the client's credentials do not pass,
+    // links are left as they are (same origin).
+    t.write_all(
+        format!("GET /simple/p/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic ZXZpbA==\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    let out = read_one(&mut t);
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    assert!(
+        out.contains(&format!("\"https://127.0.0.1:{port}/files/p.tar.gz\"")),
+        "{out}"
+    );
+    assert!(!out.to_ascii_lowercase().contains("set-cookie"), "{out}");
+    t.write_all(b"GET /redir HTTP/1.1\r\n\r\n").unwrap();
+    let out = read_one(&mut t);
+    assert!(out.starts_with("HTTP/1.1 302"), "{out}");
+    assert!(
+        out.contains(&format!("location: https://127.0.0.1:{port}/big\r\n")),
+        "{out}"
+    );
+    // Only reads, only paths on that host.
+    t.write_all(b"POST /simple/p/ HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    assert!(read_one(&mut t).starts_with("HTTP/1.1 405"));
+    let mut t = tls_through(&s.proxy, port, &ca).unwrap();
+    t.write_all(b"GET /x HTTP/1.1\r\nHost: other.test\r\n\r\n")
+        .unwrap();
+    let out = read_one(&mut t);
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    assert!(!out.contains("pw"), "{out}");
+    let sent = heads.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        sent[0].contains("authorization: Basic dTpwdw==\r\n"),
+        "{sent:?}"
+    );
+    assert!(!sent[0].contains("ZXZpbA"), "{sent:?}");
+    // Once the registration ends, a CONNECT is a tunnel again: the index
+    // itself answers, and without credentials.
+    drop(guard);
+    let mut t = tls_through(&s.proxy, port, &index_ca).unwrap();
+    t.write_all(b"GET /simple/p/ HTTP/1.1\r\n\r\n").unwrap();
+    assert!(read_one(&mut t).starts_with("HTTP/1.1 401"));
+    drop(t);
+    let recs = records(s);
+    let gw: Vec<&ConnectionRecord> = recs.iter().filter(|r| r.via == "gateway").collect();
+    let reqs: Vec<&&ConnectionRecord> = gw
+        .iter()
+        .filter(|r| r.method.as_deref() != Some("CONNECT"))
+        .collect();
+    assert_eq!(reqs.len(), 4, "{recs:?}");
+    assert_eq!(
+        reqs[0].url.as_deref(),
+        Some(format!("https://127.0.0.1:{port}/simple/p/").as_str())
+    );
+    assert_eq!(reqs[0].response_status, Some(200));
+    assert_eq!(reqs[1].response_status, Some(302));
+    assert_eq!(reqs[1].conn, reqs[0].conn);
+    assert_eq!(reqs[1].seq, reqs[0].seq + 1);
+    assert_eq!((reqs[2].status, reqs[2].action), (405, Action::Deny));
+    assert_eq!(reqs[3].status, 400);
+    let connects = gw.len() - reqs.len();
+    assert_eq!(connects, 3, "{recs:?}");
+    assert!(gw.iter().any(|r| r
+        .reason
+        .as_deref()
+        .is_some_and(|w| w.contains("TLS session"))));
+    assert!(recs
+        .iter()
+        .any(|r| r.via == "proxy" && r.method.as_deref() == Some("CONNECT")));
 }
