@@ -823,6 +823,58 @@ fn an_executable_written_into_a_watched_path_is_recorded_with_its_hash() {
         .ends_with("\\AppData\\Roaming\\npm"));
 }
 
+/// A policy approving a loopback npm registry (set for npm too) and the
+/// scripts of `npm:pw-a` only, with `more` in `[scripts]`.
+fn npm_scripts_policy(s: &mut Sandbox, more: &str) {
+    let policy = s.root().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "mode = \"enforce\"\n[registries]\nnpm = [\"http://127.0.0.1:9/\"]\n\
+             [scripts]\ndefault = \"deny\"\n{more}allow = [\"npm:pw-a\"]\n"
+        ),
+    )
+    .unwrap();
+    s.set("PKGWARD_POLICY", &win(&policy));
+    s.set("npm_config_registry", "http://127.0.0.1:9/");
+}
+
+/// The lines the stand-in tools appended to `calls.log`.
+fn calls(s: &Sandbox) -> Vec<String> {
+    std::fs::read_to_string(s.real.join("calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect()
+}
+
+/// The records of the stand-ins' two packages: `pw-a` approved, built
+/// (exit 0, a duration), `pw-b` denied, not run; nothing else; both linked
+/// to the invocation.
+fn pw_a_built_pw_b_denied(audit: &[Value]) {
+    let scripts = of_kind(audit, "script");
+    assert_eq!(scripts.len(), 2, "{scripts:?}");
+    let of = |p: &str| {
+        *scripts
+            .iter()
+            .find(|r| r["package"] == p)
+            .unwrap_or_else(|| panic!("{p} recorded: {scripts:?}"))
+    };
+    let (a, b) = (of("pw-a"), of("pw-b"));
+    assert_eq!(a["decision"], "approved", "{a}");
+    assert_eq!(a["ran"], true, "{a}");
+    assert_eq!(a["exit_code"], 0, "{a}");
+    assert_eq!(a["version"], "1.0.0", "{a}");
+    assert!(a["duration_ms"].as_f64().is_some(), "{a}");
+    assert_eq!(b["decision"], "deny", "{b}");
+    assert_eq!(b["ran"], false, "{b}");
+    assert_eq!(b["version"], "2.0.0", "{b}");
+    let inv = &of_kind(audit, "invocation")[0];
+    for r in [a, b] {
+        assert_eq!(r["invocation_id"], inv["invocation_id"], "{r}");
+    }
+}
+
 /// npm on Windows (no broker): the real npm installs with
 /// `--ignore-scripts`; pkgward then walks `node_modules` and runs the
 /// approved package's scripts with npm's own `npm rebuild
@@ -850,15 +902,7 @@ fn npm_install_on_windows_runs_only_the_approved_scripts_through_npm_rebuild() {
             "exit /b 0",
         ],
     );
-    let policy = s.root().join("policy.toml");
-    std::fs::write(
-        &policy,
-        "mode = \"enforce\"\n[registries]\nnpm = [\"http://127.0.0.1:9/\"]\n\
-         [scripts]\ndefault = \"deny\"\nallow = [\"npm:pw-a\"]\n",
-    )
-    .unwrap();
-    s.set("PKGWARD_POLICY", &win(&policy));
-    s.set("npm_config_registry", "http://127.0.0.1:9/");
+    npm_scripts_policy(&mut s, "");
     let proj = s.root().join("proj");
     std::fs::create_dir_all(&proj).unwrap();
     std::fs::write(
@@ -869,8 +913,7 @@ fn npm_install_on_windows_runs_only_the_approved_scripts_through_npm_rebuild() {
     let out = s.run_in(&proj, &npm, &["install"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    let calls = std::fs::read_to_string(s.real.join("calls.log")).unwrap();
-    let calls: Vec<&str> = calls.lines().map(str::trim_end).collect();
+    let calls = calls(&s);
     assert_eq!(calls.len(), 2, "{calls:?}");
     assert!(
         calls[0].starts_with("install") && calls[0].contains("--ignore-scripts"),
@@ -886,25 +929,7 @@ fn npm_install_on_windows_runs_only_the_approved_scripts_through_npm_rebuild() {
     assert!(err.contains("pkgward approve npm:pw-b@2.0.0"), "{err}");
     assert!(!err.contains("approve npm:pw-a"), "{err}");
     assert_eq!(err.matches("install-time code not run").count(), 1, "{err}");
-    let audit = s.audit();
-    let scripts = of_kind(&audit, "script");
-    let a = scripts
-        .iter()
-        .find(|r| r["package"] == "pw-a")
-        .expect("pw-a recorded");
-    assert_eq!(a["decision"], "approved", "{a}");
-    assert_eq!(a["ran"], true, "{a}");
-    assert_eq!(a["exit_code"], 0, "{a}");
-    assert_eq!(a["version"], "1.0.0", "{a}");
-    assert!(a["duration_ms"].as_f64().is_some(), "{a}");
-    let b = scripts
-        .iter()
-        .find(|r| r["package"] == "pw-b")
-        .expect("pw-b recorded");
-    assert_eq!(b["decision"], "deny", "{b}");
-    assert_eq!(b["ran"], false, "{b}");
-    let inv = &of_kind(&audit, "invocation")[0];
-    assert_eq!(a["invocation_id"], inv["invocation_id"]);
+    pw_a_built_pw_b_denied(&s.audit());
 }
 
 /// `npx` on Windows (no broker): pkgward first has the real npx install
@@ -947,15 +972,7 @@ fn npx_on_windows_builds_the_approved_package_in_its_npx_directory_first() {
         ],
     );
     s.set("PW_KEY", &key);
-    let policy = s.root().join("policy.toml");
-    std::fs::write(
-        &policy,
-        "mode = \"enforce\"\n[registries]\nnpm = [\"http://127.0.0.1:9/\"]\n\
-         [scripts]\ndefault = \"deny\"\nexec = \"allow\"\nallow = [\"npm:pw-a\"]\n",
-    )
-    .unwrap();
-    s.set("PKGWARD_POLICY", &win(&policy));
-    s.set("npm_config_registry", "http://127.0.0.1:9/");
+    npm_scripts_policy(&mut s, "exec = \"allow\"\n");
     // npm's default cache on Windows, in the shared prefix: removed after.
     let local = wine().appdata.with_file_name("Local");
     let dir = local.join("npm-cache/_npx").join(&key);
@@ -975,8 +992,7 @@ fn npx_on_windows_builds_the_approved_package_in_its_npx_directory_first() {
         "{err}"
     );
     assert!(err.contains("npm install output"), "{err}");
-    let calls = std::fs::read_to_string(s.real.join("calls.log")).unwrap();
-    let calls: Vec<&str> = calls.lines().map(str::trim_end).collect();
+    let calls = calls(&s);
     assert_eq!(calls.len(), 3, "{calls:?}");
     assert!(
         calls[0].starts_with("prepare --ignore-scripts \"--script-shell=")
@@ -992,20 +1008,7 @@ fn npx_on_windows_builds_the_approved_package_in_its_npx_directory_first() {
     assert!(calls[1].to_ascii_lowercase().contains(&key), "{calls:?}");
     assert_eq!(calls[2], "run pw-a", "{calls:?}");
     assert!(err.contains("pkgward approve npm:pw-b@2.0.0"), "{err}");
-    let audit = s.audit();
-    let scripts = of_kind(&audit, "script");
-    let a = scripts
-        .iter()
-        .find(|r| r["package"] == "pw-a")
-        .expect("pw-a recorded");
-    assert_eq!(a["decision"], "approved", "{a}");
-    assert_eq!(a["ran"], true, "{a}");
-    let b = scripts
-        .iter()
-        .find(|r| r["package"] == "pw-b")
-        .expect("pw-b recorded");
-    assert_eq!(b["decision"], "deny", "{b}");
-    assert_eq!(scripts.len(), 2, "{scripts:?}");
+    pw_a_built_pw_b_denied(&s.audit());
 }
 
 #[test]

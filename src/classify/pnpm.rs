@@ -1232,6 +1232,15 @@ mod tests {
         }
     }
 
+    /// Each case's directories as `f` finds them.
+    fn check_dirs(cases: &[(Case<'_>, &[&str])], f: fn(&Request<'_>) -> Vec<PathBuf>) {
+        for (c, want) in cases {
+            let got = with_request(c, f);
+            let want: Vec<PathBuf> = want.iter().map(PathBuf::from).collect();
+            assert_eq!(got, want, "{:?} {:?} {:?}", c.args, c.env, c.files);
+        }
+    }
+
     /// Where each generation keeps its cache (the dlx entries pkgward
     /// prepares and lists): checked against `pnpm config get cache-dir` of
     /// the real pnpm 12.
@@ -1327,11 +1336,7 @@ mod tests {
                 &["/c-global", "/c-npmrc"],
             ),
         ];
-        for (c, want) in cases {
-            let got = with_request(c, cache_dirs);
-            let want: Vec<PathBuf> = want.iter().map(PathBuf::from).collect();
-            assert_eq!(got, want, "{:?} {:?} {:?}", c.args, c.env, c.files);
-        }
+        check_dirs(cases, cache_dirs);
     }
 
     /// The store, as `pnpm store path` of the real pnpm 12 finds it (the
@@ -1382,11 +1387,7 @@ mod tests {
             ),
             (p10(&["i"], &[], &[PNPM10, NPMRC]), &["/npmrc-store"]),
         ];
-        for (c, want) in cases {
-            let got = with_request(c, store_dirs);
-            let want: Vec<PathBuf> = want.iter().map(PathBuf::from).collect();
-            assert_eq!(got, want, "{:?} {:?} {:?}", c.args, c.env, c.files);
-        }
+        check_dirs(cases, store_dirs);
     }
 
     /// Exotic YAML in pnpm-workspace.yaml: the registry must be found or
