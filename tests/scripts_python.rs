@@ -1576,6 +1576,28 @@ fn auth_setup(gate: &support::AuthGate, evil: &Listener) -> T {
     t
 }
 
+/// The TLS index's confined build (`what`): recorded with exit 0 and
+/// every layer, confined, no secret seen, its setuptools from that index.
+fn tls_build_confined(what: &str, t: &T, evil: &Listener) {
+    let rec = script_records(t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-tls-confined");
+    assert_eq!(rec["exit_code"], 0, "{rec}");
+    assert!(rec["sandbox"]["missing"].is_null(), "{rec}");
+    support::assert_py_confined(
+        what,
+        t.g.sb.marker("confined-built"),
+        evil,
+        &t.g.sb.home,
+        &rec,
+    );
+    assert_no_secret(what, t);
+    assert_eq!(
+        t.g.sb.marker("tls-setuptools").as_deref(),
+        Some("from-the-tls-index"),
+        "{what}: the build requirement did not come from the TLS index"
+    );
+}
+
 /// What the confined build saw must not hold the secret.
 fn assert_no_secret(what: &str, t: &T) {
     let report = t.g.sb.marker("confined-built").expect("the build ran");
@@ -1747,23 +1769,7 @@ fn confined_pip_builds_reach_a_tls_index_through_the_gateway() {
     let before = gate.passed.load(std::sync::atomic::Ordering::SeqCst);
     let o = pip(&t, &args, &extra);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let rec = script_records(&t).pop().expect("a script record");
-    assert_eq!(rec["package"], "pw-tls-confined");
-    assert_eq!(rec["exit_code"], 0, "{rec}");
-    assert!(rec["sandbox"]["missing"].is_null(), "{rec}");
-    support::assert_py_confined(
-        "tls",
-        t.g.sb.marker("confined-built"),
-        &evil,
-        &t.g.sb.home,
-        &rec,
-    );
-    assert_no_secret("tls", &t);
-    assert_eq!(
-        t.g.sb.marker("tls-setuptools").as_deref(),
-        Some("from-the-tls-index"),
-        "the build requirement did not come from the TLS index"
-    );
+    tls_build_confined("tls", &t, &evil);
     assert!(gate.passed.load(std::sync::atomic::Ordering::SeqCst) > before);
     // The build's fetches: through the gateway, each recorded.
     gateway_fetches(
@@ -1801,23 +1807,7 @@ fn confined_uv_runs_reach_a_tls_index_at_its_own_url() {
     let before = gate.passed.load(std::sync::atomic::Ordering::SeqCst);
     let o = uv(&t, &["sync"], &extra);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let rec = script_records(&t).pop().expect("a script record");
-    assert_eq!(rec["package"], "pw-tls-confined");
-    assert_eq!(rec["exit_code"], 0, "{rec}");
-    assert!(rec["sandbox"]["missing"].is_null(), "{rec}");
-    support::assert_py_confined(
-        "uv tls",
-        t.g.sb.marker("confined-built"),
-        &evil,
-        &t.g.sb.home,
-        &rec,
-    );
-    assert_no_secret("uv tls", &t);
-    assert_eq!(
-        t.g.sb.marker("tls-setuptools").as_deref(),
-        Some("from-the-tls-index"),
-        "the build requirement did not come from the TLS index"
-    );
+    tls_build_confined("uv tls", &t, &evil);
     assert!(in_venv(&t, "pw_tls_confined"));
     assert!(gate.passed.load(std::sync::atomic::Ordering::SeqCst) > before);
     gateway_fetches(
