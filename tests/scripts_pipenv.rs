@@ -533,15 +533,13 @@ fn a_confined_pipenv_run_writes_only_its_own_virtualenv() {
     let p = project(&t, "c", "pw-pe-confined = \"*\"\npw-pe-wheel = \"*\"");
     let o = pipenv(&t, &p, &["install"], &[("PIPENV_VENV_IN_PROJECT", "0")]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let rec = script_records(&t).pop().expect("a script record");
-    assert_eq!(rec["package"], "pw-pe-confined");
-    assert_eq!(rec["exit_code"], 0);
-    support::assert_py_confined(
+    support::assert_py_build_confined(
         "pipenv install, virtualenv in WORKON_HOME",
+        script_records(&t),
+        "pw-pe-confined",
         t.g.sb.marker("confined-built"),
         &evil,
         &t.g.sb.home,
-        &rec,
     );
     assert!(!victim.join("pwned").exists());
     assert!(!p.join(".venv").exists());
@@ -583,20 +581,15 @@ fn a_confined_pipenv_run_authenticates_without_holding_the_secret() {
     .unwrap();
     let o = pipenv(&t, &p, &["install"], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let rec = script_records(&t).pop().expect("a script record");
-    assert_eq!(rec["package"], "pw-pe-confined");
-    assert_eq!(rec["exit_code"], 0, "{rec}");
-    support::assert_py_confined(
-        "pipenv, netrc credentials",
+    let what = "pipenv, netrc credentials";
+    support::assert_py_build_confined(
+        what,
+        script_records(&t),
+        "pw-pe-confined",
         t.g.sb.marker("confined-built"),
         &evil,
         &t.g.sb.home,
-        &rec,
     );
-    let report = t.g.sb.marker("confined-built").unwrap();
-    assert!(
-        !report.contains(support::INDEX_SECRET),
-        "the build saw the secret: {report}"
-    );
+    support::assert_secret_unseen(what, t.g.sb.marker("confined-built"));
     assert!(installed(&p, "pw_pe_confined"));
 }

@@ -676,23 +676,24 @@ fn a_confined_poetry_run_authenticates_without_holding_the_secret() {
         }
         let o = poetry(&t, &["install"], &extra);
         assert!(o.status.success(), "{what}: {}", text(&o.stderr));
-        let rec = script_records(&t).pop().expect("a script record");
-        assert_eq!(rec["package"], "pw-po-confined", "{what}");
-        assert_eq!(rec["exit_code"], 0, "{what}: {rec}");
-        support::assert_py_confined(
-            what,
-            t.g.sb.marker("confined-built"),
-            &evil,
-            &t.g.sb.home,
-            &rec,
-        );
-        let report = t.g.sb.marker("confined-built").unwrap();
-        assert!(
-            !report.contains(support::INDEX_SECRET),
-            "{what}: the build saw the secret: {report}"
-        );
-        assert!(in_venv(&t, "pw_po_confined"), "{what}");
+        confined_without_secret(what, &t, &evil);
     }
+}
+
+/// The approved `pw-po-confined` was built confined, without the index's
+/// secret, and installed into the project's virtualenv; its record.
+fn confined_without_secret(what: &str, t: &T, evil: &Listener) -> serde_json::Value {
+    let rec = support::assert_py_build_confined(
+        what,
+        script_records(t),
+        "pw-po-confined",
+        t.g.sb.marker("confined-built"),
+        evil,
+        &t.g.sb.home,
+    );
+    support::assert_secret_unseen(what, t.g.sb.marker("confined-built"));
+    assert!(in_venv(t, "pw_po_confined"), "{what}");
+    rec
 }
 
 /// The same source over TLS (its CA in `REQUESTS_CA_BUNDLE`, or as the
@@ -723,23 +724,8 @@ fn a_confined_poetry_run_reaches_a_tls_source_at_its_own_url() {
         let before = gate.passed.load(std::sync::atomic::Ordering::SeqCst);
         let o = poetry(&t, &["install"], &extra);
         assert!(o.status.success(), "{what}: {}", text(&o.stderr));
-        let rec = script_records(&t).pop().expect("a script record");
-        assert_eq!(rec["package"], "pw-po-confined", "{what}");
-        assert_eq!(rec["exit_code"], 0, "{what}: {rec}");
+        let rec = confined_without_secret(what, &t, &evil);
         assert!(rec["sandbox"]["missing"].is_null(), "{what}: {rec}");
-        support::assert_py_confined(
-            what,
-            t.g.sb.marker("confined-built"),
-            &evil,
-            &t.g.sb.home,
-            &rec,
-        );
-        let report = t.g.sb.marker("confined-built").unwrap();
-        assert!(
-            !report.contains(support::INDEX_SECRET),
-            "{what}: the build saw the secret: {report}"
-        );
-        assert!(in_venv(&t, "pw_po_confined"), "{what}");
         assert!(gate.passed.load(std::sync::atomic::Ordering::SeqCst) > before);
         let served = t.g.audit().into_iter().any(|r| {
             r["kind"] == "connection"

@@ -1579,17 +1579,15 @@ fn auth_setup(gate: &support::AuthGate, evil: &Listener) -> T {
 /// The TLS index's confined build (`what`): recorded with exit 0 and
 /// every layer, confined, no secret seen, its setuptools from that index.
 fn tls_build_confined(what: &str, t: &T, evil: &Listener) {
-    let rec = script_records(t).pop().expect("a script record");
-    assert_eq!(rec["package"], "pw-tls-confined");
-    assert_eq!(rec["exit_code"], 0, "{rec}");
-    assert!(rec["sandbox"]["missing"].is_null(), "{rec}");
-    support::assert_py_confined(
+    let rec = support::assert_py_build_confined(
         what,
+        script_records(t),
+        "pw-tls-confined",
         t.g.sb.marker("confined-built"),
         evil,
         &t.g.sb.home,
-        &rec,
     );
+    assert!(rec["sandbox"]["missing"].is_null(), "{what}: {rec}");
     assert_no_secret(what, t);
     assert_eq!(
         t.g.sb.marker("tls-setuptools").as_deref(),

@@ -236,6 +236,35 @@ pub fn py_confined_home(home: &std::path::Path, evil: &registry::Listener) {
     std::fs::write(home.join(".evil-port"), port).unwrap();
 }
 
+/// The last `script` record of `records` is `package`'s approved build,
+/// ended with 0 and confined ([`assert_py_confined`], with the build's
+/// `report`); returns it.
+pub fn assert_py_build_confined(
+    what: &str,
+    mut records: Vec<serde_json::Value>,
+    package: &str,
+    report: Option<String>,
+    evil: &registry::Listener,
+    home: &std::path::Path,
+) -> serde_json::Value {
+    let rec = records
+        .pop()
+        .unwrap_or_else(|| panic!("{what}: no script record"));
+    assert_eq!(rec["package"], package, "{what}: {rec}");
+    assert_eq!(rec["exit_code"], 0, "{what}: {rec}");
+    assert_py_confined(what, report, evil, home, &rec);
+    rec
+}
+
+/// The confined build's `report` does not hold the index's secret.
+pub fn assert_secret_unseen(what: &str, report: Option<String>) {
+    let report = report.unwrap_or_default();
+    assert!(
+        !report.contains(INDEX_SECRET),
+        "{what}: the build saw the secret: {report}"
+    );
+}
+
 /// Checks the outcome of an approved [`py_confined_build`] that ran
 /// confined: its report (the marker's text) shows every attempt failed,
 /// `evil` got nothing, nothing outside was written; and the build's
