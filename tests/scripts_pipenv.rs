@@ -563,7 +563,23 @@ fn a_confined_pipenv_run_writes_only_its_own_virtualenv() {
 /// netrc, finds the secret nowhere else and reaches no listener.
 #[test]
 fn a_confined_pipenv_run_authenticates_without_holding_the_secret() {
-    let gate = support::AuthGate::start();
+    confined_run_through(&support::AuthGate::start(), None);
+}
+
+/// The same source over TLS, verified (`verify_ssl = true`, the user's CA
+/// in `PIP_CERT`): pip's resolution and install reach it at its own URL
+/// through pkgward's gateway (the run trusts the invocation's CA besides
+/// the user's), with the credentials added there; nothing is missing from
+/// the build's record.
+#[test]
+fn a_confined_pipenv_run_reaches_a_tls_source_at_its_own_url() {
+    let gate = support::AuthGate::start_tls("/pypi");
+    confined_run_through(&gate, Some(gate.ca_pem().to_string()));
+}
+
+/// `pipenv install` of an approved sdist from `gate` (netrc credentials;
+/// over TLS with `ca` the user's trust): built confined, without the secret.
+fn confined_run_through(gate: &support::AuthGate, ca: Option<String>) {
     let evil = Listener::start();
     let t = setup("");
     set_policy(&t, "[scripts]\nallow = [\"pypi:pw-pe-confined\"]\n");
@@ -574,15 +590,26 @@ fn a_confined_pipenv_run_authenticates_without_holding_the_secret() {
     std::fs::write(t.g.sb.home.join(".netrc"), support::auth_netrc()).unwrap();
     let p = project(&t, "a", "pw-pe-confined = \"*\"\npw-pe-wheel = \"*\"");
     let pipfile = std::fs::read_to_string(p.join("Pipfile")).unwrap();
-    std::fs::write(
-        p.join("Pipfile"),
-        pipfile.replace(&shared().pypi_index_url(), &gate.index()),
-    )
-    .unwrap();
-    let o = pipenv(&t, &p, &["install"], &[]);
+    let mut pipfile = pipfile.replace(&shared().pypi_index_url(), &gate.index());
+    let mut extra = Vec::new();
+    let ca_file = t.g.sb.root().join("test-ca.pem");
+    if let Some(ca) = &ca {
+        pipfile = pipfile.replace("verify_ssl = false", "verify_ssl = true");
+        std::fs::write(&ca_file, ca).unwrap();
+        extra.push(("PIP_CERT", ca_file.to_str().unwrap()));
+        extra.push(("REQUESTS_CA_BUNDLE", ca_file.to_str().unwrap()));
+    }
+    std::fs::write(p.join("Pipfile"), pipfile).unwrap();
+    let before = gate.passed.load(std::sync::atomic::Ordering::SeqCst);
+    let o = pipenv(&t, &p, &["install"], &extra);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let what = "pipenv, netrc credentials";
-    support::assert_py_build_confined(
+    assert!(gate.passed.load(std::sync::atomic::Ordering::SeqCst) > before);
+    let what = if ca.is_some() {
+        "pipenv, TLS source, netrc credentials"
+    } else {
+        "pipenv, netrc credentials"
+    };
+    let rec = support::assert_py_build_confined(
         what,
         script_records(&t),
         "pw-pe-confined",
@@ -591,5 +618,6 @@ fn a_confined_pipenv_run_authenticates_without_holding_the_secret() {
         &t.g.sb.home,
     );
     support::assert_secret_unseen(what, t.g.sb.marker("confined-built"));
+    assert!(rec["sandbox"]["missing"].is_null(), "{what}: {rec}");
     assert!(installed(&p, "pw_pe_confined"));
 }

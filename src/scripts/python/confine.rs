@@ -648,7 +648,7 @@ fn confined(
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| project.to_path_buf());
     // The registry credentials go to the proxy, not into the run ([`super::auth`]).
-    // A TLS index's, uv and poetry: at the index's own origin ([`super::origin`]).
+    // A TLS index's: at the index's own origin ([`super::origin`]).
     let creds = super::auth::collect(&launch.program, &launch.args, &launch.env, project);
     let mut args = launch.args.clone();
     let at_origin = super::origin::to_origin(

@@ -1,6 +1,6 @@
-//! A TLS index's credentials for a confined uv or poetry run. Neither can
-//! be pointed at the index gateway's prefix (their lock files record the
-//! index URL), so the egress proxy serves the gateway at the index's own
+//! A TLS index's credentials for a confined uv, poetry, pipenv or pip run.
+//! None can be pointed at the index gateway's prefix (lock files record the
+//! index URL; pip's editable run resolves as the user's command says), so the egress proxy serves the gateway at the index's own
 //! origin instead ([`crate::supervise::proxy::origin`]): each TLS host
 //! with credentials the run would use (an `https://` index's, a netrc
 //! entry's) is registered for the run, and the run trusts the invocation's
@@ -21,12 +21,12 @@
 //! | poetry `REQUESTS_CA_BUNDLE` / `CURL_CA_BUNDLE` (set: `REQUESTS_CA_BUNDLE`) | that file's |
 //! | poetry by default | certifi's, i.e. Mozilla's ([`webpki_root_certs`]) |
 //! | poetry `certificates.<source>.cert` (set: `POETRY_CERTIFICATES_<SOURCE>_CERT`) | that file's |
+//! | pip, pipenv `--cert` / `PIP_CERT` / `REQUESTS_CA_BUNDLE` / `CURL_CA_BUNDLE` (set: `PIP_CERT` and `REQUESTS_CA_BUNDLE`) | that file's |
+//! | pip, pipenv by default | the platform's (pip's truststore) and Mozilla's (certifi's) |
 //!
 //! pkgward itself, the TLS client of the real index, verifies it with the
 //! file the run names for it, else the platform's roots ([`Trust::Native`],
-//! standing in for the bundled Mozilla ones). A confined pipenv run (pip's
-//! trust: truststore, `PIP_CERT`, …) gets none of this: its TLS index's
-//! credentials stay missing.
+//! standing in for the bundled Mozilla ones).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -159,6 +159,42 @@ fn poetry_plan(vars: &Vars, cwd: &Path, project: &Path) -> Plan {
     }
 }
 
+/// pip's (a confined pip run, and pipenv, whose resolution and installs are
+/// pip's; pipenv's own requests read `REQUESTS_CA_BUNDLE`): `--cert FILE`
+/// (pointed at the bundle), else `PIP_CERT`, `REQUESTS_CA_BUNDLE`,
+/// `CURL_CA_BUNDLE`: that file's roots; else the platform's (pip's
+/// truststore) and certifi's Mozilla roots. `PIP_CERT` and
+/// `REQUESTS_CA_BUNDLE` are both set to the bundle. (A `cert` in pip's
+/// config files is not read: `PIP_CERT` replaces it.)
+fn pip_plan(args: &[String], vars: &Vars, cwd: &Path) -> Plan {
+    let cert_arg = cert_arg(args);
+    let user_file = cert_arg
+        .as_ref()
+        .map(|(_, f)| f.clone())
+        .or_else(|| vars.get("PIP_CERT"))
+        .or_else(|| vars.get("REQUESTS_CA_BUNDLE"))
+        .or_else(|| vars.get("CURL_CA_BUNDLE"))
+        .map(|f| cwd.join(f));
+    let roots = match &user_file {
+        Some(f) => std::fs::read_to_string(f).unwrap_or_default(),
+        None => format!(
+            "{}\n{}",
+            pem_all(&rustls_native_certs::load_native_certs().certs),
+            pem_all(webpki_root_certs::TLS_SERVER_ROOT_CERTS)
+        ),
+    };
+    let mut bundles = vec![
+        (Put::Var("PIP_CERT".into()), roots.clone()),
+        (Put::Var("REQUESTS_CA_BUNDLE".into()), roots.clone()),
+    ];
+    bundles.extend(cert_arg.map(|(i, _)| (Put::Arg(i), roots)));
+    Plan {
+        trust: file_trust(user_file),
+        per_host: Vec::new(),
+        bundles,
+    }
+}
+
 /// pkgward's trust for an index the run would verify with `file` (`None`:
 /// the platform's roots).
 fn file_trust(file: Option<PathBuf>) -> Result<Trust, String> {
@@ -193,7 +229,8 @@ pub fn to_origin(
     let plan = match kind {
         super::confine::Kind::Uv => uv_plan(&strs, &vars, cwd, project),
         super::confine::Kind::Poetry => poetry_plan(&vars, cwd, project),
-        _ => return done,
+        super::confine::Kind::Pip | super::confine::Kind::Pipenv => pip_plan(&strs, &vars, cwd),
+        super::confine::Kind::YarnDlx => return done,
     };
     let mut guard = proxy.empty_origin_guard();
     for c in creds {
@@ -516,6 +553,43 @@ mod tests {
         );
         assert!(done.taken.is_empty() && env == clean);
         proxy.stop();
+    }
+
+    #[test]
+    fn pips_trust_is_the_bundles_roots() {
+        let d = tempfile::tempdir().unwrap();
+        let s = |a: &[&str]| a.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        std::fs::write(d.path().join("mine.pem"), "MINE").unwrap();
+        let names = |p: &Plan| -> Vec<String> {
+            p.bundles
+                .iter()
+                .map(|(put, roots)| match put {
+                    Put::Var(k) => format!("{k}={roots}"),
+                    Put::Arg(i) => format!("arg{i}={roots}"),
+                })
+                .collect()
+        };
+        // (This machine's own environment may name bundles: unset here.)
+        let with = |k: &str, v: &str| {
+            let mut env: Vec<(OsString, OsString)> =
+                ["PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"]
+                    .iter()
+                    .map(|k| (OsString::from(k), OsString::new()))
+                    .collect();
+            env.push((k.into(), v.into()));
+            Vars::of(&env)
+        };
+        let mine = with("REQUESTS_CA_BUNDLE", "mine.pem");
+        let p = pip_plan(&s(&["install", "x"]), &mine, d.path());
+        assert_eq!(names(&p), ["PIP_CERT=MINE", "REQUESTS_CA_BUNDLE=MINE"]);
+        assert!(matches!(p.trust, Ok(Trust::Bundle(_))));
+        let none = || with("UNRELATED", "");
+        let cert = s(&["install", "--cert", "mine.pem", "x"]);
+        assert_eq!(names(&pip_plan(&cert, &none(), d.path()))[2], "arg2=MINE");
+        // By default: the platform's roots and Mozilla's, verified natively.
+        let p = pip_plan(&s(&["install", "x"]), &none(), d.path());
+        assert!(certs(p.bundles[0].1.as_bytes()) >= webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
+        assert!(matches!(p.trust, Ok(Trust::Native)));
     }
 
     #[test]
