@@ -226,10 +226,10 @@ pub fn bundle_command(args: &[String]) -> String {
     gem::bundle_command_name(args)
 }
 
-/// Whether npm's `command` (by npm's own name) fetches the packages it
+/// npm's `command` (by npm's own name) when it fetches the packages it
 /// names and may prepare them, running their scripts (`pack`, `cache`…).
-pub fn npm_fetches(command: &str) -> bool {
-    npm::NPM_FETCH.contains(&command)
+pub fn npm_fetches(command: &str) -> Option<&'static str> {
+    npm::NPM_FETCH.iter().copied().find(|c| *c == command)
 }
 
 /// The first argument that is not an option.
