@@ -220,6 +220,12 @@ pub fn gem_command(args: &[String]) -> Option<String> {
     gem::command_name(args)
 }
 
+/// Whether a `gem` command line's command takes `--http-proxy` (`gem
+/// pristine`, `contents`, `build`… reject it).
+pub fn gem_takes_http_proxy(args: &[String]) -> bool {
+    gem::takes_http_proxy(args)
+}
+
 /// The Bundler command a `bundle` command line runs (bare `bundle` is
 /// `install`; unique prefixes resolved: `bundle inst` is `install`).
 pub fn bundle_command(args: &[String]) -> String {
