@@ -180,6 +180,16 @@ fn bypass_corpus() -> Vec<Bypass> {
         b(".npmrc with ${VAR}", "npm", &["install", "@evil/pkg"], &[("EVIL_URL", "EVIL/")], &[("work/.npmrc", "@evil:registry=${EVIL_URL}\n")], ".npmrc:1"),
         b("global npmrc scope", "npm", &["install", "@evil/pkg"], &[], &[("etc/npmrc", "@evil:registry=EVIL/\n")], "npmrc:1"),
         b(".npmrc in a parent package root", "npm", &["install", "@evil/pkg"], &[], &[("work/.npmrc", "@evil:registry=EVIL/\n"), ("work/sub/.keep", "")], ".npmrc:1"),
+        // npm: the manifests of the project (no lockfile): git and URL
+        // dependencies, its workspaces', a local directory's.
+        b("package.json github: dependency", "npm", &["install"], &[], &[("work/package.json", "{\n  \"dependencies\": {\n    \"x\": \"github:evil/pkg\"\n  }\n}\n")], "package.json:3 declares the dependency `x` from git: github:evil/pkg"),
+        b("package.json user/repo dependency", "npm", &["install"], &[], &[("work/package.json", "{\"devDependencies\": {\"x\": \"evil/pkg#main\"}}")], "`x` from git: evil/pkg#main"),
+        b("package.json git+http dependency", "npm", &["install", "pw-reg-app"], &[], &[("work/package.json", "{\"optionalDependencies\": {\"x\": \"git+EVIL/x.git\"}}")], "`x` from git: git+http://EVIL"),
+        b("package.json git+ssh, gitlab:, bitbucket:, gist:", "npm", &["ci"], &[], &[("work/package.json", "{\"dependencies\": {\"a\": \"git+ssh://git@git.example.com/a.git\", \"b\": \"gitlab:e/b\", \"c\": \"bitbucket:e/c\", \"d\": \"gist:0123abc\", \"e\": \"git://git.example.com/e.git\"}}")], "`d` from git: gist:0123abc"),
+        b("package.json URL dependency", "npm", &["install"], &[], &[("work/package.json", "{\"dependencies\": {\"x\": \"EVIL/x.tgz\"}}")], "`x` as http://EVIL"),
+        b("workspace package.json git dependency", "npm", &["install"], &[], &[("work/package.json", "{\"workspaces\": [\"packages/*\"]}"), ("work/packages/a/package.json", "{\"name\": \"a\", \"dependencies\": {\"y\": \"github:evil/y\"}}")], "packages/a/package.json:1"),
+        b("file: directory's git dependency", "npm", &["install"], &[], &[("work/package.json", "{\"dependencies\": {\"l\": \"file:../lib\"}}"), ("lib/package.json", "{\"name\": \"l\", \"dependencies\": {\"y\": \"github:evil/y\"}}")], "lib/package.json:1"),
+        b("--prefix project's git dependency", "npm", &["install", "--prefix", "../other"], &[], &[("other/package.json", "{\"dependencies\": {\"y\": \"github:evil/y\"}}")], "other/package.json:1"),
         // npm: lockfile.
         b("package-lock resolved", "npm", &["ci"], &[], &[("work/package-lock.json", "{\n \"lockfileVersion\": 3,\n \"packages\": {\n  \"\": {\"name\":\"app\"},\n  \"node_modules/x\": {\n   \"version\": \"1.0.0\",\n   \"resolved\": \"EVIL/x/-/x-1.0.0.tgz\"\n  }\n }\n}\n")], "package-lock.json:7"),
         b("npm-shrinkwrap resolved", "npm", &["install"], &[], &[("work/npm-shrinkwrap.json", "{\"lockfileVersion\":1,\"dependencies\":{\"x\":{\"version\":\"1.0.0\",\"resolved\":\"EVIL/x.tgz\"}}}")], "npm-shrinkwrap.json"),

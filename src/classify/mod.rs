@@ -30,6 +30,7 @@ pub mod source;
 #[cfg(test)]
 mod tests;
 pub(crate) mod uv;
+mod workspaces;
 mod yarn;
 
 pub(crate) use bun::bunfig_cache_dir;

@@ -447,7 +447,24 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         out.extend(spec_sources(req));
     }
     if verb == Verb::Install {
-        out.extend(lockfile_sources(req, &prefix_dir));
+        // npm installs for the whole project (the workspace root when run
+        // in a workspace; `--prefix`'s directory): its lockfile and the
+        // dependencies of its manifests, which the lockfile may not hold
+        // yet (a git one is cloned and `prepare`d before any script is
+        // decided).
+        let at = super::npm_argv::parse(req.args)
+            .options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "prefix")
+            .map(|(_, v)| req.cwd.join(v))
+            .unwrap_or_else(|| prefix_dir.clone());
+        let root = super::workspaces::project_root(req, &at);
+        out.extend(lockfile_sources(req, &root));
+        if root != prefix_dir {
+            out.extend(lockfile_sources(req, &prefix_dir));
+        }
+        out.extend(super::workspaces::manifest_sources(req, &root, false));
     }
     out
 }
@@ -570,13 +587,7 @@ pub(crate) fn classify_spec(spec: &str, origin: Origin) -> Option<Source> {
         || lower.ends_with(".tar.gz")
     {
         SourceKind::Path
-    } else if !spec.starts_with('@')
-        && target == spec
-        && spec.split('/').count() == 2
-        && !spec.contains(':')
-        && spec.split('/').all(|p| !p.is_empty())
-    {
-        // `user/repo` is GitHub shorthand.
+    } else if target == spec && github_shorthand(spec) {
         SourceKind::Git
     } else {
         return None;
@@ -587,6 +598,15 @@ pub(crate) fn classify_spec(spec: &str, origin: Origin) -> Option<Source> {
         spec[..spec.len() - target.len() - 1].to_string()
     };
     Some(Source::new(kind, target, origin, name))
+}
+
+/// Whether a spec (or a manifest's dependency value) is GitHub's
+/// `user/repo` shorthand (`#ref` allowed).
+pub(super) fn github_shorthand(spec: &str) -> bool {
+    !spec.starts_with('@')
+        && spec.split('/').count() == 2
+        && !spec.contains(':')
+        && spec.split('/').all(|p| !p.is_empty())
 }
 
 /// The first line on which each `"resolved": "…"` value appears.

@@ -37,9 +37,8 @@ use std::path::{Path, PathBuf};
 
 use super::source::{Origin, Source, SourceKind};
 use super::yarn::{
-    dedupe, env_keys, env_var_too, flag_value, flag_values, manifest_sources, node_tls, own_args,
-    package_manager, package_root, positionals, publish_config, set_env, spec_source, tool_major,
-    yaml,
+    dedupe, env_keys, env_var_too, flag_value, flag_values, node_tls, own_args, package_manager,
+    package_root, positionals, publish_config, set_env, spec_source, tool_major, yaml,
 };
 use super::{npmrc, Plan, Request, Verb};
 use crate::lockfiles;
@@ -983,7 +982,11 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             &lock_dir.join("pnpm-lock.yaml"),
             lockfiles::Format::PnpmLock,
         ));
-        out.extend(manifest_sources(req, &cx.proj, false));
+        // The whole workspace installs (and the project it was run in).
+        out.extend(super::workspaces::manifest_sources(req, &root, false));
+        if root != cx.proj {
+            out.extend(super::workspaces::manifest_sources(req, &cx.proj, false));
+        }
     }
     if verb == Verb::Publish {
         out.extend(publish_config(req, &cx.proj));
