@@ -68,8 +68,7 @@ pub(super) fn project_root(req: &Request<'_>, dir: &Path) -> PathBuf {
     dir.ancestors()
         .skip(1)
         .find(|a| {
-            req.files.exists(&a.join("package.json"))
-                && workspace_dirs(req, a).iter().any(|w| *w == dir)
+            req.files.exists(&a.join("package.json")) && workspace_dirs(req, a).contains(&dir)
         })
         .map(Path::to_path_buf)
         .unwrap_or(dir)
