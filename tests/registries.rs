@@ -190,6 +190,8 @@ fn bypass_corpus() -> Vec<Bypass> {
         b("workspace package.json git dependency", "npm", &["install"], &[], &[("work/package.json", "{\"workspaces\": [\"packages/*\"]}"), ("work/packages/a/package.json", "{\"name\": \"a\", \"dependencies\": {\"y\": \"github:evil/y\"}}")], "packages/a/package.json:1"),
         b("file: directory's git dependency", "npm", &["install"], &[], &[("work/package.json", "{\"dependencies\": {\"l\": \"file:../lib\"}}"), ("lib/package.json", "{\"name\": \"l\", \"dependencies\": {\"y\": \"github:evil/y\"}}")], "lib/package.json:1"),
         b("--prefix project's git dependency", "npm", &["install", "--prefix", "../other"], &[], &[("other/package.json", "{\"dependencies\": {\"y\": \"github:evil/y\"}}")], "other/package.json:1"),
+        b("project .npmrc node-gyp", "npm", &["install"], &[], &[("work/.npmrc", "node-gyp=./tools/build.sh\n")], ".npmrc:1"),
+        b("npm_config_node_gyp", "npm", &["install"], &[("NPM_CONFIG_NODE_GYP", "/tmp/build.sh")], &[], "NPM_CONFIG_NODE_GYP"),
         // npm: lockfile.
         b("package-lock resolved", "npm", &["ci"], &[], &[("work/package-lock.json", "{\n \"lockfileVersion\": 3,\n \"packages\": {\n  \"\": {\"name\":\"app\"},\n  \"node_modules/x\": {\n   \"version\": \"1.0.0\",\n   \"resolved\": \"EVIL/x/-/x-1.0.0.tgz\"\n  }\n }\n}\n")], "package-lock.json:7"),
         b("npm-shrinkwrap resolved", "npm", &["install"], &[], &[("work/npm-shrinkwrap.json", "{\"lockfileVersion\":1,\"dependencies\":{\"x\":{\"version\":\"1.0.0\",\"resolved\":\"EVIL/x.tgz\"}}}")], "npm-shrinkwrap.json"),

@@ -147,6 +147,9 @@ struct Layer {
     prefix: Vec<String>,
     /// `git`: the program npm runs for git dependencies.
     git: Vec<(String, Origin)>,
+    /// `node-gyp`: the program npm's `node-gyp` runs (the build of every
+    /// native package, its implicit `node-gyp rebuild` included).
+    node_gyp: Vec<(String, Origin)>,
 }
 
 /// Whether a new value replaces an earlier one of the same layer: a later
@@ -190,6 +193,8 @@ impl Layer {
             plain(&mut self.prefix, value, &origin);
         } else if key == "git" {
             put(&mut self.git, value, origin);
+        } else if key == "node-gyp" || key == "node_gyp" {
+            put(&mut self.node_gyp, value, origin);
         }
     }
 }
@@ -254,6 +259,8 @@ fn flag_layer(args: &[String]) -> Layer {
             "prefix".into()
         } else if lname == "git" {
             "git".into()
+        } else if abbrev_of(&lname, "node-gyp", 6) {
+            "node-gyp".into()
         } else {
             continue;
         };
@@ -298,6 +305,7 @@ fn merged(layers: impl Iterator<Item = Layer>) -> Layer {
         out.registry.extend(l.registry);
         out.scopes.extend(l.scopes);
         out.git.extend(l.git);
+        out.node_gyp.extend(l.node_gyp);
     }
     out
 }
@@ -415,6 +423,18 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
                     "git",
                 ));
             }
+        }
+    }
+    // `node-gyp = PROGRAM` has every native build (of an approved package
+    // too) run that program instead of npm's node-gyp.
+    if let Some(layer) = layers.iter().find(|l| !l.node_gyp.is_empty()) {
+        for (value, origin) in &layer.node_gyp {
+            out.push(Source::new(
+                SourceKind::Executable,
+                value.clone(),
+                origin.clone(),
+                "node-gyp",
+            ));
         }
     }
     // Per scope: every value the most specific layer naming it holds.
