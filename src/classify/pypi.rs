@@ -522,12 +522,24 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
     // 2. Environment.
     let mut env_index: Option<Source> = None;
     if !c.isolated {
-        for (var, opt) in [
-            ("PIP_INDEX_URL", Opt::IndexUrl),
-            ("PIP_EXTRA_INDEX_URL", Opt::ExtraIndexUrl),
-            ("PIP_FIND_LINKS", Opt::FindLinks),
-            ("PIP_TRUSTED_HOST", Opt::TrustedHost),
-        ] {
+        // pip reads every option from `PIP_<NAME>` (`PIP_CONSTRAINT`,
+        // `PIP_REQUIREMENT` too: files of requirements and options).
+        let mut vars: Vec<(String, Opt)> = req
+            .env
+            .vars()
+            .into_iter()
+            .filter_map(|(k, _)| {
+                let name = k
+                    .strip_prefix("PIP_")?
+                    .to_ascii_lowercase()
+                    .replace('_', "-");
+                let opt = pip_opt(&format!("--{name}")).filter(|o| *o != Opt::Isolated)?;
+                Some((k, opt))
+            })
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        for (var, opt) in vars {
+            let var = var.as_str();
             if let Some(v) = req.env.get(var).filter(|v| !v.trim().is_empty()) {
                 if opt == Opt::IndexUrl {
                     env_index = Some(
@@ -539,6 +551,12 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
                         )
                         .overridable(),
                     );
+                } else if matches!(opt, Opt::Requirement | Opt::Constraint) {
+                    // A list: each file.
+                    cfg_rest.retain(|(o, ..)| *o != opt);
+                    for f in v.split_whitespace() {
+                        cfg_rest.push((opt, f.to_string(), Origin::env(var), cwd.clone()));
+                    }
                 } else {
                     // An env value replaces the config file's value of that option.
                     cfg_rest.retain(|(o, ..)| *o != opt);
