@@ -1282,6 +1282,29 @@ fn bypass_corpus() -> Vec<Bypass> {
             ],
             "pk/one/package.json:1",
         ),
+        // pnpmfiles pnpm 12 runs besides `.pnpmfile.cjs` and `pnpmfile:`.
+        b(
+            "PNPM_CONFIG_PNPMFILE",
+            Pnpm,
+            "pnpm",
+            &["install"],
+            &[("PNPM_CONFIG_PNPMFILE", "hooks.cjs")],
+            &[("work/package.json", "{}"), ("work/hooks.cjs", "module.exports = {}\n")],
+            "PNPM_CONFIG_PNPMFILE sets pnpmfile",
+        ),
+        b(
+            "pnpm-workspace.yaml globalPnpmfile",
+            Pnpm,
+            "pnpm",
+            &["install"],
+            &[],
+            &[
+                ("work/package.json", "{}"),
+                ("work/pnpm-workspace.yaml", "globalPnpmfile: hooks.cjs\n"),
+                ("work/hooks.cjs", "module.exports = {}\n"),
+            ],
+            "pnpm-workspace.yaml:1 sets globalPnpmfile",
+        ),
         b(
             "pnpm user/repo dependency",
             Pnpm,
