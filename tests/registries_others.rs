@@ -563,6 +563,7 @@ fn bypass_corpus() -> Vec<Case> {
         c(".bundle/config mirror.all", "bundle", &["install"], &[], &[("work/Gemfile", "gem 'x'\n"), ("work/.bundle/config", "---\nBUNDLE_MIRROR__ALL: \"EVIL/\"\n")], ".bundle/config:2"),
         c("BUNDLE_MIRROR__ALL env", "bundle", &["install"], &[("BUNDLE_MIRROR__ALL", "EVIL/")], &[("work/Gemfile", "gem 'x'\n")], "BUNDLE_MIRROR__ALL"),
         c("BUNDLE_GEMFILE", "bundle", &["install"], &[("BUNDLE_GEMFILE", "ROOT/other/Gemfile")], &[("other/Gemfile", "source 'EVIL/'\n")], "other/Gemfile:1"),
+        c(".bundle/config BUNDLE_GEMFILE", "bundle", &["install"], &[], &[("work/Gemfile", "gem 'x'\n"), ("work/.bundle/config", "---\nBUNDLE_GEMFILE: \"other/Gemfile\"\n"), ("work/other/Gemfile", "source 'EVIL/'\ngem 'x'\n")], "other/Gemfile:1"),
         c("bundle add --source", "bundle", &["add", "x", "--source", "EVIL/"], &[], &[("work/Gemfile", "")], "--source"),
         c("bundle config mirror", "bundle", &["config", "set", "--global", "mirror.https://x.test", "EVIL/"], &[], &[], "EVIL"),
         // maven

@@ -635,6 +635,26 @@ fn a_project_cargo_config_cannot_replace_rustc() {
             "{args:?}: the wrapper ran"
         );
     }
+    // Nor through an alias of that file that passes `--config` (a
+    // `--config` of yours is yours; the repository's alias is not).
+    for alias in [
+        format!(
+            "xb = \"build --config build.rustc-wrapper='{}'\"",
+            wrapper.display()
+        ),
+        "xb = [\"xc\"]\nxc = [\"check\", \"--config=wrap.toml\"]".to_string(),
+    ] {
+        g.sb.write(".cargo/config.toml", format!("[alias]\n{alias}\n"));
+        g.sb.write(
+            "wrap.toml",
+            format!("[build]\nrustc = {:?}\n", wrapper.display().to_string()),
+        );
+        let out = cargo(&g, &["xb"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(77), "{alias}: {err}");
+        assert!(err.contains("in an alias's --config"), "{err}");
+        assert!(g.sb.marker("rustc-wrapper").is_none(), "{alias}: it ran");
+    }
 }
 
 /// The first build of a graph whose packages are all on the machine starts

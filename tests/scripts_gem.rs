@@ -284,6 +284,34 @@ fn approved_native_extension_installs_and_is_recorded() {
         !recs.iter().any(|r| r["package"] == "pw-scr-dep"),
         "{recs:#?}"
     );
+    // Commands without `--http-proxy` are not given it (RubyGems would
+    // reject it as an invalid option). `pristine` may fetch: its source
+    // comes from a gemrc.
+    let rc = g.sb.root().join("gemrc");
+    std::fs::write(&rc, format!(":sources:\n- {src}\n")).unwrap();
+    let home: Vec<(String, OsString)> = vec![
+        (
+            "GEM_HOME".into(),
+            g.sb.root().join("gemhome").into_os_string(),
+        ),
+        ("GEMRC".into(), rc.into_os_string()),
+    ];
+    for args in [
+        &["pristine", "--no-extensions", "pw-scr-app"][..],
+        &["contents", "pw-scr-app"],
+    ] {
+        let out =
+            g.sb.command("gem", &[g.pkgward_env(), home.clone()])
+                .args(args)
+                .output()
+                .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]

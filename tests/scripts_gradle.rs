@@ -139,6 +139,120 @@ fn approved_ones_let_gradle_run_with_its_own_arguments_and_exit_code() {
     }
 }
 
+/// JVM options that load code into Gradle's JVMs (its client or daemon),
+/// from the project's `gradle.properties`, the Gradle user home's, the
+/// command line, gradle's variables and every JVM's (`@argfile`s read):
+/// denied before Gradle starts, with everything else approved; options
+/// that load nothing let it run.
+#[test]
+fn jvm_options_that_load_code_into_gradle_are_denied() {
+    type Vars = Vec<(&'static str, String)>;
+    let g = guarded(
+        "enforce",
+        &[
+            "maven:io.example.codegen@2.0",
+            "maven:com.example.settings-plugin",
+            "maven:io.example:build-helper@1.4",
+        ],
+    );
+    let jar = g.sb.root().join("agent.jar");
+    let jar = jar.display();
+    g.sb.write("jvm-args.txt", format!("-Xss4m\n-javaagent:{jar}\n"));
+    let user_home = g.sb.root().join("gradle-home");
+    std::fs::create_dir_all(&user_home).unwrap();
+    // (case, variables, arguments, what the denial names)
+    let cases: Vec<(&str, Vars, Vec<String>, &str)> = vec![
+        (
+            "project gradle.properties",
+            vec![],
+            vec![],
+            "gradle.properties:2",
+        ),
+        (
+            "GRADLE_USER_HOME gradle.properties",
+            vec![("GRADLE_USER_HOME", user_home.display().to_string())],
+            vec![],
+            "gradle-home/gradle.properties:1",
+        ),
+        (
+            "-Dorg.gradle.jvmargs",
+            vec![],
+            vec![format!("-Dorg.gradle.jvmargs=-Xmx1g -agentpath:{jar}")],
+            "the command-line flag -D",
+        ),
+        (
+            "GRADLE_OPTS",
+            vec![("GRADLE_OPTS", format!("-javaagent:{jar}"))],
+            vec![],
+            "GRADLE_OPTS",
+        ),
+        (
+            "JAVA_OPTS",
+            vec![("JAVA_OPTS", format!("-Xbootclasspath/a:{jar}"))],
+            vec![],
+            "JAVA_OPTS",
+        ),
+        (
+            "JAVA_TOOL_OPTIONS",
+            vec![("JAVA_TOOL_OPTIONS", format!("-javaagent:{jar}"))],
+            vec![],
+            "JAVA_TOOL_OPTIONS",
+        ),
+        (
+            "JDK_JAVA_OPTIONS @argfile",
+            vec![("JDK_JAVA_OPTIONS", "@jvm-args.txt".into())],
+            vec![],
+            "jvm-args.txt:2",
+        ),
+    ];
+    for (name, env, args, names) in &cases {
+        // Only the first two cases have the files that set the options.
+        let props = if *name == "project gradle.properties" {
+            format!("org.gradle.caching=true\norg.gradle.jvmargs=-Xmx1g -javaagent\\:{jar}\n")
+        } else {
+            "org.gradle.caching=true\n".into()
+        };
+        g.sb.write("gradle.properties", props);
+        std::fs::write(
+            user_home.join("gradle.properties"),
+            format!("org.gradle.jvmargs=-javaagent:{jar}\n"),
+        )
+        .unwrap();
+        let mut cmd = g.sb.command("gradle", &[g.pkgward_env()]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut argv: Vec<String> = vec!["build".into()];
+        argv.extend(args.iter().cloned());
+        if !env.iter().any(|(k, _)| *k == "GRADLE_USER_HOME") {
+            // The user home's file is read only where it is the user home.
+            cmd.env("GRADLE_USER_HOME", g.sb.root().join("other-home"));
+        }
+        let out = cmd.args(&argv).output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(77), "{name}: {err}");
+        assert!(err.contains(names), "{name}: wanted {names} in {err}");
+        assert!(
+            g.sb.marker("gradle-started").is_none(),
+            "{name}: Gradle started"
+        );
+    }
+    // Options that load nothing: Gradle runs.
+    g.sb.write(
+        "gradle.properties",
+        "org.gradle.jvmargs=-Xmx2g -XX:+EnableDynamicAgentLoading -Dfile.encoding=UTF-8\n",
+    );
+    let out =
+        g.sb.command("gradle", &[g.pkgward_env()])
+            .env("GRADLE_USER_HOME", g.sb.root().join("other-home"))
+            .env("JAVA_TOOL_OPTIONS", "-Djava.security.manager=allow")
+            .arg("build")
+            .output()
+            .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(g.sb.marker("gradle-started").is_some());
+}
+
 #[test]
 fn init_scripts_and_their_classpath_are_read() {
     let g = guarded(

@@ -177,4 +177,42 @@ fn jvm_options_that_load_code_into_maven_are_denied() {
             .unwrap();
     assert_eq!(out.status.code(), Some(77), "{}", text(&out.stderr));
     assert!(g.sb.marker("mvn-started").is_none(), "Maven started");
+    // The variables every JVM reads, and an `@argfile` named there.
+    g.sb.write(
+        "jvm-args.txt",
+        format!("-Xss4m\n-javaagent:{}\n", jar.display()),
+    );
+    for (var, value, names) in [
+        (
+            "JAVA_TOOL_OPTIONS",
+            format!("-javaagent:{}", jar.display()),
+            "JAVA_TOOL_OPTIONS",
+        ),
+        (
+            "JDK_JAVA_OPTIONS",
+            "@jvm-args.txt".to_string(),
+            "jvm-args.txt:2",
+        ),
+        (
+            "MAVEN_OPTS",
+            "-Xmx256m @jvm-args.txt".to_string(),
+            "jvm-args.txt:2",
+        ),
+    ] {
+        let out =
+            g.sb.command("mvn", &[g.pkgward_env()])
+                .env(var, &value)
+                .args([
+                    "-B",
+                    "-o",
+                    &format!("-Dmaven.repo.local={}", repo.display()),
+                    "validate",
+                ])
+                .output()
+                .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(77), "{var}: {err}");
+        assert!(err.contains(names), "{var}: {err}");
+        assert!(g.sb.marker("mvn-started").is_none(), "{var}: Maven started");
+    }
 }

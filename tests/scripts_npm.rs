@@ -1380,6 +1380,9 @@ fn pack_of_a_named_package_runs_no_unapproved_prepare() {
     assert!(o.status.success(), "npm failed: {err}");
     assert_eq!(g.sb.marker("prep-prepare"), None, "prepare ran");
     assert!(err.contains("pkgward approve npm:pw-prep@local"), "{err}");
+    // It says what happened: packing, not an install.
+    assert!(err.contains("`npm pack` runs to pack a package"), "{err}");
+    assert!(!err.contains("install"), "{err}");
     assert!(scripts(&g)
         .iter()
         .any(|r| r["package"] == "pw-prep" && r["script"] == "prepare" && r["decision"] == "deny"));

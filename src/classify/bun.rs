@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 
 use super::source::{Origin, Source, SourceKind};
 use super::yarn::{
-    dedupe, env_var_too, expand_home, flag_value, flag_values, manifest_sources, node_tls,
-    own_args, package_root, positionals, publish_config, set_env, spec_source,
+    dedupe, env_var_too, expand_home, flag_value, flag_values, node_tls, own_args, package_root,
+    positionals, publish_config, set_env, spec_source,
 };
 use super::{npmrc, Plan, Request, Verb};
 use crate::lockfiles;
@@ -449,12 +449,20 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         out.extend(bun_specs(req.tool.name, args, verb));
     }
     if verb == Verb::Install {
-        locked.extend(super::yarn::lockfile_sources(
-            req,
-            &root.join("bun.lock"),
-            lockfiles::Format::BunLock,
-        ));
-        out.extend(manifest_sources(req, &root, true));
+        // Run in a workspace, bun installs for the workspace root.
+        let project = super::workspaces::project_root(req, &root);
+        let mut dirs = vec![project.clone()];
+        if project != root {
+            dirs.push(root.clone());
+        }
+        for d in &dirs {
+            locked.extend(super::yarn::lockfile_sources(
+                req,
+                &d.join("bun.lock"),
+                lockfiles::Format::BunLock,
+            ));
+        }
+        out.extend(super::workspaces::manifest_sources(req, &project, true));
     }
     if verb == Verb::Publish {
         out.extend(publish_config(req, &root));

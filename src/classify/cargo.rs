@@ -396,6 +396,9 @@ struct Command {
     kind: Kind,
     /// The arguments after the subcommand (with alias expansions).
     rest: Vec<String>,
+    /// The `--config` values that aliases set in config files add, with
+    /// the file of each alias.
+    alias_configs: Vec<(String, PathBuf)>,
 }
 
 /// Normalises a name the way cargo derives environment variables from
@@ -408,6 +411,7 @@ fn resolve_command(args: &[String], at: usize, cfg: &Config) -> Command {
     let mut name = args[at].clone();
     let mut rest: Vec<String> = args[at + 1..].to_vec();
     let mut via_alias = false;
+    let mut alias_configs: Vec<(String, PathBuf)> = Vec::new();
     for _ in 0..MAX_ALIAS_DEPTH {
         if BUILTIN.contains(&name.as_str()) {
             break;
@@ -419,6 +423,14 @@ fn resolve_command(args: &[String], at: usize, cfg: &Config) -> Command {
         }
         match cfg.aliases.get(&env_key(&name)) {
             Some(exp) if !exp.is_empty() => {
+                if let Some(file) = cfg.alias_files.get(&env_key(&name)) {
+                    alias_configs.extend(
+                        parse_sub(&exp[1..])
+                            .configs
+                            .into_iter()
+                            .map(|c| (c, file.clone())),
+                    );
+                }
                 let mut new_rest = exp[1..].to_vec();
                 new_rest.append(&mut rest);
                 rest = new_rest;
@@ -439,7 +451,12 @@ fn resolve_command(args: &[String], at: usize, cfg: &Config) -> Command {
     } else {
         Kind::External
     };
-    Command { name, kind, rest }
+    Command {
+        name,
+        kind,
+        rest,
+        alias_configs,
+    }
 }
 
 // ---- config -------------------------------------------------------------
@@ -470,6 +487,9 @@ struct Config {
     registries: BTreeMap<String, (String, Set)>,
     /// `alias.<name>`, keyed by [`env_key`].
     aliases: BTreeMap<String, Vec<String>>,
+    /// The config file that set each alias (none: the environment or the
+    /// command line).
+    alias_files: BTreeMap<String, PathBuf>,
     /// `[patch.<source>.<crate>]` fields (all of them, from every layer).
     patches: Vec<(String, String, Set)>,
     /// `paths = […]`.
@@ -631,7 +651,12 @@ impl Config {
                         .collect(),
                     _ => continue,
                 };
-                self.aliases.insert(env_key(name.get_ref()), words);
+                let key = env_key(name.get_ref());
+                match path.filter(|_| level == Level::File) {
+                    Some(p) => self.alias_files.insert(key.clone(), p.to_path_buf()),
+                    None => self.alias_files.remove(&key),
+                };
+                self.aliases.insert(key, words);
             }
         }
         if let Some(patch) = table(doc.get("patch")) {
@@ -708,6 +733,7 @@ impl Config {
                 );
             } else if let Some(name) = k.strip_prefix("CARGO_ALIAS_") {
                 if !name.is_empty() {
+                    self.alias_files.remove(name);
                     self.aliases.insert(
                         name.to_string(),
                         v.split_whitespace().map(str::to_string).collect(),
@@ -1331,6 +1357,37 @@ pub(super) fn sources(req: &Request<'_>, _verb: Verb) -> Vec<Source> {
                 set.value.clone(),
                 set.origin.clone(),
                 format!("build.{key}"),
+            ));
+        }
+    }
+    // An alias of such a file that passes `--config` sets them all the
+    // same (`xb = "build --config build.rustc-wrapper='./w'"`): the
+    // repository's, not yours.
+    for (arg, file) in &cmd.alias_configs {
+        if Some(file) == home_config.as_ref() {
+            continue;
+        }
+        let mut c = Config::default();
+        let p = normalize(&cwd.join(arg));
+        if req.files.read(&p).is_some() {
+            c.load_file(req, &p, Level::File, 0);
+        } else {
+            c.load_text(req, arg, Some(file), &cwd, Level::File, 0);
+        }
+        let line = req
+            .files
+            .read(file)
+            .and_then(|t| {
+                t.lines()
+                    .position(|l| l.contains(arg.split('=').next().unwrap_or(arg)))
+            })
+            .map_or(1, |i| i + 1);
+        for (key, set, _) in c.tools {
+            out.push(Source::new(
+                SourceKind::Executable,
+                set.value,
+                Origin::file(file, line),
+                format!("build.{key} (in an alias's --config)"),
             ));
         }
     }

@@ -13,7 +13,8 @@
 //! command word.
 //!
 //! bundle: the Gemfile (`--gemfile`, `$BUNDLE_GEMFILE`, else `gems.rb` or
-//! `Gemfile` searched upward) read as text: `source` lines (also the block
+//! `Gemfile` searched upward, unless a config file's `BUNDLE_GEMFILE`
+//! names another) read as text: `source` lines (also the block
 //! form), `source:` options, `git:`/`github:`/`gist:`/`bitbucket:`, `git …
 //! do`, `git_source` templates, `path:` and `gemspec`, `eval_gemfile`; the
 //! lockfile's `remote:` lines; mirrors from Bundler's settings
@@ -82,6 +83,31 @@ const GEM_REMOTE: &[&str] = &[
     "info",
     "exec",
 ];
+
+/// The commands that take `--http-proxy` (RubyGems 3.3's
+/// `add_proxy_option`, directly or through `add_local_remote_options` and
+/// `add_query_options`); any other command rejects it as an invalid option.
+const GEM_PROXY: &[&str] = &[
+    "install",
+    "update",
+    "fetch",
+    "outdated",
+    "search",
+    "query",
+    "list",
+    "dependency",
+    "specification",
+    "info",
+    "exec",
+    "owner",
+    "push",
+    "sources",
+];
+
+/// Whether gem's command on this command line takes `--http-proxy`.
+pub(super) fn takes_http_proxy(args: &[String]) -> bool {
+    command_name(args).is_some_and(|c| GEM_PROXY.contains(&c.as_str()))
+}
 
 /// Bundler's commands (2.3) and aliases, for Thor's unique-prefix matching.
 const BUNDLE_COMMANDS: &[&str] = &[
@@ -685,6 +711,14 @@ fn bundle_config(text: &str, path: &Path) -> Vec<(String, String, Origin)> {
     out
 }
 
+/// `~/x` under the home directory, else the path as written.
+fn expand_user(p: &str, home: Option<&Path>) -> PathBuf {
+    match (p.strip_prefix("~/"), home) {
+        (Some(rest), Some(h)) => h.join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
 /// Bundler's `Settings.key_for` for a source URI: normalized with a
 /// trailing slash, `.` → `__`, `-` → `___`, upper case.
 fn mirror_key(uri: &str) -> String {
@@ -938,28 +972,30 @@ fn bundle_sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         return out;
     }
     // The Gemfile.
-    let gemfile_path =
-        match gemfile_flag.or_else(|| req.env.get("BUNDLE_GEMFILE").filter(|g| !g.is_empty())) {
-            Some(g) => {
-                let p = PathBuf::from(&g);
-                if p.is_absolute() {
-                    p
-                } else {
-                    req.cwd.join(p)
-                }
+    let chosen = gemfile_flag
+        .clone()
+        .or_else(|| req.env.get("BUNDLE_GEMFILE").filter(|g| !g.is_empty()));
+    let mut gemfile_path = match chosen.clone() {
+        Some(g) => {
+            let p = PathBuf::from(&g);
+            if p.is_absolute() {
+                p
+            } else {
+                req.cwd.join(p)
             }
-            None => req
-                .cwd
-                .ancestors()
-                .take(64)
-                .find_map(|d| {
-                    ["gems.rb", "Gemfile"]
-                        .iter()
-                        .map(|n| d.join(n))
-                        .find(|p| req.files.read(p).is_some())
-                })
-                .unwrap_or_else(|| req.cwd.join("Gemfile")),
-        };
+        }
+        None => req
+            .cwd
+            .ancestors()
+            .take(64)
+            .find_map(|d| {
+                ["gems.rb", "Gemfile"]
+                    .iter()
+                    .map(|n| d.join(n))
+                    .find(|p| req.files.read(p).is_some())
+            })
+            .unwrap_or_else(|| req.cwd.join("Gemfile")),
+    };
     let root = gemfile_path.parent().unwrap_or(req.cwd).to_path_buf();
     // Settings.
     let ignore = req.env.get("BUNDLE_IGNORE_CONFIG").is_some();
@@ -1007,7 +1043,33 @@ fn bundle_sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             layers.push((Layer::Global, kv));
         }
     }
-    let settings = Settings { layers };
+    let mut settings = Settings { layers };
+    // `BUNDLE_GEMFILE` in a config file (the project's `.bundle/config`,
+    // say) sends Bundler to another Gemfile (relative to the working
+    // directory), whose settings it then reads too (checked with Bundler
+    // 2.3: `Bundler.settings[:gemfile]` is set in its environment).
+    if chosen.is_none() {
+        if let Some((g, ..)) = settings
+            .get("BUNDLE_GEMFILE")
+            .filter(|(g, ..)| !g.is_empty())
+        {
+            let g = expand_user(g, req.home);
+            gemfile_path = if g.is_absolute() { g } else { req.cwd.join(g) };
+            if !ignore {
+                let local = gemfile_path
+                    .parent()
+                    .unwrap_or(req.cwd)
+                    .join(".bundle")
+                    .join("config");
+                let kv = req
+                    .files
+                    .read(&local)
+                    .map(|t| bundle_config(&t, &local))
+                    .unwrap_or_default();
+                settings.layers.insert(0, (Layer::Local, kv));
+            }
+        }
+    }
     for key in [
         "BUNDLE_SSL_VERIFY_MODE",
         "BUNDLE_DISABLE_CHECKSUM_VALIDATION",

@@ -1083,7 +1083,7 @@ fn maven_sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         let jvm = base.join(".mvn").join("jvm.config");
         if let Some(text) = req.files.read(&jvm) {
             let words = words_of(&text, |l| Origin::file(&jvm, l));
-            jvm_insecure(&words, &mut out);
+            let words = jvm_options(req, &words, &mut out);
             jvm_props.extend(system_props(&words));
         }
         if req.tool.name == "mvnw" {
@@ -1094,14 +1094,8 @@ fn maven_sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             wrapper_urls(req, &props, &["distributionUrl", "wrapperUrl"], &mut out);
         }
     }
-    if let Some(v) = req.env.get("MAVEN_OPTS") {
-        let words: Vec<(String, Origin)> = split_words(&v)
-            .into_iter()
-            .map(|w| (w, Origin::env("MAVEN_OPTS")))
-            .collect();
-        jvm_insecure(&words, &mut out);
-        jvm_props.extend(system_props(&words));
-    }
+    let words = jvm_env(req, &["MAVEN_OPTS"], &mut out);
+    jvm_props.extend(system_props(&words));
     out.append(&mut a.out);
     if a.offline {
         // Nothing is fetched; only the dangerous switches are reported.
@@ -1241,6 +1235,83 @@ fn system_props(words: &[(String, Origin)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The variables every JVM reads its options from, besides the tool's own
+/// (`MAVEN_OPTS`; `GRADLE_OPTS`, `JAVA_OPTS`): `JAVA_TOOL_OPTIONS` (the JVM
+/// itself) and `JDK_JAVA_OPTIONS` (the `java` launcher).
+const JVM_ENV: &[&str] = &["JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS"];
+
+/// [`jvm_options`] of the tool's variables `own` and of [`JVM_ENV`].
+fn jvm_env(req: &Request<'_>, own: &[&str], out: &mut Vec<Source>) -> Vec<(String, Origin)> {
+    let mut words: Vec<(String, Origin)> = Vec::new();
+    for var in own.iter().chain(JVM_ENV) {
+        if let Some(v) = req.env.get(var) {
+            words.extend(split_words(&v).into_iter().map(|w| (w, Origin::env(*var))));
+        }
+    }
+    jvm_options(req, &words, out)
+}
+
+/// The one scanner of the JVM options a tool's JVM starts with (Maven's
+/// `.mvn/jvm.config` and `MAVEN_OPTS`, Gradle's `GRADLE_OPTS`, `JAVA_OPTS`
+/// and `org.gradle.jvmargs`, every JVM's [`JVM_ENV`]): the files they name
+/// are read in first (`@argfile`, which the `java` launcher expands, and
+/// `-XX:VMOptionsFile=`/`-XX:Flags=`, which the JVM reads; relative to the
+/// working directory), as are the options of a `-Dorg.gradle.jvmargs=`
+/// (the Gradle daemon's); then [`jvm_insecure`] reports those that load
+/// code or weaken TLS. A named file that exists but cannot be read is
+/// reported as unreadable. Returns the options, files expanded.
+fn jvm_options(
+    req: &Request<'_>,
+    words: &[(String, Origin)],
+    out: &mut Vec<Source>,
+) -> Vec<(String, Origin)> {
+    const MAX_WORDS: usize = 10_000;
+    let mut all: Vec<(String, Origin)> = Vec::new();
+    // (word, origin, how many files deep)
+    let mut todo: Vec<(String, Origin, usize)> = words
+        .iter()
+        .rev()
+        .map(|(w, o)| (w.clone(), o.clone(), 0))
+        .collect();
+    while let Some((w, o, depth)) = todo.pop() {
+        if all.len() >= MAX_WORDS {
+            break;
+        }
+        let file = w
+            .strip_prefix('@')
+            .filter(|f| !f.starts_with('@') && !f.is_empty())
+            .or_else(|| w.strip_prefix("-XX:VMOptionsFile="))
+            .or_else(|| w.strip_prefix("-XX:Flags="));
+        if let Some(f) = file.filter(|_| depth < 3) {
+            let p = expand_path(f, req, req.cwd);
+            match req.files.read(&p) {
+                Some(text) => {
+                    let inner = words_of(&text, |l| Origin::file(&p, l));
+                    todo.extend(inner.into_iter().rev().map(|(w, o)| (w, o, depth + 1)));
+                }
+                None if req.files.exists(&p) => out.push(Source::unreadable(
+                    &p,
+                    0,
+                    "a file of JVM options pkgward cannot read",
+                )),
+                None => {}
+            }
+            continue;
+        }
+        if let Some(v) = w.strip_prefix("-Dorg.gradle.jvmargs=") {
+            todo.extend(
+                split_words(v)
+                    .into_iter()
+                    .rev()
+                    .map(|x| (x, o.clone(), depth)),
+            );
+        }
+        all.push((w, o));
+    }
+    jvm_insecure(&all, out);
+    all
+}
+
 fn jvm_insecure(words: &[(String, Origin)], out: &mut Vec<Source>) {
     for (w, o) in words {
         if let Some(option) = jvm_loads_code(w) {
@@ -1263,23 +1334,70 @@ fn jvm_insecure(words: &[(String, Origin)], out: &mut Vec<Source>) {
     }
 }
 
-/// A JVM option of Maven's own JVM (`.mvn/jvm.config`, `MAVEN_OPTS`) that
-/// has it load or run other code than Maven's, outside any decision on
-/// build extensions and plugins: an agent, a boot class path, a command run
-/// on an error, core extensions (`maven.ext.class.path`). Its name, if so.
+/// A JVM option of the tool's own JVM ([`jvm_options`]) that has it load
+/// or run other code than the tool's, outside any decision on build
+/// extensions and plugins: an agent, a boot class path, a command run on an
+/// error, a system class loader or security manager class, core extensions
+/// (`maven.ext.class.path`). Its name, if so. (Options that only allow
+/// something later, such as `-XX:+EnableDynamicAgentLoading`, are not.)
 fn jvm_loads_code(word: &str) -> Option<&'static str> {
     const OPTIONS: &[&str] = &[
         "-javaagent:",
         "-agentlib:",
         "-agentpath:",
+        // The old spelling of `-agentlib:` (`-Xrunjdwp:…`).
+        "-Xrun",
         "-Xbootclasspath",
         "-XX:OnError=",
         "-XX:OnOutOfMemoryError=",
+        // A native JVMCI compiler library.
+        "-XX:JVMCILibPath=",
         "--patch-module",
         "-Dmaven.ext.class.path=",
         "-Djava.system.class.loader=",
+        // Maven 3.9 loads its console library's native part from there.
+        "-Dlibrary.jansi.path=",
     ];
+    if let Some(v) = word.strip_prefix("-Djava.security.manager=") {
+        // A class name; `allow`, `disallow`, `default` (or nothing) are not.
+        if !matches!(v, "" | "allow" | "disallow" | "default") {
+            return Some("-Djava.security.manager=");
+        }
+    }
     OPTIONS.iter().copied().find(|o| word.starts_with(o))
+}
+
+/// The daemon JVM's options in `gradle.properties` (the root project's and
+/// the Gradle user home's): `org.gradle.jvmargs` ([`jvm_options`]), and an
+/// `org.gradle.java.home` of the project's that names a directory inside it
+/// (Gradle would run that directory's `bin/java`).
+fn gradle_properties_jvm(
+    req: &Request<'_>,
+    root: &Path,
+    user_home: Option<&Path>,
+    out: &mut Vec<Source>,
+) {
+    for dir in std::iter::once(root).chain(user_home) {
+        let path = dir.join("gradle.properties");
+        let Some(text) = req.files.read(&path) else {
+            continue;
+        };
+        for (k, v, line) in properties(&text) {
+            let origin = Origin::file(&path, line);
+            if k == "org.gradle.jvmargs" {
+                let words: Vec<(String, Origin)> = split_words(&v)
+                    .into_iter()
+                    .map(|w| (w, origin.clone()))
+                    .collect();
+                jvm_options(req, &words, out);
+            } else if k == "org.gradle.java.home" && dir == root {
+                let home = normalize(&expand_path(&v, req, root));
+                if home.starts_with(normalize(root)) {
+                    out.push(Source::new(SourceKind::Executable, v, origin, k));
+                }
+            }
+        }
+    }
 }
 
 /// `$MAVEN_HOME`, else the installation the real `mvn` belongs to
@@ -1687,11 +1805,11 @@ fn gradle_sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             "--offline" => offline = true,
             "-D" | "--system-prop" => {
                 if let Some(v) = value(&mut i) {
-                    jvm_insecure(&[(format!("-D{v}"), Origin::flag(name))], &mut out);
+                    jvm_options(req, &[(format!("-D{v}"), Origin::flag(name))], &mut out);
                 }
             }
             _ if a.starts_with("-D") && a.len() > 2 => {
-                jvm_insecure(&[(a.to_string(), Origin::flag("-D"))], &mut out);
+                jvm_options(req, &[(a.to_string(), Origin::flag("-D"))], &mut out);
             }
             _ if GRADLE_VALUE_OPTS.contains(&name) && inline.is_none() => i += 1,
             _ => {}
@@ -1711,9 +1829,8 @@ fn gradle_sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             .join("gradle-wrapper.properties");
         wrapper_urls(req, &p, &["distributionUrl"], &mut out);
     }
-    if offline {
-        return out;
-    }
+    // The JVMs gradle starts (its client and its daemon) and their options.
+    jvm_env(req, &["GRADLE_OPTS", "JAVA_OPTS"], &mut out);
     let user_home = user_home
         .or_else(|| {
             req.env
@@ -1774,6 +1891,10 @@ fn gradle_sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             }
         }
     };
+    gradle_properties_jvm(req, &root, user_home.as_deref(), &mut out);
+    if offline {
+        return out;
+    }
     let mut dirs: Vec<PathBuf> = vec![root.clone(), root.join("buildSrc")];
     if let Some((p, t)) = &settings {
         for inc in included_projects(t) {
@@ -2193,6 +2314,74 @@ mod tests {
             "{got:#?}"
         );
         assert!(got.iter().any(|s| s.value == "builtin"));
+    }
+
+    /// JVM options that load code, wherever a JVM of mvn or gradle reads
+    /// them (the scanner both share), and those that do not.
+    #[test]
+    fn jvm_options_that_load_code_for_mvn_and_gradle() {
+        let exe = |got: &[Source], value: &str, origin: &str| {
+            assert!(
+                has(got, SourceKind::Executable, value, origin),
+                "{value} from {origin}: {got:#?}"
+            );
+        };
+        for tool in ["mvn", "gradle"] {
+            let got = run(
+                tool,
+                &["build"],
+                &[
+                    ("JAVA_TOOL_OPTIONS", "-javaagent:/a.jar"),
+                    ("JDK_JAVA_OPTIONS", "-Xmx1g @opts.txt"),
+                ],
+                &[
+                    ("/w/proj/opts.txt", "# agent\n-XX:VMOptionsFile=vm.txt\n"),
+                    ("/w/proj/vm.txt", "-Xbootclasspath/a:/b.jar\n"),
+                ],
+            );
+            exe(&got, "/a.jar", "the environment variable JAVA_TOOL_OPTIONS");
+            exe(&got, "/a:/b.jar", "/w/proj/vm.txt:1");
+        }
+        let got = run(
+            "gradle",
+            &["build", "-Dorg.gradle.jvmargs=-Xmx2g -agentpath:/c.so"],
+            &[
+                ("GRADLE_OPTS", "-Djava.system.class.loader=evil.Loader"),
+                ("JAVA_OPTS", "-Djava.security.manager=evil.Manager -Xrunhprof"),
+            ],
+            &[
+                ("/w/proj/settings.gradle", "rootProject.name = 'x'\n"),
+                (
+                    "/w/proj/gradle.properties",
+                    "org.gradle.caching=true\norg.gradle.jvmargs=-Xmx1g -agentlib:jdwp=x\norg.gradle.java.home=tools/jdk\n",
+                ),
+                ("/home/u/.gradle/gradle.properties", "org.gradle.jvmargs=-javaagent\\:/d.jar\n"),
+            ],
+        );
+        exe(&got, "/c.so", "the command-line flag -D");
+        exe(&got, "evil.Loader", "the environment variable GRADLE_OPTS");
+        exe(&got, "evil.Manager", "the environment variable JAVA_OPTS");
+        exe(&got, "hprof", "the environment variable JAVA_OPTS");
+        exe(&got, "jdwp=x", "/w/proj/gradle.properties:2");
+        exe(&got, "tools/jdk", "/w/proj/gradle.properties:3");
+        exe(&got, "/d.jar", "/home/u/.gradle/gradle.properties:1");
+        // Options that load nothing themselves.
+        let got = run(
+            "gradle",
+            &["build"],
+            &[(
+                "JAVA_TOOL_OPTIONS",
+                "-XX:+EnableDynamicAgentLoading -Djava.security.manager=allow -Xmx1g",
+            )],
+            &[(
+                "/w/proj/gradle.properties",
+                "org.gradle.jvmargs=-Xmx2g -Dfile.encoding=UTF-8\norg.gradle.java.home=/usr/lib/jvm/java-17\n",
+            )],
+        );
+        assert!(
+            !got.iter().any(|s| s.kind == SourceKind::Executable),
+            "{got:#?}"
+        );
     }
 
     #[test]

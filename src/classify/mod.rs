@@ -40,6 +40,7 @@ pub mod source;
 #[cfg(test)]
 mod tests;
 pub(crate) mod uv;
+mod workspaces;
 mod yarn;
 
 #[cfg(unix)]
@@ -231,16 +232,22 @@ pub fn gem_command(args: &[String]) -> Option<String> {
     gem::command_name(args)
 }
 
+/// Whether a `gem` command line's command takes `--http-proxy` (`gem
+/// pristine`, `contents`, `build`… reject it).
+pub fn gem_takes_http_proxy(args: &[String]) -> bool {
+    gem::takes_http_proxy(args)
+}
+
 /// The Bundler command a `bundle` command line runs (bare `bundle` is
 /// `install`; unique prefixes resolved: `bundle inst` is `install`).
 pub fn bundle_command(args: &[String]) -> String {
     gem::bundle_command_name(args)
 }
 
-/// Whether npm's `command` (by npm's own name) fetches the packages it
+/// npm's `command` (by npm's own name) when it fetches the packages it
 /// names and may prepare them, running their scripts (`pack`, `cache`…).
-pub fn npm_fetches(command: &str) -> bool {
-    npm::NPM_FETCH.contains(&command)
+pub fn npm_fetches(command: &str) -> Option<&'static str> {
+    npm::NPM_FETCH.iter().copied().find(|c| *c == command)
 }
 
 /// The first argument that is not an option.

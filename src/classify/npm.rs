@@ -147,6 +147,9 @@ struct Layer {
     prefix: Vec<String>,
     /// `git`: the program npm runs for git dependencies.
     git: Vec<(String, Origin)>,
+    /// `node-gyp`: the program npm's `node-gyp` runs (the build of every
+    /// native package, its implicit `node-gyp rebuild` included).
+    node_gyp: Vec<(String, Origin)>,
 }
 
 /// Whether a new value replaces an earlier one of the same layer: a later
@@ -190,6 +193,8 @@ impl Layer {
             plain(&mut self.prefix, value, &origin);
         } else if key == "git" {
             put(&mut self.git, value, origin);
+        } else if key == "node-gyp" || key == "node_gyp" {
+            put(&mut self.node_gyp, value, origin);
         }
     }
 }
@@ -254,6 +259,8 @@ fn flag_layer(args: &[String]) -> Layer {
             "prefix".into()
         } else if lname == "git" {
             "git".into()
+        } else if abbrev_of(&lname, "node-gyp", 6) {
+            "node-gyp".into()
         } else {
             continue;
         };
@@ -298,6 +305,7 @@ fn merged(layers: impl Iterator<Item = Layer>) -> Layer {
         out.registry.extend(l.registry);
         out.scopes.extend(l.scopes);
         out.git.extend(l.git);
+        out.node_gyp.extend(l.node_gyp);
     }
     out
 }
@@ -417,6 +425,18 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             }
         }
     }
+    // `node-gyp = PROGRAM` has every native build (of an approved package
+    // too) run that program instead of npm's node-gyp.
+    if let Some(layer) = layers.iter().find(|l| !l.node_gyp.is_empty()) {
+        for (value, origin) in &layer.node_gyp {
+            out.push(Source::new(
+                SourceKind::Executable,
+                value.clone(),
+                origin.clone(),
+                "node-gyp",
+            ));
+        }
+    }
     // Per scope: every value the most specific layer naming it holds.
     let mut seen_scopes: Vec<String> = Vec::new();
     for layer in layers {
@@ -447,7 +467,24 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         out.extend(spec_sources(req));
     }
     if verb == Verb::Install {
-        out.extend(lockfile_sources(req, &prefix_dir));
+        // npm installs for the whole project (the workspace root when run
+        // in a workspace; `--prefix`'s directory): its lockfile and the
+        // dependencies of its manifests, which the lockfile may not hold
+        // yet (a git one is cloned and `prepare`d before any script is
+        // decided).
+        let at = super::npm_argv::parse(req.args)
+            .options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "prefix")
+            .map(|(_, v)| req.cwd.join(v))
+            .unwrap_or_else(|| prefix_dir.clone());
+        let root = super::workspaces::project_root(req, &at);
+        out.extend(lockfile_sources(req, &root));
+        if root != prefix_dir {
+            out.extend(lockfile_sources(req, &prefix_dir));
+        }
+        out.extend(super::workspaces::manifest_sources(req, &root, false));
     }
     out
 }
@@ -570,13 +607,7 @@ pub(crate) fn classify_spec(spec: &str, origin: Origin) -> Option<Source> {
         || lower.ends_with(".tar.gz")
     {
         SourceKind::Path
-    } else if !spec.starts_with('@')
-        && target == spec
-        && spec.split('/').count() == 2
-        && !spec.contains(':')
-        && spec.split('/').all(|p| !p.is_empty())
-    {
-        // `user/repo` is GitHub shorthand.
+    } else if target == spec && github_shorthand(spec) {
         SourceKind::Git
     } else {
         return None;
@@ -587,6 +618,15 @@ pub(crate) fn classify_spec(spec: &str, origin: Origin) -> Option<Source> {
         spec[..spec.len() - target.len() - 1].to_string()
     };
     Some(Source::new(kind, target, origin, name))
+}
+
+/// Whether a spec (or a manifest's dependency value) is GitHub's
+/// `user/repo` shorthand (`#ref` allowed).
+pub(super) fn github_shorthand(spec: &str) -> bool {
+    !spec.starts_with('@')
+        && spec.split('/').count() == 2
+        && !spec.contains(':')
+        && spec.split('/').all(|p| !p.is_empty())
 }
 
 /// The first line on which each `"resolved": "…"` value appears.

@@ -25,7 +25,10 @@
 //!
 //! Also: `pnpm-lock.yaml` tarball and git resolutions (fetched as written),
 //! `package.json` and workspace `overrides`, `.pnpmfile.cjs` (code pnpm
-//! runs in-process; its `updateConfig` hook can reroute registries),
+//! runs in-process; its `updateConfig` hook can reroute registries; also
+//! named by `pnpmfile:`, `--config.pnpmfile`, `pnpm_config_pnpmfile`, and
+//! the global one, which runs besides it: `globalPnpmfile:`,
+//! `--config.global-pnpmfile`, `pnpm_config_global_pnpmfile`),
 //! `strict-ssl=false`.
 //!
 //! Forcing: `npm_config_registry`, `NPM_CONFIG_REGISTRY`,
@@ -37,9 +40,8 @@ use std::path::{Path, PathBuf};
 
 use super::source::{Origin, Source, SourceKind};
 use super::yarn::{
-    dedupe, env_keys, env_var_too, flag_value, flag_values, manifest_sources, node_tls, own_args,
-    package_manager, package_root, positionals, publish_config, set_env, spec_source, tool_major,
-    yaml,
+    dedupe, env_keys, env_var_too, flag_value, flag_values, node_tls, own_args, package_manager,
+    package_root, positionals, publish_config, set_env, spec_source, tool_major, yaml,
 };
 use super::{npmrc, Plan, Request, Verb};
 use crate::lockfiles;
@@ -439,6 +441,26 @@ fn read_yaml(
                     .map(|d| lexical(&d.join(&v)))
                     .unwrap_or_default();
                 c.pnpmfiles.push((file, Origin::file(path, vl)));
+            }
+        }
+    }
+    // The global pnpmfile runs besides the project's (checked with pnpm
+    // 12: `globalPnpmfile` in pnpm-workspace.yaml is read).
+    if wanted("globalPnpmfile") {
+        for (n, l) in doc.get_all("globalPnpmfile") {
+            for (v, vl) in yaml::scalars(n, l) {
+                let file = path
+                    .parent()
+                    .map(|d| lexical(&d.join(&v)))
+                    .unwrap_or_default();
+                if req.files.exists(&file) {
+                    c.other.push(Source::new(
+                        SourceKind::Executable,
+                        file.display().to_string(),
+                        Origin::file(path, vl),
+                        "globalPnpmfile",
+                    ));
+                }
             }
         }
     }
@@ -1100,10 +1122,32 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             .any(|(k, v, _)| k == "ignore-pnpmfile" && super::yarn::truthy(v));
         if !ignored {
             // `--pnpmfile`, else the workspace's `pnpmfile:`, else the default names.
-            let mut files: Vec<(PathBuf, Option<Origin>)> = flag_values(req.args, &["--pnpmfile"])
-                .into_iter()
-                .map(|(v, f)| (req.cwd.join(v), Some(Origin::flag(f))))
-                .collect();
+            let setting = |flags: &[&str], keys: &[&str]| -> Vec<(PathBuf, Option<Origin>)> {
+                let mut v: Vec<(PathBuf, Option<Origin>)> = flag_values(req.args, flags)
+                    .into_iter()
+                    .map(|(v, f)| (req.cwd.join(v), Some(Origin::flag(f))))
+                    .collect();
+                if v.is_empty() {
+                    // `pnpm_config_pnpmfile` (checked with pnpm 12).
+                    v = env_keys(req, "pnpm_config_")
+                        .into_iter()
+                        .filter(|(k, ..)| keys.contains(&k.as_str()))
+                        .map(|(_, val, var)| (req.cwd.join(val), Some(Origin::env(var))))
+                        .collect();
+                }
+                v
+            };
+            // The global pnpmfile (`--config.global-pnpmfile`,
+            // `pnpm_config_global_pnpmfile`) runs besides the project's.
+            let global = setting(
+                &[
+                    "--global-pnpmfile",
+                    "--config.global-pnpmfile",
+                    "--config.globalPnpmfile",
+                ],
+                &["global-pnpmfile", "globalpnpmfile"],
+            );
+            let mut files = setting(&["--pnpmfile", "--config.pnpmfile"], &["pnpmfile"]);
             if files.is_empty() {
                 files = yaml_pnpmfiles
                     .into_iter()
@@ -1116,7 +1160,7 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
                     .map(|f| (root.join(f), None))
                     .collect();
             }
-            for (f, origin) in files {
+            for (f, origin) in files.into_iter().chain(global) {
                 if req.files.exists(&f) {
                     let origin = origin.unwrap_or_else(|| Origin::file(&f, 1));
                     out.push(Source::new(
@@ -1143,7 +1187,11 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
             &lock_dir.join("pnpm-lock.yaml"),
             lockfiles::Format::PnpmLock,
         ));
-        out.extend(manifest_sources(req, &cx.proj, false));
+        // The whole workspace installs (and the project it was run in).
+        out.extend(super::workspaces::manifest_sources(req, &root, false));
+        if root != cx.proj {
+            out.extend(super::workspaces::manifest_sources(req, &cx.proj, false));
+        }
     }
     if verb == Verb::Publish {
         out.extend(publish_config(req, &cx.proj));

@@ -522,12 +522,24 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
     // 2. Environment.
     let mut env_index: Option<Source> = None;
     if !c.isolated {
-        for (var, opt) in [
-            ("PIP_INDEX_URL", Opt::IndexUrl),
-            ("PIP_EXTRA_INDEX_URL", Opt::ExtraIndexUrl),
-            ("PIP_FIND_LINKS", Opt::FindLinks),
-            ("PIP_TRUSTED_HOST", Opt::TrustedHost),
-        ] {
+        // pip reads every option from `PIP_<NAME>` (`PIP_CONSTRAINT`,
+        // `PIP_REQUIREMENT` too: files of requirements and options).
+        let mut vars: Vec<(String, Opt)> = req
+            .env
+            .vars()
+            .into_iter()
+            .filter_map(|(k, _)| {
+                let name = k
+                    .strip_prefix("PIP_")?
+                    .to_ascii_lowercase()
+                    .replace('_', "-");
+                let opt = pip_opt(&format!("--{name}")).filter(|o| *o != Opt::Isolated)?;
+                Some((k, opt))
+            })
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        for (var, opt) in vars {
+            let var = var.as_str();
             if let Some(v) = req.env.get(var).filter(|v| !v.trim().is_empty()) {
                 if opt == Opt::IndexUrl {
                     env_index = Some(
@@ -539,6 +551,12 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
                         )
                         .overridable(),
                     );
+                } else if matches!(opt, Opt::Requirement | Opt::Constraint) {
+                    // A list: each file.
+                    cfg_rest.retain(|(o, ..)| *o != opt);
+                    for f in v.split_whitespace() {
+                        cfg_rest.push((opt, f.to_string(), Origin::env(var), cwd.clone()));
+                    }
                 } else {
                     // An env value replaces the config file's value of that option.
                     cfg_rest.retain(|(o, ..)| *o != opt);
@@ -603,6 +621,27 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         c.option(opt, &v, origin, &base);
         for s in &mut c.out[before..] {
             s.overridable = true;
+        }
+    }
+    // A local project pip installs (`.`, `-e DIR`, a directory in a
+    // requirements file) is built from its `pyproject.toml`: pip fetches
+    // its `build-system.requires` and its dependencies, direct URLs and git
+    // included.
+    let mut projects: Vec<PathBuf> = Vec::new();
+    for s in &c.out {
+        if s.kind != SourceKind::Path || s.subject == "find-links" {
+            continue;
+        }
+        let value = s.value.strip_prefix("file://").unwrap_or(&s.value);
+        let p = normalize(&cwd.join(value)).join("pyproject.toml");
+        if !projects.contains(&p) && projects.len() < 64 {
+            projects.push(p);
+        }
+    }
+    for p in projects {
+        if let Some(text) = req.files.read(&p) {
+            let items = super::uv::toml_items(&text);
+            c.out.extend(super::uv::project_specs(&items, &p, false));
         }
     }
     // A requirements file's own --index-url replaces the index too; the

@@ -175,6 +175,12 @@ pub trait Env {
 pub trait Files {
     fn read(&self, path: &Path) -> Option<String>;
     fn exists(&self, path: &Path) -> bool;
+    /// The names of the directories in `dir` (symbolic links to
+    /// directories included), in no particular order; empty when it cannot
+    /// be listed.
+    fn subdirs(&self, _dir: &Path) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The real process environment.
@@ -232,6 +238,15 @@ impl Files for RealFiles {
     }
     fn exists(&self, path: &Path) -> bool {
         path.exists()
+    }
+    fn subdirs(&self, dir: &Path) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        rd.filter_map(|e| e.ok())
+            .filter(|e| std::fs::metadata(e.path()).is_ok_and(|m| m.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect()
     }
 }
 
@@ -335,6 +350,19 @@ pub mod fake {
         }
         fn exists(&self, path: &Path) -> bool {
             self.0.contains_key(path) || self.0.keys().any(|k| k.starts_with(path))
+        }
+        fn subdirs(&self, dir: &Path) -> Vec<String> {
+            let mut v: Vec<String> = self
+                .0
+                .keys()
+                .filter_map(|k| k.strip_prefix(dir).ok())
+                .filter(|rest| rest.components().count() > 1)
+                .filter_map(|rest| rest.components().next())
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v.dedup();
+            v
         }
     }
 }

@@ -253,7 +253,12 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
     if verb == Verb::Install {
         let mut roots: Vec<PathBuf> = Vec::new();
         if line_for_files != Line::Berry {
-            roots.push(package_root(req, &cwd));
+            // Yarn 1 run in a workspace installs for the workspace root.
+            let pkg = package_root(req, &cwd);
+            roots.push(super::workspaces::project_root(req, &pkg));
+            if !roots.contains(&pkg) {
+                roots.push(pkg);
+            }
         }
         if line_for_files != Line::Classic {
             let r = berry_project_root(req, &cwd);
@@ -279,7 +284,7 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
                     lockfiles::Format::YarnLock,
                 ));
             }
-            out.extend(manifest_sources(req, root, true));
+            out.extend(super::workspaces::manifest_sources(req, root, true));
         }
     }
     if verb == Verb::Publish {
@@ -2095,7 +2100,19 @@ pub(super) fn manifest_sources(req: &Request<'_>, root: &Path, resolutions: bool
             }
             match spec {
                 serde_json::Value::String(s) => {
-                    if let Some(mut src) = spec_source(&format!("x@{s}"), Origin::Builtin) {
+                    // `"x": "user/repo"` is GitHub shorthand there too.
+                    let found =
+                        if super::npm::github_shorthand(s) && !s.starts_with(['.', '~', '/']) {
+                            Some(Source::new(
+                                SourceKind::Git,
+                                s.as_str(),
+                                Origin::Builtin,
+                                "",
+                            ))
+                        } else {
+                            spec_source(&format!("x@{s}"), Origin::Builtin)
+                        };
+                    if let Some(mut src) = found {
                         src.origin = Origin::file(&path, line_of(&text, s));
                         src.subject = name.clone();
                         out.push(src);

@@ -105,12 +105,28 @@ pub fn check(
                         SourceKind::ScopeRegistry => ("unapproved-registry", format!("sets {} = {shown}", s.subject)),
                         SourceKind::ExtraIndex => ("unapproved-extra-index", format!("adds the index {shown}")),
                         SourceKind::FindLinks => ("unapproved-find-links", format!("adds the link source {shown}")),
+                        SourceKind::Git if manifest_dependency(s) => (
+                            "unapproved-git",
+                            format!(
+                                "declares the dependency `{}` from git: {shown}, which the install clones and runs the `prepare` of",
+                                s.subject
+                            ),
+                        ),
+                        SourceKind::Direct if manifest_dependency(s) => (
+                            "unapproved-direct-url",
+                            format!("declares the dependency `{}` as {shown}, fetched directly", s.subject),
+                        ),
                         SourceKind::Direct => ("unapproved-direct-url", format!("fetches {shown} directly")),
                         SourceKind::Git => ("unapproved-git", format!("fetches from git: {shown}")),
                         SourceKind::Locked => ("unapproved-lockfile-url", format!("resolves {} from {shown}", s.subject)),
                         _ => ("unapproved-source", format!("uses {shown}")),
                     };
-                    (code, format!("{} {what}{why}", s.origin))
+                    let fix = if manifest_dependency(s) {
+                        " (fix: depend on a registry version instead, or approve the host as a URL prefix)"
+                    } else {
+                        ""
+                    };
+                    (code, format!("{} {what}{why}{fix}", s.origin))
                 })
             }
         };
@@ -139,6 +155,13 @@ pub fn check(
         });
     }
     reasons
+}
+
+/// A dependency a JavaScript manifest (`package.json`) declares.
+fn manifest_dependency(s: &Source) -> bool {
+    !s.subject.is_empty()
+        && matches!(&s.origin, crate::classify::Origin::File { path, .. }
+            if path.file_name().is_some_and(|n| n == "package.json"))
 }
 
 #[cfg(test)]

@@ -774,6 +774,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
                 exec_shell: Some(
                     npm::setting("script-shell", opts, cwd, home.as_deref()).unwrap_or_default(),
                 ),
+                fetch: None,
             }),
             ..Setup::default()
         });
@@ -783,8 +784,9 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
         // `npm publish SPEC`: a git dependency is made into a tarball by
         // installing its dependencies and running its `prepare`, so their
         // scripts are decided as an install's are (nothing runs after).
+        let fetch = crate::classify::npm_fetches(sub);
         let fetches = tool == "npm"
-            && crate::classify::npm_fetches(sub)
+            && fetch.is_some()
             && (words.len() > 1 || argv.options.iter().any(|(k, _)| k == "diff"));
         if !fetches {
             return None;
@@ -797,6 +799,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
             in_tool,
             broker: in_tool.then(|| npm::BrokerPlan {
                 root: npm::project_root(cwd),
+                fetch,
                 ..Default::default()
             }),
             ..Setup::default()
@@ -858,6 +861,7 @@ fn npm_setup(tool: &str, verb: Verb, args: &[String], cwd: &Path) -> Option<Setu
             root,
             npx_cache: None,
             exec_shell: None,
+            fetch: None,
         }),
     })
 }
@@ -1059,10 +1063,12 @@ pub fn broker_stopped(
     if dlx {
         pnpm::dlx_seen(outcomes);
     } else {
-        let global = setup
-            .and_then(|s| s.broker.as_ref())
-            .is_some_and(|b| b.global_lib.is_some());
-        let rerun = Rerun::Rebuild(if global { "npm -g" } else { "npm" });
+        let plan = setup.and_then(|s| s.broker.as_ref());
+        let global = plan.is_some_and(|b| b.global_lib.is_some());
+        let rerun = match plan.and_then(|b| b.fetch) {
+            Some(command) => Rerun::Fetch(command),
+            None => Rerun::Rebuild(if global { "npm -g" } else { "npm" }),
+        };
         if let Some(m) = npm_broker::denied_message(&outcomes, rerun) {
             notice(m);
         }
@@ -1953,11 +1959,20 @@ pub enum Rerun<'a> {
     /// directory) is kept and not built again; removing the directory
     /// makes the next run install and build anew.
     DlxEntry(&'a Path),
+    /// `npm pack`/`cache add`/`diff`/`publish` (this command): packing
+    /// what it names runs that package's `prepack`/`prepare`, no install.
+    Fetch(&'a str),
 }
 
 fn denied_message(denied: &[(&npm::Package, String)], rerun: Rerun<'_>) -> String {
+    let what = match rerun {
+        Rerun::Fetch(command) => format!(
+            "scripts that `npm {command}` runs to pack a package (`prepack`, `prepare`) not run"
+        ),
+        _ => "install-time code not run".to_string(),
+    };
     let mut m = format!(
-        "install-time code not run ({} package{} not approved by `[scripts]` in the policy):",
+        "{what} ({} package{} not approved by `[scripts]` in the policy):",
         denied.len(),
         if denied.len() == 1 { "" } else { "s" }
     );
@@ -1978,6 +1993,12 @@ fn denied_message(denied: &[(&npm::Package, String)], rerun: Rerun<'_>) -> Strin
         if seen.insert(approve.clone()) {
             m.push_str(&format!("\n    approve: {approve}"));
         }
+    }
+    if let Rerun::Fetch(command) = rerun {
+        m.push_str(&format!(
+            "\n(`npm {command}` went on without them: a tarball made now lacks what they build; once approved, `npm {command}` again runs them)"
+        ));
+        return m;
     }
     m.push_str(
         "\n(the install itself succeeded; a package that needs its script may not work until it is approved)",

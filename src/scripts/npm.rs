@@ -591,6 +591,9 @@ pub struct BrokerPlan {
     pub global_lib: Option<PathBuf>,
     /// `npx`/`npm exec`: the user's `script-shell` (empty: npm's default).
     pub exec_shell: Option<String>,
+    /// `npm pack`/`cache add`/`diff`/`publish` naming what they fetch: the
+    /// command, whose packing runs that package's scripts (not an install).
+    pub fetch: Option<&'static str>,
 }
 
 /// An npm setting as npm reads it for this command line: the last

@@ -16,7 +16,7 @@
 //! | cargo | `CARGO_HTTP_PROXY` (also used for git dependencies through libgit2) |
 //! | mvn, mvnw | `MAVEN_OPTS` += JVM proxy properties |
 //! | gradle, gradlew | `GRADLE_OPTS` += JVM proxy properties |
-//! | gem | also `--http-proxy URL` on the command line (a `.gemrc` `http_proxy:` — even `:no_proxy` — wins over the environment, the flag wins over both) |
+//! | gem | also `--http-proxy URL` on the command line (a `.gemrc` `http_proxy:` — even `:no_proxy` — wins over the environment, the flag wins over both), for the commands that take it (`install`, `fetch`, `sources`…; `pristine`, `contents` reject it) |
 //!
 //! JVM properties are appended to the user's value, so they win over an
 //! earlier `-D` of the same name and keep everything else. npm reads its
@@ -164,12 +164,20 @@ pub fn vars(
 }
 
 /// Arguments to add to the command line, and where: gem's `--http-proxy`
-/// (before a `--`, if any). `None` when the tool needs none.
+/// (before a `--`, if any) for the commands that take it. `None` when the
+/// tool needs none.
 pub fn args(tool: &str, port: u16, args: &[OsString]) -> Option<(usize, Vec<OsString>)> {
     if tool != "gem" || args.is_empty() {
         return None;
     }
     let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let words: Vec<String> = args[..at]
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if !crate::classify::gem_takes_http_proxy(&words) {
+        return None;
+    }
     Some((
         at,
         vec![
@@ -231,6 +239,24 @@ mod tests {
         let (at, _) = args("gem", 9, &a[..2]).unwrap();
         assert_eq!(at, 2);
         assert!(args("npm", 9, &a).is_none());
+        // Only the commands that take it (any other rejects the option).
+        let cmd = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
+        for ok in [
+            &["i", "x"][..],
+            &["instal", "x"],
+            &["fetch", "x"],
+            &["sources", "--list"],
+        ] {
+            assert!(args("gem", 9, &cmd(ok)).is_some(), "{ok:?}");
+        }
+        for no in [
+            &["pristine", "--no-extensions", "x"][..],
+            &["contents", "x"],
+            &["build", "x.gemspec"],
+            &["--version"],
+        ] {
+            assert!(args("gem", 9, &cmd(no)).is_none(), "{no:?}");
+        }
     }
 
     #[test]
