@@ -515,3 +515,42 @@ fn bundle_add_reads_the_added_gem_before_bundler_changes_anything() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A `.gem` file named on the command line is the user's own file, not the
+/// registry's package of that name: a registry approval does not approve
+/// its extension (the denial says so and names `@local`), `@local` does.
+#[test]
+fn a_local_gem_file_needs_a_local_approval() {
+    let Some(src) = gem_source() else {
+        eprintln!("skipped: ruby is not installed");
+        return;
+    };
+    for (allow, approved) in [
+        ("rubygems:pw-scr-ext", false),
+        ("rubygems:pw-scr-ext@local", true),
+    ] {
+        let g = guarded(&src, "enforce", &[allow]);
+        let file = g.sb.work.join("pw-scr-ext-1.0.0.gem");
+        let got = std::process::Command::new("curl")
+            .args(["-sf", "-o"])
+            .arg(&file)
+            .arg(format!("{src}gems/pw-scr-ext-1.0.0.gem"))
+            .status()
+            .unwrap();
+        assert!(got.success(), "fetching the fixture .gem");
+        let out = gem_install(&g, &src, file.to_str().unwrap());
+        let err = text(&out.stderr);
+        if approved {
+            assert_eq!(out.status.code(), Some(0), "{allow}: {err}");
+            assert!(g.sb.marker("gem-ext-ran").is_some(), "{allow}: {err}");
+        } else {
+            assert_eq!(out.status.code(), Some(77), "{allow}: {err}");
+            assert!(g.sb.marker("gem-ext-ran").is_none(), "{allow}: {err}");
+            assert!(
+                err.contains("pkgward approve rubygems:pw-scr-ext@local"),
+                "{err}"
+            );
+            assert!(err.contains("approves the registry package only"), "{err}");
+        }
+    }
+}

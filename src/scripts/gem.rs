@@ -107,6 +107,10 @@ pub struct Gem {
     /// Where it comes from (a remote URL; empty: the tool's sources).
     #[serde(default)]
     pub remote: String,
+    /// A `.gem` file named on the command line: the user's own file, not a
+    /// registry's, approved only by `rubygems:NAME@local`.
+    #[serde(default)]
+    pub local: bool,
 }
 
 impl Gem {
@@ -510,6 +514,7 @@ pub fn parse_full_name(s: &str) -> Option<Gem> {
         version: parts[at].to_string(),
         platform: parts[at + 1..].join("-"),
         remote: String::new(),
+        local: false,
     })
 }
 
@@ -561,6 +566,7 @@ pub fn parse_lock(lock: &str) -> (Vec<Gem>, Vec<Gem>) {
             version,
             platform,
             remote: remote.clone(),
+            local: false,
         };
         match section {
             "GEM" => gems.push(g),
@@ -758,7 +764,8 @@ fn find(plan: &Plan, launch: &crate::supervise::Launch) -> std::result::Result<F
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if let Some(g) = parse_full_name(&stem) {
+        if let Some(mut g) = parse_full_name(&stem) {
+            g.local = true;
             missing.retain(|m| m.name != g.name || m.version != g.version);
             found.retain(|(m, _)| m.name != g.name || m.version != g.version);
             found.push((g, code));
@@ -894,7 +901,7 @@ pub fn before(
             Ecosystem::Rubygems,
             &g.name,
             &g.version,
-            false,
+            g.local,
         );
         if d.runs() {
             approved.push((g, c, d, by));
@@ -929,7 +936,7 @@ pub fn before(
                 g.name,
                 g.version,
                 what.join(", "),
-                super::approve_command(Ecosystem::Rubygems, &g.name, &g.version, false)
+                super::approve_hint(policy, Ecosystem::Rubygems, &g.name, &g.version, g.local)
             ));
         }
         return Err(Error::Denied { message: m });

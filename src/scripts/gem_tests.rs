@@ -211,6 +211,7 @@ fn cache_names_are_safe() {
         version: v.into(),
         platform: String::new(),
         remote: String::new(),
+        local: false,
     };
     let base = Path::new("/state");
     assert!(cache_path_in(base, &g("../../etc", "1")).is_none());
