@@ -1563,6 +1563,31 @@ fn falsy(v: &str) -> bool {
     )
 }
 
+/// `uv pip install`'s requirements: its requirement arguments and
+/// `-e`/`--editable` values (`true`: editable), and its `-r` files as
+/// written; `None` for another command.
+pub(crate) fn pip_install_requirements(
+    args: &[String],
+) -> Option<(Vec<(String, bool)>, Vec<String>)> {
+    let cli = Cli::parse(false, args);
+    if cli.command(false) != "pip" || cli.sub(false) != "install" {
+        return None;
+    }
+    let mut specs: Vec<(String, bool)> = cli
+        .positionals
+        .iter()
+        .skip(2)
+        .map(|s| (s.clone(), false))
+        .collect();
+    specs.extend(cli.values("--editable").map(|(v, _)| (v.to_string(), true)));
+    let mut files: Vec<String> = cli
+        .values("--requirements")
+        .map(|(v, _)| v.to_string())
+        .collect();
+    files.extend(cli.values("--requirement").map(|(v, _)| v.to_string()));
+    Some((specs, files))
+}
+
 /// Where uv's command and subcommand words are in its arguments (past the
 /// global options before them and their values: `uv --cache-dir DIR pip
 /// install`), and the command.
