@@ -123,8 +123,14 @@ fn uv_env(t: &T) -> EnvList {
 }
 
 fn uv(t: &T, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    uv_in(t, &t.g.sb.work, args, extra)
+}
+
+/// uv behind the shim, in directory `dir`.
+fn uv_in(t: &T, dir: &std::path::Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
     t.g.sb
         .command("uv", &[uv_env(t), t.g.pkgward_env(), to_env(extra)])
+        .current_dir(dir)
         .args(args)
         .output()
         .unwrap()
@@ -1769,6 +1775,68 @@ fn pip_approved_local_directories_build_confined() {
             "local",
             "{what}: {}",
             text(&o.stderr)
+        );
+    }
+}
+
+/// `uv pip install` of a local directory (`.`, `-e .`, a requirement
+/// file's `-e ./dir` line) the same way: denied before uv runs under the
+/// default deny (uv's `--no-build` would only fail it), naming `pkgward
+/// approve pypi:NAME@local`; approved, uv builds just that project (its
+/// other packages stay wheels-only) in its own run, confined as a whole.
+#[test]
+fn uv_pip_install_of_a_local_directory_is_decided() {
+    let t = setup("");
+    let tree = local_project(&t, "pw_scr_luv", "pw-scr-luv", &evil_build());
+    let site = target(&t);
+    let req = t.g.sb.write("reqs/edit.txt", "-e ./pw_scr_luv\n");
+    let req = req.to_string_lossy().into_owned();
+    let work = t.g.sb.work.clone();
+    let cases: Vec<(&std::path::Path, Vec<&str>)> = vec![
+        (&tree, vec!["pip", "install", "--target", &site, "."]),
+        (&tree, vec!["pip", "install", "--target", &site, "-e", "."]),
+        (&work, vec!["pip", "install", "--target", &site, "-r", &req]),
+    ];
+    for (cwd, args) in &cases {
+        let o = uv_in(&t, cwd, args, &[]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(77), "{args:?}: {err}");
+        assert!(
+            err.contains("pkgward approve pypi:pw-scr-luv@local"),
+            "{args:?}: {err}"
+        );
+        no_effects(&t, &format!("{args:?}"));
+        assert!(!tree.join("in-tree-marker").exists(), "{args:?}");
+    }
+    let evil = Listener::start();
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-luv@local\"]\n");
+    support::py_confined_home(&t.g.sb.home, &evil);
+    let tree = local_project(
+        &t,
+        "pw_scr_luv",
+        "pw-scr-luv",
+        &support::py_confined_build("luv-built"),
+    );
+    let site = target(&t);
+    let o = uv_in(
+        &t,
+        &tree,
+        &["pip", "install", "--target", &site, ".", "pw-scr-wheel"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(tree.join("in-tree-marker").exists(), "no in-tree write");
+    let rec = script_records(&t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-scr-luv", "{rec}");
+    assert_eq!(rec["version"], "1.0.0", "{rec}");
+    assert_eq!(rec["decision"], "approved", "{rec}");
+    assert_eq!(rec["exit_code"], 0, "{rec}");
+    assert_eq!(rec["invocation_id"], t.g.last_invocation()["invocation_id"]);
+    support::assert_py_confined("uv", t.g.sb.marker("luv-built"), &evil, &t.g.sb.home, &rec);
+    for m in ["pw_scr_luv", "pw_scr_wheel"] {
+        assert!(
+            std::path::Path::new(&site).join(m).is_dir(),
+            "{m} not installed"
         );
     }
 }

@@ -2604,6 +2604,54 @@ mod tests {
     use super::*;
     use SourceKind::*;
 
+    #[test]
+    fn uv_pip_install_requirements_as_uv_reads_them() {
+        let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        type Want = (Vec<(String, bool)>, Vec<String>);
+        let w = |specs: &[(&str, bool)], files: &[&str]| -> Option<Want> {
+            Some((
+                specs.iter().map(|(a, e)| (a.to_string(), *e)).collect(),
+                files.iter().map(|f| f.to_string()).collect(),
+            ))
+        };
+        let cases: Vec<(Vec<&str>, Option<Want>)> = vec![
+            (
+                vec!["pip", "install", "--python", "py", ".", "-e", "./a"],
+                w(&[(".", false), ("./a", true)], &[]),
+            ),
+            (
+                vec![
+                    "--cache-dir",
+                    "c",
+                    "pip",
+                    "install",
+                    "-e./b",
+                    "--editable=c",
+                    "x[y]",
+                ],
+                w(&[("x[y]", false), ("./b", true), ("c", true)], &[]),
+            ),
+            (
+                vec![
+                    "pip",
+                    "install",
+                    "-r",
+                    "r.txt",
+                    "--requirements=s.txt",
+                    "-i",
+                    "u",
+                    "z",
+                ],
+                w(&[("z", false)], &["r.txt", "s.txt"]),
+            ),
+            (vec!["pip", "sync", "r.txt"], None),
+            (vec!["add", "."], None),
+        ];
+        for (args, want) in cases {
+            assert_eq!(pip_install_requirements(&s(&args)), want, "{args:?}");
+        }
+    }
+
     fn items(t: &str) -> Vec<(String, String, usize)> {
         toml_items(t)
             .into_iter()

@@ -207,8 +207,9 @@ pub(super) fn local_setup(
     cwd: &Path,
     policy: &crate::policy::Policy,
 ) -> Option<Setup> {
-    let sub = match tool.name {
-        "pip" | "pip3" => pip_sub(args)?,
+    let resolver = match tool.name {
+        "pip" | "pip3" => Resolver::Pip(pip_sub(args)?),
+        "uv" if crate::classify::uv::pip_install_requirements(args).is_some() => Resolver::UvPip,
         _ => return None,
     };
     let locals = local_builds(tool.name, args, cwd);
@@ -225,7 +226,7 @@ pub(super) fn local_setup(
     });
     decided.then(|| Setup {
         python: Some(Prebuild {
-            resolver: Resolver::Pip(sub),
+            resolver,
             approvals: true,
             confine: Default::default(),
             wheels_only: false,
@@ -286,8 +287,10 @@ pub const BUILD_CODE: &str = "build-not-approved";
 /// else denies the invocation before pip runs. One on the local disk (a
 /// path, a `file:` URL) is the project's own code, approved only by
 /// `pypi:NAME@local`: a cloned repository's requirement must not borrow
-/// the approval of the index package whose name it takes. A bare local
-/// directory (`pip install .`) names nothing and is not decided. An
+/// the approval of the index package whose name it takes. A local
+/// directory by path (`pip install .`, `-e ./pkg`) or unnamed `file:` URL
+/// is decided by the name its own metadata claims, in [`prebuild`]
+/// ([`local`]). An
 /// approved one is built by pkgward, confined, and pip gets the wheel
 /// ([`direct`]); an approved editable one builds in pip's run, which is
 /// then confined ([`prebuild`]).
@@ -1440,7 +1443,16 @@ pub fn prebuild(
     let direct_confined = super::confines(cx.policy, super::ScriptDecision::Approved);
     let editable = direct.iter().any(|d| d.editable);
     let pip_run = ((editable && direct_confined) || local_confined).then(|| {
-        let mut extra = confine::pip_roots(cx.program, cx.args, &cwd, cx.env);
+        let (kind, mut extra) = match pre.resolver {
+            Resolver::Pip(_) => (
+                confine::Kind::Pip,
+                confine::pip_roots(cx.program, cx.args, &cwd, cx.env),
+            ),
+            _ => (
+                confine::Kind::Uv,
+                confine::uv_pip_roots(cx.args, &cwd, cx.env),
+            ),
+        };
         // The source trees the editable and local builds write in
         // (`*.egg-info`, `build/`).
         extra.extend(
@@ -1452,7 +1464,7 @@ pub fn prebuild(
         extra.extend(locals.iter().map(|(l, _, _)| l.dir.clone()));
         extra.push(target.path().to_path_buf());
         confine::Want {
-            kind: confine::Kind::Pip,
+            kind,
             project: cwd.clone(),
             extra,
         }
@@ -1569,6 +1581,21 @@ pub fn prebuild(
         std::fs::create_dir_all(&reqs).map_err(io)?;
         direct::substitute(&args, &cwd, &direct_built, &reqs)
     };
+    let mut replace = replace;
+    // `uv pip install` building approved local projects: uv's `--no-build`
+    // would refuse them; wheels only but for these names instead (a
+    // per-package `--no-binary` beats `--only-binary :all:`).
+    let mut uv_local: Vec<String> = Vec::new();
+    if pre.resolver == Resolver::UvPip && pre.wheels_only && !locals.is_empty() {
+        if let Some(i) = args.iter().rposition(|a| a == "--no-build") {
+            replace.push((i, "--only-binary=:all:".into()));
+        }
+        for (l, _, _) in &locals {
+            uv_local.push("--no-binary".into());
+            uv_local.push(l.name.clone());
+        }
+    }
+    let uv_at = args.iter().position(|a| a == "--");
     // The resolution passes see pip's arguments as the real run will.
     let mut pass_args = args.clone();
     for (i, v) in &replace {
@@ -1576,6 +1603,8 @@ pub fn prebuild(
             a.clone_from(v);
         }
     }
+    let at = uv_at.unwrap_or(pass_args.len());
+    pass_args.splice(at..at, uv_local.iter().cloned());
     let mut built: Vec<String> = Vec::new();
     // Builds not switched off ([`local_setup`]): pip builds what it needs.
     while pre.wheels_only {
@@ -1672,14 +1701,14 @@ pub fn prebuild(
         pre.confine.want(w.clone());
     }
     let wh = dir.path().as_os_str().to_owned();
+    let mut more: Vec<std::ffi::OsString> = uv_local.into_iter().map(Into::into).collect();
+    if !built.is_empty() {
+        more.extend(["--find-links".into(), wh]);
+    }
     Ok(Some(Prebuilt {
         replace: replace.into_iter().map(|(i, v)| (i, v.into())).collect(),
-        args: if built.is_empty() {
-            Vec::new()
-        } else {
-            vec!["--find-links".into(), wh]
-        },
-        at: None,
+        args: more,
+        at: uv_at,
         _dir: Some(dir),
         pending,
         started: std::time::Instant::now(),
@@ -1688,13 +1717,19 @@ pub fn prebuild(
             Some(w) => w.extra.clone(),
             // Not confined (audit mode): still where pip installs, for the
             // version.
-            None if !locals.is_empty() => confine::pip_roots(cx.program, cx.args, &cwd, cx.env),
-            None => Vec::new(),
+            None if locals.is_empty() => Vec::new(),
+            None if tool_name == "uv" => confine::uv_pip_roots(cx.args, &cwd, cx.env),
+            None => confine::pip_roots(cx.program, cx.args, &cwd, cx.env),
         },
         confine: pip_run.map(|_| {
             (
                 pre.confine.clone(),
-                "pip builds the local project or editable install inside its own run",
+                match pre.resolver {
+                    Resolver::Pip(_) => {
+                        "pip builds the local project or editable install inside its own run"
+                    }
+                    _ => "uv builds the local project inside its own run",
+                },
             )
         }),
     }))

@@ -40,7 +40,8 @@ pub enum Kind {
     Pipenv,
     /// `yarn dlx` building approved packages ([`crate::scripts::yarn::dlx_setup`]).
     YarnDlx,
-    /// pip building an approved editable install in its own run.
+    /// pip building an approved editable install or a local project in
+    /// its own run.
     Pip,
 }
 
@@ -444,6 +445,49 @@ pub fn pip_roots(
         }
     }
     out
+}
+
+/// What a `uv pip install` that builds a local project writes besides
+/// uv's own roots ([`roots`], `Kind::Uv`): its target environment —
+/// `--target` / `--prefix`, else the interpreter's virtualenv (`--python`,
+/// `UV_PYTHON`), else `VIRTUAL_ENV`, else a `.venv` in the directory or
+/// above (uv's own order). An interpreter outside any virtualenv is not
+/// granted: such a run fails in the sandbox.
+pub fn uv_pip_roots(
+    args: &[OsString],
+    project: &Path,
+    env: &[(OsString, OsString)],
+) -> Vec<PathBuf> {
+    let chosen: Vec<PathBuf> = ["--target", "--prefix"]
+        .iter()
+        .filter_map(|o| flag_value(args, o))
+        .map(|v| project.join(v))
+        .collect();
+    if !chosen.is_empty() {
+        return chosen;
+    }
+    let venv_of = |p: PathBuf| -> Option<PathBuf> {
+        let p = project.join(p);
+        p.ancestors()
+            .take(3)
+            .find(|a| a.join("pyvenv.cfg").is_file())
+            .map(Path::to_path_buf)
+    };
+    let python = flag_value(args, "--python")
+        .or_else(|| flag_value(args, "-p"))
+        .or_else(|| var(env, "UV_PYTHON"));
+    if let Some(v) = python.and_then(|p| venv_of(PathBuf::from(p))) {
+        return vec![v];
+    }
+    if let Some(v) = var(env, "VIRTUAL_ENV") {
+        return vec![PathBuf::from(v)];
+    }
+    project
+        .ancestors()
+        .map(|d| d.join(".venv"))
+        .find(|d| d.join("pyvenv.cfg").is_file())
+        .into_iter()
+        .collect()
 }
 
 /// What the tool's run may write besides the project, its caches of
