@@ -1563,12 +1563,13 @@ fn falsy(v: &str) -> bool {
     )
 }
 
+/// Requirement specifiers (`true`: editable) and requirement files.
+pub(crate) type PipRequirements = (Vec<(String, bool)>, Vec<String>);
+
 /// `uv pip install`'s requirements: its requirement arguments and
 /// `-e`/`--editable` values (`true`: editable), and its `-r` files as
 /// written; `None` for another command.
-pub(crate) fn pip_install_requirements(
-    args: &[String],
-) -> Option<(Vec<(String, bool)>, Vec<String>)> {
+pub(crate) fn pip_install_requirements(args: &[String]) -> Option<PipRequirements> {
     let cli = Cli::parse(false, args);
     if cli.command(false) != "pip" || cli.sub(false) != "install" {
         return None;
@@ -2607,14 +2608,13 @@ mod tests {
     #[test]
     fn uv_pip_install_requirements_as_uv_reads_them() {
         let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-        type Want = (Vec<(String, bool)>, Vec<String>);
-        let w = |specs: &[(&str, bool)], files: &[&str]| -> Option<Want> {
+        let w = |specs: &[(&str, bool)], files: &[&str]| -> Option<PipRequirements> {
             Some((
                 specs.iter().map(|(a, e)| (a.to_string(), *e)).collect(),
                 files.iter().map(|f| f.to_string()).collect(),
             ))
         };
-        let cases: Vec<(Vec<&str>, Option<Want>)> = vec![
+        let cases: Vec<(Vec<&str>, Option<PipRequirements>)> = vec![
             (
                 vec!["pip", "install", "--python", "py", ".", "-e", "./a"],
                 w(&[(".", false), ("./a", true)], &[]),

@@ -1340,19 +1340,21 @@ fn denial(tool: &str, n: &Needed) -> String {
     )
 }
 
+/// A local build that runs: its decision and approval.
+type DecidedLocal = (local::Local, super::ScriptDecision, Option<String>);
+
 /// Decides each local directory `locals` builds as `pypi:NAME@local`
 /// ([`local`]): one that does not run is recorded (`deny`) and denies the
 /// invocation, all of them named in one message; the others are returned
 /// with their decision and approval (their records are written after the
 /// tool's run, which builds them).
-#[allow(clippy::type_complexity)]
 fn decide_locals(
     tool: &str,
     cx: &super::Context<'_>,
     locals: &[local::Local],
     log: &mut Option<crate::record::AuditLog>,
     notice: &mut dyn FnMut(String),
-) -> crate::error::Result<Vec<(local::Local, super::ScriptDecision, Option<String>)>> {
+) -> crate::error::Result<Vec<DecidedLocal>> {
     let eco = crate::tools::Ecosystem::Pypi;
     let mut runs = Vec::new();
     let mut denied: Vec<String> = Vec::new();
@@ -1606,8 +1608,11 @@ pub fn prebuild(
     let at = uv_at.unwrap_or(pass_args.len());
     pass_args.splice(at..at, uv_local.iter().cloned());
     let mut built: Vec<String> = Vec::new();
-    // Builds not switched off ([`local_setup`]): pip builds what it needs.
-    while pre.wheels_only {
+    loop {
+        // Builds not switched off ([`local_setup`]): pip builds what it needs.
+        if !pre.wheels_only {
+            break;
+        }
         let round = resolution_round(
             pre.resolver,
             cx,
