@@ -38,7 +38,10 @@
 //! direct references are built the same way first ([`direct`]); an
 //! approved editable one builds in pip's own run, which (with the
 //! resolution passes, which prepare its metadata) is then confined as a
-//! whole ([`confine`], `Kind::Pip`). An unapproved sdist-only package denies the invocation
+//! whole ([`confine`], `Kind::Pip`). So is a run building a local directory
+//! (`pip install .`, `-e ./pkg`, `uv pip install .`: [`local`]), decided
+//! first as `pypi:NAME@local` — under `scripts.default = "sandbox"` and in
+//! audit mode too ([`local_setup`]). An unapproved sdist-only package denies the invocation
 //! (a `script` record with decision `deny`, and the `pkgward approve
 //! pypi:NAME@VERSION` command). Without any PyPI approval no pass runs
 //! before the tool; when it fails, the same pass explains why
