@@ -123,8 +123,14 @@ fn uv_env(t: &T) -> EnvList {
 }
 
 fn uv(t: &T, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    uv_in(t, &t.g.sb.work, args, extra)
+}
+
+/// uv behind the shim, in directory `dir`.
+fn uv_in(t: &T, dir: &std::path::Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
     t.g.sb
         .command("uv", &[uv_env(t), t.g.pkgward_env(), to_env(extra)])
+        .current_dir(dir)
         .args(args)
         .output()
         .unwrap()
@@ -1557,6 +1563,280 @@ fn pip_approved_editable_installs_build_confined() {
             format!("edit {}", tree.join("pw_scr_edit/__init__.py").display()),
             "{what}: {}",
             text(&o.stderr)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A local directory pip builds (`pip install .`, `-e ./pkg`, a requirement
+// file's `./pkg` line): the project's own code, decided as `pypi:NAME@local`.
+
+/// A local project `work/DIR` (the fixture's `pyproject.toml` names no
+/// project: pkgward goes by the directory's name, `DIR` normalised) of
+/// package `name`, whose build runs `code` and then writes `in-tree-marker`
+/// into its own tree; returns its directory.
+fn local_project(t: &T, dir: &str, name: &str, code: &str) -> PathBuf {
+    let sd = Sdist::new(name, "1.0.0")
+        .module("VALUE = 'local'\n")
+        .build_code(&format!("{code}\nopen('in-tree-marker', 'w').write('x')\n"));
+    let tmp = t.g.sb.root().join(format!("unpack-{dir}"));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let archive = tmp.join(sd.filename());
+    std::fs::write(&archive, sd.bytes()).unwrap();
+    let tree = t.g.sb.work.join(dir);
+    std::fs::rename(unpack(&archive, &tmp), &tree).unwrap();
+    tree
+}
+
+/// pip behind the shim, in directory `dir`.
+fn pip_in(t: &T, dir: &std::path::Path, args: &[&str]) -> Output {
+    let idx = shared().pypi_index_url();
+    t.g.sb
+        .command(
+            "pip",
+            &[
+                t.g.sb.pip_env(&idx),
+                t.g.pkgward_env(),
+                to_env(&[("PIP_NO_CACHE_DIR", "1")]),
+            ],
+        )
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Under the default deny, every way pip builds a local directory — `.`,
+/// `./dir`, `-e .`, `'./dir[extra]'`, a requirement file's `./dir` or `-e
+/// ./dir` line, an unnamed `file:` URL, `pip wheel`, `pip download`, a dry
+/// run — is denied before pip runs (exit 77), naming the directory and
+/// `pkgward approve pypi:NAME@local`: its `setup.py` / backend ran nothing
+/// (no marker, no token sent, `~/.bashrc` unchanged, nothing written in its
+/// tree). A registry approval of that name does not approve it (and the
+/// denial says so). Audit mode runs it and records `would-deny`.
+#[test]
+fn pip_local_directories_are_denied_unless_approved_local() {
+    let t = setup("");
+    let tree = local_project(&t, "pw_scr_ldir", "pw-scr-ldir", &evil_build());
+    let work = t.g.sb.work.clone();
+    let site = target(&t);
+    let req = t.g.sb.write("reqs/dir.txt", "# local\n./pw_scr_ldir\n");
+    let req_e =
+        t.g.sb
+            .write("reqs/edit.txt", "-e ./pw_scr_ldir  # editable\n");
+    let (req, req_e) = (req.to_string_lossy(), req_e.to_string_lossy());
+    let url = format!("file://{}", tree.display());
+    let cases: Vec<(&std::path::Path, Vec<&str>)> = vec![
+        (&tree, vec!["install", "--target", &site, "."]),
+        (&tree, vec!["install", "--target", &site, "-e", "."]),
+        (&work, vec!["install", "--target", &site, "./pw_scr_ldir"]),
+        (
+            &work,
+            vec!["install", "--target", &site, "./pw_scr_ldir[dev]"],
+        ),
+        (
+            &work,
+            vec!["install", "--target", &site, "--editable=./pw_scr_ldir"],
+        ),
+        (&work, vec!["install", "--target", &site, "-r", &req]),
+        (&work, vec!["install", "--target", &site, "-r", &req_e]),
+        (&work, vec!["install", "--dry-run", &url]),
+        (&work, vec!["wheel", "-w", &site, "./pw_scr_ldir"]),
+        (&work, vec!["download", "-d", &site, "./pw_scr_ldir"]),
+    ];
+    for (cwd, args) in &cases {
+        let o = pip_in(&t, cwd, args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(77), "{args:?}: {err}");
+        assert!(
+            err.contains("pkgward approve pypi:pw-scr-ldir@local"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains(&tree.display().to_string()), "{args:?}: {err}");
+        no_effects(&t, &format!("{args:?}"));
+        assert!(!tree.join("in-tree-marker").exists(), "{args:?}");
+    }
+    let rec = script_records(&t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-scr-ldir", "{rec}");
+    assert_eq!(rec["decision"], "deny", "{rec}");
+    assert_eq!(rec["ran"], false, "{rec}");
+    // The registry package's approval does not approve the local project.
+    let user = t.g.sb.home.join(".config/pkgward/policy.toml");
+    std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+    std::fs::write(&user, "[scripts]\nallow = [\"pypi:pw-scr-ldir\"]\n").unwrap();
+    let o = pip_in(&t, &tree, &["install", "--target", &site, "."]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(77), "{err}");
+    assert!(
+        err.contains(
+            "`pypi:pw-scr-ldir` approves the registry package only; this is the project's own code"
+        ),
+        "{err}"
+    );
+    no_effects(&t, "registry approval");
+    // Audit mode: pip runs as it would without pkgward; recorded.
+    let p = std::fs::read_to_string(&t.g.policy).unwrap();
+    std::fs::write(
+        &t.g.policy,
+        p.replace("mode = \"enforce\"", "mode = \"audit\""),
+    )
+    .unwrap();
+    let o = pip_in(&t, &tree, &["install", "--target", &site, "."]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(tree.join("in-tree-marker").exists());
+    let rec = script_records(&t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-scr-ldir", "{rec}");
+    assert_eq!(rec["decision"], "would-deny", "{rec}");
+    assert_eq!(rec["version"], "1.0.0", "{rec}");
+    assert_eq!(rec["exit_code"], 0, "{rec}");
+    assert_eq!(rec["invocation_id"], t.g.last_invocation()["invocation_id"]);
+}
+
+/// Approved by `pypi:NAME@local` (or under `scripts.default = "sandbox"`),
+/// a local directory builds in pip's own run, which is confined as a whole
+/// (and so is pkgward's resolution pass before it): the build writes in its
+/// own tree, its attempts to read a fake SSH key, reach a loopback
+/// listener, write into `$HOME` or append to `~/.bashrc` fail; the package
+/// installs; the record has the version, the decision, pip's exit code and
+/// the layers — for `.`, `-e .` and a requirement file's `-e ./dir` line.
+#[test]
+fn pip_approved_local_directories_build_confined() {
+    let evil = Listener::start();
+    for (what, form, policy, decision) in [
+        (
+            ".",
+            ".",
+            "allow = [\"pypi:pw-scr-lconf@local\"]",
+            "approved",
+        ),
+        (
+            "-e .",
+            "-e",
+            "allow = [\"pypi:pw-scr-lconf@local\"]",
+            "approved",
+        ),
+        (
+            "requirement file -e line",
+            "req",
+            "allow = [\"pypi:pw-scr-lconf@local\"]",
+            "approved",
+        ),
+        ("sandbox default", ".", "default = \"sandbox\"", "sandbox"),
+    ] {
+        let t = setup(&format!("[scripts]\n{policy}\n"));
+        support::py_confined_home(&t.g.sb.home, &evil);
+        let tree = local_project(
+            &t,
+            "pw_scr_lconf",
+            "pw-scr-lconf",
+            &support::py_confined_build("lconf-built"),
+        );
+        let site = target(&t);
+        let req = t.g.sb.write("reqs/edit.txt", "-e ./pw_scr_lconf\n");
+        let req = req.to_string_lossy().into_owned();
+        let o = match form {
+            "-e" => pip_in(&t, &tree, &["install", "--target", &site, "-e", "."]),
+            "req" => pip_in(
+                &t,
+                &t.g.sb.work,
+                &["install", "--target", &site, "-r", &req],
+            ),
+            _ => pip_in(&t, &tree, &["install", "--target", &site, "."]),
+        };
+        assert!(o.status.success(), "{what}: {}", text(&o.stderr));
+        assert!(
+            tree.join("in-tree-marker").exists(),
+            "{what}: no in-tree write"
+        );
+        let rec = script_records(&t).pop().expect("a script record");
+        assert_eq!(rec["package"], "pw-scr-lconf", "{what}: {rec}");
+        assert_eq!(rec["version"], "1.0.0", "{what}: {rec}");
+        assert_eq!(rec["decision"], decision, "{what}: {rec}");
+        assert_eq!(rec["ran"], true, "{what}: {rec}");
+        assert_eq!(rec["exit_code"], 0, "{what}: {rec}");
+        assert_eq!(rec["invocation_id"], t.g.last_invocation()["invocation_id"]);
+        support::assert_py_confined(
+            what,
+            t.g.sb.marker("lconf-built"),
+            &evil,
+            &t.g.sb.home,
+            &rec,
+        );
+        let o = std::process::Command::new(real_python())
+            .args([
+                "-c",
+                "import site, sys; site.addsitedir(sys.argv[1]); import pw_scr_lconf as m; print(m.VALUE)",
+                &site,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            text(&o.stdout).trim(),
+            "local",
+            "{what}: {}",
+            text(&o.stderr)
+        );
+    }
+}
+
+/// `uv pip install` of a local directory (`.`, `-e .`, a requirement
+/// file's `-e ./dir` line) the same way: denied before uv runs under the
+/// default deny (uv's `--no-build` would only fail it), naming `pkgward
+/// approve pypi:NAME@local`; approved, uv builds just that project (its
+/// other packages stay wheels-only) in its own run, confined as a whole.
+#[test]
+fn uv_pip_install_of_a_local_directory_is_decided() {
+    let t = setup("");
+    let tree = local_project(&t, "pw_scr_luv", "pw-scr-luv", &evil_build());
+    let site = target(&t);
+    let req = t.g.sb.write("reqs/edit.txt", "-e ./pw_scr_luv\n");
+    let req = req.to_string_lossy().into_owned();
+    let work = t.g.sb.work.clone();
+    let cases: Vec<(&std::path::Path, Vec<&str>)> = vec![
+        (&tree, vec!["pip", "install", "--target", &site, "."]),
+        (&tree, vec!["pip", "install", "--target", &site, "-e", "."]),
+        (&work, vec!["pip", "install", "--target", &site, "-r", &req]),
+    ];
+    for (cwd, args) in &cases {
+        let o = uv_in(&t, cwd, args, &[]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(77), "{args:?}: {err}");
+        assert!(
+            err.contains("pkgward approve pypi:pw-scr-luv@local"),
+            "{args:?}: {err}"
+        );
+        no_effects(&t, &format!("{args:?}"));
+        assert!(!tree.join("in-tree-marker").exists(), "{args:?}");
+    }
+    let evil = Listener::start();
+    let t = setup("[scripts]\nallow = [\"pypi:pw-scr-luv@local\"]\n");
+    support::py_confined_home(&t.g.sb.home, &evil);
+    let tree = local_project(
+        &t,
+        "pw_scr_luv",
+        "pw-scr-luv",
+        &support::py_confined_build("luv-built"),
+    );
+    let site = target(&t);
+    let o = uv_in(
+        &t,
+        &tree,
+        &["pip", "install", "--target", &site, ".", "pw-scr-wheel"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(tree.join("in-tree-marker").exists(), "no in-tree write");
+    let rec = script_records(&t).pop().expect("a script record");
+    assert_eq!(rec["package"], "pw-scr-luv", "{rec}");
+    assert_eq!(rec["version"], "1.0.0", "{rec}");
+    assert_eq!(rec["decision"], "approved", "{rec}");
+    assert_eq!(rec["exit_code"], 0, "{rec}");
+    assert_eq!(rec["invocation_id"], t.g.last_invocation()["invocation_id"]);
+    support::assert_py_confined("uv", t.g.sb.marker("luv-built"), &evil, &t.g.sb.home, &rec);
+    for m in ["pw_scr_luv", "pw_scr_wheel"] {
+        assert!(
+            std::path::Path::new(&site).join(m).is_dir(),
+            "{m} not installed"
         );
     }
 }

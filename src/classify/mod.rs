@@ -10,7 +10,7 @@ mod cargo;
 mod choco;
 mod gem;
 mod go;
-mod ini;
+pub(crate) mod ini;
 pub(crate) mod maven;
 mod npm;
 pub(crate) mod npm_argv;

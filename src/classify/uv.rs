@@ -1563,6 +1563,32 @@ fn falsy(v: &str) -> bool {
     )
 }
 
+/// Requirement specifiers (`true`: editable) and requirement files.
+pub(crate) type PipRequirements = (Vec<(String, bool)>, Vec<String>);
+
+/// `uv pip install`'s requirements: its requirement arguments and
+/// `-e`/`--editable` values (`true`: editable), and its `-r` files as
+/// written; `None` for another command.
+pub(crate) fn pip_install_requirements(args: &[String]) -> Option<PipRequirements> {
+    let cli = Cli::parse(false, args);
+    if cli.command(false) != "pip" || cli.sub(false) != "install" {
+        return None;
+    }
+    let mut specs: Vec<(String, bool)> = cli
+        .positionals
+        .iter()
+        .skip(2)
+        .map(|s| (s.clone(), false))
+        .collect();
+    specs.extend(cli.values("--editable").map(|(v, _)| (v.to_string(), true)));
+    let mut files: Vec<String> = cli
+        .values("--requirements")
+        .map(|(v, _)| v.to_string())
+        .collect();
+    files.extend(cli.values("--requirement").map(|(v, _)| v.to_string()));
+    Some((specs, files))
+}
+
 /// Where uv's command and subcommand words are in its arguments (past the
 /// global options before them and their values: `uv --cache-dir DIR pip
 /// install`), and the command.
@@ -2578,6 +2604,53 @@ mod tests {
     use super::testing::{check, force, run, Case};
     use super::*;
     use SourceKind::*;
+
+    #[test]
+    fn uv_pip_install_requirements_as_uv_reads_them() {
+        let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let w = |specs: &[(&str, bool)], files: &[&str]| -> Option<PipRequirements> {
+            Some((
+                specs.iter().map(|(a, e)| (a.to_string(), *e)).collect(),
+                files.iter().map(|f| f.to_string()).collect(),
+            ))
+        };
+        let cases: Vec<(Vec<&str>, Option<PipRequirements>)> = vec![
+            (
+                vec!["pip", "install", "--python", "py", ".", "-e", "./a"],
+                w(&[(".", false), ("./a", true)], &[]),
+            ),
+            (
+                vec![
+                    "--cache-dir",
+                    "c",
+                    "pip",
+                    "install",
+                    "-e./b",
+                    "--editable=c",
+                    "x[y]",
+                ],
+                w(&[("x[y]", false), ("./b", true), ("c", true)], &[]),
+            ),
+            (
+                vec![
+                    "pip",
+                    "install",
+                    "-r",
+                    "r.txt",
+                    "--requirements=s.txt",
+                    "-i",
+                    "u",
+                    "z",
+                ],
+                w(&[("z", false)], &["r.txt", "s.txt"]),
+            ),
+            (vec!["pip", "sync", "r.txt"], None),
+            (vec!["add", "."], None),
+        ];
+        for (args, want) in cases {
+            assert_eq!(pip_install_requirements(&s(&args)), want, "{args:?}");
+        }
+    }
 
     fn items(t: &str) -> Vec<(String, String, usize)> {
         toml_items(t)

@@ -484,10 +484,12 @@ pub fn prepare(
     }
     // A build from an sdist cannot be run afterwards like a lifecycle
     // script: wheels only, unless the policy lets everything run.
+    // A local directory pip builds is still decided (recorded, confined
+    // when the decision says so: [`python::local_setup`]).
     if tool.ecosystem == Ecosystem::Pypi
         && (mode != Mode::Enforce || policy.scripts_default.value != ScriptsDefault::Deny)
     {
-        return None;
+        return python::local_setup(tool, &command_first(tool.name, args), cwd, policy);
     }
     match tool.name {
         "npm" | "npx" => npm_setup(tool.name, verb, args, cwd),
@@ -537,7 +539,7 @@ pub fn prepare(
             ..Setup::default()
         }),
         _ if tool.ecosystem == Ecosystem::Pypi => {
-            python::setup(tool, verb, &command_first(tool.name, args), policy)
+            python::setup(tool, verb, &command_first(tool.name, args), cwd, policy)
         }
         // `cargo publish` builds too (its verification).
         "cargo" if matches!(verb, Verb::Install | Verb::Publish) => {

@@ -38,7 +38,10 @@
 //! direct references are built the same way first ([`direct`]); an
 //! approved editable one builds in pip's own run, which (with the
 //! resolution passes, which prepare its metadata) is then confined as a
-//! whole ([`confine`], `Kind::Pip`). An unapproved sdist-only package denies the invocation
+//! whole ([`confine`], `Kind::Pip`). So is a run building a local directory
+//! (`pip install .`, `-e ./pkg`, `uv pip install .`: [`local`]), decided
+//! first as `pypi:NAME@local` — under `scripts.default = "sandbox"` and in
+//! audit mode too ([`local_setup`]). An unapproved sdist-only package denies the invocation
 //! (a `script` record with decision `deny`, and the `pkgward approve
 //! pypi:NAME@VERSION` command). Without any PyPI approval no pass runs
 //! before the tool; when it fails, the same pass explains why
@@ -79,6 +82,7 @@ use super::Setup;
 pub mod auth;
 pub mod confine;
 mod direct;
+mod local;
 pub mod origin;
 mod uv_edit;
 
@@ -89,15 +93,18 @@ pub(super) fn setup(
     tool: Tool,
     verb: Verb,
     args: &[String],
+    cwd: &Path,
     policy: &crate::policy::Policy,
 ) -> Option<Setup> {
+    // A local directory to build is decided before the tool runs, approved
+    // or not ([`prebuild`]).
     let approvals = policy
         .allow_entries()
-        .any(|(e, _)| e.ecosystem == crate::tools::Ecosystem::Pypi);
+        .any(|(e, _)| e.ecosystem == crate::tools::Ecosystem::Pypi)
+        || !local_builds(tool.name, args, cwd).is_empty();
     match tool.name {
         "pip" | "pip3" => {
-            let sub = args.iter().find(|a| !a.starts_with('-'))?;
-            let sub = *PIP_BUILDING.iter().find(|s| **s == sub.as_str())?;
+            let sub = pip_sub(args)?;
             let mut insert_args = vec!["--only-binary=:all:".to_string()];
             if let Some(f) = only_binary_file() {
                 insert_args.push("-r".into());
@@ -113,6 +120,7 @@ pub(super) fn setup(
                     resolver: Resolver::Pip(sub),
                     approvals,
                     confine: Default::default(),
+                    wheels_only: true,
                 }),
                 build: None,
                 in_tool: false,
@@ -142,6 +150,7 @@ pub(super) fn setup(
                         resolver: Resolver::UvPip,
                         approvals,
                         confine: Default::default(),
+                        wheels_only: true,
                     }),
                     build: None,
                     in_tool: false,
@@ -158,6 +167,7 @@ pub(super) fn setup(
                         // the project, approvals or not (uv_edit).
                         approvals: approvals || matches!(sub, "add" | "remove"),
                         confine: Default::default(),
+                        wheels_only: true,
                     }),
                     ..Setup::default()
                 }),
@@ -181,6 +191,72 @@ pub(super) fn setup(
         }),
         _ => None,
     }
+}
+
+/// pip's subcommand when it is one that builds.
+fn pip_sub(args: &[String]) -> Option<&'static str> {
+    let sub = args.iter().find(|a| !a.starts_with('-'))?;
+    PIP_BUILDING.iter().find(|s| **s == sub.as_str()).copied()
+}
+
+/// Where builds are not switched off (`scripts.default = "sandbox"`, audit
+/// mode), pip still builds a local directory in its own run: decided the
+/// same way ([`prebuild`] with `wheels_only` false: recorded, and confined
+/// as a whole when the decision says so). `None`: none to build, or every
+/// one simply allowed (`scripts.default = "allow"`).
+pub(super) fn local_setup(
+    tool: Tool,
+    args: &[String],
+    cwd: &Path,
+    policy: &crate::policy::Policy,
+) -> Option<Setup> {
+    let resolver = match tool.name {
+        "pip" | "pip3" => Resolver::Pip(pip_sub(args)?),
+        "uv" if crate::classify::uv::pip_install_requirements(args).is_some() => Resolver::UvPip,
+        _ => return None,
+    };
+    let locals = local_builds(tool.name, args, cwd);
+    let decided = locals.iter().any(|l| {
+        let (d, _) = super::decide(
+            policy,
+            policy.mode.value,
+            crate::tools::Ecosystem::Pypi,
+            &l.name,
+            "",
+            true,
+        );
+        d != super::ScriptDecision::Allow
+    });
+    decided.then(|| Setup {
+        python: Some(Prebuild {
+            resolver,
+            approvals: true,
+            confine: Default::default(),
+            wheels_only: false,
+        }),
+        ..Setup::default()
+    })
+}
+
+/// The local directories a pip or `uv pip install` command builds
+/// ([`local`]): its arguments, `-e` values and requirement files.
+fn local_builds(tool: &str, args: &[String], cwd: &Path) -> Vec<local::Local> {
+    let specs = match tool {
+        "pip" | "pip3" => pip_direct_specs(args, cwd),
+        "uv" => {
+            let Some((mut specs, files)) = crate::classify::uv::pip_install_requirements(args)
+            else {
+                return Vec::new();
+            };
+            let mut seen = Vec::new();
+            for f in files {
+                requirement_specs(&cwd.join(f), 0, &mut seen, &mut specs);
+            }
+            specs
+        }
+        _ => return Vec::new(),
+    };
+    local::find(&specs, cwd)
 }
 
 /// A requirements file whose only line is `--only-binary :all:`, in
@@ -214,8 +290,10 @@ pub const BUILD_CODE: &str = "build-not-approved";
 /// else denies the invocation before pip runs. One on the local disk (a
 /// path, a `file:` URL) is the project's own code, approved only by
 /// `pypi:NAME@local`: a cloned repository's requirement must not borrow
-/// the approval of the index package whose name it takes. A bare local
-/// directory (`pip install .`) names nothing and is not decided. An
+/// the approval of the index package whose name it takes. A local
+/// directory by path (`pip install .`, `-e ./pkg`) or unnamed `file:` URL
+/// is decided by the name its own metadata claims, in [`prebuild`]
+/// ([`local`]). An
 /// approved one is built by pkgward, confined, and pip gets the wheel
 /// ([`direct`]); an approved editable one builds in pip's run, which is
 /// then confined ([`prebuild`]).
@@ -225,10 +303,14 @@ pub fn pip_direct_violations(
     cwd: &Path,
 ) -> Vec<Reason> {
     let mut out = Vec::new();
-    for (spec, _) in pip_direct_specs(args, cwd) {
+    for (spec, editable) in pip_direct_specs(args, cwd) {
         let Some((name, target)) = super::pipenv::cli_source_build(&spec) else {
             continue;
         };
+        // An unnamed `file:` URL to a directory: a local build ([`prebuild`]).
+        if local::local_dir(&spec, editable, cwd).is_some() {
+            continue;
+        }
         let local = super::pipenv::is_local_target(&target);
         let eco = crate::tools::Ecosystem::Pypi;
         if name
@@ -627,6 +709,9 @@ pub struct Prebuild {
     /// uv project commands: whether uv's own run is confined (it builds
     /// approved sdists itself), and what confined it ([`confine`]).
     pub confine: confine::ToolRun,
+    /// Whether the tool runs wheels-only (enforce mode, `scripts.default =
+    /// "deny"`); else only its local builds are decided ([`local_setup`]).
+    pub wheels_only: bool,
 }
 
 /// At most this many approved sdists are built for one invocation.
@@ -1258,6 +1343,54 @@ fn denial(tool: &str, n: &Needed) -> String {
     )
 }
 
+/// A local build that runs: its decision and approval.
+type DecidedLocal = (local::Local, super::ScriptDecision, Option<String>);
+
+/// Decides each local directory `locals` builds as `pypi:NAME@local`
+/// ([`local`]): one that does not run is recorded (`deny`) and denies the
+/// invocation, all of them named in one message; the others are returned
+/// with their decision and approval (their records are written after the
+/// tool's run, which builds them).
+fn decide_locals(
+    tool: &str,
+    cx: &super::Context<'_>,
+    locals: &[local::Local],
+    log: &mut Option<crate::record::AuditLog>,
+    notice: &mut dyn FnMut(String),
+) -> crate::error::Result<Vec<DecidedLocal>> {
+    let eco = crate::tools::Ecosystem::Pypi;
+    let mut runs = Vec::new();
+    let mut denied: Vec<String> = Vec::new();
+    for l in locals {
+        let (decision, by) = super::decide(cx.policy, cx.mode, eco, &l.name, "", true);
+        if decision.runs() {
+            runs.push((l.clone(), decision, by));
+            continue;
+        }
+        let mut rec = script_record(cx, &l.name, "", decision, None);
+        rec.command = direct_command(&l.name, &l.dir.to_string_lossy());
+        super::append(log, &rec, notice);
+        denied.push(format!(
+            "\n  {} ({}{})\n  approve: {}",
+            l.dir.display(),
+            l.name,
+            if l.editable { ", editable" } else { "" },
+            super::approve_hint(cx.policy, eco, &l.name, "", true),
+        ));
+    }
+    if denied.is_empty() {
+        return Ok(runs);
+    }
+    Err(crate::error::Error::Denied {
+        message: format!(
+            "`{tool}` would build a local project, which runs its setup.py / PEP 517 backend at \
+             install time (reading its metadata already does), and `[scripts]` does not approve \
+             it (the project's own code is approved only by `pypi:NAME@local`):{}",
+            denied.concat()
+        ),
+    })
+}
+
 /// Before a wheels-only pip / `uv pip install` with PyPI approvals in the
 /// policy: resolves wheels-only (captured, no package code runs), and for
 /// each package only an sdist provides, if the policy approves that
@@ -1289,6 +1422,18 @@ pub fn prebuild(
         .map_err(io)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let args = lossy(cx.args);
+    // Local directories: decided first (a denial stops here, before any
+    // pass, which would already prepare their metadata); the ones that run
+    // build in pip's own run, confined as a whole when their decision says
+    // so (as an approved editable one).
+    let tool_name = match pre.resolver {
+        Resolver::Pip(_) => "pip",
+        _ => "uv",
+    };
+    let locals = decide_locals(tool, cx, &local_builds(tool_name, &args, &cwd), log, notice)?;
+    let local_confined = locals
+        .iter()
+        .any(|(_, d, _)| super::confines(cx.policy, *d));
     // Approved direct references (sdist archive, source tree, VCS): pkgward
     // builds them first, confined, and pip gets the wheels ([`direct`]);
     // an editable one stays pip's own build in its run (an editable install
@@ -1297,23 +1442,34 @@ pub fn prebuild(
     // which already prepare its metadata ([`confine`], `Kind::Pip`). Its
     // record is written after the run ([`Prebuilt::record_after`]).
     let direct = match pre.resolver {
-        Resolver::Pip(_) => pip_direct_approved(cx.policy, &args, &cwd),
+        Resolver::Pip(_) if pre.wheels_only => pip_direct_approved(cx.policy, &args, &cwd),
         _ => Vec::new(),
     };
     let direct_confined = super::confines(cx.policy, super::ScriptDecision::Approved);
     let editable = direct.iter().any(|d| d.editable);
-    let pip_run = (editable && direct_confined).then(|| {
-        let mut extra = confine::pip_roots(cx.program, cx.args, &cwd, cx.env);
-        // The source trees the editable builds write in (`*.egg-info`, `build/`).
+    let pip_run = ((editable && direct_confined) || local_confined).then(|| {
+        let (kind, mut extra) = match pre.resolver {
+            Resolver::Pip(_) => (
+                confine::Kind::Pip,
+                confine::pip_roots(cx.program, cx.args, &cwd, cx.env),
+            ),
+            _ => (
+                confine::Kind::Uv,
+                confine::uv_pip_roots(cx.args, &cwd, cx.env),
+            ),
+        };
+        // The source trees the editable and local builds write in
+        // (`*.egg-info`, `build/`).
         extra.extend(
             direct
                 .iter()
                 .filter(|d| d.editable)
                 .filter_map(|d| direct::source_dir(&d.target, &cwd)),
         );
+        extra.extend(locals.iter().map(|(l, _, _)| l.dir.clone()));
         extra.push(target.path().to_path_buf());
         confine::Want {
-            kind: confine::Kind::Pip,
+            kind,
             project: cwd.clone(),
             extra,
         }
@@ -1335,6 +1491,14 @@ pub fn prebuild(
             rec.runner = Some(runner);
             rec
         })
+        .chain(locals.iter().map(|(l, decision, by)| {
+            let mut rec = script_record(cx, &l.name, "", *decision, by.clone());
+            rec.command = direct_command(&l.name, &l.dir.to_string_lossy());
+            let mut runner = vec![tool.to_string()];
+            runner.extend(args.iter().cloned());
+            rec.runner = Some(runner);
+            rec
+        }))
         .collect();
     let (pip, index, index_env) = match pre.resolver {
         Resolver::Pip(_) => (
@@ -1422,6 +1586,21 @@ pub fn prebuild(
         std::fs::create_dir_all(&reqs).map_err(io)?;
         direct::substitute(&args, &cwd, &direct_built, &reqs)
     };
+    let mut replace = replace;
+    // `uv pip install` building approved local projects: uv's `--no-build`
+    // would refuse them; wheels only but for these names instead (a
+    // per-package `--no-binary` beats `--only-binary :all:`).
+    let mut uv_local: Vec<String> = Vec::new();
+    if pre.resolver == Resolver::UvPip && pre.wheels_only && !locals.is_empty() {
+        if let Some(i) = args.iter().rposition(|a| a == "--no-build") {
+            replace.push((i, "--only-binary=:all:".into()));
+        }
+        for (l, _, _) in &locals {
+            uv_local.push("--no-binary".into());
+            uv_local.push(l.name.clone());
+        }
+    }
+    let uv_at = args.iter().position(|a| a == "--");
     // The resolution passes see pip's arguments as the real run will.
     let mut pass_args = args.clone();
     for (i, v) in &replace {
@@ -1429,8 +1608,14 @@ pub fn prebuild(
             a.clone_from(v);
         }
     }
+    let at = uv_at.unwrap_or(pass_args.len());
+    pass_args.splice(at..at, uv_local.iter().cloned());
     let mut built: Vec<String> = Vec::new();
     loop {
+        // Builds not switched off ([`local_setup`]): pip builds what it needs.
+        if !pre.wheels_only {
+            break;
+        }
         let round = resolution_round(
             pre.resolver,
             cx,
@@ -1524,26 +1709,35 @@ pub fn prebuild(
         pre.confine.want(w.clone());
     }
     let wh = dir.path().as_os_str().to_owned();
+    let mut more: Vec<std::ffi::OsString> = uv_local.into_iter().map(Into::into).collect();
+    if !built.is_empty() {
+        more.extend(["--find-links".into(), wh]);
+    }
     Ok(Some(Prebuilt {
         replace: replace.into_iter().map(|(i, v)| (i, v.into())).collect(),
-        args: if built.is_empty() {
-            Vec::new()
-        } else {
-            vec!["--find-links".into(), wh]
-        },
-        at: None,
+        args: more,
+        at: uv_at,
         _dir: Some(dir),
         pending,
         started: std::time::Instant::now(),
         project: None,
-        installed_in: pip_run
-            .as_ref()
-            .map(|w| w.extra.clone())
-            .unwrap_or_default(),
+        installed_in: match &pip_run {
+            Some(w) => w.extra.clone(),
+            // Not confined (audit mode): still where pip installs, for the
+            // version.
+            None if locals.is_empty() => Vec::new(),
+            None if tool_name == "uv" => confine::uv_pip_roots(cx.args, &cwd, cx.env),
+            None => confine::pip_roots(cx.program, cx.args, &cwd, cx.env),
+        },
         confine: pip_run.map(|_| {
             (
                 pre.confine.clone(),
-                "pip builds the editable install inside its own run",
+                match pre.resolver {
+                    Resolver::Pip(_) => {
+                        "pip builds the local project or editable install inside its own run"
+                    }
+                    _ => "uv builds the local project inside its own run",
+                },
             )
         }),
     }))

@@ -15,7 +15,8 @@
 //! | uv | the workspace root (`uv.lock`), `UV_PROJECT_ENVIRONMENT`, `VIRTUAL_ENV` with `--active`, `uv cache dir` (not `uv python dir`: a run that has to download a Python fails; `uv python install` it first) |
 //! | poetry | `poetry config --list`'s `cache-dir` (only its `cache/` and `artifacts/` when `virtualenvs.path` is inside it), the project's own virtualenv ([`tool_venv`]: `poetry env info --path`, else created by `poetry run` first; not the rest of `virtualenvs.path`), an active `VIRTUAL_ENV`, virtualenv's app data |
 //! | yarn dlx | `YARN_GLOBAL_FOLDER` (berry's global cache; the temporary project is in the temp directory), `YARN_CACHE_FOLDER`; the project is the current directory (a `create-*` tool writes there) |
-//! | pip (an approved editable install, [`pip_roots`]) | the target environment: `--target`, `--prefix` or `--root` when given (command line, `PIP_*`, pip's config files), else the installing interpreter's scheme paths (the virtualenv; `--user`, or a non-writable system site, the user scheme), `--src`, `--cache-dir`, `-d`/`-w`, `--log`/`--report` files, the editable source trees |
+//! | `uv pip install` (a local project, [`uv_pip_roots`]) | as uv, and `--target` / `--prefix`, else the interpreter's virtualenv (`--python`, `UV_PYTHON`, `VIRTUAL_ENV`, a `.venv` above), the project's source tree |
+//! | pip (an approved editable install or local project, [`pip_roots`]) | the target environment: `--target`, `--prefix` or `--root` when given (command line, `PIP_*`, pip's config files), else the installing interpreter's scheme paths (the virtualenv; `--user`, or a non-writable system site, the user scheme), `--src`, `--cache-dir`, `-d`/`-w`, `--log`/`--report` files, the editable and local source trees |
 //! | pipenv | the project's own virtualenv ([`tool_venv`]: `pipenv --venv`, else created by `pipenv run` first; not the rest of `WORKON_HOME`), or an active `VIRTUAL_ENV` unless `PIPENV_IGNORE_VIRTUALENVS`, `PIPENV_CACHE_DIR` (`~/.cache/pipenv`), virtualenv's app data |
 //!
 //! The run sees no registry credentials either (the sandbox scrubs them,
@@ -40,7 +41,8 @@ pub enum Kind {
     Pipenv,
     /// `yarn dlx` building approved packages ([`crate::scripts::yarn::dlx_setup`]).
     YarnDlx,
-    /// pip building an approved editable install in its own run.
+    /// pip building an approved editable install or a local project in
+    /// its own run.
     Pip,
 }
 
@@ -444,6 +446,49 @@ pub fn pip_roots(
         }
     }
     out
+}
+
+/// What a `uv pip install` that builds a local project writes besides
+/// uv's own roots ([`roots`], `Kind::Uv`): its target environment —
+/// `--target` / `--prefix`, else the interpreter's virtualenv (`--python`,
+/// `UV_PYTHON`), else `VIRTUAL_ENV`, else a `.venv` in the directory or
+/// above (uv's own order). An interpreter outside any virtualenv is not
+/// granted: such a run fails in the sandbox.
+pub fn uv_pip_roots(
+    args: &[OsString],
+    project: &Path,
+    env: &[(OsString, OsString)],
+) -> Vec<PathBuf> {
+    let chosen: Vec<PathBuf> = ["--target", "--prefix"]
+        .iter()
+        .filter_map(|o| flag_value(args, o))
+        .map(|v| project.join(v))
+        .collect();
+    if !chosen.is_empty() {
+        return chosen;
+    }
+    let venv_of = |p: PathBuf| -> Option<PathBuf> {
+        let p = project.join(p);
+        p.ancestors()
+            .take(3)
+            .find(|a| a.join("pyvenv.cfg").is_file())
+            .map(Path::to_path_buf)
+    };
+    let python = flag_value(args, "--python")
+        .or_else(|| flag_value(args, "-p"))
+        .or_else(|| var(env, "UV_PYTHON"));
+    if let Some(v) = python.and_then(|p| venv_of(PathBuf::from(p))) {
+        return vec![v];
+    }
+    if let Some(v) = var(env, "VIRTUAL_ENV") {
+        return vec![PathBuf::from(v)];
+    }
+    project
+        .ancestors()
+        .map(|d| d.join(".venv"))
+        .find(|d| d.join("pyvenv.cfg").is_file())
+        .into_iter()
+        .collect()
 }
 
 /// What the tool's run may write besides the project, its caches of
