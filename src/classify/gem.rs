@@ -84,29 +84,16 @@ const GEM_REMOTE: &[&str] = &[
     "exec",
 ];
 
-/// The commands that take `--http-proxy` (RubyGems 3.3's
-/// `add_proxy_option`, directly or through `add_local_remote_options` and
-/// `add_query_options`); any other command rejects it as an invalid option.
-const GEM_PROXY: &[&str] = &[
-    "install",
-    "update",
-    "fetch",
-    "outdated",
-    "search",
-    "query",
-    "list",
-    "dependency",
-    "specification",
-    "info",
-    "exec",
-    "owner",
-    "push",
-    "sources",
-];
+/// The commands that take `--http-proxy` besides [`GEM_REMOTE`]'s (RubyGems
+/// 3.3's `add_proxy_option`, directly or through `add_local_remote_options`
+/// and `add_query_options`); any other command rejects it as an invalid
+/// option.
+const GEM_PROXY_TOO: &[&str] = &["owner", "push", "sources"];
 
 /// Whether gem's command on this command line takes `--http-proxy`.
 pub(super) fn takes_http_proxy(args: &[String]) -> bool {
-    command_name(args).is_some_and(|c| GEM_PROXY.contains(&c.as_str()))
+    command_name(args)
+        .is_some_and(|c| GEM_REMOTE.contains(&c.as_str()) || GEM_PROXY_TOO.contains(&c.as_str()))
 }
 
 /// Bundler's commands (2.3) and aliases, for Thor's unique-prefix matching.

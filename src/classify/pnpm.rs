@@ -660,15 +660,18 @@ fn dir_setting(
     out
 }
 
+/// A variable naming an absolute path.
+fn abs_var(req: &Request<'_>, k: &str) -> Option<PathBuf> {
+    req.env
+        .get(k)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+}
+
 /// pnpm's default store directory on this platform.
 fn default_store_dir(req: &Request<'_>) -> Option<PathBuf> {
-    let var = |k: &str| {
-        req.env
-            .get(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
+    let var = |k: &str| abs_var(req, k);
     if let Some(h) = var("PNPM_HOME") {
         return Some(h.join("store"));
     }
@@ -688,13 +691,7 @@ fn default_store_dir(req: &Request<'_>) -> Option<PathBuf> {
 
 /// pnpm's default cache directory on this platform.
 fn default_cache_dir(req: &Request<'_>) -> Option<PathBuf> {
-    let var = |k: &str| {
-        req.env
-            .get(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
+    let var = |k: &str| abs_var(req, k);
     if let Some(x) = var("XDG_CACHE_HOME") {
         return Some(x.join("pnpm"));
     }
