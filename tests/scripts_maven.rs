@@ -45,9 +45,18 @@ fn guarded(mode: &str, allow: &[&str]) -> Option<Guarded> {
 }
 
 fn mvn(g: &Guarded) -> Output {
+    mvn_with(
+        g,
+        "MAVEN_OPTS",
+        &format!("-Duser.home={}", g.sb.home.display()),
+    )
+}
+
+/// `mvn validate`, offline, with the variable `var` set to `value`.
+fn mvn_with(g: &Guarded, var: &str, value: &str) -> Output {
     let repo = g.sb.root().join("m2repo");
     g.sb.command("mvn", &[g.pkgward_env()])
-        .env("MAVEN_OPTS", format!("-Duser.home={}", g.sb.home.display()))
+        .env(var, value)
         .args([
             "-B",
             "-o",
@@ -163,18 +172,7 @@ fn jvm_options_that_load_code_into_maven_are_denied() {
         );
     }
     std::fs::remove_file(g.sb.work.join(".mvn/jvm.config")).unwrap();
-    let repo = g.sb.root().join("m2repo");
-    let out =
-        g.sb.command("mvn", &[g.pkgward_env()])
-            .env("MAVEN_OPTS", format!("-agentpath:{}", jar.display()))
-            .args([
-                "-B",
-                "-o",
-                &format!("-Dmaven.repo.local={}", repo.display()),
-                "validate",
-            ])
-            .output()
-            .unwrap();
+    let out = mvn_with(&g, "MAVEN_OPTS", &format!("-agentpath:{}", jar.display()));
     assert_eq!(out.status.code(), Some(77), "{}", text(&out.stderr));
     assert!(g.sb.marker("mvn-started").is_none(), "Maven started");
     // The variables every JVM reads, and an `@argfile` named there.
@@ -199,17 +197,7 @@ fn jvm_options_that_load_code_into_maven_are_denied() {
             "jvm-args.txt:2",
         ),
     ] {
-        let out =
-            g.sb.command("mvn", &[g.pkgward_env()])
-                .env(var, &value)
-                .args([
-                    "-B",
-                    "-o",
-                    &format!("-Dmaven.repo.local={}", repo.display()),
-                    "validate",
-                ])
-                .output()
-                .unwrap();
+        let out = mvn_with(&g, var, &value);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(77), "{var}: {err}");
         assert!(err.contains(names), "{var}: {err}");

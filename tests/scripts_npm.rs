@@ -425,6 +425,14 @@ fn approved_install_scripts_run_in_dependency_order_and_are_recorded() {
     assert_eq!(third[2..], ["pw-app"]);
 }
 
+/// What the project's own scripts and its `file:` dependency's leave.
+const OWN_MARKERS: [&str; 4] = [
+    "own-preinstall",
+    "own-postinstall",
+    "own-prepare",
+    "link-postinstall",
+];
+
 /// A `scripts.allow` entry approves the registry package of that name,
 /// never the project's own code named like it: a cloned project whose
 /// `package.json` (and a `file:` dependency's) takes an approved package's
@@ -467,12 +475,7 @@ fn the_projects_own_code_needs_a_local_approval() {
     let o = g.npm(&["install"], &[]);
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
-    for m in [
-        "own-preinstall",
-        "own-postinstall",
-        "own-prepare",
-        "link-postinstall",
-    ] {
+    for m in OWN_MARKERS {
         assert_eq!(g.sb.marker(m), None, "{m} ran: {err}");
     }
     for name in ["pw-evilname", "pw-evillink"] {
@@ -527,12 +530,7 @@ fn the_projects_own_code_needs_a_local_approval() {
     let o = g.npm(&["install"], &[]);
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
-    for m in [
-        "own-preinstall",
-        "own-postinstall",
-        "own-prepare",
-        "link-postinstall",
-    ] {
+    for m in OWN_MARKERS {
         assert_eq!(g.sb.marker(m).as_deref(), Some("ran"), "{m}: {err}");
     }
     let inv = g.last_invocation();
