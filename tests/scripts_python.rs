@@ -1656,6 +1656,27 @@ fn pip_local_directories_are_denied_unless_approved_local() {
         no_effects(&t, &format!("{args:?}"));
         assert!(!tree.join("in-tree-marker").exists(), "{args:?}");
     }
+    // Named only in pip's variables or config file (here one a project
+    // could ship, `PIP_CONFIG_FILE` pointing at it).
+    let conf =
+        t.g.sb
+            .write("reqs/pip.conf", format!("[install]\nrequirement = {req}\n"));
+    let conf = conf.to_string_lossy().into_owned();
+    for env in [
+        ("PIP_EDITABLE", "./pw_scr_ldir"),
+        ("PIP_REQUIREMENT", &*req_e),
+        ("PIP_CONFIG_FILE", &*conf),
+    ] {
+        let o = pip(&t, &["install", "--target", &site], &[env]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(77), "{env:?}: {err}");
+        assert!(
+            err.contains("pkgward approve pypi:pw-scr-ldir@local"),
+            "{env:?}: {err}"
+        );
+        no_effects(&t, &format!("{env:?}"));
+        assert!(!tree.join("in-tree-marker").exists(), "{env:?}");
+    }
     let rec = script_records(&t).pop().expect("a script record");
     assert_eq!(rec["package"], "pw-scr-ldir", "{rec}");
     assert_eq!(rec["decision"], "deny", "{rec}");

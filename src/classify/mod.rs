@@ -33,6 +33,12 @@ pub fn pnpm_store_dirs(req: &Request<'_>) -> Vec<std::path::PathBuf> {
     pnpm::store_dirs(req)
 }
 
+/// pip's requirement files and editables from its config and environment
+/// (`pypi::pip_configured_requirements`).
+pub fn pip_configured_requirements(req: &Request<'_>) -> Vec<(String, bool)> {
+    pypi::pip_configured_requirements(req)
+}
+
 pub fn pypi_value_opts() -> &'static [&'static str] {
     pypi::PIP_VALUE_OPTS
 }

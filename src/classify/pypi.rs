@@ -479,6 +479,48 @@ fn pip_config_files(req: &Request<'_>, isolated: bool) -> Vec<PathBuf> {
     files
 }
 
+/// The requirement files (`false`) and editables (`true`) a pip command
+/// takes besides its command line: `requirement` and `editable` in its
+/// config files (`[global]`, the command's own section) and `PIP_REQUIREMENT`
+/// / `PIP_EDITABLE` (space-separated, each replacing the files' value of
+/// its option); the environment and the user's files not with `--isolated`.
+/// Values as written (pip takes them relative to the current directory).
+pub fn pip_configured_requirements(req: &Request<'_>) -> Vec<(String, bool)> {
+    let command = pip_command_at(req.args).map_or("", |i| req.args[i].as_str());
+    let isolated = req.args.iter().any(|a| pip_opt(a) == Some(Opt::Isolated));
+    let wanted = |o: Opt| matches!(o, Opt::Requirement | Opt::Editable);
+    let mut found: Vec<(Opt, String)> = Vec::new();
+    for file in pip_config_files(req, isolated) {
+        let Some(text) = req.files.read(&file) else {
+            continue;
+        };
+        for e in ini::parse(&text) {
+            if e.section != "global" && e.section != command {
+                continue;
+            }
+            if let Some(opt) = pip_opt(&format!("--{}", e.key)).filter(|o| wanted(*o)) {
+                found.retain(|(o, _)| *o != opt);
+                found.extend(e.value.split_whitespace().map(|v| (opt, v.to_string())));
+            }
+        }
+    }
+    if !isolated {
+        for (var, opt) in [
+            ("PIP_REQUIREMENT", Opt::Requirement),
+            ("PIP_EDITABLE", Opt::Editable),
+        ] {
+            if let Some(v) = req.env.get(var).filter(|v| !v.trim().is_empty()) {
+                found.retain(|(o, _)| *o != opt);
+                found.extend(v.split_whitespace().map(|x| (opt, x.to_string())));
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|(o, v)| (v, o == Opt::Editable))
+        .collect()
+}
+
 /// pip / pip3: the effective index, extra indexes, find-links, trusted
 /// hosts (config files < `PIP_*` env < command line), requirement files
 /// (nested), and direct/VCS/path requirements.
@@ -726,6 +768,61 @@ pub(super) fn force(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Requirement files and editables from pip's config and variables:
+    /// the command's section and `[global]`, a variable replacing a file's
+    /// value, nothing from the environment or user files with `--isolated`.
+    #[test]
+    fn configured_requirements() {
+        use super::super::source::fake::{FakeEnv, FakeFiles};
+        let run = |args: &[&str], env: &[(&str, &str)]| {
+            let env = FakeEnv(
+                env.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            );
+            let files = FakeFiles(
+                [(
+                    PathBuf::from("/home/u/.config/pip/pip.conf"),
+                    "[global]\nrequirement = g.txt\n[install]\neditable = ./a ./b\n[wheel]\nrequirement = w.txt\n"
+                        .to_string(),
+                )]
+                .into_iter()
+                .collect(),
+            );
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            pip_configured_requirements(&Request {
+                tool: crate::tools::Tool::by_name("pip").unwrap(),
+                args: &args,
+                env: &env,
+                files: &files,
+                cwd: Path::new("/w"),
+                home: Some(Path::new("/home/u")),
+                real_tool: None,
+            })
+        };
+        let v = |x: &[(&str, bool)]| {
+            x.iter()
+                .map(|(s, e)| (s.to_string(), *e))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            run(&["install"], &[]),
+            v(&[("g.txt", false), ("./a", true), ("./b", true)])
+        );
+        assert_eq!(run(&["wheel", "x"], &[]), v(&[("w.txt", false)]));
+        assert_eq!(
+            run(
+                &["install"],
+                &[("PIP_EDITABLE", "./c"), ("PIP_REQUIREMENT", "r1 r2")]
+            ),
+            v(&[("r1", false), ("r2", false), ("./c", true)])
+        );
+        assert_eq!(
+            run(&["--isolated", "install"], &[("PIP_EDITABLE", "./c")]),
+            v(&[])
+        );
+    }
 
     #[test]
     fn table() {

@@ -401,6 +401,26 @@ fn pip_direct_specs(args: &[String], cwd: &Path) -> Vec<(String, bool)> {
             direct::ArgKind::File => files.push(cwd.join(a.value)),
         }
     }
+    // What pip takes from its config files and `PIP_*` variables too.
+    let home = dirs::home_dir();
+    let configured = crate::tools::Tool::by_name("pip").map(|tool| {
+        crate::classify::pip_configured_requirements(&crate::classify::Request {
+            tool,
+            args,
+            env: &crate::classify::source::ProcessEnv,
+            files: &crate::classify::source::RealFiles,
+            cwd,
+            home: home.as_deref(),
+            real_tool: None,
+        })
+    });
+    for (value, editable) in configured.into_iter().flatten() {
+        if editable {
+            specs.push((value, true));
+        } else {
+            files.push(cwd.join(value));
+        }
+    }
     let mut seen = Vec::new();
     for f in files {
         requirement_specs(&f, 0, &mut seen, &mut specs);
