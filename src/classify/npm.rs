@@ -381,6 +381,12 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
         globalconfigs.extend(prefixes.iter().map(|p| p.join("etc").join("npmrc")));
     }
     let global = merged(globalconfigs.iter().map(|p| file_layer(req, p)));
+    // npm's own node-gyp (npm hands its path to every script it runs as
+    // `npm_config_node_gyp`, so a nested npm sees it).
+    let own_gyp = inst
+        .dir
+        .as_ref()
+        .map(|d| d.join("node_modules/node-gyp/bin/node-gyp.js"));
     let builtin = inst
         .dir
         .map(|d| file_layer(req, &d.join("npmrc")))
@@ -429,6 +435,9 @@ pub(super) fn sources(req: &Request<'_>, verb: Verb) -> Vec<Source> {
     // too) run that program instead of npm's node-gyp.
     if let Some(layer) = layers.iter().find(|l| !l.node_gyp.is_empty()) {
         for (value, origin) in &layer.node_gyp {
+            if own_gyp.as_deref() == Some(Path::new(value)) {
+                continue;
+            }
             out.push(Source::new(
                 SourceKind::Executable,
                 value.clone(),

@@ -59,6 +59,35 @@ fn check(cases: &[Case]) {
 
 use SourceKind::*;
 
+/// `node-gyp` naming another program is a tool override; npm's own
+/// node-gyp (what npm puts in every script's `npm_config_node_gyp`, so a
+/// nested npm inherits it) is not.
+#[test]
+fn npm_node_gyp_setting() {
+    let own = run(&Case {
+        tool: "npm",
+        args: &["install"],
+        env: &[(
+            "npm_config_node_gyp",
+            "/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js",
+        )],
+        files: &[],
+        want: &[],
+    });
+    assert!(!own.iter().any(|s| s.kind == Executable), "{own:#?}");
+    check(&[Case {
+        tool: "npm",
+        args: &["install"],
+        env: &[("npm_config_node_gyp", "/tmp/build.sh")],
+        files: &[],
+        want: &[(
+            Executable,
+            "/tmp/build.sh",
+            "the environment variable npm_config_node_gyp",
+        )],
+    }]);
+}
+
 #[test]
 fn npm_sources() {
     check(&[
