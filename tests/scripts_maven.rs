@@ -108,15 +108,15 @@ fn unapproved_extension_and_plugin_deny_the_build_before_maven_starts() {
     assert_eq!(plugin["ran"], false);
 }
 
+/// The fixture project's plugin and extension, both approved.
+const BOTH_APPROVED: &[&str] = &[
+    "maven:io.example:gen-plugin@2.0",
+    "maven:io.example:core-ext",
+];
+
 #[test]
 fn approved_ones_let_maven_run_with_its_own_exit_code() {
-    let Some(g) = guarded(
-        "enforce",
-        &[
-            "maven:io.example:gen-plugin@2.0",
-            "maven:io.example:core-ext",
-        ],
-    ) else {
+    let Some(g) = guarded("enforce", BOTH_APPROVED) else {
         eprintln!("skipped: mvn is not installed");
         return;
     };
@@ -146,13 +146,7 @@ fn approved_ones_let_maven_run_with_its_own_exit_code() {
 /// starts, as is the same in `MAVEN_OPTS`.
 #[test]
 fn jvm_options_that_load_code_into_maven_are_denied() {
-    let Some(g) = guarded(
-        "enforce",
-        &[
-            "maven:io.example:gen-plugin@2.0",
-            "maven:io.example:core-ext",
-        ],
-    ) else {
+    let Some(g) = guarded("enforce", BOTH_APPROVED) else {
         eprintln!("skipped: mvn is not installed");
         return;
     };

@@ -23,6 +23,27 @@ pub(crate) use poetry::POETRY_VALUE_OPTS;
 mod pypi;
 
 /// pip's options that take a value.
+/// `f` of a request for the tool named `tool` with the shim's own
+/// environment, the real files and the user's home (the real tool not
+/// known); `None` for a name that is no tool.
+pub fn with_own_request<T>(
+    tool: &str,
+    args: &[String],
+    cwd: &std::path::Path,
+    f: impl FnOnce(&Request<'_>) -> T,
+) -> Option<T> {
+    let home = dirs::home_dir();
+    Some(f(&Request {
+        tool: crate::tools::Tool::by_name(tool)?,
+        args,
+        env: &source::ProcessEnv,
+        files: &source::RealFiles,
+        cwd,
+        home: home.as_deref(),
+        real_tool: None,
+    }))
+}
+
 /// Where pnpm keeps its cache (`pnpm::cache_dirs`).
 pub fn pnpm_cache_dirs(req: &Request<'_>) -> Vec<std::path::PathBuf> {
     pnpm::cache_dirs(req)

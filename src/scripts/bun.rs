@@ -87,7 +87,7 @@ use std::time::SystemTime;
 use super::{npm, After, Context, Family, Runner, Setup};
 use crate::record::AuditLog;
 #[cfg(unix)]
-use crate::supervise::install_code::{run_install_code, InstallCode};
+use crate::supervise::install_code::run_install_code;
 
 /// bunx reuses an entry whose package.json is younger than this (a day).
 #[cfg(unix)]
@@ -678,18 +678,14 @@ fn prepare(
             args.extend(["--no-cache".into(), "--force".into()]);
         }
         args.extend(spec.add.iter().map(Into::into));
-        run_install_code(&InstallCode {
-            program: bun.to_path_buf(),
+        run_install_code(&super::preparing(
+            cx,
+            bun.to_path_buf(),
             args,
-            cwd: dir.to_path_buf(),
-            env: cx.env.to_vec(),
-            sandboxed: false,
-            extra_write: Vec::new(),
-            #[cfg(target_os = "linux")]
-            trace: cx.trace.clone(),
-            attached: attached.clone(),
-            project: None,
-        })
+            dir.to_path_buf(),
+            cx.env.to_vec(),
+            attached.clone(),
+        ))
     };
     let private_dir = |d: &Path| {
         std::fs::create_dir_all(&cache).and_then(|_| {

@@ -1252,6 +1252,31 @@ pub fn before_npx(
     npx::before(setup, cx, &mut log, notice)
 }
 
+/// The real tool installing for a fetch-and-execute tool before it runs:
+/// unconfined (scripts off, no package code runs), under the invocation's
+/// tracer, with the `attached` streams.
+pub(crate) fn preparing(
+    #[cfg_attr(not(target_os = "linux"), allow(unused_variables))] cx: &Context<'_>,
+    program: PathBuf,
+    args: Vec<OsString>,
+    cwd: PathBuf,
+    env: Vec<(OsString, OsString)>,
+    attached: Option<crate::supervise::install_code::Attached>,
+) -> crate::supervise::install_code::InstallCode {
+    crate::supervise::install_code::InstallCode {
+        program,
+        args,
+        cwd,
+        env,
+        sandboxed: false,
+        extra_write: Vec::new(),
+        #[cfg(target_os = "linux")]
+        trace: cx.trace.clone(),
+        attached,
+        project: None,
+    }
+}
+
 /// How a preparation step before a fetch-and-execute tool ended
 /// ([`prepare_step`]).
 pub(crate) enum Step {
@@ -1285,20 +1310,14 @@ pub(crate) fn prepare_step(
         }
     };
     let attached = stderr_attached();
-    let ran = crate::supervise::install_code::run_install_code(
-        &crate::supervise::install_code::InstallCode {
-            program,
-            args,
-            cwd,
-            env,
-            sandboxed: false,
-            extra_write: Vec::new(),
-            #[cfg(target_os = "linux")]
-            trace: cx.trace.clone(),
-            attached: attached.clone(),
-            project: None,
-        },
-    );
+    let ran = crate::supervise::install_code::run_install_code(&preparing(
+        cx,
+        program,
+        args,
+        cwd,
+        env,
+        attached.clone(),
+    ));
     if let Some(sig) = crate::supervise::terminated() {
         notice(format!("stopped by signal {sig}: {what} was not run"));
         return Step::Stopped(128 + sig);

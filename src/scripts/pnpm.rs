@@ -797,19 +797,8 @@ pub fn dlx_seen(outcomes: Vec<super::npm_broker::Outcome>) {
 /// Where pnpm keeps its cache for this command line, from the shim's own
 /// environment and files.
 fn cache_dirs(tool: &str, args: &[String], cwd: &Path) -> Vec<PathBuf> {
-    let Some(tool) = crate::tools::Tool::by_name(tool) else {
-        return Vec::new();
-    };
-    let home = dirs::home_dir();
-    crate::classify::pnpm_cache_dirs(&crate::classify::Request {
-        tool,
-        args,
-        env: &crate::classify::source::ProcessEnv,
-        files: &crate::classify::source::RealFiles,
-        cwd,
-        home: home.as_deref(),
-        real_tool: None,
-    })
+    crate::classify::with_own_request(tool, args, cwd, crate::classify::pnpm_cache_dirs)
+        .unwrap_or_default()
 }
 
 /// The dlx cache entries (`<cache>/dlx/<hash>/<entry>`) written since

@@ -402,18 +402,12 @@ fn pip_direct_specs(args: &[String], cwd: &Path) -> Vec<(String, bool)> {
         }
     }
     // What pip takes from its config files and `PIP_*` variables too.
-    let home = dirs::home_dir();
-    let configured = crate::tools::Tool::by_name("pip").map(|tool| {
-        crate::classify::pip_configured_requirements(&crate::classify::Request {
-            tool,
-            args,
-            env: &crate::classify::source::ProcessEnv,
-            files: &crate::classify::source::RealFiles,
-            cwd,
-            home: home.as_deref(),
-            real_tool: None,
-        })
-    });
+    let configured = crate::classify::with_own_request(
+        "pip",
+        args,
+        cwd,
+        crate::classify::pip_configured_requirements,
+    );
     for (value, editable) in configured.into_iter().flatten() {
         if editable {
             specs.push((value, true));
